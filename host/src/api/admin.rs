@@ -1,0 +1,343 @@
+//! The operator's admin API: Meta apps, tenants, plugin components and bindings.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::plugins::Slot;
+use crate::store::plugins::{self as plugin_store, BindingRow, ComponentRow};
+use crate::store::tenants::{self, NewTenant, Tenant};
+use crate::store::{apps, inbox, now_ms};
+use crate::whatsapp::{phone, signature};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Ids of apps and tenants: short, URL- and shell-safe.
+fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_id",
+            format!("{what} id {id:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"),
+        ))
+    }
+}
+
+/// Body of `POST /v1/apps`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApp {
+    id: String,
+    app_secret: String,
+    verify_token: String,
+}
+
+/// `POST /v1/apps`: adds a Meta app. Secrets are stored, never returned.
+pub async fn add_app(
+    State(state): State<AppState>,
+    body: Result<Json<NewApp>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(app) = body?;
+    check_id("app", &app.id)?;
+    if app.app_secret.len() < 8 {
+        return Err(ApiError::bad_request(
+            "invalid_app_secret",
+            "app_secret must be at least 8 characters (Meta's are 32 hex digits)",
+        ));
+    }
+    if app.verify_token.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_verify_token",
+            "verify_token must not be empty",
+        ));
+    }
+    let id = app.id.clone();
+    state
+        .db
+        .write(move |c| apps::insert(c, &app.id, &app.app_secret, &app.verify_token))
+        .await?;
+    tracing::info!(app = %id, "app added");
+    Ok((StatusCode::CREATED, Json(json!({"id": id}))))
+}
+
+/// `GET /v1/apps`.
+pub async fn list_apps(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let apps = state.db.read(apps::list).await?;
+    Ok(Json(json!({"items": apps})))
+}
+
+/// `POST /v1/apps/{id}/signature`: signs a body with the app's secret, so tools
+/// (`scrm replay`) can post signed fixtures without ever holding the secret.
+pub async fn sign(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let app = state
+        .db
+        .read(move |c| apps::get(c, &id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such app"))?;
+    let sig = signature::sign(app.app_secret.expose().as_bytes(), &body);
+    Ok(Json(json!({"signature": sig})))
+}
+
+/// Body of `POST /v1/tenants`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenantBody {
+    id: String,
+    app: String,
+    phone_number_ids: Vec<String>,
+    #[serde(default)]
+    region: Option<String>,
+}
+
+/// `POST /v1/tenants`.
+pub async fn add_tenant(
+    State(state): State<AppState>,
+    body: Result<Json<NewTenantBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Tenant>), ApiError> {
+    let Json(t) = body?;
+    check_id("tenant", &t.id)?;
+    if t.phone_number_ids.is_empty()
+        || t.phone_number_ids
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_phone_number_id",
+            "phone_number_ids must be one or more of Meta's numeric phone number ids",
+        ));
+    }
+    let region = t.region.unwrap_or_else(|| "US".into()).to_ascii_uppercase();
+    if !phone::is_known_region(&region) {
+        return Err(ApiError::bad_request(
+            "invalid_region",
+            format!("region {region:?} is not an ISO 3166 alpha-2 code with phone numbering data"),
+        ));
+    }
+    let new = NewTenant {
+        id: t.id,
+        app_id: t.app,
+        phone_number_ids: t.phone_number_ids,
+        default_region: region,
+    };
+    let id = new.id.clone();
+    let tenant = state
+        .db
+        .write(move |c| {
+            tenants::insert(c, &new)?;
+            tenants::get(c, &new.id)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("tenant {id:?} vanished")))?;
+    tracing::info!(tenant = %tenant.id, "tenant added");
+    Ok((StatusCode::CREATED, Json(tenant)))
+}
+
+/// `GET /v1/tenants`.
+pub async fn list_tenants(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let items = state.db.read(tenants::list).await?;
+    Ok(Json(json!({"items": items})))
+}
+
+/// `GET /v1/tenants/{id}`.
+pub async fn get_tenant(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Tenant>, ApiError> {
+    let t = state.db.read(move |c| tenants::get(c, &id)).await?;
+    t.map(Json)
+        .ok_or_else(|| ApiError::not_found("no such tenant"))
+}
+
+/// Query of `POST /v1/components`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentQuery {
+    name: Option<String>,
+}
+
+/// A stored component as answered.
+#[derive(Debug, Serialize)]
+pub struct ComponentInfo {
+    #[serde(flatten)]
+    row: ComponentRow,
+    slot: Slot,
+}
+
+/// `POST /v1/components` (body: the component bytes): checks that it implements a
+/// supported world and stores it by hash.
+pub async fn upload_component(
+    State(state): State<AppState>,
+    query: Result<Query<ComponentQuery>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ComponentInfo>), ApiError> {
+    let Query(q) = query?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_body",
+            "send the component's bytes as the request body",
+        ));
+    }
+    let name = q.name.unwrap_or_else(|| "plugin".into());
+    check_id("component name", &name)?;
+    let plugins = state.plugins.clone();
+    let bytes = body.to_vec();
+    let (inspected, size) = tokio::task::spawn_blocking(move || {
+        let (inspected, _) = plugins.inspect(&bytes)?;
+        plugins.save_component(&inspected.sha256, &bytes)?;
+        Ok::<_, crate::plugins::error::InstallError>((inspected, bytes.len()))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    let row = ComponentRow {
+        sha256: inspected.sha256.clone(),
+        name,
+        world: inspected.slot.world(),
+        size: size as i64,
+        created_at: now_ms(),
+    };
+    let sha = row.sha256.clone();
+    let stored = state
+        .db
+        .write(move |c| {
+            plugin_store::insert_component(c, &row)?;
+            plugin_store::component(c, &row.sha256)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("component {sha} vanished")))?;
+    tracing::info!(sha256 = %stored.sha256, world = %stored.world, "component stored");
+    Ok((
+        StatusCode::CREATED,
+        Json(ComponentInfo {
+            row: stored,
+            slot: inspected.slot,
+        }),
+    ))
+}
+
+/// Body of `PUT /v1/tenants/{id}/plugins/{slot}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallBody {
+    /// The component, by hash (from `POST /v1/components`).
+    sha256: String,
+    /// The binding's configuration text (JSON or TOML, as the plugin documents).
+    #[serde(default)]
+    config: Option<String>,
+}
+
+/// `PUT /v1/tenants/{id}/plugins/{slot}`: installs a stored component as the
+/// tenant's plugin for that slot; the next message uses it.
+pub async fn install(
+    State(state): State<AppState>,
+    Path((tenant, slot)): Path<(String, String)>,
+    body: Result<Json<InstallBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<BindingRow>), ApiError> {
+    let Json(body) = body?;
+    let slot: Slot = slot
+        .parse()
+        .map_err(|e: String| ApiError::bad_request("unknown_slot", e))?;
+    let t = tenant.clone();
+    if state.db.read(move |c| tenants::get(c, &t)).await?.is_none() {
+        return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
+    }
+    let sha = body.sha256.to_ascii_lowercase();
+    let s = sha.clone();
+    let Some(component) = state
+        .db
+        .read(move |c| plugin_store::component(c, &s))
+        .await?
+    else {
+        return Err(ApiError::not_found(format!(
+            "no component {sha}; upload it first with POST /v1/components"
+        )));
+    };
+    if component.world != slot.world() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_slot",
+            format!(
+                "component {} implements {}, slot {} needs {}",
+                &sha[..12.min(sha.len())],
+                component.world,
+                slot.as_str(),
+                slot.world()
+            ),
+        ));
+    }
+    let config = body.config.unwrap_or_default().into_bytes();
+    let (tenant2, slot_name) = (tenant.clone(), slot.as_str());
+    let row = state
+        .db
+        .write(move |c| {
+            let version = plugin_store::insert_binding(c, &tenant2, slot_name, &sha, &config)?;
+            let rows = plugin_store::bindings_of(c, &tenant2)?;
+            Ok(rows
+                .into_iter()
+                .find(|r| r.slot == slot_name && r.version == version))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("binding vanished"))?;
+    let plugins = state.plugins.clone();
+    let activated = row.clone();
+    tokio::task::spawn_blocking(move || plugins.activate(&activated))
+        .await
+        .map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })??;
+    tracing::info!(tenant = %row.tenant_id, slot = %row.slot, version = row.version, sha256 = %row.sha256, "plugin installed");
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+/// `GET /v1/tenants/{id}/plugins`: every binding version, newest first, with the
+/// active ones marked.
+pub async fn list_plugins(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant.clone();
+    if state.db.read(move |c| tenants::get(c, &t)).await?.is_none() {
+        return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
+    }
+    let rows = state
+        .db
+        .read(move |c| plugin_store::bindings_of(c, &tenant))
+        .await?;
+    let mut seen = std::collections::HashSet::new();
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            let active = seen.insert(r.slot.clone());
+            let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
+            v["active"] = Value::Bool(active);
+            v
+        })
+        .collect();
+    Ok(Json(json!({"items": items})))
+}
+
+/// `GET /v1/inbox`: how many webhook bodies are pending, done or rejected, and the
+/// items kept raw by reason and kind.
+pub async fn inbox_stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let s = state.db.read(inbox::stats).await?;
+    let unhandled: Vec<Value> = s
+        .unhandled
+        .iter()
+        .map(|(reason, kind, count)| json!({"reason": reason, "kind": kind, "count": count}))
+        .collect();
+    Ok(Json(json!({
+        "pending": s.pending, "done": s.done, "rejected": s.rejected, "unhandled": unhandled
+    })))
+}

@@ -1,0 +1,80 @@
+//! HTTP: the WhatsApp webhook, the operator's admin API and the read API under
+//! `/v1/` (bearer token), `/metrics` and `/healthz`.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod read;
+pub mod webhook;
+
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::plugins::PluginHost;
+use crate::store::Db;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use std::sync::Arc;
+
+/// Largest request body: webhook bodies are small; components can be tens of MB.
+const BODY_LIMIT: usize = 64 << 20;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The store.
+    pub db: Db,
+    /// The plugin runtime.
+    pub plugins: Arc<PluginHost>,
+    /// The inbound worker (to wake it).
+    pub pipeline: Pipeline,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Operator authentication.
+    pub auth: Arc<auth::AdminAuth>,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/apps", post(admin::add_app).get(admin::list_apps))
+        .route("/apps/{id}/signature", post(admin::sign))
+        .route("/tenants", post(admin::add_tenant).get(admin::list_tenants))
+        .route("/tenants/{id}", get(admin::get_tenant))
+        .route("/tenants/{id}/plugins", get(admin::list_plugins))
+        .route("/tenants/{id}/plugins/{slot}", put(admin::install))
+        .route("/tenants/{id}/contacts", get(read::contacts))
+        .route("/tenants/{id}/conversations", get(read::conversations))
+        .route("/tenants/{id}/messages", get(read::messages))
+        .route("/components", post(admin::upload_component))
+        .route("/inbox", get(admin::inbox_stats))
+        .fallback(|| async { error::ApiError::not_found("no such API route; see docs/api.md") })
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_operator,
+        ));
+    Router::new()
+        .route(
+            "/webhooks/whatsapp",
+            get(webhook::verify).post(webhook::receive),
+        )
+        .route("/webhooks/whatsapp/{app}", post(webhook::receive_app))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .nest("/v1", v1)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}

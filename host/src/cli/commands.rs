@@ -1,0 +1,226 @@
+//! The client commands: app, tenant, plugin, replay.
+
+use super::client::{Client, send_raw};
+use super::{AppCommand, PluginCommand, ReplayArgs, TenantCommand};
+use crate::whatsapp::signature;
+use anyhow::{Context, anyhow};
+use serde_json::{Value, json};
+
+fn print(json_out: bool, v: &Value, table: impl FnOnce(&Value)) {
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    } else {
+        table(v);
+    }
+}
+
+fn items(v: &Value) -> impl Iterator<Item = &Value> {
+    v["items"].as_array().into_iter().flatten()
+}
+
+pub async fn app(cmd: AppCommand) -> anyhow::Result<()> {
+    match cmd {
+        AppCommand::Add {
+            client,
+            id,
+            app_secret,
+            verify_token,
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.post("/v1/apps").json(&json!({
+                    "id": id, "app_secret": app_secret, "verify_token": verify_token
+                })))
+                .await?;
+            print(client.json, &v, |v| {
+                println!("app {} added", v["id"].as_str().unwrap_or(""))
+            });
+        }
+        AppCommand::List { client } => {
+            let c = Client::new(&client);
+            let v = c.send(c.get("/v1/apps")).await?;
+            print(client.json, &v, |v| {
+                println!("{:<24} CREATED_AT", "ID");
+                for a in items(v) {
+                    println!("{:<24} {}", a["id"].as_str().unwrap_or(""), a["created_at"]);
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn tenant(cmd: TenantCommand) -> anyhow::Result<()> {
+    match cmd {
+        TenantCommand::Add {
+            client,
+            id,
+            app,
+            phone_number_ids,
+            region,
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.post("/v1/tenants").json(&json!({
+                    "id": id, "app": app, "phone_number_ids": phone_number_ids, "region": region
+                })))
+                .await?;
+            print(client.json, &v, |v| {
+                println!("tenant {} added", v["id"].as_str().unwrap_or(""));
+            });
+        }
+        TenantCommand::List { client } => {
+            let c = Client::new(&client);
+            let v = c.send(c.get("/v1/tenants")).await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "{:<20} {:<20} {:<6} PHONE_NUMBER_IDS",
+                    "ID", "APP", "REGION"
+                );
+                for t in items(v) {
+                    let numbers: Vec<&str> = t["phone_number_ids"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    println!(
+                        "{:<20} {:<20} {:<6} {}",
+                        t["id"].as_str().unwrap_or(""),
+                        t["app_id"].as_str().unwrap_or(""),
+                        t["default_region"].as_str().unwrap_or(""),
+                        numbers.join(",")
+                    );
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
+    match cmd {
+        PluginCommand::Install {
+            client,
+            tenant,
+            slot,
+            config,
+            name,
+            file,
+        } => {
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("cannot read component {}", file.display()))?;
+            let config = config
+                .map(|p| {
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("cannot read config {}", p.display()))
+                })
+                .transpose()?;
+            let name = name.unwrap_or_else(|| {
+                file.file_stem()
+                    .map(|s| s.to_string_lossy().replace('_', "-"))
+                    .unwrap_or_else(|| "plugin".into())
+            });
+            let c = Client::new(&client);
+            let comp = c
+                .send(
+                    c.post("/v1/components")
+                        .query(&[("name", &name)])
+                        .header("content-type", "application/wasm")
+                        .body(bytes),
+                )
+                .await?;
+            let sha = comp["sha256"]
+                .as_str()
+                .ok_or_else(|| anyhow!("the server did not return the component's sha256"))?;
+            let v = c
+                .send(
+                    c.put(&format!("/v1/tenants/{tenant}/plugins/{slot}"))
+                        .json(&json!({"sha256": sha, "config": config})),
+                )
+                .await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "installed {} as {} of tenant {} (version {}, sha256 {})",
+                    v["name"].as_str().unwrap_or(""),
+                    v["slot"].as_str().unwrap_or(""),
+                    v["tenant_id"].as_str().unwrap_or(""),
+                    v["version"],
+                    v["sha256"].as_str().unwrap_or(""),
+                );
+            });
+        }
+        PluginCommand::List { client, tenant } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.get(&format!("/v1/tenants/{tenant}/plugins")))
+                .await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "{:<12} {:<8} {:<24} {:<8} SHA256",
+                    "SLOT", "VERSION", "NAME", "ACTIVE"
+                );
+                for b in items(v) {
+                    println!(
+                        "{:<12} {:<8} {:<24} {:<8} {}",
+                        b["slot"].as_str().unwrap_or(""),
+                        b["version"],
+                        b["name"].as_str().unwrap_or(""),
+                        if b["active"].as_bool() == Some(true) {
+                            "yes"
+                        } else {
+                            ""
+                        },
+                        b["sha256"].as_str().unwrap_or("")
+                    );
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let c = Client::new(&args.client);
+    let http = reqwest::Client::new();
+    let mut results = Vec::new();
+    for file in &args.files {
+        let body =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let sig = match &args.app_secret {
+            Some(secret) => signature::sign(secret.as_bytes(), &body),
+            None => {
+                let v = c
+                    .send(
+                        c.post(&format!("/v1/apps/{}/signature", args.app))
+                            .body(body.clone()),
+                    )
+                    .await
+                    .context("asking the host to sign (or pass --app-secret)")?;
+                v["signature"]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("the host returned no signature"))?
+                    .to_string()
+            }
+        };
+        let rb = http
+            .post(c.url("/webhooks/whatsapp"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", sig)
+            .body(body);
+        send_raw(rb, &args.client.server)
+            .await
+            .with_context(|| format!("posting {}", file.display()))?;
+        results.push(json!({"file": file.display().to_string(), "status": "accepted"}));
+        if !args.client.json {
+            println!("{}: accepted", file.display());
+        }
+    }
+    if args.client.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"items": results}))?
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! The `scrm` command. `serve` runs the host; every other command is a client of
+//! a running host's admin API (`--server` / `SCRM_SERVER`, token from
+//! `SCRM_ADMIN_TOKEN`).
+//!
+//! Exit codes: 0 success, 1 failure, 2 usage error, 3 the server refused the
+//! request (the message says why), 4 the server could not be reached.
+
+mod client;
+mod commands;
+mod serve;
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// scrm: a self-hosted, multi-tenant WhatsApp Social-CRM host.
+#[derive(Debug, Parser)]
+#[command(name = "scrm", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the host (webhooks, admin API, read API, plugin runtime).
+    Serve(ServeArgs),
+    /// Manage Meta apps (app secret, verify token).
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Install and list tenants' plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Sign webhook payload files with an app's secret and post them to a running host.
+    Replay(ReplayArgs),
+}
+
+/// `scrm serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file; environment variables and flags override it.
+    #[arg(long, env = "SCRM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SCRM_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Directory for the SQLite file and plugin components [default: ./scrm-data].
+    #[arg(long, env = "SCRM_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+/// Where the admin API is and how to authenticate.
+#[derive(Debug, Args, Clone)]
+pub struct ClientArgs {
+    /// The host's base URL.
+    #[arg(
+        long,
+        env = "SCRM_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    server: String,
+    /// The operator token.
+    #[arg(long, env = "SCRM_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum AppCommand {
+    /// Add a Meta app.
+    Add {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Your id for the app (e.g. Meta's app id).
+        #[arg(long)]
+        id: String,
+        /// The app secret (signs webhooks).
+        #[arg(long, env = "SCRM_APP_SECRET", hide_env_values = true)]
+        app_secret: String,
+        /// The verify token you typed into Meta's webhook settings.
+        #[arg(long)]
+        verify_token: String,
+    },
+    /// List Meta apps (secrets are never shown).
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Add a tenant.
+    Add {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant's id.
+        #[arg(long)]
+        id: String,
+        /// The Meta app that carries its webhooks.
+        #[arg(long)]
+        app: String,
+        /// A WhatsApp phone number id it owns (repeat for several).
+        #[arg(long = "phone-number-id", required = true)]
+        phone_number_ids: Vec<String>,
+        /// Region for numbers written without a country code (ISO 3166, e.g. IT).
+        #[arg(long, default_value = "US")]
+        region: String,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Upload a component and make it the tenant's plugin for a slot.
+    Install {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The slot (classifier).
+        #[arg(long)]
+        slot: String,
+        /// A configuration file for the binding (JSON or TOML, per the plugin's docs).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A name for the component [default: the file name without extension].
+        #[arg(long)]
+        name: Option<String>,
+        /// The component file (.wasm).
+        file: PathBuf,
+    },
+    /// List a tenant's plugin bindings, newest first.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// `scrm replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The Meta app whose secret signs the payloads.
+    #[arg(long)]
+    app: String,
+    /// Sign locally with this secret instead of asking the host to sign.
+    #[arg(long, env = "SCRM_APP_SECRET", hide_env_values = true)]
+    app_secret: Option<String>,
+    /// Webhook payload files (JSON), posted in order.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+/// Parses the command line, runs the command and returns the process exit code.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::App(cmd) => commands::app(cmd).await,
+            Command::Tenant(cmd) => commands::tenant(cmd).await,
+            Command::Plugin(cmd) => commands::plugin(cmd).await,
+            Command::Replay(args) => commands::replay(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(client::exit_code(&e))
+        }
+    }
+}

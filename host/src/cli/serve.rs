@@ -1,0 +1,46 @@
+//! `scrm serve`.
+
+use super::ServeArgs;
+use crate::config::{Overrides, Secret, Settings};
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("SCRM_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let overrides = Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        admin_token: std::env::var("SCRM_ADMIN_TOKEN").ok().map(Secret::new),
+    };
+    let settings = Settings::load(args.config.as_deref(), overrides)?;
+    let running = crate::server::start(settings.clone())
+        .await
+        .context("cannot start")?;
+    println!(
+        "scrm {} listening on http://{}",
+        env!("CARGO_PKG_VERSION"),
+        running.local_addr
+    );
+    println!(
+        "data directory: {}",
+        std::fs::canonicalize(&settings.data_dir)
+            .unwrap_or(settings.data_dir.clone())
+            .display()
+    );
+    println!("database: {}", settings.db_path().display());
+    if let Some(token) = &running.generated_token {
+        println!("operator token (shown once; keep it, e.g. export SCRM_ADMIN_TOKEN={token}):");
+        println!("  {token}");
+    }
+    running
+        .run_until(async {
+            let _ = tokio::signal::ctrl_c().await;
+            println!("shutting down");
+        })
+        .await
+}

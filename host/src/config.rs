@@ -1,0 +1,252 @@
+//! Configuration: built-in defaults, then a TOML file (`--config`), then `SCRM_*`
+//! environment variables and command-line flags. Parsed once, validated into
+//! [`Settings`].
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! data_dir = "./scrm-data"
+//! # admin_token = "…"          # else generated at first start and printed once
+//!
+//! [plugins]
+//! deadline_ms = 200            # CPU deadline per plugin call
+//! memory_mib = 64              # memory cap per plugin instance
+//! log_records_per_call = 32
+//! ```
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A secret string: redacted in `Debug`, never serialised.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    /// The secret's value; only for the code that uses it (signing, comparing).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The configuration file's shape. Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address to listen on (default 127.0.0.1:8080).
+    pub listen: Option<SocketAddr>,
+    /// Directory holding the SQLite file and plugin components (default ./scrm-data).
+    pub data_dir: Option<PathBuf>,
+    /// The operator's bearer token for the admin API (default: generated once).
+    pub admin_token: Option<Secret>,
+    /// Limits for plugin calls.
+    #[serde(default)]
+    pub plugins: PluginLimits,
+}
+
+/// Limits applied to every plugin call unless a binding overrides them.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginLimits {
+    /// CPU deadline of one call, in milliseconds.
+    pub deadline_ms: u64,
+    /// Memory cap of one instance (all its memories and tables), in MiB.
+    pub memory_mib: u32,
+    /// Log records a call may write before the rest are dropped.
+    pub log_records_per_call: u32,
+    /// Largest classification a call may return, in KiB of JSON.
+    pub output_kib: u32,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits {
+            deadline_ms: 200,
+            memory_mib: 64,
+            log_records_per_call: 32,
+            output_kib: 64,
+        }
+    }
+}
+
+/// Validated runtime settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// The operator token, when configured (else the stored, generated one is used).
+    pub admin_token: Option<Secret>,
+    /// Plugin call limits.
+    pub plugins: PluginLimits,
+}
+
+/// Values from the environment or the command line; they win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen` / `SCRM_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir` / `SCRM_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `SCRM_ADMIN_TOKEN`.
+    pub admin_token: Option<Secret>,
+}
+
+/// Errors reading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the location.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default data directory.
+pub const DEFAULT_DATA_DIR: &str = "scrm-data";
+
+impl Settings {
+    /// Layers defaults, the optional file and the overrides, then validates.
+    ///
+    /// # Errors
+    /// When the file cannot be read or parsed, or a value is out of range.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Settings, ConfigError> {
+        let fc = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let settings = Settings {
+            listen: overrides
+                .listen
+                .or(fc.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address")),
+            data_dir: overrides
+                .data_dir
+                .or(fc.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            admin_token: overrides.admin_token.or(fc.admin_token),
+            plugins: fc.plugins,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.plugins;
+        if !(1..=60_000).contains(&p.deadline_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "plugins.deadline_ms must be 1..=60000, got {}",
+                p.deadline_ms
+            )));
+        }
+        if !(1..=4096).contains(&p.memory_mib) {
+            return Err(ConfigError::Invalid(format!(
+                "plugins.memory_mib must be 1..=4096, got {}",
+                p.memory_mib
+            )));
+        }
+        if p.output_kib == 0 {
+            return Err(ConfigError::Invalid(
+                "plugins.output_kib must be > 0".into(),
+            ));
+        }
+        if let Some(t) = &self.admin_token
+            && t.expose().len() < 16
+        {
+            return Err(ConfigError::Invalid(
+                "admin token must be at least 16 characters".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The SQLite file inside the data directory.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("scrm.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_and_flags_override_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scrm.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/x\"\n[plugins]\ndeadline_ms = 50\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path), Overrides::default()).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.plugins.deadline_ms, 50);
+        assert_eq!(s.plugins.memory_mib, 64);
+        let s = Settings::load(
+            Some(&path),
+            Overrides {
+                listen: Some("127.0.0.1:9001".parse().unwrap()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.listen.port(), 9001);
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scrm.toml");
+        std::fs::write(&path, "listne = \"127.0.0.1:9000\"\n").unwrap();
+        let err = Settings::load(Some(&path), Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("unknown field `listne`"), "{err}");
+        std::fs::write(&path, "[plugins]\nmemory_mib = 0\n").unwrap();
+        let err = Settings::load(Some(&path), Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("memory_mib"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let s = Secret::new("hunter2-hunter2-hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

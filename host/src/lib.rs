@@ -1,0 +1,23 @@
+//! scrm: a self-hosted, multi-tenant WhatsApp Social-CRM host.
+//!
+//! It terminates the WhatsApp Business Cloud API (signed webhooks in), keeps every
+//! conversation in its own store, and runs each tenant's business logic as sandboxed
+//! WebAssembly components. Modules follow the architecture in the repository's
+//! design notes:
+//!
+//! - [`whatsapp`]: webhook signatures and payload parsing;
+//! - [`store`]: the SQLite store and its repositories;
+//! - [`plugins`]: the wasmtime runtime, bindings per tenant and slot;
+//! - [`pipeline`]: the inbound worker (route → contact → message → classify → tag);
+//! - [`api`]: HTTP (webhooks, admin API, read API, metrics);
+//! - [`config`]: settings; [`cli`]: the `scrm` command.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod metrics;
+pub mod pipeline;
+pub mod plugins;
+pub mod server;
+pub mod store;
+pub mod whatsapp;

@@ -1,0 +1,138 @@
+//! Prometheus metrics of the process, served at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels naming one outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// e.g. `accepted`, `signature_mismatch`.
+    pub result: String,
+}
+
+/// Labels of an item kept raw.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UnhandledLabels {
+    /// `unmodeled` or `unrouted`.
+    pub reason: String,
+    /// The item's kind (message type, change field, …).
+    pub kind: String,
+}
+
+/// Labels of a plugin call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabels {
+    /// Tenant.
+    pub tenant: String,
+    /// Slot.
+    pub slot: String,
+    /// `name@version`.
+    pub plugin: String,
+    /// `ok` or the error code.
+    pub result: String,
+}
+
+/// Labels of a plugin call's latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLatencyLabels {
+    /// Tenant.
+    pub tenant: String,
+    /// Slot.
+    pub slot: String,
+    /// `name@version`.
+    pub plugin: String,
+}
+
+/// Every metric the host records.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Webhook POSTs by result.
+    pub webhooks: Family<ResultLabel, Counter>,
+    /// Inbound messages stored for the first time.
+    pub messages_stored: Counter,
+    /// Redelivered messages recognised and skipped.
+    pub messages_duplicate: Counter,
+    /// Items kept raw because the host does not model or cannot route them.
+    pub unhandled: Family<UnhandledLabels, Counter>,
+    /// Plugin calls by outcome.
+    pub plugin_calls: Family<PluginLabels, Counter>,
+    /// Plugin call latency in seconds.
+    pub plugin_latency: Family<PluginLatencyLabels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("scrm");
+        let webhooks = Family::<ResultLabel, Counter>::default();
+        registry.register("webhooks", "Webhook POSTs by result", webhooks.clone());
+        let messages_stored = Counter::default();
+        registry.register(
+            "messages_stored",
+            "Inbound messages stored",
+            messages_stored.clone(),
+        );
+        let messages_duplicate = Counter::default();
+        registry.register(
+            "messages_duplicate",
+            "Redelivered messages recognised and skipped",
+            messages_duplicate.clone(),
+        );
+        let unhandled = Family::<UnhandledLabels, Counter>::default();
+        registry.register(
+            "items_unhandled",
+            "Webhook items kept raw: not modeled yet or not routable",
+            unhandled.clone(),
+        );
+        let plugin_calls = Family::<PluginLabels, Counter>::default();
+        registry.register(
+            "plugin_calls",
+            "Plugin calls by outcome",
+            plugin_calls.clone(),
+        );
+        let plugin_latency = Family::<PluginLatencyLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_005, 2.0, 20))
+        });
+        registry.register(
+            "plugin_call_seconds",
+            "Plugin call latency, fresh instance included",
+            plugin_latency.clone(),
+        );
+        Metrics {
+            registry,
+            webhooks,
+            messages_stored,
+            messages_duplicate,
+            unhandled,
+            plugin_calls,
+            plugin_latency,
+        }
+    }
+
+    /// Counts one webhook POST outcome.
+    pub fn webhook(&self, result: &str) {
+        self.webhooks
+            .get_or_create(&ResultLabel {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

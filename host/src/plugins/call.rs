@@ -1,0 +1,148 @@
+//! Per-call state and the store each call runs in: a fresh `Store` per call with a
+//! CPU deadline, a memory cap, captured stderr (for panic messages) and no ambient
+//! authority (no files, environment, network or sockets).
+
+use super::capabilities::{config::ConfigState, log::LogState};
+use super::engine::deadline_ticks;
+use super::error::{CallError, CallSite};
+use crate::config::PluginLimits;
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Bytes of a guest's stderr kept to explain a trap.
+const STDERR_CAPTURE: usize = 4096;
+
+/// Everything one plugin call can reach.
+pub struct CallState {
+    limiter: MemoryCap,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    stderr: MemoryOutputPipe,
+    pub(super) log: LogState,
+    pub(super) config: ConfigState,
+}
+
+impl std::fmt::Debug for CallState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallState")
+            .field("log", &self.log)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A memory limiter that remembers whether the cap was hit, so the trap can be
+/// reported as what it is.
+#[derive(Debug)]
+struct MemoryCap {
+    cap: usize,
+    hit: bool,
+}
+
+/// The error a refused memory growth traps with.
+#[derive(Debug, thiserror::Error)]
+#[error("memory cap exceeded")]
+struct MemoryCapExceeded;
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            self.hit = true;
+            return Err(MemoryCapExceeded.into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables count against the same budget at pointer size per element.
+        if desired.saturating_mul(8) > self.cap {
+            self.hit = true;
+            return Err(MemoryCapExceeded.into());
+        }
+        Ok(true)
+    }
+}
+
+/// Creates the store for one call.
+pub fn new_store(
+    engine: &Engine,
+    limits: &PluginLimits,
+    site: &CallSite,
+    config: Arc<[u8]>,
+) -> Store<CallState> {
+    let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+    let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+    let state = CallState {
+        limiter: MemoryCap {
+            cap: (limits.memory_mib as usize) << 20,
+            hit: false,
+        },
+        wasi,
+        table: ResourceTable::new(),
+        stderr,
+        log: LogState::new(&site.tenant, &site.plugin, limits.log_records_per_call),
+        config: ConfigState::new(config),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
+    store.epoch_deadline_trap();
+    store
+}
+
+/// Turns a wasmtime error from instantiating or calling a plugin into a
+/// [`CallError`] naming its cause.
+pub fn classify_failure(
+    store: &Store<CallState>,
+    err: wasmtime::Error,
+    site: CallSite,
+    limits: &PluginLimits,
+) -> CallError {
+    let state = store.data();
+    if state.limiter.hit || err.downcast_ref::<MemoryCapExceeded>().is_some() {
+        return CallError::MemoryCap {
+            site,
+            cap_mib: limits.memory_mib,
+        };
+    }
+    if let Some(Trap::Interrupt) = err.downcast_ref::<Trap>() {
+        return CallError::Timeout {
+            site,
+            deadline_ms: limits.deadline_ms,
+        };
+    }
+    let stderr = String::from_utf8_lossy(&state.stderr.contents())
+        .trim()
+        .to_string();
+    let trap = match err.downcast_ref::<Trap>() {
+        Some(t) => t.to_string(),
+        None => format!("{err:#}"),
+    };
+    let cause = if stderr.is_empty() {
+        trap
+    } else {
+        format!("{trap}; guest said: {stderr}")
+    };
+    CallError::Trap { site, cause }
+}

@@ -1,0 +1,70 @@
+//! `scrm:plugin/config`: the configuration installed with the binding, readable
+//! whole or in ranges (so a large model need not be copied in on every call).
+
+use crate::plugins::bindings::scrm::plugin::config as wit;
+use std::sync::Arc;
+use wasmtime::component::{HasData, Linker};
+
+/// Per-call configuration state: a shared reference to the binding's bytes.
+#[derive(Debug, Clone)]
+pub struct ConfigState {
+    bytes: Arc<[u8]>,
+}
+
+impl ConfigState {
+    /// State exposing `bytes`.
+    pub fn new(bytes: Arc<[u8]>) -> ConfigState {
+        ConfigState { bytes }
+    }
+}
+
+impl wit::Host for ConfigState {
+    fn get(&mut self) -> Vec<u8> {
+        self.bytes.to_vec()
+    }
+
+    fn size(&mut self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn read(&mut self, offset: u64, len: u32) -> Vec<u8> {
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        let end = start.saturating_add(len as usize).min(self.bytes.len());
+        self.bytes[start..end].to_vec()
+    }
+}
+
+struct Config;
+
+impl HasData for Config {
+    type Data<'a> = &'a mut ConfigState;
+}
+
+/// Adds `scrm:plugin/config` to `linker`, reading state through `get`.
+///
+/// # Errors
+/// When the interface is already defined in the linker.
+pub fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut ConfigState,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, Config>(linker, get)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wit::Host;
+
+    #[test]
+    fn reads_ranges_clamped_to_the_config() {
+        let mut s = ConfigState::new(Arc::from(&b"0123456789"[..]));
+        assert_eq!(s.size(), 10);
+        assert_eq!(s.read(2, 3), b"234");
+        assert_eq!(s.read(8, 100), b"89");
+        assert_eq!(s.read(u64::MAX, 4), b"");
+        assert_eq!(s.get(), b"0123456789");
+    }
+}

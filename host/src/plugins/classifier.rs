@@ -1,0 +1,192 @@
+//! Calling a tenant's classifier, and converting between the host's message types
+//! and the WIT contract's.
+
+use super::bindings::types as wit;
+use super::bindings::{ClassifierPre, ClassifyError};
+use super::call::{classify_failure, new_store};
+use super::error::CallError;
+use super::{ActiveBinding, PluginHost};
+use crate::store::contacts::Contact;
+use crate::whatsapp::content::Content;
+use crate::whatsapp::payload::InboundMessage;
+use serde_json::json;
+
+/// A classifier's answer, in the host's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    /// Tags to attach.
+    pub tags: Vec<String>,
+    /// Intent, entities, sentiment and priority as stored JSON.
+    pub details: serde_json::Value,
+}
+
+impl PluginHost {
+    /// Runs `binding` (a classifier) on one message in a fresh instance.
+    ///
+    /// # Errors
+    /// A [`CallError`] naming tenant, plugin and cause; it fails this call only.
+    pub fn classify(
+        &self,
+        binding: &ActiveBinding,
+        msg: &InboundMessage,
+        sender: &Contact,
+    ) -> Result<Classification, CallError> {
+        let pre: &ClassifierPre<_> = &binding.component.classifier;
+        let site = binding.site();
+        let limits = &self.limits;
+        let mut store = new_store(&self.engine, limits, &site, binding.config.clone());
+        let result = pre.instantiate(&mut store).and_then(|inst| {
+            inst.scrm_plugin_classify().call_classify(
+                &mut store,
+                &to_wit_message(msg),
+                &to_wit_contact(sender),
+            )
+        });
+        let dropped = store.data().log.dropped();
+        if dropped > 0 {
+            tracing::debug!(tenant = %site.tenant, plugin = %site.plugin, dropped, "plugin log records over budget dropped");
+        }
+        match result {
+            Err(e) => Err(classify_failure(&store, e, site, limits)),
+            Ok(Err(e)) => Err(CallError::Guest {
+                site,
+                message: match e {
+                    ClassifyError::InvalidConfig(m) => format!("invalid config: {m}"),
+                    ClassifyError::Failed(m) => m,
+                },
+            }),
+            Ok(Ok(c)) => {
+                let out = from_wit_classification(c);
+                let size =
+                    out.details.to_string().len() + out.tags.iter().map(String::len).sum::<usize>();
+                let cap = (limits.output_kib as usize) << 10;
+                if size > cap {
+                    return Err(CallError::OutputTooLarge { site, size, cap });
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn from_wit_classification(c: wit::Classification) -> Classification {
+    let mut tags: Vec<String> = Vec::with_capacity(c.tags.len());
+    for t in c.tags {
+        let t = t.trim().to_lowercase();
+        if !t.is_empty() && !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    let priority = c.priority.map(|p| match p {
+        wit::Priority::Low => "low",
+        wit::Priority::Normal => "normal",
+        wit::Priority::High => "high",
+        wit::Priority::Urgent => "urgent",
+    });
+    let details = json!({
+        "intent": c.intent.map(|i| json!({"name": i.name, "confidence": i.confidence})),
+        "entities": c.entities.into_iter().map(|e| json!({"kind": e.kind, "value": e.value})).collect::<Vec<_>>(),
+        "sentiment": c.sentiment.map(|s| s.clamp(0.0, 1.0)),
+        "priority": priority,
+    });
+    Classification { tags, details }
+}
+
+/// The contract's view of a stored contact.
+pub fn to_wit_contact(c: &Contact) -> wit::Contact {
+    wit::Contact {
+        id: c.id as u64,
+        wa_id: c.wa_id.clone(),
+        user_id: c.user_id.clone(),
+        phone: c.phone.clone(),
+        name: c.name.clone(),
+    }
+}
+
+/// The contract's view of an inbound message.
+pub fn to_wit_message(m: &InboundMessage) -> wit::Message {
+    wit::Message {
+        id: m.id.clone(),
+        direction: wit::Direction::Inbound,
+        timestamp: m.timestamp.saturating_mul(1000),
+        content: to_wit_content(&m.content),
+        context: wit::Context {
+            replied_to: m.context.replied_to.clone(),
+            referred_product: m.context.referred_product.clone(),
+            ad_source_id: m.context.ad_source_id.clone(),
+        },
+    }
+}
+
+fn media(m: &crate::whatsapp::content::Media) -> wit::Media {
+    wit::Media {
+        id: m.id.clone(),
+        mime_type: m.mime_type.clone(),
+        sha256: m.sha256.clone(),
+        caption: m.caption.clone(),
+        filename: m.filename.clone(),
+    }
+}
+
+fn reply(r: &crate::whatsapp::content::Reply) -> wit::Reply {
+    wit::Reply {
+        id: r.id.clone(),
+        title: r.title.clone(),
+        description: r.description.clone(),
+    }
+}
+
+fn to_wit_content(c: &Content) -> wit::Content {
+    match c {
+        Content::Text(t) => wit::Content::Text(t.clone()),
+        Content::Image(m) => wit::Content::Image(media(m)),
+        Content::Audio(m) => wit::Content::Audio(media(m)),
+        Content::Voice(m) => wit::Content::Voice(media(m)),
+        Content::Video(m) => wit::Content::Video(media(m)),
+        Content::Document(m) => wit::Content::Document(media(m)),
+        Content::Sticker(m) => wit::Content::Sticker(media(m)),
+        Content::Location(l) => wit::Content::Location(wit::Location {
+            latitude: l.latitude,
+            longitude: l.longitude,
+            name: l.name.clone(),
+            address: l.address.clone(),
+            url: l.url.clone(),
+        }),
+        Content::Contacts(cs) => wit::Content::Contacts(
+            cs.iter()
+                .map(|c| wit::SharedContact {
+                    name: c.name.clone(),
+                    phones: c.phones.clone(),
+                    emails: c.emails.clone(),
+                    organization: c.organization.clone(),
+                })
+                .collect(),
+        ),
+        Content::InteractiveReply(r) => wit::Content::InteractiveReply(reply(r)),
+        Content::Button(r) => wit::Content::Button(reply(r)),
+        Content::Reaction(r) => wit::Content::Reaction(wit::Reaction {
+            message_id: r.message_id.clone(),
+            emoji: r.emoji.clone(),
+        }),
+        Content::Order(o) => wit::Content::Order(wit::Order {
+            catalog_id: o.catalog_id.clone(),
+            text: o.text.clone(),
+            items: o
+                .items
+                .iter()
+                .map(|i| wit::OrderItem {
+                    product_retailer_id: i.product_retailer_id.clone(),
+                    quantity: i.quantity,
+                    item_price: i.item_price,
+                    currency: i.currency.clone(),
+                })
+                .collect(),
+        }),
+        Content::System(s) => wit::Content::System(wit::SystemNotice {
+            kind: s.kind.clone(),
+            body: s.body.clone(),
+            new_wa_id: s.new_wa_id.clone(),
+        }),
+        Content::Unsupported(kind) => wit::Content::Unsupported(kind.clone()),
+    }
+}

@@ -1,0 +1,343 @@
+//! The plugin runtime: one engine, components compiled once per content hash and
+//! shared by every tenant that binds them, and an atomically swapped table of
+//! tenant → slot → binding.
+//!
+//! A call takes a snapshot of its tenant's bindings ([`PluginHost::snapshot`]) and
+//! runs every slot of one message's pipeline on it, so an install or rollback
+//! applies to the next message while in-flight ones finish on their version.
+//!
+//! Key types: [`PluginHost`], [`Slot`], [`ActiveBinding`], [`TenantPlugins`].
+
+pub mod bindings;
+mod call;
+pub mod capabilities;
+pub mod classifier;
+pub mod engine;
+pub mod error;
+
+use crate::config::PluginLimits;
+use crate::store::plugins::BindingRow;
+use bindings::ClassifierPre;
+use call::CallState;
+use error::{CallSite, InstallError};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+/// The WIT package version this host implements.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// A plugin slot of a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Slot {
+    /// Tags and signals from each inbound message.
+    Classifier,
+}
+
+impl Slot {
+    /// Every slot this host supports.
+    pub const ALL: [Slot; 1] = [Slot::Classifier];
+
+    /// The slot's name as used in the API and CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Slot::Classifier => "classifier",
+        }
+    }
+
+    /// The WIT world a component must implement to fill this slot.
+    pub fn world(self) -> String {
+        format!("scrm:plugin/{}@{WIT_VERSION}", self.as_str())
+    }
+}
+
+impl std::str::FromStr for Slot {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Slot, String> {
+        Slot::ALL
+            .into_iter()
+            .find(|slot| slot.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown slot {s:?}; this host supports: {}",
+                    Slot::ALL.map(Slot::as_str).join(", ")
+                )
+            })
+    }
+}
+
+/// A compiled component, ready to instantiate; shared across tenants.
+pub struct LoadedComponent {
+    /// Lowercase hex SHA-256 of its bytes.
+    pub sha256: String,
+    /// The world it implements.
+    pub slot: Slot,
+    classifier: ClassifierPre<CallState>,
+}
+
+impl std::fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedComponent")
+            .field("sha256", &self.sha256)
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The binding a call runs on: a component version plus its configuration.
+#[derive(Debug)]
+pub struct ActiveBinding {
+    /// The tenant.
+    pub tenant: String,
+    /// The slot.
+    pub slot: Slot,
+    /// Per tenant and slot install number.
+    pub version: i64,
+    /// The component's human name.
+    pub name: String,
+    /// The compiled component.
+    pub component: Arc<LoadedComponent>,
+    /// The installed configuration.
+    pub config: Arc<[u8]>,
+}
+
+impl ActiveBinding {
+    /// Identifies this binding in errors and logs.
+    pub fn site(&self) -> CallSite {
+        CallSite {
+            tenant: self.tenant.clone(),
+            plugin: format!("{}@{}", self.name, self.version),
+            sha256: self.component.sha256[..12].to_string(),
+        }
+    }
+
+    /// "name@version sha256:…", recorded on what this binding produced.
+    pub fn label(&self) -> String {
+        format!(
+            "{}@{} sha256:{}",
+            self.name,
+            self.version,
+            &self.component.sha256[..12]
+        )
+    }
+}
+
+/// One tenant's bindings at one moment; a message's pipeline uses one snapshot.
+#[derive(Debug, Default, Clone)]
+pub struct TenantPlugins {
+    /// The classifier, if installed.
+    pub classifier: Option<Arc<ActiveBinding>>,
+}
+
+/// What checking a component found.
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    /// Its SHA-256.
+    pub sha256: String,
+    /// The slot whose world it implements.
+    pub slot: Slot,
+}
+
+/// The plugin runtime of the process.
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<CallState>,
+    limits: PluginLimits,
+    components_dir: PathBuf,
+    compiled: RwLock<HashMap<String, Arc<LoadedComponent>>>,
+    tenants: RwLock<HashMap<String, Arc<TenantPlugins>>>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("limits", &self.limits)
+            .field("components_dir", &self.components_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginHost {
+    /// Creates the runtime; components are kept as `<sha256>.wasm` in `components_dir`.
+    ///
+    /// # Errors
+    /// When the engine or linker cannot be built, or the directory cannot be created.
+    pub fn new(limits: PluginLimits, components_dir: PathBuf) -> anyhow::Result<PluginHost> {
+        std::fs::create_dir_all(&components_dir)?;
+        let engine = engine::build(&limits).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let mut linker = Linker::new(&engine);
+        // WASI with an empty context: guests built with std import it, but get no
+        // files, environment, network or sockets; stderr is captured per call.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        capabilities::log::add_to_linker(&mut linker, |s: &mut CallState| &mut s.log)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        capabilities::config::add_to_linker(&mut linker, |s: &mut CallState| &mut s.config)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        Ok(PluginHost {
+            engine,
+            linker,
+            limits,
+            components_dir,
+            compiled: RwLock::default(),
+            tenants: RwLock::default(),
+        })
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &PluginLimits {
+        &self.limits
+    }
+
+    /// Compiles `bytes` and checks which slot's world they implement. Blocking:
+    /// call from a blocking thread.
+    ///
+    /// # Errors
+    /// [`InstallError`] saying why the bytes cannot be a plugin.
+    pub fn inspect(&self, bytes: &[u8]) -> Result<(Inspected, Arc<LoadedComponent>), InstallError> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        if let Some(c) = self.compiled_get(&sha256) {
+            return Ok((
+                Inspected {
+                    sha256,
+                    slot: c.slot,
+                },
+                c,
+            ));
+        }
+        if !is_component_binary(bytes) {
+            return Err(InstallError::NotAComponent(
+                "expected a component (built for wasm32-wasip2 or with `wasm-tools component new`), \
+                 found a core module or other bytes"
+                    .into(),
+            ));
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| InstallError::NotAComponent(format!("{e:#}")))?;
+        let pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| InstallError::WrongWorld {
+                    supported: supported_worlds(),
+                    reason: format!("{e:#}"),
+                })?;
+        let classifier = ClassifierPre::new(pre).map_err(|e| InstallError::WrongWorld {
+            supported: supported_worlds(),
+            reason: format!("{e:#}"),
+        })?;
+        let loaded = Arc::new(LoadedComponent {
+            sha256: sha256.clone(),
+            slot: Slot::Classifier,
+            classifier,
+        });
+        self.compiled
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sha256.clone(), loaded.clone());
+        Ok((
+            Inspected {
+                sha256,
+                slot: Slot::Classifier,
+            },
+            loaded,
+        ))
+    }
+
+    fn compiled_get(&self, sha256: &str) -> Option<Arc<LoadedComponent>> {
+        self.compiled
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sha256)
+            .cloned()
+    }
+
+    /// Where a component's bytes are kept.
+    pub fn component_path(&self, sha256: &str) -> PathBuf {
+        self.components_dir.join(format!("{sha256}.wasm"))
+    }
+
+    /// Stores a checked component's bytes by hash (atomically: temp file, rename).
+    ///
+    /// # Errors
+    /// On I/O failure.
+    pub fn save_component(&self, sha256: &str, bytes: &[u8]) -> Result<(), InstallError> {
+        let path = self.component_path(sha256);
+        if path.exists() {
+            return Ok(());
+        }
+        let tmp = path.with_extension("wasm.tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    /// Loads a stored component by hash, compiling it once.
+    ///
+    /// # Errors
+    /// When the bytes are missing or no longer a valid plugin.
+    pub fn load(&self, sha256: &str) -> Result<Arc<LoadedComponent>, InstallError> {
+        if let Some(c) = self.compiled_get(sha256) {
+            return Ok(c);
+        }
+        let bytes = std::fs::read(self.component_path(sha256))?;
+        Ok(self.inspect(&bytes)?.1)
+    }
+
+    /// Makes `row` the active binding of its tenant and slot; the next call uses it.
+    ///
+    /// # Errors
+    /// When its component cannot be loaded.
+    pub fn activate(&self, row: &BindingRow) -> Result<(), InstallError> {
+        let component = self.load(&row.sha256)?;
+        let slot: Slot = row
+            .slot
+            .parse()
+            .map_err(|e: String| InstallError::WrongSlot {
+                world: component.slot.world(),
+                slot: e,
+            })?;
+        let binding = Arc::new(ActiveBinding {
+            tenant: row.tenant_id.clone(),
+            slot,
+            version: row.version,
+            name: row.name.clone(),
+            component,
+            config: Arc::from(row.config.as_slice()),
+        });
+        let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = tenants
+            .get(&row.tenant_id)
+            .map(|t| (**t).clone())
+            .unwrap_or_default();
+        match slot {
+            Slot::Classifier => next.classifier = Some(binding),
+        }
+        tenants.insert(row.tenant_id.clone(), Arc::new(next));
+        Ok(())
+    }
+
+    /// The tenant's bindings now; hold it for the whole pipeline of one message.
+    pub fn snapshot(&self, tenant: &str) -> Arc<TenantPlugins> {
+        self.tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn supported_worlds() -> String {
+    Slot::ALL.map(Slot::world).join(", ")
+}
+
+/// True when `bytes` start with the component-model preamble (version 0x0d, layer 1),
+/// rather than a core module's.
+fn is_component_binary(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
+}

@@ -1,0 +1,145 @@
+//! The webhook inbox: every signed body exactly as received, appended before the
+//! webhook is acknowledged, then worked off by the pipeline.
+
+use super::{StoreError, now_ms};
+use rusqlite::{Connection, params};
+
+/// A stored webhook body waiting to be processed.
+#[derive(Debug, Clone)]
+pub struct InboxItem {
+    /// Row id.
+    pub id: i64,
+    /// The Meta app whose secret verified it.
+    pub app_id: String,
+    /// The raw body.
+    pub body: Vec<u8>,
+    /// How many times processing was tried before.
+    pub attempts: i64,
+}
+
+/// Appends a body; returns its id. The caller acknowledges the webhook only after
+/// this returns (the connection is in synchronous=FULL mode, so it is on disk).
+///
+/// # Errors
+/// On database failure.
+pub fn append(conn: &Connection, app_id: &str, body: &[u8]) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO webhook_inbox (app_id, received_at, body) VALUES (?1, ?2, ?3)",
+        params![app_id, now_ms(), body],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The oldest pending items, at most `limit`.
+///
+/// # Errors
+/// On database failure.
+pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<InboxItem>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, app_id, body, attempts FROM webhook_inbox WHERE state = 'pending' ORDER BY id LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok(InboxItem {
+            id: r.get(0)?,
+            app_id: r.get(1)?,
+            body: r.get(2)?,
+            attempts: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Marks an item processed.
+///
+/// # Errors
+/// On database failure.
+pub fn mark_done(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE webhook_inbox SET state = 'done', processed_at = ?2, last_error = NULL WHERE id = ?1",
+        params![id, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Marks an item that can never be processed (not a webhook body); it is kept.
+///
+/// # Errors
+/// On database failure.
+pub fn mark_rejected(conn: &Connection, id: i64, reason: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE webhook_inbox SET state = 'rejected', processed_at = ?2, last_error = ?3 WHERE id = ?1",
+        params![id, now_ms(), reason],
+    )?;
+    Ok(())
+}
+
+/// Records a failed attempt; the item stays pending and is retried.
+///
+/// # Errors
+/// On database failure.
+pub fn mark_failed_attempt(conn: &Connection, id: i64, reason: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE webhook_inbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+        params![id, reason],
+    )?;
+    Ok(())
+}
+
+/// Keeps an item the host does not model (or could not route) raw; once per item.
+///
+/// # Errors
+/// On database failure.
+pub fn record_unhandled(
+    conn: &Connection,
+    inbox_id: i64,
+    item_index: usize,
+    tenant: Option<&str>,
+    reason: &str,
+    kind: &str,
+    raw: &serde_json::Value,
+) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "INSERT INTO unhandled_items (inbox_id, item_index, tenant_id, reason, kind, raw, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+        params![inbox_id, item_index as i64, tenant, reason, kind, raw.to_string(), now_ms()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Counts of inbox rows by state and of unhandled items by reason and kind.
+#[derive(Debug, Clone, serde::Serialize, Default)]
+pub struct InboxStats {
+    /// Bodies waiting.
+    pub pending: i64,
+    /// Bodies processed.
+    pub done: i64,
+    /// Bodies that are not webhook payloads.
+    pub rejected: i64,
+    /// `(reason, kind, count)` of items kept raw.
+    pub unhandled: Vec<(String, String, i64)>,
+}
+
+/// Reads [`InboxStats`].
+///
+/// # Errors
+/// On database failure.
+pub fn stats(conn: &Connection) -> Result<InboxStats, StoreError> {
+    let mut s = InboxStats::default();
+    let mut stmt =
+        conn.prepare_cached("SELECT state, COUNT(*) FROM webhook_inbox GROUP BY state")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (state, n) = row?;
+        match state.as_str() {
+            "pending" => s.pending = n,
+            "done" => s.done = n,
+            _ => s.rejected = n,
+        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT reason, kind, COUNT(*) FROM unhandled_items GROUP BY reason, kind ORDER BY reason, kind",
+    )?;
+    s.unhandled = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(s)
+}

@@ -1,0 +1,161 @@
+//! Versioned schema migrations. A released migration is never edited: add a new one.
+
+use rusqlite_migration::{M, Migrations};
+
+const MIGRATIONS: &[M<'static>] = &[M::up(
+    r#"
+-- Host-wide settings (operator token hash, ...).
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+-- Meta apps: each has an app secret (webhook signatures) and a verify token.
+CREATE TABLE meta_apps (
+    id            TEXT PRIMARY KEY,
+    app_secret    TEXT NOT NULL,
+    verify_token  TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE tenants (
+    id              TEXT PRIMARY KEY,
+    app_id          TEXT NOT NULL REFERENCES meta_apps(id),
+    default_region  TEXT NOT NULL,
+    created_at      INTEGER NOT NULL
+) STRICT;
+
+-- Business phone numbers route webhooks to tenants.
+CREATE TABLE phone_numbers (
+    phone_number_id  TEXT PRIMARY KEY,
+    tenant_id        TEXT NOT NULL REFERENCES tenants(id)
+) STRICT;
+CREATE INDEX phone_numbers_tenant ON phone_numbers(tenant_id);
+
+-- Plugin components, content-addressed. The bytes live in the data directory.
+CREATE TABLE components (
+    sha256      TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    world       TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+) STRICT;
+
+-- Every binding ever installed, per tenant and slot; the highest version is active.
+CREATE TABLE plugin_bindings (
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+    slot        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    sha256      TEXT NOT NULL REFERENCES components(sha256),
+    config      BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, slot, version)
+) STRICT;
+
+CREATE TABLE contacts (
+    id          INTEGER PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+    wa_id       TEXT,
+    user_id     TEXT,
+    phone_e164  TEXT,
+    name        TEXT,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX contacts_wa_id ON contacts(tenant_id, wa_id) WHERE wa_id IS NOT NULL;
+CREATE UNIQUE INDEX contacts_user_id ON contacts(tenant_id, user_id) WHERE user_id IS NOT NULL;
+
+-- A conversation is the thread between one contact and one business number.
+CREATE TABLE conversations (
+    id                INTEGER PRIMARY KEY,
+    tenant_id         TEXT NOT NULL REFERENCES tenants(id),
+    contact_id        INTEGER NOT NULL REFERENCES contacts(id),
+    phone_number_id   TEXT NOT NULL,
+    created_at        INTEGER NOT NULL,
+    last_message_at   INTEGER NOT NULL,
+    last_inbound_at   INTEGER,
+    UNIQUE (tenant_id, contact_id, phone_number_id)
+) STRICT;
+
+CREATE TABLE messages (
+    id                INTEGER PRIMARY KEY,
+    tenant_id         TEXT NOT NULL REFERENCES tenants(id),
+    conversation_id   INTEGER NOT NULL REFERENCES conversations(id),
+    contact_id        INTEGER NOT NULL REFERENCES contacts(id),
+    wamid             TEXT NOT NULL,
+    direction         TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+    type              TEXT NOT NULL,
+    timestamp         INTEGER NOT NULL,
+    text              TEXT,
+    content           TEXT NOT NULL,   -- parsed content, JSON
+    raw               TEXT NOT NULL,   -- the message object as received, JSON
+    status            TEXT NOT NULL,
+    inbox_id          INTEGER,
+    -- Classification: null until the classifier ran (or none is installed).
+    classified_at     INTEGER,
+    classification    TEXT,            -- JSON: intent, entities, sentiment, priority
+    classifier        TEXT,            -- "name@version sha256" that produced it
+    classify_error    TEXT,            -- why classification failed, if it did
+    created_at        INTEGER NOT NULL,
+    UNIQUE (tenant_id, wamid)
+) STRICT;
+CREATE INDEX messages_conversation ON messages(conversation_id, id);
+
+CREATE TABLE message_tags (
+    message_id  INTEGER NOT NULL REFERENCES messages(id),
+    tag         TEXT NOT NULL,
+    PRIMARY KEY (message_id, tag)
+) STRICT;
+
+-- Delivery statuses as received, newest last; applied to messages once sending exists.
+CREATE TABLE message_statuses (
+    id          INTEGER PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+    wamid       TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    timestamp   INTEGER NOT NULL,
+    raw         TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    UNIQUE (tenant_id, wamid, status)
+) STRICT;
+
+-- Every webhook body exactly as received, stored before the 200.
+CREATE TABLE webhook_inbox (
+    id            INTEGER PRIMARY KEY,
+    app_id        TEXT NOT NULL,
+    received_at   INTEGER NOT NULL,
+    body          BLOB NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'rejected')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    processed_at  INTEGER
+) STRICT;
+CREATE INDEX webhook_inbox_pending ON webhook_inbox(id) WHERE state = 'pending';
+
+-- Items the host does not model yet (or could not route), kept raw and counted.
+CREATE TABLE unhandled_items (
+    id          INTEGER PRIMARY KEY,
+    inbox_id    INTEGER NOT NULL REFERENCES webhook_inbox(id),
+    item_index  INTEGER NOT NULL,
+    tenant_id   TEXT,
+    reason      TEXT NOT NULL,   -- 'unmodeled' | 'unrouted'
+    kind        TEXT NOT NULL,
+    raw         TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    UNIQUE (inbox_id, item_index)
+) STRICT;
+"#,
+)];
+
+/// The schema's migrations, oldest first.
+pub fn migrations() -> Migrations<'static> {
+    Migrations::from_slice(MIGRATIONS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        super::migrations().validate().unwrap();
+    }
+}

@@ -1,0 +1,138 @@
+//! Tenants and the business phone numbers that route webhooks to them.
+
+use super::{StoreError, conflict_on_unique, now_ms};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// A tenant: one business, its Meta app, its numbers and its default region.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Tenant {
+    /// The operator's id for the tenant.
+    pub id: String,
+    /// The Meta app whose webhooks carry this tenant's traffic.
+    pub app_id: String,
+    /// WhatsApp phone number ids (Meta's `phone_number_id`) owned by this tenant.
+    pub phone_number_ids: Vec<String>,
+    /// ISO 3166 region used to normalise numbers written without a country code.
+    pub default_region: String,
+    /// When it was added, Unix ms.
+    pub created_at: i64,
+}
+
+/// A tenant to add.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    /// Id.
+    pub id: String,
+    /// Meta app id.
+    pub app_id: String,
+    /// Phone number ids.
+    pub phone_number_ids: Vec<String>,
+    /// Default region.
+    pub default_region: String,
+}
+
+/// Adds a tenant and its phone numbers in one transaction.
+///
+/// # Errors
+/// [`StoreError::NotFound`] for an unknown app, [`StoreError::Conflict`] when the
+/// tenant or one of the phone number ids exists already.
+pub fn insert(conn: &mut Connection, t: &NewTenant) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    if super::apps::get(&tx, &t.app_id)?.is_none() {
+        return Err(StoreError::NotFound {
+            what: "app",
+            id: t.app_id.clone(),
+        });
+    }
+    tx.execute(
+        "INSERT INTO tenants (id, app_id, default_region, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![t.id, t.app_id, t.default_region, now_ms()],
+    )
+    .map_err(|e| conflict_on_unique(e, "tenant", &t.id))?;
+    for pn in &t.phone_number_ids {
+        tx.execute(
+            "INSERT INTO phone_numbers (phone_number_id, tenant_id) VALUES (?1, ?2)",
+            params![pn, t.id],
+        )
+        .map_err(|e| conflict_on_unique(e, "phone number id", pn))?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn numbers(conn: &Connection, tenant: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT phone_number_id FROM phone_numbers WHERE tenant_id = ?1 ORDER BY phone_number_id",
+    )?;
+    let rows = stmt.query_map([tenant], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every tenant, by id.
+///
+/// # Errors
+/// On database failure.
+pub fn list(conn: &Connection) -> Result<Vec<Tenant>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id, app_id, default_region, created_at FROM tenants ORDER BY id")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(id, app_id, default_region, created_at)| {
+            Ok(Tenant {
+                phone_number_ids: numbers(conn, &id)?,
+                id,
+                app_id,
+                default_region,
+                created_at,
+            })
+        })
+        .collect()
+}
+
+/// One tenant.
+///
+/// # Errors
+/// On database failure.
+pub fn get(conn: &Connection, id: &str) -> Result<Option<Tenant>, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT app_id, default_region, created_at FROM tenants WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    row.map(|(app_id, default_region, created_at)| {
+        Ok(Tenant {
+            id: id.to_string(),
+            app_id,
+            phone_number_ids: numbers(conn, id)?,
+            default_region,
+            created_at,
+        })
+    })
+    .transpose()
+}
+
+/// The tenant that owns `phone_number_id` under `app_id`, with its default region.
+///
+/// # Errors
+/// On database failure.
+pub fn route(
+    conn: &Connection,
+    app_id: &str,
+    phone_number_id: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT t.id, t.default_region FROM phone_numbers p JOIN tenants t ON t.id = p.tenant_id
+             WHERE p.phone_number_id = ?1 AND t.app_id = ?2",
+            params![phone_number_id, app_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}

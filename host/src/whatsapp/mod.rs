@@ -1,0 +1,13 @@
+//! The WhatsApp Business Cloud API edge of the host: it owns checking that a webhook
+//! really came from Meta ([`signature`]) and turning its body into typed, flattened
+//! events ([`payload`], whose message contents live in [`content`]).
+//!
+//! Nothing here does I/O or touches tenant state: callers hand in the raw body bytes and
+//! the header value, and get back either a rejection with a machine-readable code or a
+//! list of events to route by phone number id.
+
+pub mod content;
+mod json;
+pub mod payload;
+pub mod phone;
+pub mod signature;
