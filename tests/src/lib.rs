@@ -1,1 +1,317 @@
+//! The one end-to-end harness: a real host on `127.0.0.1:0` over a temporary SQLite
+//! file, real plugins built from `plugins/` for wasm32-wasip2, real HTTP.
+//!
+//! Guests are built once per test process (and cargo makes later processes no-ops),
+//! into `target/guests`, separate from the host's target directory so that the
+//! nested cargo never waits on the outer one's lock.
 
+use anyhow::{Context, Result, bail};
+use reqwest::StatusCode;
+use scrm::config::{Overrides, PluginLimits, Secret, Settings};
+use scrm::server::Running;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The operator token every test host uses.
+pub const TOKEN: &str = "test-operator-token-0123456789";
+/// The app secret of the default test app.
+pub const APP_SECRET: &str = "test-app-secret-0123456789abcdef";
+/// The verify token of the default test app.
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+/// The phone_number_id used by every fixture in ../shared/fixtures/webhooks.
+pub const FIXTURE_PNID: &str = "106540352242922";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The shared webhook fixtures directory.
+pub fn fixtures_dir() -> PathBuf {
+    repo_root().join("../shared/fixtures/webhooks")
+}
+
+/// A webhook fixture's bytes, by file stem.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = fixtures_dir().join(format!("{name}.json"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("read fixture {}: {e}", path.display()))
+}
+
+/// Builds the Rust plugin `package` from `plugins/` once per process; its path.
+pub fn guest(package: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = built.get(package) {
+        return p.clone();
+    }
+    let root = repo_root();
+    let path = scrm::plugins::build::build_rust_plugin(
+        &root,
+        package,
+        "guest",
+        &root.join("target/guests"),
+    )
+    .unwrap_or_else(|e| panic!("building plugin {package}: {e}"));
+    built.insert(package.to_string(), path.clone());
+    path
+}
+
+/// A running test host.
+#[derive(Debug)]
+pub struct Host {
+    /// The running server.
+    pub running: Option<Running>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    /// The data directory (kept for restarts).
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Host {
+    /// Starts a host on a fresh data directory with default limits.
+    pub async fn start() -> Host {
+        Host::start_with(PluginLimits::default()).await
+    }
+
+    /// Starts a host on a fresh data directory with `limits`.
+    pub async fn start_with(limits: PluginLimits) -> Host {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut h = Host::start_in(&dir, limits).await;
+        h._tmp = Some(tmp);
+        h
+    }
+
+    /// Starts a host on `data_dir` (which may hold a previous host's data).
+    pub async fn start_in(data_dir: &Path, limits: PluginLimits) -> Host {
+        let mut settings = Settings::load(
+            None,
+            Overrides {
+                listen: Some("127.0.0.1:0".parse().expect("addr")),
+                data_dir: Some(data_dir.to_path_buf()),
+                admin_token: Some(Secret::new(TOKEN)),
+            },
+        )
+        .expect("settings");
+        settings.plugins = limits;
+        let running = scrm::server::start(settings).await.expect("start host");
+        Host {
+            base: format!("http://{}", running.local_addr),
+            running: Some(running),
+            http: reqwest::Client::new(),
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
+        }
+    }
+
+    /// Stops the host, keeping its data directory for [`Host::restart`].
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.expect("stop host");
+        }
+    }
+
+    /// Stops and starts the host again on the same data directory.
+    pub async fn restart(mut self) -> Host {
+        self.stop().await;
+        let mut h = Host::start_in(&self.data_dir, PluginLimits::default()).await;
+        h._tmp = self._tmp.take();
+        h
+    }
+
+    /// Calls the admin/read API with the operator token.
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(TOKEN);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Calls the API and insists on a 2xx answer.
+    pub async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.api(method, path, body).await;
+        assert!(status.is_success(), "{method} {path}: {status} {v}");
+        v
+    }
+
+    /// Adds the default app (`app1`) and a tenant owning `pnids`.
+    pub async fn tenant(&self, tenant: &str, pnids: &[&str], region: &str) {
+        let (status, _) = self.api("GET", "/v1/apps", None).await;
+        assert!(status.is_success());
+        let apps = self.ok("GET", "/v1/apps", None).await;
+        if !apps["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["id"] == "app1"))
+        {
+            self.ok(
+                "POST",
+                "/v1/apps",
+                Some(json!({"id": "app1", "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN})),
+            )
+            .await;
+        }
+        self.ok(
+            "POST",
+            "/v1/tenants",
+            Some(json!({"id": tenant, "app": "app1", "phone_number_ids": pnids, "region": region})),
+        )
+        .await;
+    }
+
+    /// Uploads `wasm` and installs it in `slot` of `tenant` with `config`.
+    pub async fn install(
+        &self,
+        tenant: &str,
+        slot: &str,
+        wasm: &Path,
+        config: Option<&str>,
+    ) -> Value {
+        let comp = self.upload(wasm).await;
+        let sha = comp["sha256"].as_str().expect("sha256").to_string();
+        self.ok(
+            "PUT",
+            &format!("/v1/tenants/{tenant}/plugins/{slot}"),
+            Some(json!({"sha256": sha, "config": config})),
+        )
+        .await
+    }
+
+    /// Uploads a component file; the server's answer.
+    pub async fn upload(&self, wasm: &Path) -> Value {
+        let bytes = std::fs::read(wasm).expect("read wasm");
+        let name = wasm
+            .file_stem()
+            .map(|s| s.to_string_lossy().replace('_', "-"))
+            .unwrap_or_default();
+        let resp = self
+            .http
+            .post(format!("{}/v1/components?name={name}", self.base))
+            .bearer_auth(TOKEN)
+            .body(bytes)
+            .send()
+            .await
+            .expect("upload");
+        let status = resp.status();
+        let v: Value = resp.json().await.expect("json");
+        assert!(status.is_success(), "upload: {status} {v}");
+        v
+    }
+
+    /// Posts a webhook body signed with `secret`; status and body text.
+    pub async fn post_signed(&self, body: &[u8], secret: &str) -> (StatusCode, String) {
+        let sig = scrm::whatsapp::signature::sign(secret.as_bytes(), body);
+        self.post_webhook(body, Some(&sig)).await
+    }
+
+    /// Posts a webhook body with the given signature header (or none).
+    pub async fn post_webhook(&self, body: &[u8], signature: Option<&str>) -> (StatusCode, String) {
+        let mut rb = self
+            .http
+            .post(format!("{}/webhooks/whatsapp", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(s) = signature {
+            rb = rb.header("x-hub-signature-256", s);
+        }
+        let resp = rb.send().await.expect("post webhook");
+        (resp.status(), resp.text().await.unwrap_or_default())
+    }
+
+    /// Waits until the inbox holds no pending body (the pipeline caught up).
+    pub async fn settle(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = self.ok("GET", "/v1/inbox", None).await;
+            if v["pending"] == 0 {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "pipeline did not settle: {v}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every message of `tenant` (all pages).
+    pub async fn messages(&self, tenant: &str) -> Vec<Value> {
+        self.all(&format!("/v1/tenants/{tenant}/messages")).await
+    }
+
+    /// Every item of a paginated list.
+    pub async fn all(&self, path: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after = 0i64;
+        loop {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let v = self
+                .ok("GET", &format!("{path}{sep}after={after}&limit=500"), None)
+                .await;
+            out.extend(v["items"].as_array().cloned().unwrap_or_default());
+            match v["next_after"].as_i64() {
+                Some(n) => after = n,
+                None => return out,
+            }
+        }
+    }
+}
+
+/// Replaces the fixtures' phone_number_id with `pnid` (to route to another tenant).
+pub fn with_pnid(body: &[u8], pnid: &str) -> Vec<u8> {
+    String::from_utf8_lossy(body)
+        .replace(FIXTURE_PNID, pnid)
+        .into_bytes()
+}
+
+/// A synthetic text-message webhook body with one message per `(wamid, text)`.
+pub fn text_webhook(pnid: &str, from: &str, messages: &[(&str, &str)]) -> Vec<u8> {
+    let msgs: Vec<Value> = messages
+        .iter()
+        .map(|(id, text)| {
+            json!({"from": from, "id": id, "timestamp": "1750000000", "type": "text", "text": {"body": text}})
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000000", "phone_number_id": pnid},
+            "contacts": [{"profile": {"name": "Test Customer"}, "wa_id": from}],
+            "messages": msgs
+        }}]}]
+    }))
+    .expect("json")
+}
+
+/// Runs `f` until it returns `Ok(Some)`, for up to 30 s.
+pub async fn eventually<T, F, Fut>(mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f().await.context("eventually")? {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("condition not met within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -100,6 +100,18 @@ pub async fn tenant(cmd: TenantCommand) -> anyhow::Result<()> {
 
 pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
     match cmd {
+        PluginCommand::Build {
+            package,
+            dir,
+            profile,
+        } => {
+            let target = dir.join("target");
+            let path = tokio::task::spawn_blocking(move || {
+                crate::plugins::build::build_rust_plugin(&dir, &package, &profile, &target)
+            })
+            .await??;
+            println!("{}", path.display());
+        }
         PluginCommand::Install {
             client,
             tenant,

@@ -122,6 +122,18 @@ enum TenantCommand {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
+    /// Build a Rust plugin crate into a component (cargo, target wasm32-wasip2).
+    Build {
+        /// The cargo package to build.
+        #[arg(long, short = 'p')]
+        package: String,
+        /// The crate or workspace directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The cargo profile.
+        #[arg(long, default_value = "release")]
+        profile: String,
+    },
     /// Upload a component and make it the tenant's plugin for a slot.
     Install {
         #[command(flatten)]

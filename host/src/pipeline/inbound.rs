@@ -217,6 +217,7 @@ fn store_events(
                 }
                 let contact = contacts::upsert(&tx, &tenant, &facts)?;
                 let content = serde_json::to_value(&m.content)?;
+                let context = serde_json::to_value(&m.context)?;
                 let pnid = m.route.phone_number_id.clone().unwrap_or_default();
                 let stored = messages::insert_inbound(
                     &tx,
@@ -229,6 +230,7 @@ fn store_events(
                         timestamp: m.timestamp.saturating_mul(1000),
                         text: m.content.text(),
                         content: &content,
+                        context: &context,
                         raw: &m.raw,
                         inbox_id,
                     },

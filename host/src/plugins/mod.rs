@@ -9,6 +9,7 @@
 //! Key types: [`PluginHost`], [`Slot`], [`ActiveBinding`], [`TenantPlugins`].
 
 pub mod bindings;
+pub mod build;
 mod call;
 pub mod capabilities;
 pub mod classifier;

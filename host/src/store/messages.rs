@@ -46,6 +46,10 @@ pub struct Message {
     pub text: Option<String>,
     /// Parsed content.
     pub content: serde_json::Value,
+    /// What it answers or refers to (replied-to message, product, ad).
+    pub context: serde_json::Value,
+    /// The message object exactly as WhatsApp sent it.
+    pub raw: serde_json::Value,
     /// Delivery status: `received` for inbound messages.
     pub status: String,
     /// Tags from classification, sorted.
@@ -79,6 +83,8 @@ pub struct NewInbound<'a> {
     pub text: Option<&'a str>,
     /// Parsed content, JSON.
     pub content: &'a serde_json::Value,
+    /// Context, JSON.
+    pub context: &'a serde_json::Value,
     /// The message object as received.
     pub raw: &'a serde_json::Value,
     /// The inbox row it came in.
@@ -132,8 +138,8 @@ pub fn insert_inbound(conn: &Connection, m: &NewInbound<'_>) -> Result<Stored, S
     )?;
     conn.execute(
         "INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
-                               text, content, raw, status, inbox_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, 'inbound', ?5, ?6, ?7, ?8, ?9, 'received', ?10, ?11)",
+                               text, content, context, raw, status, inbox_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, 'inbound', ?5, ?6, ?7, ?8, ?9, ?10, 'received', ?11, ?12)",
         params![
             m.tenant,
             conversation_id,
@@ -143,6 +149,7 @@ pub fn insert_inbound(conn: &Connection, m: &NewInbound<'_>) -> Result<Stored, S
             m.timestamp,
             m.text,
             m.content.to_string(),
+            m.context.to_string(),
             m.raw.to_string(),
             m.inbox_id,
             now
@@ -263,7 +270,8 @@ pub fn list(
 ) -> Result<Page<Message>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT m.id, m.wamid, m.conversation_id, m.contact_id, m.direction, m.type, m.timestamp, m.text,
-                m.content, m.status, m.classification, m.classifier, m.classify_error, m.created_at
+                m.content, m.status, m.classification, m.classifier, m.classify_error, m.created_at,
+                m.context, m.raw
          FROM messages m
          WHERE m.tenant_id = ?1 AND m.id > ?2
            AND (?3 IS NULL OR m.conversation_id = ?3)
@@ -295,6 +303,8 @@ pub fn list(
                     r.get::<_, Option<String>>(11)?,
                     r.get::<_, Option<String>>(12)?,
                     r.get::<_, i64>(13)?,
+                    r.get::<_, String>(14)?,
+                    r.get::<_, String>(15)?,
                 ))
             },
         )?
@@ -313,6 +323,8 @@ pub fn list(
                 timestamp: r.6,
                 text: r.7,
                 content: serde_json::from_str(&r.8)?,
+                context: serde_json::from_str(&r.14)?,
+                raw: serde_json::from_str(&r.15)?,
                 status: r.9,
                 classification: r.10.map(|c| serde_json::from_str(&c)).transpose()?,
                 classifier: r.11,

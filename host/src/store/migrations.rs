@@ -88,6 +88,7 @@ CREATE TABLE messages (
     timestamp         INTEGER NOT NULL,
     text              TEXT,
     content           TEXT NOT NULL,   -- parsed content, JSON
+    context           TEXT NOT NULL,   -- replied-to message, referred product, ad referral, JSON
     raw               TEXT NOT NULL,   -- the message object as received, JSON
     status            TEXT NOT NULL,
     inbox_id          INTEGER,

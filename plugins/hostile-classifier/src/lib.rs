@@ -1,0 +1,67 @@
+//! A classifier that misbehaves on purpose, for testing that the host contains it.
+//! Its config chooses how: `behaviour = "loop" | "memory-bomb" | "panic" |
+//! "recursion" | "oversized-output" | "guest-error" | "ok"`.
+
+use scrm_plugin_sdk::{Classification, Classifier, ClassifyError, Contact, Message};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+struct Config {
+    behaviour: String,
+}
+
+/// The exported classifier.
+#[derive(Debug)]
+pub struct Hostile;
+
+impl Classifier for Hostile {
+    fn classify(_msg: Message, _sender: Contact) -> Result<Classification, ClassifyError> {
+        let config: Config = scrm_plugin_sdk::config::parse()
+            .map_err(ClassifyError::InvalidConfig)?
+            .ok_or_else(|| ClassifyError::InvalidConfig("behaviour is required".into()))?;
+        match config.behaviour.as_str() {
+            "loop" => {
+                let mut i: u64 = 0;
+                loop {
+                    i = std::hint::black_box(i.wrapping_add(1));
+                }
+            }
+            "memory-bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "panic" => panic!("hostile plugin panicked on purpose"),
+            "recursion" => Ok(Classification {
+                tags: vec![format!("depth-{}", recurse(std::hint::black_box(u64::MAX)))],
+                ..Classification::default()
+            }),
+            "oversized-output" => Ok(Classification {
+                tags: (0..200_000).map(|i| format!("tag-{i:08}")).collect(),
+                ..Classification::default()
+            }),
+            "guest-error" => Err(ClassifyError::Failed("refusing on purpose".into())),
+            "ok" => Ok(Classification {
+                tags: vec!["hostile-ok".into()],
+                ..Classification::default()
+            }),
+            other => Err(ClassifyError::InvalidConfig(format!(
+                "unknown behaviour {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Recurses `n` times without tail calls, to overflow the stack.
+fn recurse(n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let mut frame = [0u8; 256];
+    frame[(n % 256) as usize] = n as u8;
+    1 + recurse(std::hint::black_box(n - 1)) + u64::from(std::hint::black_box(frame)[0])
+}
+
+scrm_plugin_sdk::export_classifier!(Hostile);
