@@ -39,7 +39,7 @@ impl Classifier for Hostile {
                 ..Classification::default()
             }),
             "oversized-output" => Ok(Classification {
-                tags: (0..200_000).map(|i| format!("tag-{i:08}")).collect(),
+                tags: (0..20_000).map(|i| format!("tag-{i:08}")).collect(),
                 ..Classification::default()
             }),
             "guest-error" => Err(ClassifyError::Failed("refusing on purpose".into())),
