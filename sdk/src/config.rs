@@ -21,6 +21,12 @@ pub fn read(offset: u64, len: u32) -> Vec<u8> {
     host::read(offset, len)
 }
 
+/// Reads several `(offset, len)` ranges in one host call, concatenated; each is
+/// clamped to the configuration's end like [`read`].
+pub fn read_many(ranges: &[(u64, u32)]) -> Vec<u8> {
+    host::read_many(ranges)
+}
+
 /// Parses the configuration as JSON (when it starts with `{`) or TOML; `Ok(None)`
 /// when none was installed.
 ///

@@ -92,6 +92,51 @@ async fn a_new_install_applies_to_the_next_message_and_is_recorded_on_it() {
 }
 
 #[tokio::test]
+async fn binary_configs_travel_as_base64() {
+    let host = Host::start().await;
+    host.tenant("acme", &["100"], "US").await;
+    let comp = host.upload(&guest("keyword-classifier")).await;
+    let sha = comp["sha256"].as_str().unwrap();
+    // `defaults = false` and one rule tagging "hello" as b64, base64-encoded.
+    let b64 = "ZGVmYXVsdHMgPSBmYWxzZQpbW3J1bGVzXV0KdGFnID0gImI2NCIKa2V5d29yZHMgPSBbImhlbGxvIl0K";
+    let (s, v) = host
+        .api(
+            "PUT",
+            "/v1/tenants/acme/plugins/classifier",
+            Some(json!({"sha256": sha, "config": "", "config_base64": b64})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["error"]["code"].as_str()),
+        (400, Some("ambiguous_config"))
+    );
+    let (s, v) = host
+        .api(
+            "PUT",
+            "/v1/tenants/acme/plugins/classifier",
+            Some(json!({"sha256": sha, "config_base64": "not base64!"})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["error"]["code"].as_str()),
+        (400, Some("invalid_base64"))
+    );
+    host.ok(
+        "PUT",
+        "/v1/tenants/acme/plugins/classifier",
+        Some(json!({"sha256": sha, "config_base64": b64})),
+    )
+    .await;
+    host.post_signed(
+        &text_webhook("100", "16505551234", &[("wamid.1", "hello, how much?")]),
+        APP_SECRET,
+    )
+    .await;
+    host.settle().await;
+    assert_eq!(host.messages("acme").await[0]["tags"], json!(["b64"]));
+}
+
+#[tokio::test]
 async fn install_refuses_what_is_not_a_plugin_with_the_reason() {
     let host = Host::start().await;
     host.tenant("acme", &["100"], "US").await;

@@ -236,6 +236,9 @@ pub struct InstallBody {
     /// The binding's configuration text (JSON or TOML, as the plugin documents).
     #[serde(default)]
     config: Option<String>,
+    /// Or binary configuration (such as a trained model), base64-encoded.
+    #[serde(default)]
+    config_base64: Option<String>,
 }
 
 /// `PUT /v1/tenants/{id}/plugins/{slot}`: installs a stored component as the
@@ -277,7 +280,24 @@ pub async fn install(
             ),
         ));
     }
-    let config = body.config.unwrap_or_default().into_bytes();
+    let config = match (body.config, body.config_base64) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "ambiguous_config",
+                "send either config or config_base64, not both",
+            ));
+        }
+        (Some(text), None) => text.into_bytes(),
+        (None, Some(b64)) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| {
+                    ApiError::bad_request("invalid_base64", format!("config_base64: {e}"))
+                })?
+        }
+        (None, None) => Vec::new(),
+    };
     let (tenant2, slot_name) = (tenant.clone(), slot.as_str());
     let row = state
         .db

@@ -124,10 +124,20 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read component {}", file.display()))?;
             let config = config
                 .map(|p| {
-                    std::fs::read_to_string(&p)
-                        .with_context(|| format!("cannot read config {}", p.display()))
+                    std::fs::read(&p).with_context(|| format!("cannot read config {}", p.display()))
                 })
                 .transpose()?;
+            // Text configs travel as text; binary ones (trained models) as base64.
+            let config_field = match config {
+                None => json!({}),
+                Some(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => json!({"config": text}),
+                    Err(e) => {
+                        use base64::Engine as _;
+                        json!({"config_base64": base64::engine::general_purpose::STANDARD.encode(e.into_bytes())})
+                    }
+                },
+            };
             let name = name.unwrap_or_else(|| {
                 file.file_stem()
                     .map(|s| s.to_string_lossy().replace('_', "-"))
@@ -148,7 +158,11 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
             let v = c
                 .send(
                     c.put(&format!("/v1/tenants/{tenant}/plugins/{slot}"))
-                        .json(&json!({"sha256": sha, "config": config})),
+                        .json(&{
+                            let mut body = config_field;
+                            body["sha256"] = json!(sha);
+                            body
+                        }),
                 )
                 .await?;
             print(client.json, &v, |v| {

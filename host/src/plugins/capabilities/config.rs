@@ -28,11 +28,27 @@ impl wit::Host for ConfigState {
     }
 
     fn read(&mut self, offset: u64, len: u32) -> Vec<u8> {
+        self.range(offset, len).to_vec()
+    }
+
+    fn read_many(&mut self, ranges: Vec<(u64, u32)>) -> Vec<u8> {
+        let total: usize = ranges.iter().map(|&(o, l)| self.range(o, l).len()).sum();
+        let mut out = Vec::with_capacity(total);
+        for (offset, len) in ranges {
+            out.extend_from_slice(self.range(offset, len));
+        }
+        out
+    }
+}
+
+impl ConfigState {
+    /// The bytes of `[offset, offset + len)`, clamped to the configuration.
+    fn range(&self, offset: u64, len: u32) -> &[u8] {
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(self.bytes.len());
         let end = start.saturating_add(len as usize).min(self.bytes.len());
-        self.bytes[start..end].to_vec()
+        &self.bytes[start..end]
     }
 }
 
@@ -66,5 +82,6 @@ mod tests {
         assert_eq!(s.read(8, 100), b"89");
         assert_eq!(s.read(u64::MAX, 4), b"");
         assert_eq!(s.get(), b"0123456789");
+        assert_eq!(s.read_many(vec![(0, 2), (9, 5), (20, 1), (4, 1)]), b"0194");
     }
 }
