@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -62,6 +63,12 @@ pub struct Metrics {
     pub plugin_calls: Family<PluginLabels, Counter>,
     /// Plugin call latency in seconds.
     pub plugin_latency: Family<PluginLatencyLabels, Histogram>,
+    /// 1 for each quarantined binding.
+    pub quarantined: Family<PluginLatencyLabels, Gauge>,
+    /// Live component instances in the pool.
+    pub pool_instances: Gauge,
+    /// Linear memories in use in the pool.
+    pub pool_memories: Gauge,
 }
 
 impl Default for Metrics {
@@ -108,8 +115,29 @@ impl Metrics {
             "Plugin call latency, fresh instance included",
             plugin_latency.clone(),
         );
+        let quarantined = Family::<PluginLatencyLabels, Gauge>::default();
+        registry.register(
+            "plugin_quarantined",
+            "1 while a tenant's plugin binding is quarantined",
+            quarantined.clone(),
+        );
+        let pool_instances = Gauge::default();
+        registry.register(
+            "pool_component_instances",
+            "Component instances alive in the pooling allocator",
+            pool_instances.clone(),
+        );
+        let pool_memories = Gauge::default();
+        registry.register(
+            "pool_memories",
+            "Linear memories in use in the pooling allocator",
+            pool_memories.clone(),
+        );
         Metrics {
             registry,
+            quarantined,
+            pool_instances,
+            pool_memories,
             webhooks,
             messages_stored,
             messages_duplicate,
@@ -126,6 +154,27 @@ impl Metrics {
                 result: result.to_string(),
             })
             .inc();
+    }
+
+    /// Marks a binding (by its row) quarantined or not.
+    pub fn set_quarantined(&self, row: &crate::store::plugins::BindingRow, on: bool) {
+        self.mark_quarantined(
+            &row.tenant_id,
+            &row.slot,
+            &format!("{}@{}", row.name, row.version),
+            on,
+        );
+    }
+
+    /// Marks the binding `plugin` (`name@version`) of a tenant's slot quarantined or not.
+    pub fn mark_quarantined(&self, tenant: &str, slot: &str, plugin: &str, on: bool) {
+        self.quarantined
+            .get_or_create(&PluginLatencyLabels {
+                tenant: tenant.to_string(),
+                slot: slot.to_string(),
+                plugin: plugin.to_string(),
+            })
+            .set(i64::from(on));
     }
 
     /// The text exposition format.

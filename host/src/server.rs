@@ -84,6 +84,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let plugins = Arc::new(PluginHost::new(
         settings.plugins,
         settings.data_dir.join("components"),
+        settings.compile_cache_dir.clone(),
     )?);
     let bindings = db.read(store::plugins::active_bindings).await?;
     let host = plugins.clone();

@@ -12,7 +12,12 @@ fn bench(c: &mut Criterion) {
     let wasm = scrm_e2e::guest("keyword-classifier");
     let bytes = std::fs::read(&wasm).expect("read component");
     let dir = tempfile::tempdir().expect("tempdir");
-    let host = PluginHost::new(PluginLimits::default(), dir.path().to_path_buf()).expect("host");
+    let host = PluginHost::new(
+        PluginLimits::default(),
+        dir.path().join("components"),
+        dir.path().join("cache"),
+    )
+    .expect("host");
     let (inspected, _) = host.inspect(&bytes).expect("inspect");
     host.save_component(&inspected.sha256, &bytes)
         .expect("save");

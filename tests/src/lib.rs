@@ -97,6 +97,8 @@ impl Host {
                 listen: Some("127.0.0.1:0".parse().expect("addr")),
                 data_dir: Some(data_dir.to_path_buf()),
                 admin_token: Some(Secret::new(TOKEN)),
+                // One cache for every test host: each component compiles once per run.
+                compile_cache_dir: Some(repo_root().join("target/compile-cache")),
             },
         )
         .expect("settings");

@@ -221,16 +221,19 @@ async fn install_refuses_what_is_not_a_plugin_with_the_reason() {
 /// the failure (naming tenant, plugin and cause), and a neighbour keeps working.
 #[tokio::test]
 async fn misbehaving_classifiers_fail_only_their_own_call() {
+    // The deadline leaves the memory bomb time to reach the cap on a loaded machine.
     let host = Host::start_with(PluginLimits {
-        deadline_ms: 100,
+        deadline_ms: 1000,
         memory_mib: 32,
+        // Fuel has its own test; here the loop must meet the deadline.
+        fuel: 1_000_000_000_000_000,
         ..PluginLimits::default()
     })
     .await;
     let hostile = guest("hostile-classifier");
     let good = guest("keyword-classifier");
     let cases = [
-        ("loop", "plugin_timeout", "timed out after 100 ms"),
+        ("loop", "plugin_timeout", "timed out after 1000 ms"),
         (
             "memory-bomb",
             "plugin_memory_cap",
@@ -336,4 +339,243 @@ async fn apps_tenants_and_plugins_survive_a_restart() {
     assert_eq!(msgs[0]["tags"], json!(["price-inquiry"]));
     let tenants = host.ok("GET", "/v1/tenants", None).await;
     assert_eq!(tenants["items"][0]["default_region"], "IT");
+}
+
+async fn put_binding(
+    host: &Host,
+    tenant: &str,
+    sha: &str,
+    body: serde_json::Value,
+) -> (u16, Value) {
+    let mut body = body;
+    body["sha256"] = json!(sha);
+    let (s, v) = host
+        .api(
+            "PUT",
+            &format!("/v1/tenants/{tenant}/plugins/classifier"),
+            Some(body),
+        )
+        .await;
+    (s.as_u16(), v)
+}
+
+async fn send_and_read(
+    host: &Host,
+    tenant_pnid: &str,
+    tenant: &str,
+    wamid: &str,
+    text: &str,
+) -> Value {
+    host.post_signed(
+        &text_webhook(tenant_pnid, "16505551234", &[(wamid, text)]),
+        APP_SECRET,
+    )
+    .await;
+    host.settle().await;
+    host.messages(tenant)
+        .await
+        .into_iter()
+        .find(|m| m["wamid"] == wamid)
+        .expect("message stored")
+}
+
+#[tokio::test]
+async fn rollback_returns_to_the_previous_version_at_once() {
+    let host = Host::start().await;
+    host.tenant("acme", &["100"], "US").await;
+    let comp = host.upload(&guest("keyword-classifier")).await;
+    let sha = comp["sha256"].as_str().unwrap();
+    assert_eq!(put_binding(&host, "acme", sha, json!({})).await.0, 201);
+    let v2 = json!({"config": "defaults = false\n[[rules]]\ntag = \"money-back\"\nkeywords = [\"refund\"]\n"});
+    assert_eq!(put_binding(&host, "acme", sha, v2).await.0, 201);
+    let m = send_and_read(&host, "100", "acme", "wamid.1", "refund").await;
+    assert_eq!(m["tags"], json!(["money-back"]));
+
+    let back = host
+        .ok("POST", "/v1/tenants/acme/plugins/classifier/rollback", None)
+        .await;
+    assert_eq!(back["version"], 1);
+    let m = send_and_read(&host, "100", "acme", "wamid.2", "refund").await;
+    assert_eq!(m["tags"], json!(["complaint"]));
+    assert!(
+        m["classifier"]
+            .as_str()
+            .unwrap()
+            .starts_with("keyword-classifier@1 ")
+    );
+
+    let (s, v) = host
+        .api("POST", "/v1/tenants/acme/plugins/classifier/rollback", None)
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{v}"
+    );
+    let fwd = host
+        .ok(
+            "POST",
+            "/v1/tenants/acme/plugins/classifier/rollback",
+            Some(json!({"to": 2})),
+        )
+        .await;
+    assert_eq!(fwd["version"], 2);
+    let list = host.ok("GET", "/v1/tenants/acme/plugins", None).await;
+    let active: Vec<i64> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["active"] == true)
+        .map(|b| b["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(active, [2]);
+    let m = send_and_read(&host, "100", "acme", "wamid.3", "refund").await;
+    assert_eq!(m["tags"], json!(["money-back"]));
+}
+
+#[tokio::test]
+async fn repeated_faults_quarantine_a_binding_until_reenabled_or_replaced() {
+    let host = Host::start_with(PluginLimits {
+        quarantine_after: 3,
+        ..PluginLimits::default()
+    })
+    .await;
+    host.tenant("acme", &["100"], "US").await;
+    host.install(
+        "acme",
+        "classifier",
+        &guest("hostile-classifier"),
+        Some("behaviour = \"panic\""),
+    )
+    .await;
+    let mut errors = Vec::new();
+    for i in 0..5 {
+        let m = send_and_read(&host, "100", "acme", &format!("wamid.{i}"), "hi").await;
+        errors.push(
+            m["classify_error"]
+                .as_str()
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(
+        errors,
+        [
+            "plugin_trap",
+            "plugin_trap",
+            "plugin_trap",
+            "plugin_quarantined",
+            "plugin_quarantined"
+        ]
+    );
+    let list = host.ok("GET", "/v1/tenants/acme/plugins", None).await;
+    assert!(list["items"][0]["quarantined_at"].is_i64(), "{list}");
+    assert_eq!(
+        list["items"][0]["quarantine_reason"],
+        "3 consecutive faults, last plugin_trap"
+    );
+    let metrics = host
+        .http
+        .get(format!("{}/metrics", host.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"scrm_plugin_quarantined{tenant="acme",slot="classifier",plugin="hostile-classifier@1"} 1"#),
+        "{metrics}"
+    );
+
+    // Quarantine survives a restart.
+    let host = host.restart().await;
+    let m = send_and_read(&host, "100", "acme", "wamid.r", "hi").await;
+    assert!(
+        m["classify_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("plugin_quarantined"),
+        "{m}"
+    );
+
+    // Re-enabled: calls run again.
+    host.ok("POST", "/v1/tenants/acme/plugins/classifier/enable", None)
+        .await;
+    let m = send_and_read(&host, "100", "acme", "wamid.e", "hi").await;
+    assert!(
+        m["classify_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("plugin_trap"),
+        "{m}"
+    );
+
+    // A new version replaces the quarantined one.
+    host.install(
+        "acme",
+        "classifier",
+        &guest("hostile-classifier"),
+        Some("behaviour = \"ok\""),
+    )
+    .await;
+    let m = send_and_read(&host, "100", "acme", "wamid.n", "hi").await;
+    assert_eq!(m["tags"], json!(["hostile-ok"]));
+}
+
+#[tokio::test]
+async fn per_binding_limits_apply_and_fuel_is_a_limit_of_its_own() {
+    let host = Host::start().await;
+    host.tenant("acme", &["100"], "US").await;
+    let comp = host.upload(&guest("hostile-classifier")).await;
+    let sha = comp["sha256"].as_str().unwrap();
+    let (s, v) = put_binding(
+        &host,
+        "acme",
+        sha,
+        json!({"limits": {"memory_mib": 100000}}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_limits")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("memory_mib"),
+        "{v}"
+    );
+    let (s, v) = put_binding(&host, "acme", sha, json!({"limits": {"cpu": 1}})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_limits")),
+        "{v}"
+    );
+
+    let body = json!({"config": "behaviour = \"loop\"", "limits": {"deadline_ms": 10000, "fuel": 1000000}});
+    assert_eq!(put_binding(&host, "acme", sha, body).await.0, 201);
+    let m = send_and_read(&host, "100", "acme", "wamid.f", "hi").await;
+    let err = m["classify_error"].as_str().unwrap();
+    assert!(err.starts_with("plugin_fuel_exhausted"), "{err}");
+    assert!(
+        err.contains("instruction budget of 1000000 exhausted"),
+        "{err}"
+    );
+
+    let body = json!({"config": "behaviour = \"memory-bomb\"", "limits": {"memory_mib": 8}});
+    assert_eq!(put_binding(&host, "acme", sha, body).await.0, 201);
+    let m = send_and_read(&host, "100", "acme", "wamid.m", "hi").await;
+    assert!(
+        m["classify_error"]
+            .as_str()
+            .unwrap()
+            .contains("memory cap of 8 MiB exceeded"),
+        "{m}"
+    );
 }

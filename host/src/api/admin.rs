@@ -239,6 +239,10 @@ pub struct InstallBody {
     /// Or binary configuration (such as a trained model), base64-encoded.
     #[serde(default)]
     config_base64: Option<String>,
+    /// Limits for this binding's calls, within the host's maxima:
+    /// `{"deadline_ms", "fuel", "memory_mib", "output_kib", "log_records_per_call"}`.
+    #[serde(default)]
+    limits: Option<Value>,
 }
 
 /// `PUT /v1/tenants/{id}/plugins/{slot}`: installs a stored component as the
@@ -298,18 +302,26 @@ pub async fn install(
         }
         (None, None) => Vec::new(),
     };
+    let limits = body.limits.unwrap_or_else(|| json!({}));
+    state
+        .plugins
+        .limits_for(&limits)
+        .map_err(|e| ApiError::bad_request("invalid_limits", format!("limits: {e}")))?;
     let (tenant2, slot_name) = (tenant.clone(), slot.as_str());
     let row = state
         .db
         .write(move |c| {
-            let version = plugin_store::insert_binding(c, &tenant2, slot_name, &sha, &config)?;
-            let rows = plugin_store::bindings_of(c, &tenant2)?;
-            Ok(rows
-                .into_iter()
-                .find(|r| r.slot == slot_name && r.version == version))
+            plugin_store::insert_binding(c, &tenant2, slot_name, &sha, &config, &limits)?;
+            plugin_store::active_binding(c, &tenant2, slot_name)
         })
         .await?
         .ok_or_else(|| ApiError::not_found("binding vanished"))?;
+    activate(&state, &row).await?;
+    tracing::info!(tenant = %row.tenant_id, slot = %row.slot, version = row.version, sha256 = %row.sha256, "plugin installed");
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+async fn activate(state: &AppState, row: &BindingRow) -> Result<(), ApiError> {
     let plugins = state.plugins.clone();
     let activated = row.clone();
     tokio::task::spawn_blocking(move || plugins.activate(&activated))
@@ -317,8 +329,56 @@ pub async fn install(
         .map_err(|e| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
         })??;
-    tracing::info!(tenant = %row.tenant_id, slot = %row.slot, version = row.version, sha256 = %row.sha256, "plugin installed");
-    Ok((StatusCode::CREATED, Json(row)))
+    state
+        .metrics
+        .set_quarantined(row, row.quarantined_at.is_some());
+    Ok(())
+}
+
+/// Body of `POST /v1/tenants/{id}/plugins/{slot}/rollback`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    /// The version to return to (default: the one before the active one).
+    #[serde(default)]
+    to: Option<i64>,
+}
+
+/// `POST /v1/tenants/{id}/plugins/{slot}/rollback`: makes the previous version (or
+/// `to`) active again at once; the next message uses it.
+pub async fn rollback(
+    State(state): State<AppState>,
+    Path((tenant, slot)): Path<(String, String)>,
+    body: Option<Json<RollbackBody>>,
+) -> Result<Json<BindingRow>, ApiError> {
+    let to = body.and_then(|Json(b)| b.to);
+    let slot: Slot = slot
+        .parse()
+        .map_err(|e: String| ApiError::bad_request("unknown_slot", e))?;
+    let row = state
+        .db
+        .write(move |c| plugin_store::rollback(c, &tenant, slot.as_str(), to))
+        .await?;
+    activate(&state, &row).await?;
+    tracing::info!(tenant = %row.tenant_id, slot = %row.slot, version = row.version, "plugin rolled back");
+    Ok(Json(row))
+}
+
+/// `POST /v1/tenants/{id}/plugins/{slot}/enable`: lifts a quarantine.
+pub async fn enable(
+    State(state): State<AppState>,
+    Path((tenant, slot)): Path<(String, String)>,
+) -> Result<Json<BindingRow>, ApiError> {
+    let slot: Slot = slot
+        .parse()
+        .map_err(|e: String| ApiError::bad_request("unknown_slot", e))?;
+    let row = state
+        .db
+        .write(move |c| plugin_store::enable(c, &tenant, slot.as_str()))
+        .await?;
+    activate(&state, &row).await?;
+    tracing::info!(tenant = %row.tenant_id, slot = %row.slot, version = row.version, "plugin re-enabled");
+    Ok(Json(row))
 }
 
 /// `GET /v1/tenants/{id}/plugins`: every binding version, newest first, with the
@@ -335,17 +395,7 @@ pub async fn list_plugins(
         .db
         .read(move |c| plugin_store::bindings_of(c, &tenant))
         .await?;
-    let mut seen = std::collections::HashSet::new();
-    let items: Vec<Value> = rows
-        .into_iter()
-        .map(|r| {
-            let active = seen.insert(r.slot.clone());
-            let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
-            v["active"] = Value::Bool(active);
-            v
-        })
-        .collect();
-    Ok(Json(json!({"items": items})))
+    Ok(Json(json!({"items": rows})))
 }
 
 /// `GET /v1/inbox`: how many webhook bodies are pending, done or rejected, and the

@@ -45,6 +45,11 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{id}", get(admin::get_tenant))
         .route("/tenants/{id}/plugins", get(admin::list_plugins))
         .route("/tenants/{id}/plugins/{slot}", put(admin::install))
+        .route(
+            "/tenants/{id}/plugins/{slot}/rollback",
+            post(admin::rollback),
+        )
+        .route("/tenants/{id}/plugins/{slot}/enable", post(admin::enable))
         .route("/tenants/{id}/contacts", get(read::contacts))
         .route("/tenants/{id}/conversations", get(read::conversations))
         .route("/tenants/{id}/messages", get(read::messages))
@@ -69,6 +74,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Some((instances, memories)) = state.plugins.pool_usage() {
+        state.metrics.pool_instances.set(instances as i64);
+        state.metrics.pool_memories.set(memories as i64);
+    }
     (
         StatusCode::OK,
         [(

@@ -118,8 +118,23 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
             slot,
             config,
             name,
+            deadline_ms,
+            fuel,
+            memory_mib,
+            output_kib,
             file,
         } => {
+            let mut limits = serde_json::Map::new();
+            for (k, v) in [
+                ("deadline_ms", deadline_ms),
+                ("fuel", fuel),
+                ("memory_mib", memory_mib.map(u64::from)),
+                ("output_kib", output_kib.map(u64::from)),
+            ] {
+                if let Some(v) = v {
+                    limits.insert(k.into(), json!(v));
+                }
+            }
             let bytes = std::fs::read(&file)
                 .with_context(|| format!("cannot read component {}", file.display()))?;
             let config = config
@@ -161,6 +176,7 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
                         .json(&{
                             let mut body = config_field;
                             body["sha256"] = json!(sha);
+                            body["limits"] = Value::Object(limits);
                             body
                         }),
                 )
@@ -173,6 +189,48 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
                     v["tenant_id"].as_str().unwrap_or(""),
                     v["version"],
                     v["sha256"].as_str().unwrap_or(""),
+                );
+            });
+        }
+        PluginCommand::Rollback {
+            client,
+            tenant,
+            slot,
+            to,
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(
+                    c.post(&format!("/v1/tenants/{tenant}/plugins/{slot}/rollback"))
+                        .json(&json!({"to": to})),
+                )
+                .await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "{} of tenant {} is now {} version {}",
+                    v["slot"].as_str().unwrap_or(""),
+                    v["tenant_id"].as_str().unwrap_or(""),
+                    v["name"].as_str().unwrap_or(""),
+                    v["version"]
+                );
+            });
+        }
+        PluginCommand::Enable {
+            client,
+            tenant,
+            slot,
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.post(&format!("/v1/tenants/{tenant}/plugins/{slot}/enable")))
+                .await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "{} of tenant {} re-enabled ({} version {})",
+                    v["slot"].as_str().unwrap_or(""),
+                    v["tenant_id"].as_str().unwrap_or(""),
+                    v["name"].as_str().unwrap_or(""),
+                    v["version"]
                 );
             });
         }

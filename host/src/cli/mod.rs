@@ -150,8 +150,45 @@ enum PluginCommand {
         /// A name for the component [default: the file name without extension].
         #[arg(long)]
         name: Option<String>,
+        /// CPU deadline per call for this binding, in ms [default: the host's].
+        #[arg(long)]
+        deadline_ms: Option<u64>,
+        /// Instruction budget per call for this binding [default: the host's].
+        #[arg(long)]
+        fuel: Option<u64>,
+        /// Memory cap per instance for this binding, in MiB [default: the host's].
+        #[arg(long)]
+        memory_mib: Option<u32>,
+        /// Output cap per call for this binding, in KiB [default: the host's].
+        #[arg(long)]
+        output_kib: Option<u32>,
         /// The component file (.wasm).
         file: PathBuf,
+    },
+    /// Make the previous installed version (or --to VERSION) active again, at once.
+    Rollback {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The slot.
+        #[arg(long)]
+        slot: String,
+        /// The version to return to [default: the one before the active one].
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Lift the quarantine of a tenant's plugin.
+    Enable {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The slot.
+        #[arg(long)]
+        slot: String,
     },
     /// List a tenant's plugin bindings, newest first.
     List {

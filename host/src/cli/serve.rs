@@ -16,6 +16,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         data_dir: args.data_dir,
         admin_token: std::env::var("SCRM_ADMIN_TOKEN").ok().map(Secret::new),
+        compile_cache_dir: std::env::var_os("SCRM_COMPILE_CACHE_DIR").map(Into::into),
     };
     let settings = Settings::load(args.config.as_deref(), overrides)?;
     let running = crate::server::start(settings.clone())

@@ -95,11 +95,29 @@ impl Pipeline {
         let label = binding.label();
         let site = binding.site();
         let started = Instant::now();
+        let call_binding = binding.clone();
         let result = tokio::task::spawn_blocking(move || {
-            host.classify(&binding, &job.message, &job.contact)
+            host.classify(&call_binding, &job.message, &job.contact)
         })
         .await;
         let elapsed = started.elapsed().as_secs_f64();
+        if let Ok(r) = &result
+            && let Some(reason) = binding.record(r.as_ref().err())
+        {
+            tracing::warn!(tenant = %site.tenant, plugin = %site.plugin, %reason, "plugin quarantined");
+            self.metrics
+                .mark_quarantined(&site.tenant, "classifier", &site.plugin, true);
+            let (tenant, version) = (site.tenant.clone(), binding.version);
+            if let Err(e) = self
+                .db
+                .write(move |c| {
+                    crate::store::plugins::quarantine(c, &tenant, "classifier", version, &reason)
+                })
+                .await
+            {
+                tracing::error!(error = %e, "cannot record quarantine");
+            }
+        }
         let outcome = match result {
             Ok(Ok(c)) => ClassifyOutcome::Classified {
                 tags: c.tags,

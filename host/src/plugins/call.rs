@@ -108,6 +108,8 @@ pub fn new_store(
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
     store.epoch_deadline_trap();
+    // Cannot fail: fuel is enabled on every engine this module builds.
+    let _ = store.set_fuel(limits.fuel);
     store
 }
 
@@ -126,11 +128,20 @@ pub fn classify_failure(
             cap_mib: limits.memory_mib,
         };
     }
-    if let Some(Trap::Interrupt) = err.downcast_ref::<Trap>() {
-        return CallError::Timeout {
-            site,
-            deadline_ms: limits.deadline_ms,
-        };
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => {
+            return CallError::Timeout {
+                site,
+                deadline_ms: limits.deadline_ms,
+            };
+        }
+        Some(Trap::OutOfFuel) => {
+            return CallError::FuelExhausted {
+                site,
+                fuel: limits.fuel,
+            };
+        }
+        _ => {}
     }
     let stderr = String::from_utf8_lossy(&state.stderr.contents())
         .trim()

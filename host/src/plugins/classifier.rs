@@ -33,7 +33,10 @@ impl PluginHost {
     ) -> Result<Classification, CallError> {
         let pre: &ClassifierPre<_> = &binding.component.classifier;
         let site = binding.site();
-        let limits = &self.limits;
+        if let Some(reason) = binding.quarantined() {
+            return Err(CallError::Quarantined { site, reason });
+        }
+        let limits = &binding.limits;
         let mut store = new_store(&self.engine, limits, &site, binding.config.clone());
         let result = pre.instantiate(&mut store).and_then(|inst| {
             inst.scrm_plugin_classify().call_classify(

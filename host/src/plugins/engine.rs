@@ -14,7 +14,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 /// When wasmtime rejects the configuration (e.g. the pool cannot be reserved).
 pub fn build(limits: &PluginLimits) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
-    let max_memory = (limits.memory_mib as usize) << 20;
+    let max_memory = (limits.max_memory_mib as usize) << 20;
     pool.max_memory_size(max_memory)
         .total_component_instances(1000)
         .total_core_instances(4000)
@@ -31,6 +31,7 @@ pub fn build(limits: &PluginLimits) -> wasmtime::Result<Engine> {
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
+        .consume_fuel(true)
         .memory_init_cow(true)
         // Deep recursion becomes a stack-overflow trap well before the host's stack.
         .max_wasm_stack(1 << 20)

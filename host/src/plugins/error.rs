@@ -36,6 +36,22 @@ pub enum CallError {
         /// The deadline.
         deadline_ms: u64,
     },
+    /// The call used up its instruction budget.
+    #[error("{site}: instruction budget of {fuel} exhausted")]
+    FuelExhausted {
+        /// Where.
+        site: CallSite,
+        /// The budget.
+        fuel: u64,
+    },
+    /// The binding is quarantined after repeated faults; the call was skipped.
+    #[error("{site}: quarantined ({reason}); install a new version or re-enable it")]
+    Quarantined {
+        /// Where.
+        site: CallSite,
+        /// Why it was quarantined.
+        reason: String,
+    },
     /// The instance tried to grow its memory past the cap.
     #[error("{site}: memory cap of {cap_mib} MiB exceeded")]
     MemoryCap {
@@ -73,10 +89,21 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// True for faults that count towards quarantine: traps and limit hits (not
+    /// errors the plugin returned on purpose, nor skipped calls).
+    pub fn is_fault(&self) -> bool {
+        !matches!(
+            self,
+            CallError::Guest { .. } | CallError::Quarantined { .. }
+        )
+    }
+
     /// A stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
             CallError::Timeout { .. } => "plugin_timeout",
+            CallError::FuelExhausted { .. } => "plugin_fuel_exhausted",
+            CallError::Quarantined { .. } => "plugin_quarantined",
             CallError::MemoryCap { .. } => "plugin_memory_cap",
             CallError::Trap { .. } => "plugin_trap",
             CallError::Guest { .. } => "plugin_error",

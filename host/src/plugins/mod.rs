@@ -10,6 +10,7 @@
 
 pub mod bindings;
 pub mod build;
+pub mod cache;
 mod call;
 pub mod capabilities;
 pub mod classifier;
@@ -20,13 +21,14 @@ use crate::config::PluginLimits;
 use crate::store::plugins::BindingRow;
 use bindings::ClassifierPre;
 use call::CallState;
-use error::{CallSite, InstallError};
+use error::{CallError, CallSite, InstallError};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use wasmtime::Engine;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 
 /// The WIT package version this host implements.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -105,9 +107,43 @@ pub struct ActiveBinding {
     pub component: Arc<LoadedComponent>,
     /// The installed configuration.
     pub config: Arc<[u8]>,
+    /// The limits its calls run under (host defaults with its overrides).
+    pub limits: PluginLimits,
+    /// Consecutive faults so far.
+    faults: AtomicU32,
+    /// Set once the binding is quarantined; calls are skipped.
+    quarantine: Mutex<Option<String>>,
 }
 
 impl ActiveBinding {
+    /// Why the binding is quarantined, if it is.
+    pub fn quarantined(&self) -> Option<String> {
+        self.quarantine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Counts a call's outcome. Returns the quarantine reason when this fault is the
+    /// one that crosses the threshold.
+    pub fn record(&self, fault: Option<&CallError>) -> Option<String> {
+        let Some(err) = fault.filter(|e| e.is_fault()) else {
+            self.faults.store(0, Ordering::Relaxed);
+            return None;
+        };
+        let n = self.faults.fetch_add(1, Ordering::Relaxed) + 1;
+        if n < self.limits.quarantine_after {
+            return None;
+        }
+        let mut q = self.quarantine.lock().unwrap_or_else(|p| p.into_inner());
+        if q.is_some() {
+            return None;
+        }
+        let reason = format!("{n} consecutive faults, last {}", err.code());
+        *q = Some(reason.clone());
+        Some(reason)
+    }
+
     /// Identifies this binding in errors and logs.
     pub fn site(&self) -> CallSite {
         CallSite {
@@ -150,6 +186,7 @@ pub struct PluginHost {
     linker: Linker<CallState>,
     limits: PluginLimits,
     components_dir: PathBuf,
+    cache: cache::CompileCache,
     compiled: RwLock<HashMap<String, Arc<LoadedComponent>>>,
     tenants: RwLock<HashMap<String, Arc<TenantPlugins>>>,
 }
@@ -164,13 +201,19 @@ impl std::fmt::Debug for PluginHost {
 }
 
 impl PluginHost {
-    /// Creates the runtime; components are kept as `<sha256>.wasm` in `components_dir`.
+    /// Creates the runtime; components are kept as `<sha256>.wasm` in `components_dir`
+    /// and their compiled forms in `cache_dir`.
     ///
     /// # Errors
-    /// When the engine or linker cannot be built, or the directory cannot be created.
-    pub fn new(limits: PluginLimits, components_dir: PathBuf) -> anyhow::Result<PluginHost> {
+    /// When the engine or linker cannot be built, or a directory cannot be created.
+    pub fn new(
+        limits: PluginLimits,
+        components_dir: PathBuf,
+        cache_dir: PathBuf,
+    ) -> anyhow::Result<PluginHost> {
         std::fs::create_dir_all(&components_dir)?;
         let engine = engine::build(&limits).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let cache = cache::CompileCache::new(&engine, cache_dir)?;
         let mut linker = Linker::new(&engine);
         // WASI with an empty context: guests built with std import it, but get no
         // files, environment, network or sockets; stderr is captured per call.
@@ -184,12 +227,13 @@ impl PluginHost {
             linker,
             limits,
             components_dir,
+            cache,
             compiled: RwLock::default(),
             tenants: RwLock::default(),
         })
     }
 
-    /// The limits every call runs under.
+    /// The host's default limits.
     pub fn limits(&self) -> &PluginLimits {
         &self.limits
     }
@@ -217,7 +261,9 @@ impl PluginHost {
                     .into(),
             ));
         }
-        let component = Component::new(&self.engine, bytes)
+        let component = self
+            .cache
+            .load_or_compile(&self.engine, &sha256, bytes)
             .map_err(|e| InstallError::NotAComponent(format!("{e:#}")))?;
         let pre =
             self.linker
@@ -289,12 +335,29 @@ impl PluginHost {
         Ok(self.inspect(&bytes)?.1)
     }
 
+    /// The limits a binding with `overrides` (a JSON object) would run under.
+    ///
+    /// # Errors
+    /// A message naming the field that is unknown or out of range.
+    pub fn limits_for(&self, overrides: &serde_json::Value) -> Result<PluginLimits, String> {
+        let o: crate::config::LimitOverrides = if overrides.is_null() {
+            Default::default()
+        } else {
+            serde_json::from_value(overrides.clone()).map_err(|e| e.to_string())?
+        };
+        self.limits.with(&o)
+    }
+
     /// Makes `row` the active binding of its tenant and slot; the next call uses it.
     ///
     /// # Errors
     /// When its component cannot be loaded.
     pub fn activate(&self, row: &BindingRow) -> Result<(), InstallError> {
         let component = self.load(&row.sha256)?;
+        let limits = self.limits_for(&row.limits).unwrap_or_else(|e| {
+            tracing::warn!(tenant = %row.tenant_id, slot = %row.slot, error = %e, "stored limits invalid; using host defaults");
+            self.limits
+        });
         let slot: Slot = row
             .slot
             .parse()
@@ -309,6 +372,13 @@ impl PluginHost {
             name: row.name.clone(),
             component,
             config: Arc::from(row.config.as_slice()),
+            limits,
+            faults: AtomicU32::new(0),
+            quarantine: Mutex::new(
+                row.quarantine_reason
+                    .clone()
+                    .or_else(|| row.quarantined_at.map(|_| "quarantined".to_string())),
+            ),
         });
         let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
         let mut next = tenants
@@ -320,6 +390,13 @@ impl PluginHost {
         }
         tenants.insert(row.tenant_id.clone(), Arc::new(next));
         Ok(())
+    }
+
+    /// Usage of the instance pool, for metrics.
+    pub fn pool_usage(&self) -> Option<(u64, u64)> {
+        self.engine
+            .pooling_allocator_metrics()
+            .map(|m| (m.component_instances(), m.memories() as u64))
     }
 
     /// The tenant's bindings now; hold it for the whole pipeline of one message.

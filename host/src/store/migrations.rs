@@ -41,15 +41,27 @@ CREATE TABLE components (
     created_at  INTEGER NOT NULL
 ) STRICT;
 
--- Every binding ever installed, per tenant and slot; the highest version is active.
+-- Every binding ever installed, per tenant and slot, numbered 1, 2, 3, ...
 CREATE TABLE plugin_bindings (
     tenant_id   TEXT NOT NULL REFERENCES tenants(id),
     slot        TEXT NOT NULL,
     version     INTEGER NOT NULL,
     sha256      TEXT NOT NULL REFERENCES components(sha256),
     config      BLOB NOT NULL,
+    limits      TEXT NOT NULL DEFAULT '{}',   -- per-binding limit overrides, JSON
     created_at  INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, slot, version)
+) STRICT;
+
+-- Which binding version of each tenant's slot is active, and whether it is quarantined.
+CREATE TABLE plugin_slots (
+    tenant_id          TEXT NOT NULL REFERENCES tenants(id),
+    slot               TEXT NOT NULL,
+    active_version     INTEGER NOT NULL,
+    quarantined_at     INTEGER,
+    quarantine_reason  TEXT,
+    updated_at         INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, slot)
 ) STRICT;
 
 CREATE TABLE contacts (

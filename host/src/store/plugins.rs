@@ -1,6 +1,7 @@
 //! Plugin components (content-addressed) and the per-tenant, per-slot bindings
 //! that point at them. Every binding ever installed is kept, numbered per tenant
-//! and slot; the highest number is the active one.
+//! and slot; `plugin_slots` says which version is active and whether it is
+//! quarantined. Install makes the new version active; rollback moves back one.
 
 use super::{StoreError, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -72,11 +73,20 @@ pub struct BindingRow {
     /// The configuration installed with it.
     #[serde(skip)]
     pub config: Vec<u8>,
+    /// Per-binding limit overrides, JSON object.
+    pub limits: serde_json::Value,
     /// When it was installed, Unix ms.
     pub created_at: i64,
+    /// True for the slot's active version.
+    pub active: bool,
+    /// When the slot was quarantined, if it is (active version only).
+    pub quarantined_at: Option<i64>,
+    /// Why it was quarantined.
+    pub quarantine_reason: Option<String>,
 }
 
-/// Adds a new binding version for `(tenant, slot)` and returns its number.
+/// Adds a new binding version for `(tenant, slot)`, makes it active (clearing any
+/// quarantine) and returns its number.
 ///
 /// # Errors
 /// On database failure.
@@ -86,6 +96,7 @@ pub fn insert_binding(
     slot: &str,
     sha256: &str,
     config: &[u8],
+    limits: &serde_json::Value,
 ) -> Result<i64, StoreError> {
     let tx = conn.transaction()?;
     let version: i64 = tx.query_row(
@@ -93,20 +104,139 @@ pub fn insert_binding(
         params![tenant, slot],
         |r| r.get(0),
     )?;
+    let now = now_ms();
     tx.execute(
-        "INSERT INTO plugin_bindings (tenant_id, slot, version, sha256, config, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![tenant, slot, version, sha256, config, now_ms()],
+        "INSERT INTO plugin_bindings (tenant_id, slot, version, sha256, config, limits, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            tenant,
+            slot,
+            version,
+            sha256,
+            config,
+            limits.to_string(),
+            now
+        ],
     )?;
+    set_active(&tx, tenant, slot, version)?;
     tx.commit()?;
     Ok(version)
 }
 
-const BINDING_COLUMNS: &str =
-    "b.tenant_id, b.slot, b.version, b.sha256, c.name, b.config, b.created_at
-     FROM plugin_bindings b JOIN components c ON c.sha256 = b.sha256";
+fn set_active(conn: &Connection, tenant: &str, slot: &str, version: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO plugin_slots (tenant_id, slot, active_version, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (tenant_id, slot) DO UPDATE SET active_version = excluded.active_version,
+             quarantined_at = NULL, quarantine_reason = NULL, updated_at = excluded.updated_at",
+        params![tenant, slot, version, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Makes the version before the active one active again (or `to`, when given).
+/// Returns the now-active binding.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when there is nothing to roll back to.
+pub fn rollback(
+    conn: &mut Connection,
+    tenant: &str,
+    slot: &str,
+    to: Option<i64>,
+) -> Result<BindingRow, StoreError> {
+    let tx = conn.transaction()?;
+    let active: Option<i64> = tx
+        .query_row(
+            "SELECT active_version FROM plugin_slots WHERE tenant_id = ?1 AND slot = ?2",
+            params![tenant, slot],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(active) = active else {
+        return Err(StoreError::NotFound {
+            what: "installed plugin for slot",
+            id: format!("{tenant}/{slot}"),
+        });
+    };
+    let target: Option<i64> = match to {
+        Some(v) => tx
+            .query_row(
+                "SELECT version FROM plugin_bindings WHERE tenant_id = ?1 AND slot = ?2 AND version = ?3",
+                params![tenant, slot, v],
+                |r| r.get(0),
+            )
+            .optional()?,
+        None => tx
+            .query_row(
+                "SELECT MAX(version) FROM plugin_bindings WHERE tenant_id = ?1 AND slot = ?2 AND version < ?3",
+                params![tenant, slot, active],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten(),
+    };
+    let Some(target) = target else {
+        return Err(StoreError::NotFound {
+            what: "earlier plugin version",
+            id: format!("{tenant}/{slot} before version {active}"),
+        });
+    };
+    set_active(&tx, tenant, slot, target)?;
+    tx.commit()?;
+    binding(conn, tenant, slot, target)?.ok_or(StoreError::NotFound {
+        what: "plugin version",
+        id: format!("{tenant}/{slot}@{target}"),
+    })
+}
+
+/// Quarantines the slot's active version (if it is still `version`).
+///
+/// # Errors
+/// On database failure.
+pub fn quarantine(
+    conn: &Connection,
+    tenant: &str,
+    slot: &str,
+    version: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE plugin_slots SET quarantined_at = ?4, quarantine_reason = ?5, updated_at = ?4
+         WHERE tenant_id = ?1 AND slot = ?2 AND active_version = ?3",
+        params![tenant, slot, version, now_ms(), reason],
+    )?;
+    Ok(())
+}
+
+/// Lifts a slot's quarantine; returns the active binding.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when the slot has no plugin.
+pub fn enable(conn: &Connection, tenant: &str, slot: &str) -> Result<BindingRow, StoreError> {
+    let n = conn.execute(
+        "UPDATE plugin_slots SET quarantined_at = NULL, quarantine_reason = NULL, updated_at = ?3
+         WHERE tenant_id = ?1 AND slot = ?2",
+        params![tenant, slot, now_ms()],
+    )?;
+    let not_found = || StoreError::NotFound {
+        what: "installed plugin for slot",
+        id: format!("{tenant}/{slot}"),
+    };
+    if n == 0 {
+        return Err(not_found());
+    }
+    active_binding(conn, tenant, slot)?.ok_or_else(not_found)
+}
+
+const BINDING_SELECT: &str = "SELECT b.tenant_id, b.slot, b.version, b.sha256, c.name, b.config, b.limits, b.created_at,
+            s.active_version = b.version, CASE WHEN s.active_version = b.version THEN s.quarantined_at END,
+            CASE WHEN s.active_version = b.version THEN s.quarantine_reason END
+     FROM plugin_bindings b
+     JOIN components c ON c.sha256 = b.sha256
+     JOIN plugin_slots s ON s.tenant_id = b.tenant_id AND s.slot = b.slot";
 
 fn binding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BindingRow> {
+    let limits: String = r.get(6)?;
     Ok(BindingRow {
         tenant_id: r.get(0)?,
         slot: r.get(1)?,
@@ -114,34 +244,69 @@ fn binding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BindingRow> {
         sha256: r.get(3)?,
         name: r.get(4)?,
         config: r.get(5)?,
-        created_at: r.get(6)?,
+        limits: serde_json::from_str(&limits).unwrap_or(serde_json::Value::Null),
+        created_at: r.get(7)?,
+        active: r.get(8)?,
+        quarantined_at: r.get(9)?,
+        quarantine_reason: r.get(10)?,
     })
 }
 
-/// The active binding of every tenant and slot (the highest version of each).
+fn binding(
+    conn: &Connection,
+    tenant: &str,
+    slot: &str,
+    version: i64,
+) -> Result<Option<BindingRow>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("{BINDING_SELECT} WHERE b.tenant_id = ?1 AND b.slot = ?2 AND b.version = ?3"),
+            params![tenant, slot, version],
+            binding_from_row,
+        )
+        .optional()?)
+}
+
+/// The active binding of one slot.
+///
+/// # Errors
+/// On database failure.
+pub fn active_binding(
+    conn: &Connection,
+    tenant: &str,
+    slot: &str,
+) -> Result<Option<BindingRow>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "{BINDING_SELECT} WHERE b.tenant_id = ?1 AND b.slot = ?2 AND b.version = s.active_version"
+            ),
+            params![tenant, slot],
+            binding_from_row,
+        )
+        .optional()?)
+}
+
+/// The active binding of every tenant and slot.
 ///
 /// # Errors
 /// On database failure.
 pub fn active_bindings(conn: &Connection) -> Result<Vec<BindingRow>, StoreError> {
-    let sql = format!(
-        "SELECT {BINDING_COLUMNS}
-         WHERE b.version = (SELECT MAX(version) FROM plugin_bindings x
-                            WHERE x.tenant_id = b.tenant_id AND x.slot = b.slot)
-         ORDER BY b.tenant_id, b.slot"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "{BINDING_SELECT} WHERE b.version = s.active_version ORDER BY b.tenant_id, b.slot"
+    ))?;
     let rows = stmt.query_map([], binding_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Every binding version of one tenant, newest first.
+/// Every binding version of one tenant, by slot, newest first.
 ///
 /// # Errors
 /// On database failure.
 pub fn bindings_of(conn: &Connection, tenant: &str) -> Result<Vec<BindingRow>, StoreError> {
-    let sql =
-        format!("SELECT {BINDING_COLUMNS} WHERE b.tenant_id = ?1 ORDER BY b.slot, b.version DESC");
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "{BINDING_SELECT} WHERE b.tenant_id = ?1 ORDER BY b.slot, b.version DESC"
+    ))?;
     let rows = stmt.query_map([tenant], binding_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
