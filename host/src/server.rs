@@ -101,6 +101,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone());
     let worker = tokio::spawn(pipeline.clone().run());
     let state = AppState {
+        inbox: store::inbox::Appender::start(db.clone()),
         db,
         plugins,
         pipeline,

@@ -34,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Operator authentication.
     pub auth: Arc<auth::AdminAuth>,
+    /// Durable, group-committed webhook intake.
+    pub inbox: crate::store::inbox::Appender,
 }
 
 /// The whole HTTP surface.

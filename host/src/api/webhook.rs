@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::{apps, inbox};
+use crate::store::apps;
 use crate::whatsapp::signature::{self, SignatureError};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -112,11 +112,7 @@ async fn receive_for(
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string()));
         }
     };
-    let body = body.to_vec();
-    let id = state
-        .db
-        .write(move |c| inbox::append(c, &app_id, &body))
-        .await?;
+    let id = state.inbox.append(&app_id, body.to_vec()).await?;
     state.metrics.webhook("accepted");
     tracing::debug!(inbox_id = id, "webhook stored");
     state.pipeline.wake();

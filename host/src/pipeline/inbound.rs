@@ -1,4 +1,4 @@
-//! Processing of one inbox body.
+//! Processing of inbox bodies, a batch at a time.
 
 use super::Pipeline;
 use crate::metrics::UnhandledLabels;
@@ -10,7 +10,6 @@ use crate::whatsapp::content::Content;
 use crate::whatsapp::payload::{self, Event, InboundMessage};
 use crate::whatsapp::phone;
 use rusqlite::Connection;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// A stored message that still needs its classifier.
@@ -29,31 +28,57 @@ struct Counts {
     unhandled: Vec<(String, String)>,
 }
 
+/// One classifier call's result, for the second transaction and for metrics.
+struct Classified {
+    message_id: i64,
+    label: Option<String>,
+    outcome: ClassifyOutcome,
+    /// `(tenant, plugin, result code, seconds)` when a plugin ran or was skipped.
+    call: Option<(String, String, String, f64)>,
+    /// Set when this call's fault quarantined the binding: `(tenant, version, plugin, reason)`.
+    quarantined: Option<(String, i64, String, String)>,
+}
+
 impl Pipeline {
-    pub(super) async fn process(&self, item: inbox::InboxItem) -> Result<(), StoreError> {
-        let notification = match payload::parse(&item.body) {
-            Ok(n) => n,
-            Err(e) => {
-                // Not a webhook body at all: keep it, mark it, never retry it.
-                let id = item.id;
-                let reason = format!("{}: {e}", e.code());
-                tracing::warn!(
-                    inbox_id = id,
-                    code = e.code(),
-                    "webhook body is not a WhatsApp notification"
-                );
-                return self
-                    .db
-                    .write(move |c| inbox::mark_rejected(c, id, &reason))
-                    .await;
-            }
-        };
-        let events = notification.events();
-        let app_id = item.app_id.clone();
-        let inbox_id = item.id;
-        let (to_classify, counts) = self
+    /// Processes a batch of inbox bodies with two transactions in all (store, then
+    /// record classifications and mark done) — the fsyncs are shared by the batch.
+    pub(super) async fn process_batch(
+        &self,
+        items: Vec<inbox::InboxItem>,
+    ) -> Result<(), StoreError> {
+        // Parse outside the database thread.
+        let parsed: Vec<(i64, String, Result<Vec<Event>, String>)> = items
+            .into_iter()
+            .map(|item| {
+                let events = payload::parse(&item.body)
+                    .map(|n| n.events())
+                    .map_err(|e| format!("{}: {e}", e.code()));
+                (item.id, item.app_id, events)
+            })
+            .collect();
+        let (jobs, counts, done) = self
             .db
-            .write(move |conn| store_events(conn, &app_id, inbox_id, events))
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                let mut jobs = Vec::new();
+                let mut counts = Counts::default();
+                let mut done = Vec::new();
+                for (inbox_id, app_id, events) in parsed {
+                    match events {
+                        // Not a webhook body at all: keep it, mark it, never retry it.
+                        Err(reason) => {
+                            tracing::warn!(inbox_id, %reason, "webhook body is not a WhatsApp notification");
+                            inbox::mark_rejected(&tx, inbox_id, &reason)?;
+                        }
+                        Ok(events) => {
+                            store_events(&tx, &app_id, inbox_id, events, &mut jobs, &mut counts)?;
+                            done.push(inbox_id);
+                        }
+                    }
+                }
+                tx.commit()?;
+                Ok((jobs, counts, done))
+            })
             .await?;
         self.metrics.messages_stored.inc_by(counts.stored);
         self.metrics.messages_duplicate.inc_by(counts.duplicates);
@@ -64,110 +89,134 @@ impl Pipeline {
                 .inc();
         }
 
-        let mut outcomes = Vec::with_capacity(to_classify.len());
-        for job in to_classify {
-            // One snapshot per message: its whole pipeline sees one set of versions.
-            let plugins = self.plugins.snapshot(&job.tenant);
-            outcomes.push(self.classify(plugins, job).await);
+        let host = self.plugins.clone();
+        let results = tokio::task::spawn_blocking(move || {
+            jobs.into_iter()
+                .map(|job| {
+                    // One snapshot per message: its whole pipeline sees one set of versions.
+                    let plugins = host.snapshot(&job.tenant);
+                    classify(&host, &plugins, job)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+
+        let mut quarantines = Vec::new();
+        for r in &results {
+            if let Some((tenant, plugin, result, secs)) = &r.call {
+                self.metrics
+                    .plugin_calls
+                    .get_or_create(&crate::metrics::PluginLabels {
+                        tenant: tenant.clone(),
+                        slot: "classifier".into(),
+                        plugin: plugin.clone(),
+                        result: result.clone(),
+                    })
+                    .inc();
+                self.metrics
+                    .plugin_latency
+                    .get_or_create(&crate::metrics::PluginLatencyLabels {
+                        tenant: tenant.clone(),
+                        slot: "classifier".into(),
+                        plugin: plugin.clone(),
+                    })
+                    .observe(*secs);
+            }
+            if let Some(q) = &r.quarantined {
+                tracing::warn!(tenant = %q.0, plugin = %q.2, reason = %q.3, "plugin quarantined");
+                self.metrics
+                    .mark_quarantined(&q.0, "classifier", &q.2, true);
+                quarantines.push(q.clone());
+            }
         }
         self.db
             .write(move |conn| {
                 let tx = conn.transaction()?;
-                for (message_id, label, outcome) in &outcomes {
-                    messages::record_classification(&tx, *message_id, label.as_deref(), outcome)?;
+                for r in &results {
+                    messages::record_classification(
+                        &tx,
+                        r.message_id,
+                        r.label.as_deref(),
+                        &r.outcome,
+                    )?;
                 }
-                inbox::mark_done(&tx, inbox_id)?;
+                for (tenant, version, _, reason) in &quarantines {
+                    crate::store::plugins::quarantine(&tx, tenant, "classifier", *version, reason)?;
+                }
+                for id in done {
+                    inbox::mark_done(&tx, id)?;
+                }
                 tx.commit()?;
                 Ok(())
             })
             .await
     }
+}
 
-    async fn classify(
-        &self,
-        plugins: Arc<TenantPlugins>,
-        job: ToClassify,
-    ) -> (i64, Option<String>, ClassifyOutcome) {
-        let Some(binding) = plugins.classifier.clone() else {
-            return (job.message_id, None, ClassifyOutcome::NoClassifier);
+/// Runs the snapshot's classifier on one stored message. Blocking.
+fn classify(
+    host: &crate::plugins::PluginHost,
+    plugins: &TenantPlugins,
+    job: ToClassify,
+) -> Classified {
+    let Some(binding) = plugins.classifier.clone() else {
+        return Classified {
+            message_id: job.message_id,
+            label: None,
+            outcome: ClassifyOutcome::NoClassifier,
+            call: None,
+            quarantined: None,
         };
-        let host = self.plugins.clone();
-        let label = binding.label();
-        let site = binding.site();
-        let started = Instant::now();
-        let call_binding = binding.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            host.classify(&call_binding, &job.message, &job.contact)
-        })
-        .await;
-        let elapsed = started.elapsed().as_secs_f64();
-        if let Ok(r) = &result
-            && let Some(reason) = binding.record(r.as_ref().err())
-        {
-            tracing::warn!(tenant = %site.tenant, plugin = %site.plugin, %reason, "plugin quarantined");
-            self.metrics
-                .mark_quarantined(&site.tenant, "classifier", &site.plugin, true);
-            let (tenant, version) = (site.tenant.clone(), binding.version);
-            if let Err(e) = self
-                .db
-                .write(move |c| {
-                    crate::store::plugins::quarantine(c, &tenant, "classifier", version, &reason)
-                })
-                .await
-            {
-                tracing::error!(error = %e, "cannot record quarantine");
-            }
-        }
-        let outcome = match result {
-            Ok(Ok(c)) => ClassifyOutcome::Classified {
+    };
+    let site = binding.site();
+    let started = Instant::now();
+    let result = host.classify(&binding, &job.message, &job.contact);
+    let secs = started.elapsed().as_secs_f64();
+    let quarantined = binding.record(result.as_ref().err()).map(|reason| {
+        (
+            site.tenant.clone(),
+            binding.version,
+            site.plugin.clone(),
+            reason,
+        )
+    });
+    let (outcome, code) = match result {
+        Ok(c) => (
+            ClassifyOutcome::Classified {
                 tags: c.tags,
                 classification: c.details,
             },
-            Ok(Err(e)) => {
+            "ok".to_string(),
+        ),
+        Err(e) => {
+            if e.is_fault() {
                 tracing::warn!(tenant = %site.tenant, plugin = %site.plugin, code = e.code(), error = %e, "classifier call failed");
-                ClassifyOutcome::Failed(format!("{}: {e}", e.code()))
             }
-            Err(join) => {
-                ClassifyOutcome::Failed(format!("plugin_trap: {site}: host task failed: {join}"))
-            }
-        };
-        let result_label = match &outcome {
-            ClassifyOutcome::Failed(reason) => {
-                reason.split(':').next().unwrap_or("error").to_string()
-            }
-            _ => "ok".to_string(),
-        };
-        self.metrics
-            .plugin_calls
-            .get_or_create(&crate::metrics::PluginLabels {
-                tenant: site.tenant.clone(),
-                slot: "classifier".into(),
-                plugin: site.plugin.clone(),
-                result: result_label,
-            })
-            .inc();
-        self.metrics
-            .plugin_latency
-            .get_or_create(&crate::metrics::PluginLatencyLabels {
-                tenant: site.tenant,
-                slot: "classifier".into(),
-                plugin: site.plugin,
-            })
-            .observe(elapsed);
-        (job.message_id, Some(label), outcome)
+            (
+                ClassifyOutcome::Failed(format!("{}: {e}", e.code())),
+                e.code().to_string(),
+            )
+        }
+    };
+    Classified {
+        message_id: job.message_id,
+        label: Some(binding.label()),
+        outcome,
+        call: Some((site.tenant, site.plugin, code, secs)),
+        quarantined,
     }
 }
 
-/// Stores every event of one body in one transaction.
+/// Stores every event of one body inside the caller's transaction.
 fn store_events(
-    conn: &mut Connection,
+    tx: &Connection,
     app_id: &str,
     inbox_id: i64,
     events: Vec<Event>,
-) -> Result<(Vec<ToClassify>, Counts), StoreError> {
-    let tx = conn.transaction()?;
-    let mut jobs = Vec::new();
-    let mut counts = Counts::default();
+    jobs: &mut Vec<ToClassify>,
+    counts: &mut Counts,
+) -> Result<(), StoreError> {
     for (index, event) in events.into_iter().enumerate() {
         let route = match &event {
             Event::Message(m) => &m.route,
@@ -175,7 +224,7 @@ fn store_events(
             Event::Other(o) => &o.route,
         };
         let tenant = match &route.phone_number_id {
-            Some(pnid) => tenants::route(&tx, app_id, pnid)?,
+            Some(pnid) => tenants::route(tx, app_id, pnid)?,
             None => None,
         };
         let (kind, raw) = match &event {
@@ -184,7 +233,7 @@ fn store_events(
             Event::Other(o) => (o.kind.clone(), &o.raw),
         };
         let Some((tenant, region)) = tenant else {
-            if inbox::record_unhandled(&tx, inbox_id, index, None, "unrouted", &kind, raw)? {
+            if inbox::record_unhandled(tx, inbox_id, index, None, "unrouted", &kind, raw)? {
                 tracing::warn!(inbox_id, phone_number_id = ?route.phone_number_id, "no tenant for this phone number id");
                 counts.unhandled.push(("unrouted".into(), kind));
             }
@@ -233,7 +282,7 @@ fn store_events(
                     }
                     continue;
                 }
-                let contact = contacts::upsert(&tx, &tenant, &facts)?;
+                let contact = contacts::upsert(tx, &tenant, &facts)?;
                 let content = serde_json::to_value(&m.content)?;
                 let context = serde_json::to_value(&m.context)?;
                 let pnid = m.route.phone_number_id.clone().unwrap_or_default();
@@ -292,6 +341,5 @@ fn store_events(
             }
         }
     }
-    tx.commit()?;
-    Ok((jobs, counts))
+    Ok(())
 }

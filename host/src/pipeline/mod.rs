@@ -70,11 +70,26 @@ impl Pipeline {
                 let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
                 continue;
             }
+            let ids: Vec<i64> = ready.iter().map(|i| i.id).collect();
+            let span = tracing::info_span!("scrm.pipeline.batch", first = ids[0], size = ids.len());
+            if self
+                .process_batch(ready.clone())
+                .instrument(span)
+                .await
+                .is_ok()
+            {
+                for id in ids {
+                    not_before.remove(&id);
+                }
+                continue;
+            }
+            // The batch failed as a whole: retry its bodies one by one, so a body that
+            // cannot be processed only delays itself.
             for item in ready {
                 let id = item.id;
                 let attempts = item.attempts;
                 let span = tracing::info_span!("scrm.pipeline.inbox", inbox_id = id);
-                match self.process(item).instrument(span).await {
+                match self.process_batch(vec![item]).instrument(span).await {
                     Ok(()) => {
                         not_before.remove(&id);
                     }
@@ -108,7 +123,7 @@ impl Pipeline {
             }
             let mut progressed = false;
             for item in items {
-                if self.process(item).await.is_ok() {
+                if self.process_batch(vec![item]).await.is_ok() {
                     done += 1;
                     progressed = true;
                 }

@@ -143,3 +143,85 @@ pub fn stats(conn: &Connection) -> Result<InboxStats, StoreError> {
         .collect::<Result<_, _>>()?;
     Ok(s)
 }
+
+/// Appends webhook bodies with group commit: requests that arrive while a commit is
+/// under way are written together in the next transaction, so under load many
+/// webhooks share one fsync, and each caller still hears back only once its body is
+/// durable.
+#[derive(Debug, Clone)]
+pub struct Appender {
+    tx: tokio::sync::mpsc::Sender<Append>,
+}
+
+#[derive(Debug)]
+struct Append {
+    app_id: String,
+    body: Vec<u8>,
+    reply: tokio::sync::oneshot::Sender<Result<i64, String>>,
+}
+
+/// Most bodies written by one transaction.
+const GROUP: usize = 256;
+
+impl Appender {
+    /// Starts the appender's thread over `db`.
+    pub fn start(db: super::Db) -> Appender {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Append>(4 * GROUP);
+        std::thread::Builder::new()
+            .name("scrm-inbox".into())
+            .spawn(move || {
+                while let Some(first) = rx.blocking_recv() {
+                    let mut group = vec![first];
+                    while group.len() < GROUP {
+                        match rx.try_recv() {
+                            Ok(a) => group.push(a),
+                            Err(_) => break,
+                        }
+                    }
+                    let written = db.write_blocking(|conn| {
+                        let tx = conn.transaction()?;
+                        let ids = group
+                            .iter()
+                            .map(|a| append(&tx, &a.app_id, &a.body))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        tx.commit()?;
+                        Ok(ids)
+                    });
+                    match written {
+                        Ok(ids) => {
+                            for (a, id) in group.into_iter().zip(ids) {
+                                let _ = a.reply.send(Ok(id));
+                            }
+                        }
+                        Err(e) => {
+                            let msg = e.to_string();
+                            for a in group {
+                                let _ = a.reply.send(Err(msg.clone()));
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("spawn inbox appender thread");
+        Appender { tx }
+    }
+
+    /// Appends one body and returns its id once it is committed.
+    ///
+    /// # Errors
+    /// When the database refused the write or the appender stopped.
+    pub async fn append(&self, app_id: &str, body: Vec<u8>) -> Result<i64, StoreError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Append {
+                app_id: app_id.to_string(),
+                body,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Task("inbox appender stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Task("inbox appender stopped".into()))?
+            .map_err(StoreError::Task)
+    }
+}
