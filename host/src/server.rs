@@ -81,11 +81,17 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot open database {}", db_path.display()))?;
     let (auth, generated_token) = operator_auth(&db, &settings).await?;
 
-    let plugins = Arc::new(PluginHost::new(
-        settings.plugins,
-        settings.data_dir.join("components"),
-        settings.compile_cache_dir.clone(),
-    )?);
+    let plugins = Arc::new(
+        PluginHost::new(
+            settings.plugins,
+            settings.data_dir.join("components"),
+            settings.compile_cache_dir.clone(),
+        )?
+        .with_kv(
+            db.clone(),
+            crate::plugins::capabilities::kv::KvQuota::default(),
+        ),
+    );
     let bindings = db.read(store::plugins::active_bindings).await?;
     let host = plugins.clone();
     tokio::task::spawn_blocking(move || {

@@ -35,7 +35,7 @@ pub mod __private {
     pub use wit_bindgen;
 }
 
-/// Generated bindings for the `classifier` world.
+/// Generated bindings for the `classifier` world (and the shared types and imports).
 #[allow(missing_docs, missing_debug_implementations, unsafe_code)]
 pub mod classifier {
     wit_bindgen::generate!({
@@ -48,15 +48,113 @@ pub mod classifier {
     });
 }
 
+/// Generated bindings for the `mapper` world.
+#[allow(missing_docs, missing_debug_implementations, unsafe_code)]
+pub mod mapper {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "mapper",
+        with: {
+            "scrm:plugin/types@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "::scrm_plugin_sdk::mapper",
+        runtime_path: "::scrm_plugin_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+/// Generated bindings for the `connector` world (including `wasi:http`).
+#[allow(missing_docs, missing_debug_implementations, unsafe_code, clippy::all)]
+pub mod connector {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "connector",
+        with: {
+            "scrm:plugin/types@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+        },
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "::scrm_plugin_sdk::connector",
+        runtime_path: "::scrm_plugin_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+/// Generated bindings for the `responder` world.
+#[allow(missing_docs, missing_debug_implementations, unsafe_code)]
+pub mod responder {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "responder",
+        with: {
+            "scrm:plugin/types@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "::scrm_plugin_sdk::responder",
+        runtime_path: "::scrm_plugin_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+pub mod clock;
 pub mod config;
 mod content;
+pub mod kv;
 pub mod log;
 
 pub use classifier::exports::scrm::plugin::classify::{ClassifyError, Guest as Classifier};
 pub use classifier::scrm::plugin::types::{
-    Classification, Contact, Content, Context, Direction, Entity, Intent, Media, Message, Order,
-    OrderItem, Priority, Reaction, Reply, SharedContact, SystemNotice,
+    Classification, Contact, ContactChanges, Content, Context, Conversation, CrmRecord, Direction,
+    Entity, Field, FieldValue, Intent, Media, Message, Order, OrderItem, Priority, Reaction, Reply,
+    SharedContact, SystemNotice,
 };
+pub use connector::exports::scrm::plugin::connect::{
+    Changes, ConnectorError, Guest as Connector, Pushed,
+};
+pub use mapper::exports::scrm::plugin::mapping::{Guest as Mapper, MapError};
+pub use responder::exports::scrm::plugin::respond::{
+    Action, Event, Guest as Responder, RespondError, TemplateSend,
+};
+
+/// Exports `$ty` as this component's mapper. `$ty` must implement [`Mapper`].
+#[macro_export]
+macro_rules! export_mapper {
+    ($ty:ident) => {
+        #[cfg(target_family = "wasm")]
+        $crate::__export_mapper_impl!($ty with_types_in $crate::mapper);
+    };
+}
+
+/// Exports `$ty` as this component's connector. `$ty` must implement [`Connector`].
+#[macro_export]
+macro_rules! export_connector {
+    ($ty:ident) => {
+        #[cfg(target_family = "wasm")]
+        $crate::__export_connector_impl!($ty with_types_in $crate::connector);
+    };
+}
+
+/// Exports `$ty` as this component's responder. `$ty` must implement [`Responder`].
+#[macro_export]
+macro_rules! export_responder {
+    ($ty:ident) => {
+        #[cfg(target_family = "wasm")]
+        $crate::__export_responder_impl!($ty with_types_in $crate::responder);
+    };
+}
 
 /// Exports `$ty` as this component's classifier. `$ty` must implement [`Classifier`].
 ///

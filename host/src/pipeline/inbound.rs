@@ -2,7 +2,9 @@
 
 use super::Pipeline;
 use crate::metrics::UnhandledLabels;
-use crate::plugins::TenantPlugins;
+use crate::plugins::error::CallError;
+use crate::plugins::responder::ConversationView;
+use crate::plugins::{ActiveBinding, PluginHost, TenantPlugins};
 use crate::store::contacts::{self, Contact, ContactFacts};
 use crate::store::messages::{self, ClassifyOutcome, NewInbound};
 use crate::store::{StoreError, inbox, tenants};
@@ -12,12 +14,13 @@ use crate::whatsapp::phone;
 use rusqlite::Connection;
 use std::time::Instant;
 
-/// A stored message that still needs its classifier.
+/// A stored message that still needs its plugins (classifier, then responder).
 struct ToClassify {
     tenant: String,
     message_id: i64,
     message: InboundMessage,
     contact: Contact,
+    conversation: ConversationView,
 }
 
 /// What the first transaction did, for metrics once it is committed.
@@ -28,15 +31,20 @@ struct Counts {
     unhandled: Vec<(String, String)>,
 }
 
-/// One classifier call's result, for the second transaction and for metrics.
+/// One plugin call, for metrics: `(tenant, slot, plugin, result code, seconds)`.
+type CallRecord = (String, &'static str, String, String, f64);
+/// A binding this message's fault quarantined: `(tenant, slot, version, plugin, reason)`.
+type Quarantine = (String, &'static str, i64, String, String);
+
+/// What the plugins made of one message, for the second transaction and for metrics.
 struct Classified {
     message_id: i64,
     label: Option<String>,
     outcome: ClassifyOutcome,
-    /// `(tenant, plugin, result code, seconds)` when a plugin ran or was skipped.
-    call: Option<(String, String, String, f64)>,
-    /// Set when this call's fault quarantined the binding: `(tenant, version, plugin, reason)`.
-    quarantined: Option<(String, i64, String, String)>,
+    /// The responder's label and its actions (or why it failed), when one ran.
+    response: Option<(String, Result<Vec<serde_json::Value>, String>)>,
+    calls: Vec<CallRecord>,
+    quarantined: Vec<Quarantine>,
 }
 
 impl Pipeline {
@@ -104,12 +112,12 @@ impl Pipeline {
 
         let mut quarantines = Vec::new();
         for r in &results {
-            if let Some((tenant, plugin, result, secs)) = &r.call {
+            for (tenant, slot, plugin, result, secs) in &r.calls {
                 self.metrics
                     .plugin_calls
                     .get_or_create(&crate::metrics::PluginLabels {
                         tenant: tenant.clone(),
-                        slot: "classifier".into(),
+                        slot: (*slot).into(),
                         plugin: plugin.clone(),
                         result: result.clone(),
                     })
@@ -118,15 +126,14 @@ impl Pipeline {
                     .plugin_latency
                     .get_or_create(&crate::metrics::PluginLatencyLabels {
                         tenant: tenant.clone(),
-                        slot: "classifier".into(),
+                        slot: (*slot).into(),
                         plugin: plugin.clone(),
                     })
                     .observe(*secs);
             }
-            if let Some(q) = &r.quarantined {
-                tracing::warn!(tenant = %q.0, plugin = %q.2, reason = %q.3, "plugin quarantined");
-                self.metrics
-                    .mark_quarantined(&q.0, "classifier", &q.2, true);
+            for q in &r.quarantined {
+                tracing::warn!(tenant = %q.0, slot = q.1, plugin = %q.3, reason = %q.4, "plugin quarantined");
+                self.metrics.mark_quarantined(&q.0, q.1, &q.3, true);
                 quarantines.push(q.clone());
             }
         }
@@ -140,9 +147,12 @@ impl Pipeline {
                         r.label.as_deref(),
                         &r.outcome,
                     )?;
+                    if let Some((label, response)) = &r.response {
+                        messages::record_response(&tx, r.message_id, label, response)?;
+                    }
                 }
-                for (tenant, version, _, reason) in &quarantines {
-                    crate::store::plugins::quarantine(&tx, tenant, "classifier", *version, reason)?;
+                for (tenant, slot, version, _, reason) in &quarantines {
+                    crate::store::plugins::quarantine(&tx, tenant, slot, *version, reason)?;
                 }
                 for id in done {
                     inbox::mark_done(&tx, id)?;
@@ -154,58 +164,84 @@ impl Pipeline {
     }
 }
 
-/// Runs the snapshot's classifier on one stored message. Blocking.
-fn classify(
-    host: &crate::plugins::PluginHost,
-    plugins: &TenantPlugins,
-    job: ToClassify,
-) -> Classified {
-    let Some(binding) = plugins.classifier.clone() else {
-        return Classified {
-            message_id: job.message_id,
-            label: None,
-            outcome: ClassifyOutcome::NoClassifier,
-            call: None,
-            quarantined: None,
-        };
+/// Runs the snapshot's classifier, then its responder, on one stored message.
+/// Blocking.
+fn classify(host: &PluginHost, plugins: &TenantPlugins, job: ToClassify) -> Classified {
+    let mut out = Classified {
+        message_id: job.message_id,
+        label: None,
+        outcome: ClassifyOutcome::NoClassifier,
+        response: None,
+        calls: Vec::new(),
+        quarantined: Vec::new(),
     };
+    let mut classification = None;
+    if let Some(binding) = &plugins.classifier {
+        let result = timed(&mut out, binding, "classifier", |b| {
+            host.classify(b, &job.message, &job.contact)
+        });
+        out.label = Some(binding.label());
+        out.outcome = match result {
+            Ok(c) => {
+                let outcome = ClassifyOutcome::Classified {
+                    tags: c.tags.clone(),
+                    classification: c.details.clone(),
+                };
+                classification = Some(c);
+                outcome
+            }
+            Err(e) => ClassifyOutcome::Failed(format!("{}: {e}", e.code())),
+        };
+    }
+    if let Some(binding) = &plugins.responder {
+        let result = timed(&mut out, binding, "responder", |b| {
+            host.respond(
+                b,
+                &job.message,
+                &job.contact,
+                &job.conversation,
+                classification.as_ref(),
+            )
+        });
+        out.response = Some((
+            binding.label(),
+            result.map_err(|e| format!("{}: {e}", e.code())),
+        ));
+    }
+    out
+}
+
+/// Calls `f` on `binding`, recording the call's metrics and any quarantine it causes.
+fn timed<T>(
+    out: &mut Classified,
+    binding: &ActiveBinding,
+    slot: &'static str,
+    f: impl FnOnce(&ActiveBinding) -> Result<T, CallError>,
+) -> Result<T, CallError> {
     let site = binding.site();
     let started = Instant::now();
-    let result = host.classify(&binding, &job.message, &job.contact);
+    let result = f(binding);
     let secs = started.elapsed().as_secs_f64();
-    let quarantined = binding.record(result.as_ref().err()).map(|reason| {
-        (
+    if let Some(reason) = binding.record(result.as_ref().err()) {
+        out.quarantined.push((
             site.tenant.clone(),
+            slot,
             binding.version,
             site.plugin.clone(),
             reason,
-        )
-    });
-    let (outcome, code) = match result {
-        Ok(c) => (
-            ClassifyOutcome::Classified {
-                tags: c.tags,
-                classification: c.details,
-            },
-            "ok".to_string(),
-        ),
+        ));
+    }
+    let code = match &result {
+        Ok(_) => "ok".to_string(),
         Err(e) => {
             if e.is_fault() {
-                tracing::warn!(tenant = %site.tenant, plugin = %site.plugin, code = e.code(), error = %e, "classifier call failed");
+                tracing::warn!(tenant = %site.tenant, plugin = %site.plugin, slot, code = e.code(), error = %e, "plugin call failed");
             }
-            (
-                ClassifyOutcome::Failed(format!("{}: {e}", e.code())),
-                e.code().to_string(),
-            )
+            e.code().to_string()
         }
     };
-    Classified {
-        message_id: job.message_id,
-        label: Some(binding.label()),
-        outcome,
-        call: Some((site.tenant, site.plugin, code, secs)),
-        quarantined,
-    }
+    out.calls.push((site.tenant, slot, site.plugin, code, secs));
+    result
 }
 
 /// Stores every event of one body inside the caller's transaction.
@@ -308,9 +344,16 @@ fn store_events(
                     counts.duplicates += 1;
                 }
                 if stored.unclassified {
+                    let at = m.timestamp.saturating_mul(1000);
                     jobs.push(ToClassify {
                         tenant,
                         message_id: stored.message_id,
+                        conversation: ConversationView {
+                            id: stored.conversation_id,
+                            phone_number_id: pnid,
+                            last_message_at: at,
+                            last_inbound_at: Some(at),
+                        },
                         message: m,
                         contact,
                     });

@@ -2,7 +2,7 @@
 //! CPU deadline, a memory cap, captured stderr (for panic messages) and no ambient
 //! authority (no files, environment, network or sockets).
 
-use super::capabilities::{config::ConfigState, log::LogState};
+use super::capabilities::{clock::ClockState, config::ConfigState, kv::KvState, log::LogState};
 use super::engine::deadline_ticks;
 use super::error::{CallError, CallSite};
 use crate::config::PluginLimits;
@@ -23,6 +23,8 @@ pub struct CallState {
     stderr: MemoryOutputPipe,
     pub(super) log: LogState,
     pub(super) config: ConfigState,
+    pub(super) kv: KvState,
+    pub(super) clock: ClockState,
 }
 
 impl std::fmt::Debug for CallState {
@@ -90,6 +92,7 @@ pub fn new_store(
     limits: &PluginLimits,
     site: &CallSite,
     config: Arc<[u8]>,
+    kv: KvState,
 ) -> Store<CallState> {
     let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
     let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
@@ -103,6 +106,8 @@ pub fn new_store(
         stderr,
         log: LogState::new(&site.tenant, &site.plugin, limits.log_records_per_call),
         config: ConfigState::new(config),
+        kv,
+        clock: ClockState,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);

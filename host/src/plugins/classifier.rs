@@ -1,8 +1,9 @@
 //! Calling a tenant's classifier, and converting between the host's message types
 //! and the WIT contract's.
 
+use super::SlotExports;
+use super::bindings::ClassifyError;
 use super::bindings::types as wit;
-use super::bindings::{ClassifierPre, ClassifyError};
 use super::call::{classify_failure, new_store};
 use super::error::CallError;
 use super::{ActiveBinding, PluginHost};
@@ -31,20 +32,32 @@ impl PluginHost {
         msg: &InboundMessage,
         sender: &Contact,
     ) -> Result<Classification, CallError> {
-        let pre: &ClassifierPre<_> = &binding.component.classifier;
         let site = binding.site();
+        let SlotExports::Classifier(indices) = &binding.component.exports else {
+            return Err(CallError::Guest {
+                site,
+                message: "the bound component is not a classifier".into(),
+            });
+        };
         if let Some(reason) = binding.quarantined() {
             return Err(CallError::Quarantined { site, reason });
         }
         let limits = &binding.limits;
-        let mut store = new_store(&self.engine, limits, &site, binding.config.clone());
-        let result = pre.instantiate(&mut store).and_then(|inst| {
-            inst.scrm_plugin_classify().call_classify(
-                &mut store,
-                &to_wit_message(msg),
-                &to_wit_contact(sender),
-            )
-        });
+        let mut store = new_store(
+            &self.engine,
+            limits,
+            &site,
+            binding.config.clone(),
+            self.kv_for(binding),
+        );
+        let result = binding
+            .component
+            .pre
+            .instantiate(&mut store)
+            .and_then(|inst| indices.load(&mut store, &inst))
+            .and_then(|guest| {
+                guest.call_classify(&mut store, &to_wit_message(msg), &to_wit_contact(sender))
+            });
         let dropped = store.data().log.dropped();
         if dropped > 0 {
             tracing::debug!(tenant = %site.tenant, plugin = %site.plugin, dropped, "plugin log records over budget dropped");

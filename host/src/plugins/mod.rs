@@ -16,10 +16,10 @@ pub mod capabilities;
 pub mod classifier;
 pub mod engine;
 pub mod error;
+pub mod responder;
 
 use crate::config::PluginLimits;
 use crate::store::plugins::BindingRow;
-use bindings::ClassifierPre;
 use call::CallState;
 use error::{CallError, CallSite, InstallError};
 use sha2::{Digest, Sha256};
@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use wasmtime::Engine;
-use wasmtime::component::Linker;
+use wasmtime::component::{InstancePre, Linker};
 
 /// The WIT package version this host implements.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -39,17 +39,42 @@ pub const WIT_VERSION: &str = "0.1.0";
 pub enum Slot {
     /// Tags and signals from each inbound message.
     Classifier,
+    /// Host records ↔ CRM records.
+    Mapper,
+    /// Talks to the tenant's CRM.
+    Connector,
+    /// Actions (replies, tags, assignments) for each inbound message.
+    Responder,
 }
 
 impl Slot {
     /// Every slot this host supports.
-    pub const ALL: [Slot; 1] = [Slot::Classifier];
+    pub const ALL: [Slot; 4] = [
+        Slot::Classifier,
+        Slot::Mapper,
+        Slot::Connector,
+        Slot::Responder,
+    ];
 
     /// The slot's name as used in the API and CLI.
     pub fn as_str(self) -> &'static str {
         match self {
             Slot::Classifier => "classifier",
+            Slot::Mapper => "mapper",
+            Slot::Connector => "connector",
+            Slot::Responder => "responder",
         }
+    }
+
+    /// The WIT interface the slot's component exports.
+    pub fn export(self) -> String {
+        let iface = match self {
+            Slot::Classifier => "classify",
+            Slot::Mapper => "mapping",
+            Slot::Connector => "connect",
+            Slot::Responder => "respond",
+        };
+        format!("scrm:plugin/{iface}@{WIT_VERSION}")
     }
 
     /// The WIT world a component must implement to fill this slot.
@@ -74,13 +99,22 @@ impl std::str::FromStr for Slot {
     }
 }
 
+/// Where a component's slot export lives, looked up once at load.
+pub(crate) enum SlotExports {
+    Classifier(bindings::classify::GuestIndices),
+    Mapper(bindings::mapping::GuestIndices),
+    Connector(bindings::connect::GuestIndices),
+    Responder(bindings::respond::GuestIndices),
+}
+
 /// A compiled component, ready to instantiate; shared across tenants.
 pub struct LoadedComponent {
     /// Lowercase hex SHA-256 of its bytes.
     pub sha256: String,
     /// The world it implements.
     pub slot: Slot,
-    classifier: ClassifierPre<CallState>,
+    pub(crate) pre: InstancePre<CallState>,
+    pub(crate) exports: SlotExports,
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -169,6 +203,23 @@ impl ActiveBinding {
 pub struct TenantPlugins {
     /// The classifier, if installed.
     pub classifier: Option<Arc<ActiveBinding>>,
+    /// The mapper, if installed.
+    pub mapper: Option<Arc<ActiveBinding>>,
+    /// The connector, if installed.
+    pub connector: Option<Arc<ActiveBinding>>,
+    /// The responder, if installed.
+    pub responder: Option<Arc<ActiveBinding>>,
+}
+
+impl TenantPlugins {
+    fn slot_mut(&mut self, slot: Slot) -> &mut Option<Arc<ActiveBinding>> {
+        match slot {
+            Slot::Classifier => &mut self.classifier,
+            Slot::Mapper => &mut self.mapper,
+            Slot::Connector => &mut self.connector,
+            Slot::Responder => &mut self.responder,
+        }
+    }
 }
 
 /// What checking a component found.
@@ -187,6 +238,8 @@ pub struct PluginHost {
     limits: PluginLimits,
     components_dir: PathBuf,
     cache: cache::CompileCache,
+    db: Option<crate::store::Db>,
+    kv_quota: capabilities::kv::KvQuota,
     compiled: RwLock<HashMap<String, Arc<LoadedComponent>>>,
     tenants: RwLock<HashMap<String, Arc<TenantPlugins>>>,
 }
@@ -222,15 +275,38 @@ impl PluginHost {
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         capabilities::config::add_to_linker(&mut linker, |s: &mut CallState| &mut s.config)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        capabilities::kv::add_to_linker(&mut linker, |s: &mut CallState| &mut s.kv)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        capabilities::clock::add_to_linker(&mut linker, |s: &mut CallState| &mut s.clock)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         Ok(PluginHost {
             engine,
             linker,
             limits,
             components_dir,
             cache,
+            db: None,
+            kv_quota: capabilities::kv::KvQuota::default(),
             compiled: RwLock::default(),
             tenants: RwLock::default(),
         })
+    }
+
+    /// Gives plugins their key-value store in `db`, with `quota` per namespace.
+    pub fn with_kv(mut self, db: crate::store::Db, quota: capabilities::kv::KvQuota) -> PluginHost {
+        self.db = Some(db);
+        self.kv_quota = quota;
+        self
+    }
+
+    /// The key-value namespace of `binding`.
+    pub(crate) fn kv_for(&self, binding: &ActiveBinding) -> capabilities::kv::KvState {
+        capabilities::kv::KvState::new(
+            self.db.clone(),
+            &binding.tenant,
+            &binding.name,
+            self.kv_quota,
+        )
     }
 
     /// The host's default limits.
@@ -272,26 +348,46 @@ impl PluginHost {
                     supported: supported_worlds(),
                     reason: format!("{e:#}"),
                 })?;
-        let classifier = ClassifierPre::new(pre).map_err(|e| InstallError::WrongWorld {
+        let (slot, exports) = find_slot(&pre).map_err(|reason| InstallError::WrongWorld {
             supported: supported_worlds(),
-            reason: format!("{e:#}"),
+            reason,
         })?;
         let loaded = Arc::new(LoadedComponent {
             sha256: sha256.clone(),
-            slot: Slot::Classifier,
-            classifier,
+            slot,
+            pre,
+            exports,
         });
+        // Instantiate once and type-check the export now, so a mismatch is refused at
+        // install time rather than at the first call.
+        self.check_instantiates(&loaded)?;
         self.compiled
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(sha256.clone(), loaded.clone());
-        Ok((
-            Inspected {
-                sha256,
-                slot: Slot::Classifier,
-            },
-            loaded,
-        ))
+        Ok((Inspected { sha256, slot }, loaded))
+    }
+
+    fn check_instantiates(&self, loaded: &LoadedComponent) -> Result<(), InstallError> {
+        let site = CallSite {
+            tenant: "(install check)".into(),
+            plugin: "(install check)".into(),
+            sha256: loaded.sha256[..12].to_string(),
+        };
+        let kv = capabilities::kv::KvState::new(None, "", "", self.kv_quota);
+        let mut store = call::new_store(&self.engine, &self.limits, &site, Arc::from(&[][..]), kv);
+        let wrong = |e: wasmtime::Error| InstallError::WrongWorld {
+            supported: supported_worlds(),
+            reason: format!("{e:#}"),
+        };
+        let instance = loaded.pre.instantiate(&mut store).map_err(wrong)?;
+        match &loaded.exports {
+            SlotExports::Classifier(i) => i.load(&mut store, &instance).map(drop),
+            SlotExports::Mapper(i) => i.load(&mut store, &instance).map(drop),
+            SlotExports::Connector(i) => i.load(&mut store, &instance).map(drop),
+            SlotExports::Responder(i) => i.load(&mut store, &instance).map(drop),
+        }
+        .map_err(wrong)
     }
 
     fn compiled_get(&self, sha256: &str) -> Option<Arc<LoadedComponent>> {
@@ -385,9 +481,7 @@ impl PluginHost {
             .get(&row.tenant_id)
             .map(|t| (**t).clone())
             .unwrap_or_default();
-        match slot {
-            Slot::Classifier => next.classifier = Some(binding),
-        }
+        *next.slot_mut(slot) = Some(binding);
         tenants.insert(row.tenant_id.clone(), Arc::new(next));
         Ok(())
     }
@@ -408,6 +502,26 @@ impl PluginHost {
             .cloned()
             .unwrap_or_default()
     }
+}
+
+/// Which slot's interface `pre` exports, and where.
+fn find_slot(pre: &InstancePre<CallState>) -> Result<(Slot, SlotExports), String> {
+    if let Ok(i) = bindings::classify::GuestIndices::new(pre) {
+        return Ok((Slot::Classifier, SlotExports::Classifier(i)));
+    }
+    if let Ok(i) = bindings::mapping::GuestIndices::new(pre) {
+        return Ok((Slot::Mapper, SlotExports::Mapper(i)));
+    }
+    if let Ok(i) = bindings::connect::GuestIndices::new(pre) {
+        return Ok((Slot::Connector, SlotExports::Connector(i)));
+    }
+    if let Ok(i) = bindings::respond::GuestIndices::new(pre) {
+        return Ok((Slot::Responder, SlotExports::Responder(i)));
+    }
+    Err(format!(
+        "it exports none of {}",
+        Slot::ALL.map(Slot::export).join(", ")
+    ))
 }
 
 fn supported_worlds() -> String {

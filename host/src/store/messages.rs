@@ -60,6 +60,12 @@ pub struct Message {
     pub classifier: Option<String>,
     /// Why classification failed, when it did.
     pub classify_error: Option<String>,
+    /// The responder's actions, when one ran.
+    pub actions: Option<serde_json::Value>,
+    /// Which responder version decided them.
+    pub responder: Option<String>,
+    /// Why the responder failed, when it did.
+    pub respond_error: Option<String>,
     /// When it was stored, Unix ms.
     pub created_at: i64,
 }
@@ -223,6 +229,44 @@ pub fn record_classification(
     Ok(())
 }
 
+/// Records what the responder decided for a message (its actions or why it failed);
+/// `tag` actions also tag the message.
+///
+/// # Errors
+/// On database failure.
+pub fn record_response(
+    tx: &Connection,
+    message_id: i64,
+    responder: &str,
+    response: &Result<Vec<serde_json::Value>, String>,
+) -> Result<(), StoreError> {
+    match response {
+        Ok(actions) => {
+            tx.execute(
+                "UPDATE messages SET actions = ?2, responder = ?3, respond_error = NULL WHERE id = ?1",
+                params![message_id, serde_json::Value::Array(actions.clone()).to_string(), responder],
+            )?;
+            for tag in actions
+                .iter()
+                .filter(|a| a["type"] == "tag")
+                .filter_map(|a| a["tag"].as_str())
+            {
+                tx.execute(
+                    "INSERT INTO message_tags (message_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![message_id, tag],
+                )?;
+            }
+        }
+        Err(reason) => {
+            tx.execute(
+                "UPDATE messages SET responder = ?2, respond_error = ?3 WHERE id = ?1",
+                params![message_id, responder, reason],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Records a delivery status once per (wamid, status).
 ///
 /// # Errors
@@ -271,7 +315,7 @@ pub fn list(
     let mut stmt = conn.prepare_cached(
         "SELECT m.id, m.wamid, m.conversation_id, m.contact_id, m.direction, m.type, m.timestamp, m.text,
                 m.content, m.status, m.classification, m.classifier, m.classify_error, m.created_at,
-                m.context, m.raw
+                m.context, m.raw, m.actions, m.responder, m.respond_error
          FROM messages m
          WHERE m.tenant_id = ?1 AND m.id > ?2
            AND (?3 IS NULL OR m.conversation_id = ?3)
@@ -305,6 +349,9 @@ pub fn list(
                     r.get::<_, i64>(13)?,
                     r.get::<_, String>(14)?,
                     r.get::<_, String>(15)?,
+                    r.get::<_, Option<String>>(16)?,
+                    r.get::<_, Option<String>>(17)?,
+                    r.get::<_, Option<String>>(18)?,
                 ))
             },
         )?
@@ -329,6 +376,9 @@ pub fn list(
                 classification: r.10.map(|c| serde_json::from_str(&c)).transpose()?,
                 classifier: r.11,
                 classify_error: r.12,
+                actions: r.16.map(|a| serde_json::from_str(&a)).transpose()?,
+                responder: r.17,
+                respond_error: r.18,
                 created_at: r.13,
             })
         })

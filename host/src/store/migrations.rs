@@ -109,6 +109,9 @@ CREATE TABLE messages (
     classification    TEXT,            -- JSON: intent, entities, sentiment, priority
     classifier        TEXT,            -- "name@version sha256" that produced it
     classify_error    TEXT,            -- why classification failed, if it did
+    actions           TEXT,            -- the responder's actions, JSON, when one ran
+    responder         TEXT,            -- "name@version sha256" of the responder
+    respond_error     TEXT,            -- why the responder failed, if it did
     created_at        INTEGER NOT NULL,
     UNIQUE (tenant_id, wamid)
 ) STRICT;
@@ -144,6 +147,16 @@ CREATE TABLE webhook_inbox (
     processed_at  INTEGER
 ) STRICT;
 CREATE INDEX webhook_inbox_pending ON webhook_inbox(id) WHERE state = 'pending';
+
+-- The plugins' key-value store, one namespace per tenant and plugin name.
+CREATE TABLE plugin_kv (
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+    plugin      TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    value       BLOB NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, plugin, key)
+) STRICT;
 
 -- Items the host does not model yet (or could not route), kept raw and counted.
 CREATE TABLE unhandled_items (

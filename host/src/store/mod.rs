@@ -16,6 +16,7 @@
 pub mod apps;
 pub mod contacts;
 pub mod inbox;
+pub mod kv;
 pub mod messages;
 mod migrations;
 pub mod page;
@@ -144,6 +145,17 @@ impl Db {
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` with a read-only connection on the current thread (for code already
+    /// on a blocking thread, such as plugin capabilities).
+    pub fn read_blocking<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let i = thread_index() % self.readers.len();
+        let conn = self.readers[i].lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
     }
 
     /// Runs `f` with the write connection on the current thread. For code that is

@@ -43,6 +43,14 @@ impl Classifier for Hostile {
                 ..Classification::default()
             }),
             "guest-error" => Err(ClassifyError::Failed("refusing on purpose".into())),
+            // Writes a secret into its key-value store, then reports what it can read:
+            // used to show another tenant's copy of this plugin cannot see it.
+            "kv-write" => {
+                scrm_plugin_sdk::kv::set("secret", b"tenant data")
+                    .map_err(|e| ClassifyError::Failed(format!("{e:?}")))?;
+                Ok(kv_report())
+            }
+            "kv-read" => Ok(kv_report()),
             "ok" => Ok(Classification {
                 tags: vec!["hostile-ok".into()],
                 ..Classification::default()
@@ -51,6 +59,19 @@ impl Classifier for Hostile {
                 "unknown behaviour {other:?}"
             ))),
         }
+    }
+}
+
+/// Tags what the plugin's key-value store holds under "secret".
+fn kv_report() -> Classification {
+    let tag = match scrm_plugin_sdk::kv::get("secret") {
+        Ok(Some(v)) => format!("kv-found-{}", String::from_utf8_lossy(&v).replace(' ', "-")),
+        Ok(None) => "kv-empty".to_string(),
+        Err(e) => format!("kv-error-{e:?}"),
+    };
+    Classification {
+        tags: vec![tag],
+        ..Classification::default()
     }
 }
 

@@ -2,5 +2,7 @@
 //! struct, its `Host` trait implementation, and an `add_to_linker` that wires it
 //! into a linker through a projection from the store's data.
 
+pub mod clock;
 pub mod config;
+pub mod kv;
 pub mod log;
