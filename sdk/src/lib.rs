@@ -43,6 +43,7 @@ pub mod classifier {
         world: "classifier",
         pub_export_macro: true,
         export_macro_name: "export",
+        generate_all,
         default_bindings_module: "::scrm_plugin_sdk::classifier",
         runtime_path: "::scrm_plugin_sdk::__private::wit_bindgen::rt",
     });
@@ -63,6 +64,7 @@ pub mod mapper {
         },
         pub_export_macro: true,
         export_macro_name: "export",
+        generate_all,
         default_bindings_module: "::scrm_plugin_sdk::mapper",
         runtime_path: "::scrm_plugin_sdk::__private::wit_bindgen::rt",
     });
@@ -104,6 +106,7 @@ pub mod responder {
         },
         pub_export_macro: true,
         export_macro_name: "export",
+        generate_all,
         default_bindings_module: "::scrm_plugin_sdk::responder",
         runtime_path: "::scrm_plugin_sdk::__private::wit_bindgen::rt",
     });
@@ -112,6 +115,7 @@ pub mod responder {
 pub mod clock;
 pub mod config;
 mod content;
+pub mod http;
 pub mod kv;
 pub mod log;
 

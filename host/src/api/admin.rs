@@ -243,6 +243,10 @@ pub struct InstallBody {
     /// `{"deadline_ms", "fuel", "memory_mib", "output_kib", "log_records_per_call"}`.
     #[serde(default)]
     limits: Option<Value>,
+    /// Outbound HTTP policy: `{"allow": [hosts], "allow_private": ["ip:port"],
+    /// "max_requests": n, "credentials": [{"host", "header", "secret", "prefix"}]}`.
+    #[serde(default)]
+    http: Option<Value>,
 }
 
 /// `PUT /v1/tenants/{id}/plugins/{slot}`: installs a stored component as the
@@ -307,11 +311,16 @@ pub async fn install(
         .plugins
         .limits_for(&limits)
         .map_err(|e| ApiError::bad_request("invalid_limits", format!("limits: {e}")))?;
+    let http = body.http.unwrap_or_else(|| json!({}));
+    serde_json::from_value::<crate::plugins::capabilities::http::HttpPolicy>(http.clone())
+        .map_err(|e| e.to_string())
+        .and_then(|p| p.validate())
+        .map_err(|e| ApiError::bad_request("invalid_http_policy", format!("http: {e}")))?;
     let (tenant2, slot_name) = (tenant.clone(), slot.as_str());
     let row = state
         .db
         .write(move |c| {
-            plugin_store::insert_binding(c, &tenant2, slot_name, &sha, &config, &limits)?;
+            plugin_store::insert_binding(c, &tenant2, slot_name, &sha, &config, &limits, &http)?;
             plugin_store::active_binding(c, &tenant2, slot_name)
         })
         .await?
@@ -410,4 +419,69 @@ pub async fn inbox_stats(State(state): State<AppState>) -> Result<Json<Value>, A
     Ok(Json(json!({
         "pending": s.pending, "done": s.done, "rejected": s.rejected, "unhandled": unhandled
     })))
+}
+
+/// Body of `PUT /v1/tenants/{id}/secrets/{name}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretBody {
+    value: String,
+}
+
+/// `PUT /v1/tenants/{id}/secrets/{name}`: sets a secret (e.g. a CRM token) that the
+/// host adds to plugins' HTTP requests; it is never returned.
+pub async fn set_secret(
+    State(state): State<AppState>,
+    Path((tenant, name)): Path<(String, String)>,
+    body: Result<Json<SecretBody>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(body) = body?;
+    check_id("secret", &name)?;
+    if body.value.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_secret",
+            "value must not be empty",
+        ));
+    }
+    let t = tenant.clone();
+    if state.db.read(move |c| tenants::get(c, &t)).await?.is_none() {
+        return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
+    }
+    state
+        .db
+        .write(move |c| crate::store::secrets::set(c, &tenant, &name, &body.value))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/tenants/{id}/secrets/{name}`.
+pub async fn delete_secret(
+    State(state): State<AppState>,
+    Path((tenant, name)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let existed = state
+        .db
+        .write(move |c| crate::store::secrets::delete(c, &tenant, &name))
+        .await?;
+    if existed {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("no such secret"))
+    }
+}
+
+/// `GET /v1/tenants/{id}/secrets`: names only.
+pub async fn list_secrets(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let names = state
+        .db
+        .read(move |c| crate::store::secrets::names(c, &tenant))
+        .await?;
+    let items: Vec<Value> = names
+        .into_iter()
+        .map(|(name, updated_at)| json!({"name": name, "updated_at": updated_at}))
+        .collect();
+    Ok(Json(json!({"items": items})))
 }

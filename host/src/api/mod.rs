@@ -46,6 +46,11 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants", post(admin::add_tenant).get(admin::list_tenants))
         .route("/tenants/{id}", get(admin::get_tenant))
         .route("/tenants/{id}/plugins", get(admin::list_plugins))
+        .route("/tenants/{id}/secrets", get(admin::list_secrets))
+        .route(
+            "/tenants/{id}/secrets/{name}",
+            put(admin::set_secret).delete(admin::delete_secret),
+        )
         .route("/tenants/{id}/plugins/{slot}", put(admin::install))
         .route(
             "/tenants/{id}/plugins/{slot}/rollback",

@@ -2,7 +2,9 @@
 //! CPU deadline, a memory cap, captured stderr (for panic messages) and no ambient
 //! authority (no files, environment, network or sockets).
 
-use super::capabilities::{clock::ClockState, config::ConfigState, kv::KvState, log::LogState};
+use super::capabilities::{
+    clock::ClockState, config::ConfigState, http::HttpState, kv::KvState, log::LogState,
+};
 use super::engine::deadline_ticks;
 use super::error::{CallError, CallSite};
 use crate::config::PluginLimits;
@@ -25,6 +27,17 @@ pub struct CallState {
     pub(super) config: ConfigState,
     pub(super) kv: KvState,
     pub(super) clock: ClockState,
+    pub(super) http: HttpState,
+}
+
+impl wasmtime_wasi_http::WasiHttpView for CallState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http.ctx,
+            table: &mut self.table,
+            hooks: &mut self.http.hooks,
+        }
+    }
 }
 
 impl std::fmt::Debug for CallState {
@@ -93,6 +106,7 @@ pub fn new_store(
     site: &CallSite,
     config: Arc<[u8]>,
     kv: KvState,
+    http: HttpState,
 ) -> Store<CallState> {
     let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
     let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
@@ -108,6 +122,7 @@ pub fn new_store(
         config: ConfigState::new(config),
         kv,
         clock: ClockState,
+        http,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);

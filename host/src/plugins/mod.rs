@@ -143,6 +143,8 @@ pub struct ActiveBinding {
     pub config: Arc<[u8]>,
     /// The limits its calls run under (host defaults with its overrides).
     pub limits: PluginLimits,
+    /// Its outbound HTTP policy.
+    pub http: Arc<capabilities::http::HttpPolicy>,
     /// Consecutive faults so far.
     faults: AtomicU32,
     /// Set once the binding is quarantined; calls are skipped.
@@ -279,6 +281,8 @@ impl PluginHost {
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         capabilities::clock::add_to_linker(&mut linker, |s: &mut CallState| &mut s.clock)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         Ok(PluginHost {
             engine,
             linker,
@@ -307,6 +311,21 @@ impl PluginHost {
             &binding.name,
             self.kv_quota,
         )
+    }
+
+    /// The outbound HTTP state of one call of `binding` (with the tenant's secrets
+    /// when its policy adds credentials).
+    pub(crate) fn http_for(&self, binding: &ActiveBinding) -> capabilities::http::HttpState {
+        let secrets = match (&self.db, binding.http.credentials.is_empty()) {
+            (Some(db), false) => db
+                .read_blocking(|c| crate::store::secrets::all(c, &binding.tenant))
+                .unwrap_or_else(|e| {
+                    tracing::error!(tenant = %binding.tenant, error = %e, "cannot read tenant secrets");
+                    Vec::new()
+                }),
+            _ => Vec::new(),
+        };
+        capabilities::http::HttpState::new(binding.http.clone(), Arc::new(secrets))
     }
 
     /// The host's default limits.
@@ -375,7 +394,15 @@ impl PluginHost {
             sha256: loaded.sha256[..12].to_string(),
         };
         let kv = capabilities::kv::KvState::new(None, "", "", self.kv_quota);
-        let mut store = call::new_store(&self.engine, &self.limits, &site, Arc::from(&[][..]), kv);
+        let http = capabilities::http::HttpState::new(Arc::default(), Arc::default());
+        let mut store = call::new_store(
+            &self.engine,
+            &self.limits,
+            &site,
+            Arc::from(&[][..]),
+            kv,
+            http,
+        );
         let wrong = |e: wasmtime::Error| InstallError::WrongWorld {
             supported: supported_worlds(),
             reason: format!("{e:#}"),
@@ -469,6 +496,7 @@ impl PluginHost {
             component,
             config: Arc::from(row.config.as_slice()),
             limits,
+            http: Arc::new(serde_json::from_value(row.http.clone()).unwrap_or_default()),
             faults: AtomicU32::new(0),
             quarantine: Mutex::new(
                 row.quarantine_reason

@@ -69,6 +69,7 @@ impl PluginHost {
             &site,
             binding.config.clone(),
             self.kv_for(binding),
+            self.http_for(binding),
         );
         let result = binding
             .component

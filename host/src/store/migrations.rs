@@ -49,6 +49,7 @@ CREATE TABLE plugin_bindings (
     sha256      TEXT NOT NULL REFERENCES components(sha256),
     config      BLOB NOT NULL,
     limits      TEXT NOT NULL DEFAULT '{}',   -- per-binding limit overrides, JSON
+    http        TEXT NOT NULL DEFAULT '{}',   -- outbound HTTP policy, JSON
     created_at  INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, slot, version)
 ) STRICT;
@@ -147,6 +148,16 @@ CREATE TABLE webhook_inbox (
     processed_at  INTEGER
 ) STRICT;
 CREATE INDEX webhook_inbox_pending ON webhook_inbox(id) WHERE state = 'pending';
+
+-- Tenant secrets (CRM tokens, ...): added by the host to plugins' HTTP requests,
+-- never shown to plugins or served by the API.
+CREATE TABLE tenant_secrets (
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+    name        TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+) STRICT;
 
 -- The plugins' key-value store, one namespace per tenant and plugin name.
 CREATE TABLE plugin_kv (

@@ -21,6 +21,7 @@ pub mod messages;
 mod migrations;
 pub mod page;
 pub mod plugins;
+pub mod secrets;
 pub mod settings;
 pub mod tenants;
 

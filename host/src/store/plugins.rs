@@ -75,6 +75,8 @@ pub struct BindingRow {
     pub config: Vec<u8>,
     /// Per-binding limit overrides, JSON object.
     pub limits: serde_json::Value,
+    /// Outbound HTTP policy, JSON object.
+    pub http: serde_json::Value,
     /// When it was installed, Unix ms.
     pub created_at: i64,
     /// True for the slot's active version.
@@ -97,6 +99,7 @@ pub fn insert_binding(
     sha256: &str,
     config: &[u8],
     limits: &serde_json::Value,
+    http: &serde_json::Value,
 ) -> Result<i64, StoreError> {
     let tx = conn.transaction()?;
     let version: i64 = tx.query_row(
@@ -106,8 +109,8 @@ pub fn insert_binding(
     )?;
     let now = now_ms();
     tx.execute(
-        "INSERT INTO plugin_bindings (tenant_id, slot, version, sha256, config, limits, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO plugin_bindings (tenant_id, slot, version, sha256, config, limits, http, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             tenant,
             slot,
@@ -115,6 +118,7 @@ pub fn insert_binding(
             sha256,
             config,
             limits.to_string(),
+            http.to_string(),
             now
         ],
     )?;
@@ -229,6 +233,7 @@ pub fn enable(conn: &Connection, tenant: &str, slot: &str) -> Result<BindingRow,
 }
 
 const BINDING_SELECT: &str = "SELECT b.tenant_id, b.slot, b.version, b.sha256, c.name, b.config, b.limits, b.created_at,
+            b.http,
             s.active_version = b.version, CASE WHEN s.active_version = b.version THEN s.quarantined_at END,
             CASE WHEN s.active_version = b.version THEN s.quarantine_reason END
      FROM plugin_bindings b
@@ -246,9 +251,10 @@ fn binding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BindingRow> {
         config: r.get(5)?,
         limits: serde_json::from_str(&limits).unwrap_or(serde_json::Value::Null),
         created_at: r.get(7)?,
-        active: r.get(8)?,
-        quarantined_at: r.get(9)?,
-        quarantine_reason: r.get(10)?,
+        http: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or(serde_json::Value::Null),
+        active: r.get(9)?,
+        quarantined_at: r.get(10)?,
+        quarantine_reason: r.get(11)?,
     })
 }
 

@@ -1,6 +1,7 @@
 //! A classifier that misbehaves on purpose, for testing that the host contains it.
 //! Its config chooses how: `behaviour = "loop" | "memory-bomb" | "panic" |
-//! "recursion" | "oversized-output" | "guest-error" | "ok"`.
+//! "recursion" | "oversized-output" | "guest-error" | "kv-write" | "kv-read" | "http" |
+//! "ok"`.
 
 use scrm_plugin_sdk::{Classification, Classifier, ClassifyError, Contact, Message};
 use serde::Deserialize;
@@ -8,6 +9,9 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 struct Config {
     behaviour: String,
+    /// For `behaviour = "http"`: the URLs to GET, in order.
+    #[serde(default)]
+    urls: Vec<String>,
 }
 
 /// The exported classifier.
@@ -51,6 +55,19 @@ impl Classifier for Hostile {
                 Ok(kv_report())
             }
             "kv-read" => Ok(kv_report()),
+            // GETs each URL and tags what happened: `status-200`, or the refusal code.
+            "http" => Ok(Classification {
+                tags: config
+                    .urls
+                    .iter()
+                    .map(|u| match scrm_plugin_sdk::http::get(u) {
+                        Ok(r) => format!("status-{}", r.status),
+                        Err(scrm_plugin_sdk::http::HttpError::Refused(code)) => code,
+                        Err(e) => format!("error-{e:?}"),
+                    })
+                    .collect(),
+                ..Classification::default()
+            }),
             "ok" => Ok(Classification {
                 tags: vec!["hostile-ok".into()],
                 ..Classification::default()

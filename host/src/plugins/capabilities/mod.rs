@@ -4,5 +4,6 @@
 
 pub mod clock;
 pub mod config;
+pub mod http;
 pub mod kv;
 pub mod log;

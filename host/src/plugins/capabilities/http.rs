@@ -1,0 +1,365 @@
+//! Outbound HTTP for plugins through the standard `wasi:http` outgoing handler,
+//! filtered per binding:
+//!
+//! - only hosts on the binding's allowlist (`api.hubapi.com`, `*.zoho.com`);
+//! - after DNS resolution every address is checked again: loopback, private,
+//!   link-local and other non-public addresses are refused unless that exact
+//!   `ip:port` is listed in `allow_private` (for CRMs on the operator's own network);
+//! - at most `max_requests` per call;
+//! - credentials come from the tenant's secrets and are added by the host to requests
+//!   for the matching host, so a plugin never sees a token.
+//!
+//! Every refusal is recorded on the call (and returned to the plugin as the standard
+//! `HTTP-request-denied` / `destination-IP-prohibited` error codes).
+
+use crate::config::Secret;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use wasmtime_wasi_http::{
+    Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpHooks,
+};
+
+/// A credential the host adds to requests for one host.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// The host (as in the allowlist) whose requests get the header.
+    pub host: String,
+    /// The header to set, e.g. `authorization`.
+    pub header: String,
+    /// The tenant secret holding the value.
+    pub secret: String,
+    /// Text put before the secret, e.g. `Bearer `.
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// A binding's outbound HTTP policy, as installed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpPolicy {
+    /// Hosts the plugin may call: exact names, or `*.example.com` for subdomains.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Non-public `ip:port` destinations explicitly allowed (e.g. `127.0.0.1:8069`).
+    #[serde(default)]
+    pub allow_private: Vec<SocketAddr>,
+    /// Most requests per call (default 10).
+    #[serde(default)]
+    pub max_requests: Option<u32>,
+    /// Credentials added by the host.
+    #[serde(default)]
+    pub credentials: Vec<Credential>,
+}
+
+impl HttpPolicy {
+    /// True when `host` is on the allowlist.
+    pub fn allows_host(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.allow.iter().any(|rule| {
+            let rule = rule.to_ascii_lowercase();
+            match rule.strip_prefix("*.") {
+                Some(suffix) => host.ends_with(&format!(".{suffix}")),
+                None => host == rule,
+            }
+        })
+    }
+
+    /// Checks the policy's own consistency.
+    ///
+    /// # Errors
+    /// A message naming what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        for rule in &self.allow {
+            let bare = rule.strip_prefix("*.").unwrap_or(rule);
+            if bare.is_empty() || bare.contains(['/', ':', '*', ' ']) {
+                return Err(format!(
+                    "allow entry {rule:?} must be a host name or *.domain"
+                ));
+            }
+        }
+        for c in &self.credentials {
+            if !self.allows_host(&c.host) {
+                return Err(format!(
+                    "credential host {:?} is not on the allowlist",
+                    c.host
+                ));
+            }
+            if http::HeaderName::from_bytes(c.header.as_bytes()).is_err() {
+                return Err(format!(
+                    "credential header {:?} is not a valid header name",
+                    c.header
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True for addresses that are not publicly routable (loopback, private, link-local,
+/// unique-local, unspecified, multicast, broadcast, documentation, CGNAT).
+pub fn is_non_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || o[0] == 0
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_non_public(IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// What the per-call HTTP state reports back.
+#[derive(Debug, Default)]
+pub struct HttpReport {
+    /// Requests sent.
+    pub sent: u32,
+    /// Requests refused, with why.
+    pub denied: Vec<String>,
+}
+
+/// Per-call outbound HTTP state.
+pub struct HttpState {
+    pub(crate) ctx: WasiHttpCtx,
+    pub(crate) hooks: PolicyHooks,
+}
+
+impl std::fmt::Debug for HttpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpState").finish_non_exhaustive()
+    }
+}
+
+impl HttpState {
+    /// State for one call under `policy`, with the tenant's `secrets` for credentials.
+    pub fn new(policy: Arc<HttpPolicy>, secrets: Arc<Vec<(String, Secret)>>) -> HttpState {
+        HttpState {
+            ctx: WasiHttpCtx::new(),
+            hooks: PolicyHooks {
+                remaining: policy.max_requests.unwrap_or(10),
+                policy,
+                secrets,
+                report: Arc::default(),
+            },
+        }
+    }
+
+    /// What happened to this call's requests.
+    pub fn report(&self) -> Arc<Mutex<HttpReport>> {
+        self.hooks.report.clone()
+    }
+}
+
+/// The hooks that enforce the policy on every outgoing request.
+#[derive(Debug)]
+pub struct PolicyHooks {
+    policy: Arc<HttpPolicy>,
+    secrets: Arc<Vec<(String, Secret)>>,
+    remaining: u32,
+    report: Arc<Mutex<HttpReport>>,
+}
+
+type SendFuture = Box<
+    dyn std::future::Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl PolicyHooks {
+    fn deny(&self, why: String, err: HttpError) -> SendFuture {
+        tracing::warn!(reason = %why, "plugin HTTP request refused");
+        self.report
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .denied
+            .push(why);
+        Box::new(async move { Err(err) })
+    }
+}
+
+impl WasiHttpHooks for PolicyHooks {
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SendFuture {
+        drop(fut);
+        let Some(host) = request.uri().host().map(str::to_string) else {
+            return self.deny(
+                "request without a host".into(),
+                HttpError::HttpRequestUriInvalid,
+            );
+        };
+        if self.remaining == 0 {
+            return self.deny(
+                format!("request to {host}: max_requests reached"),
+                HttpError::HttpRequestDenied,
+            );
+        }
+        if !self.policy.allows_host(&host) {
+            return self.deny(
+                format!("request to {host}: not on the allowlist"),
+                HttpError::HttpRequestDenied,
+            );
+        }
+        self.remaining -= 1;
+        // Credentials are added here, outside the sandbox.
+        for c in self
+            .policy
+            .credentials
+            .iter()
+            .filter(|c| c.host.eq_ignore_ascii_case(&host))
+        {
+            let Some((_, secret)) = self.secrets.iter().find(|(name, _)| *name == c.secret) else {
+                return self.deny(
+                    format!("request to {host}: tenant secret {:?} is not set", c.secret),
+                    HttpError::HttpRequestDenied,
+                );
+            };
+            let value = format!("{}{}", c.prefix, secret.expose());
+            match (
+                http::HeaderName::from_bytes(c.header.as_bytes()),
+                http::HeaderValue::from_str(&value),
+            ) {
+                (Ok(name), Ok(mut v)) => {
+                    v.set_sensitive(true);
+                    request.headers_mut().insert(name, v);
+                }
+                _ => {
+                    return self.deny(
+                        format!(
+                            "request to {host}: credential {:?} is not a valid header",
+                            c.secret
+                        ),
+                        HttpError::HttpRequestDenied,
+                    );
+                }
+            }
+        }
+        let tls = request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
+        let port = request
+            .uri()
+            .port_u16()
+            .unwrap_or(if tls { 443 } else { 80 });
+        let allow_private = self.policy.allow_private.clone();
+        let report = self.report.clone();
+        Box::new(async move {
+            // Check every address the name resolves to, so a public name pointing at
+            // a private address is refused too.
+            let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), port)).await
+            {
+                Ok(a) => a.collect(),
+                Err(_) => return Err(HttpError::DestinationNotFound),
+            };
+            if addrs.is_empty() {
+                return Err(HttpError::DestinationNotFound);
+            }
+            if let Some(bad) = addrs
+                .iter()
+                .find(|a| is_non_public(a.ip()) && !allow_private.contains(a))
+            {
+                let why = format!("request to {host}: {bad} is not a public address");
+                tracing::warn!(reason = %why, "plugin HTTP request refused");
+                report
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .denied
+                    .push(why);
+                return Err(HttpError::DestinationIpProhibited);
+            }
+            report.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
+            use http_body_util::BodyExt;
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                res.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowlist_matches_exact_hosts_and_subdomains_only() {
+        let p = HttpPolicy {
+            allow: vec!["api.hubapi.com".into(), "*.zoho.com".into()],
+            ..HttpPolicy::default()
+        };
+        assert!(p.allows_host("api.hubapi.com"));
+        assert!(p.allows_host("API.HUBAPI.COM."));
+        assert!(p.allows_host("www.zohoapis.zoho.com"));
+        assert!(!p.allows_host("zoho.com"));
+        assert!(!p.allows_host("evil-api.hubapi.com.attacker.net"));
+        assert!(!p.allows_host("hubapi.com"));
+    }
+
+    #[test]
+    fn non_public_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_non_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["1.1.1.1", "8.8.8.8", "2606:4700:4700::1111"] {
+            assert!(!is_non_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn policy_validation_names_the_problem() {
+        let p = HttpPolicy {
+            allow: vec!["https://x.com/".into()],
+            ..HttpPolicy::default()
+        };
+        assert!(p.validate().unwrap_err().contains("must be a host name"));
+        let p = HttpPolicy {
+            allow: vec!["x.com".into()],
+            credentials: vec![Credential {
+                host: "y.com".into(),
+                header: "authorization".into(),
+                secret: "s".into(),
+                prefix: String::new(),
+            }],
+            ..HttpPolicy::default()
+        };
+        assert!(p.validate().unwrap_err().contains("not on the allowlist"));
+    }
+}
