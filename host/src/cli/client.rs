@@ -79,6 +79,10 @@ impl Client {
     pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.put(self.url(path))
     }
+
+    pub fn http_delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.delete(self.url(path))
+    }
 }
 
 /// Sends `rb` and maps failures to [`Refused`] / [`Unreachable`].

@@ -1,7 +1,7 @@
 //! The client commands: app, tenant, plugin, replay.
 
 use super::client::{Client, send_raw};
-use super::{AppCommand, PluginCommand, ReplayArgs, TenantCommand};
+use super::{AppCommand, PluginCommand, ReplayArgs, SecretCommand, TenantCommand};
 use crate::whatsapp::signature;
 use anyhow::{Context, anyhow};
 use serde_json::{Value, json};
@@ -122,8 +122,16 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
             fuel,
             memory_mib,
             output_kib,
+            http,
             file,
         } => {
+            let http_policy: Value = match &http {
+                Some(p) => serde_json::from_slice(
+                    &std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+                )
+                .with_context(|| format!("{} is not JSON", p.display()))?,
+                None => json!({}),
+            };
             let mut limits = serde_json::Map::new();
             for (k, v) in [
                 ("deadline_ms", deadline_ms),
@@ -177,6 +185,7 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
                             let mut body = config_field;
                             body["sha256"] = json!(sha);
                             body["limits"] = Value::Object(limits);
+                            body["http"] = http_policy;
                             body
                         }),
                 )
@@ -305,6 +314,54 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             "{}",
             serde_json::to_string_pretty(&json!({"items": results}))?
         );
+    }
+    Ok(())
+}
+
+pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
+    match cmd {
+        SecretCommand::Set {
+            client,
+            tenant,
+            name,
+            value,
+        } => {
+            let value = match value {
+                Some(v) => v,
+                None => {
+                    let mut v = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut v)
+                        .context("reading the secret from stdin")?;
+                    v.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let c = Client::new(&client);
+            c.send(
+                c.put(&format!("/v1/tenants/{tenant}/secrets/{name}"))
+                    .json(&json!({"value": value})),
+            )
+            .await?;
+            println!("secret {name} of tenant {tenant} set");
+        }
+        SecretCommand::List { client, tenant } => {
+            let c = Client::new(&client);
+            let v = c.send(c.get(&format!("/v1/tenants/{tenant}/secrets"))).await?;
+            print(client.json, &v, |v| {
+                for s in items(v) {
+                    println!("{}", s["name"].as_str().unwrap_or(""));
+                }
+            });
+        }
+        SecretCommand::Delete {
+            client,
+            tenant,
+            name,
+        } => {
+            let c = Client::new(&client);
+            c.send(c.http_delete(&format!("/v1/tenants/{tenant}/secrets/{name}")))
+                .await?;
+            println!("secret {name} of tenant {tenant} deleted");
+        }
     }
     Ok(())
 }

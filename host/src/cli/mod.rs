@@ -36,6 +36,9 @@ enum Command {
     Plugin(PluginCommand),
     /// Sign webhook payload files with an app's secret and post them to a running host.
     Replay(ReplayArgs),
+    /// Manage tenant secrets (CRM tokens) that the host adds to plugins' HTTP requests.
+    #[command(subcommand)]
+    Secret(SecretCommand),
 }
 
 /// `scrm serve`.
@@ -162,6 +165,11 @@ enum PluginCommand {
         /// Output cap per call for this binding, in KiB [default: the host's].
         #[arg(long)]
         output_kib: Option<u32>,
+        /// The binding's outbound HTTP policy, a JSON file:
+        /// {"allow": [hosts], "allow_private": ["ip:port"], "max_requests": n,
+        /// "credentials": [{"host", "header", "secret", "prefix"}]}.
+        #[arg(long)]
+        http: Option<PathBuf>,
         /// The component file (.wasm).
         file: PathBuf,
     },
@@ -197,6 +205,43 @@ enum PluginCommand {
         /// The tenant.
         #[arg(long)]
         tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretCommand {
+    /// Set (or replace) a secret; the value is read from --value, SCRM_SECRET_VALUE or stdin.
+    Set {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The secret's name (referenced by HTTP policies' credentials).
+        #[arg(long)]
+        name: String,
+        /// The value (prefer SCRM_SECRET_VALUE or stdin: flags show up in process lists).
+        #[arg(long, env = "SCRM_SECRET_VALUE", hide_env_values = true)]
+        value: Option<String>,
+    },
+    /// List a tenant's secret names (values are never shown).
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Delete a secret.
+    Delete {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The secret's name.
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -236,6 +281,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Tenant(cmd) => commands::tenant(cmd).await,
             Command::Plugin(cmd) => commands::plugin(cmd).await,
             Command::Replay(args) => commands::replay(args).await,
+            Command::Secret(cmd) => commands::secret(cmd).await,
         }
     });
     match result {
