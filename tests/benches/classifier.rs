@@ -28,7 +28,12 @@ fn bench(c: &mut Criterion) {
         sha256: inspected.sha256.clone(),
         name: "keyword-classifier".into(),
         config: Vec::new(),
+        limits: serde_json::json!({}),
+        http: serde_json::json!({}),
         created_at: 0,
+        active: true,
+        quarantined_at: None,
+        quarantine_reason: None,
     })
     .expect("activate");
     let binding = host.snapshot("bench").classifier.clone().expect("binding");

@@ -19,7 +19,7 @@
 //! "price" → `price-inquiry`; "where is my order" / "dov'è il mio pacco" →
 //! `order-status`; "complaint" / "reclamo" / "refund" → `complaint` (priority high).
 
-mod rules;
+pub mod rules;
 
 use rules::RuleSet;
 use scrm_plugin_sdk::{Classification, Classifier, ClassifyError, Contact, Message};
