@@ -13,6 +13,7 @@
 //! - [`config`]: settings; [`cli`]: the `scrm` command.
 
 pub mod api;
+pub mod classifier;
 pub mod cli;
 pub mod config;
 pub mod metrics;

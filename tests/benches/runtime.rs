@@ -94,7 +94,8 @@ fn host(dir: &std::path::Path) -> PluginHost {
 fn install(host: &PluginHost, package: &str) -> String {
     let bytes = std::fs::read(scrm_e2e::guest(package)).expect("read component");
     let (inspected, _) = host.inspect(&bytes).expect("inspect");
-    host.save_component(&inspected.sha256, &bytes).expect("save");
+    host.save_component(&inspected.sha256, &bytes)
+        .expect("save");
     inspected.sha256
 }
 
@@ -103,7 +104,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let host = Arc::new(host(dir.path()));
     let sha = install(&host, "keyword-classifier");
-    host.activate(&row("bench", "classifier", &sha, b"")).expect("activate");
+    host.activate(&row("bench", "classifier", &sha, b""))
+        .expect("activate");
     let binding = host.snapshot("bench").classifier.clone().expect("binding");
     let (msg, contact) = message();
 
@@ -118,7 +120,10 @@ fn main() {
             t.elapsed()
         })
         .collect();
-    report("1. classifier call, fresh instance (keyword-classifier)", samples);
+    report(
+        "1. classifier call, fresh instance (keyword-classifier)",
+        samples,
+    );
 
     // 2. Native Rust, same rules and text.
     let text = msg.content.text().unwrap_or_default().to_string();
@@ -130,7 +135,10 @@ fn main() {
             t.elapsed()
         })
         .collect();
-    report("2. the same rules, native Rust (rules built per call, as the plugin does)", samples);
+    report(
+        "2. the same rules, native Rust (rules built per call, as the plugin does)",
+        samples,
+    );
 
     // 3. Memory: 10,000 tenants × 4 bindings over shared compiled components.
     let before = rss_kib();
@@ -145,7 +153,8 @@ fn main() {
             ("mapper", &hostile),
             ("connector", &sha),
         ] {
-            host.activate(&row(&tenant, slot, sha, &config)).expect("activate");
+            host.activate(&row(&tenant, slot, sha, &config))
+                .expect("activate");
         }
     }
     let after = rss_kib();

@@ -5,6 +5,8 @@
 //! into `target/guests`, separate from the host's target directory so that the
 //! nested cargo never waits on the outer one's lock.
 
+pub mod polyglot;
+
 use anyhow::{Context, Result, bail};
 use reqwest::StatusCode;
 use scrm::config::{Overrides, PluginLimits, Secret, Settings};
@@ -192,6 +194,27 @@ impl Host {
             "PUT",
             &format!("/v1/tenants/{tenant}/plugins/{slot}"),
             Some(json!({"sha256": sha, "config": config})),
+        )
+        .await
+    }
+
+    /// Uploads `wasm` and installs it in `slot` of `tenant` with a binary `config`
+    /// (such as a trained model), sent base64-encoded.
+    pub async fn install_bytes(
+        &self,
+        tenant: &str,
+        slot: &str,
+        wasm: &Path,
+        config: &[u8],
+    ) -> Value {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(config);
+        let comp = self.upload(wasm).await;
+        let sha = comp["sha256"].as_str().expect("sha256").to_string();
+        self.ok(
+            "PUT",
+            &format!("/v1/tenants/{tenant}/plugins/{slot}"),
+            Some(json!({"sha256": sha, "config_base64": b64})),
         )
         .await
     }

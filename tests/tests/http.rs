@@ -75,7 +75,7 @@ async fn plugin_http_is_limited_to_the_allowlist_and_public_addresses() {
         "off-list",
         "101",
         &sha,
-        &[local.clone()],
+        std::slice::from_ref(&local),
         json!({"allow": ["api.example.com"]}),
     )
     .await;
@@ -86,7 +86,7 @@ async fn plugin_http_is_limited_to_the_allowlist_and_public_addresses() {
         "loopback",
         "102",
         &sha,
-        &[local.clone()],
+        std::slice::from_ref(&local),
         json!({"allow": ["127.0.0.1"]}),
     )
     .await;

@@ -345,7 +345,9 @@ pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
         }
         SecretCommand::List { client, tenant } => {
             let c = Client::new(&client);
-            let v = c.send(c.get(&format!("/v1/tenants/{tenant}/secrets"))).await?;
+            let v = c
+                .send(c.get(&format!("/v1/tenants/{tenant}/secrets")))
+                .await?;
             print(client.json, &v, |v| {
                 for s in items(v) {
                     println!("{}", s["name"].as_str().unwrap_or(""));

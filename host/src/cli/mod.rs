@@ -5,6 +5,7 @@
 //! Exit codes: 0 success, 1 failure, 2 usage error, 3 the server refused the
 //! request (the message says why), 4 the server could not be reached.
 
+mod classifier;
 mod client;
 mod commands;
 mod serve;
@@ -39,6 +40,9 @@ enum Command {
     /// Manage tenant secrets (CRM tokens) that the host adds to plugins' HTTP requests.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Train, evaluate and cross-validate the intent classifier's model (local).
+    #[command(subcommand)]
+    Classifier(classifier::ClassifierCommand),
 }
 
 /// `scrm serve`.
@@ -282,6 +286,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Plugin(cmd) => commands::plugin(cmd).await,
             Command::Replay(args) => commands::replay(args).await,
             Command::Secret(cmd) => commands::secret(cmd).await,
+            Command::Classifier(cmd) => classifier::run(cmd).await,
         }
     });
     match result {

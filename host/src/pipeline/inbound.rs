@@ -279,7 +279,7 @@ fn store_events(
             Event::Message(m) => {
                 if let Content::Unsupported(_) = m.content
                     && inbox::record_unhandled(
-                        &tx,
+                        tx,
                         inbox_id,
                         index,
                         Some(&tenant),
@@ -306,7 +306,7 @@ fn store_events(
                 };
                 if facts.wa_id.is_none() && facts.user_id.is_none() {
                     if inbox::record_unhandled(
-                        &tx,
+                        tx,
                         inbox_id,
                         index,
                         Some(&tenant),
@@ -323,7 +323,7 @@ fn store_events(
                 let context = serde_json::to_value(&m.context)?;
                 let pnid = m.route.phone_number_id.clone().unwrap_or_default();
                 let stored = messages::insert_inbound(
-                    &tx,
+                    tx,
                     &NewInbound {
                         tenant: &tenant,
                         contact_id: contact.id,
@@ -361,7 +361,7 @@ fn store_events(
             }
             Event::Status(s) => {
                 messages::record_status(
-                    &tx,
+                    tx,
                     &tenant,
                     &s.id,
                     &s.status,
@@ -371,7 +371,7 @@ fn store_events(
             }
             Event::Other(o) => {
                 if inbox::record_unhandled(
-                    &tx,
+                    tx,
                     inbox_id,
                     index,
                     Some(&tenant),
