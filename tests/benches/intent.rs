@@ -4,34 +4,13 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use scrm::classifier::{data, rules, train};
-use scrm::config::PluginLimits;
-use scrm::plugins::PluginHost;
-use scrm::store::contacts::Contact;
-use scrm::store::plugins::BindingRow;
-use scrm::whatsapp::payload::{self, Event};
+use scrm_e2e::bench;
 
-fn bench(c: &mut Criterion) {
-    let wasm = scrm_e2e::guest("intent-classifier");
-    let bytes = std::fs::read(&wasm).expect("read component");
+fn intent_call(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let host = PluginHost::new(
-        PluginLimits::default(),
-        dir.path().join("components"),
-        dir.path().join("cache"),
-    )
-    .expect("host");
-    let (inspected, _) = host.inspect(&bytes).expect("inspect");
-    host.save_component(&inspected.sha256, &bytes)
-        .expect("save");
-    let contact = Contact {
-        id: 1,
-        wa_id: Some("16505551234".into()),
-        user_id: None,
-        phone: Some("+16505551234".into()),
-        name: Some("Bench".into()),
-        created_at: 0,
-        updated_at: 0,
-    };
+    let host = bench::plugin_host(dir.path());
+    let sha = bench::install(&host, "intent-classifier");
+    let contact = bench::contact();
     let cases = [
         (
             "bitext",
@@ -51,27 +30,16 @@ fn bench(c: &mut Criterion) {
         let model = train::train(&examples, &rules::defaults(), &Default::default())
             .expect("train")
             .model;
-        host.activate(&BindingRow {
-            tenant_id: name.into(),
-            slot: "classifier".into(),
-            version: 1,
-            sha256: inspected.sha256.clone(),
-            name: "intent-classifier".into(),
-            config: model,
-            limits: serde_json::json!({}),
-            http: serde_json::json!({}),
-            created_at: 0,
-            active: true,
-            quarantined_at: None,
-            quarantine_reason: None,
-        })
+        host.activate(&bench::binding(
+            name,
+            "classifier",
+            &sha,
+            "intent-classifier",
+            &model,
+        ))
         .expect("activate");
         let binding = host.snapshot(name).classifier.clone().expect("binding");
-        let body = scrm_e2e::text_webhook("1", "16505551234", &[("wamid.b", text)]);
-        let msg = match payload::parse(&body).expect("parse").events().remove(0) {
-            Event::Message(m) => m,
-            other => panic!("unexpected event {other:?}"),
-        };
+        let msg = bench::message(text);
         let out = host.classify(&binding, &msg, &contact).expect("classify");
         assert_eq!(out.details["intent"]["name"], intent, "{}", out.details);
         c.bench_function(&format!("intent_call_fresh_instance/{name}"), |b| {
@@ -80,5 +48,5 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, intent_call);
 criterion_main!(benches);

@@ -7,11 +7,8 @@
 //! 4. host start-up with 1,000 tenants and a warm compile cache;
 //! 5. p99 of calls while the binding is swapped continuously.
 
-use scrm::config::{Overrides, PluginLimits, Settings};
-use scrm::plugins::PluginHost;
-use scrm::store::contacts::Contact;
-use scrm::store::plugins::BindingRow;
-use scrm::whatsapp::payload::{self, Event, InboundMessage};
+use scrm::config::{Overrides, Settings};
+use scrm_e2e::bench;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -43,71 +40,20 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn row(tenant: &str, slot: &str, sha: &str, config: &[u8]) -> BindingRow {
-    BindingRow {
-        tenant_id: tenant.into(),
-        slot: slot.into(),
-        version: 1,
-        sha256: sha.into(),
-        name: "keyword-classifier".into(),
-        config: config.to_vec(),
-        limits: serde_json::json!({}),
-        http: serde_json::json!({}),
-        created_at: 0,
-        active: true,
-        quarantined_at: None,
-        quarantine_reason: None,
-    }
-}
-
-fn message() -> (InboundMessage, Contact) {
-    let body = scrm_e2e::text_webhook(
-        "1",
-        "393471234567",
-        &[("wamid.b", "Ciao, quanto costa la borsa rossa?")],
-    );
-    let msg = match payload::parse(&body).expect("parse").events().remove(0) {
-        Event::Message(m) => m,
-        other => panic!("unexpected event {other:?}"),
-    };
-    let contact = Contact {
-        id: 1,
-        wa_id: Some("393471234567".into()),
-        user_id: None,
-        phone: Some("+393471234567".into()),
-        name: Some("Bench".into()),
-        created_at: 0,
-        updated_at: 0,
-    };
-    (msg, contact)
-}
-
-fn host(dir: &std::path::Path) -> PluginHost {
-    PluginHost::new(
-        PluginLimits::default(),
-        dir.join("components"),
-        dir.join("cache"),
-    )
-    .expect("host")
-}
-
-fn install(host: &PluginHost, package: &str) -> String {
-    let bytes = std::fs::read(scrm_e2e::guest(package)).expect("read component");
-    let (inspected, _) = host.inspect(&bytes).expect("inspect");
-    host.save_component(&inspected.sha256, &bytes)
-        .expect("save");
-    inspected.sha256
+fn row(tenant: &str, slot: &str, sha: &str, config: &[u8]) -> scrm::store::plugins::BindingRow {
+    bench::binding(tenant, slot, sha, "keyword-classifier", config)
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
     let dir = tempfile::tempdir().expect("tempdir");
-    let host = Arc::new(host(dir.path()));
-    let sha = install(&host, "keyword-classifier");
+    let host = Arc::new(bench::plugin_host(dir.path()));
+    let sha = bench::install(&host, "keyword-classifier");
     host.activate(&row("bench", "classifier", &sha, b""))
         .expect("activate");
     let binding = host.snapshot("bench").classifier.clone().expect("binding");
-    let (msg, contact) = message();
+    let msg = bench::message("Ciao, quanto costa la borsa rossa?");
+    let contact = bench::contact();
 
     // 1. Fresh instance per call.
     for _ in 0..2_000 {
@@ -142,8 +88,8 @@ fn main() {
 
     // 3. Memory: 10,000 tenants × 4 bindings over shared compiled components.
     let before = rss_kib();
-    let responder = install(&host, "rule-responder");
-    let hostile = install(&host, "hostile-classifier");
+    let responder = bench::install(&host, "rule-responder");
+    let hostile = bench::install(&host, "hostile-classifier");
     let config = b"defaults = true\n".to_vec();
     for t in 0..10_000 {
         let tenant = format!("tenant-{t:05}");

@@ -5,6 +5,7 @@
 //! into `target/guests`, separate from the host's target directory so that the
 //! nested cargo never waits on the outer one's lock.
 
+pub mod bench;
 pub mod polyglot;
 
 use anyhow::{Context, Result, bail};
@@ -258,6 +259,18 @@ impl Host {
         }
         let resp = rb.send().await.expect("post webhook");
         (resp.status(), resp.text().await.unwrap_or_default())
+    }
+
+    /// The host's Prometheus metrics, as text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     /// Waits until the inbox holds no pending body (the pipeline caught up).

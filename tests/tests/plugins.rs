@@ -309,15 +309,7 @@ async fn misbehaving_classifiers_fail_only_their_own_call() {
             .all(|m| m["tags"] == json!(["price-inquiry"])),
         "{neighbour:#?}"
     );
-    let metrics = host
-        .http
-        .get(format!("{}/metrics", host.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = host.metrics().await;
     assert!(metrics.contains(r#"result="plugin_timeout""#), "{metrics}");
     assert!(metrics.contains(r#"scrm_plugin_call_seconds_count{tenant="neighbour",slot="classifier",plugin="keyword-classifier@1"} 6"#), "{metrics}");
 }
@@ -477,15 +469,7 @@ async fn repeated_faults_quarantine_a_binding_until_reenabled_or_replaced() {
         list["items"][0]["quarantine_reason"],
         "3 consecutive faults, last plugin_trap"
     );
-    let metrics = host
-        .http
-        .get(format!("{}/metrics", host.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = host.metrics().await;
     assert!(
         metrics.contains(r#"scrm_plugin_quarantined{tenant="acme",slot="classifier",plugin="hostile-classifier@1"} 1"#),
         "{metrics}"

@@ -68,15 +68,7 @@ async fn bad_signatures_are_refused_and_store_nothing() {
         (Some(0), Some(0), Some(0))
     );
     assert!(host.messages("acme").await.is_empty());
-    let metrics = host
-        .http
-        .get(format!("{}/metrics", host.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = host.metrics().await;
     assert!(
         metrics.contains("scrm_webhooks_total{result=\"signature_mismatch\"} 2"),
         "{metrics}"
@@ -293,15 +285,7 @@ async fn the_same_webhook_delivered_twice_yields_one_message() {
     let inbox = host.settle().await;
     assert_eq!(inbox["done"], 2);
     assert_eq!(host.messages("acme").await.len(), 1);
-    let metrics = host
-        .http
-        .get(format!("{}/metrics", host.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = host.metrics().await;
     assert!(
         metrics.contains("scrm_messages_duplicate_total 1"),
         "{metrics}"
@@ -401,15 +385,7 @@ async fn unknown_types_unrouted_numbers_and_non_webhooks_are_kept_and_counted() 
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0]["type"], "hologram");
     assert_eq!(msgs[0]["raw"]["hologram"]["beam"], 3);
-    let metrics = host
-        .http
-        .get(format!("{}/metrics", host.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = host.metrics().await;
     assert!(
         metrics.contains(r#"scrm_items_unhandled_total{reason="unmodeled",kind="hologram"} 1"#),
         "{metrics}"

@@ -1,0 +1,68 @@
+//! Pieces the benchmarks share: a plugin runtime without a server, components built
+//! from `plugins/`, bindings and a sample message.
+
+use scrm::config::PluginLimits;
+use scrm::plugins::PluginHost;
+use scrm::store::contacts::Contact;
+use scrm::store::plugins::BindingRow;
+use scrm::whatsapp::payload::{self, Event, InboundMessage};
+use std::path::Path;
+
+/// A plugin runtime with default limits, keeping its files under `dir`.
+pub fn plugin_host(dir: &Path) -> PluginHost {
+    PluginHost::new(
+        PluginLimits::default(),
+        dir.join("components"),
+        dir.join("cache"),
+    )
+    .expect("plugin host")
+}
+
+/// Builds the plugin `package`, stores and compiles it in `host`; its SHA-256.
+pub fn install(host: &PluginHost, package: &str) -> String {
+    let bytes = std::fs::read(crate::guest(package)).expect("read component");
+    let (inspected, _) = host.inspect(&bytes).expect("inspect");
+    host.save_component(&inspected.sha256, &bytes)
+        .expect("save component");
+    inspected.sha256
+}
+
+/// An active binding row of `sha` (named `name`) in `slot` of `tenant`.
+pub fn binding(tenant: &str, slot: &str, sha: &str, name: &str, config: &[u8]) -> BindingRow {
+    BindingRow {
+        tenant_id: tenant.into(),
+        slot: slot.into(),
+        version: 1,
+        sha256: sha.into(),
+        name: name.into(),
+        config: config.to_vec(),
+        limits: serde_json::json!({}),
+        http: serde_json::json!({}),
+        created_at: 0,
+        active: true,
+        quarantined_at: None,
+        quarantine_reason: None,
+    }
+}
+
+/// An inbound text message with `text`, parsed from a webhook body.
+pub fn message(text: &str) -> InboundMessage {
+    let body = crate::text_webhook("1", "393471234567", &[("wamid.b", text)]);
+    match payload::parse(&body).expect("parse").events().remove(0) {
+        Event::Message(m) => m,
+        other => panic!("unexpected event {other:?}"),
+    }
+}
+
+/// A contact to send messages from.
+pub fn contact() -> Contact {
+    Contact {
+        id: 1,
+        wa_id: Some("393471234567".into()),
+        user_id: None,
+        phone: Some("+393471234567".into()),
+        name: Some("Bench".into()),
+        created_at: 0,
+        updated_at: 0,
+    }
+}
