@@ -250,20 +250,21 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
                 .await?;
             print(client.json, &v, |v| {
                 println!(
-                    "{:<12} {:<8} {:<24} {:<8} SHA256",
-                    "SLOT", "VERSION", "NAME", "ACTIVE"
+                    "{:<12} {:<8} {:<24} {:<12} SHA256",
+                    "SLOT", "VERSION", "NAME", "STATE"
                 );
                 for b in items(v) {
+                    let state = match (b["active"].as_bool(), b["quarantined_at"].is_null()) {
+                        (Some(true), true) => "active",
+                        (Some(true), false) => "quarantined",
+                        _ => "",
+                    };
                     println!(
-                        "{:<12} {:<8} {:<24} {:<8} {}",
+                        "{:<12} {:<8} {:<24} {:<12} {}",
                         b["slot"].as_str().unwrap_or(""),
-                        b["version"],
+                        b["version"].as_i64().unwrap_or(0),
                         b["name"].as_str().unwrap_or(""),
-                        if b["active"].as_bool() == Some(true) {
-                            "yes"
-                        } else {
-                            ""
-                        },
+                        state,
                         b["sha256"].as_str().unwrap_or("")
                     );
                 }
