@@ -563,3 +563,40 @@ async fn per_binding_limits_apply_and_fuel_is_a_limit_of_its_own() {
         "{m}"
     );
 }
+
+#[test]
+fn a_warm_instance_answers_like_fresh_ones_call_after_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = scrm_e2e::bench::plugin_host(dir.path());
+    let sha = scrm_e2e::bench::install(&host, "keyword-classifier");
+    host.activate(&scrm_e2e::bench::binding(
+        "t",
+        "classifier",
+        &sha,
+        "keyword-classifier",
+        b"",
+    ))
+    .unwrap();
+    let binding = host.snapshot("t").classifier.clone().unwrap();
+    let mut warm = host.warm_classifier(binding.clone()).unwrap();
+    let contact = scrm_e2e::bench::contact();
+    for (i, text) in [
+        "quanto costa?",
+        "where is my order",
+        "hello",
+        "I want a refund",
+    ]
+    .iter()
+    .cycle()
+    .take(200)
+    .enumerate()
+    {
+        let msg = scrm_e2e::bench::message(text);
+        let fresh = host.classify(&binding, &msg, &contact).unwrap();
+        assert_eq!(
+            warm.classify(&msg, &contact).unwrap(),
+            fresh,
+            "call {i}: {text}"
+        );
+    }
+}

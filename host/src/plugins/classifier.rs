@@ -11,6 +11,7 @@ use crate::store::contacts::Contact;
 use crate::whatsapp::content::Content;
 use crate::whatsapp::payload::InboundMessage;
 use serde_json::json;
+use std::sync::Arc;
 
 /// A classifier's answer, in the host's terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,25 +64,113 @@ impl PluginHost {
         if dropped > 0 {
             tracing::debug!(tenant = %site.tenant, plugin = %site.plugin, dropped, "plugin log records over budget dropped");
         }
-        match result {
-            Err(e) => Err(classify_failure(&store, e, site, limits)),
-            Ok(Err(e)) => Err(CallError::Guest {
+        finish(&store, result, site, limits)
+    }
+
+    /// An instance of `binding` (a classifier) kept for repeated calls. Fresh
+    /// instances per call are the default; this is for measuring the warm cost and
+    /// for heavy guests (JavaScript, Python) whose instantiation dominates.
+    ///
+    /// # Errors
+    /// A [`CallError`] when the component cannot be instantiated.
+    pub fn warm_classifier(
+        &self,
+        binding: Arc<ActiveBinding>,
+    ) -> Result<WarmClassifier, CallError> {
+        let site = binding.site();
+        let SlotExports::Classifier(indices) = &binding.component.exports else {
+            return Err(CallError::Guest {
                 site,
-                message: match e {
-                    ClassifyError::InvalidConfig(m) => format!("invalid config: {m}"),
-                    ClassifyError::Failed(m) => m,
-                },
-            }),
-            Ok(Ok(c)) => {
-                let out = from_wit_classification(c);
-                let size =
-                    out.details.to_string().len() + out.tags.iter().map(String::len).sum::<usize>();
-                let cap = (limits.output_kib as usize) << 10;
-                if size > cap {
-                    return Err(CallError::OutputTooLarge { site, size, cap });
-                }
-                Ok(out)
+                message: "the bound component is not a classifier".into(),
+            });
+        };
+        let mut store = new_store(
+            &self.engine,
+            &binding.limits,
+            &site,
+            binding.config.clone(),
+            self.kv_for(&binding),
+            self.http_for(&binding),
+        );
+        let guest = binding
+            .component
+            .pre
+            .instantiate(&mut store)
+            .and_then(|inst| indices.load(&mut store, &inst))
+            .map_err(|e| classify_failure(&store, e, site, &binding.limits))?;
+        Ok(WarmClassifier {
+            store,
+            guest,
+            binding,
+        })
+    }
+}
+
+/// A classifier instance reused across calls (see [`PluginHost::warm_classifier`]).
+/// After any error it must be dropped: a trapped instance is not reused.
+pub struct WarmClassifier {
+    store: wasmtime::Store<super::call::CallState>,
+    guest: super::bindings::classify::Guest,
+    binding: Arc<ActiveBinding>,
+}
+
+impl std::fmt::Debug for WarmClassifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WarmClassifier")
+            .field("binding", &self.binding.label())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WarmClassifier {
+    /// Classifies one message on this instance, with the binding's per-call deadline
+    /// and instruction budget reset first.
+    ///
+    /// # Errors
+    /// A [`CallError`]; drop the instance afterwards.
+    pub fn classify(
+        &mut self,
+        msg: &InboundMessage,
+        sender: &Contact,
+    ) -> Result<Classification, CallError> {
+        let limits = self.binding.limits;
+        self.store
+            .set_epoch_deadline(super::engine::deadline_ticks(limits.deadline_ms));
+        let _ = self.store.set_fuel(limits.fuel);
+        let result = self.guest.call_classify(
+            &mut self.store,
+            &to_wit_message(msg),
+            &to_wit_contact(sender),
+        );
+        finish(&self.store, result, self.binding.site(), &limits)
+    }
+}
+
+/// Turns a classify call's result into the host's answer, enforcing the output cap.
+fn finish(
+    store: &wasmtime::Store<super::call::CallState>,
+    result: wasmtime::Result<Result<wit::Classification, ClassifyError>>,
+    site: super::error::CallSite,
+    limits: &crate::config::PluginLimits,
+) -> Result<Classification, CallError> {
+    match result {
+        Err(e) => Err(classify_failure(store, e, site, limits)),
+        Ok(Err(e)) => Err(CallError::Guest {
+            site,
+            message: match e {
+                ClassifyError::InvalidConfig(m) => format!("invalid config: {m}"),
+                ClassifyError::Failed(m) => m,
+            },
+        }),
+        Ok(Ok(c)) => {
+            let out = from_wit_classification(c);
+            let size =
+                out.details.to_string().len() + out.tags.iter().map(String::len).sum::<usize>();
+            let cap = (limits.output_kib as usize) << 10;
+            if size > cap {
+                return Err(CallError::OutputTooLarge { site, size, cap });
             }
+            Ok(out)
         }
     }
 }
