@@ -4,7 +4,7 @@
 use super::SlotExports;
 use super::bindings::ClassifyError;
 use super::bindings::types as wit;
-use super::call::{classify_failure, new_store};
+use super::call::classify_failure;
 use super::error::CallError;
 use super::{ActiveBinding, PluginHost};
 use crate::store::contacts::Contact;
@@ -40,18 +40,9 @@ impl PluginHost {
                 message: "the bound component is not a classifier".into(),
             });
         };
-        if let Some(reason) = binding.quarantined() {
-            return Err(CallError::Quarantined { site, reason });
-        }
+        binding.ensure_active()?;
         let limits = &binding.limits;
-        let mut store = new_store(
-            &self.engine,
-            limits,
-            &site,
-            binding.config.clone(),
-            self.kv_for(binding),
-            self.http_for(binding),
-        );
+        let mut store = self.store_for(binding);
         let result = binding
             .component
             .pre
@@ -84,14 +75,7 @@ impl PluginHost {
                 message: "the bound component is not a classifier".into(),
             });
         };
-        let mut store = new_store(
-            &self.engine,
-            &binding.limits,
-            &site,
-            binding.config.clone(),
-            self.kv_for(&binding),
-            self.http_for(&binding),
-        );
+        let mut store = self.store_for(&binding);
         let guest = binding
             .component
             .pre

@@ -180,6 +180,17 @@ impl ActiveBinding {
         Some(reason)
     }
 
+    /// Fails with [`CallError::Quarantined`] when calls to this binding are skipped.
+    pub(crate) fn ensure_active(&self) -> Result<(), CallError> {
+        match self.quarantined() {
+            Some(reason) => Err(CallError::Quarantined {
+                site: self.site(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Identifies this binding in errors and logs.
     pub fn site(&self) -> CallSite {
         CallSite {
@@ -326,6 +337,19 @@ impl PluginHost {
             _ => Vec::new(),
         };
         capabilities::http::HttpState::new(binding.http.clone(), Arc::new(secrets))
+    }
+
+    /// A fresh store for one call of `binding`: its limits, config, key-value
+    /// namespace and HTTP policy.
+    pub(crate) fn store_for(&self, binding: &ActiveBinding) -> wasmtime::Store<CallState> {
+        call::new_store(
+            &self.engine,
+            &binding.limits,
+            &binding.site(),
+            binding.config.clone(),
+            self.kv_for(binding),
+            self.http_for(binding),
+        )
     }
 
     /// The host's default limits.

@@ -4,7 +4,7 @@
 
 use super::bindings::respond::{Action, Event, RespondError};
 use super::bindings::types as wit;
-use super::call::{classify_failure, new_store};
+use super::call::classify_failure;
 use super::classifier::{Classification, to_wit_contact, to_wit_message};
 use super::error::CallError;
 use super::{ActiveBinding, PluginHost, SlotExports};
@@ -46,9 +46,7 @@ impl PluginHost {
                 message: "the bound component is not a responder".into(),
             });
         };
-        if let Some(reason) = binding.quarantined() {
-            return Err(CallError::Quarantined { site, reason });
-        }
+        binding.ensure_active()?;
         let limits = &binding.limits;
         let event = Event {
             message: to_wit_message(msg),
@@ -63,14 +61,7 @@ impl PluginHost {
             },
             classification: classification.map(to_wit_classification),
         };
-        let mut store = new_store(
-            &self.engine,
-            limits,
-            &site,
-            binding.config.clone(),
-            self.kv_for(binding),
-            self.http_for(binding),
-        );
+        let mut store = self.store_for(binding);
         let result = binding
             .component
             .pre
