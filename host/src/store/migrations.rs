@@ -2,8 +2,10 @@
 
 use rusqlite_migration::{M, Migrations};
 
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    r#"
+const MIGRATIONS: &[M<'static>] = &[
+    // 0001: released with the foundation.
+    M::up(
+        r#"
 -- Host-wide settings (operator token hash, ...).
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
@@ -182,7 +184,12 @@ CREATE TABLE unhandled_items (
     UNIQUE (inbox_id, item_index)
 ) STRICT;
 "#,
-)];
+    ),
+    // 0002: inbound completeness (statuses, edits, revokes, account events).
+    M::up(include_str!("migrations/0002_inbound.sql")),
+    // 0003: sending (outbox, limits, opt-in, dead letters).
+    M::up(include_str!("migrations/0003_outbox.sql")),
+];
 
 /// The schema's migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
