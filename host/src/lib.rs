@@ -8,6 +8,7 @@
 //! - [`whatsapp`]: webhook signatures and payload parsing;
 //! - [`store`]: the SQLite store and its repositories;
 //! - [`plugins`]: the wasmtime runtime, bindings per tenant and slot;
+//! - [`limits`]: WhatsApp's sending rules (tier cap, 24 h window, opt-in, throughput);
 //! - [`pipeline`]: the inbound worker (route → contact → message → classify → tag);
 //! - [`api`]: HTTP (webhooks, admin API, read API, metrics);
 //! - [`config`]: settings; [`cli`]: the `scrm` command.
@@ -16,6 +17,7 @@ pub mod api;
 pub mod classifier;
 pub mod cli;
 pub mod config;
+pub mod limits;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugins;

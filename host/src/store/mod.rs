@@ -14,6 +14,7 @@
 //! ```
 
 pub mod apps;
+pub mod consent;
 pub mod contacts;
 pub mod inbox;
 pub mod kv;

@@ -1,0 +1,1 @@
+-- Inbound completeness: see migrations.rs.
