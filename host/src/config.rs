@@ -12,6 +12,14 @@
 //! deadline_ms = 200            # CPU deadline per plugin call
 //! memory_mib = 64              # memory cap per plugin instance
 //! log_records_per_call = 32
+//!
+//! [whatsapp]
+//! graph_url = "https://graph.facebook.com"   # or --graph-url / SCRM_GRAPH_URL
+//! graph_version = "v23.0"
+//!
+//! [whatsapp.limits]            # defaults; tenants and numbers override them
+//! daily_cap = 1000             # 250, 2000, 10000, 100000 or "unlimited"
+//! mps = 80                     # messages per second per number (up to 1000)
 //! ```
 
 use serde::Deserialize;
@@ -56,6 +64,10 @@ pub struct FileConfig {
     /// Limits for plugin calls.
     #[serde(default)]
     pub plugins: PluginLimits,
+    /// The Cloud API, retries and WhatsApp's sending limits (`[whatsapp]`,
+    /// `[whatsapp.limits]`).
+    #[serde(default)]
+    pub whatsapp: crate::outbox::SendSettings,
 }
 
 /// Limits applied to every plugin call unless a binding overrides them.
@@ -176,6 +188,8 @@ pub struct Settings {
     pub compile_cache_dir: PathBuf,
     /// Plugin call limits.
     pub plugins: PluginLimits,
+    /// Sending: Cloud API endpoint, retries, limits.
+    pub whatsapp: crate::outbox::SendSettings,
 }
 
 /// Values from the environment or the command line; they win over the file.
@@ -189,6 +203,8 @@ pub struct Overrides {
     pub admin_token: Option<Secret>,
     /// `SCRM_COMPILE_CACHE_DIR`.
     pub compile_cache_dir: Option<PathBuf>,
+    /// `--graph-url` / `SCRM_GRAPH_URL`: the Cloud API base URL.
+    pub graph_url: Option<String>,
 }
 
 /// Errors reading configuration.
@@ -255,6 +271,10 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address")),
             admin_token: overrides.admin_token.or(fc.admin_token),
             plugins: fc.plugins,
+            whatsapp: crate::outbox::SendSettings {
+                graph_url: overrides.graph_url.unwrap_or(fc.whatsapp.graph_url.clone()),
+                ..fc.whatsapp
+            },
         };
         settings.validate()?;
         Ok(settings)
@@ -279,6 +299,21 @@ impl Settings {
                 "plugins.output_kib must be > 0".into(),
             ));
         }
+        let w = &self.whatsapp;
+        if !(w.graph_url.starts_with("http://") || w.graph_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid(format!(
+                "whatsapp.graph_url must be an http(s) URL, got {:?}",
+                w.graph_url
+            )));
+        }
+        if w.max_attempts == 0 || w.request_timeout_ms == 0 || w.backoff_base_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "whatsapp.max_attempts, request_timeout_ms and backoff_base_ms must be > 0".into(),
+            ));
+        }
+        w.limits
+            .check()
+            .map_err(|e| ConfigError::Invalid(format!("whatsapp.limits.{e}")))?;
         if let Some(t) = &self.admin_token
             && t.expose().len() < 16
         {

@@ -47,6 +47,16 @@ pub struct PluginLatencyLabels {
     pub plugin: String,
 }
 
+/// Labels of a send outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SendLabels {
+    /// Tenant.
+    pub tenant: String,
+    /// `sent`, `retry`, `rate_limited`, `needs_template`, `undeliverable`,
+    /// `suppressed`, `marketing_paused`, `dead`.
+    pub result: String,
+}
+
 /// Every metric the host records.
 #[derive(Debug)]
 pub struct Metrics {
@@ -69,6 +79,8 @@ pub struct Metrics {
     pub pool_instances: Gauge,
     /// Linear memories in use in the pool.
     pub pool_memories: Gauge,
+    /// Outbox send outcomes.
+    pub sends: Family<SendLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -133,8 +145,15 @@ impl Metrics {
             "Linear memories in use in the pooling allocator",
             pool_memories.clone(),
         );
+        let sends = Family::<SendLabels, Counter>::default();
+        registry.register(
+            "sends",
+            "Outbox send outcomes by tenant and result",
+            sends.clone(),
+        );
         Metrics {
             registry,
+            sends,
             quarantined,
             pool_instances,
             pool_memories,
@@ -151,6 +170,16 @@ impl Metrics {
     pub fn webhook(&self, result: &str) {
         self.webhooks
             .get_or_create(&ResultLabel {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one send outcome of a tenant.
+    pub fn send(&self, tenant: &str, result: &str) {
+        self.sends
+            .get_or_create(&SendLabels {
+                tenant: tenant.to_string(),
                 result: result.to_string(),
             })
             .inc();

@@ -1,9 +1,10 @@
 //! Starting the host: open the store, set up operator authentication, load every
-//! tenant's plugins, start the inbound worker and serve HTTP.
+//! tenant's plugins, start the inbound worker and the outbox's sender, and serve HTTP.
 
 use crate::api::{self, AppState, auth::AdminAuth};
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::outbox::Outbox;
 use crate::pipeline::Pipeline;
 use crate::plugins::PluginHost;
 use crate::store::{self, Db};
@@ -29,6 +30,7 @@ pub struct Running {
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
+    sender: JoinHandle<()>,
 }
 
 impl Running {
@@ -42,6 +44,7 @@ impl Running {
         }
         let result = (&mut self.server).await;
         self.worker.abort();
+        self.sender.abort();
         result.context("server task")??;
         Ok(())
     }
@@ -57,6 +60,7 @@ impl Running {
         tokio::select! {
             r = &mut self.server => {
                 self.worker.abort();
+        self.sender.abort();
                 r.context("server task")??;
                 Ok(())
             }
@@ -106,7 +110,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let metrics = Arc::new(Metrics::new());
     let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone());
     let worker = tokio::spawn(pipeline.clone().run());
+    let outbox = Outbox::new(db.clone(), settings.whatsapp.clone(), metrics.clone());
+    let sender = tokio::spawn(outbox.clone().run());
     let state = AppState {
+        outbox,
         inbox: store::inbox::Appender::start(db.clone()),
         db,
         plugins,
@@ -134,6 +141,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         shutdown: Some(tx),
         server,
         worker,
+        sender,
     })
 }
 

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod read;
+pub mod send;
 pub mod webhook;
 
 use crate::metrics::Metrics;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Operator authentication.
     pub auth: Arc<auth::AdminAuth>,
+    /// Sending.
+    pub outbox: crate::outbox::Outbox,
     /// Durable, group-committed webhook intake.
     pub inbox: crate::store::inbox::Appender,
 }
@@ -59,7 +62,26 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{id}/plugins/{slot}/enable", post(admin::enable))
         .route("/tenants/{id}/contacts", get(read::contacts))
         .route("/tenants/{id}/conversations", get(read::conversations))
-        .route("/tenants/{id}/messages", get(read::messages))
+        .route(
+            "/tenants/{id}/messages",
+            get(read::messages).post(send::send),
+        )
+        .route("/tenants/{id}/outbox", get(send::list))
+        .route("/tenants/{id}/outbox/{item}", get(send::get))
+        .route("/tenants/{id}/outbox/{item}/requeue", post(send::requeue))
+        .route("/tenants/{id}/outbox/{item}/cancel", post(send::cancel))
+        .route(
+            "/tenants/{id}/limits",
+            get(send::get_limits).put(send::put_tenant_limits),
+        )
+        .route(
+            "/tenants/{id}/numbers/{number}/limits",
+            put(send::put_number_limits),
+        )
+        .route(
+            "/tenants/{id}/consent/{recipient}",
+            get(send::get_consent).put(send::put_consent),
+        )
         .route("/components", post(admin::upload_component))
         .route("/inbox", get(admin::inbox_stats))
         .fallback(|| async { error::ApiError::not_found("no such API route; see docs/api.md") })

@@ -57,6 +57,9 @@ pub struct ServeArgs {
     /// Directory for the SQLite file and plugin components [default: ./scrm-data].
     #[arg(long, env = "SCRM_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The WhatsApp Cloud API base URL [default: https://graph.facebook.com].
+    #[arg(long, env = "SCRM_GRAPH_URL")]
+    graph_url: Option<String>,
 }
 
 /// Where the admin API is and how to authenticate.

@@ -17,6 +17,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         admin_token: std::env::var("SCRM_ADMIN_TOKEN").ok().map(Secret::new),
         compile_cache_dir: std::env::var_os("SCRM_COMPILE_CACHE_DIR").map(Into::into),
+        graph_url: args.graph_url,
     };
     let settings = Settings::load(args.config.as_deref(), overrides)?;
     let running = crate::server::start(settings.clone())

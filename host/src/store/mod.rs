@@ -20,6 +20,7 @@ pub mod inbox;
 pub mod kv;
 pub mod messages;
 mod migrations;
+pub mod outbox;
 pub mod page;
 pub mod plugins;
 pub mod secrets;

@@ -3,7 +3,7 @@
 
 use super::{StoreError, now_ms};
 use crate::config::Secret;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// Sets (or replaces) a secret.
 ///
@@ -39,6 +39,17 @@ pub fn names(conn: &Connection, tenant: &str) -> Result<Vec<(String, i64)>, Stor
     )?;
     let rows = stmt.query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One secret's value, for the host's own use (the Cloud API token).
+///
+/// # Errors
+/// On database failure.
+pub fn get(conn: &Connection, tenant: &str, name: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM tenant_secrets WHERE tenant_id = ?1 AND name = ?2")?
+        .query_row(params![tenant, name], |r| r.get(0))
+        .optional()?)
 }
 
 /// Every secret of a tenant, for the HTTP capability.

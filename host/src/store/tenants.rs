@@ -136,3 +136,70 @@ pub fn route(
         )
         .optional()?)
 }
+
+/// The tenant's limit overrides (JSON) and each of its numbers' overrides.
+///
+/// # Errors
+/// [`StoreError::NotFound`] for an unknown tenant; otherwise on database failure.
+pub fn limits(
+    conn: &Connection,
+    tenant: &str,
+) -> Result<(String, Vec<(String, String)>), StoreError> {
+    let own: String = conn
+        .query_row("SELECT limits FROM tenants WHERE id = ?1", [tenant], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "tenant",
+            id: tenant.to_owned(),
+        })?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT phone_number_id, limits FROM phone_numbers WHERE tenant_id = ?1 ORDER BY phone_number_id",
+    )?;
+    let numbers = stmt
+        .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok((own, numbers))
+}
+
+/// Replaces the tenant's limit overrides (validated JSON).
+///
+/// # Errors
+/// [`StoreError::NotFound`] for an unknown tenant; otherwise on database failure.
+pub fn set_limits(conn: &Connection, tenant: &str, json: &str) -> Result<(), StoreError> {
+    if conn.execute(
+        "UPDATE tenants SET limits = ?2 WHERE id = ?1",
+        params![tenant, json],
+    )? == 0
+    {
+        return Err(StoreError::NotFound {
+            what: "tenant",
+            id: tenant.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Replaces one number's limit overrides (validated JSON).
+///
+/// # Errors
+/// [`StoreError::NotFound`] when the tenant has no such number.
+pub fn set_number_limits(
+    conn: &Connection,
+    tenant: &str,
+    number: &str,
+    json: &str,
+) -> Result<(), StoreError> {
+    if conn.execute(
+        "UPDATE phone_numbers SET limits = ?3 WHERE tenant_id = ?1 AND phone_number_id = ?2",
+        params![tenant, number, json],
+    )? == 0
+    {
+        return Err(StoreError::NotFound {
+            what: "phone number",
+            id: number.to_owned(),
+        });
+    }
+    Ok(())
+}

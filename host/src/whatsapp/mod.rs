@@ -2,10 +2,12 @@
 //! really came from Meta ([`signature`]) and turning its body into typed, flattened
 //! events ([`payload`], whose message contents live in [`content`]).
 //!
-//! Nothing here does I/O or touches tenant state: callers hand in the raw body bytes and
-//! the header value, and get back either a rejection with a machine-readable code or a
-//! list of events to route by phone number id.
+//! Parsing does no I/O and touches no tenant state: callers hand in the raw body bytes
+//! and the header value, and get back either a rejection with a machine-readable code or
+//! a list of events to route by phone number id. [`client`] is the other direction: the
+//! Cloud API client the outbox sends through.
 
+pub mod client;
 pub mod content;
 mod json;
 pub mod payload;

@@ -1,0 +1,784 @@
+//! Sending: every message goes through the durable outbox, WhatsApp's limits and the
+//! Cloud API client, and every answer is handled by its error code.
+//!
+//! - [`Outbox::submit`] checks a request ([`request`]), applies the rules
+//!   ([`crate::limits::policy`]) so that a send Meta would reject is refused at once
+//!   with a specific code, and stores it (idempotent on the caller's key).
+//! - [`Outbox::run`] is the sender. It claims due rows (only the oldest unfinished row
+//!   per number and recipient, so each recipient's messages stay in order), applies
+//!   the rules again with fresh facts, paces each number ([`crate::limits::rate`]),
+//!   calls the Cloud API, and records the outcome: `sent` with Meta's message id, a
+//!   back-off (130429, 131056, honouring `Retry-After`), `needs_template` (131047),
+//!   `undeliverable` (131026), marketing stopped or paused (131050, 131049, 368),
+//!   retries with exponential back-off and jitter for 5xx and timeouts, then `dead`
+//!   with the reason. Nothing over a limit is dropped: it waits in the outbox with
+//!   its reason.
+
+pub mod request;
+
+use crate::limits::policy::{self, Category, Decision, Facts, Refusal, WaitReason};
+use crate::limits::rate::Pacer;
+use crate::limits::{LimitOverrides, Limits};
+use crate::metrics::Metrics;
+use crate::store::outbox::{self as rows, NewSend, OutboxItem};
+use crate::store::{Db, StoreError, consent, now_ms, secrets};
+use crate::whatsapp::client::{CloudClient, Endpoint, SendError, Sent};
+use crate::whatsapp::phone;
+use rand::Rng;
+use request::Checked;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tracing::Instrument;
+
+/// The tenant secret holding the WhatsApp Cloud API access token.
+pub const TOKEN_SECRET: &str = "whatsapp_access_token";
+
+/// How the sender talks to the Cloud API and retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendSettings {
+    /// Cloud API base URL (`--graph-url`, `SCRM_GRAPH_URL`); apps may override it.
+    pub graph_url: String,
+    /// Graph API version; apps may override it.
+    pub graph_version: String,
+    /// Timeout of one Cloud API request, ms.
+    pub request_timeout_ms: u64,
+    /// Attempts for 5xx answers and timeouts before a send is dead-lettered.
+    pub max_attempts: u32,
+    /// First back-off, ms; doubled per attempt, with jitter.
+    pub backoff_base_ms: u64,
+    /// Longest back-off, ms.
+    pub backoff_max_ms: u64,
+    /// How long 131049 / 368 pause marketing, ms.
+    pub marketing_pause_ms: i64,
+    /// Limits in force unless a tenant or number overrides them.
+    pub limits: Limits,
+}
+
+impl Default for SendSettings {
+    fn default() -> Self {
+        SendSettings {
+            graph_url: "https://graph.facebook.com".into(),
+            graph_version: "v23.0".into(),
+            request_timeout_ms: 10_000,
+            max_attempts: 6,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+            marketing_pause_ms: policy::DAY_MS,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why a request was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The body is not a valid message.
+    #[error(transparent)]
+    Invalid(#[from] request::Invalid),
+    /// WhatsApp's rules forbid it (outside the window, opted out, ...).
+    #[error("{}", .0.message())]
+    Refused(Refusal),
+    /// The tenant does not exist.
+    #[error("no tenant {0:?}")]
+    UnknownTenant(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the sender needs for one claimed row.
+#[derive(Debug)]
+struct Claimed {
+    row: OutboxItem,
+    token: String,
+    endpoint: Endpoint,
+    mps: u32,
+}
+
+/// The outcome of one Cloud API call.
+#[derive(Debug)]
+struct Outcome {
+    row: OutboxItem,
+    result: Result<Sent, SendError>,
+}
+
+/// The outbox: submit sends, run the sender.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    db: Db,
+    client: CloudClient,
+    settings: Arc<SendSettings>,
+    pacer: Arc<Pacer>,
+    wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+    in_flight: Arc<Semaphore>,
+}
+
+/// Sends in flight at once, across all numbers.
+const MAX_IN_FLIGHT: usize = 1024;
+/// Rows examined per claim round.
+const CLAIM_BATCH: usize = 512;
+
+impl Outbox {
+    /// An outbox over `db` with these settings.
+    pub fn new(db: Db, settings: SendSettings, metrics: Arc<Metrics>) -> Outbox {
+        Outbox {
+            client: CloudClient::new(Duration::from_millis(settings.request_timeout_ms)),
+            db,
+            settings: Arc::new(settings),
+            pacer: Arc::new(Pacer::new()),
+            wake: Arc::new(Notify::new()),
+            metrics,
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &SendSettings {
+        &self.settings
+    }
+
+    /// Checks, applies the rules to and stores a send request from `source`
+    /// (`api`, `cli`, `responder`). A request with an `idempotency_key` seen before
+    /// returns the stored row instead (and `false`).
+    ///
+    /// # Errors
+    /// [`SubmitError`] saying precisely why it was not accepted.
+    pub async fn submit(
+        &self,
+        tenant: &str,
+        body: Value,
+        idempotency_key: Option<String>,
+        source: &'static str,
+    ) -> Result<(OutboxItem, bool), SubmitError> {
+        let checked = request::check(body)?;
+        let tenant = tenant.to_owned();
+        let defaults = self.settings.limits;
+        let result = self
+            .db
+            .write(move |c| {
+                Ok(enqueue_checked(
+                    c,
+                    &tenant,
+                    checked,
+                    idempotency_key.as_deref(),
+                    source,
+                    defaults,
+                ))
+            })
+            .await?;
+        let (item, created) = result?;
+        if created {
+            self.wake.notify_one();
+        }
+        Ok((item, created))
+    }
+
+    /// Wakes the sender (after an operator re-queued something, say).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs the sender until the task is dropped.
+    pub async fn run(self) {
+        match self.db.write(|c| rows::recover_interrupted(c)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                count = n,
+                "sends interrupted by a restart moved to dead letters"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot recover interrupted sends"),
+        }
+        let (results_tx, results_rx) = mpsc::unbounded_channel::<Outcome>();
+        tokio::spawn(self.clone().record_outcomes(results_rx).in_current_span());
+        let mut lanes: HashMap<String, mpsc::UnboundedSender<Claimed>> = HashMap::new();
+        loop {
+            let claimed = match self.claim_round().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox claim failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            let full_round = claimed.len();
+            for c in claimed {
+                let number = c.row.phone_number_id.clone();
+                let lane = lanes.entry(number.clone()).or_insert_with(|| {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    tokio::spawn(
+                        self.clone()
+                            .lane(number, rx, results_tx.clone())
+                            .in_current_span(),
+                    );
+                    tx
+                });
+                // A lane only ends when its sender is dropped, which happens only here.
+                let _ = lane.send(c);
+            }
+            if full_round >= CLAIM_BATCH {
+                continue;
+            }
+            let next = self.db.read(rows::next_due).await.ok().flatten();
+            let wait = next.map_or(Duration::from_secs(1), |at| {
+                Duration::from_millis((at - now_ms()).clamp(0, 1_000) as u64)
+            });
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// One number's lane: paces it and starts each call.
+    async fn lane(
+        self,
+        number: String,
+        mut rx: mpsc::UnboundedReceiver<Claimed>,
+        results: mpsc::UnboundedSender<Outcome>,
+    ) {
+        while let Some(c) = rx.recv().await {
+            self.pacer.until_number_ready(&number, c.mps).await;
+            let permit = self
+                .in_flight
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("never closed");
+            let client = self.client.clone();
+            let results = results.clone();
+            tokio::spawn(
+                async move {
+                    let result = client
+                        .send(&c.endpoint, &c.row.phone_number_id, &c.token, &c.row.body)
+                        .await;
+                    drop(permit);
+                    let _ = results.send(Outcome { row: c.row, result });
+                }
+                .in_current_span(),
+            );
+        }
+    }
+
+    /// Claims what may go now; holds or ends what may not.
+    async fn claim_round(&self) -> Result<Vec<Claimed>, StoreError> {
+        let this = self.clone();
+        self.db
+            .write(move |c| {
+                let tx = c.transaction()?;
+                let claimed = this.claim_in(&tx)?;
+                tx.commit()?;
+                Ok(claimed)
+            })
+            .await
+    }
+
+    fn claim_in(&self, c: &Connection) -> Result<Vec<Claimed>, StoreError> {
+        let now = now_ms();
+        let due = rows::claimable(c, now, CLAIM_BATCH)?;
+        let mut claimed = Vec::with_capacity(due.len());
+        let mut reached: HashMap<String, (u32, Option<i64>, HashSet<String>)> = HashMap::new();
+        let mut tokens: HashMap<String, Option<String>> = HashMap::new();
+        for row in due {
+            let limits = effective_limits(
+                c,
+                &row.tenant_id,
+                &row.phone_number_id,
+                self.settings.limits,
+            )?;
+            let (count, oldest, extra) = match reached.entry(row.phone_number_id.clone()) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let (n, oldest) =
+                        rows::reached_since(c, &row.phone_number_id, now - policy::DAY_MS)?;
+                    v.insert((n, oldest, HashSet::new()))
+                }
+            };
+            let facts = gather(
+                c,
+                &row,
+                limits,
+                now,
+                *count + extra.len() as u32,
+                *oldest,
+                extra,
+            )?;
+            match policy::decide(&facts) {
+                Decision::Wait { until, reason } => {
+                    rows::hold(c, row.id, until, reason.as_str())?;
+                }
+                Decision::Refuse(r) => {
+                    let state = match r {
+                        Refusal::OutsideServiceWindow => "needs_template",
+                        Refusal::OptedOut | Refusal::MarketingStopped => "suppressed",
+                    };
+                    rows::finish(c, row.id, state, None, r.message())?;
+                    self.count(&row.tenant_id, state);
+                }
+                Decision::Send { business_initiated } => {
+                    let token = match tokens.entry(row.tenant_id.clone()) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.get().clone(),
+                        std::collections::hash_map::Entry::Vacant(v) => v
+                            .insert(secrets::get(c, &row.tenant_id, TOKEN_SECRET)?)
+                            .clone(),
+                    };
+                    let Some(token) = token else {
+                        rows::hold(c, row.id, now + 60_000, "no_access_token")?;
+                        continue;
+                    };
+                    if let Err(wait) = self.pacer.recipient(
+                        &row.phone_number_id,
+                        &row.to,
+                        limits.recipient_burst,
+                        limits.recipient_interval_ms,
+                    ) {
+                        rows::hold(
+                            c,
+                            row.id,
+                            now + wait.as_millis() as i64 + 1,
+                            WaitReason::RecipientPacing.as_str(),
+                        )?;
+                        continue;
+                    }
+                    rows::claim(c, row.id, business_initiated)?;
+                    if business_initiated {
+                        extra.insert(row.to.clone());
+                    }
+                    let endpoint = endpoint_for(c, &row.tenant_id, &self.settings)?;
+                    claimed.push(Claimed {
+                        row,
+                        token,
+                        endpoint,
+                        mps: limits.mps,
+                    });
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Records outcomes in batches, one transaction per batch.
+    async fn record_outcomes(self, mut rx: mpsc::UnboundedReceiver<Outcome>) {
+        let mut batch = Vec::new();
+        while rx.recv_many(&mut batch, 512).await > 0 {
+            let this = self.clone();
+            let outcomes = std::mem::take(&mut batch);
+            let result = self
+                .db
+                .write(move |c| {
+                    let tx = c.transaction()?;
+                    for o in &outcomes {
+                        this.record(&tx, o)?;
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "cannot record send outcomes; the rows stay in `sending` and are dead-lettered at the next start");
+            }
+            self.wake.notify_one();
+        }
+    }
+
+    fn count(&self, tenant: &str, result: &str) {
+        self.metrics.send(tenant, result);
+    }
+
+    fn record(&self, c: &Connection, o: &Outcome) -> Result<(), StoreError> {
+        let row = &o.row;
+        let now = now_ms();
+        let err = match &o.result {
+            Ok(sent) => {
+                rows::mark_sent(c, row.id, sent.wamid.as_deref(), now)?;
+                if let Some(wamid) = &sent.wamid {
+                    rows::record_outbound_message(c, row, wamid, sent.wa_id.as_deref(), now)?;
+                }
+                self.count(&row.tenant_id, "sent");
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        let code = err.code();
+        let message = err.to_string();
+        tracing::info!(tenant = %row.tenant_id, outbox_id = row.id, code = ?code, error = %message, "send failed");
+        let s = &self.settings;
+        let backoff = |attempts: i64| -> i64 {
+            let exp = s
+                .backoff_base_ms
+                .saturating_mul(1u64 << attempts.clamp(0, 20).saturating_sub(1));
+            let capped = exp.min(s.backoff_max_ms);
+            let jittered = rand::rng().random_range(capped / 2..=capped.max(1));
+            jittered as i64
+        };
+        match code {
+            // Throughput or pair rate exceeded: slow down, never give up on these.
+            Some(130429 | 131056 | 80007 | 4) => {
+                let wait = err
+                    .retry_after()
+                    .map_or_else(|| backoff(row.attempts), |d| d.as_millis() as i64);
+                rows::retry_later(
+                    c,
+                    row.id,
+                    now + wait,
+                    WaitReason::Backoff.as_str(),
+                    code,
+                    &message,
+                )?;
+                self.count(&row.tenant_id, "rate_limited");
+            }
+            Some(131047) => {
+                rows::finish(c, row.id, "needs_template", code, &message)?;
+                self.count(&row.tenant_id, "needs_template");
+            }
+            Some(131026) => {
+                consent::mark_undeliverable(c, &row.tenant_id, &row.to, now)?;
+                rows::finish(c, row.id, "undeliverable", code, &message)?;
+                self.count(&row.tenant_id, "undeliverable");
+            }
+            Some(131050) => {
+                consent::marketing_preference(c, &row.tenant_id, &row.to, true, now)?;
+                rows::finish(c, row.id, "suppressed", code, &message)?;
+                self.count(&row.tenant_id, "suppressed");
+            }
+            Some(131049) => {
+                let until = now + s.marketing_pause_ms;
+                consent::pause_marketing(c, &row.tenant_id, &row.to, until)?;
+                rows::retry_later(
+                    c,
+                    row.id,
+                    until,
+                    WaitReason::MarketingPausedForContact.as_str(),
+                    code,
+                    &message,
+                )?;
+                self.count(&row.tenant_id, "marketing_paused");
+            }
+            Some(368) => {
+                let until = now + s.marketing_pause_ms;
+                rows::pause_number(c, &row.phone_number_id, until, &message)?;
+                rows::retry_later(
+                    c,
+                    row.id,
+                    until,
+                    WaitReason::MarketingPausedForNumber.as_str(),
+                    code,
+                    &message,
+                )?;
+                self.count(&row.tenant_id, "marketing_paused");
+            }
+            _ if retryable(err) => {
+                if row.attempts >= i64::from(s.max_attempts) {
+                    let reason = format!("gave up after {} attempts: {message}", row.attempts);
+                    rows::finish(c, row.id, "dead", code, &reason)?;
+                    self.count(&row.tenant_id, "dead");
+                } else {
+                    rows::retry_later(
+                        c,
+                        row.id,
+                        now + backoff(row.attempts),
+                        WaitReason::Backoff.as_str(),
+                        code,
+                        &message,
+                    )?;
+                    self.count(&row.tenant_id, "retry");
+                }
+            }
+            _ => {
+                rows::finish(c, row.id, "dead", code, &message)?;
+                self.count(&row.tenant_id, "dead");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True for failures that another attempt may fix: 5xx, 429, timeouts, transport
+/// errors, and Meta's own "temporary" codes.
+fn retryable(e: &SendError) -> bool {
+    match e {
+        SendError::Meta { status, code, .. } => {
+            *status >= 500 || *status == 429 || matches!(code, 1 | 2 | 131000 | 131016 | 133004)
+        }
+        SendError::Http { status, .. } => *status >= 500 || *status == 429,
+        SendError::Timeout(_) | SendError::Transport(_) => true,
+        SendError::InvalidResponse(_) => false,
+    }
+}
+
+/// Checks, decides and stores one request (in the caller's transaction).
+fn enqueue_checked(
+    c: &Connection,
+    tenant: &str,
+    mut checked: Checked,
+    idempotency_key: Option<&str>,
+    source: &str,
+    defaults: Limits,
+) -> Result<(OutboxItem, bool), SubmitError> {
+    let (region, numbers) =
+        tenant_numbers(c, tenant)?.ok_or_else(|| SubmitError::UnknownTenant(tenant.into()))?;
+    let (mut checked, to, from) = if let Some(wamid) = checked.read_message_id.clone() {
+        // A mark-as-read goes from the number that received the message.
+        let found: Option<(String, Option<String>)> = c
+            .query_row(
+                "SELECT v.phone_number_id, k.wa_id FROM messages m
+                 JOIN conversations v ON v.id = m.conversation_id JOIN contacts k ON k.id = m.contact_id
+                 WHERE m.tenant_id = ?1 AND m.wamid = ?2 AND m.direction = 'inbound'",
+                params![tenant, wamid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(StoreError::from)?;
+        let Some((number, wa_id)) = found else {
+            return Err(request::Invalid {
+                code: "message_not_found",
+                message: format!("no inbound message {wamid:?} for this tenant to mark as read"),
+            }
+            .into());
+        };
+        let to = wa_id.unwrap_or_default();
+        (checked, to, number)
+    } else {
+        let raw_to = checked.to.clone().unwrap_or_default();
+        let to = normalise_recipient(&raw_to, &region).ok_or_else(|| request::Invalid {
+            code: "invalid_recipient",
+            message: format!("`to` {raw_to:?} is not a valid phone number (region {region} assumed without a country code)"),
+        })?;
+        let from = match &checked.from {
+            Some(f) if numbers.contains(f) => f.clone(),
+            Some(f) => {
+                return Err(request::Invalid {
+                    code: "unknown_number",
+                    message: format!(
+                        "`from` {f:?} is not one of the tenant's numbers ({})",
+                        numbers.join(", ")
+                    ),
+                }
+                .into());
+            }
+            None if numbers.len() == 1 => numbers[0].clone(),
+            None => {
+                return Err(request::Invalid {
+                    code: "from_required",
+                    message: format!(
+                        "the tenant has several numbers: say which one sends with `from` ({})",
+                        numbers.join(", ")
+                    ),
+                }
+                .into());
+            }
+        };
+        if let Some(obj) = checked.body.as_object_mut() {
+            obj.insert("to".into(), Value::from(to.clone()));
+        }
+        (checked, to, from)
+    };
+    checked.from = Some(from.clone());
+    let now = now_ms();
+    let limits = effective_limits(c, tenant, &from, defaults)?;
+    let row_stub = OutboxItem {
+        id: 0,
+        tenant_id: tenant.into(),
+        phone_number_id: from.clone(),
+        to: to.clone(),
+        kind: checked.kind.clone(),
+        category: checked.category.as_str().into(),
+        body: Value::Null,
+        idempotency_key: None,
+        source: source.into(),
+        state: "queued".into(),
+        wait_reason: None,
+        not_before: now,
+        attempts: 0,
+        error_code: None,
+        last_error: None,
+        business_initiated: false,
+        wamid: None,
+        created_at: now,
+        updated_at: now,
+        sent_at: None,
+    };
+    let (count, oldest) = rows::reached_since(c, &from, now - policy::DAY_MS)?;
+    let facts = gather(c, &row_stub, limits, now, count, oldest, &HashSet::new())?;
+    let (not_before, wait_reason) = match policy::decide(&facts) {
+        Decision::Refuse(r) => return Err(SubmitError::Refused(r)),
+        Decision::Wait { until, reason } => (until, Some(reason.as_str())),
+        Decision::Send { .. } => (now, None),
+    };
+    Ok(rows::enqueue(
+        c,
+        &NewSend {
+            tenant,
+            phone_number_id: &from,
+            to: &to,
+            kind: &checked.kind,
+            category: checked.category.as_str(),
+            body: &checked.body,
+            idempotency_key,
+            source,
+            not_before,
+            wait_reason,
+        },
+    )?)
+}
+
+/// A recipient as Meta's `to` wants it: E.164 digits without "+".
+fn normalise_recipient(raw: &str, region: &str) -> Option<String> {
+    let e164 = if raw.starts_with('+') {
+        phone::to_e164(raw, None)
+    } else if raw.chars().all(|ch| ch.is_ascii_digit()) && raw.len() > 10 {
+        // Digits only and long enough to carry a country code: a WhatsApp id.
+        phone::wa_id_to_e164(raw).or_else(|| phone::to_e164(raw, Some(region)))
+    } else {
+        phone::to_e164(raw, Some(region))
+    }?;
+    Some(e164.trim_start_matches('+').to_owned())
+}
+
+fn tenant_numbers(
+    c: &Connection,
+    tenant: &str,
+) -> Result<Option<(String, Vec<String>)>, StoreError> {
+    Ok(crate::store::tenants::get(c, tenant)?.map(|t| (t.default_region, t.phone_number_ids)))
+}
+
+/// The limits of `number`: defaults, then the tenant's overrides, then the number's.
+///
+/// # Errors
+/// On database failure; stored overrides that no longer validate are ignored with a
+/// warning rather than stopping sends.
+pub fn effective_limits(
+    c: &Connection,
+    tenant: &str,
+    number: &str,
+    defaults: Limits,
+) -> Result<Limits, StoreError> {
+    let (t, n): (String, Option<String>) = c
+        .prepare_cached(
+            "SELECT t.limits, p.limits FROM tenants t LEFT JOIN phone_numbers p
+               ON p.tenant_id = t.id AND p.phone_number_id = ?2 WHERE t.id = ?1",
+        )?
+        .query_row(params![tenant, number], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or_else(|| ("{}".into(), None));
+    let mut limits = defaults;
+    for json in [Some(t), n].into_iter().flatten() {
+        match serde_json::from_str::<LimitOverrides>(&json)
+            .map_err(|e| e.to_string())
+            .and_then(|o| limits.with(&o))
+        {
+            Ok(l) => limits = l,
+            Err(e) => tracing::warn!(tenant, error = %e, "ignoring invalid stored limit overrides"),
+        }
+    }
+    Ok(limits)
+}
+
+fn gather(
+    c: &Connection,
+    row: &OutboxItem,
+    limits: Limits,
+    now: i64,
+    reached: u32,
+    oldest: Option<i64>,
+    reached_this_round: &HashSet<String>,
+) -> Result<Facts, StoreError> {
+    let kind = match row.kind.as_str() {
+        "read" => policy::Kind::Read,
+        "template" => policy::Kind::Template,
+        _ => policy::Kind::FreeForm,
+    };
+    let (last_bi, recipient_reached) = rows::recipient_history(
+        c,
+        &row.tenant_id,
+        &row.phone_number_id,
+        &row.to,
+        now - policy::DAY_MS,
+    )?;
+    Ok(Facts {
+        now,
+        kind,
+        category: Category::parse(&row.category).unwrap_or(Category::Marketing),
+        last_inbound_at: if kind == policy::Kind::Read {
+            None
+        } else {
+            rows::last_inbound_at(c, &row.tenant_id, &row.phone_number_id, &row.to)?
+        },
+        consent: consent::get(c, &row.tenant_id, &row.to)?,
+        number_marketing_paused_until: rows::number_paused_until(c, &row.phone_number_id)?,
+        daily_cap: limits.daily_cap.get(),
+        require_opt_in: limits.require_opt_in,
+        reached_24h: reached,
+        oldest_reached_at: oldest,
+        recipient_reached: recipient_reached || reached_this_round.contains(&row.to),
+        last_business_initiated_to_recipient: last_bi,
+    })
+}
+
+/// The Cloud API endpoint for a tenant's app: its own URL and version, else the
+/// host's.
+fn endpoint_for(c: &Connection, tenant: &str, s: &SendSettings) -> Result<Endpoint, StoreError> {
+    let (url, version): (Option<String>, Option<String>) = c
+        .prepare_cached(
+            "SELECT a.graph_url, a.graph_version FROM tenants t JOIN meta_apps a ON a.id = t.app_id WHERE t.id = ?1",
+        )?
+        .query_row([tenant], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or((None, None));
+    Ok(Endpoint::new(
+        url.unwrap_or_else(|| s.graph_url.clone()),
+        version.unwrap_or_else(|| s.graph_version.clone()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_are_normalised_to_digits() {
+        assert_eq!(
+            normalise_recipient("+39 347 123 4567", "US").as_deref(),
+            Some("393471234567")
+        );
+        assert_eq!(
+            normalise_recipient("347 123 4567", "IT").as_deref(),
+            Some("393471234567")
+        );
+        assert_eq!(
+            normalise_recipient("5215512345678", "US").as_deref(),
+            Some("525512345678")
+        );
+        assert_eq!(normalise_recipient("not a number", "IT"), None);
+    }
+
+    #[test]
+    fn only_temporary_failures_are_retried() {
+        let meta = |status, code| SendError::Meta {
+            status,
+            code,
+            subcode: None,
+            message: String::new(),
+            retry_after: None,
+        };
+        assert!(retryable(&meta(500, 1)));
+        assert!(retryable(&meta(400, 131000)));
+        assert!(!retryable(&meta(400, 100)));
+        assert!(!retryable(&meta(401, 190)));
+        assert!(retryable(&SendError::Timeout(Duration::from_secs(1))));
+        assert!(retryable(&SendError::Http {
+            status: 502,
+            retry_after: None
+        }));
+        assert!(!retryable(&SendError::Http {
+            status: 404,
+            retry_after: None
+        }));
+    }
+}
