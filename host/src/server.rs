@@ -108,7 +108,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     .await?;
 
     let metrics = Arc::new(Metrics::new());
-    let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone());
+    let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone())
+        .with_send_settings(settings.whatsapp.clone());
     let worker = tokio::spawn(pipeline.clone().run());
     let outbox = Outbox::new(db.clone(), settings.whatsapp.clone(), metrics.clone());
     let sender = tokio::spawn(outbox.clone().run());

@@ -181,6 +181,7 @@ fn main() {
                     data_dir: Some(data.path().to_path_buf()),
                     admin_token: Some(scrm::config::Secret::new(scrm_e2e::TOKEN)),
                     compile_cache_dir: None,
+                    graph_url: None,
                 },
             )
             .expect("settings")

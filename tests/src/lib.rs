@@ -6,7 +6,9 @@
 //! nested cargo never waits on the outer one's lock.
 
 pub mod bench;
+pub mod graph;
 pub mod polyglot;
+pub mod prism;
 
 use anyhow::{Context, Result, bail};
 use reqwest::StatusCode;
@@ -94,6 +96,12 @@ impl Host {
 
     /// Starts a host on `data_dir` (which may hold a previous host's data).
     pub async fn start_in(data_dir: &Path, limits: PluginLimits) -> Host {
+        Host::start_configured(data_dir, |s| s.plugins = limits).await
+    }
+
+    /// Starts a host on `data_dir` with settings adjusted by `configure` (for
+    /// example `s.whatsapp.graph_url` pointing at a local Cloud API server).
+    pub async fn start_configured(data_dir: &Path, configure: impl FnOnce(&mut Settings)) -> Host {
         let mut settings = Settings::load(
             None,
             Overrides {
@@ -102,10 +110,11 @@ impl Host {
                 admin_token: Some(Secret::new(TOKEN)),
                 // One cache for every test host: each component compiles once per run.
                 compile_cache_dir: Some(repo_root().join("target/compile-cache")),
+                graph_url: None,
             },
         )
         .expect("settings");
-        settings.plugins = limits;
+        configure(&mut settings);
         let running = scrm::server::start(settings).await.expect("start host");
         Host {
             base: format!("http://{}", running.local_addr),

@@ -228,6 +228,11 @@ async fn all_sixteen_fixtures_are_accepted_and_their_fields_stored() {
     assert_eq!(m["text"], "Hello! Can I get more info on this?");
     assert_eq!(m["context"]["ad_source_id"], "120226305854810726");
     assert_eq!(
+        m["context"]["referral"]["source_url"],
+        "https://fb.me/3cr4Wqqkv"
+    );
+    assert_eq!(m["context"]["referral"]["media_type"], "image");
+    assert_eq!(
         m["raw"]["referral"]["ctwa_clid"]
             .as_str()
             .map(|s| s.starts_with("Aff-")),
@@ -241,6 +246,11 @@ async fn all_sixteen_fixtures_are_accepted_and_their_fields_stored() {
     let m = one("unsupported_message").await;
     assert_eq!(m["type"], "unsupported");
     assert_eq!(m["raw"]["errors"][0]["code"], 131051);
+    assert_eq!(
+        m["errors"],
+        json!([{"code": 131051, "title": "Message type unknown", "message": "Message type unknown",
+                "details": "Message type is currently not supported."}])
+    );
 
     // The sender became a contact with an E.164 number and profile name.
     for name in ["text_message", "image_message", "order_message"] {

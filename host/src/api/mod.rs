@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/apps", post(admin::add_app).get(admin::list_apps))
         .route("/apps/{id}/signature", post(admin::sign))
+        .route("/apps/{id}/events", get(read::app_events))
         .route("/tenants", post(admin::add_tenant).get(admin::list_tenants))
         .route("/tenants/{id}", get(admin::get_tenant))
         .route("/tenants/{id}/plugins", get(admin::list_plugins))
@@ -82,6 +83,7 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{id}/consent/{recipient}",
             get(send::get_consent).put(send::put_consent),
         )
+        .route("/tenants/{id}/events", get(read::tenant_events))
         .route("/components", post(admin::upload_component))
         .route("/inbox", get(admin::inbox_stats))
         .fallback(|| async { error::ApiError::not_found("no such API route; see docs/api.md") })

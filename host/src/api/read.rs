@@ -1,12 +1,14 @@
-//! The read API: a tenant's contacts, conversations and messages, paginated with
-//! `?after=<id>&limit=<n>` (the response's `next_after` is the next page's cursor).
+//! The read API: a tenant's contacts, conversations, messages and account events, and
+//! an app's unrouted account events, paginated with `?after=<id>&limit=<n>` (the
+//! response's `next_after` is the next page's cursor).
 
 use super::AppState;
 use super::error::ApiError;
 use crate::store::contacts::{self, Contact};
+use crate::store::events::{self, AccountEvent, Owner};
 use crate::store::messages::{self, Conversation, Message, MessageFilter};
 use crate::store::page::{Page, PageRequest};
-use crate::store::tenants;
+use crate::store::{apps, tenants};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -87,6 +89,56 @@ pub async fn messages(
                 };
                 messages::list(c, &tenant, filter, page)
             })
+            .await?,
+    ))
+}
+
+/// Pagination and the field filter of the events lists.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Items with ids greater than this.
+    after: Option<i64>,
+    /// Page size, 1–500 (default 50).
+    limit: Option<u32>,
+    /// Events of this webhook field only, e.g. `message_template_status_update`.
+    field: Option<String>,
+}
+
+/// `GET /v1/tenants/{id}/events`: the tenant's template, number, account and
+/// user-preference events.
+pub async fn tenant_events(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    q: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<Page<AccountEvent>>, ApiError> {
+    let Query(q) = q?;
+    ensure_tenant(&state, &tenant).await?;
+    let page = PageRequest::new(q.after, q.limit);
+    Ok(Json(
+        state
+            .db
+            .read(move |c| events::list(c, Owner::Tenant(&tenant), q.field.as_deref(), page))
+            .await?,
+    ))
+}
+
+/// `GET /v1/apps/{id}/events`: the app's events that no tenant could be resolved for.
+pub async fn app_events(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    q: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<Page<AccountEvent>>, ApiError> {
+    let Query(q) = q?;
+    let id = app.clone();
+    if state.db.read(move |c| apps::get(c, &id)).await?.is_none() {
+        return Err(ApiError::not_found(format!("no app {app:?}")));
+    }
+    let page = PageRequest::new(q.after, q.limit);
+    Ok(Json(
+        state
+            .db
+            .read(move |c| events::list(c, Owner::App(&app), q.field.as_deref(), page))
             .await?,
     ))
 }

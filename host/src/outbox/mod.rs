@@ -397,10 +397,29 @@ impl Outbox {
         let err = match &o.result {
             Ok(sent) => {
                 rows::mark_sent(c, row.id, sent.wamid.as_deref(), now)?;
+                self.count(&row.tenant_id, "sent");
                 if let Some(wamid) = &sent.wamid {
                     rows::record_outbound_message(c, row, wamid, sent.wa_id.as_deref(), now)?;
+                    // A `failed` status that arrived before this answer is acted on now.
+                    if let Some((code, message)) = rows::recorded_failure(c, &row.tenant_id, wamid)?
+                    {
+                        let sent_row = OutboxItem {
+                            wamid: Some(wamid.clone()),
+                            ..row.clone()
+                        };
+                        let retry = matches!(code, Some(1 | 2 | 131000 | 131016 | 133004));
+                        let result = apply_failure(
+                            c,
+                            &self.settings,
+                            &sent_row,
+                            code,
+                            &message,
+                            None,
+                            retry,
+                        )?;
+                        self.count(&row.tenant_id, result);
+                    }
                 }
-                self.count(&row.tenant_id, "sent");
                 return Ok(());
             }
             Err(e) => e,
@@ -408,95 +427,138 @@ impl Outbox {
         let code = err.code();
         let message = err.to_string();
         tracing::info!(tenant = %row.tenant_id, outbox_id = row.id, code = ?code, error = %message, "send failed");
-        let s = &self.settings;
-        let backoff = |attempts: i64| -> i64 {
-            let exp = s
-                .backoff_base_ms
-                .saturating_mul(1u64 << attempts.clamp(0, 20).saturating_sub(1));
-            let capped = exp.min(s.backoff_max_ms);
-            let jittered = rand::rng().random_range(capped / 2..=capped.max(1));
-            jittered as i64
-        };
-        match code {
-            // Throughput or pair rate exceeded: slow down, never give up on these.
-            Some(130429 | 131056 | 80007 | 4) => {
-                let wait = err
-                    .retry_after()
-                    .map_or_else(|| backoff(row.attempts), |d| d.as_millis() as i64);
-                rows::retry_later(
-                    c,
-                    row.id,
-                    now + wait,
-                    WaitReason::Backoff.as_str(),
-                    code,
-                    &message,
-                )?;
-                self.count(&row.tenant_id, "rate_limited");
-            }
-            Some(131047) => {
-                rows::finish(c, row.id, "needs_template", code, &message)?;
-                self.count(&row.tenant_id, "needs_template");
-            }
-            Some(131026) => {
-                consent::mark_undeliverable(c, &row.tenant_id, &row.to, now)?;
-                rows::finish(c, row.id, "undeliverable", code, &message)?;
-                self.count(&row.tenant_id, "undeliverable");
-            }
-            Some(131050) => {
-                consent::marketing_preference(c, &row.tenant_id, &row.to, true, now)?;
-                rows::finish(c, row.id, "suppressed", code, &message)?;
-                self.count(&row.tenant_id, "suppressed");
-            }
-            Some(131049) => {
-                let until = now + s.marketing_pause_ms;
-                consent::pause_marketing(c, &row.tenant_id, &row.to, until)?;
-                rows::retry_later(
-                    c,
-                    row.id,
-                    until,
-                    WaitReason::MarketingPausedForContact.as_str(),
-                    code,
-                    &message,
-                )?;
-                self.count(&row.tenant_id, "marketing_paused");
-            }
-            Some(368) => {
-                let until = now + s.marketing_pause_ms;
-                rows::pause_number(c, &row.phone_number_id, until, &message)?;
-                rows::retry_later(
-                    c,
-                    row.id,
-                    until,
-                    WaitReason::MarketingPausedForNumber.as_str(),
-                    code,
-                    &message,
-                )?;
-                self.count(&row.tenant_id, "marketing_paused");
-            }
-            _ if retryable(err) => {
-                if row.attempts >= i64::from(s.max_attempts) {
-                    let reason = format!("gave up after {} attempts: {message}", row.attempts);
-                    rows::finish(c, row.id, "dead", code, &reason)?;
-                    self.count(&row.tenant_id, "dead");
-                } else {
-                    rows::retry_later(
-                        c,
-                        row.id,
-                        now + backoff(row.attempts),
-                        WaitReason::Backoff.as_str(),
-                        code,
-                        &message,
-                    )?;
-                    self.count(&row.tenant_id, "retry");
-                }
-            }
-            _ => {
-                rows::finish(c, row.id, "dead", code, &message)?;
-                self.count(&row.tenant_id, "dead");
-            }
-        }
+        let result = apply_failure(
+            c,
+            &self.settings,
+            row,
+            code,
+            &message,
+            err.retry_after(),
+            retryable(err),
+        )?;
+        self.count(&row.tenant_id, result);
         Ok(())
     }
+}
+
+/// Acts on a failed send by Meta's code (from the send call's answer or from a
+/// `failed` status webhook) and returns the outcome's metric label.
+///
+/// # Errors
+/// On database failure.
+pub fn apply_failure(
+    c: &Connection,
+    s: &SendSettings,
+    row: &OutboxItem,
+    code: Option<i64>,
+    message: &str,
+    retry_after: Option<Duration>,
+    retryable: bool,
+) -> Result<&'static str, StoreError> {
+    let now = now_ms();
+    let backoff = |attempts: i64| -> i64 {
+        let exp = s
+            .backoff_base_ms
+            .saturating_mul(1u64 << attempts.clamp(1, 20).saturating_sub(1));
+        let capped = exp.min(s.backoff_max_ms).max(1);
+        rand::rng().random_range(capped / 2..=capped) as i64
+    };
+    Ok(match code {
+        // Throughput or pair rate exceeded: slow down; these are never dead-lettered.
+        Some(130429 | 131056 | 80007 | 4) => {
+            let wait = retry_after.map_or_else(|| backoff(row.attempts), |d| d.as_millis() as i64);
+            rows::retry_later(
+                c,
+                row.id,
+                now + wait,
+                WaitReason::Backoff.as_str(),
+                code,
+                message,
+            )?;
+            "rate_limited"
+        }
+        Some(131047) => {
+            rows::finish(c, row.id, "needs_template", code, message)?;
+            "needs_template"
+        }
+        Some(131026) => {
+            consent::mark_undeliverable(c, &row.tenant_id, &row.to, now)?;
+            rows::finish(c, row.id, "undeliverable", code, message)?;
+            "undeliverable"
+        }
+        Some(131050) => {
+            consent::marketing_preference(c, &row.tenant_id, &row.to, true, now)?;
+            rows::finish(c, row.id, "suppressed", code, message)?;
+            "suppressed"
+        }
+        Some(131049) => {
+            let until = now + s.marketing_pause_ms;
+            consent::pause_marketing(c, &row.tenant_id, &row.to, until)?;
+            rows::retry_later(
+                c,
+                row.id,
+                until,
+                WaitReason::MarketingPausedForContact.as_str(),
+                code,
+                message,
+            )?;
+            "marketing_paused"
+        }
+        Some(368) => {
+            let until = now + s.marketing_pause_ms;
+            rows::pause_number(c, &row.phone_number_id, until, message)?;
+            rows::retry_later(
+                c,
+                row.id,
+                until,
+                WaitReason::MarketingPausedForNumber.as_str(),
+                code,
+                message,
+            )?;
+            "marketing_paused"
+        }
+        _ if retryable && row.attempts < i64::from(s.max_attempts) => {
+            rows::retry_later(
+                c,
+                row.id,
+                now + backoff(row.attempts),
+                WaitReason::Backoff.as_str(),
+                code,
+                message,
+            )?;
+            "retry"
+        }
+        _ if retryable => {
+            let reason = format!("gave up after {} attempts: {message}", row.attempts);
+            rows::finish(c, row.id, "dead", code, &reason)?;
+            "dead"
+        }
+        _ => {
+            rows::finish(c, row.id, "dead", code, message)?;
+            "dead"
+        }
+    })
+}
+
+/// Acts on a `failed` status webhook for a message the outbox sent: the same rules
+/// as a failed send call. Returns the outcome, or `None` when the outbox has no
+/// such sent message (sent by another tool, or already handled).
+///
+/// # Errors
+/// On database failure.
+pub fn apply_failed_status(
+    c: &Connection,
+    s: &SendSettings,
+    tenant: &str,
+    wamid: &str,
+    code: Option<i64>,
+    message: &str,
+) -> Result<Option<&'static str>, StoreError> {
+    let Some(row) = rows::find_sent(c, tenant, wamid)? else {
+        return Ok(None);
+    };
+    let retryable = matches!(code, Some(1 | 2 | 131000 | 131016 | 133004));
+    apply_failure(c, s, &row, code, message, None, retryable).map(Some)
 }
 
 /// True for failures that another attempt may fix: 5xx, 429, timeouts, transport

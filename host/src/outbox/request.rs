@@ -170,7 +170,11 @@ pub fn check(mut body: Value) -> Result<Checked, Invalid> {
         None => {
             // Meta defaults to text; a body that carries exactly one other payload
             // (as some of Meta's own examples do) means that type.
-            let present: Vec<&str> = TYPES.iter().copied().filter(|t| obj.contains_key(*t)).collect();
+            let present: Vec<&str> = TYPES
+                .iter()
+                .copied()
+                .filter(|t| obj.contains_key(*t))
+                .collect();
             let kind = match present.as_slice() {
                 [one] => *one,
                 _ => "text",
@@ -187,6 +191,9 @@ pub fn check(mut body: Value) -> Result<Checked, Invalid> {
         }
     };
     check_payload(&kind, obj.get(&kind))?;
+    if let Some(payload) = obj.get_mut(&kind) {
+        conform(&kind, payload);
+    }
     let (rule_kind, category) = if kind == "template" {
         (Kind::Template, category.unwrap_or(Category::Marketing))
     } else {
@@ -201,6 +208,47 @@ pub fn check(mut body: Value) -> Result<Checked, Invalid> {
         from,
         read_message_id: None,
     })
+}
+
+/// Writes what Meta's published spec requires where the API also accepts looser
+/// forms: coordinates and template button indexes as strings, lowercase button
+/// sub-types, and the (only) template language policy.
+fn conform(kind: &str, payload: &mut Value) {
+    let stringify = |v: &mut Value| {
+        if let Value::Number(n) = v {
+            *v = Value::String(n.to_string());
+        }
+    };
+    match kind {
+        "location" => {
+            for key in ["latitude", "longitude"] {
+                if let Some(v) = payload.get_mut(key) {
+                    stringify(v);
+                }
+            }
+        }
+        "template" => {
+            if let Some(language) = payload.get_mut("language").and_then(Value::as_object_mut) {
+                language
+                    .entry("policy")
+                    .or_insert_with(|| Value::from("deterministic"));
+            }
+            for component in payload
+                .get_mut("components")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(index) = component.get_mut("index") {
+                    stringify(index);
+                }
+                if let Some(Value::String(sub)) = component.get_mut("sub_type") {
+                    *sub = sub.to_lowercase();
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn check_payload(kind: &str, payload: Option<&Value>) -> Result<(), Invalid> {
@@ -303,8 +351,8 @@ fn check_payload(kind: &str, payload: Option<&Value>) -> Result<(), Invalid> {
         "location" => {
             let ok = |k: &str, range: f64| {
                 p.get(k)
-                    .and_then(Value::as_f64)
-                    .is_some_and(|v| v.abs() <= range)
+                    .and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()))
+                    .is_some_and(|v: f64| v.abs() <= range)
             };
             if !ok("latitude", 90.0) || !ok("longitude", 180.0) {
                 return Err(field(
@@ -413,6 +461,26 @@ mod tests {
         assert_eq!(
             check(json!({"text": {"body": "x"}})).unwrap_err().code,
             "invalid_recipient"
+        );
+    }
+
+    #[test]
+    fn conforms_to_the_published_spec() {
+        let c = check(json!({"to": "1", "type": "location",
+            "location": {"latitude": 45.46, "longitude": 9.19}}))
+        .unwrap();
+        assert_eq!(c.body["location"]["latitude"], "45.46");
+        let c = check(
+            json!({"to": "1", "type": "template", "template": {"name": "t",
+            "language": {"code": "it"},
+            "components": [{"type": "button", "sub_type": "QUICK_REPLY", "index": 0}]}}),
+        )
+        .unwrap();
+        assert_eq!(c.body["template"]["language"]["policy"], "deterministic");
+        assert_eq!(c.body["template"]["components"][0]["index"], "0");
+        assert_eq!(
+            c.body["template"]["components"][0]["sub_type"],
+            "quick_reply"
         );
     }
 

@@ -1,17 +1,21 @@
 //! Processing of inbox bodies, a batch at a time.
 
 use super::Pipeline;
+use crate::limits::optout;
 use crate::metrics::UnhandledLabels;
 use crate::plugins::error::CallError;
 use crate::plugins::responder::ConversationView;
 use crate::plugins::{ActiveBinding, PluginHost, TenantPlugins};
 use crate::store::contacts::{self, Contact, ContactFacts};
-use crate::store::messages::{self, ClassifyOutcome, NewInbound};
-use crate::store::{StoreError, inbox, tenants};
+use crate::store::messages::{
+    self, ClassifyOutcome, NewInbound, NewRevision, NewStatus, RevisionAction,
+};
+use crate::store::{StoreError, consent, events, inbox, now_ms, tenants};
 use crate::whatsapp::content::Content;
-use crate::whatsapp::payload::{self, Event, InboundMessage};
+use crate::whatsapp::payload::{self, AccountEvent, Amendment, Event, InboundMessage, Route};
 use crate::whatsapp::phone;
 use rusqlite::Connection;
+use std::collections::HashSet;
 use std::time::Instant;
 
 /// A stored message that still needs its plugins (classifier, then responder).
@@ -21,6 +25,9 @@ struct ToClassify {
     message: InboundMessage,
     contact: Contact,
     conversation: ConversationView,
+    /// False for an edited message: the classifier sees the new version, but the
+    /// responder does not answer the same message twice.
+    respond: bool,
 }
 
 /// What the first transaction did, for metrics once it is committed.
@@ -64,6 +71,7 @@ impl Pipeline {
                 (item.id, item.app_id, events)
             })
             .collect();
+        let send_settings = self.send_settings.clone();
         let (jobs, counts, done) = self
             .db
             .write(move |conn| {
@@ -79,7 +87,15 @@ impl Pipeline {
                             inbox::mark_rejected(&tx, inbox_id, &reason)?;
                         }
                         Ok(events) => {
-                            store_events(&tx, &app_id, inbox_id, events, &mut jobs, &mut counts)?;
+                            store_events(
+                                &tx,
+                                &app_id,
+                                inbox_id,
+                                events,
+                                &send_settings,
+                                &mut jobs,
+                                &mut counts,
+                            )?;
                             done.push(inbox_id);
                         }
                     }
@@ -193,7 +209,7 @@ fn classify(host: &PluginHost, plugins: &TenantPlugins, job: ToClassify) -> Clas
             Err(e) => ClassifyOutcome::Failed(format!("{}: {e}", e.code())),
         };
     }
-    if let Some(binding) = &plugins.responder {
+    if let Some(binding) = plugins.responder.as_ref().filter(|_| job.respond) {
         let result = timed(&mut out, binding, "responder", |b| {
             host.respond(
                 b,
@@ -250,15 +266,18 @@ fn store_events(
     app_id: &str,
     inbox_id: i64,
     events: Vec<Event>,
+    send_settings: &crate::outbox::SendSettings,
     jobs: &mut Vec<ToClassify>,
     counts: &mut Counts,
 ) -> Result<(), StoreError> {
+    // Numbers whose account this body already recorded (one write per number).
+    let mut learned = HashSet::new();
     for (index, event) in events.into_iter().enumerate() {
-        let route = match &event {
-            Event::Message(m) => &m.route,
-            Event::Status(s) => &s.route,
-            Event::Other(o) => &o.route,
-        };
+        if let Event::Account(a) = event {
+            store_account_event(tx, app_id, inbox_id, &a)?;
+            continue;
+        }
+        let route = event.route();
         let tenant = match &route.phone_number_id {
             Some(pnid) => tenants::route(tx, app_id, pnid)?,
             None => None,
@@ -267,6 +286,7 @@ fn store_events(
             Event::Message(m) => (m.kind.clone(), &m.raw),
             Event::Status(s) => (format!("status:{}", s.status), &s.raw),
             Event::Other(o) => (o.kind.clone(), &o.raw),
+            Event::Account(_) => unreachable!("stored above"),
         };
         let Some((tenant, region)) = tenant else {
             if inbox::record_unhandled(tx, inbox_id, index, None, "unrouted", &kind, raw)? {
@@ -275,7 +295,22 @@ fn store_events(
             }
             continue;
         };
+        if let Some(pnid) = &route.phone_number_id
+            && learned.insert(pnid.clone())
+        {
+            events::learn_number(
+                tx,
+                app_id,
+                pnid,
+                &route.waba_id,
+                route.display_phone_number.as_deref(),
+                &tenant,
+            )?;
+        }
         match event {
+            Event::Message(m) if m.amends.is_some() => {
+                store_amendment(tx, &tenant, inbox_id, m, jobs)?;
+            }
             Event::Message(m) => {
                 if let Content::Unsupported(_) = m.content
                     && inbox::record_unhandled(
@@ -321,7 +356,11 @@ fn store_events(
                 let contact = contacts::upsert(tx, &tenant, &facts)?;
                 let content = serde_json::to_value(&m.content)?;
                 let context = serde_json::to_value(&m.context)?;
+                let errors = (!m.errors.is_empty())
+                    .then(|| serde_json::to_value(&m.errors))
+                    .transpose()?;
                 let pnid = m.route.phone_number_id.clone().unwrap_or_default();
+                let at = m.timestamp.saturating_mul(1000);
                 let stored = messages::insert_inbound(
                     tx,
                     &NewInbound {
@@ -330,21 +369,40 @@ fn store_events(
                         phone_number_id: &pnid,
                         wamid: &m.id,
                         kind: &m.kind,
-                        timestamp: m.timestamp.saturating_mul(1000),
+                        timestamp: at,
                         text: m.content.text(),
                         content: &content,
                         context: &context,
                         raw: &m.raw,
+                        errors: errors.as_ref(),
                         inbox_id,
                     },
                 )?;
                 if stored.inserted {
                     counts.stored += 1;
+                    // A message that is only STOP / START opts the sender out / in,
+                    // in the same transaction as the message (once: not on redelivery).
+                    if let (Content::Text(body), Some(wa_id)) = (&m.content, &m.from)
+                        && let Some(keyword) = optout::keyword(body)
+                    {
+                        consent::apply_keyword(tx, &tenant, wa_id, keyword, at)?;
+                    }
                 } else {
                     counts.duplicates += 1;
                 }
                 if stored.unclassified {
-                    let at = m.timestamp.saturating_mul(1000);
+                    let mut message = m;
+                    // An edit that arrived before the message is its current version:
+                    // plugins see that.
+                    if let Some(edit) = stored
+                        .edited_by
+                        .as_ref()
+                        .and_then(|raw| InboundMessage::from_raw(&message.route, raw))
+                        && !matches!(edit.content, Content::Unsupported(_))
+                    {
+                        message.content = edit.content;
+                        message.context.replied_to = edit.context.replied_to;
+                    }
                     jobs.push(ToClassify {
                         tenant,
                         message_id: stored.message_id,
@@ -354,20 +412,50 @@ fn store_events(
                             last_message_at: at,
                             last_inbound_at: Some(at),
                         },
-                        message: m,
+                        message,
                         contact,
+                        respond: true,
                     });
                 }
             }
             Event::Status(s) => {
+                let errors = (!s.errors.is_empty())
+                    .then(|| serde_json::to_value(&s.errors))
+                    .transpose()?;
+                let pricing = s.pricing.as_ref().map(serde_json::to_value).transpose()?;
+                let conversation = s
+                    .conversation
+                    .as_ref()
+                    .map(serde_json::to_value)
+                    .transpose()?;
                 messages::record_status(
                     tx,
-                    &tenant,
-                    &s.id,
-                    &s.status,
-                    s.timestamp.saturating_mul(1000),
-                    &s.raw,
+                    &NewStatus {
+                        tenant: &tenant,
+                        wamid: &s.id,
+                        status: &s.status,
+                        timestamp: s.timestamp.saturating_mul(1000),
+                        recipient_id: s.recipient_id.as_deref(),
+                        errors: errors.as_ref(),
+                        pricing: pricing.as_ref(),
+                        conversation: conversation.as_ref(),
+                        raw: &s.raw,
+                    },
                 )?;
+                if s.status == "failed" {
+                    // Meta reports most refusals (131026, 131047, 131049, ...) here,
+                    // after accepting the send: the outbox acts on them by code.
+                    let errors = errors.as_ref().map(ToString::to_string);
+                    let (code, message) = crate::store::outbox::first_error(errors.as_deref());
+                    crate::outbox::apply_failed_status(
+                        tx,
+                        send_settings,
+                        &tenant,
+                        &s.id,
+                        code,
+                        &message,
+                    )?;
+                }
             }
             Event::Other(o) => {
                 if inbox::record_unhandled(
@@ -382,6 +470,139 @@ fn store_events(
                     counts.unhandled.push(("unmodeled".into(), o.kind));
                 }
             }
+            Event::Account(_) => unreachable!("stored above"),
+        }
+    }
+    Ok(())
+}
+
+/// Records an edit or revoke and, when an edit became the message's current version,
+/// queues the message for its classifier again (not its responder).
+fn store_amendment(
+    tx: &Connection,
+    tenant: &str,
+    inbox_id: i64,
+    m: InboundMessage,
+    jobs: &mut Vec<ToClassify>,
+) -> Result<(), StoreError> {
+    let Some(amends) = &m.amends else {
+        return Ok(());
+    };
+    let (action, kind, text) = match amends {
+        Amendment::Edit { kind, text, .. } => {
+            (RevisionAction::Edit, Some(kind.as_str()), text.as_deref())
+        }
+        Amendment::Revoke { .. } => (RevisionAction::Revoke, None, None),
+    };
+    let content = match action {
+        RevisionAction::Edit => Some(serde_json::to_value(&m.content)?),
+        RevisionAction::Revoke => None,
+    };
+    let original_id = amends.original_id().to_owned();
+    let outcome = messages::record_revision(
+        tx,
+        &NewRevision {
+            tenant,
+            target_wamid: &original_id,
+            wamid: &m.id,
+            action,
+            kind,
+            text,
+            content: content.as_ref(),
+            raw: &m.raw,
+            timestamp: m.timestamp.saturating_mul(1000),
+            inbox_id,
+        },
+    )?;
+    let Some(target) = outcome.message else {
+        return Ok(());
+    };
+    let wants_plugins = action == RevisionAction::Edit
+        && outcome.current
+        && target.unclassified
+        && !matches!(m.content, Content::Unsupported(_));
+    if !wants_plugins {
+        return Ok(());
+    }
+    let Some(contact) = contacts::get(tx, tenant, target.contact_id)? else {
+        return Ok(());
+    };
+    let at = m.timestamp.saturating_mul(1000);
+    let pnid = m.route.phone_number_id.clone().unwrap_or_default();
+    let mut message = m;
+    message.id = original_id;
+    if let Some(Amendment::Edit { kind, .. }) = &message.amends {
+        message.kind = kind.clone();
+    }
+    jobs.push(ToClassify {
+        tenant: tenant.to_owned(),
+        message_id: target.id,
+        conversation: ConversationView {
+            id: target.conversation_id,
+            phone_number_id: pnid,
+            last_message_at: at,
+            last_inbound_at: Some(at),
+        },
+        message,
+        contact,
+        respond: false,
+    });
+    Ok(())
+}
+
+/// Stores a template, number, account or preference event for its tenant (or the
+/// app), and applies a marketing preference to the user's consent.
+fn store_account_event(
+    tx: &Connection,
+    app_id: &str,
+    inbox_id: i64,
+    a: &AccountEvent,
+) -> Result<(), StoreError> {
+    let route: &Route = &a.route;
+    let tenant = events::resolve_tenant(
+        tx,
+        app_id,
+        &route.waba_id,
+        route.phone_number_id.as_deref(),
+        route.display_phone_number.as_deref(),
+    )?;
+    let occurred_at = a.timestamp.map(|t| t.saturating_mul(1000));
+    let key = events::dedupe_key(&route.field, &route.waba_id, a.entry_time, &a.kind, &a.raw);
+    let inserted = events::insert(
+        tx,
+        &events::NewAccountEvent {
+            app_id,
+            tenant: tenant.as_deref(),
+            waba_id: &route.waba_id,
+            phone_number_id: route.phone_number_id.as_deref(),
+            field: &route.field,
+            kind: &a.kind,
+            event: a.event.as_deref(),
+            subject: a.subject.as_deref(),
+            occurred_at,
+            raw: &a.raw,
+            dedupe_key: &key,
+            inbox_id,
+        },
+    )?;
+    if inserted.is_none() {
+        return Ok(());
+    }
+    tracing::info!(inbox_id, field = %route.field, event = ?a.event, tenant = ?tenant, "account event stored");
+    // A user stopping or resuming marketing messages changes their consent at once,
+    // unless a later preference of theirs was already applied.
+    if route.field == "user_preferences"
+        && a.raw["category"] == "marketing_messages"
+        && let (Some(tenant), Some(wa_id)) = (&tenant, &a.subject)
+    {
+        let stop = match a.event.as_deref() {
+            Some("stop") => true,
+            Some("resume") => false,
+            _ => return Ok(()),
+        };
+        let at = occurred_at.unwrap_or_else(now_ms);
+        if !events::newer_exists(tx, tenant, &route.field, wa_id, at)? {
+            consent::marketing_preference(tx, tenant, wa_id, stop, at)?;
         }
     }
     Ok(())

@@ -30,6 +30,7 @@ pub struct Pipeline {
     plugins: Arc<PluginHost>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
+    send_settings: Arc<crate::outbox::SendSettings>,
 }
 
 impl Pipeline {
@@ -40,7 +41,15 @@ impl Pipeline {
             plugins,
             metrics,
             wake: Arc::new(Notify::new()),
+            send_settings: Arc::new(crate::outbox::SendSettings::default()),
         }
+    }
+
+    /// Uses `settings` when a `failed` status webhook tells the outbox to back off,
+    /// pause marketing or give up.
+    pub fn with_send_settings(mut self, settings: crate::outbox::SendSettings) -> Pipeline {
+        self.send_settings = Arc::new(settings);
+        self
     }
 
     /// Tells the worker new bodies are waiting.

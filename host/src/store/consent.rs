@@ -50,11 +50,21 @@ impl Consent {
     }
 }
 
+/// The key a recipient is stored under: E.164 digits when the WhatsApp id is a valid
+/// number (so Mexico's 521… and Brazil's eight-digit ids meet the number the outbox
+/// sends to), else the id as given.
+fn key(wa_id: &str) -> String {
+    crate::whatsapp::phone::wa_id_to_e164(wa_id)
+        .map(|e| e.trim_start_matches('+').to_owned())
+        .unwrap_or_else(|| wa_id.to_owned())
+}
+
 /// The consent row of a recipient; all-empty when nothing was recorded.
 ///
 /// # Errors
 /// On database failure.
 pub fn get(conn: &Connection, tenant: &str, wa_id: &str) -> Result<Consent, StoreError> {
+    let wa_id = &key(wa_id);
     let row = conn
         .prepare_cached(
             "SELECT opted_in_at, opt_in_source, opted_out_at, opt_out_source,
@@ -89,6 +99,7 @@ fn update(
     assignments: &str,
     values: &[&dyn rusqlite::ToSql],
 ) -> Result<(), StoreError> {
+    let wa_id = &key(wa_id);
     let now = now_ms();
     conn.prepare_cached(
         "INSERT INTO consent (tenant_id, wa_id, updated_at) VALUES (?1, ?2, ?3)
@@ -248,6 +259,18 @@ mod tests {
         let consent = db.write_blocking(|c| get(c, "acme", "391")).unwrap();
         assert!(consent.opted_in());
         assert!(!consent.opted_out());
+    }
+
+    #[test]
+    fn mexican_wa_id_and_e164_digits_share_one_consent() {
+        let (_dir, db) = db();
+        db.write_blocking(|c| apply_keyword(c, "acme", "5215512345678", Keyword::OptOut, 1))
+            .unwrap();
+        assert!(
+            db.write_blocking(|c| get(c, "acme", "525512345678"))
+                .unwrap()
+                .opted_out()
+        );
     }
 
     #[test]

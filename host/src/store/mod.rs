@@ -16,6 +16,7 @@
 pub mod apps;
 pub mod consent;
 pub mod contacts;
+pub mod events;
 pub mod inbox;
 pub mod kv;
 pub mod messages;

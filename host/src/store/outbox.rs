@@ -247,6 +247,23 @@ pub fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
         .query_row([], |r| r.get(0))?)
 }
 
+/// The sent row that got Meta's message id `wamid`.
+///
+/// # Errors
+/// On database failure.
+pub fn find_sent(
+    conn: &Connection,
+    tenant: &str,
+    wamid: &str,
+) -> Result<Option<OutboxItem>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND wamid = ?2 AND state = 'sent'"
+        ))?
+        .query_row(params![tenant, wamid], from_row)
+        .optional()?)
+}
+
 /// Holds a queued row back until `until` for `reason`.
 ///
 /// # Errors
@@ -557,5 +574,50 @@ pub fn record_outbound_message(
             row.body.to_string(),
         ],
     )?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    // A status webhook may have beaten the send's answer here.
+    super::messages::sync_status(conn, &row.tenant_id, wamid)?;
+    Ok(id)
+}
+
+/// The first error of a `failed` status recorded for `wamid`: Meta's code and
+/// message. `None` when no failure was recorded.
+///
+/// # Errors
+/// On database failure.
+pub fn recorded_failure(
+    conn: &Connection,
+    tenant: &str,
+    wamid: &str,
+) -> Result<Option<(Option<i64>, String)>, StoreError> {
+    let errors: Option<Option<String>> = conn
+        .prepare_cached(
+            "SELECT errors FROM message_statuses WHERE tenant_id = ?1 AND wamid = ?2 AND status = 'failed'",
+        )?
+        .query_row(params![tenant, wamid], |r| r.get(0))
+        .optional()?;
+    let Some(errors) = errors else {
+        return Ok(None);
+    };
+    Ok(Some(first_error(errors.as_deref())))
+}
+
+/// Meta's first error of a status's `errors` array: code and message.
+pub fn first_error(errors: Option<&str>) -> (Option<i64>, String) {
+    let first = errors
+        .and_then(|e| serde_json::from_str::<Value>(e).ok())
+        .and_then(|v| v.get(0).cloned())
+        .unwrap_or(Value::Null);
+    let code = first.get("code").and_then(Value::as_i64);
+    let title = first
+        .get("title")
+        .or_else(|| first.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("failed");
+    let details = first.pointer("/error_data/details").and_then(Value::as_str);
+    let message = match details {
+        Some(d) if d != title => format!("{title} ({d})"),
+        _ => title.to_owned(),
+    };
+    (code, message)
 }

@@ -135,6 +135,11 @@ pub struct OrderItem {
 }
 
 /// A system notice, such as the customer changing their number.
+///
+/// Meta's types: `user_changed_number` (current; older payloads say
+/// `customer_changed_number`), `user_changed_user_id` (the business-scoped user id
+/// changed) and `customer_identity_changed` (the customer reinstalled WhatsApp or
+/// changed device; sent when identity change checks are on).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SystemNotice {
     /// Meta's notice type, e.g. `"user_changed_number"`.
@@ -143,6 +148,9 @@ pub struct SystemNotice {
     pub body: String,
     /// The customer's new WhatsApp id, for number changes.
     pub new_wa_id: Option<String>,
+    /// The customer's new identity hash, for identity changes (not given to plugins:
+    /// the released contract has no field for it).
+    pub identity: Option<String>,
 }
 
 impl Content {
@@ -302,6 +310,7 @@ fn system_notice(data: &Value) -> SystemNotice {
         body: str_at(data, "/body").unwrap_or_default(),
         // Older payloads name the new id `new_wa_id`; current ones `wa_id`.
         new_wa_id: str_at(data, "/wa_id").or_else(|| str_at(data, "/new_wa_id")),
+        identity: str_at(data, "/identity"),
     }
 }
 
@@ -460,6 +469,26 @@ mod tests {
         );
         assert_eq!(decode(json!({"type": "foo", "foo": {}})), None);
         assert_eq!(decode(json!({"type": "unsupported"})), None);
+    }
+
+    #[test]
+    fn synthetic_identity_change_and_old_number_change_spellings() {
+        let identity = json!({"type": "system", "system": {
+            "body": "User A's security code changed", "identity": "abc123=", "customer": "16505551234",
+            "type": "customer_identity_changed"}});
+        let Some(Content::System(notice)) = decode(identity) else {
+            panic!("expected a system notice")
+        };
+        assert_eq!(notice.kind, "customer_identity_changed");
+        assert_eq!(notice.identity.as_deref(), Some("abc123="));
+        assert_eq!(notice.new_wa_id, None);
+        let old = json!({"type": "system", "system": {
+            "body": "changed", "new_wa_id": 12195555358u64, "type": "customer_changed_number"}});
+        let Some(Content::System(notice)) = decode(old) else {
+            panic!("expected a system notice")
+        };
+        assert_eq!(notice.new_wa_id.as_deref(), Some("12195555358"));
+        assert_eq!(notice.identity, None);
     }
 
     #[test]

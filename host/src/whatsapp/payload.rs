@@ -6,6 +6,12 @@
 //! body order. Only a body that is not JSON or has no `entry` array is rejected; anything
 //! inside that the host does not model becomes an [`Event::Other`] or a
 //! [`Content::Unsupported`] message that keeps the raw JSON, so nothing is lost.
+//!
+//! Besides messages and statuses, the fields listed in [`ACCOUNT_FIELDS`] (template
+//! status / quality / category updates, number quality, account updates, user
+//! marketing preferences) become [`Event::Account`], one per item. Message edits and
+//! revokes arrive as messages whose [`InboundMessage::amends`] names the message they
+//! change.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -15,6 +21,24 @@ use super::json::{array_at, parse_at, str_at};
 
 /// The `field` of changes that carry messages and statuses.
 const MESSAGES_FIELD: &str = "messages";
+
+/// Change fields other than `messages` that the host models as [`Event::Account`]:
+/// stored per item and served by the events API. Other fields (groups, echoes, …) stay
+/// [`Event::Other`].
+pub const ACCOUNT_FIELDS: &[&str] = &[
+    "account_alerts",
+    "account_review_update",
+    "account_update",
+    "business_capability_update",
+    "message_template_components_update",
+    "message_template_quality_update",
+    "message_template_status_update",
+    "phone_number_name_update",
+    "phone_number_quality_update",
+    "security",
+    "template_category_update",
+    "user_preferences",
+];
 
 /// Why a webhook body could not be read at all.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +77,8 @@ pub struct Notification {
 pub struct Entry {
     /// The WhatsApp Business Account id (empty if absent).
     pub id: String,
+    /// `entry[].time`, Unix seconds, sent with account-level fields.
+    pub time: Option<i64>,
     /// Every change of the entry, in order.
     pub changes: Vec<Change>,
 }
@@ -78,8 +104,22 @@ pub enum Event {
     Message(InboundMessage),
     /// A delivery status for a message the business sent.
     Status(StatusUpdate),
-    /// A change field or item the host does not model (e.g. "groups", template status updates, account updates); stored raw.
+    /// A template, number, account or user-preference notification, or a change-level error.
+    Account(AccountEvent),
+    /// A change field or item the host does not model (e.g. "groups"); stored raw.
     Other(OtherChange),
+}
+
+impl Event {
+    /// Where the event was delivered.
+    pub fn route(&self) -> &Route {
+        match self {
+            Self::Message(m) => &m.route,
+            Self::Status(s) => &s.route,
+            Self::Account(a) => &a.route,
+            Self::Other(o) => &o.route,
+        }
+    }
 }
 
 /// Where an event was delivered: which account, number and subscribed field.
@@ -122,8 +162,51 @@ pub struct InboundMessage {
     pub context: Context,
     /// The errors Meta attached (unsupported messages carry these).
     pub errors: Vec<ApiError>,
+    /// Set when this notification edits or revokes an earlier message rather than
+    /// being a new one. For an edit, `content` holds the new content.
+    pub amends: Option<Amendment>,
     /// The message object exactly as received.
     pub raw: Value,
+}
+
+impl InboundMessage {
+    /// Reads a message object kept raw (such as a stored edit notification) as if it
+    /// had been delivered under `route`; `None` when it has no wamid.
+    pub fn from_raw(route: &Route, raw: &Value) -> Option<InboundMessage> {
+        match message_event(route, raw, &[]) {
+            Event::Message(message) => Some(message),
+            _ => None,
+        }
+    }
+}
+
+/// A change to an earlier message (`type: "edit"` / `type: "revoke"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Amendment {
+    /// The sender edited the message; the notification's content is the new version.
+    Edit {
+        /// The wamid of the edited message (`edit.original_message_id`).
+        original_id: String,
+        /// The WhatsApp type of the new version (`edit.message.type`).
+        kind: String,
+        /// The new text or caption as sent, even when the new content is unreadable.
+        text: Option<String>,
+    },
+    /// The sender deleted the message for everyone.
+    Revoke {
+        /// The wamid of the deleted message (`revoke.original_message_id`).
+        original_id: String,
+    },
+}
+
+impl Amendment {
+    /// The wamid of the message changed.
+    pub fn original_id(&self) -> &str {
+        match self {
+            Self::Edit { original_id, .. } | Self::Revoke { original_id } => original_id,
+        }
+    }
 }
 
 /// What a message answers or refers to.
@@ -135,6 +218,27 @@ pub struct Context {
     pub referred_product: Option<String>,
     /// The click-to-WhatsApp ad the customer came from (`referral.source_id`).
     pub ad_source_id: Option<String>,
+    /// The whole ad referral, when the customer came from a click-to-WhatsApp ad.
+    pub referral: Option<Referral>,
+}
+
+/// The click-to-WhatsApp ad (or post) a message came from (`messages[].referral`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Referral {
+    /// The ad or post id.
+    pub source_id: Option<String>,
+    /// `"ad"` or `"post"`.
+    pub source_type: Option<String>,
+    /// The URL the customer tapped.
+    pub source_url: Option<String>,
+    /// The ad's headline.
+    pub headline: Option<String>,
+    /// The ad's body text.
+    pub body: Option<String>,
+    /// `"image"` or `"video"`.
+    pub media_type: Option<String>,
+    /// The click id Meta uses for conversion reporting (`ctwa_clid`).
+    pub ctwa_clid: Option<String>,
 }
 
 /// An error Meta reported on a message, status or change.
@@ -165,7 +269,57 @@ pub struct StatusUpdate {
     pub recipient_id: Option<String>,
     /// Why delivery failed, for failed statuses.
     pub errors: Vec<ApiError>,
+    /// How the message is billed, when Meta says (old per-conversation or per-message model).
+    pub pricing: Option<Pricing>,
+    /// The billing conversation it opened or belongs to (per-conversation model only).
+    pub conversation: Option<BillingConversation>,
     /// The status object exactly as received.
+    pub raw: Value,
+}
+
+/// A status's `pricing` object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Pricing {
+    /// Whether the message is charged.
+    pub billable: Option<bool>,
+    /// `"CBP"` (per conversation, before July 2025) or `"PMP"` (per message).
+    pub pricing_model: Option<String>,
+    /// `marketing`, `utility`, `authentication`, `service`, … as Meta names it.
+    pub category: Option<String>,
+    /// Per-message model only: `regular`, `free_customer_service` or `free_entry_point`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// A status's `conversation` object (per-conversation pricing).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BillingConversation {
+    /// Meta's conversation id.
+    pub id: Option<String>,
+    /// What opened it (`origin.type`): marketing, utility, service, referral_conversion, …
+    pub origin_type: Option<String>,
+    /// When it expires, Unix seconds (sent with the first status of the conversation).
+    pub expiration_timestamp: Option<i64>,
+}
+
+/// One notification on a field in [`ACCOUNT_FIELDS`] (one per item for fields that
+/// batch items, such as `user_preferences`), or a change-level error on `messages`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountEvent {
+    /// Where it was delivered; `phone_number_id` is set only when Meta gave one.
+    pub route: Route,
+    /// `entry[].time`, Unix seconds, if sent.
+    pub entry_time: Option<i64>,
+    /// The items array it came from (e.g. `"user_preferences"`, `"errors"`), else the field.
+    pub kind: String,
+    /// The headline: `event` (APPROVED, FLAGGED, …), the new quality score or category,
+    /// a preference's `value` (stop / resume), or an error's code.
+    pub event: Option<String>,
+    /// What it is about: a template's name, a user's wa_id, a display number.
+    pub subject: Option<String>,
+    /// Meta's timestamp for the item, Unix seconds, when it has one.
+    pub timestamp: Option<i64>,
+    /// The item (or the change's whole value) exactly as received.
     pub raw: Value,
 }
 
@@ -199,7 +353,7 @@ impl Notification {
         let mut events = Vec::new();
         for entry in &self.entries {
             for change in &entry.changes {
-                change.push_events(&entry.id, &mut events);
+                change.push_events(entry, &mut events);
             }
         }
         events
@@ -219,6 +373,7 @@ impl Entry {
         };
         Self {
             id: str_at(entry, "/id").unwrap_or_default(),
+            time: parse_at(entry, "/time"),
             changes,
         }
     }
@@ -237,13 +392,16 @@ impl Change {
         Route {
             waba_id: waba_id.to_owned(),
             phone_number_id: str_at(&self.value, "/metadata/phone_number_id"),
-            display_phone_number: str_at(&self.value, "/metadata/display_phone_number"),
+            // Number-level fields (phone_number_quality_update) carry the display
+            // number at the top of the value instead of in `metadata`.
+            display_phone_number: str_at(&self.value, "/metadata/display_phone_number")
+                .or_else(|| str_at(&self.value, "/display_phone_number")),
             field: self.field.clone(),
         }
     }
 
-    fn push_events(&self, waba_id: &str, events: &mut Vec<Event>) {
-        let route = self.route(waba_id);
+    fn push_events(&self, entry: &Entry, events: &mut Vec<Event>) {
+        let route = self.route(&entry.id);
         let before = events.len();
         if self.field == MESSAGES_FIELD {
             let contacts = array_at(&self.value, "contacts");
@@ -254,7 +412,21 @@ impl Change {
                 events.push(status_event(&route, status));
             }
             for error in array_at(&self.value, "errors") {
-                events.push(other(&route, "errors", error));
+                events.push(account_event(&route, entry.time, "errors", error));
+            }
+        } else if ACCOUNT_FIELDS.contains(&self.field.as_str()) {
+            // A field that batches items in an array named after itself
+            // (`user_preferences`) gives one event per item; the rest (whose arrays,
+            // such as a template's buttons, are part of one event) one event each.
+            match self.value.get(&self.field).and_then(Value::as_array) {
+                Some(items) if !items.is_empty() && items.iter().all(Value::is_object) => {
+                    events.extend(
+                        items
+                            .iter()
+                            .map(|item| account_event(&route, entry.time, &self.field, item)),
+                    );
+                }
+                _ => events.push(account_event(&route, entry.time, &self.field, &self.value)),
             }
         } else if let Some(value) = self.value.as_object() {
             // Unmodelled fields that batch items (groups, message_echoes, history…) get one
@@ -288,6 +460,86 @@ fn other(route: &Route, kind: &str, raw: &Value) -> Event {
     })
 }
 
+/// The first string (or number) found at any of `pointers`.
+fn first_str(item: &Value, pointers: &[&str]) -> Option<String> {
+    pointers.iter().find_map(|pointer| str_at(item, pointer))
+}
+
+fn account_event(route: &Route, entry_time: Option<i64>, kind: &str, item: &Value) -> Event {
+    Event::Account(AccountEvent {
+        route: route.clone(),
+        entry_time,
+        kind: kind.to_owned(),
+        event: first_str(
+            item,
+            &[
+                "/event",
+                "/new_quality_score",
+                "/new_category",
+                "/value",
+                "/decision",
+                "/code",
+            ],
+        ),
+        subject: first_str(
+            item,
+            &[
+                "/wa_id",
+                "/message_template_name",
+                "/display_phone_number",
+                "/phone_number",
+                "/message_template_id",
+            ],
+        ),
+        timestamp: parse_at(item, "/timestamp").or(entry_time),
+        raw: item.clone(),
+    })
+}
+
+/// Reads `type: "edit"` / `type: "revoke"`: what they change and, for an edit, the new
+/// content. `None` when the original message id is missing (then the notification is
+/// kept as an unsupported message).
+fn amendment(kind: &str, message: &Value) -> Option<(Amendment, Option<Content>)> {
+    let data = message.get(kind)?;
+    let original_id = str_at(data, "/original_message_id")?;
+    match kind {
+        "revoke" => Some((Amendment::Revoke { original_id }, None)),
+        "edit" => {
+            let inner = data.get("message").unwrap_or(&Value::Null);
+            let new_kind = str_at(inner, "/type").unwrap_or_else(|| "unknown".to_owned());
+            let content = Content::decode(&new_kind, inner);
+            let text = content
+                .as_ref()
+                .and_then(Content::text)
+                .map(str::to_owned)
+                .or_else(|| str_at(inner, &format!("/{new_kind}/caption")))
+                .or_else(|| str_at(inner, "/text/body"));
+            Some((
+                Amendment::Edit {
+                    original_id,
+                    kind: new_kind.clone(),
+                    text,
+                },
+                Some(content.unwrap_or(Content::Unsupported(new_kind))),
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn referral(message: &Value) -> Option<Referral> {
+    let data = message.get("referral").filter(|r| r.is_object())?;
+    Some(Referral {
+        source_id: str_at(data, "/source_id"),
+        source_type: str_at(data, "/source_type"),
+        source_url: str_at(data, "/source_url"),
+        headline: str_at(data, "/headline"),
+        body: str_at(data, "/body"),
+        media_type: str_at(data, "/media_type"),
+        ctwa_clid: str_at(data, "/ctwa_clid"),
+    })
+}
+
 fn message_event(route: &Route, message: &Value, contacts: &[Value]) -> Event {
     // Without a wamid the host can neither dedupe nor answer it: keep it raw instead.
     let Some(id) = str_at(message, "/id") else {
@@ -297,8 +549,16 @@ fn message_event(route: &Route, message: &Value, contacts: &[Value]) -> Event {
     let from_user_id = str_at(message, "/from_user_id");
     let contact = sender_contact(contacts, from.as_deref(), from_user_id.as_deref());
     let kind = str_at(message, "/type").unwrap_or_else(|| "unknown".to_owned());
-    let content =
-        Content::decode(&kind, message).unwrap_or_else(|| Content::Unsupported(kind.clone()));
+    let (amends, content) = match amendment(&kind, message) {
+        Some((amends, content)) => (Some(amends), content),
+        None => (None, Content::decode(&kind, message)),
+    };
+    let content = content.unwrap_or_else(|| Content::Unsupported(kind.clone()));
+    // An edit's context (a reply's replied-to id) sits inside the new version.
+    let context_of = match &amends {
+        Some(Amendment::Edit { .. }) => message.pointer("/edit/message").unwrap_or(message),
+        _ => message,
+    };
     Event::Message(InboundMessage {
         route: route.clone(),
         id,
@@ -311,11 +571,13 @@ fn message_event(route: &Route, message: &Value, contacts: &[Value]) -> Event {
         kind,
         content,
         context: Context {
-            replied_to: str_at(message, "/context/id"),
-            referred_product: str_at(message, "/context/referred_product/product_retailer_id"),
+            replied_to: str_at(context_of, "/context/id"),
+            referred_product: str_at(context_of, "/context/referred_product/product_retailer_id"),
             ad_source_id: str_at(message, "/referral/source_id"),
+            referral: referral(message),
         },
         errors: api_errors(message),
+        amends,
         raw: message.clone(),
     })
 }
@@ -352,6 +614,23 @@ fn status_event(route: &Route, status: &Value) -> Event {
         timestamp: parse_at(status, "/timestamp").unwrap_or(0),
         recipient_id: str_at(status, "/recipient_id"),
         errors: api_errors(status),
+        pricing: status
+            .get("pricing")
+            .filter(|p| p.is_object())
+            .map(|p| Pricing {
+                billable: p.get("billable").and_then(Value::as_bool),
+                pricing_model: str_at(p, "/pricing_model"),
+                category: str_at(p, "/category"),
+                kind: str_at(p, "/type"),
+            }),
+        conversation: status
+            .get("conversation")
+            .filter(|c| c.is_object())
+            .map(|c| BillingConversation {
+                id: str_at(c, "/id"),
+                origin_type: str_at(c, "/origin/type"),
+                expiration_timestamp: parse_at(c, "/expiration_timestamp"),
+            }),
         raw: status.clone(),
     })
 }
@@ -500,6 +779,7 @@ mod tests {
                 replied_to: Some("wamid.HBgLMTY1MDM4Nzk0MzkVAgARGA9wcm9kdWN0X2lucXVpcnkA".into()),
                 referred_product: Some("di9ozbzfi4".into()),
                 ad_source_id: None,
+                referral: None,
             }
         );
     }
@@ -703,6 +983,7 @@ mod tests {
                 kind: "user_changed_number".into(),
                 body: "User Sheena Nelson changed from 16505551234 to 12195555358".into(),
                 new_wa_id: Some("12195555358".into()),
+                identity: None,
             })
         );
     }
@@ -853,6 +1134,13 @@ mod tests {
                     s.timestamp,
                     s.recipient_id.as_deref().unwrap_or("-"),
                 ),
+                Event::Account(a) => format!(
+                    "{} account {} {} {}",
+                    a.route.waba_id,
+                    a.kind,
+                    a.event.as_deref().unwrap_or("-"),
+                    a.subject.as_deref().unwrap_or("-"),
+                ),
                 Event::Other(o) => {
                     format!("{} other {} {}", o.route.waba_id, o.kind, o.raw["event"])
                 }
@@ -869,7 +1157,7 @@ mod tests {
                 "waba-2/pn-3 msg m3 from 555 (Cy) one",
                 "waba-2/pn-3 msg m4 from 555 (Cy) two",
                 "waba-2/pn-3 msg m5 from 555 (Cy) three",
-                "waba-2 other message_template_status_update \"APPROVED\"",
+                "waba-2 account message_template_status_update APPROVED welcome",
             ]
         );
     }
@@ -945,7 +1233,8 @@ mod tests {
             .iter()
             .map(|event| match event {
                 Event::Other(o) => format!("{}:{}", o.route.waba_id, o.kind),
-                other => panic!("expected only Other events, got {other:?}"),
+                Event::Account(a) => format!("{}:{} (account)", a.route.waba_id, a.kind),
+                other => panic!("expected only Other and Account events, got {other:?}"),
             })
             .collect();
         assert_eq!(
@@ -955,7 +1244,7 @@ mod tests {
                 "w:messages",
                 "w:statuses",
                 "w:messages",
-                "w:account_update",
+                "w:account_update (account)",
                 "w:unknown",
                 "w:unknown",
                 "42:messaging",
@@ -966,10 +1255,11 @@ mod tests {
             unreachable!()
         };
         assert_eq!(junk.raw, "junk");
-        let Event::Other(account) = &events[4] else {
+        let Event::Account(account) = &events[4] else {
             unreachable!()
         };
         assert_eq!(account.raw, json!({"event": "VERIFIED_ACCOUNT"}));
+        assert_eq!(account.event.as_deref(), Some("VERIFIED_ACCOUNT"));
     }
 
     #[test]
@@ -1037,10 +1327,12 @@ mod tests {
                 ),
             }]
         );
-        let Event::Other(change_error) = &events[1] else {
+        let Event::Account(change_error) = &events[1] else {
             panic!("expected the change-level error, got {:?}", events[1])
         };
         assert_eq!(change_error.kind, "errors");
+        assert_eq!(change_error.event.as_deref(), Some("131000"));
+        assert_eq!(change_error.route.phone_number_id.as_deref(), Some("pn"));
         assert_eq!(change_error.raw["code"], 131_000);
     }
 
@@ -1110,5 +1402,262 @@ mod tests {
         let notification = parse(br#"{"object":"whatsapp_business_account","entry":[]}"#).unwrap();
         assert!(notification.entries.is_empty());
         assert!(notification.events().is_empty());
+    }
+
+    fn single_event(field: &str, value: Value) -> Vec<Event> {
+        let body = json!({"object": "whatsapp_business_account", "entry": [
+            {"id": "waba-9", "time": 1_700_000_100, "changes": [{"field": field, "value": value}]}
+        ]});
+        parse(body.to_string().as_bytes()).unwrap().events()
+    }
+
+    #[test]
+    fn synthetic_edit_carries_the_new_content_and_the_original_id() {
+        let m = single_message(
+            json!({"from": "1", "id": "wamid.edit1", "timestamp": "1700000050",
+            "type": "edit", "edit": {"original_message_id": "wamid.orig", "message": {
+                "context": {"id": "wamid.asked"}, "type": "text", "text": {"body": "fixed typo"}}}}),
+        );
+        assert_eq!(m.kind, "edit");
+        assert_eq!(m.content, Content::Text("fixed typo".into()));
+        assert_eq!(m.context.replied_to.as_deref(), Some("wamid.asked"));
+        assert_eq!(
+            m.amends,
+            Some(Amendment::Edit {
+                original_id: "wamid.orig".into(),
+                kind: "text".into(),
+                text: Some("fixed typo".into()),
+            })
+        );
+        // A caption edit without the media id still yields the new caption.
+        let m = single_message(
+            json!({"from": "1", "id": "wamid.edit2", "timestamp": "1700000051",
+            "type": "edit", "edit": {"original_message_id": "wamid.img", "message": {
+                "type": "image", "image": {"caption": "new caption"}}}}),
+        );
+        assert_eq!(m.content, Content::Unsupported("image".into()));
+        assert_eq!(
+            m.amends,
+            Some(Amendment::Edit {
+                original_id: "wamid.img".into(),
+                kind: "image".into(),
+                text: Some("new caption".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn synthetic_revoke_names_the_deleted_message() {
+        let m = single_message(
+            json!({"from": "1", "id": "wamid.rev", "timestamp": "1700000060",
+            "type": "revoke", "revoke": {"original_message_id": "wamid.orig"}}),
+        );
+        assert_eq!(
+            m.amends,
+            Some(Amendment::Revoke {
+                original_id: "wamid.orig".into()
+            })
+        );
+        assert_eq!(
+            m.amends.as_ref().map(Amendment::original_id),
+            Some("wamid.orig")
+        );
+        assert_eq!(m.content, Content::Unsupported("revoke".into()));
+        // Without the original id it is only an unsupported message, kept raw.
+        let m = single_message(
+            json!({"from": "1", "id": "wamid.rev2", "type": "revoke", "revoke": {}}),
+        );
+        assert_eq!(m.amends, None);
+        assert_eq!(m.content, Content::Unsupported("revoke".into()));
+    }
+
+    #[test]
+    fn fixture_click_to_whatsapp_ad_referral_is_read_whole() {
+        let m = fixture_message(
+            "text_message_from_click_to_whatsapp_ad.json",
+            "102290129340398",
+        );
+        let referral = m.context.referral.expect("referral");
+        assert_eq!(referral.source_id.as_deref(), Some("120226305854810726"));
+        assert_eq!(referral.source_type.as_deref(), Some("ad"));
+        assert_eq!(
+            referral.source_url.as_deref(),
+            Some("https://fb.me/3cr4Wqqkv")
+        );
+        assert_eq!(referral.headline.as_deref(), Some("Chat with us"));
+        assert_eq!(
+            referral.body.as_deref(),
+            Some("Summer Succulents are here!")
+        );
+        assert_eq!(referral.media_type.as_deref(), Some("image"));
+        assert!(referral.ctwa_clid.is_some_and(|c| c.starts_with("Aff-")));
+    }
+
+    #[test]
+    fn synthetic_status_pricing_and_conversation_in_both_models() {
+        let events = single_event(
+            "messages",
+            json!({"metadata": metadata("pn"), "statuses": [
+                {"id": "wamid.a", "status": "sent", "timestamp": "1750857384", "recipient_id": "55",
+                 "conversation": {"id": "conv-1", "expiration_timestamp": "1750943820", "origin": {"type": "service"}},
+                 "pricing": {"billable": true, "pricing_model": "CBP", "category": "service"}},
+                {"id": "wamid.b", "status": "delivered", "timestamp": "1760000000", "recipient_id": "55",
+                 "pricing": {"billable": false, "pricing_model": "PMP", "category": "utility", "type": "free_customer_service"}},
+                {"id": "wamid.c", "status": "read", "timestamp": "1760000001", "recipient_id": "55"}
+            ]}),
+        );
+        let statuses: Vec<_> = events
+            .iter()
+            .map(|e| match e {
+                Event::Status(s) => s,
+                other => panic!("expected statuses, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            statuses[0].pricing,
+            Some(Pricing {
+                billable: Some(true),
+                pricing_model: Some("CBP".into()),
+                category: Some("service".into()),
+                kind: None,
+            })
+        );
+        assert_eq!(
+            statuses[0].conversation,
+            Some(BillingConversation {
+                id: Some("conv-1".into()),
+                origin_type: Some("service".into()),
+                expiration_timestamp: Some(1_750_943_820),
+            })
+        );
+        assert_eq!(
+            statuses[1].pricing,
+            Some(Pricing {
+                billable: Some(false),
+                pricing_model: Some("PMP".into()),
+                category: Some("utility".into()),
+                kind: Some("free_customer_service".into()),
+            })
+        );
+        assert_eq!(statuses[1].conversation, None);
+        assert_eq!(
+            (
+                statuses[2].pricing.clone(),
+                statuses[2].conversation.clone()
+            ),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn synthetic_account_fields_become_account_events() {
+        let cases = [
+            (
+                "message_template_status_update",
+                json!({"event": "REJECTED", "message_template_id": 1, "message_template_name": "promo",
+                    "message_template_language": "en_US", "reason": "INVALID_FORMAT"}),
+                "REJECTED",
+                Some("promo"),
+            ),
+            (
+                "message_template_quality_update",
+                json!({"previous_quality_score": "GREEN", "new_quality_score": "YELLOW",
+                    "message_template_id": 2, "message_template_name": "welcome", "message_template_language": "en"}),
+                "YELLOW",
+                Some("welcome"),
+            ),
+            (
+                "template_category_update",
+                json!({"message_template_id": 3, "message_template_name": "receipt", "message_template_language": "en",
+                    "previous_category": "UTILITY", "new_category": "MARKETING"}),
+                "MARKETING",
+                Some("receipt"),
+            ),
+            (
+                "phone_number_quality_update",
+                json!({"display_phone_number": "15550783881", "event": "FLAGGED", "current_limit": "TIER_1K"}),
+                "FLAGGED",
+                Some("15550783881"),
+            ),
+            (
+                "account_update",
+                json!({"phone_number": "15550783881", "event": "ACCOUNT_VIOLATION",
+                    "violation_info": {"violation_type": "SCAM"}}),
+                "ACCOUNT_VIOLATION",
+                Some("15550783881"),
+            ),
+        ];
+        for (field, value, event, subject) in cases {
+            let events = single_event(field, value.clone());
+            assert_eq!(events.len(), 1, "{field}");
+            let Event::Account(a) = &events[0] else {
+                panic!("{field}: expected an account event, got {:?}", events[0])
+            };
+            assert_eq!(a.kind, field);
+            assert_eq!(a.route.field, field);
+            assert_eq!(a.route.waba_id, "waba-9");
+            assert_eq!(a.event.as_deref(), Some(event), "{field}");
+            assert_eq!(a.subject.as_deref(), subject, "{field}");
+            assert_eq!(a.entry_time, Some(1_700_000_100));
+            assert_eq!(a.timestamp, Some(1_700_000_100));
+            assert_eq!(a.raw, value);
+        }
+        // The number-level update routes by its display number.
+        let events = single_event(
+            "phone_number_quality_update",
+            json!({"display_phone_number": "15550783881", "event": "UPGRADE"}),
+        );
+        assert_eq!(
+            events[0].route().display_phone_number.as_deref(),
+            Some("15550783881")
+        );
+        assert_eq!(events[0].route().phone_number_id, None);
+    }
+
+    #[test]
+    fn synthetic_user_preferences_give_one_event_per_item() {
+        let events = single_event(
+            "user_preferences",
+            json!({"messaging_product": "whatsapp", "metadata": metadata("pn"),
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": "111"}],
+            "user_preferences": [
+                {"wa_id": "111", "detail": "User requested to stop marketing messages",
+                 "category": "marketing_messages", "value": "stop", "timestamp": 1_731_705_721},
+                {"wa_id": "222", "detail": "User requested to resume marketing messages",
+                 "category": "marketing_messages", "value": "resume", "timestamp": "1731705722"}
+            ]}),
+        );
+        let summary: Vec<_> = events
+            .iter()
+            .map(|e| match e {
+                Event::Account(a) => (
+                    a.kind.clone(),
+                    a.route.phone_number_id.clone(),
+                    a.event.clone(),
+                    a.subject.clone(),
+                    a.timestamp,
+                ),
+                other => panic!("expected account events, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "user_preferences".into(),
+                    Some("pn".into()),
+                    Some("stop".into()),
+                    Some("111".into()),
+                    Some(1_731_705_721)
+                ),
+                (
+                    "user_preferences".into(),
+                    Some("pn".into()),
+                    Some("resume".into()),
+                    Some("222".into()),
+                    Some(1_731_705_722)
+                ),
+            ]
+        );
     }
 }

@@ -67,3 +67,4 @@ CREATE INDEX outbox_lane ON outbox(phone_number_id, to_wa, id) WHERE state IN ('
 CREATE INDEX outbox_business_initiated ON outbox(phone_number_id, sent_at)
     WHERE business_initiated = 1;
 CREATE INDEX outbox_tenant_state ON outbox(tenant_id, state, id);
+CREATE INDEX outbox_wamid ON outbox(tenant_id, wamid) WHERE wamid IS NOT NULL;
