@@ -189,6 +189,10 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0002_inbound.sql")),
     // 0003: sending (outbox, limits, opt-in, dead letters).
     M::up(include_str!("migrations/0003_outbox.sql")),
+    // 0004: media (inbound downloads, outbound uploads), content-addressed.
+    M::up(include_str!("migrations/0004_media.sql")),
+    // 0005: Cloud API health probes and failover per app.
+    M::up(include_str!("migrations/0005_health.sql")),
 ];
 
 /// The schema's migrations, oldest first.

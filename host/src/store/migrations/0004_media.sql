@@ -1,0 +1,1 @@
+-- Media: see migrations.rs.

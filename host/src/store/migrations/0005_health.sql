@@ -1,0 +1,1 @@
+-- Cloud API health: see migrations.rs.
