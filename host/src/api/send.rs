@@ -236,9 +236,20 @@ async fn put_limits(
     let t = tenant.clone();
     state
         .db
-        .write(move |c| match &number {
-            Some(n) => tenants::set_number_limits(c, &t, n, &json),
-            None => tenants::set_limits(c, &t, &json),
+        .write(move |c| {
+            match &number {
+                Some(n) => tenants::set_number_limits(c, &t, n, &json),
+                None => tenants::set_limits(c, &t, &json),
+            }
+            .and_then(|()| {
+                rows::release(
+                    c,
+                    &t,
+                    None,
+                    &["daily_cap", "opt_in_required", "recipient_pacing"],
+                )
+                .map(drop)
+            })
         })
         .await?;
     state.outbox.wake();
@@ -328,7 +339,10 @@ pub async fn put_consent(
         .db
         .write(move |c| {
             match change.status.as_str() {
-                "opted_in" => consent::opt_in(c, &tenant, &key, &source, at)?,
+                "opted_in" => {
+                    consent::opt_in(c, &tenant, &key, &source, at)?;
+                    rows::release(c, &tenant, Some(&key), &["opt_in_required"])?;
+                }
                 "opted_out" => consent::opt_out(c, &tenant, &key, &source, at)?,
                 _ => return Ok(None),
             }

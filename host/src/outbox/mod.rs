@@ -347,6 +347,11 @@ impl Outbox {
                         continue;
                     }
                     rows::claim(c, row.id, business_initiated)?;
+                    let row = OutboxItem {
+                        attempts: row.attempts + 1,
+                        state: "sending".into(),
+                        ..row
+                    };
                     if business_initiated {
                         extra.insert(row.to.clone());
                     }

@@ -276,6 +276,32 @@ pub fn hold(conn: &Connection, id: i64, until: i64, reason: &str) -> Result<(), 
     Ok(())
 }
 
+/// Makes queued rows of a tenant held for one of `reasons` (and, when given, to one
+/// recipient) due now, so the rules look at them again after something changed
+/// (an opt-in was recorded, a limit raised). The rules hold them again if needed.
+///
+/// # Errors
+/// On database failure.
+pub fn release(
+    conn: &Connection,
+    tenant: &str,
+    to: Option<&str>,
+    reasons: &[&str],
+) -> Result<usize, StoreError> {
+    let now = now_ms();
+    let mut n = 0;
+    for reason in reasons {
+        n += conn
+            .prepare_cached(
+                "UPDATE outbox SET not_before = ?4, updated_at = ?4
+                 WHERE tenant_id = ?1 AND state = 'queued' AND wait_reason = ?2
+                   AND (?3 IS NULL OR to_wa = ?3) AND not_before > ?4",
+            )?
+            .execute(params![tenant, reason, to, now])?;
+    }
+    Ok(n)
+}
+
 /// Claims a queued row for sending; `business_initiated` is recorded for the cap.
 ///
 /// # Errors
