@@ -16,6 +16,9 @@
 //! [whatsapp]
 //! graph_url = "https://graph.facebook.com"   # or --graph-url / SCRM_GRAPH_URL
 //! graph_version = "v23.0"
+//! probe_interval_secs = 3600   # Cloud API health probe per app (see docs/sending.md)
+//! probe_slow_ms = 1500         # slower answers are unhealthy
+//! probe_failures_to_switch = 3 # unhealthy probes in a row → the app's backup URL
 //!
 //! [whatsapp.limits]            # defaults; tenants and numbers override them
 //! daily_cap = 1000             # 250, 2000, 10000, 100000 or "unlimited"
@@ -314,6 +317,8 @@ impl Settings {
         w.limits
             .check()
             .map_err(|e| ConfigError::Invalid(format!("whatsapp.limits.{e}")))?;
+        crate::whatsapp::health::ProbeSettings::from_send_settings(w)
+            .map_err(|e| ConfigError::Invalid(format!("whatsapp.{e}")))?;
         if let Some(t) = &self.admin_token
             && t.expose().len() < 16
         {

@@ -10,6 +10,7 @@
 //! - [`plugins`]: the wasmtime runtime, bindings per tenant and slot;
 //! - [`limits`]: WhatsApp's sending rules (tier cap, 24 h window, opt-in, throughput);
 //! - [`outbox`]: sending through a durable outbox and the Cloud API client;
+//! - [`media`]: inbound media downloaded and verified, outbound media uploaded, content-addressed;
 //! - [`pipeline`]: the inbound worker (route → contact → message → classify → tag);
 //! - [`api`]: HTTP (webhooks, admin API, read API, metrics);
 //! - [`config`]: settings; [`cli`]: the `scrm` command.
@@ -19,6 +20,7 @@ pub mod classifier;
 pub mod cli;
 pub mod config;
 pub mod limits;
+pub mod media;
 pub mod metrics;
 pub mod outbox;
 pub mod pipeline;

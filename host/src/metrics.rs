@@ -57,6 +57,33 @@ pub struct SendLabels {
     pub result: String,
 }
 
+/// Labels of a Cloud API health probe.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GraphProbeLabels {
+    /// The Meta app.
+    pub app: String,
+    /// `primary` or `backup`.
+    pub target: String,
+}
+
+/// Labels of a failed (or slow) Cloud API health probe.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GraphProbeFailureLabels {
+    /// The Meta app.
+    pub app: String,
+    /// `primary` or `backup`.
+    pub target: String,
+    /// `slow`, `failed` or `rejected`.
+    pub reason: String,
+}
+
+/// Labels naming one Meta app.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AppLabel {
+    /// The Meta app.
+    pub app: String,
+}
+
 /// Every metric the host records.
 #[derive(Debug)]
 pub struct Metrics {
@@ -81,6 +108,14 @@ pub struct Metrics {
     pub pool_memories: Gauge,
     /// Outbox send outcomes.
     pub sends: Family<SendLabels, Counter>,
+    /// Cloud API health probe latency in seconds, per app and target.
+    pub graph_probe_latency: Family<GraphProbeLabels, Histogram>,
+    /// Cloud API health probes that were slow, failed or rejected.
+    pub graph_probe_failures: Family<GraphProbeFailureLabels, Counter>,
+    /// 1 while an app sends through its backup Cloud API URL.
+    pub graph_backup_active: Family<AppLabel, Gauge>,
+    /// Switches between primary and backup, per app and target switched to.
+    pub graph_switches: Family<GraphProbeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -151,8 +186,39 @@ impl Metrics {
             "Outbox send outcomes by tenant and result",
             sends.clone(),
         );
+        let graph_probe_latency =
+            Family::<GraphProbeLabels, Histogram>::new_with_constructor(|| {
+                Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0])
+            });
+        registry.register(
+            "graph_probe_seconds",
+            "Cloud API health probe latency by app and target (primary, backup)",
+            graph_probe_latency.clone(),
+        );
+        let graph_probe_failures = Family::<GraphProbeFailureLabels, Counter>::default();
+        registry.register(
+            "graph_probe_failures",
+            "Cloud API health probes that were slow, failed or rejected",
+            graph_probe_failures.clone(),
+        );
+        let graph_backup_active = Family::<AppLabel, Gauge>::default();
+        registry.register(
+            "graph_backup_active",
+            "1 while an app sends through its backup Cloud API base URL",
+            graph_backup_active.clone(),
+        );
+        let graph_switches = Family::<GraphProbeLabels, Counter>::default();
+        registry.register(
+            "graph_switches",
+            "Switches between an app's primary and backup Cloud API base URLs, by target",
+            graph_switches.clone(),
+        );
         Metrics {
             registry,
+            graph_probe_latency,
+            graph_probe_failures,
+            graph_backup_active,
+            graph_switches,
             sends,
             quarantined,
             pool_instances,
@@ -204,6 +270,46 @@ impl Metrics {
                 plugin: plugin.to_string(),
             })
             .set(i64::from(on));
+    }
+
+    /// Records one Cloud API health probe: its latency and, unless `outcome` is
+    /// `ok`, a failure with the outcome as reason.
+    pub fn graph_probe(&self, app: &str, target: &str, seconds: f64, outcome: &str) {
+        let labels = GraphProbeLabels {
+            app: app.to_string(),
+            target: target.to_string(),
+        };
+        self.graph_probe_latency
+            .get_or_create(&labels)
+            .observe(seconds);
+        if outcome != "ok" {
+            self.graph_probe_failures
+                .get_or_create(&GraphProbeFailureLabels {
+                    app: labels.app,
+                    target: labels.target,
+                    reason: outcome.to_string(),
+                })
+                .inc();
+        }
+    }
+
+    /// Marks whether `app` sends through its backup Cloud API URL.
+    pub fn set_graph_backup_active(&self, app: &str, on: bool) {
+        self.graph_backup_active
+            .get_or_create(&AppLabel {
+                app: app.to_string(),
+            })
+            .set(i64::from(on));
+    }
+
+    /// Counts a switch of `app` to `target` (`primary` or `backup`).
+    pub fn graph_switch(&self, app: &str, target: &str) {
+        self.graph_switches
+            .get_or_create(&GraphProbeLabels {
+                app: app.to_string(),
+                target: target.to_string(),
+            })
+            .inc();
     }
 
     /// The text exposition format.

@@ -1,5 +1,6 @@
 //! Starting the host: open the store, set up operator authentication, load every
-//! tenant's plugins, start the inbound worker and the outbox's sender, and serve HTTP.
+//! tenant's plugins, start the inbound worker, the outbox's sender and the Cloud API
+//! health prober, and serve HTTP.
 
 use crate::api::{self, AppState, auth::AdminAuth};
 use crate::config::Settings;
@@ -8,6 +9,7 @@ use crate::outbox::Outbox;
 use crate::pipeline::Pipeline;
 use crate::plugins::PluginHost;
 use crate::store::{self, Db};
+use crate::whatsapp::health::{Health, ProbeSettings};
 use anyhow::Context;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -31,6 +33,8 @@ pub struct Running {
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
     sender: JoinHandle<()>,
+    prober: JoinHandle<()>,
+    downloader: JoinHandle<()>,
 }
 
 impl Running {
@@ -45,6 +49,8 @@ impl Running {
         let result = (&mut self.server).await;
         self.worker.abort();
         self.sender.abort();
+        self.prober.abort();
+        self.downloader.abort();
         result.context("server task")??;
         Ok(())
     }
@@ -61,6 +67,8 @@ impl Running {
             r = &mut self.server => {
                 self.worker.abort();
         self.sender.abort();
+                self.prober.abort();
+                self.downloader.abort();
                 r.context("server task")??;
                 Ok(())
             }
@@ -108,11 +116,25 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     .await?;
 
     let metrics = Arc::new(Metrics::new());
-    let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone())
-        .with_send_settings(settings.whatsapp.clone());
-    let worker = tokio::spawn(pipeline.clone().run());
-    let outbox = Outbox::new(db.clone(), settings.whatsapp.clone(), metrics.clone());
+    let probe_settings = ProbeSettings::from_send_settings(&settings.whatsapp)
+        .context("invalid [whatsapp] probe settings")?;
+    let health = Health::load(db.clone(), probe_settings, metrics.clone()).await?;
+    let prober = tokio::spawn(health.clone().run());
+    let media = crate::media::MediaStore::open(
+        db.clone(),
+        &settings.data_dir.join("media"),
+        settings.whatsapp.clone(),
+    )?
+    .with_health(health.clone());
+    let downloader = tokio::spawn(media.clone().run_downloader());
+    let outbox = Outbox::new(db.clone(), settings.whatsapp.clone(), metrics.clone())
+        .with_health(health.clone())
+        .with_media(media.clone());
     let sender = tokio::spawn(outbox.clone().run());
+    let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone())
+        .with_send_settings(settings.whatsapp.clone())
+        .with_outbox_wake(outbox.waker());
+    let worker = tokio::spawn(pipeline.clone().run());
     let state = AppState {
         outbox,
         inbox: store::inbox::Appender::start(db.clone()),
@@ -121,6 +143,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         pipeline,
         metrics,
         auth: Arc::new(auth),
+        health,
+        media,
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -143,6 +167,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         server,
         worker,
         sender,
+        prober,
+        downloader,
     })
 }
 

@@ -539,3 +539,47 @@ async fn a_number_is_paced_to_its_messages_per_second() {
         "40 sends took only {span:?}"
     );
 }
+
+#[tokio::test]
+async fn a_responders_reply_goes_out_through_the_outbox() {
+    let s = setup().await;
+    s.host
+        .install(
+            "acme",
+            "responder",
+            &scrm_e2e::guest("rule-responder"),
+            Some("[[rules]]\nwhen_keywords = [\"opening hours\"]\nreply = \"We are open 9-18, Monday to Saturday.\"\n"),
+        )
+        .await;
+    inbound(
+        &s.host,
+        ALICE,
+        "wamid.hours",
+        "What are your opening hours?",
+    )
+    .await;
+    eventually(|| async { Ok((!s.graph.sent_messages().is_empty()).then_some(())) })
+        .await
+        .expect("the reply reaches the Cloud API");
+    let sent = s.graph.sent_messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].phone_number_id, PN);
+    assert_eq!(sent[0].body["to"], ALICE);
+    assert_eq!(
+        sent[0].body["text"]["body"],
+        "We are open 9-18, Monday to Saturday."
+    );
+    let outbox = s.host.ok("GET", "/v1/tenants/acme/outbox", None).await;
+    assert_eq!(outbox["items"][0]["source"], "responder");
+    // The same webhook delivered again does not answer twice.
+    inbound(
+        &s.host,
+        ALICE,
+        "wamid.hours",
+        "What are your opening hours?",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.graph.sent_messages().len(), 1);
+    s.contract.assert_clean();
+}

@@ -75,6 +75,118 @@ pub async fn list_apps(State(state): State<AppState>) -> Result<Json<Value>, Api
     Ok(Json(json!({"items": apps})))
 }
 
+/// Body of `PATCH /v1/apps/{id}`: each field absent stays as it is, `null` clears it
+/// (the host's default applies again).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppPatch {
+    #[serde(default, deserialize_with = "present")]
+    graph_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    graph_version: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    backup_graph_url: Option<Option<String>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// A Cloud API base URL as stored: http(s), a host, no credentials, query or
+/// fragment, no trailing slash.
+fn check_base_url(field: &'static str, raw: &str) -> Result<String, ApiError> {
+    let bad = |why: &str| {
+        ApiError::bad_request(
+            "invalid_url",
+            format!("{field} {raw:?} {why}; e.g. https://graph.facebook.com"),
+        )
+    };
+    let url = reqwest::Url::parse(raw).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("must start with http:// or https://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not have a query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// `PATCH /v1/apps/{id}`: sets the app's Cloud API endpoints (`graph_url`,
+/// `graph_version`, `backup_graph_url`); answers the app as it is now.
+pub async fn patch_app(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<AppPatch>, JsonRejection>,
+) -> Result<Json<apps::MetaApp>, ApiError> {
+    let Json(p) = body?;
+    if p.graph_url.is_none() && p.graph_version.is_none() && p.backup_graph_url.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing_to_change",
+            "send one or more of graph_url, graph_version, backup_graph_url (null clears one)",
+        ));
+    }
+    let url = |field, v: Option<Option<String>>| -> Result<_, ApiError> {
+        v.map(|o| o.map(|u| check_base_url(field, &u)).transpose())
+            .transpose()
+    };
+    let patch = apps::EndpointsPatch {
+        graph_url: url("graph_url", p.graph_url)?,
+        backup_graph_url: url("backup_graph_url", p.backup_graph_url)?,
+        graph_version: match p.graph_version {
+            Some(Some(v)) if !is_graph_version(&v) => {
+                return Err(ApiError::bad_request(
+                    "invalid_graph_version",
+                    format!("graph_version {v:?} must look like v23.0"),
+                ));
+            }
+            other => other,
+        },
+    };
+    let default_url = state.outbox.settings().graph_url.clone();
+    let app = id.clone();
+    let updated = state
+        .db
+        .write(move |c| {
+            let tx = c.transaction()?;
+            let updated = apps::set_endpoints(&tx, &app, &patch)?;
+            let primary = updated.graph_url.clone().unwrap_or(default_url);
+            if updated.backup_graph_url.as_deref() == Some(primary.trim_end_matches('/')) {
+                return Ok(Err(ApiError::bad_request(
+                    "invalid_backup_graph_url",
+                    format!("backup_graph_url must differ from the primary ({primary})"),
+                )));
+            }
+            tx.commit()?;
+            Ok(Ok(updated))
+        })
+        .await??;
+    state.health.app_changed(&id).await?;
+    tracing::info!(app = %id, "app endpoints changed");
+    Ok(Json(updated))
+}
+
+fn is_graph_version(v: &str) -> bool {
+    v.strip_prefix('v')
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(major, minor)| {
+            !major.is_empty()
+                && !minor.is_empty()
+                && major.len() <= 3
+                && minor.len() <= 3
+                && major
+                    .bytes()
+                    .chain(minor.bytes())
+                    .all(|b| b.is_ascii_digit())
+        })
+}
+
 /// `POST /v1/apps/{id}/signature`: signs a body with the app's secret, so tools
 /// (`scrm replay`) can post signed fixtures without ever holding the secret.
 pub async fn sign(
@@ -449,8 +561,16 @@ pub async fn set_secret(
     }
     state
         .db
-        .write(move |c| crate::store::secrets::set(c, &tenant, &name, &body.value))
+        .write(move |c| {
+            crate::store::secrets::set(c, &tenant, &name, &body.value)?;
+            if name == crate::outbox::TOKEN_SECRET {
+                // Sends that waited for the token can go now.
+                crate::store::outbox::release(c, &tenant, None, &["no_access_token"])?;
+            }
+            Ok(())
+        })
         .await?;
+    state.outbox.wake();
     Ok(StatusCode::NO_CONTENT)
 }
 

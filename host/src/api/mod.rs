@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod health;
+pub mod media;
 pub mod read;
 pub mod send;
 pub mod webhook;
@@ -16,7 +18,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use std::sync::Arc;
 
 /// Largest request body: webhook bodies are small; components can be tens of MB.
@@ -39,12 +41,19 @@ pub struct AppState {
     pub outbox: crate::outbox::Outbox,
     /// Durable, group-committed webhook intake.
     pub inbox: crate::store::inbox::Appender,
+    /// Cloud API health and failover per app.
+    pub health: Arc<crate::whatsapp::health::Health>,
+    /// Media files: uploads, downloads, serving.
+    pub media: crate::media::MediaStore,
 }
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/apps", post(admin::add_app).get(admin::list_apps))
+        .route("/apps/{id}", patch(admin::patch_app))
+        .route("/apps/{id}/health", get(health::get))
+        .route("/apps/{id}/health/probe", post(health::probe))
         .route("/apps/{id}/signature", post(admin::sign))
         .route("/apps/{id}/events", get(read::app_events))
         .route("/tenants", post(admin::add_tenant).get(admin::list_tenants))
@@ -67,6 +76,13 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{id}/messages",
             get(read::messages).post(send::send),
         )
+        .route(
+            "/tenants/{id}/media",
+            post(media::upload)
+                .get(media::list)
+                .layer(DefaultBodyLimit::max(media::UPLOAD_BODY_LIMIT)),
+        )
+        .route("/tenants/{id}/media/{sha256}", get(media::get))
         .route("/tenants/{id}/outbox", get(send::list))
         .route("/tenants/{id}/outbox/{item}", get(send::get))
         .route("/tenants/{id}/outbox/{item}/requeue", post(send::requeue))

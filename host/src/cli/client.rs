@@ -80,6 +80,10 @@ impl Client {
         self.http.put(self.url(path))
     }
 
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.patch(self.url(path))
+    }
+
     pub fn http_delete(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.delete(self.url(path))
     }

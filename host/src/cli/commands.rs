@@ -1,4 +1,4 @@
-//! The client commands: app, tenant, plugin, replay.
+//! The client commands: app (add, list, set, health), tenant, plugin, replay.
 
 use super::client::{Client, send_raw};
 use super::{AppCommand, PluginCommand, ReplayArgs, SecretCommand, TenantCommand};
@@ -40,9 +40,108 @@ pub async fn app(cmd: AppCommand) -> anyhow::Result<()> {
             let c = Client::new(&client);
             let v = c.send(c.get("/v1/apps")).await?;
             print(client.json, &v, |v| {
-                println!("{:<24} CREATED_AT", "ID");
+                println!(
+                    "{:<24} {:<14} {:<36} {:<10} BACKUP_GRAPH_URL",
+                    "ID", "CREATED_AT", "GRAPH_URL", "VERSION"
+                );
                 for a in items(v) {
-                    println!("{:<24} {}", a["id"].as_str().unwrap_or(""), a["created_at"]);
+                    let or_default = |k: &str| a[k].as_str().unwrap_or("(default)").to_string();
+                    println!(
+                        "{:<24} {:<14} {:<36} {:<10} {}",
+                        a["id"].as_str().unwrap_or(""),
+                        a["created_at"],
+                        or_default("graph_url"),
+                        or_default("graph_version"),
+                        a["backup_graph_url"].as_str().unwrap_or("-"),
+                    );
+                }
+            });
+        }
+        AppCommand::Set {
+            client,
+            id,
+            graph_url,
+            graph_version,
+            backup_graph_url,
+        } => {
+            let mut body = serde_json::Map::new();
+            for (k, v) in [
+                ("graph_url", graph_url),
+                ("graph_version", graph_version),
+                ("backup_graph_url", backup_graph_url),
+            ] {
+                if let Some(v) = v {
+                    body.insert(k.into(), if v.is_empty() { Value::Null } else { json!(v) });
+                }
+            }
+            if body.is_empty() {
+                return Err(anyhow!(
+                    "nothing to set: give --graph-url, --graph-version or --backup-graph-url"
+                ));
+            }
+            let c = Client::new(&client);
+            let v = c
+                .send(
+                    c.patch(&format!("/v1/apps/{id}"))
+                        .json(&Value::Object(body)),
+                )
+                .await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "app {}: graph_url {}, graph_version {}, backup_graph_url {}",
+                    v["id"].as_str().unwrap_or(""),
+                    v["graph_url"].as_str().unwrap_or("(default)"),
+                    v["graph_version"].as_str().unwrap_or("(default)"),
+                    v["backup_graph_url"].as_str().unwrap_or("-"),
+                );
+            });
+        }
+        AppCommand::Health { client, id, probe } => {
+            let c = Client::new(&client);
+            let v = if probe {
+                c.send(c.post(&format!("/v1/apps/{id}/health/probe")))
+                    .await?
+            } else {
+                c.send(c.get(&format!("/v1/apps/{id}/health"))).await?
+            };
+            print(client.json, &v, |v| {
+                println!(
+                    "app {}: {} active ({})",
+                    v["app"].as_str().unwrap_or(""),
+                    v["active"].as_str().unwrap_or(""),
+                    v["active_url"].as_str().unwrap_or("")
+                );
+                println!(
+                    "primary {}: {} unhealthy in a row",
+                    v["primary"]["url"].as_str().unwrap_or(""),
+                    v["primary"]["consecutive_unhealthy"]
+                );
+                println!(
+                    "backup  {}",
+                    v["backup"]["url"].as_str().unwrap_or("(none: no failover)")
+                );
+                println!(
+                    "{:<14} {:<8} {:<9} {:>10}  ERROR",
+                    "AT", "TARGET", "OUTCOME", "LATENCY_MS"
+                );
+                for p in v["probes"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:<14} {:<8} {:<9} {:>10}  {}",
+                        p["at"],
+                        p["target"].as_str().unwrap_or(""),
+                        p["outcome"].as_str().unwrap_or(""),
+                        p["latency_ms"],
+                        p["error"].as_str().unwrap_or("")
+                    );
+                }
+                for s in v["switches"].as_array().into_iter().flatten() {
+                    println!(
+                        "switch at {}: {} -> {} ({})",
+                        s["at"],
+                        s["from"].as_str().unwrap_or(""),
+                        s["to"].as_str().unwrap_or(""),
+                        s["reason"].as_str().unwrap_or("")
+                    );
                 }
             });
         }

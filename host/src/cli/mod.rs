@@ -102,6 +102,35 @@ enum AppCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Set an app's Cloud API endpoints; an empty value ('') clears one, so the
+    /// host's default applies (or, for the backup, failover is off).
+    Set {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The app.
+        #[arg(long)]
+        id: String,
+        /// The primary Cloud API base URL (e.g. https://graph.facebook.com).
+        #[arg(long)]
+        graph_url: Option<String>,
+        /// The Graph API version (e.g. v23.0).
+        #[arg(long)]
+        graph_version: Option<String>,
+        /// Where sends go while the primary is unhealthy.
+        #[arg(long)]
+        backup_graph_url: Option<String>,
+    },
+    /// Show an app's Cloud API health: active base URL, newest probes, switches.
+    Health {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The app.
+        #[arg(long)]
+        id: String,
+        /// Probe now first.
+        #[arg(long)]
+        probe: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -58,6 +58,17 @@ pub struct SendSettings {
     pub marketing_pause_ms: i64,
     /// Limits in force unless a tenant or number overrides them.
     pub limits: Limits,
+    /// Seconds between health probes of each app's Cloud API base URL
+    /// ([`crate::whatsapp::health`]).
+    pub probe_interval_secs: u64,
+    /// A probe answered slower than this, ms, counts as unhealthy.
+    pub probe_slow_ms: u64,
+    /// Consecutive slow or failed probes of the primary that switch an app to its
+    /// backup URL.
+    pub probe_failures_to_switch: u32,
+    /// Consecutive healthy probes of the primary that switch an app back from its
+    /// backup URL.
+    pub probe_successes_to_switch_back: u32,
 }
 
 impl Default for SendSettings {
@@ -71,6 +82,10 @@ impl Default for SendSettings {
             backoff_max_ms: 300_000,
             marketing_pause_ms: policy::DAY_MS,
             limits: Limits::default(),
+            probe_interval_secs: 3_600,
+            probe_slow_ms: 1_500,
+            probe_failures_to_switch: 3,
+            probe_successes_to_switch_back: 1,
         }
     }
 }
@@ -118,6 +133,9 @@ pub struct Outbox {
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     in_flight: Arc<Semaphore>,
+    health: Option<Arc<crate::whatsapp::health::Health>>,
+    /// Uploads `scrm:<sha256>` media to Meta right before a send (crate::media).
+    media: Option<crate::media::MediaStore>,
 }
 
 /// Sends in flight at once, across all numbers.
@@ -136,7 +154,22 @@ impl Outbox {
             wake: Arc::new(Notify::new()),
             metrics,
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            health: None,
+            media: None,
         }
+    }
+
+    /// Sends through the base URL `health` says is active for each app (primary or
+    /// backup) instead of always the primary.
+    pub fn with_health(mut self, health: Arc<crate::whatsapp::health::Health>) -> Outbox {
+        self.health = Some(health);
+        self
+    }
+
+    /// Sends `scrm:<sha256>` media ids by uploading the file from `media` first.
+    pub fn with_media(mut self, media: crate::media::MediaStore) -> Outbox {
+        self.media = Some(media);
+        self
     }
 
     /// The settings in force.
@@ -178,6 +211,11 @@ impl Outbox {
             self.wake.notify_one();
         }
         Ok((item, created))
+    }
+
+    /// The sender's wake-up signal, for producers outside this handle (the pipeline).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
     }
 
     /// Wakes the sender (after an operator re-queued something, say).
@@ -253,11 +291,28 @@ impl Outbox {
                 .expect("never closed");
             let client = self.client.clone();
             let results = results.clone();
+            let media = self.media.clone();
             tokio::spawn(
                 async move {
-                    let result = client
-                        .send(&c.endpoint, &c.row.phone_number_id, &c.token, &c.row.body)
-                        .await;
+                    // Media: `scrm:` ids are uploaded and replaced by Meta's (crate::media).
+                    let (row, ep, token) = (&c.row, &c.endpoint, &c.token);
+                    let body = match &media {
+                        Some(m) => {
+                            m.prepare_outbound(
+                                ep,
+                                &row.tenant_id,
+                                &row.phone_number_id,
+                                token,
+                                &row.body,
+                            )
+                            .await
+                        }
+                        None => Ok(std::borrow::Cow::Borrowed(&row.body)),
+                    };
+                    let result = match body {
+                        Ok(body) => client.send(ep, &row.phone_number_id, token, &body).await,
+                        Err(e) => Err(e),
+                    };
                     drop(permit);
                     let _ = results.send(Outcome { row: c.row, result });
                 }
@@ -355,7 +410,8 @@ impl Outbox {
                     if business_initiated {
                         extra.insert(row.to.clone());
                     }
-                    let endpoint = endpoint_for(c, &row.tenant_id, &self.settings)?;
+                    let endpoint =
+                        endpoint_for(c, &row.tenant_id, &self.settings, self.health.as_deref())?;
                     claimed.push(Claimed {
                         row,
                         token,
@@ -566,6 +622,74 @@ pub fn apply_failed_status(
     apply_failure(c, s, &row, code, message, None, retryable).map(Some)
 }
 
+/// Turns a responder's `reply` and `template` actions for the inbound message
+/// `message_id` into sends from the number that received it to its sender, in the
+/// caller's transaction. Each action is keyed (`responder:{message}:{index}`), so
+/// processing a message again never sends twice. Returns how many were queued; an
+/// action the rules refuse is logged and counted, not sent.
+///
+/// # Errors
+/// On database failure.
+pub fn enqueue_actions(
+    c: &Connection,
+    tenant: &str,
+    message_id: i64,
+    actions: &[Value],
+    defaults: Limits,
+    metrics: &Metrics,
+) -> Result<usize, StoreError> {
+    let found: Option<(String, Option<String>)> = c
+        .query_row(
+            "SELECT v.phone_number_id, k.wa_id FROM messages m
+             JOIN conversations v ON v.id = m.conversation_id JOIN contacts k ON k.id = m.contact_id
+             WHERE m.id = ?1 AND m.tenant_id = ?2 AND m.direction = 'inbound'",
+            params![message_id, tenant],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((from, Some(to))) = found else {
+        return Ok(0);
+    };
+    let mut queued = 0;
+    for (index, action) in actions.iter().enumerate() {
+        let body = match action["type"].as_str() {
+            Some("reply") => serde_json::json!({"from": from, "to": to, "type": "text",
+                "text": {"body": action["text"]}}),
+            Some("template") => {
+                let parameters: Vec<Value> = action["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| serde_json::json!({"type": "text", "text": p}))
+                    .collect();
+                let mut template = serde_json::json!({"name": action["name"],
+                    "language": {"code": action["language"]}});
+                if !parameters.is_empty() {
+                    template["components"] =
+                        serde_json::json!([{"type": "body", "parameters": parameters}]);
+                }
+                serde_json::json!({"from": from, "to": to, "type": "template", "template": template})
+            }
+            _ => continue,
+        };
+        let key = format!("responder:{message_id}:{index}");
+        let outcome = request::check(body)
+            .map_err(SubmitError::from)
+            .and_then(|checked| {
+                enqueue_checked(c, tenant, checked, Some(&key), "responder", defaults)
+            });
+        match outcome {
+            Ok(_) => queued += 1,
+            Err(SubmitError::Store(e)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(tenant, message_id, index, error = %e, "responder action not sent");
+                metrics.send(tenant, "refused");
+            }
+        }
+    }
+    Ok(queued)
+}
+
 /// True for failures that another attempt may fix: 5xx, 429, timeouts, transport
 /// errors, and Meta's own "temporary" codes.
 fn retryable(e: &SendError) -> bool {
@@ -590,6 +714,8 @@ fn enqueue_checked(
 ) -> Result<(OutboxItem, bool), SubmitError> {
     let (region, numbers) =
         tenant_numbers(c, tenant)?.ok_or_else(|| SubmitError::UnknownTenant(tenant.into()))?;
+    crate::media::check_outbound(c, tenant, &checked.body)?; // `scrm:` media ids exist and fit
+
     let (mut checked, to, from) = if let Some(wamid) = checked.read_message_id.clone() {
         // A mark-as-read goes from the number that received the message.
         let found: Option<(String, Option<String>)> = c
@@ -789,17 +915,33 @@ fn gather(
 }
 
 /// The Cloud API endpoint for a tenant's app: its own URL and version, else the
-/// host's.
-fn endpoint_for(c: &Connection, tenant: &str, s: &SendSettings) -> Result<Endpoint, StoreError> {
-    let (url, version): (Option<String>, Option<String>) = c
+/// host's; its backup URL instead while `health` says the backup is active.
+pub(crate) fn endpoint_for(
+    c: &Connection,
+    tenant: &str,
+    s: &SendSettings,
+    health: Option<&crate::whatsapp::health::Health>,
+) -> Result<Endpoint, StoreError> {
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let (app, url, version, backup): Row = c
         .prepare_cached(
-            "SELECT a.graph_url, a.graph_version FROM tenants t JOIN meta_apps a ON a.id = t.app_id WHERE t.id = ?1",
+            "SELECT a.id, a.graph_url, a.graph_version, a.backup_graph_url FROM tenants t JOIN meta_apps a ON a.id = t.app_id WHERE t.id = ?1",
         )?
-        .query_row([tenant], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?
-        .unwrap_or((None, None));
+        .unwrap_or_default();
+    let primary = url.unwrap_or_else(|| s.graph_url.clone());
+    let base = match (health, app) {
+        (Some(h), Some(app)) => h.base_url(&app, primary, backup),
+        _ => primary,
+    };
     Ok(Endpoint::new(
-        url.unwrap_or_else(|| s.graph_url.clone()),
+        base,
         version.unwrap_or_else(|| s.graph_version.clone()),
     ))
 }

@@ -45,6 +45,7 @@ type Quarantine = (String, &'static str, i64, String, String);
 
 /// What the plugins made of one message, for the second transaction and for metrics.
 struct Classified {
+    tenant: String,
     message_id: i64,
     label: Option<String>,
     outcome: ClassifyOutcome,
@@ -153,9 +154,13 @@ impl Pipeline {
                 quarantines.push(q.clone());
             }
         }
-        self.db
+        let limits = self.send_settings.limits;
+        let metrics = self.metrics.clone();
+        let queued = self
+            .db
             .write(move |conn| {
                 let tx = conn.transaction()?;
+                let mut replies = 0;
                 for r in &results {
                     messages::record_classification(
                         &tx,
@@ -165,6 +170,16 @@ impl Pipeline {
                     )?;
                     if let Some((label, response)) = &r.response {
                         messages::record_response(&tx, r.message_id, label, response)?;
+                        if let Ok(actions) = response {
+                            replies += crate::outbox::enqueue_actions(
+                                &tx,
+                                &r.tenant,
+                                r.message_id,
+                                actions,
+                                limits,
+                                &metrics,
+                            )?;
+                        }
                     }
                 }
                 for (tenant, slot, version, _, reason) in &quarantines {
@@ -174,9 +189,15 @@ impl Pipeline {
                     inbox::mark_done(&tx, id)?;
                 }
                 tx.commit()?;
-                Ok(())
+                Ok(replies)
             })
-            .await
+            .await?;
+        if queued > 0
+            && let Some(wake) = &self.outbox_wake
+        {
+            wake.notify_one();
+        }
+        Ok(())
     }
 }
 
@@ -184,6 +205,7 @@ impl Pipeline {
 /// Blocking.
 fn classify(host: &PluginHost, plugins: &TenantPlugins, job: ToClassify) -> Classified {
     let mut out = Classified {
+        tenant: job.tenant.clone(),
         message_id: job.message_id,
         label: None,
         outcome: ClassifyOutcome::NoClassifier,
@@ -380,6 +402,14 @@ fn store_events(
                 )?;
                 if stored.inserted {
                     counts.stored += 1;
+                    // Media: a download job, in the same transaction (crate::media).
+                    crate::media::record_inbound(
+                        tx,
+                        &tenant,
+                        stored.message_id,
+                        &pnid,
+                        &m.content,
+                    )?;
                     // A message that is only STOP / START opts the sender out / in,
                     // in the same transaction as the message (once: not on redelivery).
                     if let (Content::Text(body), Some(wa_id)) = (&m.content, &m.from)

@@ -31,6 +31,7 @@ pub struct Pipeline {
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
     send_settings: Arc<crate::outbox::SendSettings>,
+    outbox_wake: Option<Arc<Notify>>,
 }
 
 impl Pipeline {
@@ -42,7 +43,14 @@ impl Pipeline {
             metrics,
             wake: Arc::new(Notify::new()),
             send_settings: Arc::new(crate::outbox::SendSettings::default()),
+            outbox_wake: None,
         }
+    }
+
+    /// Wakes the outbox's sender after queueing a responder's replies.
+    pub fn with_outbox_wake(mut self, wake: Arc<Notify>) -> Pipeline {
+        self.outbox_wake = Some(wake);
+        self
     }
 
     /// Uses `settings` when a `failed` status webhook tells the outbox to back off,

@@ -1,5 +1,5 @@
-//! Meta apps: the app secret that signs webhooks and the verify token of the
-//! subscription handshake.
+//! Meta apps: the app secret that signs webhooks, the verify token of the
+//! subscription handshake, and the app's Cloud API endpoints (primary and backup).
 
 use super::{StoreError, conflict_on_unique, now_ms};
 use crate::config::Secret;
@@ -19,6 +19,24 @@ pub struct MetaApp {
     pub verify_token: Secret,
     /// When it was added, Unix ms.
     pub created_at: i64,
+    /// The app's Cloud API base URL; `None` uses the host's (`[whatsapp] graph_url`).
+    pub graph_url: Option<String>,
+    /// The app's Graph API version; `None` uses the host's.
+    pub graph_version: Option<String>,
+    /// Where sends go while the primary is unhealthy; `None`: no failover.
+    pub backup_graph_url: Option<String>,
+}
+
+/// A change to an app's Cloud API endpoints: `None` leaves a field as it is,
+/// `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointsPatch {
+    /// New `graph_url`.
+    pub graph_url: Option<Option<String>>,
+    /// New `graph_version`.
+    pub graph_version: Option<Option<String>>,
+    /// New `backup_graph_url`.
+    pub backup_graph_url: Option<Option<String>>,
 }
 
 /// Adds an app.
@@ -40,7 +58,40 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MetaApp> {
         app_secret: Secret::new(r.get::<_, String>(1)?),
         verify_token: Secret::new(r.get::<_, String>(2)?),
         created_at: r.get(3)?,
+        graph_url: r.get(4)?,
+        graph_version: r.get(5)?,
+        backup_graph_url: r.get(6)?,
     })
+}
+
+const COLUMNS: &str =
+    "id, app_secret, verify_token, created_at, graph_url, graph_version, backup_graph_url";
+
+/// Applies `patch` to the app's endpoints; the app as it is now.
+///
+/// # Errors
+/// [`StoreError::NotFound`] for an unknown app.
+pub fn set_endpoints(
+    conn: &Connection,
+    id: &str,
+    patch: &EndpointsPatch,
+) -> Result<MetaApp, StoreError> {
+    let not_found = || StoreError::NotFound {
+        what: "app",
+        id: id.to_string(),
+    };
+    let current = get(conn, id)?.ok_or_else(not_found)?;
+    let pick = |p: &Option<Option<String>>, old: Option<String>| p.clone().unwrap_or(old);
+    conn.execute(
+        "UPDATE meta_apps SET graph_url = ?2, graph_version = ?3, backup_graph_url = ?4 WHERE id = ?1",
+        params![
+            id,
+            pick(&patch.graph_url, current.graph_url),
+            pick(&patch.graph_version, current.graph_version),
+            pick(&patch.backup_graph_url, current.backup_graph_url),
+        ],
+    )?;
+    get(conn, id)?.ok_or_else(not_found)
 }
 
 /// Every app, by id.
@@ -48,9 +99,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MetaApp> {
 /// # Errors
 /// On database failure.
 pub fn list(conn: &Connection) -> Result<Vec<MetaApp>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, app_secret, verify_token, created_at FROM meta_apps ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM meta_apps ORDER BY id"))?;
     let rows = stmt.query_map([], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -62,7 +111,7 @@ pub fn list(conn: &Connection) -> Result<Vec<MetaApp>, StoreError> {
 pub fn get(conn: &Connection, id: &str) -> Result<Option<MetaApp>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT id, app_secret, verify_token, created_at FROM meta_apps WHERE id = ?1",
+            &format!("SELECT {COLUMNS} FROM meta_apps WHERE id = ?1"),
             [id],
             from_row,
         )

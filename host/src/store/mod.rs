@@ -17,6 +17,7 @@ pub mod apps;
 pub mod consent;
 pub mod contacts;
 pub mod events;
+pub mod health;
 pub mod inbox;
 pub mod kv;
 pub mod messages;
