@@ -246,3 +246,85 @@ fn errors_have_specific_messages_and_exit_codes() {
         "{err}"
     );
 }
+
+#[test]
+fn send_queues_through_the_outbox_and_refusals_exit_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path());
+    ok(
+        &server,
+        &[
+            "app",
+            "add",
+            "--id",
+            "app1",
+            "--app-secret",
+            "s3cret-s3cret",
+            "--verify-token",
+            "v",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "tenant",
+            "add",
+            "--id",
+            "acme",
+            "--app",
+            "app1",
+            "--phone-number-id",
+            "100",
+            "--region",
+            "IT",
+        ],
+    );
+    // Free-form text to a contact who never wrote: outside the customer-service window.
+    let out = scrm(
+        &server,
+        &[
+            "send",
+            "--tenant",
+            "acme",
+            "--to",
+            "347 123 4567",
+            "--text",
+            "hello",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside_service_window"));
+    // A template is accepted; without an access token it waits in the outbox, not dropped.
+    let queued = ok(
+        &server,
+        &[
+            "send",
+            "--tenant",
+            "acme",
+            "--to",
+            "347 123 4567",
+            "--template",
+            "welcome",
+            "--language",
+            "it",
+            "--category",
+            "utility",
+        ],
+    );
+    assert!(queued.contains("queued as outbox item 1"), "{queued}");
+    let list = ok(&server, &["outbox", "list", "--tenant", "acme", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(v["items"][0]["to"], "393471234567");
+    assert_eq!(v["items"][0]["category"], "utility");
+    // Cancelling it works once; a second time is refused.
+    ok(
+        &server,
+        &["outbox", "cancel", "--tenant", "acme", "--id", "1"],
+    );
+    let out = scrm(
+        &server,
+        &["outbox", "cancel", "--tenant", "acme", "--id", "1"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_state"));
+}

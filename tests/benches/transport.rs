@@ -91,16 +91,14 @@ async fn inbound() {
     let acked = started.elapsed();
     host.settle().await;
     let stored = started.elapsed();
-    let tagged = host
-        .ok(
-            "GET",
-            "/v1/tenants/acme/messages?limit=1&tag=sales-opportunity",
-            None,
-        )
+    let first = host
+        .ok("GET", "/v1/tenants/acme/messages?limit=1", None)
         .await;
     assert!(
-        !tagged["items"].as_array().unwrap().is_empty(),
-        "the classifier ran"
+        first["items"][0]["tags"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "the classifier ran: {first}"
     );
     println!(
         "inbound throughput (classifier on): {n} webhooks acked in {:.2} s ({:.0}/s), all stored and tagged in {:.2} s = {:.0} messages/s",

@@ -8,6 +8,7 @@
 mod classifier;
 mod client;
 mod commands;
+mod send;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
@@ -40,6 +41,11 @@ enum Command {
     /// Manage tenant secrets (CRM tokens) that the host adds to plugins' HTTP requests.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Send a message through the tenant's outbox (text, template, image, mark-as-read, or a Cloud API message object).
+    Send(send::SendArgs),
+    /// List the outbox (and dead letters), re-queue or cancel sends.
+    #[command(subcommand)]
+    Outbox(send::OutboxCommand),
     /// Train, evaluate and cross-validate the intent classifier's model (local).
     #[command(subcommand)]
     Classifier(classifier::ClassifierCommand),
@@ -318,6 +324,8 @@ pub fn main() -> std::process::ExitCode {
             Command::Plugin(cmd) => commands::plugin(cmd).await,
             Command::Replay(args) => commands::replay(args).await,
             Command::Secret(cmd) => commands::secret(cmd).await,
+            Command::Send(args) => send::send(args).await,
+            Command::Outbox(cmd) => send::outbox(cmd).await,
             Command::Classifier(cmd) => classifier::run(cmd).await,
         }
     });
