@@ -439,6 +439,8 @@ impl Graph {
         });
         let app = axum::Router::new()
             .fallback(handle)
+            // Meta takes uploads up to 100 MB (documents); axum's default is 2 MB.
+            .layer(axum::extract::DefaultBodyLimit::max(128 << 20))
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -634,6 +636,8 @@ async fn decode_body(parts: &axum::http::request::Parts, bytes: &Bytes) -> Recor
     if content_type.starts_with("multipart/form-data") {
         let mut req = axum::http::Request::new(Body::from(bytes.clone()));
         *req.headers_mut() = parts.headers.clone();
+        // Carries the body limit set on the router (multipart reads it from here).
+        *req.extensions_mut() = parts.extensions.clone();
         if let Ok(mut multipart) = Multipart::from_request(req, &()).await {
             let mut out = Vec::new();
             while let Ok(Some(field)) = multipart.next_field().await {
