@@ -150,8 +150,7 @@ async fn inbound() {
     }
 }
 
-async fn outbound() {
-    let numbers = 100;
+async fn outbound(numbers: usize) {
     let per_number = 240; // 3 s at 80 msg/s
     let graph = Graph::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -204,13 +203,13 @@ async fn outbound() {
     )
     .await;
     loop {
-        if graph.sent_messages().len() >= total {
+        if graph.sent_count() >= total {
             break;
         }
         assert!(
             go.elapsed() < Duration::from_secs(300),
             "only {} of {total} sent",
-            graph.sent_messages().len()
+            graph.sent_count()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -259,7 +258,10 @@ fn main() {
             inbound().await;
         }
         if arg.as_deref() != Some("inbound") {
-            outbound().await;
+            // Few numbers: pacing accuracy with the machine not saturated; 100 numbers:
+            // what one process on this machine sustains.
+            outbound(10).await;
+            outbound(100).await;
         }
     });
 }

@@ -473,6 +473,11 @@ impl Graph {
         self.shared.lock().sent.clone()
     }
 
+    /// How many messages were accepted so far (cheap: no copies).
+    pub fn sent_count(&self) -> usize {
+        self.shared.lock().sent.len()
+    }
+
     /// Every mark-as-read accepted so far, in arrival order.
     pub fn read_receipts(&self) -> Vec<ReadReceipt> {
         self.shared.lock().reads.clone()

@@ -1,21 +1,21 @@
-//! Pacing: messages per second per phone number, and a burst-then-interval pace per
-//! recipient, with GCRA limiters from the `governor` crate. Limiter state lives in
-//! memory; a restart starts each bucket full, which is within Meta's own tolerance.
+//! Pacing: messages per second per phone number (an evenly spaced schedule of send
+//! slots), and a burst-then-interval pace per recipient (GCRA limiters from the
+//! `governor` crate). The state lives in memory; a restart starts each recipient's
+//! bucket full, which is within Meta's own tolerance.
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-type Lane = (u32, Arc<DefaultDirectRateLimiter>);
 type RecipientLimiter = ((u32, u64), Arc<DefaultKeyedRateLimiter<String>>);
 
 /// The pacers of every number and its recipients.
 #[derive(Debug, Default)]
 pub struct Pacer {
-    numbers: Mutex<HashMap<String, Lane>>,
+    numbers: Mutex<HashMap<String, tokio::time::Instant>>,
     recipients: Mutex<HashMap<String, RecipientLimiter>>,
 }
 
@@ -29,28 +29,23 @@ impl Pacer {
         Pacer::default()
     }
 
-    fn number(&self, number: &str, mps: u32) -> Arc<DefaultDirectRateLimiter> {
-        let mut lanes = self.numbers.lock().expect("pacer lock");
-        match lanes.get(number) {
-            Some((m, limiter)) if *m == mps => limiter.clone(),
-            _ => {
-                // A burst of 50 ms worth lets the lane catch up after timer slack
-                // without ever exceeding `mps` over any second.
-                let quota = Quota::per_second(nz(mps)).allow_burst(nz(mps / 20));
-                let limiter = Arc::new(RateLimiter::direct(quota));
-                lanes.insert(number.to_owned(), (mps, limiter.clone()));
-                limiter
-            }
-        }
-    }
-
     /// Waits until `number` may send one more message at `mps` messages per second.
+    ///
+    /// Each send gets the next slot on the number's schedule (one every `1/mps`
+    /// seconds) and sleeps until it. Slots are handed out from the schedule, not
+    /// from the moment a task woke up, so timer slack does not add up and the
+    /// number sustains `mps` without ever bunching above it.
     pub async fn until_number_ready(&self, number: &str, mps: u32) {
-        let limiter = self.number(number, mps);
-        let clock = DefaultClock::default();
-        while let Err(not_until) = limiter.check() {
-            tokio::time::sleep(not_until.wait_time_from(clock.now())).await;
-        }
+        let interval = Duration::from_secs(1) / mps.max(1);
+        let slot = {
+            let mut lanes = self.numbers.lock().expect("pacer lock");
+            let now = tokio::time::Instant::now();
+            let next = lanes.entry(number.to_owned()).or_insert(now);
+            let slot = (*next).max(now);
+            *next = slot + interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
     }
 
     /// Takes one send to `to` from `number` if the recipient's pace allows it now;
@@ -117,9 +112,9 @@ mod tests {
         for _ in 0..60 {
             pacer.until_number_ready("n1", 200).await;
         }
-        // 60 sends at 200/s with a burst of 10: at least 50 / 200 s = 250 ms.
+        // 60 sends at 200/s, evenly spaced: at least 59 / 200 s = 295 ms.
         assert!(
-            started.elapsed() >= Duration::from_millis(240),
+            started.elapsed() >= Duration::from_millis(290),
             "{:?}",
             started.elapsed()
         );

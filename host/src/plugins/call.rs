@@ -1,6 +1,10 @@
 //! Per-call state and the store each call runs in: a fresh `Store` per call with a
 //! CPU deadline, a memory cap, captured stderr (for panic messages) and no ambient
 //! authority (no files, environment, network or sockets).
+//!
+//! The WASI context (and its stderr pipe) is built on the guest's first WASI call,
+//! not with the store: most calls of a Rust guest never make one, and building it
+//! is a measurable share of a fresh-instance call.
 
 use super::capabilities::{
     clock::ClockState, config::ConfigState, http::HttpState, kv::KvState, log::LogState,
@@ -20,9 +24,11 @@ const STDERR_CAPTURE: usize = 4096;
 /// Everything one plugin call can reach.
 pub struct CallState {
     limiter: MemoryCap,
-    wasi: WasiCtx,
+    /// Built on first use (see the module docs).
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
-    stderr: MemoryOutputPipe,
+    /// Set together with `wasi`.
+    stderr: Option<MemoryOutputPipe>,
     pub(super) log: LogState,
     pub(super) config: ConfigState,
     pub(super) kv: KvState,
@@ -50,8 +56,14 @@ impl std::fmt::Debug for CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let stderr = &mut self.stderr;
+        let ctx = self.wasi.get_or_insert_with(|| {
+            let pipe = MemoryOutputPipe::new(STDERR_CAPTURE);
+            *stderr = Some(pipe.clone());
+            WasiCtx::builder().stderr(pipe).build()
+        });
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx,
             table: &mut self.table,
         }
     }
@@ -108,16 +120,14 @@ pub fn new_store(
     kv: KvState,
     http: HttpState,
 ) -> Store<CallState> {
-    let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-    let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
     let state = CallState {
         limiter: MemoryCap {
             cap: (limits.memory_mib as usize) << 20,
             hit: false,
         },
-        wasi,
+        wasi: None,
         table: ResourceTable::new(),
-        stderr,
+        stderr: None,
         log: LogState::new(&site.tenant, &site.plugin, limits.log_records_per_call),
         config: ConfigState::new(config),
         kv,
@@ -128,6 +138,7 @@ pub fn new_store(
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
     store.epoch_deadline_trap();
+    // Cannot fail: fuel is enabled on every engine this module builds.
     // Cannot fail: fuel is enabled on every engine this module builds.
     let _ = store.set_fuel(limits.fuel);
     store
@@ -163,9 +174,11 @@ pub fn classify_failure(
         }
         _ => {}
     }
-    let stderr = String::from_utf8_lossy(&state.stderr.contents())
-        .trim()
-        .to_string();
+    let stderr = state
+        .stderr
+        .as_ref()
+        .map(|p| String::from_utf8_lossy(&p.contents()).trim().to_string())
+        .unwrap_or_default();
     let trap = match err.downcast_ref::<Trap>() {
         Some(t) => t.to_string(),
         None => format!("{err:#}"),

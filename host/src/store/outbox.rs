@@ -529,9 +529,11 @@ pub fn last_inbound_at(
 ) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT MAX(v.last_inbound_at) FROM conversations v JOIN contacts c ON c.id = v.contact_id
+            "SELECT MAX(v.last_inbound_at) FROM conversations v
              WHERE v.tenant_id = ?1 AND v.phone_number_id = ?2
-               AND (c.wa_id = ?3 OR c.phone_e164 = '+' || ?3)",
+               AND v.contact_id IN (SELECT id FROM contacts WHERE tenant_id = ?1 AND wa_id = ?3
+                                    UNION ALL
+                                    SELECT id FROM contacts WHERE tenant_id = ?1 AND phone_e164 = '+' || ?3)",
         )?
         .query_row(params![tenant, number, to], |r| r.get(0))?)
 }

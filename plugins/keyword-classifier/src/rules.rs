@@ -32,7 +32,7 @@ struct RuleConfig {
     intent: Option<String>,
 }
 
-/// A compiled rule.
+/// A rule compiled from the configuration.
 #[derive(Debug)]
 struct Rule {
     tag: String,
@@ -42,28 +42,73 @@ struct Rule {
     priority: Option<Priority>,
 }
 
+/// A built-in rule: static, already normalised, so a call with no configuration
+/// builds nothing.
+struct Builtin {
+    tag: &'static str,
+    keywords: &'static [&'static str],
+    priority: Option<Priority>,
+}
+
+/// The built-in English/Italian rules. Keywords are written normalised (lowercase,
+/// `'` apostrophes, single spaces); a unit test checks that.
+const BUILTIN: [Builtin; 3] = [
+    Builtin {
+        tag: "price-inquiry",
+        keywords: &[
+            "how much",
+            "quanto costa",
+            "quanto costano",
+            "price",
+            "prezzo",
+        ],
+        priority: None,
+    },
+    Builtin {
+        tag: "order-status",
+        keywords: &[
+            "where is my order",
+            "where's my order",
+            "dov'è il mio pacco",
+            "dove è il mio pacco",
+            "dov'è il mio ordine",
+        ],
+        priority: None,
+    },
+    Builtin {
+        tag: "complaint",
+        keywords: &["complaint", "reclamo", "refund", "rimborso"],
+        priority: Some(Priority::High),
+    },
+];
+
 /// The rules of one binding, ready to match.
 #[derive(Debug)]
 pub struct RuleSet {
+    defaults: bool,
     rules: Vec<Rule>,
 }
 
 impl RuleSet {
     /// Builds the rule set from the raw binding configuration (empty: built-ins).
+    /// An empty configuration costs no parsing and no allocation.
     pub fn from_config(raw: &[u8]) -> Result<RuleSet, String> {
-        let config = scrm_plugin_sdk::config::parse_bytes::<Config>(raw)?.unwrap_or(Config {
-            defaults: true,
-            rules: Vec::new(),
-        });
-        let mut rules = if config.defaults {
-            builtin()
-        } else {
-            Vec::new()
+        let Some(config) = scrm_plugin_sdk::config::parse_bytes::<Config>(raw)? else {
+            return Ok(RuleSet {
+                defaults: true,
+                rules: Vec::new(),
+            });
         };
-        for (i, rule) in config.rules.into_iter().enumerate() {
-            rules.push(compile(rule).map_err(|e| format!("rules[{i}]: {e}"))?);
-        }
-        Ok(RuleSet { rules })
+        let rules = config
+            .rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, rule)| compile(rule).map_err(|e| format!("rules[{i}]: {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(RuleSet {
+            defaults: config.defaults,
+            rules,
+        })
     }
 
     /// Applies every rule to `text`; each matching rule adds its tag once. The first
@@ -71,71 +116,45 @@ impl RuleSet {
     pub fn classify(&self, text: &str) -> Classification {
         let text = normalise(text);
         let mut out = Classification::default();
-        for rule in &self.rules {
-            let hit = rule
-                .keywords
-                .iter()
-                .any(|k| contains_at_word_start(&text, k))
-                || rule.regex.as_ref().is_some_and(|re| re.is_match(&text));
-            if !hit {
-                continue;
-            }
-            if !out.tags.contains(&rule.tag) {
-                out.tags.push(rule.tag.clone());
+        let mut hit = |tag: &str, intent: &str, priority: Option<Priority>| {
+            if !out.tags.iter().any(|t| t == tag) {
+                out.tags.push(tag.to_string());
             }
             if out.intent.is_none() {
                 out.intent = Some(Intent {
-                    name: rule.intent.clone(),
+                    name: intent.to_string(),
                     confidence: 1.0,
                 });
             }
-            if let Some(p) = rule.priority
+            if let Some(p) = priority
                 && out.priority.is_none_or(|q| rank(p) > rank(q))
             {
                 out.priority = Some(p);
             }
+        };
+        if self.defaults {
+            for rule in &BUILTIN {
+                if rule
+                    .keywords
+                    .iter()
+                    .any(|k| contains_at_word_start(&text, k))
+                {
+                    hit(rule.tag, rule.tag, rule.priority);
+                }
+            }
+        }
+        for rule in &self.rules {
+            if rule
+                .keywords
+                .iter()
+                .any(|k| contains_at_word_start(&text, k))
+                || rule.regex.as_ref().is_some_and(|re| re.is_match(&text))
+            {
+                hit(&rule.tag, &rule.intent, rule.priority);
+            }
         }
         out
     }
-}
-
-fn builtin() -> Vec<Rule> {
-    let rule = |tag: &str, keywords: &[&str], priority: Option<Priority>| Rule {
-        tag: tag.to_string(),
-        intent: tag.to_string(),
-        keywords: keywords.iter().map(|k| normalise(k)).collect(),
-        regex: None,
-        priority,
-    };
-    vec![
-        rule(
-            "price-inquiry",
-            &[
-                "how much",
-                "quanto costa",
-                "quanto costano",
-                "price",
-                "prezzo",
-            ],
-            None,
-        ),
-        rule(
-            "order-status",
-            &[
-                "where is my order",
-                "where's my order",
-                "dov'è il mio pacco",
-                "dove è il mio pacco",
-                "dov'è il mio ordine",
-            ],
-            None,
-        ),
-        rule(
-            "complaint",
-            &["complaint", "reclamo", "refund", "rimborso"],
-            Some(Priority::High),
-        ),
-    ]
 }
 
 fn compile(rule: RuleConfig) -> Result<Rule, String> {
@@ -185,10 +204,28 @@ fn rank(p: Priority) -> u8 {
 }
 
 /// Lowercases, unifies apostrophes and collapses white space so that "Dov’è  il"
-/// matches "dov'è il".
+/// matches "dov'è il". ASCII text (the common case) takes a byte-wise path.
 fn normalise(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut last_space = true;
+    if text.is_ascii() {
+        for b in text.bytes() {
+            // `char::is_whitespace`, as below (it includes the vertical tab).
+            if (b as char).is_whitespace() {
+                if !last_space {
+                    out.push(' ');
+                }
+                last_space = true;
+            } else {
+                out.push(match b {
+                    b'`' => '\'',
+                    b => b.to_ascii_lowercase() as char,
+                });
+                last_space = false;
+            }
+        }
+        return out;
+    }
     for c in text.chars().flat_map(char::to_lowercase) {
         let c = match c {
             '\u{2019}' | '\u{2018}' | '`' | '\u{00b4}' => '\'',
@@ -210,11 +247,18 @@ fn normalise(text: &str) -> String {
 /// True when `needle` occurs in `hay` starting at a word boundary ("price" matches
 /// "prices" but not "spice").
 fn contains_at_word_start(hay: &str, needle: &str) -> bool {
-    hay.match_indices(needle).any(|(i, _)| {
-        hay[..i]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !c.is_alphanumeric())
+    let Some(&first) = needle.as_bytes().first() else {
+        return true;
+    };
+    let bytes = hay.as_bytes();
+    // Candidate starts are the needle's first byte; a plain scan beats building a
+    // substring searcher for messages of a few dozen bytes.
+    (0..bytes.len()).filter(|&i| bytes[i] == first).any(|i| {
+        bytes[i..].starts_with(needle.as_bytes())
+            && hay[..i]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !c.is_alphanumeric())
     })
 }
 
@@ -224,6 +268,21 @@ mod tests {
 
     fn tags(rules: &RuleSet, text: &str) -> Vec<String> {
         rules.classify(text).tags
+    }
+
+    #[test]
+    fn builtin_keywords_are_written_normalised() {
+        for rule in &BUILTIN {
+            for k in rule.keywords {
+                assert_eq!(normalise(k), *k);
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_and_unicode_text_normalise_alike() {
+        assert_eq!(normalise("  How   MUCH\tis `it`  "), "how much is 'it' ");
+        assert_eq!(normalise("Dov’è  IL\u{a0}mio"), "dov'è il mio");
     }
 
     #[test]

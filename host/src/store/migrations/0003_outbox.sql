@@ -67,4 +67,8 @@ CREATE INDEX outbox_lane ON outbox(phone_number_id, to_wa, id) WHERE state IN ('
 CREATE INDEX outbox_business_initiated ON outbox(phone_number_id, sent_at)
     WHERE business_initiated = 1;
 CREATE INDEX outbox_tenant_state ON outbox(tenant_id, state, id);
+CREATE INDEX outbox_recipient_business_initiated ON outbox(tenant_id, to_wa, sent_at)
+    WHERE business_initiated = 1;
+-- The outbox finds a recipient's conversation by E.164 phone as well as by wa_id.
+CREATE INDEX contacts_phone ON contacts(tenant_id, phone_e164) WHERE phone_e164 IS NOT NULL;
 CREATE INDEX outbox_wamid ON outbox(tenant_id, wamid) WHERE wamid IS NOT NULL;
