@@ -264,8 +264,11 @@ impl Outbox {
                 continue;
             }
             let next = self.db.read(rows::next_due).await.ok().flatten();
+            // Rows that are due but were not claimed wait behind an earlier send to
+            // the same recipient; its outcome wakes this loop. The 20 ms floor keeps
+            // such rows from turning the loop into a spin.
             let wait = next.map_or(Duration::from_secs(1), |at| {
-                Duration::from_millis((at - now_ms()).clamp(0, 1_000) as u64)
+                Duration::from_millis((at - now_ms()).clamp(20, 1_000) as u64)
             });
             tokio::select! {
                 () = self.wake.notified() => {}
