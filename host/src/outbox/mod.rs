@@ -343,6 +343,7 @@ impl Outbox {
         let mut claimed = Vec::with_capacity(due.len());
         let mut reached: HashMap<String, (u32, Option<i64>, HashSet<String>)> = HashMap::new();
         let mut tokens: HashMap<String, Option<String>> = HashMap::new();
+        let mut endpoints: HashMap<String, Endpoint> = HashMap::new();
         for row in due {
             let limits = effective_limits(
                 c,
@@ -413,8 +414,19 @@ impl Outbox {
                     if business_initiated {
                         extra.insert(row.to.clone());
                     }
-                    let endpoint =
-                        endpoint_for(c, &row.tenant_id, &self.settings, self.health.as_deref())?;
+                    let endpoint = match endpoints.get(&row.tenant_id) {
+                        Some(e) => e.clone(),
+                        None => {
+                            let e = endpoint_for(
+                                c,
+                                &row.tenant_id,
+                                &self.settings,
+                                self.health.as_deref(),
+                            )?;
+                            endpoints.insert(row.tenant_id.clone(), e.clone());
+                            e
+                        }
+                    };
                     claimed.push(Claimed {
                         row,
                         token,

@@ -54,9 +54,7 @@ impl Consent {
 /// number (so Mexico's 521… and Brazil's eight-digit ids meet the number the outbox
 /// sends to), else the id as given.
 fn key(wa_id: &str) -> String {
-    crate::whatsapp::phone::wa_id_to_e164(wa_id)
-        .map(|e| e.trim_start_matches('+').to_owned())
-        .unwrap_or_else(|| wa_id.to_owned())
+    crate::whatsapp::phone::canonical_digits(wa_id).into_owned()
 }
 
 /// The consent row of a recipient; all-empty when nothing was recorded.

@@ -552,22 +552,32 @@ pub fn record_outbound_message(
     at: i64,
 ) -> Result<i64, StoreError> {
     let wa_id = wa_id.unwrap_or(&row.to);
-    let contact = super::contacts::upsert(
-        conn,
-        &row.tenant_id,
-        &super::contacts::ContactFacts {
-            wa_id: Some(wa_id.to_owned()),
-            phone: crate::whatsapp::phone::wa_id_to_e164(wa_id),
-            ..Default::default()
-        },
-    )?;
+    let known: Option<i64> = conn
+        .prepare_cached("SELECT id FROM contacts WHERE tenant_id = ?1 AND wa_id = ?2")?
+        .query_row(params![row.tenant_id, wa_id], |r| r.get(0))
+        .optional()?;
+    let contact_id = match known {
+        Some(id) => id,
+        None => {
+            super::contacts::upsert(
+                conn,
+                &row.tenant_id,
+                &super::contacts::ContactFacts {
+                    wa_id: Some(wa_id.to_owned()),
+                    phone: crate::whatsapp::phone::wa_id_to_e164(wa_id),
+                    ..Default::default()
+                },
+            )?
+            .id
+        }
+    };
     let conversation_id: i64 = conn.query_row(
         "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at)
          VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT (tenant_id, contact_id, phone_number_id) DO UPDATE SET
              last_message_at = MAX(last_message_at, excluded.last_message_at)
          RETURNING id",
-        params![row.tenant_id, contact.id, row.phone_number_id, at],
+        params![row.tenant_id, contact_id, row.phone_number_id, at],
         |r| r.get(0),
     )?;
     let text = match row.kind.as_str() {
@@ -592,7 +602,7 @@ pub fn record_outbound_message(
         params![
             row.tenant_id,
             conversation_id,
-            contact.id,
+            contact_id,
             wamid,
             row.kind,
             at,

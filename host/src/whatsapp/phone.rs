@@ -14,19 +14,27 @@ pub fn wa_id_to_e164(wa_id: &str) -> Option<String> {
     if wa_id.is_empty() || !wa_id.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let digits = if wa_id.len() == 13 && wa_id.starts_with("521") {
+    to_e164(&format!("+{}", canonical_digits(wa_id)), None)
+}
+
+/// The E.164 digits (no "+") a WhatsApp id stands for, without validating them:
+/// only the Mexican and Brazilian forms are rewritten. Cheap (no parsing), for keys.
+pub fn canonical_digits(wa_id: &str) -> std::borrow::Cow<'_, str> {
+    if !wa_id.bytes().all(|b| b.is_ascii_digit()) {
+        return wa_id.into();
+    }
+    if wa_id.len() == 13 && wa_id.starts_with("521") {
         // Mexico: 52 1 XXXXXXXXXX → +52 XXXXXXXXXX.
-        format!("52{}", &wa_id[3..])
+        format!("52{}", &wa_id[3..]).into()
     } else if wa_id.len() == 12
         && wa_id.starts_with("55")
         && matches!(wa_id.as_bytes()[4], b'6'..=b'9')
     {
         // Brazil: 55 DD XXXXXXXX (mobile without the ninth digit) → 55 DD 9XXXXXXXX.
-        format!("55{}9{}", &wa_id[2..4], &wa_id[4..])
+        format!("55{}9{}", &wa_id[2..4], &wa_id[4..]).into()
     } else {
-        wa_id.to_string()
-    };
-    to_e164(&format!("+{digits}"), None)
+        wa_id.into()
+    }
 }
 
 /// Normalises a number as a person wrote it, using `default_region` (ISO 3166
