@@ -583,3 +583,49 @@ async fn a_responders_reply_goes_out_through_the_outbox() {
     assert_eq!(s.graph.sent_messages().len(), 1);
     s.contract.assert_clean();
 }
+
+#[tokio::test]
+async fn interactive_reaction_location_and_contacts_pass_metas_spec() {
+    let s = setup().await;
+    inbound(&s.host, ALICE, "wamid.q", "Which size should I take?").await;
+    let bodies = [
+        json!({"to": ALICE, "type": "interactive", "interactive": {"type": "button",
+            "body": {"text": "Which size?"}, "action": {"buttons": [
+                {"type": "reply", "reply": {"id": "s", "title": "S"}},
+                {"type": "reply", "reply": {"id": "m", "title": "M"}}]}}}),
+        json!({"to": ALICE, "type": "interactive", "interactive": {"type": "list",
+            "body": {"text": "Pick a store"}, "action": {"button": "Stores", "sections": [
+                {"title": "Milan", "rows": [{"id": "mi1", "title": "Duomo"}]}]}}}),
+        json!({"to": ALICE, "type": "reaction", "reaction": {"message_id": "wamid.q", "emoji": "👍"}}),
+        json!({"to": ALICE, "type": "location", "location": {"latitude": 45.4642, "longitude": 9.19,
+            "name": "Store", "address": "Piazza del Duomo, Milano"}}),
+        json!({"to": ALICE, "type": "contacts", "contacts": [{"name": {"formatted_name": "Shop", "first_name": "Shop"},
+            "phones": [{"phone": "+39 02 1234567", "type": "WORK"}]}]}),
+    ];
+    let mut ids = Vec::new();
+    for body in bodies {
+        let (code, item) = send(&s.host, body.clone()).await;
+        assert_eq!(code, StatusCode::ACCEPTED, "{body}: {item}");
+        ids.push(item["id"].clone());
+    }
+    for id in &ids {
+        until_state(&s.host, id, "sent").await;
+    }
+    let kinds: Vec<String> = s
+        .graph
+        .sent_messages()
+        .iter()
+        .map(|m| m.body["type"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "interactive",
+            "interactive",
+            "reaction",
+            "location",
+            "contacts"
+        ]
+    );
+    s.contract.assert_clean();
+}
