@@ -629,3 +629,72 @@ async fn interactive_reaction_location_and_contacts_pass_metas_spec() {
     );
     s.contract.assert_clean();
 }
+
+#[tokio::test]
+async fn queued_sends_survive_a_restart_and_one_caught_mid_send_is_dead_lettered_not_resent() {
+    let graph = Graph::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = graph.url();
+    let mut host = Host::start_configured(dir.path(), |c| c.whatsapp.graph_url = url.clone()).await;
+    host.tenant("acme", &[PN], "IT").await;
+    host.ok(
+        "PUT",
+        "/v1/tenants/acme/secrets/whatsapp_access_token",
+        Some(json!({"value": ACCESS_TOKEN})),
+    )
+    .await;
+    host.ok(
+        "PUT",
+        "/v1/tenants/acme/limits",
+        Some(json!({"daily_cap": 1})),
+    )
+    .await;
+    // The first send hangs at Meta; the second waits for the daily cap.
+    graph.fail_next(Fault::Hang);
+    let (_, hanging) = host
+        .api(
+            "POST",
+            "/v1/tenants/acme/messages",
+            Some(template(ALICE, "a")),
+        )
+        .await;
+    until_state(&host, &hanging["id"], "sending").await;
+    let (_, capped) = host
+        .api(
+            "POST",
+            "/v1/tenants/acme/messages",
+            Some(template(BOB, "b")),
+        )
+        .await;
+    host.stop().await;
+
+    let host = Host::start_configured(dir.path(), |c| c.whatsapp.graph_url = url).await;
+    let dead = until_state(&host, &hanging["id"], "dead").await;
+    assert!(
+        dead["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted while sending"),
+        "{dead}"
+    );
+    let waiting = host
+        .ok(
+            "GET",
+            &format!("/v1/tenants/acme/outbox/{}", capped["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (waiting["state"].as_str(), waiting["wait_reason"].as_str()),
+        (Some("queued"), Some("daily_cap"))
+    );
+    // The operator decides: re-queue the interrupted one (the cap counts only what was sent).
+    host.ok(
+        "POST",
+        &format!("/v1/tenants/acme/outbox/{}/requeue", hanging["id"]),
+        None,
+    )
+    .await;
+    until_state(&host, &hanging["id"], "sent").await;
+    assert_eq!(graph.sent_messages().len(), 1);
+}
