@@ -15,7 +15,6 @@ use super::{MediaStore, kinds};
 use crate::outbox::TOKEN_SECRET;
 use crate::store::{StoreError, now_ms, secrets};
 use crate::whatsapp::client::{Endpoint, SendError, error_from};
-use rand::Rng;
 use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
@@ -61,18 +60,10 @@ impl From<SendError> for Failure {
     }
 }
 
-/// True for errors another attempt may fix.
+/// True for errors another attempt may fix: the outbox's retryable failures plus
+/// Meta's rate limits (a download has no outbox row to hold back).
 pub(crate) fn transient(e: &SendError) -> bool {
-    match e {
-        SendError::Meta { status, code, .. } => {
-            *status >= 500
-                || *status == 429
-                || matches!(code, 1 | 2 | 4 | 80007 | 130429 | 131000 | 131016 | 133004)
-        }
-        SendError::Http { status, .. } => *status >= 500 || *status == 429,
-        SendError::Timeout(_) | SendError::Transport(_) => true,
-        SendError::InvalidResponse(_) => false,
-    }
+    crate::outbox::retryable(e) || matches!(e.code(), Some(4 | 80007 | 130429 | 131056))
 }
 
 /// The media URL answer (`GET /{version}/{media_id}`).
@@ -191,9 +182,12 @@ impl MediaStore {
                 Ok(f) => {
                     rows::mark_stored(c, id, &f.sha256, f.size, f.mime_type.as_deref(), f.animated)
                 }
-                Err(f) if f.transient && attempts < max_attempts => {
-                    rows::retry_at(c, id, now_ms() + backoff(base, max, attempts), &f.message)
-                }
+                Err(f) if f.transient && attempts < max_attempts => rows::retry_at(
+                    c,
+                    id,
+                    now_ms() + crate::outbox::backoff_ms(base, max, attempts),
+                    &f.message,
+                ),
                 Err(f) if f.transient => rows::mark_failed(
                     c,
                     id,
@@ -323,14 +317,6 @@ fn transport(e: reqwest::Error, timeout: Duration) -> SendError {
     }
 }
 
-/// Exponential back-off with jitter: `base · 2^(attempts-1)`, capped, then a random
-/// point in its upper half.
-fn backoff(base: u64, max: u64, attempts: i64) -> i64 {
-    let exp = base.saturating_mul(1u64 << attempts.clamp(1, 20).saturating_sub(1));
-    let capped = exp.min(max).max(1);
-    rand::rng().random_range(capped / 2..=capped) as i64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,16 +339,5 @@ mod tests {
         assert!(!transient(&meta(401, 190)));
         assert!(transient(&SendError::Timeout(Duration::from_secs(1))));
         assert!(!transient(&SendError::InvalidResponse("x".into())));
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        for _ in 0..50 {
-            let first = backoff(1000, 60_000, 1);
-            assert!((500..=1000).contains(&first), "{first}");
-            let third = backoff(1000, 60_000, 3);
-            assert!((2000..=4000).contains(&third), "{third}");
-            assert!(backoff(1000, 60_000, 15) <= 60_000);
-        }
     }
 }

@@ -483,7 +483,7 @@ impl Outbox {
                             wamid: Some(wamid.clone()),
                             ..row.clone()
                         };
-                        let retry = matches!(code, Some(1 | 2 | 131000 | 131016 | 133004));
+                        let retry = temporary_code(code);
                         let result = apply_failure(
                             c,
                             &self.settings,
@@ -532,13 +532,7 @@ pub fn apply_failure(
     retryable: bool,
 ) -> Result<&'static str, StoreError> {
     let now = now_ms();
-    let backoff = |attempts: i64| -> i64 {
-        let exp = s
-            .backoff_base_ms
-            .saturating_mul(1u64 << attempts.clamp(1, 20).saturating_sub(1));
-        let capped = exp.min(s.backoff_max_ms).max(1);
-        rand::rng().random_range(capped / 2..=capped) as i64
-    };
+    let backoff = |attempts: i64| backoff_ms(s.backoff_base_ms, s.backoff_max_ms, attempts);
     Ok(match code {
         // Throughput or pair rate exceeded: slow down; these are never dead-lettered.
         Some(130429 | 131056 | 80007 | 4) => {
@@ -633,7 +627,7 @@ pub fn apply_failed_status(
     let Some(row) = rows::find_sent(c, tenant, wamid)? else {
         return Ok(None);
     };
-    let retryable = matches!(code, Some(1 | 2 | 131000 | 131016 | 133004));
+    let retryable = temporary_code(code);
     apply_failure(c, s, &row, code, message, None, retryable).map(Some)
 }
 
@@ -653,15 +647,7 @@ pub fn enqueue_actions(
     defaults: Limits,
     metrics: &Metrics,
 ) -> Result<usize, StoreError> {
-    let found: Option<(String, Option<String>)> = c
-        .query_row(
-            "SELECT v.phone_number_id, k.wa_id FROM messages m
-             JOIN conversations v ON v.id = m.conversation_id JOIN contacts k ON k.id = m.contact_id
-             WHERE m.id = ?1 AND m.tenant_id = ?2 AND m.direction = 'inbound'",
-            params![message_id, tenant],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let found = inbound_origin(c, tenant, "m.id", &message_id)?;
     let Some((from, Some(to))) = found else {
         return Ok(0);
     };
@@ -705,17 +691,48 @@ pub fn enqueue_actions(
     Ok(queued)
 }
 
+/// Exponential back-off with jitter, in ms: `base · 2^(attempts-1)`, capped at `max`,
+/// then a random point in its upper half.
+pub(crate) fn backoff_ms(base: u64, max: u64, attempts: i64) -> i64 {
+    let exp = base.saturating_mul(1u64 << attempts.clamp(1, 20).saturating_sub(1));
+    let capped = exp.min(max).max(1);
+    rand::rng().random_range(capped / 2..=capped) as i64
+}
+
+/// Meta's codes for a temporary failure on its side (unknown, service, "something
+/// went wrong", service unavailable, phone number down).
+pub(crate) fn temporary_code(code: Option<i64>) -> bool {
+    matches!(code, Some(1 | 2 | 131000 | 131016 | 133004))
+}
+
 /// True for failures that another attempt may fix: 5xx, 429, timeouts, transport
 /// errors, and Meta's own "temporary" codes.
-fn retryable(e: &SendError) -> bool {
+pub(crate) fn retryable(e: &SendError) -> bool {
     match e {
         SendError::Meta { status, code, .. } => {
-            *status >= 500 || *status == 429 || matches!(code, 1 | 2 | 131000 | 131016 | 133004)
+            *status >= 500 || *status == 429 || temporary_code(Some(*code))
         }
         SendError::Http { status, .. } => *status >= 500 || *status == 429,
         SendError::Timeout(_) | SendError::Transport(_) => true,
         SendError::InvalidResponse(_) => false,
     }
+}
+
+/// The number that received an inbound message and its sender's WhatsApp id, the
+/// message found by `column` (`m.id` or `m.wamid`).
+fn inbound_origin(
+    c: &Connection,
+    tenant: &str,
+    column: &str,
+    value: &dyn rusqlite::ToSql,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT v.phone_number_id, k.wa_id FROM messages m
+         JOIN conversations v ON v.id = m.conversation_id JOIN contacts k ON k.id = m.contact_id
+         WHERE m.tenant_id = ?1 AND {column} = ?2 AND m.direction = 'inbound'"
+    ))?
+    .query_row(params![tenant, value], |r| Ok((r.get(0)?, r.get(1)?)))
+    .optional()?)
 }
 
 /// Checks, decides and stores one request (in the caller's transaction).
@@ -733,16 +750,7 @@ fn enqueue_checked(
 
     let (mut checked, to, from) = if let Some(wamid) = checked.read_message_id.clone() {
         // A mark-as-read goes from the number that received the message.
-        let found: Option<(String, Option<String>)> = c
-            .query_row(
-                "SELECT v.phone_number_id, k.wa_id FROM messages m
-                 JOIN conversations v ON v.id = m.conversation_id JOIN contacts k ON k.id = m.contact_id
-                 WHERE m.tenant_id = ?1 AND m.wamid = ?2 AND m.direction = 'inbound'",
-                params![tenant, wamid],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(StoreError::from)?;
+        let found = inbound_origin(c, tenant, "m.wamid", &wamid)?;
         let Some((number, wa_id)) = found else {
             return Err(request::Invalid {
                 code: "message_not_found",
@@ -980,6 +988,17 @@ mod tests {
             Some("525512345678")
         );
         assert_eq!(normalise_recipient("not a number", "IT"), None);
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        for _ in 0..50 {
+            let first = backoff_ms(1000, 60_000, 1);
+            assert!((500..=1000).contains(&first), "{first}");
+            let third = backoff_ms(1000, 60_000, 3);
+            assert!((2000..=4000).contains(&third), "{third}");
+            assert!(backoff_ms(1000, 60_000, 15) <= 60_000);
+        }
     }
 
     #[test]
