@@ -1,5 +1,6 @@
 //! One intent-classifier call with a fresh instance (store + instantiate + call), the
-//! way the pipeline runs every message, with models trained on the two fixtures.
+//! way the pipeline runs every message, with models trained on the two fixtures; and
+//! the same call for a blank and a two-letter text, to split the cost.
 //! Run: `cargo bench -p scrm-e2e --bench intent`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -45,6 +46,15 @@ fn intent_call(c: &mut Criterion) {
         c.bench_function(&format!("intent_call_fresh_instance/{name}"), |b| {
             b.iter(|| host.classify(&binding, &msg, &contact).expect("classify"))
         });
+        // Where the time goes: the same call for a blank text (model head, rules and
+        // entities, no prediction) and for a two-letter text (plus a prediction over a
+        // handful of features, sentiment and rules).
+        for (case, text) in [("blank", " "), ("hi", "hi")] {
+            let msg = bench::message(text);
+            c.bench_function(&format!("intent_call_fresh_instance/{name}/{case}"), |b| {
+                b.iter(|| host.classify(&binding, &msg, &contact).expect("classify"))
+            });
+        }
     }
 }
 

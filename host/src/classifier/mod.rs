@@ -76,13 +76,26 @@ pub enum ClassifierError {
         /// What is wrong, naming the rule.
         message: String,
     },
-    /// The bytes are not a usable model.
+    /// The bytes are not a usable model. (The cause is in the message and is not
+    /// also the error's `source`, so that an error chain does not print it twice.)
     #[error("not a usable intent model: {0}")]
-    Model(#[from] scrm_intent_model::ModelError),
+    Model(scrm_intent_model::ModelError),
     /// Training could not start.
     #[error("cannot train: {0}")]
-    Train(#[from] scrm_intent_model::TrainError),
+    Train(scrm_intent_model::TrainError),
     /// Cross-validation needs more folds or more examples.
     #[error("cross-validation: {0}")]
     Folds(String),
+}
+
+impl From<scrm_intent_model::ModelError> for ClassifierError {
+    fn from(e: scrm_intent_model::ModelError) -> Self {
+        ClassifierError::Model(e)
+    }
+}
+
+impl From<scrm_intent_model::TrainError> for ClassifierError {
+    fn from(e: scrm_intent_model::TrainError) -> Self {
+        ClassifierError::Train(e)
+    }
 }

@@ -207,4 +207,19 @@ pub(crate) mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn refuses_a_model_of_a_format_version_it_does_not_read_and_says_so_once() {
+        let mut model = train(&examples(), &Rules::default(), &small())
+            .unwrap()
+            .model;
+        model[8] = 2; // the format version (little-endian u32 at offset 8)
+        let err = evaluate(&model, &examples(), 5).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "not a usable intent model: unsupported intent model version 2"
+        );
+        // The CLI prints the error chain: the cause must not appear a second time.
+        assert!(std::error::Error::source(&err).is_none());
+    }
 }

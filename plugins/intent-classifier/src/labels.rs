@@ -65,10 +65,15 @@ pub fn apply(
     let mut priority = Priority::Normal;
     for rule in rules.rules() {
         let by_intent = sure.is_some_and(|(name, _)| rule.intents().any(|i| i == name));
+        let bytes = lower.as_bytes();
         let fires = by_intent
-            || rule
-                .keywords()
-                .any(|k| starts.iter().any(|&s| lower[s..].starts_with(k)));
+            || rule.keywords().any(|k| {
+                // Compare the first byte before calling `starts_with` (a `memcmp` call).
+                let first = k.as_bytes().first().copied();
+                starts
+                    .iter()
+                    .any(|&s| bytes.get(s).copied() == first && lower[s..].starts_with(k))
+            });
         if !fires {
             continue;
         }

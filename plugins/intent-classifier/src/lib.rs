@@ -99,19 +99,15 @@ pub fn classify<R: ModelReader + ?Sized>(
             ..Classification::default()
         });
     }
-    let prediction = head.predict(model, text, 1, &mut Workspace::default());
+    let (best, confidence) = head.best(model, text, &mut Workspace::default());
+    let name = head.class_name(best);
     let sentiment = sentiment::score(&lower, &rules);
-    let labels = labels::apply(
-        &rules,
-        Some((&prediction.intent, prediction.confidence)),
-        &lower,
-        sentiment,
-    );
+    let labels = labels::apply(&rules, Some((name, confidence)), &lower, sentiment);
     Ok(Classification {
         tags: labels.tags,
         intent: Some(Intent {
-            name: prediction.intent,
-            confidence: prediction.confidence,
+            name: name.to_owned(),
+            confidence,
         }),
         entities: found,
         sentiment: Some(sentiment),

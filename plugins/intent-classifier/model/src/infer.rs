@@ -313,23 +313,24 @@ impl Classifier {
         text: &str,
         ws: &mut Workspace,
     ) -> Vec<f32> {
+        self.fill_scores(r, text, ws);
+        ws.acc.clone()
+    }
+
+    /// Computes the scores of `text` into `ws.acc`.
+    fn fill_scores<R: ModelReader + ?Sized>(&self, r: &R, text: &str, ws: &mut Workspace) {
         self.params.extract(text, &mut ws.scratch, &mut ws.feats);
         let c = self.n_classes();
         let stride = self.stride as usize;
         ws.acc.clear();
         ws.acc.resize(c, 0.0);
-        let acc = &mut ws.acc;
-        let mut add_row = |row: &[u8], v: f32| {
-            for (a, &q) in acc.iter_mut().zip(row) {
-                *a += v * (q as i8) as f32;
-            }
-        };
+        let acc = &mut ws.acc[..];
         if let Some(all) = r.as_slice() {
             for &(b, v) in &ws.feats {
                 let o = self.table_offset as usize + b as usize * stride;
                 // in range for the reader this Classifier was opened on; never panic otherwise
                 if let Some(row) = all.get(o..o + stride) {
-                    add_row(row, v);
+                    add_row(acc, row, v);
                 }
             }
         } else {
@@ -340,18 +341,33 @@ impl Classifier {
                     .map(|&(b, _)| self.table_offset + b as u64 * stride as u64),
             );
             r.read_rows(&ws.offsets, self.stride, &mut ws.rows);
-            for (i, &(_, v)) in ws.feats.iter().enumerate() {
-                let s = i * stride;
-                // a short read (truncated model) contributes nothing for the missing rows
-                if s + stride <= ws.rows.len() {
-                    add_row(&ws.rows[s..s + stride], v);
-                }
+            // a short read (truncated model) contributes nothing for the missing rows
+            for (row, &(_, v)) in ws.rows.chunks_exact(stride).zip(&ws.feats) {
+                add_row(acc, row, v);
             }
         }
-        acc.iter()
-            .enumerate()
-            .map(|(i, &a)| self.bias(i) + self.scale(i) * a)
-            .collect()
+        for (i, a) in acc.iter_mut().enumerate() {
+            *a = self.bias(i) + self.scale(i) * *a;
+        }
+    }
+
+    /// The best class of `text` and its confidence, without allocating anything but
+    /// `ws`'s buffers (the plugin's per-message path).
+    pub fn best<R: ModelReader + ?Sized>(
+        &self,
+        r: &R,
+        text: &str,
+        ws: &mut Workspace,
+    ) -> (usize, f32) {
+        self.fill_scores(r, text, ws);
+        let s = &ws.acc;
+        let mut best = 0;
+        for (i, &x) in s.iter().enumerate() {
+            if x > s[best] {
+                best = i;
+            }
+        }
+        (best, softmax_at(s, best, self.temperature))
     }
 
     /// Predict with the `k` best classes.
@@ -362,17 +378,28 @@ impl Classifier {
         k: usize,
         ws: &mut Workspace,
     ) -> Prediction {
-        let s = self.scores(r, text, ws);
-        let t = self.temperature;
-        let m = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-        let e: Vec<f32> = s.iter().map(|&x| ((x - m) * t).exp()).collect();
-        let z: f32 = e.iter().sum();
+        if k <= 1 {
+            let (i, confidence) = self.best(r, text, ws);
+            let intent = self.class_name(i).to_owned();
+            return Prediction {
+                top: vec![(intent.clone(), confidence)],
+                intent,
+                confidence,
+            };
+        }
+        self.fill_scores(r, text, ws);
+        let s = &ws.acc;
         let mut idx: Vec<usize> = (0..s.len()).collect();
         idx.sort_by(|&a, &b| s[b].total_cmp(&s[a]).then(a.cmp(&b)));
         let top: Vec<(String, f32)> = idx
             .iter()
-            .take(k.max(1))
-            .map(|&i| (self.class_name(i).to_owned(), e[i] / z))
+            .take(k)
+            .map(|&i| {
+                (
+                    self.class_name(i).to_owned(),
+                    softmax_at(s, i, self.temperature),
+                )
+            })
             .collect();
         // A model has at least one class (checked by `open`), so `top` is never empty.
         let (intent, confidence) = top.first().cloned().unwrap_or_default();
@@ -381,6 +408,101 @@ impl Classifier {
             confidence,
             top,
         }
+    }
+}
+
+/// `softmax(t * s)[i]`. Terms more than 30 below the maximum (each < 1e-13 of it)
+/// are skipped.
+fn softmax_at(s: &[f32], i: usize, t: f32) -> f32 {
+    let m = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut z = 0.0f32;
+    for &x in s {
+        z += exp_neg((x - m) * t);
+    }
+    exp_neg((s[i] - m) * t) / z
+}
+
+/// `e^x` for `x <= 0` (0 below -30), to ~2e-6 relative error: `2^(x log2 e)` split
+/// into an integer power (the exponent bits) and a degree-6 Taylor polynomial of
+/// `e^g`, `|g| <= ln(2) / 2`. `f32::exp` is a software routine in WebAssembly, several
+/// times slower, and a model has up to hundreds of classes; plain arithmetic also
+/// gives the same result natively and in the plugin.
+fn exp_neg(x: f32) -> f32 {
+    if x.is_nan() || x < -30.0 {
+        return 0.0;
+    }
+    let y = x.min(0.0) * core::f32::consts::LOG2_E;
+    // The nearest integer to y <= 0 by truncation (`round` is a library call).
+    let n = -((0.5 - y) as i32) as f32;
+    let g = (y - n) * core::f32::consts::LN_2;
+    let p = 1.0
+        + g * (1.0
+            + g * (1.0 / 2.0
+                + g * (1.0 / 6.0 + g * (1.0 / 24.0 + g * (1.0 / 120.0 + g * (1.0 / 720.0))))));
+    // n is in -44..=0: 2^n is a normal f32 (down to 2^-126).
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// `acc += v * row` (one i8 weight per class).
+#[inline]
+fn add_row(acc: &mut [f32], row: &[u8], v: f32) {
+    #[cfg(target_arch = "wasm32")]
+    add_row_simd(acc, row, v);
+    #[cfg(not(target_arch = "wasm32"))]
+    add_row_scalar(acc, row, v);
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+#[inline]
+fn add_row_scalar(acc: &mut [f32], row: &[u8], v: f32) {
+    for (a, &q) in acc.iter_mut().zip(row) {
+        *a += v * (q as i8) as f32;
+    }
+}
+
+/// The same in WebAssembly SIMD (128-bit lanes): 16 weights per step instead of one
+/// (every scalar step also pays the engine's fuel accounting). LLVM does not vectorise
+/// the scalar loop for this target, so it is written out. (Safe: an engine without
+/// SIMD refuses the module at load time, it cannot misbehave.)
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+fn add_row_simd(acc: &mut [f32], row: &[u8], v: f32) {
+    use core::arch::wasm32::{
+        f32x4, f32x4_add, f32x4_convert_i32x4, f32x4_extract_lane, f32x4_mul, f32x4_splat,
+        i16x8_extend_high_i8x16, i16x8_extend_low_i8x16, i32x4_extend_high_i16x8,
+        i32x4_extend_low_i16x8, i64x2, v128,
+    };
+    let n = acc.len().min(row.len());
+    let (acc, row) = (&mut acc[..n], &row[..n]);
+    let vv = f32x4_splat(v);
+    let add4 = |a: &mut [f32], q: v128| {
+        if let Ok(a) = <&mut [f32; 4]>::try_from(a) {
+            let s = f32x4_add(
+                f32x4(a[0], a[1], a[2], a[3]),
+                f32x4_mul(f32x4_convert_i32x4(q), vv),
+            );
+            *a = [
+                f32x4_extract_lane::<0>(s),
+                f32x4_extract_lane::<1>(s),
+                f32x4_extract_lane::<2>(s),
+                f32x4_extract_lane::<3>(s),
+            ];
+        }
+    };
+    let mut a16 = acc.chunks_exact_mut(16);
+    let mut r16 = row.chunks_exact(16);
+    for (a, r) in (&mut a16).zip(&mut r16) {
+        let lo = u64::from_le_bytes(r[..8].try_into().unwrap_or_default());
+        let hi = u64::from_le_bytes(r[8..].try_into().unwrap_or_default());
+        let q = i64x2(lo as i64, hi as i64);
+        let (l, h) = (i16x8_extend_low_i8x16(q), i16x8_extend_high_i8x16(q));
+        add4(&mut a[0..4], i32x4_extend_low_i16x8(l));
+        add4(&mut a[4..8], i32x4_extend_high_i16x8(l));
+        add4(&mut a[8..12], i32x4_extend_low_i16x8(h));
+        add4(&mut a[12..16], i32x4_extend_high_i16x8(h));
+    }
+    for (a, &q) in a16.into_remainder().iter_mut().zip(r16.remainder()) {
+        *a += v * (q as i8) as f32;
     }
 }
 
@@ -427,4 +549,31 @@ pub fn with_rules(model: &[u8], rules: &str) -> Result<Vec<u8>, ModelError> {
     out.resize(table_offset as usize, 0);
     out.extend_from_slice(table);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_exponential_matches_the_library_one() {
+        let mut x = 0.0f32;
+        while x > -30.0 {
+            let (a, b) = (exp_neg(x), x.exp());
+            assert!((a - b).abs() <= 4e-6 * b, "{x}: {a} vs {b}");
+            x -= 0.013;
+        }
+        assert_eq!(exp_neg(0.0), 1.0);
+        assert_eq!(exp_neg(-31.0), 0.0);
+        assert_eq!(exp_neg(f32::NAN), 0.0);
+        assert_eq!(exp_neg(f32::NEG_INFINITY), 0.0);
+    }
+
+    #[test]
+    fn softmax_is_a_distribution() {
+        let s = [0.3f32, -1.0, 0.9, 0.89, -40.0];
+        let total: f32 = (0..s.len()).map(|i| softmax_at(&s, i, 6.0)).sum();
+        assert!((total - 1.0).abs() < 1e-5, "{total}");
+        assert!(softmax_at(&s, 2, 6.0) > softmax_at(&s, 3, 6.0));
+    }
 }

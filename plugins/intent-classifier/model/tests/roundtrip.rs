@@ -179,3 +179,17 @@ fn replacing_the_rules_keeps_the_predictions() {
     let back = with_rules(&repacked, "").unwrap();
     assert_eq!(back, bytes);
 }
+
+#[test]
+fn the_best_class_agrees_with_the_full_prediction() {
+    let bytes = train(&rows(), &params()).unwrap().to_bytes();
+    let cl = Classifier::open(bytes.as_slice()).unwrap();
+    let mut ws = Workspace::default();
+    for (t, _) in rows() {
+        let full = cl.predict(bytes.as_slice(), &t, 3, &mut ws);
+        let (i, confidence) = cl.best(bytes.as_slice(), &t, &mut ws);
+        assert_eq!(cl.class_name(i), full.intent);
+        assert!((confidence - full.confidence).abs() < 1e-6, "{t}");
+        assert_eq!(cl.predict(bytes.as_slice(), &t, 1, &mut ws).top.len(), 1);
+    }
+}
