@@ -698,3 +698,49 @@ async fn queued_sends_survive_a_restart_and_one_caught_mid_send_is_dead_lettered
     until_state(&host, &hanging["id"], "sent").await;
     assert_eq!(graph.sent_messages().len(), 1);
 }
+
+#[tokio::test]
+async fn a_customer_who_changes_number_is_answered_on_the_new_one_with_their_consent() {
+    let s = setup().await;
+    const NEW: &str = "393479999999";
+    inbound(&s.host, ALICE, "wamid.stop2", "STOP").await;
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000000", "phone_number_id": PN},
+            "messages": [{"from": ALICE, "id": "wamid.sys", "timestamp": now_secs().to_string(),
+                "type": "system", "system": {"body": format!("User changed from {ALICE} to {NEW}"),
+                "wa_id": NEW, "type": "user_changed_number"}}]
+        }}]}]
+    });
+    let (code, _) = s
+        .host
+        .post_signed(&serde_json::to_vec(&body).unwrap(), APP_SECRET)
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    s.host.settle().await;
+    let contacts = s.host.ok("GET", "/v1/tenants/acme/contacts", None).await;
+    assert_eq!(
+        contacts["items"].as_array().unwrap().len(),
+        1,
+        "one person, one contact"
+    );
+    assert_eq!(contacts["items"][0]["wa_id"], NEW);
+    let consent = s
+        .host
+        .ok("GET", &format!("/v1/tenants/acme/consent/{NEW}"), None)
+        .await;
+    assert!(
+        consent["opted_out_at"].is_i64(),
+        "the opt-out follows the person: {consent}"
+    );
+    let (code, item) = send(&s.host, text(NEW, "Got it, we updated your number")).await;
+    assert_eq!(
+        code,
+        StatusCode::ACCEPTED,
+        "the window moved with the contact: {item}"
+    );
+    until_state(&s.host, &item["id"], "sent").await;
+    assert_eq!(s.graph.sent_messages()[0].body["to"], NEW);
+}

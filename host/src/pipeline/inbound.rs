@@ -417,6 +417,18 @@ fn store_events(
                     {
                         consent::apply_keyword(tx, &tenant, wa_id, keyword, at)?;
                     }
+                    // The customer moved to a new number: the contact (and what it
+                    // consented to) moves with them, so replies reach the new number.
+                    if let Content::System(notice) = &m.content
+                        && matches!(
+                            notice.kind.as_str(),
+                            "user_changed_number" | "customer_changed_number"
+                        )
+                        && let Some(new_wa_id) = &notice.new_wa_id
+                        && !contacts::change_number(tx, &tenant, contact.id, new_wa_id)?
+                    {
+                        tracing::warn!(tenant = %tenant, contact = contact.id, "number change to a number another contact has; left for a merge");
+                    }
                 } else {
                     counts.duplicates += 1;
                 }

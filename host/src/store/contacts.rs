@@ -131,6 +131,57 @@ pub fn upsert(
     }
 }
 
+/// Moves a contact to its new WhatsApp number (Meta's `user_changed_number` notice):
+/// its wa_id and phone change, its conversations and messages stay, and its consent
+/// follows it. Returns false, changing nothing, when another contact of the tenant
+/// already has that number (merging two contacts is the sync engine's decision).
+///
+/// # Errors
+/// On database failure.
+pub fn change_number(
+    conn: &Connection,
+    tenant: &str,
+    contact_id: i64,
+    new_wa_id: &str,
+) -> Result<bool, StoreError> {
+    if let Some(other) = find(conn, tenant, "wa_id", new_wa_id)? {
+        return Ok(other.id == contact_id);
+    }
+    let old: Option<String> = conn
+        .query_row(
+            "SELECT wa_id FROM contacts WHERE id = ?1 AND tenant_id = ?2",
+            params![contact_id, tenant],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    conn.execute(
+        "UPDATE contacts SET wa_id = ?3, phone_e164 = ?4, updated_at = ?5 WHERE id = ?1 AND tenant_id = ?2",
+        params![
+            contact_id,
+            tenant,
+            new_wa_id,
+            crate::whatsapp::phone::wa_id_to_e164(new_wa_id),
+            now_ms()
+        ],
+    )?;
+    if let Some(old) = old {
+        let (old, new) = (
+            crate::whatsapp::phone::canonical_digits(&old).into_owned(),
+            crate::whatsapp::phone::canonical_digits(new_wa_id).into_owned(),
+        );
+        conn.execute(
+            "INSERT OR IGNORE INTO consent (tenant_id, wa_id, opted_in_at, opt_in_source, opted_out_at,
+                 opt_out_source, marketing_stopped_at, marketing_paused_until, undeliverable_at, updated_at)
+             SELECT tenant_id, ?3, opted_in_at, opt_in_source, opted_out_at, opt_out_source,
+                    marketing_stopped_at, marketing_paused_until, NULL, ?4
+             FROM consent WHERE tenant_id = ?1 AND wa_id = ?2",
+            params![tenant, old, new, now_ms()],
+        )?;
+    }
+    Ok(true)
+}
+
 /// One page of a tenant's contacts, oldest first.
 ///
 /// # Errors
