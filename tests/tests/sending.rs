@@ -21,19 +21,25 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    setup_with(|_| {}).await
-}
-
-async fn setup_with(configure: impl FnOnce(&mut scrm::config::Settings)) -> Setup {
     let graph = Graph::start().await;
     let contract = Contract::start(&graph).await;
     let dir = tempfile::tempdir().unwrap();
-    let url = contract.url();
-    let host = Host::start_configured(dir.path(), |s| {
-        s.whatsapp.graph_url = url;
+    let host = acme_host(dir.path(), &contract.url()).await;
+    Setup {
+        host,
+        graph,
+        contract,
+        _dir: dir,
+    }
+}
+
+/// A host whose Cloud API is `graph_url` (fast retries), with tenant `acme` owning
+/// `PN` and holding the access token.
+async fn acme_host(dir: &std::path::Path, graph_url: &str) -> Host {
+    let host = Host::start_configured(dir, |s| {
+        s.whatsapp.graph_url = graph_url.to_owned();
         s.whatsapp.backoff_base_ms = 50;
         s.whatsapp.max_attempts = 2;
-        configure(s);
     })
     .await;
     host.tenant("acme", &[PN], "IT").await;
@@ -43,12 +49,7 @@ async fn setup_with(configure: impl FnOnce(&mut scrm::config::Settings)) -> Setu
         Some(json!({"value": ACCESS_TOKEN})),
     )
     .await;
-    Setup {
-        host,
-        graph,
-        contract,
-        _dir: dir,
-    }
+    host
 }
 
 fn now_secs() -> u64 {
@@ -503,15 +504,7 @@ async fn a_number_is_paced_to_its_messages_per_second() {
     // Straight to the local server: Prism's own latency would blur the spacing.
     let graph = Graph::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let url = graph.url();
-    let host = Host::start_configured(dir.path(), |c| c.whatsapp.graph_url = url).await;
-    host.tenant("acme", &[PN], "IT").await;
-    host.ok(
-        "PUT",
-        "/v1/tenants/acme/secrets/whatsapp_access_token",
-        Some(json!({"value": ACCESS_TOKEN})),
-    )
-    .await;
+    let host = acme_host(dir.path(), &graph.url()).await;
     host.ok(
         "PUT",
         &format!("/v1/tenants/acme/numbers/{PN}/limits"),
@@ -635,14 +628,7 @@ async fn queued_sends_survive_a_restart_and_one_caught_mid_send_is_dead_lettered
     let graph = Graph::start().await;
     let dir = tempfile::tempdir().unwrap();
     let url = graph.url();
-    let mut host = Host::start_configured(dir.path(), |c| c.whatsapp.graph_url = url.clone()).await;
-    host.tenant("acme", &[PN], "IT").await;
-    host.ok(
-        "PUT",
-        "/v1/tenants/acme/secrets/whatsapp_access_token",
-        Some(json!({"value": ACCESS_TOKEN})),
-    )
-    .await;
+    let mut host = acme_host(dir.path(), &url).await;
     host.ok(
         "PUT",
         "/v1/tenants/acme/limits",

@@ -116,6 +116,23 @@ struct Claimed {
     mps: u32,
 }
 
+/// What one claim round reads once per number.
+struct NumberRound {
+    limits: Limits,
+    /// Recipients reached with business-initiated messages in the last 24 h, and the
+    /// oldest such send, before this round.
+    reached: u32,
+    oldest: Option<i64>,
+    /// Recipients this round's claims reach for the first time.
+    reached_now: HashSet<String>,
+}
+
+/// What one claim round reads once per tenant.
+struct TenantRound {
+    token: Option<String>,
+    endpoint: Endpoint,
+}
+
 /// The outcome of one Cloud API call.
 #[derive(Debug)]
 struct Outcome {
@@ -341,36 +358,54 @@ impl Outbox {
         let now = now_ms();
         let due = rows::claimable(c, now, CLAIM_BATCH)?;
         let mut claimed = Vec::with_capacity(due.len());
-        let mut reached: HashMap<String, (u32, Option<i64>, HashSet<String>)> = HashMap::new();
-        let mut tokens: HashMap<String, Option<String>> = HashMap::new();
-        let mut endpoints: HashMap<String, Endpoint> = HashMap::new();
+        // What the round reads once per number and per tenant.
+        let mut numbers: HashMap<String, NumberRound> = HashMap::new();
+        let mut tenants: HashMap<String, TenantRound> = HashMap::new();
         for row in due {
-            let limits = effective_limits(
-                c,
-                &row.tenant_id,
-                &row.phone_number_id,
-                self.settings.limits,
-            )?;
-            let (count, oldest, extra) = match reached.entry(row.phone_number_id.clone()) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let (n, oldest) =
-                        rows::reached_since(c, &row.phone_number_id, now - policy::DAY_MS)?;
-                    v.insert((n, oldest, HashSet::new()))
-                }
+            if !numbers.contains_key(&row.phone_number_id) {
+                let limits = effective_limits(
+                    c,
+                    &row.tenant_id,
+                    &row.phone_number_id,
+                    self.settings.limits,
+                )?;
+                let (reached, oldest) =
+                    rows::reached_since(c, &row.phone_number_id, now - policy::DAY_MS)?;
+                numbers.insert(
+                    row.phone_number_id.clone(),
+                    NumberRound {
+                        limits,
+                        reached,
+                        oldest,
+                        reached_now: HashSet::new(),
+                    },
+                );
+            }
+            let number = numbers
+                .get_mut(&row.phone_number_id)
+                .expect("inserted above");
+            let limits = number.limits;
+            let target = Target {
+                tenant: &row.tenant_id,
+                number: &row.phone_number_id,
+                to: &row.to,
+                kind: rule_kind(&row.kind),
+                category: Category::parse(&row.category).unwrap_or(Category::Marketing),
             };
+            let reached = number.reached + number.reached_now.len() as u32;
             let facts = gather(
                 c,
-                &row,
+                &target,
                 limits,
                 now,
-                *count + extra.len() as u32,
-                *oldest,
-                extra,
+                reached,
+                number.oldest,
+                &number.reached_now,
             )?;
-            match policy::decide(&facts) {
+            let business_initiated = match policy::decide(&facts) {
                 Decision::Wait { until, reason } => {
                     rows::hold(c, row.id, until, reason.as_str())?;
+                    continue;
                 }
                 Decision::Refuse(r) => {
                     let state = match r {
@@ -379,62 +414,51 @@ impl Outbox {
                     };
                     rows::finish(c, row.id, state, None, r.message())?;
                     self.count(&row.tenant_id, state);
+                    continue;
                 }
-                Decision::Send { business_initiated } => {
-                    let token = match tokens.entry(row.tenant_id.clone()) {
-                        std::collections::hash_map::Entry::Occupied(e) => e.get().clone(),
-                        std::collections::hash_map::Entry::Vacant(v) => v
-                            .insert(secrets::get(c, &row.tenant_id, TOKEN_SECRET)?)
-                            .clone(),
-                    };
-                    let Some(token) = token else {
-                        rows::hold(c, row.id, now + 60_000, "no_access_token")?;
-                        continue;
-                    };
-                    if let Err(wait) = self.pacer.recipient(
-                        &row.phone_number_id,
-                        &row.to,
-                        limits.recipient_burst,
-                        limits.recipient_interval_ms,
-                    ) {
-                        rows::hold(
-                            c,
-                            row.id,
-                            now + wait.as_millis() as i64 + 1,
-                            WaitReason::RecipientPacing.as_str(),
-                        )?;
-                        continue;
-                    }
-                    rows::claim(c, row.id, business_initiated)?;
-                    let row = OutboxItem {
-                        attempts: row.attempts + 1,
-                        state: "sending".into(),
-                        ..row
-                    };
-                    if business_initiated {
-                        extra.insert(row.to.clone());
-                    }
-                    let endpoint = match endpoints.get(&row.tenant_id) {
-                        Some(e) => e.clone(),
-                        None => {
-                            let e = endpoint_for(
-                                c,
-                                &row.tenant_id,
-                                &self.settings,
-                                self.health.as_deref(),
-                            )?;
-                            endpoints.insert(row.tenant_id.clone(), e.clone());
-                            e
-                        }
-                    };
-                    claimed.push(Claimed {
-                        row,
-                        token,
-                        endpoint,
-                        mps: limits.mps,
-                    });
-                }
+                Decision::Send { business_initiated } => business_initiated,
+            };
+            if !tenants.contains_key(&row.tenant_id) {
+                let round = TenantRound {
+                    token: secrets::get(c, &row.tenant_id, TOKEN_SECRET)?,
+                    endpoint: endpoint_for(
+                        c,
+                        &row.tenant_id,
+                        &self.settings,
+                        self.health.as_deref(),
+                    )?,
+                };
+                tenants.insert(row.tenant_id.clone(), round);
             }
+            let tenant = &tenants[&row.tenant_id];
+            let Some(token) = tenant.token.clone() else {
+                rows::hold(c, row.id, now + 60_000, "no_access_token")?;
+                continue;
+            };
+            if let Err(wait) = self.pacer.recipient(
+                &row.phone_number_id,
+                &row.to,
+                limits.recipient_burst,
+                limits.recipient_interval_ms,
+            ) {
+                let until = now + wait.as_millis() as i64 + 1;
+                rows::hold(c, row.id, until, WaitReason::RecipientPacing.as_str())?;
+                continue;
+            }
+            rows::claim(c, row.id, business_initiated)?;
+            if business_initiated {
+                number.reached_now.insert(row.to.clone());
+            }
+            claimed.push(Claimed {
+                endpoint: tenant.endpoint.clone(),
+                row: OutboxItem {
+                    attempts: row.attempts + 1,
+                    state: "sending".into(),
+                    ..row
+                },
+                token,
+                mps: limits.mps,
+            });
         }
         Ok(claimed)
     }
@@ -798,30 +822,15 @@ fn enqueue_checked(
     checked.from = Some(from.clone());
     let now = now_ms();
     let limits = effective_limits(c, tenant, &from, defaults)?;
-    let row_stub = OutboxItem {
-        id: 0,
-        tenant_id: tenant.into(),
-        phone_number_id: from.clone(),
-        to: to.clone(),
-        kind: checked.kind.clone(),
-        category: checked.category.as_str().into(),
-        body: Value::Null,
-        idempotency_key: None,
-        source: source.into(),
-        state: "queued".into(),
-        wait_reason: None,
-        not_before: now,
-        attempts: 0,
-        error_code: None,
-        last_error: None,
-        business_initiated: false,
-        wamid: None,
-        created_at: now,
-        updated_at: now,
-        sent_at: None,
-    };
     let (count, oldest) = rows::reached_since(c, &from, now - policy::DAY_MS)?;
-    let facts = gather(c, &row_stub, limits, now, count, oldest, &HashSet::new())?;
+    let target = Target {
+        tenant,
+        number: &from,
+        to: &to,
+        kind: checked.rule_kind,
+        category: checked.category,
+    };
+    let facts = gather(c, &target, limits, now, count, oldest, &HashSet::new())?;
     let (not_before, wait_reason) = match policy::decide(&facts) {
         Decision::Refuse(r) => return Err(SubmitError::Refused(r)),
         Decision::Wait { until, reason } => (until, Some(reason.as_str())),
@@ -896,43 +905,51 @@ pub fn effective_limits(
     Ok(limits)
 }
 
+/// The rules' kind of a stored message kind.
+fn rule_kind(kind: &str) -> policy::Kind {
+    match kind {
+        "read" => policy::Kind::Read,
+        "template" => policy::Kind::Template,
+        _ => policy::Kind::FreeForm,
+    }
+}
+
+/// One send as the rules see it: who sends what to whom.
+struct Target<'a> {
+    tenant: &'a str,
+    number: &'a str,
+    to: &'a str,
+    kind: policy::Kind,
+    category: Category,
+}
+
 fn gather(
     c: &Connection,
-    row: &OutboxItem,
+    t: &Target<'_>,
     limits: Limits,
     now: i64,
     reached: u32,
     oldest: Option<i64>,
     reached_this_round: &HashSet<String>,
 ) -> Result<Facts, StoreError> {
-    let kind = match row.kind.as_str() {
-        "read" => policy::Kind::Read,
-        "template" => policy::Kind::Template,
-        _ => policy::Kind::FreeForm,
-    };
-    let (last_bi, recipient_reached) = rows::recipient_history(
-        c,
-        &row.tenant_id,
-        &row.phone_number_id,
-        &row.to,
-        now - policy::DAY_MS,
-    )?;
+    let (last_bi, recipient_reached) =
+        rows::recipient_history(c, t.tenant, t.number, t.to, now - policy::DAY_MS)?;
     Ok(Facts {
         now,
-        kind,
-        category: Category::parse(&row.category).unwrap_or(Category::Marketing),
-        last_inbound_at: if kind == policy::Kind::Read {
+        kind: t.kind,
+        category: t.category,
+        last_inbound_at: if t.kind == policy::Kind::Read {
             None
         } else {
-            rows::last_inbound_at(c, &row.tenant_id, &row.phone_number_id, &row.to)?
+            rows::last_inbound_at(c, t.tenant, t.number, t.to)?
         },
-        consent: consent::get(c, &row.tenant_id, &row.to)?,
-        number_marketing_paused_until: rows::number_paused_until(c, &row.phone_number_id)?,
+        consent: consent::get(c, t.tenant, t.to)?,
+        number_marketing_paused_until: rows::number_paused_until(c, t.number)?,
         daily_cap: limits.daily_cap.get(),
         require_opt_in: limits.require_opt_in,
         reached_24h: reached,
         oldest_reached_at: oldest,
-        recipient_reached: recipient_reached || reached_this_round.contains(&row.to),
+        recipient_reached: recipient_reached || reached_this_round.contains(t.to),
         last_business_initiated_to_recipient: last_bi,
     })
 }

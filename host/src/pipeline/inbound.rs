@@ -487,8 +487,7 @@ fn store_events(
                 if s.status == "failed" {
                     // Meta reports most refusals (131026, 131047, 131049, ...) here,
                     // after accepting the send: the outbox acts on them by code.
-                    let errors = errors.as_ref().map(ToString::to_string);
-                    let (code, message) = crate::store::outbox::first_error(errors.as_deref());
+                    let (code, message) = s.errors.first().cloned().unwrap_or_default().summary();
                     crate::outbox::apply_failed_status(
                         tx,
                         send_settings,

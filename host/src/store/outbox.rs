@@ -10,6 +10,7 @@
 
 use super::page::{Page, PageRequest};
 use super::{StoreError, now_ms};
+use crate::whatsapp::payload::ApiError;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
@@ -618,8 +619,8 @@ pub fn record_outbound_message(
     Ok(id)
 }
 
-/// The first error of a `failed` status recorded for `wamid`: Meta's code and
-/// message. `None` when no failure was recorded.
+/// The first error of a `failed` status recorded for `wamid`: Meta's code and a
+/// description. `None` when no failure was recorded.
 ///
 /// # Errors
 /// On database failure.
@@ -634,28 +635,10 @@ pub fn recorded_failure(
         )?
         .query_row(params![tenant, wamid], |r| r.get(0))
         .optional()?;
-    let Some(errors) = errors else {
-        return Ok(None);
-    };
-    Ok(Some(first_error(errors.as_deref())))
-}
-
-/// Meta's first error of a status's `errors` array: code and message.
-pub fn first_error(errors: Option<&str>) -> (Option<i64>, String) {
-    let first = errors
-        .and_then(|e| serde_json::from_str::<Value>(e).ok())
-        .and_then(|v| v.get(0).cloned())
-        .unwrap_or(Value::Null);
-    let code = first.get("code").and_then(Value::as_i64);
-    let title = first
-        .get("title")
-        .or_else(|| first.get("message"))
-        .and_then(Value::as_str)
-        .unwrap_or("failed");
-    let details = first.pointer("/error_data/details").and_then(Value::as_str);
-    let message = match details {
-        Some(d) if d != title => format!("{title} ({d})"),
-        _ => title.to_owned(),
-    };
-    (code, message)
+    Ok(errors.map(|json| {
+        let errors: Vec<ApiError> = json
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default();
+        errors.first().cloned().unwrap_or_default().summary()
+    }))
 }

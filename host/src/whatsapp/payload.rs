@@ -241,8 +241,10 @@ pub struct Referral {
     pub ctwa_clid: Option<String>,
 }
 
-/// An error Meta reported on a message, status or change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An error Meta reported on a message, status or change (stored as JSON in this
+/// shape, and read back from there).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ApiError {
     /// Meta's numeric error code, e.g. 131051 (0 if absent).
     pub code: i64,
@@ -252,6 +254,23 @@ pub struct ApiError {
     pub message: Option<String>,
     /// `error_data.details`, if any.
     pub details: Option<String>,
+}
+
+impl ApiError {
+    /// Meta's code (`None` when absent) and a one-line description: the title (or
+    /// message) with the details when they add something.
+    pub fn summary(&self) -> (Option<i64>, String) {
+        let title = if self.title.is_empty() {
+            self.message.as_deref().unwrap_or("failed")
+        } else {
+            &self.title
+        };
+        let text = match &self.details {
+            Some(d) if d != title => format!("{title} ({d})"),
+            _ => title.to_owned(),
+        };
+        ((self.code != 0).then_some(self.code), text)
+    }
 }
 
 /// A delivery status (sent, delivered, read, failed…) for an outbound message.
