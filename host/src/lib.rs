@@ -27,4 +27,5 @@ pub mod pipeline;
 pub mod plugins;
 pub mod server;
 pub mod store;
+pub mod sync;
 pub mod whatsapp;

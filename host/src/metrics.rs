@@ -47,6 +47,26 @@ pub struct PluginLatencyLabels {
     pub plugin: String,
 }
 
+/// Labels of a CRM sync job outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CrmJobLabels {
+    /// Tenant.
+    pub tenant: String,
+    /// `contact`, `message` or `deal`.
+    pub kind: String,
+    /// `ok`, `retry` or `failed`.
+    pub result: String,
+}
+
+/// Labels of a CRM sync job's latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CrmLatencyLabels {
+    /// Tenant.
+    pub tenant: String,
+    /// `contact`, `message` or `deal`.
+    pub kind: String,
+}
+
 /// Labels of a send outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SendLabels {
@@ -116,6 +136,10 @@ pub struct Metrics {
     pub graph_backup_active: Family<AppLabel, Gauge>,
     /// Switches between primary and backup, per app and target switched to.
     pub graph_switches: Family<GraphProbeLabels, Counter>,
+    /// CRM sync jobs run, by outcome.
+    pub crm_jobs: Family<CrmJobLabels, Counter>,
+    /// Time to run one CRM sync job (mapper and connector calls included), seconds.
+    pub crm_latency: Family<CrmLatencyLabels, Histogram>,
 }
 
 impl Default for Metrics {
@@ -213,8 +237,24 @@ impl Metrics {
             "Switches between an app's primary and backup Cloud API base URLs, by target",
             graph_switches.clone(),
         );
+        let crm_jobs = Family::<CrmJobLabels, Counter>::default();
+        registry.register(
+            "crm_jobs",
+            "CRM sync jobs run, by kind and outcome",
+            crm_jobs.clone(),
+        );
+        let crm_latency = Family::<CrmLatencyLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 16))
+        });
+        registry.register(
+            "crm_job_seconds",
+            "Time to run one CRM sync job, mapper and connector calls included",
+            crm_latency.clone(),
+        );
         Metrics {
             registry,
+            crm_jobs,
+            crm_latency,
             graph_probe_latency,
             graph_probe_failures,
             graph_backup_active,

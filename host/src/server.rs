@@ -35,6 +35,7 @@ pub struct Running {
     sender: JoinHandle<()>,
     prober: JoinHandle<()>,
     downloader: JoinHandle<()>,
+    syncer: JoinHandle<()>,
 }
 
 impl Running {
@@ -51,6 +52,7 @@ impl Running {
         self.sender.abort();
         self.prober.abort();
         self.downloader.abort();
+        self.syncer.abort();
         result.context("server task")??;
         Ok(())
     }
@@ -69,6 +71,7 @@ impl Running {
         self.sender.abort();
                 self.prober.abort();
                 self.downloader.abort();
+                self.syncer.abort();
                 r.context("server task")??;
                 Ok(())
             }
@@ -131,11 +134,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .with_health(health.clone())
         .with_media(media.clone());
     let sender = tokio::spawn(outbox.clone().run());
+    let sync = crate::sync::SyncEngine::new(db.clone(), plugins.clone(), metrics.clone());
+    let syncer = tokio::spawn(sync.clone().run());
     let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone())
         .with_send_settings(settings.whatsapp.clone())
-        .with_outbox_wake(outbox.waker());
+        .with_outbox_wake(outbox.waker())
+        .with_sync_wake(sync.waker());
     let worker = tokio::spawn(pipeline.clone().run());
     let state = AppState {
+        sync,
         outbox,
         inbox: store::inbox::Appender::start(db.clone()),
         db,
@@ -167,6 +174,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         server,
         worker,
         sender,
+        syncer,
         prober,
         downloader,
     })

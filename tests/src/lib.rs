@@ -9,6 +9,7 @@ pub mod bench;
 pub mod graph;
 pub mod polyglot;
 pub mod prism;
+pub mod tryton;
 
 use anyhow::{Context, Result, bail};
 use reqwest::StatusCode;

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod crm;
 pub mod error;
 pub mod health;
 pub mod media;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub health: Arc<crate::whatsapp::health::Health>,
     /// Media files: uploads, downloads, serving.
     pub media: crate::media::MediaStore,
+    /// Two-way CRM sync.
+    pub sync: crate::sync::SyncEngine,
 }
 
 /// The whole HTTP surface.
@@ -100,6 +103,22 @@ pub fn router(state: AppState) -> Router {
             get(send::get_consent).put(send::put_consent),
         )
         .route("/tenants/{id}/events", get(read::tenant_events))
+        .route(
+            "/tenants/{id}/crm",
+            get(crm::get_settings).put(crm::put_settings),
+        )
+        .route("/tenants/{id}/crm/jobs", get(crm::jobs))
+        .route("/tenants/{id}/crm/jobs/{job}/requeue", post(crm::requeue))
+        .route("/tenants/{id}/crm/pull", post(crm::pull))
+        .route("/tenants/{id}/crm/reviews", get(crm::reviews))
+        .route(
+            "/tenants/{id}/crm/reviews/{review}/accept",
+            post(crm::accept),
+        )
+        .route(
+            "/tenants/{id}/crm/reviews/{review}/revert",
+            post(crm::revert),
+        )
         .route("/components", post(admin::upload_component))
         .route("/inbox", get(admin::inbox_stats))
         .fallback(|| async { error::ApiError::not_found("no such API route; see docs/api.md") })
@@ -113,6 +132,9 @@ pub fn router(state: AppState) -> Router {
             get(webhook::verify).post(webhook::receive),
         )
         .route("/webhooks/whatsapp/{app}", post(webhook::receive_app))
+        // CRMs cannot send the operator token: the tenant's connector checks the
+        // CRM's own signature instead.
+        .route("/v1/crm/{tenant}/webhook", post(crm::webhook))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .nest("/v1", v1)

@@ -8,6 +8,7 @@
 mod classifier;
 mod client;
 mod commands;
+mod crm;
 mod send;
 mod serve;
 
@@ -46,6 +47,9 @@ enum Command {
     /// List the outbox (and dead letters), re-queue or cancel sends.
     #[command(subcommand)]
     Outbox(send::OutboxCommand),
+    /// Two-way CRM sync: settings, the queue of CRM writes, pulling now, the review queue.
+    #[command(subcommand)]
+    Crm(crm::CrmCommand),
     /// Train, evaluate and cross-validate the intent classifier's model (local).
     #[command(subcommand)]
     Classifier(classifier::ClassifierCommand),
@@ -327,6 +331,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Send(args) => send::send(args).await,
             Command::Outbox(cmd) => send::outbox(cmd).await,
             Command::Classifier(cmd) => classifier::run(cmd).await,
+            Command::Crm(cmd) => crm::run(cmd).await,
         }
     });
     match result {

@@ -53,6 +53,9 @@ struct Classified {
     response: Option<(String, Result<Vec<serde_json::Value>, String>)>,
     calls: Vec<CallRecord>,
     quarantined: Vec<Quarantine>,
+    /// The contact, when the tenant syncs with a CRM (a mapper and a connector are
+    /// installed) and this is a new message: its CRM writes are queued.
+    sync: Option<i64>,
 }
 
 impl Pipeline {
@@ -161,7 +164,21 @@ impl Pipeline {
             .write(move |conn| {
                 let tx = conn.transaction()?;
                 let mut replies = 0;
+                let mut crm_jobs = 0;
                 for r in &results {
+                    if let Some(contact_id) = r.sync {
+                        let tags: &[String] = match &r.outcome {
+                            ClassifyOutcome::Classified { tags, .. } => tags,
+                            _ => &[],
+                        };
+                        crm_jobs += crate::sync::enqueue_message(
+                            &tx,
+                            &r.tenant,
+                            contact_id,
+                            r.message_id,
+                            tags,
+                        )?;
+                    }
                     messages::record_classification(
                         &tx,
                         r.message_id,
@@ -189,9 +206,15 @@ impl Pipeline {
                     inbox::mark_done(&tx, id)?;
                 }
                 tx.commit()?;
-                Ok(replies)
+                Ok((replies, crm_jobs))
             })
             .await?;
+        let (queued, crm_jobs) = queued;
+        if crm_jobs > 0
+            && let Some(wake) = &self.sync_wake
+        {
+            wake.notify_one();
+        }
         if queued > 0
             && let Some(wake) = &self.outbox_wake
         {
@@ -212,6 +235,8 @@ fn classify(host: &PluginHost, plugins: &TenantPlugins, job: ToClassify) -> Clas
         response: None,
         calls: Vec::new(),
         quarantined: Vec::new(),
+        sync: (job.respond && plugins.mapper.is_some() && plugins.connector.is_some())
+            .then_some(job.contact.id),
     };
     let mut classification = None;
     if let Some(binding) = &plugins.classifier {

@@ -32,6 +32,7 @@ pub struct Pipeline {
     wake: Arc<Notify>,
     send_settings: Arc<crate::outbox::SendSettings>,
     outbox_wake: Option<Arc<Notify>>,
+    sync_wake: Option<Arc<Notify>>,
 }
 
 impl Pipeline {
@@ -44,12 +45,19 @@ impl Pipeline {
             wake: Arc::new(Notify::new()),
             send_settings: Arc::new(crate::outbox::SendSettings::default()),
             outbox_wake: None,
+            sync_wake: None,
         }
     }
 
     /// Wakes the outbox's sender after queueing a responder's replies.
     pub fn with_outbox_wake(mut self, wake: Arc<Notify>) -> Pipeline {
         self.outbox_wake = Some(wake);
+        self
+    }
+
+    /// Wakes the CRM sync worker after queueing CRM writes.
+    pub fn with_sync_wake(mut self, wake: Arc<Notify>) -> Pipeline {
+        self.sync_wake = Some(wake);
         self
     }
 

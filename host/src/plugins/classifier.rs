@@ -272,7 +272,7 @@ fn reply(r: &crate::whatsapp::content::Reply) -> wit::Reply {
     }
 }
 
-fn to_wit_content(c: &Content) -> wit::Content {
+pub(crate) fn to_wit_content(c: &Content) -> wit::Content {
     match c {
         Content::Text(t) => wit::Content::Text(t.clone()),
         Content::Image(m) => wit::Content::Image(media(m)),

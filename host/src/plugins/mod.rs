@@ -14,6 +14,7 @@ pub mod cache;
 mod call;
 pub mod capabilities;
 pub mod classifier;
+pub mod crm;
 pub mod engine;
 pub mod error;
 pub mod responder;

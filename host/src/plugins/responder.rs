@@ -90,17 +90,6 @@ impl PluginHost {
     }
 }
 
-fn field_value_json(v: &wit::FieldValue) -> Value {
-    match v {
-        wit::FieldValue::Text(t) => json!(t),
-        wit::FieldValue::Number(n) => json!(n),
-        wit::FieldValue::Integer(i) => json!(i),
-        wit::FieldValue::Boolean(b) => json!(b),
-        wit::FieldValue::Timestamp(t) => json!({"timestamp": t}),
-        wit::FieldValue::Empty => Value::Null,
-    }
-}
-
 fn action_json(a: Action) -> Value {
     match a {
         Action::Reply(text) => json!({"type": "reply", "text": text}),
@@ -110,7 +99,7 @@ fn action_json(a: Action) -> Value {
         Action::Tag(tag) => json!({"type": "tag", "tag": tag.trim().to_lowercase()}),
         Action::Assign(to) => json!({"type": "assign", "to": to}),
         Action::SetField((name, value)) => {
-            json!({"type": "set_field", "name": name, "value": field_value_json(&value)})
+            json!({"type": "set_field", "name": name, "value": super::crm::value_json(&value)})
         }
     }
 }

@@ -88,22 +88,33 @@ pub fn upsert(
     let now = now_ms();
     match existing {
         Some(c) => {
+            // The name follows the WhatsApp profile name only when that changes, so a
+            // name set in the CRM (see crate::sync) survives the customer's next message.
+            let profile = facts.name.clone().filter(|n| !n.is_empty());
+            let new_profile = match &profile {
+                Some(p) if c.name.as_ref() != Some(p) => {
+                    let stored: Option<String> = conn.query_row(
+                        "SELECT profile_name FROM contacts WHERE id = ?1",
+                        [c.id],
+                        |r| r.get(0),
+                    )?;
+                    (stored.as_ref() != Some(p)).then(|| p.clone())
+                }
+                _ => None,
+            };
             let merged = Contact {
                 wa_id: facts.wa_id.clone().or(c.wa_id.clone()),
                 user_id: facts.user_id.clone().or(c.user_id.clone()),
                 phone: facts.phone.clone().or(c.phone.clone()),
-                name: facts
-                    .name
-                    .clone()
-                    .filter(|n| !n.is_empty())
-                    .or(c.name.clone()),
+                name: new_profile.clone().or(c.name.clone()),
                 ..c.clone()
             };
             if merged != c {
                 conn.execute(
-                    "UPDATE contacts SET wa_id = ?2, user_id = ?3, phone_e164 = ?4, name = ?5, updated_at = ?6
+                    "UPDATE contacts SET wa_id = ?2, user_id = ?3, phone_e164 = ?4, name = ?5, updated_at = ?6,
+                         profile_name = coalesce(?7, profile_name)
                      WHERE id = ?1",
-                    params![merged.id, merged.wa_id, merged.user_id, merged.phone, merged.name, now],
+                    params![merged.id, merged.wa_id, merged.user_id, merged.phone, merged.name, now, new_profile],
                 )?;
                 return Ok(Contact {
                     updated_at: now,
@@ -114,8 +125,8 @@ pub fn upsert(
         }
         None => {
             conn.execute(
-                "INSERT INTO contacts (tenant_id, wa_id, user_id, phone_e164, name, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                "INSERT INTO contacts (tenant_id, wa_id, user_id, phone_e164, name, profile_name, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6)",
                 params![tenant, facts.wa_id, facts.user_id, facts.phone, facts.name, now],
             )?;
             Ok(Contact {

@@ -788,6 +788,23 @@ fn tags_of(conn: &Connection, message_id: i64) -> rusqlite::Result<Vec<String>> 
     stmt.query_map([message_id], |r| r.get(0))?.collect()
 }
 
+/// One message of a tenant, with everything [`list`] returns.
+///
+/// # Errors
+/// On database failure or unreadable stored JSON.
+pub fn get(conn: &Connection, tenant: &str, id: i64) -> Result<Option<Message>, StoreError> {
+    let page = list(
+        conn,
+        tenant,
+        MessageFilter::default(),
+        PageRequest {
+            after: id - 1,
+            limit: 1,
+        },
+    )?;
+    Ok(page.items.into_iter().find(|m| m.id == id))
+}
+
 /// Filters for [`list`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MessageFilter<'a> {

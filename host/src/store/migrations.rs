@@ -193,6 +193,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0004_media.sql")),
     // 0005: Cloud API health probes and failover per app.
     M::up(include_str!("migrations/0005_health.sql")),
+    // 0006: two-way CRM sync (queue, links, field clocks, reviews, cursors).
+    M::up(include_str!("migrations/0006_crm.sql")),
 ];
 
 /// The schema's migrations, oldest first.

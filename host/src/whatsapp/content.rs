@@ -175,7 +175,7 @@ impl Content {
 
     /// Decodes the content of a message of WhatsApp type `kind`; `None` when the type is
     /// not modelled or its object is unreadable.
-    pub(super) fn decode(kind: &str, message: &Value) -> Option<Self> {
+    pub fn decode(kind: &str, message: &Value) -> Option<Self> {
         // Every message type keeps its data in an object named after the type.
         let data = message.get(kind);
         Some(match kind {

@@ -1,0 +1,280 @@
+//! `scrm crm …`: a running host's two-way CRM sync: settings, the queue of CRM writes
+//! (and its dead letters), pulling now, and the review queue.
+
+use super::ClientArgs;
+use super::client::Client;
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+/// `scrm crm` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CrmCommand {
+    /// Show the tenant's sync settings, queue counts and pull cursor.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Set the tenant's sync settings (unset options keep their current value).
+    Set {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// realtime, batch or off.
+        #[arg(long)]
+        mode: Option<String>,
+        /// Batch interval in minutes (batch mode).
+        #[arg(long)]
+        batch_minutes: Option<u32>,
+        /// Seconds between pulls of CRM changes (0: no scheduled pull).
+        #[arg(long)]
+        pull_seconds: Option<u32>,
+        /// The CRM's rate limit: requests …
+        #[arg(long)]
+        rate_requests: Option<u32>,
+        /// … per this many seconds.
+        #[arg(long)]
+        rate_seconds: Option<u32>,
+        /// Days of chat history to keep.
+        #[arg(long)]
+        retention_days: Option<u32>,
+    },
+    /// List the queue of CRM writes (`--state dead` is the dead-letter list).
+    Jobs {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// queued, done or dead.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Put a dead CRM write back in the queue.
+    Requeue {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The job's id.
+        #[arg(long)]
+        id: i64,
+    },
+    /// Pull the CRM's changes now.
+    Pull {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// List the review queue (overwritten values and proposed merges).
+    Reviews {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// open (default), accepted or reverted.
+        #[arg(long, default_value = "open")]
+        state: String,
+    },
+    /// Accept a review entry: the winning value stays.
+    Accept {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The review entry's id.
+        #[arg(long)]
+        id: i64,
+    },
+    /// Revert a review entry: the value that lost is restored on the host and in the CRM.
+    Revert {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The review entry's id.
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "(empty)".into(),
+        other => other.to_string(),
+    }
+}
+
+fn review_line(r: &Value) -> String {
+    match r["kind"].as_str() {
+        Some("conflict") => format!(
+            "{:>6}  {:<9} contact {} {}: kept {} ({}), replaced {} ({})",
+            r["id"],
+            r["state"].as_str().unwrap_or(""),
+            r["contact_id"],
+            r["field"].as_str().unwrap_or(""),
+            show(&r["kept"]),
+            r["kept_source"].as_str().unwrap_or(""),
+            show(&r["lost"]),
+            r["lost_source"].as_str().unwrap_or(""),
+        ),
+        _ => format!(
+            "{:>6}  {:<9} {} contact {} {}",
+            r["id"],
+            r["state"].as_str().unwrap_or(""),
+            r["kind"].as_str().unwrap_or(""),
+            r["contact_id"],
+            r["detail"]
+        ),
+    }
+}
+
+fn job_line(j: &Value) -> String {
+    format!(
+        "{:>6}  {:<7} {:<8} contact {:<6} message {:<6} attempts {}{}",
+        j["id"],
+        j["state"].as_str().unwrap_or(""),
+        j["kind"].as_str().unwrap_or(""),
+        j["contact_id"],
+        j["message_id"],
+        j["attempts"],
+        j["last_error"]
+            .as_str()
+            .map(|e| format!(" — {e}"))
+            .unwrap_or_default()
+    )
+}
+
+/// Runs `scrm crm …`.
+pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
+    let (client, v, line): (ClientArgs, Value, fn(&Value) -> String) = match cmd {
+        CrmCommand::Status { client, tenant } => {
+            let c = Client::new(&client);
+            let v = c.send(c.get(&format!("/v1/tenants/{tenant}/crm"))).await?;
+            (client, v, |v| {
+                serde_json::to_string_pretty(v).unwrap_or_default()
+            })
+        }
+        CrmCommand::Set {
+            client,
+            tenant,
+            mode,
+            batch_minutes,
+            pull_seconds,
+            rate_requests,
+            rate_seconds,
+            retention_days,
+        } => {
+            let c = Client::new(&client);
+            let path = format!("/v1/tenants/{tenant}/crm");
+            let mut s = c.send(c.get(&path)).await?["settings"].take();
+            let mut set = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    s[k] = v;
+                }
+            };
+            set("mode", mode.map(|m| json!(m)));
+            set("batch_minutes", batch_minutes.map(|m| json!(m)));
+            set("pull_seconds", pull_seconds.map(|m| json!(m)));
+            set("rate_requests", rate_requests.map(|m| json!(m)));
+            set("rate_seconds", rate_seconds.map(|m| json!(m)));
+            set("retention_days", retention_days.map(|m| json!(m)));
+            let v = c.send(c.put(&path).json(&s)).await?;
+            (client, v, |v| {
+                serde_json::to_string_pretty(v).unwrap_or_default()
+            })
+        }
+        CrmCommand::Jobs {
+            client,
+            tenant,
+            state,
+        } => {
+            let c = Client::new(&client);
+            let q = state.map(|s| format!("&state={s}")).unwrap_or_default();
+            let v = c
+                .send(c.get(&format!("/v1/tenants/{tenant}/crm/jobs?limit=500{q}")))
+                .await?;
+            if !client.json {
+                for j in v["items"].as_array().into_iter().flatten() {
+                    println!("{}", job_line(j));
+                }
+                return Ok(());
+            }
+            (client, v, job_line)
+        }
+        CrmCommand::Requeue { client, tenant, id } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.post(&format!("/v1/tenants/{tenant}/crm/jobs/{id}/requeue")))
+                .await?;
+            (client, v, job_line)
+        }
+        CrmCommand::Pull { client, tenant } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.post(&format!("/v1/tenants/{tenant}/crm/pull")))
+                .await?;
+            (client, v, |v| {
+                format!(
+                    "{} records: {} changed, {} conflicts (in the review queue), {} created, {} echoes ignored, {} skipped",
+                    v["records"],
+                    v["changed"],
+                    v["conflicts"],
+                    v["created"],
+                    v["echoes"],
+                    v["skipped"]
+                )
+            })
+        }
+        CrmCommand::Reviews {
+            client,
+            tenant,
+            state,
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.get(&format!(
+                    "/v1/tenants/{tenant}/crm/reviews?state={state}&limit=500"
+                )))
+                .await?;
+            if !client.json {
+                for r in v["items"].as_array().into_iter().flatten() {
+                    println!("{}", review_line(r));
+                }
+                return Ok(());
+            }
+            (client, v, review_line)
+        }
+        CrmCommand::Accept { client, tenant, id } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.post(&format!("/v1/tenants/{tenant}/crm/reviews/{id}/accept")))
+                .await?;
+            (client, v, review_line)
+        }
+        CrmCommand::Revert { client, tenant, id } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.post(&format!("/v1/tenants/{tenant}/crm/reviews/{id}/revert")))
+                .await?;
+            (client, v, review_line)
+        }
+    };
+    if client.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{}", line(&v));
+    }
+    Ok(())
+}

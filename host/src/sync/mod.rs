@@ -1,0 +1,1024 @@
+//! Two-way CRM sync: drives each tenant's mapper and connector plugins.
+//!
+//! **Host → CRM.** The pipeline queues a durable job for every stored message of a
+//! tenant with a connector (in the transaction that records its classification). The
+//! worker here writes the contact (created or updated), then the message as a note on
+//! it, and a deal for a sales signal. Jobs are retried with back-off; a CRM that asks
+//! to wait is waited for without counting an attempt; what cannot succeed goes to the
+//! dead-letter list. The CRM's rate limit is kept per tenant by a token bucket.
+//!
+//! **CRM → host.** A scheduled pull of changes since the stored cursor, and CRM
+//! webhooks (`POST /v1/crm/{tenant}/webhook`), both parsed by the connector. A change
+//! whose CRM time equals that of the host's own last write is an echo and ignored.
+//!
+//! **Conflicts.** Each synced contact field has an agreed value, its time (Unix ms)
+//! and the side that set it (`store::crm::FieldClock`). A differing value from either
+//! side wins when it is newer (last writer wins, per field) and the overwrite is also
+//! written to the review queue, where people accept it or revert it.
+
+use crate::metrics::Metrics;
+use crate::plugins::crm::{CrmCallError, CrmRecord};
+use crate::plugins::{ActiveBinding, PluginHost};
+use crate::store::crm::{self, CrmSettings, FieldClock, Job, Link, NewReview};
+use crate::store::{Db, StoreError, contacts, messages, now_ms};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Jobs one pass takes.
+const BATCH: usize = 32;
+/// Longest sleep between passes.
+const IDLE: Duration = Duration::from_secs(1);
+/// A job that keeps failing with a temporary error goes to the dead-letter list once
+/// it has failed this many times *and* has been queued for [`GIVE_UP_AFTER_MS`]: a
+/// CRM that is down for hours loses nothing.
+const MAX_ATTEMPTS: u32 = 20;
+/// See [`MAX_ATTEMPTS`]: one day.
+const GIVE_UP_AFTER_MS: i64 = 24 * 3600 * 1000;
+/// Back-off base and cap, ms: a CRM that comes back is retried within a minute, and
+/// the first success pulls the tenant's other waiting jobs forward.
+const BACKOFF_BASE_MS: u64 = 1_000;
+const BACKOFF_MAX_MS: u64 = 60_000;
+/// Pages one pull reads at most before yielding.
+const MAX_PULL_PAGES: usize = 20;
+
+/// The contact fields the host keeps clocks for, as named in the review queue.
+pub const HOST_FIELDS: [&str; 2] = ["name", "phone"];
+
+/// Why a sync operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A plugin call failed.
+    #[error(transparent)]
+    Call(#[from] CrmCallError),
+    /// The tenant has no mapper or connector installed.
+    #[error("tenant {0:?} has no {1} plugin installed")]
+    NotConfigured(String, &'static str),
+    /// A blocking task died.
+    #[error("sync task failed: {0}")]
+    Task(String),
+}
+
+/// What applying CRM records did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Applied {
+    /// Records read.
+    pub records: usize,
+    /// Echoes of the host's own writes, ignored.
+    pub echoes: usize,
+    /// Fields changed on host contacts.
+    pub changed: usize,
+    /// Differing values overwritten (each also in the review queue).
+    pub conflicts: usize,
+    /// Contacts created from CRM records.
+    pub created: usize,
+    /// Records that named no known contact and no phone, skipped (with a log line).
+    pub skipped: usize,
+}
+
+/// A tenant's CRM rate limiter and the settings it was built from.
+type TenantLimiter = (CrmSettings, Arc<DefaultDirectRateLimiter>);
+
+/// The sync worker and what it needs; cheap to clone.
+#[derive(Clone)]
+pub struct SyncEngine {
+    db: Db,
+    plugins: Arc<PluginHost>,
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
+    limiters: Arc<Mutex<HashMap<String, TenantLimiter>>>,
+    last_pull: Arc<Mutex<HashMap<String, i64>>>,
+}
+
+impl std::fmt::Debug for SyncEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncEngine").finish_non_exhaustive()
+    }
+}
+
+/// When a job queued now is due under `settings`: now in real-time mode, at the next
+/// multiple of the batch interval in batch mode.
+pub fn due_at(settings: &CrmSettings, now: i64) -> i64 {
+    if settings.mode == "batch" {
+        let step = i64::from(settings.batch_minutes) * 60_000;
+        (now / step + 1) * step
+    } else {
+        now
+    }
+}
+
+/// The tags that make a message a sales signal (a deal on its contact).
+pub const SALES_TAGS: [&str; 3] = ["sales-opportunity", "price-inquiry", "purchase-intent"];
+
+/// Queues the CRM writes for one stored message inside the caller's transaction:
+/// the message as a note, and a deal when its tags carry a sales signal. Nothing is
+/// queued when the tenant's sync is off.
+///
+/// # Errors
+/// On database failure.
+pub fn enqueue_message(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    contact_id: i64,
+    message_id: i64,
+    tags: &[String],
+) -> Result<usize, StoreError> {
+    let settings = crm::settings(conn, tenant)?;
+    if settings.mode == "off" {
+        return Ok(0);
+    }
+    let due = due_at(&settings, now_ms());
+    let mut n = usize::from(crm::enqueue(
+        conn,
+        tenant,
+        "message",
+        contact_id,
+        Some(message_id),
+        &format!("message:{message_id}"),
+        due,
+    )?);
+    if tags.iter().any(|t| SALES_TAGS.contains(&t.as_str())) {
+        n += usize::from(crm::enqueue(
+            conn,
+            tenant,
+            "deal",
+            contact_id,
+            Some(message_id),
+            &format!("deal:{message_id}"),
+            due,
+        )?);
+    }
+    Ok(n)
+}
+
+impl SyncEngine {
+    /// An engine over `db` running plugins from `plugins`.
+    pub fn new(db: Db, plugins: Arc<PluginHost>, metrics: Arc<Metrics>) -> SyncEngine {
+        SyncEngine {
+            db,
+            plugins,
+            metrics,
+            wake: Arc::new(Notify::new()),
+            limiters: Arc::default(),
+            last_pull: Arc::default(),
+        }
+    }
+
+    /// Wakes the worker (new jobs were queued).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs the worker until the task is dropped: due jobs, then due pulls.
+    pub async fn run(self) {
+        loop {
+            let worked = match self.run_due().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "CRM sync pass failed");
+                    0
+                }
+            };
+            self.pull_due().await;
+            if worked == 0 {
+                let _ = tokio::time::timeout(IDLE, self.wake.notified()).await;
+            }
+        }
+    }
+
+    /// Runs every job due now once; how many ran.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn run_due(&self) -> Result<usize, StoreError> {
+        let jobs = self.db.read(|c| crm::due(c, now_ms(), BATCH)).await?;
+        let n = jobs.len();
+        for job in jobs {
+            self.run_job(job).await?;
+        }
+        Ok(n)
+    }
+
+    /// Runs jobs until none is due now (for tools and tests); how many ran.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn drain(&self) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.run_due().await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
+    /// The tenant's rate limiter, rebuilt when its settings change.
+    fn limiter(&self, tenant: &str, settings: &CrmSettings) -> Arc<DefaultDirectRateLimiter> {
+        let mut map = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((s, l)) = map.get(tenant)
+            && s == settings
+        {
+            return l.clone();
+        }
+        let burst = NonZeroU32::new(settings.rate_requests.max(1)).unwrap_or(NonZeroU32::MIN);
+        let period = Duration::from_millis(
+            u64::from(settings.rate_seconds) * 1000 / u64::from(settings.rate_requests.max(1)),
+        )
+        .max(Duration::from_micros(1));
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(burst))
+            .allow_burst(burst);
+        let limiter = Arc::new(RateLimiter::direct(quota));
+        map.insert(tenant.to_string(), (settings.clone(), limiter.clone()));
+        limiter
+    }
+
+    async fn run_job(&self, job: Job) -> Result<(), StoreError> {
+        let tenant = job.tenant.clone();
+        let settings = self
+            .db
+            .read({
+                let t = tenant.clone();
+                move |c| crm::settings(c, &t)
+            })
+            .await?;
+        // Each job makes at most a few CRM requests; take one token per job and wait
+        // for the bucket (without counting an attempt) when it is empty.
+        if let Err(not_until) = self.limiter(&tenant, &settings).check() {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            let due = now_ms() + wait.as_millis() as i64 + 1;
+            let id = job.id;
+            return self
+                .db
+                .write(move |c| crm::retry(c, id, due, "waiting for the CRM rate limit", false))
+                .await;
+        }
+        let started = std::time::Instant::now();
+        let result = self.process(&job).await;
+        let kind = job.kind.clone();
+        let outcome = match &result {
+            Ok(()) => "ok",
+            Err(SyncError::Call(e)) if e.retryable() => "retry",
+            Err(_) => "failed",
+        };
+        self.metrics
+            .crm_jobs
+            .get_or_create(&crate::metrics::CrmJobLabels {
+                tenant: tenant.clone(),
+                kind: kind.clone(),
+                result: outcome.into(),
+            })
+            .inc();
+        self.metrics
+            .crm_latency
+            .get_or_create(&crate::metrics::CrmLatencyLabels {
+                tenant: tenant.clone(),
+                kind,
+            })
+            .observe(started.elapsed().as_secs_f64());
+        let id = job.id;
+        let attempts = job.attempts + 1;
+        let give_up = attempts >= MAX_ATTEMPTS && now_ms() - job.created_at > GIVE_UP_AFTER_MS;
+        match result {
+            Ok(()) => {
+                let t = tenant.clone();
+                let woke = self
+                    .db
+                    .write(move |c| {
+                        crm::finish(c, id)?;
+                        // The CRM answers again: what was backing off goes now.
+                        crm::retry_waiting_now(c, &t)
+                    })
+                    .await?;
+                if woke > 0 {
+                    tracing::info!(tenant = %tenant, jobs = woke, "CRM reachable again; retrying waiting writes now");
+                }
+                Ok(())
+            }
+            Err(SyncError::Call(CrmCallError::RateLimited(secs))) => {
+                let due = now_ms() + i64::from(secs.max(1)) * 1000;
+                self.db
+                    .write(move |c| {
+                        crm::retry(c, id, due, "the CRM asked to wait (rate limited)", false)
+                    })
+                    .await
+            }
+            Err(SyncError::Call(e)) if e.retryable() && !give_up => {
+                let reason = format!("{}: {e}", e.code());
+                tracing::warn!(tenant = %tenant, job = id, attempts, error = %reason, "CRM write failed; will retry");
+                let due = now_ms()
+                    + crate::outbox::backoff_ms(
+                        BACKOFF_BASE_MS,
+                        BACKOFF_MAX_MS,
+                        i64::from(attempts),
+                    );
+                self.db
+                    .write(move |c| crm::retry(c, id, due, &reason, true))
+                    .await
+            }
+            Err(SyncError::Store(e)) => Err(e),
+            Err(e) => {
+                let reason = match &e {
+                    SyncError::Call(c) => format!("{}: {c}", c.code()),
+                    other => other.to_string(),
+                };
+                tracing::warn!(tenant = %tenant, job = id, error = %reason, "CRM write dead-lettered");
+                self.db.write(move |c| crm::kill(c, id, &reason)).await
+            }
+        }
+    }
+
+    /// The tenant's mapper and connector, from one snapshot.
+    fn bindings(
+        &self,
+        tenant: &str,
+    ) -> Result<(Arc<ActiveBinding>, Arc<ActiveBinding>), SyncError> {
+        let snapshot = self.plugins.snapshot(tenant);
+        let mapper = snapshot
+            .mapper
+            .clone()
+            .ok_or_else(|| SyncError::NotConfigured(tenant.into(), "mapper"))?;
+        let connector = snapshot
+            .connector
+            .clone()
+            .ok_or_else(|| SyncError::NotConfigured(tenant.into(), "connector"))?;
+        Ok((mapper, connector))
+    }
+
+    /// Runs a blocking plugin call off the async threads.
+    async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&PluginHost) -> Result<R, CrmCallError> + Send + 'static,
+    ) -> Result<R, SyncError> {
+        let host = self.plugins.clone();
+        tokio::task::spawn_blocking(move || f(&host))
+            .await
+            .map_err(|e| SyncError::Task(e.to_string()))?
+            .map_err(SyncError::Call)
+    }
+
+    async fn process(&self, job: &Job) -> Result<(), SyncError> {
+        let (mapper, connector) = self.bindings(&job.tenant)?;
+        let crm_contact = self
+            .sync_contact(&job.tenant, job.contact_id, &mapper, &connector)
+            .await?;
+        let Some(message_id) = job.message_id else {
+            return Ok(());
+        };
+        let tenant = job.tenant.clone();
+        let contact_id = job.contact_id;
+        let object = if job.kind == "deal" { "deal" } else { "note" };
+        let (message, contact, linked) = self
+            .db
+            .read(move |c| {
+                Ok((
+                    messages::get(c, &tenant, message_id)?,
+                    contacts::get(c, &tenant, contact_id)?,
+                    crm::link(c, &tenant, object, message_id)?,
+                ))
+            })
+            .await?;
+        let (Some(message), Some(contact)) = (message, contact) else {
+            // Purged by retention before it was written: nothing left to write.
+            return Ok(());
+        };
+        if linked.is_some() {
+            // Written before (a retry after the CRM answered): never twice.
+            return Ok(());
+        }
+        let pushed = if object == "deal" {
+            let conv_id = message.conversation_id;
+            let tenant = job.tenant.clone();
+            let conv = self
+                .db
+                .read(move |c| conversation_facts(c, &tenant, conv_id))
+                .await?;
+            let (m, k) = (mapper.clone(), connector.clone());
+            let crm_id = crm_contact.clone();
+            self.blocking(move |h| {
+                let mut rec = h.map_conversation(&m, &conv, &contact)?;
+                rec.fields.push(("message".into(), json!(message.text)));
+                h.push_deal(&k, &crm_id, &rec)
+            })
+            .await?
+        } else {
+            let (m, k) = (mapper.clone(), connector.clone());
+            let crm_id = crm_contact.clone();
+            self.blocking(move |h| {
+                let rec = h.map_message(&m, &message, &contact)?;
+                h.push_note(&k, &crm_id, &rec)
+            })
+            .await?
+        };
+        let tenant = job.tenant.clone();
+        self.db
+            .write(move |c| {
+                crm::set_link(
+                    c,
+                    &tenant,
+                    object,
+                    message_id,
+                    &Link {
+                        crm_id: pushed.id,
+                        crm_updated_at: pushed.updated_at,
+                        synced_at: 0,
+                    },
+                )
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Writes the contact to the CRM when it is new there or changed since; its CRM
+    /// id. Field clocks decide which side's differing value wins.
+    async fn sync_contact(
+        &self,
+        tenant: &str,
+        contact_id: i64,
+        mapper: &Arc<ActiveBinding>,
+        connector: &Arc<ActiveBinding>,
+    ) -> Result<String, SyncError> {
+        let t = tenant.to_string();
+        let (contact, link, clocks) = self
+            .db
+            .write(move |c| {
+                let tx = c.transaction()?;
+                let Some(contact) = contacts::get(&tx, &t, contact_id)? else {
+                    return Err(StoreError::Task(format!("contact {contact_id} is gone")));
+                };
+                let link = crm::link(&tx, &t, "contact", contact_id)?;
+                let contact = reconcile_host_side(&tx, &t, contact)?;
+                let clocks = crm::fields(&tx, &t, contact_id)?;
+                tx.commit()?;
+                Ok((contact, link, clocks))
+            })
+            .await?;
+        // Unchanged since the last write: nothing to send.
+        if let Some(link) = &link
+            && clocks.iter().all(|(_, k)| k.changed_at <= link.synced_at)
+            && contact.updated_at <= link.synced_at
+        {
+            return Ok(link.crm_id.clone());
+        }
+        let (m, k) = (mapper.clone(), connector.clone());
+        let known = link.as_ref().map(|l| l.crm_id.clone());
+        let extra: Vec<(String, Value)> = clocks
+            .into_iter()
+            .filter(|(f, _)| !HOST_FIELDS.contains(&f.as_str()))
+            .map(|(f, k)| (f, k.value))
+            .collect();
+        let pushed = self
+            .blocking(move |h| {
+                let mut rec = h.map_contact(&m, &contact)?;
+                rec.id = known;
+                // Fields the CRM set that the host keeps (e.g. customer level) travel back
+                // as they are, so a write never blanks them.
+                for (f, v) in extra {
+                    if rec.field(&f).is_none() {
+                        rec.fields.push((f, v));
+                    }
+                }
+                h.push_contact(&k, &rec)
+            })
+            .await?;
+        let t = tenant.to_string();
+        let id = pushed.id.clone();
+        self.db
+            .write(move |c| {
+                crm::set_link(
+                    c,
+                    &t,
+                    "contact",
+                    contact_id,
+                    &Link {
+                        crm_id: pushed.id,
+                        // Our own write's time: a change reported with it is an echo.
+                        crm_updated_at: pushed.updated_at.or(Some(now_ms())),
+                        synced_at: 0,
+                    },
+                )
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Pulls changes for every tenant whose pull is due.
+    async fn pull_due(&self) {
+        let tenants = match self
+            .db
+            .read(|c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT DISTINCT tenant_id FROM bindings WHERE slot = 'connector' AND active = 1",
+                )?;
+                let rows = stmt
+                    .query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list tenants to pull");
+                return;
+            }
+        };
+        let now = now_ms();
+        for tenant in tenants {
+            let t = tenant.clone();
+            let Ok(settings) = self.db.read(move |c| crm::settings(c, &t)).await else {
+                continue;
+            };
+            if settings.mode == "off" || settings.pull_seconds == 0 {
+                continue;
+            }
+            let last = self
+                .last_pull
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&tenant)
+                .copied();
+            if last.is_some_and(|l| now - l < i64::from(settings.pull_seconds) * 1000) {
+                continue;
+            }
+            self.last_pull
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(tenant.clone(), now);
+            if let Err(e) = self.pull(&tenant).await {
+                tracing::warn!(tenant = %tenant, error = %e, "CRM pull failed; will try again");
+            }
+        }
+    }
+
+    /// Pulls the tenant's CRM changes since its cursor now and applies them.
+    ///
+    /// # Errors
+    /// [`SyncError`]; the cursor only advances past applied pages.
+    pub async fn pull(&self, tenant: &str) -> Result<Applied, SyncError> {
+        let (mapper, connector) = self.bindings(tenant)?;
+        let mut total = Applied::default();
+        for _ in 0..MAX_PULL_PAGES {
+            let t = tenant.to_string();
+            let cursor = self.db.read(move |c| crm::cursor(c, &t)).await?;
+            let k = connector.clone();
+            let changes = self.blocking(move |h| h.pull_changes(&k, &cursor)).await?;
+            let applied = self.apply(tenant, &mapper, changes.records).await?;
+            let t = tenant.to_string();
+            let next = changes.next_cursor.clone();
+            self.db
+                .write(move |c| crm::set_cursor(c, &t, &next))
+                .await?;
+            total.add(&applied);
+            if !changes.more {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Parses and applies a CRM webhook delivery for `tenant`.
+    ///
+    /// # Errors
+    /// [`SyncError`] (the connector's `Unauthorized` for a bad signature).
+    pub async fn webhook(
+        &self,
+        tenant: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<Applied, SyncError> {
+        let (mapper, connector) = self.bindings(tenant)?;
+        let records = self
+            .blocking(move |h| h.parse_crm_webhook(&connector, &headers, &body))
+            .await?;
+        self.apply(tenant, &mapper, records).await
+    }
+
+    /// Applies CRM records to host contacts (see the module docs).
+    async fn apply(
+        &self,
+        tenant: &str,
+        mapper: &Arc<ActiveBinding>,
+        records: Vec<CrmRecord>,
+    ) -> Result<Applied, SyncError> {
+        let mut applied = Applied::default();
+        for record in records {
+            applied.records += 1;
+            let Some(crm_id) = record.id.clone() else {
+                applied.skipped += 1;
+                continue;
+            };
+            let m = mapper.clone();
+            let rec = record.clone();
+            let changes = self.blocking(move |h| h.map_from_crm(&m, &rec)).await?;
+            let t = tenant.to_string();
+            let updated_at = record.updated_at;
+            let outcome = self
+                .db
+                .write(move |c| {
+                    let tx = c.transaction()?;
+                    let out = apply_one(&tx, &t, &crm_id, updated_at, &changes)?;
+                    tx.commit()?;
+                    Ok(out)
+                })
+                .await?;
+            applied.add(&outcome);
+        }
+        if applied.conflicts > 0 {
+            self.wake.notify_one();
+        }
+        Ok(applied)
+    }
+
+    /// Closes a review entry: `accept` keeps the winner; `revert` restores the value
+    /// that lost (on the host, and on the CRM through a queued contact write).
+    ///
+    /// # Errors
+    /// On database failure; `Ok(None)` when the tenant has no such open entry.
+    pub async fn resolve_review(
+        &self,
+        tenant: &str,
+        id: i64,
+        revert: bool,
+    ) -> Result<Option<Result<crm::Review, String>>, StoreError> {
+        let t = tenant.to_string();
+        let out = self
+            .db
+            .write(move |c| {
+                let tx = c.transaction()?;
+                let Some(review) = crm::review(&tx, &t, id)? else {
+                    return Ok(None);
+                };
+                if review.state != "open" {
+                    return Ok(Some(Err(format!(
+                        "review {id} is already {}",
+                        review.state
+                    ))));
+                }
+                if revert {
+                    if let (Some(field), Some(lost)) = (&review.field, &review.lost) {
+                        let clock = FieldClock {
+                            value: lost.clone(),
+                            changed_at: now_ms(),
+                            source: "review".into(),
+                        };
+                        crm::set_field(&tx, &t, review.contact_id, field, &clock)?;
+                        if field == "name" {
+                            crm::set_contact_name(&tx, review.contact_id, lost.as_str())?;
+                        }
+                        let settings = crm::settings(&tx, &t)?;
+                        crm::enqueue(
+                            &tx,
+                            &t,
+                            "contact",
+                            review.contact_id,
+                            None,
+                            &format!("contact:{}", review.contact_id),
+                            due_at(&settings, now_ms()),
+                        )?;
+                    }
+                    crm::resolve_review(&tx, id, "reverted")?;
+                } else {
+                    crm::resolve_review(&tx, id, "accepted")?;
+                }
+                let out = crm::review(&tx, &t, id)?;
+                tx.commit()?;
+                Ok(out.map(Ok))
+            })
+            .await?;
+        self.wake.notify_one();
+        Ok(out)
+    }
+}
+
+impl Applied {
+    fn add(&mut self, o: &Applied) {
+        self.records += o.records;
+        self.echoes += o.echoes;
+        self.changed += o.changed;
+        self.conflicts += o.conflicts;
+        self.created += o.created;
+        self.skipped += o.skipped;
+    }
+}
+
+fn conversation_facts(
+    c: &rusqlite::Connection,
+    tenant: &str,
+    conversation_id: i64,
+) -> Result<crate::plugins::crm::ConversationFacts, StoreError> {
+    let (phone_number_id, last_message_at, last_inbound_at) = c.query_row(
+        "SELECT phone_number_id, last_message_at, last_inbound_at FROM conversations
+         WHERE tenant_id = ?1 AND id = ?2",
+        rusqlite::params![tenant, conversation_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let mut stmt = c.prepare_cached(
+        "SELECT DISTINCT t.tag FROM message_tags t JOIN messages m ON m.id = t.message_id
+         WHERE m.conversation_id = ?1 ORDER BY t.tag",
+    )?;
+    let tags = stmt
+        .query_map([conversation_id], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(crate::plugins::crm::ConversationFacts {
+        id: conversation_id,
+        phone_number_id,
+        last_message_at,
+        last_inbound_at,
+        tags,
+    })
+}
+
+/// The host's current value of a clocked field.
+fn host_value(contact: &contacts::Contact, field: &str) -> Value {
+    match field {
+        "name" => json!(contact.name),
+        "phone" => json!(contact.phone),
+        _ => Value::Null,
+    }
+}
+
+/// Brings the field clocks up to date with host-side changes (a new WhatsApp profile
+/// name, a number change) before a write to the CRM. A host value that differs from
+/// the agreed one wins when the contact changed after the agreed value was set;
+/// otherwise the agreed (CRM) value is put back on the contact. Either way a differing
+/// value that is overwritten goes to the review queue.
+fn reconcile_host_side(
+    tx: &rusqlite::Connection,
+    tenant: &str,
+    mut contact: contacts::Contact,
+) -> Result<contacts::Contact, StoreError> {
+    let clocks: HashMap<String, FieldClock> =
+        crm::fields(tx, tenant, contact.id)?.into_iter().collect();
+    for field in HOST_FIELDS {
+        let host = host_value(&contact, field);
+        match clocks.get(field) {
+            None => {
+                if !host.is_null() {
+                    crm::set_field(
+                        tx,
+                        tenant,
+                        contact.id,
+                        field,
+                        &FieldClock {
+                            value: host,
+                            changed_at: contact.updated_at,
+                            source: "whatsapp".into(),
+                        },
+                    )?;
+                }
+            }
+            Some(agreed) if agreed.value == host || host.is_null() => {}
+            Some(agreed) if contact.updated_at > agreed.changed_at => {
+                crm::add_review(
+                    tx,
+                    tenant,
+                    &NewReview {
+                        kind: "conflict",
+                        contact_id: contact.id,
+                        field: Some(field),
+                        kept: Some((&host, "whatsapp", contact.updated_at)),
+                        lost: Some((&agreed.value, &agreed.source, agreed.changed_at)),
+                        detail: json!({"rule": "last writer wins"}),
+                    },
+                )?;
+                crm::set_field(
+                    tx,
+                    tenant,
+                    contact.id,
+                    field,
+                    &FieldClock {
+                        value: host,
+                        changed_at: contact.updated_at,
+                        source: "whatsapp".into(),
+                    },
+                )?;
+            }
+            Some(agreed) => {
+                crm::add_review(
+                    tx,
+                    tenant,
+                    &NewReview {
+                        kind: "conflict",
+                        contact_id: contact.id,
+                        field: Some(field),
+                        kept: Some((&agreed.value, &agreed.source, agreed.changed_at)),
+                        lost: Some((&host, "whatsapp", contact.updated_at)),
+                        detail: json!({"rule": "last writer wins"}),
+                    },
+                )?;
+                if field == "name" {
+                    crm::set_contact_name(tx, contact.id, agreed.value.as_str())?;
+                    contact.name = agreed.value.as_str().map(str::to_owned);
+                }
+            }
+        }
+    }
+    Ok(contact)
+}
+
+/// Applies one CRM record's changes to the host (inside the caller's transaction).
+fn apply_one(
+    tx: &rusqlite::Connection,
+    tenant: &str,
+    crm_id: &str,
+    updated_at: Option<i64>,
+    changes: &crate::plugins::crm::ContactChanges,
+) -> Result<Applied, StoreError> {
+    let mut out = Applied {
+        records: 0,
+        ..Applied::default()
+    };
+    let at = updated_at.unwrap_or_else(now_ms);
+    let phone = changes
+        .phone
+        .as_deref()
+        .and_then(|p| crate::whatsapp::phone::to_e164(p, None));
+    let contact_id = match crm::local_for(tx, tenant, "contact", crm_id)? {
+        Some((id, link)) => {
+            if updated_at.is_some() && link.crm_updated_at == updated_at {
+                out.echoes += 1;
+                return Ok(out);
+            }
+            id
+        }
+        None => {
+            // A CRM contact the host has not linked: match it by phone, or create it.
+            let Some(phone) = phone.clone() else {
+                tracing::info!(
+                    tenant,
+                    crm_id,
+                    "CRM record without a known contact or a phone; skipped"
+                );
+                out.skipped += 1;
+                return Ok(out);
+            };
+            let existing: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM contacts WHERE tenant_id = ?1 AND phone_e164 = ?2",
+                    rusqlite::params![tenant, phone],
+                    |r| r.get(0),
+                )
+                .optional_row()?;
+            let id = match existing {
+                Some(id) => id,
+                None => {
+                    let c = contacts::upsert(
+                        tx,
+                        tenant,
+                        &contacts::ContactFacts {
+                            wa_id: Some(phone.trim_start_matches('+').to_string()),
+                            user_id: None,
+                            phone: Some(phone.clone()),
+                            name: changes.name.clone(),
+                        },
+                    )?;
+                    out.created += 1;
+                    c.id
+                }
+            };
+            crm::set_link(
+                tx,
+                tenant,
+                "contact",
+                id,
+                &Link {
+                    crm_id: crm_id.to_string(),
+                    crm_updated_at: updated_at,
+                    synced_at: 0,
+                },
+            )?;
+            id
+        }
+    };
+    let Some(contact) = contacts::get(tx, tenant, contact_id)? else {
+        out.skipped += 1;
+        return Ok(out);
+    };
+    let clocks: HashMap<String, FieldClock> =
+        crm::fields(tx, tenant, contact_id)?.into_iter().collect();
+    let mut incoming: Vec<(String, Value)> = Vec::new();
+    if let Some(name) = &changes.name {
+        incoming.push(("name".into(), json!(name)));
+    }
+    if let Some(p) = &phone {
+        incoming.push(("phone".into(), json!(p)));
+    }
+    incoming.extend(changes.fields.iter().cloned());
+    for (field, value) in incoming {
+        let current = match clocks.get(&field) {
+            Some(k) => Some(k.clone()),
+            None if HOST_FIELDS.contains(&field.as_str()) => {
+                let v = host_value(&contact, &field);
+                (!v.is_null()).then(|| FieldClock {
+                    value: v,
+                    changed_at: contact.updated_at,
+                    source: "whatsapp".into(),
+                })
+            }
+            None => None,
+        };
+        let incoming_clock = FieldClock {
+            value: value.clone(),
+            changed_at: at,
+            source: "crm".into(),
+        };
+        match current {
+            Some(k) if k.value == value => {}
+            Some(k) if at > k.changed_at => {
+                crm::add_review(
+                    tx,
+                    tenant,
+                    &NewReview {
+                        kind: "conflict",
+                        contact_id,
+                        field: Some(&field),
+                        kept: Some((&value, "crm", at)),
+                        lost: Some((&k.value, &k.source, k.changed_at)),
+                        detail: json!({"rule": "last writer wins", "crm_id": crm_id}),
+                    },
+                )?;
+                out.conflicts += 1;
+                set_host_field(tx, tenant, contact_id, &field, &incoming_clock)?;
+                out.changed += 1;
+            }
+            Some(k) => {
+                // The host's value is newer: keep it, record the refused value, and
+                // write the host's value back to the CRM.
+                crm::add_review(
+                    tx,
+                    tenant,
+                    &NewReview {
+                        kind: "conflict",
+                        contact_id,
+                        field: Some(&field),
+                        kept: Some((&k.value, &k.source, k.changed_at)),
+                        lost: Some((&value, "crm", at)),
+                        detail: json!({"rule": "last writer wins", "crm_id": crm_id}),
+                    },
+                )?;
+                out.conflicts += 1;
+                let settings = crm::settings(tx, tenant)?;
+                crm::enqueue(
+                    tx,
+                    tenant,
+                    "contact",
+                    contact_id,
+                    None,
+                    &format!("contact:{contact_id}"),
+                    due_at(&settings, now_ms()),
+                )?;
+            }
+            None => {
+                set_host_field(tx, tenant, contact_id, &field, &incoming_clock)?;
+                out.changed += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Sets a field from the CRM on the host: the clock, and the contact's own column
+/// for the name.
+fn set_host_field(
+    tx: &rusqlite::Connection,
+    tenant: &str,
+    contact_id: i64,
+    field: &str,
+    clock: &FieldClock,
+) -> Result<(), StoreError> {
+    crm::set_field(tx, tenant, contact_id, field, clock)?;
+    if field == "name" {
+        crm::set_contact_name(tx, contact_id, clock.value.as_str())?;
+        // The CRM's write is the newest: stamp the contact with its time so the next
+        // host-side reconcile does not mistake it for a WhatsApp change.
+        tx.execute(
+            "UPDATE contacts SET updated_at = max(updated_at, ?2) WHERE id = ?1",
+            rusqlite::params![contact_id, clock.changed_at],
+        )?;
+    }
+    Ok(())
+}
+
+trait OptionalRow<T> {
+    fn optional_row(self) -> Result<Option<T>, StoreError>;
+}
+
+impl<T> OptionalRow<T> for rusqlite::Result<T> {
+    fn optional_row(self) -> Result<Option<T>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self.optional()?)
+    }
+}

@@ -1,0 +1,416 @@
+//! The connector for [Tryton](https://www.tryton.org/) (8.x, `party` module) over its
+//! REST API (`/{db}/rest/model/{model}`).
+//!
+//! - Contacts are parties (`party.party`) with a phone contact mechanism; a contact
+//!   without a known id is matched by `contact_mechanisms.value_compact` (E.164)
+//!   before one is created.
+//! - Chat history and deals are notes (`ir.note`) on the party (the `party` module
+//!   has no opportunities).
+//! - Changes are pulled by `write_date` / `create_date`; the cursor is the newest
+//!   change time seen. Tryton sends no webhooks.
+//!
+//! Configuration (JSON or TOML):
+//!
+//! ```toml
+//! url = "https://erp.example.com"   # Tryton's base URL
+//! db = "sales"                      # the database name
+//! phone_type = "mobile"             # contact mechanism type for new numbers
+//! page_size = 100                   # parties per pull
+//! ```
+//!
+//! The REST key is never in the config: the operator stores it as a tenant secret and
+//! lists it as a credential of the binding (`authorization: Bearer …`), so the host
+//! adds it to each request.
+
+use base64::Engine as _;
+use scrm_plugin_sdk::http::{self, Response};
+use scrm_plugin_sdk::{Changes, Connector, ConnectorError, CrmRecord, Field, FieldValue, Pushed};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The connector's configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    url: String,
+    db: String,
+    #[serde(default = "default_phone_type")]
+    phone_type: String,
+    #[serde(default = "default_page_size")]
+    page_size: u32,
+}
+
+fn default_phone_type() -> String {
+    "mobile".into()
+}
+
+fn default_page_size() -> u32 {
+    100
+}
+
+fn config() -> Result<Config, ConnectorError> {
+    scrm_plugin_sdk::config::parse::<Config>()
+        .map_err(|e| ConnectorError::Invalid(format!("connector config: {e}")))?
+        .ok_or_else(|| ConnectorError::Invalid("connector config: url and db are required".into()))
+}
+
+/// The party fields a pull reads.
+const PARTY_FIELDS: &[&str] = &[
+    "name",
+    "write_date",
+    "create_date",
+    "contact_mechanisms.type",
+    "contact_mechanisms.value_compact",
+];
+
+impl Config {
+    fn model_url(&self, path: &str) -> String {
+        format!(
+            "{}/{}/rest/model/{path}",
+            self.url.trim_end_matches('/'),
+            self.db
+        )
+    }
+
+    /// Sends one request and turns Tryton's answer into JSON or a connector error.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ConnectorError> {
+        let url = self.model_url(path);
+        let raw = body.map(|b| b.to_string().into_bytes());
+        let mut headers = vec![("accept", "application/json")];
+        if raw.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        let resp = http::request(method, &url, &headers, raw.as_deref())
+            .map_err(|e| ConnectorError::Unavailable(format!("{method} {url}: {e:?}")))?;
+        check(method, &url, resp)
+    }
+}
+
+/// Maps Tryton's status codes onto the connector contract.
+fn check(method: &str, url: &str, resp: Response) -> Result<Value, ConnectorError> {
+    let text = String::from_utf8_lossy(&resp.body).into_owned();
+    let what = || {
+        format!(
+            "{method} {url}: {} {}",
+            resp.status,
+            text.chars().take(300).collect::<String>()
+        )
+    };
+    match resp.status {
+        200..=299 => Ok(if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .map_err(|e| ConnectorError::Failed(format!("{}: {e}", what())))?
+        }),
+        401 | 403 => Err(ConnectorError::Unauthorized(what())),
+        404 => Err(ConnectorError::NotFound(what())),
+        429 => {
+            let wait = resp
+                .headers
+                .iter()
+                .find(|(k, _)| k == "retry-after")
+                .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse().ok())
+                .unwrap_or(10);
+            Err(ConnectorError::RateLimited(wait))
+        }
+        400..=499 => Err(ConnectorError::Invalid(what())),
+        _ => Err(ConnectorError::Unavailable(what())),
+    }
+}
+
+/// A domain or order for the `d` / `o` query parameters: base64url JSON with padding.
+fn param(v: &Value) -> String {
+    base64::engine::general_purpose::URL_SAFE
+        .encode(v.to_string())
+        .replace('=', "%3D")
+}
+
+fn fields_query(fields: &[&str]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("f={f}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Unix ms of a Tryton datetime object (naive UTC).
+fn datetime_ms(v: &Value) -> Option<i64> {
+    if v["__class__"] != "datetime" {
+        return None;
+    }
+    let n = |k: &str| v[k].as_u64();
+    let month = time::Month::try_from(u8::try_from(n("month")?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(n("year")?).ok()?,
+        month,
+        u8::try_from(n("day")?).ok()?,
+    )
+    .ok()?;
+    let t = time::Time::from_hms_micro(
+        u8::try_from(n("hour")?).ok()?,
+        u8::try_from(n("minute")?).ok()?,
+        u8::try_from(n("second")?).ok()?,
+        u32::try_from(n("microsecond")?).ok()?,
+    )
+    .ok()?;
+    let at = time::PrimitiveDateTime::new(date, t).assume_utc();
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// The text of field `name` of a record.
+fn text_field<'a>(r: &'a CrmRecord, name: &str) -> Option<&'a str> {
+    r.fields
+        .iter()
+        .find(|f| f.name == name)
+        .and_then(|f| match &f.value {
+            FieldValue::Text(t) if !t.trim().is_empty() => Some(t.trim()),
+            _ => None,
+        })
+}
+
+fn party_id(id: &str) -> Result<i64, ConnectorError> {
+    id.parse()
+        .map_err(|_| ConnectorError::Invalid(format!("{id:?} is not a Tryton party id")))
+}
+
+/// The change time of a record Tryton returned: its write date, else its creation.
+fn changed_ms(record: &Value) -> Option<i64> {
+    datetime_ms(&record["write_date"]).or_else(|| datetime_ms(&record["create_date"]))
+}
+
+/// A party as a CRM record: its name and first mobile or phone number.
+fn party_record(p: &Value) -> CrmRecord {
+    let phone = p["contact_mechanisms"].as_array().and_then(|m| {
+        m.iter()
+            .filter(|c| matches!(c["type"].as_str(), Some("mobile" | "phone")))
+            .find_map(|c| c["value_compact"].as_str())
+    });
+    let mut fields = vec![Field {
+        name: "name".into(),
+        value: p["name"]
+            .as_str()
+            .map_or(FieldValue::Empty, |n| FieldValue::Text(n.into())),
+    }];
+    if let Some(phone) = phone {
+        fields.push(Field {
+            name: "phone".into(),
+            value: FieldValue::Text(phone.into()),
+        });
+    }
+    CrmRecord {
+        object: "party".into(),
+        id: p["id"].as_i64().map(|i| i.to_string()),
+        fields,
+        updated_at: changed_ms(p),
+    }
+}
+
+/// The exported connector.
+#[derive(Debug)]
+pub struct Tryton;
+
+impl Tryton {
+    fn find_by_phone(cfg: &Config, phone: &str) -> Result<Option<i64>, ConnectorError> {
+        let domain = json!([["contact_mechanisms.value_compact", "=", phone]]);
+        let order = json!([["id", "ASC"]]);
+        let found = cfg.call(
+            "GET",
+            &format!("party.party?d={}&o={}&s=1", param(&domain), param(&order)),
+            None,
+        )?;
+        Ok(found
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|p| p["id"].as_i64()))
+    }
+
+    fn note(cfg: &Config, contact_id: &str, message: String) -> Result<Pushed, ConnectorError> {
+        let party = party_id(contact_id)?;
+        let created = cfg.call(
+            "POST",
+            &format!("ir.note?{}", fields_query(&["create_date"])),
+            Some(&json!({"resource": format!("party.party,{party}"), "message": message})),
+        )?;
+        Ok(Pushed {
+            id: created["id"]
+                .as_i64()
+                .ok_or_else(|| ConnectorError::Failed(format!("no id in {created}")))?
+                .to_string(),
+            updated_at: changed_ms(&created),
+        })
+    }
+}
+
+impl Connector for Tryton {
+    fn push_contact(record: CrmRecord) -> Result<Pushed, ConnectorError> {
+        let cfg = config()?;
+        let name = text_field(&record, "name");
+        let phone = text_field(&record, "phone");
+        let id = match &record.id {
+            Some(id) => Some(party_id(id)?),
+            None => match phone {
+                Some(p) => Self::find_by_phone(&cfg, p)?,
+                None => None,
+            },
+        };
+        let wanted = fields_query(&["write_date", "create_date"]);
+        let written = match id {
+            Some(id) => {
+                let mut values = serde_json::Map::new();
+                if let Some(n) = name {
+                    values.insert("name".into(), json!(n));
+                }
+                if let Some(p) = phone {
+                    let party = cfg.call(
+                        "GET",
+                        &format!(
+                            "party.party/{id}?{}",
+                            fields_query(&["contact_mechanisms.value_compact"])
+                        ),
+                        None,
+                    )?;
+                    let has = party["contact_mechanisms"]
+                        .as_array()
+                        .is_some_and(|m| m.iter().any(|c| c["value_compact"] == p));
+                    if !has {
+                        values.insert(
+                            "contact_mechanisms".into(),
+                            json!([["create", [{"type": cfg.phone_type, "value": p}]]]),
+                        );
+                    }
+                }
+                cfg.call(
+                    "PUT",
+                    &format!("party.party/{id}?{wanted}"),
+                    Some(&Value::Object(values)),
+                )?
+            }
+            None => {
+                let mut values = json!({"name": name.or(phone).unwrap_or("WhatsApp contact")});
+                if let Some(p) = phone {
+                    values["contact_mechanisms"] =
+                        json!([["create", [{"type": cfg.phone_type, "value": p}]]]);
+                }
+                cfg.call("POST", &format!("party.party?{wanted}"), Some(&values))?
+            }
+        };
+        Ok(Pushed {
+            id: written["id"]
+                .as_i64()
+                .ok_or_else(|| ConnectorError::Failed(format!("no id in {written}")))?
+                .to_string(),
+            updated_at: changed_ms(&written),
+        })
+    }
+
+    fn push_note(contact_id: String, record: CrmRecord) -> Result<Pushed, ConnectorError> {
+        let cfg = config()?;
+        let message = text_field(&record, "text")
+            .map(str::to_owned)
+            .ok_or_else(|| ConnectorError::Invalid("the note has no text field".into()))?;
+        Self::note(&cfg, &contact_id, message)
+    }
+
+    fn push_deal(contact_id: String, record: CrmRecord) -> Result<Pushed, ConnectorError> {
+        let cfg = config()?;
+        // The party module has no opportunities: the deal becomes a note.
+        let mut lines = vec!["[Deal]".to_string()];
+        for f in &record.fields {
+            let v = match &f.value {
+                FieldValue::Text(t) => t.clone(),
+                FieldValue::Number(n) => n.to_string(),
+                FieldValue::Integer(i) => i.to_string(),
+                FieldValue::Boolean(b) => b.to_string(),
+                FieldValue::Timestamp(t) => t.to_string(),
+                FieldValue::Empty => continue,
+            };
+            lines.push(format!("{}: {v}", f.name));
+        }
+        Self::note(&cfg, &contact_id, lines.join("\n"))
+    }
+
+    fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {
+        let cfg = config()?;
+        // Two monotone cursors: parties written since ("w", by write_date) and parties
+        // created since and never written ("c", by create_date), so each query is
+        // ordered by one key and paging never skips a change.
+        let mut pos: Value = if cursor.is_empty() {
+            json!({"w": null, "c": null})
+        } else {
+            serde_json::from_str(&cursor)
+                .map_err(|e| ConnectorError::Invalid(format!("cursor {cursor:?}: {e}")))?
+        };
+        let mut records = Vec::new();
+        let mut more = false;
+        for (key, column) in [("w", "write_date"), ("c", "create_date")] {
+            let mut domain = vec![];
+            if column == "create_date" {
+                domain.push(json!(["write_date", "=", null]));
+            } else {
+                domain.push(json!(["write_date", "!=", null]));
+            }
+            if !pos[key].is_null() {
+                domain.push(json!([column, ">", pos[key]]));
+            }
+            let order = json!([[column, "ASC"], ["id", "ASC"]]);
+            let path = format!(
+                "party.party?d={}&o={}&s={}&{}",
+                param(&Value::Array(domain)),
+                param(&order),
+                cfg.page_size,
+                fields_query(PARTY_FIELDS)
+            );
+            let parties = cfg.call("GET", &path, None)?;
+            let parties = parties.as_array().cloned().unwrap_or_default();
+            more |= parties.len() as u32 >= cfg.page_size;
+            for p in &parties {
+                if p[column].is_object() {
+                    pos[key] = p[column].clone();
+                }
+                records.push(party_record(p));
+            }
+        }
+        Ok(Changes {
+            more,
+            records,
+            next_cursor: pos.to_string(),
+        })
+    }
+
+    fn parse_webhook(
+        _headers: Vec<(String, String)>,
+        _body: Vec<u8>,
+    ) -> Result<Vec<CrmRecord>, ConnectorError> {
+        Err(ConnectorError::Invalid(
+            "Tryton sends no webhooks; its changes are pulled (see the tenant's pull_seconds)"
+                .into(),
+        ))
+    }
+}
+
+scrm_plugin_sdk::export_connector!(Tryton);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tryton_datetimes_become_unix_ms() {
+        let v = json!({"__class__": "datetime", "year": 2026, "month": 11, "day": 25,
+                       "hour": 21, "minute": 7, "second": 56, "microsecond": 123456});
+        assert_eq!(datetime_ms(&v), Some(1_795_640_876_123));
+        assert_eq!(datetime_ms(&json!(null)), None);
+    }
+
+    #[test]
+    fn domains_are_padded_base64url() {
+        // 3 bytes of JSON → no padding; 4 bytes → "==" written as %3D%3D.
+        assert_eq!(param(&json!([])), "W10%3D");
+    }
+}
