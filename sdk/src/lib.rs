@@ -118,6 +118,7 @@ mod content;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod secrets;
 
 pub use classifier::exports::scrm::plugin::classify::{ClassifyError, Guest as Classifier};
 pub use classifier::scrm::plugin::types::{

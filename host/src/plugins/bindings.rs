@@ -14,6 +14,7 @@ wasmtime::component::bindgen!({
             import scrm:plugin/config@0.1.0;
             import scrm:plugin/kv@0.1.0;
             import scrm:plugin/clock@0.1.0;
+            import scrm:plugin/secrets@0.1.0;
             export scrm:plugin/classify@0.1.0;
             export scrm:plugin/mapping@0.1.0;
             export scrm:plugin/connect@0.1.0;

@@ -8,6 +8,7 @@
 
 use super::capabilities::{
     clock::ClockState, config::ConfigState, http::HttpState, kv::KvState, log::LogState,
+    secrets::SecretsState,
 };
 use super::engine::deadline_ticks;
 use super::error::{CallError, CallSite};
@@ -34,6 +35,7 @@ pub struct CallState {
     pub(super) kv: KvState,
     pub(super) clock: ClockState,
     pub(super) http: HttpState,
+    pub(super) secrets: SecretsState,
 }
 
 impl wasmtime_wasi_http::WasiHttpView for CallState {
@@ -119,6 +121,7 @@ pub fn new_store(
     config: Arc<[u8]>,
     kv: KvState,
     http: HttpState,
+    secrets: SecretsState,
 ) -> Store<CallState> {
     let state = CallState {
         limiter: MemoryCap {
@@ -133,12 +136,12 @@ pub fn new_store(
         kv,
         clock: ClockState,
         http,
+        secrets,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
     store.epoch_deadline_trap();
-    // Cannot fail: fuel is enabled on every engine this module builds.
     // Cannot fail: fuel is enabled on every engine this module builds.
     let _ = store.set_fuel(limits.fuel);
     store

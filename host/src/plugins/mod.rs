@@ -293,6 +293,8 @@ impl PluginHost {
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         capabilities::clock::add_to_linker(&mut linker, |s: &mut CallState| &mut s.clock)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        capabilities::secrets::add_to_linker(&mut linker, |s: &mut CallState| &mut s.secrets)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         Ok(PluginHost {
@@ -350,6 +352,11 @@ impl PluginHost {
             binding.config.clone(),
             self.kv_for(binding),
             self.http_for(binding),
+            capabilities::secrets::SecretsState::new(
+                self.db.clone(),
+                &binding.tenant,
+                binding.http.secrets.clone().into(),
+            ),
         )
     }
 
@@ -427,6 +434,7 @@ impl PluginHost {
             Arc::from(&[][..]),
             kv,
             http,
+            capabilities::secrets::SecretsState::new(None, "", Arc::default()),
         );
         let wrong = |e: wasmtime::Error| InstallError::WrongWorld {
             supported: supported_worlds(),

@@ -51,6 +51,10 @@ pub struct HttpPolicy {
     /// Credentials added by the host.
     #[serde(default)]
     pub credentials: Vec<Credential>,
+    /// Tenant secrets the plugin may key an HMAC with (`scrm:plugin/secrets`), e.g. to
+    /// check a CRM webhook's signature; it never reads them.
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 impl HttpPolicy {

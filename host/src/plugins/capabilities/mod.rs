@@ -7,3 +7,4 @@ pub mod config;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod secrets;
