@@ -64,5 +64,6 @@ pub fn contact() -> Contact {
         name: Some("Bench".into()),
         created_at: 0,
         updated_at: 0,
+        merged_into: None,
     }
 }

@@ -54,6 +54,14 @@ async fn synced(host: &Host) -> Vec<Value> {
 }
 
 async fn setup(crm: &Tryton) -> Host {
+    let host = setup_host(crm, 0).await;
+    install_sync(&host, crm).await;
+    host
+}
+
+/// A host with tenant `acme`, its Tryton key as a secret, and real-time sync pulling
+/// every `pull_seconds` (0: only when the test asks).
+async fn setup_host(crm: &Tryton, pull_seconds: u32) -> Host {
     let host = Host::start().await;
     host.tenant("acme", &[PN], "IT").await;
     host.ok(
@@ -67,11 +75,16 @@ async fn setup(crm: &Tryton) -> Host {
         "PUT",
         "/v1/tenants/acme/crm",
         Some(
-            json!({"mode": "realtime", "batch_minutes": 15, "pull_seconds": 0,
+            json!({"mode": "realtime", "batch_minutes": 15, "pull_seconds": pull_seconds,
                     "rate_requests": 100, "rate_seconds": 10, "retention_days": 180}),
         ),
     )
     .await;
+    host
+}
+
+/// Installs the reference mapper and the Tryton connector for `acme`.
+async fn install_sync(host: &Host, crm: &Tryton) {
     let mapper = host.upload(&guest("crm-mapper")).await;
     host.ok(
         "PUT",
@@ -97,7 +110,6 @@ async fn setup(crm: &Tryton) -> Host {
         })),
     )
     .await;
-    host
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,4 +311,113 @@ async fn a_crm_that_is_down_loses_nothing_and_is_caught_up_when_it_returns() {
         metrics.contains("scrm_crm_jobs_total{tenant=\"acme\",kind=\"message\",result=\"retry\"}"),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_backfilled_once_and_scheduled_pulls_bring_changes_back() {
+    let crm = tokio::task::spawn_blocking(Tryton::start)
+        .await
+        .unwrap()
+        .expect("start Tryton");
+    let host = setup_host(&crm, 1).await;
+    // History from before the CRM was connected.
+    for i in 1..=3 {
+        inbound(
+            &host,
+            "Bea",
+            &format!("wamid.h{i}"),
+            &format!("history #{i}"),
+        )
+        .await;
+    }
+    let status = host.ok("GET", "/v1/tenants/acme/crm", None).await;
+    assert_eq!(
+        status["jobs"],
+        json!({}),
+        "nothing syncs before a connector: {status}"
+    );
+    install_sync(&host, &crm).await;
+
+    let (code, queued) = host
+        .api(
+            "POST",
+            "/v1/tenants/acme/crm/backfill",
+            Some(json!({"days": 180})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["queued"], 3, "{queued}");
+    assert_eq!(queued["messages"], 3, "{queued}");
+    synced(&host).await;
+    let party = crm.find_party_by_phone(E164).await.unwrap().expect("party");
+    let notes = crm.notes_of(party).await.unwrap();
+    for i in 1..=3 {
+        let text = format!("history #{i}");
+        assert_eq!(
+            notes.iter().filter(|n| n.contains(&text)).count(),
+            1,
+            "{notes:?}"
+        );
+    }
+    // Again: nothing new is queued, nothing is written twice.
+    let again = host
+        .ok(
+            "POST",
+            "/v1/tenants/acme/crm/backfill",
+            Some(json!({"days": 180})),
+        )
+        .await;
+    assert_eq!(again["queued"], 0, "{again}");
+    let status = host.ok("GET", "/v1/tenants/acme/crm", None).await;
+    assert_eq!(status["backfill"], json!({"done": 3}), "{status}");
+    let (code, bad) = host
+        .api(
+            "POST",
+            "/v1/tenants/acme/crm/backfill",
+            Some(json!({"days": 0})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad["error"]["code"], "invalid_backfill");
+
+    // The scheduled pull (every second here) brings a rename back by itself.
+    crm.rename_party(party, "Beatrice").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let contacts = host.all("/v1/tenants/acme/contacts").await;
+        if contacts[0]["name"] == "Beatrice" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rename not pulled: {contacts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Batch mode: a new message waits for the next batch instead of going at once.
+    host.ok(
+        "PUT",
+        "/v1/tenants/acme/crm",
+        Some(json!({"mode": "batch", "batch_minutes": 60, "pull_seconds": 0})),
+    )
+    .await;
+    inbound(&host, "Bea", "wamid.h4", "in the next batch").await;
+    let queued = host.all("/v1/tenants/acme/crm/jobs?state=queued").await;
+    assert_eq!(queued.len(), 1, "{queued:#?}");
+    let due = queued[0]["due_at"].as_i64().unwrap();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        due > now_ms && due % 3_600_000 == 0,
+        "due at the next hour: {due}"
+    );
+    let (code, bad) = host
+        .api(
+            "PUT",
+            "/v1/tenants/acme/crm",
+            Some(json!({"retention_days": 30})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert_eq!(bad["error"]["code"], "invalid_crm_settings");
 }

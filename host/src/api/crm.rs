@@ -69,25 +69,30 @@ pub async fn get_settings(
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     require_tenant(&state, &tenant).await?;
-    let (settings, counts, cursor) = state
+    let (settings, counts, backfill, cursor) = state
         .db
         .read(move |c| {
             Ok((
                 crm::settings(c, &tenant)?,
                 crm::job_counts(c, &tenant)?,
+                crm::backfill_counts(c, &tenant)?,
                 crm::cursor(c, &tenant)?,
             ))
         })
         .await?;
-    let counts: serde_json::Map<String, Value> =
-        counts.into_iter().map(|(k, v)| (k, json!(v))).collect();
-    Ok(Json(
-        json!({"settings": settings, "jobs": counts, "cursor": cursor}),
-    ))
+    let map = |v: Vec<(String, i64)>| -> serde_json::Map<String, Value> {
+        v.into_iter().map(|(k, n)| (k, json!(n))).collect()
+    };
+    Ok(Json(json!({
+        "settings": settings,
+        "jobs": map(counts),
+        "backfill": map(backfill),
+        "cursor": cursor
+    })))
 }
 
-/// `PUT /v1/tenants/{id}/crm`: replaces the sync settings (every field; see
-/// [`CrmSettings`]). 422 `invalid_crm_settings` says which value is wrong.
+/// `PUT /v1/tenants/{id}/crm`: replaces the sync settings (missing fields take their
+/// defaults; see [`CrmSettings`]). 422 `invalid_crm_settings` says which value is wrong.
 pub async fn put_settings(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -173,6 +178,38 @@ pub async fn pull(
 ) -> Result<Json<Applied>, ApiError> {
     require_tenant(&state, &tenant).await?;
     Ok(Json(state.sync.pull(&tenant).await?))
+}
+
+/// The body of a backfill request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillRequest {
+    /// How many days of history to write (1 to 3650).
+    days: u32,
+}
+
+/// `POST /v1/tenants/{id}/crm/backfill`: queues the chat history of the last `days`
+/// days for the CRM, behind live writes. Idempotent: messages already queued or
+/// written are not queued again, so running it again resumes an interrupted backfill.
+pub async fn backfill(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    body: Result<Json<BackfillRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(req) = body?;
+    if !(1..=3650).contains(&req.days) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_backfill",
+            "days must be 1 to 3650",
+        ));
+    }
+    require_tenant(&state, &tenant).await?;
+    let (queued, total) = state.sync.backfill(&tenant, req.days).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"queued": queued, "messages": total, "days": req.days})),
+    ))
 }
 
 /// `GET /v1/tenants/{id}/crm/reviews[?state=open|accepted|reverted]`.

@@ -110,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{id}/crm/jobs", get(crm::jobs))
         .route("/tenants/{id}/crm/jobs/{job}/requeue", post(crm::requeue))
         .route("/tenants/{id}/crm/pull", post(crm::pull))
+        .route("/tenants/{id}/crm/backfill", post(crm::backfill))
         .route("/tenants/{id}/crm/reviews", get(crm::reviews))
         .route(
             "/tenants/{id}/crm/reviews/{review}/accept",

@@ -65,6 +65,22 @@ pub enum CrmCommand {
         #[arg(long)]
         id: i64,
     },
+    /// Write the chat history of the last N days to the CRM, with a progress bar.
+    /// Interrupting it loses nothing: the writes are queued in the host and go on;
+    /// running it again shows the progress (nothing is queued twice).
+    Backfill {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// Days of history.
+        #[arg(long, default_value_t = 180)]
+        days: u32,
+        /// Queue only; do not wait for the writes.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Pull the CRM's changes now.
     Pull {
         #[command(flatten)]
@@ -156,6 +172,40 @@ fn job_line(j: &Value) -> String {
     )
 }
 
+/// Shows the tenant's backfill progress until nothing of it is queued.
+async fn wait_for_backfill(c: &Client, tenant: &str, queued: &Value) -> anyhow::Result<()> {
+    let path = format!("/v1/tenants/{tenant}/crm");
+    let count = |v: &Value, k: &str| v["backfill"][k].as_u64().unwrap_or(0);
+    let first = c.send(c.get(&path)).await?;
+    let total = count(&first, "queued") + count(&first, "done") + count(&first, "dead");
+    eprintln!(
+        "{} messages in range, {} newly queued",
+        queued["messages"], queued["queued"]
+    );
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} written to the CRM ({per_sec}, {eta} left) {msg}",
+    )?);
+    loop {
+        let v = c.send(c.get(&path)).await?;
+        let (done, dead) = (count(&v, "done"), count(&v, "dead"));
+        bar.set_position(done + dead);
+        if dead > 0 {
+            bar.set_message(format!("{dead} dead-lettered (scrm crm jobs --state dead)"));
+        }
+        if count(&v, "queued") == 0 {
+            bar.finish();
+            if dead > 0 {
+                anyhow::bail!(
+                    "{dead} history writes failed; see `scrm crm jobs --tenant {tenant} --state dead`"
+                );
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// Runs `scrm crm …`.
 pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
     let (client, v, line): (ClientArgs, Value, fn(&Value) -> String) = match cmd {
@@ -219,6 +269,28 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
                 .send(c.post(&format!("/v1/tenants/{tenant}/crm/jobs/{id}/requeue")))
                 .await?;
             (client, v, job_line)
+        }
+        CrmCommand::Backfill {
+            client,
+            tenant,
+            days,
+            no_wait,
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(
+                    c.post(&format!("/v1/tenants/{tenant}/crm/backfill"))
+                        .json(&json!({"days": days})),
+                )
+                .await?;
+            if no_wait || client.json {
+                (client, v, |v| {
+                    format!("queued {} of {} messages", v["queued"], v["messages"])
+                })
+            } else {
+                wait_for_backfill(&c, &tenant, &v).await?;
+                return Ok(());
+            }
         }
         CrmCommand::Pull { client, tenant } => {
             let c = Client::new(&client);

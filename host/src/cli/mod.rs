@@ -47,8 +47,9 @@ enum Command {
     /// List the outbox (and dead letters), re-queue or cancel sends.
     #[command(subcommand)]
     Outbox(send::OutboxCommand),
-    /// Two-way CRM sync: settings, the queue of CRM writes, pulling now, the review queue.
-    #[command(subcommand)]
+    /// Two-way CRM sync: settings, the queue of CRM writes, history backfill, pulling
+    /// now, the review queue (also `scrm sync …`).
+    #[command(subcommand, alias = "sync")]
     Crm(crm::CrmCommand),
     /// Train, evaluate and cross-validate the intent classifier's model (local).
     #[command(subcommand)]

@@ -408,7 +408,7 @@ pub fn stored_to_wit(m: &Message) -> wit::Message {
         } else {
             wit::Direction::Inbound
         },
-        timestamp: m.timestamp.saturating_mul(1000),
+        timestamp: m.timestamp,
         content: to_wit_content(&content),
         context: wit::Context {
             replied_to: m.context["replied_to"].as_str().map(str::to_owned),

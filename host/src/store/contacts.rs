@@ -23,6 +23,11 @@ pub struct Contact {
     pub created_at: i64,
     /// Last changed, Unix ms.
     pub updated_at: i64,
+    /// Set when this contact was found to be the same person as another one and merged
+    /// into it (see `crate::sync`): its conversations stay here, the CRM sees one
+    /// contact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<i64>,
 }
 
 /// What an inbound message tells us about its sender.
@@ -38,7 +43,7 @@ pub struct ContactFacts {
     pub name: Option<String>,
 }
 
-const COLUMNS: &str = "id, wa_id, user_id, phone_e164, name, created_at, updated_at";
+const COLUMNS: &str = "id, wa_id, user_id, phone_e164, name, created_at, updated_at, merged_into";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
     Ok(Contact {
@@ -49,6 +54,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
         name: r.get(4)?,
         created_at: r.get(5)?,
         updated_at: r.get(6)?,
+        merged_into: r.get(7)?,
     })
 }
 
@@ -137,6 +143,7 @@ pub fn upsert(
                 name: facts.name.clone(),
                 created_at: now,
                 updated_at: now,
+                merged_into: None,
             })
         }
     }

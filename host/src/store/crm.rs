@@ -8,9 +8,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// How a tenant's CRM sync runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// How a tenant's CRM sync runs. Missing fields take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CrmSettings {
     /// `realtime` (each event is written at once), `batch` (written every
     /// `batch_minutes`) or `off` (nothing is queued).
@@ -24,8 +24,16 @@ pub struct CrmSettings {
     pub rate_requests: u32,
     /// See `rate_requests`.
     pub rate_seconds: u32,
-    /// Chat history is kept this many days (at least 180 unless set lower on purpose).
+    /// Chat history is kept this many days (at least 180); older messages are purged.
     pub retention_days: u32,
+    /// Likely duplicates at or above this confidence are merged automatically; below
+    /// it they are proposed in the review queue.
+    pub merge_confidence: f64,
+    /// A business message unread this many hours lowers the contact's priority in the
+    /// CRM (0: never).
+    pub unread_hours: u32,
+    /// The priority written to the CRM by that rule.
+    pub unread_priority: String,
 }
 
 impl Default for CrmSettings {
@@ -38,6 +46,9 @@ impl Default for CrmSettings {
             rate_requests: 100,
             rate_seconds: 10,
             retention_days: 180,
+            merge_confidence: 0.95,
+            unread_hours: 24,
+            unread_priority: "low".into(),
         }
     }
 }
@@ -63,12 +74,28 @@ impl CrmSettings {
         if self.rate_requests == 0 || !(1..=3600).contains(&self.rate_seconds) {
             return Err("rate_requests must be at least 1 and rate_seconds 1 to 3600".into());
         }
-        if self.retention_days == 0 {
-            return Err("retention_days must be at least 1".into());
+        if self.retention_days < MIN_RETENTION_DAYS {
+            return Err(format!(
+                "retention_days must be at least {MIN_RETENTION_DAYS}: chat history is kept at least that long"
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.merge_confidence) || self.merge_confidence < 0.8 {
+            return Err(
+                "merge_confidence must be between 0.8 and 1 (1: never merge automatically)".into(),
+            );
+        }
+        if self.unread_hours > 24 * 30 {
+            return Err("unread_hours must be 0 (off) to 720".into());
+        }
+        if self.unread_priority.trim().is_empty() {
+            return Err("unread_priority must not be empty".into());
         }
         Ok(())
     }
 }
+
+/// The shortest chat-history retention a tenant can set, in days.
+pub const MIN_RETENTION_DAYS: u32 = 180;
 
 /// A tenant's settings (the defaults when none were stored).
 ///
@@ -77,7 +104,8 @@ impl CrmSettings {
 pub fn settings(conn: &Connection, tenant: &str) -> Result<CrmSettings, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT mode, batch_minutes, pull_seconds, rate_requests, rate_seconds, retention_days
+            "SELECT mode, batch_minutes, pull_seconds, rate_requests, rate_seconds, retention_days,
+                    merge_confidence, unread_hours, unread_priority
              FROM crm_settings WHERE tenant_id = ?1",
             [tenant],
             |r| {
@@ -88,6 +116,9 @@ pub fn settings(conn: &Connection, tenant: &str) -> Result<CrmSettings, StoreErr
                     rate_requests: r.get(3)?,
                     rate_seconds: r.get(4)?,
                     retention_days: r.get(5)?,
+                    merge_confidence: r.get(6)?,
+                    unread_hours: r.get(7)?,
+                    unread_priority: r.get(8)?,
                 })
             },
         )
@@ -102,10 +133,11 @@ pub fn settings(conn: &Connection, tenant: &str) -> Result<CrmSettings, StoreErr
 pub fn put_settings(conn: &Connection, tenant: &str, s: &CrmSettings) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO crm_settings (tenant_id, mode, batch_minutes, pull_seconds, rate_requests,
-             rate_seconds, retention_days, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             rate_seconds, retention_days, updated_at, merge_confidence, unread_hours, unread_priority)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT (tenant_id) DO UPDATE SET mode = ?2, batch_minutes = ?3, pull_seconds = ?4,
-             rate_requests = ?5, rate_seconds = ?6, retention_days = ?7, updated_at = ?8",
+             rate_requests = ?5, rate_seconds = ?6, retention_days = ?7, updated_at = ?8,
+             merge_confidence = ?9, unread_hours = ?10, unread_priority = ?11",
         params![
             tenant,
             s.mode,
@@ -114,7 +146,10 @@ pub fn put_settings(conn: &Connection, tenant: &str, s: &CrmSettings) -> Result<
             s.rate_requests,
             s.rate_seconds,
             s.retention_days,
-            now_ms()
+            now_ms(),
+            s.merge_confidence,
+            s.unread_hours,
+            s.unread_priority
         ],
     )?;
     Ok(())
@@ -193,14 +228,104 @@ pub fn enqueue(
     Ok(n > 0)
 }
 
-/// Up to `limit` queued jobs due by `now`, oldest first.
+/// Queues a `message` job (a note) for every message of `tenant` sent at or after
+/// `since` (Unix ms) that has none, oldest first, behind live jobs; `(newly
+/// queued, messages in the range)`. Running it again queues nothing new, so an
+/// interrupted backfill is resumed by running it again (or simply continues: the
+/// jobs are durable).
+///
+/// # Errors
+/// On database failure.
+pub fn enqueue_backfill(
+    conn: &Connection,
+    tenant: &str,
+    since: i64,
+    due_at: i64,
+) -> Result<(usize, usize), StoreError> {
+    let now = now_ms();
+    let queued = conn.execute(
+        "INSERT INTO crm_jobs (tenant_id, kind, contact_id, message_id, key, state, due_at,
+             created_at, updated_at, backfill)
+         SELECT tenant_id, 'message', contact_id, id, 'message:' || id, 'queued', ?3, ?4, ?4, 1
+         FROM messages WHERE tenant_id = ?1 AND timestamp >= ?2 ORDER BY timestamp, id
+         ON CONFLICT (tenant_id, key) DO NOTHING",
+        params![tenant, since, due_at, now],
+    )?;
+    let total: i64 = conn.query_row(
+        "SELECT count(*) FROM messages WHERE tenant_id = ?1 AND timestamp >= ?2",
+        params![tenant, since],
+        |r| r.get(0),
+    )?;
+    Ok((queued, total as usize))
+}
+
+/// Backfill jobs of a tenant by state.
+///
+/// # Errors
+/// On database failure.
+pub fn backfill_counts(conn: &Connection, tenant: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT state, count(*) FROM crm_jobs WHERE tenant_id = ?1 AND backfill = 1
+         GROUP BY state ORDER BY state",
+    )?;
+    let rows = stmt
+        .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Deletes up to `limit` of `tenant`'s messages sent before `before` (Unix ms),
+/// with their tags, statuses, revisions and sync records; media files stay (they are
+/// shared by content). How many messages were deleted.
+///
+/// # Errors
+/// On database failure.
+pub fn purge_before(
+    conn: &Connection,
+    tenant: &str,
+    before: i64,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    conn.execute("DROP TABLE IF EXISTS temp.purge", [])?;
+    conn.execute(
+        "CREATE TEMP TABLE purge AS SELECT id, wamid FROM messages
+         WHERE tenant_id = ?1 AND timestamp < ?2 ORDER BY timestamp LIMIT ?3",
+        params![tenant, before, limit as i64],
+    )?;
+    let ids = "(SELECT id FROM temp.purge)";
+    let wamids = "(SELECT wamid FROM temp.purge)";
+    for sql in [
+        format!("DELETE FROM message_tags WHERE message_id IN {ids}"),
+        format!("DELETE FROM message_statuses WHERE tenant_id = ?1 AND wamid IN {wamids}"),
+        format!("DELETE FROM message_revisions WHERE tenant_id = ?1 AND target_wamid IN {wamids}"),
+        format!("UPDATE media SET message_id = NULL WHERE message_id IN {ids}"),
+        format!("DELETE FROM crm_jobs WHERE message_id IN {ids}"),
+        format!(
+            "DELETE FROM crm_links WHERE tenant_id = ?1 AND object IN ('note', 'deal') AND local_id IN {ids}"
+        ),
+        format!("DELETE FROM contact_purchases WHERE message_id IN {ids}"),
+        format!("DELETE FROM crm_unread_flags WHERE message_id IN {ids}"),
+    ] {
+        let mut stmt = conn.prepare(&sql)?;
+        if sql.contains("?1") {
+            stmt.execute([tenant])?;
+        } else {
+            stmt.execute([])?;
+        }
+    }
+    let n = conn.execute(&format!("DELETE FROM messages WHERE id IN {ids}"), [])?;
+    conn.execute("DROP TABLE temp.purge", [])?;
+    Ok(n)
+}
+
+/// Up to `limit` queued jobs due by `now`: live jobs before backfill ones, oldest first.
 ///
 /// # Errors
 /// On database failure.
 pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {JOB_COLUMNS} FROM crm_jobs WHERE state = 'queued' AND due_at <= ?1
-         ORDER BY due_at, id LIMIT ?2"
+         ORDER BY backfill, due_at, id LIMIT ?2"
     ))?;
     let rows = stmt
         .query_map(params![now, limit as i64], job_row)?

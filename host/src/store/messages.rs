@@ -249,6 +249,23 @@ pub fn insert_inbound(conn: &Connection, m: &NewInbound<'_>) -> Result<Stored, S
         ],
     )?;
     let message_id = conn.last_insert_rowid();
+    if m.kind == "order" {
+        // What the customer bought, by SKU: evidence for finding the same person
+        // writing from another number (crate::sync).
+        conn.execute(
+            "INSERT OR IGNORE INTO contact_purchases (tenant_id, contact_id, sku, message_id, at)
+             SELECT ?1, ?2, json_extract(j.value, '$.product_retailer_id'), ?3, ?4
+             FROM json_each(?5, '$.order.product_items') j
+             WHERE json_extract(j.value, '$.product_retailer_id') IS NOT NULL",
+            params![
+                m.tenant,
+                m.contact_id,
+                message_id,
+                m.timestamp,
+                m.raw.to_string()
+            ],
+        )?;
+    }
     // Edits or revokes that arrived before the message itself apply now.
     let edited_by = match reconcile(conn, m.tenant, m.wamid)? {
         Some(r) if r.current_edit.is_some() => current_edit_raw(conn, m.tenant, m.wamid)?,

@@ -195,6 +195,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0005_health.sql")),
     // 0006: two-way CRM sync (queue, links, field clocks, reviews, cursors).
     M::up(include_str!("migrations/0006_crm.sql")),
+    // 0007: CRM backfill order, purchases and merges (duplicates), unread-message rule.
+    M::up(include_str!("migrations/0007_crm_backfill.sql")),
 ];
 
 /// The schema's migrations, oldest first.

@@ -613,7 +613,12 @@ pub fn record_outbound_message(
             row.body.to_string(),
         ],
     )?;
+    let inserted = conn.changes() == 1;
     let id = conn.last_insert_rowid();
+    if inserted {
+        // The business's side of the chat history goes to the CRM too.
+        crate::sync::enqueue_if_syncing(conn, &row.tenant_id, contact_id, id)?;
+    }
     // A status webhook may have beaten the send's answer here.
     super::messages::sync_status(conn, &row.tenant_id, wamid)?;
     Ok(id)

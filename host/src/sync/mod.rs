@@ -44,6 +44,16 @@ const GIVE_UP_AFTER_MS: i64 = 24 * 3600 * 1000;
 /// the first success pulls the tenant's other waiting jobs forward.
 const BACKOFF_BASE_MS: u64 = 1_000;
 const BACKOFF_MAX_MS: u64 = 60_000;
+/// How often the housekeeping runs.
+const MAINTENANCE_EVERY_MS: i64 = 60_000;
+/// Messages one purge transaction deletes.
+const PURGE_CHUNK: usize = 1_000;
+/// A day in ms.
+const DAY_MS: i64 = 86_400_000;
+/// Orders of the same SKU this close together count as the same purchase pattern.
+const SAME_SKU_WINDOW_MS: i64 = 90 * DAY_MS;
+/// Least name similarity (normalised Levenshtein) for a likely duplicate.
+pub const MIN_NAME_SIMILARITY: f64 = 0.8;
 /// Pages one pull reads at most before yielding.
 const MAX_PULL_PAGES: usize = 20;
 
@@ -159,6 +169,29 @@ pub fn enqueue_message(
     Ok(n)
 }
 
+/// Queues a message's CRM writes when the tenant syncs (a mapper and a connector are
+/// installed); for messages the pipeline does not see, such as the business's own.
+///
+/// # Errors
+/// On database failure.
+pub fn enqueue_if_syncing(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    contact_id: i64,
+    message_id: i64,
+) -> Result<usize, StoreError> {
+    let syncing: bool = conn.query_row(
+        "SELECT count(DISTINCT slot) = 2 FROM plugin_slots
+         WHERE tenant_id = ?1 AND slot IN ('mapper', 'connector')",
+        [tenant],
+        |r| r.get(0),
+    )?;
+    if !syncing {
+        return Ok(0);
+    }
+    enqueue_message(conn, tenant, contact_id, message_id, &[])
+}
+
 impl SyncEngine {
     /// An engine over `db` running plugins from `plugins`.
     pub fn new(db: Db, plugins: Arc<PluginHost>, metrics: Arc<Metrics>) -> SyncEngine {
@@ -177,9 +210,17 @@ impl SyncEngine {
         self.wake.clone()
     }
 
-    /// Runs the worker until the task is dropped: due jobs, then due pulls.
+    /// Runs the worker until the task is dropped: due jobs, then due pulls, and once a
+    /// minute the housekeeping (retention purge, unread-message rule).
     pub async fn run(self) {
+        let mut last_maintenance = 0i64;
         loop {
+            if now_ms() - last_maintenance >= MAINTENANCE_EVERY_MS {
+                last_maintenance = now_ms();
+                if let Err(e) = self.maintain().await {
+                    tracing::error!(error = %e, "CRM sync housekeeping failed");
+                }
+            }
             let worked = match self.run_due().await {
                 Ok(n) => n,
                 Err(e) => {
@@ -371,8 +412,16 @@ impl SyncEngine {
 
     async fn process(&self, job: &Job) -> Result<(), SyncError> {
         let (mapper, connector) = self.bindings(&job.tenant)?;
+        // A contact merged into another is the other one in the CRM.
+        let t = job.tenant.clone();
+        let job_contact = job.contact_id;
+        let target = self
+            .db
+            .read(move |c| Ok(contacts::get(c, &t, job_contact)?.and_then(|k| k.merged_into)))
+            .await?
+            .unwrap_or(job.contact_id);
         let crm_contact = self
-            .sync_contact(&job.tenant, job.contact_id, &mapper, &connector)
+            .sync_contact(&job.tenant, target, &mapper, &connector)
             .await?;
         let Some(message_id) = job.message_id else {
             return Ok(());
@@ -397,6 +446,24 @@ impl SyncEngine {
         if linked.is_some() {
             // Written before (a retry after the CRM answered): never twice.
             return Ok(());
+        }
+        if message.kind == "order" && object == "note" {
+            let t = job.tenant.clone();
+            let m = message.clone();
+            let merged = self
+                .db
+                .write(move |c| {
+                    let tx = c.transaction()?;
+                    let merged = record_purchases_and_find_duplicates(&tx, &t, &m)?;
+                    tx.commit()?;
+                    Ok(merged)
+                })
+                .await?;
+            if let Some(keep) = merged {
+                // Merged into another contact: the CRM hears of the survivor.
+                self.sync_contact(&job.tenant, keep, &mapper, &connector)
+                    .await?;
+            }
         }
         let pushed = if object == "deal" {
             let conv_id = message.conversation_id;
@@ -520,7 +587,7 @@ impl SyncEngine {
             .db
             .read(|c| {
                 let mut stmt = c.prepare_cached(
-                    "SELECT DISTINCT tenant_id FROM bindings WHERE slot = 'connector' AND active = 1",
+                    "SELECT tenant_id FROM plugin_slots WHERE slot = 'connector' ORDER BY tenant_id",
                 )?;
                 let rows = stmt
                     .query_map([], |r| r.get::<_, String>(0))?
@@ -642,6 +709,74 @@ impl SyncEngine {
         Ok(applied)
     }
 
+    /// Housekeeping: purges chat history older than each tenant's retention, and
+    /// applies the unread-message rule of tenants with a connector. Returns how many
+    /// messages were purged.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn maintain(&self) -> Result<usize, StoreError> {
+        let purged = self
+            .db
+            .write(|c| {
+                let tenants: Vec<String> = c
+                    .prepare_cached("SELECT id FROM tenants ORDER BY id")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                let mut total = 0;
+                for t in tenants {
+                    let settings = crm::settings(c, &t)?;
+                    let before = now_ms() - i64::from(settings.retention_days) * DAY_MS;
+                    loop {
+                        let tx = c.transaction()?;
+                        let n = crm::purge_before(&tx, &t, before, PURGE_CHUNK)?;
+                        tx.commit()?;
+                        total += n;
+                        if n < PURGE_CHUNK {
+                            break;
+                        }
+                    }
+                }
+                Ok(total)
+            })
+            .await?;
+        if purged > 0 {
+            tracing::info!(messages = purged, "purged chat history past its retention");
+        }
+        let flagged = self
+            .db
+            .write(|c| {
+                let tx = c.transaction()?;
+                let n = unread_rule(&tx)?;
+                tx.commit()?;
+                Ok(n)
+            })
+            .await?;
+        if flagged > 0 {
+            self.wake.notify_one();
+        }
+        Ok(purged)
+    }
+
+    /// Queues the chat history of the last `days` days for the CRM (notes, oldest
+    /// first, behind live writes); `(newly queued, messages in range)`.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn backfill(&self, tenant: &str, days: u32) -> Result<(usize, usize), StoreError> {
+        let t = tenant.to_string();
+        let out = self
+            .db
+            .write(move |c| {
+                let settings = crm::settings(c, &t)?;
+                let since = now_ms() - i64::from(days) * DAY_MS;
+                crm::enqueue_backfill(c, &t, since, due_at(&settings, now_ms()))
+            })
+            .await?;
+        self.wake.notify_one();
+        Ok(out)
+    }
+
     /// Closes a review entry: `accept` keeps the winner; `revert` restores the value
     /// that lost (on the host, and on the CRM through a queued contact write).
     ///
@@ -667,7 +802,20 @@ impl SyncEngine {
                         review.state
                     ))));
                 }
-                if revert {
+                if review.kind == "duplicate" {
+                    // Accept merges the two contacts; revert records that they are
+                    // different people (never proposed again).
+                    if !revert {
+                        let other = review.detail["other_contact_id"].as_i64().unwrap_or(0);
+                        merge_contacts(
+                            &tx,
+                            &t,
+                            review.contact_id.min(other),
+                            review.contact_id.max(other),
+                        )?;
+                    }
+                    crm::resolve_review(&tx, id, if revert { "reverted" } else { "accepted" })?;
+                } else if revert {
                     if let (Some(field), Some(lost)) = (&review.field, &review.lost) {
                         let clock = FieldClock {
                             value: lost.clone(),
@@ -990,6 +1138,200 @@ fn apply_one(
     Ok(out)
 }
 
+/// The unread-message rule: every business message still not read `unread_hours`
+/// after it was sent (and sent within the last week, so old history does not fire)
+/// sets the contact's `priority` to the tenant's `unread_priority` and queues a
+/// contact write; each message fires once. How many fired.
+fn unread_rule(tx: &rusqlite::Connection) -> Result<usize, StoreError> {
+    let now = now_ms();
+    let rows: Vec<(i64, String, i64, String)> = tx
+        .prepare_cached(
+            "SELECT m.id, m.tenant_id, m.contact_id, coalesce(s.unread_priority, 'low')
+             FROM messages m LEFT JOIN crm_settings s ON s.tenant_id = m.tenant_id
+             WHERE m.direction = 'outbound' AND coalesce(s.unread_hours, 24) > 0
+               AND coalesce(s.mode, 'realtime') != 'off'
+               AND m.status IN ('accepted', 'sent', 'delivered')
+               AND m.timestamp < ?1 - coalesce(s.unread_hours, 24) * 3600000
+               AND m.timestamp > ?1 - 7 * 86400000
+               AND EXISTS (SELECT 1 FROM plugin_slots b WHERE b.tenant_id = m.tenant_id
+                           AND b.slot = 'connector')
+               AND NOT EXISTS (SELECT 1 FROM crm_unread_flags f WHERE f.message_id = m.id)
+             LIMIT 1000",
+        )?
+        .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    for (message_id, tenant, contact_id, priority) in &rows {
+        tx.execute(
+            "INSERT INTO crm_unread_flags (message_id, flagged_at) VALUES (?1, ?2)",
+            rusqlite::params![message_id, now],
+        )?;
+        crm::set_field(
+            tx,
+            tenant,
+            *contact_id,
+            "priority",
+            &FieldClock {
+                value: json!(priority),
+                changed_at: now,
+                source: "whatsapp".into(),
+            },
+        )?;
+        let settings = crm::settings(tx, tenant)?;
+        crm::enqueue(
+            tx,
+            tenant,
+            "contact",
+            *contact_id,
+            None,
+            &format!("contact:{contact_id}"),
+            due_at(&settings, now),
+        )?;
+    }
+    Ok(rows.len())
+}
+
+/// A name for comparison: lowercase letters and digits, single spaces.
+fn comparable_name(name: &str) -> String {
+    name.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// After an order message (its SKUs are recorded when it is stored), looks for the
+/// same person writing from another number: a contact who bought one of the same SKUs within 90 days and
+/// whose name is at least [`MIN_NAME_SIMILARITY`] alike (normalised Levenshtein).
+/// At or above the tenant's `merge_confidence` the two are merged at once (the
+/// older contact absorbs the newer one; its id is returned); below it the pair is
+/// proposed in the review queue, once.
+fn record_purchases_and_find_duplicates(
+    tx: &rusqlite::Connection,
+    tenant: &str,
+    message: &messages::Message,
+) -> Result<Option<i64>, StoreError> {
+    let Some(me) = contacts::get(tx, tenant, message.contact_id)? else {
+        return Ok(None);
+    };
+    let Some(my_name) = me
+        .name
+        .as_deref()
+        .map(comparable_name)
+        .filter(|n| !n.is_empty())
+    else {
+        return Ok(None);
+    };
+    let candidates: Vec<(i64, Option<String>, String)> = tx
+        .prepare_cached(
+            "SELECT DISTINCT c.id, c.name, p2.sku FROM contact_purchases p1
+             JOIN contact_purchases p2 ON p2.tenant_id = p1.tenant_id AND p2.sku = p1.sku
+                  AND p2.contact_id != p1.contact_id AND abs(p2.at - p1.at) <= ?3
+             JOIN contacts c ON c.id = p2.contact_id AND c.merged_into IS NULL
+             WHERE p1.tenant_id = ?1 AND p1.contact_id = ?2
+             ORDER BY c.id",
+        )?
+        .query_map(rusqlite::params![tenant, me.id, SAME_SKU_WINDOW_MS], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let settings = crm::settings(tx, tenant)?;
+    let mut by_contact: std::collections::BTreeMap<i64, (Option<String>, Vec<String>)> =
+        std::collections::BTreeMap::new();
+    for (id, name, sku) in candidates {
+        by_contact
+            .entry(id)
+            .or_insert((name, Vec::new()))
+            .1
+            .push(sku);
+    }
+    for (other, (name, shared)) in by_contact {
+        let Some(other_name) = name.as_deref().map(comparable_name) else {
+            continue;
+        };
+        let similarity = strsim::normalized_levenshtein(&my_name, &other_name);
+        if similarity < MIN_NAME_SIMILARITY {
+            continue;
+        }
+        let (keep, absorb) = (me.id.min(other), me.id.max(other));
+        let seen: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM crm_reviews WHERE tenant_id = ?1 AND kind = 'duplicate'
+                 AND ((contact_id = ?2 AND json_extract(detail, '$.other_contact_id') = ?3)
+                   OR (contact_id = ?3 AND json_extract(detail, '$.other_contact_id') = ?2)))",
+            rusqlite::params![tenant, keep, absorb],
+            |r| r.get(0),
+        )?;
+        if seen {
+            continue;
+        }
+        let automatic = similarity >= settings.merge_confidence;
+        let detail = json!({
+            "other_contact_id": absorb,
+            "similarity": (similarity * 1000.0).round() / 1000.0,
+            "shared_skus": shared,
+            "names": [me.name, name],
+            "rule": "name similarity ≥ 0.8 and the same SKU within 90 days",
+        });
+        let review = crm::add_review(
+            tx,
+            tenant,
+            &NewReview {
+                kind: "duplicate",
+                contact_id: keep,
+                field: None,
+                kept: None,
+                lost: None,
+                detail,
+            },
+        )?;
+        if automatic {
+            merge_contacts(tx, tenant, keep, absorb)?;
+            crm::resolve_review(tx, review, "accepted")?;
+            return Ok(Some(keep));
+        }
+    }
+    Ok(None)
+}
+
+/// Merges contact `absorb` into `keep`: both keep every conversation and message (a
+/// conversation is one customer number with one business number, so they stay
+/// where they are), `absorb` points at `keep`, later CRM writes for `absorb`'s
+/// messages go to `keep`'s CRM record, and `keep` is written to the CRM again.
+fn merge_contacts(
+    tx: &rusqlite::Connection,
+    tenant: &str,
+    keep: i64,
+    absorb: i64,
+) -> Result<(), StoreError> {
+    if keep == absorb {
+        return Ok(());
+    }
+    tx.execute(
+        "UPDATE contacts SET merged_into = ?2, updated_at = ?3 WHERE id = ?1 AND tenant_id = ?4",
+        rusqlite::params![absorb, keep, now_ms(), tenant],
+    )?;
+    // Contacts merged into the absorbed one follow it.
+    tx.execute(
+        "UPDATE contacts SET merged_into = ?2 WHERE merged_into = ?1 AND tenant_id = ?3",
+        rusqlite::params![absorb, keep, tenant],
+    )?;
+    tx.execute(
+        "UPDATE contacts SET updated_at = ?2 WHERE id = ?1",
+        rusqlite::params![keep, now_ms()],
+    )?;
+    let settings = crm::settings(tx, tenant)?;
+    crm::enqueue(
+        tx,
+        tenant,
+        "contact",
+        keep,
+        None,
+        &format!("contact:{keep}"),
+        due_at(&settings, now_ms()),
+    )?;
+    tracing::info!(tenant, keep, absorb, "merged duplicate contacts");
+    Ok(())
+}
+
 /// Sets a field from the CRM on the host: the clock, and the contact's own column
 /// for the name.
 fn set_host_field(
@@ -1020,5 +1362,326 @@ impl<T> OptionalRow<T> for rusqlite::Result<T> {
     fn optional_row(self) -> Result<Option<T>, StoreError> {
         use rusqlite::OptionalExtension;
         Ok(self.optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::messages::{NewInbound, insert_inbound};
+    use crate::store::tenants;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        db: Db,
+    }
+
+    /// A store with tenant `acme` syncing (a mapper and a connector in its slots).
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        db.write_blocking(|c| {
+            crate::store::apps::insert(c, "app", "secret", "verify")?;
+            tenants::insert(
+                c,
+                &tenants::NewTenant {
+                    id: "acme".into(),
+                    app_id: "app".into(),
+                    phone_number_ids: vec!["100".into()],
+                    default_region: "IT".into(),
+                },
+            )?;
+            for slot in ["mapper", "connector"] {
+                c.execute(
+                    "INSERT INTO plugin_slots (tenant_id, slot, active_version, updated_at)
+                     VALUES ('acme', ?1, 1, 0)",
+                    [slot],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        Fixture { _dir: dir, db }
+    }
+
+    impl Fixture {
+        fn contact(&self, wa_id: &str, name: &str) -> i64 {
+            self.db
+                .write_blocking(|c| {
+                    let facts = contacts::ContactFacts {
+                        wa_id: Some(wa_id.into()),
+                        user_id: None,
+                        phone: Some(format!("+{wa_id}")),
+                        name: Some(name.into()),
+                    };
+                    Ok(contacts::upsert(c, "acme", &facts)?.id)
+                })
+                .unwrap()
+        }
+
+        /// A message from `contact` at `at` (Unix ms); its id.
+        fn message(&self, contact: i64, wamid: &str, kind: &str, at: i64, raw: Value) -> i64 {
+            self.db
+                .write_blocking(|c| {
+                    Ok(insert_inbound(
+                        c,
+                        &NewInbound {
+                            tenant: "acme",
+                            contact_id: contact,
+                            phone_number_id: "100",
+                            wamid,
+                            kind,
+                            timestamp: at,
+                            text: Some("hi"),
+                            content: &json!({"type": kind}),
+                            context: &json!({}),
+                            raw: &raw,
+                            errors: None,
+                            inbox_id: 1,
+                        },
+                    )?
+                    .message_id)
+                })
+                .unwrap()
+        }
+
+        fn order(&self, contact: i64, wamid: &str, at: i64, sku: &str) -> i64 {
+            let raw = json!({"id": wamid, "type": "order", "order": {"catalog_id": "c",
+                "product_items": [{"product_retailer_id": sku, "quantity": 1,
+                                   "item_price": 10.0, "currency": "EUR"}]}});
+            self.message(contact, wamid, "order", at, raw)
+        }
+
+        fn duplicates(&self, message_id: i64) -> Option<i64> {
+            self.db
+                .write_blocking(|c| {
+                    let m = messages::get(c, "acme", message_id)?.unwrap();
+                    record_purchases_and_find_duplicates(c, "acme", &m)
+                })
+                .unwrap()
+        }
+
+        fn reviews(&self) -> Vec<crm::Review> {
+            self.db
+                .read_blocking(|c| {
+                    Ok(crm::list_reviews(
+                        c,
+                        "acme",
+                        None,
+                        crate::store::page::PageRequest::new(None, None),
+                    )?
+                    .items)
+                })
+                .unwrap()
+        }
+    }
+
+    #[test]
+    fn names_compare_without_case_or_punctuation() {
+        assert_eq!(
+            comparable_name("  Mario  ROSSI-Bianchi!"),
+            "mario rossi bianchi"
+        );
+        assert!(strsim::normalized_levenshtein("mario rossi", "mario rosi") >= MIN_NAME_SIMILARITY);
+        assert!(strsim::normalized_levenshtein("mario rossi", "anna verdi") < MIN_NAME_SIMILARITY);
+    }
+
+    #[test]
+    fn same_sku_and_a_similar_name_is_proposed_below_the_confidence_and_merged_above() {
+        let f = fixture();
+        let now = now_ms();
+        let a = f.contact("393470000001", "Mario Rossi");
+        let b = f.contact("393470000002", "Mario Rosi");
+        let c = f.contact("393470000003", "Anna Verdi");
+        f.order(a, "w1", now - 10 * DAY_MS, "SKU-1");
+        // A different person who bought the same SKU is not a duplicate.
+        let m = f.order(c, "w2", now - 5 * DAY_MS, "SKU-1");
+        assert_eq!(f.duplicates(m), None);
+        assert!(f.reviews().is_empty());
+        // 0.9 similar: under the default 0.95 confidence, proposed once.
+        let m = f.order(b, "w3", now, "SKU-1");
+        assert_eq!(f.duplicates(m), None);
+        let reviews = f.reviews();
+        assert_eq!(reviews.len(), 1, "{reviews:?}");
+        assert_eq!(reviews[0].kind, "duplicate");
+        assert_eq!(reviews[0].contact_id, a);
+        assert_eq!(reviews[0].detail["other_contact_id"], b);
+        assert_eq!(reviews[0].detail["shared_skus"], json!(["SKU-1"]));
+        assert_eq!(f.duplicates(m), None, "proposed only once");
+        assert_eq!(f.reviews().len(), 1);
+
+        // With the confidence lowered, a new pair is merged at once; both keep their
+        // messages and the survivor is queued for the CRM.
+        f.db.write_blocking(|c| {
+            let s = CrmSettings {
+                merge_confidence: 0.8,
+                ..CrmSettings::default()
+            };
+            crm::put_settings(c, "acme", &s)
+        })
+        .unwrap();
+        let d = f.contact("393470000004", "Anna Verdí");
+        let m = f.order(d, "w4", now, "SKU-1");
+        assert_eq!(f.duplicates(m), Some(c));
+        let (merged, jobs, messages_of_d) =
+            f.db.read_blocking(|conn| {
+                Ok((
+                    contacts::get(conn, "acme", d)?.unwrap().merged_into,
+                    crm::list_jobs(
+                        conn,
+                        "acme",
+                        Some("queued"),
+                        crate::store::page::PageRequest::new(None, None),
+                    )?
+                    .items,
+                    conn.query_row(
+                        "SELECT count(*) FROM messages WHERE contact_id = ?1",
+                        [d],
+                        |r| r.get::<_, i64>(0),
+                    )?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(merged, Some(c));
+        assert_eq!(messages_of_d, 1, "the merged contact keeps its messages");
+        assert!(
+            jobs.iter()
+                .any(|j| j.kind == "contact" && j.contact_id == c),
+            "{jobs:?}"
+        );
+        assert_eq!(f.reviews().last().unwrap().state, "accepted");
+    }
+
+    #[test]
+    fn orders_more_than_90_days_apart_are_not_evidence() {
+        let f = fixture();
+        let now = now_ms();
+        let a = f.contact("393470000001", "Mario Rossi");
+        let b = f.contact("393470000002", "Mario Rossi");
+        f.order(a, "w1", now - 120 * DAY_MS, "SKU-1");
+        let m = f.order(b, "w2", now, "SKU-1");
+        assert_eq!(f.duplicates(m), None);
+        assert!(f.reviews().is_empty());
+    }
+
+    #[test]
+    fn retention_purges_only_what_is_older_than_the_setting() {
+        let f = fixture();
+        let now = now_ms();
+        let a = f.contact("393470000001", "Mario");
+        let old = f.message(a, "old", "text", now - 181 * DAY_MS, json!({"id": "old"}));
+        let kept = f.message(a, "kept", "text", now - 179 * DAY_MS, json!({"id": "kept"}));
+        f.db.write_blocking(|c| {
+            crate::sync::enqueue_message(c, "acme", a, old, &[])?;
+            c.execute(
+                "INSERT INTO message_tags (message_id, tag) VALUES (?1, 'x')",
+                [old],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let n =
+            f.db.write_blocking(|c| crm::purge_before(c, "acme", now - 180 * DAY_MS, 1000))
+                .unwrap();
+        assert_eq!(n, 1);
+        let (left, jobs) =
+            f.db.read_blocking(|c| {
+                Ok((
+                    c.query_row("SELECT group_concat(id) FROM messages", [], |r| {
+                        r.get::<_, String>(0)
+                    })?,
+                    c.query_row("SELECT count(*) FROM crm_jobs", [], |r| r.get::<_, i64>(0))?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(left, kept.to_string());
+        assert_eq!(jobs, 0);
+    }
+
+    #[test]
+    fn a_business_message_unread_for_a_day_lowers_the_priority_once() {
+        let f = fixture();
+        let now = now_ms();
+        let a = f.contact("393470000001", "Mario");
+        let m = f.message(a, "out", "text", now - 25 * 3_600_000, json!({"id": "out"}));
+        let fresh = f.message(a, "fresh", "text", now - 3_600_000, json!({"id": "fresh"}));
+        f.db.write_blocking(|c| {
+            c.execute(
+                "UPDATE messages SET direction = 'outbound', status = 'delivered' WHERE id IN (?1, ?2)",
+                [m, fresh],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(f.db.write_blocking(|c| unread_rule(c)).unwrap(), 1);
+        assert_eq!(
+            f.db.write_blocking(|c| unread_rule(c)).unwrap(),
+            0,
+            "fires once"
+        );
+        let (fields, jobs) =
+            f.db.read_blocking(|c| {
+                Ok((
+                    crm::fields(c, "acme", a)?,
+                    crm::list_jobs(
+                        c,
+                        "acme",
+                        None,
+                        crate::store::page::PageRequest::new(None, None),
+                    )?
+                    .items,
+                ))
+            })
+            .unwrap();
+        assert_eq!(fields[0].0, "priority");
+        assert_eq!(fields[0].1.value, json!("low"));
+        assert!(jobs.iter().any(|j| j.kind == "contact"));
+        // Read messages never fire.
+        let r = f.message(
+            a,
+            "read",
+            "text",
+            now - 30 * 3_600_000,
+            json!({"id": "read"}),
+        );
+        f.db.write_blocking(|c| {
+            c.execute(
+                "UPDATE messages SET direction = 'outbound', status = 'read' WHERE id = ?1",
+                [r],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(f.db.write_blocking(|c| unread_rule(c)).unwrap(), 0);
+    }
+
+    #[test]
+    fn backfill_queues_each_message_once_behind_live_jobs() {
+        let f = fixture();
+        let now = now_ms();
+        let a = f.contact("393470000001", "Mario");
+        f.message(a, "m1", "text", now - 10 * DAY_MS, json!({"id": "m1"}));
+        f.message(a, "m2", "text", now - 200 * DAY_MS, json!({"id": "m2"}));
+        let live = f.message(a, "m3", "text", now, json!({"id": "m3"}));
+        f.db.write_blocking(|c| crate::sync::enqueue_message(c, "acme", a, live, &[]))
+            .unwrap();
+        let since = now - 180 * DAY_MS;
+        let first =
+            f.db.write_blocking(|c| crm::enqueue_backfill(c, "acme", since, 0))
+                .unwrap();
+        assert_eq!(
+            first,
+            (1, 2),
+            "m1 queued; m3 already was; m2 is out of range"
+        );
+        let again =
+            f.db.write_blocking(|c| crm::enqueue_backfill(c, "acme", since, 0))
+                .unwrap();
+        assert_eq!(again, (0, 2));
+        let due =
+            f.db.read_blocking(|c| crm::due(c, now_ms() + 1_000, 10))
+                .unwrap();
+        assert_eq!(due.len(), 2);
+        assert_eq!(due[0].message_id, Some(live), "live first");
     }
 }
