@@ -7,9 +7,12 @@
 
 pub mod bench;
 pub mod graph;
+pub mod hubspot;
 pub mod polyglot;
 pub mod prism;
+pub mod salesforce;
 pub mod tryton;
+pub mod zoho;
 
 use anyhow::{Context, Result, bail};
 use reqwest::StatusCode;

@@ -150,6 +150,18 @@ impl From<MapError> for CrmCallError {
     }
 }
 
+thread_local! {
+    /// HTTP requests sent by mapper and connector calls on this thread since the last
+    /// [`take_requests`].
+    static REQUESTS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// How many HTTP requests the mapper and connector calls on this thread sent since the
+/// last call of this function (the CRM's rate limit counts requests, not jobs).
+pub fn take_requests() -> u32 {
+    REQUESTS.with(|r| r.replace(0))
+}
+
 /// The conversation a message belongs to, as the mapper sees it.
 #[derive(Debug, Clone)]
 pub struct ConversationFacts {
@@ -218,6 +230,8 @@ impl PluginHost {
             .pre
             .instantiate(&mut store)
             .and_then(|inst| f(&mut store, &inst));
+        let sent = store.data().http.sent();
+        REQUESTS.with(|r| r.set(r.get() + sent));
         result.map_err(|e| classify_failure(&store, e, binding.site(), &binding.limits))
     }
 

@@ -106,6 +106,10 @@ pub struct SyncEngine {
     wake: Arc<Notify>,
     limiters: Arc<Mutex<HashMap<String, TenantLimiter>>>,
     last_pull: Arc<Mutex<HashMap<String, i64>>>,
+    /// Tenants whose CRM asked to wait (or whose request budget is spent): until when.
+    paused: Arc<Mutex<HashMap<String, i64>>>,
+    /// HTTP requests the current job's plugin calls sent.
+    job_requests: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -202,6 +206,8 @@ impl SyncEngine {
             wake: Arc::new(Notify::new()),
             limiters: Arc::default(),
             last_pull: Arc::default(),
+            paused: Arc::default(),
+            job_requests: Arc::default(),
         }
     }
 
@@ -293,9 +299,28 @@ impl SyncEngine {
                 move |c| crm::settings(c, &t)
             })
             .await?;
-        // Each job makes at most a few CRM requests; take one token per job and wait
-        // for the bucket (without counting an attempt) when it is empty.
-        if let Err(not_until) = self.limiter(&tenant, &settings).check() {
+        // The whole tenant waits while its CRM asked to (or its budget is spent).
+        let paused = self
+            .paused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&tenant)
+            .copied()
+            .filter(|until| *until > now_ms());
+        if let Some(until) = paused {
+            let id = job.id;
+            return self
+                .db
+                .write(move |c| {
+                    crm::retry(c, id, until, "the CRM asked to wait (rate limited)", false)
+                })
+                .await;
+        }
+        // A job takes one token to start, and after it the rest of the requests its
+        // plugin calls sent (below); an empty bucket defers the job without counting an
+        // attempt.
+        let limiter = self.limiter(&tenant, &settings);
+        if let Err(not_until) = limiter.check() {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),
             ));
@@ -307,7 +332,21 @@ impl SyncEngine {
                 .await;
         }
         let started = std::time::Instant::now();
+        self.job_requests
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         let result = self.process(&job).await;
+        let sent = self
+            .job_requests
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        if let Some(extra) = sent.checked_sub(1).and_then(NonZeroU32::new)
+            && let Ok(Err(not_until)) = limiter.check_n(extra)
+        {
+            // Not enough left for what was just spent: the tenant waits until it is.
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            self.pause(&tenant, now_ms() + wait.as_millis() as i64);
+        }
         let kind = job.kind.clone();
         let outcome = match &result {
             Ok(()) => "ok",
@@ -350,6 +389,7 @@ impl SyncEngine {
             }
             Err(SyncError::Call(CrmCallError::RateLimited(secs))) => {
                 let due = now_ms() + i64::from(secs.max(1)) * 1000;
+                self.pause(&tenant, due);
                 self.db
                     .write(move |c| {
                         crm::retry(c, id, due, "the CRM asked to wait (rate limited)", false)
@@ -381,6 +421,13 @@ impl SyncEngine {
         }
     }
 
+    /// Holds every job of `tenant` until `until` (Unix ms).
+    fn pause(&self, tenant: &str, until: i64) {
+        let mut p = self.paused.lock().unwrap_or_else(|p| p.into_inner());
+        let at = p.entry(tenant.to_string()).or_insert(0);
+        *at = (*at).max(until);
+    }
+
     /// The tenant's mapper and connector, from one snapshot.
     fn bindings(
         &self,
@@ -404,10 +451,16 @@ impl SyncEngine {
         f: impl FnOnce(&PluginHost) -> Result<R, CrmCallError> + Send + 'static,
     ) -> Result<R, SyncError> {
         let host = self.plugins.clone();
-        tokio::task::spawn_blocking(move || f(&host))
-            .await
-            .map_err(|e| SyncError::Task(e.to_string()))?
-            .map_err(SyncError::Call)
+        let (out, sent) = tokio::task::spawn_blocking(move || {
+            crate::plugins::crm::take_requests();
+            let out = f(&host);
+            (out, crate::plugins::crm::take_requests())
+        })
+        .await
+        .map_err(|e| SyncError::Task(e.to_string()))?;
+        self.job_requests
+            .fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
+        out.map_err(SyncError::Call)
     }
 
     async fn process(&self, job: &Job) -> Result<(), SyncError> {
@@ -990,16 +1043,16 @@ fn apply_one(
         ..Applied::default()
     };
     let at = updated_at.unwrap_or_else(now_ms);
+    let mut echo = false;
     let phone = changes
         .phone
         .as_deref()
         .and_then(|p| crate::whatsapp::phone::to_e164(p, None));
     let contact_id = match crm::local_for(tx, tenant, "contact", crm_id)? {
         Some((id, link)) => {
-            if updated_at.is_some() && link.crm_updated_at == updated_at {
-                out.echoes += 1;
-                return Ok(out);
-            }
+            // The CRM's time of the host's own last write: an echo, unless a value
+            // differs (a sales edit within the same tick of a coarse CRM clock).
+            echo = updated_at.is_some() && link.crm_updated_at == updated_at;
             id
         }
         None => {
@@ -1065,6 +1118,19 @@ fn apply_one(
         incoming.push(("phone".into(), json!(p)));
     }
     incoming.extend(changes.fields.iter().cloned());
+    if echo
+        && incoming
+            .iter()
+            .all(|(field, value)| match clocks.get(field) {
+                Some(k) => k.value == *value,
+                None => {
+                    host_value(&contact, field) == *value || !HOST_FIELDS.contains(&field.as_str())
+                }
+            })
+    {
+        out.echoes += 1;
+        return Ok(out);
+    }
     for (field, value) in incoming {
         let current = match clocks.get(&field) {
             Some(k) => Some(k.clone()),

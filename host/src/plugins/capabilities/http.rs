@@ -159,11 +159,17 @@ impl HttpState {
             ctx: WasiHttpCtx::new(),
             hooks: PolicyHooks {
                 remaining: policy.max_requests.unwrap_or(10),
+                sent: 0,
                 policy,
                 secrets,
                 report: Arc::default(),
             },
         }
+    }
+
+    /// How many requests this call sent (past the policy checks).
+    pub fn sent(&self) -> u32 {
+        self.hooks.sent
     }
 
     /// What happened to this call's requests.
@@ -178,6 +184,7 @@ pub struct PolicyHooks {
     policy: Arc<HttpPolicy>,
     secrets: Arc<Vec<(String, Secret)>>,
     remaining: u32,
+    sent: u32,
     report: Arc<Mutex<HttpReport>>,
 }
 
@@ -232,6 +239,7 @@ impl WasiHttpHooks for PolicyHooks {
             );
         }
         self.remaining -= 1;
+        self.sent += 1;
         // Credentials are added here, outside the sandbox.
         for c in self
             .policy

@@ -1,0 +1,515 @@
+//! Two-way CRM sync against a local HubSpot (tests/src/hubspot.rs) through a real
+//! host: a WhatsApp message becomes a contact with a WHATS_APP communication, a price
+//! inquiry also a deal; a salesperson's edit comes back by pull (with the overwrite in
+//! the review queue) and by a signed webhook; a badly signed webhook is refused; a
+//! burst beyond HubSpot's rate limit is written completely and once, waiting out the
+//! 429s; an outage, a failing HubSpot and a revoked token lose nothing.
+
+use reqwest::StatusCode;
+use scrm_e2e::hubspot::{self, ACCESS_TOKEN, CLIENT_SECRET, Delivery, HubSpot};
+use scrm_e2e::{APP_SECRET, Host, guest};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const PN: &str = "106540352242922";
+const CUSTOMER: &str = "393471234567";
+const E164: &str = "+393471234567";
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// `CUSTOMER` (profile name `name`) writes each `(wamid, text)`, in one delivery.
+async fn inbound(host: &Host, name: &str, messages: &[(&str, &str)]) {
+    let ts = now_secs().to_string();
+    let msgs: Vec<Value> = messages
+        .iter()
+        .map(|(id, text)| {
+            json!({"from": CUSTOMER, "id": id, "timestamp": ts, "type": "text", "text": {"body": text}})
+        })
+        .collect();
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000000", "phone_number_id": PN},
+            "contacts": [{"profile": {"name": name}, "wa_id": CUSTOMER}],
+            "messages": msgs
+        }}]}]
+    });
+    let (status, _) = host
+        .post_signed(&serde_json::to_vec(&body).unwrap(), APP_SECRET)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    host.settle().await;
+}
+
+/// Waits until the tenant's CRM queue holds nothing queued; the jobs.
+async fn synced(host: &Host, within: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let v = host.ok("GET", "/v1/tenants/acme/crm", None).await;
+        if v["jobs"]["queued"].is_null() {
+            return host.all("/v1/tenants/acme/crm/jobs").await;
+        }
+        assert!(Instant::now() < deadline, "CRM queue did not drain: {v}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits until `check` holds for the tenant's queued jobs.
+async fn queued_until(host: &Host, what: &str, check: impl Fn(&[Value]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let queued = host.all("/v1/tenants/acme/crm/jobs?state=queued").await;
+        if check(&queued) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {queued:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn webhook_url(host: &Host) -> String {
+    format!("{}/v1/crm/acme/webhook", host.base)
+}
+
+/// Posts a webhook delivery to the host as HubSpot would.
+async fn deliver(host: &Host, d: &Delivery) -> (StatusCode, Value) {
+    let mut rb = host.http.post(webhook_url(host)).body(d.body.clone());
+    for (k, v) in &d.headers {
+        rb = rb.header(k, v);
+    }
+    let resp = rb.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A host with tenant `acme`: the keyword classifier, the reference mapper and the
+/// HubSpot connector against `hub`, the token and client secret as tenant secrets.
+async fn setup(hub: &HubSpot) -> Host {
+    let host = Host::start().await;
+    host.tenant("acme", &[PN], "IT").await;
+    for (name, value) in [
+        ("hubspot_token", ACCESS_TOKEN),
+        ("hubspot_client_secret", CLIENT_SECRET),
+    ] {
+        host.ok(
+            "PUT",
+            &format!("/v1/tenants/acme/secrets/{name}"),
+            Some(json!({"value": value})),
+        )
+        .await;
+    }
+    // HubSpot's own limit, as the host keeps it; pulls are triggered by the test.
+    host.ok(
+        "PUT",
+        "/v1/tenants/acme/crm",
+        Some(
+            json!({"mode": "realtime", "batch_minutes": 15, "pull_seconds": 0,
+                    "rate_requests": 100, "rate_seconds": 10, "retention_days": 180}),
+        ),
+    )
+    .await;
+    host.install("acme", "classifier", &guest("keyword-classifier"), None)
+        .await;
+    host.install(
+        "acme",
+        "mapper",
+        &guest("crm-mapper"),
+        Some("required = [\"phone\"]\n[products]\n\"iPhone15 Pro Max\" = \"APL-IP15PM\"\n"),
+    )
+    .await;
+    let connector = host.upload(&guest("hubspot-connector")).await;
+    let config = format!(
+        "base_url = \"{}\"\npull_settle_ms = 0\nwebhook_secret = \"hubspot_client_secret\"\n\
+         webhook_url = \"{}\"\n",
+        hub.url(),
+        webhook_url(&host)
+    );
+    host.ok(
+        "PUT",
+        "/v1/tenants/acme/plugins/connector",
+        Some(json!({
+            "sha256": connector["sha256"],
+            "config": config,
+            "http": {
+                "allow": ["127.0.0.1"],
+                "allow_private": [hub.addr().to_string()],
+                "credentials": [{"host": "127.0.0.1", "header": "authorization",
+                                 "secret": "hubspot_token", "prefix": "Bearer "}],
+                "secrets": ["hubspot_client_secret"]
+            }
+        })),
+    )
+    .await;
+    host
+}
+
+/// The one HubSpot contact with the customer's number.
+fn the_contact(hub: &HubSpot) -> hubspot::Object {
+    let found = hub.contacts_by_phone(E164);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    found.into_iter().next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_and_hubspot_sync_both_ways() {
+    let hub = HubSpot::start().await;
+    let host = setup(&hub).await;
+
+    // 1. A price inquiry creates the contact (phone in E.164), logs the message as a
+    //    WhatsApp communication on it, and opens a deal on it.
+    inbound(
+        &host,
+        "Mario",
+        &[("wamid.h1", "Ciao, quanto costa l'iPhone15 Pro Max?")],
+    )
+    .await;
+    let jobs = synced(&host, Duration::from_secs(60)).await;
+    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+    assert!(
+        jobs.iter().any(|j| j["kind"] == "deal"),
+        "a price inquiry queues a deal: {jobs:#?}"
+    );
+    let contact = the_contact(&hub);
+    assert_eq!(contact.prop("firstname"), Some("Mario"));
+    assert_eq!(contact.prop("lastname"), None);
+    let comms = hub.communications_of(&contact.id);
+    assert_eq!(comms.len(), 1, "{comms:#?}");
+    let comm = &comms[0];
+    assert_eq!(
+        comm.prop("hs_communication_channel_type"),
+        Some("WHATS_APP")
+    );
+    assert_eq!(comm.prop("hs_communication_logged_from"), Some("CRM"));
+    let body = comm.prop("hs_communication_body").unwrap();
+    assert!(
+        body.contains("quanto costa l'iPhone15 Pro Max?") && body.contains("APL-IP15PM"),
+        "{body}"
+    );
+    let logged_at = hubspot::parse_datetime(comm.prop("hs_timestamp").unwrap()).unwrap();
+    assert!(
+        (logged_at / 1000).abs_diff(now_secs() as i64) < 120,
+        "hs_timestamp is the message time: {logged_at}"
+    );
+    assert_eq!(comm.associations[0].type_id, 81);
+    let deals = hub.deals_of(&contact.id);
+    assert_eq!(deals.len(), 1, "{deals:#?}");
+    assert_eq!(deals[0].prop("dealname"), Some("WhatsApp: Mario"));
+    assert_eq!(deals[0].prop("pipeline"), Some("default"));
+    assert_eq!(deals[0].prop("dealstage"), Some("appointmentscheduled"));
+    assert!(
+        deals[0]
+            .prop("description")
+            .is_some_and(|d| d.contains("quanto costa")),
+        "{deals:#?}"
+    );
+    assert_eq!(deals[0].associations[0].type_id, 3);
+
+    // HubSpot's webhook for the host's own write is recognised as an echo.
+    let own: Vec<Value> = hub
+        .events_of(&contact.id)
+        .into_iter()
+        .filter(|e| e["changeSource"] == "INTEGRATION")
+        .collect();
+    assert!(!own.is_empty());
+    let (status, applied) = deliver(&host, &hub.delivery(&webhook_url(&host), &own)).await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(applied["echoes"], 1, "{applied}");
+    assert_eq!(applied["changed"], 0, "{applied}");
+
+    // The first pull reads the contact (HubSpot touched it when the communication and
+    // the deal were logged) and finds nothing to change; the next reads nothing.
+    let applied = host.ok("POST", "/v1/tenants/acme/crm/pull", None).await;
+    assert_eq!(applied["records"], 1, "{applied}");
+    assert_eq!(applied["changed"], 0, "{applied}");
+    assert_eq!(applied["conflicts"], 0, "{applied}");
+    let again = host.ok("POST", "/v1/tenants/acme/crm/pull", None).await;
+    assert_eq!(again["records"], 0, "nothing new since: {again}");
+
+    // 2. Sales adds the last name in HubSpot; the next pull brings it back, and the
+    //    overwrite of "Mario" is in the review queue.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    hub.sales_edit(&contact.id, &[("lastname", "Rossi")]);
+    let applied = host.ok("POST", "/v1/tenants/acme/crm/pull", None).await;
+    assert_eq!(applied["records"], 1, "{applied}");
+    assert_eq!(applied["changed"], 1, "{applied}");
+    assert_eq!(applied["conflicts"], 1, "{applied}");
+    let contacts = host.all("/v1/tenants/acme/contacts").await;
+    assert_eq!(contacts.len(), 1);
+    assert_eq!(contacts[0]["name"], "Mario Rossi");
+    let reviews = host.all("/v1/tenants/acme/crm/reviews?state=open").await;
+    assert_eq!(reviews.len(), 1, "{reviews:#?}");
+    assert_eq!(reviews[0]["field"], "name");
+    assert_eq!(reviews[0]["kept"], "Mario Rossi");
+    assert_eq!(reviews[0]["kept_source"], "crm");
+    assert_eq!(reviews[0]["lost"], "Mario");
+    host.ok(
+        "POST",
+        &format!("/v1/tenants/acme/crm/reviews/{}/accept", reviews[0]["id"]),
+        None,
+    )
+    .await;
+
+    // 3. Sales changes the first name; HubSpot's signed webhook applies it at once
+    //    (the event names only the first name: the connector reads the last name).
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let events = hub.sales_edit(&contact.id, &[("firstname", "Mariano")]);
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let delivery = hub.delivery(&webhook_url(&host), &events);
+
+    // A badly signed, a tampered and a stale delivery are refused before anything
+    // is applied.
+    let bad_secret = hubspot::delivery_at(
+        &webhook_url(&host),
+        &events,
+        now_ms(),
+        "not-the-client-secret",
+    );
+    let mut tampered = delivery.clone();
+    tampered.body = String::from_utf8(tampered.body)
+        .unwrap()
+        .replace("Mariano", "Mallory")
+        .into_bytes();
+    let stale = hubspot::delivery_at(
+        &webhook_url(&host),
+        &events,
+        now_ms() - 6 * 60 * 1000,
+        CLIENT_SECRET,
+    );
+    for (what, d) in [
+        ("bad secret", &bad_secret),
+        ("tampered", &tampered),
+        ("stale", &stale),
+    ] {
+        let (status, body) = deliver(&host, d).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "crm_unauthorized", "{what}: {body}");
+    }
+    assert_eq!(
+        host.all("/v1/tenants/acme/contacts").await[0]["name"],
+        "Mario Rossi"
+    );
+
+    let (status, applied) = deliver(&host, &delivery).await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(applied["records"], 1, "{applied}");
+    assert_eq!(applied["changed"], 1, "{applied}");
+    let contacts = host.all("/v1/tenants/acme/contacts").await;
+    assert_eq!(contacts[0]["name"], "Mariano Rossi");
+    let reviews = host.all("/v1/tenants/acme/crm/reviews?state=open").await;
+    assert_eq!(reviews.len(), 1, "{reviews:#?}");
+    assert_eq!(reviews[0]["kept"], "Mariano Rossi");
+    // The connector read the contact to learn its last name.
+    assert!(
+        hub.requests()
+            .iter()
+            .any(|r| r.path == "/crm/v3/objects/contacts/batch/read" && r.status == 200)
+    );
+
+    // 4. The next message goes on the same contact, which keeps the CRM's name.
+    inbound(&host, "Mario", &[("wamid.h2", "Grazie, lo prendo!")]).await;
+    synced(&host, Duration::from_secs(60)).await;
+    let contact = the_contact(&hub);
+    assert_eq!(contact.prop("firstname"), Some("Mariano"));
+    assert_eq!(contact.prop("lastname"), Some("Rossi"));
+    assert_eq!(hub.communications_of(&contact.id).len(), 2);
+    assert_eq!(
+        hub.deals_of(&contact.id).len(),
+        1,
+        "no sales signal, no deal"
+    );
+
+    // Every request carried the private app's token, added by the host.
+    assert!(
+        hub.requests()
+            .iter()
+            .all(|r| r.token.as_deref() == Some(ACCESS_TOKEN)),
+        "{:#?}",
+        hub.requests()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_the_rate_limit_is_written_once_waiting_out_the_429s() {
+    let hub = HubSpot::start().await;
+    let host = setup(&hub).await;
+    inbound(&host, "Anna", &[("wamid.b0", "hello")]).await;
+    synced(&host, Duration::from_secs(60)).await;
+    let contact = the_contact(&hub);
+
+    // 120 messages: with the contact's own requests well over HubSpot's 100 per 10 s.
+    let texts: Vec<(String, String)> = (1..=120)
+        .map(|i| (format!("wamid.b{i}"), format!("burst message #{i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    inbound(&host, "Anna", &refs).await;
+    let jobs = synced(&host, Duration::from_secs(120)).await;
+
+    // Everything arrived, once.
+    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+    let bodies: Vec<String> = hub
+        .communications_of(&contact.id)
+        .iter()
+        .filter_map(|c| c.prop("hs_communication_body").map(str::to_owned))
+        .collect();
+    assert_eq!(bodies.len(), 121, "one communication per message");
+    for (_, text) in &texts {
+        assert_eq!(
+            bodies.iter().filter(|b| b.ends_with(text.as_str())).count(),
+            1,
+            "{text}"
+        );
+    }
+    // HubSpot's limit was reached, and answered 429.
+    let window = hubspot::DEFAULT_RATE_WINDOW;
+    assert_eq!(
+        hub.max_accepted_in_window(window),
+        hubspot::DEFAULT_RATE_LIMIT as usize,
+        "the burst filled the window, and no more"
+    );
+    let log = hub.requests();
+    let rejected: Vec<usize> = (0..log.len()).filter(|i| log[*i].status == 429).collect();
+    assert!(!rejected.is_empty(), "HubSpot's limit was never reached");
+    // Each 429 was honoured: nothing reached HubSpot until its window had rolled
+    // past, so the tenant's other writes did not each collect a 429 of their own.
+    assert!(rejected.len() <= 2, "{} 429s", rejected.len());
+    for i in rejected {
+        if let Some(next) = log.get(i + 1) {
+            let gap = next.at.duration_since(log[i].at);
+            assert!(
+                gap >= window - Duration::from_millis(50),
+                "a request {gap:?} after a 429"
+            );
+        }
+    }
+    // Waiting for the CRM is not a failed attempt.
+    assert!(
+        jobs.iter().all(|j| j["attempts"] == 0),
+        "{:#?}",
+        jobs.iter()
+            .filter(|j| j["attempts"] != 0)
+            .collect::<Vec<_>>()
+    );
+    let metrics = host.metrics().await;
+    assert!(
+        metrics.contains("scrm_crm_jobs_total{tenant=\"acme\",kind=\"message\",result=\"retry\"}"),
+        "some writes waited for HubSpot: {metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_or_unreachable_hubspot_loses_nothing_and_a_revoked_token_dead_letters() {
+    let hub = HubSpot::start().await;
+    let host = setup(&hub).await;
+    inbound(&host, "Anna", &[("wamid.d0", "before the outage")]).await;
+    synced(&host, Duration::from_secs(60)).await;
+    let contact = the_contact(&hub);
+
+    // HubSpot answers 503, then is unreachable; messages keep arriving.
+    hub.fail_with(Some(503));
+    inbound(
+        &host,
+        "Anna",
+        &[
+            ("wamid.d1", "during the outage #1"),
+            ("wamid.d2", "during the outage #2"),
+        ],
+    )
+    .await;
+    queued_until(&host, "writes did not fail with 503", |q| {
+        q.len() == 2
+            && q.iter().all(|j| {
+                j["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("crm_unavailable") && e.contains("503"))
+            })
+    })
+    .await;
+    hub.fail_with(None);
+    hub.go_down().await;
+    inbound(&host, "Anna", &[("wamid.d3", "during the outage #3")]).await;
+    queued_until(&host, "writes did not fail while HubSpot was down", |q| {
+        q.iter().any(|j| {
+            j["message_id"].is_number()
+                && j["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("crm_unavailable") && !e.contains("503"))
+        })
+    })
+    .await;
+    assert!(
+        host.all("/v1/tenants/acme/crm/jobs?state=dead")
+            .await
+            .is_empty(),
+        "nothing is dead-lettered while HubSpot is down"
+    );
+
+    // It comes back: every message reaches it, once.
+    hub.come_back().await;
+    let jobs = synced(&host, Duration::from_secs(90)).await;
+    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+    let bodies: Vec<String> = hub
+        .communications_of(&contact.id)
+        .iter()
+        .filter_map(|c| c.prop("hs_communication_body").map(str::to_owned))
+        .collect();
+    assert_eq!(bodies.len(), 4, "{bodies:#?}");
+    for i in 1..=3 {
+        let text = format!("during the outage #{i}");
+        assert_eq!(
+            bodies.iter().filter(|b| b.contains(&text)).count(),
+            1,
+            "{text}"
+        );
+    }
+
+    // The token is revoked: HubSpot's 401 cannot get better by waiting, so the write
+    // goes to the dead-letter list at once; re-queued after the fix, it goes through.
+    hub.revoke_token(ACCESS_TOKEN);
+    inbound(
+        &host,
+        "Anna",
+        &[("wamid.d4", "after the token was revoked")],
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let dead = loop {
+        let dead = host.all("/v1/tenants/acme/crm/jobs?state=dead").await;
+        if !dead.is_empty() {
+            break dead;
+        }
+        assert!(Instant::now() < deadline, "the 401 was not dead-lettered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(dead.len(), 1, "{dead:#?}");
+    assert!(
+        dead[0]["last_error"].as_str().is_some_and(
+            |e| e.starts_with("crm_unauthorized") && e.contains("INVALID_AUTHENTICATION")
+        ),
+        "{dead:#?}"
+    );
+    hub.accept_token(ACCESS_TOKEN);
+    host.ok(
+        "POST",
+        &format!("/v1/tenants/acme/crm/jobs/{}/requeue", dead[0]["id"]),
+        None,
+    )
+    .await;
+    synced(&host, Duration::from_secs(60)).await;
+    assert_eq!(hub.communications_of(&contact.id).len(), 5);
+}
