@@ -36,6 +36,7 @@
 //! # }
 //! ```
 
+use crate::serve;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -44,8 +45,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The Graph API version the tests use in paths.
@@ -394,30 +395,13 @@ struct Inner {
     deleted_media: HashSet<String>,
 }
 
-#[derive(Debug)]
-struct Shared {
-    base: String,
-    inner: Mutex<Inner>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+type Shared = serve::Shared<Inner>;
 
 /// A running local Cloud API server; stops when dropped.
 #[derive(Debug)]
 pub struct Graph {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Graph {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    server: serve::Running,
 }
 
 impl Graph {
@@ -426,36 +410,31 @@ impl Graph {
     /// # Panics
     /// When it cannot bind a loopback port.
     pub async fn start() -> Graph {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the local Cloud API server");
-        let addr = listener.local_addr().expect("local addr");
-        let shared = Arc::new(Shared {
-            base: format!("http://{addr}"),
-            inner: Mutex::new(Inner {
+        let listener = serve::Listener::loopback().await;
+        let shared = Arc::new(Shared::new(
+            listener.addr(),
+            Inner {
                 tokens: vec![ACCESS_TOKEN.to_string()],
                 ..Inner::default()
-            }),
-        });
+            },
+        ));
         let app = axum::Router::new()
             .fallback(handle)
             // Meta takes uploads up to 100 MB (documents); axum's default is 2 MB.
             .layer(axum::extract::DefaultBodyLimit::max(128 << 20))
             .with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Graph { addr, shared, task }
+        let server = listener.serve(app);
+        Graph { shared, server }
     }
 
     /// `http://127.0.0.1:PORT`: the Graph base URL (paths start with `/v23.0/`).
     pub fn url(&self) -> String {
-        self.shared.base.clone()
+        self.shared.base()
     }
 
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr
     }
 
     /// Also accept `token` as a bearer token.
@@ -883,7 +862,7 @@ fn media_info(shared: &Shared, id: &str, media: &Media) -> Response {
         "messaging_product": "whatsapp",
         "url": format!(
             "{}/whatsapp_business/attachments/?mid={id}&ext={}&hash=ATscrm{}",
-            shared.base,
+            shared.base(),
             next_id(),
             &media.sha256[..16]
         ),

@@ -45,6 +45,8 @@
 //! # }
 //! ```
 
+use crate::crm::now_ms;
+use crate::serve;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -55,8 +57,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The private app access token every [`HubSpot`] accepts.
 pub const ACCESS_TOKEN: &str = "pat-na1-5f0c1c2e-0000-4000-8000-5c4d7e9a1b2c";
@@ -175,38 +177,21 @@ struct Inner {
     correlation: u64,
 }
 
-#[derive(Debug)]
-struct Shared {
-    inner: Mutex<Inner>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+type Shared = serve::Shared<Inner>;
 
 /// A running local HubSpot; stops when dropped.
 #[derive(Debug)]
 pub struct HubSpot {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// `None` while down ([`HubSpot::go_down`]).
+    server: Mutex<Option<serve::Running>>,
 }
 
-impl Drop for HubSpot {
-    fn drop(&mut self) {
-        if let Some(t) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            t.abort();
-        }
-    }
-}
-
-fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+/// Every request goes to [`handle`], over `shared`.
+fn router(shared: &Arc<Shared>) -> axum::Router {
+    axum::Router::new()
+        .fallback(handle)
+        .with_state(shared.clone())
 }
 
 impl HubSpot {
@@ -215,12 +200,10 @@ impl HubSpot {
     /// # Panics
     /// When it cannot bind a loopback port.
     pub async fn start() -> HubSpot {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the local HubSpot");
-        let addr = listener.local_addr().expect("local addr");
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
+        let listener = serve::Listener::loopback().await;
+        let shared = Arc::new(Shared::new(
+            listener.addr(),
+            Inner {
                 store: Store {
                     next_id: 151,
                     ..Store::default()
@@ -240,35 +223,23 @@ impl HubSpot {
                 activity_touches_contact: true,
                 log: Vec::new(),
                 correlation: 0,
-            }),
-        });
-        let hub = HubSpot {
-            addr,
+            },
+        ));
+        let server = listener.serve(router(&shared));
+        HubSpot {
             shared,
-            task: Mutex::new(None),
-        };
-        hub.serve(listener);
-        hub
-    }
-
-    fn serve(&self, listener: tokio::net::TcpListener) {
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(self.shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+            server: Mutex::new(Some(server)),
+        }
     }
 
     /// `http://127.0.0.1:PORT`: the API base URL (the connector's `base_url`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.shared.base()
     }
 
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.shared.addr
     }
 
     /// Also accept `token`.
@@ -309,10 +280,9 @@ impl HubSpot {
 
     /// Closes the port: connections are refused until [`HubSpot::come_back`].
     pub async fn go_down(&self) {
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(t) = task {
-            t.abort();
-            let _ = t.await;
+        let server = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(server) = server {
+            server.stop().await;
         }
     }
 
@@ -321,10 +291,10 @@ impl HubSpot {
     /// # Panics
     /// When the port cannot be bound again.
     pub async fn come_back(&self) {
-        let listener = tokio::net::TcpListener::bind(self.addr)
+        let server = serve::Listener::rebind(self.shared.addr)
             .await
-            .expect("rebind the local HubSpot");
-        self.serve(listener);
+            .serve(router(&self.shared));
+        *self.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(server);
     }
 
     /// Defines a custom property of `object_type` (e.g. `contacts`).
@@ -478,7 +448,7 @@ impl HubSpot {
 
     /// A delivery of `events` to `url`, signed now with [`CLIENT_SECRET`].
     pub fn delivery(&self, url: &str, events: &[Value]) -> Delivery {
-        delivery_at(url, events, unix_ms(), CLIENT_SECRET)
+        delivery_at(url, events, now_ms(), CLIENT_SECRET)
     }
 }
 
@@ -734,7 +704,7 @@ impl Refusal {
 
 impl Store {
     fn tick(&mut self) -> i64 {
-        self.clock = unix_ms().max(self.clock + 1);
+        self.clock = now_ms().max(self.clock + 1);
         self.clock
     }
 
@@ -1398,11 +1368,7 @@ fn associations_of(kind: &str, body: &Map<String, Value>) -> Result<Vec<Associat
                 "Invalid input JSON: an association must be an object",
             ));
         };
-        if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "to" | "types")) {
-            return Err(Refusal::validation(format!(
-                "Invalid input JSON: Unrecognized field \"{k}\" in association"
-            )));
-        }
+        only_known(obj, &["to", "types"], "association")?;
         let to_id = match &a["to"]["id"] {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
@@ -1494,18 +1460,24 @@ fn create(inner: &mut Inner, kind: &'static str, bytes: &[u8]) -> Result<(u16, V
     Ok((201, object_json(kind, &obj, None)))
 }
 
+/// Refuses a field of `obj` (a `what` inside a request body) outside `known`, as
+/// HubSpot's JSON reader does.
+fn only_known(obj: &Map<String, Value>, known: &[&str], what: &str) -> Result<(), Refusal> {
+    match obj.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(Refusal::validation(format!(
+            "Invalid input JSON: Unrecognized field \"{k}\" in {what}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The filter operators of the search API.
 fn matches_filter(obj: &Object, f: &Map<String, Value>) -> Result<bool, Refusal> {
-    if let Some(k) = f.keys().find(|k| {
-        !matches!(
-            k.as_str(),
-            "propertyName" | "operator" | "value" | "values" | "highValue"
-        )
-    }) {
-        return Err(Refusal::validation(format!(
-            "Invalid input JSON: Unrecognized field \"{k}\" in filter"
-        )));
-    }
+    only_known(
+        f,
+        &["propertyName", "operator", "value", "values", "highValue"],
+        "filter",
+    )?;
     let name = f
         .get("propertyName")
         .and_then(Value::as_str)
@@ -1688,11 +1660,7 @@ fn search(inner: &mut Inner, kind: &'static str, bytes: &[u8]) -> Result<(u16, V
         let Some(obj) = g.as_object() else {
             return Err(Refusal::validation("a filterGroup must be an object"));
         };
-        if let Some(k) = obj.keys().find(|k| *k != "filters") {
-            return Err(Refusal::validation(format!(
-                "Invalid input JSON: Unrecognized field \"{k}\" in filterGroup"
-            )));
-        }
+        only_known(obj, &["filters"], "filterGroup")?;
         let filters: Vec<Map<String, Value>> = obj
             .get("filters")
             .and_then(Value::as_array)
@@ -1726,14 +1694,7 @@ fn search(inner: &mut Inner, kind: &'static str, bytes: &[u8]) -> Result<(u16, V
                     Ok((p.trim_start_matches('-').to_string(), !p.starts_with('-')))
                 }
                 Value::Object(o) => {
-                    if let Some(k) = o
-                        .keys()
-                        .find(|k| !matches!(k.as_str(), "propertyName" | "direction"))
-                    {
-                        return Err(Refusal::validation(format!(
-                            "Invalid input JSON: Unrecognized field \"{k}\" in sort"
-                        )));
-                    }
+                    only_known(o, &["propertyName", "direction"], "sort")?;
                     let p = o
                         .get("propertyName")
                         .and_then(Value::as_str)
@@ -1878,18 +1839,14 @@ fn batch_read(
             "At most 100 inputs are allowed in a batch",
         ));
     }
-    let started = iso(unix_ms());
+    let started = iso(now_ms());
     let mut results = Vec::new();
     let mut missing = Vec::new();
     for input in inputs {
         let Some(obj) = input.as_object() else {
             return Err(Refusal::validation("an input must be an object"));
         };
-        if let Some(k) = obj.keys().find(|k| *k != "id") {
-            return Err(Refusal::validation(format!(
-                "Invalid input JSON: Unrecognized field \"{k}\" in input"
-            )));
-        }
+        only_known(obj, &["id"], "input")?;
         let id = match obj.get("id") {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
@@ -1905,7 +1862,7 @@ fn batch_read(
         }
     }
     let mut out = json!({"status": "COMPLETE", "results": results,
-                         "startedAt": started, "completedAt": iso(unix_ms())});
+                         "startedAt": started, "completedAt": iso(now_ms())});
     if missing.is_empty() {
         return Ok((200, out));
     }

@@ -6,11 +6,13 @@
 //! nested cargo never waits on the outer one's lock.
 
 pub mod bench;
+pub mod crm;
 pub mod graph;
 pub mod hubspot;
 pub mod polyglot;
 pub mod prism;
 pub mod salesforce;
+pub mod serve;
 pub mod tryton;
 pub mod zoho;
 

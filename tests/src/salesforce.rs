@@ -45,14 +45,16 @@
 //! # }
 //! ```
 
+use crate::crm::now_ms;
+use crate::serve;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The API version the tests use.
 pub const API_VERSION: &str = "62.0";
@@ -62,14 +64,6 @@ pub const ACCESS_TOKEN: &str = "00D5g000004ScrmEAA!AQ4AQScrmLocalSessionKey01234
 pub const EXTERNAL_ID_FIELD: &str = "WhatsApp_Number__c";
 /// The org's daily request allowance when no limit is set (a Developer Edition's).
 const DEFAULT_DAILY_LIMIT: u64 = 15_000;
-
-/// Unix ms now.
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
 
 /// Date and time formats, without a date library.
 mod clock {
@@ -669,6 +663,27 @@ struct Inner {
 }
 
 impl Inner {
+    /// An empty org `org_id` that accepts [`ACCESS_TOKEN`], with a Developer
+    /// Edition's daily allowance.
+    fn new(org_id: String) -> Inner {
+        Inner {
+            token: ACCESS_TOKEN.to_string(),
+            org_id,
+            store: Store::default(),
+            next_id: 0,
+            limit: DEFAULT_DAILY_LIMIT,
+            window: Duration::from_secs(86_400),
+            window_start: Instant::now(),
+            used: 0,
+            limited: 0,
+            fail: None,
+            lose_next_locator: false,
+            query_batch: None,
+            locators: HashMap::new(),
+            requests: Vec::new(),
+        }
+    }
+
     fn new_id(&mut self, object: &Object) -> String {
         self.next_id += 1;
         make_id(object.prefix, self.next_id)
@@ -679,30 +694,13 @@ impl Inner {
     }
 }
 
-#[derive(Debug)]
-struct Shared {
-    base: String,
-    inner: Mutex<Inner>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+type Shared = serve::Shared<Inner>;
 
 /// A running local Salesforce org; stops when dropped.
 #[derive(Debug)]
 pub struct Salesforce {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Salesforce {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    server: serve::Running,
 }
 
 impl Salesforce {
@@ -711,46 +709,25 @@ impl Salesforce {
     /// # Panics
     /// When it cannot bind a loopback port.
     pub async fn start() -> Salesforce {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the local Salesforce");
-        let addr = listener.local_addr().expect("local addr");
-        let shared = Arc::new(Shared {
-            base: format!("http://{addr}"),
-            inner: Mutex::new(Inner {
-                token: ACCESS_TOKEN.to_string(),
-                org_id: make_id("00D", 0x05C2_4D00 + u64::from(addr.port())),
-                store: Store::default(),
-                next_id: 0,
-                limit: DEFAULT_DAILY_LIMIT,
-                window: Duration::from_secs(86_400),
-                window_start: Instant::now(),
-                used: 0,
-                limited: 0,
-                fail: None,
-                lose_next_locator: false,
-                query_batch: None,
-                locators: HashMap::new(),
-                requests: Vec::new(),
-            }),
-        });
+        let listener = serve::Listener::loopback().await;
+        let addr = listener.addr();
+        let org_id = make_id("00D", 0x05C2_4D00 + u64::from(addr.port()));
+        let shared = Arc::new(Shared::new(addr, Inner::new(org_id)));
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Salesforce { addr, shared, task }
+        let server = listener.serve(app);
+        Salesforce { shared, server }
     }
 
     /// `http://127.0.0.1:PORT`: the org's instance URL.
     pub fn url(&self) -> String {
-        self.shared.base.clone()
+        self.shared.base()
     }
 
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr
     }
 
     /// The org's 18-character id (`00D…`), as Outbound Messages carry it.
@@ -972,7 +949,7 @@ impl Salesforce {
 </soapenv:Envelope>
 "#,
             make_id("04k", 1),
-            base = self.shared.base,
+            base = self.shared.base(),
         )
     }
 }
@@ -2656,20 +2633,10 @@ mod tests {
     #[test]
     fn a_failed_composite_rolls_back_and_names_the_cause() {
         let mut s = Inner {
-            token: ACCESS_TOKEN.into(),
-            org_id: make_id("00D", 1),
-            store: Store::default(),
             next_id: 100,
             limit: 10,
             window: Duration::from_secs(60),
-            window_start: Instant::now(),
-            used: 0,
-            limited: 0,
-            fail: None,
-            lose_next_locator: false,
-            query_batch: None,
-            locators: HashMap::new(),
-            requests: Vec::new(),
+            ..Inner::new(make_id("00D", 1))
         };
         let req = json!({"allOrNone": true, "compositeRequest": [
             {"method": "POST", "url": "/services/data/v62.0/sobjects/Opportunity", "referenceId": "refOpp",

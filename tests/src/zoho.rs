@@ -46,13 +46,14 @@
 //! # }
 //! ```
 
+use crate::serve;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The API version in paths.
@@ -282,30 +283,13 @@ struct Inner {
     failed: u64,
 }
 
-#[derive(Debug)]
-struct Shared {
-    base: String,
-    inner: Mutex<Inner>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+type Shared = serve::Shared<Inner>;
 
 /// A running local Zoho CRM; stops when dropped.
 #[derive(Debug)]
 pub struct Zoho {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Zoho {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    server: serve::Running,
 }
 
 impl Zoho {
@@ -316,13 +300,10 @@ impl Zoho {
     /// # Panics
     /// When it cannot bind a loopback port.
     pub async fn start() -> Zoho {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the local Zoho server");
-        let addr = listener.local_addr().expect("local addr");
-        let shared = Arc::new(Shared {
-            base: format!("http://{addr}"),
-            inner: Mutex::new(Inner {
+        let listener = serve::Listener::loopback().await;
+        let shared = Arc::new(Shared::new(
+            listener.addr(),
+            Inner {
                 tokens: vec![ACCESS_TOKEN.to_string()],
                 offset_minutes: 330,
                 unique: vec!["Email".into(), "Mobile".into()],
@@ -335,25 +316,23 @@ impl Zoho {
                 fail: None,
                 throttled: 0,
                 failed: 0,
-            }),
-        });
+            },
+        ));
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Zoho { addr, shared, task }
+        let server = listener.serve(app);
+        Zoho { shared, server }
     }
 
     /// `http://127.0.0.1:PORT`: the API domain (paths start with `/crm/v8/`).
     pub fn base(&self) -> String {
-        self.shared.base.clone()
+        self.shared.base()
     }
 
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr
     }
 
     /// Also accept `token`.
@@ -652,12 +631,32 @@ fn item(code: &str, message: &str, details: Value) -> Value {
     json!({"code": code, "details": details, "message": message, "status": "error"})
 }
 
+/// The item of a required field that is missing (or empty).
+fn mandatory(api_name: &str, path: &str) -> Value {
+    item(
+        "MANDATORY_NOT_FOUND",
+        "required field not found",
+        json!({"api_name": api_name, "json_path": path}),
+    )
+}
+
 fn invalid(api_name: &str, path: &str, extra: Value) -> Value {
     let mut details = json!({"api_name": api_name, "json_path": path});
     if let (Some(d), Some(e)) = (details.as_object_mut(), extra.as_object()) {
         d.extend(e.clone());
     }
     item("INVALID_DATA", "invalid data", details)
+}
+
+/// Record `i` of a write's `data`, which must be a JSON object.
+fn record_object(rec: &Value, i: usize) -> Result<&Map<String, Value>, Value> {
+    rec.as_object().ok_or_else(|| {
+        invalid(
+            "data",
+            &format!("$.data[{i}]"),
+            json!({"expected_data_type": "jsonobject"}),
+        )
+    })
 }
 
 /// `{"data": items}` with 200/201 when all succeeded, 400 when all failed, 207 when
@@ -864,13 +863,7 @@ fn check_contact(
     i: usize,
     id_allowed: bool,
 ) -> Result<Map<String, Value>, Value> {
-    let Some(obj) = rec.as_object() else {
-        return Err(invalid(
-            "data",
-            &format!("$.data[{i}]"),
-            json!({"expected_data_type": "jsonobject"}),
-        ));
-    };
+    let obj = record_object(rec, i)?;
     for (k, v) in obj {
         let path = format!("$.data[{i}].{k}");
         let text = |max: usize, kind: &str| -> Result<(), Value> {
@@ -899,11 +892,7 @@ fn check_contact(
             "First_Name" => text(40, "text")?,
             "Last_Name" => {
                 if v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()) {
-                    return Err(item(
-                        "MANDATORY_NOT_FOUND",
-                        "required field not found",
-                        json!({"api_name": "Last_Name", "json_path": path}),
-                    ));
+                    return Err(mandatory("Last_Name", &path));
                 }
                 text(80, "text")?;
             }
@@ -975,14 +964,7 @@ fn upsert(inner: &mut Inner, body: &Value) -> Response {
         .and_then(Value::as_array)
         .filter(|d| !d.is_empty())
     else {
-        return data_answer(
-            StatusCode::OK,
-            vec![item(
-                "MANDATORY_NOT_FOUND",
-                "required field not found",
-                json!({"api_name": "data", "json_path": "$.data"}),
-            )],
-        );
+        return data_answer(StatusCode::OK, vec![mandatory("data", "$.data")]);
     };
     if records.len() > 100 {
         return data_answer(
@@ -1071,11 +1053,7 @@ fn upsert(inner: &mut Inner, body: &Value) -> Response {
             }
             None => {
                 if !fields.get("Last_Name").is_some_and(Value::is_string) {
-                    items.push(item(
-                        "MANDATORY_NOT_FOUND",
-                        "required field not found",
-                        json!({"api_name": "Last_Name", "json_path": format!("$.data[{i}].Last_Name")}),
-                    ));
+                    items.push(mandatory("Last_Name", &format!("$.data[{i}].Last_Name")));
                     continue;
                 }
                 if let Some(e) = duplicate(inner, &fields, None, i) {
@@ -1444,37 +1422,80 @@ fn create_data(body: &Value) -> Result<&Vec<Value>, Box<Response>> {
     }
 }
 
-fn check_note(
-    inner: &Inner,
-    rec: &Value,
+/// Record `i` of a write's `data`: an object with no field outside `known`.
+fn known_record<'a>(
+    rec: &'a Value,
     i: usize,
-) -> Result<(Option<String>, Option<String>, String, String), Value> {
-    let Some(obj) = rec.as_object() else {
-        return Err(invalid(
-            "data",
-            &format!("$.data[{i}]"),
-            json!({"expected_data_type": "jsonobject"}),
-        ));
-    };
-    let path = |k: &str| format!("$.data[{i}].{k}");
-    if let Some(k) = obj
-        .keys()
-        .find(|k| !["Note_Title", "Note_Content", "Parent_Id"].contains(&k.as_str()))
-    {
-        return Err(invalid(k, &path(k), json!({})));
+    known: &[&str],
+) -> Result<&'a Map<String, Value>, Value> {
+    let obj = record_object(rec, i)?;
+    if let Some(k) = obj.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(invalid(k, &format!("$.data[{i}].{k}"), json!({})));
     }
-    let text = |k: &str, max: usize| -> Result<Option<String>, Value> {
-        match obj.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.chars().count() > max => {
-                Err(invalid(k, &path(k), json!({"maximum_length": max})))
-            }
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(invalid(k, &path(k), json!({"expected_data_type": "text"}))),
+    Ok(obj)
+}
+
+/// Text field `k` of record `i` (`obj`), at most `max` characters; `None` when
+/// absent or null.
+fn text_field(
+    obj: &Map<String, Value>,
+    i: usize,
+    k: &str,
+    max: usize,
+) -> Result<Option<String>, Value> {
+    let path = || format!("$.data[{i}].{k}");
+    match obj.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.chars().count() > max => {
+            Err(invalid(k, &path(), json!({"maximum_length": max})))
         }
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(k, &path(), json!({"expected_data_type": "text"}))),
+    }
+}
+
+/// Answers a `POST` of new records (`201`, or Zoho's per-record errors): each is
+/// checked by `check` and, when valid, kept by `store` with a new id and the current
+/// second.
+fn create_each<T>(
+    inner: &mut Inner,
+    body: &Value,
+    check: fn(&Inner, &Value, usize) -> Result<T, Value>,
+    store: fn(&mut Inner, T, String, i64),
+) -> Response {
+    let records = match create_data(body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
     };
-    let title = text("Note_Title", 120)?;
-    let content = text("Note_Content", 65_535)?;
+    let offset = inner.offset_minutes;
+    let mut items = Vec::new();
+    for (i, rec) in records.iter().enumerate() {
+        match check(inner, rec, i) {
+            Ok(record) => {
+                let id = next_id();
+                let now = now_secs();
+                items.push(success("record added", &id, now, now, offset));
+                store(inner, record, id, now);
+            }
+            Err(e) => items.push(e),
+        }
+    }
+    data_answer(StatusCode::CREATED, items)
+}
+
+/// A note as written, before it has an id.
+struct NewNote {
+    title: Option<String>,
+    content: Option<String>,
+    parent_module: String,
+    parent_id: String,
+}
+
+fn check_note(inner: &Inner, rec: &Value, i: usize) -> Result<NewNote, Value> {
+    let obj = known_record(rec, i, &["Note_Title", "Note_Content", "Parent_Id"])?;
+    let path = |k: &str| format!("$.data[{i}].{k}");
+    let title = text_field(obj, i, "Note_Title", 120)?;
+    let content = text_field(obj, i, "Note_Content", 65_535)?;
     if title.is_none() && content.is_none() {
         return Err(item(
             "EXPECTED_FIELD_MISSING",
@@ -1486,11 +1507,7 @@ fn check_note(
         ));
     }
     let Some(parent) = obj.get("Parent_Id") else {
-        return Err(item(
-            "MANDATORY_NOT_FOUND",
-            "required field not found",
-            json!({"api_name": "Parent_Id", "json_path": path("Parent_Id")}),
-        ));
+        return Err(mandatory("Parent_Id", &path("Parent_Id")));
     };
     if !parent.is_object() {
         return Err(invalid(
@@ -1500,18 +1517,13 @@ fn check_note(
         ));
     }
     let Some(module) = parent["module"]["api_name"].as_str() else {
-        return Err(item(
-            "MANDATORY_NOT_FOUND",
-            "required field not found",
-            json!({"api_name": "module", "json_path": format!("{}.module", path("Parent_Id"))}),
+        return Err(mandatory(
+            "module",
+            &format!("{}.module", path("Parent_Id")),
         ));
     };
     let Some(id) = parent["id"].as_str() else {
-        return Err(item(
-            "MANDATORY_NOT_FOUND",
-            "required field not found",
-            json!({"api_name": "id", "json_path": format!("{}.id", path("Parent_Id"))}),
-        ));
+        return Err(mandatory("id", &format!("{}.id", path("Parent_Id"))));
     };
     let exists = match module {
         "Contacts" => inner.contacts.contains_key(id),
@@ -1521,46 +1533,28 @@ fn check_note(
     if !exists {
         return Err(invalid("Parent_Id", &path("Parent_Id"), json!({})));
     }
-    Ok((title, content, module.to_string(), id.to_string()))
+    Ok(NewNote {
+        title,
+        content,
+        parent_module: module.to_string(),
+        parent_id: id.to_string(),
+    })
 }
 
 fn create_notes(inner: &mut Inner, body: &Value) -> Response {
-    let records = match create_data(body) {
-        Ok(r) => r,
-        Err(resp) => return *resp,
-    };
-    let offset = inner.offset_minutes;
-    let mut items = Vec::new();
-    for (i, rec) in records.iter().enumerate() {
-        match check_note(inner, rec, i) {
-            Ok((title, content, parent_module, parent_id)) => {
-                let id = next_id();
-                let now = now_secs();
-                inner.notes.push(Note {
-                    id: id.clone(),
-                    parent_module,
-                    parent_id,
-                    title,
-                    content,
-                    created: now,
-                });
-                items.push(success("record added", &id, now, now, offset));
-            }
-            Err(e) => items.push(e),
-        }
-    }
-    data_answer(StatusCode::CREATED, items)
+    create_each(inner, body, check_note, |inner, note, id, now| {
+        inner.notes.push(Note {
+            id,
+            parent_module: note.parent_module,
+            parent_id: note.parent_id,
+            title: note.title,
+            content: note.content,
+            created: now,
+        });
+    })
 }
 
 fn check_deal(inner: &Inner, rec: &Value, i: usize) -> Result<Deal, Value> {
-    let Some(obj) = rec.as_object() else {
-        return Err(invalid(
-            "data",
-            &format!("$.data[{i}]"),
-            json!({"expected_data_type": "jsonobject"}),
-        ));
-    };
-    let path = |k: &str| format!("$.data[{i}].{k}");
     let known = [
         "Deal_Name",
         "Stage",
@@ -1569,34 +1563,18 @@ fn check_deal(inner: &Inner, rec: &Value, i: usize) -> Result<Deal, Value> {
         "Amount",
         "Description",
     ];
-    if let Some(k) = obj.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(invalid(k, &path(k), json!({})));
-    }
-    let mandatory = |k: &str| {
-        item(
-            "MANDATORY_NOT_FOUND",
-            "required field not found",
-            json!({"api_name": k, "json_path": path(k)}),
-        )
-    };
-    let text = |k: &str, max: usize| -> Result<Option<String>, Value> {
-        match obj.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.chars().count() > max => {
-                Err(invalid(k, &path(k), json!({"maximum_length": max})))
-            }
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(invalid(k, &path(k), json!({"expected_data_type": "text"}))),
-        }
-    };
+    let obj = known_record(rec, i, &known)?;
+    let path = |k: &str| format!("$.data[{i}].{k}");
+    let text = |k: &str, max: usize| text_field(obj, i, k, max);
     let name = text("Deal_Name", 120)?
         .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| mandatory("Deal_Name"))?;
-    let stage = text("Stage", 120)?.ok_or_else(|| mandatory("Stage"))?;
+        .ok_or_else(|| mandatory("Deal_Name", &path("Deal_Name")))?;
+    let stage = text("Stage", 120)?.ok_or_else(|| mandatory("Stage", &path("Stage")))?;
     if !STAGES.contains(&stage.as_str()) {
         return Err(invalid("Stage", &path("Stage"), json!({})));
     }
-    let closing_date = text("Closing_Date", 10)?.ok_or_else(|| mandatory("Closing_Date"))?;
+    let closing_date = text("Closing_Date", 10)?
+        .ok_or_else(|| mandatory("Closing_Date", &path("Closing_Date")))?;
     if !valid_date(&closing_date) {
         return Err(invalid(
             "Closing_Date",
@@ -1642,25 +1620,11 @@ fn check_deal(inner: &Inner, rec: &Value, i: usize) -> Result<Deal, Value> {
 }
 
 fn create_deals(inner: &mut Inner, body: &Value) -> Response {
-    let records = match create_data(body) {
-        Ok(r) => r,
-        Err(resp) => return *resp,
-    };
-    let offset = inner.offset_minutes;
-    let mut items = Vec::new();
-    for (i, rec) in records.iter().enumerate() {
-        match check_deal(inner, rec, i) {
-            Ok(mut deal) => {
-                let now = now_secs();
-                deal.id = next_id();
-                deal.created = now;
-                items.push(success("record added", &deal.id, now, now, offset));
-                inner.deals.push(deal);
-            }
-            Err(e) => items.push(e),
-        }
-    }
-    data_answer(StatusCode::CREATED, items)
+    create_each(inner, body, check_deal, |inner, mut deal, id, now| {
+        deal.id = id;
+        deal.created = now;
+        inner.deals.push(deal);
+    })
 }
 
 #[cfg(test)]

@@ -6,154 +6,60 @@
 //! 429s; an outage, a failing HubSpot and a revoked token lose nothing.
 
 use reqwest::StatusCode;
+use scrm_e2e::Host;
+use scrm_e2e::crm::{self, E164};
 use scrm_e2e::hubspot::{self, ACCESS_TOKEN, CLIENT_SECRET, Delivery, HubSpot};
-use scrm_e2e::{APP_SECRET, Host, guest};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-const PN: &str = "106540352242922";
-const CUSTOMER: &str = "393471234567";
-const E164: &str = "+393471234567";
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// `CUSTOMER` (profile name `name`) writes each `(wamid, text)`, in one delivery.
-async fn inbound(host: &Host, name: &str, messages: &[(&str, &str)]) {
-    let ts = now_secs().to_string();
-    let msgs: Vec<Value> = messages
-        .iter()
-        .map(|(id, text)| {
-            json!({"from": CUSTOMER, "id": id, "timestamp": ts, "type": "text", "text": {"body": text}})
-        })
-        .collect();
-    let body = json!({
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000000", "phone_number_id": PN},
-            "contacts": [{"profile": {"name": name}, "wa_id": CUSTOMER}],
-            "messages": msgs
-        }}]}]
-    });
-    let (status, _) = host
-        .post_signed(&serde_json::to_vec(&body).unwrap(), APP_SECRET)
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    host.settle().await;
-}
-
-/// Waits until the tenant's CRM queue holds nothing queued; the jobs.
-async fn synced(host: &Host, within: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + within;
-    loop {
-        let v = host.ok("GET", "/v1/tenants/acme/crm", None).await;
-        if v["jobs"]["queued"].is_null() {
-            return host.all("/v1/tenants/acme/crm/jobs").await;
-        }
-        assert!(Instant::now() < deadline, "CRM queue did not drain: {v}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-/// Waits until `check` holds for the tenant's queued jobs.
-async fn queued_until(host: &Host, what: &str, check: impl Fn(&[Value]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let queued = host.all("/v1/tenants/acme/crm/jobs?state=queued").await;
-        if check(&queued) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: {queued:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn webhook_url(host: &Host) -> String {
-    format!("{}/v1/crm/acme/webhook", host.base)
-}
+use std::time::Duration;
 
 /// Posts a webhook delivery to the host as HubSpot would.
 async fn deliver(host: &Host, d: &Delivery) -> (StatusCode, Value) {
-    let mut rb = host.http.post(webhook_url(host)).body(d.body.clone());
-    for (k, v) in &d.headers {
-        rb = rb.header(k, v);
-    }
-    let resp = rb.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    let headers: Vec<(&str, &str)> = d
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    crm::post_webhook(host, "acme", &headers, d.body.clone()).await
 }
 
 /// A host with tenant `acme`: the keyword classifier, the reference mapper and the
 /// HubSpot connector against `hub`, the token and client secret as tenant secrets.
 async fn setup(hub: &HubSpot) -> Host {
-    let host = Host::start().await;
-    host.tenant("acme", &[PN], "IT").await;
-    for (name, value) in [
-        ("hubspot_token", ACCESS_TOKEN),
-        ("hubspot_client_secret", CLIENT_SECRET),
-    ] {
-        host.ok(
-            "PUT",
-            &format!("/v1/tenants/acme/secrets/{name}"),
-            Some(json!({"value": value})),
-        )
-        .await;
-    }
     // HubSpot's own limit, as the host keeps it; pulls are triggered by the test.
-    host.ok(
-        "PUT",
-        "/v1/tenants/acme/crm",
-        Some(
-            json!({"mode": "realtime", "batch_minutes": 15, "pull_seconds": 0,
-                    "rate_requests": 100, "rate_seconds": 10, "retention_days": 180}),
-        ),
-    )
-    .await;
-    host.install("acme", "classifier", &guest("keyword-classifier"), None)
-        .await;
-    host.install(
+    let host = crm::setup_tenant(
         "acme",
-        "mapper",
-        &guest("crm-mapper"),
-        Some("required = [\"phone\"]\n[products]\n\"iPhone15 Pro Max\" = \"APL-IP15PM\"\n"),
+        &[
+            ("hubspot_token", ACCESS_TOKEN),
+            ("hubspot_client_secret", CLIENT_SECRET),
+        ],
+        0,
     )
     .await;
-    let connector = host.upload(&guest("hubspot-connector")).await;
+    crm::install_classifier(&host, "acme").await;
+    crm::install_mapper(
+        &host,
+        "acme",
+        "required = [\"phone\"]\n[products]\n\"iPhone15 Pro Max\" = \"APL-IP15PM\"\n",
+    )
+    .await;
     let config = format!(
         "base_url = \"{}\"\npull_settle_ms = 0\nwebhook_secret = \"hubspot_client_secret\"\n\
          webhook_url = \"{}\"\n",
         hub.url(),
-        webhook_url(&host)
+        crm::webhook_url(&host, "acme")
     );
-    host.ok(
-        "PUT",
-        "/v1/tenants/acme/plugins/connector",
-        Some(json!({
-            "sha256": connector["sha256"],
-            "config": config,
-            "http": {
-                "allow": ["127.0.0.1"],
-                "allow_private": [hub.addr().to_string()],
-                "credentials": [{"host": "127.0.0.1", "header": "authorization",
-                                 "secret": "hubspot_token", "prefix": "Bearer "}],
-                "secrets": ["hubspot_client_secret"]
-            }
-        })),
-    )
-    .await;
+    let mut policy = crm::loopback_policy(hub.addr().port(), "hubspot_token", "Bearer ");
+    policy["secrets"] = json!(["hubspot_client_secret"]);
+    crm::install_connector(&host, "acme", "hubspot-connector", &config, policy).await;
     host
+}
+
+/// The bodies of the communications logged on `contact_id`.
+fn bodies_of(hub: &HubSpot, contact_id: &str) -> Vec<String> {
+    hub.communications_of(contact_id)
+        .iter()
+        .filter_map(|c| c.prop("hs_communication_body").map(str::to_owned))
+        .collect()
 }
 
 /// The one HubSpot contact with the customer's number.
@@ -170,13 +76,13 @@ async fn whatsapp_and_hubspot_sync_both_ways() {
 
     // 1. A price inquiry creates the contact (phone in E.164), logs the message as a
     //    WhatsApp communication on it, and opens a deal on it.
-    inbound(
+    crm::customer_writes(
         &host,
         "Mario",
         &[("wamid.h1", "Ciao, quanto costa l'iPhone15 Pro Max?")],
     )
     .await;
-    let jobs = synced(&host, Duration::from_secs(60)).await;
+    let jobs = crm::synced(&host, "acme", Duration::from_secs(60)).await;
     assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
     assert!(
         jobs.iter().any(|j| j["kind"] == "deal"),
@@ -200,7 +106,7 @@ async fn whatsapp_and_hubspot_sync_both_ways() {
     );
     let logged_at = hubspot::parse_datetime(comm.prop("hs_timestamp").unwrap()).unwrap();
     assert!(
-        (logged_at / 1000).abs_diff(now_secs() as i64) < 120,
+        (logged_at / 1000).abs_diff(crm::now_secs() as i64) < 120,
         "hs_timestamp is the message time: {logged_at}"
     );
     assert_eq!(comm.associations[0].type_id, 81);
@@ -224,57 +130,45 @@ async fn whatsapp_and_hubspot_sync_both_ways() {
         .filter(|e| e["changeSource"] == "INTEGRATION")
         .collect();
     assert!(!own.is_empty());
-    let (status, applied) = deliver(&host, &hub.delivery(&webhook_url(&host), &own)).await;
+    let (status, applied) =
+        deliver(&host, &hub.delivery(&crm::webhook_url(&host, "acme"), &own)).await;
     assert_eq!(status, StatusCode::OK, "{applied}");
     assert_eq!(applied["echoes"], 1, "{applied}");
     assert_eq!(applied["changed"], 0, "{applied}");
 
     // The first pull reads the contact (HubSpot touched it when the communication and
     // the deal were logged) and finds nothing to change; the next reads nothing.
-    let applied = host.ok("POST", "/v1/tenants/acme/crm/pull", None).await;
+    let applied = crm::pull(&host, "acme").await;
     assert_eq!(applied["records"], 1, "{applied}");
     assert_eq!(applied["changed"], 0, "{applied}");
     assert_eq!(applied["conflicts"], 0, "{applied}");
-    let again = host.ok("POST", "/v1/tenants/acme/crm/pull", None).await;
+    let again = crm::pull(&host, "acme").await;
     assert_eq!(again["records"], 0, "nothing new since: {again}");
 
     // 2. Sales adds the last name in HubSpot; the next pull brings it back, and the
     //    overwrite of "Mario" is in the review queue.
     tokio::time::sleep(Duration::from_millis(20)).await;
     hub.sales_edit(&contact.id, &[("lastname", "Rossi")]);
-    let applied = host.ok("POST", "/v1/tenants/acme/crm/pull", None).await;
+    let applied = crm::pull(&host, "acme").await;
     assert_eq!(applied["records"], 1, "{applied}");
     assert_eq!(applied["changed"], 1, "{applied}");
     assert_eq!(applied["conflicts"], 1, "{applied}");
-    let contacts = host.all("/v1/tenants/acme/contacts").await;
-    assert_eq!(contacts.len(), 1);
-    assert_eq!(contacts[0]["name"], "Mario Rossi");
-    let reviews = host.all("/v1/tenants/acme/crm/reviews?state=open").await;
-    assert_eq!(reviews.len(), 1, "{reviews:#?}");
-    assert_eq!(reviews[0]["field"], "name");
-    assert_eq!(reviews[0]["kept"], "Mario Rossi");
-    assert_eq!(reviews[0]["kept_source"], "crm");
-    assert_eq!(reviews[0]["lost"], "Mario");
-    host.ok(
-        "POST",
-        &format!("/v1/tenants/acme/crm/reviews/{}/accept", reviews[0]["id"]),
-        None,
-    )
-    .await;
+    let review = crm::assert_crm_rename_in_review(&host, "acme", "Mario Rossi", "Mario").await;
+    crm::resolve_review(&host, "acme", &review, "accept").await;
 
     // 3. Sales changes the first name; HubSpot's signed webhook applies it at once
     //    (the event names only the first name: the connector reads the last name).
     tokio::time::sleep(Duration::from_millis(20)).await;
     let events = hub.sales_edit(&contact.id, &[("firstname", "Mariano")]);
     assert_eq!(events.len(), 1, "{events:#?}");
-    let delivery = hub.delivery(&webhook_url(&host), &events);
+    let delivery = hub.delivery(&crm::webhook_url(&host, "acme"), &events);
 
     // A badly signed, a tampered and a stale delivery are refused before anything
     // is applied.
     let bad_secret = hubspot::delivery_at(
-        &webhook_url(&host),
+        &crm::webhook_url(&host, "acme"),
         &events,
-        now_ms(),
+        crm::now_ms(),
         "not-the-client-secret",
     );
     let mut tampered = delivery.clone();
@@ -283,9 +177,9 @@ async fn whatsapp_and_hubspot_sync_both_ways() {
         .replace("Mariano", "Mallory")
         .into_bytes();
     let stale = hubspot::delivery_at(
-        &webhook_url(&host),
+        &crm::webhook_url(&host, "acme"),
         &events,
-        now_ms() - 6 * 60 * 1000,
+        crm::now_ms() - 6 * 60 * 1000,
         CLIENT_SECRET,
     );
     for (what, d) in [
@@ -297,18 +191,15 @@ async fn whatsapp_and_hubspot_sync_both_ways() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
         assert_eq!(body["error"]["code"], "crm_unauthorized", "{what}: {body}");
     }
-    assert_eq!(
-        host.all("/v1/tenants/acme/contacts").await[0]["name"],
-        "Mario Rossi"
-    );
+    assert_eq!(crm::contacts(&host, "acme").await[0]["name"], "Mario Rossi");
 
     let (status, applied) = deliver(&host, &delivery).await;
     assert_eq!(status, StatusCode::OK, "{applied}");
     assert_eq!(applied["records"], 1, "{applied}");
     assert_eq!(applied["changed"], 1, "{applied}");
-    let contacts = host.all("/v1/tenants/acme/contacts").await;
+    let contacts = crm::contacts(&host, "acme").await;
     assert_eq!(contacts[0]["name"], "Mariano Rossi");
-    let reviews = host.all("/v1/tenants/acme/crm/reviews?state=open").await;
+    let reviews = crm::open_reviews(&host, "acme").await;
     assert_eq!(reviews.len(), 1, "{reviews:#?}");
     assert_eq!(reviews[0]["kept"], "Mariano Rossi");
     // The connector read the contact to learn its last name.
@@ -319,8 +210,8 @@ async fn whatsapp_and_hubspot_sync_both_ways() {
     );
 
     // 4. The next message goes on the same contact, which keeps the CRM's name.
-    inbound(&host, "Mario", &[("wamid.h2", "Grazie, lo prendo!")]).await;
-    synced(&host, Duration::from_secs(60)).await;
+    crm::customer_writes(&host, "Mario", &[("wamid.h2", "Grazie, lo prendo!")]).await;
+    crm::synced(&host, "acme", Duration::from_secs(60)).await;
     let contact = the_contact(&hub);
     assert_eq!(contact.prop("firstname"), Some("Mariano"));
     assert_eq!(contact.prop("lastname"), Some("Rossi"));
@@ -345,8 +236,8 @@ async fn whatsapp_and_hubspot_sync_both_ways() {
 async fn a_burst_beyond_the_rate_limit_is_written_once_waiting_out_the_429s() {
     let hub = HubSpot::start().await;
     let host = setup(&hub).await;
-    inbound(&host, "Anna", &[("wamid.b0", "hello")]).await;
-    synced(&host, Duration::from_secs(60)).await;
+    crm::customer_writes(&host, "Anna", &[("wamid.b0", "hello")]).await;
+    crm::synced(&host, "acme", Duration::from_secs(60)).await;
     let contact = the_contact(&hub);
 
     // 120 messages: with the contact's own requests well over HubSpot's 100 per 10 s.
@@ -357,16 +248,12 @@ async fn a_burst_beyond_the_rate_limit_is_written_once_waiting_out_the_429s() {
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
-    inbound(&host, "Anna", &refs).await;
-    let jobs = synced(&host, Duration::from_secs(120)).await;
+    crm::customer_writes(&host, "Anna", &refs).await;
+    let jobs = crm::synced(&host, "acme", Duration::from_secs(120)).await;
 
     // Everything arrived, once.
     assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    let bodies: Vec<String> = hub
-        .communications_of(&contact.id)
-        .iter()
-        .filter_map(|c| c.prop("hs_communication_body").map(str::to_owned))
-        .collect();
+    let bodies = bodies_of(&hub, &contact.id);
     assert_eq!(bodies.len(), 121, "one communication per message");
     for (_, text) in &texts {
         assert_eq!(
@@ -416,13 +303,13 @@ async fn a_burst_beyond_the_rate_limit_is_written_once_waiting_out_the_429s() {
 async fn a_failing_or_unreachable_hubspot_loses_nothing_and_a_revoked_token_dead_letters() {
     let hub = HubSpot::start().await;
     let host = setup(&hub).await;
-    inbound(&host, "Anna", &[("wamid.d0", "before the outage")]).await;
-    synced(&host, Duration::from_secs(60)).await;
+    crm::customer_writes(&host, "Anna", &[("wamid.d0", "before the outage")]).await;
+    crm::synced(&host, "acme", Duration::from_secs(60)).await;
     let contact = the_contact(&hub);
 
     // HubSpot answers 503, then is unreachable; messages keep arriving.
     hub.fail_with(Some(503));
-    inbound(
+    crm::customer_writes(
         &host,
         "Anna",
         &[
@@ -431,43 +318,49 @@ async fn a_failing_or_unreachable_hubspot_loses_nothing_and_a_revoked_token_dead
         ],
     )
     .await;
-    queued_until(&host, "writes did not fail with 503", |q| {
-        q.len() == 2
-            && q.iter().all(|j| {
-                j["last_error"]
-                    .as_str()
-                    .is_some_and(|e| e.starts_with("crm_unavailable") && e.contains("503"))
-            })
-    })
+    crm::jobs_until(
+        &host,
+        "acme",
+        "queued",
+        "writes did not fail with 503",
+        |q| {
+            q.len() == 2
+                && q.iter().all(|j| {
+                    j["last_error"]
+                        .as_str()
+                        .is_some_and(|e| e.starts_with("crm_unavailable") && e.contains("503"))
+                })
+        },
+    )
     .await;
     hub.fail_with(None);
     hub.go_down().await;
-    inbound(&host, "Anna", &[("wamid.d3", "during the outage #3")]).await;
-    queued_until(&host, "writes did not fail while HubSpot was down", |q| {
-        q.iter().any(|j| {
-            j["message_id"].is_number()
-                && j["last_error"]
-                    .as_str()
-                    .is_some_and(|e| e.starts_with("crm_unavailable") && !e.contains("503"))
-        })
-    })
+    crm::customer_writes(&host, "Anna", &[("wamid.d3", "during the outage #3")]).await;
+    crm::jobs_until(
+        &host,
+        "acme",
+        "queued",
+        "writes did not fail while HubSpot was down",
+        |q| {
+            q.iter().any(|j| {
+                j["message_id"].is_number()
+                    && j["last_error"]
+                        .as_str()
+                        .is_some_and(|e| e.starts_with("crm_unavailable") && !e.contains("503"))
+            })
+        },
+    )
     .await;
     assert!(
-        host.all("/v1/tenants/acme/crm/jobs?state=dead")
-            .await
-            .is_empty(),
+        crm::jobs(&host, "acme", "dead").await.is_empty(),
         "nothing is dead-lettered while HubSpot is down"
     );
 
     // It comes back: every message reaches it, once.
     hub.come_back().await;
-    let jobs = synced(&host, Duration::from_secs(90)).await;
+    let jobs = crm::synced(&host, "acme", Duration::from_secs(90)).await;
     assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    let bodies: Vec<String> = hub
-        .communications_of(&contact.id)
-        .iter()
-        .filter_map(|c| c.prop("hs_communication_body").map(str::to_owned))
-        .collect();
+    let bodies = bodies_of(&hub, &contact.id);
     assert_eq!(bodies.len(), 4, "{bodies:#?}");
     for i in 1..=3 {
         let text = format!("during the outage #{i}");
@@ -481,21 +374,20 @@ async fn a_failing_or_unreachable_hubspot_loses_nothing_and_a_revoked_token_dead
     // The token is revoked: HubSpot's 401 cannot get better by waiting, so the write
     // goes to the dead-letter list at once; re-queued after the fix, it goes through.
     hub.revoke_token(ACCESS_TOKEN);
-    inbound(
+    crm::customer_writes(
         &host,
         "Anna",
         &[("wamid.d4", "after the token was revoked")],
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let dead = loop {
-        let dead = host.all("/v1/tenants/acme/crm/jobs?state=dead").await;
-        if !dead.is_empty() {
-            break dead;
-        }
-        assert!(Instant::now() < deadline, "the 401 was not dead-lettered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let dead = crm::jobs_until(
+        &host,
+        "acme",
+        "dead",
+        "the 401 was not dead-lettered",
+        |d| !d.is_empty(),
+    )
+    .await;
     assert_eq!(dead.len(), 1, "{dead:#?}");
     assert!(
         dead[0]["last_error"].as_str().is_some_and(
@@ -504,12 +396,7 @@ async fn a_failing_or_unreachable_hubspot_loses_nothing_and_a_revoked_token_dead
         "{dead:#?}"
     );
     hub.accept_token(ACCESS_TOKEN);
-    host.ok(
-        "POST",
-        &format!("/v1/tenants/acme/crm/jobs/{}/requeue", dead[0]["id"]),
-        None,
-    )
-    .await;
-    synced(&host, Duration::from_secs(60)).await;
+    crm::requeue(&host, "acme", &dead[0]).await;
+    crm::synced(&host, "acme", Duration::from_secs(60)).await;
     assert_eq!(hub.communications_of(&contact.id).len(), 5);
 }

@@ -5,138 +5,75 @@
 //! CRM name and a review can revert it, in both systems.
 
 use reqwest::StatusCode;
+use scrm_e2e::Host;
+use scrm_e2e::crm::{self, E164};
 use scrm_e2e::tryton::Tryton;
-use scrm_e2e::{APP_SECRET, Host, guest};
-use serde_json::{Value, json};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use serde_json::json;
+use std::time::{Duration, Instant};
 
-const PN: &str = "106540352242922";
-const CUSTOMER: &str = "393471234567";
-const E164: &str = "+393471234567";
+/// How long the CRM queue may take to drain.
+const SYNC_WAIT: Duration = Duration::from_secs(60);
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+/// The customer's party in Tryton.
+async fn customer_party(tryton: &Tryton) -> i64 {
+    tryton
+        .find_party_by_phone(E164)
+        .await
         .unwrap()
-        .as_secs()
+        .expect("the customer's party in Tryton")
 }
 
-/// `from` (profile name `name`) writes `text`.
-async fn inbound(host: &Host, name: &str, wamid: &str, text: &str) {
-    let body = json!({
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000000", "phone_number_id": PN},
-            "contacts": [{"profile": {"name": name}, "wa_id": CUSTOMER}],
-            "messages": [{"from": CUSTOMER, "id": wamid, "timestamp": now_secs().to_string(),
-                          "type": "text", "text": {"body": text}}]
-        }}]}]
-    });
-    let (status, _) = host
-        .post_signed(&serde_json::to_vec(&body).unwrap(), APP_SECRET)
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    host.settle().await;
-}
-
-/// Waits until the tenant's CRM queue holds nothing queued; the jobs.
-async fn synced(host: &Host) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v = host.ok("GET", "/v1/tenants/acme/crm", None).await;
-        if v["jobs"]["queued"].is_null() {
-            return host.all("/v1/tenants/acme/crm/jobs").await;
-        }
-        assert!(Instant::now() < deadline, "CRM queue did not drain: {v}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-async fn setup(crm: &Tryton) -> Host {
-    let host = setup_host(crm, 0).await;
-    install_sync(&host, crm).await;
+async fn setup(tryton: &Tryton) -> Host {
+    let host = setup_host(tryton, 0).await;
+    install_sync(&host, tryton).await;
     host
 }
 
 /// A host with tenant `acme`, its Tryton key as a secret, and real-time sync pulling
 /// every `pull_seconds` (0: only when the test asks).
-async fn setup_host(crm: &Tryton, pull_seconds: u32) -> Host {
-    let host = Host::start().await;
-    host.tenant("acme", &[PN], "IT").await;
-    host.ok(
-        "PUT",
-        "/v1/tenants/acme/secrets/tryton_key",
-        Some(json!({"value": crm.key})),
-    )
-    .await;
-    // Pulls are triggered by the test, so each step sees exactly its own changes.
-    host.ok(
-        "PUT",
-        "/v1/tenants/acme/crm",
-        Some(
-            json!({"mode": "realtime", "batch_minutes": 15, "pull_seconds": pull_seconds,
-                    "rate_requests": 100, "rate_seconds": 10, "retention_days": 180}),
-        ),
-    )
-    .await;
-    host
+async fn setup_host(tryton: &Tryton, pull_seconds: u32) -> Host {
+    crm::setup_tenant("acme", &[("tryton_key", &tryton.key)], pull_seconds).await
 }
 
 /// Installs the reference mapper and the Tryton connector for `acme`.
-async fn install_sync(host: &Host, crm: &Tryton) {
-    let mapper = host.upload(&guest("crm-mapper")).await;
-    host.ok(
-        "PUT",
-        "/v1/tenants/acme/plugins/mapper",
-        Some(json!({"sha256": mapper["sha256"], "config":
-            "contact_object = \"party\"\nrequired = [\"phone\"]\n[products]\n\"iPhone15 Pro Max\" = \"APL-IP15PM\"\n"})),
+async fn install_sync(host: &Host, tryton: &Tryton) {
+    crm::install_mapper(
+        host,
+        "acme",
+        "contact_object = \"party\"\nrequired = [\"phone\"]\n[products]\n\"iPhone15 Pro Max\" = \"APL-IP15PM\"\n",
     )
     .await;
-    let port = crm.base.rsplit(':').next().unwrap();
-    let connector = host.upload(&guest("tryton-connector")).await;
-    host.ok(
-        "PUT",
-        "/v1/tenants/acme/plugins/connector",
-        Some(json!({
-            "sha256": connector["sha256"],
-            "config": format!("url = \"{}\"\ndb = \"{}\"\n", crm.base, crm.db),
-            "http": {
-                "allow": ["127.0.0.1"],
-                "allow_private": [format!("127.0.0.1:{port}")],
-                "credentials": [{"host": "127.0.0.1", "header": "authorization",
-                                 "secret": "tryton_key", "prefix": "Bearer "}]
-            }
-        })),
+    let port = tryton.base.rsplit(':').next().unwrap().parse().unwrap();
+    crm::install_connector(
+        host,
+        "acme",
+        "tryton-connector",
+        &format!("url = \"{}\"\ndb = \"{}\"\n", tryton.base, tryton.db),
+        crm::loopback_policy(port, "tryton_key", "Bearer "),
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whatsapp_and_tryton_sync_both_ways() {
-    let crm = tokio::task::spawn_blocking(Tryton::start)
+    let tryton = tokio::task::spawn_blocking(Tryton::start)
         .await
         .unwrap()
         .expect("start Tryton");
-    let host = setup(&crm).await;
+    let host = setup(&tryton).await;
 
     // 1. A first message creates the party (phone in E.164) and a note.
-    inbound(
+    crm::customer_writes(
         &host,
         "Mario",
-        "wamid.t1",
-        "Ciao, quanto costa l'iPhone15 Pro Max?",
+        &[("wamid.t1", "Ciao, quanto costa l'iPhone15 Pro Max?")],
     )
     .await;
-    let jobs = synced(&host).await;
+    let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
     assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    let party = crm
-        .find_party_by_phone(E164)
-        .await
-        .unwrap()
-        .expect("party created in Tryton");
-    assert_eq!(crm.party(party).await.unwrap()["name"], "Mario");
-    let notes = crm.notes_of(party).await.unwrap();
+    let party = customer_party(&tryton).await;
+    assert_eq!(tryton.party(party).await.unwrap()["name"], "Mario");
+    let notes = tryton.notes_of(party).await.unwrap();
     assert_eq!(
         notes.iter().filter(|n| n.contains("quanto costa")).count(),
         1,
@@ -144,44 +81,31 @@ async fn whatsapp_and_tryton_sync_both_ways() {
     );
 
     // The first pull sees the party the host itself created: an echo, not a change.
-    let applied = host.ok("POST", "/v1/tenants/acme/crm/pull", None).await;
+    let applied = crm::pull(&host, "acme").await;
     assert_eq!(applied["echoes"], 1, "{applied}");
     assert_eq!(applied["changed"], 0, "{applied}");
 
     // 2. Sales renames the party in Tryton; the next pull brings it back, and the
     //    overwrite of "Mario" is in the review queue.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    crm.rename_party(party, "Mario Rossi").await.unwrap();
-    let applied = host.ok("POST", "/v1/tenants/acme/crm/pull", None).await;
+    tryton.rename_party(party, "Mario Rossi").await.unwrap();
+    let applied = crm::pull(&host, "acme").await;
     assert_eq!(applied["changed"], 1, "{applied}");
     assert_eq!(applied["conflicts"], 1, "{applied}");
-    let contacts = host.all("/v1/tenants/acme/contacts").await;
-    assert_eq!(contacts.len(), 1);
-    assert_eq!(contacts[0]["name"], "Mario Rossi");
-    let reviews = host.all("/v1/tenants/acme/crm/reviews?state=open").await;
-    assert_eq!(reviews.len(), 1, "{reviews:#?}");
-    assert_eq!(reviews[0]["field"], "name");
-    assert_eq!(reviews[0]["kept"], "Mario Rossi");
-    assert_eq!(reviews[0]["kept_source"], "crm");
-    assert_eq!(reviews[0]["lost"], "Mario");
-    let again = host.ok("POST", "/v1/tenants/acme/crm/pull", None).await;
+    let review = crm::assert_crm_rename_in_review(&host, "acme", "Mario Rossi", "Mario").await;
+    let again = crm::pull(&host, "acme").await;
     assert_eq!(again["records"], 0, "nothing new since: {again}");
-    host.ok(
-        "POST",
-        &format!("/v1/tenants/acme/crm/reviews/{}/accept", reviews[0]["id"]),
-        None,
-    )
-    .await;
+    crm::resolve_review(&host, "acme", &review, "accept").await;
 
     // 3. The same profile name on the next message does not undo the CRM's name; the
     //    message becomes a second note on the same party.
-    inbound(&host, "Mario", "wamid.t2", "Grazie, lo prendo!").await;
-    synced(&host).await;
-    assert_eq!(crm.party(party).await.unwrap()["name"], "Mario Rossi");
-    let notes = crm.notes_of(party).await.unwrap();
+    crm::customer_writes(&host, "Mario", &[("wamid.t2", "Grazie, lo prendo!")]).await;
+    crm::synced(&host, "acme", SYNC_WAIT).await;
+    assert_eq!(tryton.party(party).await.unwrap()["name"], "Mario Rossi");
+    let notes = tryton.notes_of(party).await.unwrap();
     assert!(notes.iter().any(|n| n.contains("lo prendo")), "{notes:?}");
     assert_eq!(
-        crm.find_party_by_phone(E164).await.unwrap(),
+        tryton.find_party_by_phone(E164).await.unwrap(),
         Some(party),
         "still one party"
     );
@@ -190,25 +114,19 @@ async fn whatsapp_and_tryton_sync_both_ways() {
     //    wins, goes to Tryton, and the overwrite is reviewable; reverting it restores
     //    the CRM's name on both sides.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    inbound(&host, "Mario R.", "wamid.t3", "ciao").await;
-    synced(&host).await;
-    assert_eq!(crm.party(party).await.unwrap()["name"], "Mario R.");
-    let open = host.all("/v1/tenants/acme/crm/reviews?state=open").await;
+    crm::customer_writes(&host, "Mario R.", &[("wamid.t3", "ciao")]).await;
+    crm::synced(&host, "acme", SYNC_WAIT).await;
+    assert_eq!(tryton.party(party).await.unwrap()["name"], "Mario R.");
+    let open = crm::open_reviews(&host, "acme").await;
     assert_eq!(open.len(), 1, "{open:#?}");
     assert_eq!(open[0]["kept"], "Mario R.");
     assert_eq!(open[0]["kept_source"], "whatsapp");
     assert_eq!(open[0]["lost"], "Mario Rossi");
-    let reverted = host
-        .ok(
-            "POST",
-            &format!("/v1/tenants/acme/crm/reviews/{}/revert", open[0]["id"]),
-            None,
-        )
-        .await;
+    let reverted = crm::resolve_review(&host, "acme", &open[0], "revert").await;
     assert_eq!(reverted["state"], "reverted");
-    synced(&host).await;
-    assert_eq!(crm.party(party).await.unwrap()["name"], "Mario Rossi");
-    let contacts = host.all("/v1/tenants/acme/contacts").await;
+    crm::synced(&host, "acme", SYNC_WAIT).await;
+    assert_eq!(tryton.party(party).await.unwrap()["name"], "Mario Rossi");
+    let contacts = crm::contacts(&host, "acme").await;
     assert_eq!(contacts[0]["name"], "Mario Rossi");
     // A closed review cannot be resolved twice.
     let (status, body) = host
@@ -223,80 +141,49 @@ async fn whatsapp_and_tryton_sync_both_ways() {
 
     // CRM webhooks need no operator token (the connector checks the CRM's own
     // signature); Tryton sends none, and its connector says so.
-    let resp = host
-        .http
-        .post(format!("{}/v1/crm/acme/webhook", host.base))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = resp.json().await.unwrap();
+    let (status, body) = crm::post_webhook(&host, "acme", &[], "{}").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["code"], "crm_invalid", "{body}");
-    let resp = host
-        .http
-        .post(format!("{}/v1/crm/nobody/webhook", host.base))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let (status, _) = crm::post_webhook(&host, "nobody", &[], "{}").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crm_that_is_down_loses_nothing_and_is_caught_up_when_it_returns() {
-    let mut crm = tokio::task::spawn_blocking(Tryton::start)
+    let mut tryton = tokio::task::spawn_blocking(Tryton::start)
         .await
         .unwrap()
         .expect("start Tryton");
-    let host = setup(&crm).await;
-    inbound(&host, "Anna", "wamid.d0", "before the outage").await;
-    synced(&host).await;
-    let party = crm.find_party_by_phone(E164).await.unwrap().expect("party");
+    let host = setup(&tryton).await;
+    crm::customer_writes(&host, "Anna", &[("wamid.d0", "before the outage")]).await;
+    crm::synced(&host, "acme", SYNC_WAIT).await;
+    let party = customer_party(&tryton).await;
 
     // The CRM goes down; five messages arrive meanwhile.
-    crm.pause();
+    tryton.pause();
     for i in 1..=5 {
-        inbound(
-            &host,
-            "Anna",
-            &format!("wamid.d{i}"),
-            &format!("during the outage #{i}"),
-        )
-        .await;
+        let (wamid, text) = (format!("wamid.d{i}"), format!("during the outage #{i}"));
+        crm::customer_writes(&host, "Anna", &[(&wamid, &text)]).await;
     }
     // Each write fails, is kept, and waits to be retried.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let queued = host.all("/v1/tenants/acme/crm/jobs?state=queued").await;
-        if queued.len() == 5
-            && queued.iter().all(|j| {
-                j["attempts"].as_u64() >= Some(1)
-                    && j["last_error"]
-                        .as_str()
-                        .is_some_and(|e| e.starts_with("crm_unavailable"))
-            })
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "writes did not fail as expected: {queued:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crm::jobs_until(
+        &host,
+        "acme",
+        "queued",
+        "writes did not fail as expected",
+        |q| q.len() == 5 && q.iter().all(crm::awaits_retry),
+    )
+    .await;
     assert!(
-        host.all("/v1/tenants/acme/crm/jobs?state=dead")
-            .await
-            .is_empty(),
+        crm::jobs(&host, "acme", "dead").await.is_empty(),
         "nothing is dead-lettered while the CRM is down"
     );
 
     // It comes back: every message reaches it, once, and nothing is dead.
-    tokio::task::block_in_place(|| crm.resume()).expect("restart Tryton");
-    let jobs = synced(&host).await;
+    tokio::task::block_in_place(|| tryton.resume()).expect("restart Tryton");
+    let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
     assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    let notes = crm.notes_of(party).await.unwrap();
+    let notes = tryton.notes_of(party).await.unwrap();
     for i in 1..=5 {
         let text = format!("during the outage #{i}");
         assert_eq!(
@@ -315,20 +202,15 @@ async fn a_crm_that_is_down_loses_nothing_and_is_caught_up_when_it_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_is_backfilled_once_and_scheduled_pulls_bring_changes_back() {
-    let crm = tokio::task::spawn_blocking(Tryton::start)
+    let tryton = tokio::task::spawn_blocking(Tryton::start)
         .await
         .unwrap()
         .expect("start Tryton");
-    let host = setup_host(&crm, 1).await;
+    let host = setup_host(&tryton, 1).await;
     // History from before the CRM was connected.
     for i in 1..=3 {
-        inbound(
-            &host,
-            "Bea",
-            &format!("wamid.h{i}"),
-            &format!("history #{i}"),
-        )
-        .await;
+        let (wamid, text) = (format!("wamid.h{i}"), format!("history #{i}"));
+        crm::customer_writes(&host, "Bea", &[(&wamid, &text)]).await;
     }
     let status = host.ok("GET", "/v1/tenants/acme/crm", None).await;
     assert_eq!(
@@ -336,7 +218,7 @@ async fn history_is_backfilled_once_and_scheduled_pulls_bring_changes_back() {
         json!({}),
         "nothing syncs before a connector: {status}"
     );
-    install_sync(&host, &crm).await;
+    install_sync(&host, &tryton).await;
 
     let (code, queued) = host
         .api(
@@ -348,9 +230,9 @@ async fn history_is_backfilled_once_and_scheduled_pulls_bring_changes_back() {
     assert_eq!(code, StatusCode::ACCEPTED, "{queued}");
     assert_eq!(queued["queued"], 3, "{queued}");
     assert_eq!(queued["messages"], 3, "{queued}");
-    synced(&host).await;
-    let party = crm.find_party_by_phone(E164).await.unwrap().expect("party");
-    let notes = crm.notes_of(party).await.unwrap();
+    crm::synced(&host, "acme", SYNC_WAIT).await;
+    let party = customer_party(&tryton).await;
+    let notes = tryton.notes_of(party).await.unwrap();
     for i in 1..=3 {
         let text = format!("history #{i}");
         assert_eq!(
@@ -381,10 +263,10 @@ async fn history_is_backfilled_once_and_scheduled_pulls_bring_changes_back() {
     assert_eq!(bad["error"]["code"], "invalid_backfill");
 
     // The scheduled pull (every second here) brings a rename back by itself.
-    crm.rename_party(party, "Beatrice").await.unwrap();
+    tryton.rename_party(party, "Beatrice").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let contacts = host.all("/v1/tenants/acme/contacts").await;
+        let contacts = crm::contacts(&host, "acme").await;
         if contacts[0]["name"] == "Beatrice" {
             break;
         }
@@ -399,14 +281,11 @@ async fn history_is_backfilled_once_and_scheduled_pulls_bring_changes_back() {
         Some(json!({"mode": "batch", "batch_minutes": 60, "pull_seconds": 0})),
     )
     .await;
-    inbound(&host, "Bea", "wamid.h4", "in the next batch").await;
-    let queued = host.all("/v1/tenants/acme/crm/jobs?state=queued").await;
+    crm::customer_writes(&host, "Bea", &[("wamid.h4", "in the next batch")]).await;
+    let queued = crm::jobs(&host, "acme", "queued").await;
     assert_eq!(queued.len(), 1, "{queued:#?}");
     let due = queued[0]["due_at"].as_i64().unwrap();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now_ms = crm::now_ms();
     assert!(
         due > now_ms && due % 3_600_000 == 0,
         "due at the next hour: {due}"

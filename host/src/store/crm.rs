@@ -274,7 +274,8 @@ pub fn backfill_counts(conn: &Connection, tenant: &str) -> Result<Vec<(String, i
     Ok(rows)
 }
 
-/// Deletes up to `limit` of `tenant`'s messages sent before `before` (Unix ms),
+/// Deletes up to `limit` of `tenant`'s messages sent *and* stored before `before` (Unix
+/// ms: a message replayed or backfilled today is kept its full retention),
 /// with their tags, statuses, revisions and sync records; media files stay (they are
 /// shared by content). How many messages were deleted.
 ///
@@ -289,7 +290,7 @@ pub fn purge_before(
     conn.execute("DROP TABLE IF EXISTS temp.purge", [])?;
     conn.execute(
         "CREATE TEMP TABLE purge AS SELECT id, wamid FROM messages
-         WHERE tenant_id = ?1 AND timestamp < ?2 ORDER BY timestamp LIMIT ?3",
+         WHERE tenant_id = ?1 AND timestamp < ?2 AND created_at < ?2 ORDER BY timestamp LIMIT ?3",
         params![tenant, before, limit as i64],
     )?;
     let ids = "(SELECT id FROM temp.purge)";

@@ -847,7 +847,7 @@ pub fn list(
                 m.context, m.raw, m.actions, m.responder, m.respond_error,
                 m.status_at, m.errors, m.edited_at, m.revoked_at, m.original_text, m.original_content
          FROM messages m
-         WHERE m.tenant_id = ?1 AND m.id > ?2
+         WHERE +m.tenant_id = ?1 AND m.id > ?2
            AND (?3 IS NULL OR m.conversation_id = ?3)
            AND (?4 IS NULL OR EXISTS (SELECT 1 FROM message_tags t WHERE t.message_id = m.id AND t.tag = ?4))
          ORDER BY m.id LIMIT ?5",

@@ -197,6 +197,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0006_crm.sql")),
     // 0007: CRM backfill order, purchases and merges (duplicates), unread-message rule.
     M::up(include_str!("migrations/0007_crm_backfill.sql")),
+    // 0008: indexes for the purge, the backfill and its progress.
+    M::up(include_str!("migrations/0008_sync_indexes.sql")),
 ];
 
 /// The schema's migrations, oldest first.

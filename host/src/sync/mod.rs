@@ -349,7 +349,7 @@ impl SyncEngine {
         }
         let kind = job.kind.clone();
         let outcome = match &result {
-            Ok(()) => "ok",
+            Ok(_) => "ok",
             Err(SyncError::Call(e)) if e.retryable() => "retry",
             Err(_) => "failed",
         };
@@ -372,14 +372,26 @@ impl SyncEngine {
         let attempts = job.attempts + 1;
         let give_up = attempts >= MAX_ATTEMPTS && now_ms() - job.created_at > GIVE_UP_AFTER_MS;
         match result {
-            Ok(()) => {
+            Ok(written) => {
                 let t = tenant.clone();
+                let recovered = job.attempts > 0;
                 let woke = self
                     .db
                     .write(move |c| {
-                        crm::finish(c, id)?;
-                        // The CRM answers again: what was backing off goes now.
-                        crm::retry_waiting_now(c, &t)
+                        let tx = c.transaction()?;
+                        if let Some((object, local_id, link)) = &written {
+                            crm::set_link(&tx, &t, object, *local_id, link)?;
+                        }
+                        crm::finish(&tx, id)?;
+                        // A write that failed before went through: the CRM answers
+                        // again, so what was backing off goes now.
+                        let woke = if recovered {
+                            crm::retry_waiting_now(&tx, &t)?
+                        } else {
+                            0
+                        };
+                        tx.commit()?;
+                        Ok(woke)
                     })
                     .await?;
                 if woke > 0 {
@@ -463,7 +475,9 @@ impl SyncEngine {
         out.map_err(SyncError::Call)
     }
 
-    async fn process(&self, job: &Job) -> Result<(), SyncError> {
+    /// Runs one job; the link to record for what it wrote (recorded together with the
+    /// job's completion, in one transaction).
+    async fn process(&self, job: &Job) -> Result<Option<(&'static str, i64, Link)>, SyncError> {
         let (mapper, connector) = self.bindings(&job.tenant)?;
         // A contact merged into another is the other one in the CRM.
         let t = job.tenant.clone();
@@ -477,7 +491,7 @@ impl SyncEngine {
             .sync_contact(&job.tenant, target, &mapper, &connector)
             .await?;
         let Some(message_id) = job.message_id else {
-            return Ok(());
+            return Ok(None);
         };
         let tenant = job.tenant.clone();
         let contact_id = job.contact_id;
@@ -494,11 +508,11 @@ impl SyncEngine {
             .await?;
         let (Some(message), Some(contact)) = (message, contact) else {
             // Purged by retention before it was written: nothing left to write.
-            return Ok(());
+            return Ok(None);
         };
         if linked.is_some() {
             // Written before (a retry after the CRM answered): never twice.
-            return Ok(());
+            return Ok(None);
         }
         if message.kind == "order" && object == "note" {
             let t = job.tenant.clone();
@@ -542,23 +556,15 @@ impl SyncEngine {
             })
             .await?
         };
-        let tenant = job.tenant.clone();
-        self.db
-            .write(move |c| {
-                crm::set_link(
-                    c,
-                    &tenant,
-                    object,
-                    message_id,
-                    &Link {
-                        crm_id: pushed.id,
-                        crm_updated_at: pushed.updated_at,
-                        synced_at: 0,
-                    },
-                )
-            })
-            .await?;
-        Ok(())
+        Ok(Some((
+            object,
+            message_id,
+            Link {
+                crm_id: pushed.id,
+                crm_updated_at: pushed.updated_at,
+                synced_at: 0,
+            },
+        )))
     }
 
     /// Writes the contact to the CRM when it is new there or changed since; its CRM
@@ -571,20 +577,43 @@ impl SyncEngine {
         connector: &Arc<ActiveBinding>,
     ) -> Result<String, SyncError> {
         let t = tenant.to_string();
-        let (contact, link, clocks) = self
+        // Read first; write (and fsync) only when the host side changed a clocked field.
+        let read = self
             .db
-            .write(move |c| {
-                let tx = c.transaction()?;
-                let Some(contact) = contacts::get(&tx, &t, contact_id)? else {
+            .read(move |c| {
+                let Some(contact) = contacts::get(c, &t, contact_id)? else {
                     return Err(StoreError::Task(format!("contact {contact_id} is gone")));
                 };
-                let link = crm::link(&tx, &t, "contact", contact_id)?;
-                let contact = reconcile_host_side(&tx, &t, contact)?;
-                let clocks = crm::fields(&tx, &t, contact_id)?;
-                tx.commit()?;
+                let link = crm::link(c, &t, "contact", contact_id)?;
+                let clocks = crm::fields(c, &t, contact_id)?;
                 Ok((contact, link, clocks))
             })
             .await?;
+        let in_step = HOST_FIELDS.iter().all(|f| {
+            let host = host_value(&read.0, f);
+            match read.2.iter().find(|(n, _)| n == f) {
+                Some((_, k)) => k.value == host || host.is_null(),
+                None => host.is_null(),
+            }
+        });
+        let (contact, link, clocks) = if in_step {
+            read
+        } else {
+            let t = tenant.to_string();
+            self.db
+                .write(move |c| {
+                    let tx = c.transaction()?;
+                    let Some(contact) = contacts::get(&tx, &t, contact_id)? else {
+                        return Err(StoreError::Task(format!("contact {contact_id} is gone")));
+                    };
+                    let link = crm::link(&tx, &t, "contact", contact_id)?;
+                    let contact = reconcile_host_side(&tx, &t, contact)?;
+                    let clocks = crm::fields(&tx, &t, contact_id)?;
+                    tx.commit()?;
+                    Ok((contact, link, clocks))
+                })
+                .await?
+        };
         // Unchanged since the last write: nothing to send.
         if let Some(link) = &link
             && clocks.iter().all(|(_, k)| k.changed_at <= link.synced_at)
@@ -1637,6 +1666,22 @@ mod tests {
         let a = f.contact("393470000001", "Mario");
         let old = f.message(a, "old", "text", now - 181 * DAY_MS, json!({"id": "old"}));
         let kept = f.message(a, "kept", "text", now - 179 * DAY_MS, json!({"id": "kept"}));
+        // Sent long ago but stored today (a replay): kept its full retention.
+        let replayed = f.message(
+            a,
+            "replayed",
+            "text",
+            now - 400 * DAY_MS,
+            json!({"id": "r"}),
+        );
+        f.db.write_blocking(|c| {
+            c.execute(
+                "UPDATE messages SET created_at = ?2 WHERE id = ?1",
+                [old, now - 181 * DAY_MS],
+            )?;
+            Ok(())
+        })
+        .unwrap();
         f.db.write_blocking(|c| {
             crate::sync::enqueue_message(c, "acme", a, old, &[])?;
             c.execute(
@@ -1660,7 +1705,7 @@ mod tests {
                 ))
             })
             .unwrap();
-        assert_eq!(left, kept.to_string());
+        assert_eq!(left, format!("{kept},{replayed}"));
         assert_eq!(jobs, 0);
     }
 
