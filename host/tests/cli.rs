@@ -328,3 +328,94 @@ fn send_queues_through_the_outbox_and_refusals_exit_3() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_state"));
 }
+
+#[test]
+fn crm_commands_show_settings_queue_backfill_and_refusals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path());
+    ok(
+        &server,
+        &[
+            "app",
+            "add",
+            "--id",
+            "app1",
+            "--app-secret",
+            "0123456789abcdef0123456789abcdef",
+            "--verify-token",
+            "v",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "tenant",
+            "add",
+            "--id",
+            "acme",
+            "--app",
+            "app1",
+            "--phone-number-id",
+            "100",
+        ],
+    );
+    // Settings: defaults, then one value changed, the rest kept.
+    let status: serde_json::Value = serde_json::from_str(&ok(
+        &server,
+        &["crm", "status", "--tenant", "acme", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(status["settings"]["mode"], "realtime");
+    assert_eq!(status["settings"]["rate_requests"], 100);
+    let set: serde_json::Value = serde_json::from_str(&ok(
+        &server,
+        &[
+            "crm", "set", "--tenant", "acme", "--mode", "batch", "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(set["mode"], "batch");
+    assert_eq!(set["retention_days"], 180);
+    // A retention under 180 days is refused: exit 3 with the server's code.
+    let out = scrm(
+        &server,
+        &["crm", "set", "--tenant", "acme", "--retention-days", "30"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid_crm_settings"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `scrm sync backfill` is `scrm crm backfill`: nothing stored yet, nothing queued.
+    let queued = ok(
+        &server,
+        &[
+            "sync",
+            "backfill",
+            "--tenant",
+            "acme",
+            "--days",
+            "180",
+            "--no-wait",
+        ],
+    );
+    assert!(queued.contains("queued 0 of 0 messages"), "{queued}");
+    // Empty review queue and dead-letter list print nothing; a pull without a
+    // connector says why (409 → exit 3).
+    assert_eq!(ok(&server, &["crm", "reviews", "--tenant", "acme"]), "");
+    assert_eq!(
+        ok(
+            &server,
+            &["crm", "jobs", "--tenant", "acme", "--state", "dead"]
+        ),
+        ""
+    );
+    let out = scrm(&server, &["crm", "pull", "--tenant", "acme"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("crm_not_configured"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
