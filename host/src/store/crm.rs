@@ -416,8 +416,8 @@ pub fn list_jobs(
     page: PageRequest,
 ) -> Result<Page<Job>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {JOB_COLUMNS} FROM crm_jobs
-         WHERE tenant_id = ?1 AND (?2 IS NULL OR state = ?2) AND id > ?3 ORDER BY id LIMIT ?4"
+        "SELECT {JOB_COLUMNS} FROM crm_jobs WHERE {} AND id > ?3 ORDER BY id LIMIT ?4",
+        by_state(state)
     ))?;
     let rows = stmt
         .query_map(
@@ -426,6 +426,17 @@ pub fn list_jobs(
         )?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_rows(rows, page, |j| j.id))
+}
+
+/// The filter of a page of a tenant's rows, optionally in one state, written so that
+/// SQLite walks an index in id order instead of sorting all the tenant's rows: the
+/// (tenant, state, id) index with a state, the primary key without one.
+fn by_state(state: Option<&str>) -> &'static str {
+    if state.is_some() {
+        "tenant_id = ?1 AND state = ?2"
+    } else {
+        "+tenant_id = ?1 AND ?2 IS NULL"
+    }
 }
 
 /// Counts of a tenant's jobs by state.
@@ -766,8 +777,8 @@ pub fn list_reviews(
     page: PageRequest,
 ) -> Result<Page<Review>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {REVIEW_COLUMNS} FROM crm_reviews
-         WHERE tenant_id = ?1 AND (?2 IS NULL OR state = ?2) AND id > ?3 ORDER BY id LIMIT ?4"
+        "SELECT {REVIEW_COLUMNS} FROM crm_reviews WHERE {} AND id > ?3 ORDER BY id LIMIT ?4",
+        by_state(state)
     ))?;
     let rows = stmt
         .query_map(
