@@ -196,6 +196,56 @@ pub fn enqueue_if_syncing(
     enqueue_message(conn, tenant, contact_id, message_id, &[])
 }
 
+/// A side's value of a field, its source and its time (Unix ms).
+type Version<'a> = (&'a Value, &'a str, i64);
+
+/// Puts an overwrite of a differing value in the review queue: `kept` won, `lost` was
+/// replaced or refused (last writer wins).
+fn review_conflict(
+    tx: &rusqlite::Connection,
+    tenant: &str,
+    contact_id: i64,
+    field: &str,
+    kept: Version<'_>,
+    lost: Version<'_>,
+    detail: Value,
+) -> Result<i64, StoreError> {
+    crm::add_review(
+        tx,
+        tenant,
+        &NewReview {
+            kind: "conflict",
+            contact_id,
+            field: Some(field),
+            kept: Some(kept),
+            lost: Some(lost),
+            detail,
+        },
+    )
+}
+
+/// Queues a write of the contact to the CRM (one queued write per contact: a contact
+/// already queued is not queued twice; one already written is queued again).
+///
+/// # Errors
+/// On database failure.
+fn enqueue_contact(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    contact_id: i64,
+) -> Result<bool, StoreError> {
+    let settings = crm::settings(conn, tenant)?;
+    crm::enqueue(
+        conn,
+        tenant,
+        "contact",
+        contact_id,
+        None,
+        &format!("contact:{contact_id}"),
+        due_at(&settings, now_ms()),
+    )
+}
+
 impl SyncEngine {
     /// An engine over `db` running plugins from `plugins`.
     pub fn new(db: Db, plugins: Arc<PluginHost>, metrics: Arc<Metrics>) -> SyncEngine {
@@ -908,16 +958,7 @@ impl SyncEngine {
                         if field == "name" {
                             crm::set_contact_name(&tx, review.contact_id, lost.as_str())?;
                         }
-                        let settings = crm::settings(&tx, &t)?;
-                        crm::enqueue(
-                            &tx,
-                            &t,
-                            "contact",
-                            review.contact_id,
-                            None,
-                            &format!("contact:{}", review.contact_id),
-                            due_at(&settings, now_ms()),
-                        )?;
+                        enqueue_contact(&tx, &t, review.contact_id)?;
                     }
                     crm::resolve_review(&tx, id, "reverted")?;
                 } else {
@@ -1012,17 +1053,14 @@ fn reconcile_host_side(
             }
             Some(agreed) if agreed.value == host || host.is_null() => {}
             Some(agreed) if contact.updated_at > agreed.changed_at => {
-                crm::add_review(
+                review_conflict(
                     tx,
                     tenant,
-                    &NewReview {
-                        kind: "conflict",
-                        contact_id: contact.id,
-                        field: Some(field),
-                        kept: Some((&host, "whatsapp", contact.updated_at)),
-                        lost: Some((&agreed.value, &agreed.source, agreed.changed_at)),
-                        detail: json!({"rule": "last writer wins"}),
-                    },
+                    contact.id,
+                    field,
+                    (&host, "whatsapp", contact.updated_at),
+                    (&agreed.value, &agreed.source, agreed.changed_at),
+                    json!({"rule": "last writer wins"}),
                 )?;
                 crm::set_field(
                     tx,
@@ -1037,17 +1075,14 @@ fn reconcile_host_side(
                 )?;
             }
             Some(agreed) => {
-                crm::add_review(
+                review_conflict(
                     tx,
                     tenant,
-                    &NewReview {
-                        kind: "conflict",
-                        contact_id: contact.id,
-                        field: Some(field),
-                        kept: Some((&agreed.value, &agreed.source, agreed.changed_at)),
-                        lost: Some((&host, "whatsapp", contact.updated_at)),
-                        detail: json!({"rule": "last writer wins"}),
-                    },
+                    contact.id,
+                    field,
+                    (&agreed.value, &agreed.source, agreed.changed_at),
+                    (&host, "whatsapp", contact.updated_at),
+                    json!({"rule": "last writer wins"}),
                 )?;
                 if field == "name" {
                     crm::set_contact_name(tx, contact.id, agreed.value.as_str())?;
@@ -1181,17 +1216,14 @@ fn apply_one(
         match current {
             Some(k) if k.value == value => {}
             Some(k) if at > k.changed_at => {
-                crm::add_review(
+                review_conflict(
                     tx,
                     tenant,
-                    &NewReview {
-                        kind: "conflict",
-                        contact_id,
-                        field: Some(&field),
-                        kept: Some((&value, "crm", at)),
-                        lost: Some((&k.value, &k.source, k.changed_at)),
-                        detail: json!({"rule": "last writer wins", "crm_id": crm_id}),
-                    },
+                    contact_id,
+                    &field,
+                    (&value, "crm", at),
+                    (&k.value, &k.source, k.changed_at),
+                    json!({"rule": "last writer wins", "crm_id": crm_id}),
                 )?;
                 out.conflicts += 1;
                 set_host_field(tx, tenant, contact_id, &field, &incoming_clock)?;
@@ -1200,29 +1232,17 @@ fn apply_one(
             Some(k) => {
                 // The host's value is newer: keep it, record the refused value, and
                 // write the host's value back to the CRM.
-                crm::add_review(
+                review_conflict(
                     tx,
                     tenant,
-                    &NewReview {
-                        kind: "conflict",
-                        contact_id,
-                        field: Some(&field),
-                        kept: Some((&k.value, &k.source, k.changed_at)),
-                        lost: Some((&value, "crm", at)),
-                        detail: json!({"rule": "last writer wins", "crm_id": crm_id}),
-                    },
+                    contact_id,
+                    &field,
+                    (&k.value, &k.source, k.changed_at),
+                    (&value, "crm", at),
+                    json!({"rule": "last writer wins", "crm_id": crm_id}),
                 )?;
                 out.conflicts += 1;
-                let settings = crm::settings(tx, tenant)?;
-                crm::enqueue(
-                    tx,
-                    tenant,
-                    "contact",
-                    contact_id,
-                    None,
-                    &format!("contact:{contact_id}"),
-                    due_at(&settings, now_ms()),
-                )?;
+                enqueue_contact(tx, tenant, contact_id)?;
             }
             None => {
                 set_host_field(tx, tenant, contact_id, &field, &incoming_clock)?;
@@ -1271,16 +1291,7 @@ fn unread_rule(tx: &rusqlite::Connection) -> Result<usize, StoreError> {
                 source: "whatsapp".into(),
             },
         )?;
-        let settings = crm::settings(tx, tenant)?;
-        crm::enqueue(
-            tx,
-            tenant,
-            "contact",
-            *contact_id,
-            None,
-            &format!("contact:{contact_id}"),
-            due_at(&settings, now),
-        )?;
+        enqueue_contact(tx, tenant, *contact_id)?;
     }
     Ok(rows.len())
 }
@@ -1413,16 +1424,7 @@ fn merge_contacts(
         "UPDATE contacts SET updated_at = ?2 WHERE id = ?1",
         rusqlite::params![keep, now_ms()],
     )?;
-    let settings = crm::settings(tx, tenant)?;
-    crm::enqueue(
-        tx,
-        tenant,
-        "contact",
-        keep,
-        None,
-        &format!("contact:{keep}"),
-        due_at(&settings, now_ms()),
-    )?;
+    enqueue_contact(tx, tenant, keep)?;
     tracing::info!(tenant, keep, absorb, "merged duplicate contacts");
     Ok(())
 }
