@@ -103,7 +103,7 @@ async fn realtime() {
         let due = start + Duration::from_secs_f64(i as f64 / rate);
         tokio::time::sleep_until(due.into()).await;
         let body = webhook(i, contacts);
-        let sig = scrm::whatsapp::signature::sign(APP_SECRET.as_bytes(), &body);
+        let sig = scrm_wire::signature::sign(APP_SECRET.as_bytes(), &body);
         sent.insert(format!("wamid.crm.{i}"), now_ms());
         let resp = http
             .post(&url)
@@ -212,7 +212,7 @@ async fn backfill() {
             }}]}]
         }))
         .unwrap();
-        let sig = scrm::whatsapp::signature::sign(APP_SECRET.as_bytes(), &body);
+        let sig = scrm_wire::signature::sign(APP_SECRET.as_bytes(), &body);
         let resp = http
             .post(&url)
             .header("content-type", "application/json")

@@ -4,8 +4,8 @@
 //! Run: `cargo bench -p scrm-e2e --bench intent`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use scrm::classifier::{data, rules, train};
 use scrm_e2e::bench;
+use scrm_intent::{data, rules, train};
 
 fn intent_call(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");

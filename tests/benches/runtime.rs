@@ -40,7 +40,7 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn row(tenant: &str, slot: &str, sha: &str, config: &[u8]) -> scrm::store::plugins::BindingRow {
+fn row(tenant: &str, slot: &str, sha: &str, config: &[u8]) -> scrm_store::plugins::BindingRow {
     bench::binding(tenant, slot, sha, "keyword-classifier", config)
 }
 

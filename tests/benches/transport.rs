@@ -39,7 +39,7 @@ fn webhook(i: usize) -> Vec<u8> {
 }
 
 fn signature(body: &[u8]) -> String {
-    scrm::whatsapp::signature::sign(APP_SECRET.as_bytes(), body)
+    scrm_wire::signature::sign(APP_SECRET.as_bytes(), body)
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {

@@ -3,9 +3,9 @@
 
 use scrm::config::PluginLimits;
 use scrm::plugins::PluginHost;
-use scrm::store::contacts::Contact;
-use scrm::store::plugins::BindingRow;
-use scrm::whatsapp::payload::{self, Event, InboundMessage};
+use scrm_store::contacts::Contact;
+use scrm_store::plugins::BindingRow;
+use scrm_wire::payload::{self, Event, InboundMessage};
 use std::path::Path;
 
 /// A plugin runtime with default limits, keeping its files under `dir`.

@@ -258,7 +258,7 @@ impl Host {
 
     /// Posts a webhook body signed with `secret`; status and body text.
     pub async fn post_signed(&self, body: &[u8], secret: &str) -> (StatusCode, String) {
-        let sig = scrm::whatsapp::signature::sign(secret.as_bytes(), body);
+        let sig = scrm_wire::signature::sign(secret.as_bytes(), body);
         self.post_webhook(body, Some(&sig)).await
     }
 

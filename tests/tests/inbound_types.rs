@@ -5,9 +5,9 @@
 //! Payloads come from ../shared/fixtures/webhooks (Meta's examples) and
 //! tests/fixtures/synthetic (written for the gaps; see its README).
 
-use scrm::store::Db;
-use scrm::store::{consent, messages};
 use scrm_e2e::*;
+use scrm_store::Db;
+use scrm_store::{consent, messages};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 

@@ -2,8 +2,8 @@
 //! Bitext fixture, installed as two tenants' binding configuration (each with its own
 //! rules), and real webhooks classified by the real plugin.
 
-use scrm::classifier::{data, rules, train};
 use scrm_e2e::*;
+use scrm_intent::{data, rules, train};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::OnceLock;

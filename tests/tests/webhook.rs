@@ -54,7 +54,7 @@ async fn bad_signatures_are_refused_and_store_nothing() {
     assert!(text.contains("signature_mismatch"), "{text}");
 
     // A correct signature over a different body does not verify this one.
-    let sig = scrm::whatsapp::signature::sign(APP_SECRET.as_bytes(), b"{}");
+    let sig = scrm_wire::signature::sign(APP_SECRET.as_bytes(), b"{}");
     let (status, _) = host.post_webhook(&body, Some(&sig)).await;
     assert_eq!(status, 401);
 
@@ -81,8 +81,8 @@ async fn escaped_unicode_signature_form_is_accepted() {
     host.tenant("acme", &[FIXTURE_PNID], "US").await;
     let body = fixture("contact_sharing_message");
     assert!(!body.is_ascii(), "the fixture has non-ASCII names");
-    let escaped = scrm::whatsapp::signature::escape_non_ascii(&body).expect("escaped form");
-    let sig = scrm::whatsapp::signature::sign(APP_SECRET.as_bytes(), &escaped);
+    let escaped = scrm_wire::signature::escape_non_ascii(&body).expect("escaped form");
+    let sig = scrm_wire::signature::sign(APP_SECRET.as_bytes(), &escaped);
     let (status, _) = host.post_webhook(&body, Some(&sig)).await;
     assert_eq!(status, 200);
     host.settle().await;

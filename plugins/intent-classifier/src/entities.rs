@@ -12,7 +12,7 @@
 //! | `amount` | a number next to €, $, £, EUR, USD, GBP, CHF, "euro", "dollars", … | `12.50 EUR` |
 //! | `sku` | a product name or code of the table; a code after "sku"/"codice"; a token like `AB-1234` | the code |
 
-use scrm_intent_model::RulesView;
+use scrm_intent::RulesView;
 use scrm_plugin_sdk::{Content, Entity, Message};
 
 /// Words that make the next number an order number.
@@ -326,7 +326,7 @@ pub fn from_message(msg: &Message, out: &mut Vec<Entity>) {
 mod tests {
     use super::*;
 
-    use scrm_intent_model::{Product, Rules};
+    use scrm_intent::{Product, Rules};
 
     fn found(text: &str) -> Vec<(String, String)> {
         found_with(text, &[])

@@ -9,7 +9,7 @@
 //! * A sentiment at or below `negative_threshold` raises the priority to `high`.
 //! * The priority is the highest raised, `normal` when nothing raised it.
 
-use scrm_intent_model::{Priority, RulesView};
+use scrm_intent::{Priority, RulesView};
 
 /// Tags and priority of one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +93,7 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scrm_intent_model::{Rule, Rules};
+    use scrm_intent::{Rule, Rules};
 
     fn apply(rules: &Rules, intent: Option<(&str, f32)>, lower: &str, sentiment: f32) -> Labels {
         let text = rules.encode().unwrap();

@@ -3,7 +3,7 @@
 //!
 //! The binding's configuration **is** the model file written by
 //! `scrm classifier train --data FILE.csv [--rules RULES.toml] --out MODEL` (format:
-//! [`scrm_intent_model::format`]). It is never copied in whole: each call reads the
+//! [`scrm_intent::format`]). It is never copied in whole: each call reads the
 //! model's head (one host call, a few KB) and then, in one `read-many` host call, only
 //! the weight rows of the message's hashed features (~100 rows of one byte per intent).
 //!
@@ -24,7 +24,7 @@ pub mod entities;
 pub mod labels;
 pub mod sentiment;
 
-use scrm_intent_model::{Classifier as Model, ModelReader, RulesView, Workspace};
+use scrm_intent::{Classifier as Model, ModelReader, RulesView, Workspace};
 use scrm_plugin_sdk::{
     Classification, Classifier, ClassifyError, Contact, Intent, Message, Priority,
 };
@@ -61,12 +61,12 @@ impl ModelReader for InstalledConfig {
     }
 }
 
-fn priority(p: scrm_intent_model::Priority) -> Priority {
+fn priority(p: scrm_intent::Priority) -> Priority {
     match p {
-        scrm_intent_model::Priority::Low => Priority::Low,
-        scrm_intent_model::Priority::Normal => Priority::Normal,
-        scrm_intent_model::Priority::High => Priority::High,
-        scrm_intent_model::Priority::Urgent => Priority::Urgent,
+        scrm_intent::Priority::Low => Priority::Low,
+        scrm_intent::Priority::Normal => Priority::Normal,
+        scrm_intent::Priority::High => Priority::High,
+        scrm_intent::Priority::Urgent => Priority::Urgent,
     }
 }
 
@@ -156,14 +156,14 @@ mod tests {
         .iter()
         .map(|(t, i)| (t.to_string(), i.to_string()))
         .collect();
-        let params = scrm_intent_model::TrainParams {
-            features: scrm_intent_model::FeatureParams {
+        let params = scrm_intent::TrainParams {
+            features: scrm_intent::FeatureParams {
                 hash_bits: 12,
                 ..Default::default()
             },
             ..Default::default()
         };
-        let mut m = scrm_intent_model::train(&rows, &params).expect("train");
+        let mut m = scrm_intent::fit(&rows, &params).expect("train");
         m.rules = rules.to_string();
         m.to_bytes()
     }

@@ -12,7 +12,7 @@
 //! Cheap (one pass, a binary search per word) and explainable; it is not a model of
 //! irony or of domain words the lexicon lacks, which the tenant can add.
 
-use scrm_intent_model::RulesView;
+use scrm_intent::RulesView;
 
 /// The built-in lexicon, sorted by word (checked by a test): English and Italian.
 const LEXICON: &[(&str, f32)] = &[
@@ -318,7 +318,7 @@ mod tests {
 
     #[test]
     fn tenant_words_override_the_lexicon() {
-        let extra = scrm_intent_model::Rules {
+        let extra = scrm_intent::Rules {
             words: vec![("late".to_string(), 0.0), ("sick".to_string(), 3.0)],
             ..Default::default()
         }

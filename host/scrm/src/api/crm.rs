@@ -1,0 +1,269 @@
+//! Two-way CRM sync over HTTP: CRM webhooks (`POST /v1/crm/{tenant}/webhook`, no
+//! operator token: the tenant's connector checks the CRM's signature), and for the
+//! operator the tenant's sync settings, its queue of CRM writes (with the dead-letter
+//! list), an immediate pull, and the review queue.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::sync::{Applied, SyncError};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use scrm_store::crm::{self, CrmSettings, Job, Review};
+use scrm_store::page::{Page, PageRequest};
+use scrm_store::tenants;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+impl From<SyncError> for ApiError {
+    fn from(e: SyncError) -> ApiError {
+        match e {
+            SyncError::Store(s) => s.into(),
+            SyncError::NotConfigured(..) => {
+                ApiError::new(StatusCode::CONFLICT, "crm_not_configured", e.to_string())
+            }
+            SyncError::Call(c) => {
+                let status = match c.code() {
+                    "crm_unauthorized" => StatusCode::UNAUTHORIZED,
+                    "crm_invalid" | "crm_unmapped_fields" => StatusCode::UNPROCESSABLE_ENTITY,
+                    "crm_rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+                    _ => StatusCode::BAD_GATEWAY,
+                };
+                ApiError::new(status, c.code(), c.to_string())
+            }
+            SyncError::Task(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+        }
+    }
+}
+
+async fn require_tenant(state: &AppState, tenant: &str) -> Result<(), ApiError> {
+    let t = tenant.to_string();
+    if state.db.read(move |c| tenants::get(c, &t)).await?.is_none() {
+        return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
+    }
+    Ok(())
+}
+
+/// `POST /v1/crm/{tenant}/webhook`: a delivery from the tenant's CRM, parsed (and its
+/// signature checked) by the tenant's connector, applied at once.
+pub async fn webhook(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Applied>, ApiError> {
+    require_tenant(&state, &tenant).await?;
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let applied = state.sync.webhook(&tenant, headers, body.to_vec()).await?;
+    Ok(Json(applied))
+}
+
+/// `GET /v1/tenants/{id}/crm`: settings, queue counts by state, the pull cursor.
+pub async fn get_settings(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_tenant(&state, &tenant).await?;
+    let (settings, counts, backfill, cursor) = state
+        .db
+        .read(move |c| {
+            Ok((
+                crm::settings(c, &tenant)?,
+                crm::job_counts(c, &tenant)?,
+                crm::backfill_counts(c, &tenant)?,
+                crm::cursor(c, &tenant)?,
+            ))
+        })
+        .await?;
+    let map = |v: Vec<(String, i64)>| -> serde_json::Map<String, Value> {
+        v.into_iter().map(|(k, n)| (k, json!(n))).collect()
+    };
+    Ok(Json(json!({
+        "settings": settings,
+        "jobs": map(counts),
+        "backfill": map(backfill),
+        "cursor": cursor
+    })))
+}
+
+/// `PUT /v1/tenants/{id}/crm`: replaces the sync settings (missing fields take their
+/// defaults; see [`CrmSettings`]). 422 `invalid_crm_settings` says which value is wrong.
+pub async fn put_settings(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    body: Result<Json<CrmSettings>, JsonRejection>,
+) -> Result<Json<CrmSettings>, ApiError> {
+    let Json(settings) = body?;
+    settings
+        .validate()
+        .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_crm_settings", m))?;
+    require_tenant(&state, &tenant).await?;
+    let s = settings.clone();
+    state
+        .db
+        .write(move |c| crm::put_settings(c, &tenant, &s))
+        .await?;
+    Ok(Json(settings))
+}
+
+/// Filters of the job and review lists.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
+    state: Option<String>,
+}
+
+fn page(q: &ListQuery) -> PageRequest {
+    PageRequest::new(q.after, q.limit)
+}
+
+/// `GET /v1/tenants/{id}/crm/jobs[?state=queued|done|dead]`: the queue of CRM writes;
+/// `state=dead` is the dead-letter list.
+pub async fn jobs(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page<Job>>, ApiError> {
+    let Query(q) = q?;
+    if let Some(s) = &q.state
+        && !matches!(s.as_str(), "queued" | "done" | "dead")
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("state must be queued, done or dead, not {s:?}"),
+        ));
+    }
+    require_tenant(&state, &tenant).await?;
+    let p = page(&q);
+    let out = state
+        .db
+        .read(move |c| crm::list_jobs(c, &tenant, q.state.as_deref(), p))
+        .await?;
+    Ok(Json(out))
+}
+
+/// `POST /v1/tenants/{id}/crm/jobs/{job}/requeue`: puts a dead job back, due now.
+pub async fn requeue(
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, i64)>,
+) -> Result<Json<Job>, ApiError> {
+    let t = tenant.clone();
+    match state.db.write(move |c| crm::requeue(c, &t, id)).await? {
+        None => Err(ApiError::not_found(format!(
+            "tenant {tenant:?} has no CRM job {id}"
+        ))),
+        Some(Err(s)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_dead",
+            format!("CRM job {id} is {s}; only dead jobs can be re-queued"),
+        )),
+        Some(Ok(job)) => {
+            state.sync.waker().notify_one();
+            Ok(Json(job))
+        }
+    }
+}
+
+/// `POST /v1/tenants/{id}/crm/pull`: pulls the CRM's changes now; what was applied.
+pub async fn pull(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Json<Applied>, ApiError> {
+    require_tenant(&state, &tenant).await?;
+    Ok(Json(state.sync.pull(&tenant).await?))
+}
+
+/// The body of a backfill request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillRequest {
+    /// How many days of history to write (1 to 3650).
+    days: u32,
+}
+
+/// `POST /v1/tenants/{id}/crm/backfill`: queues the chat history of the last `days`
+/// days for the CRM, behind live writes. Idempotent: messages already queued or
+/// written are not queued again, so running it again resumes an interrupted backfill.
+pub async fn backfill(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    body: Result<Json<BackfillRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(req) = body?;
+    if !(1..=3650).contains(&req.days) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_backfill",
+            "days must be 1 to 3650",
+        ));
+    }
+    require_tenant(&state, &tenant).await?;
+    let (queued, total) = state.sync.backfill(&tenant, req.days).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"queued": queued, "messages": total, "days": req.days})),
+    ))
+}
+
+/// `GET /v1/tenants/{id}/crm/reviews[?state=open|accepted|reverted]`.
+pub async fn reviews(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page<Review>>, ApiError> {
+    let Query(q) = q?;
+    if let Some(s) = &q.state
+        && !matches!(s.as_str(), "open" | "accepted" | "reverted")
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("state must be open, accepted or reverted, not {s:?}"),
+        ));
+    }
+    require_tenant(&state, &tenant).await?;
+    let p = page(&q);
+    let out = state
+        .db
+        .read(move |c| crm::list_reviews(c, &tenant, q.state.as_deref(), p))
+        .await?;
+    Ok(Json(out))
+}
+
+/// `POST /v1/tenants/{id}/crm/reviews/{review}/accept` keeps the winning value.
+pub async fn accept(
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, i64)>,
+) -> Result<Json<Review>, ApiError> {
+    resolve(state, tenant, id, false).await
+}
+
+/// `POST /v1/tenants/{id}/crm/reviews/{review}/revert` restores the value that lost,
+/// on the host and (through a queued write) in the CRM.
+pub async fn revert(
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, i64)>,
+) -> Result<Json<Review>, ApiError> {
+    resolve(state, tenant, id, true).await
+}
+
+async fn resolve(
+    state: AppState,
+    tenant: String,
+    id: i64,
+    revert: bool,
+) -> Result<Json<Review>, ApiError> {
+    match state.sync.resolve_review(&tenant, id, revert).await? {
+        None => Err(ApiError::not_found(format!(
+            "tenant {tenant:?} has no review {id}"
+        ))),
+        Some(Err(m)) => Err(ApiError::new(StatusCode::CONFLICT, "review_closed", m)),
+        Some(Ok(r)) => Ok(Json(r)),
+    }
+}

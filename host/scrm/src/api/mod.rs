@@ -1,0 +1,159 @@
+//! HTTP: the WhatsApp webhook, the operator's admin API and the read API under
+//! `/v1/` (bearer token), `/metrics` and `/healthz`.
+
+pub mod admin;
+pub mod auth;
+pub mod crm;
+pub mod error;
+pub mod health;
+pub mod media;
+pub mod read;
+pub mod send;
+pub mod webhook;
+
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::plugins::PluginHost;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, patch, post, put};
+use scrm_store::Db;
+use std::sync::Arc;
+
+/// Largest request body: webhook bodies are small; components can be tens of MB.
+const BODY_LIMIT: usize = 64 << 20;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The store.
+    pub db: Db,
+    /// The plugin runtime.
+    pub plugins: Arc<PluginHost>,
+    /// The inbound worker (to wake it).
+    pub pipeline: Pipeline,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Operator authentication.
+    pub auth: Arc<auth::AdminAuth>,
+    /// Sending.
+    pub outbox: crate::outbox::Outbox,
+    /// Durable, group-committed webhook intake.
+    pub inbox: scrm_store::inbox::Appender,
+    /// Cloud API health and failover per app.
+    pub health: Arc<crate::whatsapp::health::Health>,
+    /// Media files: uploads, downloads, serving.
+    pub media: crate::media::MediaStore,
+    /// Two-way CRM sync.
+    pub sync: crate::sync::SyncEngine,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/apps", post(admin::add_app).get(admin::list_apps))
+        .route("/apps/{id}", patch(admin::patch_app))
+        .route("/apps/{id}/health", get(health::get))
+        .route("/apps/{id}/health/probe", post(health::probe))
+        .route("/apps/{id}/signature", post(admin::sign))
+        .route("/apps/{id}/events", get(read::app_events))
+        .route("/tenants", post(admin::add_tenant).get(admin::list_tenants))
+        .route("/tenants/{id}", get(admin::get_tenant))
+        .route("/tenants/{id}/plugins", get(admin::list_plugins))
+        .route("/tenants/{id}/secrets", get(admin::list_secrets))
+        .route(
+            "/tenants/{id}/secrets/{name}",
+            put(admin::set_secret).delete(admin::delete_secret),
+        )
+        .route("/tenants/{id}/plugins/{slot}", put(admin::install))
+        .route(
+            "/tenants/{id}/plugins/{slot}/rollback",
+            post(admin::rollback),
+        )
+        .route("/tenants/{id}/plugins/{slot}/enable", post(admin::enable))
+        .route("/tenants/{id}/contacts", get(read::contacts))
+        .route("/tenants/{id}/conversations", get(read::conversations))
+        .route(
+            "/tenants/{id}/messages",
+            get(read::messages).post(send::send),
+        )
+        .route(
+            "/tenants/{id}/media",
+            post(media::upload)
+                .get(media::list)
+                .layer(DefaultBodyLimit::max(media::UPLOAD_BODY_LIMIT)),
+        )
+        .route("/tenants/{id}/media/{sha256}", get(media::get))
+        .route("/tenants/{id}/outbox", get(send::list))
+        .route("/tenants/{id}/outbox/{item}", get(send::get))
+        .route("/tenants/{id}/outbox/{item}/requeue", post(send::requeue))
+        .route("/tenants/{id}/outbox/{item}/cancel", post(send::cancel))
+        .route(
+            "/tenants/{id}/limits",
+            get(send::get_limits).put(send::put_tenant_limits),
+        )
+        .route(
+            "/tenants/{id}/numbers/{number}/limits",
+            put(send::put_number_limits),
+        )
+        .route(
+            "/tenants/{id}/consent/{recipient}",
+            get(send::get_consent).put(send::put_consent),
+        )
+        .route("/tenants/{id}/events", get(read::tenant_events))
+        .route(
+            "/tenants/{id}/crm",
+            get(crm::get_settings).put(crm::put_settings),
+        )
+        .route("/tenants/{id}/crm/jobs", get(crm::jobs))
+        .route("/tenants/{id}/crm/jobs/{job}/requeue", post(crm::requeue))
+        .route("/tenants/{id}/crm/pull", post(crm::pull))
+        .route("/tenants/{id}/crm/backfill", post(crm::backfill))
+        .route("/tenants/{id}/crm/reviews", get(crm::reviews))
+        .route(
+            "/tenants/{id}/crm/reviews/{review}/accept",
+            post(crm::accept),
+        )
+        .route(
+            "/tenants/{id}/crm/reviews/{review}/revert",
+            post(crm::revert),
+        )
+        .route("/components", post(admin::upload_component))
+        .route("/inbox", get(admin::inbox_stats))
+        .fallback(|| async { error::ApiError::not_found("no such API route; see docs/api.md") })
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_operator,
+        ));
+    Router::new()
+        .route(
+            "/webhooks/whatsapp",
+            get(webhook::verify).post(webhook::receive),
+        )
+        .route("/webhooks/whatsapp/{app}", post(webhook::receive_app))
+        // CRMs cannot send the operator token: the tenant's connector checks the
+        // CRM's own signature instead.
+        .route("/v1/crm/{tenant}/webhook", post(crm::webhook))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .nest("/v1", v1)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Some((instances, memories)) = state.plugins.pool_usage() {
+        state.metrics.pool_instances.set(instances as i64);
+        state.metrics.pool_memories.set(memories as i64);
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}

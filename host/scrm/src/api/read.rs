@@ -1,0 +1,144 @@
+//! The read API: a tenant's contacts, conversations, messages and account events, and
+//! an app's unrouted account events, paginated with `?after=<id>&limit=<n>` (the
+//! response's `next_after` is the next page's cursor).
+
+use super::AppState;
+use super::error::ApiError;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use scrm_store::contacts::{self, Contact};
+use scrm_store::events::{self, AccountEvent, Owner};
+use scrm_store::messages::{self, Conversation, Message, MessageFilter};
+use scrm_store::page::{Page, PageRequest};
+use scrm_store::{apps, tenants};
+use serde::Deserialize;
+
+/// Pagination and filters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Items with ids greater than this.
+    after: Option<i64>,
+    /// Page size, 1–500 (default 50).
+    limit: Option<u32>,
+    /// Messages of one conversation only.
+    conversation_id: Option<i64>,
+    /// Messages with this tag only.
+    tag: Option<String>,
+}
+
+async fn ensure_tenant(state: &AppState, tenant: &str) -> Result<(), ApiError> {
+    let t = tenant.to_string();
+    match state.db.read(move |c| tenants::get(c, &t)).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(format!("no tenant {tenant:?}"))),
+    }
+}
+
+/// `GET /v1/tenants/{id}/contacts`.
+pub async fn contacts(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page<Contact>>, ApiError> {
+    let Query(q) = q?;
+    ensure_tenant(&state, &tenant).await?;
+    let page = PageRequest::new(q.after, q.limit);
+    Ok(Json(
+        state
+            .db
+            .read(move |c| contacts::list(c, &tenant, page))
+            .await?,
+    ))
+}
+
+/// `GET /v1/tenants/{id}/conversations`.
+pub async fn conversations(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page<Conversation>>, ApiError> {
+    let Query(q) = q?;
+    ensure_tenant(&state, &tenant).await?;
+    let page = PageRequest::new(q.after, q.limit);
+    Ok(Json(
+        state
+            .db
+            .read(move |c| messages::conversations(c, &tenant, page))
+            .await?,
+    ))
+}
+
+/// `GET /v1/tenants/{id}/messages`.
+pub async fn messages(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page<Message>>, ApiError> {
+    let Query(q) = q?;
+    ensure_tenant(&state, &tenant).await?;
+    let page = PageRequest::new(q.after, q.limit);
+    Ok(Json(
+        state
+            .db
+            .read(move |c| {
+                let filter = MessageFilter {
+                    conversation_id: q.conversation_id,
+                    tag: q.tag.as_deref(),
+                };
+                messages::list(c, &tenant, filter, page)
+            })
+            .await?,
+    ))
+}
+
+/// Pagination and the field filter of the events lists.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Items with ids greater than this.
+    after: Option<i64>,
+    /// Page size, 1–500 (default 50).
+    limit: Option<u32>,
+    /// Events of this webhook field only, e.g. `message_template_status_update`.
+    field: Option<String>,
+}
+
+/// `GET /v1/tenants/{id}/events`: the tenant's template, number, account and
+/// user-preference events.
+pub async fn tenant_events(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    q: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<Page<AccountEvent>>, ApiError> {
+    let Query(q) = q?;
+    ensure_tenant(&state, &tenant).await?;
+    let page = PageRequest::new(q.after, q.limit);
+    Ok(Json(
+        state
+            .db
+            .read(move |c| events::list(c, Owner::Tenant(&tenant), q.field.as_deref(), page))
+            .await?,
+    ))
+}
+
+/// `GET /v1/apps/{id}/events`: the app's events that no tenant could be resolved for.
+pub async fn app_events(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    q: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<Page<AccountEvent>>, ApiError> {
+    let Query(q) = q?;
+    let id = app.clone();
+    if state.db.read(move |c| apps::get(c, &id)).await?.is_none() {
+        return Err(ApiError::not_found(format!("no app {app:?}")));
+    }
+    let page = PageRequest::new(q.after, q.limit);
+    Ok(Json(
+        state
+            .db
+            .read(move |c| events::list(c, Owner::App(&app), q.field.as_deref(), page))
+            .await?,
+    ))
+}

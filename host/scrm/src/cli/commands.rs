@@ -1,0 +1,469 @@
+//! The client commands: app (add, list, set, health), tenant, plugin, replay.
+
+use super::client::{Client, send_raw};
+use super::{AppCommand, PluginCommand, ReplayArgs, SecretCommand, TenantCommand};
+use anyhow::{Context, anyhow};
+use scrm_wire::signature;
+use serde_json::{Value, json};
+
+fn print(json_out: bool, v: &Value, table: impl FnOnce(&Value)) {
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    } else {
+        table(v);
+    }
+}
+
+fn items(v: &Value) -> impl Iterator<Item = &Value> {
+    v["items"].as_array().into_iter().flatten()
+}
+
+pub async fn app(cmd: AppCommand) -> anyhow::Result<()> {
+    match cmd {
+        AppCommand::Add {
+            client,
+            id,
+            app_secret,
+            verify_token,
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.post("/v1/apps").json(&json!({
+                    "id": id, "app_secret": app_secret, "verify_token": verify_token
+                })))
+                .await?;
+            print(client.json, &v, |v| {
+                println!("app {} added", v["id"].as_str().unwrap_or(""))
+            });
+        }
+        AppCommand::List { client } => {
+            let c = Client::new(&client);
+            let v = c.send(c.get("/v1/apps")).await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "{:<24} {:<14} {:<36} {:<10} BACKUP_GRAPH_URL",
+                    "ID", "CREATED_AT", "GRAPH_URL", "VERSION"
+                );
+                for a in items(v) {
+                    let or_default = |k: &str| a[k].as_str().unwrap_or("(default)").to_string();
+                    println!(
+                        "{:<24} {:<14} {:<36} {:<10} {}",
+                        a["id"].as_str().unwrap_or(""),
+                        a["created_at"],
+                        or_default("graph_url"),
+                        or_default("graph_version"),
+                        a["backup_graph_url"].as_str().unwrap_or("-"),
+                    );
+                }
+            });
+        }
+        AppCommand::Set {
+            client,
+            id,
+            graph_url,
+            graph_version,
+            backup_graph_url,
+        } => {
+            let mut body = serde_json::Map::new();
+            for (k, v) in [
+                ("graph_url", graph_url),
+                ("graph_version", graph_version),
+                ("backup_graph_url", backup_graph_url),
+            ] {
+                if let Some(v) = v {
+                    body.insert(k.into(), if v.is_empty() { Value::Null } else { json!(v) });
+                }
+            }
+            if body.is_empty() {
+                return Err(anyhow!(
+                    "nothing to set: give --graph-url, --graph-version or --backup-graph-url"
+                ));
+            }
+            let c = Client::new(&client);
+            let v = c
+                .send(
+                    c.patch(&format!("/v1/apps/{id}"))
+                        .json(&Value::Object(body)),
+                )
+                .await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "app {}: graph_url {}, graph_version {}, backup_graph_url {}",
+                    v["id"].as_str().unwrap_or(""),
+                    v["graph_url"].as_str().unwrap_or("(default)"),
+                    v["graph_version"].as_str().unwrap_or("(default)"),
+                    v["backup_graph_url"].as_str().unwrap_or("-"),
+                );
+            });
+        }
+        AppCommand::Health { client, id, probe } => {
+            let c = Client::new(&client);
+            let v = if probe {
+                c.send(c.post(&format!("/v1/apps/{id}/health/probe")))
+                    .await?
+            } else {
+                c.send(c.get(&format!("/v1/apps/{id}/health"))).await?
+            };
+            print(client.json, &v, |v| {
+                println!(
+                    "app {}: {} active ({})",
+                    v["app"].as_str().unwrap_or(""),
+                    v["active"].as_str().unwrap_or(""),
+                    v["active_url"].as_str().unwrap_or("")
+                );
+                println!(
+                    "primary {}: {} unhealthy in a row",
+                    v["primary"]["url"].as_str().unwrap_or(""),
+                    v["primary"]["consecutive_unhealthy"]
+                );
+                println!(
+                    "backup  {}",
+                    v["backup"]["url"].as_str().unwrap_or("(none: no failover)")
+                );
+                println!(
+                    "{:<14} {:<8} {:<9} {:>10}  ERROR",
+                    "AT", "TARGET", "OUTCOME", "LATENCY_MS"
+                );
+                for p in v["probes"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:<14} {:<8} {:<9} {:>10}  {}",
+                        p["at"],
+                        p["target"].as_str().unwrap_or(""),
+                        p["outcome"].as_str().unwrap_or(""),
+                        p["latency_ms"],
+                        p["error"].as_str().unwrap_or("")
+                    );
+                }
+                for s in v["switches"].as_array().into_iter().flatten() {
+                    println!(
+                        "switch at {}: {} -> {} ({})",
+                        s["at"],
+                        s["from"].as_str().unwrap_or(""),
+                        s["to"].as_str().unwrap_or(""),
+                        s["reason"].as_str().unwrap_or("")
+                    );
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn tenant(cmd: TenantCommand) -> anyhow::Result<()> {
+    match cmd {
+        TenantCommand::Add {
+            client,
+            id,
+            app,
+            phone_number_ids,
+            region,
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.post("/v1/tenants").json(&json!({
+                    "id": id, "app": app, "phone_number_ids": phone_number_ids, "region": region
+                })))
+                .await?;
+            print(client.json, &v, |v| {
+                println!("tenant {} added", v["id"].as_str().unwrap_or(""));
+            });
+        }
+        TenantCommand::List { client } => {
+            let c = Client::new(&client);
+            let v = c.send(c.get("/v1/tenants")).await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "{:<20} {:<20} {:<6} PHONE_NUMBER_IDS",
+                    "ID", "APP", "REGION"
+                );
+                for t in items(v) {
+                    let numbers: Vec<&str> = t["phone_number_ids"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    println!(
+                        "{:<20} {:<20} {:<6} {}",
+                        t["id"].as_str().unwrap_or(""),
+                        t["app_id"].as_str().unwrap_or(""),
+                        t["default_region"].as_str().unwrap_or(""),
+                        numbers.join(",")
+                    );
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
+    match cmd {
+        PluginCommand::Build {
+            package,
+            dir,
+            profile,
+        } => {
+            let target = dir.join("target");
+            let path = tokio::task::spawn_blocking(move || {
+                crate::plugins::build::build_rust_plugin(&dir, &package, &profile, &target)
+            })
+            .await??;
+            println!("{}", path.display());
+        }
+        PluginCommand::Install {
+            client,
+            tenant,
+            slot,
+            config,
+            name,
+            deadline_ms,
+            fuel,
+            memory_mib,
+            output_kib,
+            http,
+            file,
+        } => {
+            let http_policy: Value = match &http {
+                Some(p) => serde_json::from_slice(
+                    &std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+                )
+                .with_context(|| format!("{} is not JSON", p.display()))?,
+                None => json!({}),
+            };
+            let mut limits = serde_json::Map::new();
+            for (k, v) in [
+                ("deadline_ms", deadline_ms),
+                ("fuel", fuel),
+                ("memory_mib", memory_mib.map(u64::from)),
+                ("output_kib", output_kib.map(u64::from)),
+            ] {
+                if let Some(v) = v {
+                    limits.insert(k.into(), json!(v));
+                }
+            }
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("cannot read component {}", file.display()))?;
+            let config = config
+                .map(|p| {
+                    std::fs::read(&p).with_context(|| format!("cannot read config {}", p.display()))
+                })
+                .transpose()?;
+            // Text configs travel as text; binary ones (trained models) as base64.
+            let config_field = match config {
+                None => json!({}),
+                Some(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => json!({"config": text}),
+                    Err(e) => {
+                        use base64::Engine as _;
+                        json!({"config_base64": base64::engine::general_purpose::STANDARD.encode(e.into_bytes())})
+                    }
+                },
+            };
+            let name = name.unwrap_or_else(|| {
+                file.file_stem()
+                    .map(|s| s.to_string_lossy().replace('_', "-"))
+                    .unwrap_or_else(|| "plugin".into())
+            });
+            let c = Client::new(&client);
+            let comp = c
+                .send(
+                    c.post("/v1/components")
+                        .query(&[("name", &name)])
+                        .header("content-type", "application/wasm")
+                        .body(bytes),
+                )
+                .await?;
+            let sha = comp["sha256"]
+                .as_str()
+                .ok_or_else(|| anyhow!("the server did not return the component's sha256"))?;
+            let v = c
+                .send(
+                    c.put(&format!("/v1/tenants/{tenant}/plugins/{slot}"))
+                        .json(&{
+                            let mut body = config_field;
+                            body["sha256"] = json!(sha);
+                            body["limits"] = Value::Object(limits);
+                            body["http"] = http_policy;
+                            body
+                        }),
+                )
+                .await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "installed {} as {} of tenant {} (version {}, sha256 {})",
+                    v["name"].as_str().unwrap_or(""),
+                    v["slot"].as_str().unwrap_or(""),
+                    v["tenant_id"].as_str().unwrap_or(""),
+                    v["version"],
+                    v["sha256"].as_str().unwrap_or(""),
+                );
+            });
+        }
+        PluginCommand::Rollback {
+            client,
+            tenant,
+            slot,
+            to,
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(
+                    c.post(&format!("/v1/tenants/{tenant}/plugins/{slot}/rollback"))
+                        .json(&json!({"to": to})),
+                )
+                .await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "{} of tenant {} is now {} version {}",
+                    v["slot"].as_str().unwrap_or(""),
+                    v["tenant_id"].as_str().unwrap_or(""),
+                    v["name"].as_str().unwrap_or(""),
+                    v["version"]
+                );
+            });
+        }
+        PluginCommand::Enable {
+            client,
+            tenant,
+            slot,
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.post(&format!("/v1/tenants/{tenant}/plugins/{slot}/enable")))
+                .await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "{} of tenant {} re-enabled ({} version {})",
+                    v["slot"].as_str().unwrap_or(""),
+                    v["tenant_id"].as_str().unwrap_or(""),
+                    v["name"].as_str().unwrap_or(""),
+                    v["version"]
+                );
+            });
+        }
+        PluginCommand::List { client, tenant } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.get(&format!("/v1/tenants/{tenant}/plugins")))
+                .await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "{:<12} {:<8} {:<24} {:<12} SHA256",
+                    "SLOT", "VERSION", "NAME", "STATE"
+                );
+                for b in items(v) {
+                    let state = match (b["active"].as_bool(), b["quarantined_at"].is_null()) {
+                        (Some(true), true) => "active",
+                        (Some(true), false) => "quarantined",
+                        _ => "",
+                    };
+                    println!(
+                        "{:<12} {:<8} {:<24} {:<12} {}",
+                        b["slot"].as_str().unwrap_or(""),
+                        b["version"].as_i64().unwrap_or(0),
+                        b["name"].as_str().unwrap_or(""),
+                        state,
+                        b["sha256"].as_str().unwrap_or("")
+                    );
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let c = Client::new(&args.client);
+    let http = reqwest::Client::new();
+    let mut results = Vec::new();
+    for file in &args.files {
+        let body =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let sig = match &args.app_secret {
+            Some(secret) => signature::sign(secret.as_bytes(), &body),
+            None => {
+                let v = c
+                    .send(
+                        c.post(&format!("/v1/apps/{}/signature", args.app))
+                            .body(body.clone()),
+                    )
+                    .await
+                    .context("asking the host to sign (or pass --app-secret)")?;
+                v["signature"]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("the host returned no signature"))?
+                    .to_string()
+            }
+        };
+        let rb = http
+            .post(c.url("/webhooks/whatsapp"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", sig)
+            .body(body);
+        send_raw(rb, &args.client.server)
+            .await
+            .with_context(|| format!("posting {}", file.display()))?;
+        results.push(json!({"file": file.display().to_string(), "status": "accepted"}));
+        if !args.client.json {
+            println!("{}: accepted", file.display());
+        }
+    }
+    if args.client.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"items": results}))?
+        );
+    }
+    Ok(())
+}
+
+pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
+    match cmd {
+        SecretCommand::Set {
+            client,
+            tenant,
+            name,
+            value,
+        } => {
+            let value = match value {
+                Some(v) => v,
+                None => {
+                    let mut v = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut v)
+                        .context("reading the secret from stdin")?;
+                    v.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let c = Client::new(&client);
+            c.send(
+                c.put(&format!("/v1/tenants/{tenant}/secrets/{name}"))
+                    .json(&json!({"value": value})),
+            )
+            .await?;
+            println!("secret {name} of tenant {tenant} set");
+        }
+        SecretCommand::List { client, tenant } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.get(&format!("/v1/tenants/{tenant}/secrets")))
+                .await?;
+            print(client.json, &v, |v| {
+                for s in items(v) {
+                    println!("{}", s["name"].as_str().unwrap_or(""));
+                }
+            });
+        }
+        SecretCommand::Delete {
+            client,
+            tenant,
+            name,
+        } => {
+            let c = Client::new(&client);
+            c.send(c.http_delete(&format!("/v1/tenants/{tenant}/secrets/{name}")))
+                .await?;
+            println!("secret {name} of tenant {tenant} deleted");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,363 @@
+//! Configuration: built-in defaults, then a TOML file (`--config`), then `SCRM_*`
+//! environment variables and command-line flags. Parsed once, validated into
+//! [`Settings`].
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! data_dir = "./scrm-data"
+//! # admin_token = "…"          # else generated at first start and printed once
+//! # compile_cache_dir = "…"    # default <data_dir>/cache
+//!
+//! [plugins]
+//! deadline_ms = 200            # CPU deadline per plugin call
+//! memory_mib = 64              # memory cap per plugin instance
+//! log_records_per_call = 32
+//!
+//! [whatsapp]
+//! graph_url = "https://graph.facebook.com"   # or --graph-url / SCRM_GRAPH_URL
+//! graph_version = "v23.0"
+//! probe_interval_secs = 3600   # Cloud API health probe per app (see docs/sending.md)
+//! probe_slow_ms = 1500         # slower answers are unhealthy
+//! probe_failures_to_switch = 3 # unhealthy probes in a row → the app's backup URL
+//!
+//! [whatsapp.limits]            # defaults; tenants and numbers override them
+//! daily_cap = 1000             # 250, 2000, 10000, 100000 or "unlimited"
+//! mps = 80                     # messages per second per number (up to 1000)
+//! ```
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub use scrm_store::Secret;
+
+/// The configuration file's shape. Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address to listen on (default 127.0.0.1:8080).
+    pub listen: Option<SocketAddr>,
+    /// Directory holding the SQLite file and plugin components (default ./scrm-data).
+    pub data_dir: Option<PathBuf>,
+    /// The operator's bearer token for the admin API (default: generated once).
+    pub admin_token: Option<Secret>,
+    /// Where compiled plugin code is cached (default: `<data_dir>/cache`).
+    pub compile_cache_dir: Option<PathBuf>,
+    /// Limits for plugin calls.
+    #[serde(default)]
+    pub plugins: PluginLimits,
+    /// The Cloud API, retries and WhatsApp's sending limits (`[whatsapp]`,
+    /// `[whatsapp.limits]`).
+    #[serde(default)]
+    pub whatsapp: crate::outbox::SendSettings,
+}
+
+/// Limits applied to every plugin call unless a binding overrides them.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginLimits {
+    /// CPU deadline of one call, in milliseconds.
+    pub deadline_ms: u64,
+    /// Instruction budget of one call (wasmtime fuel units, ≈ one per instruction).
+    pub fuel: u64,
+    /// Memory cap of one instance (all its memories and tables), in MiB.
+    pub memory_mib: u32,
+    /// Largest memory cap a binding may ask for, in MiB (sizes the instance pool).
+    pub max_memory_mib: u32,
+    /// Log records a call may write before the rest are dropped.
+    pub log_records_per_call: u32,
+    /// Largest answer a call may return, in KiB of JSON.
+    pub output_kib: u32,
+    /// Consecutive faults (traps, limit hits) after which a binding is quarantined.
+    pub quarantine_after: u32,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits {
+            deadline_ms: 200,
+            fuel: 2_000_000_000,
+            memory_mib: 64,
+            max_memory_mib: 256,
+            log_records_per_call: 32,
+            output_kib: 64,
+            quarantine_after: 5,
+        }
+    }
+}
+
+/// Limits one binding sets for itself, within the host's maxima.
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    /// CPU deadline, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+    /// Instruction budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Memory cap, MiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u32>,
+    /// Output cap, KiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_kib: Option<u32>,
+    /// Log records per call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_records_per_call: Option<u32>,
+}
+
+impl PluginLimits {
+    /// These limits with a binding's overrides applied.
+    ///
+    /// # Errors
+    /// When an override is out of range; the message names it.
+    pub fn with(&self, o: &LimitOverrides) -> Result<PluginLimits, String> {
+        let merged = PluginLimits {
+            deadline_ms: o.deadline_ms.unwrap_or(self.deadline_ms),
+            fuel: o.fuel.unwrap_or(self.fuel),
+            memory_mib: o.memory_mib.unwrap_or(self.memory_mib),
+            output_kib: o.output_kib.unwrap_or(self.output_kib),
+            log_records_per_call: o.log_records_per_call.unwrap_or(self.log_records_per_call),
+            ..*self
+        };
+        merged.check()?;
+        Ok(merged)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(1..=60_000).contains(&self.deadline_ms) {
+            return Err(format!(
+                "deadline_ms must be 1..=60000, got {}",
+                self.deadline_ms
+            ));
+        }
+        if self.fuel == 0 {
+            return Err("fuel must be > 0".into());
+        }
+        if !(1..=4096).contains(&self.max_memory_mib) {
+            return Err(format!(
+                "max_memory_mib must be 1..=4096, got {}",
+                self.max_memory_mib
+            ));
+        }
+        if self.memory_mib == 0 || self.memory_mib > self.max_memory_mib {
+            return Err(format!(
+                "memory_mib must be 1..={} (max_memory_mib), got {}",
+                self.max_memory_mib, self.memory_mib
+            ));
+        }
+        if self.output_kib == 0 {
+            return Err("output_kib must be > 0".into());
+        }
+        if self.quarantine_after == 0 {
+            return Err("quarantine_after must be > 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// Validated runtime settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// The operator token, when configured (else the stored, generated one is used).
+    pub admin_token: Option<Secret>,
+    /// Where compiled plugin code is cached.
+    pub compile_cache_dir: PathBuf,
+    /// Plugin call limits.
+    pub plugins: PluginLimits,
+    /// Sending: Cloud API endpoint, retries, limits.
+    pub whatsapp: crate::outbox::SendSettings,
+}
+
+/// Values from the environment or the command line; they win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen` / `SCRM_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir` / `SCRM_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `SCRM_ADMIN_TOKEN`.
+    pub admin_token: Option<Secret>,
+    /// `SCRM_COMPILE_CACHE_DIR`.
+    pub compile_cache_dir: Option<PathBuf>,
+    /// `--graph-url` / `SCRM_GRAPH_URL`: the Cloud API base URL.
+    pub graph_url: Option<String>,
+}
+
+/// Errors reading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the location.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default data directory.
+pub const DEFAULT_DATA_DIR: &str = "scrm-data";
+
+impl Settings {
+    /// Layers defaults, the optional file and the overrides, then validates.
+    ///
+    /// # Errors
+    /// When the file cannot be read or parsed, or a value is out of range.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Settings, ConfigError> {
+        let fc = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = overrides
+            .data_dir
+            .or(fc.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let settings = Settings {
+            compile_cache_dir: overrides
+                .compile_cache_dir
+                .or(fc.compile_cache_dir)
+                .unwrap_or_else(|| data_dir.join("cache")),
+            data_dir,
+            listen: overrides
+                .listen
+                .or(fc.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address")),
+            admin_token: overrides.admin_token.or(fc.admin_token),
+            plugins: fc.plugins,
+            whatsapp: crate::outbox::SendSettings {
+                graph_url: overrides.graph_url.unwrap_or(fc.whatsapp.graph_url.clone()),
+                ..fc.whatsapp
+            },
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.plugins;
+        if !(1..=60_000).contains(&p.deadline_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "plugins.deadline_ms must be 1..=60000, got {}",
+                p.deadline_ms
+            )));
+        }
+        if !(1..=4096).contains(&p.memory_mib) {
+            return Err(ConfigError::Invalid(format!(
+                "plugins.memory_mib must be 1..=4096, got {}",
+                p.memory_mib
+            )));
+        }
+        if p.output_kib == 0 {
+            return Err(ConfigError::Invalid(
+                "plugins.output_kib must be > 0".into(),
+            ));
+        }
+        let w = &self.whatsapp;
+        if !(w.graph_url.starts_with("http://") || w.graph_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid(format!(
+                "whatsapp.graph_url must be an http(s) URL, got {:?}",
+                w.graph_url
+            )));
+        }
+        if w.max_attempts == 0 || w.request_timeout_ms == 0 || w.backoff_base_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "whatsapp.max_attempts, request_timeout_ms and backoff_base_ms must be > 0".into(),
+            ));
+        }
+        w.limits
+            .check()
+            .map_err(|e| ConfigError::Invalid(format!("whatsapp.limits.{e}")))?;
+        crate::whatsapp::health::ProbeSettings::from_send_settings(w)
+            .map_err(|e| ConfigError::Invalid(format!("whatsapp.{e}")))?;
+        if let Some(t) = &self.admin_token
+            && t.expose().len() < 16
+        {
+            return Err(ConfigError::Invalid(
+                "admin token must be at least 16 characters".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The SQLite file inside the data directory.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("scrm.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_and_flags_override_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scrm.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/x\"\n[plugins]\ndeadline_ms = 50\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path), Overrides::default()).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.plugins.deadline_ms, 50);
+        assert_eq!(s.plugins.memory_mib, 64);
+        let s = Settings::load(
+            Some(&path),
+            Overrides {
+                listen: Some("127.0.0.1:9001".parse().unwrap()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.listen.port(), 9001);
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scrm.toml");
+        std::fs::write(&path, "listne = \"127.0.0.1:9000\"\n").unwrap();
+        let err = Settings::load(Some(&path), Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("unknown field `listne`"), "{err}");
+        std::fs::write(&path, "[plugins]\nmemory_mib = 0\n").unwrap();
+        let err = Settings::load(Some(&path), Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("memory_mib"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let s = Secret::new("hunter2-hunter2-hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,675 @@
+//! Processing of inbox bodies, a batch at a time.
+
+use super::Pipeline;
+use crate::limits::optout;
+use crate::metrics::UnhandledLabels;
+use crate::plugins::error::CallError;
+use crate::plugins::responder::ConversationView;
+use crate::plugins::{ActiveBinding, PluginHost, TenantPlugins};
+use rusqlite::Connection;
+use scrm_store::contacts::{self, Contact, ContactFacts};
+use scrm_store::messages::{
+    self, ClassifyOutcome, NewInbound, NewRevision, NewStatus, RevisionAction,
+};
+use scrm_store::{StoreError, consent, events, inbox, now_ms, tenants};
+use scrm_wire::content::Content;
+use scrm_wire::payload::{self, AccountEvent, Amendment, Event, InboundMessage, Route};
+use scrm_wire::phone;
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// A stored message that still needs its plugins (classifier, then responder).
+struct ToClassify {
+    tenant: String,
+    message_id: i64,
+    message: InboundMessage,
+    contact: Contact,
+    conversation: ConversationView,
+    /// False for an edited message: the classifier sees the new version, but the
+    /// responder does not answer the same message twice.
+    respond: bool,
+}
+
+/// What the first transaction did, for metrics once it is committed.
+#[derive(Default)]
+struct Counts {
+    stored: u64,
+    duplicates: u64,
+    unhandled: Vec<(String, String)>,
+}
+
+/// One plugin call, for metrics: `(tenant, slot, plugin, result code, seconds)`.
+type CallRecord = (String, &'static str, String, String, f64);
+/// A binding this message's fault quarantined: `(tenant, slot, version, plugin, reason)`.
+type Quarantine = (String, &'static str, i64, String, String);
+
+/// What the plugins made of one message, for the second transaction and for metrics.
+struct Classified {
+    tenant: String,
+    message_id: i64,
+    label: Option<String>,
+    outcome: ClassifyOutcome,
+    /// The responder's label and its actions (or why it failed), when one ran.
+    response: Option<(String, Result<Vec<serde_json::Value>, String>)>,
+    calls: Vec<CallRecord>,
+    quarantined: Vec<Quarantine>,
+    /// The contact, when the tenant syncs with a CRM (a mapper and a connector are
+    /// installed) and this is a new message: its CRM writes are queued.
+    sync: Option<i64>,
+}
+
+impl Pipeline {
+    /// Processes a batch of inbox bodies with two transactions in all (store, then
+    /// record classifications and mark done) — the fsyncs are shared by the batch.
+    pub(super) async fn process_batch(
+        &self,
+        items: Vec<inbox::InboxItem>,
+    ) -> Result<(), StoreError> {
+        // Parse outside the database thread.
+        let parsed: Vec<(i64, String, Result<Vec<Event>, String>)> = items
+            .into_iter()
+            .map(|item| {
+                let events = payload::parse(&item.body)
+                    .map(|n| n.events())
+                    .map_err(|e| format!("{}: {e}", e.code()));
+                (item.id, item.app_id, events)
+            })
+            .collect();
+        let send_settings = self.send_settings.clone();
+        let (jobs, counts, done) = self
+            .db
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                let mut jobs = Vec::new();
+                let mut counts = Counts::default();
+                let mut done = Vec::new();
+                for (inbox_id, app_id, events) in parsed {
+                    match events {
+                        // Not a webhook body at all: keep it, mark it, never retry it.
+                        Err(reason) => {
+                            tracing::warn!(inbox_id, %reason, "webhook body is not a WhatsApp notification");
+                            inbox::mark_rejected(&tx, inbox_id, &reason)?;
+                        }
+                        Ok(events) => {
+                            store_events(
+                                &tx,
+                                &app_id,
+                                inbox_id,
+                                events,
+                                &send_settings,
+                                &mut jobs,
+                                &mut counts,
+                            )?;
+                            done.push(inbox_id);
+                        }
+                    }
+                }
+                tx.commit()?;
+                Ok((jobs, counts, done))
+            })
+            .await?;
+        self.metrics.messages_stored.inc_by(counts.stored);
+        self.metrics.messages_duplicate.inc_by(counts.duplicates);
+        for (reason, kind) in counts.unhandled {
+            self.metrics
+                .unhandled
+                .get_or_create(&UnhandledLabels { reason, kind })
+                .inc();
+        }
+
+        let host = self.plugins.clone();
+        let results = tokio::task::spawn_blocking(move || {
+            jobs.into_iter()
+                .map(|job| {
+                    // One snapshot per message: its whole pipeline sees one set of versions.
+                    let plugins = host.snapshot(&job.tenant);
+                    classify(&host, &plugins, job)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+
+        let mut quarantines = Vec::new();
+        for r in &results {
+            for (tenant, slot, plugin, result, secs) in &r.calls {
+                self.metrics
+                    .plugin_calls
+                    .get_or_create(&crate::metrics::PluginLabels {
+                        tenant: tenant.clone(),
+                        slot: (*slot).into(),
+                        plugin: plugin.clone(),
+                        result: result.clone(),
+                    })
+                    .inc();
+                self.metrics
+                    .plugin_latency
+                    .get_or_create(&crate::metrics::PluginLatencyLabels {
+                        tenant: tenant.clone(),
+                        slot: (*slot).into(),
+                        plugin: plugin.clone(),
+                    })
+                    .observe(*secs);
+            }
+            for q in &r.quarantined {
+                tracing::warn!(tenant = %q.0, slot = q.1, plugin = %q.3, reason = %q.4, "plugin quarantined");
+                self.metrics.mark_quarantined(&q.0, q.1, &q.3, true);
+                quarantines.push(q.clone());
+            }
+        }
+        let limits = self.send_settings.limits;
+        let metrics = self.metrics.clone();
+        let queued = self
+            .db
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                let mut replies = 0;
+                let mut crm_jobs = 0;
+                for r in &results {
+                    if let Some(contact_id) = r.sync {
+                        let tags: &[String] = match &r.outcome {
+                            ClassifyOutcome::Classified { tags, .. } => tags,
+                            _ => &[],
+                        };
+                        crm_jobs += crate::sync::enqueue_message(
+                            &tx,
+                            &r.tenant,
+                            contact_id,
+                            r.message_id,
+                            tags,
+                        )?;
+                    }
+                    messages::record_classification(
+                        &tx,
+                        r.message_id,
+                        r.label.as_deref(),
+                        &r.outcome,
+                    )?;
+                    if let Some((label, response)) = &r.response {
+                        messages::record_response(&tx, r.message_id, label, response)?;
+                        if let Ok(actions) = response {
+                            replies += crate::outbox::enqueue_actions(
+                                &tx,
+                                &r.tenant,
+                                r.message_id,
+                                actions,
+                                limits,
+                                &metrics,
+                            )?;
+                        }
+                    }
+                }
+                for (tenant, slot, version, _, reason) in &quarantines {
+                    scrm_store::plugins::quarantine(&tx, tenant, slot, *version, reason)?;
+                }
+                for id in done {
+                    inbox::mark_done(&tx, id)?;
+                }
+                tx.commit()?;
+                Ok((replies, crm_jobs))
+            })
+            .await?;
+        let (queued, crm_jobs) = queued;
+        if crm_jobs > 0
+            && let Some(wake) = &self.sync_wake
+        {
+            wake.notify_one();
+        }
+        if queued > 0
+            && let Some(wake) = &self.outbox_wake
+        {
+            wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// Runs the snapshot's classifier, then its responder, on one stored message.
+/// Blocking.
+fn classify(host: &PluginHost, plugins: &TenantPlugins, job: ToClassify) -> Classified {
+    let mut out = Classified {
+        tenant: job.tenant.clone(),
+        message_id: job.message_id,
+        label: None,
+        outcome: ClassifyOutcome::NoClassifier,
+        response: None,
+        calls: Vec::new(),
+        quarantined: Vec::new(),
+        sync: (job.respond && plugins.mapper.is_some() && plugins.connector.is_some())
+            .then_some(job.contact.id),
+    };
+    let mut classification = None;
+    if let Some(binding) = &plugins.classifier {
+        let result = timed(&mut out, binding, "classifier", |b| {
+            host.classify(b, &job.message, &job.contact)
+        });
+        out.label = Some(binding.label());
+        out.outcome = match result {
+            Ok(c) => {
+                let outcome = ClassifyOutcome::Classified {
+                    tags: c.tags.clone(),
+                    classification: c.details.clone(),
+                };
+                classification = Some(c);
+                outcome
+            }
+            Err(e) => ClassifyOutcome::Failed(format!("{}: {e}", e.code())),
+        };
+    }
+    if let Some(binding) = plugins.responder.as_ref().filter(|_| job.respond) {
+        let result = timed(&mut out, binding, "responder", |b| {
+            host.respond(
+                b,
+                &job.message,
+                &job.contact,
+                &job.conversation,
+                classification.as_ref(),
+            )
+        });
+        out.response = Some((
+            binding.label(),
+            result.map_err(|e| format!("{}: {e}", e.code())),
+        ));
+    }
+    out
+}
+
+/// Calls `f` on `binding`, recording the call's metrics and any quarantine it causes.
+fn timed<T>(
+    out: &mut Classified,
+    binding: &ActiveBinding,
+    slot: &'static str,
+    f: impl FnOnce(&ActiveBinding) -> Result<T, CallError>,
+) -> Result<T, CallError> {
+    let site = binding.site();
+    let started = Instant::now();
+    let result = f(binding);
+    let secs = started.elapsed().as_secs_f64();
+    if let Some(reason) = binding.record(result.as_ref().err()) {
+        out.quarantined.push((
+            site.tenant.clone(),
+            slot,
+            binding.version,
+            site.plugin.clone(),
+            reason,
+        ));
+    }
+    let code = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => {
+            if e.is_fault() {
+                tracing::warn!(tenant = %site.tenant, plugin = %site.plugin, slot, code = e.code(), error = %e, "plugin call failed");
+            }
+            e.code().to_string()
+        }
+    };
+    out.calls.push((site.tenant, slot, site.plugin, code, secs));
+    result
+}
+
+/// Stores every event of one body inside the caller's transaction.
+fn store_events(
+    tx: &Connection,
+    app_id: &str,
+    inbox_id: i64,
+    events: Vec<Event>,
+    send_settings: &crate::outbox::SendSettings,
+    jobs: &mut Vec<ToClassify>,
+    counts: &mut Counts,
+) -> Result<(), StoreError> {
+    // Numbers whose account this body already recorded (one write per number).
+    let mut learned = HashSet::new();
+    for (index, event) in events.into_iter().enumerate() {
+        if let Event::Account(a) = event {
+            store_account_event(tx, app_id, inbox_id, &a)?;
+            continue;
+        }
+        let route = event.route();
+        let tenant = match &route.phone_number_id {
+            Some(pnid) => tenants::route(tx, app_id, pnid)?,
+            None => None,
+        };
+        let (kind, raw) = match &event {
+            Event::Message(m) => (m.kind.clone(), &m.raw),
+            Event::Status(s) => (format!("status:{}", s.status), &s.raw),
+            Event::Other(o) => (o.kind.clone(), &o.raw),
+            Event::Account(_) => unreachable!("stored above"),
+        };
+        let Some((tenant, region)) = tenant else {
+            if inbox::record_unhandled(tx, inbox_id, index, None, "unrouted", &kind, raw)? {
+                tracing::warn!(inbox_id, phone_number_id = ?route.phone_number_id, "no tenant for this phone number id");
+                counts.unhandled.push(("unrouted".into(), kind));
+            }
+            continue;
+        };
+        if let Some(pnid) = &route.phone_number_id
+            && learned.insert(pnid.clone())
+        {
+            events::learn_number(
+                tx,
+                app_id,
+                pnid,
+                &route.waba_id,
+                route.display_phone_number.as_deref(),
+                &tenant,
+            )?;
+        }
+        match event {
+            Event::Message(m) if m.amends.is_some() => {
+                store_amendment(tx, &tenant, inbox_id, m, jobs)?;
+            }
+            Event::Message(m) => {
+                if let Content::Unsupported(_) = m.content
+                    && inbox::record_unhandled(
+                        tx,
+                        inbox_id,
+                        index,
+                        Some(&tenant),
+                        "unmodeled",
+                        &kind,
+                        &m.raw,
+                    )?
+                {
+                    counts.unhandled.push(("unmodeled".into(), kind.clone()));
+                }
+                let facts = ContactFacts {
+                    wa_id: m.from.clone(),
+                    user_id: m.from_user_id.clone().or(m.contact_user_id.clone()),
+                    phone: m
+                        .from
+                        .as_deref()
+                        .and_then(phone::wa_id_to_e164)
+                        .or_else(|| {
+                            m.from
+                                .as_deref()
+                                .and_then(|f| phone::to_e164(f, Some(&region)))
+                        }),
+                    name: m.profile_name.clone(),
+                };
+                if facts.wa_id.is_none() && facts.user_id.is_none() {
+                    if inbox::record_unhandled(
+                        tx,
+                        inbox_id,
+                        index,
+                        Some(&tenant),
+                        "unroutable-sender",
+                        &kind,
+                        &m.raw,
+                    )? {
+                        counts.unhandled.push(("unroutable-sender".into(), kind));
+                    }
+                    continue;
+                }
+                let contact = contacts::upsert(tx, &tenant, &facts)?;
+                let content = serde_json::to_value(&m.content)?;
+                let context = serde_json::to_value(&m.context)?;
+                let errors = (!m.errors.is_empty())
+                    .then(|| serde_json::to_value(&m.errors))
+                    .transpose()?;
+                let pnid = m.route.phone_number_id.clone().unwrap_or_default();
+                let at = m.timestamp.saturating_mul(1000);
+                let stored = messages::insert_inbound(
+                    tx,
+                    &NewInbound {
+                        tenant: &tenant,
+                        contact_id: contact.id,
+                        phone_number_id: &pnid,
+                        wamid: &m.id,
+                        kind: &m.kind,
+                        timestamp: at,
+                        text: m.content.text(),
+                        content: &content,
+                        context: &context,
+                        raw: &m.raw,
+                        errors: errors.as_ref(),
+                        inbox_id,
+                    },
+                )?;
+                if stored.inserted {
+                    counts.stored += 1;
+                    // Media: a download job, in the same transaction (crate::media).
+                    crate::media::record_inbound(
+                        tx,
+                        &tenant,
+                        stored.message_id,
+                        &pnid,
+                        &m.content,
+                    )?;
+                    // A message that is only STOP / START opts the sender out / in,
+                    // in the same transaction as the message (once: not on redelivery).
+                    if let (Content::Text(body), Some(wa_id)) = (&m.content, &m.from)
+                        && let Some(keyword) = optout::keyword(body)
+                    {
+                        crate::limits::optout::apply_keyword(tx, &tenant, wa_id, keyword, at)?;
+                    }
+                    // The customer moved to a new number: the contact (and what it
+                    // consented to) moves with them, so replies reach the new number.
+                    if let Content::System(notice) = &m.content
+                        && matches!(
+                            notice.kind.as_str(),
+                            "user_changed_number" | "customer_changed_number"
+                        )
+                        && let Some(new_wa_id) = &notice.new_wa_id
+                        && !contacts::change_number(tx, &tenant, contact.id, new_wa_id)?
+                    {
+                        tracing::warn!(tenant = %tenant, contact = contact.id, "number change to a number another contact has; left for a merge");
+                    }
+                } else {
+                    counts.duplicates += 1;
+                }
+                if stored.unclassified {
+                    let mut message = m;
+                    // An edit that arrived before the message is its current version:
+                    // plugins see that.
+                    if let Some(edit) = stored
+                        .edited_by
+                        .as_ref()
+                        .and_then(|raw| InboundMessage::from_raw(&message.route, raw))
+                        && !matches!(edit.content, Content::Unsupported(_))
+                    {
+                        message.content = edit.content;
+                        message.context.replied_to = edit.context.replied_to;
+                    }
+                    jobs.push(ToClassify {
+                        tenant,
+                        message_id: stored.message_id,
+                        conversation: ConversationView {
+                            id: stored.conversation_id,
+                            phone_number_id: pnid,
+                            last_message_at: at,
+                            last_inbound_at: Some(at),
+                        },
+                        message,
+                        contact,
+                        respond: true,
+                    });
+                }
+            }
+            Event::Status(s) => {
+                let errors = (!s.errors.is_empty())
+                    .then(|| serde_json::to_value(&s.errors))
+                    .transpose()?;
+                let pricing = s.pricing.as_ref().map(serde_json::to_value).transpose()?;
+                let conversation = s
+                    .conversation
+                    .as_ref()
+                    .map(serde_json::to_value)
+                    .transpose()?;
+                messages::record_status(
+                    tx,
+                    &NewStatus {
+                        tenant: &tenant,
+                        wamid: &s.id,
+                        status: &s.status,
+                        timestamp: s.timestamp.saturating_mul(1000),
+                        recipient_id: s.recipient_id.as_deref(),
+                        errors: errors.as_ref(),
+                        pricing: pricing.as_ref(),
+                        conversation: conversation.as_ref(),
+                        raw: &s.raw,
+                    },
+                )?;
+                if s.status == "failed" {
+                    // Meta reports most refusals (131026, 131047, 131049, ...) here,
+                    // after accepting the send: the outbox acts on them by code.
+                    let (code, message) = s.errors.first().cloned().unwrap_or_default().summary();
+                    crate::outbox::apply_failed_status(
+                        tx,
+                        send_settings,
+                        &tenant,
+                        &s.id,
+                        code,
+                        &message,
+                    )?;
+                }
+            }
+            Event::Other(o) => {
+                if inbox::record_unhandled(
+                    tx,
+                    inbox_id,
+                    index,
+                    Some(&tenant),
+                    "unmodeled",
+                    &o.kind,
+                    &o.raw,
+                )? {
+                    counts.unhandled.push(("unmodeled".into(), o.kind));
+                }
+            }
+            Event::Account(_) => unreachable!("stored above"),
+        }
+    }
+    Ok(())
+}
+
+/// Records an edit or revoke and, when an edit became the message's current version,
+/// queues the message for its classifier again (not its responder).
+fn store_amendment(
+    tx: &Connection,
+    tenant: &str,
+    inbox_id: i64,
+    m: InboundMessage,
+    jobs: &mut Vec<ToClassify>,
+) -> Result<(), StoreError> {
+    let Some(amends) = &m.amends else {
+        return Ok(());
+    };
+    let (action, kind, text) = match amends {
+        Amendment::Edit { kind, text, .. } => {
+            (RevisionAction::Edit, Some(kind.as_str()), text.as_deref())
+        }
+        Amendment::Revoke { .. } => (RevisionAction::Revoke, None, None),
+    };
+    let content = match action {
+        RevisionAction::Edit => Some(serde_json::to_value(&m.content)?),
+        RevisionAction::Revoke => None,
+    };
+    let original_id = amends.original_id().to_owned();
+    let outcome = messages::record_revision(
+        tx,
+        &NewRevision {
+            tenant,
+            target_wamid: &original_id,
+            wamid: &m.id,
+            action,
+            kind,
+            text,
+            content: content.as_ref(),
+            raw: &m.raw,
+            timestamp: m.timestamp.saturating_mul(1000),
+            inbox_id,
+        },
+    )?;
+    let Some(target) = outcome.message else {
+        return Ok(());
+    };
+    let wants_plugins = action == RevisionAction::Edit
+        && outcome.current
+        && target.unclassified
+        && !matches!(m.content, Content::Unsupported(_));
+    if !wants_plugins {
+        return Ok(());
+    }
+    let Some(contact) = contacts::get(tx, tenant, target.contact_id)? else {
+        return Ok(());
+    };
+    let at = m.timestamp.saturating_mul(1000);
+    let pnid = m.route.phone_number_id.clone().unwrap_or_default();
+    let mut message = m;
+    message.id = original_id;
+    if let Some(Amendment::Edit { kind, .. }) = &message.amends {
+        message.kind = kind.clone();
+    }
+    jobs.push(ToClassify {
+        tenant: tenant.to_owned(),
+        message_id: target.id,
+        conversation: ConversationView {
+            id: target.conversation_id,
+            phone_number_id: pnid,
+            last_message_at: at,
+            last_inbound_at: Some(at),
+        },
+        message,
+        contact,
+        respond: false,
+    });
+    Ok(())
+}
+
+/// Stores a template, number, account or preference event for its tenant (or the
+/// app), and applies a marketing preference to the user's consent.
+fn store_account_event(
+    tx: &Connection,
+    app_id: &str,
+    inbox_id: i64,
+    a: &AccountEvent,
+) -> Result<(), StoreError> {
+    let route: &Route = &a.route;
+    let tenant = events::resolve_tenant(
+        tx,
+        app_id,
+        &route.waba_id,
+        route.phone_number_id.as_deref(),
+        route.display_phone_number.as_deref(),
+    )?;
+    let occurred_at = a.timestamp.map(|t| t.saturating_mul(1000));
+    let key = events::dedupe_key(&route.field, &route.waba_id, a.entry_time, &a.kind, &a.raw);
+    let inserted = events::insert(
+        tx,
+        &events::NewAccountEvent {
+            app_id,
+            tenant: tenant.as_deref(),
+            waba_id: &route.waba_id,
+            phone_number_id: route.phone_number_id.as_deref(),
+            field: &route.field,
+            kind: &a.kind,
+            event: a.event.as_deref(),
+            subject: a.subject.as_deref(),
+            occurred_at,
+            raw: &a.raw,
+            dedupe_key: &key,
+            inbox_id,
+        },
+    )?;
+    if inserted.is_none() {
+        return Ok(());
+    }
+    tracing::info!(inbox_id, field = %route.field, event = ?a.event, tenant = ?tenant, "account event stored");
+    // A user stopping or resuming marketing messages changes their consent at once,
+    // unless a later preference of theirs was already applied.
+    if route.field == "user_preferences"
+        && a.raw["category"] == "marketing_messages"
+        && let (Some(tenant), Some(wa_id)) = (&tenant, &a.subject)
+    {
+        let stop = match a.event.as_deref() {
+            Some("stop") => true,
+            Some("resume") => false,
+            _ => return Ok(()),
+        };
+        let at = occurred_at.unwrap_or_else(now_ms);
+        if !events::newer_exists(tx, tenant, &route.field, wa_id, at)? {
+            consent::marketing_preference(tx, tenant, wa_id, stop, at)?;
+        }
+    }
+    Ok(())
+}

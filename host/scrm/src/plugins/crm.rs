@@ -1,0 +1,492 @@
+//! Calling a tenant's mapper (host records ↔ CRM records) and connector (talks to
+//! the CRM). Each call runs in a fresh instance with the binding's limits, like every
+//! plugin call; the sync engine ([`crate::sync`]) drives them.
+
+use super::bindings::connect::ConnectorError;
+use super::bindings::mapping::MapError;
+use super::bindings::types as wit;
+use super::call::{CallState, classify_failure};
+use super::classifier::{to_wit_contact, to_wit_content};
+use super::error::CallError;
+use super::{ActiveBinding, PluginHost, SlotExports};
+use scrm_store::contacts::Contact;
+use scrm_store::messages::Message;
+use scrm_wire::content::Content;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// A CRM record in the host's terms: field values as JSON (text → string, number and
+/// integer → number, boolean, timestamp → `{"timestamp": ms}`, empty → null).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CrmRecord {
+    /// The CRM object type ("party", "contact", "note", "deal", …).
+    pub object: String,
+    /// The CRM's id, when known.
+    pub id: Option<String>,
+    /// Field name → value, in the plugin's order.
+    pub fields: Vec<(String, Value)>,
+    /// When the CRM last changed it, Unix ms, when known.
+    pub updated_at: Option<i64>,
+}
+
+impl CrmRecord {
+    /// The value of field `name`, if present.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+/// What a CRM record changes on a host contact.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ContactChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New phone (any format).
+    pub phone: Option<String>,
+    /// Other fields.
+    pub fields: Vec<(String, Value)>,
+}
+
+/// What the connector said about a written record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pushed {
+    /// The CRM's id of the record.
+    pub id: String,
+    /// The CRM's time of the write, Unix ms, when it says.
+    pub updated_at: Option<i64>,
+}
+
+/// A page of changes from the CRM.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Changes {
+    /// Changed records.
+    pub records: Vec<CrmRecord>,
+    /// The cursor to pass next time.
+    pub next_cursor: String,
+    /// More changes are waiting.
+    pub more: bool,
+}
+
+/// Why a mapper or connector call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CrmCallError {
+    /// The plugin trapped, timed out or broke a limit (see [`CallError`]).
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// The mapper found required fields it could not fill.
+    #[error("unmapped required fields: {}", .0.join(", "))]
+    Unmapped(Vec<String>),
+    /// The CRM refused the credentials.
+    #[error("the CRM refused the credentials: {0}")]
+    Unauthorized(String),
+    /// The CRM asked to wait this many seconds.
+    #[error("the CRM is rate limiting; retry after {0} s")]
+    RateLimited(u32),
+    /// The CRM has no such record.
+    #[error("not found in the CRM: {0}")]
+    NotFound(String),
+    /// The CRM (or mapper) refused the data.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The CRM could not be reached or answered 5xx.
+    #[error("the CRM is unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the plugin reported.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CrmCallError {
+    /// A short machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CrmCallError::Call(e) => e.code(),
+            CrmCallError::Unmapped(_) => "crm_unmapped_fields",
+            CrmCallError::Unauthorized(_) => "crm_unauthorized",
+            CrmCallError::RateLimited(_) => "crm_rate_limited",
+            CrmCallError::NotFound(_) => "crm_not_found",
+            CrmCallError::Invalid(_) => "crm_invalid",
+            CrmCallError::Unavailable(_) => "crm_unavailable",
+            CrmCallError::Failed(_) => "crm_failed",
+        }
+    }
+
+    /// Whether trying again later can succeed (the CRM was down, busy or slow, or
+    /// the plugin hit a limit that may not recur).
+    pub fn retryable(&self) -> bool {
+        match self {
+            CrmCallError::Call(e) => !matches!(e, CallError::Quarantined { .. }),
+            CrmCallError::RateLimited(_)
+            | CrmCallError::Unavailable(_)
+            | CrmCallError::Failed(_) => true,
+            CrmCallError::Unmapped(_)
+            | CrmCallError::Unauthorized(_)
+            | CrmCallError::NotFound(_)
+            | CrmCallError::Invalid(_) => false,
+        }
+    }
+}
+
+impl From<ConnectorError> for CrmCallError {
+    fn from(e: ConnectorError) -> CrmCallError {
+        match e {
+            ConnectorError::Unauthorized(m) => CrmCallError::Unauthorized(m),
+            ConnectorError::RateLimited(s) => CrmCallError::RateLimited(s),
+            ConnectorError::NotFound(m) => CrmCallError::NotFound(m),
+            ConnectorError::Invalid(m) => CrmCallError::Invalid(m),
+            ConnectorError::Unavailable(m) => CrmCallError::Unavailable(m),
+            ConnectorError::Failed(m) => CrmCallError::Failed(m),
+        }
+    }
+}
+
+impl From<MapError> for CrmCallError {
+    fn from(e: MapError) -> CrmCallError {
+        match e {
+            MapError::InvalidConfig(m) => CrmCallError::Invalid(format!("mapper config: {m}")),
+            MapError::Unmapped(fields) => CrmCallError::Unmapped(fields),
+            MapError::Failed(m) => CrmCallError::Failed(m),
+        }
+    }
+}
+
+thread_local! {
+    /// HTTP requests sent by mapper and connector calls on this thread since the last
+    /// [`take_requests`].
+    static REQUESTS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// How many HTTP requests the mapper and connector calls on this thread sent since the
+/// last call of this function (the CRM's rate limit counts requests, not jobs).
+pub fn take_requests() -> u32 {
+    REQUESTS.with(|r| r.replace(0))
+}
+
+/// The conversation a message belongs to, as the mapper sees it.
+#[derive(Debug, Clone)]
+pub struct ConversationFacts {
+    /// Host id.
+    pub id: i64,
+    /// The business number.
+    pub phone_number_id: String,
+    /// Newest message, Unix ms.
+    pub last_message_at: i64,
+    /// Newest inbound message, Unix ms.
+    pub last_inbound_at: Option<i64>,
+    /// Tags.
+    pub tags: Vec<String>,
+}
+
+impl PluginHost {
+    /// Runs `f` on the mapping export of a fresh instance of `mapper`.
+    fn with_mapper<R>(
+        &self,
+        mapper: &ActiveBinding,
+        f: impl FnOnce(
+            &super::bindings::mapping::Guest,
+            &mut wasmtime::Store<CallState>,
+        ) -> wasmtime::Result<Result<R, MapError>>,
+    ) -> Result<R, CrmCallError> {
+        let SlotExports::Mapper(ix) = &mapper.component.exports else {
+            return Err(CrmCallError::Failed(
+                "the bound component is not a mapper".into(),
+            ));
+        };
+        Ok(self.fresh_call(mapper, |store, inst| f(&ix.load(&mut *store, inst)?, store))??)
+    }
+
+    /// Runs `f` on the connect export of a fresh instance of `connector`.
+    fn with_connector<R>(
+        &self,
+        connector: &ActiveBinding,
+        f: impl FnOnce(
+            &super::bindings::connect::Guest,
+            &mut wasmtime::Store<CallState>,
+        ) -> wasmtime::Result<Result<R, ConnectorError>>,
+    ) -> Result<R, CrmCallError> {
+        let SlotExports::Connector(ix) = &connector.component.exports else {
+            return Err(CrmCallError::Failed(
+                "the bound component is not a connector".into(),
+            ));
+        };
+        Ok(self.fresh_call(connector, |store, inst| {
+            f(&ix.load(&mut *store, inst)?, store)
+        })??)
+    }
+
+    /// Runs `f` on a fresh instance of `binding`, with its limits.
+    fn fresh_call<R>(
+        &self,
+        binding: &ActiveBinding,
+        f: impl FnOnce(
+            &mut wasmtime::Store<CallState>,
+            &wasmtime::component::Instance,
+        ) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        binding.ensure_active()?;
+        let mut store = self.store_for(binding);
+        let result = binding
+            .component
+            .pre
+            .instantiate(&mut store)
+            .and_then(|inst| f(&mut store, &inst));
+        let sent = store.data().http.sent();
+        REQUESTS.with(|r| r.set(r.get() + sent));
+        result.map_err(|e| classify_failure(&store, e, binding.site(), &binding.limits))
+    }
+
+    /// The mapper's CRM record for a contact.
+    ///
+    /// # Errors
+    /// [`CrmCallError`].
+    pub fn map_contact(
+        &self,
+        mapper: &ActiveBinding,
+        c: &Contact,
+    ) -> Result<CrmRecord, CrmCallError> {
+        let contact = to_wit_contact(c);
+        let out = self.with_mapper(mapper, |g, store| g.call_contact_to_crm(store, &contact))?;
+        Ok(from_wit_record(out))
+    }
+
+    /// The mapper's CRM record (a note or communication) for a stored message.
+    ///
+    /// # Errors
+    /// [`CrmCallError`].
+    pub fn map_message(
+        &self,
+        mapper: &ActiveBinding,
+        m: &Message,
+        c: &Contact,
+    ) -> Result<CrmRecord, CrmCallError> {
+        let msg = stored_to_wit(m);
+        let contact = to_wit_contact(c);
+        let out = self.with_mapper(mapper, |g, store| {
+            g.call_message_to_crm(store, &msg, &contact)
+        })?;
+        Ok(from_wit_record(out))
+    }
+
+    /// The mapper's CRM record (a deal) for a conversation with a sales signal.
+    ///
+    /// # Errors
+    /// [`CrmCallError`].
+    pub fn map_conversation(
+        &self,
+        mapper: &ActiveBinding,
+        conv: &ConversationFacts,
+        c: &Contact,
+    ) -> Result<CrmRecord, CrmCallError> {
+        let conversation = wit::Conversation {
+            id: conv.id as u64,
+            contact_id: c.id as u64,
+            phone_number_id: conv.phone_number_id.clone(),
+            last_message_at: conv.last_message_at,
+            last_inbound_at: conv.last_inbound_at,
+            tags: conv.tags.clone(),
+        };
+        let contact = to_wit_contact(c);
+        let out = self.with_mapper(mapper, |g, store| {
+            g.call_conversation_to_crm(store, &conversation, &contact)
+        })?;
+        Ok(from_wit_record(out))
+    }
+
+    /// What a CRM record changes on the host contact, per the mapper.
+    ///
+    /// # Errors
+    /// [`CrmCallError`].
+    pub fn map_from_crm(
+        &self,
+        mapper: &ActiveBinding,
+        record: &CrmRecord,
+    ) -> Result<ContactChanges, CrmCallError> {
+        let rec = to_wit_record(record);
+        let out = self.with_mapper(mapper, |g, store| g.call_crm_to_contact(store, &rec))?;
+        let ch = out;
+        Ok(ContactChanges {
+            name: ch.name,
+            phone: ch.phone,
+            fields: ch
+                .fields
+                .into_iter()
+                .map(|f| (f.name, value_json(&f.value)))
+                .collect(),
+        })
+    }
+
+    /// Creates or updates a contact in the CRM.
+    ///
+    /// # Errors
+    /// [`CrmCallError`].
+    pub fn push_contact(
+        &self,
+        connector: &ActiveBinding,
+        r: &CrmRecord,
+    ) -> Result<Pushed, CrmCallError> {
+        let rec = to_wit_record(r);
+        let out = self.with_connector(connector, |g, store| g.call_push_contact(store, &rec))?;
+        Ok(pushed(out))
+    }
+
+    /// Writes a note or communication on CRM contact `contact_id`.
+    ///
+    /// # Errors
+    /// [`CrmCallError`].
+    pub fn push_note(
+        &self,
+        connector: &ActiveBinding,
+        contact_id: &str,
+        r: &CrmRecord,
+    ) -> Result<Pushed, CrmCallError> {
+        let rec = to_wit_record(r);
+        let out = self.with_connector(connector, |g, store| {
+            g.call_push_note(store, contact_id, &rec)
+        })?;
+        Ok(pushed(out))
+    }
+
+    /// Creates or updates a deal on CRM contact `contact_id`.
+    ///
+    /// # Errors
+    /// [`CrmCallError`].
+    pub fn push_deal(
+        &self,
+        connector: &ActiveBinding,
+        contact_id: &str,
+        r: &CrmRecord,
+    ) -> Result<Pushed, CrmCallError> {
+        let rec = to_wit_record(r);
+        let out = self.with_connector(connector, |g, store| {
+            g.call_push_deal(store, contact_id, &rec)
+        })?;
+        Ok(pushed(out))
+    }
+
+    /// The CRM's changes since `cursor`.
+    ///
+    /// # Errors
+    /// [`CrmCallError`].
+    pub fn pull_changes(
+        &self,
+        connector: &ActiveBinding,
+        cursor: &str,
+    ) -> Result<Changes, CrmCallError> {
+        let out = self.with_connector(connector, |g, store| g.call_pull_changes(store, cursor))?;
+        let ch = out;
+        Ok(Changes {
+            records: ch.records.into_iter().map(from_wit_record).collect(),
+            next_cursor: ch.next_cursor,
+            more: ch.more,
+        })
+    }
+
+    /// The records a CRM webhook delivery carries; the connector checks its signature.
+    ///
+    /// # Errors
+    /// [`CrmCallError`] (`Unauthorized` for a bad signature).
+    pub fn parse_crm_webhook(
+        &self,
+        connector: &ActiveBinding,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Vec<CrmRecord>, CrmCallError> {
+        let out = self.with_connector(connector, |g, store| {
+            g.call_parse_webhook(store, headers, body)
+        })?;
+        Ok(out.into_iter().map(from_wit_record).collect())
+    }
+}
+
+fn pushed(p: super::bindings::connect::Pushed) -> Pushed {
+    Pushed {
+        id: p.id,
+        updated_at: p.updated_at,
+    }
+}
+
+/// The contract's view of a stored message (inbound or outbound).
+pub fn stored_to_wit(m: &Message) -> wit::Message {
+    let content = match Content::decode(&m.kind, &m.raw) {
+        // An edited text carries its latest body in `text`.
+        Some(Content::Text(_)) | None if m.kind == "text" => {
+            Content::Text(m.text.clone().unwrap_or_default())
+        }
+        Some(c) => c,
+        None => Content::Unsupported(m.kind.clone()),
+    };
+    wit::Message {
+        id: m.wamid.clone(),
+        direction: if m.direction == "outbound" {
+            wit::Direction::Outbound
+        } else {
+            wit::Direction::Inbound
+        },
+        timestamp: m.timestamp,
+        content: to_wit_content(&content),
+        context: wit::Context {
+            replied_to: m.context["replied_to"].as_str().map(str::to_owned),
+            referred_product: m.context["referred_product"].as_str().map(str::to_owned),
+            ad_source_id: m.context["ad_source_id"].as_str().map(str::to_owned),
+        },
+    }
+}
+
+/// A field value as JSON (see [`CrmRecord`]).
+pub fn value_json(v: &wit::FieldValue) -> Value {
+    match v {
+        wit::FieldValue::Text(t) => json!(t),
+        wit::FieldValue::Number(n) => json!(n),
+        wit::FieldValue::Integer(i) => json!(i),
+        wit::FieldValue::Boolean(b) => json!(b),
+        wit::FieldValue::Timestamp(t) => json!({"timestamp": t}),
+        wit::FieldValue::Empty => Value::Null,
+    }
+}
+
+/// JSON back to a field value (see [`CrmRecord`]); arrays and other objects travel
+/// as their JSON text.
+pub fn json_value(v: &Value) -> wit::FieldValue {
+    match v {
+        Value::Null => wit::FieldValue::Empty,
+        Value::Bool(b) => wit::FieldValue::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => wit::FieldValue::Integer(i),
+            None => wit::FieldValue::Number(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => wit::FieldValue::Text(s.clone()),
+        Value::Object(o) if o.len() == 1 && o.get("timestamp").is_some_and(Value::is_i64) => {
+            wit::FieldValue::Timestamp(o["timestamp"].as_i64().unwrap_or(0))
+        }
+        other => wit::FieldValue::Text(other.to_string()),
+    }
+}
+
+fn from_wit_record(r: wit::CrmRecord) -> CrmRecord {
+    CrmRecord {
+        object: r.object,
+        id: r.id,
+        fields: r
+            .fields
+            .into_iter()
+            .map(|f| (f.name, value_json(&f.value)))
+            .collect(),
+        updated_at: r.updated_at,
+    }
+}
+
+fn to_wit_record(r: &CrmRecord) -> wit::CrmRecord {
+    wit::CrmRecord {
+        object: r.object.clone(),
+        id: r.id.clone(),
+        fields: r
+            .fields
+            .iter()
+            .map(|(name, v)| wit::Field {
+                name: name.clone(),
+                value: json_value(v),
+            })
+            .collect(),
+        updated_at: r.updated_at,
+    }
+}

@@ -1,0 +1,596 @@
+//! The plugin runtime: one engine, components compiled once per content hash and
+//! shared by every tenant that binds them, and an atomically swapped table of
+//! tenant → slot → binding.
+//!
+//! A call takes a snapshot of its tenant's bindings ([`PluginHost::snapshot`]) and
+//! runs every slot of one message's pipeline on it, so an install or rollback
+//! applies to the next message while in-flight ones finish on their version.
+//!
+//! Key types: [`PluginHost`], [`Slot`], [`ActiveBinding`], [`TenantPlugins`].
+
+pub mod bindings;
+pub mod build;
+pub mod cache;
+mod call;
+pub mod capabilities;
+pub mod classifier;
+pub mod crm;
+pub mod engine;
+pub mod error;
+pub mod responder;
+
+use crate::config::PluginLimits;
+use call::CallState;
+use error::{CallError, CallSite, InstallError};
+use scrm_store::plugins::BindingRow;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use wasmtime::Engine;
+use wasmtime::component::{InstancePre, Linker};
+
+/// The WIT package version this host implements.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// A plugin slot of a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Slot {
+    /// Tags and signals from each inbound message.
+    Classifier,
+    /// Host records ↔ CRM records.
+    Mapper,
+    /// Talks to the tenant's CRM.
+    Connector,
+    /// Actions (replies, tags, assignments) for each inbound message.
+    Responder,
+}
+
+impl Slot {
+    /// Every slot this host supports.
+    pub const ALL: [Slot; 4] = [
+        Slot::Classifier,
+        Slot::Mapper,
+        Slot::Connector,
+        Slot::Responder,
+    ];
+
+    /// The slot's name as used in the API and CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Slot::Classifier => "classifier",
+            Slot::Mapper => "mapper",
+            Slot::Connector => "connector",
+            Slot::Responder => "responder",
+        }
+    }
+
+    /// The WIT interface the slot's component exports.
+    pub fn export(self) -> String {
+        let iface = match self {
+            Slot::Classifier => "classify",
+            Slot::Mapper => "mapping",
+            Slot::Connector => "connect",
+            Slot::Responder => "respond",
+        };
+        format!("scrm:plugin/{iface}@{WIT_VERSION}")
+    }
+
+    /// The WIT world a component must implement to fill this slot.
+    pub fn world(self) -> String {
+        format!("scrm:plugin/{}@{WIT_VERSION}", self.as_str())
+    }
+}
+
+impl std::str::FromStr for Slot {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Slot, String> {
+        Slot::ALL
+            .into_iter()
+            .find(|slot| slot.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown slot {s:?}; this host supports: {}",
+                    Slot::ALL.map(Slot::as_str).join(", ")
+                )
+            })
+    }
+}
+
+/// Where a component's slot export lives, looked up once at load.
+pub(crate) enum SlotExports {
+    Classifier(bindings::classify::GuestIndices),
+    Mapper(bindings::mapping::GuestIndices),
+    Connector(bindings::connect::GuestIndices),
+    Responder(bindings::respond::GuestIndices),
+}
+
+/// A compiled component, ready to instantiate; shared across tenants.
+pub struct LoadedComponent {
+    /// Lowercase hex SHA-256 of its bytes.
+    pub sha256: String,
+    /// The world it implements.
+    pub slot: Slot,
+    pub(crate) pre: InstancePre<CallState>,
+    pub(crate) exports: SlotExports,
+}
+
+impl std::fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedComponent")
+            .field("sha256", &self.sha256)
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The binding a call runs on: a component version plus its configuration.
+#[derive(Debug)]
+pub struct ActiveBinding {
+    /// The tenant.
+    pub tenant: String,
+    /// The slot.
+    pub slot: Slot,
+    /// Per tenant and slot install number.
+    pub version: i64,
+    /// The component's human name.
+    pub name: String,
+    /// The compiled component.
+    pub component: Arc<LoadedComponent>,
+    /// The installed configuration.
+    pub config: Arc<[u8]>,
+    /// The limits its calls run under (host defaults with its overrides).
+    pub limits: PluginLimits,
+    /// Its outbound HTTP policy.
+    pub http: Arc<capabilities::http::HttpPolicy>,
+    /// Consecutive faults so far.
+    faults: AtomicU32,
+    /// Set once the binding is quarantined; calls are skipped.
+    quarantine: Mutex<Option<String>>,
+}
+
+impl ActiveBinding {
+    /// Why the binding is quarantined, if it is.
+    pub fn quarantined(&self) -> Option<String> {
+        self.quarantine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Counts a call's outcome. Returns the quarantine reason when this fault is the
+    /// one that crosses the threshold.
+    pub fn record(&self, fault: Option<&CallError>) -> Option<String> {
+        let Some(err) = fault.filter(|e| e.is_fault()) else {
+            self.faults.store(0, Ordering::Relaxed);
+            return None;
+        };
+        let n = self.faults.fetch_add(1, Ordering::Relaxed) + 1;
+        if n < self.limits.quarantine_after {
+            return None;
+        }
+        let mut q = self.quarantine.lock().unwrap_or_else(|p| p.into_inner());
+        if q.is_some() {
+            return None;
+        }
+        let reason = format!("{n} consecutive faults, last {}", err.code());
+        *q = Some(reason.clone());
+        Some(reason)
+    }
+
+    /// Fails with [`CallError::Quarantined`] when calls to this binding are skipped.
+    pub(crate) fn ensure_active(&self) -> Result<(), CallError> {
+        match self.quarantined() {
+            Some(reason) => Err(CallError::Quarantined {
+                site: self.site(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Identifies this binding in errors and logs.
+    pub fn site(&self) -> CallSite {
+        CallSite {
+            tenant: self.tenant.clone(),
+            plugin: format!("{}@{}", self.name, self.version),
+            sha256: self.component.sha256[..12].to_string(),
+        }
+    }
+
+    /// "name@version sha256:…", recorded on what this binding produced.
+    pub fn label(&self) -> String {
+        format!(
+            "{}@{} sha256:{}",
+            self.name,
+            self.version,
+            &self.component.sha256[..12]
+        )
+    }
+}
+
+/// One tenant's bindings at one moment; a message's pipeline uses one snapshot.
+#[derive(Debug, Default, Clone)]
+pub struct TenantPlugins {
+    /// The classifier, if installed.
+    pub classifier: Option<Arc<ActiveBinding>>,
+    /// The mapper, if installed.
+    pub mapper: Option<Arc<ActiveBinding>>,
+    /// The connector, if installed.
+    pub connector: Option<Arc<ActiveBinding>>,
+    /// The responder, if installed.
+    pub responder: Option<Arc<ActiveBinding>>,
+}
+
+impl TenantPlugins {
+    fn slot_mut(&mut self, slot: Slot) -> &mut Option<Arc<ActiveBinding>> {
+        match slot {
+            Slot::Classifier => &mut self.classifier,
+            Slot::Mapper => &mut self.mapper,
+            Slot::Connector => &mut self.connector,
+            Slot::Responder => &mut self.responder,
+        }
+    }
+}
+
+/// What checking a component found.
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    /// Its SHA-256.
+    pub sha256: String,
+    /// The slot whose world it implements.
+    pub slot: Slot,
+}
+
+/// The plugin runtime of the process.
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<CallState>,
+    limits: PluginLimits,
+    components_dir: PathBuf,
+    cache: cache::CompileCache,
+    db: Option<scrm_store::Db>,
+    kv_quota: capabilities::kv::KvQuota,
+    compiled: RwLock<HashMap<String, Arc<LoadedComponent>>>,
+    tenants: RwLock<HashMap<String, Arc<TenantPlugins>>>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("limits", &self.limits)
+            .field("components_dir", &self.components_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginHost {
+    /// Creates the runtime; components are kept as `<sha256>.wasm` in `components_dir`
+    /// and their compiled forms in `cache_dir`.
+    ///
+    /// # Errors
+    /// When the engine or linker cannot be built, or a directory cannot be created.
+    pub fn new(
+        limits: PluginLimits,
+        components_dir: PathBuf,
+        cache_dir: PathBuf,
+    ) -> anyhow::Result<PluginHost> {
+        std::fs::create_dir_all(&components_dir)?;
+        let engine = engine::build(&limits).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let cache = cache::CompileCache::new(&engine, cache_dir)?;
+        let mut linker = Linker::new(&engine);
+        // WASI with an empty context: guests built with std import it, but get no
+        // files, environment, network or sockets; stderr is captured per call.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        capabilities::log::add_to_linker(&mut linker, |s: &mut CallState| &mut s.log)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        capabilities::config::add_to_linker(&mut linker, |s: &mut CallState| &mut s.config)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        capabilities::kv::add_to_linker(&mut linker, |s: &mut CallState| &mut s.kv)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        capabilities::clock::add_to_linker(&mut linker, |s: &mut CallState| &mut s.clock)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        capabilities::secrets::add_to_linker(&mut linker, |s: &mut CallState| &mut s.secrets)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        Ok(PluginHost {
+            engine,
+            linker,
+            limits,
+            components_dir,
+            cache,
+            db: None,
+            kv_quota: capabilities::kv::KvQuota::default(),
+            compiled: RwLock::default(),
+            tenants: RwLock::default(),
+        })
+    }
+
+    /// Gives plugins their key-value store in `db`, with `quota` per namespace.
+    pub fn with_kv(mut self, db: scrm_store::Db, quota: capabilities::kv::KvQuota) -> PluginHost {
+        self.db = Some(db);
+        self.kv_quota = quota;
+        self
+    }
+
+    /// The key-value namespace of `binding`.
+    pub(crate) fn kv_for(&self, binding: &ActiveBinding) -> capabilities::kv::KvState {
+        capabilities::kv::KvState::new(
+            self.db.clone(),
+            &binding.tenant,
+            &binding.name,
+            self.kv_quota,
+        )
+    }
+
+    /// The outbound HTTP state of one call of `binding` (with the tenant's secrets
+    /// when its policy adds credentials).
+    pub(crate) fn http_for(&self, binding: &ActiveBinding) -> capabilities::http::HttpState {
+        let secrets = match (&self.db, binding.http.credentials.is_empty()) {
+            (Some(db), false) => db
+                .read_blocking(|c| scrm_store::secrets::all(c, &binding.tenant))
+                .unwrap_or_else(|e| {
+                    tracing::error!(tenant = %binding.tenant, error = %e, "cannot read tenant secrets");
+                    Vec::new()
+                }),
+            _ => Vec::new(),
+        };
+        capabilities::http::HttpState::new(binding.http.clone(), Arc::new(secrets))
+    }
+
+    /// A fresh store for one call of `binding`: its limits, config, key-value
+    /// namespace and HTTP policy.
+    pub(crate) fn store_for(&self, binding: &ActiveBinding) -> wasmtime::Store<CallState> {
+        call::new_store(
+            &self.engine,
+            &binding.limits,
+            &binding.site(),
+            binding.config.clone(),
+            self.kv_for(binding),
+            self.http_for(binding),
+            capabilities::secrets::SecretsState::new(
+                self.db.clone(),
+                &binding.tenant,
+                binding.http.secrets.clone().into(),
+            ),
+        )
+    }
+
+    /// The host's default limits.
+    pub fn limits(&self) -> &PluginLimits {
+        &self.limits
+    }
+
+    /// Compiles `bytes` and checks which slot's world they implement. Blocking:
+    /// call from a blocking thread.
+    ///
+    /// # Errors
+    /// [`InstallError`] saying why the bytes cannot be a plugin.
+    pub fn inspect(&self, bytes: &[u8]) -> Result<(Inspected, Arc<LoadedComponent>), InstallError> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        if let Some(c) = self.compiled_get(&sha256) {
+            return Ok((
+                Inspected {
+                    sha256,
+                    slot: c.slot,
+                },
+                c,
+            ));
+        }
+        if !is_component_binary(bytes) {
+            return Err(InstallError::NotAComponent(
+                "expected a component (built for wasm32-wasip2 or with `wasm-tools component new`), \
+                 found a core module or other bytes"
+                    .into(),
+            ));
+        }
+        let component = self
+            .cache
+            .load_or_compile(&self.engine, &sha256, bytes)
+            .map_err(|e| InstallError::NotAComponent(format!("{e:#}")))?;
+        let pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| InstallError::WrongWorld {
+                    supported: supported_worlds(),
+                    reason: format!("{e:#}"),
+                })?;
+        let (slot, exports) = find_slot(&pre).map_err(|reason| InstallError::WrongWorld {
+            supported: supported_worlds(),
+            reason,
+        })?;
+        let loaded = Arc::new(LoadedComponent {
+            sha256: sha256.clone(),
+            slot,
+            pre,
+            exports,
+        });
+        // Instantiate once and type-check the export now, so a mismatch is refused at
+        // install time rather than at the first call.
+        self.check_instantiates(&loaded)?;
+        self.compiled
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sha256.clone(), loaded.clone());
+        Ok((Inspected { sha256, slot }, loaded))
+    }
+
+    fn check_instantiates(&self, loaded: &LoadedComponent) -> Result<(), InstallError> {
+        let site = CallSite {
+            tenant: "(install check)".into(),
+            plugin: "(install check)".into(),
+            sha256: loaded.sha256[..12].to_string(),
+        };
+        let kv = capabilities::kv::KvState::new(None, "", "", self.kv_quota);
+        let http = capabilities::http::HttpState::new(Arc::default(), Arc::default());
+        let mut store = call::new_store(
+            &self.engine,
+            &self.limits,
+            &site,
+            Arc::from(&[][..]),
+            kv,
+            http,
+            capabilities::secrets::SecretsState::new(None, "", Arc::default()),
+        );
+        let wrong = |e: wasmtime::Error| InstallError::WrongWorld {
+            supported: supported_worlds(),
+            reason: format!("{e:#}"),
+        };
+        let instance = loaded.pre.instantiate(&mut store).map_err(wrong)?;
+        match &loaded.exports {
+            SlotExports::Classifier(i) => i.load(&mut store, &instance).map(drop),
+            SlotExports::Mapper(i) => i.load(&mut store, &instance).map(drop),
+            SlotExports::Connector(i) => i.load(&mut store, &instance).map(drop),
+            SlotExports::Responder(i) => i.load(&mut store, &instance).map(drop),
+        }
+        .map_err(wrong)
+    }
+
+    fn compiled_get(&self, sha256: &str) -> Option<Arc<LoadedComponent>> {
+        self.compiled
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sha256)
+            .cloned()
+    }
+
+    /// Where a component's bytes are kept.
+    pub fn component_path(&self, sha256: &str) -> PathBuf {
+        self.components_dir.join(format!("{sha256}.wasm"))
+    }
+
+    /// Stores a checked component's bytes by hash (atomically: temp file, rename).
+    ///
+    /// # Errors
+    /// On I/O failure.
+    pub fn save_component(&self, sha256: &str, bytes: &[u8]) -> Result<(), InstallError> {
+        let path = self.component_path(sha256);
+        if path.exists() {
+            return Ok(());
+        }
+        let tmp = path.with_extension("wasm.tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    /// Loads a stored component by hash, compiling it once.
+    ///
+    /// # Errors
+    /// When the bytes are missing or no longer a valid plugin.
+    pub fn load(&self, sha256: &str) -> Result<Arc<LoadedComponent>, InstallError> {
+        if let Some(c) = self.compiled_get(sha256) {
+            return Ok(c);
+        }
+        let bytes = std::fs::read(self.component_path(sha256))?;
+        Ok(self.inspect(&bytes)?.1)
+    }
+
+    /// The limits a binding with `overrides` (a JSON object) would run under.
+    ///
+    /// # Errors
+    /// A message naming the field that is unknown or out of range.
+    pub fn limits_for(&self, overrides: &serde_json::Value) -> Result<PluginLimits, String> {
+        let o: crate::config::LimitOverrides = if overrides.is_null() {
+            Default::default()
+        } else {
+            serde_json::from_value(overrides.clone()).map_err(|e| e.to_string())?
+        };
+        self.limits.with(&o)
+    }
+
+    /// Makes `row` the active binding of its tenant and slot; the next call uses it.
+    ///
+    /// # Errors
+    /// When its component cannot be loaded.
+    pub fn activate(&self, row: &BindingRow) -> Result<(), InstallError> {
+        let component = self.load(&row.sha256)?;
+        let limits = self.limits_for(&row.limits).unwrap_or_else(|e| {
+            tracing::warn!(tenant = %row.tenant_id, slot = %row.slot, error = %e, "stored limits invalid; using host defaults");
+            self.limits
+        });
+        let slot: Slot = row
+            .slot
+            .parse()
+            .map_err(|e: String| InstallError::WrongSlot {
+                world: component.slot.world(),
+                slot: e,
+            })?;
+        let binding = Arc::new(ActiveBinding {
+            tenant: row.tenant_id.clone(),
+            slot,
+            version: row.version,
+            name: row.name.clone(),
+            component,
+            config: Arc::from(row.config.as_slice()),
+            limits,
+            http: Arc::new(serde_json::from_value(row.http.clone()).unwrap_or_default()),
+            faults: AtomicU32::new(0),
+            quarantine: Mutex::new(
+                row.quarantine_reason
+                    .clone()
+                    .or_else(|| row.quarantined_at.map(|_| "quarantined".to_string())),
+            ),
+        });
+        let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = tenants
+            .get(&row.tenant_id)
+            .map(|t| (**t).clone())
+            .unwrap_or_default();
+        *next.slot_mut(slot) = Some(binding);
+        tenants.insert(row.tenant_id.clone(), Arc::new(next));
+        Ok(())
+    }
+
+    /// Usage of the instance pool, for metrics.
+    pub fn pool_usage(&self) -> Option<(u64, u64)> {
+        self.engine
+            .pooling_allocator_metrics()
+            .map(|m| (m.component_instances(), m.memories() as u64))
+    }
+
+    /// The tenant's bindings now; hold it for the whole pipeline of one message.
+    pub fn snapshot(&self, tenant: &str) -> Arc<TenantPlugins> {
+        self.tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Which slot's interface `pre` exports, and where.
+fn find_slot(pre: &InstancePre<CallState>) -> Result<(Slot, SlotExports), String> {
+    if let Ok(i) = bindings::classify::GuestIndices::new(pre) {
+        return Ok((Slot::Classifier, SlotExports::Classifier(i)));
+    }
+    if let Ok(i) = bindings::mapping::GuestIndices::new(pre) {
+        return Ok((Slot::Mapper, SlotExports::Mapper(i)));
+    }
+    if let Ok(i) = bindings::connect::GuestIndices::new(pre) {
+        return Ok((Slot::Connector, SlotExports::Connector(i)));
+    }
+    if let Ok(i) = bindings::respond::GuestIndices::new(pre) {
+        return Ok((Slot::Responder, SlotExports::Responder(i)));
+    }
+    Err(format!(
+        "it exports none of {}",
+        Slot::ALL.map(Slot::export).join(", ")
+    ))
+}
+
+fn supported_worlds() -> String {
+    Slot::ALL.map(Slot::world).join(", ")
+}
+
+/// True when `bytes` start with the component-model preamble (version 0x0d, layer 1),
+/// rather than a core module's.
+fn is_component_binary(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
+}

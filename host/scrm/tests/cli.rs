@@ -1,0 +1,421 @@
+//! The `scrm` binary end to end: `serve` on its defaults in a fresh directory, the
+//! management commands as clients of its API, and `replay` of a real fixture.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const SCRM: &str = env!("CARGO_BIN_EXE_scrm");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Server {
+    child: Child,
+    url: String,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `scrm serve --listen 127.0.0.1:0` in `dir` and reads the address and the
+/// generated operator token from its output.
+fn serve(dir: &Path) -> Server {
+    let mut child = Command::new(SCRM)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env_remove("SCRM_ADMIN_TOKEN")
+        .env_remove("SCRM_DATA_DIR")
+        .env_remove("SCRM_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn scrm serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut url, mut token) = (None, None);
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            url = Some(rest.trim().to_string());
+        }
+        if line.starts_with("  scrm_") {
+            token = Some(line.trim().to_string());
+        }
+        if url.is_some() && token.is_some() {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        url: url.expect("listening line"),
+        token: token.expect("token line"),
+    }
+}
+
+fn scrm(server: &Server, args: &[&str]) -> Output {
+    Command::new(SCRM)
+        .args(args)
+        .env("SCRM_SERVER", &server.url)
+        .env("SCRM_ADMIN_TOKEN", &server.token)
+        .output()
+        .expect("run scrm")
+}
+
+fn ok(server: &Server, args: &[&str]) -> String {
+    let out = scrm(server, args);
+    assert!(
+        out.status.success(),
+        "scrm {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn walkthrough_serve_configure_install_replay_and_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path());
+    assert!(
+        tmp.path().join("scrm-data/scrm.db").exists(),
+        "embedded default data dir"
+    );
+
+    ok(
+        &server,
+        &[
+            "app",
+            "add",
+            "--id",
+            "app1",
+            "--app-secret",
+            "0123456789abcdef0123456789abcdef",
+            "--verify-token",
+            "vt",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "tenant",
+            "add",
+            "--id",
+            "acme",
+            "--app",
+            "app1",
+            "--phone-number-id",
+            "106540352242922",
+            "--region",
+            "US",
+        ],
+    );
+    let tenants: serde_json::Value =
+        serde_json::from_str(&ok(&server, &["tenant", "list", "--json"])).unwrap();
+    assert_eq!(tenants["items"][0]["id"], "acme");
+
+    let wasm = scrm::plugins::build::build_rust_plugin(
+        &repo(),
+        "keyword-classifier",
+        "guest",
+        &repo().join("target/guests"),
+    )
+    .unwrap();
+    let config = tmp.path().join("rules.toml");
+    std::fs::write(
+        &config,
+        "[[rules]]\ntag = \"colour-question\"\nkeywords = [\"another color\"]\n",
+    )
+    .unwrap();
+    let out = ok(
+        &server,
+        &[
+            "plugin",
+            "install",
+            "--tenant",
+            "acme",
+            "--slot",
+            "classifier",
+            "--config",
+            config.to_str().unwrap(),
+            wasm.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains("installed keyword-classifier as classifier of tenant acme (version 1"),
+        "{out}"
+    );
+    let plugins: serde_json::Value = serde_json::from_str(&ok(
+        &server,
+        &["plugin", "list", "--tenant", "acme", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(plugins["items"][0]["active"], true);
+
+    let fixture = repo().join("../shared/fixtures/webhooks/text_message.json");
+    let out = ok(
+        &server,
+        &["replay", "--app", "app1", fixture.to_str().unwrap()],
+    );
+    assert!(out.contains("accepted"), "{out}");
+
+    // Read the tagged message back through the API.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tags = rt.block_on(async {
+        let http = reqwest::Client::new();
+        for _ in 0..500 {
+            let v: serde_json::Value = http
+                .get(format!("{}/v1/tenants/acme/messages", server.url))
+                .bearer_auth(&server.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if v["items"][0]["classifier"].is_string() {
+                return v["items"][0]["tags"].clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        serde_json::Value::Null
+    });
+    assert_eq!(tags, serde_json::json!(["colour-question"]));
+}
+
+#[test]
+fn errors_have_specific_messages_and_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path());
+    // Refused by the server: exit 3 with the server's code and message.
+    let out = scrm(
+        &server,
+        &[
+            "tenant",
+            "add",
+            "--id",
+            "acme",
+            "--app",
+            "missing",
+            "--phone-number-id",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("app \"missing\" not found (not_found, HTTP 404)"),
+        "{err}"
+    );
+    // No server there: exit 4.
+    let out = Command::new(SCRM)
+        .args([
+            "tenant",
+            "list",
+            "--server",
+            "http://127.0.0.1:9",
+            "--token",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach http://127.0.0.1:9"));
+    // Usage errors: exit 2.
+    let out = Command::new(SCRM).args(["tenant", "add"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // A bad config file: exit 1 naming the file and the key.
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "listne = 1\n").unwrap();
+    let out = Command::new(SCRM)
+        .args(["serve", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("unknown field `listne`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn send_queues_through_the_outbox_and_refusals_exit_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path());
+    ok(
+        &server,
+        &[
+            "app",
+            "add",
+            "--id",
+            "app1",
+            "--app-secret",
+            "s3cret-s3cret",
+            "--verify-token",
+            "v",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "tenant",
+            "add",
+            "--id",
+            "acme",
+            "--app",
+            "app1",
+            "--phone-number-id",
+            "100",
+            "--region",
+            "IT",
+        ],
+    );
+    // Free-form text to a contact who never wrote: outside the customer-service window.
+    let out = scrm(
+        &server,
+        &[
+            "send",
+            "--tenant",
+            "acme",
+            "--to",
+            "347 123 4567",
+            "--text",
+            "hello",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside_service_window"));
+    // A template is accepted; without an access token it waits in the outbox, not dropped.
+    let queued = ok(
+        &server,
+        &[
+            "send",
+            "--tenant",
+            "acme",
+            "--to",
+            "347 123 4567",
+            "--template",
+            "welcome",
+            "--language",
+            "it",
+            "--category",
+            "utility",
+        ],
+    );
+    assert!(queued.contains("queued as outbox item 1"), "{queued}");
+    let list = ok(&server, &["outbox", "list", "--tenant", "acme", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(v["items"][0]["to"], "393471234567");
+    assert_eq!(v["items"][0]["category"], "utility");
+    // Cancelling it works once; a second time is refused.
+    ok(
+        &server,
+        &["outbox", "cancel", "--tenant", "acme", "--id", "1"],
+    );
+    let out = scrm(
+        &server,
+        &["outbox", "cancel", "--tenant", "acme", "--id", "1"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_state"));
+}
+
+#[test]
+fn crm_commands_show_settings_queue_backfill_and_refusals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path());
+    ok(
+        &server,
+        &[
+            "app",
+            "add",
+            "--id",
+            "app1",
+            "--app-secret",
+            "0123456789abcdef0123456789abcdef",
+            "--verify-token",
+            "v",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "tenant",
+            "add",
+            "--id",
+            "acme",
+            "--app",
+            "app1",
+            "--phone-number-id",
+            "100",
+        ],
+    );
+    // Settings: defaults, then one value changed, the rest kept.
+    let status: serde_json::Value = serde_json::from_str(&ok(
+        &server,
+        &["crm", "status", "--tenant", "acme", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(status["settings"]["mode"], "realtime");
+    assert_eq!(status["settings"]["rate_requests"], 100);
+    let set: serde_json::Value = serde_json::from_str(&ok(
+        &server,
+        &[
+            "crm", "set", "--tenant", "acme", "--mode", "batch", "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(set["mode"], "batch");
+    assert_eq!(set["retention_days"], 180);
+    // A retention under 180 days is refused: exit 3 with the server's code.
+    let out = scrm(
+        &server,
+        &["crm", "set", "--tenant", "acme", "--retention-days", "30"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid_crm_settings"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `scrm sync backfill` is `scrm crm backfill`: nothing stored yet, nothing queued.
+    let queued = ok(
+        &server,
+        &[
+            "sync",
+            "backfill",
+            "--tenant",
+            "acme",
+            "--days",
+            "180",
+            "--no-wait",
+        ],
+    );
+    assert!(queued.contains("queued 0 of 0 messages"), "{queued}");
+    // Empty review queue and dead-letter list print nothing; a pull without a
+    // connector says why (409 → exit 3).
+    assert_eq!(ok(&server, &["crm", "reviews", "--tenant", "acme"]), "");
+    assert_eq!(
+        ok(
+            &server,
+            &["crm", "jobs", "--tenant", "acme", "--state", "dead"]
+        ),
+        ""
+    );
+    let out = scrm(&server, &["crm", "pull", "--tenant", "acme"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("crm_not_configured"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,299 @@
+//! Consent per tenant and WhatsApp id: recorded opt-in, opt-out (a STOP keyword),
+//! the user's marketing preference, and what Meta's errors told us about the
+//! recipient (marketing paused, undeliverable).
+//!
+//! Every change takes effect at once: the outbox reads this table before each send.
+
+use super::{StoreError, now_ms};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// What is known about one recipient's consent.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Consent {
+    /// WhatsApp id (digits).
+    pub wa_id: String,
+    /// When opt-in was recorded, Unix ms.
+    pub opted_in_at: Option<i64>,
+    /// Where the opt-in came from (API, CRM, ...).
+    pub opt_in_source: Option<String>,
+    /// When the contact opted out (STOP), Unix ms. Blocks business-initiated messages.
+    pub opted_out_at: Option<i64>,
+    /// What opted them out (`keyword`, `api`, ...).
+    pub opt_out_source: Option<String>,
+    /// When the contact stopped marketing messages, Unix ms.
+    pub marketing_stopped_at: Option<i64>,
+    /// Marketing messages wait until then (Meta's per-user marketing limit), Unix ms.
+    pub marketing_paused_until: Option<i64>,
+    /// When Meta said the recipient cannot receive messages, Unix ms.
+    pub undeliverable_at: Option<i64>,
+}
+
+impl Consent {
+    /// True when the contact has opted in and not opted out since.
+    pub fn opted_in(&self) -> bool {
+        match (self.opted_in_at, self.opted_out_at) {
+            (Some(i), Some(o)) => i > o,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+
+    /// True when the contact opted out and has not opted in again since.
+    pub fn opted_out(&self) -> bool {
+        match (self.opted_in_at, self.opted_out_at) {
+            (Some(i), Some(o)) => o >= i,
+            (None, Some(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The key a recipient is stored under: E.164 digits when the WhatsApp id is a valid
+/// number (so Mexico's 521… and Brazil's eight-digit ids meet the number the outbox
+/// sends to), else the id as given.
+fn key(wa_id: &str) -> String {
+    scrm_wire::phone::canonical_digits(wa_id).into_owned()
+}
+
+/// The consent row of a recipient; all-empty when nothing was recorded.
+///
+/// # Errors
+/// On database failure.
+pub fn get(conn: &Connection, tenant: &str, wa_id: &str) -> Result<Consent, StoreError> {
+    let wa_id = &key(wa_id);
+    let row = conn
+        .prepare_cached(
+            "SELECT opted_in_at, opt_in_source, opted_out_at, opt_out_source,
+                    marketing_stopped_at, marketing_paused_until, undeliverable_at
+             FROM consent WHERE tenant_id = ?1 AND wa_id = ?2",
+        )?
+        .query_row(params![tenant, wa_id], |r| {
+            Ok(Consent {
+                wa_id: wa_id.to_owned(),
+                opted_in_at: r.get(0)?,
+                opt_in_source: r.get(1)?,
+                opted_out_at: r.get(2)?,
+                opt_out_source: r.get(3)?,
+                marketing_stopped_at: r.get(4)?,
+                marketing_paused_until: r.get(5)?,
+                undeliverable_at: r.get(6)?,
+            })
+        })
+        .optional()?;
+    Ok(row.unwrap_or_else(|| Consent {
+        wa_id: wa_id.to_owned(),
+        ..Consent::default()
+    }))
+}
+
+/// Runs `update` (parameters: tenant, wa_id, updated_at, then `values`) on the
+/// recipient's row, creating the row first when there is none.
+fn update(
+    conn: &Connection,
+    tenant: &str,
+    wa_id: &str,
+    assignments: &str,
+    values: &[&dyn rusqlite::ToSql],
+) -> Result<(), StoreError> {
+    let wa_id = &key(wa_id);
+    let now = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO consent (tenant_id, wa_id, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (tenant_id, wa_id) DO NOTHING",
+    )?
+    .execute(params![tenant, wa_id, now])?;
+    let mut all: Vec<&dyn rusqlite::ToSql> = vec![&tenant, &wa_id, &now];
+    all.extend_from_slice(values);
+    conn.prepare_cached(&format!(
+        "UPDATE consent SET {assignments}, updated_at = ?3 WHERE tenant_id = ?1 AND wa_id = ?2"
+    ))?
+    .execute(all.as_slice())?;
+    Ok(())
+}
+
+/// Records an opt-in at `at` (Unix ms) from `source`.
+///
+/// # Errors
+/// On database failure.
+pub fn opt_in(
+    conn: &Connection,
+    tenant: &str,
+    wa_id: &str,
+    source: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    update(
+        conn,
+        tenant,
+        wa_id,
+        "opted_in_at = ?4, opt_in_source = ?5",
+        &[&at, &source],
+    )
+}
+
+/// Records an opt-out at `at` (Unix ms) from `source`.
+///
+/// # Errors
+/// On database failure.
+pub fn opt_out(
+    conn: &Connection,
+    tenant: &str,
+    wa_id: &str,
+    source: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    update(
+        conn,
+        tenant,
+        wa_id,
+        "opted_out_at = ?4, opt_out_source = ?5",
+        &[&at, &source],
+    )
+}
+
+/// Records the user's marketing preference from Meta's `user_preferences` webhook
+/// (`stop` = true stops marketing messages, false resumes them).
+///
+/// # Errors
+/// On database failure.
+pub fn marketing_preference(
+    conn: &Connection,
+    tenant: &str,
+    wa_id: &str,
+    stop: bool,
+    at: i64,
+) -> Result<(), StoreError> {
+    let value: Option<i64> = stop.then_some(at);
+    update(conn, tenant, wa_id, "marketing_stopped_at = ?4", &[&value])
+}
+
+/// Pauses marketing messages to the recipient until `until` (Unix ms): Meta's
+/// per-user marketing limit (131049).
+///
+/// # Errors
+/// On database failure.
+pub fn pause_marketing(
+    conn: &Connection,
+    tenant: &str,
+    wa_id: &str,
+    until: i64,
+) -> Result<(), StoreError> {
+    update(
+        conn,
+        tenant,
+        wa_id,
+        "marketing_paused_until = MAX(COALESCE(marketing_paused_until, 0), ?4)",
+        &[&until],
+    )
+}
+
+/// Marks the recipient undeliverable (131026) at `at` (Unix ms).
+///
+/// # Errors
+/// On database failure.
+pub fn mark_undeliverable(
+    conn: &Connection,
+    tenant: &str,
+    wa_id: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    update(conn, tenant, wa_id, "undeliverable_at = ?4", &[&at])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Db;
+
+    fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        db.write_blocking(|c| {
+            crate::apps::insert(c, "app", "secret", "verify")?;
+            crate::tenants::insert(
+                c,
+                &crate::tenants::NewTenant {
+                    id: "acme".into(),
+                    app_id: "app".into(),
+                    phone_number_ids: vec!["100".into()],
+                    default_region: "IT".into(),
+                },
+            )
+        })
+        .unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn stop_keyword_opts_out_and_start_opts_back_in() {
+        let (_dir, db) = db();
+        db.write_blocking(|c| opt_out(c, "acme", "391", "keyword", 1_000))
+            .unwrap();
+        let consent = db.write_blocking(|c| get(c, "acme", "391")).unwrap();
+        assert!(consent.opted_out());
+        assert!(!consent.opted_in());
+        assert_eq!(consent.opt_out_source.as_deref(), Some("keyword"));
+        db.write_blocking(|c| opt_in(c, "acme", "391", "keyword", 2_000))
+            .unwrap();
+        let consent = db.write_blocking(|c| get(c, "acme", "391")).unwrap();
+        assert!(consent.opted_in());
+        assert!(!consent.opted_out());
+    }
+
+    #[test]
+    fn mexican_wa_id_and_e164_digits_share_one_consent() {
+        let (_dir, db) = db();
+        db.write_blocking(|c| opt_out(c, "acme", "5215512345678", "keyword", 1))
+            .unwrap();
+        assert!(
+            db.write_blocking(|c| get(c, "acme", "525512345678"))
+                .unwrap()
+                .opted_out()
+        );
+    }
+
+    #[test]
+    fn unknown_recipient_has_no_consent_recorded() {
+        let (_dir, db) = db();
+        let consent = db.write_blocking(|c| get(c, "acme", "999")).unwrap();
+        assert!(!consent.opted_in() && !consent.opted_out());
+        assert_eq!(consent.marketing_stopped_at, None);
+    }
+
+    #[test]
+    fn marketing_preference_stops_and_resumes() {
+        let (_dir, db) = db();
+        db.write_blocking(|c| marketing_preference(c, "acme", "391", true, 5))
+            .unwrap();
+        assert_eq!(
+            db.write_blocking(|c| get(c, "acme", "391"))
+                .unwrap()
+                .marketing_stopped_at,
+            Some(5)
+        );
+        db.write_blocking(|c| marketing_preference(c, "acme", "391", false, 6))
+            .unwrap();
+        assert_eq!(
+            db.write_blocking(|c| get(c, "acme", "391"))
+                .unwrap()
+                .marketing_stopped_at,
+            None
+        );
+    }
+
+    #[test]
+    fn marketing_pause_only_moves_forward() {
+        let (_dir, db) = db();
+        db.write_blocking(|c| pause_marketing(c, "acme", "391", 100))
+            .unwrap();
+        db.write_blocking(|c| pause_marketing(c, "acme", "391", 50))
+            .unwrap();
+        assert_eq!(
+            db.write_blocking(|c| get(c, "acme", "391"))
+                .unwrap()
+                .marketing_paused_until,
+            Some(100)
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! Links between host and CRM records, the field-level clocks (last writer wins)
+//! and the contact fields sync may set.
+
+use crate::{StoreError, now_ms};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+/// A host record's CRM counterpart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The CRM's id.
+    pub crm_id: String,
+    /// The CRM's time of the host's last write, Unix ms, when the CRM said.
+    pub crm_updated_at: Option<i64>,
+    /// When the host last wrote or linked it, Unix ms (host clock; set by [`set_link`]).
+    pub synced_at: i64,
+}
+
+/// The CRM record `object` (`contact`, `note`, `deal`) of host record `local_id`.
+///
+/// # Errors
+/// On database failure.
+pub fn link(
+    conn: &Connection,
+    tenant: &str,
+    object: &str,
+    local_id: i64,
+) -> Result<Option<Link>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT crm_id, crm_updated_at, synced_at FROM crm_links
+             WHERE tenant_id = ?1 AND object = ?2 AND local_id = ?3",
+            params![tenant, object, local_id],
+            |r| {
+                Ok(Link {
+                    crm_id: r.get(0)?,
+                    crm_updated_at: r.get(1)?,
+                    synced_at: r.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Records (or updates) a link.
+///
+/// # Errors
+/// On database failure.
+pub fn set_link(
+    conn: &Connection,
+    tenant: &str,
+    object: &str,
+    local_id: i64,
+    link: &Link,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO crm_links (tenant_id, object, local_id, crm_id, crm_updated_at, synced_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (tenant_id, object, local_id)
+         DO UPDATE SET crm_id = ?4, crm_updated_at = ?5, synced_at = ?6",
+        params![
+            tenant,
+            object,
+            local_id,
+            link.crm_id,
+            link.crm_updated_at,
+            now_ms()
+        ],
+    )?;
+    Ok(())
+}
+
+/// The host record linked to CRM record `crm_id` of kind `object`.
+///
+/// # Errors
+/// On database failure.
+pub fn local_for(
+    conn: &Connection,
+    tenant: &str,
+    object: &str,
+    crm_id: &str,
+) -> Result<Option<(i64, Link)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT local_id, crm_id, crm_updated_at, synced_at FROM crm_links
+             WHERE tenant_id = ?1 AND object = ?2 AND crm_id = ?3",
+            params![tenant, object, crm_id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    Link {
+                        crm_id: r.get(1)?,
+                        crm_updated_at: r.get(2)?,
+                        synced_at: r.get(3)?,
+                    },
+                ))
+            },
+        )
+        .optional()?)
+}
+
+/// The agreed value of one synced contact field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldClock {
+    /// The value.
+    pub value: Value,
+    /// When it was set, Unix ms.
+    pub changed_at: i64,
+    /// `whatsapp`, `crm` or `review`.
+    pub source: String,
+}
+
+/// Every synced field of a contact.
+///
+/// # Errors
+/// On database failure.
+pub fn fields(
+    conn: &Connection,
+    tenant: &str,
+    contact_id: i64,
+) -> Result<Vec<(String, FieldClock)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT field, value, changed_at, source FROM crm_fields
+         WHERE tenant_id = ?1 AND contact_id = ?2 ORDER BY field",
+    )?;
+    let rows = stmt
+        .query_map(params![tenant, contact_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(f, v, changed_at, source)| {
+            Ok((
+                f,
+                FieldClock {
+                    value: serde_json::from_str(&v)?,
+                    changed_at,
+                    source,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Sets one field's agreed value.
+///
+/// # Errors
+/// On database failure.
+pub fn set_field(
+    conn: &Connection,
+    tenant: &str,
+    contact_id: i64,
+    field: &str,
+    clock: &FieldClock,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO crm_fields (tenant_id, contact_id, field, value, changed_at, source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (tenant_id, contact_id, field)
+         DO UPDATE SET value = ?4, changed_at = ?5, source = ?6",
+        params![
+            tenant,
+            contact_id,
+            field,
+            clock.value.to_string(),
+            clock.changed_at,
+            clock.source
+        ],
+    )?;
+    Ok(())
+}
+
+/// Sets a contact's name from the CRM (or a review), bumping its change time.
+///
+/// # Errors
+/// On database failure.
+pub fn set_contact_name(
+    conn: &Connection,
+    contact_id: i64,
+    name: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE contacts SET name = ?2, updated_at = ?3 WHERE id = ?1",
+        params![contact_id, name, now_ms()],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! The embedded store: one SQLite file in WAL mode, versioned migrations, and
+//! repositories per concern.
+//!
+//! All SQLite work runs on tokio's blocking pool through [`Db::write`] and
+//! [`Db::read`], never on the async workers. Writes are serialised through one
+//! connection (SQLite allows one writer at a time anyway); reads use a small pool
+//! of their own connections so they never wait behind a write.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), scrm::store::StoreError> {
+//! let db = scrm::store::Db::open(std::path::Path::new("data/scrm.db"))?;
+//! let tenants = db.read(|c| scrm::store::tenants::list(c)).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod apps;
+pub mod consent;
+pub mod contacts;
+pub mod crm;
+pub mod events;
+pub mod health;
+pub mod inbox;
+pub mod kv;
+pub mod media;
+pub mod messages;
+mod migrations;
+pub mod outbox;
+pub mod page;
+pub mod plugins;
+pub mod secrets;
+pub mod settings;
+pub mod tenants;
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The schema could not be migrated.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    /// A referenced row does not exist.
+    #[error("{what} {id:?} not found")]
+    NotFound {
+        /// What kind of row.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// A row with the same key exists already.
+    #[error("{what} {id:?} already exists")]
+    Conflict {
+        /// What kind of row.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// A stored JSON column could not be (de)serialised.
+    #[error("stored JSON is invalid: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The blocking task running the query panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// A secret string: redacted in `Debug`, never serialised.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    /// The secret's value; only for the code that uses it (signing, comparing).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// How many read connections to keep.
+const READERS: usize = 4;
+
+/// A handle to the SQLite store; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and migrates it to the
+    /// latest schema.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or migrated.
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
+        let mut writer = Connection::open(path)?;
+        configure(&writer)?;
+        migrations::migrations().to_latest(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let c = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(Mutex::new(c))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Db {
+            path: path.to_path_buf(),
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(readers),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the write connection on the blocking pool.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or [`StoreError::Task`] if the task died.
+    pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` with a read-only connection on the blocking pool.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or [`StoreError::Task`] if the task died.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            // Take the first free reader; if all are busy, wait on one chosen by thread.
+            for r in readers.iter() {
+                if let Ok(conn) = r.try_lock() {
+                    return f(&conn);
+                }
+            }
+            let i = thread_index() % readers.len();
+            let conn = readers[i].lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` with a read-only connection on the current thread (for code already
+    /// on a blocking thread, such as plugin capabilities).
+    pub fn read_blocking<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let i = thread_index() % self.readers.len();
+        let conn = self.readers[i].lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    }
+
+    /// Runs `f` with the write connection on the current thread. For code that is
+    /// already on a blocking thread (CLI tools, the worker's blocking section).
+    pub fn write_blocking<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+}
+
+fn thread_index() -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::thread::current().id().hash(&mut h);
+    h.finish() as usize
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    // WAL lets readers run beside the writer; FULL makes every commit durable before
+    // we acknowledge a webhook, as the design requires.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`].
+pub(crate) fn conflict_on_unique(e: rusqlite::Error, what: &'static str, id: &str) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation
+                && matches!(
+                    f.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                ) =>
+        {
+            StoreError::Conflict {
+                what,
+                id: id.to_string(),
+            }
+        }
+        e => StoreError::Sqlite(e),
+    }
+}
