@@ -19,10 +19,10 @@ fn classifier_call(c: &mut Criterion) {
     let binding = host.snapshot("bench").classifier.clone().expect("binding");
     let msg = bench::message("Ciao, quanto costa la borsa rossa?");
     let contact = bench::contact();
-    let out = host.classify(&binding, &msg, &contact).expect("classify");
+    let out = scrm::slots::classify(&host, &binding, &msg, &contact).expect("classify");
     assert_eq!(out.tags, ["price-inquiry"]);
     c.bench_function("classifier_call_fresh_instance", |b| {
-        b.iter(|| host.classify(&binding, &msg, &contact).expect("classify"))
+        b.iter(|| scrm::slots::classify(&host, &binding, &msg, &contact).expect("classify"))
     });
 }
 

@@ -41,10 +41,10 @@ fn intent_call(c: &mut Criterion) {
         .expect("activate");
         let binding = host.snapshot(name).classifier.clone().expect("binding");
         let msg = bench::message(text);
-        let out = host.classify(&binding, &msg, &contact).expect("classify");
+        let out = scrm::slots::classify(&host, &binding, &msg, &contact).expect("classify");
         assert_eq!(out.details["intent"]["name"], intent, "{}", out.details);
         c.bench_function(&format!("intent_call_fresh_instance/{name}"), |b| {
-            b.iter(|| host.classify(&binding, &msg, &contact).expect("classify"))
+            b.iter(|| scrm::slots::classify(&host, &binding, &msg, &contact).expect("classify"))
         });
         // Where the time goes: the same call for a blank text (model head, rules and
         // entities, no prediction) and for a two-letter text (plus a prediction over a
@@ -52,7 +52,7 @@ fn intent_call(c: &mut Criterion) {
         for (case, text) in [("blank", " "), ("hi", "hi")] {
             let msg = bench::message(text);
             c.bench_function(&format!("intent_call_fresh_instance/{name}/{case}"), |b| {
-                b.iter(|| host.classify(&binding, &msg, &contact).expect("classify"))
+                b.iter(|| scrm::slots::classify(&host, &binding, &msg, &contact).expect("classify"))
             });
         }
     }

@@ -40,7 +40,7 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn row(tenant: &str, slot: &str, sha: &str, config: &[u8]) -> scrm_store::plugins::BindingRow {
+fn row(tenant: &str, slot: &str, sha: &str, config: &[u8]) -> scrm_engine::BindingSpec {
     bench::binding(tenant, slot, sha, "keyword-classifier", config)
 }
 
@@ -57,12 +57,12 @@ fn main() {
 
     // 1. Fresh instance per call.
     for _ in 0..2_000 {
-        host.classify(&binding, &msg, &contact).expect("warm-up");
+        scrm::slots::classify(&host, &binding, &msg, &contact).expect("warm-up");
     }
     let samples: Vec<Duration> = (0..20_000)
         .map(|_| {
             let t = Instant::now();
-            host.classify(&binding, &msg, &contact).expect("classify");
+            scrm::slots::classify(&host, &binding, &msg, &contact).expect("classify");
             t.elapsed()
         })
         .collect();
@@ -78,7 +78,11 @@ fn main() {
     let samples: Vec<Duration> = (0..20_000)
         .map(|_| {
             let t = Instant::now();
-            warm.classify(&msg, &contact).expect("classify");
+            warm.classify(
+                &scrm::slots::to_wit_message(&msg),
+                &scrm::slots::to_wit_contact(&contact),
+            )
+            .expect("classify");
             t.elapsed()
         })
         .collect();
@@ -152,7 +156,7 @@ fn main() {
         .map(|_| {
             let b = host.snapshot("bench").classifier.clone().expect("binding");
             let t = Instant::now();
-            host.classify(&b, &msg, &contact).expect("classify");
+            scrm::slots::classify(&host, &b, &msg, &contact).expect("classify");
             t.elapsed()
         })
         .collect();
@@ -179,7 +183,7 @@ fn main() {
                 Overrides {
                     listen: Some("127.0.0.1:0".parse().expect("addr")),
                     data_dir: Some(data.path().to_path_buf()),
-                    admin_token: Some(scrm::config::Secret::new(scrm_e2e::TOKEN)),
+                    admin_token: Some(scrm::config::SecretString::from(scrm_e2e::TOKEN)),
                     compile_cache_dir: None,
                     graph_url: None,
                 },

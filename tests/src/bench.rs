@@ -2,9 +2,9 @@
 //! from `plugins/`, bindings and a sample message.
 
 use scrm::config::PluginLimits;
-use scrm::plugins::PluginHost;
+use scrm_engine::BindingSpec;
+use scrm_engine::PluginHost;
 use scrm_store::contacts::Contact;
-use scrm_store::plugins::BindingRow;
 use scrm_wire::payload::{self, Event, InboundMessage};
 use std::path::Path;
 
@@ -27,9 +27,9 @@ pub fn install(host: &PluginHost, package: &str) -> String {
     inspected.sha256
 }
 
-/// An active binding row of `sha` (named `name`) in `slot` of `tenant`.
-pub fn binding(tenant: &str, slot: &str, sha: &str, name: &str, config: &[u8]) -> BindingRow {
-    BindingRow {
+/// An active binding of `sha` (named `name`) in `slot` of `tenant`.
+pub fn binding(tenant: &str, slot: &str, sha: &str, name: &str, config: &[u8]) -> BindingSpec {
+    BindingSpec {
         tenant_id: tenant.into(),
         slot: slot.into(),
         version: 1,
@@ -38,10 +38,7 @@ pub fn binding(tenant: &str, slot: &str, sha: &str, name: &str, config: &[u8]) -
         config: config.to_vec(),
         limits: serde_json::json!({}),
         http: serde_json::json!({}),
-        created_at: 0,
-        active: true,
-        quarantined_at: None,
-        quarantine_reason: None,
+        quarantine: None,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod graph;
 pub mod hubspot;
 pub mod polyglot;
 pub mod prism;
+pub mod proc;
 pub mod salesforce;
 pub mod serve;
 pub mod tryton;
@@ -18,7 +19,7 @@ pub mod zoho;
 
 use anyhow::{Context, Result, bail};
 use reqwest::StatusCode;
-use scrm::config::{Overrides, PluginLimits, Secret, Settings};
+use scrm::config::{Overrides, PluginLimits, SecretString, Settings};
 use scrm::server::Running;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -60,13 +61,9 @@ pub fn guest(package: &str) -> PathBuf {
         return p.clone();
     }
     let root = repo_root();
-    let path = scrm::plugins::build::build_rust_plugin(
-        &root,
-        package,
-        "guest",
-        &root.join("target/guests"),
-    )
-    .unwrap_or_else(|e| panic!("building plugin {package}: {e}"));
+    let path =
+        scrm_engine::build::build_rust_plugin(&root, package, "guest", &root.join("target/guests"))
+            .unwrap_or_else(|e| panic!("building plugin {package}: {e}"));
     built.insert(package.to_string(), path.clone());
     path
 }
@@ -113,7 +110,7 @@ impl Host {
             Overrides {
                 listen: Some("127.0.0.1:0".parse().expect("addr")),
                 data_dir: Some(data_dir.to_path_buf()),
-                admin_token: Some(Secret::new(TOKEN)),
+                admin_token: Some(SecretString::from(TOKEN)),
                 // One cache for every test host: each component compiles once per run.
                 compile_cache_dir: Some(repo_root().join("target/compile-cache")),
                 graph_url: None,

@@ -592,9 +592,13 @@ fn a_warm_instance_answers_like_fresh_ones_call_after_call() {
     .enumerate()
     {
         let msg = scrm_e2e::bench::message(text);
-        let fresh = host.classify(&binding, &msg, &contact).unwrap();
+        let fresh = scrm::slots::classify(&host, &binding, &msg, &contact).unwrap();
         assert_eq!(
-            warm.classify(&msg, &contact).unwrap(),
+            warm.classify(
+                &scrm::slots::to_wit_message(&msg),
+                &scrm::slots::to_wit_contact(&contact)
+            )
+            .unwrap(),
             fresh,
             "call {i}: {text}"
         );

@@ -25,11 +25,13 @@
 //! mps = 80                     # messages per second per number (up to 1000)
 //! ```
 
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub use scrm_store::Secret;
+pub use scrm_engine::{LimitOverrides, PluginLimits};
+pub use secrecy::SecretString;
 
 /// The configuration file's shape. Every field is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -40,7 +42,7 @@ pub struct FileConfig {
     /// Directory holding the SQLite file and plugin components (default ./scrm-data).
     pub data_dir: Option<PathBuf>,
     /// The operator's bearer token for the admin API (default: generated once).
-    pub admin_token: Option<Secret>,
+    pub admin_token: Option<SecretString>,
     /// Where compiled plugin code is cached (default: `<data_dir>/cache`).
     pub compile_cache_dir: Option<PathBuf>,
     /// Limits for plugin calls.
@@ -52,111 +54,6 @@ pub struct FileConfig {
     pub whatsapp: crate::outbox::SendSettings,
 }
 
-/// Limits applied to every plugin call unless a binding overrides them.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct PluginLimits {
-    /// CPU deadline of one call, in milliseconds.
-    pub deadline_ms: u64,
-    /// Instruction budget of one call (wasmtime fuel units, ≈ one per instruction).
-    pub fuel: u64,
-    /// Memory cap of one instance (all its memories and tables), in MiB.
-    pub memory_mib: u32,
-    /// Largest memory cap a binding may ask for, in MiB (sizes the instance pool).
-    pub max_memory_mib: u32,
-    /// Log records a call may write before the rest are dropped.
-    pub log_records_per_call: u32,
-    /// Largest answer a call may return, in KiB of JSON.
-    pub output_kib: u32,
-    /// Consecutive faults (traps, limit hits) after which a binding is quarantined.
-    pub quarantine_after: u32,
-}
-
-impl Default for PluginLimits {
-    fn default() -> Self {
-        PluginLimits {
-            deadline_ms: 200,
-            fuel: 2_000_000_000,
-            memory_mib: 64,
-            max_memory_mib: 256,
-            log_records_per_call: 32,
-            output_kib: 64,
-            quarantine_after: 5,
-        }
-    }
-}
-
-/// Limits one binding sets for itself, within the host's maxima.
-#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct LimitOverrides {
-    /// CPU deadline, ms.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deadline_ms: Option<u64>,
-    /// Instruction budget.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fuel: Option<u64>,
-    /// Memory cap, MiB.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub memory_mib: Option<u32>,
-    /// Output cap, KiB.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output_kib: Option<u32>,
-    /// Log records per call.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_records_per_call: Option<u32>,
-}
-
-impl PluginLimits {
-    /// These limits with a binding's overrides applied.
-    ///
-    /// # Errors
-    /// When an override is out of range; the message names it.
-    pub fn with(&self, o: &LimitOverrides) -> Result<PluginLimits, String> {
-        let merged = PluginLimits {
-            deadline_ms: o.deadline_ms.unwrap_or(self.deadline_ms),
-            fuel: o.fuel.unwrap_or(self.fuel),
-            memory_mib: o.memory_mib.unwrap_or(self.memory_mib),
-            output_kib: o.output_kib.unwrap_or(self.output_kib),
-            log_records_per_call: o.log_records_per_call.unwrap_or(self.log_records_per_call),
-            ..*self
-        };
-        merged.check()?;
-        Ok(merged)
-    }
-
-    fn check(&self) -> Result<(), String> {
-        if !(1..=60_000).contains(&self.deadline_ms) {
-            return Err(format!(
-                "deadline_ms must be 1..=60000, got {}",
-                self.deadline_ms
-            ));
-        }
-        if self.fuel == 0 {
-            return Err("fuel must be > 0".into());
-        }
-        if !(1..=4096).contains(&self.max_memory_mib) {
-            return Err(format!(
-                "max_memory_mib must be 1..=4096, got {}",
-                self.max_memory_mib
-            ));
-        }
-        if self.memory_mib == 0 || self.memory_mib > self.max_memory_mib {
-            return Err(format!(
-                "memory_mib must be 1..={} (max_memory_mib), got {}",
-                self.max_memory_mib, self.memory_mib
-            ));
-        }
-        if self.output_kib == 0 {
-            return Err("output_kib must be > 0".into());
-        }
-        if self.quarantine_after == 0 {
-            return Err("quarantine_after must be > 0".into());
-        }
-        Ok(())
-    }
-}
-
 /// Validated runtime settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -165,7 +62,7 @@ pub struct Settings {
     /// Data directory.
     pub data_dir: PathBuf,
     /// The operator token, when configured (else the stored, generated one is used).
-    pub admin_token: Option<Secret>,
+    pub admin_token: Option<SecretString>,
     /// Where compiled plugin code is cached.
     pub compile_cache_dir: PathBuf,
     /// Plugin call limits.
@@ -182,7 +79,7 @@ pub struct Overrides {
     /// `--data-dir` / `SCRM_DATA_DIR`.
     pub data_dir: Option<PathBuf>,
     /// `SCRM_ADMIN_TOKEN`.
-    pub admin_token: Option<Secret>,
+    pub admin_token: Option<SecretString>,
     /// `SCRM_COMPILE_CACHE_DIR`.
     pub compile_cache_dir: Option<PathBuf>,
     /// `--graph-url` / `SCRM_GRAPH_URL`: the Cloud API base URL.
@@ -299,7 +196,7 @@ impl Settings {
         crate::whatsapp::health::ProbeSettings::from_send_settings(w)
             .map_err(|e| ConfigError::Invalid(format!("whatsapp.{e}")))?;
         if let Some(t) = &self.admin_token
-            && t.expose().len() < 16
+            && t.expose_secret().len() < 16
         {
             return Err(ConfigError::Invalid(
                 "admin token must be at least 16 characters".into(),
@@ -357,7 +254,7 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug() {
-        let s = Secret::new("hunter2-hunter2-hunter2");
+        let s = SecretString::from("hunter2-hunter2-hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 }

@@ -23,7 +23,7 @@ pub mod media;
 pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
-pub mod plugins;
 pub mod server;
+pub mod slots;
 pub mod sync;
 pub mod whatsapp;

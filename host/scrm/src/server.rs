@@ -7,10 +7,10 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::pipeline::Pipeline;
-use crate::plugins::PluginHost;
 use crate::whatsapp::health::{Health, ProbeSettings};
 use anyhow::Context;
 use rand::RngCore;
+use scrm_engine::PluginHost;
 use scrm_store::{self as store, Db};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -102,16 +102,17 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             settings.data_dir.join("components"),
             settings.compile_cache_dir.clone(),
         )?
-        .with_kv(
-            db.clone(),
-            crate::plugins::capabilities::kv::KvQuota::default(),
+        .with_storage(
+            Arc::new(crate::slots::DbStorage(db.clone())),
+            scrm_engine::capabilities::kv::KvQuota::default(),
+            Arc::new(crate::slots::DbStorage(db.clone())),
         ),
     );
     let bindings = db.read(store::plugins::active_bindings).await?;
     let host = plugins.clone();
     tokio::task::spawn_blocking(move || {
         for row in &bindings {
-            if let Err(e) = host.activate(row) {
+            if let Err(e) = host.activate(&crate::slots::binding_spec(row)) {
                 tracing::error!(tenant = %row.tenant_id, slot = %row.slot, version = row.version, error = %e, "cannot load plugin; the slot stays empty");
             }
         }

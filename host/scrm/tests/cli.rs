@@ -119,7 +119,7 @@ fn walkthrough_serve_configure_install_replay_and_read() {
         serde_json::from_str(&ok(&server, &["tenant", "list", "--json"])).unwrap();
     assert_eq!(tenants["items"][0]["id"], "acme");
 
-    let wasm = scrm::plugins::build::build_rust_plugin(
+    let wasm = scrm_engine::build::build_rust_plugin(
         &repo(),
         "keyword-classifier",
         "guest",

@@ -2,7 +2,7 @@
 //! subscription handshake, and the app's Cloud API endpoints (primary and backup).
 
 use super::{StoreError, conflict_on_unique, now_ms};
-use crate::Secret;
+use crate::SecretString;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -13,10 +13,10 @@ pub struct MetaApp {
     pub id: String,
     /// Signs webhook bodies (X-Hub-Signature-256).
     #[serde(skip)]
-    pub app_secret: Secret,
+    pub app_secret: SecretString,
     /// Answers Meta's subscription handshake.
     #[serde(skip)]
-    pub verify_token: Secret,
+    pub verify_token: SecretString,
     /// When it was added, Unix ms.
     pub created_at: i64,
     /// The app's Cloud API base URL; `None` uses the host's (`[whatsapp] graph_url`).
@@ -55,8 +55,8 @@ pub fn insert(conn: &Connection, id: &str, secret: &str, verify: &str) -> Result
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MetaApp> {
     Ok(MetaApp {
         id: r.get(0)?,
-        app_secret: Secret::new(r.get::<_, String>(1)?),
-        verify_token: Secret::new(r.get::<_, String>(2)?),
+        app_secret: SecretString::from(r.get::<_, String>(1)?),
+        verify_token: SecretString::from(r.get::<_, String>(2)?),
         created_at: r.get(3)?,
         graph_url: r.get(4)?,
         graph_version: r.get(5)?,

@@ -2,7 +2,7 @@
 //! host, never shown to plugins nor served by the API.
 
 use super::{StoreError, now_ms};
-use crate::Secret;
+use crate::SecretString;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The tenant secret holding the Cloud API access token the outbox and media
@@ -60,11 +60,14 @@ pub fn get(conn: &Connection, tenant: &str, name: &str) -> Result<Option<String>
 ///
 /// # Errors
 /// On database failure.
-pub fn all(conn: &Connection, tenant: &str) -> Result<Vec<(String, Secret)>, StoreError> {
+pub fn all(conn: &Connection, tenant: &str) -> Result<Vec<(String, SecretString)>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT name, value FROM tenant_secrets WHERE tenant_id = ?1")?;
     let rows = stmt.query_map([tenant], |r| {
-        Ok((r.get::<_, String>(0)?, Secret::new(r.get::<_, String>(1)?)))
+        Ok((
+            r.get::<_, String>(0)?,
+            SecretString::from(r.get::<_, String>(1)?),
+        ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -2,16 +2,17 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::plugins::Slot;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use scrm_engine::Slot;
 use scrm_store::plugins::{self as plugin_store, BindingRow, ComponentRow};
 use scrm_store::tenants::{self, NewTenant, Tenant};
 use scrm_store::{apps, inbox, now_ms};
 use scrm_wire::{phone, signature};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -199,7 +200,7 @@ pub async fn sign(
         .read(move |c| apps::get(c, &id))
         .await?
         .ok_or_else(|| ApiError::not_found("no such app"))?;
-    let sig = signature::sign(app.app_secret.expose().as_bytes(), &body);
+    let sig = signature::sign(app.app_secret.expose_secret().as_bytes(), &body);
     Ok(Json(json!({"signature": sig})))
 }
 
@@ -309,7 +310,7 @@ pub async fn upload_component(
     let (inspected, size) = tokio::task::spawn_blocking(move || {
         let (inspected, _) = plugins.inspect(&bytes)?;
         plugins.save_component(&inspected.sha256, &bytes)?;
-        Ok::<_, crate::plugins::error::InstallError>((inspected, bytes.len()))
+        Ok::<_, scrm_engine::error::InstallError>((inspected, bytes.len()))
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
@@ -424,7 +425,7 @@ pub async fn install(
         .limits_for(&limits)
         .map_err(|e| ApiError::bad_request("invalid_limits", format!("limits: {e}")))?;
     let http = body.http.unwrap_or_else(|| json!({}));
-    serde_json::from_value::<crate::plugins::capabilities::http::HttpPolicy>(http.clone())
+    serde_json::from_value::<scrm_engine::capabilities::http::HttpPolicy>(http.clone())
         .map_err(|e| e.to_string())
         .and_then(|p| p.validate())
         .map_err(|e| ApiError::bad_request("invalid_http_policy", format!("http: {e}")))?;
@@ -444,7 +445,7 @@ pub async fn install(
 
 async fn activate(state: &AppState, row: &BindingRow) -> Result<(), ApiError> {
     let plugins = state.plugins.clone();
-    let activated = row.clone();
+    let activated = crate::slots::binding_spec(row);
     tokio::task::spawn_blocking(move || plugins.activate(&activated))
         .await
         .map_err(|e| {

@@ -5,11 +5,12 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::config::Secret;
+use crate::config::SecretString;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -17,7 +18,7 @@ use subtle::ConstantTimeEq;
 #[derive(Debug, Clone)]
 pub enum AdminAuth {
     /// Compare with this configured token.
-    Configured(Secret),
+    Configured(SecretString),
     /// Compare the SHA-256 of the presented token with this stored hash.
     Hashed([u8; 32]),
 }
@@ -27,7 +28,7 @@ impl AdminAuth {
     pub fn accepts(&self, presented: &str) -> bool {
         match self {
             AdminAuth::Configured(t) => {
-                let (a, b) = (Sha256::digest(presented), Sha256::digest(t.expose()));
+                let (a, b) = (Sha256::digest(presented), Sha256::digest(t.expose_secret()));
                 a.ct_eq(&b).into()
             }
             AdminAuth::Hashed(h) => Sha256::digest(presented).as_slice().ct_eq(h).into(),

@@ -1,10 +1,10 @@
 //! The one mapping from errors to HTTP responses: status, machine-readable code,
 //! human message. Internal details are logged, never sent.
 
-use crate::plugins::error::InstallError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use scrm_engine::error::InstallError;
 use scrm_store::StoreError;
 use serde_json::json;
 

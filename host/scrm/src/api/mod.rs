@@ -13,12 +13,12 @@ pub mod webhook;
 
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
-use crate::plugins::PluginHost;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, patch, post, put};
+use scrm_engine::PluginHost;
 use scrm_store::Db;
 use std::sync::Arc;
 

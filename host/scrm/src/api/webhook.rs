@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use scrm_store::apps;
 use scrm_wire::signature::{self, SignatureError};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -45,7 +46,7 @@ pub async fn verify(
     let matched = apps.iter().fold(false, |found, app| {
         let eq: bool = app
             .verify_token
-            .expose()
+            .expose_secret()
             .as_bytes()
             .ct_eq(token.as_bytes())
             .into();
@@ -91,7 +92,11 @@ async fn receive_for(
         .filter(|a| only_app.as_deref().is_none_or(|id| id == a.id));
     let mut outcome = Err(SignatureError::Mismatch);
     for app in candidates {
-        match signature::verify(app.app_secret.expose().as_bytes(), &body, header.as_deref()) {
+        match signature::verify(
+            app.app_secret.expose_secret().as_bytes(),
+            &body,
+            header.as_deref(),
+        ) {
             Ok(()) => {
                 outcome = Ok(app.id.clone());
                 break;

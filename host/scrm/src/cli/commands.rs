@@ -206,7 +206,7 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
         } => {
             let target = dir.join("target");
             let path = tokio::task::spawn_blocking(move || {
-                crate::plugins::build::build_rust_plugin(&dir, &package, &profile, &target)
+                scrm_engine::build::build_rust_plugin(&dir, &package, &profile, &target)
             })
             .await??;
             println!("{}", path.display());

@@ -1,7 +1,7 @@
 //! `scrm serve`.
 
 use super::ServeArgs;
-use crate::config::{Overrides, Secret, Settings};
+use crate::config::{Overrides, SecretString, Settings};
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
@@ -15,7 +15,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let overrides = Overrides {
         listen: args.listen,
         data_dir: args.data_dir,
-        admin_token: std::env::var("SCRM_ADMIN_TOKEN").ok().map(Secret::new),
+        admin_token: std::env::var("SCRM_ADMIN_TOKEN")
+            .ok()
+            .map(SecretString::from),
         compile_cache_dir: std::env::var_os("SCRM_COMPILE_CACHE_DIR").map(Into::into),
         graph_url: args.graph_url,
     };

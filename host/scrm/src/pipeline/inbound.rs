@@ -3,10 +3,10 @@
 use super::Pipeline;
 use crate::limits::optout;
 use crate::metrics::UnhandledLabels;
-use crate::plugins::error::CallError;
-use crate::plugins::responder::ConversationView;
-use crate::plugins::{ActiveBinding, PluginHost, TenantPlugins};
 use rusqlite::Connection;
+use scrm_engine::error::CallError;
+use scrm_engine::responder::ConversationView;
+use scrm_engine::{ActiveBinding, PluginHost, TenantPlugins};
 use scrm_store::contacts::{self, Contact, ContactFacts};
 use scrm_store::messages::{
     self, ClassifyOutcome, NewInbound, NewRevision, NewStatus, RevisionAction,
@@ -241,7 +241,7 @@ fn classify(host: &PluginHost, plugins: &TenantPlugins, job: ToClassify) -> Clas
     let mut classification = None;
     if let Some(binding) = &plugins.classifier {
         let result = timed(&mut out, binding, "classifier", |b| {
-            host.classify(b, &job.message, &job.contact)
+            crate::slots::classify(host, b, &job.message, &job.contact)
         });
         out.label = Some(binding.label());
         out.outcome = match result {
@@ -258,7 +258,8 @@ fn classify(host: &PluginHost, plugins: &TenantPlugins, job: ToClassify) -> Clas
     }
     if let Some(binding) = plugins.responder.as_ref().filter(|_| job.respond) {
         let result = timed(&mut out, binding, "responder", |b| {
-            host.respond(
+            crate::slots::respond(
+                host,
                 b,
                 &job.message,
                 &job.contact,

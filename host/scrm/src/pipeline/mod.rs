@@ -10,7 +10,7 @@
 mod inbound;
 
 use crate::metrics::Metrics;
-use crate::plugins::PluginHost;
+use scrm_engine::PluginHost;
 use scrm_store::{Db, inbox};
 use std::collections::HashMap;
 use std::sync::Arc;

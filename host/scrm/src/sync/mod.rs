@@ -17,9 +17,9 @@
 //! written to the review queue, where people accept it or revert it.
 
 use crate::metrics::Metrics;
-use crate::plugins::crm::{CrmCallError, CrmRecord};
-use crate::plugins::{ActiveBinding, PluginHost};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use scrm_engine::crm::{CrmCallError, CrmRecord};
+use scrm_engine::{ActiveBinding, PluginHost};
 use scrm_store::crm::{self, CrmSettings, FieldClock, Job, Link, NewReview};
 use scrm_store::{Db, StoreError, contacts, messages, now_ms};
 use serde::Serialize;
@@ -406,9 +406,9 @@ impl SyncEngine {
     ) -> Result<R, SyncError> {
         let host = self.plugins.clone();
         let (out, sent) = tokio::task::spawn_blocking(move || {
-            crate::plugins::crm::take_requests();
+            scrm_engine::crm::take_requests();
             let out = f(&host);
-            (out, crate::plugins::crm::take_requests())
+            (out, scrm_engine::crm::take_requests())
         })
         .await
         .map_err(|e| SyncError::Task(e.to_string()))?;
@@ -484,7 +484,7 @@ impl SyncEngine {
             let (m, k) = (mapper.clone(), connector.clone());
             let crm_id = crm_contact.clone();
             self.blocking(move |h| {
-                let mut rec = h.map_conversation(&m, &conv, &contact)?;
+                let mut rec = crate::slots::map_conversation(h, &m, &conv, &contact)?;
                 rec.fields.push(("message".into(), json!(message.text)));
                 h.push_deal(&k, &crm_id, &rec)
             })
@@ -493,7 +493,7 @@ impl SyncEngine {
             let (m, k) = (mapper.clone(), connector.clone());
             let crm_id = crm_contact.clone();
             self.blocking(move |h| {
-                let rec = h.map_message(&m, &message, &contact)?;
+                let rec = crate::slots::map_message(h, &m, &message, &contact)?;
                 h.push_note(&k, &crm_id, &rec)
             })
             .await?
@@ -572,7 +572,7 @@ impl SyncEngine {
             .collect();
         let pushed = self
             .blocking(move |h| {
-                let mut rec = h.map_contact(&m, &contact)?;
+                let mut rec = crate::slots::map_contact(h, &m, &contact)?;
                 rec.id = known;
                 // Fields the CRM set that the host keeps (e.g. customer level) travel back
                 // as they are, so a write never blanks them.
@@ -881,7 +881,7 @@ fn conversation_facts(
     c: &rusqlite::Connection,
     tenant: &str,
     conversation_id: i64,
-) -> Result<crate::plugins::crm::ConversationFacts, StoreError> {
+) -> Result<scrm_engine::crm::ConversationFacts, StoreError> {
     let (phone_number_id, last_message_at, last_inbound_at) = c.query_row(
         "SELECT phone_number_id, last_message_at, last_inbound_at FROM conversations
          WHERE tenant_id = ?1 AND id = ?2",
@@ -895,7 +895,7 @@ fn conversation_facts(
     let tags = stmt
         .query_map([conversation_id], |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
-    Ok(crate::plugins::crm::ConversationFacts {
+    Ok(scrm_engine::crm::ConversationFacts {
         id: conversation_id,
         phone_number_id,
         last_message_at,
@@ -992,7 +992,7 @@ fn apply_one(
     tenant: &str,
     crm_id: &str,
     updated_at: Option<i64>,
-    changes: &crate::plugins::crm::ContactChanges,
+    changes: &scrm_engine::crm::ContactChanges,
 ) -> Result<Applied, StoreError> {
     let mut out = Applied {
         records: 0,

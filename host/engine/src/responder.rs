@@ -5,11 +5,9 @@
 use super::bindings::respond::{Action, Event, RespondError};
 use super::bindings::types as wit;
 use super::call::classify_failure;
-use super::classifier::{Classification, to_wit_contact, to_wit_message};
+use super::classifier::Classification;
 use super::error::CallError;
 use super::{ActiveBinding, PluginHost, SlotExports};
-use scrm_store::contacts::Contact;
-use scrm_wire::payload::InboundMessage;
 use serde_json::{Value, json};
 
 /// The conversation a message belongs to, as the responder sees it.
@@ -34,8 +32,8 @@ impl PluginHost {
     pub fn respond(
         &self,
         binding: &ActiveBinding,
-        msg: &InboundMessage,
-        sender: &Contact,
+        msg: &wit::Message,
+        sender: &wit::Contact,
         conversation: &ConversationView,
         classification: Option<&Classification>,
     ) -> Result<Vec<Value>, CallError> {
@@ -49,11 +47,11 @@ impl PluginHost {
         binding.ensure_active()?;
         let limits = &binding.limits;
         let event = Event {
-            message: to_wit_message(msg),
-            sender: to_wit_contact(sender),
+            message: msg.clone(),
+            sender: sender.clone(),
             conversation: wit::Conversation {
                 id: conversation.id as u64,
-                contact_id: sender.id as u64,
+                contact_id: sender.id,
                 phone_number_id: conversation.phone_number_id.clone(),
                 last_message_at: conversation.last_message_at,
                 last_inbound_at: conversation.last_inbound_at,

@@ -1,12 +1,22 @@
-//! The plugin runtime: one engine, components compiled once per content hash and
-//! shared by every tenant that binds them, and an atomically swapped table of
-//! tenant → slot → binding.
+//! The plugin runtime: one wasmtime engine, bindings generated once from `wit/`,
+//! components compiled once per content hash and shared by every tenant that binds
+//! them, per-call limits (epoch deadline, fuel, memory, output cap), quarantine, and
+//! an atomically swapped table of tenant → slot → binding.
 //!
 //! A call takes a snapshot of its tenant's bindings ([`PluginHost::snapshot`]) and
 //! runs every slot of one message's pipeline on it, so an install or rollback
 //! applies to the next message while in-flight ones finish on their version.
 //!
-//! Key types: [`PluginHost`], [`Slot`], [`ActiveBinding`], [`TenantPlugins`].
+//! Host capabilities ([`capabilities`]: log, config, kv, clock, secrets, outbound
+//! HTTP) each follow one shape: a per-call state, a `Host` impl, `add_to_linker`.
+//! Key-value data and secrets come from the host through the traits in [`storage`].
+//!
+//! Key types: [`PluginHost`], [`Slot`], [`ActiveBinding`], [`TenantPlugins`],
+//! [`BindingSpec`].
+//!
+//! **Never depends on** a database driver, an HTTP server, the WhatsApp wire format
+//! or the store: it speaks the WIT contract's types, and the host converts its own
+//! types to them beside the pipeline that calls the slots.
 
 pub mod bindings;
 pub mod build;
@@ -17,17 +27,20 @@ pub mod classifier;
 pub mod crm;
 pub mod engine;
 pub mod error;
+pub mod limits;
 pub mod responder;
+pub mod storage;
 
-use crate::config::PluginLimits;
+pub use limits::{LimitOverrides, PluginLimits};
+
 use call::CallState;
 use error::{CallError, CallSite, InstallError};
-use scrm_store::plugins::BindingRow;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use storage::{KvBackend, SecretSource};
 use wasmtime::Engine;
 use wasmtime::component::{InstancePre, Linker};
 
@@ -236,6 +249,37 @@ impl TenantPlugins {
     }
 }
 
+/// A binding to activate: which component a tenant's slot runs, with what.
+#[derive(Debug, Clone, Default)]
+pub struct BindingSpec {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The slot's name, e.g. `classifier`.
+    pub slot: String,
+    /// Per tenant and slot install number.
+    pub version: i64,
+    /// The component's SHA-256 (it must have been saved or loaded before).
+    pub sha256: String,
+    /// The component's human name.
+    pub name: String,
+    /// The configuration installed with it.
+    pub config: Vec<u8>,
+    /// Limit overrides, a JSON object (or null).
+    pub limits: serde_json::Value,
+    /// Outbound HTTP policy, a JSON object (or null).
+    pub http: serde_json::Value,
+    /// Why calls are skipped, when the binding is quarantined.
+    pub quarantine: Option<String>,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// What checking a component found.
 #[derive(Debug, Clone)]
 pub struct Inspected {
@@ -252,7 +296,8 @@ pub struct PluginHost {
     limits: PluginLimits,
     components_dir: PathBuf,
     cache: cache::CompileCache,
-    db: Option<scrm_store::Db>,
+    kv: Option<Arc<dyn KvBackend>>,
+    secrets: Option<Arc<dyn SecretSource>>,
     kv_quota: capabilities::kv::KvQuota,
     compiled: RwLock<HashMap<String, Arc<LoadedComponent>>>,
     tenants: RwLock<HashMap<String, Arc<TenantPlugins>>>,
@@ -303,24 +348,32 @@ impl PluginHost {
             limits,
             components_dir,
             cache,
-            db: None,
+            kv: None,
+            secrets: None,
             kv_quota: capabilities::kv::KvQuota::default(),
             compiled: RwLock::default(),
             tenants: RwLock::default(),
         })
     }
 
-    /// Gives plugins their key-value store in `db`, with `quota` per namespace.
-    pub fn with_kv(mut self, db: scrm_store::Db, quota: capabilities::kv::KvQuota) -> PluginHost {
-        self.db = Some(db);
+    /// Gives plugins their key-value store in `kv`, with `quota` per namespace, and
+    /// their tenants' secrets from `secrets`.
+    pub fn with_storage(
+        mut self,
+        kv: Arc<dyn KvBackend>,
+        quota: capabilities::kv::KvQuota,
+        secrets: Arc<dyn SecretSource>,
+    ) -> PluginHost {
+        self.kv = Some(kv);
         self.kv_quota = quota;
+        self.secrets = Some(secrets);
         self
     }
 
     /// The key-value namespace of `binding`.
     pub(crate) fn kv_for(&self, binding: &ActiveBinding) -> capabilities::kv::KvState {
         capabilities::kv::KvState::new(
-            self.db.clone(),
+            self.kv.clone(),
             &binding.tenant,
             &binding.name,
             self.kv_quota,
@@ -330,13 +383,11 @@ impl PluginHost {
     /// The outbound HTTP state of one call of `binding` (with the tenant's secrets
     /// when its policy adds credentials).
     pub(crate) fn http_for(&self, binding: &ActiveBinding) -> capabilities::http::HttpState {
-        let secrets = match (&self.db, binding.http.credentials.is_empty()) {
-            (Some(db), false) => db
-                .read_blocking(|c| scrm_store::secrets::all(c, &binding.tenant))
-                .unwrap_or_else(|e| {
-                    tracing::error!(tenant = %binding.tenant, error = %e, "cannot read tenant secrets");
-                    Vec::new()
-                }),
+        let secrets = match (&self.secrets, binding.http.credentials.is_empty()) {
+            (Some(source), false) => source.all(&binding.tenant).unwrap_or_else(|e| {
+                tracing::error!(tenant = %binding.tenant, error = %e, "cannot read tenant secrets");
+                Vec::new()
+            }),
             _ => Vec::new(),
         };
         capabilities::http::HttpState::new(binding.http.clone(), Arc::new(secrets))
@@ -353,7 +404,7 @@ impl PluginHost {
             self.kv_for(binding),
             self.http_for(binding),
             capabilities::secrets::SecretsState::new(
-                self.db.clone(),
+                self.secrets.clone(),
                 &binding.tenant,
                 binding.http.secrets.clone().into(),
             ),
@@ -496,7 +547,7 @@ impl PluginHost {
     /// # Errors
     /// A message naming the field that is unknown or out of range.
     pub fn limits_for(&self, overrides: &serde_json::Value) -> Result<PluginLimits, String> {
-        let o: crate::config::LimitOverrides = if overrides.is_null() {
+        let o: crate::limits::LimitOverrides = if overrides.is_null() {
             Default::default()
         } else {
             serde_json::from_value(overrides.clone()).map_err(|e| e.to_string())?
@@ -508,7 +559,7 @@ impl PluginHost {
     ///
     /// # Errors
     /// When its component cannot be loaded.
-    pub fn activate(&self, row: &BindingRow) -> Result<(), InstallError> {
+    pub fn activate(&self, row: &BindingSpec) -> Result<(), InstallError> {
         let component = self.load(&row.sha256)?;
         let limits = self.limits_for(&row.limits).unwrap_or_else(|e| {
             tracing::warn!(tenant = %row.tenant_id, slot = %row.slot, error = %e, "stored limits invalid; using host defaults");
@@ -531,11 +582,7 @@ impl PluginHost {
             limits,
             http: Arc::new(serde_json::from_value(row.http.clone()).unwrap_or_default()),
             faults: AtomicU32::new(0),
-            quarantine: Mutex::new(
-                row.quarantine_reason
-                    .clone()
-                    .or_else(|| row.quarantined_at.map(|_| "quarantined".to_string())),
-            ),
+            quarantine: Mutex::new(row.quarantine.clone()),
         });
         let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
         let mut next = tenants

@@ -3,25 +3,30 @@
 //! only the secrets its policy lists under `secrets`; the secret is read from the store
 //! on use, not per call.
 
-use crate::plugins::bindings::scrm::plugin::secrets as wit;
+use crate::bindings::scrm::plugin::secrets as wit;
+use crate::storage::SecretSource;
 use hmac::{Hmac, Mac};
-use scrm_store::Db;
+use secrecy::ExposeSecret;
 use sha2::Sha256;
 use wasmtime::component::{HasData, Linker};
 
 /// Per-call state: whose secrets, and which of them the binding may use.
 #[derive(Debug, Clone)]
 pub struct SecretsState {
-    db: Option<Db>,
+    source: Option<std::sync::Arc<dyn SecretSource>>,
     tenant: String,
     allowed: std::sync::Arc<[String]>,
 }
 
 impl SecretsState {
     /// The state for one call of a binding of `tenant` allowed to use `allowed`.
-    pub fn new(db: Option<Db>, tenant: &str, allowed: std::sync::Arc<[String]>) -> SecretsState {
+    pub fn new(
+        source: Option<std::sync::Arc<dyn SecretSource>>,
+        tenant: &str,
+        allowed: std::sync::Arc<[String]>,
+    ) -> SecretsState {
         SecretsState {
-            db,
+            source,
             tenant: tenant.to_string(),
             allowed,
         }
@@ -35,15 +40,15 @@ impl wit::Host for SecretsState {
                 "secret {name:?} is not listed in this binding's policy (\"secrets\")"
             ));
         }
-        let Some(db) = &self.db else {
+        let Some(source) = &self.source else {
             return Err("this host has no secret store".into());
         };
-        let tenant = self.tenant.clone();
-        let value = db
-            .read_blocking(|c| scrm_store::secrets::get(c, &tenant, &name))
+        let tenant = &self.tenant;
+        let value = source
+            .secret(tenant, &name)
             .map_err(|e| format!("cannot read secret {name:?}: {e}"))?
             .ok_or_else(|| format!("tenant {tenant:?} has no secret {name:?}"))?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(value.as_bytes())
+        let mut mac = Hmac::<Sha256>::new_from_slice(value.expose_secret().as_bytes())
             .map_err(|e| format!("secret {name:?} cannot key an HMAC: {e}"))?;
         mac.update(&data);
         Ok(mac.finalize().into_bytes().to_vec())

@@ -1,17 +1,13 @@
 //! Calling a tenant's mapper (host records ↔ CRM records) and connector (talks to
 //! the CRM). Each call runs in a fresh instance with the binding's limits, like every
-//! plugin call; the sync engine ([`crate::sync`]) drives them.
+//! plugin call; the host's sync engine drives them.
 
 use super::bindings::connect::ConnectorError;
 use super::bindings::mapping::MapError;
 use super::bindings::types as wit;
 use super::call::{CallState, classify_failure};
-use super::classifier::{to_wit_contact, to_wit_content};
 use super::error::CallError;
 use super::{ActiveBinding, PluginHost, SlotExports};
-use scrm_store::contacts::Contact;
-use scrm_store::messages::Message;
-use scrm_wire::content::Content;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -242,10 +238,9 @@ impl PluginHost {
     pub fn map_contact(
         &self,
         mapper: &ActiveBinding,
-        c: &Contact,
+        contact: &wit::Contact,
     ) -> Result<CrmRecord, CrmCallError> {
-        let contact = to_wit_contact(c);
-        let out = self.with_mapper(mapper, |g, store| g.call_contact_to_crm(store, &contact))?;
+        let out = self.with_mapper(mapper, |g, store| g.call_contact_to_crm(store, contact))?;
         Ok(from_wit_record(out))
     }
 
@@ -256,13 +251,11 @@ impl PluginHost {
     pub fn map_message(
         &self,
         mapper: &ActiveBinding,
-        m: &Message,
-        c: &Contact,
+        msg: &wit::Message,
+        contact: &wit::Contact,
     ) -> Result<CrmRecord, CrmCallError> {
-        let msg = stored_to_wit(m);
-        let contact = to_wit_contact(c);
         let out = self.with_mapper(mapper, |g, store| {
-            g.call_message_to_crm(store, &msg, &contact)
+            g.call_message_to_crm(store, msg, contact)
         })?;
         Ok(from_wit_record(out))
     }
@@ -275,19 +268,18 @@ impl PluginHost {
         &self,
         mapper: &ActiveBinding,
         conv: &ConversationFacts,
-        c: &Contact,
+        contact: &wit::Contact,
     ) -> Result<CrmRecord, CrmCallError> {
         let conversation = wit::Conversation {
             id: conv.id as u64,
-            contact_id: c.id as u64,
+            contact_id: contact.id,
             phone_number_id: conv.phone_number_id.clone(),
             last_message_at: conv.last_message_at,
             last_inbound_at: conv.last_inbound_at,
             tags: conv.tags.clone(),
         };
-        let contact = to_wit_contact(c);
         let out = self.with_mapper(mapper, |g, store| {
-            g.call_conversation_to_crm(store, &conversation, &contact)
+            g.call_conversation_to_crm(store, &conversation, contact)
         })?;
         Ok(from_wit_record(out))
     }
@@ -402,33 +394,6 @@ fn pushed(p: super::bindings::connect::Pushed) -> Pushed {
     Pushed {
         id: p.id,
         updated_at: p.updated_at,
-    }
-}
-
-/// The contract's view of a stored message (inbound or outbound).
-pub fn stored_to_wit(m: &Message) -> wit::Message {
-    let content = match Content::decode(&m.kind, &m.raw) {
-        // An edited text carries its latest body in `text`.
-        Some(Content::Text(_)) | None if m.kind == "text" => {
-            Content::Text(m.text.clone().unwrap_or_default())
-        }
-        Some(c) => c,
-        None => Content::Unsupported(m.kind.clone()),
-    };
-    wit::Message {
-        id: m.wamid.clone(),
-        direction: if m.direction == "outbound" {
-            wit::Direction::Outbound
-        } else {
-            wit::Direction::Inbound
-        },
-        timestamp: m.timestamp,
-        content: to_wit_content(&content),
-        context: wit::Context {
-            replied_to: m.context["replied_to"].as_str().map(str::to_owned),
-            referred_product: m.context["referred_product"].as_str().map(str::to_owned),
-            ad_source_id: m.context["ad_source_id"].as_str().map(str::to_owned),
-        },
     }
 }
 

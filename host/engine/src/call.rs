@@ -12,7 +12,7 @@ use super::capabilities::{
 };
 use super::engine::deadline_ticks;
 use super::error::{CallError, CallSite};
-use crate::config::PluginLimits;
+use crate::limits::PluginLimits;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, Trap};

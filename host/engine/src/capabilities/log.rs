@@ -2,7 +2,7 @@
 //! tenant, plugin and version, with a per-call budget so a chatty plugin cannot
 //! flood the host's log.
 
-use crate::plugins::bindings::scrm::plugin::log::{self as wit, Level};
+use crate::bindings::scrm::plugin::log::{self as wit, Level};
 use wasmtime::component::{HasData, Linker};
 
 /// Per-call logging state.

@@ -2,8 +2,9 @@
 //! quotas. The namespace comes from the call's binding, never from the plugin, so a
 //! plugin cannot name another tenant's or plugin's data.
 
-use crate::plugins::bindings::scrm::plugin::kv::{self as wit, KvError};
-use scrm_store::{Db, kv};
+use crate::bindings::scrm::plugin::kv::{self as wit, KvError};
+use crate::storage::{KvBackend, StorageError, Usage};
+use std::sync::Arc;
 use wasmtime::component::{HasData, Linker};
 
 /// Quotas of one namespace.
@@ -34,27 +35,32 @@ impl Default for KvQuota {
 /// Per-call key-value state: the namespace and the store.
 #[derive(Debug, Clone)]
 pub struct KvState {
-    db: Option<Db>,
+    backend: Option<Arc<dyn KvBackend>>,
     tenant: String,
     plugin: String,
     quota: KvQuota,
 }
 
 impl KvState {
-    /// The namespace of `plugin` (its name) for `tenant`. Without a database (e.g. in
+    /// The namespace of `plugin` (its name) for `tenant`. Without a backend (e.g. in
     /// benchmarks) every operation fails with a storage error.
-    pub fn new(db: Option<Db>, tenant: &str, plugin: &str, quota: KvQuota) -> KvState {
+    pub fn new(
+        backend: Option<Arc<dyn KvBackend>>,
+        tenant: &str,
+        plugin: &str,
+        quota: KvQuota,
+    ) -> KvState {
         KvState {
-            db,
+            backend,
             tenant: tenant.to_string(),
             plugin: plugin.to_string(),
             quota,
         }
     }
 
-    fn db(&self) -> Result<&Db, KvError> {
-        self.db
-            .as_ref()
+    fn backend(&self) -> Result<&dyn KvBackend, KvError> {
+        self.backend
+            .as_deref()
             .ok_or_else(|| KvError::Storage("no key-value store in this context".into()))
     }
 
@@ -69,7 +75,7 @@ impl KvState {
     }
 }
 
-fn storage(e: scrm_store::StoreError) -> KvError {
+fn storage(e: StorageError) -> KvError {
     tracing::error!(error = %e, "plugin key-value store failed");
     KvError::Storage("the host's store failed; retry later".into())
 }
@@ -77,9 +83,8 @@ fn storage(e: scrm_store::StoreError) -> KvError {
 impl wit::Host for KvState {
     fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, KvError> {
         self.check_key(&key)?;
-        let (t, p) = (&self.tenant, &self.plugin);
-        self.db()?
-            .read_blocking(|c| kv::get(c, t, p, &key))
+        self.backend()?
+            .get(&self.tenant, &self.plugin, &key)
             .map_err(storage)
     }
 
@@ -93,41 +98,35 @@ impl wit::Host for KvState {
                 q.max_value_bytes
             )));
         }
-        let (t, p) = (self.tenant.clone(), self.plugin.clone());
-        let outcome = self.db()?.write_blocking(|c| {
-            let tx = c.transaction()?;
-            let (keys, bytes) = kv::usage(&tx, &t, &p, &key)?;
-            if keys + 1 > q.max_keys {
-                return Ok(Err(KvError::QuotaExceeded(format!(
-                    "max_keys {} reached",
-                    q.max_keys
-                ))));
+        let added = (key.len() + value.len()) as u64;
+        let admit = |u: Usage| {
+            if u.keys + 1 > q.max_keys {
+                return Err(format!("max_keys {} reached", q.max_keys));
             }
-            if bytes + (key.len() + value.len()) as u64 > q.max_total_bytes {
-                return Ok(Err(KvError::QuotaExceeded(format!(
+            if u.bytes + added > q.max_total_bytes {
+                return Err(format!(
                     "max_total_bytes {} would be exceeded",
                     q.max_total_bytes
-                ))));
+                ));
             }
-            kv::set(&tx, &t, &p, &key, &value)?;
-            tx.commit()?;
-            Ok(Ok(()))
-        });
-        outcome.map_err(storage)?
+            Ok(())
+        };
+        self.backend()?
+            .set_if(&self.tenant, &self.plugin, &key, &value, &admit)
+            .map_err(storage)?
+            .map_err(KvError::QuotaExceeded)
     }
 
     fn delete(&mut self, key: String) -> Result<(), KvError> {
         self.check_key(&key)?;
-        let (t, p) = (&self.tenant, &self.plugin);
-        self.db()?
-            .write_blocking(|c| kv::delete(c, t, p, &key))
+        self.backend()?
+            .delete(&self.tenant, &self.plugin, &key)
             .map_err(storage)
     }
 
     fn list_keys(&mut self, prefix: String, limit: u32) -> Result<Vec<String>, KvError> {
-        let (t, p) = (&self.tenant, &self.plugin);
-        self.db()?
-            .read_blocking(|c| kv::keys(c, t, p, &prefix, limit.min(1000)))
+        self.backend()?
+            .keys(&self.tenant, &self.plugin, &prefix, limit.min(1000))
             .map_err(storage)
     }
 }

@@ -12,7 +12,8 @@
 //! Every refusal is recorded on the call (and returned to the plugin as the standard
 //! `HTTP-request-denied` / `destination-IP-prohibited` error codes).
 
-use crate::config::Secret;
+use secrecy::ExposeSecret;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -154,7 +155,7 @@ impl std::fmt::Debug for HttpState {
 
 impl HttpState {
     /// State for one call under `policy`, with the tenant's `secrets` for credentials.
-    pub fn new(policy: Arc<HttpPolicy>, secrets: Arc<Vec<(String, Secret)>>) -> HttpState {
+    pub fn new(policy: Arc<HttpPolicy>, secrets: Arc<Vec<(String, SecretString)>>) -> HttpState {
         HttpState {
             ctx: WasiHttpCtx::new(),
             hooks: PolicyHooks {
@@ -182,7 +183,7 @@ impl HttpState {
 #[derive(Debug)]
 pub struct PolicyHooks {
     policy: Arc<HttpPolicy>,
-    secrets: Arc<Vec<(String, Secret)>>,
+    secrets: Arc<Vec<(String, SecretString)>>,
     remaining: u32,
     sent: u32,
     report: Arc<Mutex<HttpReport>>,
@@ -253,7 +254,7 @@ impl WasiHttpHooks for PolicyHooks {
                     HttpError::HttpRequestDenied,
                 );
             };
-            let value = format!("{}{}", c.prefix, secret.expose());
+            let value = format!("{}{}", c.prefix, secret.expose_secret());
             match (
                 http::HeaderName::from_bytes(c.header.as_bytes()),
                 http::HeaderValue::from_str(&value),

@@ -1,6 +1,6 @@
 //! `scrm:plugin/clock`: the host's wall clock.
 
-use crate::plugins::bindings::scrm::plugin::clock as wit;
+use crate::bindings::scrm::plugin::clock as wit;
 use wasmtime::component::{HasData, Linker};
 
 /// Per-call clock state (none needed; the type keeps the capability's shape).
@@ -9,7 +9,7 @@ pub struct ClockState;
 
 impl wit::Host for ClockState {
     fn now(&mut self) -> i64 {
-        scrm_store::now_ms()
+        crate::now_ms()
     }
 }
 

@@ -1,5 +1,5 @@
-//! Calling a tenant's classifier, and converting between the host's message types
-//! and the WIT contract's.
+//! Calling a tenant's classifier: the contract's message and contact in, tags and
+//! signals out, within the binding's limits and output cap.
 
 use super::SlotExports;
 use super::bindings::ClassifyError;
@@ -7,9 +7,6 @@ use super::bindings::types as wit;
 use super::call::classify_failure;
 use super::error::CallError;
 use super::{ActiveBinding, PluginHost};
-use scrm_store::contacts::Contact;
-use scrm_wire::content::Content;
-use scrm_wire::payload::InboundMessage;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -30,8 +27,8 @@ impl PluginHost {
     pub fn classify(
         &self,
         binding: &ActiveBinding,
-        msg: &InboundMessage,
-        sender: &Contact,
+        msg: &wit::Message,
+        sender: &wit::Contact,
     ) -> Result<Classification, CallError> {
         let site = binding.site();
         let SlotExports::Classifier(_) = &binding.component.exports else {
@@ -54,9 +51,7 @@ impl PluginHost {
             // change. Skipping the per-call check saves ≈ 1 µs of a fresh call.
             #[allow(unsafe_code)]
             let typed = unsafe { ClassifyFunc::new_unchecked(func) };
-            typed
-                .call(&mut store, (&to_wit_message(msg), &to_wit_contact(sender)))
-                .map(|(r,)| r)
+            typed.call(&mut store, (msg, sender)).map(|(r,)| r)
         });
         let dropped = store.data().log.dropped();
         if dropped > 0 {
@@ -121,18 +116,14 @@ impl WarmClassifier {
     /// A [`CallError`]; drop the instance afterwards.
     pub fn classify(
         &mut self,
-        msg: &InboundMessage,
-        sender: &Contact,
+        msg: &wit::Message,
+        sender: &wit::Contact,
     ) -> Result<Classification, CallError> {
         let limits = self.binding.limits;
         self.store
             .set_epoch_deadline(super::engine::deadline_ticks(limits.deadline_ms));
         let _ = self.store.set_fuel(limits.fuel);
-        let result = self.guest.call_classify(
-            &mut self.store,
-            &to_wit_message(msg),
-            &to_wit_contact(sender),
-        );
+        let result = self.guest.call_classify(&mut self.store, msg, sender);
         finish(&self.store, result, self.binding.site(), &limits)
     }
 }
@@ -156,7 +147,7 @@ fn finish(
     store: &wasmtime::Store<super::call::CallState>,
     result: wasmtime::Result<Result<wit::Classification, ClassifyError>>,
     site: super::error::CallSite,
-    limits: &crate::config::PluginLimits,
+    limits: &crate::limits::PluginLimits,
 ) -> Result<Classification, CallError> {
     match result {
         Err(e) => Err(classify_failure(store, e, site, limits)),
@@ -226,105 +217,6 @@ fn from_wit_classification(c: wit::Classification) -> Classification {
         "priority": priority,
     });
     Classification { tags, details }
-}
-
-/// The contract's view of a stored contact.
-pub fn to_wit_contact(c: &Contact) -> wit::Contact {
-    wit::Contact {
-        id: c.id as u64,
-        wa_id: c.wa_id.clone(),
-        user_id: c.user_id.clone(),
-        phone: c.phone.clone(),
-        name: c.name.clone(),
-    }
-}
-
-/// The contract's view of an inbound message.
-pub fn to_wit_message(m: &InboundMessage) -> wit::Message {
-    wit::Message {
-        id: m.id.clone(),
-        direction: wit::Direction::Inbound,
-        timestamp: m.timestamp.saturating_mul(1000),
-        content: to_wit_content(&m.content),
-        context: wit::Context {
-            replied_to: m.context.replied_to.clone(),
-            referred_product: m.context.referred_product.clone(),
-            ad_source_id: m.context.ad_source_id.clone(),
-        },
-    }
-}
-
-fn media(m: &scrm_wire::content::Media) -> wit::Media {
-    wit::Media {
-        id: m.id.clone(),
-        mime_type: m.mime_type.clone(),
-        sha256: m.sha256.clone(),
-        caption: m.caption.clone(),
-        filename: m.filename.clone(),
-    }
-}
-
-fn reply(r: &scrm_wire::content::Reply) -> wit::Reply {
-    wit::Reply {
-        id: r.id.clone(),
-        title: r.title.clone(),
-        description: r.description.clone(),
-    }
-}
-
-pub(crate) fn to_wit_content(c: &Content) -> wit::Content {
-    match c {
-        Content::Text(t) => wit::Content::Text(t.clone()),
-        Content::Image(m) => wit::Content::Image(media(m)),
-        Content::Audio(m) => wit::Content::Audio(media(m)),
-        Content::Voice(m) => wit::Content::Voice(media(m)),
-        Content::Video(m) => wit::Content::Video(media(m)),
-        Content::Document(m) => wit::Content::Document(media(m)),
-        Content::Sticker(m) => wit::Content::Sticker(media(m)),
-        Content::Location(l) => wit::Content::Location(wit::Location {
-            latitude: l.latitude,
-            longitude: l.longitude,
-            name: l.name.clone(),
-            address: l.address.clone(),
-            url: l.url.clone(),
-        }),
-        Content::Contacts(cs) => wit::Content::Contacts(
-            cs.iter()
-                .map(|c| wit::SharedContact {
-                    name: c.name.clone(),
-                    phones: c.phones.clone(),
-                    emails: c.emails.clone(),
-                    organization: c.organization.clone(),
-                })
-                .collect(),
-        ),
-        Content::InteractiveReply(r) => wit::Content::InteractiveReply(reply(r)),
-        Content::Button(r) => wit::Content::Button(reply(r)),
-        Content::Reaction(r) => wit::Content::Reaction(wit::Reaction {
-            message_id: r.message_id.clone(),
-            emoji: r.emoji.clone(),
-        }),
-        Content::Order(o) => wit::Content::Order(wit::Order {
-            catalog_id: o.catalog_id.clone(),
-            text: o.text.clone(),
-            items: o
-                .items
-                .iter()
-                .map(|i| wit::OrderItem {
-                    product_retailer_id: i.product_retailer_id.clone(),
-                    quantity: i.quantity,
-                    item_price: i.item_price,
-                    currency: i.currency.clone(),
-                })
-                .collect(),
-        }),
-        Content::System(s) => wit::Content::System(wit::SystemNotice {
-            kind: s.kind.clone(),
-            body: s.body.clone(),
-            new_wa_id: s.new_wa_id.clone(),
-        }),
-        Content::Unsupported(kind) => wit::Content::Unsupported(kind.clone()),
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! `madvise` (with its TLB shootdown) on teardown. Elsewhere slots are reset with
 //! `madvise`, as wasmtime does by default.
 
-use crate::config::PluginLimits;
+use crate::limits::PluginLimits;
 use std::time::Duration;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 

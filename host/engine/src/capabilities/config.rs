@@ -1,7 +1,7 @@
 //! `scrm:plugin/config`: the configuration installed with the binding, readable
 //! whole or in ranges (so a large model need not be copied in on every call).
 
-use crate::plugins::bindings::scrm::plugin::config as wit;
+use crate::bindings::scrm::plugin::config as wit;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker};
 

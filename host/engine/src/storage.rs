@@ -1,0 +1,82 @@
+//! What the engine needs from the host's storage, as traits: the plugins' key-value
+//! data and the tenants' secrets. The host implements them over its database; the
+//! engine links no database driver, the way Spin's key-value factor takes a backend.
+//!
+//! Without a backend (benchmarks, `scrm plugin` tooling) the capabilities answer
+//! with a storage error instead of touching anything.
+
+use secrecy::SecretString;
+
+/// A backend failure. The message is logged by the engine, never shown to plugins.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StorageError(pub String);
+
+/// A namespace's usage before a write: keys other than the one being written, and
+/// their bytes (keys and values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Keys, not counting the key being written.
+    pub keys: u64,
+    /// Bytes of those keys and their values.
+    pub bytes: u64,
+}
+
+/// Key-value data of one plugin of one tenant: the namespace is `(tenant, plugin)`,
+/// chosen by the engine from the call's binding, never by the plugin.
+pub trait KvBackend: Send + Sync + std::fmt::Debug {
+    /// The value of `key`.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn get(&self, tenant: &str, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Sets `key` to `value` if `admit` accepts the namespace's [`Usage`]; reading
+    /// the usage, the check and the write are one atomic step. Returns `admit`'s
+    /// refusal when it refused.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn set_if(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        key: &str,
+        value: &[u8],
+        admit: &dyn Fn(Usage) -> Result<(), String>,
+    ) -> Result<Result<(), String>, StorageError>;
+
+    /// Removes `key` (absent keys are fine).
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn delete(&self, tenant: &str, plugin: &str, key: &str) -> Result<(), StorageError>;
+
+    /// Up to `limit` keys starting with `prefix`, in order.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn keys(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StorageError>;
+}
+
+/// A tenant's secrets (CRM tokens, webhook signing keys). Plugins never see them:
+/// the engine adds them to outbound requests and keys HMACs with them.
+pub trait SecretSource: Send + Sync + std::fmt::Debug {
+    /// The secret `name` of `tenant`.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn secret(&self, tenant: &str, name: &str) -> Result<Option<SecretString>, StorageError>;
+
+    /// Every secret of `tenant`, by name.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn all(&self, tenant: &str) -> Result<Vec<(String, SecretString)>, StorageError>;
+}
