@@ -16,7 +16,9 @@
 //! - [`config`]: settings; [`cli`]: the `scrm` command.
 
 pub mod api;
+pub mod backoff;
 pub mod cli;
+pub mod cloud;
 pub mod config;
 pub mod limits;
 pub mod media;
@@ -26,4 +28,3 @@ pub mod pipeline;
 pub mod server;
 pub mod slots;
 pub mod sync;
-pub mod whatsapp;

@@ -3,11 +3,12 @@
 //! health prober, and serve HTTP.
 
 use crate::api::{self, AppState, auth::AdminAuth};
+use crate::cloud::health::Health;
+use crate::config::ProbeSettings;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::pipeline::Pipeline;
-use crate::whatsapp::health::{Health, ProbeSettings};
 use anyhow::Context;
 use rand::RngCore;
 use scrm_engine::PluginHost;

@@ -117,3 +117,29 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<MetaApp>, StoreError> {
         )
         .optional()?)
 }
+
+/// The app serving `tenant` and its Cloud API overrides: `(app id, base URL, Graph
+/// version, backup base URL)`, each `None` when unset (or no such tenant).
+///
+/// # Errors
+/// On database failure.
+pub fn graph_endpoint(
+    c: &Connection,
+    tenant: &str,
+) -> Result<
+    (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ),
+    StoreError,
+> {
+    Ok(c
+        .prepare_cached(
+            "SELECT a.id, a.graph_url, a.graph_version, a.backup_graph_url FROM tenants t JOIN meta_apps a ON a.id = t.app_id WHERE t.id = ?1",
+        )?
+        .query_row([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?
+        .unwrap_or_default())
+}

@@ -203,3 +203,21 @@ pub fn set_number_limits(
     }
     Ok(())
 }
+/// The stored limit overrides of `tenant` and of its `number` (JSON objects); `{}`
+/// and none when the tenant is unknown.
+///
+/// # Errors
+/// On database failure.
+pub fn limit_overrides(
+    c: &Connection,
+    tenant: &str,
+    number: &str,
+) -> Result<(String, Option<String>), StoreError> {
+    Ok(c.prepare_cached(
+        "SELECT t.limits, p.limits FROM tenants t LEFT JOIN phone_numbers p
+               ON p.tenant_id = t.id AND p.phone_number_id = ?2 WHERE t.id = ?1",
+    )?
+    .query_row(params![tenant, number], |r| Ok((r.get(0)?, r.get(1)?)))
+    .optional()?
+    .unwrap_or_else(|| ("{}".into(), None)))
+}

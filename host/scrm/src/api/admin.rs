@@ -562,14 +562,7 @@ pub async fn set_secret(
     }
     state
         .db
-        .write(move |c| {
-            scrm_store::secrets::set(c, &tenant, &name, &body.value)?;
-            if name == crate::outbox::TOKEN_SECRET {
-                // Sends that waited for the token can go now.
-                scrm_store::outbox::release(c, &tenant, None, &["no_access_token"])?;
-            }
-            Ok(())
-        })
+        .write(move |c| crate::outbox::set_secret(c, &tenant, &name, &body.value))
         .await?;
     state.outbox.wake();
     Ok(StatusCode::NO_CONTENT)

@@ -4,7 +4,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::whatsapp::health::{HealthError, HealthView};
+use crate::cloud::health::{HealthError, HealthView};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -43,7 +43,7 @@ pub struct AppState {
     /// Durable, group-committed webhook intake.
     pub inbox: scrm_store::inbox::Appender,
     /// Cloud API health and failover per app.
-    pub health: Arc<crate::whatsapp::health::Health>,
+    pub health: Arc<crate::cloud::health::Health>,
     /// Media files: uploads, downloads, serving.
     pub media: crate::media::MediaStore,
     /// Two-way CRM sync.

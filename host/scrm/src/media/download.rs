@@ -11,9 +11,9 @@
 //! mismatch, end the job as `failed` with the reason.
 
 use super::{MediaStore, kinds};
-use crate::outbox::TOKEN_SECRET;
-use crate::whatsapp::client::Endpoint;
+use crate::cloud::client::Endpoint;
 use scrm_store::media::{self as rows, Job};
+use scrm_store::secrets::TOKEN_SECRET;
 use scrm_store::{StoreError, now_ms, secrets};
 use scrm_wire::graph::{SendError, error_from};
 use serde::Deserialize;
@@ -139,12 +139,8 @@ impl MediaStore {
                     rows::lease(&tx, job.id, now + lease)?;
                     job.attempts += 1;
                     let health = this.inner.health.get().map(|h| &**h);
-                    let ep = crate::outbox::endpoint_for(
-                        &tx,
-                        &job.tenant,
-                        &this.inner.settings,
-                        health,
-                    )?;
+                    let ep =
+                        crate::cloud::endpoint_for(&tx, &job.tenant, &this.inner.settings, health)?;
                     out.push((job, token, ep));
                 }
                 tx.commit()?;
@@ -180,7 +176,7 @@ impl MediaStore {
                 Err(f) if f.transient && attempts < max_attempts => rows::retry_at(
                     c,
                     id,
-                    now_ms() + crate::outbox::backoff_ms(base, max, attempts),
+                    now_ms() + crate::backoff::backoff_ms(base, max, attempts),
                     &f.message,
                 ),
                 Err(f) if f.transient => rows::mark_failed(

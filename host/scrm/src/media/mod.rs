@@ -33,8 +33,8 @@ pub mod reencode;
 pub use scrm_store::media as rows;
 pub mod upload;
 
-use crate::outbox::SendSettings;
-use crate::whatsapp::client::CloudClient;
+use crate::cloud::client::CloudClient;
+use crate::config::SendSettings;
 use rusqlite::Connection;
 use scrm_store::{Db, StoreError};
 use scrm_wire::content::Content;
@@ -51,6 +51,17 @@ pub use kinds::Kind;
 
 /// The prefix of scrm's own media ids in send requests: `scrm:<sha256 hex>`.
 pub const ID_PREFIX: &str = "scrm:";
+
+/// Why a send's media references were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// A reference is unknown, or its file does not fit the kind it is sent as.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Errors of the media store.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +123,7 @@ struct Inner {
     client: CloudClient,
     settings: SendSettings,
     wake: Notify,
-    health: std::sync::OnceLock<Arc<crate::whatsapp::health::Health>>,
+    health: std::sync::OnceLock<Arc<crate::cloud::health::Health>>,
 }
 
 impl MediaStore {
@@ -143,7 +154,7 @@ impl MediaStore {
 
     /// Downloads through the base URL `health` says is active for each app
     /// (primary or backup), as the outbox sends.
-    pub fn with_health(self, health: Arc<crate::whatsapp::health::Health>) -> MediaStore {
+    pub fn with_health(self, health: Arc<crate::cloud::health::Health>) -> MediaStore {
         let _ = self.inner.health.set(health);
         self
     }
@@ -373,11 +384,7 @@ pub(crate) fn scrm_refs(body: &Value) -> Vec<(String, Kind, String)> {
 /// # Errors
 /// [`Invalid`] with `unknown_media`, `unsupported_media_type` or
 /// `media_too_large`; [`StoreError`] on database failure.
-pub fn check_outbound(
-    c: &Connection,
-    tenant: &str,
-    body: &Value,
-) -> Result<(), crate::outbox::SubmitError> {
+pub fn check_outbound(c: &Connection, tenant: &str, body: &Value) -> Result<(), CheckError> {
     for (pointer, kind, sha) in scrm_refs(body) {
         let Some(row) = rows::visible(c, tenant, &sha)?.filter(|_| kinds::is_hex_sha256(&sha))
         else {

@@ -8,7 +8,7 @@
 
 use super::reencode::to_jpeg_under;
 use super::{ID_PREFIX, Kind, MediaError, MediaStore, Writer, kinds, scrm_refs};
-use crate::whatsapp::client::Endpoint;
+use crate::cloud::client::Endpoint;
 use scrm_store::media::{self as rows, MediaRow, NewOutbound};
 use scrm_store::now_ms;
 use scrm_wire::graph::{SendError, error_from};

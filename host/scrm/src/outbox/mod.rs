@@ -14,20 +14,19 @@
 //!   with the reason. Nothing over a limit is dropped: it waits in the outbox with
 //!   its reason.
 
+use crate::cloud::client::{CloudClient, Endpoint};
+use crate::config::SendSettings;
 use crate::limits::policy::{self, Category, Decision, Facts, Refusal, WaitReason};
 use crate::limits::rate::Pacer;
 use crate::limits::{LimitOverrides, Limits};
 use crate::metrics::Metrics;
-use crate::whatsapp::client::{CloudClient, Endpoint};
-use rand::Rng;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use scrm_store::outbox::{self as rows, NewSend, OutboxItem};
 use scrm_store::{Db, StoreError, consent, now_ms, secrets};
 use scrm_wire::graph::{Meaning, SendError, Sent, meaning};
 use scrm_wire::outbound::{self, Checked};
 use scrm_wire::payload::ApiError;
 use scrm_wire::phone;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -36,58 +35,6 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tracing::Instrument;
 
 pub use scrm_store::secrets::TOKEN_SECRET;
-
-/// How the sender talks to the Cloud API and retries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SendSettings {
-    /// Cloud API base URL (`--graph-url`, `SCRM_GRAPH_URL`); apps may override it.
-    pub graph_url: String,
-    /// Graph API version; apps may override it.
-    pub graph_version: String,
-    /// Timeout of one Cloud API request, ms.
-    pub request_timeout_ms: u64,
-    /// Attempts for 5xx answers and timeouts before a send is dead-lettered.
-    pub max_attempts: u32,
-    /// First back-off, ms; doubled per attempt, with jitter.
-    pub backoff_base_ms: u64,
-    /// Longest back-off, ms.
-    pub backoff_max_ms: u64,
-    /// How long 131049 / 368 pause marketing, ms.
-    pub marketing_pause_ms: i64,
-    /// Limits in force unless a tenant or number overrides them.
-    pub limits: Limits,
-    /// Seconds between health probes of each app's Cloud API base URL
-    /// ([`crate::whatsapp::health`]).
-    pub probe_interval_secs: u64,
-    /// A probe answered slower than this, ms, counts as unhealthy.
-    pub probe_slow_ms: u64,
-    /// Consecutive slow or failed probes of the primary that switch an app to its
-    /// backup URL.
-    pub probe_failures_to_switch: u32,
-    /// Consecutive healthy probes of the primary that switch an app back from its
-    /// backup URL.
-    pub probe_successes_to_switch_back: u32,
-}
-
-impl Default for SendSettings {
-    fn default() -> Self {
-        SendSettings {
-            graph_url: "https://graph.facebook.com".into(),
-            graph_version: "v23.0".into(),
-            request_timeout_ms: 10_000,
-            max_attempts: 6,
-            backoff_base_ms: 1_000,
-            backoff_max_ms: 300_000,
-            marketing_pause_ms: policy::DAY_MS,
-            limits: Limits::default(),
-            probe_interval_secs: 3_600,
-            probe_slow_ms: 1_500,
-            probe_failures_to_switch: 3,
-            probe_successes_to_switch_back: 1,
-        }
-    }
-}
 
 /// Why a request was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +51,15 @@ pub enum SubmitError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<crate::media::CheckError> for SubmitError {
+    fn from(e: crate::media::CheckError) -> SubmitError {
+        match e {
+            crate::media::CheckError::Invalid(e) => SubmitError::Invalid(e),
+            crate::media::CheckError::Store(e) => SubmitError::Store(e),
+        }
+    }
 }
 
 /// What the sender needs for one claimed row.
@@ -149,7 +105,7 @@ pub struct Outbox {
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     in_flight: Arc<Semaphore>,
-    health: Option<Arc<crate::whatsapp::health::Health>>,
+    health: Option<Arc<crate::cloud::health::Health>>,
     /// Uploads `scrm:<sha256>` media to Meta right before a send (crate::media).
     media: Option<crate::media::MediaStore>,
 }
@@ -177,7 +133,7 @@ impl Outbox {
 
     /// Sends through the base URL `health` says is active for each app (primary or
     /// backup) instead of always the primary.
-    pub fn with_health(mut self, health: Arc<crate::whatsapp::health::Health>) -> Outbox {
+    pub fn with_health(mut self, health: Arc<crate::cloud::health::Health>) -> Outbox {
         self.health = Some(health);
         self
     }
@@ -420,7 +376,7 @@ impl Outbox {
             if !tenants.contains_key(&row.tenant_id) {
                 let round = TenantRound {
                     token: secrets::get(c, &row.tenant_id, TOKEN_SECRET)?,
-                    endpoint: endpoint_for(
+                    endpoint: crate::cloud::endpoint_for(
                         c,
                         &row.tenant_id,
                         &self.settings,
@@ -549,6 +505,19 @@ fn first_error(errors: Option<&str>) -> (Option<i64>, String) {
     errors.first().cloned().unwrap_or_default().summary()
 }
 
+/// Sets a tenant secret; when it is the Cloud API access token, the sends that
+/// waited for it (`no_access_token`) are released.
+///
+/// # Errors
+/// On database failure.
+pub fn set_secret(c: &Connection, tenant: &str, name: &str, value: &str) -> Result<(), StoreError> {
+    secrets::set(c, tenant, name, value)?;
+    if name == TOKEN_SECRET {
+        rows::release(c, tenant, None, &["no_access_token"])?;
+    }
+    Ok(())
+}
+
 /// Acts on a failed send by Meta's code (from the send call's answer or from a
 /// `failed` status webhook) and returns the outcome's metric label.
 ///
@@ -564,7 +533,8 @@ pub fn apply_failure(
     retryable: bool,
 ) -> Result<&'static str, StoreError> {
     let now = now_ms();
-    let backoff = |attempts: i64| backoff_ms(s.backoff_base_ms, s.backoff_max_ms, attempts);
+    let backoff =
+        |attempts: i64| crate::backoff::backoff_ms(s.backoff_base_ms, s.backoff_max_ms, attempts);
     Ok(match meaning(code) {
         // Throughput or pair rate exceeded: slow down; these are never dead-lettered.
         Meaning::SlowDown => {
@@ -679,7 +649,11 @@ pub fn enqueue_actions(
     defaults: Limits,
     metrics: &Metrics,
 ) -> Result<usize, StoreError> {
-    let found = inbound_origin(c, tenant, "m.id", &message_id)?;
+    let found = scrm_store::messages::inbound_origin(
+        c,
+        tenant,
+        scrm_store::messages::MessageRef::Id(message_id),
+    )?;
     let Some((from, Some(to))) = found else {
         return Ok(0);
     };
@@ -723,31 +697,6 @@ pub fn enqueue_actions(
     Ok(queued)
 }
 
-/// Exponential back-off with jitter, in ms: `base · 2^(attempts-1)`, capped at `max`,
-/// then a random point in its upper half.
-pub(crate) fn backoff_ms(base: u64, max: u64, attempts: i64) -> i64 {
-    let exp = base.saturating_mul(1u64 << attempts.clamp(1, 20).saturating_sub(1));
-    let capped = exp.min(max).max(1);
-    rand::rng().random_range(capped / 2..=capped) as i64
-}
-
-/// The number that received an inbound message and its sender's WhatsApp id, the
-/// message found by `column` (`m.id` or `m.wamid`).
-fn inbound_origin(
-    c: &Connection,
-    tenant: &str,
-    column: &str,
-    value: &dyn rusqlite::ToSql,
-) -> Result<Option<(String, Option<String>)>, StoreError> {
-    Ok(c.prepare_cached(&format!(
-        "SELECT v.phone_number_id, k.wa_id FROM messages m
-         JOIN conversations v ON v.id = m.conversation_id JOIN contacts k ON k.id = m.contact_id
-         WHERE m.tenant_id = ?1 AND {column} = ?2 AND m.direction = 'inbound'"
-    ))?
-    .query_row(params![tenant, value], |r| Ok((r.get(0)?, r.get(1)?)))
-    .optional()?)
-}
-
 /// Checks, decides and stores one request (in the caller's transaction).
 fn enqueue_checked(
     c: &Connection,
@@ -763,7 +712,11 @@ fn enqueue_checked(
 
     let (mut checked, to, from) = if let Some(wamid) = checked.read_message_id.clone() {
         // A mark-as-read goes from the number that received the message.
-        let found = inbound_origin(c, tenant, "m.wamid", &wamid)?;
+        let found = scrm_store::messages::inbound_origin(
+            c,
+            tenant,
+            scrm_store::messages::MessageRef::Wamid(&wamid),
+        )?;
         let Some((number, wa_id)) = found else {
             return Err(outbound::Invalid {
                 code: "message_not_found",
@@ -873,14 +826,7 @@ pub fn effective_limits(
     number: &str,
     defaults: Limits,
 ) -> Result<Limits, StoreError> {
-    let (t, n): (String, Option<String>) = c
-        .prepare_cached(
-            "SELECT t.limits, p.limits FROM tenants t LEFT JOIN phone_numbers p
-               ON p.tenant_id = t.id AND p.phone_number_id = ?2 WHERE t.id = ?1",
-        )?
-        .query_row(params![tenant, number], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
-        .unwrap_or_else(|| ("{}".into(), None));
+    let (t, n) = scrm_store::tenants::limit_overrides(c, tenant, number)?;
     let mut limits = defaults;
     for json in [Some(t), n].into_iter().flatten() {
         match serde_json::from_str::<LimitOverrides>(&json)
@@ -943,38 +889,6 @@ fn gather(
     })
 }
 
-/// The Cloud API endpoint for a tenant's app: its own URL and version, else the
-/// host's; its backup URL instead while `health` says the backup is active.
-pub(crate) fn endpoint_for(
-    c: &Connection,
-    tenant: &str,
-    s: &SendSettings,
-    health: Option<&crate::whatsapp::health::Health>,
-) -> Result<Endpoint, StoreError> {
-    type Row = (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let (app, url, version, backup): Row = c
-        .prepare_cached(
-            "SELECT a.id, a.graph_url, a.graph_version, a.backup_graph_url FROM tenants t JOIN meta_apps a ON a.id = t.app_id WHERE t.id = ?1",
-        )?
-        .query_row([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?
-        .unwrap_or_default();
-    let primary = url.unwrap_or_else(|| s.graph_url.clone());
-    let base = match (health, app) {
-        (Some(h), Some(app)) => h.base_url(&app, primary, backup),
-        _ => primary,
-    };
-    Ok(Endpoint::new(
-        base,
-        version.unwrap_or_else(|| s.graph_version.clone()),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -994,16 +908,5 @@ mod tests {
             Some("525512345678")
         );
         assert_eq!(normalise_recipient("not a number", "IT"), None);
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        for _ in 0..50 {
-            let first = backoff_ms(1000, 60_000, 1);
-            assert!((500..=1000).contains(&first), "{first}");
-            let third = backoff_ms(1000, 60_000, 3);
-            assert!((2000..=4000).contains(&third), "{third}");
-            assert!(backoff_ms(1000, 60_000, 15) <= 60_000);
-        }
     }
 }

@@ -314,7 +314,7 @@ fn store_events(
     app_id: &str,
     inbox_id: i64,
     events: Vec<Event>,
-    send_settings: &crate::outbox::SendSettings,
+    send_settings: &crate::config::SendSettings,
     jobs: &mut Vec<ToClassify>,
     counts: &mut Counts,
 ) -> Result<(), StoreError> {

@@ -30,7 +30,7 @@ pub struct Pipeline {
     plugins: Arc<PluginHost>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
-    send_settings: Arc<crate::outbox::SendSettings>,
+    send_settings: Arc<crate::config::SendSettings>,
     outbox_wake: Option<Arc<Notify>>,
     sync_wake: Option<Arc<Notify>>,
 }
@@ -43,7 +43,7 @@ impl Pipeline {
             plugins,
             metrics,
             wake: Arc::new(Notify::new()),
-            send_settings: Arc::new(crate::outbox::SendSettings::default()),
+            send_settings: Arc::new(crate::config::SendSettings::default()),
             outbox_wake: None,
             sync_wake: None,
         }
@@ -63,7 +63,7 @@ impl Pipeline {
 
     /// Uses `settings` when a `failed` status webhook tells the outbox to back off,
     /// pause marketing or give up.
-    pub fn with_send_settings(mut self, settings: crate::outbox::SendSettings) -> Pipeline {
+    pub fn with_send_settings(mut self, settings: crate::config::SendSettings) -> Pipeline {
         self.send_settings = Arc::new(settings);
         self
     }

@@ -354,7 +354,7 @@ impl SyncEngine {
                 let reason = format!("{}: {e}", e.code());
                 tracing::warn!(tenant = %tenant, job = id, attempts, error = %reason, "CRM write failed; will retry");
                 let due = now_ms()
-                    + crate::outbox::backoff_ms(
+                    + crate::backoff::backoff_ms(
                         BACKOFF_BASE_MS,
                         BACKOFF_MAX_MS,
                         i64::from(attempts),

@@ -30,8 +30,11 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod whatsapp;
+
 pub use scrm_engine::{LimitOverrides, PluginLimits};
 pub use secrecy::SecretString;
+pub use whatsapp::{InvalidProbeSettings, ProbeSettings, SendSettings};
 
 /// The configuration file's shape. Every field is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -51,7 +54,7 @@ pub struct FileConfig {
     /// The Cloud API, retries and WhatsApp's sending limits (`[whatsapp]`,
     /// `[whatsapp.limits]`).
     #[serde(default)]
-    pub whatsapp: crate::outbox::SendSettings,
+    pub whatsapp: crate::config::SendSettings,
 }
 
 /// Validated runtime settings.
@@ -68,7 +71,7 @@ pub struct Settings {
     /// Plugin call limits.
     pub plugins: PluginLimits,
     /// Sending: Cloud API endpoint, retries, limits.
-    pub whatsapp: crate::outbox::SendSettings,
+    pub whatsapp: crate::config::SendSettings,
 }
 
 /// Values from the environment or the command line; they win over the file.
@@ -150,7 +153,7 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address")),
             admin_token: overrides.admin_token.or(fc.admin_token),
             plugins: fc.plugins,
-            whatsapp: crate::outbox::SendSettings {
+            whatsapp: crate::config::SendSettings {
                 graph_url: overrides.graph_url.unwrap_or(fc.whatsapp.graph_url.clone()),
                 ..fc.whatsapp
             },
@@ -193,7 +196,7 @@ impl Settings {
         w.limits
             .check()
             .map_err(|e| ConfigError::Invalid(format!("whatsapp.limits.{e}")))?;
-        crate::whatsapp::health::ProbeSettings::from_send_settings(w)
+        crate::config::ProbeSettings::from_send_settings(w)
             .map_err(|e| ConfigError::Invalid(format!("whatsapp.{e}")))?;
         if let Some(t) = &self.admin_token
             && t.expose_secret().len() < 16

@@ -6,8 +6,8 @@
 //! per app), so tests and failover can point it anywhere.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), scrm::whatsapp::client::SendError> {
-//! use scrm::whatsapp::client::{CloudClient, Endpoint};
+//! # async fn demo() -> Result<(), scrm::cloud::client::SendError> {
+//! use scrm::cloud::client::{CloudClient, Endpoint};
 //! let client = CloudClient::new(std::time::Duration::from_secs(10));
 //! let ep = Endpoint::new("https://graph.facebook.com", "v23.0");
 //! let body = serde_json::json!({"messaging_product": "whatsapp", "recipient_type": "individual",

@@ -22,8 +22,9 @@
 //!
 //! ```no_run
 //! # async fn demo(db: scrm::store::Db) -> anyhow::Result<()> {
-//! use scrm::whatsapp::health::{Health, ProbeSettings};
-//! let settings = ProbeSettings::from_send_settings(&scrm::outbox::SendSettings::default())?;
+//! use scrm::cloud::health::Health;
+//! use scrm::config::ProbeSettings;
+//! let settings = ProbeSettings::from_send_settings(&scrm::config::SendSettings::default())?;
 //! let metrics = std::sync::Arc::new(scrm::metrics::Metrics::new());
 //! let health = Health::load(db, settings, metrics).await?;
 //! tokio::spawn(health.clone().run());
@@ -32,9 +33,9 @@
 //! # Ok(()) }
 //! ```
 
+use crate::cloud::client::{CloudClient, Endpoint};
+use crate::config::ProbeSettings;
 use crate::metrics::Metrics;
-use crate::outbox::SendSettings;
-use crate::whatsapp::client::{CloudClient, Endpoint};
 use scrm_store::apps::{self, MetaApp};
 use scrm_store::health::{self as rows, Outcome, Probe, State, Switch, Target};
 use scrm_store::{Db, StoreError, now_ms};
@@ -51,90 +52,6 @@ const RECENT_PROBES: u32 = 20;
 const RECENT_SWITCHES: u32 = 50;
 /// The prober wakes at least this often to notice new apps and due probes.
 const MAX_TICK: Duration = Duration::from_secs(30);
-
-/// The prober's settings, validated from `[whatsapp]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeSettings {
-    /// Time between two scheduled probes of an app.
-    pub interval: Duration,
-    /// Answers slower than this are unhealthy.
-    pub slow: Duration,
-    /// Unhealthy probes of the primary in a row that switch to the backup.
-    pub failures_to_switch: u32,
-    /// Healthy probes of the primary in a row that switch back from the backup.
-    pub successes_to_switch_back: u32,
-    /// The host's base URL, for apps without their own.
-    pub default_url: String,
-    /// The host's Graph API version, for apps without their own.
-    pub default_version: String,
-    /// Timeout of one probe.
-    pub timeout: Duration,
-}
-
-/// A `[whatsapp]` probe setting out of range.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field} must be {range}, got {got}")]
-pub struct InvalidProbeSettings {
-    /// The setting.
-    pub field: &'static str,
-    /// The allowed range.
-    pub range: &'static str,
-    /// The value given.
-    pub got: u64,
-}
-
-impl ProbeSettings {
-    /// Validates the probe fields of `s`.
-    ///
-    /// # Errors
-    /// [`InvalidProbeSettings`] naming the field out of range.
-    pub fn from_send_settings(s: &SendSettings) -> Result<ProbeSettings, InvalidProbeSettings> {
-        let check = |field, range, got: u64, ok: bool| {
-            if ok {
-                Ok(())
-            } else {
-                Err(InvalidProbeSettings { field, range, got })
-            }
-        };
-        let i = s.probe_interval_secs;
-        check(
-            "probe_interval_secs",
-            "1..=604800",
-            i,
-            (1..=604_800).contains(&i),
-        )?;
-        let slow = s.probe_slow_ms;
-        check(
-            "probe_slow_ms",
-            "1..=600000",
-            slow,
-            (1..=600_000).contains(&slow),
-        )?;
-        let f = s.probe_failures_to_switch;
-        check(
-            "probe_failures_to_switch",
-            "1..=100",
-            f.into(),
-            (1..=100).contains(&f),
-        )?;
-        let b = s.probe_successes_to_switch_back;
-        check(
-            "probe_successes_to_switch_back",
-            "1..=100",
-            b.into(),
-            (1..=100).contains(&b),
-        )?;
-        Ok(ProbeSettings {
-            interval: Duration::from_secs(i),
-            slow: Duration::from_millis(slow),
-            failures_to_switch: f,
-            successes_to_switch_back: b,
-            default_url: s.graph_url.clone(),
-            default_version: s.graph_version.clone(),
-            timeout: Duration::from_millis(s.request_timeout_ms.max(1)),
-        })
-    }
-}
 
 /// Why a health request failed.
 #[derive(Debug, thiserror::Error)]
@@ -675,6 +592,7 @@ fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SendSettings;
 
     fn settings(failures: u32, successes: u32) -> ProbeSettings {
         ProbeSettings {
@@ -789,29 +707,5 @@ mod tests {
             classify(Err(SendError::Timeout(slow)), late, slow).0,
             Outcome::Failed
         );
-    }
-
-    #[test]
-    fn rejects_out_of_range_probe_settings() {
-        let bad = SendSettings {
-            probe_failures_to_switch: 0,
-            ..SendSettings::default()
-        };
-        let e = ProbeSettings::from_send_settings(&bad).unwrap_err();
-        assert_eq!(e.field, "probe_failures_to_switch");
-        let bad = SendSettings {
-            probe_interval_secs: 0,
-            ..SendSettings::default()
-        };
-        assert!(
-            ProbeSettings::from_send_settings(&bad)
-                .unwrap_err()
-                .to_string()
-                .contains("probe_interval_secs")
-        );
-        let ok = ProbeSettings::from_send_settings(&SendSettings::default()).unwrap();
-        assert_eq!(ok.interval, Duration::from_secs(3600));
-        assert_eq!(ok.slow, Duration::from_millis(1500));
-        assert_eq!(ok.failures_to_switch, 3);
     }
 }
