@@ -118,28 +118,36 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<MetaApp>, StoreError> {
         .optional()?)
 }
 
-/// The app serving `tenant` and its Cloud API overrides: `(app id, base URL, Graph
-/// version, backup base URL)`, each `None` when unset (or no such tenant).
+/// An app's Cloud API overrides, each `None` when unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GraphEndpoint {
+    /// The app serving the tenant (`None` for an unknown tenant).
+    pub app: Option<String>,
+    /// Its base URL.
+    pub url: Option<String>,
+    /// Its Graph API version.
+    pub version: Option<String>,
+    /// Its backup base URL.
+    pub backup: Option<String>,
+}
+
+/// The app serving `tenant` and its Cloud API overrides.
 ///
 /// # Errors
 /// On database failure.
-pub fn graph_endpoint(
-    c: &Connection,
-    tenant: &str,
-) -> Result<
-    (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    ),
-    StoreError,
-> {
+pub fn graph_endpoint(c: &Connection, tenant: &str) -> Result<GraphEndpoint, StoreError> {
     Ok(c
         .prepare_cached(
             "SELECT a.id, a.graph_url, a.graph_version, a.backup_graph_url FROM tenants t JOIN meta_apps a ON a.id = t.app_id WHERE t.id = ?1",
         )?
-        .query_row([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .query_row([tenant], |r| {
+            Ok(GraphEndpoint {
+                app: r.get(0)?,
+                url: r.get(1)?,
+                version: r.get(2)?,
+                backup: r.get(3)?,
+            })
+        })
         .optional()?
         .unwrap_or_default())
 }

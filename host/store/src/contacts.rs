@@ -231,3 +231,16 @@ pub fn get(conn: &Connection, tenant: &str, id: i64) -> Result<Option<Contact>, 
         )
         .optional()?)
 }
+
+/// The contact (not merged away or not) whose E.164 phone is `e164`.
+///
+/// # Errors
+/// On database failure.
+pub fn id_by_phone(c: &Connection, tenant: &str, e164: &str) -> Result<Option<i64>, StoreError> {
+    Ok(c.query_row(
+        "SELECT id FROM contacts WHERE tenant_id = ?1 AND phone_e164 = ?2",
+        params![tenant, e164],
+        |r| r.get(0),
+    )
+    .optional()?)
+}

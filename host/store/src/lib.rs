@@ -16,6 +16,7 @@
 pub mod apps;
 pub mod consent;
 pub mod contacts;
+pub mod conversations;
 pub mod crm;
 pub mod events;
 pub mod health;

@@ -316,3 +316,15 @@ pub fn bindings_of(conn: &Connection, tenant: &str) -> Result<Vec<BindingRow>, S
     let rows = stmt.query_map([tenant], binding_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// The tenants with a binding in `slot`, sorted.
+///
+/// # Errors
+/// On database failure.
+pub fn tenants_with_slot(c: &Connection, slot: &str) -> Result<Vec<String>, StoreError> {
+    Ok(
+        c.prepare_cached("SELECT tenant_id FROM plugin_slots WHERE slot = ?1 ORDER BY tenant_id")?
+            .query_map([slot], |r| r.get(0))?
+            .collect::<Result<_, _>>()?,
+    )
+}

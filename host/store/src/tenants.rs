@@ -221,3 +221,13 @@ pub fn limit_overrides(
     .optional()?
     .unwrap_or_else(|| ("{}".into(), None)))
 }
+
+/// Every tenant's id, sorted.
+///
+/// # Errors
+/// On database failure.
+pub fn ids(c: &Connection) -> Result<Vec<String>, StoreError> {
+    Ok(c.prepare_cached("SELECT id FROM tenants ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+}

@@ -14,7 +14,12 @@ pub fn endpoint_for(
     s: &SendSettings,
     health: Option<&Health>,
 ) -> Result<Endpoint, StoreError> {
-    let (app, url, version, backup) = apps::graph_endpoint(c, tenant)?;
+    let apps::GraphEndpoint {
+        app,
+        url,
+        version,
+        backup,
+    } = apps::graph_endpoint(c, tenant)?;
     let primary = url.unwrap_or_else(|| s.graph_url.clone());
     let base = match (health, app) {
         (Some(h), Some(app)) => h.base_url(&app, primary, backup),

@@ -10,6 +10,7 @@ use scrm_engine::error::CallError;
 use scrm_engine::responder::ConversationView;
 use scrm_engine::{ActiveBinding, PluginHost};
 use scrm_store::contacts::Contact;
+use scrm_store::conversations::Summary;
 use scrm_store::messages::Message;
 use scrm_store::plugins::BindingRow;
 use scrm_wire::content::Content;
@@ -103,10 +104,17 @@ pub fn map_message(
 pub fn map_conversation(
     host: &PluginHost,
     mapper: &ActiveBinding,
-    conv: &ConversationFacts,
+    conv: &Summary,
     c: &Contact,
 ) -> Result<CrmRecord, CrmCallError> {
-    host.map_conversation(mapper, conv, &to_wit_contact(c))
+    let facts = ConversationFacts {
+        id: conv.id,
+        phone_number_id: conv.phone_number_id.clone(),
+        last_message_at: conv.last_message_at,
+        last_inbound_at: conv.last_inbound_at,
+        tags: conv.tags.clone(),
+    };
+    host.map_conversation(mapper, &facts, &to_wit_contact(c))
 }
 
 /// The contract's view of a stored contact.

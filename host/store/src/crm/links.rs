@@ -190,3 +190,28 @@ pub fn set_contact_name(
     )?;
     Ok(())
 }
+
+/// Sets a field from the CRM on the host: the clock, and the contact's own column
+/// for the name.
+///
+/// # Errors
+/// On database failure.
+pub fn set_host_field(
+    tx: &Connection,
+    tenant: &str,
+    contact_id: i64,
+    field: &str,
+    clock: &FieldClock,
+) -> Result<(), StoreError> {
+    set_field(tx, tenant, contact_id, field, clock)?;
+    if field == "name" {
+        set_contact_name(tx, contact_id, clock.value.as_str())?;
+        // The CRM's write is the newest: stamp the contact with its time so the next
+        // host-side reconcile does not mistake it for a WhatsApp change.
+        tx.execute(
+            "UPDATE contacts SET updated_at = max(updated_at, ?2) WHERE id = ?1",
+            params![contact_id, clock.changed_at],
+        )?;
+    }
+    Ok(())
+}

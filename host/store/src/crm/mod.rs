@@ -2,13 +2,17 @@
 //! links between host and CRM records, field-level clocks (last writer wins), the
 //! review queue and the pull cursor. The host's sync engine uses them.
 
+mod dedupe;
 mod jobs;
 mod links;
 mod reviews;
+mod unread;
 
+pub use dedupe::*;
 pub use jobs::*;
 pub use links::*;
 pub use reviews::*;
+pub use unread::*;
 
 use super::{StoreError, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};

@@ -1,0 +1,240 @@
+//! Field-level last writer wins: host-side changes reconciled before a CRM write,
+//! CRM changes applied to host contacts, echoes of the host's own writes ignored,
+//! every overwrite of a differing value sent to the review queue.
+
+use super::*;
+
+/// The host's current value of a clocked field.
+pub(super) fn host_value(contact: &contacts::Contact, field: &str) -> Value {
+    match field {
+        "name" => json!(contact.name),
+        "phone" => json!(contact.phone),
+        _ => Value::Null,
+    }
+}
+
+/// Brings the field clocks up to date with host-side changes (a new WhatsApp profile
+/// name, a number change) before a write to the CRM. A host value that differs from
+/// the agreed one wins when the contact changed after the agreed value was set;
+/// otherwise the agreed (CRM) value is put back on the contact. Either way a differing
+/// value that is overwritten goes to the review queue.
+pub(super) fn reconcile_host_side(
+    tx: &rusqlite::Connection,
+    tenant: &str,
+    mut contact: contacts::Contact,
+) -> Result<contacts::Contact, StoreError> {
+    let clocks: HashMap<String, FieldClock> =
+        crm::fields(tx, tenant, contact.id)?.into_iter().collect();
+    for field in HOST_FIELDS {
+        let host = host_value(&contact, field);
+        match clocks.get(field) {
+            None => {
+                if !host.is_null() {
+                    crm::set_field(
+                        tx,
+                        tenant,
+                        contact.id,
+                        field,
+                        &FieldClock {
+                            value: host,
+                            changed_at: contact.updated_at,
+                            source: "whatsapp".into(),
+                        },
+                    )?;
+                }
+            }
+            Some(agreed) if agreed.value == host || host.is_null() => {}
+            Some(agreed) if contact.updated_at > agreed.changed_at => {
+                crm::review_conflict(
+                    tx,
+                    tenant,
+                    contact.id,
+                    field,
+                    (&host, "whatsapp", contact.updated_at),
+                    (&agreed.value, &agreed.source, agreed.changed_at),
+                    json!({"rule": "last writer wins"}),
+                )?;
+                crm::set_field(
+                    tx,
+                    tenant,
+                    contact.id,
+                    field,
+                    &FieldClock {
+                        value: host,
+                        changed_at: contact.updated_at,
+                        source: "whatsapp".into(),
+                    },
+                )?;
+            }
+            Some(agreed) => {
+                crm::review_conflict(
+                    tx,
+                    tenant,
+                    contact.id,
+                    field,
+                    (&agreed.value, &agreed.source, agreed.changed_at),
+                    (&host, "whatsapp", contact.updated_at),
+                    json!({"rule": "last writer wins"}),
+                )?;
+                if field == "name" {
+                    crm::set_contact_name(tx, contact.id, agreed.value.as_str())?;
+                    contact.name = agreed.value.as_str().map(str::to_owned);
+                }
+            }
+        }
+    }
+    Ok(contact)
+}
+
+/// Applies one CRM record's changes to the host (inside the caller's transaction).
+pub(super) fn apply_one(
+    tx: &rusqlite::Connection,
+    tenant: &str,
+    crm_id: &str,
+    updated_at: Option<i64>,
+    changes: &scrm_engine::crm::ContactChanges,
+) -> Result<Applied, StoreError> {
+    let mut out = Applied {
+        records: 0,
+        ..Applied::default()
+    };
+    let at = updated_at.unwrap_or_else(now_ms);
+    let mut echo = false;
+    let phone = changes
+        .phone
+        .as_deref()
+        .and_then(|p| scrm_wire::phone::to_e164(p, None));
+    let contact_id = match crm::local_for(tx, tenant, "contact", crm_id)? {
+        Some((id, link)) => {
+            // The CRM's time of the host's own last write: an echo, unless a value
+            // differs (a sales edit within the same tick of a coarse CRM clock).
+            echo = updated_at.is_some() && link.crm_updated_at == updated_at;
+            id
+        }
+        None => {
+            // A CRM contact the host has not linked: match it by phone, or create it.
+            let Some(phone) = phone.clone() else {
+                tracing::info!(
+                    tenant,
+                    crm_id,
+                    "CRM record without a known contact or a phone; skipped"
+                );
+                out.skipped += 1;
+                return Ok(out);
+            };
+            let existing = contacts::id_by_phone(tx, tenant, &phone)?;
+            let id = match existing {
+                Some(id) => id,
+                None => {
+                    let c = contacts::upsert(
+                        tx,
+                        tenant,
+                        &contacts::ContactFacts {
+                            wa_id: Some(phone.trim_start_matches('+').to_string()),
+                            user_id: None,
+                            phone: Some(phone.clone()),
+                            name: changes.name.clone(),
+                        },
+                    )?;
+                    out.created += 1;
+                    c.id
+                }
+            };
+            crm::set_link(
+                tx,
+                tenant,
+                "contact",
+                id,
+                &Link {
+                    crm_id: crm_id.to_string(),
+                    crm_updated_at: updated_at,
+                    synced_at: 0,
+                },
+            )?;
+            id
+        }
+    };
+    let Some(contact) = contacts::get(tx, tenant, contact_id)? else {
+        out.skipped += 1;
+        return Ok(out);
+    };
+    let clocks: HashMap<String, FieldClock> =
+        crm::fields(tx, tenant, contact_id)?.into_iter().collect();
+    let mut incoming: Vec<(String, Value)> = Vec::new();
+    if let Some(name) = &changes.name {
+        incoming.push(("name".into(), json!(name)));
+    }
+    if let Some(p) = &phone {
+        incoming.push(("phone".into(), json!(p)));
+    }
+    incoming.extend(changes.fields.iter().cloned());
+    if echo
+        && incoming
+            .iter()
+            .all(|(field, value)| match clocks.get(field) {
+                Some(k) => k.value == *value,
+                None => {
+                    host_value(&contact, field) == *value || !HOST_FIELDS.contains(&field.as_str())
+                }
+            })
+    {
+        out.echoes += 1;
+        return Ok(out);
+    }
+    for (field, value) in incoming {
+        let current = match clocks.get(&field) {
+            Some(k) => Some(k.clone()),
+            None if HOST_FIELDS.contains(&field.as_str()) => {
+                let v = host_value(&contact, &field);
+                (!v.is_null()).then(|| FieldClock {
+                    value: v,
+                    changed_at: contact.updated_at,
+                    source: "whatsapp".into(),
+                })
+            }
+            None => None,
+        };
+        let incoming_clock = FieldClock {
+            value: value.clone(),
+            changed_at: at,
+            source: "crm".into(),
+        };
+        match current {
+            Some(k) if k.value == value => {}
+            Some(k) if at > k.changed_at => {
+                crm::review_conflict(
+                    tx,
+                    tenant,
+                    contact_id,
+                    &field,
+                    (&value, "crm", at),
+                    (&k.value, &k.source, k.changed_at),
+                    json!({"rule": "last writer wins", "crm_id": crm_id}),
+                )?;
+                out.conflicts += 1;
+                crm::set_host_field(tx, tenant, contact_id, &field, &incoming_clock)?;
+                out.changed += 1;
+            }
+            Some(k) => {
+                // The host's value is newer: keep it, record the refused value, and
+                // write the host's value back to the CRM.
+                crm::review_conflict(
+                    tx,
+                    tenant,
+                    contact_id,
+                    &field,
+                    (&k.value, &k.source, k.changed_at),
+                    (&value, "crm", at),
+                    json!({"rule": "last writer wins", "crm_id": crm_id}),
+                )?;
+                out.conflicts += 1;
+                crm::enqueue_contact(tx, tenant, contact_id)?;
+            }
+            None => {
+                crm::set_host_field(tx, tenant, contact_id, &field, &incoming_clock)?;
+                out.changed += 1;
+            }
+        }
+    }
+    Ok(out)
+}

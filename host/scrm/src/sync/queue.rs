@@ -1,0 +1,368 @@
+//! Host → CRM: the worker that takes due jobs, writes the contact, then the message
+//! as a note (or a deal), with back-off, dead letters and the CRM's rate limit.
+
+use super::*;
+
+impl SyncEngine {
+    /// Runs every job due now once; how many ran.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn run_due(&self) -> Result<usize, StoreError> {
+        let jobs = self.db.read(|c| crm::due(c, now_ms(), BATCH)).await?;
+        let n = jobs.len();
+        for job in jobs {
+            self.run_job(job).await?;
+        }
+        Ok(n)
+    }
+
+    /// Runs jobs until none is due now (for tools and tests); how many ran.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn drain(&self) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.run_due().await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
+    pub(super) async fn run_job(&self, job: Job) -> Result<(), StoreError> {
+        let tenant = job.tenant.clone();
+        let settings = self
+            .db
+            .read({
+                let t = tenant.clone();
+                move |c| crm::settings(c, &t)
+            })
+            .await?;
+        // The whole tenant waits while its CRM asked to (or its budget is spent).
+        let paused = self
+            .paused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&tenant)
+            .copied()
+            .filter(|until| *until > now_ms());
+        if let Some(until) = paused {
+            let id = job.id;
+            return self
+                .db
+                .write(move |c| {
+                    crm::retry(c, id, until, "the CRM asked to wait (rate limited)", false)
+                })
+                .await;
+        }
+        // A job takes one token to start, and after it the rest of the requests its
+        // plugin calls sent (below); an empty bucket defers the job without counting an
+        // attempt.
+        let limiter = self.limiter(&tenant, &settings);
+        if let Err(not_until) = limiter.check() {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            let due = now_ms() + wait.as_millis() as i64 + 1;
+            let id = job.id;
+            return self
+                .db
+                .write(move |c| crm::retry(c, id, due, "waiting for the CRM rate limit", false))
+                .await;
+        }
+        let started = std::time::Instant::now();
+        self.job_requests
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        let result = self.process(&job).await;
+        let sent = self
+            .job_requests
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        if let Some(extra) = sent.checked_sub(1).and_then(NonZeroU32::new)
+            && let Ok(Err(not_until)) = limiter.check_n(extra)
+        {
+            // Not enough left for what was just spent: the tenant waits until it is.
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            self.pause(&tenant, now_ms() + wait.as_millis() as i64);
+        }
+        let kind = job.kind.clone();
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(SyncError::Call(e)) if e.retryable() => "retry",
+            Err(_) => "failed",
+        };
+        self.metrics
+            .crm_jobs
+            .get_or_create(&crate::metrics::CrmJobLabels {
+                tenant: tenant.clone(),
+                kind: kind.clone(),
+                result: outcome.into(),
+            })
+            .inc();
+        self.metrics
+            .crm_latency
+            .get_or_create(&crate::metrics::CrmLatencyLabels {
+                tenant: tenant.clone(),
+                kind,
+            })
+            .observe(started.elapsed().as_secs_f64());
+        let id = job.id;
+        let attempts = job.attempts + 1;
+        let give_up = attempts >= MAX_ATTEMPTS && now_ms() - job.created_at > GIVE_UP_AFTER_MS;
+        match result {
+            Ok(written) => {
+                let t = tenant.clone();
+                let recovered = job.attempts > 0;
+                let woke = self
+                    .db
+                    .write(move |c| {
+                        let tx = c.transaction()?;
+                        if let Some((object, local_id, link)) = &written {
+                            crm::set_link(&tx, &t, object, *local_id, link)?;
+                        }
+                        crm::finish(&tx, id)?;
+                        // A write that failed before went through: the CRM answers
+                        // again, so what was backing off goes now.
+                        let woke = if recovered {
+                            crm::retry_waiting_now(&tx, &t)?
+                        } else {
+                            0
+                        };
+                        tx.commit()?;
+                        Ok(woke)
+                    })
+                    .await?;
+                if woke > 0 {
+                    tracing::info!(tenant = %tenant, jobs = woke, "CRM reachable again; retrying waiting writes now");
+                }
+                Ok(())
+            }
+            Err(SyncError::Call(CrmCallError::RateLimited(secs))) => {
+                let due = now_ms() + i64::from(secs.max(1)) * 1000;
+                self.pause(&tenant, due);
+                self.db
+                    .write(move |c| {
+                        crm::retry(c, id, due, "the CRM asked to wait (rate limited)", false)
+                    })
+                    .await
+            }
+            Err(SyncError::Call(e)) if e.retryable() && !give_up => {
+                let reason = format!("{}: {e}", e.code());
+                tracing::warn!(tenant = %tenant, job = id, attempts, error = %reason, "CRM write failed; will retry");
+                let due = now_ms()
+                    + crate::backoff::backoff_ms(
+                        BACKOFF_BASE_MS,
+                        BACKOFF_MAX_MS,
+                        i64::from(attempts),
+                    );
+                self.db
+                    .write(move |c| crm::retry(c, id, due, &reason, true))
+                    .await
+            }
+            Err(SyncError::Store(e)) => Err(e),
+            Err(e) => {
+                let reason = match &e {
+                    SyncError::Call(c) => format!("{}: {c}", c.code()),
+                    other => other.to_string(),
+                };
+                tracing::warn!(tenant = %tenant, job = id, error = %reason, "CRM write dead-lettered");
+                self.db.write(move |c| crm::kill(c, id, &reason)).await
+            }
+        }
+    }
+
+    /// Runs one job; the link to record for what it wrote (recorded together with the
+    /// job's completion, in one transaction).
+    pub(super) async fn process(
+        &self,
+        job: &Job,
+    ) -> Result<Option<(&'static str, i64, Link)>, SyncError> {
+        let (mapper, connector) = self.bindings(&job.tenant)?;
+        // A contact merged into another is the other one in the CRM.
+        let t = job.tenant.clone();
+        let job_contact = job.contact_id;
+        let target = self
+            .db
+            .read(move |c| Ok(contacts::get(c, &t, job_contact)?.and_then(|k| k.merged_into)))
+            .await?
+            .unwrap_or(job.contact_id);
+        let crm_contact = self
+            .sync_contact(&job.tenant, target, &mapper, &connector)
+            .await?;
+        let Some(message_id) = job.message_id else {
+            return Ok(None);
+        };
+        let tenant = job.tenant.clone();
+        let contact_id = job.contact_id;
+        let object = if job.kind == "deal" { "deal" } else { "note" };
+        let (message, contact, linked) = self
+            .db
+            .read(move |c| {
+                Ok((
+                    messages::get(c, &tenant, message_id)?,
+                    contacts::get(c, &tenant, contact_id)?,
+                    crm::link(c, &tenant, object, message_id)?,
+                ))
+            })
+            .await?;
+        let (Some(message), Some(contact)) = (message, contact) else {
+            // Purged by retention before it was written: nothing left to write.
+            return Ok(None);
+        };
+        if linked.is_some() {
+            // Written before (a retry after the CRM answered): never twice.
+            return Ok(None);
+        }
+        if message.kind == "order" && object == "note" {
+            let t = job.tenant.clone();
+            let m = message.clone();
+            let merged = self
+                .db
+                .write(move |c| {
+                    let tx = c.transaction()?;
+                    let merged = record_purchases_and_find_duplicates(&tx, &t, &m)?;
+                    tx.commit()?;
+                    Ok(merged)
+                })
+                .await?;
+            if let Some(keep) = merged {
+                // Merged into another contact: the CRM hears of the survivor.
+                self.sync_contact(&job.tenant, keep, &mapper, &connector)
+                    .await?;
+            }
+        }
+        let pushed = if object == "deal" {
+            let conv_id = message.conversation_id;
+            let tenant = job.tenant.clone();
+            let conv = self
+                .db
+                .read(move |c| scrm_store::conversations::summary(c, &tenant, conv_id))
+                .await?;
+            let (m, k) = (mapper.clone(), connector.clone());
+            let crm_id = crm_contact.clone();
+            self.blocking(move |h| {
+                let mut rec = crate::slots::map_conversation(h, &m, &conv, &contact)?;
+                rec.fields.push(("message".into(), json!(message.text)));
+                h.push_deal(&k, &crm_id, &rec)
+            })
+            .await?
+        } else {
+            let (m, k) = (mapper.clone(), connector.clone());
+            let crm_id = crm_contact.clone();
+            self.blocking(move |h| {
+                let rec = crate::slots::map_message(h, &m, &message, &contact)?;
+                h.push_note(&k, &crm_id, &rec)
+            })
+            .await?
+        };
+        Ok(Some((
+            object,
+            message_id,
+            Link {
+                crm_id: pushed.id,
+                crm_updated_at: pushed.updated_at,
+                synced_at: 0,
+            },
+        )))
+    }
+
+    /// Writes the contact to the CRM when it is new there or changed since; its CRM
+    /// id. Field clocks decide which side's differing value wins.
+    pub(super) async fn sync_contact(
+        &self,
+        tenant: &str,
+        contact_id: i64,
+        mapper: &Arc<ActiveBinding>,
+        connector: &Arc<ActiveBinding>,
+    ) -> Result<String, SyncError> {
+        let t = tenant.to_string();
+        // Read first; write (and fsync) only when the host side changed a clocked field.
+        let read = self
+            .db
+            .read(move |c| {
+                let Some(contact) = contacts::get(c, &t, contact_id)? else {
+                    return Err(StoreError::Task(format!("contact {contact_id} is gone")));
+                };
+                let link = crm::link(c, &t, "contact", contact_id)?;
+                let clocks = crm::fields(c, &t, contact_id)?;
+                Ok((contact, link, clocks))
+            })
+            .await?;
+        let in_step = HOST_FIELDS.iter().all(|f| {
+            let host = host_value(&read.0, f);
+            match read.2.iter().find(|(n, _)| n == f) {
+                Some((_, k)) => k.value == host || host.is_null(),
+                None => host.is_null(),
+            }
+        });
+        let (contact, link, clocks) = if in_step {
+            read
+        } else {
+            let t = tenant.to_string();
+            self.db
+                .write(move |c| {
+                    let tx = c.transaction()?;
+                    let Some(contact) = contacts::get(&tx, &t, contact_id)? else {
+                        return Err(StoreError::Task(format!("contact {contact_id} is gone")));
+                    };
+                    let link = crm::link(&tx, &t, "contact", contact_id)?;
+                    let contact = reconcile_host_side(&tx, &t, contact)?;
+                    let clocks = crm::fields(&tx, &t, contact_id)?;
+                    tx.commit()?;
+                    Ok((contact, link, clocks))
+                })
+                .await?
+        };
+        // Unchanged since the last write: nothing to send.
+        if let Some(link) = &link
+            && clocks.iter().all(|(_, k)| k.changed_at <= link.synced_at)
+            && contact.updated_at <= link.synced_at
+        {
+            return Ok(link.crm_id.clone());
+        }
+        let (m, k) = (mapper.clone(), connector.clone());
+        let known = link.as_ref().map(|l| l.crm_id.clone());
+        let extra: Vec<(String, Value)> = clocks
+            .into_iter()
+            .filter(|(f, _)| !HOST_FIELDS.contains(&f.as_str()))
+            .map(|(f, k)| (f, k.value))
+            .collect();
+        let pushed = self
+            .blocking(move |h| {
+                let mut rec = crate::slots::map_contact(h, &m, &contact)?;
+                rec.id = known;
+                // Fields the CRM set that the host keeps (e.g. customer level) travel back
+                // as they are, so a write never blanks them.
+                for (f, v) in extra {
+                    if rec.field(&f).is_none() {
+                        rec.fields.push((f, v));
+                    }
+                }
+                h.push_contact(&k, &rec)
+            })
+            .await?;
+        let t = tenant.to_string();
+        let id = pushed.id.clone();
+        self.db
+            .write(move |c| {
+                crm::set_link(
+                    c,
+                    &t,
+                    "contact",
+                    contact_id,
+                    &Link {
+                        crm_id: pushed.id,
+                        // Our own write's time: a change reported with it is an echo.
+                        crm_updated_at: pushed.updated_at.or(Some(now_ms())),
+                        synced_at: 0,
+                    },
+                )
+            })
+            .await?;
+        Ok(id)
+    }
+}

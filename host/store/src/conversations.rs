@@ -1,0 +1,47 @@
+//! Conversations as the CRM sync sees them: the business number, the newest
+//! activity and every tag any of its messages carries.
+
+use crate::StoreError;
+use rusqlite::{Connection, params};
+
+/// One conversation's facts for a deal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Host id.
+    pub id: i64,
+    /// The business number.
+    pub phone_number_id: String,
+    /// Newest message, Unix ms.
+    pub last_message_at: i64,
+    /// Newest inbound message, Unix ms.
+    pub last_inbound_at: Option<i64>,
+    /// Every tag of its messages, sorted.
+    pub tags: Vec<String>,
+}
+
+/// The facts of conversation `conversation_id`.
+///
+/// # Errors
+/// On database failure, or when it does not exist.
+pub fn summary(c: &Connection, tenant: &str, conversation_id: i64) -> Result<Summary, StoreError> {
+    let (phone_number_id, last_message_at, last_inbound_at) = c.query_row(
+        "SELECT phone_number_id, last_message_at, last_inbound_at FROM conversations
+         WHERE tenant_id = ?1 AND id = ?2",
+        params![tenant, conversation_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let mut stmt = c.prepare_cached(
+        "SELECT DISTINCT t.tag FROM message_tags t JOIN messages m ON m.id = t.message_id
+         WHERE m.conversation_id = ?1 ORDER BY t.tag",
+    )?;
+    let tags = stmt
+        .query_map([conversation_id], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(Summary {
+        id: conversation_id,
+        phone_number_id,
+        last_message_at,
+        last_inbound_at,
+        tags,
+    })
+}
