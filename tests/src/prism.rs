@@ -43,6 +43,7 @@
 //! ```
 
 use crate::graph::Graph;
+use crate::proc::{Supervised, free_port, lock, retry_while_port_taken, root, run};
 use crate::repo_root;
 use anyhow::{Context, Result, bail};
 use axum::extract::State;
@@ -52,7 +53,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -187,16 +188,7 @@ fn install_now() -> Result<PathBuf> {
     let root = root()?;
     let source = root.join("tests/prism");
     let dir = root.join("target/prism");
-    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    let lock_path = dir.join("install.lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("open {}", lock_path.display()))?;
-    lock.lock()
-        .with_context(|| format!("lock {}", lock_path.display()))?;
+    let lock = lock(&dir.join("install.lock"))?;
     let bin = dir.join("node_modules/.bin/prism");
     let wanted = std::fs::read(source.join("package-lock.json"))
         .with_context(|| format!("read {}/package-lock.json", source.display()))?;
@@ -210,20 +202,13 @@ fn install_now() -> Result<PathBuf> {
             .with_context(|| format!("copy {file} to {}", dir.display()))?;
     }
     let started = Instant::now();
-    let output = Command::new("npm")
-        .current_dir(&dir)
-        .args(["ci", "--no-audit", "--no-fund", "--prefer-offline"])
-        .output()
-        .context("cannot run npm (is Node.js installed?)")?;
-    if !output.status.success() {
-        bail!(
-            "npm ci in {} failed ({}):\n{}{}",
-            dir.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr),
-            String::from_utf8_lossy(&output.stdout)
-        );
-    }
+    run(Command::new("npm").current_dir(&dir).args([
+        "ci",
+        "--no-audit",
+        "--no-fund",
+        "--prefer-offline",
+    ]))
+    .context("install prism with npm ci (is Node.js installed?)")?;
     std::fs::write(&stamp, &wanted).with_context(|| format!("write {}", stamp.display()))?;
     eprintln!(
         "installed prism into {} in {:.1} s",
@@ -234,20 +219,12 @@ fn install_now() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// The repository root without `..` parts.
-fn root() -> Result<PathBuf> {
-    let root = repo_root();
-    root.canonicalize()
-        .with_context(|| format!("resolve {}", root.display()))
-}
-
 /// A running `prism proxy --errors` process; killed when dropped, and by a
 /// watchdog when the test process exits without dropping it.
 #[derive(Debug)]
 pub struct Prism {
     url: String,
-    child: Child,
-    watchdog: Option<(Child, ChildStdin)>,
+    _process: Supervised,
     log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -263,25 +240,13 @@ impl Prism {
         let spec = spec
             .canonicalize()
             .with_context(|| format!("resolve {}", spec.display()))?;
-        let mut last = None;
-        for _ in 0..3 {
-            match Prism::try_start(&bin, &spec, upstream) {
-                Ok(p) => return Ok(p),
-                // Another process took the port between our probe and Prism's bind.
-                Err(e) if format!("{e:#}").contains("EADDRINUSE") => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("prism did not start")))
+        retry_while_port_taken("EADDRINUSE", || Prism::try_start(&bin, &spec, upstream))
     }
 
     fn try_start(bin: &Path, spec: &Path, upstream: &str) -> Result<Prism> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .context("find a free port")?
-            .port();
+        let port = free_port()?;
         let started = Instant::now();
-        let mut child = Command::new(bin)
+        let child = Command::new(bin)
             .args(["proxy", "--errors"])
             .arg(spec)
             .arg(upstream)
@@ -293,31 +258,18 @@ impl Prism {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("start {}", bin.display()))?;
-        // The watchdog kills Prism when its stdin closes: when we drop it, or when
-        // the test process exits (statics are never dropped).
-        let mut watchdog = Command::new("sh")
-            .arg("-c")
-            .arg("read _ignored; kill \"$1\" 2>/dev/null")
-            .arg("prism-watchdog")
-            .arg(child.id().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("start the prism watchdog (sh)")?;
-        let watchdog_stdin = watchdog.stdin.take().context("watchdog stdin")?;
+        let mut process = Supervised::watch(child, "prism")?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
-        if let Some(out) = child.stdout.take() {
+        if let Some(out) = process.child().stdout.take() {
             drain(out, log.clone(), tx.clone());
         }
-        if let Some(err) = child.stderr.take() {
+        if let Some(err) = process.child().stderr.take() {
             drain(err, log.clone(), tx);
         }
         let prism = Prism {
             url: format!("http://127.0.0.1:{port}"),
-            child,
-            watchdog: Some((watchdog, watchdog_stdin)),
+            _process: process,
             log,
         };
         match rx.recv_timeout(START_TIMEOUT) {
@@ -348,19 +300,6 @@ impl Prism {
     /// violation it found).
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        // Closing the watchdog's stdin makes it kill Prism; Prism is not reaped
-        // before that, so its pid cannot have been reused.
-        if let Some((mut watchdog, stdin)) = self.watchdog.take() {
-            drop(stdin);
-            let _ = watchdog.wait();
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

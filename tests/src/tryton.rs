@@ -51,7 +51,7 @@
 //! # }
 //! ```
 
-use crate::repo_root;
+use crate::proc::{Supervised, free_port, lock, retry_while_port_taken, root, run};
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
@@ -60,7 +60,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -207,8 +207,7 @@ pub struct Tryton {
     pub key: String,
     /// The HTTP client the helpers use.
     pub http: reqwest::Client,
-    child: Child,
-    watchdog: Option<(Child, ChildStdin)>,
+    server: Supervised,
     dir: tempfile::TempDir,
 }
 
@@ -226,16 +225,9 @@ impl Tryton {
     pub fn start() -> Result<Tryton> {
         let venv = install()?;
         let template = template()?;
-        let mut last = None;
-        for _ in 0..3 {
-            match Tryton::try_start(&venv, &template) {
-                Ok(t) => return Ok(t),
-                // Another process took the port between our probe and trytond's bind.
-                Err(e) if format!("{e:#}").contains("Address already in use") => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("trytond did not start")))
+        retry_while_port_taken("Address already in use", || {
+            Tryton::try_start(&venv, &template)
+        })
     }
 
     fn try_start(venv: &Path, template: &Template) -> Result<Tryton> {
@@ -247,10 +239,7 @@ impl Tryton {
         let path = dir.path();
         std::fs::copy(&template.database_file, path.join(format!("{DB}.sqlite")))
             .with_context(|| format!("copy {}", template.database_file.display()))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .context("find a free port")?
-            .port();
+        let port = free_port()?;
         // The same configuration as bootstrap.py writes.
         let conf = path.join("trytond.conf");
         std::fs::write(
@@ -263,19 +252,23 @@ impl Tryton {
         )
         .with_context(|| format!("write {}", conf.display()))?;
         File::create(path.join("trytond.log")).context("create trytond.log")?;
-        let (child, watchdog) = spawn(venv, path)?;
+        let server = spawn(venv, path)?;
         let mut tryton = Tryton {
             base: format!("http://127.0.0.1:{port}"),
             db: DB.to_string(),
             key: template.key.clone(),
             http: reqwest::Client::new(),
-            child,
-            watchdog: Some(watchdog),
+            server,
             dir,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(status) = tryton.child.try_wait().context("wait for trytond")? {
+            if let Some(status) = tryton
+                .server
+                .child()
+                .try_wait()
+                .context("wait for trytond")?
+            {
                 bail!(
                     "trytond exited while starting ({status}):\n{}",
                     tryton.log()
@@ -303,12 +296,7 @@ impl Tryton {
 
     /// Stops the server, keeping its database: the CRM is down until [`Tryton::resume`].
     pub fn pause(&mut self) {
-        if let Some((mut watchdog, stdin)) = self.watchdog.take() {
-            drop(stdin);
-            let _ = watchdog.wait();
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.server.stop();
     }
 
     /// Starts the server again on the same port and database after [`Tryton::pause`];
@@ -324,12 +312,10 @@ impl Tryton {
             .next()
             .and_then(|p| p.parse().ok())
             .context("port of base")?;
-        let (child, watchdog) = spawn(&venv, self.dir.path())?;
-        self.child = child;
-        self.watchdog = Some(watchdog);
+        self.server = spawn(&venv, self.dir.path())?;
         let deadline = Instant::now() + START_TIMEOUT;
         while !self.ready(port) {
-            if let Some(status) = self.child.try_wait().context("wait for trytond")? {
+            if let Some(status) = self.server.child().try_wait().context("wait for trytond")? {
                 bail!(
                     "trytond exited while restarting ({status}):\n{}",
                     self.log()
@@ -617,19 +603,6 @@ impl Tryton {
     }
 }
 
-impl Drop for Tryton {
-    fn drop(&mut self) {
-        // Closing the watchdog's stdin makes it kill trytond; trytond is not
-        // reaped before that, so its pid cannot have been reused.
-        if let Some((mut watchdog, stdin)) = self.watchdog.take() {
-            drop(stdin);
-            let _ = watchdog.wait();
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A domain or order as Tryton's REST API wants it in the `d` and `o` query
 /// parameters: the JSON, base64url-encoded **with** `=` padding (Python's
 /// `urlsafe_b64decode` rejects unpadded input with a 500), the padding written as
@@ -692,7 +665,7 @@ pub fn datetime_to_iso(v: &Value) -> Option<String> {
 /// Starts `trytond` on the configuration and database in `dir`, appending to its
 /// `trytond.log`, with a watchdog that kills it when the watchdog's stdin closes (when
 /// the [`Tryton`] is dropped, or when the test process exits without dropping it).
-fn spawn(venv: &Path, dir: &Path) -> Result<(Child, (Child, ChildStdin))> {
+fn spawn(venv: &Path, dir: &Path) -> Result<Supervised> {
     let log = OpenOptions::new()
         .append(true)
         .open(dir.join("trytond.log"))
@@ -710,18 +683,7 @@ fn spawn(venv: &Path, dir: &Path) -> Result<(Child, (Child, ChildStdin))> {
         .stderr(log)
         .spawn()
         .with_context(|| format!("start {}/bin/trytond", venv.display()))?;
-    let mut watchdog = Command::new("sh")
-        .arg("-c")
-        .arg("read _ignored; kill \"$1\" 2>/dev/null")
-        .arg("trytond-watchdog")
-        .arg(child.id().to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start the trytond watchdog (sh)")?;
-    let stdin = watchdog.stdin.take().context("watchdog stdin")?;
-    Ok((child, (watchdog, stdin)))
+    Supervised::watch(child, "trytond")
 }
 
 /// `path` with `f=…` for each field.
@@ -736,48 +698,6 @@ fn with_fields(path: &str, fields: &[&str]) -> String {
 /// The `id` of a record.
 fn id_of(v: &Value) -> Result<i64> {
     v["id"].as_i64().with_context(|| format!("no id in {v}"))
-}
-
-/// Runs `cmd`, failing with its output when it fails; its stdout.
-fn run(cmd: &mut Command) -> Result<Vec<u8>> {
-    let shown = format!("{cmd:?}");
-    let output = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {shown}"))?;
-    if !output.status.success() {
-        bail!(
-            "{shown} failed ({}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr),
-            String::from_utf8_lossy(&output.stdout)
-        );
-    }
-    Ok(output.stdout)
-}
-
-/// Takes the exclusive lock on `path` (created if missing) until the file is
-/// dropped.
-fn lock(path: &Path) -> Result<File> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
-    }
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("open {}", path.display()))?;
-    file.lock()
-        .with_context(|| format!("lock {}", path.display()))?;
-    Ok(file)
-}
-
-/// The repository root without `..` parts.
-fn root() -> Result<PathBuf> {
-    let root = repo_root();
-    root.canonicalize()
-        .with_context(|| format!("resolve {}", root.display()))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! HubSpot's datetimes (`"2019-10-30T03:30:17.883Z"`) ↔ Unix milliseconds.
 
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// Unix ms of an ISO 8601 datetime as HubSpot writes them (`…Z` or `…±hh:mm`, with
 /// or without a fraction), or of a string of digits (HubSpot accepts and sometimes
@@ -10,64 +11,12 @@ pub fn parse_ms(s: &str) -> Option<i64> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse().ok();
     }
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+    // RFC 3339 parsing takes any character between date and time; keep to the ones
+    // ISO 8601 and RFC 3339 name.
+    if !matches!(s.as_bytes().get(10), Some(b'T' | b't' | b' ')) {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let date = Date::from_calendar_date(
-        i32::try_from(num(0..4)?).ok()?,
-        Month::try_from(u8::try_from(num(5..7)?).ok()?).ok()?,
-        u8::try_from(num(8..10)?).ok()?,
-    )
-    .ok()?;
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut nanos = 0u32;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let mut scaled = frac[..digits.min(9)].to_string();
-        while scaled.len() < 9 {
-            scaled.push('0');
-        }
-        nanos = scaled.parse().ok()?;
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => UtcOffset::UTC,
-        _ => {
-            let sign: i8 = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let (h, m) = rest[1..].split_once(':')?;
-            UtcOffset::from_hms(
-                sign * h.parse::<i8>().ok()?,
-                sign * m.parse::<i8>().ok()?,
-                0,
-            )
-            .ok()?
-        }
-    };
-    let t = Time::from_hms_nano(
-        u8::try_from(num(11..13)?).ok()?,
-        u8::try_from(num(14..16)?).ok()?,
-        u8::try_from(num(17..19)?).ok()?,
-        nanos,
-    )
-    .ok()?;
-    let at = PrimitiveDateTime::new(date, t).assume_offset(offset);
+    let at = OffsetDateTime::parse(s, &Rfc3339).ok()?;
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 

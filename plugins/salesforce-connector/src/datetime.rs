@@ -8,74 +8,27 @@
 //! - SOQL dateTime literals have no fractional seconds: `2026-11-25T10:00:00Z`
 //!   ([`soql_datetime`]); they are never quoted.
 
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+/// A REST dateTime: RFC 3339 but for the offset, written without a colon (`+0000`).
+const REST_DATETIME: &[BorrowedFormatItem<'_>] = format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]][offset_hour sign:mandatory][offset_minute]"
+);
 
 /// Unix ms of a Salesforce dateTime (`YYYY-MM-DDThh:mm:ss[.fff](Z|±hhmm|±hh:mm)`).
 pub fn parse_ms(s: &str) -> Option<i64> {
     let s = s.trim();
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+    // RFC 3339 parsing takes any character between date and time; Salesforce writes `T`.
+    if s.as_bytes().get(10) != Some(&b'T') {
         return None;
     }
-    if b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let date = Date::from_calendar_date(
-        i32::try_from(num(0..4)?).ok()?,
-        Month::try_from(u8::try_from(num(5..7)?).ok()?).ok()?,
-        u8::try_from(num(8..10)?).ok()?,
-    )
-    .ok()?;
-    let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &s[19..];
-    let mut millis = 0u32;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        // Milliseconds: the first three digits, right-padded.
-        let ms: String = frac[..digits]
-            .chars()
-            .chain("000".chars())
-            .take(3)
-            .collect();
-        millis = ms.parse().ok()?;
-        rest = &frac[digits..];
-    }
-    let offset_secs: i32 = match rest {
-        "Z" | "+0000" | "+00:00" | "-0000" | "-00:00" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let digits: String = rest[1..].chars().filter(|c| *c != ':').collect();
-            if digits.len() != 4 || !digits.bytes().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            let hh: i32 = digits[..2].parse().ok()?;
-            let mm: i32 = digits[2..].parse().ok()?;
-            sign * (hh * 3600 + mm * 60)
-        }
-    };
-    let time = Time::from_hms_milli(
-        u8::try_from(h).ok()?,
-        u8::try_from(m).ok()?,
-        u8::try_from(sec).ok()?,
-        u16::try_from(millis).ok()?,
-    )
-    .ok()?;
-    let offset = UtcOffset::from_whole_seconds(offset_secs).ok()?;
-    let at = PrimitiveDateTime::new(date, time).assume_offset(offset);
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+    let at = OffsetDateTime::parse(s, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(s, REST_DATETIME))
+        .ok()?;
+    Some(at.unix_timestamp() * 1000 + i64::from(at.millisecond()))
 }
 
 fn utc(ms: i64) -> OffsetDateTime {

@@ -3,65 +3,25 @@
 //! `If-Modified-Since` header, and HTTP dates (`Date: Tue, 25 Nov 2025 15:37:56 GMT`)
 //! on every response.
 
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use time::format_description::BorrowedFormatItem;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+/// An HTTP date as RFC 9110 requires it be sent (IMF-fixdate).
+const HTTP_DATE: &[BorrowedFormatItem<'_>] = format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
 
 /// Unix ms of a Zoho datetime (`YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`).
 pub fn parse_iso_ms(s: &str) -> Option<i64> {
     let s = s.trim();
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+    // RFC 3339 parsing takes any character between date and time; Zoho writes `T`.
+    if s.as_bytes().get(10) != Some(&b'T') {
         return None;
     }
-    let num = |from: usize, to: usize| -> Option<u32> { s.get(from..to)?.parse().ok() };
-    let month = Month::try_from(u8::try_from(num(5, 7)?).ok()?).ok()?;
-    let date = Date::from_calendar_date(
-        i32::try_from(num(0, 4)?).ok()?,
-        month,
-        u8::try_from(num(8, 10)?).ok()?,
-    )
-    .ok()?;
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut millis = 0u16;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.chars().take_while(char::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let padded = format!("{:0<3}", &frac[..digits.min(3)]);
-        millis = padded.parse().ok()?;
-        rest = &frac[digits..];
-    }
-    let offset = if rest == "Z" {
-        UtcOffset::UTC
-    } else {
-        let sign: i8 = match rest.as_bytes().first()? {
-            b'+' => 1,
-            b'-' => -1,
-            _ => return None,
-        };
-        let (h, m) = rest.get(1..)?.split_once(':')?;
-        if h.len() != 2 || m.len() != 2 {
-            return None;
-        }
-        UtcOffset::from_hms(
-            sign * h.parse::<i8>().ok()?,
-            sign * m.parse::<i8>().ok()?,
-            0,
-        )
-        .ok()?
-    };
-    let t = Time::from_hms_milli(
-        u8::try_from(num(11, 13)?).ok()?,
-        u8::try_from(num(14, 16)?).ok()?,
-        u8::try_from(num(17, 19)?).ok()?,
-        millis,
-    )
-    .ok()?;
-    let at = PrimitiveDateTime::new(date, t).assume_offset(offset);
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+    let at = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+    Some(at.unix_timestamp() * 1000 + i64::from(at.millisecond()))
 }
 
 /// `secs` (Unix) as Zoho writes datetimes, in UTC: `2025-11-25T15:37:56+00:00`.
@@ -93,23 +53,8 @@ pub fn date_after(now_ms: i64, days: u32) -> String {
 
 /// Unix seconds of an HTTP `Date` header (IMF-fixdate, `Tue, 25 Nov 2025 15:37:56 GMT`).
 pub fn parse_http_date(s: &str) -> Option<i64> {
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    let [_weekday, day, month, year, clock, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let m = MONTHS.iter().position(|x| x == month)?;
-    let month = Month::try_from(u8::try_from(m + 1).ok()?).ok()?;
-    let date = Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()?;
-    let mut hms = clock.split(':').map(|x| x.parse::<u8>().ok());
-    let t = Time::from_hms(hms.next()??, hms.next()??, hms.next()??).ok()?;
-    Some(
-        PrimitiveDateTime::new(date, t)
-            .assume_utc()
-            .unix_timestamp(),
-    )
+    let at = PrimitiveDateTime::parse(s.trim(), HTTP_DATE).ok()?;
+    Some(at.assume_utc().unix_timestamp())
 }
 
 #[cfg(test)]
