@@ -7,7 +7,7 @@
 
 use scrm_e2e::*;
 use scrm_store::Db;
-use scrm_store::{consent, messages};
+
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -47,7 +47,7 @@ async fn message(host: &Host, tenant: &str, wamid: &str) -> Value {
 /// applies statuses that arrived before it (the outbox's contract with statuses).
 fn store_outbound(db: &Db, tenant: &str, wamid: &str) -> Option<String> {
     let (tenant, wamid) = (tenant.to_owned(), wamid.to_owned());
-    db.write_blocking(move |c| {
+    db.sqlite_blocking(move |c| {
         let contact: i64 = c.query_row(
             "INSERT INTO contacts (tenant_id, wa_id, created_at, updated_at) VALUES (?1, '16505551234', 0, 0)
              ON CONFLICT (tenant_id, wa_id) WHERE wa_id IS NOT NULL DO UPDATE SET updated_at = 0 RETURNING id",
@@ -67,7 +67,7 @@ fn store_outbound(db: &Db, tenant: &str, wamid: &str) -> Option<String> {
              VALUES (?1, ?2, ?3, ?4, 'outbound', 'text', 0, 'Your order shipped', '{}', '{}', '{}', 'accepted', 0)",
             (&tenant, conversation, contact, &wamid),
         )?;
-        messages::sync_status(c, &tenant, &wamid)
+        scrm_store::MessageRepo::sync_status(&scrm_store::Sqlite::new(c), &tenant, &wamid)
     })
     .expect("store an outbound message")
 }
@@ -330,7 +330,13 @@ async fn statuses_only_move_outbound_messages_forward_whatever_their_order() {
     // A status for a message whose send response had not come back yet is applied
     // when the outbox stores it.
     let early = db
-        .read_blocking(|c| messages::best_status(c, "acme", "wamid.SYNTHETIC.out.early"))
+        .sqlite_blocking(|c| {
+            scrm_store::MessageRepo::best_status(
+                &scrm_store::Sqlite::new(c),
+                "acme",
+                "wamid.SYNTHETIC.out.early",
+            )
+        })
         .unwrap();
     assert_eq!(early.as_deref(), Some("delivered"));
     assert_eq!(
@@ -405,11 +411,15 @@ async fn account_events_are_stored_per_tenant_or_app_and_preferences_change_cons
 
     let db = db(&host);
     let stopped = db
-        .read_blocking(|c| consent::get(c, "acme", "16505551234"))
+        .sqlite_blocking(|c| {
+            scrm_store::ConsentRepo::get(&scrm_store::Sqlite::new(c), "acme", "16505551234")
+        })
         .unwrap();
     assert_eq!(stopped.marketing_stopped_at, Some(1_750_300_050_000));
     let resumed = db
-        .read_blocking(|c| consent::get(c, "acme", "16505550000"))
+        .sqlite_blocking(|c| {
+            scrm_store::ConsentRepo::get(&scrm_store::Sqlite::new(c), "acme", "16505550000")
+        })
         .unwrap();
     assert_eq!(resumed.marketing_stopped_at, None);
 
@@ -447,7 +457,9 @@ async fn an_older_marketing_preference_arriving_late_does_not_undo_a_newer_one()
     host.post_signed(&pref("stop", 1_000), APP_SECRET).await;
     host.settle().await;
     let c = db(&host)
-        .read_blocking(|c| consent::get(c, "acme", "39333"))
+        .sqlite_blocking(|c| {
+            scrm_store::ConsentRepo::get(&scrm_store::Sqlite::new(c), "acme", "39333")
+        })
         .unwrap();
     assert_eq!(c.marketing_stopped_at, None, "the later resume stands");
     assert_eq!(
@@ -463,8 +475,10 @@ async fn stop_and_start_keywords_change_consent_with_the_message() {
     host.tenant("acme", &["555"], "IT").await;
     let db = db(&host);
     let consent_of = |wa_id: &'static str| {
-        db.read_blocking(move |c| consent::get(c, "acme", wa_id))
-            .unwrap()
+        db.sqlite_blocking(move |c| {
+            scrm_store::ConsentRepo::get(&scrm_store::Sqlite::new(c), "acme", wa_id)
+        })
+        .unwrap()
     };
     let stop = text_at("555", "393470000002", "wamid.k2", " Stop! ", 1_750_000_000);
     host.post_signed(

@@ -1,19 +1,21 @@
-//! scrm: a self-hosted, multi-tenant WhatsApp Social-CRM host.
+//! scrm: a self-hosted, multi-tenant WhatsApp Social-CRM host — the application
+//! layers over the wire format (`scrm-wire`), the store (`scrm-store`) and the plugin
+//! engine (`scrm-engine`). `docs/architecture.md` has the map.
 //!
-//! It terminates the WhatsApp Business Cloud API (signed webhooks in), keeps every
-//! conversation in its own store, and runs each tenant's business logic as sandboxed
-//! WebAssembly components. Modules follow the architecture in the repository's
-//! design notes:
+//! - [`config`]: settings (defaults → file → `SCRM_*` environment), validated once;
+//! - [`api`]: HTTP (webhooks, admin API, read API, metrics), a thin layer over the rest;
+//! - [`pipeline`]: the inbound worker (route → contact → message → classify → respond);
+//! - [`slots`]: WhatsApp and store types → the WIT contract, and the engine's storage
+//!   traits over the database;
+//! - [`outbox`], [`limits`], [`media`], [`cloud`]: delivery — the durable outbox,
+//!   WhatsApp's sending rules, media transfers, and the Cloud API client with health
+//!   probes and failover; [`backoff`]: the retry delays they share;
+//! - [`sync`]: two-way CRM sync;
+//! - [`metrics`], [`server`] (wiring a running host), [`cli`] (the `scrm` command).
 //!
-//! - [`whatsapp`]: webhook signatures and payload parsing;
-//! - [`store`]: the SQLite store and its repositories;
-//! - [`plugins`]: the wasmtime runtime, bindings per tenant and slot;
-//! - [`limits`]: WhatsApp's sending rules (tier cap, 24 h window, opt-in, throughput);
-//! - [`outbox`]: sending through a durable outbox and the Cloud API client;
-//! - [`media`]: inbound media downloaded and verified, outbound media uploaded, content-addressed;
-//! - [`pipeline`]: the inbound worker (route → contact → message → classify → tag);
-//! - [`api`]: HTTP (webhooks, admin API, read API, metrics);
-//! - [`config`]: settings; [`cli`]: the `scrm` command.
+//! Dependencies point down only: this crate uses the three below it, and none of them
+//! uses it. Every rule (limits, consent, the token-set release) is enforced here or
+//! below, never in an HTTP handler, so the API, the CLI and automations share it.
 
 pub mod api;
 pub mod backoff;

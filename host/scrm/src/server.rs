@@ -109,7 +109,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             Arc::new(crate::slots::DbStorage(db.clone())),
         ),
     );
-    let bindings = db.read(store::plugins::active_bindings).await?;
+    let bindings = db
+        .read(|c| scrm_store::PluginRepo::active_bindings(c))
+        .await?;
     let host = plugins.clone();
     tokio::task::spawn_blocking(move || {
         for row in &bindings {
@@ -193,14 +195,14 @@ async fn operator_auth(
     }
     let result = db
         .write(|c| {
-            if let Some(h) = store::settings::get(c, TOKEN_HASH_KEY)? {
+            if let Some(h) = scrm_store::SettingRepo::get(c, TOKEN_HASH_KEY)? {
                 return Ok((h, None));
             }
             let mut bytes = [0u8; 24];
             rand::rng().fill_bytes(&mut bytes);
             let token = format!("scrm_{}", hex::encode(bytes));
             let hash = hex::encode(Sha256::digest(&token));
-            store::settings::set(c, TOKEN_HASH_KEY, &hash)?;
+            scrm_store::SettingRepo::set(c, TOKEN_HASH_KEY, &hash)?;
             Ok((hash, Some(token)))
         })
         .await?;

@@ -43,7 +43,12 @@ pub struct EndpointsPatch {
 ///
 /// # Errors
 /// [`StoreError::Conflict`] when the id exists.
-pub fn insert(conn: &Connection, id: &str, secret: &str, verify: &str) -> Result<(), StoreError> {
+pub(crate) fn insert(
+    conn: &Connection,
+    id: &str,
+    secret: &str,
+    verify: &str,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO meta_apps (id, app_secret, verify_token, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![id, secret, verify, now_ms()],
@@ -71,7 +76,7 @@ const COLUMNS: &str =
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown app.
-pub fn set_endpoints(
+pub(crate) fn set_endpoints(
     conn: &Connection,
     id: &str,
     patch: &EndpointsPatch,
@@ -98,7 +103,7 @@ pub fn set_endpoints(
 ///
 /// # Errors
 /// On database failure.
-pub fn list(conn: &Connection) -> Result<Vec<MetaApp>, StoreError> {
+pub(crate) fn list(conn: &Connection) -> Result<Vec<MetaApp>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM meta_apps ORDER BY id"))?;
     let rows = stmt.query_map([], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -108,7 +113,7 @@ pub fn list(conn: &Connection) -> Result<Vec<MetaApp>, StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub fn get(conn: &Connection, id: &str) -> Result<Option<MetaApp>, StoreError> {
+pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<MetaApp>, StoreError> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM meta_apps WHERE id = ?1"),
@@ -135,7 +140,7 @@ pub struct GraphEndpoint {
 ///
 /// # Errors
 /// On database failure.
-pub fn graph_endpoint(c: &Connection, tenant: &str) -> Result<GraphEndpoint, StoreError> {
+pub(crate) fn graph_endpoint(c: &Connection, tenant: &str) -> Result<GraphEndpoint, StoreError> {
     Ok(c
         .prepare_cached(
             "SELECT a.id, a.graph_url, a.graph_version, a.backup_graph_url FROM tenants t JOIN meta_apps a ON a.id = t.app_id WHERE t.id = ?1",
@@ -150,4 +155,20 @@ pub fn graph_endpoint(c: &Connection, tenant: &str) -> Result<GraphEndpoint, Sto
         })
         .optional()?
         .unwrap_or_default())
+}
+
+crate::repo! {
+    /// Meta apps (app secret, verify token, Cloud API overrides).
+    pub trait AppRepo {
+        /// Adds an app.
+        fn insert(id: &str, secret: &str, verify: &str) -> Result<(), StoreError>;
+        /// Applies `patch` to the app's endpoints; the app as it is now.
+        fn set_endpoints(id: &str, patch: &EndpointsPatch) -> Result<MetaApp, StoreError>;
+        /// Every app, by id.
+        fn list() -> Result<Vec<MetaApp>, StoreError>;
+        /// One app.
+        fn get(id: &str) -> Result<Option<MetaApp>, StoreError>;
+        /// The app serving `tenant` and its Cloud API overrides.
+        fn graph_endpoint(tenant: &str) -> Result<GraphEndpoint, StoreError>;
+    }
 }

@@ -60,7 +60,7 @@ fn key(wa_id: &str) -> String {
 ///
 /// # Errors
 /// On database failure.
-pub fn get(conn: &Connection, tenant: &str, wa_id: &str) -> Result<Consent, StoreError> {
+pub(crate) fn get(conn: &Connection, tenant: &str, wa_id: &str) -> Result<Consent, StoreError> {
     let wa_id = &key(wa_id);
     let row = conn
         .prepare_cached(
@@ -116,7 +116,7 @@ fn update(
 ///
 /// # Errors
 /// On database failure.
-pub fn opt_in(
+pub(crate) fn opt_in(
     conn: &Connection,
     tenant: &str,
     wa_id: &str,
@@ -136,7 +136,7 @@ pub fn opt_in(
 ///
 /// # Errors
 /// On database failure.
-pub fn opt_out(
+pub(crate) fn opt_out(
     conn: &Connection,
     tenant: &str,
     wa_id: &str,
@@ -157,7 +157,7 @@ pub fn opt_out(
 ///
 /// # Errors
 /// On database failure.
-pub fn marketing_preference(
+pub(crate) fn marketing_preference(
     conn: &Connection,
     tenant: &str,
     wa_id: &str,
@@ -173,7 +173,7 @@ pub fn marketing_preference(
 ///
 /// # Errors
 /// On database failure.
-pub fn pause_marketing(
+pub(crate) fn pause_marketing(
     conn: &Connection,
     tenant: &str,
     wa_id: &str,
@@ -192,13 +192,33 @@ pub fn pause_marketing(
 ///
 /// # Errors
 /// On database failure.
-pub fn mark_undeliverable(
+pub(crate) fn mark_undeliverable(
     conn: &Connection,
     tenant: &str,
     wa_id: &str,
     at: i64,
 ) -> Result<(), StoreError> {
     update(conn, tenant, wa_id, "undeliverable_at = ?4", &[&at])
+}
+
+crate::repo! {
+    /// Consent per recipient: opt-in, opt-out, marketing preference, what Meta said.
+    pub trait ConsentRepo {
+        /// The consent row of a recipient; all-empty when nothing was recorded.
+        fn get(tenant: &str, wa_id: &str) -> Result<Consent, StoreError>;
+        /// Records an opt-in at `at` (Unix ms) from `source`.
+        fn opt_in(tenant: &str, wa_id: &str, source: &str, at: i64) -> Result<(), StoreError>;
+        /// Records an opt-out at `at` (Unix ms) from `source`.
+        fn opt_out(tenant: &str, wa_id: &str, source: &str, at: i64) -> Result<(), StoreError>;
+        /// Records the user's marketing preference from Meta's `user_preferences` webhook
+        /// (`stop` = true stops marketing messages, false resumes them).
+        fn marketing_preference(tenant: &str, wa_id: &str, stop: bool, at: i64) -> Result<(), StoreError>;
+        /// Pauses marketing messages to the recipient until `until` (Unix ms): Meta's
+        /// per-user marketing limit (131049).
+        fn pause_marketing(tenant: &str, wa_id: &str, until: i64) -> Result<(), StoreError>;
+        /// Marks the recipient undeliverable (131026) at `at` (Unix ms).
+        fn mark_undeliverable(tenant: &str, wa_id: &str, at: i64) -> Result<(), StoreError>;
+    }
 }
 
 #[cfg(test)]
@@ -209,7 +229,7 @@ mod tests {
     fn db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("t.db")).unwrap();
-        db.write_blocking(|c| {
+        db.sqlite_blocking(|c| {
             crate::apps::insert(c, "app", "secret", "verify")?;
             crate::tenants::insert(
                 c,
@@ -228,15 +248,15 @@ mod tests {
     #[test]
     fn stop_keyword_opts_out_and_start_opts_back_in() {
         let (_dir, db) = db();
-        db.write_blocking(|c| opt_out(c, "acme", "391", "keyword", 1_000))
+        db.sqlite_blocking(|c| opt_out(c, "acme", "391", "keyword", 1_000))
             .unwrap();
-        let consent = db.write_blocking(|c| get(c, "acme", "391")).unwrap();
+        let consent = db.sqlite_blocking(|c| get(c, "acme", "391")).unwrap();
         assert!(consent.opted_out());
         assert!(!consent.opted_in());
         assert_eq!(consent.opt_out_source.as_deref(), Some("keyword"));
-        db.write_blocking(|c| opt_in(c, "acme", "391", "keyword", 2_000))
+        db.sqlite_blocking(|c| opt_in(c, "acme", "391", "keyword", 2_000))
             .unwrap();
-        let consent = db.write_blocking(|c| get(c, "acme", "391")).unwrap();
+        let consent = db.sqlite_blocking(|c| get(c, "acme", "391")).unwrap();
         assert!(consent.opted_in());
         assert!(!consent.opted_out());
     }
@@ -244,10 +264,10 @@ mod tests {
     #[test]
     fn mexican_wa_id_and_e164_digits_share_one_consent() {
         let (_dir, db) = db();
-        db.write_blocking(|c| opt_out(c, "acme", "5215512345678", "keyword", 1))
+        db.sqlite_blocking(|c| opt_out(c, "acme", "5215512345678", "keyword", 1))
             .unwrap();
         assert!(
-            db.write_blocking(|c| get(c, "acme", "525512345678"))
+            db.sqlite_blocking(|c| get(c, "acme", "525512345678"))
                 .unwrap()
                 .opted_out()
         );
@@ -256,7 +276,7 @@ mod tests {
     #[test]
     fn unknown_recipient_has_no_consent_recorded() {
         let (_dir, db) = db();
-        let consent = db.write_blocking(|c| get(c, "acme", "999")).unwrap();
+        let consent = db.sqlite_blocking(|c| get(c, "acme", "999")).unwrap();
         assert!(!consent.opted_in() && !consent.opted_out());
         assert_eq!(consent.marketing_stopped_at, None);
     }
@@ -264,18 +284,18 @@ mod tests {
     #[test]
     fn marketing_preference_stops_and_resumes() {
         let (_dir, db) = db();
-        db.write_blocking(|c| marketing_preference(c, "acme", "391", true, 5))
+        db.sqlite_blocking(|c| marketing_preference(c, "acme", "391", true, 5))
             .unwrap();
         assert_eq!(
-            db.write_blocking(|c| get(c, "acme", "391"))
+            db.sqlite_blocking(|c| get(c, "acme", "391"))
                 .unwrap()
                 .marketing_stopped_at,
             Some(5)
         );
-        db.write_blocking(|c| marketing_preference(c, "acme", "391", false, 6))
+        db.sqlite_blocking(|c| marketing_preference(c, "acme", "391", false, 6))
             .unwrap();
         assert_eq!(
-            db.write_blocking(|c| get(c, "acme", "391"))
+            db.sqlite_blocking(|c| get(c, "acme", "391"))
                 .unwrap()
                 .marketing_stopped_at,
             None
@@ -285,12 +305,12 @@ mod tests {
     #[test]
     fn marketing_pause_only_moves_forward() {
         let (_dir, db) = db();
-        db.write_blocking(|c| pause_marketing(c, "acme", "391", 100))
+        db.sqlite_blocking(|c| pause_marketing(c, "acme", "391", 100))
             .unwrap();
-        db.write_blocking(|c| pause_marketing(c, "acme", "391", 50))
+        db.sqlite_blocking(|c| pause_marketing(c, "acme", "391", 50))
             .unwrap();
         assert_eq!(
-            db.write_blocking(|c| get(c, "acme", "391"))
+            db.sqlite_blocking(|c| get(c, "acme", "391"))
                 .unwrap()
                 .marketing_paused_until,
             Some(100)

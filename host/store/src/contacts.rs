@@ -77,7 +77,7 @@ fn find(
 ///
 /// # Errors
 /// On database failure.
-pub fn upsert(
+pub(crate) fn upsert(
     conn: &Connection,
     tenant: &str,
     facts: &ContactFacts,
@@ -156,7 +156,7 @@ pub fn upsert(
 ///
 /// # Errors
 /// On database failure.
-pub fn change_number(
+pub(crate) fn change_number(
     conn: &Connection,
     tenant: &str,
     contact_id: i64,
@@ -204,7 +204,7 @@ pub fn change_number(
 ///
 /// # Errors
 /// On database failure.
-pub fn list(
+pub(crate) fn list(
     conn: &Connection,
     tenant: &str,
     page: PageRequest,
@@ -222,7 +222,7 @@ pub fn list(
 ///
 /// # Errors
 /// On database failure.
-pub fn get(conn: &Connection, tenant: &str, id: i64) -> Result<Option<Contact>, StoreError> {
+pub(crate) fn get(conn: &Connection, tenant: &str, id: i64) -> Result<Option<Contact>, StoreError> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM contacts WHERE tenant_id = ?1 AND id = ?2"),
@@ -236,11 +236,35 @@ pub fn get(conn: &Connection, tenant: &str, id: i64) -> Result<Option<Contact>, 
 ///
 /// # Errors
 /// On database failure.
-pub fn id_by_phone(c: &Connection, tenant: &str, e164: &str) -> Result<Option<i64>, StoreError> {
+pub(crate) fn id_by_phone(
+    c: &Connection,
+    tenant: &str,
+    e164: &str,
+) -> Result<Option<i64>, StoreError> {
     Ok(c.query_row(
         "SELECT id FROM contacts WHERE tenant_id = ?1 AND phone_e164 = ?2",
         params![tenant, e164],
         |r| r.get(0),
     )
     .optional()?)
+}
+
+crate::repo! {
+    /// Contacts: identity, names, phones, merges.
+    pub trait ContactRepo {
+        /// Finds the contact by user id, then by wa_id, and fills in what it learned; creates
+        /// it when neither matches. Known values are only replaced by new non-empty ones.
+        fn upsert(tenant: &str, facts: &ContactFacts) -> Result<Contact, StoreError>;
+        /// Moves a contact to its new WhatsApp number (Meta's `user_changed_number` notice):
+        /// its wa_id and phone change, its conversations and messages stay, and its consent
+        /// follows it. Returns false, changing nothing, when another contact of the tenant
+        /// already has that number (merging two contacts is the sync engine's decision).
+        fn change_number(tenant: &str, contact_id: i64, new_wa_id: &str) -> Result<bool, StoreError>;
+        /// One page of a tenant's contacts, oldest first.
+        fn list(tenant: &str, page: PageRequest) -> Result<Page<Contact>, StoreError>;
+        /// One contact of a tenant.
+        fn get(tenant: &str, id: i64) -> Result<Option<Contact>, StoreError>;
+        /// The contact (not merged away or not) whose E.164 phone is `e164`.
+        fn id_by_phone(tenant: &str, e164: &str) -> Result<Option<i64>, StoreError>;
+    }
 }

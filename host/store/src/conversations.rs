@@ -23,7 +23,11 @@ pub struct Summary {
 ///
 /// # Errors
 /// On database failure, or when it does not exist.
-pub fn summary(c: &Connection, tenant: &str, conversation_id: i64) -> Result<Summary, StoreError> {
+pub(crate) fn summary(
+    c: &Connection,
+    tenant: &str,
+    conversation_id: i64,
+) -> Result<Summary, StoreError> {
     let (phone_number_id, last_message_at, last_inbound_at) = c.query_row(
         "SELECT phone_number_id, last_message_at, last_inbound_at FROM conversations
          WHERE tenant_id = ?1 AND id = ?2",
@@ -44,4 +48,12 @@ pub fn summary(c: &Connection, tenant: &str, conversation_id: i64) -> Result<Sum
         last_inbound_at,
         tags,
     })
+}
+
+crate::repo! {
+    /// Conversations as the CRM sync sees them.
+    pub trait ConversationRepo {
+        /// The facts of conversation `conversation_id`.
+        fn summary(tenant: &str, conversation_id: i64) -> Result<Summary, StoreError>;
+    }
 }

@@ -99,7 +99,10 @@ pub fn dedupe_key(
 ///
 /// # Errors
 /// On database failure.
-pub fn insert(conn: &Connection, e: &NewAccountEvent<'_>) -> Result<Option<i64>, StoreError> {
+pub(crate) fn insert(
+    conn: &Connection,
+    e: &NewAccountEvent<'_>,
+) -> Result<Option<i64>, StoreError> {
     let n = conn
         .prepare_cached(
             "INSERT INTO account_events (app_id, tenant_id, waba_id, phone_number_id, field, kind, event,
@@ -130,7 +133,7 @@ pub fn insert(conn: &Connection, e: &NewAccountEvent<'_>) -> Result<Option<i64>,
 ///
 /// # Errors
 /// On database failure.
-pub fn newer_exists(
+pub(crate) fn newer_exists(
     conn: &Connection,
     tenant: &str,
     field: &str,
@@ -150,7 +153,7 @@ pub fn newer_exists(
 ///
 /// # Errors
 /// On database failure.
-pub fn learn_number(
+pub(crate) fn learn_number(
     conn: &Connection,
     app_id: &str,
     phone_number_id: &str,
@@ -183,7 +186,7 @@ pub fn learn_number(
 ///
 /// # Errors
 /// On database failure.
-pub fn resolve_tenant(
+pub(crate) fn resolve_tenant(
     conn: &Connection,
     app_id: &str,
     waba_id: &str,
@@ -235,7 +238,7 @@ pub enum Owner<'a> {
 ///
 /// # Errors
 /// On database failure or unreadable stored JSON.
-pub fn list(
+pub(crate) fn list(
     conn: &Connection,
     owner: Owner<'_>,
     field: Option<&str>,
@@ -292,6 +295,27 @@ pub fn list(
     Ok(Page::from_rows(items, page, |e| e.id))
 }
 
+crate::repo! {
+    /// Raw webhook events and their processing state.
+    pub trait EventRepo {
+        /// Stores an event once; its id, or `None` when it was stored already.
+        fn insert(e: &NewAccountEvent<'_>) -> Result<Option<i64>, StoreError>;
+        /// True when the tenant has an event of `field` about `subject` that Meta timed after
+        /// `occurred_at` — a later preference that an out-of-order older one must not undo.
+        fn newer_exists(tenant: &str, field: &str, subject: &str, occurred_at: i64) -> Result<bool, StoreError>;
+        /// Remembers that `phone_number_id` (owned by `tenant`) was seen under `waba_id` with
+        /// `display` as its display number, so account-level events can find the tenant.
+        fn learn_number(app_id: &str, phone_number_id: &str, waba_id: &str, display: Option<&str>, tenant: &str) -> Result<(), StoreError>;
+        /// The tenant an account-level event belongs to: the owner of its phone number id;
+        /// else the one tenant seen with its display number under this app; else the one
+        /// tenant seen under its WhatsApp Business Account. `None` (an app-level event) when
+        /// none or several match.
+        fn resolve_tenant(app_id: &str, waba_id: &str, phone_number_id: Option<&str>, display: Option<&str>) -> Result<Option<String>, StoreError>;
+        /// One page of events, oldest stored first, optionally of one `field` only.
+        fn list(owner: Owner<'_>, field: Option<&str>, page: PageRequest) -> Result<Page<AccountEvent>, StoreError>;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,7 +325,7 @@ mod tests {
     fn db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("t.db")).unwrap();
-        db.write_blocking(|c| {
+        db.sqlite_blocking(|c| {
             crate::apps::insert(c, "app", "secret", "verify")?;
             for (id, pnid) in [("acme", "100"), ("beta", "200"), ("gamma", "300")] {
                 tenants::insert(
@@ -323,7 +347,7 @@ mod tests {
     #[test]
     fn tenant_is_resolved_by_number_then_display_then_single_account() {
         let (_dir, db) = db();
-        db.write_blocking(|c| {
+        db.sqlite_blocking(|c| {
             learn_number(c, "app", "100", "waba-1", Some("15550001"), "acme")?;
             learn_number(c, "app", "200", "waba-2", Some("15550002"), "beta")?;
             learn_number(c, "app", "300", "waba-2", Some("15550003"), "gamma")?;
@@ -348,7 +372,7 @@ mod tests {
     #[test]
     fn redelivered_events_are_stored_once_and_listed_by_owner_and_field() {
         let (_dir, db) = db();
-        db.write_blocking(|c| {
+        db.sqlite_blocking(|c| {
             let raw = json!({"event": "APPROVED", "message_template_name": "welcome"});
             let key = dedupe_key("message_template_status_update", "w", Some(5), "k", &raw);
             let event = NewAccountEvent {
@@ -395,7 +419,7 @@ mod tests {
     #[test]
     fn newer_preference_is_found_only_when_later() {
         let (_dir, db) = db();
-        db.write_blocking(|c| {
+        db.sqlite_blocking(|c| {
             let raw = json!({"wa_id": "39", "value": "resume"});
             let key = dedupe_key("user_preferences", "w", None, "user_preferences", &raw);
             insert(

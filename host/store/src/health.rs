@@ -150,7 +150,7 @@ pub struct Stored {
 ///
 /// # Errors
 /// On database failure.
-pub fn load_all(c: &Connection) -> Result<Vec<Stored>, StoreError> {
+pub(crate) fn load_all(c: &Connection) -> Result<Vec<Stored>, StoreError> {
     let mut stmt = c.prepare(
         "SELECT app_id, active, primary_unhealthy, primary_healthy FROM graph_health ORDER BY app_id",
     )?;
@@ -193,7 +193,11 @@ fn probe_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Probe> {
 ///
 /// # Errors
 /// On database failure.
-pub fn last_probe(c: &Connection, app: &str, target: Target) -> Result<Option<Probe>, StoreError> {
+pub(crate) fn last_probe(
+    c: &Connection,
+    app: &str,
+    target: Target,
+) -> Result<Option<Probe>, StoreError> {
     Ok(c.prepare_cached(
         "SELECT target, url, at, latency_ms, outcome, error FROM graph_probes
          WHERE app_id = ?1 AND target = ?2 ORDER BY id DESC LIMIT 1",
@@ -206,7 +210,11 @@ pub fn last_probe(c: &Connection, app: &str, target: Target) -> Result<Option<Pr
 ///
 /// # Errors
 /// On database failure.
-pub fn recent_probes(c: &Connection, app: &str, limit: u32) -> Result<Vec<Probe>, StoreError> {
+pub(crate) fn recent_probes(
+    c: &Connection,
+    app: &str,
+    limit: u32,
+) -> Result<Vec<Probe>, StoreError> {
     let mut stmt = c.prepare_cached(
         "SELECT target, url, at, latency_ms, outcome, error FROM graph_probes
          WHERE app_id = ?1 ORDER BY id DESC LIMIT ?2",
@@ -219,7 +227,7 @@ pub fn recent_probes(c: &Connection, app: &str, limit: u32) -> Result<Vec<Probe>
 ///
 /// # Errors
 /// On database failure.
-pub fn switches(c: &Connection, app: &str, limit: u32) -> Result<Vec<Switch>, StoreError> {
+pub(crate) fn switches(c: &Connection, app: &str, limit: u32) -> Result<Vec<Switch>, StoreError> {
     let mut stmt = c.prepare_cached(
         "SELECT at, from_target, to_target, from_url, to_url, reason FROM graph_switches
          WHERE app_id = ?1 ORDER BY id DESC LIMIT ?2",
@@ -243,14 +251,14 @@ pub fn switches(c: &Connection, app: &str, limit: u32) -> Result<Vec<Switch>, St
 ///
 /// # Errors
 /// On database failure (nothing is stored then).
-pub fn record(
-    c: &mut Connection,
+pub(crate) fn record(
+    c: &Connection,
     app: &str,
     probes: &[Probe],
     state: &State,
     switch: Option<&Switch>,
 ) -> Result<(), StoreError> {
-    let tx = c.transaction()?;
+    let tx = c.unchecked_transaction()?;
     for p in probes {
         tx.execute(
             "INSERT INTO graph_probes (app_id, target, url, at, latency_ms, outcome, error)
@@ -297,8 +305,8 @@ pub fn record(
 ///
 /// # Errors
 /// On database failure.
-pub fn record_change(
-    c: &mut Connection,
+pub(crate) fn record_change(
+    c: &Connection,
     app: &str,
     state: &State,
     switch: Option<&Switch>,
@@ -329,7 +337,7 @@ fn save_state(c: &Connection, app: &str, s: &State) -> Result<(), StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub fn probe_credentials(
+pub(crate) fn probe_credentials(
     c: &Connection,
     app: &str,
 ) -> Result<Option<(String, String, String)>, StoreError> {
@@ -345,6 +353,30 @@ pub fn probe_credentials(
     .optional()?)
 }
 
+crate::repo! {
+    /// Cloud API health probes and failover switches.
+    pub trait HealthRepo {
+        /// Every stored app state, with the app's newest probe of each target.
+        fn load_all() -> Result<Vec<Stored>, StoreError>;
+        /// The newest probe of an app's target.
+        fn last_probe(app: &str, target: Target) -> Result<Option<Probe>, StoreError>;
+        /// An app's newest probes, newest first.
+        fn recent_probes(app: &str, limit: u32) -> Result<Vec<Probe>, StoreError>;
+        /// An app's switches, newest first.
+        fn switches(app: &str, limit: u32) -> Result<Vec<Switch>, StoreError>;
+        /// Stores the outcome of one probe round in one transaction: its probes, the new
+        /// state and the switch it caused, if any. Keeps the newest [`PROBES_KEPT`] probes
+        /// per app and target.
+        fn record(app: &str, probes: &[Probe], state: &State, switch: Option<&Switch>) -> Result<(), StoreError>;
+        /// Stores an app's state (and a switch) without a probe: after an operator changed
+        /// the app's endpoints.
+        fn record_change(app: &str, state: &State, switch: Option<&Switch>) -> Result<(), StoreError>;
+        /// A phone number and access token to probe an app with: the first tenant of the
+        /// app (by id) that has both.
+        fn probe_credentials(app: &str) -> Result<Option<(String, String, String)>, StoreError>;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,7 +384,7 @@ mod tests {
     fn db() -> (tempfile::TempDir, crate::Db) {
         let dir = tempfile::tempdir().unwrap();
         let db = crate::Db::open(&dir.path().join("t.db")).unwrap();
-        db.write_blocking(|c| crate::apps::insert(c, "app1", "secret-123456", "v"))
+        db.sqlite_blocking(|c| crate::apps::insert(c, "app1", "secret-123456", "v"))
             .unwrap();
         (dir, db)
     }
@@ -384,7 +416,7 @@ mod tests {
             to_url: "http://b".into(),
             reason: "primary_unhealthy".into(),
         };
-        db.write_blocking(|c| {
+        db.sqlite_blocking(|c| {
             record(
                 c,
                 "app1",
@@ -399,14 +431,14 @@ mod tests {
         .unwrap();
         drop(db);
         let db = crate::Db::open(&dir.path().join("t.db")).unwrap();
-        let all = db.read_blocking(load_all).unwrap();
+        let all = db.sqlite_blocking(load_all).unwrap();
         assert_eq!(all.len(), 1);
         let loaded = &all[0];
         assert_eq!((loaded.app.as_str(), &loaded.state), ("app1", &state));
         let primary = loaded.last_primary.as_ref().map(|p| p.outcome);
         assert_eq!(primary, Some(Outcome::Failed));
         assert_eq!(loaded.last_backup.as_ref().map(|p| p.at), Some(2));
-        let sw = db.read_blocking(|c| switches(c, "app1", 10)).unwrap();
+        let sw = db.sqlite_blocking(|c| switches(c, "app1", 10)).unwrap();
         assert_eq!(sw, vec![switch]);
     }
 
@@ -414,7 +446,7 @@ mod tests {
     fn only_the_newest_probes_are_kept() {
         let (_dir, db) = db();
         let n = PROBES_KEPT + 25;
-        db.write_blocking(|c| {
+        db.sqlite_blocking(|c| {
             for i in 0..n {
                 record(
                     c,
@@ -428,7 +460,7 @@ mod tests {
         })
         .unwrap();
         let kept = db
-            .read_blocking(|c| recent_probes(c, "app1", 10_000))
+            .sqlite_blocking(|c| recent_probes(c, "app1", 10_000))
             .unwrap();
         assert_eq!(kept.len() as i64, PROBES_KEPT);
         assert_eq!(kept[0].at, n - 1);

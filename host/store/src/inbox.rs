@@ -22,7 +22,7 @@ pub struct InboxItem {
 ///
 /// # Errors
 /// On database failure.
-pub fn append(conn: &Connection, app_id: &str, body: &[u8]) -> Result<i64, StoreError> {
+pub(crate) fn append(conn: &Connection, app_id: &str, body: &[u8]) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO webhook_inbox (app_id, received_at, body) VALUES (?1, ?2, ?3)",
         params![app_id, now_ms(), body],
@@ -34,7 +34,7 @@ pub fn append(conn: &Connection, app_id: &str, body: &[u8]) -> Result<i64, Store
 ///
 /// # Errors
 /// On database failure.
-pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<InboxItem>, StoreError> {
+pub(crate) fn pending(conn: &Connection, limit: usize) -> Result<Vec<InboxItem>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, app_id, body, attempts FROM webhook_inbox WHERE state = 'pending' ORDER BY id LIMIT ?1",
     )?;
@@ -53,7 +53,7 @@ pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<InboxItem>, StoreE
 ///
 /// # Errors
 /// On database failure.
-pub fn mark_done(conn: &Connection, id: i64) -> Result<(), StoreError> {
+pub(crate) fn mark_done(conn: &Connection, id: i64) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE webhook_inbox SET state = 'done', processed_at = ?2, last_error = NULL WHERE id = ?1",
         params![id, now_ms()],
@@ -65,7 +65,7 @@ pub fn mark_done(conn: &Connection, id: i64) -> Result<(), StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub fn mark_rejected(conn: &Connection, id: i64, reason: &str) -> Result<(), StoreError> {
+pub(crate) fn mark_rejected(conn: &Connection, id: i64, reason: &str) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE webhook_inbox SET state = 'rejected', processed_at = ?2, last_error = ?3 WHERE id = ?1",
         params![id, now_ms(), reason],
@@ -77,7 +77,11 @@ pub fn mark_rejected(conn: &Connection, id: i64, reason: &str) -> Result<(), Sto
 ///
 /// # Errors
 /// On database failure.
-pub fn mark_failed_attempt(conn: &Connection, id: i64, reason: &str) -> Result<(), StoreError> {
+pub(crate) fn mark_failed_attempt(
+    conn: &Connection,
+    id: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE webhook_inbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
         params![id, reason],
@@ -89,7 +93,7 @@ pub fn mark_failed_attempt(conn: &Connection, id: i64, reason: &str) -> Result<(
 ///
 /// # Errors
 /// On database failure.
-pub fn record_unhandled(
+pub(crate) fn record_unhandled(
     conn: &Connection,
     inbox_id: i64,
     item_index: usize,
@@ -123,7 +127,7 @@ pub struct InboxStats {
 ///
 /// # Errors
 /// On database failure.
-pub fn stats(conn: &Connection) -> Result<InboxStats, StoreError> {
+pub(crate) fn stats(conn: &Connection) -> Result<InboxStats, StoreError> {
     let mut s = InboxStats::default();
     let mut stmt =
         conn.prepare_cached("SELECT state, COUNT(*) FROM webhook_inbox GROUP BY state")?;
@@ -178,14 +182,13 @@ impl Appender {
                             Err(_) => break,
                         }
                     }
-                    let written = db.write_blocking(|conn| {
-                        let tx = conn.transaction()?;
-                        let ids = group
-                            .iter()
-                            .map(|a| append(&tx, &a.app_id, &a.body))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        tx.commit()?;
-                        Ok(ids)
+                    let written = db.write_blocking(|s| {
+                        crate::transaction(s, |tx| {
+                            group
+                                .iter()
+                                .map(|a| InboxRepo::append(tx, &a.app_id, &a.body))
+                                .collect::<Result<Vec<_>, _>>()
+                        })
                     });
                     match written {
                         Ok(ids) => {
@@ -223,5 +226,26 @@ impl Appender {
         rx.await
             .map_err(|_| StoreError::Task("inbox appender stopped".into()))?
             .map_err(StoreError::Task)
+    }
+}
+
+crate::repo! {
+    /// The durable inbox of webhook bodies.
+    pub trait InboxRepo {
+        /// Appends a body; returns its id. The caller acknowledges the webhook only after
+        /// this returns (the connection is in synchronous=FULL mode, so it is on disk).
+        fn append(app_id: &str, body: &[u8]) -> Result<i64, StoreError>;
+        /// The oldest pending items, at most `limit`.
+        fn pending(limit: usize) -> Result<Vec<InboxItem>, StoreError>;
+        /// Marks an item processed.
+        fn mark_done(id: i64) -> Result<(), StoreError>;
+        /// Marks an item that can never be processed (not a webhook body); it is kept.
+        fn mark_rejected(id: i64, reason: &str) -> Result<(), StoreError>;
+        /// Records a failed attempt; the item stays pending and is retried.
+        fn mark_failed_attempt(id: i64, reason: &str) -> Result<(), StoreError>;
+        /// Keeps an item the host does not model (or could not route) raw; once per item.
+        fn record_unhandled(inbox_id: i64, item_index: usize, tenant: Option<&str>, reason: &str, kind: &str, raw: &serde_json::Value) -> Result<bool, StoreError>;
+        /// Reads [`InboxStats`].
+        fn stats() -> Result<InboxStats, StoreError>;
     }
 }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 ///
 /// # Errors
 /// On database failure.
-pub fn get(
+pub(crate) fn get(
     conn: &Connection,
     tenant: &str,
     plugin: &str,
@@ -27,7 +27,7 @@ pub fn get(
 ///
 /// # Errors
 /// On database failure.
-pub fn usage(
+pub(crate) fn usage(
     conn: &Connection,
     tenant: &str,
     plugin: &str,
@@ -45,7 +45,7 @@ pub fn usage(
 ///
 /// # Errors
 /// On database failure.
-pub fn set(
+pub(crate) fn set(
     conn: &Connection,
     tenant: &str,
     plugin: &str,
@@ -64,7 +64,12 @@ pub fn set(
 ///
 /// # Errors
 /// On database failure.
-pub fn delete(conn: &Connection, tenant: &str, plugin: &str, key: &str) -> Result<(), StoreError> {
+pub(crate) fn delete(
+    conn: &Connection,
+    tenant: &str,
+    plugin: &str,
+    key: &str,
+) -> Result<(), StoreError> {
     conn.execute(
         "DELETE FROM plugin_kv WHERE tenant_id = ?1 AND plugin = ?2 AND key = ?3",
         params![tenant, plugin, key],
@@ -76,7 +81,7 @@ pub fn delete(conn: &Connection, tenant: &str, plugin: &str, key: &str) -> Resul
 ///
 /// # Errors
 /// On database failure.
-pub fn keys(
+pub(crate) fn keys(
     conn: &Connection,
     tenant: &str,
     plugin: &str,
@@ -89,4 +94,20 @@ pub fn keys(
     )?;
     let rows = stmt.query_map(params![tenant, plugin, prefix, limit], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+crate::repo! {
+    /// Plugins' key-value namespaces.
+    pub trait KvRepo {
+        /// The value under `key`.
+        fn get(tenant: &str, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+        /// How many keys and bytes the namespace holds, not counting `except_key`.
+        fn usage(tenant: &str, plugin: &str, except_key: &str) -> Result<(u64, u64), StoreError>;
+        /// Stores `value` under `key`.
+        fn set(tenant: &str, plugin: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
+        /// Removes `key`.
+        fn delete(tenant: &str, plugin: &str, key: &str) -> Result<(), StoreError>;
+        /// Keys starting with `prefix`, sorted, at most `limit`.
+        fn keys(tenant: &str, plugin: &str, prefix: &str, limit: u32) -> Result<Vec<String>, StoreError>;
+    }
 }

@@ -1,17 +1,32 @@
-//! The embedded store: one SQLite file in WAL mode, versioned migrations, and
-//! repositories per concern.
+//! Persistence for scrm: the schema and its versioned migrations, one repository per
+//! concern, and the seam a database backend implements.
 //!
-//! All SQLite work runs on tokio's blocking pool through [`Db::write`] and
-//! [`Db::read`], never on the async workers. Writes are serialised through one
-//! connection (SQLite allows one writer at a time anyway); reads use a small pool
-//! of their own connections so they never wait behind a write.
+//! **The seam.** [`Db::read`] and [`Db::write`] run a closure on tokio's blocking
+//! pool, never on the async workers, and hand it a `&dyn` [`Store`]: the union of one
+//! trait per repository ([`TenantRepo`], [`MessageRepo`], [`OutboxRepo`],
+//! [`CrmRepo`], …). Writes that must land together go through [`transaction`] (or
+//! [`transaction_if`] for work that can refuse). Each repository module declares its
+//! trait with the `repo!` macro, which implements it for the SQLite backend
+//! ([`Sqlite`]) by calling the module's `pub(crate)` query function of the same name;
+//! nothing outside this crate can reach SQL. A second backend implements the same
+//! traits for its own connection type behind [`Db`].
+//!
+//! **SQLite**, the embedded default: one file in WAL mode with `synchronous=FULL`
+//! (a commit is durable before a webhook is acknowledged). Writes are serialised
+//! through one connection (SQLite allows one writer at a time anyway); reads use a
+//! small pool of read-only connections so they never wait behind a write.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), scrm::store::StoreError> {
-//! let db = scrm::store::Db::open(std::path::Path::new("data/scrm.db"))?;
-//! let tenants = db.read(|c| scrm::store::tenants::list(c)).await?;
+//! # async fn demo() -> Result<(), scrm_store::StoreError> {
+//! use scrm_store::{Db, TenantRepo};
+//! let db = Db::open(std::path::Path::new("data/scrm.db"))?;
+//! let tenants = db.read(|s| TenantRepo::list(s)).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! **Never depends on** wasmtime, an HTTP stack, the plugin engine or the
+//! application: the store knows rows, not requests or plugins. It may use
+//! `scrm-wire` for phone normalisation.
 
 pub mod apps;
 pub mod consent;
@@ -28,14 +43,32 @@ mod migrations;
 pub mod outbox;
 pub mod page;
 pub mod plugins;
+pub mod repo;
 pub mod secrets;
 pub mod settings;
 pub mod tenants;
 
+pub use apps::AppRepo;
+pub use consent::ConsentRepo;
+pub use contacts::ContactRepo;
+pub use conversations::ConversationRepo;
+pub use crm::CrmRepo;
+pub use events::EventRepo;
+pub use health::HealthRepo;
+pub use inbox::InboxRepo;
+pub use kv::KvRepo;
+pub use media::MediaRepo;
+pub use messages::MessageRepo;
+pub use outbox::OutboxRepo;
+pub use plugins::PluginRepo;
+pub use repo::{Sqlite, Store, transaction, transaction_if};
 use rusqlite::{Connection, OpenFlags};
 pub use secrecy::{ExposeSecret, SecretString};
+pub use secrets::SecretRepo;
+pub use settings::SettingRepo;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+pub use tenants::TenantRepo;
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +98,10 @@ pub enum StoreError {
     /// A stored JSON column could not be (de)serialised.
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
+    /// A transaction was rolled back on purpose ([`transaction_if`]); never returned
+    /// to callers.
+    #[error("transaction rolled back")]
+    RolledBack,
     /// The blocking task running the query panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
@@ -119,13 +156,13 @@ impl Db {
     /// Whatever `f` returns, or [`StoreError::Task`] if the task died.
     pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
-        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut conn)
+            let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+            f(&Sqlite(&conn))
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
@@ -137,7 +174,7 @@ impl Db {
     /// Whatever `f` returns, or [`StoreError::Task`] if the task died.
     pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
     where
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
         let readers = self.readers.clone();
@@ -145,12 +182,12 @@ impl Db {
             // Take the first free reader; if all are busy, wait on one chosen by thread.
             for r in readers.iter() {
                 if let Ok(conn) = r.try_lock() {
-                    return f(&conn);
+                    return f(&Sqlite(&conn));
                 }
             }
             let i = thread_index() % readers.len();
             let conn = readers[i].lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn)
+            f(&Sqlite(&conn))
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
@@ -160,21 +197,36 @@ impl Db {
     /// on a blocking thread, such as plugin capabilities).
     pub fn read_blocking<R>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+        f: impl FnOnce(&dyn Store) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let i = thread_index() % self.readers.len();
         let conn = self.readers[i].lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn)
+        f(&Sqlite(&conn))
     }
 
     /// Runs `f` with the write connection on the current thread. For code that is
     /// already on a blocking thread (CLI tools, the worker's blocking section).
     pub fn write_blocking<R>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
+        f: impl FnOnce(&dyn Store) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn)
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&Sqlite(&conn))
+    }
+
+    /// Runs `f` with the SQLite write connection itself, on the current thread: for
+    /// tests and tooling that set up or inspect rows no repository offers. Code of
+    /// the product goes through [`Store`].
+    ///
+    /// # Errors
+    /// Whatever `f` returns.
+    #[doc(hidden)]
+    pub fn sqlite_blocking<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
     }
 }
 

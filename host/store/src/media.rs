@@ -101,7 +101,7 @@ pub struct NewInbound<'a> {
 ///
 /// # Errors
 /// On database failure.
-pub fn insert_inbound(c: &Connection, m: &NewInbound<'_>) -> Result<bool, StoreError> {
+pub(crate) fn insert_inbound(c: &Connection, m: &NewInbound<'_>) -> Result<bool, StoreError> {
     let now = now_ms();
     Ok(c.prepare_cached(
         "INSERT INTO media (tenant_id, direction, kind, meta_media_id, message_id, phone_number_id,
@@ -143,7 +143,7 @@ pub struct Job {
 ///
 /// # Errors
 /// On database failure.
-pub fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
+pub(crate) fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
     let mut stmt = c.prepare_cached(
         "SELECT id, tenant_id, meta_media_id, expected_sha256, mime_type, attempts FROM media
          WHERE state = 'pending' AND next_attempt_at <= ?1 AND meta_media_id IS NOT NULL
@@ -167,7 +167,7 @@ pub fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<Job>, StoreErro
 ///
 /// # Errors
 /// On database failure.
-pub fn lease(c: &Connection, id: i64, lease_until: i64) -> Result<(), StoreError> {
+pub(crate) fn lease(c: &Connection, id: i64, lease_until: i64) -> Result<(), StoreError> {
     c.prepare_cached(
         "UPDATE media SET attempts = attempts + 1, next_attempt_at = ?2, updated_at = ?3 WHERE id = ?1",
     )?
@@ -179,7 +179,7 @@ pub fn lease(c: &Connection, id: i64, lease_until: i64) -> Result<(), StoreError
 ///
 /// # Errors
 /// On database failure.
-pub fn defer(c: &Connection, id: i64, until: i64, reason: &str) -> Result<(), StoreError> {
+pub(crate) fn defer(c: &Connection, id: i64, until: i64, reason: &str) -> Result<(), StoreError> {
     c.prepare_cached(
         "UPDATE media SET next_attempt_at = ?2, last_error = ?3, updated_at = ?4 WHERE id = ?1",
     )?
@@ -191,7 +191,7 @@ pub fn defer(c: &Connection, id: i64, until: i64, reason: &str) -> Result<(), St
 ///
 /// # Errors
 /// On database failure.
-pub fn mark_stored(
+pub(crate) fn mark_stored(
     c: &Connection,
     id: i64,
     sha256: &str,
@@ -219,7 +219,7 @@ pub fn mark_stored(
 ///
 /// # Errors
 /// On database failure.
-pub fn retry_at(c: &Connection, id: i64, at: i64, error: &str) -> Result<(), StoreError> {
+pub(crate) fn retry_at(c: &Connection, id: i64, at: i64, error: &str) -> Result<(), StoreError> {
     defer(c, id, at, error)
 }
 
@@ -227,7 +227,7 @@ pub fn retry_at(c: &Connection, id: i64, at: i64, error: &str) -> Result<(), Sto
 ///
 /// # Errors
 /// On database failure.
-pub fn mark_failed(c: &Connection, id: i64, error: &str) -> Result<(), StoreError> {
+pub(crate) fn mark_failed(c: &Connection, id: i64, error: &str) -> Result<(), StoreError> {
     c.prepare_cached(
         "UPDATE media SET state = 'failed', last_error = ?2, updated_at = ?3 WHERE id = ?1",
     )?
@@ -260,7 +260,7 @@ pub struct NewOutbound<'a> {
 ///
 /// # Errors
 /// On database failure.
-pub fn upsert_outbound(c: &Connection, m: &NewOutbound<'_>) -> Result<MediaRow, StoreError> {
+pub(crate) fn upsert_outbound(c: &Connection, m: &NewOutbound<'_>) -> Result<MediaRow, StoreError> {
     let now = now_ms();
     c.prepare_cached(
         "INSERT INTO media (tenant_id, direction, kind, sha256, mime_type, size, file_name,
@@ -297,7 +297,11 @@ pub fn upsert_outbound(c: &Connection, m: &NewOutbound<'_>) -> Result<MediaRow, 
 ///
 /// # Errors
 /// On database failure.
-pub fn visible(c: &Connection, tenant: &str, sha256: &str) -> Result<Option<MediaRow>, StoreError> {
+pub(crate) fn visible(
+    c: &Connection,
+    tenant: &str,
+    sha256: &str,
+) -> Result<Option<MediaRow>, StoreError> {
     Ok(c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM media WHERE tenant_id = ?1 AND sha256 = ?2 AND state = 'stored'
          ORDER BY direction = 'outbound' DESC, id LIMIT 1"
@@ -321,7 +325,7 @@ pub struct Filter {
 ///
 /// # Errors
 /// On database failure.
-pub fn list(
+pub(crate) fn list(
     c: &Connection,
     tenant: &str,
     f: &Filter,
@@ -353,7 +357,7 @@ pub fn list(
 ///
 /// # Errors
 /// On database failure.
-pub fn cached_upload(
+pub(crate) fn cached_upload(
     c: &Connection,
     phone_number_id: &str,
     sha256: &str,
@@ -371,7 +375,7 @@ pub fn cached_upload(
 ///
 /// # Errors
 /// On database failure.
-pub fn remember_upload(
+pub(crate) fn remember_upload(
     c: &Connection,
     phone_number_id: &str,
     sha256: &str,
@@ -386,4 +390,36 @@ pub fn remember_upload(
     )?
     .execute(params![phone_number_id, sha256, meta_media_id, at])?;
     Ok(())
+}
+
+crate::repo! {
+    /// Media rows: inbound downloads and outbound uploads.
+    pub trait MediaRepo {
+        /// Records a download job (once per message and media id). True when new.
+        fn insert_inbound(m: &NewInbound<'_>) -> Result<bool, StoreError>;
+        /// Pending jobs due at `now`, oldest first.
+        fn due(now: i64, limit: usize) -> Result<Vec<Job>, StoreError>;
+        /// Takes a job for an attempt: counts it and hides it until `lease_until` (so a
+        /// crash mid-download retries it then).
+        fn lease(id: i64, lease_until: i64) -> Result<(), StoreError>;
+        /// Defers a job without counting an attempt (no access token yet, say).
+        fn defer(id: i64, until: i64, reason: &str) -> Result<(), StoreError>;
+        /// Records a downloaded, verified and stored file.
+        fn mark_stored(id: i64, sha256: &str, size: u64, mime_type: Option<&str>, animated: bool) -> Result<(), StoreError>;
+        /// Schedules another attempt at `at` after a transient failure.
+        fn retry_at(id: i64, at: i64, error: &str) -> Result<(), StoreError>;
+        /// Gives up on a job: `failed` with the reason.
+        fn mark_failed(id: i64, error: &str) -> Result<(), StoreError>;
+        /// Records (or refreshes) a tenant's uploaded file; the row.
+        fn upsert_outbound(m: &NewOutbound<'_>) -> Result<MediaRow, StoreError>;
+        /// A stored file the tenant may use or read (uploaded by it, or received by it),
+        /// preferring its own upload.
+        fn visible(tenant: &str, sha256: &str) -> Result<Option<MediaRow>, StoreError>;
+        /// A tenant's media, oldest first.
+        fn list(tenant: &str, f: &Filter, page: PageRequest) -> Result<Page<MediaRow>, StoreError>;
+        /// Meta's id for `sha256` uploaded from `phone_number_id` at or after `since`.
+        fn cached_upload(phone_number_id: &str, sha256: &str, since: i64) -> Result<Option<String>, StoreError>;
+        /// Remembers Meta's id for content uploaded from a number.
+        fn remember_upload(phone_number_id: &str, sha256: &str, meta_media_id: &str, at: i64) -> Result<(), StoreError>;
+    }
 }

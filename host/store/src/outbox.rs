@@ -126,7 +126,10 @@ pub struct NewSend<'a> {
 ///
 /// # Errors
 /// On database failure.
-pub fn enqueue(conn: &Connection, s: &NewSend<'_>) -> Result<(OutboxItem, bool), StoreError> {
+pub(crate) fn enqueue(
+    conn: &Connection,
+    s: &NewSend<'_>,
+) -> Result<(OutboxItem, bool), StoreError> {
     if let Some(key) = s.idempotency_key
         && let Some(existing) = conn
             .query_row(
@@ -174,7 +177,11 @@ fn get_by_id(conn: &Connection, id: i64) -> Result<Option<OutboxItem>, StoreErro
 ///
 /// # Errors
 /// On database failure.
-pub fn get(conn: &Connection, tenant: &str, id: i64) -> Result<Option<OutboxItem>, StoreError> {
+pub(crate) fn get(
+    conn: &Connection,
+    tenant: &str,
+    id: i64,
+) -> Result<Option<OutboxItem>, StoreError> {
     Ok(get_by_id(conn, id)?.filter(|o| o.tenant_id == tenant))
 }
 
@@ -182,7 +189,7 @@ pub fn get(conn: &Connection, tenant: &str, id: i64) -> Result<Option<OutboxItem
 ///
 /// # Errors
 /// On database failure.
-pub fn list(
+pub(crate) fn list(
     conn: &Connection,
     tenant: &str,
     state: Option<&str>,
@@ -205,7 +212,7 @@ pub fn list(
 ///
 /// # Errors
 /// On database failure.
-pub fn counts(
+pub(crate) fn counts(
     conn: &Connection,
     tenant: &str,
 ) -> Result<Vec<(String, Option<String>, i64)>, StoreError> {
@@ -222,7 +229,11 @@ pub fn counts(
 ///
 /// # Errors
 /// On database failure.
-pub fn claimable(conn: &Connection, now: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+pub(crate) fn claimable(
+    conn: &Connection,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<OutboxItem>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM outbox o
          WHERE state = 'queued' AND not_before <= ?1
@@ -241,7 +252,7 @@ pub fn claimable(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Outbox
 ///
 /// # Errors
 /// On database failure.
-pub fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
+pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT MIN(not_before) FROM outbox WHERE state = 'queued'")?
         .query_row([], |r| r.get(0))?)
@@ -251,7 +262,7 @@ pub fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub fn find_sent(
+pub(crate) fn find_sent(
     conn: &Connection,
     tenant: &str,
     wamid: &str,
@@ -268,7 +279,7 @@ pub fn find_sent(
 ///
 /// # Errors
 /// On database failure.
-pub fn hold(conn: &Connection, id: i64, until: i64, reason: &str) -> Result<(), StoreError> {
+pub(crate) fn hold(conn: &Connection, id: i64, until: i64, reason: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE outbox SET not_before = ?2, wait_reason = ?3, updated_at = ?4 WHERE id = ?1 AND state = 'queued'",
     )?
@@ -282,7 +293,7 @@ pub fn hold(conn: &Connection, id: i64, until: i64, reason: &str) -> Result<(), 
 ///
 /// # Errors
 /// On database failure.
-pub fn release(
+pub(crate) fn release(
     conn: &Connection,
     tenant: &str,
     to: Option<&str>,
@@ -306,7 +317,11 @@ pub fn release(
 ///
 /// # Errors
 /// On database failure.
-pub fn claim(conn: &Connection, id: i64, business_initiated: bool) -> Result<(), StoreError> {
+pub(crate) fn claim(
+    conn: &Connection,
+    id: i64,
+    business_initiated: bool,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE outbox SET state = 'sending', attempts = attempts + 1, business_initiated = ?2,
                 wait_reason = NULL, updated_at = ?3
@@ -320,7 +335,7 @@ pub fn claim(conn: &Connection, id: i64, business_initiated: bool) -> Result<(),
 ///
 /// # Errors
 /// On database failure.
-pub fn mark_sent(
+pub(crate) fn mark_sent(
     conn: &Connection,
     id: i64,
     wamid: Option<&str>,
@@ -338,7 +353,7 @@ pub fn mark_sent(
 ///
 /// # Errors
 /// On database failure.
-pub fn retry_later(
+pub(crate) fn retry_later(
     conn: &Connection,
     id: i64,
     until: i64,
@@ -359,7 +374,7 @@ pub fn retry_later(
 ///
 /// # Errors
 /// On database failure.
-pub fn finish(
+pub(crate) fn finish(
     conn: &Connection,
     id: i64,
     state: &str,
@@ -381,7 +396,7 @@ pub fn finish(
 /// # Errors
 /// [`StoreError::NotFound`] when the tenant has no such row; [`StoreError::Conflict`]
 /// when it is not in a re-queueable state.
-pub fn requeue(conn: &Connection, tenant: &str, id: i64) -> Result<OutboxItem, StoreError> {
+pub(crate) fn requeue(conn: &Connection, tenant: &str, id: i64) -> Result<OutboxItem, StoreError> {
     let Some(row) = get(conn, tenant, id)? else {
         return Err(StoreError::NotFound {
             what: "outbox item",
@@ -410,7 +425,7 @@ pub fn requeue(conn: &Connection, tenant: &str, id: i64) -> Result<OutboxItem, S
 /// # Errors
 /// [`StoreError::NotFound`] when the tenant has no such row; [`StoreError::Conflict`]
 /// when it is no longer queued.
-pub fn cancel(conn: &Connection, tenant: &str, id: i64) -> Result<OutboxItem, StoreError> {
+pub(crate) fn cancel(conn: &Connection, tenant: &str, id: i64) -> Result<OutboxItem, StoreError> {
     let Some(row) = get(conn, tenant, id)? else {
         return Err(StoreError::NotFound {
             what: "outbox item",
@@ -433,7 +448,7 @@ pub fn cancel(conn: &Connection, tenant: &str, id: i64) -> Result<OutboxItem, St
 ///
 /// # Errors
 /// On database failure.
-pub fn recover_interrupted(conn: &Connection) -> Result<usize, StoreError> {
+pub(crate) fn recover_interrupted(conn: &Connection) -> Result<usize, StoreError> {
     Ok(conn.execute(
         "UPDATE outbox SET state = 'dead', updated_at = ?1,
                 last_error = 'interrupted while sending: Meta may or may not have received it; re-queue to send again'
@@ -447,7 +462,7 @@ pub fn recover_interrupted(conn: &Connection) -> Result<usize, StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub fn reached_since(
+pub(crate) fn reached_since(
     conn: &Connection,
     number: &str,
     since: i64,
@@ -466,7 +481,7 @@ pub fn reached_since(
 ///
 /// # Errors
 /// On database failure.
-pub fn recipient_history(
+pub(crate) fn recipient_history(
     conn: &Connection,
     tenant: &str,
     number: &str,
@@ -487,7 +502,7 @@ pub fn recipient_history(
 ///
 /// # Errors
 /// On database failure.
-pub fn pause_number(
+pub(crate) fn pause_number(
     conn: &Connection,
     number: &str,
     until: i64,
@@ -507,7 +522,10 @@ pub fn pause_number(
 ///
 /// # Errors
 /// On database failure.
-pub fn number_paused_until(conn: &Connection, number: &str) -> Result<Option<i64>, StoreError> {
+pub(crate) fn number_paused_until(
+    conn: &Connection,
+    number: &str,
+) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT until FROM number_pauses WHERE phone_number_id = ?1 AND scope = 'marketing'",
@@ -521,7 +539,7 @@ pub fn number_paused_until(conn: &Connection, number: &str) -> Result<Option<i64
 ///
 /// # Errors
 /// On database failure.
-pub fn last_inbound_at(
+pub(crate) fn last_inbound_at(
     conn: &Connection,
     tenant: &str,
     number: &str,
@@ -544,7 +562,7 @@ pub fn last_inbound_at(
 ///
 /// # Errors
 /// On database failure.
-pub fn record_outbound_message(
+pub(crate) fn record_outbound_message(
     conn: &Connection,
     row: &OutboxItem,
     wamid: &str,
@@ -628,7 +646,7 @@ pub fn record_outbound_message(
 ///
 /// # Errors
 /// On database failure.
-pub fn recorded_failure(
+pub(crate) fn recorded_failure(
     conn: &Connection,
     tenant: &str,
     wamid: &str,
@@ -639,4 +657,69 @@ pub fn recorded_failure(
         )?
         .query_row(params![tenant, wamid], |r| r.get(0))
         .optional()?)
+}
+
+crate::repo! {
+    /// The outbox of sends.
+    pub trait OutboxRepo {
+        /// Adds a send, or returns the existing row with the same idempotency key (and
+        /// `false`).
+        fn enqueue(s: &NewSend<'_>) -> Result<(OutboxItem, bool), StoreError>;
+        /// One row of a tenant.
+        fn get(tenant: &str, id: i64) -> Result<Option<OutboxItem>, StoreError>;
+        /// One page of a tenant's outbox, oldest first, optionally in one state.
+        fn list(tenant: &str, state: Option<&str>, page: PageRequest) -> Result<Page<OutboxItem>, StoreError>;
+        /// Counts of a tenant's rows per state and, for queued rows, per wait reason.
+        fn counts(tenant: &str) -> Result<Vec<(String, Option<String>, i64)>, StoreError>;
+        /// Due rows that may be sent next: queued, `not_before <= now`, and the oldest
+        /// unfinished row of their (number, recipient) pair. Oldest first.
+        fn claimable(now: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
+        /// When the next queued row becomes due, Unix ms.
+        fn next_due() -> Result<Option<i64>, StoreError>;
+        /// The sent row that got Meta's message id `wamid`.
+        fn find_sent(tenant: &str, wamid: &str) -> Result<Option<OutboxItem>, StoreError>;
+        /// Holds a queued row back until `until` for `reason`.
+        fn hold(id: i64, until: i64, reason: &str) -> Result<(), StoreError>;
+        /// Makes queued rows of a tenant held for one of `reasons` (and, when given, to one
+        /// recipient) due now, so the rules look at them again after something changed
+        /// (an opt-in was recorded, a limit raised). The rules hold them again if needed.
+        fn release(tenant: &str, to: Option<&str>, reasons: &[&str]) -> Result<usize, StoreError>;
+        /// Claims a queued row for sending; `business_initiated` is recorded for the cap.
+        fn claim(id: i64, business_initiated: bool) -> Result<(), StoreError>;
+        /// Records Meta's acceptance.
+        fn mark_sent(id: i64, wamid: Option<&str>, at: i64) -> Result<(), StoreError>;
+        /// Puts a row back in the queue (after a retryable failure) until `until`.
+        fn retry_later(id: i64, until: i64, reason: &str, code: Option<i64>, error: &str) -> Result<(), StoreError>;
+        /// Ends a row in a final state with its reason.
+        fn finish(id: i64, state: &str, code: Option<i64>, error: &str) -> Result<(), StoreError>;
+        /// Puts a dead, suppressed, needs-template or undeliverable row back in the queue
+        /// (an operator's decision); the attempt count restarts.
+        fn requeue(tenant: &str, id: i64) -> Result<OutboxItem, StoreError>;
+        /// Cancels a queued row.
+        fn cancel(tenant: &str, id: i64) -> Result<OutboxItem, StoreError>;
+        /// Rows left in `sending` by a crash: whether Meta got them is unknown, so they are
+        /// not resent blindly but moved to `dead` for an operator to re-queue. Returns how
+        /// many.
+        fn recover_interrupted() -> Result<usize, StoreError>;
+        /// Distinct recipients reached from `number` with business-initiated messages
+        /// since `since`, and the oldest such send.
+        fn reached_since(number: &str, since: i64) -> Result<(u32, Option<i64>), StoreError>;
+        /// The last business-initiated send to `to` from any of the tenant's numbers
+        /// (Unix ms), and whether `number` reached `to` since `since`.
+        fn recipient_history(tenant: &str, number: &str, to: &str, since: i64) -> Result<(Option<i64>, bool), StoreError>;
+        /// Pauses marketing from `number` until `until` (368).
+        fn pause_number(number: &str, until: i64, reason: &str) -> Result<(), StoreError>;
+        /// Until when marketing from `number` is paused, Unix ms.
+        fn number_paused_until(number: &str) -> Result<Option<i64>, StoreError>;
+        /// The recipient's last inbound message to `number`, Unix ms (the customer-service
+        /// window). The recipient is matched by WhatsApp id or by E.164 phone.
+        fn last_inbound_at(tenant: &str, number: &str, to: &str) -> Result<Option<i64>, StoreError>;
+        /// Stores an accepted send as an outbound message of its conversation (creating
+        /// the contact and conversation when new), idempotent on the wamid. Its status is
+        /// `accepted` until status webhooks advance it.
+        fn record_outbound_message(row: &OutboxItem, wamid: &str, wa_id: Option<&str>, at: i64) -> Result<i64, StoreError>;
+        /// The errors (Meta's JSON array, as stored) of a `failed` status recorded for
+        /// `wamid`. `None` when no failure was recorded; `Some(None)` when it carried none.
+        fn recorded_failure(tenant: &str, wamid: &str) -> Result<Option<Option<String>>, StoreError>;
+    }
 }

@@ -26,7 +26,7 @@ pub struct ComponentRow {
 ///
 /// # Errors
 /// On database failure.
-pub fn insert_component(conn: &Connection, c: &ComponentRow) -> Result<(), StoreError> {
+pub(crate) fn insert_component(conn: &Connection, c: &ComponentRow) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO components (sha256, name, world, size, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (sha256) DO NOTHING",
@@ -39,7 +39,10 @@ pub fn insert_component(conn: &Connection, c: &ComponentRow) -> Result<(), Store
 ///
 /// # Errors
 /// On database failure.
-pub fn component(conn: &Connection, sha256: &str) -> Result<Option<ComponentRow>, StoreError> {
+pub(crate) fn component(
+    conn: &Connection,
+    sha256: &str,
+) -> Result<Option<ComponentRow>, StoreError> {
     Ok(conn
         .query_row(
             "SELECT sha256, name, world, size, created_at FROM components WHERE sha256 = ?1",
@@ -92,8 +95,8 @@ pub struct BindingRow {
 ///
 /// # Errors
 /// On database failure.
-pub fn insert_binding(
-    conn: &mut Connection,
+pub(crate) fn insert_binding(
+    conn: &Connection,
     tenant: &str,
     slot: &str,
     sha256: &str,
@@ -101,7 +104,7 @@ pub fn insert_binding(
     limits: &serde_json::Value,
     http: &serde_json::Value,
 ) -> Result<i64, StoreError> {
-    let tx = conn.transaction()?;
+    let tx = conn.unchecked_transaction()?;
     let version: i64 = tx.query_row(
         "SELECT COALESCE(MAX(version), 0) + 1 FROM plugin_bindings WHERE tenant_id = ?1 AND slot = ?2",
         params![tenant, slot],
@@ -142,13 +145,13 @@ fn set_active(conn: &Connection, tenant: &str, slot: &str, version: i64) -> Resu
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when there is nothing to roll back to.
-pub fn rollback(
-    conn: &mut Connection,
+pub(crate) fn rollback(
+    conn: &Connection,
     tenant: &str,
     slot: &str,
     to: Option<i64>,
 ) -> Result<BindingRow, StoreError> {
-    let tx = conn.transaction()?;
+    let tx = conn.unchecked_transaction()?;
     let active: Option<i64> = tx
         .query_row(
             "SELECT active_version FROM plugin_slots WHERE tenant_id = ?1 AND slot = ?2",
@@ -197,7 +200,7 @@ pub fn rollback(
 ///
 /// # Errors
 /// On database failure.
-pub fn quarantine(
+pub(crate) fn quarantine(
     conn: &Connection,
     tenant: &str,
     slot: &str,
@@ -216,7 +219,11 @@ pub fn quarantine(
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the slot has no plugin.
-pub fn enable(conn: &Connection, tenant: &str, slot: &str) -> Result<BindingRow, StoreError> {
+pub(crate) fn enable(
+    conn: &Connection,
+    tenant: &str,
+    slot: &str,
+) -> Result<BindingRow, StoreError> {
     let n = conn.execute(
         "UPDATE plugin_slots SET quarantined_at = NULL, quarantine_reason = NULL, updated_at = ?3
          WHERE tenant_id = ?1 AND slot = ?2",
@@ -277,7 +284,7 @@ fn binding(
 ///
 /// # Errors
 /// On database failure.
-pub fn active_binding(
+pub(crate) fn active_binding(
     conn: &Connection,
     tenant: &str,
     slot: &str,
@@ -297,7 +304,7 @@ pub fn active_binding(
 ///
 /// # Errors
 /// On database failure.
-pub fn active_bindings(conn: &Connection) -> Result<Vec<BindingRow>, StoreError> {
+pub(crate) fn active_bindings(conn: &Connection) -> Result<Vec<BindingRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "{BINDING_SELECT} WHERE b.version = s.active_version ORDER BY b.tenant_id, b.slot"
     ))?;
@@ -309,7 +316,7 @@ pub fn active_bindings(conn: &Connection) -> Result<Vec<BindingRow>, StoreError>
 ///
 /// # Errors
 /// On database failure.
-pub fn bindings_of(conn: &Connection, tenant: &str) -> Result<Vec<BindingRow>, StoreError> {
+pub(crate) fn bindings_of(conn: &Connection, tenant: &str) -> Result<Vec<BindingRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "{BINDING_SELECT} WHERE b.tenant_id = ?1 ORDER BY b.slot, b.version DESC"
     ))?;
@@ -321,10 +328,38 @@ pub fn bindings_of(conn: &Connection, tenant: &str) -> Result<Vec<BindingRow>, S
 ///
 /// # Errors
 /// On database failure.
-pub fn tenants_with_slot(c: &Connection, slot: &str) -> Result<Vec<String>, StoreError> {
+pub(crate) fn tenants_with_slot(c: &Connection, slot: &str) -> Result<Vec<String>, StoreError> {
     Ok(
         c.prepare_cached("SELECT tenant_id FROM plugin_slots WHERE slot = ?1 ORDER BY tenant_id")?
             .query_map([slot], |r| r.get(0))?
             .collect::<Result<_, _>>()?,
     )
+}
+
+crate::repo! {
+    /// Plugin bindings per tenant and slot, with versions and quarantine.
+    pub trait PluginRepo {
+        /// Records a component; a second insert of the same bytes is a no-op.
+        fn insert_component(c: &ComponentRow) -> Result<(), StoreError>;
+        /// One component.
+        fn component(sha256: &str) -> Result<Option<ComponentRow>, StoreError>;
+        /// Adds a new binding version for `(tenant, slot)`, makes it active (clearing any
+        /// quarantine) and returns its number.
+        fn insert_binding(tenant: &str, slot: &str, sha256: &str, config: &[u8], limits: &serde_json::Value, http: &serde_json::Value) -> Result<i64, StoreError>;
+        /// Makes the version before the active one active again (or `to`, when given).
+        /// Returns the now-active binding.
+        fn rollback(tenant: &str, slot: &str, to: Option<i64>) -> Result<BindingRow, StoreError>;
+        /// Quarantines the slot's active version (if it is still `version`).
+        fn quarantine(tenant: &str, slot: &str, version: i64, reason: &str) -> Result<(), StoreError>;
+        /// Lifts a slot's quarantine; returns the active binding.
+        fn enable(tenant: &str, slot: &str) -> Result<BindingRow, StoreError>;
+        /// The active binding of one slot.
+        fn active_binding(tenant: &str, slot: &str) -> Result<Option<BindingRow>, StoreError>;
+        /// The active binding of every tenant and slot.
+        fn active_bindings() -> Result<Vec<BindingRow>, StoreError>;
+        /// Every binding version of one tenant, by slot, newest first.
+        fn bindings_of(tenant: &str) -> Result<Vec<BindingRow>, StoreError>;
+        /// The tenants with a binding in `slot`, sorted.
+        fn tenants_with_slot(slot: &str) -> Result<Vec<String>, StoreError>;
+    }
 }

@@ -13,7 +13,12 @@ pub const TOKEN_SECRET: &str = "whatsapp_access_token";
 ///
 /// # Errors
 /// On database failure.
-pub fn set(conn: &Connection, tenant: &str, name: &str, value: &str) -> Result<(), StoreError> {
+pub(crate) fn set(
+    conn: &Connection,
+    tenant: &str,
+    name: &str,
+    value: &str,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO tenant_secrets (tenant_id, name, value, updated_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -26,7 +31,7 @@ pub fn set(conn: &Connection, tenant: &str, name: &str, value: &str) -> Result<(
 ///
 /// # Errors
 /// On database failure.
-pub fn delete(conn: &Connection, tenant: &str, name: &str) -> Result<bool, StoreError> {
+pub(crate) fn delete(conn: &Connection, tenant: &str, name: &str) -> Result<bool, StoreError> {
     Ok(conn.execute(
         "DELETE FROM tenant_secrets WHERE tenant_id = ?1 AND name = ?2",
         params![tenant, name],
@@ -37,7 +42,7 @@ pub fn delete(conn: &Connection, tenant: &str, name: &str) -> Result<bool, Store
 ///
 /// # Errors
 /// On database failure.
-pub fn names(conn: &Connection, tenant: &str) -> Result<Vec<(String, i64)>, StoreError> {
+pub(crate) fn names(conn: &Connection, tenant: &str) -> Result<Vec<(String, i64)>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, updated_at FROM tenant_secrets WHERE tenant_id = ?1 ORDER BY name",
     )?;
@@ -49,7 +54,11 @@ pub fn names(conn: &Connection, tenant: &str) -> Result<Vec<(String, i64)>, Stor
 ///
 /// # Errors
 /// On database failure.
-pub fn get(conn: &Connection, tenant: &str, name: &str) -> Result<Option<String>, StoreError> {
+pub(crate) fn get(
+    conn: &Connection,
+    tenant: &str,
+    name: &str,
+) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT value FROM tenant_secrets WHERE tenant_id = ?1 AND name = ?2")?
         .query_row(params![tenant, name], |r| r.get(0))
@@ -60,7 +69,10 @@ pub fn get(conn: &Connection, tenant: &str, name: &str) -> Result<Option<String>
 ///
 /// # Errors
 /// On database failure.
-pub fn all(conn: &Connection, tenant: &str) -> Result<Vec<(String, SecretString)>, StoreError> {
+pub(crate) fn all(
+    conn: &Connection,
+    tenant: &str,
+) -> Result<Vec<(String, SecretString)>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT name, value FROM tenant_secrets WHERE tenant_id = ?1")?;
     let rows = stmt.query_map([tenant], |r| {
@@ -70,4 +82,20 @@ pub fn all(conn: &Connection, tenant: &str) -> Result<Vec<(String, SecretString)
         ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+crate::repo! {
+    /// Tenant secrets.
+    pub trait SecretRepo {
+        /// Sets (or replaces) a secret.
+        fn set(tenant: &str, name: &str, value: &str) -> Result<(), StoreError>;
+        /// Removes a secret; true when it existed.
+        fn delete(tenant: &str, name: &str) -> Result<bool, StoreError>;
+        /// The names of a tenant's secrets with when they were set.
+        fn names(tenant: &str) -> Result<Vec<(String, i64)>, StoreError>;
+        /// One secret's value, for the host's own use (the Cloud API token).
+        fn get(tenant: &str, name: &str) -> Result<Option<String>, StoreError>;
+        /// Every secret of a tenant, for the HTTP capability.
+        fn all(tenant: &str) -> Result<Vec<(String, SecretString)>, StoreError>;
+    }
 }

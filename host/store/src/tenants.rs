@@ -37,8 +37,8 @@ pub struct NewTenant {
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown app, [`StoreError::Conflict`] when the
 /// tenant or one of the phone number ids exists already.
-pub fn insert(conn: &mut Connection, t: &NewTenant) -> Result<(), StoreError> {
-    let tx = conn.transaction()?;
+pub(crate) fn insert(conn: &Connection, t: &NewTenant) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
     if super::apps::get(&tx, &t.app_id)?.is_none() {
         return Err(StoreError::NotFound {
             what: "app",
@@ -73,7 +73,7 @@ fn numbers(conn: &Connection, tenant: &str) -> Result<Vec<String>, StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub fn list(conn: &Connection) -> Result<Vec<Tenant>, StoreError> {
+pub(crate) fn list(conn: &Connection) -> Result<Vec<Tenant>, StoreError> {
     let mut stmt = conn
         .prepare_cached("SELECT id, app_id, default_region, created_at FROM tenants ORDER BY id")?;
     let rows = stmt
@@ -98,7 +98,7 @@ pub fn list(conn: &Connection) -> Result<Vec<Tenant>, StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Tenant>, StoreError> {
+pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Tenant>, StoreError> {
     let row = conn
         .query_row(
             "SELECT app_id, default_region, created_at FROM tenants WHERE id = ?1",
@@ -122,7 +122,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Tenant>, StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub fn route(
+pub(crate) fn route(
     conn: &Connection,
     app_id: &str,
     phone_number_id: &str,
@@ -141,7 +141,7 @@ pub fn route(
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown tenant; otherwise on database failure.
-pub fn limits(
+pub(crate) fn limits(
     conn: &Connection,
     tenant: &str,
 ) -> Result<(String, Vec<(String, String)>), StoreError> {
@@ -167,7 +167,7 @@ pub fn limits(
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown tenant; otherwise on database failure.
-pub fn set_limits(conn: &Connection, tenant: &str, json: &str) -> Result<(), StoreError> {
+pub(crate) fn set_limits(conn: &Connection, tenant: &str, json: &str) -> Result<(), StoreError> {
     if conn.execute(
         "UPDATE tenants SET limits = ?2 WHERE id = ?1",
         params![tenant, json],
@@ -185,7 +185,7 @@ pub fn set_limits(conn: &Connection, tenant: &str, json: &str) -> Result<(), Sto
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the tenant has no such number.
-pub fn set_number_limits(
+pub(crate) fn set_number_limits(
     conn: &Connection,
     tenant: &str,
     number: &str,
@@ -208,7 +208,7 @@ pub fn set_number_limits(
 ///
 /// # Errors
 /// On database failure.
-pub fn limit_overrides(
+pub(crate) fn limit_overrides(
     c: &Connection,
     tenant: &str,
     number: &str,
@@ -226,8 +226,33 @@ pub fn limit_overrides(
 ///
 /// # Errors
 /// On database failure.
-pub fn ids(c: &Connection) -> Result<Vec<String>, StoreError> {
+pub(crate) fn ids(c: &Connection) -> Result<Vec<String>, StoreError> {
     Ok(c.prepare_cached("SELECT id FROM tenants ORDER BY id")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?)
+}
+
+crate::repo! {
+    /// Tenants and their numbers.
+    pub trait TenantRepo {
+        /// Adds a tenant and its phone numbers in one transaction.
+        fn insert(t: &NewTenant) -> Result<(), StoreError>;
+        /// Every tenant, by id.
+        fn list() -> Result<Vec<Tenant>, StoreError>;
+        /// One tenant.
+        fn get(id: &str) -> Result<Option<Tenant>, StoreError>;
+        /// The tenant that owns `phone_number_id` under `app_id`, with its default region.
+        fn route(app_id: &str, phone_number_id: &str) -> Result<Option<(String, String)>, StoreError>;
+        /// The tenant's limit overrides (JSON) and each of its numbers' overrides.
+        fn limits(tenant: &str) -> Result<(String, Vec<(String, String)>), StoreError>;
+        /// Replaces the tenant's limit overrides (validated JSON).
+        fn set_limits(tenant: &str, json: &str) -> Result<(), StoreError>;
+        /// Replaces one number's limit overrides (validated JSON).
+        fn set_number_limits(tenant: &str, number: &str, json: &str) -> Result<(), StoreError>;
+        /// The stored limit overrides of `tenant` and of its `number` (JSON objects); `{}`
+        /// and none when the tenant is unknown.
+        fn limit_overrides(tenant: &str, number: &str) -> Result<(String, Option<String>), StoreError>;
+        /// Every tenant's id, sorted.
+        fn ids() -> Result<Vec<String>, StoreError>;
+    }
 }

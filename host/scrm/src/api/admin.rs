@@ -8,9 +8,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use scrm_engine::Slot;
-use scrm_store::plugins::{self as plugin_store, BindingRow, ComponentRow};
-use scrm_store::tenants::{self, NewTenant, Tenant};
-use scrm_store::{apps, inbox, now_ms};
+use scrm_store::plugins::{BindingRow, ComponentRow};
+use scrm_store::tenants::{NewTenant, Tenant};
+use scrm_store::{apps, now_ms};
 use scrm_wire::{phone, signature};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -64,7 +64,7 @@ pub async fn add_app(
     let id = app.id.clone();
     state
         .db
-        .write(move |c| apps::insert(c, &app.id, &app.app_secret, &app.verify_token))
+        .write(move |c| scrm_store::AppRepo::insert(c, &app.id, &app.app_secret, &app.verify_token))
         .await?;
     tracing::info!(app = %id, "app added");
     Ok((StatusCode::CREATED, Json(json!({"id": id}))))
@@ -72,7 +72,7 @@ pub async fn add_app(
 
 /// `GET /v1/apps`.
 pub async fn list_apps(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let apps = state.db.read(apps::list).await?;
+    let apps = state.db.read(|c| scrm_store::AppRepo::list(c)).await?;
     Ok(Json(json!({"items": apps})))
 }
 
@@ -155,17 +155,17 @@ pub async fn patch_app(
     let updated = state
         .db
         .write(move |c| {
-            let tx = c.transaction()?;
-            let updated = apps::set_endpoints(&tx, &app, &patch)?;
-            let primary = updated.graph_url.clone().unwrap_or(default_url);
-            if updated.backup_graph_url.as_deref() == Some(primary.trim_end_matches('/')) {
-                return Ok(Err(ApiError::bad_request(
-                    "invalid_backup_graph_url",
-                    format!("backup_graph_url must differ from the primary ({primary})"),
-                )));
-            }
-            tx.commit()?;
-            Ok(Ok(updated))
+            scrm_store::transaction_if(c, |tx| {
+                let updated = scrm_store::AppRepo::set_endpoints(tx, &app, &patch)?;
+                let primary = updated.graph_url.clone().unwrap_or(default_url);
+                if updated.backup_graph_url.as_deref() == Some(primary.trim_end_matches('/')) {
+                    return Ok(Err(ApiError::bad_request(
+                        "invalid_backup_graph_url",
+                        format!("backup_graph_url must differ from the primary ({primary})"),
+                    )));
+                }
+                Ok(Ok(updated))
+            })
         })
         .await??;
     state.health.app_changed(&id).await?;
@@ -197,7 +197,7 @@ pub async fn sign(
 ) -> Result<Json<Value>, ApiError> {
     let app = state
         .db
-        .read(move |c| apps::get(c, &id))
+        .read(move |c| scrm_store::AppRepo::get(c, &id))
         .await?
         .ok_or_else(|| ApiError::not_found("no such app"))?;
     let sig = signature::sign(app.app_secret.expose_secret().as_bytes(), &body);
@@ -249,8 +249,8 @@ pub async fn add_tenant(
     let tenant = state
         .db
         .write(move |c| {
-            tenants::insert(c, &new)?;
-            tenants::get(c, &new.id)
+            scrm_store::TenantRepo::insert(c, &new)?;
+            scrm_store::TenantRepo::get(c, &new.id)
         })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("tenant {id:?} vanished")))?;
@@ -260,7 +260,7 @@ pub async fn add_tenant(
 
 /// `GET /v1/tenants`.
 pub async fn list_tenants(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let items = state.db.read(tenants::list).await?;
+    let items = state.db.read(|c| scrm_store::TenantRepo::list(c)).await?;
     Ok(Json(json!({"items": items})))
 }
 
@@ -269,7 +269,10 @@ pub async fn get_tenant(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Tenant>, ApiError> {
-    let t = state.db.read(move |c| tenants::get(c, &id)).await?;
+    let t = state
+        .db
+        .read(move |c| scrm_store::TenantRepo::get(c, &id))
+        .await?;
     t.map(Json)
         .ok_or_else(|| ApiError::not_found("no such tenant"))
 }
@@ -325,8 +328,8 @@ pub async fn upload_component(
     let stored = state
         .db
         .write(move |c| {
-            plugin_store::insert_component(c, &row)?;
-            plugin_store::component(c, &row.sha256)
+            scrm_store::PluginRepo::insert_component(c, &row)?;
+            scrm_store::PluginRepo::component(c, &row.sha256)
         })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("component {sha} vanished")))?;
@@ -374,14 +377,19 @@ pub async fn install(
         .parse()
         .map_err(|e: String| ApiError::bad_request("unknown_slot", e))?;
     let t = tenant.clone();
-    if state.db.read(move |c| tenants::get(c, &t)).await?.is_none() {
+    if state
+        .db
+        .read(move |c| scrm_store::TenantRepo::get(c, &t))
+        .await?
+        .is_none()
+    {
         return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
     }
     let sha = body.sha256.to_ascii_lowercase();
     let s = sha.clone();
     let Some(component) = state
         .db
-        .read(move |c| plugin_store::component(c, &s))
+        .read(move |c| scrm_store::PluginRepo::component(c, &s))
         .await?
     else {
         return Err(ApiError::not_found(format!(
@@ -433,8 +441,10 @@ pub async fn install(
     let row = state
         .db
         .write(move |c| {
-            plugin_store::insert_binding(c, &tenant2, slot_name, &sha, &config, &limits, &http)?;
-            plugin_store::active_binding(c, &tenant2, slot_name)
+            scrm_store::PluginRepo::insert_binding(
+                c, &tenant2, slot_name, &sha, &config, &limits, &http,
+            )?;
+            scrm_store::PluginRepo::active_binding(c, &tenant2, slot_name)
         })
         .await?
         .ok_or_else(|| ApiError::not_found("binding vanished"))?;
@@ -479,7 +489,7 @@ pub async fn rollback(
         .map_err(|e: String| ApiError::bad_request("unknown_slot", e))?;
     let row = state
         .db
-        .write(move |c| plugin_store::rollback(c, &tenant, slot.as_str(), to))
+        .write(move |c| scrm_store::PluginRepo::rollback(c, &tenant, slot.as_str(), to))
         .await?;
     activate(&state, &row).await?;
     tracing::info!(tenant = %row.tenant_id, slot = %row.slot, version = row.version, "plugin rolled back");
@@ -496,7 +506,7 @@ pub async fn enable(
         .map_err(|e: String| ApiError::bad_request("unknown_slot", e))?;
     let row = state
         .db
-        .write(move |c| plugin_store::enable(c, &tenant, slot.as_str()))
+        .write(move |c| scrm_store::PluginRepo::enable(c, &tenant, slot.as_str()))
         .await?;
     activate(&state, &row).await?;
     tracing::info!(tenant = %row.tenant_id, slot = %row.slot, version = row.version, "plugin re-enabled");
@@ -510,12 +520,17 @@ pub async fn list_plugins(
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let t = tenant.clone();
-    if state.db.read(move |c| tenants::get(c, &t)).await?.is_none() {
+    if state
+        .db
+        .read(move |c| scrm_store::TenantRepo::get(c, &t))
+        .await?
+        .is_none()
+    {
         return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
     }
     let rows = state
         .db
-        .read(move |c| plugin_store::bindings_of(c, &tenant))
+        .read(move |c| scrm_store::PluginRepo::bindings_of(c, &tenant))
         .await?;
     Ok(Json(json!({"items": rows})))
 }
@@ -523,7 +538,7 @@ pub async fn list_plugins(
 /// `GET /v1/inbox`: how many webhook bodies are pending, done or rejected, and the
 /// items kept raw by reason and kind.
 pub async fn inbox_stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let s = state.db.read(inbox::stats).await?;
+    let s = state.db.read(|c| scrm_store::InboxRepo::stats(c)).await?;
     let unhandled: Vec<Value> = s
         .unhandled
         .iter()
@@ -557,7 +572,12 @@ pub async fn set_secret(
         ));
     }
     let t = tenant.clone();
-    if state.db.read(move |c| tenants::get(c, &t)).await?.is_none() {
+    if state
+        .db
+        .read(move |c| scrm_store::TenantRepo::get(c, &t))
+        .await?
+        .is_none()
+    {
         return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
     }
     state
@@ -575,7 +595,7 @@ pub async fn delete_secret(
 ) -> Result<StatusCode, ApiError> {
     let existed = state
         .db
-        .write(move |c| scrm_store::secrets::delete(c, &tenant, &name))
+        .write(move |c| scrm_store::SecretRepo::delete(c, &tenant, &name))
         .await?;
     if existed {
         Ok(StatusCode::NO_CONTENT)
@@ -591,7 +611,7 @@ pub async fn list_secrets(
 ) -> Result<Json<Value>, ApiError> {
     let names = state
         .db
-        .read(move |c| scrm_store::secrets::names(c, &tenant))
+        .read(move |c| scrm_store::SecretRepo::names(c, &tenant))
         .await?;
     let items: Vec<Value> = names
         .into_iter()

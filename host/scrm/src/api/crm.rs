@@ -11,9 +11,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use scrm_store::crm::{self, CrmSettings, Job, Review};
+use scrm_store::crm::{CrmSettings, Job, Review};
 use scrm_store::page::{Page, PageRequest};
-use scrm_store::tenants;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -40,7 +39,12 @@ impl From<SyncError> for ApiError {
 
 async fn require_tenant(state: &AppState, tenant: &str) -> Result<(), ApiError> {
     let t = tenant.to_string();
-    if state.db.read(move |c| tenants::get(c, &t)).await?.is_none() {
+    if state
+        .db
+        .read(move |c| scrm_store::TenantRepo::get(c, &t))
+        .await?
+        .is_none()
+    {
         return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
     }
     Ok(())
@@ -73,10 +77,10 @@ pub async fn get_settings(
         .db
         .read(move |c| {
             Ok((
-                crm::settings(c, &tenant)?,
-                crm::job_counts(c, &tenant)?,
-                crm::backfill_counts(c, &tenant)?,
-                crm::cursor(c, &tenant)?,
+                scrm_store::CrmRepo::settings(c, &tenant)?,
+                scrm_store::CrmRepo::job_counts(c, &tenant)?,
+                scrm_store::CrmRepo::backfill_counts(c, &tenant)?,
+                scrm_store::CrmRepo::cursor(c, &tenant)?,
             ))
         })
         .await?;
@@ -106,7 +110,7 @@ pub async fn put_settings(
     let s = settings.clone();
     state
         .db
-        .write(move |c| crm::put_settings(c, &tenant, &s))
+        .write(move |c| scrm_store::CrmRepo::put_settings(c, &tenant, &s))
         .await?;
     Ok(Json(settings))
 }
@@ -144,7 +148,7 @@ pub async fn jobs(
     let p = page(&q);
     let out = state
         .db
-        .read(move |c| crm::list_jobs(c, &tenant, q.state.as_deref(), p))
+        .read(move |c| scrm_store::CrmRepo::list_jobs(c, &tenant, q.state.as_deref(), p))
         .await?;
     Ok(Json(out))
 }
@@ -155,7 +159,11 @@ pub async fn requeue(
     Path((tenant, id)): Path<(String, i64)>,
 ) -> Result<Json<Job>, ApiError> {
     let t = tenant.clone();
-    match state.db.write(move |c| crm::requeue(c, &t, id)).await? {
+    match state
+        .db
+        .write(move |c| scrm_store::CrmRepo::requeue(c, &t, id))
+        .await?
+    {
         None => Err(ApiError::not_found(format!(
             "tenant {tenant:?} has no CRM job {id}"
         ))),
@@ -231,7 +239,7 @@ pub async fn reviews(
     let p = page(&q);
     let out = state
         .db
-        .read(move |c| crm::list_reviews(c, &tenant, q.state.as_deref(), p))
+        .read(move |c| scrm_store::CrmRepo::list_reviews(c, &tenant, q.state.as_deref(), p))
         .await?;
     Ok(Json(out))
 }

@@ -13,9 +13,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use scrm_store::media::{self as rows, Filter, MediaRow};
+use scrm_store::media::{Filter, MediaRow};
 use scrm_store::page::{Page, PageRequest};
-use scrm_store::tenants;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -60,7 +59,11 @@ fn multipart_error(e: &MultipartError) -> ApiError {
 
 async fn ensure_tenant(state: &AppState, tenant: &str) -> Result<(), ApiError> {
     let t = tenant.to_string();
-    match state.db.read(move |c| tenants::get(c, &t)).await? {
+    match state
+        .db
+        .read(move |c| scrm_store::TenantRepo::get(c, &t))
+        .await?
+    {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found(format!("no tenant {tenant:?}"))),
     }
@@ -214,7 +217,7 @@ pub async fn list(
     Ok(Json(
         state
             .db
-            .read(move |c| rows::list(c, &tenant, &filter, page))
+            .read(move |c| scrm_store::MediaRepo::list(c, &tenant, &filter, page))
             .await?,
     ))
 }
@@ -233,7 +236,10 @@ pub async fn get(
     }
     ensure_tenant(&state, &tenant).await?;
     let (t, s) = (tenant.clone(), sha.clone());
-    let row = state.db.read(move |c| rows::visible(c, &t, &s)).await?;
+    let row = state
+        .db
+        .read(move |c| scrm_store::MediaRepo::visible(c, &t, &s))
+        .await?;
     let (Some(row), Some(path)) = (row, state.media.path(&sha)) else {
         return Err(ApiError::not_found(format!(
             "tenant {tenant:?} has no stored media {sha}"

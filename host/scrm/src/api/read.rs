@@ -7,11 +7,11 @@ use super::error::ApiError;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use scrm_store::contacts::{self, Contact};
-use scrm_store::events::{self, AccountEvent, Owner};
-use scrm_store::messages::{self, Conversation, Message, MessageFilter};
+use scrm_store::contacts::Contact;
+use scrm_store::events::{AccountEvent, Owner};
+use scrm_store::messages::{Conversation, Message, MessageFilter};
 use scrm_store::page::{Page, PageRequest};
-use scrm_store::{apps, tenants};
+use scrm_store::{ContactRepo, EventRepo, MessageRepo, Store, StoreError};
 use serde::Deserialize;
 
 /// Pagination and filters.
@@ -30,10 +30,31 @@ pub struct ListQuery {
 
 async fn ensure_tenant(state: &AppState, tenant: &str) -> Result<(), ApiError> {
     let t = tenant.to_string();
-    match state.db.read(move |c| tenants::get(c, &t)).await? {
+    match state
+        .db
+        .read(move |c| scrm_store::TenantRepo::get(c, &t))
+        .await?
+    {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found(format!("no tenant {tenant:?}"))),
     }
+}
+
+/// Checks that `tenant` exists, then reads one page of its items with `read`.
+async fn tenant_page<T, F>(
+    state: &AppState,
+    tenant: String,
+    after: Option<i64>,
+    limit: Option<u32>,
+    read: F,
+) -> Result<Json<Page<T>>, ApiError>
+where
+    F: FnOnce(&dyn Store, &str, PageRequest) -> Result<Page<T>, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    ensure_tenant(state, &tenant).await?;
+    let page = PageRequest::new(after, limit);
+    Ok(Json(state.db.read(move |c| read(c, &tenant, page)).await?))
 }
 
 /// `GET /v1/tenants/{id}/contacts`.
@@ -43,14 +64,10 @@ pub async fn contacts(
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Page<Contact>>, ApiError> {
     let Query(q) = q?;
-    ensure_tenant(&state, &tenant).await?;
-    let page = PageRequest::new(q.after, q.limit);
-    Ok(Json(
-        state
-            .db
-            .read(move |c| contacts::list(c, &tenant, page))
-            .await?,
-    ))
+    tenant_page(&state, tenant, q.after, q.limit, |c, t, page| {
+        ContactRepo::list(c, t, page)
+    })
+    .await
 }
 
 /// `GET /v1/tenants/{id}/conversations`.
@@ -60,14 +77,10 @@ pub async fn conversations(
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Page<Conversation>>, ApiError> {
     let Query(q) = q?;
-    ensure_tenant(&state, &tenant).await?;
-    let page = PageRequest::new(q.after, q.limit);
-    Ok(Json(
-        state
-            .db
-            .read(move |c| messages::conversations(c, &tenant, page))
-            .await?,
-    ))
+    tenant_page(&state, tenant, q.after, q.limit, |c, t, page| {
+        MessageRepo::conversations(c, t, page)
+    })
+    .await
 }
 
 /// `GET /v1/tenants/{id}/messages`.
@@ -77,20 +90,15 @@ pub async fn messages(
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Page<Message>>, ApiError> {
     let Query(q) = q?;
-    ensure_tenant(&state, &tenant).await?;
-    let page = PageRequest::new(q.after, q.limit);
-    Ok(Json(
-        state
-            .db
-            .read(move |c| {
-                let filter = MessageFilter {
-                    conversation_id: q.conversation_id,
-                    tag: q.tag.as_deref(),
-                };
-                messages::list(c, &tenant, filter, page)
-            })
-            .await?,
-    ))
+    let (after, limit) = (q.after, q.limit);
+    tenant_page(&state, tenant, after, limit, move |c, t, page| {
+        let filter = MessageFilter {
+            conversation_id: q.conversation_id,
+            tag: q.tag.as_deref(),
+        };
+        MessageRepo::list(c, t, filter, page)
+    })
+    .await
 }
 
 /// Pagination and the field filter of the events lists.
@@ -113,14 +121,11 @@ pub async fn tenant_events(
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<Page<AccountEvent>>, ApiError> {
     let Query(q) = q?;
-    ensure_tenant(&state, &tenant).await?;
-    let page = PageRequest::new(q.after, q.limit);
-    Ok(Json(
-        state
-            .db
-            .read(move |c| events::list(c, Owner::Tenant(&tenant), q.field.as_deref(), page))
-            .await?,
-    ))
+    let (after, limit) = (q.after, q.limit);
+    tenant_page(&state, tenant, after, limit, move |c, t, page| {
+        EventRepo::list(c, Owner::Tenant(t), q.field.as_deref(), page)
+    })
+    .await
 }
 
 /// `GET /v1/apps/{id}/events`: the app's events that no tenant could be resolved for.
@@ -131,14 +136,21 @@ pub async fn app_events(
 ) -> Result<Json<Page<AccountEvent>>, ApiError> {
     let Query(q) = q?;
     let id = app.clone();
-    if state.db.read(move |c| apps::get(c, &id)).await?.is_none() {
+    if state
+        .db
+        .read(move |c| scrm_store::AppRepo::get(c, &id))
+        .await?
+        .is_none()
+    {
         return Err(ApiError::not_found(format!("no app {app:?}")));
     }
     let page = PageRequest::new(q.after, q.limit);
     Ok(Json(
         state
             .db
-            .read(move |c| events::list(c, Owner::App(&app), q.field.as_deref(), page))
+            .read(move |c| {
+                scrm_store::EventRepo::list(c, Owner::App(&app), q.field.as_deref(), page)
+            })
             .await?,
     ))
 }

@@ -10,10 +10,11 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use scrm_store::consent::{self, Consent};
-use scrm_store::outbox::{self as rows, OutboxItem};
+use scrm_store::Store;
+use scrm_store::consent::Consent;
+use scrm_store::outbox::OutboxItem;
 use scrm_store::page::{Page, PageRequest};
-use scrm_store::{StoreError, now_ms, tenants};
+use scrm_store::{StoreError, now_ms};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -110,15 +111,15 @@ pub async fn list(
     let (page, counts): (Page<OutboxItem>, _) = state
         .db
         .read(move |c| {
-            if tenants::get(c, &tenant)?.is_none() {
+            if scrm_store::TenantRepo::get(c, &tenant)?.is_none() {
                 return Err(StoreError::NotFound {
                     what: "tenant",
                     id: tenant,
                 });
             }
             Ok((
-                rows::list(c, &tenant, q.state.as_deref(), page)?,
-                rows::counts(c, &tenant)?,
+                scrm_store::OutboxRepo::list(c, &tenant, q.state.as_deref(), page)?,
+                scrm_store::OutboxRepo::counts(c, &tenant)?,
             ))
         })
         .await?;
@@ -139,7 +140,7 @@ async fn item_op(
     state: &AppState,
     tenant: String,
     id: i64,
-    op: fn(&rusqlite::Connection, &str, i64) -> Result<OutboxItem, StoreError>,
+    op: fn(&dyn Store, &str, i64) -> Result<OutboxItem, StoreError>,
 ) -> Result<Json<OutboxItem>, ApiError> {
     let item = state
         .db
@@ -164,7 +165,7 @@ pub async fn get(
 ) -> Result<Json<OutboxItem>, ApiError> {
     state
         .db
-        .read(move |c| rows::get(c, &tenant, id))
+        .read(move |c| scrm_store::OutboxRepo::get(c, &tenant, id))
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no outbox item {id}")))
@@ -176,7 +177,10 @@ pub async fn requeue(
     State(state): State<AppState>,
     Path((tenant, id)): Path<(String, i64)>,
 ) -> Result<Json<OutboxItem>, ApiError> {
-    item_op(&state, tenant, id, rows::requeue).await
+    item_op(&state, tenant, id, |c, t, id| {
+        scrm_store::OutboxRepo::requeue(c, t, id)
+    })
+    .await
 }
 
 /// `POST /v1/tenants/{id}/outbox/{item}/cancel`: a queued send is cancelled.
@@ -184,7 +188,10 @@ pub async fn cancel(
     State(state): State<AppState>,
     Path((tenant, id)): Path<(String, i64)>,
 ) -> Result<Json<OutboxItem>, ApiError> {
-    item_op(&state, tenant, id, rows::cancel).await
+    item_op(&state, tenant, id, |c, t, id| {
+        scrm_store::OutboxRepo::cancel(c, t, id)
+    })
+    .await
 }
 
 fn parse_overrides(v: Value) -> Result<LimitOverrides, ApiError> {
@@ -207,7 +214,7 @@ pub async fn get_limits(
     let v = state
         .db
         .read(move |c| {
-            let (own, numbers) = tenants::limits(c, &tenant)?;
+            let (own, numbers) = scrm_store::TenantRepo::limits(c, &tenant)?;
             let mut per_number = serde_json::Map::new();
             for (number, json) in numbers {
                 let effective = effective_limits(c, &tenant, &number, defaults)?;
@@ -238,11 +245,11 @@ async fn put_limits(
         .db
         .write(move |c| {
             match &number {
-                Some(n) => tenants::set_number_limits(c, &t, n, &json),
-                None => tenants::set_limits(c, &t, &json),
+                Some(n) => scrm_store::TenantRepo::set_number_limits(c, &t, n, &json),
+                None => scrm_store::TenantRepo::set_limits(c, &t, &json),
             }
             .and_then(|()| {
-                rows::release(
+                scrm_store::OutboxRepo::release(
                     c,
                     &t,
                     None,
@@ -295,7 +302,7 @@ async fn recipient_key(
     let t = tenant.to_owned();
     let region = state
         .db
-        .read(move |c| tenants::get(c, &t))
+        .read(move |c| scrm_store::TenantRepo::get(c, &t))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no tenant {tenant:?}")))?
         .default_region;
@@ -320,7 +327,7 @@ pub async fn get_consent(
     Ok(Json(
         state
             .db
-            .read(move |c| consent::get(c, &tenant, &key))
+            .read(move |c| scrm_store::ConsentRepo::get(c, &tenant, &key))
             .await?,
     ))
 }
@@ -340,13 +347,13 @@ pub async fn put_consent(
         .write(move |c| {
             match change.status.as_str() {
                 "opted_in" => {
-                    consent::opt_in(c, &tenant, &key, &source, at)?;
-                    rows::release(c, &tenant, Some(&key), &["opt_in_required"])?;
+                    scrm_store::ConsentRepo::opt_in(c, &tenant, &key, &source, at)?;
+                    scrm_store::OutboxRepo::release(c, &tenant, Some(&key), &["opt_in_required"])?;
                 }
-                "opted_out" => consent::opt_out(c, &tenant, &key, &source, at)?,
+                "opted_out" => scrm_store::ConsentRepo::opt_out(c, &tenant, &key, &source, at)?,
                 _ => return Ok(None),
             }
-            Ok(Some(consent::get(c, &tenant, &key)?))
+            Ok(Some(scrm_store::ConsentRepo::get(c, &tenant, &key)?))
         })
         .await?;
     state.outbox.wake();

@@ -6,7 +6,6 @@ use super::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use scrm_store::apps;
 use scrm_wire::signature::{self, SignatureError};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -42,7 +41,7 @@ pub async fn verify(
     if mode != "subscribe" {
         return Err(forbidden());
     }
-    let apps = state.db.read(apps::list).await?;
+    let apps = state.db.read(|c| scrm_store::AppRepo::list(c)).await?;
     let matched = apps.iter().fold(false, |found, app| {
         let eq: bool = app
             .verify_token
@@ -86,7 +85,7 @@ async fn receive_for(
     let header = headers
         .get("x-hub-signature-256")
         .map(|v| v.to_str().unwrap_or("\u{fffd}").to_string());
-    let apps = state.db.read(apps::list).await?;
+    let apps = state.db.read(|c| scrm_store::AppRepo::list(c)).await?;
     let candidates = apps
         .iter()
         .filter(|a| only_app.as_deref().is_none_or(|id| id == a.id));

@@ -1,7 +1,9 @@
 //! The client commands: app (add, list, set, health), tenant, plugin, replay.
 
 use super::client::{Client, send_raw};
-use super::{AppCommand, PluginCommand, ReplayArgs, SecretCommand, TenantCommand};
+use super::{
+    AppCommand, InstallArgs, PluginCommand, ReplayArgs, SecretCommand, TenantArgs, TenantCommand,
+};
 use anyhow::{Context, anyhow};
 use scrm_wire::signature;
 use serde_json::{Value, json};
@@ -197,6 +199,97 @@ pub async fn tenant(cmd: TenantCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `scrm plugin install`: uploads the component, then binds it with its config,
+/// limits and HTTP policy.
+async fn install(args: InstallArgs) -> anyhow::Result<()> {
+    let InstallArgs {
+        target: TenantArgs { client, tenant },
+        slot,
+        config,
+        name,
+        deadline_ms,
+        fuel,
+        memory_mib,
+        output_kib,
+        http,
+        file,
+    } = args;
+    let http_policy: Value = match &http {
+        Some(p) => serde_json::from_slice(
+            &std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )
+        .with_context(|| format!("{} is not JSON", p.display()))?,
+        None => json!({}),
+    };
+    let mut limits = serde_json::Map::new();
+    for (k, v) in [
+        ("deadline_ms", deadline_ms),
+        ("fuel", fuel),
+        ("memory_mib", memory_mib.map(u64::from)),
+        ("output_kib", output_kib.map(u64::from)),
+    ] {
+        if let Some(v) = v {
+            limits.insert(k.into(), json!(v));
+        }
+    }
+    let bytes = std::fs::read(&file)
+        .with_context(|| format!("cannot read component {}", file.display()))?;
+    let config = config
+        .map(|p| std::fs::read(&p).with_context(|| format!("cannot read config {}", p.display())))
+        .transpose()?;
+    // Text configs travel as text; binary ones (trained models) as base64.
+    let config_field = match config {
+        None => json!({}),
+        Some(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => json!({"config": text}),
+            Err(e) => {
+                use base64::Engine as _;
+                json!({"config_base64": base64::engine::general_purpose::STANDARD.encode(e.into_bytes())})
+            }
+        },
+    };
+    let name = name.unwrap_or_else(|| {
+        file.file_stem()
+            .map(|s| s.to_string_lossy().replace('_', "-"))
+            .unwrap_or_else(|| "plugin".into())
+    });
+    let c = Client::new(&client);
+    let comp = c
+        .send(
+            c.post("/v1/components")
+                .query(&[("name", &name)])
+                .header("content-type", "application/wasm")
+                .body(bytes),
+        )
+        .await?;
+    let sha = comp["sha256"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the server did not return the component's sha256"))?;
+    let v = c
+        .send(
+            c.put(&format!("/v1/tenants/{tenant}/plugins/{slot}"))
+                .json(&{
+                    let mut body = config_field;
+                    body["sha256"] = json!(sha);
+                    body["limits"] = Value::Object(limits);
+                    body["http"] = http_policy;
+                    body
+                }),
+        )
+        .await?;
+    print(client.json, &v, |v| {
+        println!(
+            "installed {} as {} of tenant {} (version {}, sha256 {})",
+            v["name"].as_str().unwrap_or(""),
+            v["slot"].as_str().unwrap_or(""),
+            v["tenant_id"].as_str().unwrap_or(""),
+            v["version"],
+            v["sha256"].as_str().unwrap_or(""),
+        );
+    });
+    Ok(())
+}
+
 pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
     match cmd {
         PluginCommand::Build {
@@ -211,98 +304,9 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
             .await??;
             println!("{}", path.display());
         }
-        PluginCommand::Install {
-            client,
-            tenant,
-            slot,
-            config,
-            name,
-            deadline_ms,
-            fuel,
-            memory_mib,
-            output_kib,
-            http,
-            file,
-        } => {
-            let http_policy: Value = match &http {
-                Some(p) => serde_json::from_slice(
-                    &std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
-                )
-                .with_context(|| format!("{} is not JSON", p.display()))?,
-                None => json!({}),
-            };
-            let mut limits = serde_json::Map::new();
-            for (k, v) in [
-                ("deadline_ms", deadline_ms),
-                ("fuel", fuel),
-                ("memory_mib", memory_mib.map(u64::from)),
-                ("output_kib", output_kib.map(u64::from)),
-            ] {
-                if let Some(v) = v {
-                    limits.insert(k.into(), json!(v));
-                }
-            }
-            let bytes = std::fs::read(&file)
-                .with_context(|| format!("cannot read component {}", file.display()))?;
-            let config = config
-                .map(|p| {
-                    std::fs::read(&p).with_context(|| format!("cannot read config {}", p.display()))
-                })
-                .transpose()?;
-            // Text configs travel as text; binary ones (trained models) as base64.
-            let config_field = match config {
-                None => json!({}),
-                Some(bytes) => match String::from_utf8(bytes) {
-                    Ok(text) => json!({"config": text}),
-                    Err(e) => {
-                        use base64::Engine as _;
-                        json!({"config_base64": base64::engine::general_purpose::STANDARD.encode(e.into_bytes())})
-                    }
-                },
-            };
-            let name = name.unwrap_or_else(|| {
-                file.file_stem()
-                    .map(|s| s.to_string_lossy().replace('_', "-"))
-                    .unwrap_or_else(|| "plugin".into())
-            });
-            let c = Client::new(&client);
-            let comp = c
-                .send(
-                    c.post("/v1/components")
-                        .query(&[("name", &name)])
-                        .header("content-type", "application/wasm")
-                        .body(bytes),
-                )
-                .await?;
-            let sha = comp["sha256"]
-                .as_str()
-                .ok_or_else(|| anyhow!("the server did not return the component's sha256"))?;
-            let v = c
-                .send(
-                    c.put(&format!("/v1/tenants/{tenant}/plugins/{slot}"))
-                        .json(&{
-                            let mut body = config_field;
-                            body["sha256"] = json!(sha);
-                            body["limits"] = Value::Object(limits);
-                            body["http"] = http_policy;
-                            body
-                        }),
-                )
-                .await?;
-            print(client.json, &v, |v| {
-                println!(
-                    "installed {} as {} of tenant {} (version {}, sha256 {})",
-                    v["name"].as_str().unwrap_or(""),
-                    v["slot"].as_str().unwrap_or(""),
-                    v["tenant_id"].as_str().unwrap_or(""),
-                    v["version"],
-                    v["sha256"].as_str().unwrap_or(""),
-                );
-            });
-        }
+        PluginCommand::Install(args) => install(args).await?,
         PluginCommand::Rollback {
-            client,
-            tenant,
+            target: TenantArgs { client, tenant },
             slot,
             to,
         } => {
@@ -324,8 +328,7 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
             });
         }
         PluginCommand::Enable {
-            client,
-            tenant,
+            target: TenantArgs { client, tenant },
             slot,
         } => {
             let c = Client::new(&client);
@@ -342,7 +345,9 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
                 );
             });
         }
-        PluginCommand::List { client, tenant } => {
+        PluginCommand::List {
+            target: TenantArgs { client, tenant },
+        } => {
             let c = Client::new(&client);
             let v = c
                 .send(c.get(&format!("/v1/tenants/{tenant}/plugins")))
@@ -421,8 +426,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
 pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
     match cmd {
         SecretCommand::Set {
-            client,
-            tenant,
+            target: TenantArgs { client, tenant },
             name,
             value,
         } => {
@@ -443,7 +447,9 @@ pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
             .await?;
             println!("secret {name} of tenant {tenant} set");
         }
-        SecretCommand::List { client, tenant } => {
+        SecretCommand::List {
+            target: TenantArgs { client, tenant },
+        } => {
             let c = Client::new(&client);
             let v = c
                 .send(c.get(&format!("/v1/tenants/{tenant}/secrets")))
@@ -455,8 +461,7 @@ pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
             });
         }
         SecretCommand::Delete {
-            client,
-            tenant,
+            target: TenantArgs { client, tenant },
             name,
         } => {
             let c = Client::new(&client);

@@ -1,8 +1,8 @@
 //! `scrm crm …`: a running host's two-way CRM sync: settings, the queue of CRM writes
 //! (and its dead letters), pulling now, and the review queue.
 
-use super::ClientArgs;
 use super::client::Client;
+use super::{ClientArgs, TenantArgs};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -12,18 +12,12 @@ pub enum CrmCommand {
     /// Show the tenant's sync settings, queue counts and pull cursor.
     Status {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
     },
     /// Set the tenant's sync settings (unset options keep their current value).
     Set {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// realtime, batch or off.
         #[arg(long)]
         mode: Option<String>,
@@ -46,10 +40,7 @@ pub enum CrmCommand {
     /// List the queue of CRM writes (`--state dead` is the dead-letter list).
     Jobs {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// queued, done or dead.
         #[arg(long)]
         state: Option<String>,
@@ -57,10 +48,7 @@ pub enum CrmCommand {
     /// Put a dead CRM write back in the queue.
     Requeue {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// The job's id.
         #[arg(long)]
         id: i64,
@@ -70,10 +58,7 @@ pub enum CrmCommand {
     /// running it again shows the progress (nothing is queued twice).
     Backfill {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// Days of history.
         #[arg(long, default_value_t = 180)]
         days: u32,
@@ -84,18 +69,12 @@ pub enum CrmCommand {
     /// Pull the CRM's changes now.
     Pull {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
     },
     /// List the review queue (overwritten values and proposed merges).
     Reviews {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// open (default), accepted or reverted.
         #[arg(long, default_value = "open")]
         state: String,
@@ -103,10 +82,7 @@ pub enum CrmCommand {
     /// Accept a review entry: the winning value stays.
     Accept {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// The review entry's id.
         #[arg(long)]
         id: i64,
@@ -114,10 +90,7 @@ pub enum CrmCommand {
     /// Revert a review entry: the value that lost is restored on the host and in the CRM.
     Revert {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// The review entry's id.
         #[arg(long)]
         id: i64,
@@ -209,7 +182,9 @@ async fn wait_for_backfill(c: &Client, tenant: &str, queued: &Value) -> anyhow::
 /// Runs `scrm crm …`.
 pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
     let (client, v, line): (ClientArgs, Value, fn(&Value) -> String) = match cmd {
-        CrmCommand::Status { client, tenant } => {
+        CrmCommand::Status {
+            target: TenantArgs { client, tenant },
+        } => {
             let c = Client::new(&client);
             let v = c.send(c.get(&format!("/v1/tenants/{tenant}/crm"))).await?;
             (client, v, |v| {
@@ -217,8 +192,7 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
             })
         }
         CrmCommand::Set {
-            client,
-            tenant,
+            target: TenantArgs { client, tenant },
             mode,
             batch_minutes,
             pull_seconds,
@@ -246,8 +220,7 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
             })
         }
         CrmCommand::Jobs {
-            client,
-            tenant,
+            target: TenantArgs { client, tenant },
             state,
         } => {
             let c = Client::new(&client);
@@ -263,7 +236,10 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
             }
             (client, v, job_line)
         }
-        CrmCommand::Requeue { client, tenant, id } => {
+        CrmCommand::Requeue {
+            target: TenantArgs { client, tenant },
+            id,
+        } => {
             let c = Client::new(&client);
             let v = c
                 .send(c.post(&format!("/v1/tenants/{tenant}/crm/jobs/{id}/requeue")))
@@ -271,8 +247,7 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
             (client, v, job_line)
         }
         CrmCommand::Backfill {
-            client,
-            tenant,
+            target: TenantArgs { client, tenant },
             days,
             no_wait,
         } => {
@@ -292,7 +267,9 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
         }
-        CrmCommand::Pull { client, tenant } => {
+        CrmCommand::Pull {
+            target: TenantArgs { client, tenant },
+        } => {
             let c = Client::new(&client);
             let v = c
                 .send(c.post(&format!("/v1/tenants/{tenant}/crm/pull")))
@@ -310,8 +287,7 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
             })
         }
         CrmCommand::Reviews {
-            client,
-            tenant,
+            target: TenantArgs { client, tenant },
             state,
         } => {
             let c = Client::new(&client);
@@ -328,14 +304,20 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
             }
             (client, v, review_line)
         }
-        CrmCommand::Accept { client, tenant, id } => {
+        CrmCommand::Accept {
+            target: TenantArgs { client, tenant },
+            id,
+        } => {
             let c = Client::new(&client);
             let v = c
                 .send(c.post(&format!("/v1/tenants/{tenant}/crm/reviews/{id}/accept")))
                 .await?;
             (client, v, review_line)
         }
-        CrmCommand::Revert { client, tenant, id } => {
+        CrmCommand::Revert {
+            target: TenantArgs { client, tenant },
+            id,
+        } => {
             let c = Client::new(&client);
             let v = c
                 .send(c.post(&format!("/v1/tenants/{tenant}/crm/reviews/{id}/revert")))

@@ -73,6 +73,51 @@ pub struct ServeArgs {
     graph_url: Option<String>,
 }
 
+/// `scrm plugin install`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub(crate) target: TenantArgs,
+    /// The slot (classifier).
+    #[arg(long)]
+    pub(crate) slot: String,
+    /// A configuration file for the binding (JSON or TOML, per the plugin's docs).
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+    /// A name for the component [default: the file name without extension].
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// CPU deadline per call for this binding, in ms [default: the host's].
+    #[arg(long)]
+    pub(crate) deadline_ms: Option<u64>,
+    /// Instruction budget per call for this binding [default: the host's].
+    #[arg(long)]
+    pub(crate) fuel: Option<u64>,
+    /// Memory cap per instance for this binding, in MiB [default: the host's].
+    #[arg(long)]
+    pub(crate) memory_mib: Option<u32>,
+    /// Output cap per call for this binding, in KiB [default: the host's].
+    #[arg(long)]
+    pub(crate) output_kib: Option<u32>,
+    /// The binding's outbound HTTP policy, a JSON file:
+    /// {"allow": [hosts], "allow_private": ["ip:port"], "max_requests": n,
+    /// "credentials": [{"host", "header", "secret", "prefix"}]}.
+    #[arg(long)]
+    pub(crate) http: Option<PathBuf>,
+    /// The component file (.wasm).
+    pub(crate) file: PathBuf,
+}
+
+/// The admin API and the tenant a command acts on.
+#[derive(Debug, Args, Clone)]
+pub struct TenantArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+}
+
 /// Where the admin API is and how to authenticate.
 #[derive(Debug, Args, Clone)]
 pub struct ClientArgs {
@@ -185,48 +230,11 @@ enum PluginCommand {
         profile: String,
     },
     /// Upload a component and make it the tenant's plugin for a slot.
-    Install {
-        #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
-        /// The slot (classifier).
-        #[arg(long)]
-        slot: String,
-        /// A configuration file for the binding (JSON or TOML, per the plugin's docs).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// A name for the component [default: the file name without extension].
-        #[arg(long)]
-        name: Option<String>,
-        /// CPU deadline per call for this binding, in ms [default: the host's].
-        #[arg(long)]
-        deadline_ms: Option<u64>,
-        /// Instruction budget per call for this binding [default: the host's].
-        #[arg(long)]
-        fuel: Option<u64>,
-        /// Memory cap per instance for this binding, in MiB [default: the host's].
-        #[arg(long)]
-        memory_mib: Option<u32>,
-        /// Output cap per call for this binding, in KiB [default: the host's].
-        #[arg(long)]
-        output_kib: Option<u32>,
-        /// The binding's outbound HTTP policy, a JSON file:
-        /// {"allow": [hosts], "allow_private": ["ip:port"], "max_requests": n,
-        /// "credentials": [{"host", "header", "secret", "prefix"}]}.
-        #[arg(long)]
-        http: Option<PathBuf>,
-        /// The component file (.wasm).
-        file: PathBuf,
-    },
+    Install(InstallArgs),
     /// Make the previous installed version (or --to VERSION) active again, at once.
     Rollback {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// The slot.
         #[arg(long)]
         slot: String,
@@ -237,10 +245,7 @@ enum PluginCommand {
     /// Lift the quarantine of a tenant's plugin.
     Enable {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// The slot.
         #[arg(long)]
         slot: String,
@@ -248,10 +253,7 @@ enum PluginCommand {
     /// List a tenant's plugin bindings, newest first.
     List {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
     },
 }
 
@@ -260,10 +262,7 @@ enum SecretCommand {
     /// Set (or replace) a secret; the value is read from --value, SCRM_SECRET_VALUE or stdin.
     Set {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// The secret's name (referenced by HTTP policies' credentials).
         #[arg(long)]
         name: String,
@@ -274,18 +273,12 @@ enum SecretCommand {
     /// List a tenant's secret names (values are never shown).
     List {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
     },
     /// Delete a secret.
     Delete {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// The secret's name.
         #[arg(long)]
         name: String,

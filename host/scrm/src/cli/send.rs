@@ -1,7 +1,7 @@
 //! `scrm send` and `scrm outbox`: sending through a running host's outbox.
 
-use super::ClientArgs;
 use super::client::Client;
+use super::{ClientArgs, TenantArgs};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -60,10 +60,7 @@ pub enum OutboxCommand {
     /// List a tenant's sends, optionally in one state (dead = the dead-letter list).
     List {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// queued, sending, sent, needs_template, undeliverable, suppressed, dead, cancelled.
         #[arg(long)]
         state: Option<String>,
@@ -71,10 +68,7 @@ pub enum OutboxCommand {
     /// Put a dead, suppressed, needs-template or undeliverable send back in the queue.
     Requeue {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// The outbox item's id.
         #[arg(long)]
         id: i64,
@@ -82,10 +76,7 @@ pub enum OutboxCommand {
     /// Cancel a queued send.
     Cancel {
         #[command(flatten)]
-        client: ClientArgs,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
+        target: TenantArgs,
         /// The outbox item's id.
         #[arg(long)]
         id: i64,
@@ -192,8 +183,7 @@ pub async fn send(a: SendArgs) -> anyhow::Result<()> {
 pub async fn outbox(cmd: OutboxCommand) -> anyhow::Result<()> {
     let (client, v) = match cmd {
         OutboxCommand::List {
-            client,
-            tenant,
+            target: TenantArgs { client, tenant },
             state,
         } => {
             let c = Client::new(&client);
@@ -210,14 +200,20 @@ pub async fn outbox(cmd: OutboxCommand) -> anyhow::Result<()> {
             }
             (client, v)
         }
-        OutboxCommand::Requeue { client, tenant, id } => {
+        OutboxCommand::Requeue {
+            target: TenantArgs { client, tenant },
+            id,
+        } => {
             let c = Client::new(&client);
             let v = c
                 .send(c.post(&format!("/v1/tenants/{tenant}/outbox/{id}/requeue")))
                 .await?;
             (client, v)
         }
-        OutboxCommand::Cancel { client, tenant, id } => {
+        OutboxCommand::Cancel {
+            target: TenantArgs { client, tenant },
+            id,
+        } => {
             let c = Client::new(&client);
             let v = c
                 .send(c.post(&format!("/v1/tenants/{tenant}/outbox/{id}/cancel")))

@@ -6,7 +6,7 @@
 //! per app), so tests and failover can point it anywhere.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), scrm::cloud::client::SendError> {
+//! # async fn demo() -> Result<(), scrm_wire::graph::SendError> {
 //! use scrm::cloud::client::{CloudClient, Endpoint};
 //! let client = CloudClient::new(std::time::Duration::from_secs(10));
 //! let ep = Endpoint::new("https://graph.facebook.com", "v23.0");

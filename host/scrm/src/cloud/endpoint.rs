@@ -3,13 +3,13 @@
 use super::client::Endpoint;
 use super::health::Health;
 use crate::config::SendSettings;
-use rusqlite::Connection;
+use scrm_store::Store;
 use scrm_store::{StoreError, apps};
 
 /// The Cloud API endpoint for a tenant's app: its own URL and version, else the
 /// host's; its backup URL instead while `health` says the backup is active.
 pub fn endpoint_for(
-    c: &Connection,
+    c: &dyn Store,
     tenant: &str,
     s: &SendSettings,
     health: Option<&Health>,
@@ -19,7 +19,7 @@ pub fn endpoint_for(
         url,
         version,
         backup,
-    } = apps::graph_endpoint(c, tenant)?;
+    } = scrm_store::AppRepo::graph_endpoint(c, tenant)?;
     let primary = url.unwrap_or_else(|| s.graph_url.clone());
     let base = match (health, app) {
         (Some(h), Some(app)) => h.base_url(&app, primary, backup),

@@ -21,7 +21,7 @@
 //! active URL. [`Health::decide`] is the whole state machine, with no I/O.
 //!
 //! ```no_run
-//! # async fn demo(db: scrm::store::Db) -> anyhow::Result<()> {
+//! # async fn demo(db: scrm_store::Db) -> anyhow::Result<()> {
 //! use scrm::cloud::health::Health;
 //! use scrm::config::ProbeSettings;
 //! let settings = ProbeSettings::from_send_settings(&scrm::config::SendSettings::default())?;
@@ -36,8 +36,8 @@
 use crate::cloud::client::{CloudClient, Endpoint};
 use crate::config::ProbeSettings;
 use crate::metrics::Metrics;
-use scrm_store::apps::{self, MetaApp};
-use scrm_store::health::{self as rows, Outcome, Probe, State, Switch, Target};
+use scrm_store::apps::MetaApp;
+use scrm_store::health::{Outcome, Probe, State, Switch, Target};
 use scrm_store::{Db, StoreError, now_ms};
 use scrm_wire::graph::SendError;
 use serde::Serialize;
@@ -162,7 +162,7 @@ impl Health {
         settings: ProbeSettings,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Health>, StoreError> {
-        let stored = db.read(rows::load_all).await?;
+        let stored = db.read(|c| scrm_store::HealthRepo::load_all(c)).await?;
         let mut apps = HashMap::new();
         for s in stored {
             metrics.set_graph_backup_active(&s.app, s.state.active == Target::Backup);
@@ -255,7 +255,12 @@ impl Health {
         let id = app.to_owned();
         let (meta, creds) = self
             .db
-            .read(move |c| Ok((apps::get(c, &id)?, rows::probe_credentials(c, &id)?)))
+            .read(move |c| {
+                Ok((
+                    scrm_store::AppRepo::get(c, &id)?,
+                    scrm_store::HealthRepo::probe_credentials(c, &id)?,
+                ))
+            })
             .await?;
         let meta = meta.ok_or_else(|| HealthError::UnknownApp(app.into()))?;
         let (_tenant, number, token) =
@@ -300,7 +305,7 @@ impl Health {
         });
         let (id, state, stored, sw) = (app.to_owned(), entry.state, probes.clone(), switch.clone());
         self.db
-            .write(move |c| rows::record(c, &id, &stored, &state, sw.as_ref()))
+            .write(move |c| scrm_store::HealthRepo::record(c, &id, &stored, &state, sw.as_ref()))
             .await?;
         for p in probes {
             match p.target {
@@ -324,7 +329,7 @@ impl Health {
         let id = app.to_owned();
         let meta = self
             .db
-            .read(move |c| apps::get(c, &id))
+            .read(move |c| scrm_store::AppRepo::get(c, &id))
             .await?
             .ok_or_else(|| HealthError::UnknownApp(app.into()))?;
         let primary_url = self.primary_url(&meta);
@@ -357,7 +362,7 @@ impl Health {
         }
         let (id, state, sw) = (app.to_owned(), entry.state, switch.clone());
         self.db
-            .write(move |c| rows::record_change(c, &id, &state, sw.as_ref()))
+            .write(move |c| scrm_store::HealthRepo::record_change(c, &id, &state, sw.as_ref()))
             .await?;
         self.commit(app, entry, switch.as_ref());
         Ok(())
@@ -373,9 +378,9 @@ impl Health {
             .db
             .read(move |c| {
                 Ok((
-                    apps::get(c, &id)?,
-                    rows::recent_probes(c, &id, RECENT_PROBES)?,
-                    rows::switches(c, &id, RECENT_SWITCHES)?,
+                    scrm_store::AppRepo::get(c, &id)?,
+                    scrm_store::HealthRepo::recent_probes(c, &id, RECENT_PROBES)?,
+                    scrm_store::HealthRepo::switches(c, &id, RECENT_SWITCHES)?,
                 ))
             })
             .await?;
@@ -420,7 +425,7 @@ impl Health {
         let tick = self.settings.interval.min(MAX_TICK);
         loop {
             tokio::time::sleep(tick).await;
-            let apps = match self.db.read(apps::list).await {
+            let apps = match self.db.read(|c| scrm_store::AppRepo::list(c)).await {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::error!(error = %e, "health prober cannot list apps");

@@ -12,7 +12,7 @@
 //! assert_eq!(keyword("START"), Some(Keyword::Resume));
 //! ```
 
-use scrm_store::consent;
+use scrm_store::Store;
 
 /// What a keyword asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,15 +104,15 @@ pub fn keyword(text: &str) -> Option<Keyword> {
 /// # Errors
 /// On database failure.
 pub fn apply_keyword(
-    conn: &rusqlite::Connection,
+    conn: &dyn Store,
     tenant: &str,
     wa_id: &str,
     keyword: Keyword,
     at: i64,
 ) -> Result<(), scrm_store::StoreError> {
     match keyword {
-        Keyword::OptOut => consent::opt_out(conn, tenant, wa_id, "keyword", at),
-        Keyword::Resume => consent::opt_in(conn, tenant, wa_id, "keyword", at),
+        Keyword::OptOut => scrm_store::ConsentRepo::opt_out(conn, tenant, wa_id, "keyword", at),
+        Keyword::Resume => scrm_store::ConsentRepo::opt_in(conn, tenant, wa_id, "keyword", at),
     }
 }
 

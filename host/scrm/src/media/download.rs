@@ -12,9 +12,9 @@
 
 use super::{MediaStore, kinds};
 use crate::cloud::client::Endpoint;
-use scrm_store::media::{self as rows, Job};
+use scrm_store::media::Job;
 use scrm_store::secrets::TOKEN_SECRET;
-use scrm_store::{StoreError, now_ms, secrets};
+use scrm_store::{StoreError, now_ms};
 use scrm_wire::graph::{SendError, error_from};
 use serde::Deserialize;
 use serde_json::Value;
@@ -123,28 +123,34 @@ impl MediaStore {
         self.inner
             .db
             .write(move |c| {
-                let tx = c.transaction()?;
-                let now = now_ms();
-                let mut out = Vec::new();
-                for mut job in rows::due(&tx, now, BATCH)? {
-                    let Some(token) = secrets::get(&tx, &job.tenant, TOKEN_SECRET)? else {
-                        rows::defer(
-                            &tx,
-                            job.id,
-                            now + NO_TOKEN_WAIT_MS,
-                            "no access token: set the tenant secret whatsapp_access_token",
+                scrm_store::transaction(c, |tx| {
+                    let now = now_ms();
+                    let mut out = Vec::new();
+                    for mut job in scrm_store::MediaRepo::due(tx, now, BATCH)? {
+                        let Some(token) =
+                            scrm_store::SecretRepo::get(tx, &job.tenant, TOKEN_SECRET)?
+                        else {
+                            scrm_store::MediaRepo::defer(
+                                tx,
+                                job.id,
+                                now + NO_TOKEN_WAIT_MS,
+                                "no access token: set the tenant secret whatsapp_access_token",
+                            )?;
+                            continue;
+                        };
+                        scrm_store::MediaRepo::lease(tx, job.id, now + lease)?;
+                        job.attempts += 1;
+                        let health = this.inner.health.get().map(|h| &**h);
+                        let ep = crate::cloud::endpoint_for(
+                            tx,
+                            &job.tenant,
+                            &this.inner.settings,
+                            health,
                         )?;
-                        continue;
-                    };
-                    rows::lease(&tx, job.id, now + lease)?;
-                    job.attempts += 1;
-                    let health = this.inner.health.get().map(|h| &**h);
-                    let ep =
-                        crate::cloud::endpoint_for(&tx, &job.tenant, &this.inner.settings, health)?;
-                    out.push((job, token, ep));
-                }
-                tx.commit()?;
-                Ok(out)
+                        out.push((job, token, ep));
+                    }
+                    Ok(out)
+                })
             })
             .await
     }
@@ -170,21 +176,28 @@ impl MediaStore {
             .inner
             .db
             .write(move |c| match result {
-                Ok(f) => {
-                    rows::mark_stored(c, id, &f.sha256, f.size, f.mime_type.as_deref(), f.animated)
-                }
-                Err(f) if f.transient && attempts < max_attempts => rows::retry_at(
+                Ok(f) => scrm_store::MediaRepo::mark_stored(
                     c,
                     id,
-                    now_ms() + crate::backoff::backoff_ms(base, max, attempts),
-                    &f.message,
+                    &f.sha256,
+                    f.size,
+                    f.mime_type.as_deref(),
+                    f.animated,
                 ),
-                Err(f) if f.transient => rows::mark_failed(
+                Err(f) if f.transient && attempts < max_attempts => {
+                    scrm_store::MediaRepo::retry_at(
+                        c,
+                        id,
+                        now_ms() + crate::backoff::backoff_ms(base, max, attempts),
+                        &f.message,
+                    )
+                }
+                Err(f) if f.transient => scrm_store::MediaRepo::mark_failed(
                     c,
                     id,
                     &format!("gave up after {attempts} attempts: {}", f.message),
                 ),
-                Err(f) => rows::mark_failed(c, id, &f.message),
+                Err(f) => scrm_store::MediaRepo::mark_failed(c, id, &f.message),
             })
             .await;
         if let Err(e) = recorded {

@@ -20,7 +20,7 @@
 //!   content for 29 days (Meta keeps uploads for 30).
 //!
 //! ```no_run
-//! # async fn demo(db: scrm::store::Db) -> Result<(), scrm::media::MediaError> {
+//! # async fn demo(db: scrm_store::Db) -> Result<(), scrm::media::MediaError> {
 //! let media = scrm::media::MediaStore::open(db, "data/media".as_ref(), Default::default())?;
 //! let sha = media.put_bytes(b"%PDF-1.7 ...").await?;
 //! assert!(media.path(&sha).is_some());
@@ -35,7 +35,7 @@ pub mod upload;
 
 use crate::cloud::client::CloudClient;
 use crate::config::SendSettings;
-use rusqlite::Connection;
+use scrm_store::Store;
 use scrm_store::{Db, StoreError};
 use scrm_wire::content::Content;
 use scrm_wire::outbound::Invalid;
@@ -286,7 +286,7 @@ impl Drop for Writer {
 /// # Errors
 /// On database failure.
 pub fn record_inbound(
-    tx: &Connection,
+    tx: &dyn Store,
     tenant: &str,
     message_id: i64,
     phone_number_id: &str,
@@ -306,7 +306,7 @@ pub fn record_inbound(
         .as_deref()
         .and_then(kinds::parse_sha256)
         .map(hex::encode);
-    rows::insert_inbound(
+    scrm_store::MediaRepo::insert_inbound(
         tx,
         &rows::NewInbound {
             tenant,
@@ -384,9 +384,10 @@ pub(crate) fn scrm_refs(body: &Value) -> Vec<(String, Kind, String)> {
 /// # Errors
 /// [`Invalid`] with `unknown_media`, `unsupported_media_type` or
 /// `media_too_large`; [`StoreError`] on database failure.
-pub fn check_outbound(c: &Connection, tenant: &str, body: &Value) -> Result<(), CheckError> {
+pub fn check_outbound(c: &dyn Store, tenant: &str, body: &Value) -> Result<(), CheckError> {
     for (pointer, kind, sha) in scrm_refs(body) {
-        let Some(row) = rows::visible(c, tenant, &sha)?.filter(|_| kinds::is_hex_sha256(&sha))
+        let Some(row) =
+            scrm_store::MediaRepo::visible(c, tenant, &sha)?.filter(|_| kinds::is_hex_sha256(&sha))
         else {
             return Err(Invalid {
                 code: "unknown_media",

@@ -9,7 +9,7 @@
 use super::reencode::to_jpeg_under;
 use super::{ID_PREFIX, Kind, MediaError, MediaStore, Writer, kinds, scrm_refs};
 use crate::cloud::client::Endpoint;
-use scrm_store::media::{self as rows, MediaRow, NewOutbound};
+use scrm_store::media::{MediaRow, NewOutbound};
 use scrm_store::now_ms;
 use scrm_wire::graph::{SendError, error_from};
 use serde_json::Value;
@@ -114,7 +114,7 @@ impl MediaStore {
             .inner
             .db
             .write(move |c| {
-                rows::upsert_outbound(
+                scrm_store::MediaRepo::upsert_outbound(
                     c,
                     &NewOutbound {
                         tenant: &tenant,
@@ -180,8 +180,8 @@ impl MediaStore {
             .db
             .read(move |c| {
                 Ok((
-                    rows::visible(c, &t, &s)?,
-                    rows::cached_upload(c, &p, &s, since)?,
+                    scrm_store::MediaRepo::visible(c, &t, &s)?,
+                    scrm_store::MediaRepo::cached_upload(c, &p, &s, since)?,
                 ))
             })
             .await
@@ -214,7 +214,7 @@ impl MediaStore {
         if let Err(e) = self
             .inner
             .db
-            .write(move |c| rows::remember_upload(c, &p, &s, &i, now_ms()))
+            .write(move |c| scrm_store::MediaRepo::remember_upload(c, &p, &s, &i, now_ms()))
             .await
         {
             tracing::warn!(error = %e, "cannot cache Meta's media id; the next send uploads again");

@@ -3,6 +3,7 @@
 //! actions.
 
 use super::*;
+use scrm_store::Store;
 
 /// Turns a responder's `reply` and `template` actions for the inbound message
 /// `message_id` into sends from the number that received it to its sender, in the
@@ -13,14 +14,14 @@ use super::*;
 /// # Errors
 /// On database failure.
 pub fn enqueue_actions(
-    c: &Connection,
+    c: &dyn Store,
     tenant: &str,
     message_id: i64,
     actions: &[Value],
     defaults: Limits,
     metrics: &Metrics,
 ) -> Result<usize, StoreError> {
-    let found = scrm_store::messages::inbound_origin(
+    let found = scrm_store::MessageRepo::inbound_origin(
         c,
         tenant,
         scrm_store::messages::MessageRef::Id(message_id),
@@ -70,7 +71,7 @@ pub fn enqueue_actions(
 
 /// Checks, decides and stores one request (in the caller's transaction).
 pub(super) fn enqueue_checked(
-    c: &Connection,
+    c: &dyn Store,
     tenant: &str,
     mut checked: Checked,
     idempotency_key: Option<&str>,
@@ -83,7 +84,7 @@ pub(super) fn enqueue_checked(
 
     let (mut checked, to, from) = if let Some(wamid) = checked.read_message_id.clone() {
         // A mark-as-read goes from the number that received the message.
-        let found = scrm_store::messages::inbound_origin(
+        let found = scrm_store::MessageRepo::inbound_origin(
             c,
             tenant,
             scrm_store::messages::MessageRef::Wamid(&wamid),
@@ -135,7 +136,7 @@ pub(super) fn enqueue_checked(
     checked.from = Some(from.clone());
     let now = now_ms();
     let limits = effective_limits(c, tenant, &from, defaults)?;
-    let (count, oldest) = rows::reached_since(c, &from, now - policy::DAY_MS)?;
+    let (count, oldest) = scrm_store::OutboxRepo::reached_since(c, &from, now - policy::DAY_MS)?;
     let target = Target {
         tenant,
         number: &from,
@@ -149,7 +150,7 @@ pub(super) fn enqueue_checked(
         Decision::Wait { until, reason } => (until, Some(reason.as_str())),
         Decision::Send { .. } => (now, None),
     };
-    Ok(rows::enqueue(
+    Ok(scrm_store::OutboxRepo::enqueue(
         c,
         &NewSend {
             tenant,
@@ -180,10 +181,10 @@ pub(super) fn normalise_recipient(raw: &str, region: &str) -> Option<String> {
 }
 
 pub(super) fn tenant_numbers(
-    c: &Connection,
+    c: &dyn Store,
     tenant: &str,
 ) -> Result<Option<(String, Vec<String>)>, StoreError> {
-    Ok(scrm_store::tenants::get(c, tenant)?.map(|t| (t.default_region, t.phone_number_ids)))
+    Ok(scrm_store::TenantRepo::get(c, tenant)?.map(|t| (t.default_region, t.phone_number_ids)))
 }
 
 /// The limits of `number`: defaults, then the tenant's overrides, then the number's.
@@ -192,12 +193,12 @@ pub(super) fn tenant_numbers(
 /// On database failure; stored overrides that no longer validate are ignored with a
 /// warning rather than stopping sends.
 pub fn effective_limits(
-    c: &Connection,
+    c: &dyn Store,
     tenant: &str,
     number: &str,
     defaults: Limits,
 ) -> Result<Limits, StoreError> {
-    let (t, n) = scrm_store::tenants::limit_overrides(c, tenant, number)?;
+    let (t, n) = scrm_store::TenantRepo::limit_overrides(c, tenant, number)?;
     let mut limits = defaults;
     for json in [Some(t), n].into_iter().flatten() {
         match serde_json::from_str::<LimitOverrides>(&json)
@@ -230,7 +231,7 @@ pub(super) struct Target<'a> {
 }
 
 pub(super) fn gather(
-    c: &Connection,
+    c: &dyn Store,
     t: &Target<'_>,
     limits: Limits,
     now: i64,
@@ -238,8 +239,13 @@ pub(super) fn gather(
     oldest: Option<i64>,
     reached_this_round: &HashSet<String>,
 ) -> Result<Facts, StoreError> {
-    let (last_bi, recipient_reached) =
-        rows::recipient_history(c, t.tenant, t.number, t.to, now - policy::DAY_MS)?;
+    let (last_bi, recipient_reached) = scrm_store::OutboxRepo::recipient_history(
+        c,
+        t.tenant,
+        t.number,
+        t.to,
+        now - policy::DAY_MS,
+    )?;
     Ok(Facts {
         now,
         kind: t.kind,
@@ -247,10 +253,10 @@ pub(super) fn gather(
         last_inbound_at: if t.kind == policy::Kind::Read {
             None
         } else {
-            rows::last_inbound_at(c, t.tenant, t.number, t.to)?
+            scrm_store::OutboxRepo::last_inbound_at(c, t.tenant, t.number, t.to)?
         },
-        consent: consent::get(c, t.tenant, t.to)?,
-        number_marketing_paused_until: rows::number_paused_until(c, t.number)?,
+        consent: scrm_store::ConsentRepo::get(c, t.tenant, t.to)?,
+        number_marketing_paused_until: scrm_store::OutboxRepo::number_paused_until(c, t.number)?,
         daily_cap: limits.daily_cap.get(),
         require_opt_in: limits.require_opt_in,
         reached_24h: reached,

@@ -3,6 +3,7 @@
 //! marketing stopped or paused, retry with back-off, dead letter).
 
 use super::*;
+use scrm_store::Store;
 
 /// Meta's code and a one-line description of the first error in a stored `errors`
 /// JSON array (a `failed` status's).
@@ -19,7 +20,7 @@ pub(super) fn first_error(errors: Option<&str>) -> (Option<i64>, String) {
 /// # Errors
 /// On database failure.
 pub fn apply_failure(
-    c: &Connection,
+    c: &dyn Store,
     s: &SendSettings,
     row: &OutboxItem,
     code: Option<i64>,
@@ -34,7 +35,7 @@ pub fn apply_failure(
         // Throughput or pair rate exceeded: slow down; these are never dead-lettered.
         Meaning::SlowDown => {
             let wait = retry_after.map_or_else(|| backoff(row.attempts), |d| d.as_millis() as i64);
-            rows::retry_later(
+            scrm_store::OutboxRepo::retry_later(
                 c,
                 row.id,
                 now + wait,
@@ -45,23 +46,23 @@ pub fn apply_failure(
             "rate_limited"
         }
         Meaning::NeedsTemplate => {
-            rows::finish(c, row.id, "needs_template", code, message)?;
+            scrm_store::OutboxRepo::finish(c, row.id, "needs_template", code, message)?;
             "needs_template"
         }
         Meaning::Undeliverable => {
-            consent::mark_undeliverable(c, &row.tenant_id, &row.to, now)?;
-            rows::finish(c, row.id, "undeliverable", code, message)?;
+            scrm_store::ConsentRepo::mark_undeliverable(c, &row.tenant_id, &row.to, now)?;
+            scrm_store::OutboxRepo::finish(c, row.id, "undeliverable", code, message)?;
             "undeliverable"
         }
         Meaning::StoppedMarketing => {
-            consent::marketing_preference(c, &row.tenant_id, &row.to, true, now)?;
-            rows::finish(c, row.id, "suppressed", code, message)?;
+            scrm_store::ConsentRepo::marketing_preference(c, &row.tenant_id, &row.to, true, now)?;
+            scrm_store::OutboxRepo::finish(c, row.id, "suppressed", code, message)?;
             "suppressed"
         }
         Meaning::MarketingPausedForContact => {
             let until = now + s.marketing_pause_ms;
-            consent::pause_marketing(c, &row.tenant_id, &row.to, until)?;
-            rows::retry_later(
+            scrm_store::ConsentRepo::pause_marketing(c, &row.tenant_id, &row.to, until)?;
+            scrm_store::OutboxRepo::retry_later(
                 c,
                 row.id,
                 until,
@@ -73,8 +74,8 @@ pub fn apply_failure(
         }
         Meaning::MarketingPausedForNumber => {
             let until = now + s.marketing_pause_ms;
-            rows::pause_number(c, &row.phone_number_id, until, message)?;
-            rows::retry_later(
+            scrm_store::OutboxRepo::pause_number(c, &row.phone_number_id, until, message)?;
+            scrm_store::OutboxRepo::retry_later(
                 c,
                 row.id,
                 until,
@@ -85,7 +86,7 @@ pub fn apply_failure(
             "marketing_paused"
         }
         _ if retryable && row.attempts < i64::from(s.max_attempts) => {
-            rows::retry_later(
+            scrm_store::OutboxRepo::retry_later(
                 c,
                 row.id,
                 now + backoff(row.attempts),
@@ -97,11 +98,11 @@ pub fn apply_failure(
         }
         _ if retryable => {
             let reason = format!("gave up after {} attempts: {message}", row.attempts);
-            rows::finish(c, row.id, "dead", code, &reason)?;
+            scrm_store::OutboxRepo::finish(c, row.id, "dead", code, &reason)?;
             "dead"
         }
         _ => {
-            rows::finish(c, row.id, "dead", code, message)?;
+            scrm_store::OutboxRepo::finish(c, row.id, "dead", code, message)?;
             "dead"
         }
     })
@@ -114,14 +115,14 @@ pub fn apply_failure(
 /// # Errors
 /// On database failure.
 pub fn apply_failed_status(
-    c: &Connection,
+    c: &dyn Store,
     s: &SendSettings,
     tenant: &str,
     wamid: &str,
     code: Option<i64>,
     message: &str,
 ) -> Result<Option<&'static str>, StoreError> {
-    let Some(row) = rows::find_sent(c, tenant, wamid)? else {
+    let Some(row) = scrm_store::OutboxRepo::find_sent(c, tenant, wamid)? else {
         return Ok(None);
     };
     let retryable = scrm_wire::graph::temporary_code(code);

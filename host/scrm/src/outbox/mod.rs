@@ -20,9 +20,9 @@ use crate::limits::policy::{self, Category, Decision, Facts, Refusal, WaitReason
 use crate::limits::rate::Pacer;
 use crate::limits::{LimitOverrides, Limits};
 use crate::metrics::Metrics;
-use rusqlite::Connection;
-use scrm_store::outbox::{self as rows, NewSend, OutboxItem};
-use scrm_store::{Db, StoreError, consent, now_ms, secrets};
+use scrm_store::Store;
+use scrm_store::outbox::{NewSend, OutboxItem};
+use scrm_store::{Db, StoreError, now_ms};
 use scrm_wire::graph::{Meaning, SendError, Sent, meaning};
 use scrm_wire::outbound::{self, Checked};
 use scrm_wire::payload::ApiError;
@@ -177,10 +177,10 @@ impl Outbox {
 ///
 /// # Errors
 /// On database failure.
-pub fn set_secret(c: &Connection, tenant: &str, name: &str, value: &str) -> Result<(), StoreError> {
-    secrets::set(c, tenant, name, value)?;
+pub fn set_secret(c: &dyn Store, tenant: &str, name: &str, value: &str) -> Result<(), StoreError> {
+    scrm_store::SecretRepo::set(c, tenant, name, value)?;
     if name == TOKEN_SECRET {
-        rows::release(c, tenant, None, &["no_access_token"])?;
+        scrm_store::OutboxRepo::release(c, tenant, None, &["no_access_token"])?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! with bounded concurrency, and records each outcome.
 
 use super::*;
+use scrm_store::Store;
 
 /// What the sender needs for one claimed row.
 #[derive(Debug)]
@@ -40,7 +41,11 @@ pub(super) struct Outcome {
 impl Outbox {
     /// Runs the sender until the task is dropped.
     pub async fn run(self) {
-        match self.db.write(|c| rows::recover_interrupted(c)).await {
+        match self
+            .db
+            .write(|c| scrm_store::OutboxRepo::recover_interrupted(c))
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
                 count = n,
@@ -78,7 +83,12 @@ impl Outbox {
             if full_round >= CLAIM_BATCH {
                 continue;
             }
-            let next = self.db.read(rows::next_due).await.ok().flatten();
+            let next = self
+                .db
+                .read(|c| scrm_store::OutboxRepo::next_due(c))
+                .await
+                .ok()
+                .flatten();
             // Rows that are due but were not claimed wait behind an earlier send to
             // the same recipient; its outcome wakes this loop. The 20 ms floor keeps
             // such rows from turning the loop into a spin.
@@ -144,17 +154,17 @@ impl Outbox {
         let this = self.clone();
         self.db
             .write(move |c| {
-                let tx = c.transaction()?;
-                let claimed = this.claim_in(&tx)?;
-                tx.commit()?;
-                Ok(claimed)
+                scrm_store::transaction(c, |tx| {
+                    let claimed = this.claim_in(tx)?;
+                    Ok(claimed)
+                })
             })
             .await
     }
 
-    fn claim_in(&self, c: &Connection) -> Result<Vec<Claimed>, StoreError> {
+    fn claim_in(&self, c: &dyn Store) -> Result<Vec<Claimed>, StoreError> {
         let now = now_ms();
-        let due = rows::claimable(c, now, CLAIM_BATCH)?;
+        let due = scrm_store::OutboxRepo::claimable(c, now, CLAIM_BATCH)?;
         let mut claimed = Vec::with_capacity(due.len());
         // What the round reads once per number and per tenant.
         let mut numbers: HashMap<String, NumberRound> = HashMap::new();
@@ -167,8 +177,11 @@ impl Outbox {
                     &row.phone_number_id,
                     self.settings.limits,
                 )?;
-                let (reached, oldest) =
-                    rows::reached_since(c, &row.phone_number_id, now - policy::DAY_MS)?;
+                let (reached, oldest) = scrm_store::OutboxRepo::reached_since(
+                    c,
+                    &row.phone_number_id,
+                    now - policy::DAY_MS,
+                )?;
                 numbers.insert(
                     row.phone_number_id.clone(),
                     NumberRound {
@@ -202,7 +215,7 @@ impl Outbox {
             )?;
             let business_initiated = match policy::decide(&facts) {
                 Decision::Wait { until, reason } => {
-                    rows::hold(c, row.id, until, reason.as_str())?;
+                    scrm_store::OutboxRepo::hold(c, row.id, until, reason.as_str())?;
                     continue;
                 }
                 Decision::Refuse(r) => {
@@ -210,7 +223,7 @@ impl Outbox {
                         Refusal::OutsideServiceWindow => "needs_template",
                         Refusal::OptedOut | Refusal::MarketingStopped => "suppressed",
                     };
-                    rows::finish(c, row.id, state, None, r.message())?;
+                    scrm_store::OutboxRepo::finish(c, row.id, state, None, r.message())?;
                     self.count(&row.tenant_id, state);
                     continue;
                 }
@@ -218,7 +231,7 @@ impl Outbox {
             };
             if !tenants.contains_key(&row.tenant_id) {
                 let round = TenantRound {
-                    token: secrets::get(c, &row.tenant_id, TOKEN_SECRET)?,
+                    token: scrm_store::SecretRepo::get(c, &row.tenant_id, TOKEN_SECRET)?,
                     endpoint: crate::cloud::endpoint_for(
                         c,
                         &row.tenant_id,
@@ -230,7 +243,7 @@ impl Outbox {
             }
             let tenant = &tenants[&row.tenant_id];
             let Some(token) = tenant.token.clone() else {
-                rows::hold(c, row.id, now + 60_000, "no_access_token")?;
+                scrm_store::OutboxRepo::hold(c, row.id, now + 60_000, "no_access_token")?;
                 continue;
             };
             if let Err(wait) = self.pacer.recipient(
@@ -240,10 +253,15 @@ impl Outbox {
                 limits.recipient_interval_ms,
             ) {
                 let until = now + wait.as_millis() as i64 + 1;
-                rows::hold(c, row.id, until, WaitReason::RecipientPacing.as_str())?;
+                scrm_store::OutboxRepo::hold(
+                    c,
+                    row.id,
+                    until,
+                    WaitReason::RecipientPacing.as_str(),
+                )?;
                 continue;
             }
-            rows::claim(c, row.id, business_initiated)?;
+            scrm_store::OutboxRepo::claim(c, row.id, business_initiated)?;
             if business_initiated {
                 number.reached_now.insert(row.to.clone());
             }
@@ -270,12 +288,12 @@ impl Outbox {
             let result = self
                 .db
                 .write(move |c| {
-                    let tx = c.transaction()?;
-                    for o in &outcomes {
-                        this.record(&tx, o)?;
-                    }
-                    tx.commit()?;
-                    Ok(())
+                    scrm_store::transaction(c, |tx| {
+                        for o in &outcomes {
+                            this.record(tx, o)?;
+                        }
+                        Ok(())
+                    })
                 })
                 .await;
             if let Err(e) = result {
@@ -289,17 +307,25 @@ impl Outbox {
         self.metrics.send(tenant, result);
     }
 
-    fn record(&self, c: &Connection, o: &Outcome) -> Result<(), StoreError> {
+    fn record(&self, c: &dyn Store, o: &Outcome) -> Result<(), StoreError> {
         let row = &o.row;
         let now = now_ms();
         let err = match &o.result {
             Ok(sent) => {
-                rows::mark_sent(c, row.id, sent.wamid.as_deref(), now)?;
+                scrm_store::OutboxRepo::mark_sent(c, row.id, sent.wamid.as_deref(), now)?;
                 self.count(&row.tenant_id, "sent");
                 if let Some(wamid) = &sent.wamid {
-                    rows::record_outbound_message(c, row, wamid, sent.wa_id.as_deref(), now)?;
+                    scrm_store::OutboxRepo::record_outbound_message(
+                        c,
+                        row,
+                        wamid,
+                        sent.wa_id.as_deref(),
+                        now,
+                    )?;
                     // A `failed` status that arrived before this answer is acted on now.
-                    if let Some(errors) = rows::recorded_failure(c, &row.tenant_id, wamid)? {
+                    if let Some(errors) =
+                        scrm_store::OutboxRepo::recorded_failure(c, &row.tenant_id, wamid)?
+                    {
                         let (code, message) = first_error(errors.as_deref());
                         let sent_row = OutboxItem {
                             wamid: Some(wamid.clone()),

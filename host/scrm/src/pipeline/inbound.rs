@@ -3,15 +3,13 @@
 use super::Pipeline;
 use crate::limits::optout;
 use crate::metrics::UnhandledLabels;
-use rusqlite::Connection;
 use scrm_engine::error::CallError;
 use scrm_engine::responder::ConversationView;
 use scrm_engine::{ActiveBinding, PluginHost, TenantPlugins};
-use scrm_store::contacts::{self, Contact, ContactFacts};
-use scrm_store::messages::{
-    self, ClassifyOutcome, NewInbound, NewRevision, NewStatus, RevisionAction,
-};
-use scrm_store::{StoreError, consent, events, inbox, now_ms, tenants};
+use scrm_store::Store;
+use scrm_store::contacts::{Contact, ContactFacts};
+use scrm_store::messages::{ClassifyOutcome, NewInbound, NewRevision, NewStatus, RevisionAction};
+use scrm_store::{StoreError, events, inbox, now_ms};
 use scrm_wire::content::Content;
 use scrm_wire::payload::{self, AccountEvent, Amendment, Event, InboundMessage, Route};
 use scrm_wire::phone;
@@ -79,33 +77,33 @@ impl Pipeline {
         let (jobs, counts, done) = self
             .db
             .write(move |conn| {
-                let tx = conn.transaction()?;
-                let mut jobs = Vec::new();
-                let mut counts = Counts::default();
-                let mut done = Vec::new();
-                for (inbox_id, app_id, events) in parsed {
-                    match events {
-                        // Not a webhook body at all: keep it, mark it, never retry it.
-                        Err(reason) => {
-                            tracing::warn!(inbox_id, %reason, "webhook body is not a WhatsApp notification");
-                            inbox::mark_rejected(&tx, inbox_id, &reason)?;
-                        }
-                        Ok(events) => {
-                            store_events(
-                                &tx,
-                                &app_id,
-                                inbox_id,
-                                events,
-                                &send_settings,
-                                &mut jobs,
-                                &mut counts,
-                            )?;
-                            done.push(inbox_id);
+                scrm_store::transaction(conn, |tx| {
+                    let mut jobs = Vec::new();
+                    let mut counts = Counts::default();
+                    let mut done = Vec::new();
+                    for (inbox_id, app_id, events) in parsed {
+                        match events {
+                            // Not a webhook body at all: keep it, mark it, never retry it.
+                            Err(reason) => {
+                                tracing::warn!(inbox_id, %reason, "webhook body is not a WhatsApp notification");
+                                scrm_store::InboxRepo::mark_rejected(tx, inbox_id, &reason)?;
+                            }
+                            Ok(events) => {
+                                store_events(
+                                    tx,
+                                    &app_id,
+                                    inbox_id,
+                                    events,
+                                    &send_settings,
+                                    &mut jobs,
+                                    &mut counts,
+                                )?;
+                                done.push(inbox_id);
+                            }
                         }
                     }
-                }
-                tx.commit()?;
-                Ok((jobs, counts, done))
+                    Ok((jobs, counts, done))
+                })
             })
             .await?;
         self.metrics.messages_stored.inc_by(counts.stored);
@@ -162,51 +160,56 @@ impl Pipeline {
         let queued = self
             .db
             .write(move |conn| {
-                let tx = conn.transaction()?;
-                let mut replies = 0;
-                let mut crm_jobs = 0;
-                for r in &results {
-                    if let Some(contact_id) = r.sync {
-                        let tags: &[String] = match &r.outcome {
-                            ClassifyOutcome::Classified { tags, .. } => tags,
-                            _ => &[],
-                        };
-                        crm_jobs += crate::sync::enqueue_message(
-                            &tx,
-                            &r.tenant,
-                            contact_id,
-                            r.message_id,
-                            tags,
-                        )?;
-                    }
-                    messages::record_classification(
-                        &tx,
-                        r.message_id,
-                        r.label.as_deref(),
-                        &r.outcome,
-                    )?;
-                    if let Some((label, response)) = &r.response {
-                        messages::record_response(&tx, r.message_id, label, response)?;
-                        if let Ok(actions) = response {
-                            replies += crate::outbox::enqueue_actions(
-                                &tx,
+                scrm_store::transaction(conn, |tx| {
+                    let mut replies = 0;
+                    let mut crm_jobs = 0;
+                    for r in &results {
+                        if let Some(contact_id) = r.sync {
+                            let tags: &[String] = match &r.outcome {
+                                ClassifyOutcome::Classified { tags, .. } => tags,
+                                _ => &[],
+                            };
+                            crm_jobs += crate::sync::enqueue_message(
+                                tx,
                                 &r.tenant,
+                                contact_id,
                                 r.message_id,
-                                actions,
-                                limits,
-                                &metrics,
+                                tags,
                             )?;
                         }
+                        scrm_store::MessageRepo::record_classification(
+                            tx,
+                            r.message_id,
+                            r.label.as_deref(),
+                            &r.outcome,
+                        )?;
+                        if let Some((label, response)) = &r.response {
+                            scrm_store::MessageRepo::record_response(
+                                tx,
+                                r.message_id,
+                                label,
+                                response,
+                            )?;
+                            if let Ok(actions) = response {
+                                replies += crate::outbox::enqueue_actions(
+                                    tx,
+                                    &r.tenant,
+                                    r.message_id,
+                                    actions,
+                                    limits,
+                                    &metrics,
+                                )?;
+                            }
+                        }
                     }
-                }
-                for (tenant, slot, version, _, reason) in &quarantines {
-                    scrm_store::plugins::quarantine(&tx, tenant, slot, *version, reason)?;
-                }
-                for id in done {
-                    inbox::mark_done(&tx, id)?;
-                }
-                tx.commit()?;
-                Ok((replies, crm_jobs))
+                    for (tenant, slot, version, _, reason) in &quarantines {
+                        scrm_store::PluginRepo::quarantine(tx, tenant, slot, *version, reason)?;
+                    }
+                    for id in done {
+                        scrm_store::InboxRepo::mark_done(tx, id)?;
+                    }
+                    Ok((replies, crm_jobs))
+                })
             })
             .await?;
         let (queued, crm_jobs) = queued;
@@ -310,7 +313,7 @@ fn timed<T>(
 
 /// Stores every event of one body inside the caller's transaction.
 fn store_events(
-    tx: &Connection,
+    tx: &dyn Store,
     app_id: &str,
     inbox_id: i64,
     events: Vec<Event>,
@@ -327,7 +330,7 @@ fn store_events(
         }
         let route = event.route();
         let tenant = match &route.phone_number_id {
-            Some(pnid) => tenants::route(tx, app_id, pnid)?,
+            Some(pnid) => scrm_store::TenantRepo::route(tx, app_id, pnid)?,
             None => None,
         };
         let (kind, raw) = match &event {
@@ -337,7 +340,9 @@ fn store_events(
             Event::Account(_) => unreachable!("stored above"),
         };
         let Some((tenant, region)) = tenant else {
-            if inbox::record_unhandled(tx, inbox_id, index, None, "unrouted", &kind, raw)? {
+            if scrm_store::InboxRepo::record_unhandled(
+                tx, inbox_id, index, None, "unrouted", &kind, raw,
+            )? {
                 tracing::warn!(inbox_id, phone_number_id = ?route.phone_number_id, "no tenant for this phone number id");
                 counts.unhandled.push(("unrouted".into(), kind));
             }
@@ -346,7 +351,7 @@ fn store_events(
         if let Some(pnid) = &route.phone_number_id
             && learned.insert(pnid.clone())
         {
-            events::learn_number(
+            scrm_store::EventRepo::learn_number(
                 tx,
                 app_id,
                 pnid,
@@ -360,172 +365,18 @@ fn store_events(
                 store_amendment(tx, &tenant, inbox_id, m, jobs)?;
             }
             Event::Message(m) => {
-                if let Content::Unsupported(_) = m.content
-                    && inbox::record_unhandled(
-                        tx,
-                        inbox_id,
-                        index,
-                        Some(&tenant),
-                        "unmodeled",
-                        &kind,
-                        &m.raw,
-                    )?
-                {
-                    counts.unhandled.push(("unmodeled".into(), kind.clone()));
-                }
-                let facts = ContactFacts {
-                    wa_id: m.from.clone(),
-                    user_id: m.from_user_id.clone().or(m.contact_user_id.clone()),
-                    phone: m
-                        .from
-                        .as_deref()
-                        .and_then(phone::wa_id_to_e164)
-                        .or_else(|| {
-                            m.from
-                                .as_deref()
-                                .and_then(|f| phone::to_e164(f, Some(&region)))
-                        }),
-                    name: m.profile_name.clone(),
+                let at = Arrival {
+                    tenant,
+                    region: &region,
+                    inbox_id,
+                    index,
+                    kind,
                 };
-                if facts.wa_id.is_none() && facts.user_id.is_none() {
-                    if inbox::record_unhandled(
-                        tx,
-                        inbox_id,
-                        index,
-                        Some(&tenant),
-                        "unroutable-sender",
-                        &kind,
-                        &m.raw,
-                    )? {
-                        counts.unhandled.push(("unroutable-sender".into(), kind));
-                    }
-                    continue;
-                }
-                let contact = contacts::upsert(tx, &tenant, &facts)?;
-                let content = serde_json::to_value(&m.content)?;
-                let context = serde_json::to_value(&m.context)?;
-                let errors = (!m.errors.is_empty())
-                    .then(|| serde_json::to_value(&m.errors))
-                    .transpose()?;
-                let pnid = m.route.phone_number_id.clone().unwrap_or_default();
-                let at = m.timestamp.saturating_mul(1000);
-                let stored = messages::insert_inbound(
-                    tx,
-                    &NewInbound {
-                        tenant: &tenant,
-                        contact_id: contact.id,
-                        phone_number_id: &pnid,
-                        wamid: &m.id,
-                        kind: &m.kind,
-                        timestamp: at,
-                        text: m.content.text(),
-                        content: &content,
-                        context: &context,
-                        raw: &m.raw,
-                        errors: errors.as_ref(),
-                        inbox_id,
-                    },
-                )?;
-                if stored.inserted {
-                    counts.stored += 1;
-                    // Media: a download job, in the same transaction (crate::media).
-                    crate::media::record_inbound(
-                        tx,
-                        &tenant,
-                        stored.message_id,
-                        &pnid,
-                        &m.content,
-                    )?;
-                    // A message that is only STOP / START opts the sender out / in,
-                    // in the same transaction as the message (once: not on redelivery).
-                    if let (Content::Text(body), Some(wa_id)) = (&m.content, &m.from)
-                        && let Some(keyword) = optout::keyword(body)
-                    {
-                        crate::limits::optout::apply_keyword(tx, &tenant, wa_id, keyword, at)?;
-                    }
-                    // The customer moved to a new number: the contact (and what it
-                    // consented to) moves with them, so replies reach the new number.
-                    if let Content::System(notice) = &m.content
-                        && matches!(
-                            notice.kind.as_str(),
-                            "user_changed_number" | "customer_changed_number"
-                        )
-                        && let Some(new_wa_id) = &notice.new_wa_id
-                        && !contacts::change_number(tx, &tenant, contact.id, new_wa_id)?
-                    {
-                        tracing::warn!(tenant = %tenant, contact = contact.id, "number change to a number another contact has; left for a merge");
-                    }
-                } else {
-                    counts.duplicates += 1;
-                }
-                if stored.unclassified {
-                    let mut message = m;
-                    // An edit that arrived before the message is its current version:
-                    // plugins see that.
-                    if let Some(edit) = stored
-                        .edited_by
-                        .as_ref()
-                        .and_then(|raw| InboundMessage::from_raw(&message.route, raw))
-                        && !matches!(edit.content, Content::Unsupported(_))
-                    {
-                        message.content = edit.content;
-                        message.context.replied_to = edit.context.replied_to;
-                    }
-                    jobs.push(ToClassify {
-                        tenant,
-                        message_id: stored.message_id,
-                        conversation: ConversationView {
-                            id: stored.conversation_id,
-                            phone_number_id: pnid,
-                            last_message_at: at,
-                            last_inbound_at: Some(at),
-                        },
-                        message,
-                        contact,
-                        respond: true,
-                    });
-                }
+                store_message(tx, at, m, jobs, counts)?;
             }
-            Event::Status(s) => {
-                let errors = (!s.errors.is_empty())
-                    .then(|| serde_json::to_value(&s.errors))
-                    .transpose()?;
-                let pricing = s.pricing.as_ref().map(serde_json::to_value).transpose()?;
-                let conversation = s
-                    .conversation
-                    .as_ref()
-                    .map(serde_json::to_value)
-                    .transpose()?;
-                messages::record_status(
-                    tx,
-                    &NewStatus {
-                        tenant: &tenant,
-                        wamid: &s.id,
-                        status: &s.status,
-                        timestamp: s.timestamp.saturating_mul(1000),
-                        recipient_id: s.recipient_id.as_deref(),
-                        errors: errors.as_ref(),
-                        pricing: pricing.as_ref(),
-                        conversation: conversation.as_ref(),
-                        raw: &s.raw,
-                    },
-                )?;
-                if s.status == "failed" {
-                    // Meta reports most refusals (131026, 131047, 131049, ...) here,
-                    // after accepting the send: the outbox acts on them by code.
-                    let (code, message) = s.errors.first().cloned().unwrap_or_default().summary();
-                    crate::outbox::apply_failed_status(
-                        tx,
-                        send_settings,
-                        &tenant,
-                        &s.id,
-                        code,
-                        &message,
-                    )?;
-                }
-            }
+            Event::Status(s) => store_status(tx, &tenant, s, send_settings)?,
             Event::Other(o) => {
-                if inbox::record_unhandled(
+                if scrm_store::InboxRepo::record_unhandled(
                     tx,
                     inbox_id,
                     index,
@@ -543,10 +394,197 @@ fn store_events(
     Ok(())
 }
 
+/// Where an inbound message arrived: its tenant (and the tenant's default region),
+/// the inbox body and its index in it, and its kind for the unhandled list.
+struct Arrival<'a> {
+    tenant: String,
+    region: &'a str,
+    inbox_id: i64,
+    index: usize,
+    kind: String,
+}
+
+/// Stores one inbound message (its contact, the message, its side effects) and
+/// queues it for the plugins when it still needs them.
+fn store_message(
+    tx: &dyn Store,
+    at_: Arrival<'_>,
+    m: InboundMessage,
+    jobs: &mut Vec<ToClassify>,
+    counts: &mut Counts,
+) -> Result<(), StoreError> {
+    let Arrival {
+        tenant,
+        region,
+        inbox_id,
+        index,
+        kind,
+    } = at_;
+    if let Content::Unsupported(_) = m.content
+        && scrm_store::InboxRepo::record_unhandled(
+            tx,
+            inbox_id,
+            index,
+            Some(&tenant),
+            "unmodeled",
+            &kind,
+            &m.raw,
+        )?
+    {
+        counts.unhandled.push(("unmodeled".into(), kind.clone()));
+    }
+    let facts = ContactFacts {
+        wa_id: m.from.clone(),
+        user_id: m.from_user_id.clone().or(m.contact_user_id.clone()),
+        phone: m
+            .from
+            .as_deref()
+            .and_then(phone::wa_id_to_e164)
+            .or_else(|| {
+                m.from
+                    .as_deref()
+                    .and_then(|f| phone::to_e164(f, Some(region)))
+            }),
+        name: m.profile_name.clone(),
+    };
+    if facts.wa_id.is_none() && facts.user_id.is_none() {
+        if scrm_store::InboxRepo::record_unhandled(
+            tx,
+            inbox_id,
+            index,
+            Some(&tenant),
+            "unroutable-sender",
+            &kind,
+            &m.raw,
+        )? {
+            counts.unhandled.push(("unroutable-sender".into(), kind));
+        }
+        return Ok(());
+    }
+    let contact = scrm_store::ContactRepo::upsert(tx, &tenant, &facts)?;
+    let content = serde_json::to_value(&m.content)?;
+    let context = serde_json::to_value(&m.context)?;
+    let errors = (!m.errors.is_empty())
+        .then(|| serde_json::to_value(&m.errors))
+        .transpose()?;
+    let pnid = m.route.phone_number_id.clone().unwrap_or_default();
+    let at = m.timestamp.saturating_mul(1000);
+    let stored = scrm_store::MessageRepo::insert_inbound(
+        tx,
+        &NewInbound {
+            tenant: &tenant,
+            contact_id: contact.id,
+            phone_number_id: &pnid,
+            wamid: &m.id,
+            kind: &m.kind,
+            timestamp: at,
+            text: m.content.text(),
+            content: &content,
+            context: &context,
+            raw: &m.raw,
+            errors: errors.as_ref(),
+            inbox_id,
+        },
+    )?;
+    if stored.inserted {
+        counts.stored += 1;
+        // Media: a download job, in the same transaction (crate::media).
+        crate::media::record_inbound(tx, &tenant, stored.message_id, &pnid, &m.content)?;
+        // A message that is only STOP / START opts the sender out / in,
+        // in the same transaction as the message (once: not on redelivery).
+        if let (Content::Text(body), Some(wa_id)) = (&m.content, &m.from)
+            && let Some(keyword) = optout::keyword(body)
+        {
+            crate::limits::optout::apply_keyword(tx, &tenant, wa_id, keyword, at)?;
+        }
+        // The customer moved to a new number: the contact (and what it
+        // consented to) moves with them, so replies reach the new number.
+        if let Content::System(notice) = &m.content
+            && matches!(
+                notice.kind.as_str(),
+                "user_changed_number" | "customer_changed_number"
+            )
+            && let Some(new_wa_id) = &notice.new_wa_id
+            && !scrm_store::ContactRepo::change_number(tx, &tenant, contact.id, new_wa_id)?
+        {
+            tracing::warn!(tenant = %tenant, contact = contact.id, "number change to a number another contact has; left for a merge");
+        }
+    } else {
+        counts.duplicates += 1;
+    }
+    if stored.unclassified {
+        let mut message = m;
+        // An edit that arrived before the message is its current version:
+        // plugins see that.
+        if let Some(edit) = stored
+            .edited_by
+            .as_ref()
+            .and_then(|raw| InboundMessage::from_raw(&message.route, raw))
+            && !matches!(edit.content, Content::Unsupported(_))
+        {
+            message.content = edit.content;
+            message.context.replied_to = edit.context.replied_to;
+        }
+        jobs.push(ToClassify {
+            tenant,
+            message_id: stored.message_id,
+            conversation: ConversationView {
+                id: stored.conversation_id,
+                phone_number_id: pnid,
+                last_message_at: at,
+                last_inbound_at: Some(at),
+            },
+            message,
+            contact,
+            respond: true,
+        });
+    }
+    Ok(())
+}
+
+/// Stores a delivery status; a `failed` one is acted on by the outbox by its code.
+fn store_status(
+    tx: &dyn Store,
+    tenant: &str,
+    s: payload::StatusUpdate,
+    send_settings: &crate::config::SendSettings,
+) -> Result<(), StoreError> {
+    let errors = (!s.errors.is_empty())
+        .then(|| serde_json::to_value(&s.errors))
+        .transpose()?;
+    let pricing = s.pricing.as_ref().map(serde_json::to_value).transpose()?;
+    let conversation = s
+        .conversation
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()?;
+    scrm_store::MessageRepo::record_status(
+        tx,
+        &NewStatus {
+            tenant,
+            wamid: &s.id,
+            status: &s.status,
+            timestamp: s.timestamp.saturating_mul(1000),
+            recipient_id: s.recipient_id.as_deref(),
+            errors: errors.as_ref(),
+            pricing: pricing.as_ref(),
+            conversation: conversation.as_ref(),
+            raw: &s.raw,
+        },
+    )?;
+    if s.status == "failed" {
+        // Meta reports most refusals (131026, 131047, 131049, ...) here,
+        // after accepting the send: the outbox acts on them by code.
+        let (code, message) = s.errors.first().cloned().unwrap_or_default().summary();
+        crate::outbox::apply_failed_status(tx, send_settings, tenant, &s.id, code, &message)?;
+    }
+    Ok(())
+}
+
 /// Records an edit or revoke and, when an edit became the message's current version,
 /// queues the message for its classifier again (not its responder).
 fn store_amendment(
-    tx: &Connection,
+    tx: &dyn Store,
     tenant: &str,
     inbox_id: i64,
     m: InboundMessage,
@@ -566,7 +604,7 @@ fn store_amendment(
         RevisionAction::Revoke => None,
     };
     let original_id = amends.original_id().to_owned();
-    let outcome = messages::record_revision(
+    let outcome = scrm_store::MessageRepo::record_revision(
         tx,
         &NewRevision {
             tenant,
@@ -591,7 +629,7 @@ fn store_amendment(
     if !wants_plugins {
         return Ok(());
     }
-    let Some(contact) = contacts::get(tx, tenant, target.contact_id)? else {
+    let Some(contact) = scrm_store::ContactRepo::get(tx, tenant, target.contact_id)? else {
         return Ok(());
     };
     let at = m.timestamp.saturating_mul(1000);
@@ -620,13 +658,13 @@ fn store_amendment(
 /// Stores a template, number, account or preference event for its tenant (or the
 /// app), and applies a marketing preference to the user's consent.
 fn store_account_event(
-    tx: &Connection,
+    tx: &dyn Store,
     app_id: &str,
     inbox_id: i64,
     a: &AccountEvent,
 ) -> Result<(), StoreError> {
     let route: &Route = &a.route;
-    let tenant = events::resolve_tenant(
+    let tenant = scrm_store::EventRepo::resolve_tenant(
         tx,
         app_id,
         &route.waba_id,
@@ -635,7 +673,7 @@ fn store_account_event(
     )?;
     let occurred_at = a.timestamp.map(|t| t.saturating_mul(1000));
     let key = events::dedupe_key(&route.field, &route.waba_id, a.entry_time, &a.kind, &a.raw);
-    let inserted = events::insert(
+    let inserted = scrm_store::EventRepo::insert(
         tx,
         &events::NewAccountEvent {
             app_id,
@@ -668,8 +706,8 @@ fn store_account_event(
             _ => return Ok(()),
         };
         let at = occurred_at.unwrap_or_else(now_ms);
-        if !events::newer_exists(tx, tenant, &route.field, wa_id, at)? {
-            consent::marketing_preference(tx, tenant, wa_id, stop, at)?;
+        if !scrm_store::EventRepo::newer_exists(tx, tenant, &route.field, wa_id, at)? {
+            scrm_store::ConsentRepo::marketing_preference(tx, tenant, wa_id, stop, at)?;
         }
     }
     Ok(())

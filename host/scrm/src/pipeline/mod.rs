@@ -11,7 +11,7 @@ mod inbound;
 
 use crate::metrics::Metrics;
 use scrm_engine::PluginHost;
-use scrm_store::{Db, inbox};
+use scrm_store::Db;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,7 +78,11 @@ impl Pipeline {
         // Failed bodies wait before their next attempt: 1 s, 2 s, 4 s … up to 5 min.
         let mut not_before: HashMap<i64, Instant> = HashMap::new();
         loop {
-            let items = match self.db.read(|c| inbox::pending(c, BATCH)).await {
+            let items = match self
+                .db
+                .read(|c| scrm_store::InboxRepo::pending(c, BATCH))
+                .await
+            {
                 Ok(items) => items,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the webhook inbox");
@@ -123,7 +127,9 @@ impl Pipeline {
                         let reason = e.to_string();
                         let _ = self
                             .db
-                            .write(move |c| inbox::mark_failed_attempt(c, id, &reason))
+                            .write(move |c| {
+                                scrm_store::InboxRepo::mark_failed_attempt(c, id, &reason)
+                            })
                             .await;
                         let backoff = Duration::from_secs(1 << attempts.clamp(0, 8) as u32)
                             .min(Duration::from_secs(300));
@@ -142,7 +148,10 @@ impl Pipeline {
     pub async fn drain(&self) -> Result<usize, scrm_store::StoreError> {
         let mut done = 0;
         loop {
-            let items = self.db.read(|c| inbox::pending(c, BATCH)).await?;
+            let items = self
+                .db
+                .read(|c| scrm_store::InboxRepo::pending(c, BATCH))
+                .await?;
             if items.is_empty() {
                 return Ok(done);
             }

@@ -2,7 +2,7 @@
 //! and tenants' secrets, read and written on the calling (blocking) thread.
 
 use scrm_engine::storage::{KvBackend, SecretSource, StorageError, Usage};
-use scrm_store::{Db, SecretString, StoreError, kv, secrets};
+use scrm_store::{Db, SecretString, StoreError};
 
 /// Plugin storage in the host's database.
 #[derive(Debug, Clone)]
@@ -15,7 +15,7 @@ fn failed(e: StoreError) -> StorageError {
 impl KvBackend for DbStorage {
     fn get(&self, tenant: &str, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         self.0
-            .read_blocking(|c| kv::get(c, tenant, plugin, key))
+            .read_blocking(|c| scrm_store::KvRepo::get(c, tenant, plugin, key))
             .map_err(failed)
     }
 
@@ -29,21 +29,21 @@ impl KvBackend for DbStorage {
     ) -> Result<Result<(), String>, StorageError> {
         self.0
             .write_blocking(|c| {
-                let tx = c.transaction()?;
-                let (keys, bytes) = kv::usage(&tx, tenant, plugin, key)?;
-                if let Err(refused) = admit(Usage { keys, bytes }) {
-                    return Ok(Err(refused));
-                }
-                kv::set(&tx, tenant, plugin, key, value)?;
-                tx.commit()?;
-                Ok(Ok(()))
+                scrm_store::transaction_if(c, |tx| {
+                    let (keys, bytes) = scrm_store::KvRepo::usage(tx, tenant, plugin, key)?;
+                    if let Err(refused) = admit(Usage { keys, bytes }) {
+                        return Ok(Err(refused));
+                    }
+                    scrm_store::KvRepo::set(tx, tenant, plugin, key, value)?;
+                    Ok(Ok(()))
+                })
             })
             .map_err(failed)
     }
 
     fn delete(&self, tenant: &str, plugin: &str, key: &str) -> Result<(), StorageError> {
         self.0
-            .write_blocking(|c| kv::delete(c, tenant, plugin, key))
+            .write_blocking(|c| scrm_store::KvRepo::delete(c, tenant, plugin, key))
             .map_err(failed)
     }
 
@@ -55,7 +55,7 @@ impl KvBackend for DbStorage {
         limit: u32,
     ) -> Result<Vec<String>, StorageError> {
         self.0
-            .read_blocking(|c| kv::keys(c, tenant, plugin, prefix, limit))
+            .read_blocking(|c| scrm_store::KvRepo::keys(c, tenant, plugin, prefix, limit))
             .map_err(failed)
     }
 }
@@ -63,14 +63,14 @@ impl KvBackend for DbStorage {
 impl SecretSource for DbStorage {
     fn secret(&self, tenant: &str, name: &str) -> Result<Option<SecretString>, StorageError> {
         self.0
-            .read_blocking(|c| secrets::get(c, tenant, name))
+            .read_blocking(|c| scrm_store::SecretRepo::get(c, tenant, name))
             .map(|v| v.map(SecretString::from))
             .map_err(failed)
     }
 
     fn all(&self, tenant: &str) -> Result<Vec<(String, SecretString)>, StorageError> {
         self.0
-            .read_blocking(|c| secrets::all(c, tenant))
+            .read_blocking(|c| scrm_store::SecretRepo::all(c, tenant))
             .map_err(failed)
     }
 }

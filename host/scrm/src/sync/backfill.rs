@@ -14,9 +14,14 @@ impl SyncEngine {
         let out = self
             .db
             .write(move |c| {
-                let settings = crm::settings(c, &t)?;
+                let settings = scrm_store::CrmRepo::settings(c, &t)?;
                 let since = now_ms() - i64::from(days) * DAY_MS;
-                crm::enqueue_backfill(c, &t, since, crm::due_at(&settings, now_ms()))
+                scrm_store::CrmRepo::enqueue_backfill(
+                    c,
+                    &t,
+                    since,
+                    crm::due_at(&settings, now_ms()),
+                )
             })
             .await?;
         self.wake.notify_one();

@@ -3,6 +3,7 @@
 //! every overwrite of a differing value sent to the review queue.
 
 use super::*;
+use scrm_store::Store;
 
 /// The host's current value of a clocked field.
 pub(super) fn host_value(contact: &contacts::Contact, field: &str) -> Value {
@@ -19,18 +20,19 @@ pub(super) fn host_value(contact: &contacts::Contact, field: &str) -> Value {
 /// otherwise the agreed (CRM) value is put back on the contact. Either way a differing
 /// value that is overwritten goes to the review queue.
 pub(super) fn reconcile_host_side(
-    tx: &rusqlite::Connection,
+    tx: &dyn Store,
     tenant: &str,
     mut contact: contacts::Contact,
 ) -> Result<contacts::Contact, StoreError> {
-    let clocks: HashMap<String, FieldClock> =
-        crm::fields(tx, tenant, contact.id)?.into_iter().collect();
+    let clocks: HashMap<String, FieldClock> = scrm_store::CrmRepo::fields(tx, tenant, contact.id)?
+        .into_iter()
+        .collect();
     for field in HOST_FIELDS {
         let host = host_value(&contact, field);
         match clocks.get(field) {
             None => {
                 if !host.is_null() {
-                    crm::set_field(
+                    scrm_store::CrmRepo::set_field(
                         tx,
                         tenant,
                         contact.id,
@@ -45,7 +47,7 @@ pub(super) fn reconcile_host_side(
             }
             Some(agreed) if agreed.value == host || host.is_null() => {}
             Some(agreed) if contact.updated_at > agreed.changed_at => {
-                crm::review_conflict(
+                scrm_store::CrmRepo::review_conflict(
                     tx,
                     tenant,
                     contact.id,
@@ -54,7 +56,7 @@ pub(super) fn reconcile_host_side(
                     (&agreed.value, &agreed.source, agreed.changed_at),
                     json!({"rule": "last writer wins"}),
                 )?;
-                crm::set_field(
+                scrm_store::CrmRepo::set_field(
                     tx,
                     tenant,
                     contact.id,
@@ -67,7 +69,7 @@ pub(super) fn reconcile_host_side(
                 )?;
             }
             Some(agreed) => {
-                crm::review_conflict(
+                scrm_store::CrmRepo::review_conflict(
                     tx,
                     tenant,
                     contact.id,
@@ -77,7 +79,7 @@ pub(super) fn reconcile_host_side(
                     json!({"rule": "last writer wins"}),
                 )?;
                 if field == "name" {
-                    crm::set_contact_name(tx, contact.id, agreed.value.as_str())?;
+                    scrm_store::CrmRepo::set_contact_name(tx, contact.id, agreed.value.as_str())?;
                     contact.name = agreed.value.as_str().map(str::to_owned);
                 }
             }
@@ -88,7 +90,7 @@ pub(super) fn reconcile_host_side(
 
 /// Applies one CRM record's changes to the host (inside the caller's transaction).
 pub(super) fn apply_one(
-    tx: &rusqlite::Connection,
+    tx: &dyn Store,
     tenant: &str,
     crm_id: &str,
     updated_at: Option<i64>,
@@ -104,7 +106,7 @@ pub(super) fn apply_one(
         .phone
         .as_deref()
         .and_then(|p| scrm_wire::phone::to_e164(p, None));
-    let contact_id = match crm::local_for(tx, tenant, "contact", crm_id)? {
+    let contact_id = match scrm_store::CrmRepo::local_for(tx, tenant, "contact", crm_id)? {
         Some((id, link)) => {
             // The CRM's time of the host's own last write: an echo, unless a value
             // differs (a sales edit within the same tick of a coarse CRM clock).
@@ -122,11 +124,11 @@ pub(super) fn apply_one(
                 out.skipped += 1;
                 return Ok(out);
             };
-            let existing = contacts::id_by_phone(tx, tenant, &phone)?;
+            let existing = scrm_store::ContactRepo::id_by_phone(tx, tenant, &phone)?;
             let id = match existing {
                 Some(id) => id,
                 None => {
-                    let c = contacts::upsert(
+                    let c = scrm_store::ContactRepo::upsert(
                         tx,
                         tenant,
                         &contacts::ContactFacts {
@@ -140,7 +142,7 @@ pub(super) fn apply_one(
                     c.id
                 }
             };
-            crm::set_link(
+            scrm_store::CrmRepo::set_link(
                 tx,
                 tenant,
                 "contact",
@@ -154,12 +156,13 @@ pub(super) fn apply_one(
             id
         }
     };
-    let Some(contact) = contacts::get(tx, tenant, contact_id)? else {
+    let Some(contact) = scrm_store::ContactRepo::get(tx, tenant, contact_id)? else {
         out.skipped += 1;
         return Ok(out);
     };
-    let clocks: HashMap<String, FieldClock> =
-        crm::fields(tx, tenant, contact_id)?.into_iter().collect();
+    let clocks: HashMap<String, FieldClock> = scrm_store::CrmRepo::fields(tx, tenant, contact_id)?
+        .into_iter()
+        .collect();
     let mut incoming: Vec<(String, Value)> = Vec::new();
     if let Some(name) = &changes.name {
         incoming.push(("name".into(), json!(name)));
@@ -202,7 +205,7 @@ pub(super) fn apply_one(
         match current {
             Some(k) if k.value == value => {}
             Some(k) if at > k.changed_at => {
-                crm::review_conflict(
+                scrm_store::CrmRepo::review_conflict(
                     tx,
                     tenant,
                     contact_id,
@@ -212,13 +215,19 @@ pub(super) fn apply_one(
                     json!({"rule": "last writer wins", "crm_id": crm_id}),
                 )?;
                 out.conflicts += 1;
-                crm::set_host_field(tx, tenant, contact_id, &field, &incoming_clock)?;
+                scrm_store::CrmRepo::set_host_field(
+                    tx,
+                    tenant,
+                    contact_id,
+                    &field,
+                    &incoming_clock,
+                )?;
                 out.changed += 1;
             }
             Some(k) => {
                 // The host's value is newer: keep it, record the refused value, and
                 // write the host's value back to the CRM.
-                crm::review_conflict(
+                scrm_store::CrmRepo::review_conflict(
                     tx,
                     tenant,
                     contact_id,
@@ -228,10 +237,16 @@ pub(super) fn apply_one(
                     json!({"rule": "last writer wins", "crm_id": crm_id}),
                 )?;
                 out.conflicts += 1;
-                crm::enqueue_contact(tx, tenant, contact_id)?;
+                scrm_store::CrmRepo::enqueue_contact(tx, tenant, contact_id)?;
             }
             None => {
-                crm::set_host_field(tx, tenant, contact_id, &field, &incoming_clock)?;
+                scrm_store::CrmRepo::set_host_field(
+                    tx,
+                    tenant,
+                    contact_id,
+                    &field,
+                    &incoming_clock,
+                )?;
                 out.changed += 1;
             }
         }

@@ -3,6 +3,7 @@
 //! else proposed for review.
 
 use super::*;
+use scrm_store::Store;
 
 /// A name for comparison: lowercase letters and digits, single spaces.
 pub(super) fn comparable_name(name: &str) -> String {
@@ -20,11 +21,11 @@ pub(super) fn comparable_name(name: &str) -> String {
 /// older contact absorbs the newer one; its id is returned); below it the pair is
 /// proposed in the review queue, once.
 pub(super) fn record_purchases_and_find_duplicates(
-    tx: &rusqlite::Connection,
+    tx: &dyn Store,
     tenant: &str,
     message: &messages::Message,
 ) -> Result<Option<i64>, StoreError> {
-    let Some(me) = contacts::get(tx, tenant, message.contact_id)? else {
+    let Some(me) = scrm_store::ContactRepo::get(tx, tenant, message.contact_id)? else {
         return Ok(None);
     };
     let Some(my_name) = me
@@ -35,8 +36,8 @@ pub(super) fn record_purchases_and_find_duplicates(
     else {
         return Ok(None);
     };
-    let candidates = crm::same_sku_contacts(tx, tenant, me.id, SAME_SKU_WINDOW_MS)?;
-    let settings = crm::settings(tx, tenant)?;
+    let candidates = scrm_store::CrmRepo::same_sku_contacts(tx, tenant, me.id, SAME_SKU_WINDOW_MS)?;
+    let settings = scrm_store::CrmRepo::settings(tx, tenant)?;
     let mut by_contact: std::collections::BTreeMap<i64, (Option<String>, Vec<String>)> =
         std::collections::BTreeMap::new();
     for (id, name, sku) in candidates {
@@ -55,7 +56,7 @@ pub(super) fn record_purchases_and_find_duplicates(
             continue;
         }
         let (keep, absorb) = (me.id.min(other), me.id.max(other));
-        if crm::duplicate_proposed(tx, tenant, keep, absorb)? {
+        if scrm_store::CrmRepo::duplicate_proposed(tx, tenant, keep, absorb)? {
             continue;
         }
         let automatic = similarity >= settings.merge_confidence;
@@ -66,7 +67,7 @@ pub(super) fn record_purchases_and_find_duplicates(
             "names": [me.name, name],
             "rule": "name similarity ≥ 0.8 and the same SKU within 90 days",
         });
-        let review = crm::add_review(
+        let review = scrm_store::CrmRepo::add_review(
             tx,
             tenant,
             &NewReview {
@@ -80,7 +81,7 @@ pub(super) fn record_purchases_and_find_duplicates(
         )?;
         if automatic {
             merge_contacts(tx, tenant, keep, absorb)?;
-            crm::resolve_review(tx, review, "accepted")?;
+            scrm_store::CrmRepo::resolve_review(tx, review, "accepted")?;
             return Ok(Some(keep));
         }
     }
@@ -92,12 +93,12 @@ pub(super) fn record_purchases_and_find_duplicates(
 /// where they are), `absorb` points at `keep`, later CRM writes for `absorb`'s
 /// messages go to `keep`'s CRM record, and `keep` is written to the CRM again.
 pub(super) fn merge_contacts(
-    tx: &rusqlite::Connection,
+    tx: &dyn Store,
     tenant: &str,
     keep: i64,
     absorb: i64,
 ) -> Result<(), StoreError> {
-    if crm::merge_contacts(tx, tenant, keep, absorb)? {
+    if scrm_store::CrmRepo::merge_contacts(tx, tenant, keep, absorb)? {
         tracing::info!(tenant, keep, absorb, "merged duplicate contacts");
     }
     Ok(())

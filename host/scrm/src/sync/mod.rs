@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use scrm_engine::crm::{CrmCallError, CrmRecord};
 use scrm_engine::{ActiveBinding, PluginHost};
+use scrm_store::Store;
 use scrm_store::crm::{self, CrmSettings, FieldClock, Job, Link, NewReview};
 use scrm_store::{Db, StoreError, contacts, messages, now_ms};
 use serde::Serialize;
@@ -140,14 +141,14 @@ pub const SALES_TAGS: [&str; 3] = ["sales-opportunity", "price-inquiry", "purcha
 /// # Errors
 /// On database failure.
 pub fn enqueue_message(
-    conn: &rusqlite::Connection,
+    conn: &dyn Store,
     tenant: &str,
     contact_id: i64,
     message_id: i64,
     tags: &[String],
 ) -> Result<usize, StoreError> {
     let deal = tags.iter().any(|t| SALES_TAGS.contains(&t.as_str()));
-    crm::enqueue_message(conn, tenant, contact_id, message_id, deal)
+    scrm_store::CrmRepo::enqueue_message(conn, tenant, contact_id, message_id, deal)
 }
 
 impl SyncEngine {

@@ -8,7 +8,7 @@ impl SyncEngine {
     pub(super) async fn pull_due(&self) {
         let tenants = match self
             .db
-            .read(|c| scrm_store::plugins::tenants_with_slot(c, "connector"))
+            .read(|c| scrm_store::PluginRepo::tenants_with_slot(c, "connector"))
             .await
         {
             Ok(t) => t,
@@ -20,7 +20,11 @@ impl SyncEngine {
         let now = now_ms();
         for tenant in tenants {
             let t = tenant.clone();
-            let Ok(settings) = self.db.read(move |c| crm::settings(c, &t)).await else {
+            let Ok(settings) = self
+                .db
+                .read(move |c| scrm_store::CrmRepo::settings(c, &t))
+                .await
+            else {
                 continue;
             };
             if settings.mode == "off" || settings.pull_seconds == 0 {
@@ -54,14 +58,17 @@ impl SyncEngine {
         let mut total = Applied::default();
         for _ in 0..MAX_PULL_PAGES {
             let t = tenant.to_string();
-            let cursor = self.db.read(move |c| crm::cursor(c, &t)).await?;
+            let cursor = self
+                .db
+                .read(move |c| scrm_store::CrmRepo::cursor(c, &t))
+                .await?;
             let k = connector.clone();
             let changes = self.blocking(move |h| h.pull_changes(&k, &cursor)).await?;
             let applied = self.apply(tenant, &mapper, changes.records).await?;
             let t = tenant.to_string();
             let next = changes.next_cursor.clone();
             self.db
-                .write(move |c| crm::set_cursor(c, &t, &next))
+                .write(move |c| scrm_store::CrmRepo::set_cursor(c, &t, &next))
                 .await?;
             total.add(&applied);
             if !changes.more {
@@ -110,10 +117,10 @@ impl SyncEngine {
             let outcome = self
                 .db
                 .write(move |c| {
-                    let tx = c.transaction()?;
-                    let out = apply_one(&tx, &t, &crm_id, updated_at, &changes)?;
-                    tx.commit()?;
-                    Ok(out)
+                    scrm_store::transaction(c, |tx| {
+                        let out = apply_one(tx, &t, &crm_id, updated_at, &changes)?;
+                        Ok(out)
+                    })
                 })
                 .await?;
             applied.add(&outcome);

@@ -9,7 +9,10 @@ impl SyncEngine {
     /// # Errors
     /// On database failure.
     pub async fn run_due(&self) -> Result<usize, StoreError> {
-        let jobs = self.db.read(|c| crm::due(c, now_ms(), BATCH)).await?;
+        let jobs = self
+            .db
+            .read(|c| scrm_store::CrmRepo::due(c, now_ms(), BATCH))
+            .await?;
         let n = jobs.len();
         for job in jobs {
             self.run_job(job).await?;
@@ -38,7 +41,7 @@ impl SyncEngine {
             .db
             .read({
                 let t = tenant.clone();
-                move |c| crm::settings(c, &t)
+                move |c| scrm_store::CrmRepo::settings(c, &t)
             })
             .await?;
         // The whole tenant waits while its CRM asked to (or its budget is spent).
@@ -54,7 +57,13 @@ impl SyncEngine {
             return self
                 .db
                 .write(move |c| {
-                    crm::retry(c, id, until, "the CRM asked to wait (rate limited)", false)
+                    scrm_store::CrmRepo::retry(
+                        c,
+                        id,
+                        until,
+                        "the CRM asked to wait (rate limited)",
+                        false,
+                    )
                 })
                 .await;
         }
@@ -70,7 +79,9 @@ impl SyncEngine {
             let id = job.id;
             return self
                 .db
-                .write(move |c| crm::retry(c, id, due, "waiting for the CRM rate limit", false))
+                .write(move |c| {
+                    scrm_store::CrmRepo::retry(c, id, due, "waiting for the CRM rate limit", false)
+                })
                 .await;
         }
         let started = std::time::Instant::now();
@@ -120,20 +131,20 @@ impl SyncEngine {
                 let woke = self
                     .db
                     .write(move |c| {
-                        let tx = c.transaction()?;
-                        if let Some((object, local_id, link)) = &written {
-                            crm::set_link(&tx, &t, object, *local_id, link)?;
-                        }
-                        crm::finish(&tx, id)?;
-                        // A write that failed before went through: the CRM answers
-                        // again, so what was backing off goes now.
-                        let woke = if recovered {
-                            crm::retry_waiting_now(&tx, &t)?
-                        } else {
-                            0
-                        };
-                        tx.commit()?;
-                        Ok(woke)
+                        scrm_store::transaction(c, |tx| {
+                            if let Some((object, local_id, link)) = &written {
+                                scrm_store::CrmRepo::set_link(tx, &t, object, *local_id, link)?;
+                            }
+                            scrm_store::CrmRepo::finish(tx, id)?;
+                            // A write that failed before went through: the CRM answers
+                            // again, so what was backing off goes now.
+                            let woke = if recovered {
+                                scrm_store::CrmRepo::retry_waiting_now(tx, &t)?
+                            } else {
+                                0
+                            };
+                            Ok(woke)
+                        })
                     })
                     .await?;
                 if woke > 0 {
@@ -146,7 +157,13 @@ impl SyncEngine {
                 self.pause(&tenant, due);
                 self.db
                     .write(move |c| {
-                        crm::retry(c, id, due, "the CRM asked to wait (rate limited)", false)
+                        scrm_store::CrmRepo::retry(
+                            c,
+                            id,
+                            due,
+                            "the CRM asked to wait (rate limited)",
+                            false,
+                        )
                     })
                     .await
             }
@@ -160,7 +177,7 @@ impl SyncEngine {
                         i64::from(attempts),
                     );
                 self.db
-                    .write(move |c| crm::retry(c, id, due, &reason, true))
+                    .write(move |c| scrm_store::CrmRepo::retry(c, id, due, &reason, true))
                     .await
             }
             Err(SyncError::Store(e)) => Err(e),
@@ -170,7 +187,9 @@ impl SyncEngine {
                     other => other.to_string(),
                 };
                 tracing::warn!(tenant = %tenant, job = id, error = %reason, "CRM write dead-lettered");
-                self.db.write(move |c| crm::kill(c, id, &reason)).await
+                self.db
+                    .write(move |c| scrm_store::CrmRepo::kill(c, id, &reason))
+                    .await
             }
         }
     }
@@ -187,7 +206,9 @@ impl SyncEngine {
         let job_contact = job.contact_id;
         let target = self
             .db
-            .read(move |c| Ok(contacts::get(c, &t, job_contact)?.and_then(|k| k.merged_into)))
+            .read(move |c| {
+                Ok(scrm_store::ContactRepo::get(c, &t, job_contact)?.and_then(|k| k.merged_into))
+            })
             .await?
             .unwrap_or(job.contact_id);
         let crm_contact = self
@@ -203,9 +224,9 @@ impl SyncEngine {
             .db
             .read(move |c| {
                 Ok((
-                    messages::get(c, &tenant, message_id)?,
-                    contacts::get(c, &tenant, contact_id)?,
-                    crm::link(c, &tenant, object, message_id)?,
+                    scrm_store::MessageRepo::get(c, &tenant, message_id)?,
+                    scrm_store::ContactRepo::get(c, &tenant, contact_id)?,
+                    scrm_store::CrmRepo::link(c, &tenant, object, message_id)?,
                 ))
             })
             .await?;
@@ -223,10 +244,10 @@ impl SyncEngine {
             let merged = self
                 .db
                 .write(move |c| {
-                    let tx = c.transaction()?;
-                    let merged = record_purchases_and_find_duplicates(&tx, &t, &m)?;
-                    tx.commit()?;
-                    Ok(merged)
+                    scrm_store::transaction(c, |tx| {
+                        let merged = record_purchases_and_find_duplicates(tx, &t, &m)?;
+                        Ok(merged)
+                    })
                 })
                 .await?;
             if let Some(keep) = merged {
@@ -240,7 +261,7 @@ impl SyncEngine {
             let tenant = job.tenant.clone();
             let conv = self
                 .db
-                .read(move |c| scrm_store::conversations::summary(c, &tenant, conv_id))
+                .read(move |c| scrm_store::ConversationRepo::summary(c, &tenant, conv_id))
                 .await?;
             let (m, k) = (mapper.clone(), connector.clone());
             let crm_id = crm_contact.clone();
@@ -284,11 +305,11 @@ impl SyncEngine {
         let read = self
             .db
             .read(move |c| {
-                let Some(contact) = contacts::get(c, &t, contact_id)? else {
+                let Some(contact) = scrm_store::ContactRepo::get(c, &t, contact_id)? else {
                     return Err(StoreError::Task(format!("contact {contact_id} is gone")));
                 };
-                let link = crm::link(c, &t, "contact", contact_id)?;
-                let clocks = crm::fields(c, &t, contact_id)?;
+                let link = scrm_store::CrmRepo::link(c, &t, "contact", contact_id)?;
+                let clocks = scrm_store::CrmRepo::fields(c, &t, contact_id)?;
                 Ok((contact, link, clocks))
             })
             .await?;
@@ -305,15 +326,16 @@ impl SyncEngine {
             let t = tenant.to_string();
             self.db
                 .write(move |c| {
-                    let tx = c.transaction()?;
-                    let Some(contact) = contacts::get(&tx, &t, contact_id)? else {
-                        return Err(StoreError::Task(format!("contact {contact_id} is gone")));
-                    };
-                    let link = crm::link(&tx, &t, "contact", contact_id)?;
-                    let contact = reconcile_host_side(&tx, &t, contact)?;
-                    let clocks = crm::fields(&tx, &t, contact_id)?;
-                    tx.commit()?;
-                    Ok((contact, link, clocks))
+                    scrm_store::transaction(c, |tx| {
+                        let Some(contact) = scrm_store::ContactRepo::get(tx, &t, contact_id)?
+                        else {
+                            return Err(StoreError::Task(format!("contact {contact_id} is gone")));
+                        };
+                        let link = scrm_store::CrmRepo::link(tx, &t, "contact", contact_id)?;
+                        let contact = reconcile_host_side(tx, &t, contact)?;
+                        let clocks = scrm_store::CrmRepo::fields(tx, &t, contact_id)?;
+                        Ok((contact, link, clocks))
+                    })
                 })
                 .await?
         };
@@ -349,7 +371,7 @@ impl SyncEngine {
         let id = pushed.id.clone();
         self.db
             .write(move |c| {
-                crm::set_link(
+                scrm_store::CrmRepo::set_link(
                     c,
                     &t,
                     "contact",

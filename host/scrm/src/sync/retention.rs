@@ -2,6 +2,7 @@
 //! purged in chunks, and the unread-message rule runs.
 
 use super::*;
+use scrm_store::Store;
 
 impl SyncEngine {
     /// Housekeeping: purges chat history older than each tenant's retention, and
@@ -14,15 +15,15 @@ impl SyncEngine {
         let purged = self
             .db
             .write(|c| {
-                let tenants = scrm_store::tenants::ids(c)?;
+                let tenants = scrm_store::TenantRepo::ids(c)?;
                 let mut total = 0;
                 for t in tenants {
-                    let settings = crm::settings(c, &t)?;
+                    let settings = scrm_store::CrmRepo::settings(c, &t)?;
                     let before = now_ms() - i64::from(settings.retention_days) * DAY_MS;
                     loop {
-                        let tx = c.transaction()?;
-                        let n = crm::purge_before(&tx, &t, before, PURGE_CHUNK)?;
-                        tx.commit()?;
+                        let n = scrm_store::transaction(c, |tx| {
+                            scrm_store::CrmRepo::purge_before(tx, &t, before, PURGE_CHUNK)
+                        })?;
                         total += n;
                         if n < PURGE_CHUNK {
                             break;
@@ -38,10 +39,10 @@ impl SyncEngine {
         let flagged = self
             .db
             .write(|c| {
-                let tx = c.transaction()?;
-                let n = unread_rule(&tx)?;
-                tx.commit()?;
-                Ok(n)
+                scrm_store::transaction(c, |tx| {
+                    let n = unread_rule(tx)?;
+                    Ok(n)
+                })
             })
             .await?;
         if flagged > 0 {
@@ -55,12 +56,12 @@ impl SyncEngine {
 /// after it was sent (and sent within the last week, so old history does not fire)
 /// sets the contact's `priority` to the tenant's `unread_priority` and queues a
 /// contact write; each message fires once. How many fired.
-pub(super) fn unread_rule(tx: &rusqlite::Connection) -> Result<usize, StoreError> {
+pub(super) fn unread_rule(tx: &dyn Store) -> Result<usize, StoreError> {
     let now = now_ms();
-    let rows = crm::unread_candidates(tx, now)?;
+    let rows = scrm_store::CrmRepo::unread_candidates(tx, now)?;
     for u in &rows {
-        crm::flag_unread(tx, u.message_id, now)?;
-        crm::set_field(
+        scrm_store::CrmRepo::flag_unread(tx, u.message_id, now)?;
+        scrm_store::CrmRepo::set_field(
             tx,
             &u.tenant,
             u.contact_id,
@@ -71,7 +72,7 @@ pub(super) fn unread_rule(tx: &rusqlite::Connection) -> Result<usize, StoreError
                 source: "whatsapp".into(),
             },
         )?;
-        crm::enqueue_contact(tx, &u.tenant, u.contact_id)?;
+        scrm_store::CrmRepo::enqueue_contact(tx, &u.tenant, u.contact_id)?;
     }
     Ok(rows.len())
 }

@@ -19,49 +19,63 @@ impl SyncEngine {
         let out = self
             .db
             .write(move |c| {
-                let tx = c.transaction()?;
-                let Some(review) = crm::review(&tx, &t, id)? else {
-                    return Ok(None);
-                };
-                if review.state != "open" {
-                    return Ok(Some(Err(format!(
-                        "review {id} is already {}",
-                        review.state
-                    ))));
-                }
-                if review.kind == "duplicate" {
-                    // Accept merges the two contacts; revert records that they are
-                    // different people (never proposed again).
-                    if !revert {
-                        let other = review.detail["other_contact_id"].as_i64().unwrap_or(0);
-                        merge_contacts(
-                            &tx,
-                            &t,
-                            review.contact_id.min(other),
-                            review.contact_id.max(other),
-                        )?;
+                scrm_store::transaction(c, |tx| {
+                    let Some(review) = scrm_store::CrmRepo::review(tx, &t, id)? else {
+                        return Ok(None);
+                    };
+                    if review.state != "open" {
+                        return Ok(Some(Err(format!(
+                            "review {id} is already {}",
+                            review.state
+                        ))));
                     }
-                    crm::resolve_review(&tx, id, if revert { "reverted" } else { "accepted" })?;
-                } else if revert {
-                    if let (Some(field), Some(lost)) = (&review.field, &review.lost) {
-                        let clock = FieldClock {
-                            value: lost.clone(),
-                            changed_at: now_ms(),
-                            source: "review".into(),
-                        };
-                        crm::set_field(&tx, &t, review.contact_id, field, &clock)?;
-                        if field == "name" {
-                            crm::set_contact_name(&tx, review.contact_id, lost.as_str())?;
+                    if review.kind == "duplicate" {
+                        // Accept merges the two contacts; revert records that they are
+                        // different people (never proposed again).
+                        if !revert {
+                            let other = review.detail["other_contact_id"].as_i64().unwrap_or(0);
+                            merge_contacts(
+                                tx,
+                                &t,
+                                review.contact_id.min(other),
+                                review.contact_id.max(other),
+                            )?;
                         }
-                        crm::enqueue_contact(&tx, &t, review.contact_id)?;
+                        scrm_store::CrmRepo::resolve_review(
+                            tx,
+                            id,
+                            if revert { "reverted" } else { "accepted" },
+                        )?;
+                    } else if revert {
+                        if let (Some(field), Some(lost)) = (&review.field, &review.lost) {
+                            let clock = FieldClock {
+                                value: lost.clone(),
+                                changed_at: now_ms(),
+                                source: "review".into(),
+                            };
+                            scrm_store::CrmRepo::set_field(
+                                tx,
+                                &t,
+                                review.contact_id,
+                                field,
+                                &clock,
+                            )?;
+                            if field == "name" {
+                                scrm_store::CrmRepo::set_contact_name(
+                                    tx,
+                                    review.contact_id,
+                                    lost.as_str(),
+                                )?;
+                            }
+                            scrm_store::CrmRepo::enqueue_contact(tx, &t, review.contact_id)?;
+                        }
+                        scrm_store::CrmRepo::resolve_review(tx, id, "reverted")?;
+                    } else {
+                        scrm_store::CrmRepo::resolve_review(tx, id, "accepted")?;
                     }
-                    crm::resolve_review(&tx, id, "reverted")?;
-                } else {
-                    crm::resolve_review(&tx, id, "accepted")?;
-                }
-                let out = crm::review(&tx, &t, id)?;
-                tx.commit()?;
-                Ok(out.map(Ok))
+                    let out = scrm_store::CrmRepo::review(tx, &t, id)?;
+                    Ok(out.map(Ok))
+                })
             })
             .await?;
         self.wake.notify_one();

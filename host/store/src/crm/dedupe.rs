@@ -11,7 +11,7 @@ use super::enqueue_contact;
 ///
 /// # Errors
 /// On database failure.
-pub fn same_sku_contacts(
+pub(crate) fn same_sku_contacts(
     tx: &Connection,
     tenant: &str,
     contact: i64,
@@ -36,7 +36,7 @@ pub fn same_sku_contacts(
 ///
 /// # Errors
 /// On database failure.
-pub fn duplicate_proposed(
+pub(crate) fn duplicate_proposed(
     tx: &Connection,
     tenant: &str,
     a: i64,
@@ -59,7 +59,7 @@ pub fn duplicate_proposed(
 ///
 /// # Errors
 /// On database failure.
-pub fn merge_contacts(
+pub(crate) fn merge_contacts(
     tx: &Connection,
     tenant: &str,
     keep: i64,

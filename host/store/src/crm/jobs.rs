@@ -59,7 +59,7 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
 ///
 /// # Errors
 /// On database failure.
-pub fn enqueue(
+pub(crate) fn enqueue(
     conn: &Connection,
     tenant: &str,
     kind: &str,
@@ -89,7 +89,7 @@ pub fn enqueue(
 ///
 /// # Errors
 /// On database failure.
-pub fn enqueue_backfill(
+pub(crate) fn enqueue_backfill(
     conn: &Connection,
     tenant: &str,
     since: i64,
@@ -116,7 +116,10 @@ pub fn enqueue_backfill(
 ///
 /// # Errors
 /// On database failure.
-pub fn backfill_counts(conn: &Connection, tenant: &str) -> Result<Vec<(String, i64)>, StoreError> {
+pub(crate) fn backfill_counts(
+    conn: &Connection,
+    tenant: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT state, count(*) FROM crm_jobs WHERE tenant_id = ?1 AND backfill = 1
          GROUP BY state ORDER BY state",
@@ -134,7 +137,7 @@ pub fn backfill_counts(conn: &Connection, tenant: &str) -> Result<Vec<(String, i
 ///
 /// # Errors
 /// On database failure.
-pub fn purge_before(
+pub(crate) fn purge_before(
     conn: &Connection,
     tenant: &str,
     before: i64,
@@ -176,7 +179,7 @@ pub fn purge_before(
 ///
 /// # Errors
 /// On database failure.
-pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
+pub(crate) fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {JOB_COLUMNS} FROM crm_jobs WHERE state = 'queued' AND due_at <= ?1
          ORDER BY backfill, due_at, id LIMIT ?2"
@@ -191,7 +194,7 @@ pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Job>, StoreE
 ///
 /// # Errors
 /// On database failure.
-pub fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
+pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
     Ok(conn.query_row(
         "SELECT min(due_at) FROM crm_jobs WHERE state = 'queued'",
         [],
@@ -203,7 +206,7 @@ pub fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub fn finish(conn: &Connection, id: i64) -> Result<(), StoreError> {
+pub(crate) fn finish(conn: &Connection, id: i64) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE crm_jobs SET state = 'done', last_error = NULL, updated_at = ?2 WHERE id = ?1",
         params![id, now_ms()],
@@ -216,7 +219,7 @@ pub fn finish(conn: &Connection, id: i64) -> Result<(), StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub fn retry(
+pub(crate) fn retry(
     conn: &Connection,
     id: i64,
     due_at: i64,
@@ -236,7 +239,7 @@ pub fn retry(
 ///
 /// # Errors
 /// On database failure.
-pub fn retry_waiting_now(conn: &Connection, tenant: &str) -> Result<usize, StoreError> {
+pub(crate) fn retry_waiting_now(conn: &Connection, tenant: &str) -> Result<usize, StoreError> {
     let now = now_ms();
     Ok(conn.execute(
         "UPDATE crm_jobs SET due_at = ?2
@@ -249,7 +252,7 @@ pub fn retry_waiting_now(conn: &Connection, tenant: &str) -> Result<usize, Store
 ///
 /// # Errors
 /// On database failure.
-pub fn kill(conn: &Connection, id: i64, error: &str) -> Result<(), StoreError> {
+pub(crate) fn kill(conn: &Connection, id: i64, error: &str) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE crm_jobs SET state = 'dead', last_error = ?2, attempts = attempts + 1, updated_at = ?3
          WHERE id = ?1",
@@ -262,7 +265,7 @@ pub fn kill(conn: &Connection, id: i64, error: &str) -> Result<(), StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub fn list_jobs(
+pub(crate) fn list_jobs(
     conn: &Connection,
     tenant: &str,
     state: Option<&str>,
@@ -296,7 +299,10 @@ pub(crate) fn by_state(state: Option<&str>) -> &'static str {
 ///
 /// # Errors
 /// On database failure.
-pub fn job_counts(conn: &Connection, tenant: &str) -> Result<Vec<(String, i64)>, StoreError> {
+pub(crate) fn job_counts(
+    conn: &Connection,
+    tenant: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT state, count(*) FROM crm_jobs WHERE tenant_id = ?1 GROUP BY state ORDER BY state",
     )?;
@@ -311,7 +317,7 @@ pub fn job_counts(conn: &Connection, tenant: &str) -> Result<Vec<(String, i64)>,
 ///
 /// # Errors
 /// On database failure.
-pub fn requeue(
+pub(crate) fn requeue(
     conn: &Connection,
     tenant: &str,
     id: i64,
@@ -360,7 +366,7 @@ pub fn due_at(settings: &CrmSettings, now: i64) -> i64 {
 ///
 /// # Errors
 /// On database failure.
-pub fn enqueue_message(
+pub(crate) fn enqueue_message(
     conn: &Connection,
     tenant: &str,
     contact_id: i64,
@@ -400,7 +406,7 @@ pub fn enqueue_message(
 ///
 /// # Errors
 /// On database failure.
-pub fn enqueue_if_syncing(
+pub(crate) fn enqueue_if_syncing(
     conn: &Connection,
     tenant: &str,
     contact_id: i64,
@@ -423,7 +429,7 @@ pub fn enqueue_if_syncing(
 ///
 /// # Errors
 /// On database failure.
-pub fn enqueue_contact(
+pub(crate) fn enqueue_contact(
     conn: &Connection,
     tenant: &str,
     contact_id: i64,

@@ -20,7 +20,7 @@ pub struct Link {
 ///
 /// # Errors
 /// On database failure.
-pub fn link(
+pub(crate) fn link(
     conn: &Connection,
     tenant: &str,
     object: &str,
@@ -46,7 +46,7 @@ pub fn link(
 ///
 /// # Errors
 /// On database failure.
-pub fn set_link(
+pub(crate) fn set_link(
     conn: &Connection,
     tenant: &str,
     object: &str,
@@ -74,7 +74,7 @@ pub fn set_link(
 ///
 /// # Errors
 /// On database failure.
-pub fn local_for(
+pub(crate) fn local_for(
     conn: &Connection,
     tenant: &str,
     object: &str,
@@ -114,7 +114,7 @@ pub struct FieldClock {
 ///
 /// # Errors
 /// On database failure.
-pub fn fields(
+pub(crate) fn fields(
     conn: &Connection,
     tenant: &str,
     contact_id: i64,
@@ -151,7 +151,7 @@ pub fn fields(
 ///
 /// # Errors
 /// On database failure.
-pub fn set_field(
+pub(crate) fn set_field(
     conn: &Connection,
     tenant: &str,
     contact_id: i64,
@@ -179,7 +179,7 @@ pub fn set_field(
 ///
 /// # Errors
 /// On database failure.
-pub fn set_contact_name(
+pub(crate) fn set_contact_name(
     conn: &Connection,
     contact_id: i64,
     name: Option<&str>,
@@ -196,7 +196,7 @@ pub fn set_contact_name(
 ///
 /// # Errors
 /// On database failure.
-pub fn set_host_field(
+pub(crate) fn set_host_field(
     tx: &Connection,
     tenant: &str,
     contact_id: i64,

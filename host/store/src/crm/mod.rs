@@ -8,15 +8,17 @@ mod links;
 mod reviews;
 mod unread;
 
-pub use dedupe::*;
+pub(crate) use dedupe::*;
 pub use jobs::*;
 pub use links::*;
 pub use reviews::*;
 pub use unread::*;
 
+use super::page::{Page, PageRequest};
 use super::{StoreError, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// How a tenant's CRM sync runs. Missing fields take their defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,7 +113,7 @@ pub const MIN_RETENTION_DAYS: u32 = 180;
 ///
 /// # Errors
 /// On database failure.
-pub fn settings(conn: &Connection, tenant: &str) -> Result<CrmSettings, StoreError> {
+pub(crate) fn settings(conn: &Connection, tenant: &str) -> Result<CrmSettings, StoreError> {
     Ok(conn
         .query_row(
             "SELECT mode, batch_minutes, pull_seconds, rate_requests, rate_seconds, retention_days,
@@ -140,7 +142,11 @@ pub fn settings(conn: &Connection, tenant: &str) -> Result<CrmSettings, StoreErr
 ///
 /// # Errors
 /// On database failure.
-pub fn put_settings(conn: &Connection, tenant: &str, s: &CrmSettings) -> Result<(), StoreError> {
+pub(crate) fn put_settings(
+    conn: &Connection,
+    tenant: &str,
+    s: &CrmSettings,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO crm_settings (tenant_id, mode, batch_minutes, pull_seconds, rate_requests,
              rate_seconds, retention_days, updated_at, merge_confidence, unread_hours, unread_priority)
@@ -169,7 +175,7 @@ pub fn put_settings(conn: &Connection, tenant: &str, s: &CrmSettings) -> Result<
 ///
 /// # Errors
 /// On database failure.
-pub fn cursor(conn: &Connection, tenant: &str) -> Result<String, StoreError> {
+pub(crate) fn cursor(conn: &Connection, tenant: &str) -> Result<String, StoreError> {
     Ok(conn
         .query_row(
             "SELECT cursor FROM crm_cursors WHERE tenant_id = ?1",
@@ -184,11 +190,114 @@ pub fn cursor(conn: &Connection, tenant: &str) -> Result<String, StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub fn set_cursor(conn: &Connection, tenant: &str, cursor: &str) -> Result<(), StoreError> {
+pub(crate) fn set_cursor(conn: &Connection, tenant: &str, cursor: &str) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO crm_cursors (tenant_id, cursor, pulled_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (tenant_id) DO UPDATE SET cursor = ?2, pulled_at = ?3",
         params![tenant, cursor, now_ms()],
     )?;
     Ok(())
+}
+
+crate::repo! {
+    /// CRM sync state: settings, the write queue, links, field clocks, reviews, duplicates, cursors.
+    pub trait CrmRepo {
+        /// Contacts (other than `contact`, not merged away) who bought one of `contact`'s
+        /// SKUs within `window_ms` of it: `(id, name, shared sku)`, by id.
+        fn same_sku_contacts(tenant: &str, contact: i64, window_ms: i64) -> Result<Vec<(i64, Option<String>, String)>, StoreError>;
+        /// True when the pair was proposed (or decided) as duplicates before.
+        fn duplicate_proposed(tenant: &str, a: i64, b: i64) -> Result<bool, StoreError>;
+        /// Merges contact `absorb` into `keep`: both keep every conversation and message (a
+        /// conversation is one customer number with one business number, so they stay
+        /// where they are), `absorb` (and whatever was merged into it) points at `keep`,
+        /// later CRM writes for `absorb`'s messages go to `keep`'s CRM record, and `keep` is
+        /// queued to be written to the CRM again. False when the two are the same contact.
+        fn merge_contacts(tenant: &str, keep: i64, absorb: i64) -> Result<bool, StoreError>;
+        /// Queues a write unless one with the same `key` exists for the tenant; true when
+        /// queued. A `contact` job that already ran is queued again (the contact changed).
+        fn enqueue(tenant: &str, kind: &str, contact_id: i64, message_id: Option<i64>, key: &str, due_at: i64) -> Result<bool, StoreError>;
+        /// Queues a `message` job (a note) for every message of `tenant` sent at or after
+        /// `since` (Unix ms) that has none, oldest first, behind live jobs; `(newly
+        /// queued, messages in the range)`. Running it again queues nothing new, so an
+        /// interrupted backfill is resumed by running it again (or simply continues: the
+        /// jobs are durable).
+        fn enqueue_backfill(tenant: &str, since: i64, due_at: i64) -> Result<(usize, usize), StoreError>;
+        /// Backfill jobs of a tenant by state.
+        fn backfill_counts(tenant: &str) -> Result<Vec<(String, i64)>, StoreError>;
+        /// Deletes up to `limit` of `tenant`'s messages sent *and* stored before `before` (Unix
+        /// ms: a message replayed or backfilled today is kept its full retention),
+        /// with their tags, statuses, revisions and sync records; media files stay (they are
+        /// shared by content). How many messages were deleted.
+        fn purge_before(tenant: &str, before: i64, limit: usize) -> Result<usize, StoreError>;
+        /// Up to `limit` queued jobs due by `now`: live jobs before backfill ones, oldest first.
+        fn due(now: i64, limit: usize) -> Result<Vec<Job>, StoreError>;
+        /// When the next queued job is due, if any is queued.
+        fn next_due() -> Result<Option<i64>, StoreError>;
+        /// Marks a job written.
+        fn finish(id: i64) -> Result<(), StoreError>;
+        /// Puts a job back for `due_at`; `counts` says whether this was a failed attempt
+        /// (a rate-limit wait is not).
+        fn retry(id: i64, due_at: i64, error: &str, counts: bool) -> Result<(), StoreError>;
+        /// Makes every queued job of `tenant` that is backing off after a failure due now;
+        /// how many.
+        fn retry_waiting_now(tenant: &str) -> Result<usize, StoreError>;
+        /// Moves a job to the dead-letter list.
+        fn kill(id: i64, error: &str) -> Result<(), StoreError>;
+        /// One page of a tenant's jobs, optionally in one state, oldest first.
+        fn list_jobs(tenant: &str, state: Option<&str>, page: PageRequest) -> Result<Page<Job>, StoreError>;
+        /// Counts of a tenant's jobs by state.
+        fn job_counts(tenant: &str) -> Result<Vec<(String, i64)>, StoreError>;
+        /// Puts a dead job back in the queue, due now; `None` when the tenant has no such
+        /// job, `Err(state)` when it is not dead.
+        fn requeue(tenant: &str, id: i64) -> Result<Option<Result<Job, String>>, StoreError>;
+        /// Queues the CRM writes for one stored message inside the caller's transaction:
+        /// the message as a note, and a deal when `deal` (a sales signal). Nothing is
+        /// queued when the tenant's sync is off.
+        fn enqueue_message(tenant: &str, contact_id: i64, message_id: i64, deal: bool) -> Result<usize, StoreError>;
+        /// Queues a message's CRM writes when the tenant syncs (a mapper and a connector are
+        /// installed); for messages the pipeline does not see, such as the business's own.
+        fn enqueue_if_syncing(tenant: &str, contact_id: i64, message_id: i64) -> Result<usize, StoreError>;
+        /// Queues a write of the contact to the CRM (one queued write per contact: a contact
+        /// already queued is not queued twice; one already written is queued again).
+        fn enqueue_contact(tenant: &str, contact_id: i64) -> Result<bool, StoreError>;
+        /// The CRM record `object` (`contact`, `note`, `deal`) of host record `local_id`.
+        fn link(tenant: &str, object: &str, local_id: i64) -> Result<Option<Link>, StoreError>;
+        /// Records (or updates) a link.
+        fn set_link(tenant: &str, object: &str, local_id: i64, link: &Link) -> Result<(), StoreError>;
+        /// The host record linked to CRM record `crm_id` of kind `object`.
+        fn local_for(tenant: &str, object: &str, crm_id: &str) -> Result<Option<(i64, Link)>, StoreError>;
+        /// Every synced field of a contact.
+        fn fields(tenant: &str, contact_id: i64) -> Result<Vec<(String, FieldClock)>, StoreError>;
+        /// Sets one field's agreed value.
+        fn set_field(tenant: &str, contact_id: i64, field: &str, clock: &FieldClock) -> Result<(), StoreError>;
+        /// Sets a contact's name from the CRM (or a review), bumping its change time.
+        fn set_contact_name(contact_id: i64, name: Option<&str>) -> Result<(), StoreError>;
+        /// Sets a field from the CRM on the host: the clock, and the contact's own column
+        /// for the name.
+        fn set_host_field(tenant: &str, contact_id: i64, field: &str, clock: &FieldClock) -> Result<(), StoreError>;
+        /// A tenant's settings (the defaults when none were stored).
+        fn settings(tenant: &str) -> Result<CrmSettings, StoreError>;
+        /// Stores a tenant's settings (validated by the caller).
+        fn put_settings(tenant: &str, s: &CrmSettings) -> Result<(), StoreError>;
+        /// The pull cursor of a tenant ("" before the first pull).
+        fn cursor(tenant: &str) -> Result<String, StoreError>;
+        /// Stores the pull cursor of a tenant.
+        fn set_cursor(tenant: &str, cursor: &str) -> Result<(), StoreError>;
+        /// Adds an open review entry; its id.
+        fn add_review(tenant: &str, r: &NewReview<'_>) -> Result<i64, StoreError>;
+        /// One page of a tenant's review queue, optionally in one state, oldest first.
+        fn list_reviews(tenant: &str, state: Option<&str>, page: PageRequest) -> Result<Page<Review>, StoreError>;
+        /// One review entry of a tenant.
+        fn review(tenant: &str, id: i64) -> Result<Option<Review>, StoreError>;
+        /// Closes a review entry as `accepted` or `reverted`.
+        fn resolve_review(id: i64, state: &str) -> Result<(), StoreError>;
+        /// Puts an overwrite of a differing value in the review queue: `kept` won, `lost` was
+        /// replaced or refused (last writer wins).
+        fn review_conflict(tenant: &str, contact_id: i64, field: &str, kept: Version<'_>, lost: Version<'_>, detail: Value) -> Result<i64, StoreError>;
+        /// Up to 1,000 business messages not read `unread_hours` after they were sent (and
+        /// sent within the last week), of tenants that sync, not flagged before.
+        fn unread_candidates(now: i64) -> Result<Vec<Unread>, StoreError>;
+        /// Records that the rule fired for `message_id`, so it never fires again.
+        fn flag_unread(message_id: i64, now: i64) -> Result<(), StoreError>;
+    }
 }

@@ -63,7 +63,11 @@ pub struct NewReview<'a> {
 ///
 /// # Errors
 /// On database failure.
-pub fn add_review(conn: &Connection, tenant: &str, r: &NewReview<'_>) -> Result<i64, StoreError> {
+pub(crate) fn add_review(
+    conn: &Connection,
+    tenant: &str,
+    r: &NewReview<'_>,
+) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO crm_reviews (tenant_id, kind, contact_id, field, kept, kept_source, kept_at,
              lost, lost_source, lost_at, detail, state, created_at)
@@ -117,7 +121,7 @@ fn review_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Review> {
 ///
 /// # Errors
 /// On database failure.
-pub fn list_reviews(
+pub(crate) fn list_reviews(
     conn: &Connection,
     tenant: &str,
     state: Option<&str>,
@@ -140,7 +144,11 @@ pub fn list_reviews(
 ///
 /// # Errors
 /// On database failure.
-pub fn review(conn: &Connection, tenant: &str, id: i64) -> Result<Option<Review>, StoreError> {
+pub(crate) fn review(
+    conn: &Connection,
+    tenant: &str,
+    id: i64,
+) -> Result<Option<Review>, StoreError> {
     Ok(conn
         .query_row(
             &format!("SELECT {REVIEW_COLUMNS} FROM crm_reviews WHERE tenant_id = ?1 AND id = ?2"),
@@ -154,7 +162,7 @@ pub fn review(conn: &Connection, tenant: &str, id: i64) -> Result<Option<Review>
 ///
 /// # Errors
 /// On database failure.
-pub fn resolve_review(conn: &Connection, id: i64, state: &str) -> Result<(), StoreError> {
+pub(crate) fn resolve_review(conn: &Connection, id: i64, state: &str) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE crm_reviews SET state = ?2, resolved_at = ?3 WHERE id = ?1",
         params![id, state, now_ms()],
@@ -167,7 +175,7 @@ pub type Version<'a> = (&'a Value, &'a str, i64);
 
 /// Puts an overwrite of a differing value in the review queue: `kept` won, `lost` was
 /// replaced or refused (last writer wins).
-pub fn review_conflict(
+pub(crate) fn review_conflict(
     tx: &Connection,
     tenant: &str,
     contact_id: i64,

@@ -22,7 +22,7 @@ pub struct Unread {
 ///
 /// # Errors
 /// On database failure.
-pub fn unread_candidates(tx: &Connection, now: i64) -> Result<Vec<Unread>, StoreError> {
+pub(crate) fn unread_candidates(tx: &Connection, now: i64) -> Result<Vec<Unread>, StoreError> {
     Ok(tx
         .prepare_cached(
             "SELECT m.id, m.tenant_id, m.contact_id, coalesce(s.unread_priority, 'low')
@@ -52,7 +52,7 @@ pub fn unread_candidates(tx: &Connection, now: i64) -> Result<Vec<Unread>, Store
 ///
 /// # Errors
 /// On database failure.
-pub fn flag_unread(tx: &Connection, message_id: i64, now: i64) -> Result<(), StoreError> {
+pub(crate) fn flag_unread(tx: &Connection, message_id: i64, now: i64) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO crm_unread_flags (message_id, flagged_at) VALUES (?1, ?2)",
         params![message_id, now],

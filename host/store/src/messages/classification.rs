@@ -1,0 +1,103 @@
+//! What the pipeline's plugins decided for a message: the classifier's tags and
+//! details (or why it failed) and the responder's actions.
+
+use crate::{StoreError, now_ms};
+use rusqlite::{Connection, params};
+
+/// The outcome of classifying one message.
+#[derive(Debug, Clone)]
+pub enum ClassifyOutcome {
+    /// The classifier returned these tags and this classification JSON.
+    Classified {
+        /// Tags to attach.
+        tags: Vec<String>,
+        /// Intent, entities, sentiment, priority.
+        classification: serde_json::Value,
+    },
+    /// The classifier failed; the message stays untagged with the reason.
+    Failed(String),
+    /// The tenant has no classifier installed.
+    NoClassifier,
+}
+
+/// Records the classification of a message (tags, details or failure) once.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn record_classification(
+    tx: &Connection,
+    message_id: i64,
+    classifier: Option<&str>,
+    outcome: &ClassifyOutcome,
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    match outcome {
+        ClassifyOutcome::Classified {
+            tags,
+            classification,
+        } => {
+            tx.execute(
+                "UPDATE messages SET classified_at = ?2, classification = ?3, classifier = ?4, classify_error = NULL
+                 WHERE id = ?1",
+                params![message_id, now, classification.to_string(), classifier],
+            )?;
+            for tag in tags {
+                tx.execute(
+                    "INSERT INTO message_tags (message_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![message_id, tag],
+                )?;
+            }
+        }
+        ClassifyOutcome::Failed(reason) => {
+            tx.execute(
+                "UPDATE messages SET classified_at = ?2, classifier = ?3, classify_error = ?4 WHERE id = ?1",
+                params![message_id, now, classifier, reason],
+            )?;
+        }
+        ClassifyOutcome::NoClassifier => {
+            tx.execute(
+                "UPDATE messages SET classified_at = ?2 WHERE id = ?1",
+                params![message_id, now],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Records what the responder decided for a message (its actions or why it failed);
+/// `tag` actions also tag the message.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn record_response(
+    tx: &Connection,
+    message_id: i64,
+    responder: &str,
+    response: &Result<Vec<serde_json::Value>, String>,
+) -> Result<(), StoreError> {
+    match response {
+        Ok(actions) => {
+            tx.execute(
+                "UPDATE messages SET actions = ?2, responder = ?3, respond_error = NULL WHERE id = ?1",
+                params![message_id, serde_json::Value::Array(actions.clone()).to_string(), responder],
+            )?;
+            for tag in actions
+                .iter()
+                .filter(|a| a["type"] == "tag")
+                .filter_map(|a| a["tag"].as_str())
+            {
+                tx.execute(
+                    "INSERT INTO message_tags (message_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![message_id, tag],
+                )?;
+            }
+        }
+        Err(reason) => {
+            tx.execute(
+                "UPDATE messages SET responder = ?2, respond_error = ?3 WHERE id = ?1",
+                params![message_id, responder, reason],
+            )?;
+        }
+    }
+    Ok(())
+}

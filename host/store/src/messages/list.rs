@@ -1,0 +1,215 @@
+//! Reading messages back: [`Message`] as served, with its tags, revisions and
+//! statuses, one at a time ([`get`]) or a page at a time ([`list`]).
+
+use super::revisions::revisions_of;
+use super::statuses::statuses_of;
+use super::{Revision, StatusEvent};
+use crate::StoreError;
+use crate::page::{Page, PageRequest};
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+/// A message as stored and served.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Message {
+    /// Host id.
+    pub id: i64,
+    /// WhatsApp message id.
+    pub wamid: String,
+    /// The conversation.
+    pub conversation_id: i64,
+    /// The contact.
+    pub contact_id: i64,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// WhatsApp type as sent ("text", "image", …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// WhatsApp's timestamp, Unix ms.
+    pub timestamp: i64,
+    /// The human-readable text, if any.
+    pub text: Option<String>,
+    /// Parsed content.
+    pub content: serde_json::Value,
+    /// What it answers or refers to (replied-to message, product, ad).
+    pub context: serde_json::Value,
+    /// The message object exactly as WhatsApp sent it.
+    pub raw: serde_json::Value,
+    /// Delivery status: `received` for inbound messages; `accepted`, `sent`,
+    /// `delivered`, `read`, `played` or `failed` for outbound ones.
+    pub status: String,
+    /// When the current status happened, Unix ms (outbound messages).
+    pub status_at: Option<i64>,
+    /// Meta's errors: on an unsupported inbound message, or why an outbound one failed.
+    pub errors: Option<serde_json::Value>,
+    /// When the sender last edited it, Unix ms (WhatsApp's timestamp).
+    pub edited_at: Option<i64>,
+    /// When the sender deleted it for everyone, Unix ms; its content is kept.
+    pub revoked_at: Option<i64>,
+    /// The first version, when it was edited since.
+    pub original: Option<OriginalVersion>,
+    /// Its edits and revokes, oldest first (empty when there are none).
+    pub revisions: Vec<Revision>,
+    /// Every status event received for it, oldest first (outbound messages).
+    pub statuses: Vec<StatusEvent>,
+    /// Tags from classification, sorted.
+    pub tags: Vec<String>,
+    /// Intent, entities, sentiment and priority, when classified.
+    pub classification: Option<serde_json::Value>,
+    /// Which plugin version classified it ("name@version sha256").
+    pub classifier: Option<String>,
+    /// Why classification failed, when it did.
+    pub classify_error: Option<String>,
+    /// The responder's actions, when one ran.
+    pub actions: Option<serde_json::Value>,
+    /// Which responder version decided them.
+    pub responder: Option<String>,
+    /// Why the responder failed, when it did.
+    pub respond_error: Option<String>,
+    /// When it was stored, Unix ms.
+    pub created_at: i64,
+}
+
+/// A message's first version, kept when it is edited.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OriginalVersion {
+    /// Its text.
+    pub text: Option<String>,
+    /// Its parsed content.
+    pub content: serde_json::Value,
+}
+
+fn tags_of(conn: &Connection, message_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT tag FROM message_tags WHERE message_id = ?1 ORDER BY tag")?;
+    stmt.query_map([message_id], |r| r.get(0))?.collect()
+}
+
+/// One message of a tenant, with everything [`list`] returns.
+///
+/// # Errors
+/// On database failure or unreadable stored JSON.
+pub(crate) fn get(conn: &Connection, tenant: &str, id: i64) -> Result<Option<Message>, StoreError> {
+    let page = list(
+        conn,
+        tenant,
+        MessageFilter::default(),
+        PageRequest {
+            after: id - 1,
+            limit: 1,
+        },
+    )?;
+    Ok(page.items.into_iter().find(|m| m.id == id))
+}
+
+/// Filters for [`list`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessageFilter<'a> {
+    /// Only this conversation's messages.
+    pub conversation_id: Option<i64>,
+    /// Only messages with this tag.
+    pub tag: Option<&'a str>,
+}
+
+/// One page of a tenant's messages, oldest stored first.
+///
+/// # Errors
+/// On database failure or unreadable stored JSON.
+pub(crate) fn list(
+    conn: &Connection,
+    tenant: &str,
+    filter: MessageFilter<'_>,
+    page: PageRequest,
+) -> Result<Page<Message>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.id, m.wamid, m.conversation_id, m.contact_id, m.direction, m.type, m.timestamp, m.text,
+                m.content, m.status, m.classification, m.classifier, m.classify_error, m.created_at,
+                m.context, m.raw, m.actions, m.responder, m.respond_error,
+                m.status_at, m.errors, m.edited_at, m.revoked_at, m.original_text, m.original_content
+         FROM messages m
+         WHERE +m.tenant_id = ?1 AND m.id > ?2
+           AND (?3 IS NULL OR m.conversation_id = ?3)
+           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM message_tags t WHERE t.message_id = m.id AND t.tag = ?4))
+         ORDER BY m.id LIMIT ?5",
+    )?;
+    let json = |text: String| serde_json::from_str::<serde_json::Value>(&text);
+    let optional_json = |text: Option<String>| text.map(|t| serde_json::from_str(&t)).transpose();
+    let rows = stmt
+        .query_map(
+            params![
+                tenant,
+                page.after,
+                filter.conversation_id,
+                filter.tag,
+                page.sql_limit()
+            ],
+            |r| {
+                let strings = |i: usize| r.get::<_, String>(i);
+                let optional = |i: usize| r.get::<_, Option<String>>(i);
+                Ok((
+                    Message {
+                        id: r.get(0)?,
+                        wamid: strings(1)?,
+                        conversation_id: r.get(2)?,
+                        contact_id: r.get(3)?,
+                        direction: strings(4)?,
+                        kind: strings(5)?,
+                        timestamp: r.get(6)?,
+                        text: optional(7)?,
+                        content: serde_json::Value::Null,
+                        context: serde_json::Value::Null,
+                        raw: serde_json::Value::Null,
+                        status: strings(9)?,
+                        status_at: r.get(19)?,
+                        errors: None,
+                        edited_at: r.get(21)?,
+                        revoked_at: r.get(22)?,
+                        original: None,
+                        revisions: Vec::new(),
+                        statuses: Vec::new(),
+                        tags: Vec::new(),
+                        classification: None,
+                        classifier: optional(11)?,
+                        classify_error: optional(12)?,
+                        actions: None,
+                        responder: optional(17)?,
+                        respond_error: optional(18)?,
+                        created_at: r.get(13)?,
+                    },
+                    // The JSON columns, parsed outside the row callback.
+                    [strings(8)?, strings(14)?, strings(15)?],
+                    [optional(10)?, optional(16)?, optional(20)?],
+                    (optional(23)?, optional(24)?),
+                ))
+            },
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    let items = rows
+        .into_iter()
+        .map(
+            |(mut m, [content, context, raw], [classification, actions, errors], original)| {
+                m.content = json(content)?;
+                m.context = json(context)?;
+                m.raw = json(raw)?;
+                m.classification = optional_json(classification)?;
+                m.actions = optional_json(actions)?;
+                m.errors = optional_json(errors)?;
+                if let (text, Some(content)) = original {
+                    m.original = Some(OriginalVersion {
+                        text,
+                        content: json(content)?,
+                    });
+                }
+                m.tags = tags_of(conn, m.id)?;
+                if m.edited_at.is_some() || m.revoked_at.is_some() {
+                    m.revisions = revisions_of(conn, tenant, &m.wamid)?;
+                }
+                if m.direction == "outbound" {
+                    m.statuses = statuses_of(conn, tenant, &m.wamid)?;
+                }
+                Ok(m)
+            },
+        )
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Page::from_rows(items, page, |m| m.id))
+}

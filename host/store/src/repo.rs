@@ -1,0 +1,160 @@
+//! The seam between scrm and its database: one trait per repository, all of them
+//! together [`Store`], and the SQLite backend that implements them.
+//!
+//! Callers never see a driver. [`crate::Db::read`] and [`crate::Db::write`] hand a
+//! closure a `&dyn Store`; the closure calls repository methods by their trait, e.g.
+//! `TenantRepo::get(s, "acme")`, and groups writes that must land together with
+//! [`transaction`]. A second backend implements the same traits for its own
+//! connection type and plugs in behind [`crate::Db`]; nothing above the store
+//! changes.
+//!
+//! Each repository module (`tenants`, `messages`, `crm`, …) owns its row types, its
+//! trait (declared with [`repo!`](crate::repo)) and the SQLite queries behind it. The
+//! macro writes every method once: the trait's declaration and the SQLite
+//! implementation, which calls the module's query function of the same name with the
+//! connection first.
+
+use crate::StoreError;
+
+/// A connection of the SQLite backend (the write connection, a read connection, or
+/// a transaction on either).
+#[derive(Debug, Clone, Copy)]
+pub struct Sqlite<'a>(pub(crate) &'a rusqlite::Connection);
+
+impl<'a> Sqlite<'a> {
+    /// The backend over `conn`, for tests and tooling that hold a connection from
+    /// [`crate::Db::sqlite_blocking`].
+    pub fn new(conn: &'a rusqlite::Connection) -> Sqlite<'a> {
+        Sqlite(conn)
+    }
+}
+
+/// Declares a repository trait and implements it for the SQLite backend by calling
+/// the enclosing module's functions of the same names with the connection first.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! repo {
+    (
+        $(#[$tmeta:meta])*
+        pub trait $trait:ident {
+            $(
+                $(#[$meta:meta])*
+                fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;
+            )*
+        }
+    ) => {
+        $(#[$tmeta])*
+        pub trait $trait {
+            $(
+                $(#[$meta])*
+                ///
+                /// # Errors
+                /// On database failure.
+                fn $name(&self, $($arg: $ty),*) -> $ret;
+            )*
+        }
+
+        impl $trait for $crate::repo::Sqlite<'_> {
+            $(
+                fn $name(&self, $($arg: $ty),*) -> $ret {
+                    $name(self.0, $($arg),*)
+                }
+            )*
+        }
+    };
+}
+
+/// Every repository: what a closure given to [`crate::Db::read`] or
+/// [`crate::Db::write`] can use.
+pub trait Store:
+    crate::apps::AppRepo
+    + crate::consent::ConsentRepo
+    + crate::contacts::ContactRepo
+    + crate::conversations::ConversationRepo
+    + crate::crm::CrmRepo
+    + crate::events::EventRepo
+    + crate::health::HealthRepo
+    + crate::inbox::InboxRepo
+    + crate::kv::KvRepo
+    + crate::media::MediaRepo
+    + crate::messages::MessageRepo
+    + crate::outbox::OutboxRepo
+    + crate::plugins::PluginRepo
+    + crate::secrets::SecretRepo
+    + crate::settings::SettingRepo
+    + crate::tenants::TenantRepo
+{
+    /// Runs `f` in a transaction: committed when `f` succeeds, rolled back when it
+    /// fails. Use [`transaction`], which passes a result through.
+    ///
+    /// # Errors
+    /// What `f` returns, or the database's failure to begin or commit.
+    fn transaction_dyn(
+        &self,
+        f: &mut dyn FnMut(&dyn Store) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
+
+impl Store for Sqlite<'_> {
+    fn transaction_dyn(
+        &self,
+        f: &mut dyn FnMut(&dyn Store) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // The connection is shared (`&`), so the transaction is checked at run time:
+        // SQLite refuses a nested BEGIN, which would be a bug here.
+        let tx = self.0.unchecked_transaction()?;
+        f(&Sqlite(&tx))?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Runs `f` in one transaction of `store` and returns its result: everything `f`
+/// writes lands together, or nothing does.
+///
+/// # Errors
+/// What `f` returns, or the database's failure to begin or commit.
+pub fn transaction<R>(
+    store: &dyn Store,
+    f: impl FnOnce(&dyn Store) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let mut f = Some(f);
+    let mut out = None;
+    store.transaction_dyn(&mut |tx| {
+        let f = f.take().expect("a transaction runs its closure once");
+        out = Some(f(tx)?);
+        Ok(())
+    })?;
+    Ok(out.expect("a committed transaction ran its closure"))
+}
+
+/// Like [`transaction`], for work that can refuse: `Ok(Err(e))` from `f` rolls the
+/// transaction back and is returned as it is; `Ok(Ok(r))` commits.
+///
+/// # Errors
+/// What `f` returns, or the database's failure to begin or commit.
+pub fn transaction_if<R, E>(
+    store: &dyn Store,
+    f: impl FnOnce(&dyn Store) -> Result<Result<R, E>, StoreError>,
+) -> Result<Result<R, E>, StoreError> {
+    let mut f = Some(f);
+    let mut out = None;
+    let result = store.transaction_dyn(&mut |tx| {
+        let f = f.take().expect("a transaction runs its closure once");
+        match f(tx)? {
+            Ok(r) => {
+                out = Some(Ok(r));
+                Ok(())
+            }
+            Err(e) => {
+                out = Some(Err(e));
+                Err(StoreError::RolledBack)
+            }
+        }
+    });
+    match (result, out) {
+        (Ok(()), Some(out)) | (Err(StoreError::RolledBack), Some(out)) => Ok(out),
+        (Err(e), _) => Err(e),
+        (Ok(()), None) => unreachable!("a committed transaction ran its closure"),
+    }
+}
