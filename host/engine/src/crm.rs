@@ -210,6 +210,23 @@ impl PluginHost {
         })??)
     }
 
+    /// Writes `r` through one of the connector's push functions (`call`).
+    fn push(
+        &self,
+        connector: &ActiveBinding,
+        r: &CrmRecord,
+        call: impl FnOnce(
+            &super::bindings::connect::Guest,
+            &mut wasmtime::Store<CallState>,
+            &wit::CrmRecord,
+        )
+            -> wasmtime::Result<Result<super::bindings::connect::Pushed, ConnectorError>>,
+    ) -> Result<Pushed, CrmCallError> {
+        let rec = to_wit_record(r);
+        let out = self.with_connector(connector, |g, store| call(g, store, &rec))?;
+        Ok(pushed(out))
+    }
+
     /// Runs `f` on a fresh instance of `binding`, with its limits.
     fn fresh_call<R>(
         &self,
@@ -316,9 +333,9 @@ impl PluginHost {
         connector: &ActiveBinding,
         r: &CrmRecord,
     ) -> Result<Pushed, CrmCallError> {
-        let rec = to_wit_record(r);
-        let out = self.with_connector(connector, |g, store| g.call_push_contact(store, &rec))?;
-        Ok(pushed(out))
+        self.push(connector, r, |g, store, rec| {
+            g.call_push_contact(store, rec)
+        })
     }
 
     /// Writes a note or communication on CRM contact `contact_id`.
@@ -331,11 +348,9 @@ impl PluginHost {
         contact_id: &str,
         r: &CrmRecord,
     ) -> Result<Pushed, CrmCallError> {
-        let rec = to_wit_record(r);
-        let out = self.with_connector(connector, |g, store| {
-            g.call_push_note(store, contact_id, &rec)
-        })?;
-        Ok(pushed(out))
+        self.push(connector, r, |g, store, rec| {
+            g.call_push_note(store, contact_id, rec)
+        })
     }
 
     /// Creates or updates a deal on CRM contact `contact_id`.
@@ -348,11 +363,9 @@ impl PluginHost {
         contact_id: &str,
         r: &CrmRecord,
     ) -> Result<Pushed, CrmCallError> {
-        let rec = to_wit_record(r);
-        let out = self.with_connector(connector, |g, store| {
-            g.call_push_deal(store, contact_id, &rec)
-        })?;
-        Ok(pushed(out))
+        self.push(connector, r, |g, store, rec| {
+            g.call_push_deal(store, contact_id, rec)
+        })
     }
 
     /// The CRM's changes since `cursor`.
