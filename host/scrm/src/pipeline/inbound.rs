@@ -63,6 +63,29 @@ impl Pipeline {
         &self,
         items: Vec<inbox::InboxItem>,
     ) -> Result<(), StoreError> {
+        let (jobs, done) = self.store_batch(items).await?;
+        let (results, quarantines) = self.run_plugins(jobs).await?;
+        let queued = self.record_results(results, quarantines, done).await?;
+        let (queued, crm_jobs) = queued;
+        if crm_jobs > 0
+            && let Some(wake) = &self.sync_wake
+        {
+            wake.notify_one();
+        }
+        if queued > 0
+            && let Some(wake) = &self.outbox_wake
+        {
+            wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Parses the bodies and stores what they carry, in one transaction; the messages
+    /// that need their plugins, and the inbox ids that are done.
+    async fn store_batch(
+        &self,
+        items: Vec<inbox::InboxItem>,
+    ) -> Result<(Vec<ToClassify>, Vec<i64>), StoreError> {
         // Parse outside the database thread.
         let parsed: Vec<(i64, String, Result<Vec<Event>, String>)> = items
             .into_iter()
@@ -114,7 +137,15 @@ impl Pipeline {
                 .get_or_create(&UnhandledLabels { reason, kind })
                 .inc();
         }
+        Ok((jobs, done))
+    }
 
+    /// Runs each message's classifier and responder on one snapshot of its tenant's
+    /// bindings, off the async workers, and counts the calls.
+    async fn run_plugins(
+        &self,
+        jobs: Vec<ToClassify>,
+    ) -> Result<(Vec<Classified>, Vec<Quarantine>), StoreError> {
         let host = self.plugins.clone();
         let results = tokio::task::spawn_blocking(move || {
             jobs.into_iter()
@@ -155,6 +186,17 @@ impl Pipeline {
                 quarantines.push(q.clone());
             }
         }
+        Ok((results, quarantines))
+    }
+
+    /// Records the plugins' results, queues replies and CRM writes, marks the inbox
+    /// bodies done, in one transaction: `(replies queued, CRM jobs queued)`.
+    async fn record_results(
+        &self,
+        results: Vec<Classified>,
+        quarantines: Vec<Quarantine>,
+        done: Vec<i64>,
+    ) -> Result<(usize, usize), StoreError> {
         let limits = self.send_settings.limits;
         let metrics = self.metrics.clone();
         let queued = self
@@ -212,18 +254,7 @@ impl Pipeline {
                 })
             })
             .await?;
-        let (queued, crm_jobs) = queued;
-        if crm_jobs > 0
-            && let Some(wake) = &self.sync_wake
-        {
-            wake.notify_one();
-        }
-        if queued > 0
-            && let Some(wake) = &self.outbox_wake
-        {
-            wake.notify_one();
-        }
-        Ok(())
+        Ok(queued)
     }
 }
 

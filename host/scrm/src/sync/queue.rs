@@ -100,7 +100,18 @@ impl SyncEngine {
             ));
             self.pause(&tenant, now_ms() + wait.as_millis() as i64);
         }
-        let kind = job.kind.clone();
+        self.count_job(&job, &result, started.elapsed());
+        self.settle(&job, result).await
+    }
+
+    /// Counts a finished job in the metrics by its outcome.
+    fn count_job(
+        &self,
+        job: &Job,
+        result: &Result<Option<(&'static str, i64, Link)>, SyncError>,
+        elapsed: std::time::Duration,
+    ) {
+        let (tenant, kind) = (job.tenant.clone(), job.kind.clone());
         let outcome = match &result {
             Ok(_) => "ok",
             Err(SyncError::Call(e)) if e.retryable() => "retry",
@@ -120,8 +131,17 @@ impl SyncEngine {
                 tenant: tenant.clone(),
                 kind,
             })
-            .observe(started.elapsed().as_secs_f64());
-        let id = job.id;
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records a job's outcome: done (with its link), back off, wait for the CRM, or
+    /// dead-letter.
+    async fn settle(
+        &self,
+        job: &Job,
+        result: Result<Option<(&'static str, i64, Link)>, SyncError>,
+    ) -> Result<(), StoreError> {
+        let (id, tenant) = (job.id, job.tenant.clone());
         let attempts = job.attempts + 1;
         let give_up = attempts >= MAX_ATTEMPTS && now_ms() - job.created_at > GIVE_UP_AFTER_MS;
         match result {
