@@ -419,3 +419,34 @@ fn crm_commands_show_settings_queue_backfill_and_refusals() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn serve_refuses_a_database_written_by_a_newer_scrm() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(serve(dir.path()));
+    let db_path = dir.path().join("scrm-data/scrm.db");
+    let newer = scrm_store::Db::open(&db_path)
+        .unwrap()
+        .sqlite_blocking(|c| {
+            let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            c.pragma_update(None, "user_version", v + 1)?;
+            Ok(v + 1)
+        })
+        .unwrap();
+    let out = Command::new(SCRM)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("SCRM_ADMIN_TOKEN")
+        .env_remove("SCRM_DATA_DIR")
+        .env_remove("SCRM_LISTEN")
+        .output()
+        .expect("run scrm serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "has schema version {newer}, newer than this scrm knows"
+        )),
+        "{stderr}"
+    );
+}

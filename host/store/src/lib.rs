@@ -79,6 +79,20 @@ pub enum StoreError {
     /// The schema could not be migrated.
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    /// The database was written by a newer scrm: its schema is past the last migration
+    /// this build knows. Nothing was changed.
+    #[error(
+        "database {} has schema version {found}, newer than this scrm knows ({known}); run the scrm release that wrote it, or restore a backup",
+        path.display()
+    )]
+    SchemaTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: usize,
+        /// The newest version this build knows.
+        known: usize,
+    },
     /// A referenced row does not exist.
     #[error("{what} {id:?} not found")]
     NotFound {
@@ -127,7 +141,19 @@ impl Db {
     pub fn open(path: &Path) -> Result<Db, StoreError> {
         let mut writer = Connection::open(path)?;
         configure(&writer)?;
-        migrations::migrations().to_latest(&mut writer)?;
+        let migrations = migrations::migrations();
+        // A file written by a newer scrm is left exactly as it is: migrating it (or
+        // running on it) could lose what the newer version stored.
+        let ahead = -migrations.pending_migrations(&writer)?;
+        if ahead > 0 {
+            let known = migrations::MIGRATIONS.len();
+            return Err(StoreError::SchemaTooNew {
+                path: path.to_path_buf(),
+                found: known + ahead as usize,
+                known,
+            });
+        }
+        migrations.to_latest(&mut writer)?;
         let readers = (0..READERS)
             .map(|_| {
                 let c = Connection::open_with_flags(
@@ -272,5 +298,50 @@ pub(crate) fn conflict_on_unique(e: rusqlite::Error, what: &'static str, id: &st
             }
         }
         e => StoreError::Sqlite(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_a_database_written_by_a_newer_scrm_and_leaves_it_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scrm.db");
+        let known = migrations::MIGRATIONS.len();
+        drop(Db::open(&path).unwrap());
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", known + 3).unwrap();
+            c.execute("CREATE TABLE from_the_future (x INTEGER)", [])
+                .unwrap();
+        }
+        let err = Db::open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found, known: k, .. } if found == known + 3 && k == known),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("newer than this scrm knows"),
+            "{err}"
+        );
+        let c = Connection::open(&path).unwrap();
+        let version: usize = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, known + 3);
+        c.query_row("SELECT count(*) FROM from_the_future", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn opens_a_database_at_the_current_version_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scrm.db");
+        drop(Db::open(&path).unwrap());
+        Db::open(&path).unwrap();
     }
 }

@@ -2,7 +2,7 @@
 
 use rusqlite_migration::{M, Migrations};
 
-const MIGRATIONS: &[M<'static>] = &[
+pub(crate) const MIGRATIONS: &[M<'static>] = &[
     // 0001: released with the foundation.
     M::up(
         r#"
