@@ -97,6 +97,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot open database {}", db_path.display()))?;
     let (auth, generated_token) = operator_auth(&db, &settings).await?;
 
+    let storage = Arc::new(crate::slots::DbStorage(db.clone()));
     let plugins = Arc::new(
         PluginHost::new(
             settings.plugins,
@@ -104,9 +105,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             settings.compile_cache_dir.clone(),
         )?
         .with_storage(
-            Arc::new(crate::slots::DbStorage(db.clone())),
+            storage.clone(),
             scrm_engine::capabilities::kv::KvQuota::default(),
-            Arc::new(crate::slots::DbStorage(db.clone())),
+            storage,
         ),
     );
     let bindings = db

@@ -376,15 +376,7 @@ pub async fn install(
     let slot: Slot = slot
         .parse()
         .map_err(|e: String| ApiError::bad_request("unknown_slot", e))?;
-    let t = tenant.clone();
-    if state
-        .db
-        .read(move |c| scrm_store::TenantRepo::get(c, &t))
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
-    }
+    super::require_tenant(&state, &tenant).await?;
     let sha = body.sha256.to_ascii_lowercase();
     let s = sha.clone();
     let Some(component) = state
@@ -519,15 +511,7 @@ pub async fn list_plugins(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let t = tenant.clone();
-    if state
-        .db
-        .read(move |c| scrm_store::TenantRepo::get(c, &t))
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
-    }
+    super::require_tenant(&state, &tenant).await?;
     let rows = state
         .db
         .read(move |c| scrm_store::PluginRepo::bindings_of(c, &tenant))
@@ -571,15 +555,7 @@ pub async fn set_secret(
             "value must not be empty",
         ));
     }
-    let t = tenant.clone();
-    if state
-        .db
-        .read(move |c| scrm_store::TenantRepo::get(c, &t))
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
-    }
+    super::require_tenant(&state, &tenant).await?;
     state
         .db
         .write(move |c| crate::outbox::set_secret(c, &tenant, &name, &body.value))

@@ -37,19 +37,6 @@ impl From<SyncError> for ApiError {
     }
 }
 
-async fn require_tenant(state: &AppState, tenant: &str) -> Result<(), ApiError> {
-    let t = tenant.to_string();
-    if state
-        .db
-        .read(move |c| scrm_store::TenantRepo::get(c, &t))
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
-    }
-    Ok(())
-}
-
 /// `POST /v1/crm/{tenant}/webhook`: a delivery from the tenant's CRM, parsed (and its
 /// signature checked) by the tenant's connector, applied at once.
 pub async fn webhook(
@@ -58,7 +45,7 @@ pub async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Applied>, ApiError> {
-    require_tenant(&state, &tenant).await?;
+    super::require_tenant(&state, &tenant).await?;
     let headers: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
@@ -72,7 +59,7 @@ pub async fn get_settings(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require_tenant(&state, &tenant).await?;
+    super::require_tenant(&state, &tenant).await?;
     let (settings, counts, backfill, cursor) = state
         .db
         .read(move |c| {
@@ -106,7 +93,7 @@ pub async fn put_settings(
     settings
         .validate()
         .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_crm_settings", m))?;
-    require_tenant(&state, &tenant).await?;
+    super::require_tenant(&state, &tenant).await?;
     let s = settings.clone();
     state
         .db
@@ -144,7 +131,7 @@ pub async fn jobs(
             format!("state must be queued, done or dead, not {s:?}"),
         ));
     }
-    require_tenant(&state, &tenant).await?;
+    super::require_tenant(&state, &tenant).await?;
     let p = page(&q);
     let out = state
         .db
@@ -184,7 +171,7 @@ pub async fn pull(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<Json<Applied>, ApiError> {
-    require_tenant(&state, &tenant).await?;
+    super::require_tenant(&state, &tenant).await?;
     Ok(Json(state.sync.pull(&tenant).await?))
 }
 
@@ -212,7 +199,7 @@ pub async fn backfill(
             "days must be 1 to 3650",
         ));
     }
-    require_tenant(&state, &tenant).await?;
+    super::require_tenant(&state, &tenant).await?;
     let (queued, total) = state.sync.backfill(&tenant, req.days).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -235,7 +222,7 @@ pub async fn reviews(
             format!("state must be open, accepted or reverted, not {s:?}"),
         ));
     }
-    require_tenant(&state, &tenant).await?;
+    super::require_tenant(&state, &tenant).await?;
     let p = page(&q);
     let out = state
         .db

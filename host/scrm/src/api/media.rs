@@ -57,18 +57,6 @@ fn multipart_error(e: &MultipartError) -> ApiError {
     ApiError::new(e.status(), "invalid_multipart", e.body_text())
 }
 
-async fn ensure_tenant(state: &AppState, tenant: &str) -> Result<(), ApiError> {
-    let t = tenant.to_string();
-    match state
-        .db
-        .read(move |c| scrm_store::TenantRepo::get(c, &t))
-        .await?
-    {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found(format!("no tenant {tenant:?}"))),
-    }
-}
-
 /// `POST /v1/tenants/{id}/media`: 201 with `{"id": "scrm:<sha256>", ...}`.
 pub async fn upload(
     State(state): State<AppState>,
@@ -84,7 +72,7 @@ pub async fn upload(
             ),
         )
     })?;
-    ensure_tenant(&state, &tenant).await?;
+    super::require_tenant(&state, &tenant).await?;
     let mut file = None;
     let mut kind = None;
     while let Some(mut field) = multipart
@@ -207,7 +195,7 @@ pub async fn list(
             format!("direction must be inbound or outbound, got {d:?}"),
         ));
     }
-    ensure_tenant(&state, &tenant).await?;
+    super::require_tenant(&state, &tenant).await?;
     let page = PageRequest::new(q.after, q.limit);
     let filter = Filter {
         message_id: q.message_id,
@@ -234,7 +222,7 @@ pub async fn get(
             "the media is named by the 64 hex digits of its SHA-256",
         ));
     }
-    ensure_tenant(&state, &tenant).await?;
+    super::require_tenant(&state, &tenant).await?;
     let (t, s) = (tenant.clone(), sha.clone());
     let row = state
         .db

@@ -157,3 +157,16 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.metrics.encode(),
     )
 }
+
+/// Fails with 404 `not_found` unless `tenant` exists.
+pub(crate) async fn require_tenant(state: &AppState, tenant: &str) -> Result<(), error::ApiError> {
+    let t = tenant.to_string();
+    match state
+        .db
+        .read(move |c| scrm_store::TenantRepo::get(c, &t))
+        .await?
+    {
+        Some(_) => Ok(()),
+        None => Err(error::ApiError::not_found(format!("no tenant {tenant:?}"))),
+    }
+}

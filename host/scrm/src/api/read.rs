@@ -28,18 +28,6 @@ pub struct ListQuery {
     tag: Option<String>,
 }
 
-async fn ensure_tenant(state: &AppState, tenant: &str) -> Result<(), ApiError> {
-    let t = tenant.to_string();
-    match state
-        .db
-        .read(move |c| scrm_store::TenantRepo::get(c, &t))
-        .await?
-    {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found(format!("no tenant {tenant:?}"))),
-    }
-}
-
 /// Checks that `tenant` exists, then reads one page of its items with `read`.
 async fn tenant_page<T, F>(
     state: &AppState,
@@ -52,7 +40,7 @@ where
     F: FnOnce(&dyn Store, &str, PageRequest) -> Result<Page<T>, StoreError> + Send + 'static,
     T: Send + 'static,
 {
-    ensure_tenant(state, &tenant).await?;
+    super::require_tenant(state, &tenant).await?;
     let page = PageRequest::new(after, limit);
     Ok(Json(state.db.read(move |c| read(c, &tenant, page)).await?))
 }

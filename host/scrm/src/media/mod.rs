@@ -3,7 +3,7 @@
 //!
 //! - Files live once under `<data_dir>/media/<sha256 hex>`, written to a temporary
 //!   file, synced and renamed (so a file under its hash is always whole); the
-//!   `media` table ([`rows`]) says which tenant may see which file.
+//!   `media` table (`scrm_store::media`) says which tenant may see which file.
 //! - **Inbound**: when the pipeline stores a message with media it records a
 //!   download job in the same transaction ([`record_inbound`]). The downloader
 //!   ([`MediaStore::run_downloader`], [`download`]) asks Meta for the media URL
@@ -30,7 +30,7 @@
 pub mod download;
 pub mod kinds;
 pub mod reencode;
-pub use scrm_store::media as rows;
+use scrm_store::media as rows;
 pub mod upload;
 
 use crate::cloud::client::CloudClient;

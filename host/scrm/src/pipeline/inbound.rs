@@ -396,14 +396,14 @@ fn store_events(
                 store_amendment(tx, &tenant, inbox_id, m, jobs)?;
             }
             Event::Message(m) => {
-                let at = Arrival {
+                let arrival = Arrival {
                     tenant,
                     region: &region,
                     inbox_id,
                     index,
                     kind,
                 };
-                store_message(tx, at, m, jobs, counts)?;
+                store_message(tx, arrival, m, jobs, counts)?;
             }
             Event::Status(s) => store_status(tx, &tenant, s, send_settings)?,
             Event::Other(o) => {
@@ -439,7 +439,7 @@ struct Arrival<'a> {
 /// queues it for the plugins when it still needs them.
 fn store_message(
     tx: &dyn Store,
-    at_: Arrival<'_>,
+    arrival: Arrival<'_>,
     m: InboundMessage,
     jobs: &mut Vec<ToClassify>,
     counts: &mut Counts,
@@ -450,7 +450,7 @@ fn store_message(
         inbox_id,
         index,
         kind,
-    } = at_;
+    } = arrival;
     if let Content::Unsupported(_) = m.content
         && scrm_store::InboxRepo::record_unhandled(
             tx,
