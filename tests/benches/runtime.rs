@@ -186,6 +186,7 @@ fn main() {
                     admin_token: Some(scrm::config::SecretString::from(scrm_e2e::TOKEN)),
                     compile_cache_dir: None,
                     graph_url: None,
+                    database_url: None,
                 },
             )
             .expect("settings")

@@ -114,6 +114,7 @@ impl Host {
                 // One cache for every test host: each component compiles once per run.
                 compile_cache_dir: Some(repo_root().join("target/compile-cache")),
                 graph_url: None,
+                database_url: None,
             },
         )
         .expect("settings");

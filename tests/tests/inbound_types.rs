@@ -47,27 +47,24 @@ async fn message(host: &Host, tenant: &str, wamid: &str) -> Value {
 /// applies statuses that arrived before it (the outbox's contract with statuses).
 fn store_outbound(db: &Db, tenant: &str, wamid: &str) -> Option<String> {
     let (tenant, wamid) = (tenant.to_owned(), wamid.to_owned());
-    db.sqlite_blocking(move |c| {
-        let contact: i64 = c.query_row(
+    db.with_conn(move |c| {
+        let contact: i64 = c.query_one(
             "INSERT INTO contacts (tenant_id, wa_id, created_at, updated_at) VALUES (?1, '16505551234', 0, 0)
              ON CONFLICT (tenant_id, wa_id) WHERE wa_id IS NOT NULL DO UPDATE SET updated_at = 0 RETURNING id",
-            [&tenant],
-            |r| r.get(0),
-        )?;
-        let conversation: i64 = c.query_row(
+            scrm_store::params![&tenant],
+            |r| r.get(0),)?;
+        let conversation: i64 = c.query_one(
             "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at)
              VALUES (?1, ?2, '106540352242922', 0, 0)
              ON CONFLICT (tenant_id, contact_id, phone_number_id) DO UPDATE SET created_at = 0 RETURNING id",
-            (&tenant, contact),
-            |r| r.get(0),
-        )?;
+            scrm_store::params![&tenant, contact],
+            |r| r.get(0),)?;
         c.execute(
             "INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
                                    text, content, context, raw, status, created_at)
              VALUES (?1, ?2, ?3, ?4, 'outbound', 'text', 0, 'Your order shipped', '{}', '{}', '{}', 'accepted', 0)",
-            (&tenant, conversation, contact, &wamid),
-        )?;
-        scrm_store::MessageRepo::sync_status(&scrm_store::Sqlite::new(c), &tenant, &wamid)
+            scrm_store::params![&tenant, conversation, contact, &wamid],)?;
+        scrm_store::MessageRepo::sync_status(c, &tenant, &wamid)
     })
     .expect("store an outbound message")
 }
@@ -330,13 +327,7 @@ async fn statuses_only_move_outbound_messages_forward_whatever_their_order() {
     // A status for a message whose send response had not come back yet is applied
     // when the outbox stores it.
     let early = db
-        .sqlite_blocking(|c| {
-            scrm_store::MessageRepo::best_status(
-                &scrm_store::Sqlite::new(c),
-                "acme",
-                "wamid.SYNTHETIC.out.early",
-            )
-        })
+        .with_conn(|c| scrm_store::MessageRepo::best_status(c, "acme", "wamid.SYNTHETIC.out.early"))
         .unwrap();
     assert_eq!(early.as_deref(), Some("delivered"));
     assert_eq!(
@@ -411,15 +402,11 @@ async fn account_events_are_stored_per_tenant_or_app_and_preferences_change_cons
 
     let db = db(&host);
     let stopped = db
-        .sqlite_blocking(|c| {
-            scrm_store::ConsentRepo::get(&scrm_store::Sqlite::new(c), "acme", "16505551234")
-        })
+        .with_conn(|c| scrm_store::ConsentRepo::get(c, "acme", "16505551234"))
         .unwrap();
     assert_eq!(stopped.marketing_stopped_at, Some(1_750_300_050_000));
     let resumed = db
-        .sqlite_blocking(|c| {
-            scrm_store::ConsentRepo::get(&scrm_store::Sqlite::new(c), "acme", "16505550000")
-        })
+        .with_conn(|c| scrm_store::ConsentRepo::get(c, "acme", "16505550000"))
         .unwrap();
     assert_eq!(resumed.marketing_stopped_at, None);
 
@@ -457,9 +444,7 @@ async fn an_older_marketing_preference_arriving_late_does_not_undo_a_newer_one()
     host.post_signed(&pref("stop", 1_000), APP_SECRET).await;
     host.settle().await;
     let c = db(&host)
-        .sqlite_blocking(|c| {
-            scrm_store::ConsentRepo::get(&scrm_store::Sqlite::new(c), "acme", "39333")
-        })
+        .with_conn(|c| scrm_store::ConsentRepo::get(c, "acme", "39333"))
         .unwrap();
     assert_eq!(c.marketing_stopped_at, None, "the later resume stands");
     assert_eq!(
@@ -475,10 +460,8 @@ async fn stop_and_start_keywords_change_consent_with_the_message() {
     host.tenant("acme", &["555"], "IT").await;
     let db = db(&host);
     let consent_of = |wa_id: &'static str| {
-        db.sqlite_blocking(move |c| {
-            scrm_store::ConsentRepo::get(&scrm_store::Sqlite::new(c), "acme", wa_id)
-        })
-        .unwrap()
+        db.with_conn(move |c| scrm_store::ConsentRepo::get(c, "acme", wa_id))
+            .unwrap()
     };
     let stop = text_at("555", "393470000002", "wamid.k2", " Stop! ", 1_750_000_000);
     host.post_signed(

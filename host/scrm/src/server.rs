@@ -12,7 +12,7 @@ use crate::pipeline::Pipeline;
 use anyhow::Context;
 use rand::RngCore;
 use scrm_engine::PluginHost;
-use scrm_store::{self as store, Db};
+use scrm_store::{self as store, Db, ExposeSecret};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +37,8 @@ pub struct Running {
     prober: JoinHandle<()>,
     downloader: JoinHandle<()>,
     syncer: JoinHandle<()>,
+    /// The data directory's lock, held while an SQLite host runs.
+    _lock: Option<std::fs::File>,
 }
 
 impl Running {
@@ -81,6 +83,59 @@ impl Running {
     }
 }
 
+/// Opens the configured store: PostgreSQL when a URL is set, else the SQLite file
+/// in the data directory — which one process at a time may use, so it is locked.
+async fn open_store(settings: &Settings) -> anyhow::Result<(Db, Option<std::fs::File>)> {
+    if let Some(url) = &settings.database_url {
+        let url = url.expose_secret().to_string();
+        let pool = settings.database_pool;
+        let db = tokio::task::spawn_blocking(move || Db::connect(&url, pool)).await??;
+        return Ok((db, None));
+    }
+    let lock = lock_data_dir(&settings.data_dir)?;
+    let db_path = settings.db_path();
+    let db = Db::open(&db_path)
+        .with_context(|| format!("cannot open database {}", db_path.display()))?;
+    Ok((db, Some(lock)))
+}
+
+/// Takes the data directory's lock file, or says which process holds it.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join("scrm.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)?;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            write!(file, "{}", std::process::id())?;
+            file.flush()?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            anyhow::bail!(
+                "data directory {} is in use by another scrm process (pid {}, lock file {}): \
+                 SQLite serves one host; run one host per data directory, or give every host \
+                 the same PostgreSQL database_url to run several",
+                dir.display(),
+                holder.trim(),
+                path.display()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 /// Starts the host with `settings` and returns once it is listening.
 ///
 /// # Errors
@@ -92,9 +147,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             settings.data_dir.display()
         )
     })?;
-    let db_path = settings.db_path();
-    let db = Db::open(&db_path)
-        .with_context(|| format!("cannot open database {}", db_path.display()))?;
+    let (db, lock) = open_store(&settings).await?;
     let (auth, generated_token) = operator_auth(&db, &settings).await?;
 
     let storage = Arc::new(crate::slots::DbStorage(db.clone()));
@@ -180,6 +233,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         worker,
         sender,
         syncer,
+        _lock: lock,
         prober,
         downloader,
     })

@@ -427,9 +427,9 @@ fn serve_refuses_a_database_written_by_a_newer_scrm() {
     let db_path = dir.path().join("scrm-data/scrm.db");
     let newer = scrm_store::Db::open(&db_path)
         .unwrap()
-        .sqlite_blocking(|c| {
-            let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
-            c.pragma_update(None, "user_version", v + 1)?;
+        .with_conn(|c| {
+            let v: i64 = c.query_one("PRAGMA user_version", scrm_store::params![], |r| r.get(0))?;
+            c.batch(&format!("PRAGMA user_version = {}", v + 1))?;
             Ok(v + 1)
         })
         .unwrap();

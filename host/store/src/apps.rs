@@ -3,7 +3,8 @@
 
 use super::{StoreError, conflict_on_unique, now_ms};
 use crate::SecretString;
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::params;
+use crate::sql::{Conn, Row};
 use serde::Serialize;
 
 /// A Meta app as stored; the secret never leaves through `Serialize`.
@@ -44,7 +45,7 @@ pub struct EndpointsPatch {
 /// # Errors
 /// [`StoreError::Conflict`] when the id exists.
 pub(crate) fn insert(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: &str,
     secret: &str,
     verify: &str,
@@ -57,11 +58,11 @@ pub(crate) fn insert(
     Ok(())
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MetaApp> {
+fn from_row(r: &Row<'_>) -> Result<MetaApp, StoreError> {
     Ok(MetaApp {
         id: r.get(0)?,
-        app_secret: SecretString::from(r.get::<_, String>(1)?),
-        verify_token: SecretString::from(r.get::<_, String>(2)?),
+        app_secret: SecretString::from(r.get::<String>(1)?),
+        verify_token: SecretString::from(r.get::<String>(2)?),
         created_at: r.get(3)?,
         graph_url: r.get(4)?,
         graph_version: r.get(5)?,
@@ -77,7 +78,7 @@ const COLUMNS: &str =
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown app.
 pub(crate) fn set_endpoints(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: &str,
     patch: &EndpointsPatch,
 ) -> Result<MetaApp, StoreError> {
@@ -94,8 +95,7 @@ pub(crate) fn set_endpoints(
             pick(&patch.graph_url, current.graph_url),
             pick(&patch.graph_version, current.graph_version),
             pick(&patch.backup_graph_url, current.backup_graph_url),
-        ],
-    )?;
+        ],)?;
     get(conn, id)?.ok_or_else(not_found)
 }
 
@@ -103,24 +103,25 @@ pub(crate) fn set_endpoints(
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn list(conn: &Connection) -> Result<Vec<MetaApp>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM meta_apps ORDER BY id"))?;
-    let rows = stmt.query_map([], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub(crate) fn list(conn: &Conn<'_>) -> Result<Vec<MetaApp>, StoreError> {
+    let rows = conn.query(
+        &format!("SELECT {COLUMNS} FROM meta_apps ORDER BY id"),
+        params![],
+        from_row,
+    )?;
+    Ok(rows)
 }
 
 /// One app.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<MetaApp>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM meta_apps WHERE id = ?1"),
-            [id],
-            from_row,
-        )
-        .optional()?)
+pub(crate) fn get(conn: &Conn<'_>, id: &str) -> Result<Option<MetaApp>, StoreError> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM meta_apps WHERE id = ?1"),
+        params![id],
+        from_row,
+    )
 }
 
 /// An app's Cloud API overrides, each `None` when unset.
@@ -140,20 +141,16 @@ pub struct GraphEndpoint {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn graph_endpoint(c: &Connection, tenant: &str) -> Result<GraphEndpoint, StoreError> {
+pub(crate) fn graph_endpoint(c: &Conn<'_>, tenant: &str) -> Result<GraphEndpoint, StoreError> {
     Ok(c
-        .prepare_cached(
-            "SELECT a.id, a.graph_url, a.graph_version, a.backup_graph_url FROM tenants t JOIN meta_apps a ON a.id = t.app_id WHERE t.id = ?1",
-        )?
-        .query_row([tenant], |r| {
+        .query_opt("SELECT a.id, a.graph_url, a.graph_version, a.backup_graph_url FROM tenants t JOIN meta_apps a ON a.id = t.app_id WHERE t.id = ?1", params![tenant], |r| {
             Ok(GraphEndpoint {
                 app: r.get(0)?,
                 url: r.get(1)?,
                 version: r.get(2)?,
                 backup: r.get(3)?,
             })
-        })
-        .optional()?
+        })?
         .unwrap_or_default())
 }
 

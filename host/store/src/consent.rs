@@ -5,7 +5,8 @@
 //! Every change takes effect at once: the outbox reads this table before each send.
 
 use super::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::params;
+use crate::sql::Conn;
 use serde::Serialize;
 
 /// What is known about one recipient's consent.
@@ -60,15 +61,14 @@ fn key(wa_id: &str) -> String {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn get(conn: &Connection, tenant: &str, wa_id: &str) -> Result<Consent, StoreError> {
+pub(crate) fn get(conn: &Conn<'_>, tenant: &str, wa_id: &str) -> Result<Consent, StoreError> {
     let wa_id = &key(wa_id);
-    let row = conn
-        .prepare_cached(
-            "SELECT opted_in_at, opt_in_source, opted_out_at, opt_out_source,
+    let row = conn.query_opt(
+        "SELECT opted_in_at, opt_in_source, opted_out_at, opt_out_source,
                     marketing_stopped_at, marketing_paused_until, undeliverable_at
              FROM consent WHERE tenant_id = ?1 AND wa_id = ?2",
-        )?
-        .query_row(params![tenant, wa_id], |r| {
+        params![tenant, wa_id],
+        |r| {
             Ok(Consent {
                 wa_id: wa_id.to_owned(),
                 opted_in_at: r.get(0)?,
@@ -79,8 +79,8 @@ pub(crate) fn get(conn: &Connection, tenant: &str, wa_id: &str) -> Result<Consen
                 marketing_paused_until: r.get(5)?,
                 undeliverable_at: r.get(6)?,
             })
-        })
-        .optional()?;
+        },
+    )?;
     Ok(row.unwrap_or_else(|| Consent {
         wa_id: wa_id.to_owned(),
         ..Consent::default()
@@ -90,25 +90,27 @@ pub(crate) fn get(conn: &Connection, tenant: &str, wa_id: &str) -> Result<Consen
 /// Runs `update` (parameters: tenant, wa_id, updated_at, then `values`) on the
 /// recipient's row, creating the row first when there is none.
 fn update(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wa_id: &str,
     assignments: &str,
-    values: &[&dyn rusqlite::ToSql],
+    values: &[&dyn crate::sql::Param],
 ) -> Result<(), StoreError> {
     let wa_id = &key(wa_id);
     let now = now_ms();
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO consent (tenant_id, wa_id, updated_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (tenant_id, wa_id) DO NOTHING",
-    )?
-    .execute(params![tenant, wa_id, now])?;
-    let mut all: Vec<&dyn rusqlite::ToSql> = vec![&tenant, &wa_id, &now];
+        params![tenant, wa_id, now],
+    )?;
+    let mut all: Vec<&dyn crate::sql::Param> = vec![&tenant, &wa_id, &now];
     all.extend_from_slice(values);
-    conn.prepare_cached(&format!(
-        "UPDATE consent SET {assignments}, updated_at = ?3 WHERE tenant_id = ?1 AND wa_id = ?2"
-    ))?
-    .execute(all.as_slice())?;
+    conn.execute(
+        &format!(
+            "UPDATE consent SET {assignments}, updated_at = ?3 WHERE tenant_id = ?1 AND wa_id = ?2"
+        ),
+        all.as_slice(),
+    )?;
     Ok(())
 }
 
@@ -117,7 +119,7 @@ fn update(
 /// # Errors
 /// On database failure.
 pub(crate) fn opt_in(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wa_id: &str,
     source: &str,
@@ -137,7 +139,7 @@ pub(crate) fn opt_in(
 /// # Errors
 /// On database failure.
 pub(crate) fn opt_out(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wa_id: &str,
     source: &str,
@@ -158,7 +160,7 @@ pub(crate) fn opt_out(
 /// # Errors
 /// On database failure.
 pub(crate) fn marketing_preference(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wa_id: &str,
     stop: bool,
@@ -174,7 +176,7 @@ pub(crate) fn marketing_preference(
 /// # Errors
 /// On database failure.
 pub(crate) fn pause_marketing(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wa_id: &str,
     until: i64,
@@ -183,7 +185,7 @@ pub(crate) fn pause_marketing(
         conn,
         tenant,
         wa_id,
-        "marketing_paused_until = MAX(COALESCE(marketing_paused_until, 0), ?4)",
+        "marketing_paused_until = greatest(marketing_paused_until, ?4)",
         &[&until],
     )
 }
@@ -193,7 +195,7 @@ pub(crate) fn pause_marketing(
 /// # Errors
 /// On database failure.
 pub(crate) fn mark_undeliverable(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wa_id: &str,
     at: i64,
@@ -224,96 +226,112 @@ crate::repo! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Db;
 
-    fn db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("t.db")).unwrap();
-        db.sqlite_blocking(|c| {
-            crate::apps::insert(c, "app", "secret", "verify")?;
-            crate::tenants::insert(
-                c,
-                &crate::tenants::NewTenant {
-                    id: "acme".into(),
-                    app_id: "app".into(),
-                    phone_number_ids: vec!["100".into()],
-                    default_region: "IT".into(),
-                },
-            )
-        })
-        .unwrap();
-        (dir, db)
+    fn db() -> Vec<crate::testing::TestDb> {
+        let all = crate::testing::backends();
+        for t in &all {
+            let db = &t.db;
+            db.with_conn(|c| {
+                crate::apps::insert(c, "app", "secret", "verify")?;
+                crate::tenants::insert(
+                    c,
+                    &crate::tenants::NewTenant {
+                        id: "acme".into(),
+                        app_id: "app".into(),
+                        phone_number_ids: vec!["100".into()],
+                        default_region: "IT".into(),
+                    },
+                )
+            })
+            .unwrap();
+        }
+        all
     }
 
     #[test]
     fn stop_keyword_opts_out_and_start_opts_back_in() {
-        let (_dir, db) = db();
-        db.sqlite_blocking(|c| opt_out(c, "acme", "391", "keyword", 1_000))
-            .unwrap();
-        let consent = db.sqlite_blocking(|c| get(c, "acme", "391")).unwrap();
-        assert!(consent.opted_out());
-        assert!(!consent.opted_in());
-        assert_eq!(consent.opt_out_source.as_deref(), Some("keyword"));
-        db.sqlite_blocking(|c| opt_in(c, "acme", "391", "keyword", 2_000))
-            .unwrap();
-        let consent = db.sqlite_blocking(|c| get(c, "acme", "391")).unwrap();
-        assert!(consent.opted_in());
-        assert!(!consent.opted_out());
+        for t in db() {
+            let db = &t.db;
+            eprintln!("backend: {}", t.backend);
+            db.with_conn(|c| opt_out(c, "acme", "391", "keyword", 1_000))
+                .unwrap();
+            let consent = db.with_conn(|c| get(c, "acme", "391")).unwrap();
+            assert!(consent.opted_out());
+            assert!(!consent.opted_in());
+            assert_eq!(consent.opt_out_source.as_deref(), Some("keyword"));
+            db.with_conn(|c| opt_in(c, "acme", "391", "keyword", 2_000))
+                .unwrap();
+            let consent = db.with_conn(|c| get(c, "acme", "391")).unwrap();
+            assert!(consent.opted_in());
+            assert!(!consent.opted_out());
+        }
     }
 
     #[test]
     fn mexican_wa_id_and_e164_digits_share_one_consent() {
-        let (_dir, db) = db();
-        db.sqlite_blocking(|c| opt_out(c, "acme", "5215512345678", "keyword", 1))
-            .unwrap();
-        assert!(
-            db.sqlite_blocking(|c| get(c, "acme", "525512345678"))
-                .unwrap()
-                .opted_out()
-        );
+        for t in db() {
+            let db = &t.db;
+            eprintln!("backend: {}", t.backend);
+            db.with_conn(|c| opt_out(c, "acme", "5215512345678", "keyword", 1))
+                .unwrap();
+            assert!(
+                db.with_conn(|c| get(c, "acme", "525512345678"))
+                    .unwrap()
+                    .opted_out()
+            );
+        }
     }
 
     #[test]
     fn unknown_recipient_has_no_consent_recorded() {
-        let (_dir, db) = db();
-        let consent = db.sqlite_blocking(|c| get(c, "acme", "999")).unwrap();
-        assert!(!consent.opted_in() && !consent.opted_out());
-        assert_eq!(consent.marketing_stopped_at, None);
+        for t in db() {
+            let db = &t.db;
+            eprintln!("backend: {}", t.backend);
+            let consent = db.with_conn(|c| get(c, "acme", "999")).unwrap();
+            assert!(!consent.opted_in() && !consent.opted_out());
+            assert_eq!(consent.marketing_stopped_at, None);
+        }
     }
 
     #[test]
     fn marketing_preference_stops_and_resumes() {
-        let (_dir, db) = db();
-        db.sqlite_blocking(|c| marketing_preference(c, "acme", "391", true, 5))
-            .unwrap();
-        assert_eq!(
-            db.sqlite_blocking(|c| get(c, "acme", "391"))
-                .unwrap()
-                .marketing_stopped_at,
-            Some(5)
-        );
-        db.sqlite_blocking(|c| marketing_preference(c, "acme", "391", false, 6))
-            .unwrap();
-        assert_eq!(
-            db.sqlite_blocking(|c| get(c, "acme", "391"))
-                .unwrap()
-                .marketing_stopped_at,
-            None
-        );
+        for t in db() {
+            let db = &t.db;
+            eprintln!("backend: {}", t.backend);
+            db.with_conn(|c| marketing_preference(c, "acme", "391", true, 5))
+                .unwrap();
+            assert_eq!(
+                db.with_conn(|c| get(c, "acme", "391"))
+                    .unwrap()
+                    .marketing_stopped_at,
+                Some(5)
+            );
+            db.with_conn(|c| marketing_preference(c, "acme", "391", false, 6))
+                .unwrap();
+            assert_eq!(
+                db.with_conn(|c| get(c, "acme", "391"))
+                    .unwrap()
+                    .marketing_stopped_at,
+                None
+            );
+        }
     }
 
     #[test]
     fn marketing_pause_only_moves_forward() {
-        let (_dir, db) = db();
-        db.sqlite_blocking(|c| pause_marketing(c, "acme", "391", 100))
-            .unwrap();
-        db.sqlite_blocking(|c| pause_marketing(c, "acme", "391", 50))
-            .unwrap();
-        assert_eq!(
-            db.sqlite_blocking(|c| get(c, "acme", "391"))
-                .unwrap()
-                .marketing_paused_until,
-            Some(100)
-        );
+        for t in db() {
+            let db = &t.db;
+            eprintln!("backend: {}", t.backend);
+            db.with_conn(|c| pause_marketing(c, "acme", "391", 100))
+                .unwrap();
+            db.with_conn(|c| pause_marketing(c, "acme", "391", 50))
+                .unwrap();
+            assert_eq!(
+                db.with_conn(|c| get(c, "acme", "391"))
+                    .unwrap()
+                    .marketing_paused_until,
+                Some(100)
+            );
+        }
     }
 }

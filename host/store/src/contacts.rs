@@ -3,7 +3,8 @@
 
 use super::page::{Page, PageRequest};
 use super::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::params;
+use crate::sql::{Conn, Row};
 use serde::Serialize;
 
 /// A contact as stored.
@@ -45,7 +46,7 @@ pub struct ContactFacts {
 
 const COLUMNS: &str = "id, wa_id, user_id, phone_e164, name, created_at, updated_at, merged_into";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
+fn from_row(r: &Row<'_>) -> Result<Contact, StoreError> {
     Ok(Contact {
         id: r.get(0)?,
         wa_id: r.get(1)?,
@@ -59,17 +60,16 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
 }
 
 fn find(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     column: &str,
     value: &str,
-) -> rusqlite::Result<Option<Contact>> {
-    conn.query_row(
+) -> Result<Option<Contact>, StoreError> {
+    conn.query_opt(
         &format!("SELECT {COLUMNS} FROM contacts WHERE tenant_id = ?1 AND {column} = ?2"),
         params![tenant, value],
         from_row,
     )
-    .optional()
 }
 
 /// Finds the contact by user id, then by wa_id, and fills in what it learned; creates
@@ -78,7 +78,7 @@ fn find(
 /// # Errors
 /// On database failure.
 pub(crate) fn upsert(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     facts: &ContactFacts,
 ) -> Result<Contact, StoreError> {
@@ -99,9 +99,9 @@ pub(crate) fn upsert(
             let profile = facts.name.clone().filter(|n| !n.is_empty());
             let new_profile = match &profile {
                 Some(p) if c.name.as_ref() != Some(p) => {
-                    let stored: Option<String> = conn.query_row(
+                    let stored: Option<String> = conn.query_one(
                         "SELECT profile_name FROM contacts WHERE id = ?1",
-                        [c.id],
+                        params![c.id],
                         |r| r.get(0),
                     )?;
                     (stored.as_ref() != Some(p)).then(|| p.clone())
@@ -120,8 +120,7 @@ pub(crate) fn upsert(
                     "UPDATE contacts SET wa_id = ?2, user_id = ?3, phone_e164 = ?4, name = ?5, updated_at = ?6,
                          profile_name = coalesce(?7, profile_name)
                      WHERE id = ?1",
-                    params![merged.id, merged.wa_id, merged.user_id, merged.phone, merged.name, now, new_profile],
-                )?;
+                    params![merged.id, merged.wa_id, merged.user_id, merged.phone, merged.name, now, new_profile],)?;
                 return Ok(Contact {
                     updated_at: now,
                     ..merged
@@ -130,13 +129,14 @@ pub(crate) fn upsert(
             Ok(c)
         }
         None => {
-            conn.execute(
+            let id = conn.query_one(
                 "INSERT INTO contacts (tenant_id, wa_id, user_id, phone_e164, name, profile_name, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6) RETURNING id",
                 params![tenant, facts.wa_id, facts.user_id, facts.phone, facts.name, now],
+                |r| r.get(0),
             )?;
             Ok(Contact {
-                id: conn.last_insert_rowid(),
+                id,
                 wa_id: facts.wa_id.clone(),
                 user_id: facts.user_id.clone(),
                 phone: facts.phone.clone(),
@@ -157,7 +157,7 @@ pub(crate) fn upsert(
 /// # Errors
 /// On database failure.
 pub(crate) fn change_number(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     contact_id: i64,
     new_wa_id: &str,
@@ -166,12 +166,11 @@ pub(crate) fn change_number(
         return Ok(other.id == contact_id);
     }
     let old: Option<String> = conn
-        .query_row(
+        .query_opt(
             "SELECT wa_id FROM contacts WHERE id = ?1 AND tenant_id = ?2",
             params![contact_id, tenant],
             |r| r.get(0),
-        )
-        .optional()?
+        )?
         .flatten();
     conn.execute(
         "UPDATE contacts SET wa_id = ?3, phone_e164 = ?4, updated_at = ?5 WHERE id = ?1 AND tenant_id = ?2",
@@ -181,21 +180,20 @@ pub(crate) fn change_number(
             new_wa_id,
             scrm_wire::phone::wa_id_to_e164(new_wa_id),
             now_ms()
-        ],
-    )?;
+        ],)?;
     if let Some(old) = old {
         let (old, new) = (
             scrm_wire::phone::canonical_digits(&old).into_owned(),
             scrm_wire::phone::canonical_digits(new_wa_id).into_owned(),
         );
         conn.execute(
-            "INSERT OR IGNORE INTO consent (tenant_id, wa_id, opted_in_at, opt_in_source, opted_out_at,
+            "INSERT INTO consent (tenant_id, wa_id, opted_in_at, opt_in_source, opted_out_at,
                  opt_out_source, marketing_stopped_at, marketing_paused_until, undeliverable_at, updated_at)
              SELECT tenant_id, ?3, opted_in_at, opt_in_source, opted_out_at, opt_out_source,
                     marketing_stopped_at, marketing_paused_until, NULL, ?4
-             FROM consent WHERE tenant_id = ?1 AND wa_id = ?2",
-            params![tenant, old, new, now_ms()],
-        )?;
+             FROM consent WHERE tenant_id = ?1 AND wa_id = ?2
+             ON CONFLICT DO NOTHING",
+            params![tenant, old, new, now_ms()],)?;
     }
     Ok(true)
 }
@@ -205,16 +203,17 @@ pub(crate) fn change_number(
 /// # Errors
 /// On database failure.
 pub(crate) fn list(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     page: PageRequest,
 ) -> Result<Page<Contact>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM contacts WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-    ))?;
-    let rows = stmt
-        .query_map(params![tenant, page.after, page.sql_limit()], from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = conn.query(
+        &format!(
+            "SELECT {COLUMNS} FROM contacts WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+        ),
+        params![tenant, page.after, page.sql_limit()],
+        from_row,
+    )?;
     Ok(Page::from_rows(rows, page, |c| c.id))
 }
 
@@ -222,14 +221,12 @@ pub(crate) fn list(
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn get(conn: &Connection, tenant: &str, id: i64) -> Result<Option<Contact>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM contacts WHERE tenant_id = ?1 AND id = ?2"),
-            params![tenant, id],
-            from_row,
-        )
-        .optional()?)
+pub(crate) fn get(conn: &Conn<'_>, tenant: &str, id: i64) -> Result<Option<Contact>, StoreError> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM contacts WHERE tenant_id = ?1 AND id = ?2"),
+        params![tenant, id],
+        from_row,
+    )
 }
 
 /// The contact (not merged away or not) whose E.164 phone is `e164`.
@@ -237,16 +234,15 @@ pub(crate) fn get(conn: &Connection, tenant: &str, id: i64) -> Result<Option<Con
 /// # Errors
 /// On database failure.
 pub(crate) fn id_by_phone(
-    c: &Connection,
+    c: &Conn<'_>,
     tenant: &str,
     e164: &str,
 ) -> Result<Option<i64>, StoreError> {
-    Ok(c.query_row(
+    c.query_opt(
         "SELECT id FROM contacts WHERE tenant_id = ?1 AND phone_e164 = ?2",
         params![tenant, e164],
         |r| r.get(0),
     )
-    .optional()?)
 }
 
 crate::repo! {

@@ -2,7 +2,8 @@
 //! activity and every tag any of its messages carries.
 
 use crate::StoreError;
-use rusqlite::{Connection, params};
+use crate::params;
+use crate::sql::Conn;
 
 /// One conversation's facts for a deal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,23 +25,23 @@ pub struct Summary {
 /// # Errors
 /// On database failure, or when it does not exist.
 pub(crate) fn summary(
-    c: &Connection,
+    c: &Conn<'_>,
     tenant: &str,
     conversation_id: i64,
 ) -> Result<Summary, StoreError> {
-    let (phone_number_id, last_message_at, last_inbound_at) = c.query_row(
+    let (phone_number_id, last_message_at, last_inbound_at) = c.query_one(
         "SELECT phone_number_id, last_message_at, last_inbound_at FROM conversations
          WHERE tenant_id = ?1 AND id = ?2",
         params![tenant, conversation_id],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    let mut stmt = c.prepare_cached(
+
+    let tags = c.query(
         "SELECT DISTINCT t.tag FROM message_tags t JOIN messages m ON m.id = t.message_id
          WHERE m.conversation_id = ?1 ORDER BY t.tag",
+        params![conversation_id],
+        |r| r.get::<String>(0),
     )?;
-    let tags = stmt
-        .query_map([conversation_id], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
     Ok(Summary {
         id: conversation_id,
         phone_number_id,

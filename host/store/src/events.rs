@@ -9,7 +9,8 @@
 
 use super::page::{Page, PageRequest};
 use super::{StoreError, now_ms, tenants};
-use rusqlite::{Connection, params};
+use crate::params;
+use crate::sql::Conn;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -99,18 +100,13 @@ pub fn dedupe_key(
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn insert(
-    conn: &Connection,
-    e: &NewAccountEvent<'_>,
-) -> Result<Option<i64>, StoreError> {
-    let n = conn
-        .prepare_cached(
-            "INSERT INTO account_events (app_id, tenant_id, waba_id, phone_number_id, field, kind, event,
+pub(crate) fn insert(conn: &Conn<'_>, e: &NewAccountEvent<'_>) -> Result<Option<i64>, StoreError> {
+    conn
+        .query_opt("INSERT INTO account_events (app_id, tenant_id, waba_id, phone_number_id, field, kind, event,
                                          subject, occurred_at, raw, dedupe_key, inbox_id, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-             ON CONFLICT (app_id, dedupe_key) DO NOTHING",
-        )?
-        .execute(params![
+             ON CONFLICT (app_id, dedupe_key) DO NOTHING
+             RETURNING id", params![
             e.app_id,
             e.tenant,
             e.waba_id,
@@ -124,8 +120,7 @@ pub(crate) fn insert(
             e.dedupe_key,
             e.inbox_id,
             now_ms()
-        ])?;
-    Ok((n == 1).then(|| conn.last_insert_rowid()))
+        ], |r| r.get(0))
 }
 
 /// True when the tenant has an event of `field` about `subject` that Meta timed after
@@ -134,18 +129,18 @@ pub(crate) fn insert(
 /// # Errors
 /// On database failure.
 pub(crate) fn newer_exists(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     field: &str,
     subject: &str,
     occurred_at: i64,
 ) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM account_events
+    conn.query_one(
+        "SELECT EXISTS (SELECT 1 FROM account_events
              WHERE tenant_id = ?1 AND field = ?2 AND subject = ?3 AND occurred_at > ?4)",
-        )?
-        .query_row(params![tenant, field, subject, occurred_at], |r| r.get(0))?)
+        params![tenant, field, subject, occurred_at],
+        |r| r.get(0),
+    )
 }
 
 /// Remembers that `phone_number_id` (owned by `tenant`) was seen under `waba_id` with
@@ -154,7 +149,7 @@ pub(crate) fn newer_exists(
 /// # Errors
 /// On database failure.
 pub(crate) fn learn_number(
-    conn: &Connection,
+    conn: &Conn<'_>,
     app_id: &str,
     phone_number_id: &str,
     waba_id: &str,
@@ -164,18 +159,16 @@ pub(crate) fn learn_number(
     if waba_id.is_empty() {
         return Ok(());
     }
-    conn.prepare_cached(
-        "INSERT INTO waba_numbers (app_id, phone_number_id, waba_id, display_phone_number, tenant_id)
+    conn.execute("INSERT INTO waba_numbers (app_id, phone_number_id, waba_id, display_phone_number, tenant_id)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (app_id, phone_number_id) DO UPDATE SET
              waba_id = excluded.waba_id,
-             display_phone_number = COALESCE(excluded.display_phone_number, display_phone_number),
+             display_phone_number = COALESCE(excluded.display_phone_number, waba_numbers.display_phone_number),
              tenant_id = excluded.tenant_id
-         WHERE waba_id IS NOT excluded.waba_id
-            OR display_phone_number IS NOT COALESCE(excluded.display_phone_number, display_phone_number)
-            OR tenant_id IS NOT excluded.tenant_id",
-    )?
-    .execute(params![app_id, phone_number_id, waba_id, display, tenant])?;
+         WHERE waba_numbers.waba_id IS DISTINCT FROM excluded.waba_id
+            OR waba_numbers.display_phone_number IS DISTINCT FROM
+               COALESCE(excluded.display_phone_number, waba_numbers.display_phone_number)
+            OR waba_numbers.tenant_id IS DISTINCT FROM excluded.tenant_id", params![app_id, phone_number_id, waba_id, display, tenant])?;
     Ok(())
 }
 
@@ -187,7 +180,7 @@ pub(crate) fn learn_number(
 /// # Errors
 /// On database failure.
 pub(crate) fn resolve_tenant(
-    conn: &Connection,
+    conn: &Conn<'_>,
     app_id: &str,
     waba_id: &str,
     phone_number_id: Option<&str>,
@@ -199,10 +192,7 @@ pub(crate) fn resolve_tenant(
         return Ok(Some(tenant));
     }
     let only = |sql: &str, key: &str| -> Result<Option<String>, StoreError> {
-        let mut stmt = conn.prepare_cached(sql)?;
-        let tenants = stmt
-            .query_map(params![app_id, key], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let tenants = conn.query(sql, params![app_id, key], |r| r.get::<String>(0))?;
         Ok(match tenants.as_slice() {
             [one] => Some(one.clone()),
             _ => None,
@@ -239,7 +229,7 @@ pub enum Owner<'a> {
 /// # Errors
 /// On database failure or unreadable stored JSON.
 pub(crate) fn list(
-    conn: &Connection,
+    conn: &Conn<'_>,
     owner: Owner<'_>,
     field: Option<&str>,
     page: PageRequest,
@@ -263,9 +253,11 @@ pub(crate) fn list(
             app,
         ),
     };
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt
-        .query_map(params![key, page.after, field, page.sql_limit()], |r| {
+
+    let rows = conn.query(
+        &sql,
+        params![key, page.after, field, page.sql_limit()],
+        |r| {
             Ok((
                 AccountEvent {
                     id: r.get(0)?,
@@ -281,10 +273,10 @@ pub(crate) fn list(
                     raw: serde_json::Value::Null,
                     created_at: r.get(11)?,
                 },
-                r.get::<_, String>(10)?,
+                r.get::<String>(10)?,
             ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     let items = rows
         .into_iter()
         .map(|(mut event, raw)| {
@@ -319,132 +311,142 @@ crate::repo! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Db;
     use serde_json::json;
 
-    fn db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("t.db")).unwrap();
-        db.sqlite_blocking(|c| {
-            crate::apps::insert(c, "app", "secret", "verify")?;
-            for (id, pnid) in [("acme", "100"), ("beta", "200"), ("gamma", "300")] {
-                tenants::insert(
-                    c,
-                    &tenants::NewTenant {
-                        id: id.into(),
-                        app_id: "app".into(),
-                        phone_number_ids: vec![pnid.into()],
-                        default_region: "IT".into(),
-                    },
-                )?;
-            }
-            Ok(())
-        })
-        .unwrap();
-        (dir, db)
+    fn db() -> Vec<crate::testing::TestDb> {
+        let all = crate::testing::backends();
+        for t in &all {
+            let db = &t.db;
+            db.with_conn(|c| {
+                crate::apps::insert(c, "app", "secret", "verify")?;
+                for (id, pnid) in [("acme", "100"), ("beta", "200"), ("gamma", "300")] {
+                    tenants::insert(
+                        c,
+                        &tenants::NewTenant {
+                            id: id.into(),
+                            app_id: "app".into(),
+                            phone_number_ids: vec![pnid.into()],
+                            default_region: "IT".into(),
+                        },
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        all
     }
 
     #[test]
     fn tenant_is_resolved_by_number_then_display_then_single_account() {
-        let (_dir, db) = db();
-        db.sqlite_blocking(|c| {
-            learn_number(c, "app", "100", "waba-1", Some("15550001"), "acme")?;
-            learn_number(c, "app", "200", "waba-2", Some("15550002"), "beta")?;
-            learn_number(c, "app", "300", "waba-2", Some("15550003"), "gamma")?;
-            let r = |pnid, display, waba| resolve_tenant(c, "app", waba, pnid, display);
-            assert_eq!(r(Some("200"), None, "waba-1")?.as_deref(), Some("beta"));
-            assert_eq!(
-                r(None, Some("15550003"), "waba-2")?.as_deref(),
-                Some("gamma")
-            );
-            assert_eq!(r(None, None, "waba-1")?.as_deref(), Some("acme"));
-            // Two tenants share waba-2: an event naming only the account is app-level.
-            assert_eq!(r(None, None, "waba-2")?, None);
-            assert_eq!(r(None, None, "waba-unknown")?, None);
-            assert_eq!(r(Some("999"), Some("0"), "")?, None);
-            // Another app never sees these routes.
-            assert_eq!(resolve_tenant(c, "other", "waba-1", None, None)?, None);
-            Ok(())
-        })
-        .unwrap();
+        for t in db() {
+            let db = &t.db;
+            eprintln!("backend: {}", t.backend);
+            db.with_conn(|c| {
+                learn_number(c, "app", "100", "waba-1", Some("15550001"), "acme")?;
+                learn_number(c, "app", "200", "waba-2", Some("15550002"), "beta")?;
+                learn_number(c, "app", "300", "waba-2", Some("15550003"), "gamma")?;
+                let r = |pnid, display, waba| resolve_tenant(c, "app", waba, pnid, display);
+                assert_eq!(r(Some("200"), None, "waba-1")?.as_deref(), Some("beta"));
+                assert_eq!(
+                    r(None, Some("15550003"), "waba-2")?.as_deref(),
+                    Some("gamma")
+                );
+                assert_eq!(r(None, None, "waba-1")?.as_deref(), Some("acme"));
+                // Two tenants share waba-2: an event naming only the account is app-level.
+                assert_eq!(r(None, None, "waba-2")?, None);
+                assert_eq!(r(None, None, "waba-unknown")?, None);
+                assert_eq!(r(Some("999"), Some("0"), "")?, None);
+                // Another app never sees these routes.
+                assert_eq!(resolve_tenant(c, "other", "waba-1", None, None)?, None);
+                Ok(())
+            })
+            .unwrap();
+        }
     }
 
     #[test]
     fn redelivered_events_are_stored_once_and_listed_by_owner_and_field() {
-        let (_dir, db) = db();
-        db.sqlite_blocking(|c| {
-            let raw = json!({"event": "APPROVED", "message_template_name": "welcome"});
-            let key = dedupe_key("message_template_status_update", "w", Some(5), "k", &raw);
-            let event = NewAccountEvent {
-                app_id: "app",
-                tenant: Some("acme"),
-                waba_id: "w",
-                phone_number_id: None,
-                field: "message_template_status_update",
-                kind: "message_template_status_update",
-                event: Some("APPROVED"),
-                subject: Some("welcome"),
-                occurred_at: Some(5_000),
-                raw: &raw,
-                dedupe_key: &key,
-                inbox_id: 1,
-            };
-            assert!(insert(c, &event)?.is_some());
-            assert_eq!(insert(c, &event)?, None, "a redelivery is a duplicate");
-            let later = dedupe_key("message_template_status_update", "w", Some(6), "k", &raw);
-            assert_ne!(key, later, "the same item at another time is another event");
-            let app_level = NewAccountEvent {
-                tenant: None,
-                field: "account_update",
-                dedupe_key: &later,
-                ..event.clone()
-            };
-            insert(c, &app_level)?;
-            let page = PageRequest::new(None, None);
-            let acme = list(c, Owner::Tenant("acme"), None, page)?;
-            assert_eq!(acme.items.len(), 1);
-            assert_eq!(acme.items[0].raw, raw);
-            assert_eq!(acme.items[0].subject.as_deref(), Some("welcome"));
-            let filtered = list(c, Owner::Tenant("acme"), Some("account_update"), page)?;
-            assert!(filtered.items.is_empty());
-            let app = list(c, Owner::App("app"), None, page)?;
-            assert_eq!(app.items.len(), 1);
-            assert_eq!(app.items[0].field, "account_update");
-            assert_eq!(app.items[0].tenant_id, None);
-            Ok(())
-        })
-        .unwrap();
+        for t in db() {
+            let db = &t.db;
+            eprintln!("backend: {}", t.backend);
+            db.with_conn(|c| {
+                let raw = json!({"event": "APPROVED", "message_template_name": "welcome"});
+                let key = dedupe_key("message_template_status_update", "w", Some(5), "k", &raw);
+                let event = NewAccountEvent {
+                    app_id: "app",
+                    tenant: Some("acme"),
+                    waba_id: "w",
+                    phone_number_id: None,
+                    field: "message_template_status_update",
+                    kind: "message_template_status_update",
+                    event: Some("APPROVED"),
+                    subject: Some("welcome"),
+                    occurred_at: Some(5_000),
+                    raw: &raw,
+                    dedupe_key: &key,
+                    inbox_id: 1,
+                };
+                assert!(insert(c, &event)?.is_some());
+                assert_eq!(insert(c, &event)?, None, "a redelivery is a duplicate");
+                let later = dedupe_key("message_template_status_update", "w", Some(6), "k", &raw);
+                assert_ne!(key, later, "the same item at another time is another event");
+                let app_level = NewAccountEvent {
+                    tenant: None,
+                    field: "account_update",
+                    dedupe_key: &later,
+                    ..event.clone()
+                };
+                insert(c, &app_level)?;
+                let page = PageRequest::new(None, None);
+                let acme = list(c, Owner::Tenant("acme"), None, page)?;
+                assert_eq!(acme.items.len(), 1);
+                assert_eq!(acme.items[0].raw, raw);
+                assert_eq!(acme.items[0].subject.as_deref(), Some("welcome"));
+                let filtered = list(c, Owner::Tenant("acme"), Some("account_update"), page)?;
+                assert!(filtered.items.is_empty());
+                let app = list(c, Owner::App("app"), None, page)?;
+                assert_eq!(app.items.len(), 1);
+                assert_eq!(app.items[0].field, "account_update");
+                assert_eq!(app.items[0].tenant_id, None);
+                Ok(())
+            })
+            .unwrap();
+        }
     }
 
     #[test]
     fn newer_preference_is_found_only_when_later() {
-        let (_dir, db) = db();
-        db.sqlite_blocking(|c| {
-            let raw = json!({"wa_id": "39", "value": "resume"});
-            let key = dedupe_key("user_preferences", "w", None, "user_preferences", &raw);
-            insert(
-                c,
-                &NewAccountEvent {
-                    app_id: "app",
-                    tenant: Some("acme"),
-                    waba_id: "w",
-                    phone_number_id: Some("100"),
-                    field: "user_preferences",
-                    kind: "user_preferences",
-                    event: Some("resume"),
-                    subject: Some("39"),
-                    occurred_at: Some(2_000),
-                    raw: &raw,
-                    dedupe_key: &key,
-                    inbox_id: 1,
-                },
-            )?;
-            assert!(newer_exists(c, "acme", "user_preferences", "39", 1_000)?);
-            assert!(!newer_exists(c, "acme", "user_preferences", "39", 2_000)?);
-            assert!(!newer_exists(c, "acme", "user_preferences", "40", 1_000)?);
-            assert!(!newer_exists(c, "beta", "user_preferences", "39", 1_000)?);
-            Ok(())
-        })
-        .unwrap();
+        for t in db() {
+            let db = &t.db;
+            eprintln!("backend: {}", t.backend);
+            db.with_conn(|c| {
+                let raw = json!({"wa_id": "39", "value": "resume"});
+                let key = dedupe_key("user_preferences", "w", None, "user_preferences", &raw);
+                insert(
+                    c,
+                    &NewAccountEvent {
+                        app_id: "app",
+                        tenant: Some("acme"),
+                        waba_id: "w",
+                        phone_number_id: Some("100"),
+                        field: "user_preferences",
+                        kind: "user_preferences",
+                        event: Some("resume"),
+                        subject: Some("39"),
+                        occurred_at: Some(2_000),
+                        raw: &raw,
+                        dedupe_key: &key,
+                        inbox_id: 1,
+                    },
+                )?;
+                assert!(newer_exists(c, "acme", "user_preferences", "39", 1_000)?);
+                assert!(!newer_exists(c, "acme", "user_preferences", "39", 2_000)?);
+                assert!(!newer_exists(c, "acme", "user_preferences", "40", 1_000)?);
+                assert!(!newer_exists(c, "beta", "user_preferences", "39", 1_000)?);
+                Ok(())
+            })
+            .unwrap();
+        }
     }
 }

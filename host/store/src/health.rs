@@ -3,7 +3,8 @@
 //! writes them lives in the host's health module.
 
 use super::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::params;
+use crate::sql::{Conn, Row};
 use serde::Serialize;
 
 /// Probes kept per app and target; older ones are deleted as new ones arrive.
@@ -150,22 +151,17 @@ pub struct Stored {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn load_all(c: &Connection) -> Result<Vec<Stored>, StoreError> {
-    let mut stmt = c.prepare(
-        "SELECT app_id, active, primary_unhealthy, primary_healthy FROM graph_health ORDER BY app_id",
-    )?;
-    let rows = stmt
-        .query_map([], |r| {
+pub(crate) fn load_all(c: &Conn<'_>) -> Result<Vec<Stored>, StoreError> {
+    let rows = c.query("SELECT app_id, active, primary_unhealthy, primary_healthy FROM graph_health ORDER BY app_id", params![], |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<String>(0)?,
                 State {
-                    active: Target::parse(&r.get::<_, String>(1)?),
+                    active: Target::parse(&r.get::<String>(1)?),
                     primary_unhealthy: r.get(2)?,
                     primary_healthy: r.get(3)?,
                 },
             ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        })?;
     rows.into_iter()
         .map(|(app, state)| {
             Ok(Stored {
@@ -178,13 +174,13 @@ pub(crate) fn load_all(c: &Connection) -> Result<Vec<Stored>, StoreError> {
         .collect()
 }
 
-fn probe_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Probe> {
+fn probe_from_row(r: &Row<'_>) -> Result<Probe, StoreError> {
     Ok(Probe {
-        target: Target::parse(&r.get::<_, String>(0)?),
+        target: Target::parse(&r.get::<String>(0)?),
         url: r.get(1)?,
         at: r.get(2)?,
         latency_ms: r.get(3)?,
-        outcome: Outcome::parse(&r.get::<_, String>(4)?),
+        outcome: Outcome::parse(&r.get::<String>(4)?),
         error: r.get(5)?,
     })
 }
@@ -194,55 +190,53 @@ fn probe_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Probe> {
 /// # Errors
 /// On database failure.
 pub(crate) fn last_probe(
-    c: &Connection,
+    c: &Conn<'_>,
     app: &str,
     target: Target,
 ) -> Result<Option<Probe>, StoreError> {
-    Ok(c.prepare_cached(
+    c.query_opt(
         "SELECT target, url, at, latency_ms, outcome, error FROM graph_probes
          WHERE app_id = ?1 AND target = ?2 ORDER BY id DESC LIMIT 1",
-    )?
-    .query_row(params![app, target.as_str()], probe_from_row)
-    .optional()?)
+        params![app, target.as_str()],
+        probe_from_row,
+    )
 }
 
 /// An app's newest probes, newest first.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn recent_probes(
-    c: &Connection,
-    app: &str,
-    limit: u32,
-) -> Result<Vec<Probe>, StoreError> {
-    let mut stmt = c.prepare_cached(
+pub(crate) fn recent_probes(c: &Conn<'_>, app: &str, limit: u32) -> Result<Vec<Probe>, StoreError> {
+    let rows = c.query(
         "SELECT target, url, at, latency_ms, outcome, error FROM graph_probes
          WHERE app_id = ?1 ORDER BY id DESC LIMIT ?2",
+        params![app, i64::from(limit)],
+        probe_from_row,
     )?;
-    let rows = stmt.query_map(params![app, limit], probe_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 /// An app's switches, newest first.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn switches(c: &Connection, app: &str, limit: u32) -> Result<Vec<Switch>, StoreError> {
-    let mut stmt = c.prepare_cached(
+pub(crate) fn switches(c: &Conn<'_>, app: &str, limit: u32) -> Result<Vec<Switch>, StoreError> {
+    let rows = c.query(
         "SELECT at, from_target, to_target, from_url, to_url, reason FROM graph_switches
          WHERE app_id = ?1 ORDER BY id DESC LIMIT ?2",
+        params![app, i64::from(limit)],
+        |r| {
+            Ok(Switch {
+                at: r.get(0)?,
+                from: Target::parse(&r.get::<String>(1)?),
+                to: Target::parse(&r.get::<String>(2)?),
+                from_url: r.get(3)?,
+                to_url: r.get(4)?,
+                reason: r.get(5)?,
+            })
+        },
     )?;
-    let rows = stmt.query_map(params![app, limit], |r| {
-        Ok(Switch {
-            at: r.get(0)?,
-            from: Target::parse(&r.get::<_, String>(1)?),
-            to: Target::parse(&r.get::<_, String>(2)?),
-            from_url: r.get(3)?,
-            to_url: r.get(4)?,
-            reason: r.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 /// Stores the outcome of one probe round in one transaction: its probes, the new
@@ -252,13 +246,13 @@ pub(crate) fn switches(c: &Connection, app: &str, limit: u32) -> Result<Vec<Swit
 /// # Errors
 /// On database failure (nothing is stored then).
 pub(crate) fn record(
-    c: &Connection,
+    c: &Conn<'_>,
     app: &str,
     probes: &[Probe],
     state: &State,
     switch: Option<&Switch>,
 ) -> Result<(), StoreError> {
-    let tx = c.unchecked_transaction()?;
+    c.tx(|tx| {
     for p in probes {
         tx.execute(
             "INSERT INTO graph_probes (app_id, target, url, at, latency_ms, outcome, error)
@@ -271,16 +265,14 @@ pub(crate) fn record(
                 p.latency_ms,
                 p.outcome.as_str(),
                 p.error
-            ],
-        )?;
+            ],)?;
         tx.execute(
             "DELETE FROM graph_probes WHERE app_id = ?1 AND target = ?2 AND id <= (
                SELECT id FROM graph_probes WHERE app_id = ?1 AND target = ?2
                ORDER BY id DESC LIMIT 1 OFFSET ?3)",
-            params![app, p.target.as_str(), PROBES_KEPT],
-        )?;
+            params![app, p.target.as_str(), PROBES_KEPT],)?;
     }
-    save_state(&tx, app, state)?;
+    save_state(tx, app, state)?;
     if let Some(s) = switch {
         tx.execute(
             "INSERT INTO graph_switches (app_id, at, from_target, to_target, from_url, to_url, reason)
@@ -293,11 +285,10 @@ pub(crate) fn record(
                 s.from_url,
                 s.to_url,
                 s.reason
-            ],
-        )?;
+            ],)?;
     }
-    tx.commit()?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Stores an app's state (and a switch) without a probe: after an operator changed
@@ -306,7 +297,7 @@ pub(crate) fn record(
 /// # Errors
 /// On database failure.
 pub(crate) fn record_change(
-    c: &Connection,
+    c: &Conn<'_>,
     app: &str,
     state: &State,
     switch: Option<&Switch>,
@@ -314,7 +305,7 @@ pub(crate) fn record_change(
     record(c, app, &[], state, switch)
 }
 
-fn save_state(c: &Connection, app: &str, s: &State) -> Result<(), StoreError> {
+fn save_state(c: &Conn<'_>, app: &str, s: &State) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO graph_health (app_id, active, primary_unhealthy, primary_healthy, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
@@ -324,8 +315,8 @@ fn save_state(c: &Connection, app: &str, s: &State) -> Result<(), StoreError> {
         params![
             app,
             s.active.as_str(),
-            s.primary_unhealthy,
-            s.primary_healthy,
+            i64::from(s.primary_unhealthy),
+            i64::from(s.primary_healthy),
             now_ms()
         ],
     )?;
@@ -338,19 +329,17 @@ fn save_state(c: &Connection, app: &str, s: &State) -> Result<(), StoreError> {
 /// # Errors
 /// On database failure.
 pub(crate) fn probe_credentials(
-    c: &Connection,
+    c: &Conn<'_>,
     app: &str,
 ) -> Result<Option<(String, String, String)>, StoreError> {
-    Ok(c.prepare_cached(
+    c.query_opt(
         "SELECT t.id, MIN(p.phone_number_id), s.value FROM tenants t
            JOIN phone_numbers p ON p.tenant_id = t.id
            JOIN tenant_secrets s ON s.tenant_id = t.id AND s.name = ?2
          WHERE t.app_id = ?1 GROUP BY t.id ORDER BY t.id LIMIT 1",
-    )?
-    .query_row(params![app, crate::secrets::TOKEN_SECRET], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })
-    .optional()?)
+        params![app, crate::secrets::TOKEN_SECRET],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }
 
 crate::repo! {
@@ -381,12 +370,13 @@ crate::repo! {
 mod tests {
     use super::*;
 
-    fn db() -> (tempfile::TempDir, crate::Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = crate::Db::open(&dir.path().join("t.db")).unwrap();
-        db.sqlite_blocking(|c| crate::apps::insert(c, "app1", "secret-123456", "v"))
-            .unwrap();
-        (dir, db)
+    fn db() -> Vec<crate::testing::TestDb> {
+        let all = crate::testing::backends();
+        for t in &all {
+            t.db.with_conn(|c| crate::apps::insert(c, "app1", "secret-123456", "v"))
+                .unwrap();
+        }
+        all
     }
 
     fn probe(target: Target, at: i64, outcome: Outcome) -> Probe {
@@ -402,68 +392,71 @@ mod tests {
 
     #[test]
     fn state_probes_and_switches_survive_a_reopen() {
-        let (dir, db) = db();
-        let state = State {
-            active: Target::Backup,
-            primary_unhealthy: 3,
-            primary_healthy: 0,
-        };
-        let switch = Switch {
-            at: 7,
-            from: Target::Primary,
-            to: Target::Backup,
-            from_url: "http://a".into(),
-            to_url: "http://b".into(),
-            reason: "primary_unhealthy".into(),
-        };
-        db.sqlite_blocking(|c| {
-            record(
-                c,
-                "app1",
-                &[
-                    probe(Target::Primary, 1, Outcome::Failed),
-                    probe(Target::Backup, 2, Outcome::Ok),
-                ],
-                &state,
-                Some(&switch),
-            )
-        })
-        .unwrap();
-        drop(db);
-        let db = crate::Db::open(&dir.path().join("t.db")).unwrap();
-        let all = db.sqlite_blocking(load_all).unwrap();
-        assert_eq!(all.len(), 1);
-        let loaded = &all[0];
-        assert_eq!((loaded.app.as_str(), &loaded.state), ("app1", &state));
-        let primary = loaded.last_primary.as_ref().map(|p| p.outcome);
-        assert_eq!(primary, Some(Outcome::Failed));
-        assert_eq!(loaded.last_backup.as_ref().map(|p| p.at), Some(2));
-        let sw = db.sqlite_blocking(|c| switches(c, "app1", 10)).unwrap();
-        assert_eq!(sw, vec![switch]);
+        for t in db() {
+            eprintln!("backend: {}", t.backend);
+            let db = &t.db;
+            let state = State {
+                active: Target::Backup,
+                primary_unhealthy: 3,
+                primary_healthy: 0,
+            };
+            let switch = Switch {
+                at: 7,
+                from: Target::Primary,
+                to: Target::Backup,
+                from_url: "http://a".into(),
+                to_url: "http://b".into(),
+                reason: "primary_unhealthy".into(),
+            };
+            db.with_conn(|c| {
+                record(
+                    c,
+                    "app1",
+                    &[
+                        probe(Target::Primary, 1, Outcome::Failed),
+                        probe(Target::Backup, 2, Outcome::Ok),
+                    ],
+                    &state,
+                    Some(&switch),
+                )
+            })
+            .unwrap();
+            let db = t.reopen();
+            let all = db.with_conn(load_all).unwrap();
+            assert_eq!(all.len(), 1);
+            let loaded = &all[0];
+            assert_eq!((loaded.app.as_str(), &loaded.state), ("app1", &state));
+            let primary = loaded.last_primary.as_ref().map(|p| p.outcome);
+            assert_eq!(primary, Some(Outcome::Failed));
+            assert_eq!(loaded.last_backup.as_ref().map(|p| p.at), Some(2));
+            let sw = db.with_conn(|c| switches(c, "app1", 10)).unwrap();
+            assert_eq!(sw, vec![switch]);
+        }
     }
 
     #[test]
     fn only_the_newest_probes_are_kept() {
-        let (_dir, db) = db();
-        let n = PROBES_KEPT + 25;
-        db.sqlite_blocking(|c| {
-            for i in 0..n {
-                record(
-                    c,
-                    "app1",
-                    &[probe(Target::Primary, i, Outcome::Ok)],
-                    &State::default(),
-                    None,
-                )?;
-            }
-            Ok(())
-        })
-        .unwrap();
-        let kept = db
-            .sqlite_blocking(|c| recent_probes(c, "app1", 10_000))
+        for t in db() {
+            let db = &t.db;
+            eprintln!("backend: {}", t.backend);
+            let n = PROBES_KEPT + 25;
+            db.with_conn(|c| {
+                for i in 0..n {
+                    record(
+                        c,
+                        "app1",
+                        &[probe(Target::Primary, i, Outcome::Ok)],
+                        &State::default(),
+                        None,
+                    )?;
+                }
+                Ok(())
+            })
             .unwrap();
-        assert_eq!(kept.len() as i64, PROBES_KEPT);
-        assert_eq!(kept[0].at, n - 1);
-        assert_eq!(kept.last().unwrap().at, n - PROBES_KEPT);
+            let kept = db.with_conn(|c| recent_probes(c, "app1", 10_000)).unwrap();
+            assert_eq!(kept.len() as i64, PROBES_KEPT);
+            assert_eq!(kept[0].at, n - 1);
+            assert_eq!(kept.last().unwrap().at, n - PROBES_KEPT);
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! webhook is acknowledged, then worked off by the pipeline.
 
 use super::{StoreError, now_ms};
-use rusqlite::{Connection, params};
+use crate::params;
+use crate::sql::Conn;
 
 /// A stored webhook body waiting to be processed.
 #[derive(Debug, Clone)]
@@ -22,23 +23,20 @@ pub struct InboxItem {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn append(conn: &Connection, app_id: &str, body: &[u8]) -> Result<i64, StoreError> {
-    conn.execute(
-        "INSERT INTO webhook_inbox (app_id, received_at, body) VALUES (?1, ?2, ?3)",
+pub(crate) fn append(conn: &Conn<'_>, app_id: &str, body: &[u8]) -> Result<i64, StoreError> {
+    conn.query_one(
+        "INSERT INTO webhook_inbox (app_id, received_at, body) VALUES (?1, ?2, ?3) RETURNING id",
         params![app_id, now_ms(), body],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )
 }
 
 /// The oldest pending items, at most `limit`.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn pending(conn: &Connection, limit: usize) -> Result<Vec<InboxItem>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, app_id, body, attempts FROM webhook_inbox WHERE state = 'pending' ORDER BY id LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([limit as i64], |r| {
+pub(crate) fn pending(conn: &Conn<'_>, limit: usize) -> Result<Vec<InboxItem>, StoreError> {
+    let rows = conn.query("SELECT id, app_id, body, attempts FROM webhook_inbox WHERE state = 'pending' ORDER BY id LIMIT ?1", params![limit as i64], |r| {
         Ok(InboxItem {
             id: r.get(0)?,
             app_id: r.get(1)?,
@@ -46,18 +44,17 @@ pub(crate) fn pending(conn: &Connection, limit: usize) -> Result<Vec<InboxItem>,
             attempts: r.get(3)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 /// Marks an item processed.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn mark_done(conn: &Connection, id: i64) -> Result<(), StoreError> {
+pub(crate) fn mark_done(conn: &Conn<'_>, id: i64) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE webhook_inbox SET state = 'done', processed_at = ?2, last_error = NULL WHERE id = ?1",
-        params![id, now_ms()],
-    )?;
+        params![id, now_ms()],)?;
     Ok(())
 }
 
@@ -65,11 +62,10 @@ pub(crate) fn mark_done(conn: &Connection, id: i64) -> Result<(), StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn mark_rejected(conn: &Connection, id: i64, reason: &str) -> Result<(), StoreError> {
+pub(crate) fn mark_rejected(conn: &Conn<'_>, id: i64, reason: &str) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE webhook_inbox SET state = 'rejected', processed_at = ?2, last_error = ?3 WHERE id = ?1",
-        params![id, now_ms(), reason],
-    )?;
+        params![id, now_ms(), reason],)?;
     Ok(())
 }
 
@@ -78,7 +74,7 @@ pub(crate) fn mark_rejected(conn: &Connection, id: i64, reason: &str) -> Result<
 /// # Errors
 /// On database failure.
 pub(crate) fn mark_failed_attempt(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     reason: &str,
 ) -> Result<(), StoreError> {
@@ -94,7 +90,7 @@ pub(crate) fn mark_failed_attempt(
 /// # Errors
 /// On database failure.
 pub(crate) fn record_unhandled(
-    conn: &Connection,
+    conn: &Conn<'_>,
     inbox_id: i64,
     item_index: usize,
     tenant: Option<&str>,
@@ -105,8 +101,7 @@ pub(crate) fn record_unhandled(
     let n = conn.execute(
         "INSERT INTO unhandled_items (inbox_id, item_index, tenant_id, reason, kind, raw, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-        params![inbox_id, item_index as i64, tenant, reason, kind, raw.to_string(), now_ms()],
-    )?;
+        params![inbox_id, item_index as i64, tenant, reason, kind, raw.to_string(), now_ms()],)?;
     Ok(n == 1)
 }
 
@@ -127,24 +122,23 @@ pub struct InboxStats {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn stats(conn: &Connection) -> Result<InboxStats, StoreError> {
+pub(crate) fn stats(conn: &Conn<'_>) -> Result<InboxStats, StoreError> {
     let mut s = InboxStats::default();
-    let mut stmt =
-        conn.prepare_cached("SELECT state, COUNT(*) FROM webhook_inbox GROUP BY state")?;
-    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-        let (state, n) = row?;
+
+    for row in conn.query(
+        "SELECT state, COUNT(*) FROM webhook_inbox GROUP BY state",
+        params![],
+        |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)),
+    )? {
+        let (state, n) = row;
         match state.as_str() {
             "pending" => s.pending = n,
             "done" => s.done = n,
             _ => s.rejected = n,
         }
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT reason, kind, COUNT(*) FROM unhandled_items GROUP BY reason, kind ORDER BY reason, kind",
-    )?;
-    s.unhandled = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
+
+    s.unhandled = conn.query("SELECT reason, kind, COUNT(*) FROM unhandled_items GROUP BY reason, kind ORDER BY reason, kind", params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(s)
 }
 

@@ -2,25 +2,24 @@
 //! upgrades of a plugin keep its data, and nothing crosses tenants or plugins).
 
 use super::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::params;
+use crate::sql::Conn;
 
 /// The value under `key`.
 ///
 /// # Errors
 /// On database failure.
 pub(crate) fn get(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     plugin: &str,
     key: &str,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT value FROM plugin_kv WHERE tenant_id = ?1 AND plugin = ?2 AND key = ?3",
-            params![tenant, plugin, key],
-            |r| r.get(0),
-        )
-        .optional()?)
+    conn.query_opt(
+        "SELECT value FROM plugin_kv WHERE tenant_id = ?1 AND plugin = ?2 AND key = ?3",
+        params![tenant, plugin, key],
+        |r| r.get(0),
+    )
 }
 
 /// How many keys and bytes the namespace holds, not counting `except_key`.
@@ -28,17 +27,17 @@ pub(crate) fn get(
 /// # Errors
 /// On database failure.
 pub(crate) fn usage(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     plugin: &str,
     except_key: &str,
 ) -> Result<(u64, u64), StoreError> {
-    Ok(conn.query_row(
+    conn.query_one(
         "SELECT COUNT(*), COALESCE(SUM(length(key) + length(value)), 0) FROM plugin_kv
          WHERE tenant_id = ?1 AND plugin = ?2 AND key <> ?3",
         params![tenant, plugin, except_key],
-        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-    )?)
+        |r| Ok((r.get::<i64>(0)? as u64, r.get::<i64>(1)? as u64)),
+    )
 }
 
 /// Stores `value` under `key`.
@@ -46,7 +45,7 @@ pub(crate) fn usage(
 /// # Errors
 /// On database failure.
 pub(crate) fn set(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     plugin: &str,
     key: &str,
@@ -55,8 +54,7 @@ pub(crate) fn set(
     conn.execute(
         "INSERT INTO plugin_kv (tenant_id, plugin, key, value, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (tenant_id, plugin, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        params![tenant, plugin, key, value, now_ms()],
-    )?;
+        params![tenant, plugin, key, value, now_ms()],)?;
     Ok(())
 }
 
@@ -65,7 +63,7 @@ pub(crate) fn set(
 /// # Errors
 /// On database failure.
 pub(crate) fn delete(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     plugin: &str,
     key: &str,
@@ -82,18 +80,15 @@ pub(crate) fn delete(
 /// # Errors
 /// On database failure.
 pub(crate) fn keys(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     plugin: &str,
     prefix: &str,
     limit: u32,
 ) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT key FROM plugin_kv WHERE tenant_id = ?1 AND plugin = ?2 AND substr(key, 1, length(?3)) = ?3
-         ORDER BY key LIMIT ?4",
-    )?;
-    let rows = stmt.query_map(params![tenant, plugin, prefix, limit], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = conn.query("SELECT key FROM plugin_kv WHERE tenant_id = ?1 AND plugin = ?2 AND substr(key, 1, length(?3)) = ?3
+         ORDER BY key LIMIT ?4", params![tenant, plugin, prefix, i64::from(limit)], |r| r.get(0))?;
+    Ok(rows)
 }
 
 crate::repo! {

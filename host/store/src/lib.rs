@@ -43,10 +43,14 @@ mod migrations;
 pub mod outbox;
 pub mod page;
 pub mod plugins;
+mod postgres;
 pub mod repo;
 pub mod secrets;
 pub mod settings;
+pub mod sql;
 pub mod tenants;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use apps::AppRepo;
 pub use consent::ConsentRepo;
@@ -61,11 +65,13 @@ pub use media::MediaRepo;
 pub use messages::MessageRepo;
 pub use outbox::OutboxRepo;
 pub use plugins::PluginRepo;
-pub use repo::{Sqlite, Store, transaction, transaction_if};
+pub use postgres::{DEFAULT_POOL, mask as mask_url};
+pub use repo::{Store, transaction, transaction_if};
 use rusqlite::{Connection, OpenFlags};
 pub use secrecy::{ExposeSecret, SecretString};
 pub use secrets::SecretRepo;
 pub use settings::SettingRepo;
+pub use sql::{Conn, Dialect};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 pub use tenants::TenantRepo;
@@ -82,12 +88,11 @@ pub enum StoreError {
     /// The database was written by a newer scrm: its schema is past the last migration
     /// this build knows. Nothing was changed.
     #[error(
-        "database {} has schema version {found}, newer than this scrm knows ({known}); run the scrm release that wrote it, or restore a backup",
-        path.display()
+        "database {database} has schema version {found}, newer than this scrm knows ({known}); run the scrm release that wrote it, or restore a backup"
     )]
     SchemaTooNew {
-        /// The database file.
-        path: PathBuf,
+        /// The database file, or its URL with the password masked.
+        database: String,
         /// Its schema version.
         found: usize,
         /// The newest version this build knows.
@@ -116,6 +121,38 @@ pub enum StoreError {
     /// to callers.
     #[error("transaction rolled back")]
     RolledBack,
+    /// PostgreSQL reported an error.
+    #[error("database error: {}", postgres_reason(.0))]
+    Postgres(#[from] ::postgres::Error),
+    /// The database could not be reached at start-up, or the URL is malformed.
+    #[error("cannot connect to database {url}: {reason}")]
+    Connect {
+        /// The URL with its password masked.
+        url: String,
+        /// The driver's reason.
+        reason: String,
+    },
+    /// No connection to the database could be had (the server is down or every
+    /// connection is busy past the pool's timeout).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database refused a statement as written (a bug in scrm).
+    #[error("database refused statement ({reason}): {sql}")]
+    BadSql {
+        /// The statement.
+        sql: String,
+        /// The server's reason.
+        reason: String,
+    },
+    /// A column could not be read as the type asked for.
+    #[error("unexpected column value: {0}")]
+    Column(String),
+    /// A query expected to return a row returned none.
+    #[error("query returned no rows")]
+    NoRows,
+    /// A query expected to return at most one row returned more.
+    #[error("query returned more than one row")]
+    TooManyRows,
     /// The blocking task running the query panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
@@ -124,23 +161,36 @@ pub enum StoreError {
 /// How many read connections to keep.
 const READERS: usize = 4;
 
-/// A handle to the SQLite store; cheap to clone.
+/// A handle to the store, on either backend; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
-    path: PathBuf,
-    writer: Arc<Mutex<Connection>>,
-    readers: Arc<Vec<Mutex<Connection>>>,
+    backend: Arc<Backend>,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Sqlite {
+        path: PathBuf,
+        writer: Mutex<Connection>,
+        readers: Vec<Mutex<Connection>>,
+    },
+    Postgres {
+        pool: postgres::Pool,
+        /// The URL with its password masked.
+        url: String,
+    },
 }
 
 impl Db {
-    /// Opens (creating if needed) the database at `path` and migrates it to the
-    /// latest schema.
+    /// Opens (creating if needed) the SQLite database at `path` and migrates it to
+    /// the latest schema.
     ///
     /// # Errors
-    /// When the file cannot be opened or migrated.
+    /// When the file cannot be opened or migrated, or was written by a newer scrm.
     pub fn open(path: &Path) -> Result<Db, StoreError> {
         let mut writer = Connection::open(path)?;
         configure(&writer)?;
+        sql::sqlite_functions(&writer)?;
         let migrations = migrations::migrations();
         // A file written by a newer scrm is left exactly as it is: migrating it (or
         // running on it) could lose what the newer version stored.
@@ -148,7 +198,7 @@ impl Db {
         if ahead > 0 {
             let known = migrations::MIGRATIONS.len();
             return Err(StoreError::SchemaTooNew {
-                path: path.to_path_buf(),
+                database: path.display().to_string(),
                 found: known + ahead as usize,
                 known,
             });
@@ -161,19 +211,51 @@ impl Db {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.busy_timeout(std::time::Duration::from_secs(5))?;
+                sql::sqlite_functions(&c)?;
                 Ok(Mutex::new(c))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Db {
-            path: path.to_path_buf(),
-            writer: Arc::new(Mutex::new(writer)),
-            readers: Arc::new(readers),
+            backend: Arc::new(Backend::Sqlite {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers,
+            }),
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Connects to the PostgreSQL database at `url` (`postgres://user:pw@host/db` or
+    /// `host=… dbname=…`) with a pool of up to `pool` connections, and migrates it
+    /// to the latest schema. Hosts that start together migrate it once.
+    ///
+    /// # Errors
+    /// [`StoreError::Connect`] with the masked URL and the driver's reason;
+    /// [`StoreError::SchemaTooNew`] when a newer scrm migrated it.
+    pub fn connect(url: &str, pool: u32) -> Result<Db, StoreError> {
+        let pool = postgres::open(url, pool)?;
+        Ok(Db {
+            backend: Arc::new(Backend::Postgres {
+                pool,
+                url: postgres::mask(url),
+            }),
+        })
+    }
+
+    /// Which backend this is.
+    pub fn dialect(&self) -> Dialect {
+        match &*self.backend {
+            Backend::Sqlite { .. } => Dialect::Sqlite,
+            Backend::Postgres { .. } => Dialect::Postgres,
+        }
+    }
+
+    /// Where the data is, for messages: the SQLite file, or the PostgreSQL URL with
+    /// its password masked.
+    pub fn location(&self) -> String {
+        match &*self.backend {
+            Backend::Sqlite { path, .. } => path.display().to_string(),
+            Backend::Postgres { url, .. } => url.clone(),
+        }
     }
 
     /// Runs `f` with the write connection on the blocking pool.
@@ -185,16 +267,13 @@ impl Db {
         F: FnOnce(&dyn Store) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
-            f(&Sqlite(&conn))
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(f))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Runs `f` with a read-only connection on the blocking pool.
+    /// Runs `f` with a read connection on the blocking pool.
     ///
     /// # Errors
     /// Whatever `f` returns, or [`StoreError::Task`] if the task died.
@@ -203,56 +282,76 @@ impl Db {
         F: FnOnce(&dyn Store) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        let readers = self.readers.clone();
+        let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            // Take the first free reader; if all are busy, wait on one chosen by thread.
-            for r in readers.iter() {
-                if let Ok(conn) = r.try_lock() {
-                    return f(&Sqlite(&conn));
+            if let Backend::Sqlite { readers, .. } = &*db.backend {
+                // Take the first free reader before waiting on one chosen by thread.
+                for r in readers {
+                    if let Ok(conn) = r.try_lock() {
+                        return f(&Conn::sqlite(&conn));
+                    }
                 }
             }
-            let i = thread_index() % readers.len();
-            let conn = readers[i].lock().unwrap_or_else(|p| p.into_inner());
-            f(&Sqlite(&conn))
+            db.read_blocking(f)
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Runs `f` with a read-only connection on the current thread (for code already
-    /// on a blocking thread, such as plugin capabilities).
+    /// Runs `f` with a read connection on the current thread (for code already on
+    /// a blocking thread, such as plugin capabilities).
+    ///
+    /// # Errors
+    /// Whatever `f` returns.
     pub fn read_blocking<R>(
         &self,
         f: impl FnOnce(&dyn Store) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let i = thread_index() % self.readers.len();
-        let conn = self.readers[i].lock().unwrap_or_else(|p| p.into_inner());
-        f(&Sqlite(&conn))
+        match &*self.backend {
+            Backend::Sqlite { readers, .. } => {
+                let i = thread_index() % readers.len();
+                let conn = readers[i].lock().unwrap_or_else(|p| p.into_inner());
+                f(&Conn::sqlite(&conn))
+            }
+            Backend::Postgres { .. } => self.with_conn(|c| f(c)),
+        }
     }
 
     /// Runs `f` with the write connection on the current thread. For code that is
     /// already on a blocking thread (CLI tools, the worker's blocking section).
+    ///
+    /// # Errors
+    /// Whatever `f` returns.
     pub fn write_blocking<R>(
         &self,
         f: impl FnOnce(&dyn Store) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        f(&Sqlite(&conn))
+        self.with_conn(|c| f(c))
     }
 
-    /// Runs `f` with the SQLite write connection itself, on the current thread: for
-    /// tests and tooling that set up or inspect rows no repository offers. Code of
-    /// the product goes through [`Store`].
+    /// Runs `f` with a writable connection of either backend on the current thread:
+    /// for tests and tooling that set up or inspect rows no repository offers. Code
+    /// of the product goes through [`Store`].
     ///
     /// # Errors
     /// Whatever `f` returns.
     #[doc(hidden)]
-    pub fn sqlite_blocking<R>(
+    pub fn with_conn<R>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+        f: impl FnOnce(&Conn<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn)
+        match &*self.backend {
+            Backend::Sqlite { writer, .. } => {
+                let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+                f(&Conn::sqlite(&conn))
+            }
+            Backend::Postgres { pool, .. } => {
+                let session = pool
+                    .get()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                f(&Conn::postgres(&session))
+            }
+        }
     }
 }
 
@@ -281,23 +380,61 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Maps a unique-constraint violation to [`StoreError::Conflict`].
-pub(crate) fn conflict_on_unique(e: rusqlite::Error, what: &'static str, id: &str) -> StoreError {
-    match e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation
-                && matches!(
-                    f.extended_code,
-                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                        | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                ) =>
-        {
-            StoreError::Conflict {
-                what,
-                id: id.to_string(),
-            }
+impl StoreError {
+    /// Whether the database itself is unreachable (as opposed to a bad request or a
+    /// bug): the caller should answer "try again later".
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) | StoreError::Connect { .. } => true,
+            StoreError::Postgres(e) => e.is_closed() || e.code().is_none_or(is_connection_class),
+            _ => false,
         }
-        e => StoreError::Sqlite(e),
+    }
+
+    fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+                f.code == rusqlite::ErrorCode::ConstraintViolation
+                    && matches!(
+                        f.extended_code,
+                        rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                            | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    )
+            }
+            StoreError::Postgres(e) => {
+                e.code() == Some(&::postgres::error::SqlState::UNIQUE_VIOLATION)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// SQLSTATE class 08 (connection exception) and 57P (operator intervention: the
+/// server shutting down).
+fn is_connection_class(code: &::postgres::error::SqlState) -> bool {
+    let c = code.code();
+    c.starts_with("08") || c.starts_with("57P")
+}
+
+fn postgres_reason(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`].
+pub(crate) fn conflict_on_unique(e: StoreError, what: &'static str, id: &str) -> StoreError {
+    if e.is_unique_violation() {
+        StoreError::Conflict {
+            what,
+            id: id.to_string(),
+        }
+    } else {
+        e
     }
 }
 

@@ -2,8 +2,9 @@
 //! inbound download jobs with their attempts, and Meta's ids for uploaded content.
 
 use crate::page::{Page, PageRequest};
+use crate::params;
+use crate::sql::{Conn, Row};
 use crate::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 /// A media row as the API shows it.
@@ -49,7 +50,7 @@ pub struct MediaRow {
 const COLUMNS: &str = "id, direction, kind, meta_media_id, message_id, sha256, mime_type, size, \
      file_name, state, attempts, last_error, original_size, created_at, updated_at, animated";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<MediaRow> {
+fn from_row(r: &Row<'_>) -> Result<MediaRow, StoreError> {
     let sha256: Option<String> = r.get(5)?;
     let state: String = r.get(9)?;
     Ok(MediaRow {
@@ -101,25 +102,25 @@ pub struct NewInbound<'a> {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn insert_inbound(c: &Connection, m: &NewInbound<'_>) -> Result<bool, StoreError> {
+pub(crate) fn insert_inbound(c: &Conn<'_>, m: &NewInbound<'_>) -> Result<bool, StoreError> {
     let now = now_ms();
-    Ok(c.prepare_cached(
+    Ok(c.execute(
         "INSERT INTO media (tenant_id, direction, kind, meta_media_id, message_id, phone_number_id,
              expected_sha256, mime_type, file_name, state, next_attempt_at, created_at, updated_at)
          VALUES (?1, 'inbound', ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?9)
          ON CONFLICT DO NOTHING",
-    )?
-    .execute(params![
-        m.tenant,
-        m.kind,
-        m.meta_media_id,
-        m.message_id,
-        m.phone_number_id,
-        m.expected_sha256,
-        m.mime_type,
-        m.file_name,
-        now
-    ])? == 1)
+        params![
+            m.tenant,
+            m.kind,
+            m.meta_media_id,
+            m.message_id,
+            m.phone_number_id,
+            m.expected_sha256,
+            m.mime_type,
+            m.file_name,
+            now
+        ],
+    )? == 1)
 }
 
 /// A download job claimed by the downloader.
@@ -143,23 +144,24 @@ pub struct Job {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
-    let mut stmt = c.prepare_cached(
+pub(crate) fn due(c: &Conn<'_>, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
+    let rows = c.query(
         "SELECT id, tenant_id, meta_media_id, expected_sha256, mime_type, attempts FROM media
          WHERE state = 'pending' AND next_attempt_at <= ?1 AND meta_media_id IS NOT NULL
          ORDER BY next_attempt_at, id LIMIT ?2",
+        params![now, limit as i64],
+        |r| {
+            Ok(Job {
+                id: r.get(0)?,
+                tenant: r.get(1)?,
+                meta_media_id: r.get(2)?,
+                expected_sha256: r.get(3)?,
+                mime_type: r.get(4)?,
+                attempts: r.get(5)?,
+            })
+        },
     )?;
-    let rows = stmt.query_map(params![now, limit as i64], |r| {
-        Ok(Job {
-            id: r.get(0)?,
-            tenant: r.get(1)?,
-            meta_media_id: r.get(2)?,
-            expected_sha256: r.get(3)?,
-            mime_type: r.get(4)?,
-            attempts: r.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 /// Takes a job for an attempt: counts it and hides it until `lease_until` (so a
@@ -167,11 +169,8 @@ pub(crate) fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<Job>, St
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn lease(c: &Connection, id: i64, lease_until: i64) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "UPDATE media SET attempts = attempts + 1, next_attempt_at = ?2, updated_at = ?3 WHERE id = ?1",
-    )?
-    .execute(params![id, lease_until, now_ms()])?;
+pub(crate) fn lease(c: &Conn<'_>, id: i64, lease_until: i64) -> Result<(), StoreError> {
+    c.execute("UPDATE media SET attempts = attempts + 1, next_attempt_at = ?2, updated_at = ?3 WHERE id = ?1", params![id, lease_until, now_ms()])?;
     Ok(())
 }
 
@@ -179,11 +178,11 @@ pub(crate) fn lease(c: &Connection, id: i64, lease_until: i64) -> Result<(), Sto
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn defer(c: &Connection, id: i64, until: i64, reason: &str) -> Result<(), StoreError> {
-    c.prepare_cached(
+pub(crate) fn defer(c: &Conn<'_>, id: i64, until: i64, reason: &str) -> Result<(), StoreError> {
+    c.execute(
         "UPDATE media SET next_attempt_at = ?2, last_error = ?3, updated_at = ?4 WHERE id = ?1",
-    )?
-    .execute(params![id, until, reason, now_ms()])?;
+        params![id, until, reason, now_ms()],
+    )?;
     Ok(())
 }
 
@@ -192,26 +191,19 @@ pub(crate) fn defer(c: &Connection, id: i64, until: i64, reason: &str) -> Result
 /// # Errors
 /// On database failure.
 pub(crate) fn mark_stored(
-    c: &Connection,
+    c: &Conn<'_>,
     id: i64,
     sha256: &str,
     size: u64,
     mime_type: Option<&str>,
     animated: bool,
 ) -> Result<(), StoreError> {
-    c.prepare_cached(
+    c.execute(
         "UPDATE media SET state = 'stored', sha256 = ?2, size = ?3,
              mime_type = COALESCE(?4, mime_type), last_error = NULL, updated_at = ?5, animated = ?6
          WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        sha256,
-        size as i64,
-        mime_type,
-        now_ms(),
-        animated
-    ])?;
+        params![id, sha256, size as i64, mime_type, now_ms(), animated],
+    )?;
     Ok(())
 }
 
@@ -219,7 +211,7 @@ pub(crate) fn mark_stored(
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn retry_at(c: &Connection, id: i64, at: i64, error: &str) -> Result<(), StoreError> {
+pub(crate) fn retry_at(c: &Conn<'_>, id: i64, at: i64, error: &str) -> Result<(), StoreError> {
     defer(c, id, at, error)
 }
 
@@ -227,11 +219,11 @@ pub(crate) fn retry_at(c: &Connection, id: i64, at: i64, error: &str) -> Result<
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn mark_failed(c: &Connection, id: i64, error: &str) -> Result<(), StoreError> {
-    c.prepare_cached(
+pub(crate) fn mark_failed(c: &Conn<'_>, id: i64, error: &str) -> Result<(), StoreError> {
+    c.execute(
         "UPDATE media SET state = 'failed', last_error = ?2, updated_at = ?3 WHERE id = ?1",
-    )?
-    .execute(params![id, error, now_ms()])?;
+        params![id, error, now_ms()],
+    )?;
     Ok(())
 }
 
@@ -260,36 +252,35 @@ pub struct NewOutbound<'a> {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn upsert_outbound(c: &Connection, m: &NewOutbound<'_>) -> Result<MediaRow, StoreError> {
+pub(crate) fn upsert_outbound(c: &Conn<'_>, m: &NewOutbound<'_>) -> Result<MediaRow, StoreError> {
     let now = now_ms();
-    c.prepare_cached(
+    c.execute(
         "INSERT INTO media (tenant_id, direction, kind, sha256, mime_type, size, file_name,
              state, original_size, created_at, updated_at, animated)
          VALUES (?1, 'outbound', ?2, ?3, ?4, ?5, ?6, 'stored', ?7, ?8, ?8, ?9)
          ON CONFLICT (tenant_id, sha256) WHERE direction = 'outbound' DO UPDATE SET
              kind = excluded.kind, mime_type = excluded.mime_type,
-             file_name = COALESCE(excluded.file_name, file_name),
-             original_size = COALESCE(excluded.original_size, original_size),
+             file_name = COALESCE(excluded.file_name, media.file_name),
+             original_size = COALESCE(excluded.original_size, media.original_size),
              updated_at = excluded.updated_at",
-    )?
-    .execute(params![
-        m.tenant,
-        m.kind,
-        m.sha256,
-        m.mime_type,
-        m.size as i64,
-        m.file_name,
-        m.original_size.map(|s| s as i64),
-        now,
-        m.animated
-    ])?;
-    Ok(c.query_row(
+        params![
+            m.tenant,
+            m.kind,
+            m.sha256,
+            m.mime_type,
+            m.size as i64,
+            m.file_name,
+            m.original_size.map(|s| s as i64),
+            now,
+            m.animated
+        ],
+    )?;
+    c.query_one(
         &format!(
             "SELECT {COLUMNS} FROM media WHERE tenant_id = ?1 AND sha256 = ?2 AND direction = 'outbound'"
         ),
         params![m.tenant, m.sha256],
-        from_row,
-    )?)
+        from_row,)
 }
 
 /// A stored file the tenant may use or read (uploaded by it, or received by it),
@@ -298,16 +289,18 @@ pub(crate) fn upsert_outbound(c: &Connection, m: &NewOutbound<'_>) -> Result<Med
 /// # Errors
 /// On database failure.
 pub(crate) fn visible(
-    c: &Connection,
+    c: &Conn<'_>,
     tenant: &str,
     sha256: &str,
 ) -> Result<Option<MediaRow>, StoreError> {
-    Ok(c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM media WHERE tenant_id = ?1 AND sha256 = ?2 AND state = 'stored'
+    c.query_opt(
+        &format!(
+            "SELECT {COLUMNS} FROM media WHERE tenant_id = ?1 AND sha256 = ?2 AND state = 'stored'
          ORDER BY direction = 'outbound' DESC, id LIMIT 1"
-    ))?
-    .query_row(params![tenant, sha256], from_row)
-    .optional()?)
+        ),
+        params![tenant, sha256],
+        from_row,
+    )
 }
 
 /// Filters of [`list`].
@@ -326,30 +319,28 @@ pub struct Filter {
 /// # Errors
 /// On database failure.
 pub(crate) fn list(
-    c: &Connection,
+    c: &Conn<'_>,
     tenant: &str,
     f: &Filter,
     page: PageRequest,
 ) -> Result<Page<MediaRow>, StoreError> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM media WHERE tenant_id = ?1 AND id > ?2
+    let rows = c.query(
+        &format!(
+            "SELECT {COLUMNS} FROM media WHERE tenant_id = ?1 AND id > ?2
            AND (?3 IS NULL OR message_id = ?3) AND (?4 IS NULL OR state = ?4)
            AND (?5 IS NULL OR direction = ?5)
          ORDER BY id LIMIT ?6"
-    ))?;
-    let rows = stmt
-        .query_map(
-            params![
-                tenant,
-                page.after,
-                f.message_id,
-                f.state,
-                f.direction,
-                page.sql_limit()
-            ],
-            from_row,
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
+        ),
+        params![
+            tenant,
+            page.after,
+            f.message_id,
+            f.state,
+            f.direction,
+            page.sql_limit()
+        ],
+        from_row,
+    )?;
     Ok(Page::from_rows(rows, page, |m| m.id))
 }
 
@@ -358,17 +349,17 @@ pub(crate) fn list(
 /// # Errors
 /// On database failure.
 pub(crate) fn cached_upload(
-    c: &Connection,
+    c: &Conn<'_>,
     phone_number_id: &str,
     sha256: &str,
     since: i64,
 ) -> Result<Option<String>, StoreError> {
-    Ok(c.prepare_cached(
+    c.query_opt(
         "SELECT meta_media_id FROM media_uploads
          WHERE phone_number_id = ?1 AND sha256 = ?2 AND uploaded_at >= ?3",
-    )?
-    .query_row(params![phone_number_id, sha256, since], |r| r.get(0))
-    .optional()?)
+        params![phone_number_id, sha256, since],
+        |r| r.get(0),
+    )
 }
 
 /// Remembers Meta's id for content uploaded from a number.
@@ -376,19 +367,19 @@ pub(crate) fn cached_upload(
 /// # Errors
 /// On database failure.
 pub(crate) fn remember_upload(
-    c: &Connection,
+    c: &Conn<'_>,
     phone_number_id: &str,
     sha256: &str,
     meta_media_id: &str,
     at: i64,
 ) -> Result<(), StoreError> {
-    c.prepare_cached(
+    c.execute(
         "INSERT INTO media_uploads (phone_number_id, sha256, meta_media_id, uploaded_at)
          VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (phone_number_id, sha256) DO UPDATE SET
              meta_media_id = excluded.meta_media_id, uploaded_at = excluded.uploaded_at",
-    )?
-    .execute(params![phone_number_id, sha256, meta_media_id, at])?;
+        params![phone_number_id, sha256, meta_media_id, at],
+    )?;
     Ok(())
 }
 

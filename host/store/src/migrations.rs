@@ -206,10 +206,28 @@ pub fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }
 
+/// The same migrations in PostgreSQL's dialect, numbered alike: version N on one
+/// backend is version N on the other.
+pub(crate) const POSTGRES: &[&str] = &[
+    include_str!("migrations/postgres/0001_foundation.sql"),
+    include_str!("migrations/postgres/0002_inbound.sql"),
+    include_str!("migrations/postgres/0003_outbox.sql"),
+    include_str!("migrations/postgres/0004_media.sql"),
+    include_str!("migrations/postgres/0005_health.sql"),
+    include_str!("migrations/postgres/0006_crm.sql"),
+    include_str!("migrations/postgres/0007_crm_backfill.sql"),
+    include_str!("migrations/postgres/0008_sync_indexes.sql"),
+];
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn both_backends_know_the_same_versions() {
+        assert_eq!(super::POSTGRES.len(), super::MIGRATIONS.len());
     }
 }

@@ -10,7 +10,8 @@
 
 use super::page::{Page, PageRequest};
 use super::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::params;
+use crate::sql::{Conn, Row};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -70,7 +71,7 @@ const COLUMNS: &str =
     state, wait_reason, not_before, attempts, error_code, last_error, business_initiated, wamid,
     created_at, updated_at, sent_at";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
+fn from_row(r: &Row<'_>) -> Result<OutboxItem, StoreError> {
     let body: String = r.get(6)?;
     Ok(OutboxItem {
         id: r.get(0)?,
@@ -126,30 +127,21 @@ pub struct NewSend<'a> {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn enqueue(
-    conn: &Connection,
-    s: &NewSend<'_>,
-) -> Result<(OutboxItem, bool), StoreError> {
+pub(crate) fn enqueue(conn: &Conn<'_>, s: &NewSend<'_>) -> Result<(OutboxItem, bool), StoreError> {
     if let Some(key) = s.idempotency_key
-        && let Some(existing) = conn
-            .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND idempotency_key = ?2"
-                ),
-                params![s.tenant, key],
-                from_row,
-            )
-            .optional()?
+        && let Some(existing) = conn.query_opt(
+            &format!("SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND idempotency_key = ?2"),
+            params![s.tenant, key],
+            from_row,
+        )?
     {
         return Ok((existing, false));
     }
     let now = now_ms();
-    conn.prepare_cached(
-        "INSERT INTO outbox (tenant_id, phone_number_id, to_wa, kind, category, body, idempotency_key,
+    let id: i64 = conn.query_one("INSERT INTO outbox (tenant_id, phone_number_id, to_wa, kind, category, body, idempotency_key,
                              source, state, wait_reason, not_before, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?11, ?11)",
-    )?
-    .execute(params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?11, ?11)
+         RETURNING id", params![
         s.tenant,
         s.phone_number_id,
         s.to,
@@ -161,16 +153,16 @@ pub(crate) fn enqueue(
         s.wait_reason,
         s.not_before,
         now
-    ])?;
-    let id = conn.last_insert_rowid();
+    ], |r| r.get(0))?;
     Ok((get_by_id(conn, id)?.expect("the row just inserted"), true))
 }
 
-fn get_by_id(conn: &Connection, id: i64) -> Result<Option<OutboxItem>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .optional()?)
+fn get_by_id(conn: &Conn<'_>, id: i64) -> Result<Option<OutboxItem>, StoreError> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"),
+        params![id],
+        from_row,
+    )
 }
 
 /// One row of a tenant.
@@ -178,7 +170,7 @@ fn get_by_id(conn: &Connection, id: i64) -> Result<Option<OutboxItem>, StoreErro
 /// # Errors
 /// On database failure.
 pub(crate) fn get(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     id: i64,
 ) -> Result<Option<OutboxItem>, StoreError> {
@@ -190,21 +182,15 @@ pub(crate) fn get(
 /// # Errors
 /// On database failure.
 pub(crate) fn list(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     state: Option<&str>,
     page: PageRequest,
 ) -> Result<Page<OutboxItem>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
+    let rows = conn.query(&format!(
         "SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND id > ?2 AND (?3 IS NULL OR state = ?3)
          ORDER BY id LIMIT ?4"
-    ))?;
-    let rows = stmt
-        .query_map(
-            params![tenant, page.after, state, page.sql_limit()],
-            from_row,
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
+    ), params![tenant, page.after, state, page.sql_limit()], from_row)?;
     Ok(Page::from_rows(rows, page, |o| o.id))
 }
 
@@ -213,15 +199,16 @@ pub(crate) fn list(
 /// # Errors
 /// On database failure.
 pub(crate) fn counts(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
 ) -> Result<Vec<(String, Option<String>, i64)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.query(
         "SELECT state, CASE WHEN state = 'queued' THEN wait_reason END AS reason, COUNT(*)
          FROM outbox WHERE tenant_id = ?1 GROUP BY state, reason ORDER BY state, reason",
+        params![tenant],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    let rows = stmt.query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 /// Due rows that may be sent next: queued, `not_before <= now`, and the oldest
@@ -230,21 +217,22 @@ pub(crate) fn counts(
 /// # Errors
 /// On database failure.
 pub(crate) fn claimable(
-    conn: &Connection,
+    conn: &Conn<'_>,
     now: i64,
     limit: usize,
 ) -> Result<Vec<OutboxItem>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM outbox o
+    let rows = conn.query(
+        &format!(
+            "SELECT {COLUMNS} FROM outbox o
          WHERE state = 'queued' AND not_before <= ?1
            AND NOT EXISTS (SELECT 1 FROM outbox p
                            WHERE p.phone_number_id = o.phone_number_id AND p.to_wa = o.to_wa
                              AND p.state IN ('queued', 'sending') AND p.id < o.id)
          ORDER BY not_before, id LIMIT ?2"
-    ))?;
-    let rows = stmt
-        .query_map(params![now, limit as i64], from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+        ),
+        params![now, limit as i64],
+        from_row,
+    )?;
     Ok(rows)
 }
 
@@ -252,10 +240,12 @@ pub(crate) fn claimable(
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT MIN(not_before) FROM outbox WHERE state = 'queued'")?
-        .query_row([], |r| r.get(0))?)
+pub(crate) fn next_due(conn: &Conn<'_>) -> Result<Option<i64>, StoreError> {
+    conn.query_one(
+        "SELECT MIN(not_before) FROM outbox WHERE state = 'queued'",
+        params![],
+        |r| r.get(0),
+    )
 }
 
 /// The sent row that got Meta's message id `wamid`.
@@ -263,27 +253,25 @@ pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
 /// # Errors
 /// On database failure.
 pub(crate) fn find_sent(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wamid: &str,
 ) -> Result<Option<OutboxItem>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
+    conn.query_opt(
+        &format!(
             "SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND wamid = ?2 AND state = 'sent'"
-        ))?
-        .query_row(params![tenant, wamid], from_row)
-        .optional()?)
+        ),
+        params![tenant, wamid],
+        from_row,
+    )
 }
 
 /// Holds a queued row back until `until` for `reason`.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn hold(conn: &Connection, id: i64, until: i64, reason: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE outbox SET not_before = ?2, wait_reason = ?3, updated_at = ?4 WHERE id = ?1 AND state = 'queued'",
-    )?
-    .execute(params![id, until, reason, now_ms()])?;
+pub(crate) fn hold(conn: &Conn<'_>, id: i64, until: i64, reason: &str) -> Result<(), StoreError> {
+    conn.execute("UPDATE outbox SET not_before = ?2, wait_reason = ?3, updated_at = ?4 WHERE id = ?1 AND state = 'queued'", params![id, until, reason, now_ms()])?;
     Ok(())
 }
 
@@ -294,7 +282,7 @@ pub(crate) fn hold(conn: &Connection, id: i64, until: i64, reason: &str) -> Resu
 /// # Errors
 /// On database failure.
 pub(crate) fn release(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     to: Option<&str>,
     reasons: &[&str],
@@ -302,13 +290,12 @@ pub(crate) fn release(
     let now = now_ms();
     let mut n = 0;
     for reason in reasons {
-        n += conn
-            .prepare_cached(
-                "UPDATE outbox SET not_before = ?4, updated_at = ?4
+        n += conn.execute(
+            "UPDATE outbox SET not_before = ?4, updated_at = ?4
                  WHERE tenant_id = ?1 AND state = 'queued' AND wait_reason = ?2
                    AND (?3 IS NULL OR to_wa = ?3) AND not_before > ?4",
-            )?
-            .execute(params![tenant, reason, to, now])?;
+            params![tenant, reason, to, now],
+        )?;
     }
     Ok(n)
 }
@@ -317,17 +304,13 @@ pub(crate) fn release(
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn claim(
-    conn: &Connection,
-    id: i64,
-    business_initiated: bool,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
+pub(crate) fn claim(conn: &Conn<'_>, id: i64, business_initiated: bool) -> Result<(), StoreError> {
+    conn.execute(
         "UPDATE outbox SET state = 'sending', attempts = attempts + 1, business_initiated = ?2,
                 wait_reason = NULL, updated_at = ?3
          WHERE id = ?1 AND state = 'queued'",
-    )?
-    .execute(params![id, business_initiated, now_ms()])?;
+        params![id, business_initiated, now_ms()],
+    )?;
     Ok(())
 }
 
@@ -336,16 +319,13 @@ pub(crate) fn claim(
 /// # Errors
 /// On database failure.
 pub(crate) fn mark_sent(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     wamid: Option<&str>,
     at: i64,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE outbox SET state = 'sent', wamid = ?2, sent_at = ?3, updated_at = ?3, wait_reason = NULL
-         WHERE id = ?1",
-    )?
-    .execute(params![id, wamid, at])?;
+    conn.execute("UPDATE outbox SET state = 'sent', wamid = ?2, sent_at = ?3, updated_at = ?3, wait_reason = NULL
+         WHERE id = ?1", params![id, wamid, at])?;
     Ok(())
 }
 
@@ -354,19 +334,19 @@ pub(crate) fn mark_sent(
 /// # Errors
 /// On database failure.
 pub(crate) fn retry_later(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     until: i64,
     reason: &str,
     code: Option<i64>,
     error: &str,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "UPDATE outbox SET state = 'queued', not_before = ?2, wait_reason = ?3, error_code = ?4,
                 last_error = ?5, business_initiated = 0, updated_at = ?6
          WHERE id = ?1",
-    )?
-    .execute(params![id, until, reason, code, error, now_ms()])?;
+        params![id, until, reason, code, error, now_ms()],
+    )?;
     Ok(())
 }
 
@@ -375,18 +355,18 @@ pub(crate) fn retry_later(
 /// # Errors
 /// On database failure.
 pub(crate) fn finish(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     state: &str,
     code: Option<i64>,
     error: &str,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "UPDATE outbox SET state = ?2, error_code = ?3, last_error = ?4, wait_reason = NULL,
                 business_initiated = 0, updated_at = ?5
          WHERE id = ?1",
-    )?
-    .execute(params![id, state, code, error, now_ms()])?;
+        params![id, state, code, error, now_ms()],
+    )?;
     Ok(())
 }
 
@@ -396,7 +376,7 @@ pub(crate) fn finish(
 /// # Errors
 /// [`StoreError::NotFound`] when the tenant has no such row; [`StoreError::Conflict`]
 /// when it is not in a re-queueable state.
-pub(crate) fn requeue(conn: &Connection, tenant: &str, id: i64) -> Result<OutboxItem, StoreError> {
+pub(crate) fn requeue(conn: &Conn<'_>, tenant: &str, id: i64) -> Result<OutboxItem, StoreError> {
     let Some(row) = get(conn, tenant, id)? else {
         return Err(StoreError::NotFound {
             what: "outbox item",
@@ -415,8 +395,7 @@ pub(crate) fn requeue(conn: &Connection, tenant: &str, id: i64) -> Result<Outbox
     conn.execute(
         "UPDATE outbox SET state = 'queued', not_before = ?2, attempts = 0, wait_reason = NULL, updated_at = ?2
          WHERE id = ?1",
-        params![id, now_ms()],
-    )?;
+        params![id, now_ms()],)?;
     Ok(get_by_id(conn, id)?.expect("the row exists"))
 }
 
@@ -425,7 +404,7 @@ pub(crate) fn requeue(conn: &Connection, tenant: &str, id: i64) -> Result<Outbox
 /// # Errors
 /// [`StoreError::NotFound`] when the tenant has no such row; [`StoreError::Conflict`]
 /// when it is no longer queued.
-pub(crate) fn cancel(conn: &Connection, tenant: &str, id: i64) -> Result<OutboxItem, StoreError> {
+pub(crate) fn cancel(conn: &Conn<'_>, tenant: &str, id: i64) -> Result<OutboxItem, StoreError> {
     let Some(row) = get(conn, tenant, id)? else {
         return Err(StoreError::NotFound {
             what: "outbox item",
@@ -448,13 +427,12 @@ pub(crate) fn cancel(conn: &Connection, tenant: &str, id: i64) -> Result<OutboxI
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn recover_interrupted(conn: &Connection) -> Result<usize, StoreError> {
-    Ok(conn.execute(
+pub(crate) fn recover_interrupted(conn: &Conn<'_>) -> Result<usize, StoreError> {
+    conn.execute(
         "UPDATE outbox SET state = 'dead', updated_at = ?1,
                 last_error = 'interrupted while sending: Meta may or may not have received it; re-queue to send again'
          WHERE state = 'sending'",
-        [now_ms()],
-    )?)
+        params![now_ms()],)
 }
 
 /// Distinct recipients reached from `number` with business-initiated messages
@@ -463,17 +441,17 @@ pub(crate) fn recover_interrupted(conn: &Connection) -> Result<usize, StoreError
 /// # Errors
 /// On database failure.
 pub(crate) fn reached_since(
-    conn: &Connection,
+    conn: &Conn<'_>,
     number: &str,
     since: i64,
 ) -> Result<(u32, Option<i64>), StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT COUNT(DISTINCT to_wa), MIN(COALESCE(sent_at, updated_at)) FROM outbox
+    conn.query_one(
+        "SELECT COUNT(DISTINCT to_wa), MIN(COALESCE(sent_at, updated_at)) FROM outbox
              WHERE phone_number_id = ?1 AND business_initiated = 1
                AND (state = 'sending' OR (state = 'sent' AND sent_at > ?2))",
-        )?
-        .query_row(params![number, since], |r| Ok((r.get(0)?, r.get(1)?)))?)
+        params![number, since],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// The last business-initiated send to `to` from any of the tenant's numbers
@@ -482,20 +460,17 @@ pub(crate) fn reached_since(
 /// # Errors
 /// On database failure.
 pub(crate) fn recipient_history(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     number: &str,
     to: &str,
     since: i64,
 ) -> Result<(Option<i64>, bool), StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT MAX(COALESCE(sent_at, updated_at)),
-                    COALESCE(MAX(phone_number_id = ?2 AND COALESCE(sent_at, updated_at) > ?4), 0)
+    conn
+        .query_one("SELECT MAX(COALESCE(sent_at, updated_at)),
+                    COALESCE(MAX(CASE WHEN phone_number_id = ?2 AND COALESCE(sent_at, updated_at) > ?4 THEN 1 ELSE 0 END), 0)
              FROM outbox
-             WHERE tenant_id = ?1 AND to_wa = ?3 AND business_initiated = 1 AND state IN ('sent', 'sending')",
-        )?
-        .query_row(params![tenant, number, to, since], |r| Ok((r.get(0)?, r.get(1)?)))?)
+             WHERE tenant_id = ?1 AND to_wa = ?3 AND business_initiated = 1 AND state IN ('sent', 'sending')", params![tenant, number, to, since], |r| Ok((r.get(0)?, r.get(1)?)))
 }
 
 /// Pauses marketing from `number` until `until` (368).
@@ -503,18 +478,18 @@ pub(crate) fn recipient_history(
 /// # Errors
 /// On database failure.
 pub(crate) fn pause_number(
-    conn: &Connection,
+    conn: &Conn<'_>,
     number: &str,
     until: i64,
     reason: &str,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO number_pauses (phone_number_id, scope, until, reason, created_at)
          VALUES (?1, 'marketing', ?2, ?3, ?4)
-         ON CONFLICT (phone_number_id, scope) DO UPDATE SET until = MAX(until, excluded.until),
+         ON CONFLICT (phone_number_id, scope) DO UPDATE SET until = greatest(number_pauses.until, excluded.until),
              reason = excluded.reason",
-    )?
-    .execute(params![number, until, reason, now_ms()])?;
+        params![number, until, reason, now_ms()],
+    )?;
     Ok(())
 }
 
@@ -523,15 +498,14 @@ pub(crate) fn pause_number(
 /// # Errors
 /// On database failure.
 pub(crate) fn number_paused_until(
-    conn: &Connection,
+    conn: &Conn<'_>,
     number: &str,
 ) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT until FROM number_pauses WHERE phone_number_id = ?1 AND scope = 'marketing'",
-        )?
-        .query_row([number], |r| r.get(0))
-        .optional()?)
+    conn.query_opt(
+        "SELECT until FROM number_pauses WHERE phone_number_id = ?1 AND scope = 'marketing'",
+        params![number],
+        |r| r.get(0),
+    )
 }
 
 /// The recipient's last inbound message to `number`, Unix ms (the customer-service
@@ -540,20 +514,17 @@ pub(crate) fn number_paused_until(
 /// # Errors
 /// On database failure.
 pub(crate) fn last_inbound_at(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     number: &str,
     to: &str,
 ) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT MAX(v.last_inbound_at) FROM conversations v
+    conn
+        .query_one("SELECT MAX(v.last_inbound_at) FROM conversations v
              WHERE v.tenant_id = ?1 AND v.phone_number_id = ?2
                AND v.contact_id IN (SELECT id FROM contacts WHERE tenant_id = ?1 AND wa_id = ?3
                                     UNION ALL
-                                    SELECT id FROM contacts WHERE tenant_id = ?1 AND phone_e164 = '+' || ?3)",
-        )?
-        .query_row(params![tenant, number, to], |r| r.get(0))?)
+                                    SELECT id FROM contacts WHERE tenant_id = ?1 AND phone_e164 = '+' || ?3)", params![tenant, number, to], |r| r.get(0))
 }
 
 /// Stores an accepted send as an outbound message of its conversation (creating
@@ -563,17 +534,18 @@ pub(crate) fn last_inbound_at(
 /// # Errors
 /// On database failure.
 pub(crate) fn record_outbound_message(
-    conn: &Connection,
+    conn: &Conn<'_>,
     row: &OutboxItem,
     wamid: &str,
     wa_id: Option<&str>,
     at: i64,
 ) -> Result<i64, StoreError> {
     let wa_id = wa_id.unwrap_or(&row.to);
-    let known: Option<i64> = conn
-        .prepare_cached("SELECT id FROM contacts WHERE tenant_id = ?1 AND wa_id = ?2")?
-        .query_row(params![row.tenant_id, wa_id], |r| r.get(0))
-        .optional()?;
+    let known: Option<i64> = conn.query_opt(
+        "SELECT id FROM contacts WHERE tenant_id = ?1 AND wa_id = ?2",
+        params![row.tenant_id, wa_id],
+        |r| r.get(0),
+    )?;
     let contact_id = match known {
         Some(id) => id,
         None => {
@@ -589,15 +561,14 @@ pub(crate) fn record_outbound_message(
             .id
         }
     };
-    let conversation_id: i64 = conn.query_row(
+    let conversation_id: i64 = conn.query_one(
         "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at)
          VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT (tenant_id, contact_id, phone_number_id) DO UPDATE SET
-             last_message_at = MAX(last_message_at, excluded.last_message_at)
+             last_message_at = greatest(conversations.last_message_at, excluded.last_message_at)
          RETURNING id",
         params![row.tenant_id, contact_id, row.phone_number_id, at],
-        |r| r.get(0),
-    )?;
+        |r| r.get(0),)?;
     let text = match row.kind.as_str() {
         "text" => row.body.pointer("/text/body").and_then(Value::as_str),
         "template" => row.body.pointer("/template/name").and_then(Value::as_str),
@@ -612,11 +583,12 @@ pub(crate) fn record_outbound_message(
         .get("context")
         .cloned()
         .unwrap_or(Value::Object(Default::default()));
-    conn.execute(
+    let id: Option<i64> = conn.query_opt(
         "INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
                                text, content, context, raw, status, created_at)
          VALUES (?1, ?2, ?3, ?4, 'outbound', ?5, ?6, ?7, ?8, ?9, ?10, 'accepted', ?6)
-         ON CONFLICT (tenant_id, wamid) DO NOTHING",
+         ON CONFLICT (tenant_id, wamid) DO NOTHING
+         RETURNING id",
         params![
             row.tenant_id,
             conversation_id,
@@ -629,13 +601,21 @@ pub(crate) fn record_outbound_message(
             context.to_string(),
             row.body.to_string(),
         ],
+        |r| r.get(0),
     )?;
-    let inserted = conn.changes() == 1;
-    let id = conn.last_insert_rowid();
-    if inserted {
-        // The business's side of the chat history goes to the CRM too.
-        crate::crm::enqueue_if_syncing(conn, &row.tenant_id, contact_id, id)?;
-    }
+    let id = match id {
+        Some(id) => {
+            // The business's side of the chat history goes to the CRM too.
+            crate::crm::enqueue_if_syncing(conn, &row.tenant_id, contact_id, id)?;
+            id
+        }
+        // Recorded before (a retried answer): the message it recorded then.
+        None => conn.query_one(
+            "SELECT id FROM messages WHERE tenant_id = ?1 AND wamid = ?2",
+            params![row.tenant_id, wamid],
+            |r| r.get(0),
+        )?,
+    };
     // A status webhook may have beaten the send's answer here.
     super::messages::sync_status(conn, &row.tenant_id, wamid)?;
     Ok(id)
@@ -647,16 +627,12 @@ pub(crate) fn record_outbound_message(
 /// # Errors
 /// On database failure.
 pub(crate) fn recorded_failure(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wamid: &str,
 ) -> Result<Option<Option<String>>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT errors FROM message_statuses WHERE tenant_id = ?1 AND wamid = ?2 AND status = 'failed'",
-        )?
-        .query_row(params![tenant, wamid], |r| r.get(0))
-        .optional()?)
+    conn
+        .query_opt("SELECT errors FROM message_statuses WHERE tenant_id = ?1 AND wamid = ?2 AND status = 'failed'", params![tenant, wamid], |r| r.get(0))
 }
 
 crate::repo! {

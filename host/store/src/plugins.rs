@@ -4,7 +4,8 @@
 //! quarantined. Install makes the new version active; rollback moves back one.
 
 use super::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::params;
+use crate::sql::{Conn, Row};
 use serde::Serialize;
 
 /// A stored component.
@@ -26,7 +27,7 @@ pub struct ComponentRow {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn insert_component(conn: &Connection, c: &ComponentRow) -> Result<(), StoreError> {
+pub(crate) fn insert_component(conn: &Conn<'_>, c: &ComponentRow) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO components (sha256, name, world, size, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (sha256) DO NOTHING",
@@ -39,25 +40,20 @@ pub(crate) fn insert_component(conn: &Connection, c: &ComponentRow) -> Result<()
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn component(
-    conn: &Connection,
-    sha256: &str,
-) -> Result<Option<ComponentRow>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT sha256, name, world, size, created_at FROM components WHERE sha256 = ?1",
-            [sha256],
-            |r| {
-                Ok(ComponentRow {
-                    sha256: r.get(0)?,
-                    name: r.get(1)?,
-                    world: r.get(2)?,
-                    size: r.get(3)?,
-                    created_at: r.get(4)?,
-                })
-            },
-        )
-        .optional()?)
+pub(crate) fn component(conn: &Conn<'_>, sha256: &str) -> Result<Option<ComponentRow>, StoreError> {
+    conn.query_opt(
+        "SELECT sha256, name, world, size, created_at FROM components WHERE sha256 = ?1",
+        params![sha256],
+        |r| {
+            Ok(ComponentRow {
+                sha256: r.get(0)?,
+                name: r.get(1)?,
+                world: r.get(2)?,
+                size: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        },
+    )
 }
 
 /// A binding of a component to a tenant's slot.
@@ -96,7 +92,7 @@ pub struct BindingRow {
 /// # Errors
 /// On database failure.
 pub(crate) fn insert_binding(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     slot: &str,
     sha256: &str,
@@ -104,12 +100,13 @@ pub(crate) fn insert_binding(
     limits: &serde_json::Value,
     http: &serde_json::Value,
 ) -> Result<i64, StoreError> {
-    let tx = conn.unchecked_transaction()?;
-    let version: i64 = tx.query_row(
+    conn.tx(|tx| {
+    // Hosts installing into the same slot at once number their versions in turn.
+    tx.lock(&format!("plugin-slot:{tenant}:{slot}"))?;
+    let version: i64 = tx.query_one(
         "SELECT COALESCE(MAX(version), 0) + 1 FROM plugin_bindings WHERE tenant_id = ?1 AND slot = ?2",
         params![tenant, slot],
-        |r| r.get(0),
-    )?;
+        |r| r.get(0),)?;
     let now = now_ms();
     tx.execute(
         "INSERT INTO plugin_bindings (tenant_id, slot, version, sha256, config, limits, http, created_at)
@@ -123,20 +120,18 @@ pub(crate) fn insert_binding(
             limits.to_string(),
             http.to_string(),
             now
-        ],
-    )?;
-    set_active(&tx, tenant, slot, version)?;
-    tx.commit()?;
+        ],)?;
+    set_active(tx, tenant, slot, version)?;
     Ok(version)
+    })
 }
 
-fn set_active(conn: &Connection, tenant: &str, slot: &str, version: i64) -> Result<(), StoreError> {
+fn set_active(conn: &Conn<'_>, tenant: &str, slot: &str, version: i64) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO plugin_slots (tenant_id, slot, active_version, updated_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (tenant_id, slot) DO UPDATE SET active_version = excluded.active_version,
              quarantined_at = NULL, quarantine_reason = NULL, updated_at = excluded.updated_at",
-        params![tenant, slot, version, now_ms()],
-    )?;
+        params![tenant, slot, version, now_ms()],)?;
     Ok(())
 }
 
@@ -146,19 +141,18 @@ fn set_active(conn: &Connection, tenant: &str, slot: &str, version: i64) -> Resu
 /// # Errors
 /// [`StoreError::NotFound`] when there is nothing to roll back to.
 pub(crate) fn rollback(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     slot: &str,
     to: Option<i64>,
 ) -> Result<BindingRow, StoreError> {
-    let tx = conn.unchecked_transaction()?;
+    let target = conn.tx(|tx| {
+    tx.lock(&format!("plugin-slot:{tenant}:{slot}"))?;
     let active: Option<i64> = tx
-        .query_row(
+        .query_opt(
             "SELECT active_version FROM plugin_slots WHERE tenant_id = ?1 AND slot = ?2",
             params![tenant, slot],
-            |r| r.get(0),
-        )
-        .optional()?;
+            |r| r.get(0),)?;
     let Some(active) = active else {
         return Err(StoreError::NotFound {
             what: "installed plugin for slot",
@@ -167,19 +161,15 @@ pub(crate) fn rollback(
     };
     let target: Option<i64> = match to {
         Some(v) => tx
-            .query_row(
+            .query_opt(
                 "SELECT version FROM plugin_bindings WHERE tenant_id = ?1 AND slot = ?2 AND version = ?3",
                 params![tenant, slot, v],
-                |r| r.get(0),
-            )
-            .optional()?,
+                |r| r.get(0),)?,
         None => tx
-            .query_row(
+            .query_opt(
                 "SELECT MAX(version) FROM plugin_bindings WHERE tenant_id = ?1 AND slot = ?2 AND version < ?3",
                 params![tenant, slot, active],
-                |r| r.get(0),
-            )
-            .optional()?
+                |r| r.get(0),)?
             .flatten(),
     };
     let Some(target) = target else {
@@ -188,8 +178,9 @@ pub(crate) fn rollback(
             id: format!("{tenant}/{slot} before version {active}"),
         });
     };
-    set_active(&tx, tenant, slot, target)?;
-    tx.commit()?;
+    set_active(tx, tenant, slot, target)?;
+    Ok(target)
+    })?;
     binding(conn, tenant, slot, target)?.ok_or(StoreError::NotFound {
         what: "plugin version",
         id: format!("{tenant}/{slot}@{target}"),
@@ -201,7 +192,7 @@ pub(crate) fn rollback(
 /// # Errors
 /// On database failure.
 pub(crate) fn quarantine(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     slot: &str,
     version: i64,
@@ -219,11 +210,7 @@ pub(crate) fn quarantine(
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the slot has no plugin.
-pub(crate) fn enable(
-    conn: &Connection,
-    tenant: &str,
-    slot: &str,
-) -> Result<BindingRow, StoreError> {
+pub(crate) fn enable(conn: &Conn<'_>, tenant: &str, slot: &str) -> Result<BindingRow, StoreError> {
     let n = conn.execute(
         "UPDATE plugin_slots SET quarantined_at = NULL, quarantine_reason = NULL, updated_at = ?3
          WHERE tenant_id = ?1 AND slot = ?2",
@@ -247,7 +234,7 @@ const BINDING_SELECT: &str = "SELECT b.tenant_id, b.slot, b.version, b.sha256, c
      JOIN components c ON c.sha256 = b.sha256
      JOIN plugin_slots s ON s.tenant_id = b.tenant_id AND s.slot = b.slot";
 
-fn binding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BindingRow> {
+fn binding_from_row(r: &Row<'_>) -> Result<BindingRow, StoreError> {
     let limits: String = r.get(6)?;
     Ok(BindingRow {
         tenant_id: r.get(0)?,
@@ -258,7 +245,7 @@ fn binding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BindingRow> {
         config: r.get(5)?,
         limits: serde_json::from_str(&limits).unwrap_or(serde_json::Value::Null),
         created_at: r.get(7)?,
-        http: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or(serde_json::Value::Null),
+        http: serde_json::from_str(&r.get::<String>(8)?).unwrap_or(serde_json::Value::Null),
         active: r.get(9)?,
         quarantined_at: r.get(10)?,
         quarantine_reason: r.get(11)?,
@@ -266,18 +253,16 @@ fn binding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BindingRow> {
 }
 
 fn binding(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     slot: &str,
     version: i64,
 ) -> Result<Option<BindingRow>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!("{BINDING_SELECT} WHERE b.tenant_id = ?1 AND b.slot = ?2 AND b.version = ?3"),
-            params![tenant, slot, version],
-            binding_from_row,
-        )
-        .optional()?)
+    conn.query_opt(
+        &format!("{BINDING_SELECT} WHERE b.tenant_id = ?1 AND b.slot = ?2 AND b.version = ?3"),
+        params![tenant, slot, version],
+        binding_from_row,
+    )
 }
 
 /// The active binding of one slot.
@@ -285,54 +270,56 @@ fn binding(
 /// # Errors
 /// On database failure.
 pub(crate) fn active_binding(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     slot: &str,
 ) -> Result<Option<BindingRow>, StoreError> {
-    Ok(conn
-        .query_row(
+    conn
+        .query_opt(
             &format!(
                 "{BINDING_SELECT} WHERE b.tenant_id = ?1 AND b.slot = ?2 AND b.version = s.active_version"
             ),
             params![tenant, slot],
-            binding_from_row,
-        )
-        .optional()?)
+            binding_from_row,)
 }
 
 /// The active binding of every tenant and slot.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn active_bindings(conn: &Connection) -> Result<Vec<BindingRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{BINDING_SELECT} WHERE b.version = s.active_version ORDER BY b.tenant_id, b.slot"
-    ))?;
-    let rows = stmt.query_map([], binding_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub(crate) fn active_bindings(conn: &Conn<'_>) -> Result<Vec<BindingRow>, StoreError> {
+    let rows = conn.query(
+        &format!(
+            "{BINDING_SELECT} WHERE b.version = s.active_version ORDER BY b.tenant_id, b.slot"
+        ),
+        params![],
+        binding_from_row,
+    )?;
+    Ok(rows)
 }
 
 /// Every binding version of one tenant, by slot, newest first.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn bindings_of(conn: &Connection, tenant: &str) -> Result<Vec<BindingRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{BINDING_SELECT} WHERE b.tenant_id = ?1 ORDER BY b.slot, b.version DESC"
-    ))?;
-    let rows = stmt.query_map([tenant], binding_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub(crate) fn bindings_of(conn: &Conn<'_>, tenant: &str) -> Result<Vec<BindingRow>, StoreError> {
+    let rows = conn.query(
+        &format!("{BINDING_SELECT} WHERE b.tenant_id = ?1 ORDER BY b.slot, b.version DESC"),
+        params![tenant],
+        binding_from_row,
+    )?;
+    Ok(rows)
 }
 
 /// The tenants with a binding in `slot`, sorted.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn tenants_with_slot(c: &Connection, slot: &str) -> Result<Vec<String>, StoreError> {
-    Ok(
-        c.prepare_cached("SELECT tenant_id FROM plugin_slots WHERE slot = ?1 ORDER BY tenant_id")?
-            .query_map([slot], |r| r.get(0))?
-            .collect::<Result<_, _>>()?,
+pub(crate) fn tenants_with_slot(c: &Conn<'_>, slot: &str) -> Result<Vec<String>, StoreError> {
+    c.query(
+        "SELECT tenant_id FROM plugin_slots WHERE slot = ?1 ORDER BY tenant_id",
+        params![slot],
+        |r| r.get(0),
     )
 }
 

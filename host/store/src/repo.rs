@@ -1,5 +1,5 @@
 //! The seam between scrm and its database: one trait per repository, all of them
-//! together [`Store`], and the SQLite backend that implements them.
+//! together [`Store`], implemented by a connection of either backend ([`Conn`]).
 //!
 //! Callers never see a driver. [`crate::Db::read`] and [`crate::Db::write`] hand a
 //! closure a `&dyn Store`; the closure calls repository methods by their trait, e.g.
@@ -9,28 +9,16 @@
 //! changes.
 //!
 //! Each repository module (`tenants`, `messages`, `crm`, …) owns its row types, its
-//! trait (declared with [`repo!`](crate::repo)) and the SQLite queries behind it. The
-//! macro writes every method once: the trait's declaration and the SQLite
-//! implementation, which calls the module's query function of the same name with the
-//! connection first.
+//! trait (declared with [`repo!`](crate::repo)) and the queries behind it, written
+//! once for both engines against [`Conn`] (see [`crate::sql`]). The macro writes
+//! every method once: the trait's declaration and its implementation, which calls
+//! the module's query function of the same name with the connection first.
 
 use crate::StoreError;
+use crate::sql::Conn;
 
-/// A connection of the SQLite backend (the write connection, a read connection, or
-/// a transaction on either).
-#[derive(Debug, Clone, Copy)]
-pub struct Sqlite<'a>(pub(crate) &'a rusqlite::Connection);
-
-impl<'a> Sqlite<'a> {
-    /// The backend over `conn`, for tests and tooling that hold a connection from
-    /// [`crate::Db::sqlite_blocking`].
-    pub fn new(conn: &'a rusqlite::Connection) -> Sqlite<'a> {
-        Sqlite(conn)
-    }
-}
-
-/// Declares a repository trait and implements it for the SQLite backend by calling
-/// the enclosing module's functions of the same names with the connection first.
+/// Declares a repository trait and implements it for [`Conn`] by calling the
+/// enclosing module's functions of the same names with the connection first.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! repo {
@@ -54,10 +42,10 @@ macro_rules! repo {
             )*
         }
 
-        impl $trait for $crate::repo::Sqlite<'_> {
+        impl $trait for $crate::sql::Conn<'_> {
             $(
                 fn $name(&self, $($arg: $ty),*) -> $ret {
-                    $name(self.0, $($arg),*)
+                    $name(self, $($arg),*)
                 }
             )*
         }
@@ -95,17 +83,12 @@ pub trait Store:
     ) -> Result<(), StoreError>;
 }
 
-impl Store for Sqlite<'_> {
+impl Store for Conn<'_> {
     fn transaction_dyn(
         &self,
         f: &mut dyn FnMut(&dyn Store) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        // The connection is shared (`&`), so the transaction is checked at run time:
-        // SQLite refuses a nested BEGIN, which would be a bug here.
-        let tx = self.0.unchecked_transaction()?;
-        f(&Sqlite(&tx))?;
-        tx.commit()?;
-        Ok(())
+        self.tx(|c| f(c))
     }
 }
 

@@ -3,7 +3,8 @@
 
 use super::{StoreError, now_ms};
 use crate::SecretString;
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::params;
+use crate::sql::Conn;
 
 /// The tenant secret holding the Cloud API access token the outbox and media
 /// transfers send with.
@@ -14,7 +15,7 @@ pub const TOKEN_SECRET: &str = "whatsapp_access_token";
 /// # Errors
 /// On database failure.
 pub(crate) fn set(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     name: &str,
     value: &str,
@@ -22,8 +23,7 @@ pub(crate) fn set(
     conn.execute(
         "INSERT INTO tenant_secrets (tenant_id, name, value, updated_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        params![tenant, name, value, now_ms()],
-    )?;
+        params![tenant, name, value, now_ms()],)?;
     Ok(())
 }
 
@@ -31,7 +31,7 @@ pub(crate) fn set(
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn delete(conn: &Connection, tenant: &str, name: &str) -> Result<bool, StoreError> {
+pub(crate) fn delete(conn: &Conn<'_>, tenant: &str, name: &str) -> Result<bool, StoreError> {
     Ok(conn.execute(
         "DELETE FROM tenant_secrets WHERE tenant_id = ?1 AND name = ?2",
         params![tenant, name],
@@ -42,27 +42,25 @@ pub(crate) fn delete(conn: &Connection, tenant: &str, name: &str) -> Result<bool
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn names(conn: &Connection, tenant: &str) -> Result<Vec<(String, i64)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub(crate) fn names(conn: &Conn<'_>, tenant: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = conn.query(
         "SELECT name, updated_at FROM tenant_secrets WHERE tenant_id = ?1 ORDER BY name",
+        params![tenant],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let rows = stmt.query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 /// One secret's value, for the host's own use (the Cloud API token).
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn get(
-    conn: &Connection,
-    tenant: &str,
-    name: &str,
-) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT value FROM tenant_secrets WHERE tenant_id = ?1 AND name = ?2")?
-        .query_row(params![tenant, name], |r| r.get(0))
-        .optional()?)
+pub(crate) fn get(conn: &Conn<'_>, tenant: &str, name: &str) -> Result<Option<String>, StoreError> {
+    conn.query_opt(
+        "SELECT value FROM tenant_secrets WHERE tenant_id = ?1 AND name = ?2",
+        params![tenant, name],
+        |r| r.get(0),
+    )
 }
 
 /// Every secret of a tenant, for the HTTP capability.
@@ -70,18 +68,15 @@ pub(crate) fn get(
 /// # Errors
 /// On database failure.
 pub(crate) fn all(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
 ) -> Result<Vec<(String, SecretString)>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT name, value FROM tenant_secrets WHERE tenant_id = ?1")?;
-    let rows = stmt.query_map([tenant], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            SecretString::from(r.get::<_, String>(1)?),
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = conn.query(
+        "SELECT name, value FROM tenant_secrets WHERE tenant_id = ?1",
+        params![tenant],
+        |r| Ok((r.get::<String>(0)?, SecretString::from(r.get::<String>(1)?))),
+    )?;
+    Ok(rows)
 }
 
 crate::repo! {

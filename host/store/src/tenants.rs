@@ -1,7 +1,8 @@
 //! Tenants and the business phone numbers that route webhooks to them.
 
 use super::{StoreError, conflict_on_unique, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::params;
+use crate::sql::Conn;
 use serde::Serialize;
 
 /// A tenant: one business, its Meta app, its numbers and its default region.
@@ -37,50 +38,49 @@ pub struct NewTenant {
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown app, [`StoreError::Conflict`] when the
 /// tenant or one of the phone number ids exists already.
-pub(crate) fn insert(conn: &Connection, t: &NewTenant) -> Result<(), StoreError> {
-    let tx = conn.unchecked_transaction()?;
-    if super::apps::get(&tx, &t.app_id)?.is_none() {
-        return Err(StoreError::NotFound {
-            what: "app",
-            id: t.app_id.clone(),
-        });
-    }
-    tx.execute(
-        "INSERT INTO tenants (id, app_id, default_region, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![t.id, t.app_id, t.default_region, now_ms()],
-    )
-    .map_err(|e| conflict_on_unique(e, "tenant", &t.id))?;
-    for pn in &t.phone_number_ids {
+pub(crate) fn insert(conn: &Conn<'_>, t: &NewTenant) -> Result<(), StoreError> {
+    conn.tx(|tx| {
+        if super::apps::get(tx, &t.app_id)?.is_none() {
+            return Err(StoreError::NotFound {
+                what: "app",
+                id: t.app_id.clone(),
+            });
+        }
         tx.execute(
-            "INSERT INTO phone_numbers (phone_number_id, tenant_id) VALUES (?1, ?2)",
-            params![pn, t.id],
+            "INSERT INTO tenants (id, app_id, default_region, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![t.id, t.app_id, t.default_region, now_ms()],
         )
-        .map_err(|e| conflict_on_unique(e, "phone number id", pn))?;
-    }
-    tx.commit()?;
-    Ok(())
+        .map_err(|e| conflict_on_unique(e, "tenant", &t.id))?;
+        for pn in &t.phone_number_ids {
+            tx.execute(
+                "INSERT INTO phone_numbers (phone_number_id, tenant_id) VALUES (?1, ?2)",
+                params![pn, t.id],
+            )
+            .map_err(|e| conflict_on_unique(e, "phone number id", pn))?;
+        }
+        Ok(())
+    })
 }
 
-fn numbers(conn: &Connection, tenant: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+fn numbers(conn: &Conn<'_>, tenant: &str) -> Result<Vec<String>, StoreError> {
+    let rows = conn.query(
         "SELECT phone_number_id FROM phone_numbers WHERE tenant_id = ?1 ORDER BY phone_number_id",
+        params![tenant],
+        |r| r.get(0),
     )?;
-    let rows = stmt.query_map([tenant], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 /// Every tenant, by id.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn list(conn: &Connection) -> Result<Vec<Tenant>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT id, app_id, default_region, created_at FROM tenants ORDER BY id")?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+pub(crate) fn list(conn: &Conn<'_>) -> Result<Vec<Tenant>, StoreError> {
+    let rows = conn.query(
+        "SELECT id, app_id, default_region, created_at FROM tenants ORDER BY id",
+        params![],
+        |r| Ok((r.get::<String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     rows.into_iter()
         .map(|(id, app_id, default_region, created_at)| {
             Ok(Tenant {
@@ -98,14 +98,12 @@ pub(crate) fn list(conn: &Connection) -> Result<Vec<Tenant>, StoreError> {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Tenant>, StoreError> {
-    let row = conn
-        .query_row(
-            "SELECT app_id, default_region, created_at FROM tenants WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
+pub(crate) fn get(conn: &Conn<'_>, id: &str) -> Result<Option<Tenant>, StoreError> {
+    let row = conn.query_opt(
+        "SELECT app_id, default_region, created_at FROM tenants WHERE id = ?1",
+        params![id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     row.map(|(app_id, default_region, created_at)| {
         Ok(Tenant {
             id: id.to_string(),
@@ -123,18 +121,16 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Tenant>, StoreEr
 /// # Errors
 /// On database failure.
 pub(crate) fn route(
-    conn: &Connection,
+    conn: &Conn<'_>,
     app_id: &str,
     phone_number_id: &str,
 ) -> Result<Option<(String, String)>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT t.id, t.default_region FROM phone_numbers p JOIN tenants t ON t.id = p.tenant_id
+    conn.query_opt(
+        "SELECT t.id, t.default_region FROM phone_numbers p JOIN tenants t ON t.id = p.tenant_id
              WHERE p.phone_number_id = ?1 AND t.app_id = ?2",
-            params![phone_number_id, app_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?)
+        params![phone_number_id, app_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// The tenant's limit overrides (JSON) and each of its numbers' overrides.
@@ -142,24 +138,21 @@ pub(crate) fn route(
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown tenant; otherwise on database failure.
 pub(crate) fn limits(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
 ) -> Result<(String, Vec<(String, String)>), StoreError> {
     let own: String = conn
-        .query_row("SELECT limits FROM tenants WHERE id = ?1", [tenant], |r| {
-            r.get(0)
-        })
-        .optional()?
+        .query_opt(
+            "SELECT limits FROM tenants WHERE id = ?1",
+            params![tenant],
+            |r| r.get(0),
+        )?
         .ok_or_else(|| StoreError::NotFound {
             what: "tenant",
             id: tenant.to_owned(),
         })?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT phone_number_id, limits FROM phone_numbers WHERE tenant_id = ?1 ORDER BY phone_number_id",
-    )?;
-    let numbers = stmt
-        .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+
+    let numbers = conn.query("SELECT phone_number_id, limits FROM phone_numbers WHERE tenant_id = ?1 ORDER BY phone_number_id", params![tenant], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok((own, numbers))
 }
 
@@ -167,7 +160,7 @@ pub(crate) fn limits(
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown tenant; otherwise on database failure.
-pub(crate) fn set_limits(conn: &Connection, tenant: &str, json: &str) -> Result<(), StoreError> {
+pub(crate) fn set_limits(conn: &Conn<'_>, tenant: &str, json: &str) -> Result<(), StoreError> {
     if conn.execute(
         "UPDATE tenants SET limits = ?2 WHERE id = ?1",
         params![tenant, json],
@@ -186,7 +179,7 @@ pub(crate) fn set_limits(conn: &Connection, tenant: &str, json: &str) -> Result<
 /// # Errors
 /// [`StoreError::NotFound`] when the tenant has no such number.
 pub(crate) fn set_number_limits(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     number: &str,
     json: &str,
@@ -209,16 +202,16 @@ pub(crate) fn set_number_limits(
 /// # Errors
 /// On database failure.
 pub(crate) fn limit_overrides(
-    c: &Connection,
+    c: &Conn<'_>,
     tenant: &str,
     number: &str,
 ) -> Result<(String, Option<String>), StoreError> {
-    Ok(c.prepare_cached(
+    Ok(c.query_opt(
         "SELECT t.limits, p.limits FROM tenants t LEFT JOIN phone_numbers p
                ON p.tenant_id = t.id AND p.phone_number_id = ?2 WHERE t.id = ?1",
+        params![tenant, number],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?
-    .query_row(params![tenant, number], |r| Ok((r.get(0)?, r.get(1)?)))
-    .optional()?
     .unwrap_or_else(|| ("{}".into(), None)))
 }
 
@@ -226,10 +219,10 @@ pub(crate) fn limit_overrides(
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn ids(c: &Connection) -> Result<Vec<String>, StoreError> {
-    Ok(c.prepare_cached("SELECT id FROM tenants ORDER BY id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?)
+pub(crate) fn ids(c: &Conn<'_>) -> Result<Vec<String>, StoreError> {
+    c.query("SELECT id FROM tenants ORDER BY id", params![], |r| {
+        r.get(0)
+    })
 }
 
 crate::repo! {

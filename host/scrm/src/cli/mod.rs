@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// The WhatsApp Cloud API base URL [default: https://graph.facebook.com].
     #[arg(long, env = "SCRM_GRAPH_URL")]
     graph_url: Option<String>,
+    /// A PostgreSQL database (postgres://user:password@host/db) instead of the SQLite
+    /// file in the data directory.
+    #[arg(long, env = "SCRM_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
 }
 
 /// `scrm plugin install`.

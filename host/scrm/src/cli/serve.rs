@@ -20,6 +20,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .map(SecretString::from),
         compile_cache_dir: std::env::var_os("SCRM_COMPILE_CACHE_DIR").map(Into::into),
         graph_url: args.graph_url,
+        database_url: args.database_url.map(SecretString::from),
     };
     let settings = Settings::load(args.config.as_deref(), overrides)?;
     let running = crate::server::start(settings.clone())
@@ -36,7 +37,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or(settings.data_dir.clone())
             .display()
     );
-    println!("database: {}", settings.db_path().display());
+    println!("database: {}", settings.database());
     if let Some(token) = &running.generated_token {
         println!("operator token (shown once; keep it, e.g. export SCRM_ADMIN_TOKEN={token}):");
         println!("  {token}");

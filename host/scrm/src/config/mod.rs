@@ -7,6 +7,8 @@
 //! data_dir = "./scrm-data"
 //! # admin_token = "…"          # else generated at first start and printed once
 //! # compile_cache_dir = "…"    # default <data_dir>/cache
+//! # database_url = "postgres://scrm:…@db.internal/scrm"   # default: SQLite in data_dir
+//! # database_pool = 16         # PostgreSQL connections per host
 //!
 //! [plugins]
 //! deadline_ms = 200            # CPU deadline per plugin call
@@ -48,6 +50,11 @@ pub struct FileConfig {
     pub admin_token: Option<SecretString>,
     /// Where compiled plugin code is cached (default: `<data_dir>/cache`).
     pub compile_cache_dir: Option<PathBuf>,
+    /// A PostgreSQL database to use instead of the SQLite file in the data
+    /// directory (`postgres://user:password@host:port/db`).
+    pub database_url: Option<SecretString>,
+    /// PostgreSQL connections per host (default 16).
+    pub database_pool: Option<u32>,
     /// Limits for plugin calls.
     #[serde(default)]
     pub plugins: PluginLimits,
@@ -72,6 +79,10 @@ pub struct Settings {
     pub plugins: PluginLimits,
     /// Sending: Cloud API endpoint, retries, limits.
     pub whatsapp: crate::config::SendSettings,
+    /// The PostgreSQL database, when one is configured; else the SQLite file.
+    pub database_url: Option<SecretString>,
+    /// PostgreSQL connections per host.
+    pub database_pool: u32,
 }
 
 /// Values from the environment or the command line; they win over the file.
@@ -87,6 +98,8 @@ pub struct Overrides {
     pub compile_cache_dir: Option<PathBuf>,
     /// `--graph-url` / `SCRM_GRAPH_URL`: the Cloud API base URL.
     pub graph_url: Option<String>,
+    /// `--database-url` / `SCRM_DATABASE_URL`: a PostgreSQL database.
+    pub database_url: Option<SecretString>,
 }
 
 /// Errors reading configuration.
@@ -157,6 +170,11 @@ impl Settings {
                 graph_url: overrides.graph_url.unwrap_or(fc.whatsapp.graph_url.clone()),
                 ..fc.whatsapp
             },
+            database_url: overrides
+                .database_url
+                .or(fc.database_url)
+                .filter(|u| !u.expose_secret().trim().is_empty()),
+            database_pool: fc.database_pool.unwrap_or(scrm_store::DEFAULT_POOL),
         };
         settings.validate()?;
         Ok(settings)
@@ -198,6 +216,24 @@ impl Settings {
             .map_err(|e| ConfigError::Invalid(format!("whatsapp.limits.{e}")))?;
         crate::config::ProbeSettings::from_send_settings(w)
             .map_err(|e| ConfigError::Invalid(format!("whatsapp.{e}")))?;
+        if let Some(url) = &self.database_url {
+            let url = url.expose_secret();
+            if !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.contains("host="))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "database_url must be a PostgreSQL URL (postgres://…), got {:?}",
+                    scrm_store::mask_url(url)
+                )));
+            }
+        }
+        if !(1..=1000).contains(&self.database_pool) {
+            return Err(ConfigError::Invalid(format!(
+                "database_pool must be 1..=1000, got {}",
+                self.database_pool
+            )));
+        }
         if let Some(t) = &self.admin_token
             && t.expose_secret().len() < 16
         {
@@ -211,6 +247,15 @@ impl Settings {
     /// The SQLite file inside the data directory.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("scrm.db")
+    }
+
+    /// Where the data is, for messages: the SQLite file, or the PostgreSQL URL
+    /// with its password masked.
+    pub fn database(&self) -> String {
+        match &self.database_url {
+            Some(url) => scrm_store::mask_url(url.expose_secret()),
+            None => self.db_path().display().to_string(),
+        }
     }
 }
 

@@ -15,10 +15,10 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("t.db")).unwrap();
-    db.sqlite_blocking(|c| {
-        scrm_store::AppRepo::insert(&scrm_store::Sqlite::new(c), "app", "secret", "verify")?;
+    db.with_conn(|c| {
+        scrm_store::AppRepo::insert(c, "app", "secret", "verify")?;
         scrm_store::TenantRepo::insert(
-            &scrm_store::Sqlite::new(c),
+            c,
             &tenants::NewTenant {
                 id: "acme".into(),
                 app_id: "app".into(),
@@ -30,7 +30,7 @@ fn fixture() -> Fixture {
             c.execute(
                 "INSERT INTO plugin_slots (tenant_id, slot, active_version, updated_at)
                  VALUES ('acme', ?1, 1, 0)",
-                [slot],
+                scrm_store::params![slot],
             )?;
         }
         Ok(())
@@ -42,17 +42,14 @@ fn fixture() -> Fixture {
 impl Fixture {
     fn contact(&self, wa_id: &str, name: &str) -> i64 {
         self.db
-            .sqlite_blocking(|c| {
+            .with_conn(|c| {
                 let facts = contacts::ContactFacts {
                     wa_id: Some(wa_id.into()),
                     user_id: None,
                     phone: Some(format!("+{wa_id}")),
                     name: Some(name.into()),
                 };
-                Ok(
-                    scrm_store::ContactRepo::upsert(&scrm_store::Sqlite::new(c), "acme", &facts)?
-                        .id,
-                )
+                Ok(scrm_store::ContactRepo::upsert(c, "acme", &facts)?.id)
             })
             .unwrap()
     }
@@ -60,9 +57,9 @@ impl Fixture {
     /// A message from `contact` at `at` (Unix ms); its id.
     fn message(&self, contact: i64, wamid: &str, kind: &str, at: i64, raw: Value) -> i64 {
         self.db
-            .sqlite_blocking(|c| {
+            .with_conn(|c| {
                 Ok(scrm_store::MessageRepo::insert_inbound(
-                    &scrm_store::Sqlite::new(c),
+                    c,
                     &NewInbound {
                         tenant: "acme",
                         contact_id: contact,
@@ -92,20 +89,18 @@ impl Fixture {
 
     fn duplicates(&self, message_id: i64) -> Option<i64> {
         self.db
-            .sqlite_blocking(|c| {
-                let m =
-                    scrm_store::MessageRepo::get(&scrm_store::Sqlite::new(c), "acme", message_id)?
-                        .unwrap();
-                record_purchases_and_find_duplicates(&scrm_store::Sqlite::new(c), "acme", &m)
+            .with_conn(|c| {
+                let m = scrm_store::MessageRepo::get(c, "acme", message_id)?.unwrap();
+                record_purchases_and_find_duplicates(c, "acme", &m)
             })
             .unwrap()
     }
 
     fn reviews(&self) -> Vec<crm::Review> {
         self.db
-            .sqlite_blocking(|c| {
+            .with_conn(|c| {
                 Ok(scrm_store::CrmRepo::list_reviews(
-                    &scrm_store::Sqlite::new(c),
+                    c,
                     "acme",
                     None,
                     scrm_store::page::PageRequest::new(None, None),
@@ -152,34 +147,34 @@ fn same_sku_and_a_similar_name_is_proposed_below_the_confidence_and_merged_above
 
     // With the confidence lowered, a new pair is merged at once; both keep their
     // messages and the survivor is queued for the CRM.
-    f.db.sqlite_blocking(|c| {
+    f.db.with_conn(|c| {
         let s = CrmSettings {
             merge_confidence: 0.8,
             ..CrmSettings::default()
         };
-        scrm_store::CrmRepo::put_settings(&scrm_store::Sqlite::new(c), "acme", &s)
+        scrm_store::CrmRepo::put_settings(c, "acme", &s)
     })
     .unwrap();
     let d = f.contact("393470000004", "Anna Verdí");
     let m = f.order(d, "w4", now, "SKU-1");
     assert_eq!(f.duplicates(m), Some(c));
     let (merged, jobs, messages_of_d) =
-        f.db.sqlite_blocking(|conn| {
+        f.db.with_conn(|conn| {
             Ok((
-                scrm_store::ContactRepo::get(&scrm_store::Sqlite::new(conn), "acme", d)?
+                scrm_store::ContactRepo::get(conn, "acme", d)?
                     .unwrap()
                     .merged_into,
                 scrm_store::CrmRepo::list_jobs(
-                    &scrm_store::Sqlite::new(conn),
+                    conn,
                     "acme",
                     Some("queued"),
                     scrm_store::page::PageRequest::new(None, None),
                 )?
                 .items,
-                conn.query_row(
+                conn.query_one(
                     "SELECT count(*) FROM messages WHERE contact_id = ?1",
-                    [d],
-                    |r| r.get::<_, i64>(0),
+                    scrm_store::params![d],
+                    |r| r.get::<i64>(0),
                 )?,
             ))
         })
@@ -221,41 +216,40 @@ fn retention_purges_only_what_is_older_than_the_setting() {
         now - 400 * DAY_MS,
         json!({"id": "r"}),
     );
-    f.db.sqlite_blocking(|c| {
+    f.db.with_conn(|c| {
         c.execute(
             "UPDATE messages SET created_at = ?2 WHERE id = ?1",
-            [old, now - 181 * DAY_MS],
+            scrm_store::params![old, now - 181 * DAY_MS],
         )?;
         Ok(())
     })
     .unwrap();
-    f.db.sqlite_blocking(|c| {
-        crate::sync::enqueue_message(&scrm_store::Sqlite::new(c), "acme", a, old, &[])?;
+    f.db.with_conn(|c| {
+        crate::sync::enqueue_message(c, "acme", a, old, &[])?;
         c.execute(
             "INSERT INTO message_tags (message_id, tag) VALUES (?1, 'x')",
-            [old],
+            scrm_store::params![old],
         )?;
         Ok(())
     })
     .unwrap();
     let n =
-        f.db.sqlite_blocking(|c| {
-            scrm_store::CrmRepo::purge_before(
-                &scrm_store::Sqlite::new(c),
-                "acme",
-                now - 180 * DAY_MS,
-                1000,
-            )
-        })
-        .unwrap();
+        f.db.with_conn(|c| scrm_store::CrmRepo::purge_before(c, "acme", now - 180 * DAY_MS, 1000))
+            .unwrap();
     assert_eq!(n, 1);
     let (left, jobs) =
-        f.db.sqlite_blocking(|c| {
+        f.db.with_conn(|c| {
             Ok((
-                c.query_row("SELECT group_concat(id) FROM messages", [], |r| {
-                    r.get::<_, String>(0)
-                })?,
-                c.query_row("SELECT count(*) FROM crm_jobs", [], |r| r.get::<_, i64>(0))?,
+                c.query_one(
+                    "SELECT group_concat(id) FROM messages",
+                    scrm_store::params![],
+                    |r| r.get::<String>(0),
+                )?,
+                c.query_one(
+                    "SELECT count(*) FROM crm_jobs",
+                    scrm_store::params![],
+                    |r| r.get::<i64>(0),
+                )?,
             ))
         })
         .unwrap();
@@ -270,31 +264,22 @@ fn a_business_message_unread_for_a_day_lowers_the_priority_once() {
     let a = f.contact("393470000001", "Mario");
     let m = f.message(a, "out", "text", now - 25 * 3_600_000, json!({"id": "out"}));
     let fresh = f.message(a, "fresh", "text", now - 3_600_000, json!({"id": "fresh"}));
-    f.db.sqlite_blocking(|c| {
+    f.db.with_conn(|c| {
         c.execute(
             "UPDATE messages SET direction = 'outbound', status = 'delivered' WHERE id IN (?1, ?2)",
-            [m, fresh],
+            scrm_store::params![m, fresh],
         )?;
         Ok(())
     })
     .unwrap();
-    assert_eq!(
-        f.db.sqlite_blocking(|c| unread_rule(&scrm_store::Sqlite::new(c)))
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        f.db.sqlite_blocking(|c| unread_rule(&scrm_store::Sqlite::new(c)))
-            .unwrap(),
-        0,
-        "fires once"
-    );
+    assert_eq!(f.db.with_conn(|c| unread_rule(c)).unwrap(), 1);
+    assert_eq!(f.db.with_conn(|c| unread_rule(c)).unwrap(), 0, "fires once");
     let (fields, jobs) =
-        f.db.sqlite_blocking(|c| {
+        f.db.with_conn(|c| {
             Ok((
-                scrm_store::CrmRepo::fields(&scrm_store::Sqlite::new(c), "acme", a)?,
+                scrm_store::CrmRepo::fields(c, "acme", a)?,
                 scrm_store::CrmRepo::list_jobs(
-                    &scrm_store::Sqlite::new(c),
+                    c,
                     "acme",
                     None,
                     scrm_store::page::PageRequest::new(None, None),
@@ -314,19 +299,15 @@ fn a_business_message_unread_for_a_day_lowers_the_priority_once() {
         now - 30 * 3_600_000,
         json!({"id": "read"}),
     );
-    f.db.sqlite_blocking(|c| {
+    f.db.with_conn(|c| {
         c.execute(
             "UPDATE messages SET direction = 'outbound', status = 'read' WHERE id = ?1",
-            [r],
+            scrm_store::params![r],
         )?;
         Ok(())
     })
     .unwrap();
-    assert_eq!(
-        f.db.sqlite_blocking(|c| unread_rule(&scrm_store::Sqlite::new(c)))
-            .unwrap(),
-        0
-    );
+    assert_eq!(f.db.with_conn(|c| unread_rule(c)).unwrap(), 0);
 }
 
 #[test]
@@ -337,32 +318,24 @@ fn backfill_queues_each_message_once_behind_live_jobs() {
     f.message(a, "m1", "text", now - 10 * DAY_MS, json!({"id": "m1"}));
     f.message(a, "m2", "text", now - 200 * DAY_MS, json!({"id": "m2"}));
     let live = f.message(a, "m3", "text", now, json!({"id": "m3"}));
-    f.db.sqlite_blocking(|c| {
-        crate::sync::enqueue_message(&scrm_store::Sqlite::new(c), "acme", a, live, &[])
-    })
-    .unwrap();
+    f.db.with_conn(|c| crate::sync::enqueue_message(c, "acme", a, live, &[]))
+        .unwrap();
     let since = now - 180 * DAY_MS;
     let first =
-        f.db.sqlite_blocking(|c| {
-            scrm_store::CrmRepo::enqueue_backfill(&scrm_store::Sqlite::new(c), "acme", since, 0)
-        })
-        .unwrap();
+        f.db.with_conn(|c| scrm_store::CrmRepo::enqueue_backfill(c, "acme", since, 0))
+            .unwrap();
     assert_eq!(
         first,
         (1, 2),
         "m1 queued; m3 already was; m2 is out of range"
     );
     let again =
-        f.db.sqlite_blocking(|c| {
-            scrm_store::CrmRepo::enqueue_backfill(&scrm_store::Sqlite::new(c), "acme", since, 0)
-        })
-        .unwrap();
+        f.db.with_conn(|c| scrm_store::CrmRepo::enqueue_backfill(c, "acme", since, 0))
+            .unwrap();
     assert_eq!(again, (0, 2));
     let due =
-        f.db.sqlite_blocking(|c| {
-            scrm_store::CrmRepo::due(&scrm_store::Sqlite::new(c), now_ms() + 1_000, 10)
-        })
-        .unwrap();
+        f.db.with_conn(|c| scrm_store::CrmRepo::due(c, now_ms() + 1_000, 10))
+            .unwrap();
     assert_eq!(due.len(), 2);
     assert_eq!(due[0].message_id, Some(live), "live first");
 }

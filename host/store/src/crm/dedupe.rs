@@ -1,8 +1,9 @@
 //! Duplicate contacts: who bought the same SKUs, whether a pair was proposed, and
 //! merging one contact into another.
 
+use crate::params;
+use crate::sql::Conn;
 use crate::{StoreError, now_ms};
-use rusqlite::{Connection, params};
 
 use super::enqueue_contact;
 
@@ -12,24 +13,21 @@ use super::enqueue_contact;
 /// # Errors
 /// On database failure.
 pub(crate) fn same_sku_contacts(
-    tx: &Connection,
+    tx: &Conn<'_>,
     tenant: &str,
     contact: i64,
     window_ms: i64,
 ) -> Result<Vec<(i64, Option<String>, String)>, StoreError> {
-    Ok(tx
-        .prepare_cached(
-            "SELECT DISTINCT c.id, c.name, p2.sku FROM contact_purchases p1
+    tx.query(
+        "SELECT DISTINCT c.id, c.name, p2.sku FROM contact_purchases p1
              JOIN contact_purchases p2 ON p2.tenant_id = p1.tenant_id AND p2.sku = p1.sku
                   AND p2.contact_id != p1.contact_id AND abs(p2.at - p1.at) <= ?3
              JOIN contacts c ON c.id = p2.contact_id AND c.merged_into IS NULL
              WHERE p1.tenant_id = ?1 AND p1.contact_id = ?2
              ORDER BY c.id",
-        )?
-        .query_map(params![tenant, contact, window_ms], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<Result<_, _>>()?)
+        params![tenant, contact, window_ms],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }
 
 /// True when the pair was proposed (or decided) as duplicates before.
@@ -37,18 +35,23 @@ pub(crate) fn same_sku_contacts(
 /// # Errors
 /// On database failure.
 pub(crate) fn duplicate_proposed(
-    tx: &Connection,
+    tx: &Conn<'_>,
     tenant: &str,
     a: i64,
     b: i64,
 ) -> Result<bool, StoreError> {
-    Ok(tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM crm_reviews WHERE tenant_id = ?1 AND kind = 'duplicate'
-             AND ((contact_id = ?2 AND json_extract(detail, '$.other_contact_id') = ?3)
-               OR (contact_id = ?3 AND json_extract(detail, '$.other_contact_id') = ?2)))",
+    tx.query_one(
+        tx.pick(
+            "SELECT EXISTS (SELECT 1 FROM crm_reviews WHERE tenant_id = ?1 AND kind = 'duplicate'
+                 AND ((contact_id = ?2 AND json_extract(detail, '$.other_contact_id') = ?3)
+                   OR (contact_id = ?3 AND json_extract(detail, '$.other_contact_id') = ?2)))",
+            "SELECT EXISTS (SELECT 1 FROM crm_reviews WHERE tenant_id = ?1 AND kind = 'duplicate'
+                 AND ((contact_id = ?2 AND (detail::jsonb ->> 'other_contact_id')::bigint = ?3)
+                   OR (contact_id = ?3 AND (detail::jsonb ->> 'other_contact_id')::bigint = ?2)))",
+        ),
         params![tenant, a, b],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Merges contact `absorb` into `keep`: both keep every conversation and message (a
@@ -60,7 +63,7 @@ pub(crate) fn duplicate_proposed(
 /// # Errors
 /// On database failure.
 pub(crate) fn merge_contacts(
-    tx: &Connection,
+    tx: &Conn<'_>,
     tenant: &str,
     keep: i64,
     absorb: i64,

@@ -2,8 +2,9 @@
 //! sync mode, retries, dead letters and backfill.
 
 use crate::page::{Page, PageRequest};
+use crate::params;
+use crate::sql::{Conn, Row};
 use crate::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::*;
@@ -38,7 +39,7 @@ pub struct Job {
 const JOB_COLUMNS: &str = "id, tenant_id, kind, contact_id, message_id, state, attempts, due_at, \
                            last_error, created_at, updated_at";
 
-fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+fn job_row(r: &Row<'_>) -> Result<Job, StoreError> {
     Ok(Job {
         id: r.get(0)?,
         tenant: r.get(1)?,
@@ -60,7 +61,7 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
 /// # Errors
 /// On database failure.
 pub(crate) fn enqueue(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     kind: &str,
     contact_id: i64,
@@ -74,7 +75,7 @@ pub(crate) fn enqueue(
              created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?7)
          ON CONFLICT (tenant_id, key) DO UPDATE SET state = 'queued', attempts = 0,
-             due_at = min(crm_jobs.due_at, ?6), last_error = NULL, updated_at = ?7
+             due_at = least(crm_jobs.due_at, ?6), last_error = NULL, updated_at = ?7
            WHERE crm_jobs.kind = 'contact' AND crm_jobs.state = 'done'",
         params![tenant, kind, contact_id, message_id, key, due_at, now],
     )?;
@@ -90,7 +91,7 @@ pub(crate) fn enqueue(
 /// # Errors
 /// On database failure.
 pub(crate) fn enqueue_backfill(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     since: i64,
     due_at: i64,
@@ -104,7 +105,7 @@ pub(crate) fn enqueue_backfill(
          ON CONFLICT (tenant_id, key) DO NOTHING",
         params![tenant, since, due_at, now],
     )?;
-    let total: i64 = conn.query_row(
+    let total: i64 = conn.query_one(
         "SELECT count(*) FROM messages WHERE tenant_id = ?1 AND timestamp >= ?2",
         params![tenant, since],
         |r| r.get(0),
@@ -117,16 +118,15 @@ pub(crate) fn enqueue_backfill(
 /// # Errors
 /// On database failure.
 pub(crate) fn backfill_counts(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
 ) -> Result<Vec<(String, i64)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.query(
         "SELECT state, count(*) FROM crm_jobs WHERE tenant_id = ?1 AND backfill = 1
          GROUP BY state ORDER BY state",
+        params![tenant],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let rows = stmt
-        .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
@@ -138,12 +138,12 @@ pub(crate) fn backfill_counts(
 /// # Errors
 /// On database failure.
 pub(crate) fn purge_before(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     before: i64,
     limit: usize,
 ) -> Result<usize, StoreError> {
-    conn.execute("DROP TABLE IF EXISTS temp.purge", [])?;
+    conn.execute("DROP TABLE IF EXISTS temp.purge", params![])?;
     conn.execute(
         "CREATE TEMP TABLE purge AS SELECT id, wamid FROM messages
          WHERE tenant_id = ?1 AND timestamp < ?2 AND created_at < ?2 ORDER BY timestamp LIMIT ?3",
@@ -163,15 +163,17 @@ pub(crate) fn purge_before(
         format!("DELETE FROM contact_purchases WHERE message_id IN {ids}"),
         format!("DELETE FROM crm_unread_flags WHERE message_id IN {ids}"),
     ] {
-        let mut stmt = conn.prepare(&sql)?;
         if sql.contains("?1") {
-            stmt.execute([tenant])?;
+            conn.execute(&sql, params![tenant])?;
         } else {
-            stmt.execute([])?;
+            conn.execute(&sql, params![])?;
         }
     }
-    let n = conn.execute(&format!("DELETE FROM messages WHERE id IN {ids}"), [])?;
-    conn.execute("DROP TABLE temp.purge", [])?;
+    let n = conn.execute(
+        &format!("DELETE FROM messages WHERE id IN {ids}"),
+        params![],
+    )?;
+    conn.execute("DROP TABLE temp.purge", params![])?;
     Ok(n)
 }
 
@@ -179,14 +181,15 @@ pub(crate) fn purge_before(
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {JOB_COLUMNS} FROM crm_jobs WHERE state = 'queued' AND due_at <= ?1
+pub(crate) fn due(conn: &Conn<'_>, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
+    let rows = conn.query(
+        &format!(
+            "SELECT {JOB_COLUMNS} FROM crm_jobs WHERE state = 'queued' AND due_at <= ?1
          ORDER BY backfill, due_at, id LIMIT ?2"
-    ))?;
-    let rows = stmt
-        .query_map(params![now, limit as i64], job_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+        ),
+        params![now, limit as i64],
+        job_row,
+    )?;
     Ok(rows)
 }
 
@@ -194,19 +197,19 @@ pub(crate) fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Job>,
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    Ok(conn.query_row(
+pub(crate) fn next_due(conn: &Conn<'_>) -> Result<Option<i64>, StoreError> {
+    conn.query_one(
         "SELECT min(due_at) FROM crm_jobs WHERE state = 'queued'",
-        [],
+        params![],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Marks a job written.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn finish(conn: &Connection, id: i64) -> Result<(), StoreError> {
+pub(crate) fn finish(conn: &Conn<'_>, id: i64) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE crm_jobs SET state = 'done', last_error = NULL, updated_at = ?2 WHERE id = ?1",
         params![id, now_ms()],
@@ -220,7 +223,7 @@ pub(crate) fn finish(conn: &Connection, id: i64) -> Result<(), StoreError> {
 /// # Errors
 /// On database failure.
 pub(crate) fn retry(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     due_at: i64,
     error: &str,
@@ -229,8 +232,7 @@ pub(crate) fn retry(
     conn.execute(
         "UPDATE crm_jobs SET due_at = ?2, last_error = ?3, attempts = attempts + ?4, updated_at = ?5
          WHERE id = ?1",
-        params![id, due_at, error, i64::from(counts), now_ms()],
-    )?;
+        params![id, due_at, error, i64::from(counts), now_ms()],)?;
     Ok(())
 }
 
@@ -239,25 +241,24 @@ pub(crate) fn retry(
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn retry_waiting_now(conn: &Connection, tenant: &str) -> Result<usize, StoreError> {
+pub(crate) fn retry_waiting_now(conn: &Conn<'_>, tenant: &str) -> Result<usize, StoreError> {
     let now = now_ms();
-    Ok(conn.execute(
+    conn.execute(
         "UPDATE crm_jobs SET due_at = ?2
          WHERE tenant_id = ?1 AND state = 'queued' AND attempts > 0 AND due_at > ?2",
         params![tenant, now],
-    )?)
+    )
 }
 
 /// Moves a job to the dead-letter list.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn kill(conn: &Connection, id: i64, error: &str) -> Result<(), StoreError> {
+pub(crate) fn kill(conn: &Conn<'_>, id: i64, error: &str) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE crm_jobs SET state = 'dead', last_error = ?2, attempts = attempts + 1, updated_at = ?3
          WHERE id = ?1",
-        params![id, error, now_ms()],
-    )?;
+        params![id, error, now_ms()],)?;
     Ok(())
 }
 
@@ -266,21 +267,19 @@ pub(crate) fn kill(conn: &Connection, id: i64, error: &str) -> Result<(), StoreE
 /// # Errors
 /// On database failure.
 pub(crate) fn list_jobs(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     state: Option<&str>,
     page: PageRequest,
 ) -> Result<Page<Job>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {JOB_COLUMNS} FROM crm_jobs WHERE {} AND id > ?3 ORDER BY id LIMIT ?4",
-        by_state(state)
-    ))?;
-    let rows = stmt
-        .query_map(
-            params![tenant, state, page.after, page.sql_limit()],
-            job_row,
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = conn.query(
+        &format!(
+            "SELECT {JOB_COLUMNS} FROM crm_jobs WHERE {} AND id > ?3 ORDER BY id LIMIT ?4",
+            by_state(state)
+        ),
+        params![tenant, state, page.after, page.sql_limit()],
+        job_row,
+    )?;
     Ok(Page::from_rows(rows, page, |j| j.id))
 }
 
@@ -299,16 +298,12 @@ pub(crate) fn by_state(state: Option<&str>) -> &'static str {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn job_counts(
-    conn: &Connection,
-    tenant: &str,
-) -> Result<Vec<(String, i64)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub(crate) fn job_counts(conn: &Conn<'_>, tenant: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = conn.query(
         "SELECT state, count(*) FROM crm_jobs WHERE tenant_id = ?1 GROUP BY state ORDER BY state",
+        params![tenant],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let rows = stmt
-        .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
@@ -318,17 +313,15 @@ pub(crate) fn job_counts(
 /// # Errors
 /// On database failure.
 pub(crate) fn requeue(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     id: i64,
 ) -> Result<Option<Result<Job, String>>, StoreError> {
-    let Some(job) = conn
-        .query_row(
-            &format!("SELECT {JOB_COLUMNS} FROM crm_jobs WHERE tenant_id = ?1 AND id = ?2"),
-            params![tenant, id],
-            job_row,
-        )
-        .optional()?
+    let Some(job) = conn.query_opt(
+        &format!("SELECT {JOB_COLUMNS} FROM crm_jobs WHERE tenant_id = ?1 AND id = ?2"),
+        params![tenant, id],
+        job_row,
+    )?
     else {
         return Ok(None);
     };
@@ -338,8 +331,7 @@ pub(crate) fn requeue(
     let now = now_ms();
     conn.execute(
         "UPDATE crm_jobs SET state = 'queued', attempts = 0, due_at = ?2, updated_at = ?2 WHERE id = ?1",
-        params![id, now],
-    )?;
+        params![id, now],)?;
     Ok(Some(Ok(Job {
         state: "queued".into(),
         attempts: 0,
@@ -367,7 +359,7 @@ pub fn due_at(settings: &CrmSettings, now: i64) -> i64 {
 /// # Errors
 /// On database failure.
 pub(crate) fn enqueue_message(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     contact_id: i64,
     message_id: i64,
@@ -407,15 +399,15 @@ pub(crate) fn enqueue_message(
 /// # Errors
 /// On database failure.
 pub(crate) fn enqueue_if_syncing(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     contact_id: i64,
     message_id: i64,
 ) -> Result<usize, StoreError> {
-    let syncing: bool = conn.query_row(
+    let syncing: bool = conn.query_one(
         "SELECT count(DISTINCT slot) = 2 FROM plugin_slots
          WHERE tenant_id = ?1 AND slot IN ('mapper', 'connector')",
-        [tenant],
+        params![tenant],
         |r| r.get(0),
     )?;
     if !syncing {
@@ -430,7 +422,7 @@ pub(crate) fn enqueue_if_syncing(
 /// # Errors
 /// On database failure.
 pub(crate) fn enqueue_contact(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     contact_id: i64,
 ) -> Result<bool, StoreError> {

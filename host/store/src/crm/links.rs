@@ -1,8 +1,9 @@
 //! Links between host and CRM records, the field-level clocks (last writer wins)
 //! and the contact fields sync may set.
 
+use crate::params;
+use crate::sql::Conn;
 use crate::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 /// A host record's CRM counterpart.
@@ -21,25 +22,23 @@ pub struct Link {
 /// # Errors
 /// On database failure.
 pub(crate) fn link(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     object: &str,
     local_id: i64,
 ) -> Result<Option<Link>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT crm_id, crm_updated_at, synced_at FROM crm_links
+    conn.query_opt(
+        "SELECT crm_id, crm_updated_at, synced_at FROM crm_links
              WHERE tenant_id = ?1 AND object = ?2 AND local_id = ?3",
-            params![tenant, object, local_id],
-            |r| {
-                Ok(Link {
-                    crm_id: r.get(0)?,
-                    crm_updated_at: r.get(1)?,
-                    synced_at: r.get(2)?,
-                })
-            },
-        )
-        .optional()?)
+        params![tenant, object, local_id],
+        |r| {
+            Ok(Link {
+                crm_id: r.get(0)?,
+                crm_updated_at: r.get(1)?,
+                synced_at: r.get(2)?,
+            })
+        },
+    )
 }
 
 /// Records (or updates) a link.
@@ -47,7 +46,7 @@ pub(crate) fn link(
 /// # Errors
 /// On database failure.
 pub(crate) fn set_link(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     object: &str,
     local_id: i64,
@@ -75,28 +74,26 @@ pub(crate) fn set_link(
 /// # Errors
 /// On database failure.
 pub(crate) fn local_for(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     object: &str,
     crm_id: &str,
 ) -> Result<Option<(i64, Link)>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT local_id, crm_id, crm_updated_at, synced_at FROM crm_links
+    conn.query_opt(
+        "SELECT local_id, crm_id, crm_updated_at, synced_at FROM crm_links
              WHERE tenant_id = ?1 AND object = ?2 AND crm_id = ?3",
-            params![tenant, object, crm_id],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    Link {
-                        crm_id: r.get(1)?,
-                        crm_updated_at: r.get(2)?,
-                        synced_at: r.get(3)?,
-                    },
-                ))
-            },
-        )
-        .optional()?)
+        params![tenant, object, crm_id],
+        |r| {
+            Ok((
+                r.get(0)?,
+                Link {
+                    crm_id: r.get(1)?,
+                    crm_updated_at: r.get(2)?,
+                    synced_at: r.get(3)?,
+                },
+            ))
+        },
+    )
 }
 
 /// The agreed value of one synced contact field.
@@ -115,24 +112,23 @@ pub struct FieldClock {
 /// # Errors
 /// On database failure.
 pub(crate) fn fields(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     contact_id: i64,
 ) -> Result<Vec<(String, FieldClock)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.query(
         "SELECT field, value, changed_at, source FROM crm_fields
          WHERE tenant_id = ?1 AND contact_id = ?2 ORDER BY field",
-    )?;
-    let rows = stmt
-        .query_map(params![tenant, contact_id], |r| {
+        params![tenant, contact_id],
+        |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
                 r.get(2)?,
                 r.get(3)?,
             ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     rows.into_iter()
         .map(|(f, v, changed_at, source)| {
             Ok((
@@ -152,7 +148,7 @@ pub(crate) fn fields(
 /// # Errors
 /// On database failure.
 pub(crate) fn set_field(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     contact_id: i64,
     field: &str,
@@ -180,7 +176,7 @@ pub(crate) fn set_field(
 /// # Errors
 /// On database failure.
 pub(crate) fn set_contact_name(
-    conn: &Connection,
+    conn: &Conn<'_>,
     contact_id: i64,
     name: Option<&str>,
 ) -> Result<(), StoreError> {
@@ -197,7 +193,7 @@ pub(crate) fn set_contact_name(
 /// # Errors
 /// On database failure.
 pub(crate) fn set_host_field(
-    tx: &Connection,
+    tx: &Conn<'_>,
     tenant: &str,
     contact_id: i64,
     field: &str,
@@ -209,7 +205,7 @@ pub(crate) fn set_host_field(
         // The CRM's write is the newest: stamp the contact with its time so the next
         // host-side reconcile does not mistake it for a WhatsApp change.
         tx.execute(
-            "UPDATE contacts SET updated_at = max(updated_at, ?2) WHERE id = ?1",
+            "UPDATE contacts SET updated_at = greatest(updated_at, ?2) WHERE id = ?1",
             params![contact_id, clock.changed_at],
         )?;
     }

@@ -16,7 +16,8 @@ pub use unread::*;
 
 use super::page::{Page, PageRequest};
 use super::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::params;
+use crate::sql::Conn;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -113,13 +114,13 @@ pub const MIN_RETENTION_DAYS: u32 = 180;
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn settings(conn: &Connection, tenant: &str) -> Result<CrmSettings, StoreError> {
+pub(crate) fn settings(conn: &Conn<'_>, tenant: &str) -> Result<CrmSettings, StoreError> {
     Ok(conn
-        .query_row(
+        .query_opt(
             "SELECT mode, batch_minutes, pull_seconds, rate_requests, rate_seconds, retention_days,
                     merge_confidence, unread_hours, unread_priority
              FROM crm_settings WHERE tenant_id = ?1",
-            [tenant],
+            params![tenant],
             |r| {
                 Ok(CrmSettings {
                     mode: r.get(0)?,
@@ -133,8 +134,7 @@ pub(crate) fn settings(conn: &Connection, tenant: &str) -> Result<CrmSettings, S
                     unread_priority: r.get(8)?,
                 })
             },
-        )
-        .optional()?
+        )?
         .unwrap_or_default())
 }
 
@@ -143,7 +143,7 @@ pub(crate) fn settings(conn: &Connection, tenant: &str) -> Result<CrmSettings, S
 /// # Errors
 /// On database failure.
 pub(crate) fn put_settings(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     s: &CrmSettings,
 ) -> Result<(), StoreError> {
@@ -157,17 +157,16 @@ pub(crate) fn put_settings(
         params![
             tenant,
             s.mode,
-            s.batch_minutes,
-            s.pull_seconds,
-            s.rate_requests,
-            s.rate_seconds,
-            s.retention_days,
+            i64::from(s.batch_minutes),
+            i64::from(s.pull_seconds),
+            i64::from(s.rate_requests),
+            i64::from(s.rate_seconds),
+            i64::from(s.retention_days),
             now_ms(),
             s.merge_confidence,
-            s.unread_hours,
+            i64::from(s.unread_hours),
             s.unread_priority
-        ],
-    )?;
+        ],)?;
     Ok(())
 }
 
@@ -175,14 +174,13 @@ pub(crate) fn put_settings(
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn cursor(conn: &Connection, tenant: &str) -> Result<String, StoreError> {
+pub(crate) fn cursor(conn: &Conn<'_>, tenant: &str) -> Result<String, StoreError> {
     Ok(conn
-        .query_row(
+        .query_opt(
             "SELECT cursor FROM crm_cursors WHERE tenant_id = ?1",
-            [tenant],
+            params![tenant],
             |r| r.get(0),
-        )
-        .optional()?
+        )?
         .unwrap_or_default())
 }
 
@@ -190,7 +188,7 @@ pub(crate) fn cursor(conn: &Connection, tenant: &str) -> Result<String, StoreErr
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn set_cursor(conn: &Connection, tenant: &str, cursor: &str) -> Result<(), StoreError> {
+pub(crate) fn set_cursor(conn: &Conn<'_>, tenant: &str, cursor: &str) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO crm_cursors (tenant_id, cursor, pulled_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (tenant_id) DO UPDATE SET cursor = ?2, pulled_at = ?3",

@@ -2,8 +2,9 @@
 //! duplicate, for a person to accept or revert.
 
 use crate::page::{Page, PageRequest};
+use crate::params;
+use crate::sql::{Conn, Row};
 use crate::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -64,14 +65,15 @@ pub struct NewReview<'a> {
 /// # Errors
 /// On database failure.
 pub(crate) fn add_review(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     r: &NewReview<'_>,
 ) -> Result<i64, StoreError> {
-    conn.execute(
+    conn.query_one(
         "INSERT INTO crm_reviews (tenant_id, kind, contact_id, field, kept, kept_source, kept_at,
              lost, lost_source, lost_at, detail, state, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'open', ?12)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'open', ?12)
+         RETURNING id",
         params![
             tenant,
             r.kind,
@@ -86,16 +88,16 @@ pub(crate) fn add_review(
             r.detail.to_string(),
             now_ms()
         ],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )
 }
 
 const REVIEW_COLUMNS: &str = "id, tenant_id, kind, contact_id, field, kept, kept_source, kept_at, \
                               lost, lost_source, lost_at, detail, state, created_at, resolved_at";
 
-fn review_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Review> {
-    let json = |i: usize| -> rusqlite::Result<Option<Value>> {
-        Ok(r.get::<_, Option<String>>(i)?
+fn review_row(r: &Row<'_>) -> Result<Review, StoreError> {
+    let json = |i: usize| -> Result<Option<Value>, StoreError> {
+        Ok(r.get::<Option<String>>(i)?
             .map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s))))
     };
     Ok(Review {
@@ -122,21 +124,19 @@ fn review_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Review> {
 /// # Errors
 /// On database failure.
 pub(crate) fn list_reviews(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     state: Option<&str>,
     page: PageRequest,
 ) -> Result<Page<Review>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {REVIEW_COLUMNS} FROM crm_reviews WHERE {} AND id > ?3 ORDER BY id LIMIT ?4",
-        super::jobs::by_state(state)
-    ))?;
-    let rows = stmt
-        .query_map(
-            params![tenant, state, page.after, page.sql_limit()],
-            review_row,
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = conn.query(
+        &format!(
+            "SELECT {REVIEW_COLUMNS} FROM crm_reviews WHERE {} AND id > ?3 ORDER BY id LIMIT ?4",
+            super::jobs::by_state(state)
+        ),
+        params![tenant, state, page.after, page.sql_limit()],
+        review_row,
+    )?;
     Ok(Page::from_rows(rows, page, |r| r.id))
 }
 
@@ -144,25 +144,19 @@ pub(crate) fn list_reviews(
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn review(
-    conn: &Connection,
-    tenant: &str,
-    id: i64,
-) -> Result<Option<Review>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {REVIEW_COLUMNS} FROM crm_reviews WHERE tenant_id = ?1 AND id = ?2"),
-            params![tenant, id],
-            review_row,
-        )
-        .optional()?)
+pub(crate) fn review(conn: &Conn<'_>, tenant: &str, id: i64) -> Result<Option<Review>, StoreError> {
+    conn.query_opt(
+        &format!("SELECT {REVIEW_COLUMNS} FROM crm_reviews WHERE tenant_id = ?1 AND id = ?2"),
+        params![tenant, id],
+        review_row,
+    )
 }
 
 /// Closes a review entry as `accepted` or `reverted`.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn resolve_review(conn: &Connection, id: i64, state: &str) -> Result<(), StoreError> {
+pub(crate) fn resolve_review(conn: &Conn<'_>, id: i64, state: &str) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE crm_reviews SET state = ?2, resolved_at = ?3 WHERE id = ?1",
         params![id, state, now_ms()],
@@ -176,7 +170,7 @@ pub type Version<'a> = (&'a Value, &'a str, i64);
 /// Puts an overwrite of a differing value in the review queue: `kept` won, `lost` was
 /// replaced or refused (last writer wins).
 pub(crate) fn review_conflict(
-    tx: &Connection,
+    tx: &Conn<'_>,
     tenant: &str,
     contact_id: i64,
     field: &str,

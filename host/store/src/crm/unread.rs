@@ -2,7 +2,8 @@
 //! tenant's `unread_hours`, and the flags that make each fire once.
 
 use crate::StoreError;
-use rusqlite::{Connection, params};
+use crate::params;
+use crate::sql::Conn;
 
 /// A business message the unread rule fires for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,10 +23,9 @@ pub struct Unread {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn unread_candidates(tx: &Connection, now: i64) -> Result<Vec<Unread>, StoreError> {
-    Ok(tx
-        .prepare_cached(
-            "SELECT m.id, m.tenant_id, m.contact_id, coalesce(s.unread_priority, 'low')
+pub(crate) fn unread_candidates(tx: &Conn<'_>, now: i64) -> Result<Vec<Unread>, StoreError> {
+    tx.query(
+        "SELECT m.id, m.tenant_id, m.contact_id, coalesce(s.unread_priority, 'low')
              FROM messages m LEFT JOIN crm_settings s ON s.tenant_id = m.tenant_id
              WHERE m.direction = 'outbound' AND coalesce(s.unread_hours, 24) > 0
                AND coalesce(s.mode, 'realtime') != 'off'
@@ -36,23 +36,23 @@ pub(crate) fn unread_candidates(tx: &Connection, now: i64) -> Result<Vec<Unread>
                            AND b.slot = 'connector')
                AND NOT EXISTS (SELECT 1 FROM crm_unread_flags f WHERE f.message_id = m.id)
              LIMIT 1000",
-        )?
-        .query_map([now], |r| {
+        params![now],
+        |r| {
             Ok(Unread {
                 message_id: r.get(0)?,
                 tenant: r.get(1)?,
                 contact_id: r.get(2)?,
                 priority: r.get(3)?,
             })
-        })?
-        .collect::<Result<_, _>>()?)
+        },
+    )
 }
 
 /// Records that the rule fired for `message_id`, so it never fires again.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn flag_unread(tx: &Connection, message_id: i64, now: i64) -> Result<(), StoreError> {
+pub(crate) fn flag_unread(tx: &Conn<'_>, message_id: i64, now: i64) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO crm_unread_flags (message_id, flagged_at) VALUES (?1, ?2)",
         params![message_id, now],

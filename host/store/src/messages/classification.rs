@@ -1,8 +1,9 @@
 //! What the pipeline's plugins decided for a message: the classifier's tags and
 //! details (or why it failed) and the responder's actions.
 
+use crate::params;
+use crate::sql::Conn;
 use crate::{StoreError, now_ms};
-use rusqlite::{Connection, params};
 
 /// The outcome of classifying one message.
 #[derive(Debug, Clone)]
@@ -25,7 +26,7 @@ pub enum ClassifyOutcome {
 /// # Errors
 /// On database failure.
 pub(crate) fn record_classification(
-    tx: &Connection,
+    tx: &Conn<'_>,
     message_id: i64,
     classifier: Option<&str>,
     outcome: &ClassifyOutcome,
@@ -39,20 +40,17 @@ pub(crate) fn record_classification(
             tx.execute(
                 "UPDATE messages SET classified_at = ?2, classification = ?3, classifier = ?4, classify_error = NULL
                  WHERE id = ?1",
-                params![message_id, now, classification.to_string(), classifier],
-            )?;
+                params![message_id, now, classification.to_string(), classifier],)?;
             for tag in tags {
                 tx.execute(
                     "INSERT INTO message_tags (message_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                    params![message_id, tag],
-                )?;
+                    params![message_id, tag],)?;
             }
         }
         ClassifyOutcome::Failed(reason) => {
             tx.execute(
                 "UPDATE messages SET classified_at = ?2, classifier = ?3, classify_error = ?4 WHERE id = ?1",
-                params![message_id, now, classifier, reason],
-            )?;
+                params![message_id, now, classifier, reason],)?;
         }
         ClassifyOutcome::NoClassifier => {
             tx.execute(
@@ -70,7 +68,7 @@ pub(crate) fn record_classification(
 /// # Errors
 /// On database failure.
 pub(crate) fn record_response(
-    tx: &Connection,
+    tx: &Conn<'_>,
     message_id: i64,
     responder: &str,
     response: &Result<Vec<serde_json::Value>, String>,
@@ -79,8 +77,7 @@ pub(crate) fn record_response(
         Ok(actions) => {
             tx.execute(
                 "UPDATE messages SET actions = ?2, responder = ?3, respond_error = NULL WHERE id = ?1",
-                params![message_id, serde_json::Value::Array(actions.clone()).to_string(), responder],
-            )?;
+                params![message_id, serde_json::Value::Array(actions.clone()).to_string(), responder],)?;
             for tag in actions
                 .iter()
                 .filter(|a| a["type"] == "tag")
@@ -88,8 +85,7 @@ pub(crate) fn record_response(
             {
                 tx.execute(
                     "INSERT INTO message_tags (message_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                    params![message_id, tag],
-                )?;
+                    params![message_id, tag],)?;
             }
         }
         Err(reason) => {

@@ -3,7 +3,8 @@
 
 use crate::StoreError;
 use crate::page::{Page, PageRequest};
-use rusqlite::{Connection, params};
+use crate::params;
+use crate::sql::Conn;
 use serde::Serialize;
 
 /// A conversation: one contact with one business number.
@@ -30,31 +31,33 @@ pub struct Conversation {
 /// # Errors
 /// On database failure.
 pub(crate) fn conversations(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     page: PageRequest,
 ) -> Result<Page<Conversation>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let sql = conn.pick(
         "SELECT c.id, c.contact_id, c.phone_number_id, c.created_at, c.last_message_at, c.last_inbound_at,
                 (SELECT group_concat(tag, char(31)) FROM (SELECT DISTINCT t.tag FROM message_tags t
                    JOIN messages m ON m.id = t.message_id WHERE m.conversation_id = c.id ORDER BY t.tag))
          FROM conversations c WHERE c.tenant_id = ?1 AND c.id > ?2 ORDER BY c.id LIMIT ?3",
-    )?;
-    let rows = stmt
-        .query_map(params![tenant, page.after, page.sql_limit()], |r| {
-            let tags: Option<String> = r.get(6)?;
-            Ok(Conversation {
-                id: r.get(0)?,
-                contact_id: r.get(1)?,
-                phone_number_id: r.get(2)?,
-                created_at: r.get(3)?,
-                last_message_at: r.get(4)?,
-                last_inbound_at: r.get(5)?,
-                tags: tags
-                    .map(|t| t.split('\u{1f}').map(str::to_string).collect())
-                    .unwrap_or_default(),
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        "SELECT c.id, c.contact_id, c.phone_number_id, c.created_at, c.last_message_at, c.last_inbound_at,
+                (SELECT string_agg(d.tag, chr(31) ORDER BY d.tag) FROM (SELECT DISTINCT t.tag FROM message_tags t
+                   JOIN messages m ON m.id = t.message_id WHERE m.conversation_id = c.id) d)
+         FROM conversations c WHERE c.tenant_id = ?1 AND c.id > ?2 ORDER BY c.id LIMIT ?3",
+    );
+    let rows = conn.query(sql, params![tenant, page.after, page.sql_limit()], |r| {
+        let tags: Option<String> = r.get(6)?;
+        Ok(Conversation {
+            id: r.get(0)?,
+            contact_id: r.get(1)?,
+            phone_number_id: r.get(2)?,
+            created_at: r.get(3)?,
+            last_message_at: r.get(4)?,
+            last_inbound_at: r.get(5)?,
+            tags: tags
+                .map(|t| t.split('\u{1f}').map(str::to_string).collect())
+                .unwrap_or_default(),
+        })
+    })?;
     Ok(Page::from_rows(rows, page, |c| c.id))
 }

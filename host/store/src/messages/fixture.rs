@@ -3,21 +3,29 @@
 
 use super::*;
 use crate::page::PageRequest;
+use crate::params;
 use crate::{Db, contacts, tenants};
-use rusqlite::params;
 use serde_json::json;
 
 pub(super) struct Fixture {
-    _dir: tempfile::TempDir,
+    _test: crate::testing::TestDb,
+    pub(super) backend: &'static str,
     pub(super) db: Db,
     contact_id: i64,
 }
 
-pub(super) fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("t.db")).unwrap();
+/// One fixture per backend.
+pub(super) fn fixtures() -> Vec<Fixture> {
+    crate::testing::backends()
+        .into_iter()
+        .map(fixture)
+        .collect()
+}
+
+fn fixture(test: crate::testing::TestDb) -> Fixture {
+    let db = test.db.clone();
     let contact_id = db
-        .sqlite_blocking(|c| {
+        .with_conn(|c| {
             crate::apps::insert(c, "app", "secret", "verify")?;
             tenants::insert(
                 c,
@@ -38,7 +46,8 @@ pub(super) fn fixture() -> Fixture {
         })
         .unwrap();
     Fixture {
-        _dir: dir,
+        backend: test.backend,
+        _test: test,
         db,
         contact_id,
     }
@@ -48,7 +57,7 @@ impl Fixture {
     pub(super) fn inbound(&self, wamid: &str, body: &str) -> Stored {
         let content = json!({"type": "text", "body": body});
         self.db
-            .sqlite_blocking(|c| {
+            .with_conn(|c| {
                 insert_inbound(
                     c,
                     &NewInbound {
@@ -73,21 +82,19 @@ impl Fixture {
     /// An outbound row as the outbox stores it (status `accepted`).
     pub(super) fn outbound(&self, wamid: &str) {
         self.db
-            .sqlite_blocking(|c| {
-                let conversation: i64 = c.query_row(
+            .with_conn(|c| {
+                let conversation: i64 = c.query_one(
                     "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at)
                      VALUES ('acme', ?1, '100', 0, 0)
                      ON CONFLICT (tenant_id, contact_id, phone_number_id) DO UPDATE SET created_at = 0
                      RETURNING id",
-                    [self.contact_id],
-                    |r| r.get(0),
-                )?;
+                    params![self.contact_id],
+                    |r| r.get(0),)?;
                 c.execute(
                     "INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
                                            text, content, context, raw, status, created_at)
                      VALUES ('acme', ?1, ?2, ?3, 'outbound', 'text', 0, 'hi', '{}', '{}', '{}', 'accepted', 0)",
-                    params![conversation, self.contact_id, wamid],
-                )?;
+                    params![conversation, self.contact_id, wamid],)?;
                 Ok(())
             })
             .unwrap();
@@ -96,7 +103,7 @@ impl Fixture {
     pub(super) fn status(&self, wamid: &str, status: &str, at: i64) -> StatusOutcome {
         let errors = (status == "failed").then(|| json!([{"code": 131026}]));
         self.db
-            .sqlite_blocking(|c| {
+            .with_conn(|c| {
                 record_status(
                     c,
                     &NewStatus {
@@ -124,7 +131,7 @@ impl Fixture {
     ) -> RevisionOutcome {
         let content = edit.map(|text| json!({"type": "text", "body": text}));
         self.db
-            .sqlite_blocking(|c| {
+            .with_conn(|c| {
                 record_revision(
                     c,
                     &NewRevision {
@@ -150,7 +157,7 @@ impl Fixture {
 
     pub(super) fn message(&self, wamid: &str) -> Message {
         self.db
-            .sqlite_blocking(|c| {
+            .with_conn(|c| {
                 list(
                     c,
                     "acme",

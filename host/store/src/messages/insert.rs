@@ -2,8 +2,9 @@
 //! and any edit or revoke that arrived before it.
 
 use super::revisions::{current_edit_raw, reconcile};
+use crate::params;
+use crate::sql::Conn;
 use crate::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
 
 /// An inbound message to store.
 #[derive(Debug, Clone)]
@@ -55,14 +56,12 @@ pub struct Stored {
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn insert_inbound(conn: &Connection, m: &NewInbound<'_>) -> Result<Stored, StoreError> {
+pub(crate) fn insert_inbound(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Stored, StoreError> {
     if let Some((id, conv, classified)) = conn
-        .query_row(
+        .query_opt(
             "SELECT id, conversation_id, classified_at IS NOT NULL FROM messages WHERE tenant_id = ?1 AND wamid = ?2",
             params![m.tenant, m.wamid],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?)),
-        )
-        .optional()?
+            |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?, r.get::<bool>(2)?)),)?
     {
         let edited_by = if classified {
             None
@@ -78,20 +77,20 @@ pub(crate) fn insert_inbound(conn: &Connection, m: &NewInbound<'_>) -> Result<St
         });
     }
     let now = now_ms();
-    let conversation_id: i64 = conn.query_row(
+    let conversation_id: i64 = conn.query_one(
         "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at, last_inbound_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)
          ON CONFLICT (tenant_id, contact_id, phone_number_id) DO UPDATE SET
-             last_message_at = MAX(last_message_at, excluded.last_message_at),
-             last_inbound_at = MAX(COALESCE(last_inbound_at, 0), excluded.last_inbound_at)
+             last_message_at = greatest(conversations.last_message_at, excluded.last_message_at),
+             last_inbound_at = greatest(conversations.last_inbound_at, excluded.last_inbound_at)
          RETURNING id",
         params![m.tenant, m.contact_id, m.phone_number_id, now, m.timestamp],
-        |r| r.get(0),
-    )?;
-    conn.execute(
+        |r| r.get(0),)?;
+    let message_id: i64 = conn.query_one(
         "INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
                                text, content, context, raw, status, inbox_id, created_at, errors)
-         VALUES (?1, ?2, ?3, ?4, 'inbound', ?5, ?6, ?7, ?8, ?9, ?10, 'received', ?11, ?12, ?13)",
+         VALUES (?1, ?2, ?3, ?4, 'inbound', ?5, ?6, ?7, ?8, ?9, ?10, 'received', ?11, ?12, ?13)
+         RETURNING id",
         params![
             m.tenant,
             conversation_id,
@@ -107,16 +106,23 @@ pub(crate) fn insert_inbound(conn: &Connection, m: &NewInbound<'_>) -> Result<St
             now,
             m.errors.map(serde_json::Value::to_string),
         ],
+        |r| r.get(0),
     )?;
-    let message_id = conn.last_insert_rowid();
     if m.kind == "order" {
         // What the customer bought, by SKU: evidence for finding the same person
         // writing from another number (crate::sync).
         conn.execute(
-            "INSERT OR IGNORE INTO contact_purchases (tenant_id, contact_id, sku, message_id, at)
-             SELECT ?1, ?2, json_extract(j.value, '$.product_retailer_id'), ?3, ?4
-             FROM json_each(?5, '$.order.product_items') j
-             WHERE json_extract(j.value, '$.product_retailer_id') IS NOT NULL",
+            conn.pick(
+                "INSERT OR IGNORE INTO contact_purchases (tenant_id, contact_id, sku, message_id, at)
+                 SELECT ?1, ?2, json_extract(j.value, '$.product_retailer_id'), ?3, ?4
+                 FROM json_each(?5, '$.order.product_items') j
+                 WHERE json_extract(j.value, '$.product_retailer_id') IS NOT NULL",
+                "INSERT INTO contact_purchases (tenant_id, contact_id, sku, message_id, at)
+                 SELECT ?1, ?2, j.value ->> 'product_retailer_id', ?3, ?4
+                 FROM jsonb_array_elements(?5::jsonb -> 'order' -> 'product_items') j
+                 WHERE j.value ->> 'product_retailer_id' IS NOT NULL
+                 ON CONFLICT DO NOTHING",
+            ),
             params![
                 m.tenant,
                 m.contact_id,

@@ -6,7 +6,8 @@ use super::statuses::statuses_of;
 use super::{Revision, StatusEvent};
 use crate::StoreError;
 use crate::page::{Page, PageRequest};
-use rusqlite::{Connection, params};
+use crate::params;
+use crate::sql::Conn;
 use serde::Serialize;
 
 /// A message as stored and served.
@@ -79,17 +80,19 @@ pub struct OriginalVersion {
     pub content: serde_json::Value,
 }
 
-fn tags_of(conn: &Connection, message_id: i64) -> rusqlite::Result<Vec<String>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT tag FROM message_tags WHERE message_id = ?1 ORDER BY tag")?;
-    stmt.query_map([message_id], |r| r.get(0))?.collect()
+fn tags_of(conn: &Conn<'_>, message_id: i64) -> Result<Vec<String>, StoreError> {
+    conn.query(
+        "SELECT tag FROM message_tags WHERE message_id = ?1 ORDER BY tag",
+        params![message_id],
+        |r| r.get(0),
+    )
 }
 
 /// One message of a tenant, with everything [`list`] returns.
 ///
 /// # Errors
 /// On database failure or unreadable stored JSON.
-pub(crate) fn get(conn: &Connection, tenant: &str, id: i64) -> Result<Option<Message>, StoreError> {
+pub(crate) fn get(conn: &Conn<'_>, tenant: &str, id: i64) -> Result<Option<Message>, StoreError> {
     let page = list(
         conn,
         tenant,
@@ -116,74 +119,75 @@ pub struct MessageFilter<'a> {
 /// # Errors
 /// On database failure or unreadable stored JSON.
 pub(crate) fn list(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     filter: MessageFilter<'_>,
     page: PageRequest,
 ) -> Result<Page<Message>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.id, m.wamid, m.conversation_id, m.contact_id, m.direction, m.type, m.timestamp, m.text,
+    let json = |text: String| serde_json::from_str::<serde_json::Value>(&text);
+    let optional_json = |text: Option<String>| text.map(|t| serde_json::from_str(&t)).transpose();
+    // SQLite: the unary `+` keeps the planner on the primary key (walking ids in
+    // order) rather than the tenant index, which would sort all of the tenant's
+    // messages first. PostgreSQL chooses well on its own.
+    let tenant_column = conn.pick("+m.tenant_id", "m.tenant_id");
+    let sql = format!("SELECT m.id, m.wamid, m.conversation_id, m.contact_id, m.direction, m.type, m.timestamp, m.text,
                 m.content, m.status, m.classification, m.classifier, m.classify_error, m.created_at,
                 m.context, m.raw, m.actions, m.responder, m.respond_error,
                 m.status_at, m.errors, m.edited_at, m.revoked_at, m.original_text, m.original_content
          FROM messages m
-         WHERE +m.tenant_id = ?1 AND m.id > ?2
+         WHERE {tenant_column} = ?1 AND m.id > ?2
            AND (?3 IS NULL OR m.conversation_id = ?3)
            AND (?4 IS NULL OR EXISTS (SELECT 1 FROM message_tags t WHERE t.message_id = m.id AND t.tag = ?4))
-         ORDER BY m.id LIMIT ?5",
+         ORDER BY m.id LIMIT ?5");
+    let rows = conn.query(
+        &sql,
+        params![
+            tenant,
+            page.after,
+            filter.conversation_id,
+            filter.tag,
+            page.sql_limit()
+        ],
+        |r| {
+            let strings = |i: usize| r.get::<String>(i);
+            let optional = |i: usize| r.get::<Option<String>>(i);
+            Ok((
+                Message {
+                    id: r.get(0)?,
+                    wamid: strings(1)?,
+                    conversation_id: r.get(2)?,
+                    contact_id: r.get(3)?,
+                    direction: strings(4)?,
+                    kind: strings(5)?,
+                    timestamp: r.get(6)?,
+                    text: optional(7)?,
+                    content: serde_json::Value::Null,
+                    context: serde_json::Value::Null,
+                    raw: serde_json::Value::Null,
+                    status: strings(9)?,
+                    status_at: r.get(19)?,
+                    errors: None,
+                    edited_at: r.get(21)?,
+                    revoked_at: r.get(22)?,
+                    original: None,
+                    revisions: Vec::new(),
+                    statuses: Vec::new(),
+                    tags: Vec::new(),
+                    classification: None,
+                    classifier: optional(11)?,
+                    classify_error: optional(12)?,
+                    actions: None,
+                    responder: optional(17)?,
+                    respond_error: optional(18)?,
+                    created_at: r.get(13)?,
+                },
+                // The JSON columns, parsed outside the row callback.
+                [strings(8)?, strings(14)?, strings(15)?],
+                [optional(10)?, optional(16)?, optional(20)?],
+                (optional(23)?, optional(24)?),
+            ))
+        },
     )?;
-    let json = |text: String| serde_json::from_str::<serde_json::Value>(&text);
-    let optional_json = |text: Option<String>| text.map(|t| serde_json::from_str(&t)).transpose();
-    let rows = stmt
-        .query_map(
-            params![
-                tenant,
-                page.after,
-                filter.conversation_id,
-                filter.tag,
-                page.sql_limit()
-            ],
-            |r| {
-                let strings = |i: usize| r.get::<_, String>(i);
-                let optional = |i: usize| r.get::<_, Option<String>>(i);
-                Ok((
-                    Message {
-                        id: r.get(0)?,
-                        wamid: strings(1)?,
-                        conversation_id: r.get(2)?,
-                        contact_id: r.get(3)?,
-                        direction: strings(4)?,
-                        kind: strings(5)?,
-                        timestamp: r.get(6)?,
-                        text: optional(7)?,
-                        content: serde_json::Value::Null,
-                        context: serde_json::Value::Null,
-                        raw: serde_json::Value::Null,
-                        status: strings(9)?,
-                        status_at: r.get(19)?,
-                        errors: None,
-                        edited_at: r.get(21)?,
-                        revoked_at: r.get(22)?,
-                        original: None,
-                        revisions: Vec::new(),
-                        statuses: Vec::new(),
-                        tags: Vec::new(),
-                        classification: None,
-                        classifier: optional(11)?,
-                        classify_error: optional(12)?,
-                        actions: None,
-                        responder: optional(17)?,
-                        respond_error: optional(18)?,
-                        created_at: r.get(13)?,
-                    },
-                    // The JSON columns, parsed outside the row callback.
-                    [strings(8)?, strings(14)?, strings(15)?],
-                    [optional(10)?, optional(16)?, optional(20)?],
-                    (optional(23)?, optional(24)?),
-                ))
-            },
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
     let items = rows
         .into_iter()
         .map(

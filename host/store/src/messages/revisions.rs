@@ -1,8 +1,9 @@
 //! Edits and revokes: recording them (even before the message they change arrives),
 //! reconciling a stored message with every recorded revision, and reading them back.
 
+use crate::params;
+use crate::sql::Conn;
 use crate::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 /// An edit or revoke of a message, as received.
@@ -100,16 +101,13 @@ pub struct RevisionOutcome {
 /// # Errors
 /// On database failure.
 pub(crate) fn record_revision(
-    conn: &Connection,
+    conn: &Conn<'_>,
     r: &NewRevision<'_>,
 ) -> Result<RevisionOutcome, StoreError> {
     let inserted = conn
-        .prepare_cached(
-            "INSERT INTO message_revisions (tenant_id, target_wamid, wamid, action, type, text, content,
+        .execute("INSERT INTO message_revisions (tenant_id, target_wamid, wamid, action, type, text, content,
                                             raw, timestamp, inbox_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING", params![
             r.tenant,
             r.target_wamid,
             r.wamid,
@@ -135,12 +133,12 @@ pub(crate) fn record_revision(
     if applied.changed && r.action == RevisionAction::Edit {
         conn.execute(
             "UPDATE messages SET classified_at = NULL WHERE id = ?1",
-            [applied.message_id],
+            params![applied.message_id],
         )?;
     }
-    let (contact_id, unclassified) = conn.query_row(
+    let (contact_id, unclassified) = conn.query_one(
         "SELECT contact_id, classified_at IS NULL FROM messages WHERE id = ?1",
-        [applied.message_id],
+        params![applied.message_id],
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
     Ok(RevisionOutcome {
@@ -171,48 +169,45 @@ pub(super) struct Reconciled {
 /// the earliest revoke sets `revoked_at`. The result does not depend on the order the
 /// revisions arrived in. `None` when the message is not stored.
 pub(super) fn reconcile(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wamid: &str,
 ) -> Result<Option<Reconciled>, StoreError> {
     let Some((id, conversation_id, text, content, original_text, original_content, edited_at)) =
-        conn.query_row(
+        conn.query_opt(
             "SELECT id, conversation_id, text, content, original_text, original_content, edited_at
              FROM messages WHERE tenant_id = ?1 AND wamid = ?2",
             params![tenant, wamid],
             |r| {
                 Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<i64>>(6)?,
+                    r.get::<i64>(0)?,
+                    r.get::<i64>(1)?,
+                    r.get::<Option<String>>(2)?,
+                    r.get::<String>(3)?,
+                    r.get::<Option<String>>(4)?,
+                    r.get::<Option<String>>(5)?,
+                    r.get::<Option<i64>>(6)?,
                 ))
             },
-        )
-        .optional()?
+        )?
     else {
         return Ok(None);
     };
-    let latest_edit = conn
-        .query_row(
-            "SELECT wamid, text, content, timestamp FROM message_revisions
+    let latest_edit = conn.query_opt(
+        "SELECT wamid, text, content, timestamp FROM message_revisions
              WHERE tenant_id = ?1 AND target_wamid = ?2 AND action = 'edit'
              ORDER BY timestamp DESC, id DESC LIMIT 1",
-            params![tenant, wamid],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            },
-        )
-        .optional()?;
-    let revoked_at: Option<i64> = conn.query_row(
+        params![tenant, wamid],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<Option<String>>(1)?,
+                r.get::<Option<String>>(2)?,
+                r.get::<i64>(3)?,
+            ))
+        },
+    )?;
+    let revoked_at: Option<i64> = conn.query_one(
         "SELECT MIN(timestamp) FROM message_revisions
          WHERE tenant_id = ?1 AND target_wamid = ?2 AND action = 'revoke'",
         params![tenant, wamid],
@@ -241,12 +236,11 @@ pub(super) fn reconcile(
         conn.execute(
             "UPDATE messages SET original_text = ?2, original_content = ?3, text = ?4, content = ?5, edited_at = ?6
              WHERE id = ?1",
-            params![id, first_text, first_content, new_text, new_content, at],
-        )?;
+            params![id, first_text, first_content, new_text, new_content, at],)?;
         current_edit = Some(edit_wamid);
     }
     conn.execute(
-        "UPDATE messages SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NOT ?2",
+        "UPDATE messages SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS DISTINCT FROM ?2",
         params![id, revoked_at],
     )?;
     Ok(Some(Reconciled {
@@ -272,34 +266,32 @@ fn with_text(mut content: serde_json::Value, text: Option<&str>) -> serde_json::
 
 /// The notification of the edit that is a stored message's current version, if any.
 pub(super) fn current_edit_raw(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wamid: &str,
 ) -> Result<Option<serde_json::Value>, StoreError> {
-    conn.query_row(
+    conn.query_opt(
         "SELECT raw FROM message_revisions
          WHERE tenant_id = ?1 AND target_wamid = ?2 AND action = 'edit'
          ORDER BY timestamp DESC, id DESC LIMIT 1",
         params![tenant, wamid],
-        |r| r.get::<_, String>(0),
-    )
-    .optional()?
+        |r| r.get::<String>(0),
+    )?
     .map(|raw| serde_json::from_str(&raw).map_err(StoreError::from))
     .transpose()
 }
 
 /// Every recorded edit and revoke of a message, oldest first.
 pub(super) fn revisions_of(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wamid: &str,
 ) -> Result<Vec<Revision>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.query(
         "SELECT wamid, action, type, text, content, timestamp FROM message_revisions
          WHERE tenant_id = ?1 AND target_wamid = ?2 ORDER BY timestamp, id",
-    )?;
-    let rows = stmt
-        .query_map(params![tenant, wamid], |r| {
+        params![tenant, wamid],
+        |r| {
             Ok((
                 Revision {
                     wamid: r.get(0)?,
@@ -309,10 +301,10 @@ pub(super) fn revisions_of(
                     content: None,
                     timestamp: r.get(5)?,
                 },
-                r.get::<_, Option<String>>(4)?,
+                r.get::<Option<String>>(4)?,
             ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     rows.into_iter()
         .map(|(mut revision, content)| {
             revision.content = content.map(|c| serde_json::from_str(&c)).transpose()?;
@@ -324,72 +316,78 @@ pub(super) fn revisions_of(
 mod tests {
     use super::*;
     use crate::messages::OriginalVersion;
-    use crate::messages::fixture::fixture;
+    use crate::messages::fixture::fixtures;
     use serde_json::json;
 
     #[test]
     fn an_edit_replaces_the_text_and_keeps_the_first_version() {
-        let f = fixture();
-        f.inbound("wamid.m", "helo");
-        let outcome = f.revision("wamid.m", "wamid.e1", Some("hello"), 2_000);
-        assert!(outcome.inserted && outcome.current && outcome.changed);
-        assert!(outcome.message.unwrap().unclassified);
-        let m = f.message("wamid.m");
-        assert_eq!(m.text.as_deref(), Some("hello"));
-        assert_eq!(m.content, json!({"type": "text", "body": "hello"}));
-        assert_eq!(m.edited_at, Some(2_000));
-        assert_eq!(
-            m.original,
-            Some(OriginalVersion {
-                text: Some("helo".into()),
-                content: json!({"type": "text", "body": "helo"}),
-            })
-        );
-        // A second edit, then an older one arriving late: the newest one wins and the
-        // first version stays the original.
-        f.revision("wamid.m", "wamid.e3", Some("hello!!"), 4_000);
-        let late = f.revision("wamid.m", "wamid.e2", Some("hello!"), 3_000);
-        assert!(late.inserted && !late.current && !late.changed);
-        let m = f.message("wamid.m");
-        assert_eq!(m.text.as_deref(), Some("hello!!"));
-        assert_eq!(m.original.unwrap().text.as_deref(), Some("helo"));
-        let history: Vec<_> = m
-            .revisions
-            .iter()
-            .map(|r| r.text.clone().unwrap())
-            .collect();
-        assert_eq!(history, ["hello", "hello!", "hello!!"]);
-        // Redelivery changes nothing.
-        let again = f.revision("wamid.m", "wamid.e3", Some("hello!!"), 4_000);
-        assert!(!again.inserted && again.current && !again.changed);
+        for f in fixtures() {
+            eprintln!("backend: {}", f.backend);
+            f.inbound("wamid.m", "helo");
+            let outcome = f.revision("wamid.m", "wamid.e1", Some("hello"), 2_000);
+            assert!(outcome.inserted && outcome.current && outcome.changed);
+            assert!(outcome.message.unwrap().unclassified);
+            let m = f.message("wamid.m");
+            assert_eq!(m.text.as_deref(), Some("hello"));
+            assert_eq!(m.content, json!({"type": "text", "body": "hello"}));
+            assert_eq!(m.edited_at, Some(2_000));
+            assert_eq!(
+                m.original,
+                Some(OriginalVersion {
+                    text: Some("helo".into()),
+                    content: json!({"type": "text", "body": "helo"}),
+                })
+            );
+            // A second edit, then an older one arriving late: the newest one wins and the
+            // first version stays the original.
+            f.revision("wamid.m", "wamid.e3", Some("hello!!"), 4_000);
+            let late = f.revision("wamid.m", "wamid.e2", Some("hello!"), 3_000);
+            assert!(late.inserted && !late.current && !late.changed);
+            let m = f.message("wamid.m");
+            assert_eq!(m.text.as_deref(), Some("hello!!"));
+            assert_eq!(m.original.unwrap().text.as_deref(), Some("helo"));
+            let history: Vec<_> = m
+                .revisions
+                .iter()
+                .map(|r| r.text.clone().unwrap())
+                .collect();
+            assert_eq!(history, ["hello", "hello!", "hello!!"]);
+            // Redelivery changes nothing.
+            let again = f.revision("wamid.m", "wamid.e3", Some("hello!!"), 4_000);
+            assert!(!again.inserted && again.current && !again.changed);
+        }
     }
 
     #[test]
     fn a_revoke_marks_the_message_and_keeps_its_content() {
-        let f = fixture();
-        f.inbound("wamid.r", "secret plan");
-        let outcome = f.revision("wamid.r", "wamid.rv", None, 9_000);
-        assert!(outcome.inserted && !outcome.changed);
-        let m = f.message("wamid.r");
-        assert_eq!(m.revoked_at, Some(9_000));
-        assert_eq!(m.text.as_deref(), Some("secret plan"));
-        assert_eq!(m.revisions.len(), 1);
-        assert_eq!(m.revisions[0].action, "revoke");
+        for f in fixtures() {
+            eprintln!("backend: {}", f.backend);
+            f.inbound("wamid.r", "secret plan");
+            let outcome = f.revision("wamid.r", "wamid.rv", None, 9_000);
+            assert!(outcome.inserted && !outcome.changed);
+            let m = f.message("wamid.r");
+            assert_eq!(m.revoked_at, Some(9_000));
+            assert_eq!(m.text.as_deref(), Some("secret plan"));
+            assert_eq!(m.revisions.len(), 1);
+            assert_eq!(m.revisions[0].action, "revoke");
+        }
     }
 
     #[test]
     fn edits_and_revokes_recorded_before_the_message_apply_when_it_arrives() {
-        let f = fixture();
-        let early = f.revision("wamid.late", "wamid.e", Some("fixed"), 2_000);
-        assert_eq!(early.message, None);
-        f.revision("wamid.late", "wamid.rv", None, 3_000);
-        let stored = f.inbound("wamid.late", "fxied");
-        assert!(stored.inserted);
-        assert_eq!(stored.edited_by, Some(json!({"id": "wamid.e"})));
-        let m = f.message("wamid.late");
-        assert_eq!(m.text.as_deref(), Some("fixed"));
-        assert_eq!(m.original.unwrap().text.as_deref(), Some("fxied"));
-        assert_eq!(m.revoked_at, Some(3_000));
+        for f in fixtures() {
+            eprintln!("backend: {}", f.backend);
+            let early = f.revision("wamid.late", "wamid.e", Some("fixed"), 2_000);
+            assert_eq!(early.message, None);
+            f.revision("wamid.late", "wamid.rv", None, 3_000);
+            let stored = f.inbound("wamid.late", "fxied");
+            assert!(stored.inserted);
+            assert_eq!(stored.edited_by, Some(json!({"id": "wamid.e"})));
+            let m = f.message("wamid.late");
+            assert_eq!(m.text.as_deref(), Some("fixed"));
+            assert_eq!(m.original.unwrap().text.as_deref(), Some("fxied"));
+            assert_eq!(m.revoked_at, Some(3_000));
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Delivery statuses of outbound messages: recording each status event once and
 //! moving the message forward by the forward-only order, whatever order they arrive in.
 
+use crate::params;
+use crate::sql::Conn;
 use crate::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 /// One delivery status event of a message.
@@ -74,16 +75,14 @@ pub fn status_rank(status: &str) -> Option<u8> {
 /// # Errors
 /// On database failure.
 pub(crate) fn record_status(
-    conn: &Connection,
+    conn: &Conn<'_>,
     s: &NewStatus<'_>,
 ) -> Result<StatusOutcome, StoreError> {
-    let n = conn
-        .prepare_cached(
-            "INSERT INTO message_statuses (tenant_id, wamid, status, timestamp, raw, created_at,
+    let n = conn.execute(
+        "INSERT INTO message_statuses (tenant_id, wamid, status, timestamp, raw, created_at,
                                            recipient_id, errors, pricing, conversation)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![
+        params![
             s.tenant,
             s.wamid,
             s.status,
@@ -94,7 +93,8 @@ pub(crate) fn record_status(
             s.errors.map(serde_json::Value::to_string),
             s.pricing.map(serde_json::Value::to_string),
             s.conversation.map(serde_json::Value::to_string),
-        ])?;
+        ],
+    )?;
     Ok(StatusOutcome {
         inserted: n == 1,
         message_status: sync_status(conn, s.tenant, s.wamid)?,
@@ -109,7 +109,7 @@ pub(crate) fn record_status(
 /// # Errors
 /// On database failure.
 pub(crate) fn best_status(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wamid: &str,
 ) -> Result<Option<String>, StoreError> {
@@ -118,22 +118,17 @@ pub(crate) fn best_status(
 
 /// The best recorded status with its timestamp and errors.
 fn best_recorded(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wamid: &str,
 ) -> Result<Option<(String, i64, Option<String>)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT status, timestamp, errors FROM message_statuses WHERE tenant_id = ?1 AND wamid = ?2",
-    )?;
-    let rows = stmt
-        .query_map(params![tenant, wamid], |r| {
+    let rows = conn.query("SELECT status, timestamp, errors FROM message_statuses WHERE tenant_id = ?1 AND wamid = ?2", params![tenant, wamid], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Option<String>>(2)?,
+                r.get::<String>(0)?,
+                r.get::<i64>(1)?,
+                r.get::<Option<String>>(2)?,
             ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        })?;
     Ok(rows
         .into_iter()
         .filter_map(|row| Some((status_rank(&row.0)?, row)))
@@ -150,17 +145,15 @@ fn best_recorded(
 /// # Errors
 /// On database failure.
 pub(crate) fn sync_status(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wamid: &str,
 ) -> Result<Option<String>, StoreError> {
     let Some((id, current)) = conn
-        .query_row(
+        .query_opt(
             "SELECT id, status FROM messages WHERE tenant_id = ?1 AND wamid = ?2 AND direction = 'outbound'",
             params![tenant, wamid],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-        )
-        .optional()?
+            |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)),)?
     else {
         return Ok(None);
     };
@@ -172,8 +165,7 @@ pub(crate) fn sync_status(
     if status_rank(&best) > status_rank(&current) {
         conn.execute(
             "UPDATE messages SET status = ?2, status_at = ?3, errors = COALESCE(?4, errors) WHERE id = ?1",
-            params![id, best, at, errors],
-        )?;
+            params![id, best, at, errors],)?;
         return Ok(Some(best));
     }
     Ok(Some(current))
@@ -181,25 +173,24 @@ pub(crate) fn sync_status(
 
 /// Every recorded status of a message, oldest first.
 pub(super) fn statuses_of(
-    conn: &Connection,
+    conn: &Conn<'_>,
     tenant: &str,
     wamid: &str,
 ) -> Result<Vec<StatusEvent>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.query(
         "SELECT status, timestamp, errors, pricing, conversation FROM message_statuses
          WHERE tenant_id = ?1 AND wamid = ?2 ORDER BY timestamp, id",
-    )?;
-    let rows = stmt
-        .query_map(params![tenant, wamid], |r| {
+        params![tenant, wamid],
+        |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<String>>(4)?,
+                r.get::<String>(0)?,
+                r.get::<i64>(1)?,
+                r.get::<Option<String>>(2)?,
+                r.get::<Option<String>>(3)?,
+                r.get::<Option<String>>(4)?,
             ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     let parse = |text: Option<String>| text.map(|t| serde_json::from_str(&t)).transpose();
     rows.into_iter()
         .map(|(status, timestamp, errors, pricing, conversation)| {
@@ -216,7 +207,7 @@ pub(super) fn statuses_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::fixture::fixture;
+    use crate::messages::fixture::fixtures;
     use serde_json::json;
 
     /// Every order of `items`.
@@ -238,91 +229,101 @@ mod tests {
 
     #[test]
     fn statuses_only_move_forward_whatever_order_they_arrive_in() {
-        let f = fixture();
-        for (n, order) in permutations(&["sent", "delivered", "read", "played"])
-            .into_iter()
-            .enumerate()
-        {
-            let wamid = format!("wamid.out{n}");
-            f.outbound(&wamid);
-            for status in &order {
-                f.status(&wamid, status, 10);
+        for f in fixtures() {
+            eprintln!("backend: {}", f.backend);
+            for (n, order) in permutations(&["sent", "delivered", "read", "played"])
+                .into_iter()
+                .enumerate()
+            {
+                let wamid = format!("wamid.out{n}");
+                f.outbound(&wamid);
+                for status in &order {
+                    f.status(&wamid, status, 10);
+                }
+                let m = f.message(&wamid);
+                assert_eq!(m.status, "played", "{order:?}");
+                assert_eq!(m.statuses.len(), 4);
             }
-            let m = f.message(&wamid);
-            assert_eq!(m.status, "played", "{order:?}");
-            assert_eq!(m.statuses.len(), 4);
         }
     }
 
     #[test]
     fn failed_is_terminal_wherever_it_arrives() {
-        let f = fixture();
-        for (n, order) in permutations(&["sent", "delivered", "failed"])
-            .into_iter()
-            .enumerate()
-        {
-            let wamid = format!("wamid.fail{n}");
-            f.outbound(&wamid);
-            for status in &order {
-                f.status(&wamid, status, 10);
+        for f in fixtures() {
+            eprintln!("backend: {}", f.backend);
+            for (n, order) in permutations(&["sent", "delivered", "failed"])
+                .into_iter()
+                .enumerate()
+            {
+                let wamid = format!("wamid.fail{n}");
+                f.outbound(&wamid);
+                for status in &order {
+                    f.status(&wamid, status, 10);
+                }
+                let m = f.message(&wamid);
+                assert_eq!(m.status, "failed", "{order:?}");
+                assert_eq!(m.errors, Some(json!([{"code": 131026}])), "{order:?}");
             }
-            let m = f.message(&wamid);
-            assert_eq!(m.status, "failed", "{order:?}");
-            assert_eq!(m.errors, Some(json!([{"code": 131026}])), "{order:?}");
         }
     }
 
     #[test]
     fn a_redelivered_or_older_status_changes_nothing() {
-        let f = fixture();
-        f.outbound("wamid.o");
-        assert_eq!(
-            f.status("wamid.o", "read", 30).message_status.as_deref(),
-            Some("read")
-        );
-        let again = f.status("wamid.o", "read", 30);
-        assert!(!again.inserted);
-        let late = f.status("wamid.o", "delivered", 20);
-        assert!(late.inserted, "the late event is still kept");
-        assert_eq!(late.message_status.as_deref(), Some("read"));
-        let m = f.message("wamid.o");
-        assert_eq!(m.status_at, Some(30));
-        // Statuses Meta may add later do not move a message.
-        f.status("wamid.o", "deleted", 40);
-        assert_eq!(f.message("wamid.o").status, "read");
+        for f in fixtures() {
+            eprintln!("backend: {}", f.backend);
+            f.outbound("wamid.o");
+            assert_eq!(
+                f.status("wamid.o", "read", 30).message_status.as_deref(),
+                Some("read")
+            );
+            let again = f.status("wamid.o", "read", 30);
+            assert!(!again.inserted);
+            let late = f.status("wamid.o", "delivered", 20);
+            assert!(late.inserted, "the late event is still kept");
+            assert_eq!(late.message_status.as_deref(), Some("read"));
+            let m = f.message("wamid.o");
+            assert_eq!(m.status_at, Some(30));
+            // Statuses Meta may add later do not move a message.
+            f.status("wamid.o", "deleted", 40);
+            assert_eq!(f.message("wamid.o").status, "read");
+        }
     }
 
     #[test]
     fn a_status_recorded_before_its_message_applies_when_the_row_appears() {
-        let f = fixture();
-        let early = f.status("wamid.race", "delivered", 50);
-        assert_eq!(early.message_status, None, "no row yet");
-        let best =
-            f.db.sqlite_blocking(|c| best_status(c, "acme", "wamid.race"))
-                .unwrap();
-        assert_eq!(best.as_deref(), Some("delivered"));
-        assert_eq!(
-            f.db.sqlite_blocking(|c| best_status(c, "acme", "wamid.none"))
-                .unwrap(),
-            None
-        );
-        f.outbound("wamid.race");
-        assert_eq!(f.message("wamid.race").status, "accepted");
-        let synced =
-            f.db.sqlite_blocking(|c| sync_status(c, "acme", "wamid.race"))
-                .unwrap();
-        assert_eq!(synced.as_deref(), Some("delivered"));
-        let m = f.message("wamid.race");
-        assert_eq!((m.status.as_str(), m.status_at), ("delivered", Some(50)));
+        for f in fixtures() {
+            eprintln!("backend: {}", f.backend);
+            let early = f.status("wamid.race", "delivered", 50);
+            assert_eq!(early.message_status, None, "no row yet");
+            let best =
+                f.db.with_conn(|c| best_status(c, "acme", "wamid.race"))
+                    .unwrap();
+            assert_eq!(best.as_deref(), Some("delivered"));
+            assert_eq!(
+                f.db.with_conn(|c| best_status(c, "acme", "wamid.none"))
+                    .unwrap(),
+                None
+            );
+            f.outbound("wamid.race");
+            assert_eq!(f.message("wamid.race").status, "accepted");
+            let synced =
+                f.db.with_conn(|c| sync_status(c, "acme", "wamid.race"))
+                    .unwrap();
+            assert_eq!(synced.as_deref(), Some("delivered"));
+            let m = f.message("wamid.race");
+            assert_eq!((m.status.as_str(), m.status_at), ("delivered", Some(50)));
+        }
     }
 
     #[test]
     fn statuses_never_touch_inbound_messages() {
-        let f = fixture();
-        f.inbound("wamid.in", "hola");
-        assert_eq!(f.status("wamid.in", "read", 5).message_status, None);
-        let m = f.message("wamid.in");
-        assert_eq!(m.status, "received");
-        assert!(m.statuses.is_empty());
+        for f in fixtures() {
+            eprintln!("backend: {}", f.backend);
+            f.inbound("wamid.in", "hola");
+            assert_eq!(f.status("wamid.in", "read", 5).message_status, None);
+            let m = f.message("wamid.in");
+            assert_eq!(m.status, "received");
+            assert!(m.statuses.is_empty());
+        }
     }
 }
