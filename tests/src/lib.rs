@@ -1,12 +1,15 @@
 //! The one end-to-end harness: a real host on `127.0.0.1:0` over a temporary SQLite
-//! file, real plugins built from `plugins/` for wasm32-wasip2, real HTTP.
+//! file or a fresh PostgreSQL database ([`backend`], [`both_backends!`]), real
+//! plugins built from `plugins/` for wasm32-wasip2, real HTTP.
 //!
 //! Guests are built once per test process (and cargo makes later processes no-ops),
 //! into `target/guests`, separate from the host's target directory so that the
 //! nested cargo never waits on the outer one's lock.
 
+pub mod backend;
 pub mod bench;
 pub mod crm;
+pub mod fleet;
 pub mod graph;
 pub mod hubspot;
 pub mod polyglot;
@@ -68,6 +71,20 @@ pub fn guest(package: &str) -> PathBuf {
     path
 }
 
+/// Sends the hosts' logs to standard error (shown with a failing test) when
+/// `SCRM_TEST_LOG` is set, with its value as the filter (`SCRM_TEST_LOG=warn`).
+fn log_to_stderr() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if let Ok(filter) = std::env::var("SCRM_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 /// A running test host.
 #[derive(Debug)]
 pub struct Host {
@@ -79,10 +96,25 @@ pub struct Host {
     pub http: reqwest::Client,
     /// The data directory (kept for restarts).
     pub data_dir: PathBuf,
+    /// The PostgreSQL database, when the host runs on one (restarts reconnect to it).
+    pub database_url: Option<String>,
     _tmp: Option<tempfile::TempDir>,
 }
 
 impl Host {
+    /// A view of a host running elsewhere (another process, see [`fleet`]) at
+    /// `base`, for its HTTP API.
+    pub fn remote(base: &str, data_dir: &Path) -> Host {
+        Host {
+            running: None,
+            base: base.to_string(),
+            http: reqwest::Client::new(),
+            data_dir: data_dir.to_path_buf(),
+            database_url: None,
+            _tmp: None,
+        }
+    }
+
     /// Starts a host on a fresh data directory with default limits.
     pub async fn start() -> Host {
         Host::start_with(PluginLimits::default()).await
@@ -104,7 +136,12 @@ impl Host {
 
     /// Starts a host on `data_dir` with settings adjusted by `configure` (for
     /// example `s.whatsapp.graph_url` pointing at a local Cloud API server).
+    ///
+    /// On the PostgreSQL [`backend`] the host uses the database paired with
+    /// `data_dir`: a fresh one the first time, the same one on a restart.
     pub async fn start_configured(data_dir: &Path, configure: impl FnOnce(&mut Settings)) -> Host {
+        log_to_stderr();
+        let database_url = backend::database_for(data_dir);
         let mut settings = Settings::load(
             None,
             Overrides {
@@ -114,19 +151,58 @@ impl Host {
                 // One cache for every test host: each component compiles once per run.
                 compile_cache_dir: Some(repo_root().join("target/compile-cache")),
                 graph_url: None,
-                database_url: None,
+                database_url: database_url.clone().map(SecretString::from),
             },
         )
         .expect("settings");
         configure(&mut settings);
         let running = scrm::server::start(settings).await.expect("start host");
+        let on_postgres = running.state.db.dialect() == scrm_store::Dialect::Postgres;
+        assert_eq!(
+            on_postgres,
+            backend::current() == backend::Backend::Postgres,
+            "the host runs on {}, not on the test's backend",
+            running.state.db.location()
+        );
         Host {
             base: format!("http://{}", running.local_addr),
             running: Some(running),
             http: reqwest::Client::new(),
             data_dir: data_dir.to_path_buf(),
+            database_url,
             _tmp: None,
         }
+    }
+
+    /// The running host's store, for tests that read or write rows directly.
+    ///
+    /// # Panics
+    /// When the host is stopped.
+    pub fn db(&self) -> scrm_store::Db {
+        self.running
+            .as_ref()
+            .expect("the host is running")
+            .state
+            .db
+            .clone()
+    }
+
+    /// Runs `f` with a connection to the running host's database on the blocking
+    /// pool: PostgreSQL's synchronous driver must not run on an async worker.
+    ///
+    /// # Errors
+    /// Whatever `f` returns.
+    ///
+    /// # Panics
+    /// When the host is stopped or the blocking task dies.
+    pub async fn with_conn<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&scrm_store::Conn<'_>) -> Result<R, scrm_store::StoreError> + Send + 'static,
+    ) -> Result<R, scrm_store::StoreError> {
+        let db = self.db();
+        tokio::task::spawn_blocking(move || db.with_conn(f))
+            .await
+            .expect("the blocking task")
     }
 
     /// Stops the host, keeping its data directory for [`Host::restart`].

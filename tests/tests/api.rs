@@ -4,201 +4,203 @@
 use scrm_e2e::*;
 use serde_json::json;
 
-#[tokio::test]
-async fn the_api_requires_the_operator_token() {
-    let host = Host::start().await;
-    let r = host
-        .http
-        .get(format!("{}/v1/tenants", host.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    assert_eq!(
-        r.json::<serde_json::Value>().await.unwrap()["error"]["code"],
-        "unauthenticated"
-    );
-    let r = host
-        .http
-        .get(format!("{}/v1/tenants", host.base))
-        .bearer_auth("wrong-token-wrong-token")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    assert_eq!(
-        r.json::<serde_json::Value>().await.unwrap()["error"]["code"],
-        "invalid_token"
-    );
-    // Health and metrics are open.
-    let r = host
-        .http
-        .get(format!("{}/healthz", host.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
+scrm_e2e::both_backends! {
+    #[tokio::test]
+    async fn the_api_requires_the_operator_token() {
+        let host = Host::start().await;
+        let r = host
+            .http
+            .get(format!("{}/v1/tenants", host.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            r.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+            "unauthenticated"
+        );
+        let r = host
+            .http
+            .get(format!("{}/v1/tenants", host.base))
+            .bearer_auth("wrong-token-wrong-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            r.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+            "invalid_token"
+        );
+        // Health and metrics are open.
+        let r = host
+            .http
+            .get(format!("{}/healthz", host.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
 
-#[tokio::test]
-async fn secrets_are_never_served() {
-    let host = Host::start().await;
-    host.tenant("acme", &["100"], "US").await;
-    let apps = host.ok("GET", "/v1/apps", None).await.to_string();
-    assert!(apps.contains("app1"));
-    assert!(!apps.contains(APP_SECRET), "{apps}");
-    assert!(!apps.contains(VERIFY_TOKEN), "{apps}");
-    let tenant = host.ok("GET", "/v1/tenants/acme", None).await.to_string();
-    assert!(!tenant.contains(APP_SECRET), "{tenant}");
-}
+    #[tokio::test]
+    async fn secrets_are_never_served() {
+        let host = Host::start().await;
+        host.tenant("acme", &["100"], "US").await;
+        let apps = host.ok("GET", "/v1/apps", None).await.to_string();
+        assert!(apps.contains("app1"));
+        assert!(!apps.contains(APP_SECRET), "{apps}");
+        assert!(!apps.contains(VERIFY_TOKEN), "{apps}");
+        let tenant = host.ok("GET", "/v1/tenants/acme", None).await.to_string();
+        assert!(!tenant.contains(APP_SECRET), "{tenant}");
+    }
 
-#[tokio::test]
-async fn bad_input_gets_specific_errors_and_changes_nothing() {
-    let host = Host::start().await;
-    host.tenant("acme", &["100"], "US").await;
-    let cases = [
-        (
-            json!({"id": "b", "app": "app1", "phone_number_ids": ["200"], "region": "ZZ"}),
-            400,
-            "invalid_region",
-        ),
-        (
-            json!({"id": "b", "app": "app1", "phone_number_ids": []}),
-            400,
-            "invalid_phone_number_id",
-        ),
-        (
-            json!({"id": "b", "app": "app1", "phone_number_ids": ["12a"]}),
-            400,
-            "invalid_phone_number_id",
-        ),
-        (
-            json!({"id": "b c", "app": "app1", "phone_number_ids": ["200"]}),
-            400,
-            "invalid_id",
-        ),
-        (
-            json!({"id": "b", "app": "nope", "phone_number_ids": ["200"]}),
-            404,
-            "not_found",
-        ),
-        (
-            json!({"id": "acme", "app": "app1", "phone_number_ids": ["300"]}),
-            409,
-            "already_exists",
-        ),
-        (
-            json!({"id": "b", "app": "app1", "phone_number_ids": ["100"]}),
-            409,
-            "already_exists",
-        ),
-        (
-            json!({"id": "b", "app": "app1", "phone_number_ids": ["200"], "colour": 1}),
-            422,
-            "invalid_json",
-        ),
-    ];
-    for (body, status, code) in cases {
-        let (s, v) = host.api("POST", "/v1/tenants", Some(body.clone())).await;
+    #[tokio::test]
+    async fn bad_input_gets_specific_errors_and_changes_nothing() {
+        let host = Host::start().await;
+        host.tenant("acme", &["100"], "US").await;
+        let cases = [
+            (
+                json!({"id": "b", "app": "app1", "phone_number_ids": ["200"], "region": "ZZ"}),
+                400,
+                "invalid_region",
+            ),
+            (
+                json!({"id": "b", "app": "app1", "phone_number_ids": []}),
+                400,
+                "invalid_phone_number_id",
+            ),
+            (
+                json!({"id": "b", "app": "app1", "phone_number_ids": ["12a"]}),
+                400,
+                "invalid_phone_number_id",
+            ),
+            (
+                json!({"id": "b c", "app": "app1", "phone_number_ids": ["200"]}),
+                400,
+                "invalid_id",
+            ),
+            (
+                json!({"id": "b", "app": "nope", "phone_number_ids": ["200"]}),
+                404,
+                "not_found",
+            ),
+            (
+                json!({"id": "acme", "app": "app1", "phone_number_ids": ["300"]}),
+                409,
+                "already_exists",
+            ),
+            (
+                json!({"id": "b", "app": "app1", "phone_number_ids": ["100"]}),
+                409,
+                "already_exists",
+            ),
+            (
+                json!({"id": "b", "app": "app1", "phone_number_ids": ["200"], "colour": 1}),
+                422,
+                "invalid_json",
+            ),
+        ];
+        for (body, status, code) in cases {
+            let (s, v) = host.api("POST", "/v1/tenants", Some(body.clone())).await;
+            assert_eq!(
+                (s.as_u16(), v["error"]["code"].as_str()),
+                (status, Some(code)),
+                "{body}: {v}"
+            );
+            assert!(
+                v["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty())
+            );
+        }
+        let r = host
+            .http
+            .post(format!("{}/v1/tenants", host.base))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let tenants = host.ok("GET", "/v1/tenants", None).await;
+        assert_eq!(
+            tenants["items"].as_array().unwrap().len(),
+            1,
+            "nothing was added"
+        );
+        assert_eq!(tenants["items"][0]["phone_number_ids"], json!(["100"]));
+
+        let (s, v) = host
+            .api(
+                "POST",
+                "/v1/apps",
+                Some(json!({"id": "a2", "app_secret": "short", "verify_token": "v"})),
+            )
+            .await;
         assert_eq!(
             (s.as_u16(), v["error"]["code"].as_str()),
-            (status, Some(code)),
-            "{body}: {v}"
+            (400, Some("invalid_app_secret"))
         );
-        assert!(
-            v["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty())
+        let (s, v) = host.api("GET", "/v1/tenants/nobody/messages", None).await;
+        assert_eq!(
+            (s.as_u16(), v["error"]["code"].as_str()),
+            (404, Some("not_found"))
+        );
+        let (s, v) = host
+            .api("GET", "/v1/tenants/acme/messages?limit=abc", None)
+            .await;
+        assert_eq!(
+            (s.as_u16(), v["error"]["code"].as_str()),
+            (400, Some("invalid_query"))
         );
     }
-    let r = host
-        .http
-        .post(format!("{}/v1/tenants", host.base))
-        .bearer_auth(TOKEN)
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let tenants = host.ok("GET", "/v1/tenants", None).await;
-    assert_eq!(
-        tenants["items"].as_array().unwrap().len(),
-        1,
-        "nothing was added"
-    );
-    assert_eq!(tenants["items"][0]["phone_number_ids"], json!(["100"]));
 
-    let (s, v) = host
-        .api(
-            "POST",
-            "/v1/apps",
-            Some(json!({"id": "a2", "app_secret": "short", "verify_token": "v"})),
-        )
-        .await;
-    assert_eq!(
-        (s.as_u16(), v["error"]["code"].as_str()),
-        (400, Some("invalid_app_secret"))
-    );
-    let (s, v) = host.api("GET", "/v1/tenants/nobody/messages", None).await;
-    assert_eq!(
-        (s.as_u16(), v["error"]["code"].as_str()),
-        (404, Some("not_found"))
-    );
-    let (s, v) = host
-        .api("GET", "/v1/tenants/acme/messages?limit=abc", None)
-        .await;
-    assert_eq!(
-        (s.as_u16(), v["error"]["code"].as_str()),
-        (400, Some("invalid_query"))
-    );
-}
-
-#[tokio::test]
-async fn lists_are_paginated_with_a_cursor() {
-    let host = Host::start().await;
-    host.tenant("acme", &["100"], "US").await;
-    let msgs: Vec<(String, String)> = (0..5)
-        .map(|i| (format!("wamid.{i}"), format!("hello {i}")))
-        .collect();
-    let refs: Vec<(&str, &str)> = msgs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    host.post_signed(&text_webhook("100", "16505551234", &refs), APP_SECRET)
-        .await;
-    host.settle().await;
-    let p1 = host
-        .ok("GET", "/v1/tenants/acme/messages?limit=2", None)
-        .await;
-    assert_eq!(p1["items"].as_array().unwrap().len(), 2);
-    let after = p1["next_after"].as_i64().unwrap();
-    let p2 = host
-        .ok(
-            "GET",
-            &format!("/v1/tenants/acme/messages?limit=2&after={after}"),
-            None,
-        )
-        .await;
-    let after = p2["next_after"].as_i64().unwrap();
-    let p3 = host
-        .ok(
-            "GET",
-            &format!("/v1/tenants/acme/messages?limit=2&after={after}"),
-            None,
-        )
-        .await;
-    assert_eq!(p3["items"].as_array().unwrap().len(), 1);
-    assert!(p3.get("next_after").is_none());
-    let wamids: Vec<String> = [p1, p2, p3]
-        .iter()
-        .flat_map(|p| {
-            p["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["wamid"].as_str().unwrap().to_string())
-        })
-        .collect();
-    assert_eq!(
-        wamids,
-        ["wamid.0", "wamid.1", "wamid.2", "wamid.3", "wamid.4"]
-    );
+    #[tokio::test]
+    async fn lists_are_paginated_with_a_cursor() {
+        let host = Host::start().await;
+        host.tenant("acme", &["100"], "US").await;
+        let msgs: Vec<(String, String)> = (0..5)
+            .map(|i| (format!("wamid.{i}"), format!("hello {i}")))
+            .collect();
+        let refs: Vec<(&str, &str)> = msgs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        host.post_signed(&text_webhook("100", "16505551234", &refs), APP_SECRET)
+            .await;
+        host.settle().await;
+        let p1 = host
+            .ok("GET", "/v1/tenants/acme/messages?limit=2", None)
+            .await;
+        assert_eq!(p1["items"].as_array().unwrap().len(), 2);
+        let after = p1["next_after"].as_i64().unwrap();
+        let p2 = host
+            .ok(
+                "GET",
+                &format!("/v1/tenants/acme/messages?limit=2&after={after}"),
+                None,
+            )
+            .await;
+        let after = p2["next_after"].as_i64().unwrap();
+        let p3 = host
+            .ok(
+                "GET",
+                &format!("/v1/tenants/acme/messages?limit=2&after={after}"),
+                None,
+            )
+            .await;
+        assert_eq!(p3["items"].as_array().unwrap().len(), 1);
+        assert!(p3.get("next_after").is_none());
+        let wamids: Vec<String> = [p1, p2, p3]
+            .iter()
+            .flat_map(|p| {
+                p["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m["wamid"].as_str().unwrap().to_string())
+            })
+            .collect();
+        assert_eq!(
+            wamids,
+            ["wamid.0", "wamid.1", "wamid.2", "wamid.3", "wamid.4"]
+        );
+    }
 }

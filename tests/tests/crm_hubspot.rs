@@ -69,334 +69,336 @@ fn the_contact(hub: &HubSpot) -> hubspot::Object {
     found.into_iter().next().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whatsapp_and_hubspot_sync_both_ways() {
-    let hub = HubSpot::start().await;
-    let host = setup(&hub).await;
+scrm_e2e::both_backends! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn whatsapp_and_hubspot_sync_both_ways() {
+        let hub = HubSpot::start().await;
+        let host = setup(&hub).await;
 
-    // 1. A price inquiry creates the contact (phone in E.164), logs the message as a
-    //    WhatsApp communication on it, and opens a deal on it.
-    crm::customer_writes(
-        &host,
-        "Mario",
-        &[("wamid.h1", "Ciao, quanto costa l'iPhone15 Pro Max?")],
-    )
-    .await;
-    let jobs = crm::synced(&host, "acme", Duration::from_secs(60)).await;
-    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    assert!(
-        jobs.iter().any(|j| j["kind"] == "deal"),
-        "a price inquiry queues a deal: {jobs:#?}"
-    );
-    let contact = the_contact(&hub);
-    assert_eq!(contact.prop("firstname"), Some("Mario"));
-    assert_eq!(contact.prop("lastname"), None);
-    let comms = hub.communications_of(&contact.id);
-    assert_eq!(comms.len(), 1, "{comms:#?}");
-    let comm = &comms[0];
-    assert_eq!(
-        comm.prop("hs_communication_channel_type"),
-        Some("WHATS_APP")
-    );
-    assert_eq!(comm.prop("hs_communication_logged_from"), Some("CRM"));
-    let body = comm.prop("hs_communication_body").unwrap();
-    assert!(
-        body.contains("quanto costa l'iPhone15 Pro Max?") && body.contains("APL-IP15PM"),
-        "{body}"
-    );
-    let logged_at = hubspot::parse_datetime(comm.prop("hs_timestamp").unwrap()).unwrap();
-    assert!(
-        (logged_at / 1000).abs_diff(crm::now_secs() as i64) < 120,
-        "hs_timestamp is the message time: {logged_at}"
-    );
-    assert_eq!(comm.associations[0].type_id, 81);
-    let deals = hub.deals_of(&contact.id);
-    assert_eq!(deals.len(), 1, "{deals:#?}");
-    assert_eq!(deals[0].prop("dealname"), Some("WhatsApp: Mario"));
-    assert_eq!(deals[0].prop("pipeline"), Some("default"));
-    assert_eq!(deals[0].prop("dealstage"), Some("appointmentscheduled"));
-    assert!(
-        deals[0]
-            .prop("description")
-            .is_some_and(|d| d.contains("quanto costa")),
-        "{deals:#?}"
-    );
-    assert_eq!(deals[0].associations[0].type_id, 3);
-
-    // HubSpot's webhook for the host's own write is recognised as an echo.
-    let own: Vec<Value> = hub
-        .events_of(&contact.id)
-        .into_iter()
-        .filter(|e| e["changeSource"] == "INTEGRATION")
-        .collect();
-    assert!(!own.is_empty());
-    let (status, applied) =
-        deliver(&host, &hub.delivery(&crm::webhook_url(&host, "acme"), &own)).await;
-    assert_eq!(status, StatusCode::OK, "{applied}");
-    assert_eq!(applied["echoes"], 1, "{applied}");
-    assert_eq!(applied["changed"], 0, "{applied}");
-
-    // The first pull reads the contact (HubSpot touched it when the communication and
-    // the deal were logged) and finds nothing to change; the next reads nothing.
-    let applied = crm::pull(&host, "acme").await;
-    assert_eq!(applied["records"], 1, "{applied}");
-    assert_eq!(applied["changed"], 0, "{applied}");
-    assert_eq!(applied["conflicts"], 0, "{applied}");
-    let again = crm::pull(&host, "acme").await;
-    assert_eq!(again["records"], 0, "nothing new since: {again}");
-
-    // 2. Sales adds the last name in HubSpot; the next pull brings it back, and the
-    //    overwrite of "Mario" is in the review queue.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    hub.sales_edit(&contact.id, &[("lastname", "Rossi")]);
-    let applied = crm::pull(&host, "acme").await;
-    assert_eq!(applied["records"], 1, "{applied}");
-    assert_eq!(applied["changed"], 1, "{applied}");
-    assert_eq!(applied["conflicts"], 1, "{applied}");
-    let review = crm::assert_crm_rename_in_review(&host, "acme", "Mario Rossi", "Mario").await;
-    crm::resolve_review(&host, "acme", &review, "accept").await;
-
-    // 3. Sales changes the first name; HubSpot's signed webhook applies it at once
-    //    (the event names only the first name: the connector reads the last name).
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let events = hub.sales_edit(&contact.id, &[("firstname", "Mariano")]);
-    assert_eq!(events.len(), 1, "{events:#?}");
-    let delivery = hub.delivery(&crm::webhook_url(&host, "acme"), &events);
-
-    // A badly signed, a tampered and a stale delivery are refused before anything
-    // is applied.
-    let bad_secret = hubspot::delivery_at(
-        &crm::webhook_url(&host, "acme"),
-        &events,
-        crm::now_ms(),
-        "not-the-client-secret",
-    );
-    let mut tampered = delivery.clone();
-    tampered.body = String::from_utf8(tampered.body)
-        .unwrap()
-        .replace("Mariano", "Mallory")
-        .into_bytes();
-    let stale = hubspot::delivery_at(
-        &crm::webhook_url(&host, "acme"),
-        &events,
-        crm::now_ms() - 6 * 60 * 1000,
-        CLIENT_SECRET,
-    );
-    for (what, d) in [
-        ("bad secret", &bad_secret),
-        ("tampered", &tampered),
-        ("stale", &stale),
-    ] {
-        let (status, body) = deliver(&host, d).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
-        assert_eq!(body["error"]["code"], "crm_unauthorized", "{what}: {body}");
-    }
-    assert_eq!(crm::contacts(&host, "acme").await[0]["name"], "Mario Rossi");
-
-    let (status, applied) = deliver(&host, &delivery).await;
-    assert_eq!(status, StatusCode::OK, "{applied}");
-    assert_eq!(applied["records"], 1, "{applied}");
-    assert_eq!(applied["changed"], 1, "{applied}");
-    let contacts = crm::contacts(&host, "acme").await;
-    assert_eq!(contacts[0]["name"], "Mariano Rossi");
-    let reviews = crm::open_reviews(&host, "acme").await;
-    assert_eq!(reviews.len(), 1, "{reviews:#?}");
-    assert_eq!(reviews[0]["kept"], "Mariano Rossi");
-    // The connector read the contact to learn its last name.
-    assert!(
-        hub.requests()
-            .iter()
-            .any(|r| r.path == "/crm/v3/objects/contacts/batch/read" && r.status == 200)
-    );
-
-    // 4. The next message goes on the same contact, which keeps the CRM's name.
-    crm::customer_writes(&host, "Mario", &[("wamid.h2", "Grazie, lo prendo!")]).await;
-    crm::synced(&host, "acme", Duration::from_secs(60)).await;
-    let contact = the_contact(&hub);
-    assert_eq!(contact.prop("firstname"), Some("Mariano"));
-    assert_eq!(contact.prop("lastname"), Some("Rossi"));
-    assert_eq!(hub.communications_of(&contact.id).len(), 2);
-    assert_eq!(
-        hub.deals_of(&contact.id).len(),
-        1,
-        "no sales signal, no deal"
-    );
-
-    // Every request carried the private app's token, added by the host.
-    assert!(
-        hub.requests()
-            .iter()
-            .all(|r| r.token.as_deref() == Some(ACCESS_TOKEN)),
-        "{:#?}",
-        hub.requests()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_beyond_the_rate_limit_is_written_once_waiting_out_the_429s() {
-    let hub = HubSpot::start().await;
-    let host = setup(&hub).await;
-    crm::customer_writes(&host, "Anna", &[("wamid.b0", "hello")]).await;
-    crm::synced(&host, "acme", Duration::from_secs(60)).await;
-    let contact = the_contact(&hub);
-
-    // 120 messages: with the contact's own requests well over HubSpot's 100 per 10 s.
-    let texts: Vec<(String, String)> = (1..=120)
-        .map(|i| (format!("wamid.b{i}"), format!("burst message #{i}")))
-        .collect();
-    let refs: Vec<(&str, &str)> = texts
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    crm::customer_writes(&host, "Anna", &refs).await;
-    let jobs = crm::synced(&host, "acme", Duration::from_secs(120)).await;
-
-    // Everything arrived, once.
-    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    let bodies = bodies_of(&hub, &contact.id);
-    assert_eq!(bodies.len(), 121, "one communication per message");
-    for (_, text) in &texts {
+        // 1. A price inquiry creates the contact (phone in E.164), logs the message as a
+        //    WhatsApp communication on it, and opens a deal on it.
+        crm::customer_writes(
+            &host,
+            "Mario",
+            &[("wamid.h1", "Ciao, quanto costa l'iPhone15 Pro Max?")],
+        )
+        .await;
+        let jobs = crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        assert!(
+            jobs.iter().any(|j| j["kind"] == "deal"),
+            "a price inquiry queues a deal: {jobs:#?}"
+        );
+        let contact = the_contact(&hub);
+        assert_eq!(contact.prop("firstname"), Some("Mario"));
+        assert_eq!(contact.prop("lastname"), None);
+        let comms = hub.communications_of(&contact.id);
+        assert_eq!(comms.len(), 1, "{comms:#?}");
+        let comm = &comms[0];
         assert_eq!(
-            bodies.iter().filter(|b| b.ends_with(text.as_str())).count(),
+            comm.prop("hs_communication_channel_type"),
+            Some("WHATS_APP")
+        );
+        assert_eq!(comm.prop("hs_communication_logged_from"), Some("CRM"));
+        let body = comm.prop("hs_communication_body").unwrap();
+        assert!(
+            body.contains("quanto costa l'iPhone15 Pro Max?") && body.contains("APL-IP15PM"),
+            "{body}"
+        );
+        let logged_at = hubspot::parse_datetime(comm.prop("hs_timestamp").unwrap()).unwrap();
+        assert!(
+            (logged_at / 1000).abs_diff(crm::now_secs() as i64) < 120,
+            "hs_timestamp is the message time: {logged_at}"
+        );
+        assert_eq!(comm.associations[0].type_id, 81);
+        let deals = hub.deals_of(&contact.id);
+        assert_eq!(deals.len(), 1, "{deals:#?}");
+        assert_eq!(deals[0].prop("dealname"), Some("WhatsApp: Mario"));
+        assert_eq!(deals[0].prop("pipeline"), Some("default"));
+        assert_eq!(deals[0].prop("dealstage"), Some("appointmentscheduled"));
+        assert!(
+            deals[0]
+                .prop("description")
+                .is_some_and(|d| d.contains("quanto costa")),
+            "{deals:#?}"
+        );
+        assert_eq!(deals[0].associations[0].type_id, 3);
+
+        // HubSpot's webhook for the host's own write is recognised as an echo.
+        let own: Vec<Value> = hub
+            .events_of(&contact.id)
+            .into_iter()
+            .filter(|e| e["changeSource"] == "INTEGRATION")
+            .collect();
+        assert!(!own.is_empty());
+        let (status, applied) =
+            deliver(&host, &hub.delivery(&crm::webhook_url(&host, "acme"), &own)).await;
+        assert_eq!(status, StatusCode::OK, "{applied}");
+        assert_eq!(applied["echoes"], 1, "{applied}");
+        assert_eq!(applied["changed"], 0, "{applied}");
+
+        // The first pull reads the contact (HubSpot touched it when the communication and
+        // the deal were logged) and finds nothing to change; the next reads nothing.
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["records"], 1, "{applied}");
+        assert_eq!(applied["changed"], 0, "{applied}");
+        assert_eq!(applied["conflicts"], 0, "{applied}");
+        let again = crm::pull(&host, "acme").await;
+        assert_eq!(again["records"], 0, "nothing new since: {again}");
+
+        // 2. Sales adds the last name in HubSpot; the next pull brings it back, and the
+        //    overwrite of "Mario" is in the review queue.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        hub.sales_edit(&contact.id, &[("lastname", "Rossi")]);
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["records"], 1, "{applied}");
+        assert_eq!(applied["changed"], 1, "{applied}");
+        assert_eq!(applied["conflicts"], 1, "{applied}");
+        let review = crm::assert_crm_rename_in_review(&host, "acme", "Mario Rossi", "Mario").await;
+        crm::resolve_review(&host, "acme", &review, "accept").await;
+
+        // 3. Sales changes the first name; HubSpot's signed webhook applies it at once
+        //    (the event names only the first name: the connector reads the last name).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let events = hub.sales_edit(&contact.id, &[("firstname", "Mariano")]);
+        assert_eq!(events.len(), 1, "{events:#?}");
+        let delivery = hub.delivery(&crm::webhook_url(&host, "acme"), &events);
+
+        // A badly signed, a tampered and a stale delivery are refused before anything
+        // is applied.
+        let bad_secret = hubspot::delivery_at(
+            &crm::webhook_url(&host, "acme"),
+            &events,
+            crm::now_ms(),
+            "not-the-client-secret",
+        );
+        let mut tampered = delivery.clone();
+        tampered.body = String::from_utf8(tampered.body)
+            .unwrap()
+            .replace("Mariano", "Mallory")
+            .into_bytes();
+        let stale = hubspot::delivery_at(
+            &crm::webhook_url(&host, "acme"),
+            &events,
+            crm::now_ms() - 6 * 60 * 1000,
+            CLIENT_SECRET,
+        );
+        for (what, d) in [
+            ("bad secret", &bad_secret),
+            ("tampered", &tampered),
+            ("stale", &stale),
+        ] {
+            let (status, body) = deliver(&host, d).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
+            assert_eq!(body["error"]["code"], "crm_unauthorized", "{what}: {body}");
+        }
+        assert_eq!(crm::contacts(&host, "acme").await[0]["name"], "Mario Rossi");
+
+        let (status, applied) = deliver(&host, &delivery).await;
+        assert_eq!(status, StatusCode::OK, "{applied}");
+        assert_eq!(applied["records"], 1, "{applied}");
+        assert_eq!(applied["changed"], 1, "{applied}");
+        let contacts = crm::contacts(&host, "acme").await;
+        assert_eq!(contacts[0]["name"], "Mariano Rossi");
+        let reviews = crm::open_reviews(&host, "acme").await;
+        assert_eq!(reviews.len(), 1, "{reviews:#?}");
+        assert_eq!(reviews[0]["kept"], "Mariano Rossi");
+        // The connector read the contact to learn its last name.
+        assert!(
+            hub.requests()
+                .iter()
+                .any(|r| r.path == "/crm/v3/objects/contacts/batch/read" && r.status == 200)
+        );
+
+        // 4. The next message goes on the same contact, which keeps the CRM's name.
+        crm::customer_writes(&host, "Mario", &[("wamid.h2", "Grazie, lo prendo!")]).await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        let contact = the_contact(&hub);
+        assert_eq!(contact.prop("firstname"), Some("Mariano"));
+        assert_eq!(contact.prop("lastname"), Some("Rossi"));
+        assert_eq!(hub.communications_of(&contact.id).len(), 2);
+        assert_eq!(
+            hub.deals_of(&contact.id).len(),
             1,
-            "{text}"
+            "no sales signal, no deal"
+        );
+
+        // Every request carried the private app's token, added by the host.
+        assert!(
+            hub.requests()
+                .iter()
+                .all(|r| r.token.as_deref() == Some(ACCESS_TOKEN)),
+            "{:#?}",
+            hub.requests()
         );
     }
-    // HubSpot's limit was reached, and answered 429.
-    let window = hubspot::DEFAULT_RATE_WINDOW;
-    assert_eq!(
-        hub.max_accepted_in_window(window),
-        hubspot::DEFAULT_RATE_LIMIT as usize,
-        "the burst filled the window, and no more"
-    );
-    let log = hub.requests();
-    let rejected: Vec<usize> = (0..log.len()).filter(|i| log[*i].status == 429).collect();
-    assert!(!rejected.is_empty(), "HubSpot's limit was never reached");
-    // Each 429 was honoured: nothing reached HubSpot until its window had rolled
-    // past, so the tenant's other writes did not each collect a 429 of their own.
-    assert!(rejected.len() <= 2, "{} 429s", rejected.len());
-    for i in rejected {
-        if let Some(next) = log.get(i + 1) {
-            let gap = next.at.duration_since(log[i].at);
-            assert!(
-                gap >= window - Duration::from_millis(50),
-                "a request {gap:?} after a 429"
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_beyond_the_rate_limit_is_written_once_waiting_out_the_429s() {
+        let hub = HubSpot::start().await;
+        let host = setup(&hub).await;
+        crm::customer_writes(&host, "Anna", &[("wamid.b0", "hello")]).await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        let contact = the_contact(&hub);
+
+        // 120 messages: with the contact's own requests well over HubSpot's 100 per 10 s.
+        let texts: Vec<(String, String)> = (1..=120)
+            .map(|i| (format!("wamid.b{i}"), format!("burst message #{i}")))
+            .collect();
+        let refs: Vec<(&str, &str)> = texts
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        crm::customer_writes(&host, "Anna", &refs).await;
+        let jobs = crm::synced(&host, "acme", Duration::from_secs(120)).await;
+
+        // Everything arrived, once.
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        let bodies = bodies_of(&hub, &contact.id);
+        assert_eq!(bodies.len(), 121, "one communication per message");
+        for (_, text) in &texts {
+            assert_eq!(
+                bodies.iter().filter(|b| b.ends_with(text.as_str())).count(),
+                1,
+                "{text}"
             );
         }
-    }
-    // Waiting for the CRM is not a failed attempt.
-    assert!(
-        jobs.iter().all(|j| j["attempts"] == 0),
-        "{:#?}",
-        jobs.iter()
-            .filter(|j| j["attempts"] != 0)
-            .collect::<Vec<_>>()
-    );
-    let metrics = host.metrics().await;
-    assert!(
-        metrics.contains("scrm_crm_jobs_total{tenant=\"acme\",kind=\"message\",result=\"retry\"}"),
-        "some writes waited for HubSpot: {metrics}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_or_unreachable_hubspot_loses_nothing_and_a_revoked_token_dead_letters() {
-    let hub = HubSpot::start().await;
-    let host = setup(&hub).await;
-    crm::customer_writes(&host, "Anna", &[("wamid.d0", "before the outage")]).await;
-    crm::synced(&host, "acme", Duration::from_secs(60)).await;
-    let contact = the_contact(&hub);
-
-    // HubSpot answers 503, then is unreachable; messages keep arriving.
-    hub.fail_with(Some(503));
-    crm::customer_writes(
-        &host,
-        "Anna",
-        &[
-            ("wamid.d1", "during the outage #1"),
-            ("wamid.d2", "during the outage #2"),
-        ],
-    )
-    .await;
-    crm::jobs_until(
-        &host,
-        "acme",
-        "queued",
-        "writes did not fail with 503",
-        |q| {
-            q.len() == 2
-                && q.iter().all(|j| {
-                    j["last_error"]
-                        .as_str()
-                        .is_some_and(|e| e.starts_with("crm_unavailable") && e.contains("503"))
-                })
-        },
-    )
-    .await;
-    hub.fail_with(None);
-    hub.go_down().await;
-    crm::customer_writes(&host, "Anna", &[("wamid.d3", "during the outage #3")]).await;
-    crm::jobs_until(
-        &host,
-        "acme",
-        "queued",
-        "writes did not fail while HubSpot was down",
-        |q| {
-            q.iter().any(|j| {
-                j["message_id"].is_number()
-                    && j["last_error"]
-                        .as_str()
-                        .is_some_and(|e| e.starts_with("crm_unavailable") && !e.contains("503"))
-            })
-        },
-    )
-    .await;
-    assert!(
-        crm::jobs(&host, "acme", "dead").await.is_empty(),
-        "nothing is dead-lettered while HubSpot is down"
-    );
-
-    // It comes back: every message reaches it, once.
-    hub.come_back().await;
-    let jobs = crm::synced(&host, "acme", Duration::from_secs(90)).await;
-    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    let bodies = bodies_of(&hub, &contact.id);
-    assert_eq!(bodies.len(), 4, "{bodies:#?}");
-    for i in 1..=3 {
-        let text = format!("during the outage #{i}");
+        // HubSpot's limit was reached, and answered 429.
+        let window = hubspot::DEFAULT_RATE_WINDOW;
         assert_eq!(
-            bodies.iter().filter(|b| b.contains(&text)).count(),
-            1,
-            "{text}"
+            hub.max_accepted_in_window(window),
+            hubspot::DEFAULT_RATE_LIMIT as usize,
+            "the burst filled the window, and no more"
+        );
+        let log = hub.requests();
+        let rejected: Vec<usize> = (0..log.len()).filter(|i| log[*i].status == 429).collect();
+        assert!(!rejected.is_empty(), "HubSpot's limit was never reached");
+        // Each 429 was honoured: nothing reached HubSpot until its window had rolled
+        // past, so the tenant's other writes did not each collect a 429 of their own.
+        assert!(rejected.len() <= 2, "{} 429s", rejected.len());
+        for i in rejected {
+            if let Some(next) = log.get(i + 1) {
+                let gap = next.at.duration_since(log[i].at);
+                assert!(
+                    gap >= window - Duration::from_millis(50),
+                    "a request {gap:?} after a 429"
+                );
+            }
+        }
+        // Waiting for the CRM is not a failed attempt.
+        assert!(
+            jobs.iter().all(|j| j["attempts"] == 0),
+            "{:#?}",
+            jobs.iter()
+                .filter(|j| j["attempts"] != 0)
+                .collect::<Vec<_>>()
+        );
+        let metrics = host.metrics().await;
+        assert!(
+            metrics.contains("scrm_crm_jobs_total{tenant=\"acme\",kind=\"message\",result=\"retry\"}"),
+            "some writes waited for HubSpot: {metrics}"
         );
     }
 
-    // The token is revoked: HubSpot's 401 cannot get better by waiting, so the write
-    // goes to the dead-letter list at once; re-queued after the fix, it goes through.
-    hub.revoke_token(ACCESS_TOKEN);
-    crm::customer_writes(
-        &host,
-        "Anna",
-        &[("wamid.d4", "after the token was revoked")],
-    )
-    .await;
-    let dead = crm::jobs_until(
-        &host,
-        "acme",
-        "dead",
-        "the 401 was not dead-lettered",
-        |d| !d.is_empty(),
-    )
-    .await;
-    assert_eq!(dead.len(), 1, "{dead:#?}");
-    assert!(
-        dead[0]["last_error"].as_str().is_some_and(
-            |e| e.starts_with("crm_unauthorized") && e.contains("INVALID_AUTHENTICATION")
-        ),
-        "{dead:#?}"
-    );
-    hub.accept_token(ACCESS_TOKEN);
-    crm::requeue(&host, "acme", &dead[0]).await;
-    crm::synced(&host, "acme", Duration::from_secs(60)).await;
-    assert_eq!(hub.communications_of(&contact.id).len(), 5);
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_or_unreachable_hubspot_loses_nothing_and_a_revoked_token_dead_letters() {
+        let hub = HubSpot::start().await;
+        let host = setup(&hub).await;
+        crm::customer_writes(&host, "Anna", &[("wamid.d0", "before the outage")]).await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        let contact = the_contact(&hub);
+
+        // HubSpot answers 503, then is unreachable; messages keep arriving.
+        hub.fail_with(Some(503));
+        crm::customer_writes(
+            &host,
+            "Anna",
+            &[
+                ("wamid.d1", "during the outage #1"),
+                ("wamid.d2", "during the outage #2"),
+            ],
+        )
+        .await;
+        crm::jobs_until(
+            &host,
+            "acme",
+            "queued",
+            "writes did not fail with 503",
+            |q| {
+                q.len() == 2
+                    && q.iter().all(|j| {
+                        j["last_error"]
+                            .as_str()
+                            .is_some_and(|e| e.starts_with("crm_unavailable") && e.contains("503"))
+                    })
+            },
+        )
+        .await;
+        hub.fail_with(None);
+        hub.go_down().await;
+        crm::customer_writes(&host, "Anna", &[("wamid.d3", "during the outage #3")]).await;
+        crm::jobs_until(
+            &host,
+            "acme",
+            "queued",
+            "writes did not fail while HubSpot was down",
+            |q| {
+                q.iter().any(|j| {
+                    j["message_id"].is_number()
+                        && j["last_error"]
+                            .as_str()
+                            .is_some_and(|e| e.starts_with("crm_unavailable") && !e.contains("503"))
+                })
+            },
+        )
+        .await;
+        assert!(
+            crm::jobs(&host, "acme", "dead").await.is_empty(),
+            "nothing is dead-lettered while HubSpot is down"
+        );
+
+        // It comes back: every message reaches it, once.
+        hub.come_back().await;
+        let jobs = crm::synced(&host, "acme", Duration::from_secs(90)).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        let bodies = bodies_of(&hub, &contact.id);
+        assert_eq!(bodies.len(), 4, "{bodies:#?}");
+        for i in 1..=3 {
+            let text = format!("during the outage #{i}");
+            assert_eq!(
+                bodies.iter().filter(|b| b.contains(&text)).count(),
+                1,
+                "{text}"
+            );
+        }
+
+        // The token is revoked: HubSpot's 401 cannot get better by waiting, so the write
+        // goes to the dead-letter list at once; re-queued after the fix, it goes through.
+        hub.revoke_token(ACCESS_TOKEN);
+        crm::customer_writes(
+            &host,
+            "Anna",
+            &[("wamid.d4", "after the token was revoked")],
+        )
+        .await;
+        let dead = crm::jobs_until(
+            &host,
+            "acme",
+            "dead",
+            "the 401 was not dead-lettered",
+            |d| !d.is_empty(),
+        )
+        .await;
+        assert_eq!(dead.len(), 1, "{dead:#?}");
+        assert!(
+            dead[0]["last_error"].as_str().is_some_and(
+                |e| e.starts_with("crm_unauthorized") && e.contains("INVALID_AUTHENTICATION")
+            ),
+            "{dead:#?}"
+        );
+        hub.accept_token(ACCESS_TOKEN);
+        crm::requeue(&host, "acme", &dead[0]).await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        assert_eq!(hub.communications_of(&contact.id).len(), 5);
+    }
 }

@@ -51,348 +51,350 @@ async fn setup(zoho: &Zoho, connector_extra: &str) -> Host {
     host
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whatsapp_and_zoho_sync_both_ways() {
-    let zoho = Zoho::start().await;
-    let host = setup(&zoho, "").await;
+scrm_e2e::both_backends! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn whatsapp_and_zoho_sync_both_ways() {
+        let zoho = Zoho::start().await;
+        let host = setup(&zoho, "").await;
 
-    // 1. A first message upserts the contact by its mobile number, adds the message
-    //    as a note on it and, being a price inquiry, a deal for it.
-    crm::customer_writes(
-        &host,
-        "Mario",
-        &[("wamid.z1", "Ciao, quanto costa l'iPhone15 Pro Max?")],
-    )
-    .await;
-    let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
-    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    let found = zoho.contacts_by_phone(E164);
-    assert_eq!(found.len(), 1, "{found:#?}");
-    let contact = found[0].clone();
-    assert_eq!(contact.full_name(), "Mario");
-    assert_eq!(contact.first_name, None);
-    let upsert = zoho
-        .requests()
-        .into_iter()
-        .find(|r| r.path == "/crm/v8/Contacts/upsert")
-        .expect("an upsert");
-    let body = upsert.body.clone().unwrap();
-    assert_eq!(body["duplicate_check_fields"], json!(["Mobile"]), "{body}");
-    assert_eq!(body["data"][0]["Mobile"], E164, "{body}");
-    assert_eq!(
-        upsert.header("authorization"),
-        Some(format!("Zoho-oauthtoken {ACCESS_TOKEN}").as_str()),
-        "the host adds the tenant's token"
-    );
-    let notes = zoho.notes_of(&contact.id);
-    assert_eq!(notes.len(), 1, "{notes:#?}");
-    assert_eq!(notes[0].title.as_deref(), Some("WhatsApp"));
-    assert!(
-        notes[0]
-            .content
-            .as_deref()
-            .is_some_and(|c| c.contains("quanto costa")),
-        "{notes:#?}"
-    );
-    let deals = zoho.deals();
-    assert_eq!(deals.len(), 1, "{deals:#?}");
-    assert_eq!(deals[0].contact_id.as_deref(), Some(contact.id.as_str()));
-    assert_eq!(deals[0].name, "WhatsApp: Mario");
-    assert_eq!(deals[0].stage, "Qualification");
-    assert!(
-        deals[0]
-            .description
-            .as_deref()
-            .is_some_and(|d| d.contains("price-inquiry")),
-        "{deals:#?}"
-    );
+        // 1. A first message upserts the contact by its mobile number, adds the message
+        //    as a note on it and, being a price inquiry, a deal for it.
+        crm::customer_writes(
+            &host,
+            "Mario",
+            &[("wamid.z1", "Ciao, quanto costa l'iPhone15 Pro Max?")],
+        )
+        .await;
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        let found = zoho.contacts_by_phone(E164);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let contact = found[0].clone();
+        assert_eq!(contact.full_name(), "Mario");
+        assert_eq!(contact.first_name, None);
+        let upsert = zoho
+            .requests()
+            .into_iter()
+            .find(|r| r.path == "/crm/v8/Contacts/upsert")
+            .expect("an upsert");
+        let body = upsert.body.clone().unwrap();
+        assert_eq!(body["duplicate_check_fields"], json!(["Mobile"]), "{body}");
+        assert_eq!(body["data"][0]["Mobile"], E164, "{body}");
+        assert_eq!(
+            upsert.header("authorization"),
+            Some(format!("Zoho-oauthtoken {ACCESS_TOKEN}").as_str()),
+            "the host adds the tenant's token"
+        );
+        let notes = zoho.notes_of(&contact.id);
+        assert_eq!(notes.len(), 1, "{notes:#?}");
+        assert_eq!(notes[0].title.as_deref(), Some("WhatsApp"));
+        assert!(
+            notes[0]
+                .content
+                .as_deref()
+                .is_some_and(|c| c.contains("quanto costa")),
+            "{notes:#?}"
+        );
+        let deals = zoho.deals();
+        assert_eq!(deals.len(), 1, "{deals:#?}");
+        assert_eq!(deals[0].contact_id.as_deref(), Some(contact.id.as_str()));
+        assert_eq!(deals[0].name, "WhatsApp: Mario");
+        assert_eq!(deals[0].stage, "Qualification");
+        assert!(
+            deals[0]
+                .description
+                .as_deref()
+                .is_some_and(|d| d.contains("price-inquiry")),
+            "{deals:#?}"
+        );
 
-    // 2. A second message is a second note on the same contact: no duplicate.
-    crm::customer_writes(&host, "Mario", &[("wamid.z2", "Grazie, ci penso")]).await;
-    crm::synced(&host, "acme", SYNC_WAIT).await;
-    assert_eq!(zoho.contacts().len(), 1, "{:#?}", zoho.contacts());
-    let notes = zoho.notes_of(&contact.id);
-    assert_eq!(notes.len(), 2, "{notes:#?}");
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.content.as_deref().is_some_and(|c| c.contains("ci penso")))
-    );
+        // 2. A second message is a second note on the same contact: no duplicate.
+        crm::customer_writes(&host, "Mario", &[("wamid.z2", "Grazie, ci penso")]).await;
+        crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert_eq!(zoho.contacts().len(), 1, "{:#?}", zoho.contacts());
+        let notes = zoho.notes_of(&contact.id);
+        assert_eq!(notes.len(), 2, "{notes:#?}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.content.as_deref().is_some_and(|c| c.contains("ci penso")))
+        );
 
-    // 3. Zoho notifies the host's own write back: an echo, nothing changes.
-    let (status, applied) = notify(
-        &host,
-        &zoho.notification(&[&contact.id], "update", CHANNEL_TOKEN),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{applied}");
-    assert_eq!(applied["echoes"], 1, "{applied}");
-    assert_eq!(applied["changed"], 0, "{applied}");
-    // The first pull sees the same: the contact the host itself wrote.
-    let applied = crm::pull(&host, "acme").await;
-    assert_eq!(applied["echoes"], 1, "{applied}");
-    assert_eq!(applied["changed"], 0, "{applied}");
+        // 3. Zoho notifies the host's own write back: an echo, nothing changes.
+        let (status, applied) = notify(
+            &host,
+            &zoho.notification(&[&contact.id], "update", CHANNEL_TOKEN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{applied}");
+        assert_eq!(applied["echoes"], 1, "{applied}");
+        assert_eq!(applied["changed"], 0, "{applied}");
+        // The first pull sees the same: the contact the host itself wrote.
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["echoes"], 1, "{applied}");
+        assert_eq!(applied["changed"], 0, "{applied}");
 
-    // 4. Sales renames the contact in Zoho; the next pull brings it back, and the
-    //    overwrite of "Mario" is in the review queue.
-    next_second().await;
-    zoho.edit_contact(&contact.id, |c| {
-        c.first_name = Some("Mario".into());
-        c.last_name = "Rossi".into();
-    });
-    let applied = crm::pull(&host, "acme").await;
-    assert_eq!(applied["changed"], 1, "{applied}");
-    assert_eq!(applied["conflicts"], 1, "{applied}");
-    let review = crm::assert_crm_rename_in_review(&host, "acme", "Mario Rossi", "Mario").await;
-    let again = crm::pull(&host, "acme").await;
-    assert_eq!(again["changed"], 0, "nothing new since: {again}");
-    assert_eq!(again["conflicts"], 0, "nothing new since: {again}");
-    crm::resolve_review(&host, "acme", &review, "accept").await;
+        // 4. Sales renames the contact in Zoho; the next pull brings it back, and the
+        //    overwrite of "Mario" is in the review queue.
+        next_second().await;
+        zoho.edit_contact(&contact.id, |c| {
+            c.first_name = Some("Mario".into());
+            c.last_name = "Rossi".into();
+        });
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["changed"], 1, "{applied}");
+        assert_eq!(applied["conflicts"], 1, "{applied}");
+        let review = crm::assert_crm_rename_in_review(&host, "acme", "Mario Rossi", "Mario").await;
+        let again = crm::pull(&host, "acme").await;
+        assert_eq!(again["changed"], 0, "nothing new since: {again}");
+        assert_eq!(again["conflicts"], 0, "nothing new since: {again}");
+        crm::resolve_review(&host, "acme", &review, "accept").await;
 
-    // 5. Sales edits again; this time Zoho's notification brings it at once.
-    next_second().await;
-    zoho.edit_contact(&contact.id, |c| c.last_name = "Bianchi".into());
-    let (status, applied) = notify(
-        &host,
-        &zoho.notification(&[&contact.id], "update", CHANNEL_TOKEN),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{applied}");
-    assert_eq!(applied["records"], 1, "{applied}");
-    assert_eq!(applied["changed"], 1, "{applied}");
-    assert_eq!(applied["conflicts"], 1, "{applied}");
-    let contacts = crm::contacts(&host, "acme").await;
-    assert_eq!(contacts[0]["name"], "Mario Bianchi");
-    let open = crm::open_reviews(&host, "acme").await;
-    assert_eq!(open.len(), 1, "{open:#?}");
-    assert_eq!(open[0]["kept"], "Mario Bianchi");
-    assert_eq!(open[0]["lost"], "Mario Rossi");
+        // 5. Sales edits again; this time Zoho's notification brings it at once.
+        next_second().await;
+        zoho.edit_contact(&contact.id, |c| c.last_name = "Bianchi".into());
+        let (status, applied) = notify(
+            &host,
+            &zoho.notification(&[&contact.id], "update", CHANNEL_TOKEN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{applied}");
+        assert_eq!(applied["records"], 1, "{applied}");
+        assert_eq!(applied["changed"], 1, "{applied}");
+        assert_eq!(applied["conflicts"], 1, "{applied}");
+        let contacts = crm::contacts(&host, "acme").await;
+        assert_eq!(contacts[0]["name"], "Mario Bianchi");
+        let open = crm::open_reviews(&host, "acme").await;
+        assert_eq!(open.len(), 1, "{open:#?}");
+        assert_eq!(open[0]["kept"], "Mario Bianchi");
+        assert_eq!(open[0]["lost"], "Mario Rossi");
 
-    // 6. A notification without the channel's token is refused, and changes nothing.
-    let before = zoho.request_count();
-    zoho.edit_contact(&contact.id, |c| c.last_name = "Verdi".into());
-    let (status, body) = notify(
-        &host,
-        &zoho.notification(&[&contact.id], "update", "guessed-token"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert_eq!(body["error"]["code"], "crm_unauthorized", "{body}");
-    assert_eq!(zoho.request_count(), before, "refused before reading Zoho");
-    let contacts = crm::contacts(&host, "acme").await;
-    assert_eq!(contacts[0]["name"], "Mario Bianchi");
-    // Deletions and other modules are not mirrored.
-    let (status, applied) = notify(
-        &host,
-        &zoho.notification(&[&contact.id], "delete", CHANNEL_TOKEN),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{applied}");
-    assert_eq!(applied["records"], 0, "{applied}");
+        // 6. A notification without the channel's token is refused, and changes nothing.
+        let before = zoho.request_count();
+        zoho.edit_contact(&contact.id, |c| c.last_name = "Verdi".into());
+        let (status, body) = notify(
+            &host,
+            &zoho.notification(&[&contact.id], "update", "guessed-token"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["error"]["code"], "crm_unauthorized", "{body}");
+        assert_eq!(zoho.request_count(), before, "refused before reading Zoho");
+        let contacts = crm::contacts(&host, "acme").await;
+        assert_eq!(contacts[0]["name"], "Mario Bianchi");
+        // Deletions and other modules are not mirrored.
+        let (status, applied) = notify(
+            &host,
+            &zoho.notification(&[&contact.id], "delete", CHANNEL_TOKEN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{applied}");
+        assert_eq!(applied["records"], 0, "{applied}");
 
-    // Every request the connector made was one Zoho accepts.
-    let refused: Vec<_> = zoho
-        .requests()
-        .into_iter()
-        .filter(|r| r.status >= 400)
-        .map(|r| (r.method, r.path, r.status, r.body))
-        .collect();
-    assert!(refused.is_empty(), "{refused:#?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zoho_rate_limits_and_outages_lose_nothing() {
-    let zoho = Zoho::start().await;
-    let host = setup(&zoho, "").await;
-
-    // Zoho allows two requests per two seconds; four messages need at least five.
-    zoho.set_rate_limit(2, Duration::from_secs(2));
-    for i in 1..=4 {
-        let (wamid, text) = (format!("wamid.r{i}"), format!("rate #{i}"));
-        crm::customer_writes(&host, "Anna", &[(&wamid, &text)]).await;
+        // Every request the connector made was one Zoho accepts.
+        let refused: Vec<_> = zoho
+            .requests()
+            .into_iter()
+            .filter(|r| r.status >= 400)
+            .map(|r| (r.method, r.path, r.status, r.body))
+            .collect();
+        assert!(refused.is_empty(), "{refused:#?}");
     }
-    let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
-    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    assert!(zoho.throttled() > 0, "the rate limit was hit");
-    // Waiting for Zoho is not a failed attempt.
-    assert!(
-        jobs.iter().all(|j| j["attempts"] == 0),
-        "rate-limited writes count no attempt: {jobs:#?}"
-    );
-    let found = zoho.contacts_by_phone(E164);
-    assert_eq!(found.len(), 1, "{found:#?}");
-    let notes = zoho.notes_of(&found[0].id);
-    for i in 1..=4 {
-        let text = format!("rate #{i}");
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn zoho_rate_limits_and_outages_lose_nothing() {
+        let zoho = Zoho::start().await;
+        let host = setup(&zoho, "").await;
+
+        // Zoho allows two requests per two seconds; four messages need at least five.
+        zoho.set_rate_limit(2, Duration::from_secs(2));
+        for i in 1..=4 {
+            let (wamid, text) = (format!("wamid.r{i}"), format!("rate #{i}"));
+            crm::customer_writes(&host, "Anna", &[(&wamid, &text)]).await;
+        }
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        assert!(zoho.throttled() > 0, "the rate limit was hit");
+        // Waiting for Zoho is not a failed attempt.
+        assert!(
+            jobs.iter().all(|j| j["attempts"] == 0),
+            "rate-limited writes count no attempt: {jobs:#?}"
+        );
+        let found = zoho.contacts_by_phone(E164);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let notes = zoho.notes_of(&found[0].id);
+        for i in 1..=4 {
+            let text = format!("rate #{i}");
+            assert_eq!(
+                notes
+                    .iter()
+                    .filter(|n| n.content.as_deref().is_some_and(|c| c.contains(&text)))
+                    .count(),
+                1,
+                "{text} in {notes:#?}"
+            );
+        }
+        assert_eq!(notes.len(), 4, "{notes:#?}");
+        let metrics = host.metrics().await;
+        assert!(
+            metrics.contains("scrm_crm_jobs_total{tenant=\"acme\",kind=\"message\",result=\"retry\"}"),
+            "{metrics}"
+        );
+
+        // Zoho fails with 503: the write waits and is retried, and arrives once.
+        zoho.clear_rate_limit();
+        zoho.fail_with(Some(503));
+        crm::customer_writes(&host, "Anna", &[("wamid.o1", "during the outage")]).await;
+        crm::jobs_until(
+            &host,
+            "acme",
+            "queued",
+            "the write did not wait to be retried",
+            |q| q.len() == 1 && crm::awaits_retry(&q[0]),
+        )
+        .await;
+        assert!(zoho.failed() > 0);
+        zoho.fail_with(None);
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        let notes = zoho.notes_of(&found[0].id);
         assert_eq!(
             notes
                 .iter()
-                .filter(|n| n.content.as_deref().is_some_and(|c| c.contains(&text)))
+                .filter(|n| n
+                    .content
+                    .as_deref()
+                    .is_some_and(|c| c.contains("during the outage")))
                 .count(),
             1,
-            "{text} in {notes:#?}"
+            "{notes:#?}"
         );
-    }
-    assert_eq!(notes.len(), 4, "{notes:#?}");
-    let metrics = host.metrics().await;
-    assert!(
-        metrics.contains("scrm_crm_jobs_total{tenant=\"acme\",kind=\"message\",result=\"retry\"}"),
-        "{metrics}"
-    );
+        assert!(crm::jobs(&host, "acme", "dead").await.is_empty());
 
-    // Zoho fails with 503: the write waits and is retried, and arrives once.
-    zoho.clear_rate_limit();
-    zoho.fail_with(Some(503));
-    crm::customer_writes(&host, "Anna", &[("wamid.o1", "during the outage")]).await;
-    crm::jobs_until(
-        &host,
-        "acme",
-        "queued",
-        "the write did not wait to be retried",
-        |q| q.len() == 1 && crm::awaits_retry(&q[0]),
-    )
-    .await;
-    assert!(zoho.failed() > 0);
-    zoho.fail_with(None);
-    let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
-    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    let notes = zoho.notes_of(&found[0].id);
-    assert_eq!(
-        notes
-            .iter()
-            .filter(|n| n
-                .content
+        // The access token expires: Zoho's 401 cannot get better by waiting, so the write
+        // goes to the dead-letter list at once; with a fresh token it is re-queued.
+        zoho.revoke_token(ACCESS_TOKEN);
+        crm::customer_writes(&host, "Anna", &[("wamid.t1", "after the token expired")]).await;
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        let dead: Vec<&Value> = jobs.iter().filter(|j| j["state"] == "dead").collect();
+        assert_eq!(dead.len(), 1, "{jobs:#?}");
+        assert!(
+            dead[0]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("crm_unauthorized") && e.contains("INVALID_TOKEN")),
+            "{dead:#?}"
+        );
+        zoho.accept_token(ACCESS_TOKEN);
+        crm::requeue(&host, "acme", dead[0]).await;
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        assert!(zoho.notes_of(&found[0].id).iter().any(|n| {
+            n.content
                 .as_deref()
-                .is_some_and(|c| c.contains("during the outage")))
-            .count(),
-        1,
-        "{notes:#?}"
-    );
-    assert!(crm::jobs(&host, "acme", "dead").await.is_empty());
-
-    // The access token expires: Zoho's 401 cannot get better by waiting, so the write
-    // goes to the dead-letter list at once; with a fresh token it is re-queued.
-    zoho.revoke_token(ACCESS_TOKEN);
-    crm::customer_writes(&host, "Anna", &[("wamid.t1", "after the token expired")]).await;
-    let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
-    let dead: Vec<&Value> = jobs.iter().filter(|j| j["state"] == "dead").collect();
-    assert_eq!(dead.len(), 1, "{jobs:#?}");
-    assert!(
-        dead[0]["last_error"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("crm_unauthorized") && e.contains("INVALID_TOKEN")),
-        "{dead:#?}"
-    );
-    zoho.accept_token(ACCESS_TOKEN);
-    crm::requeue(&host, "acme", dead[0]).await;
-    let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
-    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    assert!(zoho.notes_of(&found[0].id).iter().any(|n| {
-        n.content
-            .as_deref()
-            .is_some_and(|c| c.contains("token expired"))
-    }));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn existing_contacts_are_matched_by_mobile_and_pulls_page_through_the_org() {
-    let zoho = Zoho::start().await;
-    // Sales already has the customer, and four other contacts.
-    let mario = zoho.create_contact(Some("Mario"), "Rossi", Some(E164));
-    for i in 1..=4 {
-        zoho.create_contact(
-            Some("Anna"),
-            &format!("Bianchi {i}"),
-            Some(&format!("+3934712345{i:02}")),
-        );
+                .is_some_and(|c| c.contains("token expired"))
+        }));
     }
-    let host = setup(&zoho, "page_size = 2\n").await;
 
-    // The customer writes: the upsert finds the contact by its mobile number.
-    crm::customer_writes(&host, "Mario Rossi", &[("wamid.m1", "buongiorno")]).await;
-    let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
-    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    assert_eq!(zoho.contacts().len(), 5, "{:#?}", zoho.contacts());
-    let found = zoho.contacts_by_phone(E164);
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].id, mario);
-    assert_eq!(found[0].full_name(), "Mario Rossi");
-    assert_eq!(zoho.notes_of(&mario).len(), 1);
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn existing_contacts_are_matched_by_mobile_and_pulls_page_through_the_org() {
+        let zoho = Zoho::start().await;
+        // Sales already has the customer, and four other contacts.
+        let mario = zoho.create_contact(Some("Mario"), "Rossi", Some(E164));
+        for i in 1..=4 {
+            zoho.create_contact(
+                Some("Anna"),
+                &format!("Bianchi {i}"),
+                Some(&format!("+3934712345{i:02}")),
+            );
+        }
+        let host = setup(&zoho, "page_size = 2\n").await;
 
-    // Sales deletes the contact; the customer's new profile name must reach Zoho:
-    // the update of the linked id fails, and the upsert creates the contact again.
-    zoho.delete_contact(&mario);
-    next_second().await;
-    crm::customer_writes(&host, "Mario R.", &[("wamid.m2", "ci sono ancora")]).await;
-    let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
-    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    let found = zoho.contacts_by_phone(E164);
-    assert_eq!(found.len(), 1, "{found:#?}");
-    assert_ne!(found[0].id, mario);
-    assert_eq!(found[0].full_name(), "Mario R.");
-    assert_eq!(zoho.notes_of(&found[0].id).len(), 1);
-    let statuses: Vec<(String, u16)> = zoho
-        .requests()
-        .iter()
-        .filter(|r| r.path.starts_with("/crm/v8/Contacts/"))
-        .map(|r| (format!("{} {}", r.method, r.path), r.status))
-        .collect();
-    assert!(
-        statuses.contains(&(format!("PUT /crm/v8/Contacts/{mario}"), 400)),
-        "{statuses:?}"
-    );
+        // The customer writes: the upsert finds the contact by its mobile number.
+        crm::customer_writes(&host, "Mario Rossi", &[("wamid.m1", "buongiorno")]).await;
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        assert_eq!(zoho.contacts().len(), 5, "{:#?}", zoho.contacts());
+        let found = zoho.contacts_by_phone(E164);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, mario);
+        assert_eq!(found[0].full_name(), "Mario Rossi");
+        assert_eq!(zoho.notes_of(&mario).len(), 1);
 
-    // One pull reads all five, two per page (once every change is a second old).
-    next_second().await;
-    let applied = crm::pull(&host, "acme").await;
-    assert_eq!(applied["records"], 5, "{applied}");
-    assert_eq!(
-        applied["echoes"], 1,
-        "Mario is the host's own write: {applied}"
-    );
-    assert_eq!(applied["created"], 4, "{applied}");
-    let contacts = crm::contacts(&host, "acme").await;
-    assert_eq!(contacts.len(), 5, "{contacts:#?}");
-    assert!(
-        contacts
+        // Sales deletes the contact; the customer's new profile name must reach Zoho:
+        // the update of the linked id fails, and the upsert creates the contact again.
+        zoho.delete_contact(&mario);
+        next_second().await;
+        crm::customer_writes(&host, "Mario R.", &[("wamid.m2", "ci sono ancora")]).await;
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        let found = zoho.contacts_by_phone(E164);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_ne!(found[0].id, mario);
+        assert_eq!(found[0].full_name(), "Mario R.");
+        assert_eq!(zoho.notes_of(&found[0].id).len(), 1);
+        let statuses: Vec<(String, u16)> = zoho
+            .requests()
             .iter()
-            .any(|c| c["name"] == "Anna Bianchi 3" && c["phone"] == "+393471234503"),
-        "{contacts:#?}"
-    );
-    let pages = zoho
-        .requests()
-        .iter()
-        .filter(|r| r.method == "GET" && r.path == "/crm/v8/Contacts")
-        .count();
-    assert!(pages >= 3, "{pages} pages");
-    // Nothing new: the next pull reads nothing.
-    let again = crm::pull(&host, "acme").await;
-    assert_eq!(again["records"], 0, "{again}");
+            .filter(|r| r.path.starts_with("/crm/v8/Contacts/"))
+            .map(|r| (format!("{} {}", r.method, r.path), r.status))
+            .collect();
+        assert!(
+            statuses.contains(&(format!("PUT /crm/v8/Contacts/{mario}"), 400)),
+            "{statuses:?}"
+        );
 
-    // A customer without a profile name: Zoho refuses a contact without Last_Name, so
-    // the connector upserts it again with the placeholder, which reads back as no name.
-    crm::inbound(
-        &host,
-        crm::PN,
-        "393479876543",
-        None,
-        &[("wamid.n1", "ciao")],
-    )
-    .await;
-    let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
-    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-    let nameless = zoho.contacts_by_phone("+393479876543");
-    assert_eq!(nameless.len(), 1, "{nameless:#?}");
-    assert_eq!(nameless[0].full_name(), "(WhatsApp)");
-    assert_eq!(zoho.notes_of(&nameless[0].id).len(), 1);
-    next_second().await;
-    let applied = crm::pull(&host, "acme").await;
-    assert_eq!(applied["records"], 1, "{applied}");
-    assert_eq!(applied["echoes"], 1, "{applied}");
-    let contacts = crm::contacts(&host, "acme").await;
-    let c = contacts
-        .iter()
-        .find(|c| c["phone"] == "+393479876543")
-        .expect("the nameless contact");
-    assert!(c["name"].is_null(), "{c}");
+        // One pull reads all five, two per page (once every change is a second old).
+        next_second().await;
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["records"], 5, "{applied}");
+        assert_eq!(
+            applied["echoes"], 1,
+            "Mario is the host's own write: {applied}"
+        );
+        assert_eq!(applied["created"], 4, "{applied}");
+        let contacts = crm::contacts(&host, "acme").await;
+        assert_eq!(contacts.len(), 5, "{contacts:#?}");
+        assert!(
+            contacts
+                .iter()
+                .any(|c| c["name"] == "Anna Bianchi 3" && c["phone"] == "+393471234503"),
+            "{contacts:#?}"
+        );
+        let pages = zoho
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == "/crm/v8/Contacts")
+            .count();
+        assert!(pages >= 3, "{pages} pages");
+        // Nothing new: the next pull reads nothing.
+        let again = crm::pull(&host, "acme").await;
+        assert_eq!(again["records"], 0, "{again}");
+
+        // A customer without a profile name: Zoho refuses a contact without Last_Name, so
+        // the connector upserts it again with the placeholder, which reads back as no name.
+        crm::inbound(
+            &host,
+            crm::PN,
+            "393479876543",
+            None,
+            &[("wamid.n1", "ciao")],
+        )
+        .await;
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        let nameless = zoho.contacts_by_phone("+393479876543");
+        assert_eq!(nameless.len(), 1, "{nameless:#?}");
+        assert_eq!(nameless[0].full_name(), "(WhatsApp)");
+        assert_eq!(zoho.notes_of(&nameless[0].id).len(), 1);
+        next_second().await;
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["records"], 1, "{applied}");
+        assert_eq!(applied["echoes"], 1, "{applied}");
+        let contacts = crm::contacts(&host, "acme").await;
+        let c = contacts
+            .iter()
+            .find(|c| c["phone"] == "+393479876543")
+            .expect("the nameless contact");
+        assert!(c["name"].is_null(), "{c}");
+    }
 }

@@ -130,324 +130,326 @@ fn metric(metrics: &str, line_prefix: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-#[tokio::test]
-async fn three_slow_probes_switch_sends_to_the_backup_and_a_healthy_one_switches_back() {
-    let s = setup().await;
-    let host = &s.host;
-    inbound(host, "wamid.in.1").await;
-    send_through(host, &s.primary, "before the failover").await;
+scrm_e2e::both_backends! {
+    #[tokio::test]
+    async fn three_slow_probes_switch_sends_to_the_backup_and_a_healthy_one_switches_back() {
+        let s = setup().await;
+        let host = &s.host;
+        inbound(host, "wamid.in.1").await;
+        send_through(host, &s.primary, "before the failover").await;
 
-    s.primary
-        .set_health_latency(Duration::from_millis(SLOW_MS + 150));
-    for n in 1..=2 {
+        s.primary
+            .set_health_latency(Duration::from_millis(SLOW_MS + 150));
+        for n in 1..=2 {
+            let v = probe(host).await;
+            assert_eq!(v["active"], "primary", "after {n} slow probes: {v}");
+            assert_eq!(v["primary"]["consecutive_unhealthy"], n);
+            assert_eq!(v["primary"]["last_probe"]["outcome"], "slow");
+            assert!(v["primary"]["last_probe"]["latency_ms"].as_u64().unwrap() > SLOW_MS);
+        }
         let v = probe(host).await;
-        assert_eq!(v["active"], "primary", "after {n} slow probes: {v}");
-        assert_eq!(v["primary"]["consecutive_unhealthy"], n);
-        assert_eq!(v["primary"]["last_probe"]["outcome"], "slow");
-        assert!(v["primary"]["last_probe"]["latency_ms"].as_u64().unwrap() > SLOW_MS);
-    }
-    let v = probe(host).await;
-    assert_eq!(v["active"], "backup", "{v}");
-    assert_eq!(v["active_url"], json!(s.backup.url()));
-    assert_eq!(v["switches"][0]["reason"], "primary_unhealthy");
-    assert_eq!(v["switches"][0]["from_url"], json!(s.primary.url()));
-    assert_eq!(v["switches"][0]["to_url"], json!(s.backup.url()));
-    // The backup is probed as soon as it is active, and recorded.
-    assert_eq!(v["backup"]["last_probe"]["outcome"], "ok", "{v}");
-    assert_eq!(
-        s.backup
-            .requests()
-            .iter()
-            .filter(|r| r.path == format!("/v23.0/{PN}"))
-            .count(),
-        1
-    );
+        assert_eq!(v["active"], "backup", "{v}");
+        assert_eq!(v["active_url"], json!(s.backup.url()));
+        assert_eq!(v["switches"][0]["reason"], "primary_unhealthy");
+        assert_eq!(v["switches"][0]["from_url"], json!(s.primary.url()));
+        assert_eq!(v["switches"][0]["to_url"], json!(s.backup.url()));
+        // The backup is probed as soon as it is active, and recorded.
+        assert_eq!(v["backup"]["last_probe"]["outcome"], "ok", "{v}");
+        assert_eq!(
+            s.backup
+                .requests()
+                .iter()
+                .filter(|r| r.path == format!("/v23.0/{PN}"))
+                .count(),
+            1
+        );
 
-    let metrics = host.metrics().await;
-    assert_eq!(
-        metric(&metrics, "scrm_graph_backup_active{app=\"app1\"}"),
-        Some(1.0),
-        "{metrics}"
-    );
-    assert_eq!(
-        metric(
-            &metrics,
-            "scrm_graph_probe_failures_total{app=\"app1\",target=\"primary\",reason=\"slow\"}"
-        ),
-        Some(3.0),
-        "{metrics}"
-    );
-    assert_eq!(
-        metric(
-            &metrics,
-            "scrm_graph_probe_seconds_count{app=\"app1\",target=\"primary\"}"
-        ),
-        Some(3.0),
-        "{metrics}"
-    );
-    assert_eq!(
-        metric(
-            &metrics,
-            "scrm_graph_switches_total{app=\"app1\",target=\"backup\"}"
-        ),
-        Some(1.0),
-        "{metrics}"
-    );
+        let metrics = host.metrics().await;
+        assert_eq!(
+            metric(&metrics, "scrm_graph_backup_active{app=\"app1\"}"),
+            Some(1.0),
+            "{metrics}"
+        );
+        assert_eq!(
+            metric(
+                &metrics,
+                "scrm_graph_probe_failures_total{app=\"app1\",target=\"primary\",reason=\"slow\"}"
+            ),
+            Some(3.0),
+            "{metrics}"
+        );
+        assert_eq!(
+            metric(
+                &metrics,
+                "scrm_graph_probe_seconds_count{app=\"app1\",target=\"primary\"}"
+            ),
+            Some(3.0),
+            "{metrics}"
+        );
+        assert_eq!(
+            metric(
+                &metrics,
+                "scrm_graph_switches_total{app=\"app1\",target=\"backup\"}"
+            ),
+            Some(1.0),
+            "{metrics}"
+        );
 
-    // Sends now go to the backup; the primary sees none of them.
-    let primary_sends = s.primary.sent_messages().len();
-    send_through(host, &s.backup, "during the failover").await;
-    assert_eq!(s.primary.sent_messages().len(), primary_sends);
+        // Sends now go to the backup; the primary sees none of them.
+        let primary_sends = s.primary.sent_messages().len();
+        send_through(host, &s.backup, "during the failover").await;
+        assert_eq!(s.primary.sent_messages().len(), primary_sends);
 
-    // While on the backup the primary is still probed; healthy again, it is back.
-    s.primary.set_health_latency(Duration::ZERO);
-    let v = probe(host).await;
-    assert_eq!(v["active"], "primary", "{v}");
-    assert_eq!(v["primary"]["last_probe"]["outcome"], "ok");
-    assert_eq!(v["switches"][0]["reason"], "primary_recovered");
-    assert_eq!(v["switches"].as_array().unwrap().len(), 2);
-    let metrics = host.metrics().await;
-    assert_eq!(
-        metric(&metrics, "scrm_graph_backup_active{app=\"app1\"}"),
-        Some(0.0)
-    );
-    let backup_sends = s.backup.sent_messages().len();
-    send_through(host, &s.primary, "after the failover").await;
-    assert_eq!(s.backup.sent_messages().len(), backup_sends);
-}
-
-#[tokio::test]
-async fn failing_probes_switch_too_and_a_restart_keeps_the_backup_active() {
-    let Setup {
-        mut host,
-        primary,
-        backup,
-        dir,
-    } = setup().await;
-    inbound(&host, "wamid.in.2").await;
-    primary.set_health_fault(Some(Fault::Status(503)));
-    probe(&host).await;
-    // A healthy answer in between starts the count again.
-    primary.set_health_fault(None);
-    probe(&host).await;
-    primary.set_health_fault(Some(Fault::Status(503)));
-    for _ in 0..2 {
-        assert_eq!(probe(&host).await["active"], "primary");
-    }
-    let v = probe(&host).await;
-    assert_eq!(v["active"], "backup", "{v}");
-    assert_eq!(v["primary"]["last_probe"]["outcome"], "failed");
-    assert!(
-        v["primary"]["last_probe"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("503"),
-        "{v}"
-    );
-    let metrics = host.metrics().await;
-    assert_eq!(
-        metric(
-            &metrics,
-            "scrm_graph_probe_failures_total{app=\"app1\",target=\"primary\",reason=\"failed\"}"
-        ),
-        Some(4.0),
-        "{metrics}"
-    );
-
-    host.stop().await;
-    let host = start(dir.path(), &primary, 3_600).await;
-    let v = host.ok("GET", "/v1/apps/app1/health", None).await;
-    assert_eq!(v["active"], "backup", "{v}");
-    assert_eq!(v["primary"]["consecutive_unhealthy"], 3);
-    assert_eq!(v["primary"]["last_probe"]["outcome"], "failed");
-    assert_eq!(v["backup"]["last_probe"]["outcome"], "ok");
-    assert_eq!(v["switches"].as_array().unwrap().len(), 1);
-    assert_eq!(v["probes"].as_array().unwrap().len(), 6, "{v}");
-    assert!(v["next_probe_at"].as_i64().is_some());
-    let metrics = host.metrics().await;
-    assert_eq!(
-        metric(&metrics, "scrm_graph_backup_active{app=\"app1\"}"),
-        Some(1.0),
-        "{metrics}"
-    );
-    send_through(&host, &backup, "after the restart").await;
-
-    // Removing the backup URL sends the app back to the primary at once.
-    let app = host
-        .ok(
-            "PATCH",
-            "/v1/apps/app1",
-            Some(json!({"backup_graph_url": null})),
-        )
-        .await;
-    assert_eq!(app["backup_graph_url"], Value::Null);
-    let v = host.ok("GET", "/v1/apps/app1/health", None).await;
-    assert_eq!(v["active"], "primary", "{v}");
-    assert_eq!(v["switches"][0]["reason"], "backup_removed");
-    assert_eq!(v["switches"][0]["from_url"], json!(backup.url()));
-    // Without a backup, failing probes change nothing but the counters.
-    for _ in 0..4 {
-        assert_eq!(probe(&host).await["active"], "primary");
-    }
-    primary.set_health_fault(None);
-    send_through(&host, &primary, "primary only").await;
-}
-
-#[tokio::test]
-async fn metas_own_error_answers_do_not_trigger_a_switch() {
-    let s = setup().await;
-    // A token Meta refuses: the API answered, so the backup would not help.
-    s.host
-        .ok(
-            "PUT",
-            "/v1/tenants/acme/secrets/whatsapp_access_token",
-            Some(json!({"value": "EAAnot-a-valid-token"})),
-        )
-        .await;
-    for _ in 0..4 {
-        let v = probe(&s.host).await;
+        // While on the backup the primary is still probed; healthy again, it is back.
+        s.primary.set_health_latency(Duration::ZERO);
+        let v = probe(host).await;
         assert_eq!(v["active"], "primary", "{v}");
-        assert_eq!(v["primary"]["last_probe"]["outcome"], "rejected");
+        assert_eq!(v["primary"]["last_probe"]["outcome"], "ok");
+        assert_eq!(v["switches"][0]["reason"], "primary_recovered");
+        assert_eq!(v["switches"].as_array().unwrap().len(), 2);
+        let metrics = host.metrics().await;
+        assert_eq!(
+            metric(&metrics, "scrm_graph_backup_active{app=\"app1\"}"),
+            Some(0.0)
+        );
+        let backup_sends = s.backup.sent_messages().len();
+        send_through(host, &s.primary, "after the failover").await;
+        assert_eq!(s.backup.sent_messages().len(), backup_sends);
+    }
+
+    #[tokio::test]
+    async fn failing_probes_switch_too_and_a_restart_keeps_the_backup_active() {
+        let Setup {
+            mut host,
+            primary,
+            backup,
+            dir,
+        } = setup().await;
+        inbound(&host, "wamid.in.2").await;
+        primary.set_health_fault(Some(Fault::Status(503)));
+        probe(&host).await;
+        // A healthy answer in between starts the count again.
+        primary.set_health_fault(None);
+        probe(&host).await;
+        primary.set_health_fault(Some(Fault::Status(503)));
+        for _ in 0..2 {
+            assert_eq!(probe(&host).await["active"], "primary");
+        }
+        let v = probe(&host).await;
+        assert_eq!(v["active"], "backup", "{v}");
+        assert_eq!(v["primary"]["last_probe"]["outcome"], "failed");
         assert!(
             v["primary"]["last_probe"]["error"]
                 .as_str()
                 .unwrap()
-                .contains("190"),
+                .contains("503"),
             "{v}"
         );
-    }
-    let metrics = s.host.metrics().await;
-    assert_eq!(
-        metric(
-            &metrics,
-            "scrm_graph_probe_failures_total{app=\"app1\",target=\"primary\",reason=\"rejected\"}"
-        ),
-        Some(4.0),
-        "{metrics}"
-    );
-}
+        let metrics = host.metrics().await;
+        assert_eq!(
+            metric(
+                &metrics,
+                "scrm_graph_probe_failures_total{app=\"app1\",target=\"primary\",reason=\"failed\"}"
+            ),
+            Some(4.0),
+            "{metrics}"
+        );
 
-#[tokio::test]
-async fn scheduled_probes_fail_over_without_being_asked() {
-    let s = setup_with_interval(1).await;
-    s.primary.set_health_fault(Some(Fault::Status(502)));
-    let v = eventually(|| async {
-        let v = s.host.ok("GET", "/v1/apps/app1/health", None).await;
-        Ok((v["active"] == "backup").then_some(v))
-    })
-    .await
-    .expect("the prober switched to the backup on its own");
-    assert_eq!(v["switches"][0]["reason"], "primary_unhealthy");
-    s.primary.set_health_fault(None);
-    eventually(|| async {
-        let v = s.host.ok("GET", "/v1/apps/app1/health", None).await;
-        Ok((v["active"] == "primary").then_some(()))
-    })
-    .await
-    .expect("the prober switched back on its own");
-    drop(s.dir);
-}
+        host.stop().await;
+        let host = start(dir.path(), &primary, 3_600).await;
+        let v = host.ok("GET", "/v1/apps/app1/health", None).await;
+        assert_eq!(v["active"], "backup", "{v}");
+        assert_eq!(v["primary"]["consecutive_unhealthy"], 3);
+        assert_eq!(v["primary"]["last_probe"]["outcome"], "failed");
+        assert_eq!(v["backup"]["last_probe"]["outcome"], "ok");
+        assert_eq!(v["switches"].as_array().unwrap().len(), 1);
+        assert_eq!(v["probes"].as_array().unwrap().len(), 6, "{v}");
+        assert!(v["next_probe_at"].as_i64().is_some());
+        let metrics = host.metrics().await;
+        assert_eq!(
+            metric(&metrics, "scrm_graph_backup_active{app=\"app1\"}"),
+            Some(1.0),
+            "{metrics}"
+        );
+        send_through(&host, &backup, "after the restart").await;
 
-#[tokio::test]
-async fn app_endpoints_are_validated_and_listed_without_secrets() {
-    let s = setup().await;
-    let host = &s.host;
-    let patch = |body: Value| async move { host.api("PATCH", "/v1/apps/app1", Some(body)).await };
-
-    let (status, v) = patch(json!({"backup_graph_url": "ftp://example.com"})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(v["error"]["code"], "invalid_url", "{v}");
-    let (status, v) = patch(json!({"graph_url": "not a url"})).await;
-    assert_eq!(
-        (status, v["error"]["code"].clone()),
-        (StatusCode::BAD_REQUEST, json!("invalid_url"))
-    );
-    let (status, v) = patch(json!({"graph_url": "https://user:pw@graph.example.com"})).await;
-    assert_eq!(
-        (status, v["error"]["code"].clone()),
-        (StatusCode::BAD_REQUEST, json!("invalid_url"))
-    );
-    let (status, v) = patch(json!({"graph_version": "23"})).await;
-    assert_eq!(
-        (status, v["error"]["code"].clone()),
-        (StatusCode::BAD_REQUEST, json!("invalid_graph_version"))
-    );
-    let (status, v) = patch(json!({"backup_graph_url": format!("{}/", s.primary.url())})).await;
-    assert_eq!(
-        (status, v["error"]["code"].clone()),
-        (StatusCode::BAD_REQUEST, json!("invalid_backup_graph_url")),
-        "{v}"
-    );
-    let (status, v) = patch(json!({})).await;
-    assert_eq!(
-        (status, v["error"]["code"].clone()),
-        (StatusCode::BAD_REQUEST, json!("nothing_to_change"))
-    );
-    let (status, _) = patch(json!({"graph_ur1": "https://x.example"})).await;
-    assert!(status.is_client_error());
-    let (status, _) = host
-        .api(
-            "PATCH",
-            "/v1/apps/nope",
-            Some(json!({"graph_version": "v23.0"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    // Nothing above changed the app.
-    let apps = host.ok("GET", "/v1/apps", None).await;
-    assert_eq!(apps["items"][0]["backup_graph_url"], json!(s.backup.url()));
-    assert_eq!(apps["items"][0]["graph_url"], Value::Null);
-
-    let (status, v) =
-        patch(json!({"graph_url": format!("{}/", s.primary.url()), "graph_version": "v23.0"}))
+        // Removing the backup URL sends the app back to the primary at once.
+        let app = host
+            .ok(
+                "PATCH",
+                "/v1/apps/app1",
+                Some(json!({"backup_graph_url": null})),
+            )
             .await;
-    assert_eq!(status, StatusCode::OK, "{v}");
-    assert_eq!(
-        v["graph_url"],
-        json!(s.primary.url()),
-        "trailing slash dropped"
-    );
-    let apps = host.ok("GET", "/v1/apps", None).await;
-    let app = &apps["items"][0];
-    assert_eq!(app["graph_url"], json!(s.primary.url()));
-    assert_eq!(app["graph_version"], "v23.0");
-    assert_eq!(app["backup_graph_url"], json!(s.backup.url()));
-    let text = apps.to_string();
-    assert!(
-        !text.contains(APP_SECRET) && !text.contains("app_secret"),
-        "{text}"
-    );
-    assert!(!text.contains("verify_token"), "{text}");
+        assert_eq!(app["backup_graph_url"], Value::Null);
+        let v = host.ok("GET", "/v1/apps/app1/health", None).await;
+        assert_eq!(v["active"], "primary", "{v}");
+        assert_eq!(v["switches"][0]["reason"], "backup_removed");
+        assert_eq!(v["switches"][0]["from_url"], json!(backup.url()));
+        // Without a backup, failing probes change nothing but the counters.
+        for _ in 0..4 {
+            assert_eq!(probe(&host).await["active"], "primary");
+        }
+        primary.set_health_fault(None);
+        send_through(&host, &primary, "primary only").await;
+    }
 
-    // null clears: the host's default applies again.
-    let (status, v) = patch(json!({"graph_url": null, "graph_version": null})).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        (v["graph_url"].clone(), v["graph_version"].clone()),
-        (Value::Null, Value::Null)
-    );
-    let h = host.ok("GET", "/v1/apps/app1/health", None).await;
-    assert_eq!(h["primary"]["url"], json!(s.primary.url()));
-    assert_eq!(h["graph_version"], "v23.0");
-    assert_eq!(h["thresholds"]["probe_slow_ms"], SLOW_MS);
-}
+    #[tokio::test]
+    async fn metas_own_error_answers_do_not_trigger_a_switch() {
+        let s = setup().await;
+        // A token Meta refuses: the API answered, so the backup would not help.
+        s.host
+            .ok(
+                "PUT",
+                "/v1/tenants/acme/secrets/whatsapp_access_token",
+                Some(json!({"value": "EAAnot-a-valid-token"})),
+            )
+            .await;
+        for _ in 0..4 {
+            let v = probe(&s.host).await;
+            assert_eq!(v["active"], "primary", "{v}");
+            assert_eq!(v["primary"]["last_probe"]["outcome"], "rejected");
+            assert!(
+                v["primary"]["last_probe"]["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("190"),
+                "{v}"
+            );
+        }
+        let metrics = s.host.metrics().await;
+        assert_eq!(
+            metric(
+                &metrics,
+                "scrm_graph_probe_failures_total{app=\"app1\",target=\"primary\",reason=\"rejected\"}"
+            ),
+            Some(4.0),
+            "{metrics}"
+        );
+    }
 
-#[tokio::test]
-async fn probing_needs_a_known_app_with_a_tenant_token() {
-    let s = setup().await;
-    let (status, v) = s.host.api("POST", "/v1/apps/nope/health/probe", None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
-    let (status, _) = s.host.api("GET", "/v1/apps/nope/health", None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    s.host
-        .ok(
-            "DELETE",
-            "/v1/tenants/acme/secrets/whatsapp_access_token",
-            None,
-        )
-        .await;
-    let (status, v) = s.host.api("POST", "/v1/apps/app1/health/probe", None).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{v}");
-    assert_eq!(v["error"]["code"], "no_probe_credentials");
-    assert!(s.primary.requests().is_empty(), "nothing was probed");
+    #[tokio::test]
+    async fn scheduled_probes_fail_over_without_being_asked() {
+        let s = setup_with_interval(1).await;
+        s.primary.set_health_fault(Some(Fault::Status(502)));
+        let v = eventually(|| async {
+            let v = s.host.ok("GET", "/v1/apps/app1/health", None).await;
+            Ok((v["active"] == "backup").then_some(v))
+        })
+        .await
+        .expect("the prober switched to the backup on its own");
+        assert_eq!(v["switches"][0]["reason"], "primary_unhealthy");
+        s.primary.set_health_fault(None);
+        eventually(|| async {
+            let v = s.host.ok("GET", "/v1/apps/app1/health", None).await;
+            Ok((v["active"] == "primary").then_some(()))
+        })
+        .await
+        .expect("the prober switched back on its own");
+        drop(s.dir);
+    }
+
+    #[tokio::test]
+    async fn app_endpoints_are_validated_and_listed_without_secrets() {
+        let s = setup().await;
+        let host = &s.host;
+        let patch = |body: Value| async move { host.api("PATCH", "/v1/apps/app1", Some(body)).await };
+
+        let (status, v) = patch(json!({"backup_graph_url": "ftp://example.com"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(v["error"]["code"], "invalid_url", "{v}");
+        let (status, v) = patch(json!({"graph_url": "not a url"})).await;
+        assert_eq!(
+            (status, v["error"]["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("invalid_url"))
+        );
+        let (status, v) = patch(json!({"graph_url": "https://user:pw@graph.example.com"})).await;
+        assert_eq!(
+            (status, v["error"]["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("invalid_url"))
+        );
+        let (status, v) = patch(json!({"graph_version": "23"})).await;
+        assert_eq!(
+            (status, v["error"]["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("invalid_graph_version"))
+        );
+        let (status, v) = patch(json!({"backup_graph_url": format!("{}/", s.primary.url())})).await;
+        assert_eq!(
+            (status, v["error"]["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("invalid_backup_graph_url")),
+            "{v}"
+        );
+        let (status, v) = patch(json!({})).await;
+        assert_eq!(
+            (status, v["error"]["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("nothing_to_change"))
+        );
+        let (status, _) = patch(json!({"graph_ur1": "https://x.example"})).await;
+        assert!(status.is_client_error());
+        let (status, _) = host
+            .api(
+                "PATCH",
+                "/v1/apps/nope",
+                Some(json!({"graph_version": "v23.0"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // Nothing above changed the app.
+        let apps = host.ok("GET", "/v1/apps", None).await;
+        assert_eq!(apps["items"][0]["backup_graph_url"], json!(s.backup.url()));
+        assert_eq!(apps["items"][0]["graph_url"], Value::Null);
+
+        let (status, v) =
+            patch(json!({"graph_url": format!("{}/", s.primary.url()), "graph_version": "v23.0"}))
+                .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(
+            v["graph_url"],
+            json!(s.primary.url()),
+            "trailing slash dropped"
+        );
+        let apps = host.ok("GET", "/v1/apps", None).await;
+        let app = &apps["items"][0];
+        assert_eq!(app["graph_url"], json!(s.primary.url()));
+        assert_eq!(app["graph_version"], "v23.0");
+        assert_eq!(app["backup_graph_url"], json!(s.backup.url()));
+        let text = apps.to_string();
+        assert!(
+            !text.contains(APP_SECRET) && !text.contains("app_secret"),
+            "{text}"
+        );
+        assert!(!text.contains("verify_token"), "{text}");
+
+        // null clears: the host's default applies again.
+        let (status, v) = patch(json!({"graph_url": null, "graph_version": null})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            (v["graph_url"].clone(), v["graph_version"].clone()),
+            (Value::Null, Value::Null)
+        );
+        let h = host.ok("GET", "/v1/apps/app1/health", None).await;
+        assert_eq!(h["primary"]["url"], json!(s.primary.url()));
+        assert_eq!(h["graph_version"], "v23.0");
+        assert_eq!(h["thresholds"]["probe_slow_ms"], SLOW_MS);
+    }
+
+    #[tokio::test]
+    async fn probing_needs_a_known_app_with_a_tenant_token() {
+        let s = setup().await;
+        let (status, v) = s.host.api("POST", "/v1/apps/nope/health/probe", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+        let (status, _) = s.host.api("GET", "/v1/apps/nope/health", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        s.host
+            .ok(
+                "DELETE",
+                "/v1/tenants/acme/secrets/whatsapp_access_token",
+                None,
+            )
+            .await;
+        let (status, v) = s.host.api("POST", "/v1/apps/app1/health/probe", None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{v}");
+        assert_eq!(v["error"]["code"], "no_probe_credentials");
+        assert!(s.primary.requests().is_empty(), "nothing was probed");
+    }
 }

@@ -62,144 +62,146 @@ async fn tags_for(
     m["tags"].clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plugin_http_is_limited_to_the_allowlist_and_public_addresses() {
-    let (port, seen) = crm_server().await;
-    let local = format!("http://127.0.0.1:{port}/");
-    let host = Host::start().await;
-    let comp = host.upload(&guest("hostile-classifier")).await;
-    let sha = comp["sha256"].as_str().unwrap().to_string();
+scrm_e2e::both_backends! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn plugin_http_is_limited_to_the_allowlist_and_public_addresses() {
+        let (port, seen) = crm_server().await;
+        let local = format!("http://127.0.0.1:{port}/");
+        let host = Host::start().await;
+        let comp = host.upload(&guest("hostile-classifier")).await;
+        let sha = comp["sha256"].as_str().unwrap().to_string();
 
-    let t = tags_for(
-        &host,
-        "off-list",
-        "101",
-        &sha,
-        std::slice::from_ref(&local),
-        json!({"allow": ["api.example.com"]}),
-    )
-    .await;
-    assert_eq!(t, json!(["http-request-denied"]));
+        let t = tags_for(
+            &host,
+            "off-list",
+            "101",
+            &sha,
+            std::slice::from_ref(&local),
+            json!({"allow": ["api.example.com"]}),
+        )
+        .await;
+        assert_eq!(t, json!(["http-request-denied"]));
 
-    let t = tags_for(
-        &host,
-        "loopback",
-        "102",
-        &sha,
-        std::slice::from_ref(&local),
-        json!({"allow": ["127.0.0.1"]}),
-    )
-    .await;
-    assert_eq!(t, json!(["destination-ip-prohibited"]));
+        let t = tags_for(
+            &host,
+            "loopback",
+            "102",
+            &sha,
+            std::slice::from_ref(&local),
+            json!({"allow": ["127.0.0.1"]}),
+        )
+        .await;
+        assert_eq!(t, json!(["destination-ip-prohibited"]));
 
-    // A name that resolves to loopback is refused after resolution.
-    let by_name = format!("http://localhost:{port}/");
-    let t = tags_for(
-        &host,
-        "by-name",
-        "103",
-        &sha,
-        &[by_name],
-        json!({"allow": ["localhost"]}),
-    )
-    .await;
-    assert_eq!(t, json!(["destination-ip-prohibited"]));
+        // A name that resolves to loopback is refused after resolution.
+        let by_name = format!("http://localhost:{port}/");
+        let t = tags_for(
+            &host,
+            "by-name",
+            "103",
+            &sha,
+            &[by_name],
+            json!({"allow": ["localhost"]}),
+        )
+        .await;
+        assert_eq!(t, json!(["destination-ip-prohibited"]));
 
-    // A private address is refused before any packet is sent.
-    let t = tags_for(
-        &host,
-        "private",
-        "104",
-        &sha,
-        &["http://10.20.30.40/".into()],
-        json!({"allow": ["10.20.30.40"]}),
-    )
-    .await;
-    assert_eq!(t, json!(["destination-ip-prohibited"]));
-    assert!(
-        seen.lock().unwrap().is_empty(),
-        "nothing reached the server so far"
-    );
-
-    // Explicitly allowed, with a credential from the tenant's secrets and a budget of one.
-    host.tenant("allowed", &["105"], "US").await;
-    host.ok(
-        "PUT",
-        "/v1/tenants/allowed/secrets/crm-token",
-        Some(json!({"value": "s3cr3t-token"})),
-    )
-    .await;
-    let policy = json!({
-        "allow": ["127.0.0.1"],
-        "allow_private": [format!("127.0.0.1:{port}")],
-        "max_requests": 1,
-        "credentials": [{"host": "127.0.0.1", "header": "authorization", "secret": "crm-token", "prefix": "Bearer "}]
-    });
-    let config = format!("behaviour = \"http\"\nurls = [\"{local}\", \"{local}\"]\n");
-    host.ok(
-        "PUT",
-        "/v1/tenants/allowed/plugins/classifier",
-        Some(json!({"sha256": sha, "config": config, "http": policy})),
-    )
-    .await;
-    host.post_signed(
-        &text_webhook("105", "16505551234", &[("wamid.1", "hi")]),
-        APP_SECRET,
-    )
-    .await;
-    host.settle().await;
-    let m = &host.messages("allowed").await[0];
-    assert_eq!(
-        m["tags"],
-        json!(["http-request-denied", "status-200"]), // served sorted: one sent, one over budget
-        "{m}"
-    );
-    assert_eq!(
-        *seen.lock().unwrap(),
-        vec!["Bearer s3cr3t-token".to_string()]
-    );
-    let everything = host
-        .ok("GET", "/v1/tenants/allowed/messages", None)
-        .await
-        .to_string();
-    assert!(
-        !everything.contains("s3cr3t"),
-        "the secret never reaches the plugin's output"
-    );
-    let secrets = host.ok("GET", "/v1/tenants/allowed/secrets", None).await;
-    assert_eq!(secrets["items"][0]["name"], "crm-token");
-    assert!(!secrets.to_string().contains("s3cr3t"));
-}
-
-#[tokio::test]
-async fn bad_http_policies_are_refused_at_install() {
-    let host = Host::start().await;
-    host.tenant("acme", &["100"], "US").await;
-    let comp = host.upload(&guest("hostile-classifier")).await;
-    let sha = comp["sha256"].as_str().unwrap();
-    for (policy, needle) in [
-        (json!({"allow": ["https://x.com/"]}), "must be a host name"),
-        (
-            json!({"allow": ["x.com"], "credentials": [{"host": "y.com", "header": "authorization", "secret": "s"}]}),
-            "not on the allowlist",
-        ),
-        (json!({"allow": ["x.com"], "proxy": true}), "unknown field"),
-    ] {
-        let (s, v) = host
-            .api(
-                "PUT",
-                "/v1/tenants/acme/plugins/classifier",
-                Some(json!({"sha256": sha, "http": policy})),
-            )
-            .await;
-        assert_eq!(
-            (s.as_u16(), v["error"]["code"].as_str()),
-            (400, Some("invalid_http_policy")),
-            "{v}"
-        );
+        // A private address is refused before any packet is sent.
+        let t = tags_for(
+            &host,
+            "private",
+            "104",
+            &sha,
+            &["http://10.20.30.40/".into()],
+            json!({"allow": ["10.20.30.40"]}),
+        )
+        .await;
+        assert_eq!(t, json!(["destination-ip-prohibited"]));
         assert!(
-            v["error"]["message"].as_str().unwrap().contains(needle),
-            "{v}"
+            seen.lock().unwrap().is_empty(),
+            "nothing reached the server so far"
         );
+
+        // Explicitly allowed, with a credential from the tenant's secrets and a budget of one.
+        host.tenant("allowed", &["105"], "US").await;
+        host.ok(
+            "PUT",
+            "/v1/tenants/allowed/secrets/crm-token",
+            Some(json!({"value": "s3cr3t-token"})),
+        )
+        .await;
+        let policy = json!({
+            "allow": ["127.0.0.1"],
+            "allow_private": [format!("127.0.0.1:{port}")],
+            "max_requests": 1,
+            "credentials": [{"host": "127.0.0.1", "header": "authorization", "secret": "crm-token", "prefix": "Bearer "}]
+        });
+        let config = format!("behaviour = \"http\"\nurls = [\"{local}\", \"{local}\"]\n");
+        host.ok(
+            "PUT",
+            "/v1/tenants/allowed/plugins/classifier",
+            Some(json!({"sha256": sha, "config": config, "http": policy})),
+        )
+        .await;
+        host.post_signed(
+            &text_webhook("105", "16505551234", &[("wamid.1", "hi")]),
+            APP_SECRET,
+        )
+        .await;
+        host.settle().await;
+        let m = &host.messages("allowed").await[0];
+        assert_eq!(
+            m["tags"],
+            json!(["http-request-denied", "status-200"]), // served sorted: one sent, one over budget
+            "{m}"
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec!["Bearer s3cr3t-token".to_string()]
+        );
+        let everything = host
+            .ok("GET", "/v1/tenants/allowed/messages", None)
+            .await
+            .to_string();
+        assert!(
+            !everything.contains("s3cr3t"),
+            "the secret never reaches the plugin's output"
+        );
+        let secrets = host.ok("GET", "/v1/tenants/allowed/secrets", None).await;
+        assert_eq!(secrets["items"][0]["name"], "crm-token");
+        assert!(!secrets.to_string().contains("s3cr3t"));
+    }
+
+    #[tokio::test]
+    async fn bad_http_policies_are_refused_at_install() {
+        let host = Host::start().await;
+        host.tenant("acme", &["100"], "US").await;
+        let comp = host.upload(&guest("hostile-classifier")).await;
+        let sha = comp["sha256"].as_str().unwrap();
+        for (policy, needle) in [
+            (json!({"allow": ["https://x.com/"]}), "must be a host name"),
+            (
+                json!({"allow": ["x.com"], "credentials": [{"host": "y.com", "header": "authorization", "secret": "s"}]}),
+                "not on the allowlist",
+            ),
+            (json!({"allow": ["x.com"], "proxy": true}), "unknown field"),
+        ] {
+            let (s, v) = host
+                .api(
+                    "PUT",
+                    "/v1/tenants/acme/plugins/classifier",
+                    Some(json!({"sha256": sha, "http": policy})),
+                )
+                .await;
+            assert_eq!(
+                (s.as_u16(), v["error"]["code"].as_str()),
+                (400, Some("invalid_http_policy")),
+                "{v}"
+            );
+            assert!(
+                v["error"]["message"].as_str().unwrap().contains(needle),
+                "{v}"
+            );
+        }
     }
 }

@@ -144,356 +144,358 @@ async fn upload(
     (status, resp.json().await.unwrap())
 }
 
-#[tokio::test]
-async fn inbound_image_is_downloaded_verified_and_served() {
-    let graph = Graph::start().await;
-    // The media URL request goes through Prism (Meta's spec); the download itself
-    // goes to the URL Meta's answer names, as Meta's points at its CDN.
-    let contract = Contract::start(&graph).await;
-    let dir = tempfile::tempdir().unwrap();
-    let host = start(dir.path(), contract.url()).await;
-    let png = noisy_image(64, 48, ImageFormat::Png);
-    let media_id = graph.put_media(&png, "image/png");
-    let body = media_webhook(
-        "wamid.media.1",
-        "image",
-        json!({"caption": "the shelf", "mime_type": "image/png", "sha256": sha_b64(&png), "id": media_id}),
-    );
-    let (status, _) = host.post_signed(&body, APP_SECRET).await;
-    assert_eq!(status, 200);
+scrm_e2e::both_backends! {
+    #[tokio::test]
+    async fn inbound_image_is_downloaded_verified_and_served() {
+        let graph = Graph::start().await;
+        // The media URL request goes through Prism (Meta's spec); the download itself
+        // goes to the URL Meta's answer names, as Meta's points at its CDN.
+        let contract = Contract::start(&graph).await;
+        let dir = tempfile::tempdir().unwrap();
+        let host = start(dir.path(), contract.url()).await;
+        let png = noisy_image(64, 48, ImageFormat::Png);
+        let media_id = graph.put_media(&png, "image/png");
+        let body = media_webhook(
+            "wamid.media.1",
+            "image",
+            json!({"caption": "the shelf", "mime_type": "image/png", "sha256": sha_b64(&png), "id": media_id}),
+        );
+        let (status, _) = host.post_signed(&body, APP_SECRET).await;
+        assert_eq!(status, 200);
 
-    let items = media_when(&host, "direction=inbound", |i| {
-        i.first().is_some_and(|m| m["state"] != "pending")
-    })
-    .await;
-    let m = &items[0];
-    assert_eq!(m["state"], "stored", "{m}");
-    assert_eq!(m["sha256"], sha_hex(&png));
-    assert_eq!(m["size"], png.len());
-    assert_eq!(m["mime_type"], "image/png");
-    assert_eq!(m["kind"], "image");
-    assert_eq!(m["meta_media_id"], json!(media_id));
-    assert_eq!(m["attempts"], 1);
-
-    // The message lists it; the API serves the bytes with their type.
-    let messages = host.messages("acme").await;
-    let msg = messages
-        .iter()
-        .find(|x| x["wamid"] == "wamid.media.1")
-        .unwrap();
-    let by_message = host
-        .all(&format!("/v1/tenants/acme/media?message_id={}", msg["id"]))
+        let items = media_when(&host, "direction=inbound", |i| {
+            i.first().is_some_and(|m| m["state"] != "pending")
+        })
         .await;
-    assert_eq!(by_message.len(), 1);
-    assert_eq!(by_message[0]["sha256"], m["sha256"]);
-    let sha = m["sha256"].as_str().unwrap();
-    let (status, ct, bytes) = get_bytes(&host, &format!("/v1/tenants/acme/media/{sha}")).await;
-    assert_eq!(status, 200);
-    assert_eq!(ct.as_deref(), Some("image/png"));
-    assert_eq!(bytes, png);
-    // Stored once, under its hash.
-    assert_eq!(
-        std::fs::read(dir.path().join("media").join(sha)).unwrap(),
-        png
-    );
+        let m = &items[0];
+        assert_eq!(m["state"], "stored", "{m}");
+        assert_eq!(m["sha256"], sha_hex(&png));
+        assert_eq!(m["size"], png.len());
+        assert_eq!(m["mime_type"], "image/png");
+        assert_eq!(m["kind"], "image");
+        assert_eq!(m["meta_media_id"], json!(media_id));
+        assert_eq!(m["attempts"], 1);
 
-    // Both calls carried the tenant's token.
-    let requests = graph.requests();
-    let info = requests
-        .iter()
-        .find(|r| r.path == format!("/{VERSION}/{media_id}"))
-        .expect("the media URL was asked for");
-    assert_eq!(
-        info.header("authorization"),
-        Some(format!("Bearer {ACCESS_TOKEN}").as_str())
-    );
-    let download = requests
-        .iter()
-        .find(|r| r.path.starts_with("/whatsapp_business/attachments"))
-        .expect("the media was downloaded");
-    assert_eq!(
-        download.header("authorization"),
-        Some(format!("Bearer {ACCESS_TOKEN}").as_str())
-    );
-    contract.assert_clean();
+        // The message lists it; the API serves the bytes with their type.
+        let messages = host.messages("acme").await;
+        let msg = messages
+            .iter()
+            .find(|x| x["wamid"] == "wamid.media.1")
+            .unwrap();
+        let by_message = host
+            .all(&format!("/v1/tenants/acme/media?message_id={}", msg["id"]))
+            .await;
+        assert_eq!(by_message.len(), 1);
+        assert_eq!(by_message[0]["sha256"], m["sha256"]);
+        let sha = m["sha256"].as_str().unwrap();
+        let (status, ct, bytes) = get_bytes(&host, &format!("/v1/tenants/acme/media/{sha}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(ct.as_deref(), Some("image/png"));
+        assert_eq!(bytes, png);
+        // Stored once, under its hash.
+        assert_eq!(
+            std::fs::read(dir.path().join("media").join(sha)).unwrap(),
+            png
+        );
 
-    // Another tenant cannot read it; a redelivery records no second job.
-    host.tenant("other", &["200000000000009"], "US").await;
-    let (status, _, _) = get_bytes(&host, &format!("/v1/tenants/other/media/{sha}")).await;
-    assert_eq!(status, 404);
-    let (status, _) = host.post_signed(&body, APP_SECRET).await;
-    assert_eq!(status, 200);
-    host.settle().await;
-    assert_eq!(host.all("/v1/tenants/acme/media").await.len(), 1);
-}
+        // Both calls carried the tenant's token.
+        let requests = graph.requests();
+        let info = requests
+            .iter()
+            .find(|r| r.path == format!("/{VERSION}/{media_id}"))
+            .expect("the media URL was asked for");
+        assert_eq!(
+            info.header("authorization"),
+            Some(format!("Bearer {ACCESS_TOKEN}").as_str())
+        );
+        let download = requests
+            .iter()
+            .find(|r| r.path.starts_with("/whatsapp_business/attachments"))
+            .expect("the media was downloaded");
+        assert_eq!(
+            download.header("authorization"),
+            Some(format!("Bearer {ACCESS_TOKEN}").as_str())
+        );
+        contract.assert_clean();
 
-#[tokio::test]
-async fn a_download_that_does_not_match_metas_hash_is_an_error_and_not_stored() {
-    let graph = Graph::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let host = start(dir.path(), graph.url()).await;
-    let served = b"%PDF-1.7 what the CDN served".to_vec();
-    let announced = b"%PDF-1.7 what the customer sent".to_vec();
-    let media_id = graph.put_media(&served, "application/pdf");
-    let body = media_webhook(
-        "wamid.media.tampered",
-        "document",
-        json!({"filename": "invoice.pdf", "mime_type": "application/pdf",
-               "sha256": sha_b64(&announced), "id": media_id}),
-    );
-    assert_eq!(host.post_signed(&body, APP_SECRET).await.0, 200);
-
-    let items = media_when(&host, "direction=inbound", |i| {
-        i.first().is_some_and(|m| m["state"] != "pending")
-    })
-    .await;
-    let m = &items[0];
-    assert_eq!(m["state"], "failed", "{m}");
-    let error = m["last_error"].as_str().unwrap();
-    assert!(error.contains("sha256 mismatch"), "{error}");
-    assert!(error.contains(&sha_hex(&announced)), "{error}");
-    assert!(error.contains(&sha_hex(&served)), "{error}");
-    assert_eq!(m["sha256"], Value::Null);
-    assert_eq!(m["file_name"], "invoice.pdf");
-    // A mismatch is not retried: another download would not change the bytes.
-    assert_eq!(m["attempts"], 1);
-
-    // Nothing under either hash, nothing left in the temporary directory.
-    for sha in [sha_hex(&served), sha_hex(&announced)] {
-        assert!(!dir.path().join("media").join(&sha).exists());
-        let (status, _, _) = get_bytes(&host, &format!("/v1/tenants/acme/media/{sha}")).await;
+        // Another tenant cannot read it; a redelivery records no second job.
+        host.tenant("other", &["200000000000009"], "US").await;
+        let (status, _, _) = get_bytes(&host, &format!("/v1/tenants/other/media/{sha}")).await;
         assert_eq!(status, 404);
+        let (status, _) = host.post_signed(&body, APP_SECRET).await;
+        assert_eq!(status, 200);
+        host.settle().await;
+        assert_eq!(host.all("/v1/tenants/acme/media").await.len(), 1);
     }
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("media/tmp"))
-            .unwrap()
-            .count(),
-        0
-    );
-    let failed = host.all("/v1/tenants/acme/media?state=failed").await;
-    assert_eq!(failed.len(), 1);
-}
 
-#[tokio::test]
-async fn an_oversized_image_is_reencoded_under_5_mb_uploaded_and_sent_by_metas_id() {
-    let graph = Graph::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    // Uploads go straight to the local server: Prism corrupts binary multipart bodies.
-    let host = start(dir.path(), graph.url()).await;
-    open_window(&host, "wamid.open").await;
+    #[tokio::test]
+    async fn a_download_that_does_not_match_metas_hash_is_an_error_and_not_stored() {
+        let graph = Graph::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let host = start(dir.path(), graph.url()).await;
+        let served = b"%PDF-1.7 what the CDN served".to_vec();
+        let announced = b"%PDF-1.7 what the customer sent".to_vec();
+        let media_id = graph.put_media(&served, "application/pdf");
+        let body = media_webhook(
+            "wamid.media.tampered",
+            "document",
+            json!({"filename": "invoice.pdf", "mime_type": "application/pdf",
+                   "sha256": sha_b64(&announced), "id": media_id}),
+        );
+        assert_eq!(host.post_signed(&body, APP_SECRET).await.0, 200);
 
-    let png = noisy_image(1500, 1400, ImageFormat::Png);
-    assert!(png.len() > 6_000_000, "a {} byte PNG", png.len());
-    let started = Instant::now();
-    let (status, up) = upload(&host, png.clone(), "shelf.png", "image/png", Some("image")).await;
-    let took = started.elapsed();
-    assert_eq!(status, 201, "{up}");
-    let size = up["size"].as_u64().unwrap();
-    assert!(size <= 5_000_000, "re-encoded to {size} bytes");
-    assert_eq!(up["mime_type"], "image/jpeg");
-    assert_eq!(up["type"], "image");
-    assert_eq!(up["file_name"], "shelf.jpg");
-    assert_eq!(up["reencoded"]["original_size"], png.len());
-    let sha = up["sha256"].as_str().unwrap().to_string();
-    assert_eq!(up["id"], format!("scrm:{sha}"));
-    eprintln!(
-        "re-encoded {} → {size} bytes (quality {}, {}x{}) in {took:?}",
-        png.len(),
-        up["reencoded"]["quality"],
-        up["reencoded"]["width"],
-        up["reencoded"]["height"]
-    );
-    let (status, ct, stored) = get_bytes(&host, &format!("/v1/tenants/acme/media/{sha}")).await;
-    assert_eq!((status, ct.as_deref()), (200, Some("image/jpeg")));
-    assert_eq!(sha_hex(&stored), sha);
-    let decoded = image::load_from_memory(&stored).unwrap();
-    assert!(decoded.width() > 0 && decoded.width() <= 1500);
+        let items = media_when(&host, "direction=inbound", |i| {
+            i.first().is_some_and(|m| m["state"] != "pending")
+        })
+        .await;
+        let m = &items[0];
+        assert_eq!(m["state"], "failed", "{m}");
+        let error = m["last_error"].as_str().unwrap();
+        assert!(error.contains("sha256 mismatch"), "{error}");
+        assert!(error.contains(&sha_hex(&announced)), "{error}");
+        assert!(error.contains(&sha_hex(&served)), "{error}");
+        assert_eq!(m["sha256"], Value::Null);
+        assert_eq!(m["file_name"], "invoice.pdf");
+        // A mismatch is not retried: another download would not change the bytes.
+        assert_eq!(m["attempts"], 1);
 
-    // Two sends of the same file: one upload to Meta, both sent by Meta's id.
-    for caption in ["first", "second"] {
+        // Nothing under either hash, nothing left in the temporary directory.
+        for sha in [sha_hex(&served), sha_hex(&announced)] {
+            assert!(!dir.path().join("media").join(&sha).exists());
+            let (status, _, _) = get_bytes(&host, &format!("/v1/tenants/acme/media/{sha}")).await;
+            assert_eq!(status, 404);
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("media/tmp"))
+                .unwrap()
+                .count(),
+            0
+        );
+        let failed = host.all("/v1/tenants/acme/media?state=failed").await;
+        assert_eq!(failed.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_image_is_reencoded_under_5_mb_uploaded_and_sent_by_metas_id() {
+        let graph = Graph::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        // Uploads go straight to the local server: Prism corrupts binary multipart bodies.
+        let host = start(dir.path(), graph.url()).await;
+        open_window(&host, "wamid.open").await;
+
+        let png = noisy_image(1500, 1400, ImageFormat::Png);
+        assert!(png.len() > 6_000_000, "a {} byte PNG", png.len());
+        let started = Instant::now();
+        let (status, up) = upload(&host, png.clone(), "shelf.png", "image/png", Some("image")).await;
+        let took = started.elapsed();
+        assert_eq!(status, 201, "{up}");
+        let size = up["size"].as_u64().unwrap();
+        assert!(size <= 5_000_000, "re-encoded to {size} bytes");
+        assert_eq!(up["mime_type"], "image/jpeg");
+        assert_eq!(up["type"], "image");
+        assert_eq!(up["file_name"], "shelf.jpg");
+        assert_eq!(up["reencoded"]["original_size"], png.len());
+        let sha = up["sha256"].as_str().unwrap().to_string();
+        assert_eq!(up["id"], format!("scrm:{sha}"));
+        eprintln!(
+            "re-encoded {} → {size} bytes (quality {}, {}x{}) in {took:?}",
+            png.len(),
+            up["reencoded"]["quality"],
+            up["reencoded"]["width"],
+            up["reencoded"]["height"]
+        );
+        let (status, ct, stored) = get_bytes(&host, &format!("/v1/tenants/acme/media/{sha}")).await;
+        assert_eq!((status, ct.as_deref()), (200, Some("image/jpeg")));
+        assert_eq!(sha_hex(&stored), sha);
+        let decoded = image::load_from_memory(&stored).unwrap();
+        assert!(decoded.width() > 0 && decoded.width() <= 1500);
+
+        // Two sends of the same file: one upload to Meta, both sent by Meta's id.
+        for caption in ["first", "second"] {
+            let (status, v) = host
+                .api(
+                    "POST",
+                    "/v1/tenants/acme/messages",
+                    Some(json!({"to": CUSTOMER, "type": "image",
+                                "image": {"id": up["id"], "caption": caption}})),
+                )
+                .await;
+            assert_eq!(status, 202, "{v}");
+        }
+        let sent = eventually(|| async {
+            let s = graph.sent_messages();
+            Ok((s.len() == 2).then_some(s))
+        })
+        .await;
+        let sent = match sent {
+            Ok(s) => s,
+            Err(e) => panic!("{e}: {:?}", host.all("/v1/tenants/acme/outbox").await),
+        };
+        let uploads: Vec<_> = graph
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == format!("/{VERSION}/{FIXTURE_PNID}/media"))
+            .collect();
+        assert_eq!(uploads.len(), 1, "Meta's id is reused for the second send");
+        let RecordedBody::Multipart(_) = &uploads[0].body else {
+            panic!("the upload is multipart");
+        };
+        let body = &uploads[0].body;
+        assert_eq!(body.part("messaging_product").unwrap().bytes, b"whatsapp");
+        assert_eq!(body.part("type").unwrap().bytes, b"image/jpeg");
+        let file = body.part("file").unwrap();
+        assert_eq!(
+            sha_hex(&file.bytes),
+            sha,
+            "Meta got exactly the stored JPEG"
+        );
+        assert_eq!(file.content_type.as_deref(), Some("image/jpeg"));
+        for s in &sent {
+            let id = s.body["image"]["id"].as_str().unwrap();
+            assert!(!id.starts_with("scrm:"), "sent by Meta's id, got {id}");
+            let (bytes, mime) = graph.media(id).expect("the id Meta answered");
+            assert_eq!(
+                (sha_hex(&bytes), mime.as_str()),
+                (sha.clone(), "image/jpeg")
+            );
+        }
+        assert_eq!(sent[0].body["image"]["caption"], "first");
+        // The outbox keeps the request as given.
+        let outbox = host.all("/v1/tenants/acme/outbox?state=sent").await;
+        assert!(
+            outbox.iter().all(|o| o["body"]["image"]["id"] == up["id"]),
+            "{outbox:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_upload_is_a_failed_send_handled_by_its_code() {
+        let graph = Graph::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let host = start(dir.path(), graph.url()).await;
+        open_window(&host, "wamid.open2").await;
+        let (status, up) = upload(
+            &host,
+            b"%PDF-1.7 terms".to_vec(),
+            "terms.pdf",
+            "application/pdf",
+            None,
+        )
+        .await;
+        assert_eq!(status, 201, "{up}");
+        assert_eq!(up["type"], "document");
+        // The upload answers a 5xx once, then works: the send is retried and goes.
+        graph.fail_next_for(FIXTURE_PNID, scrm_e2e::graph::Fault::Status(503));
         let (status, v) = host
             .api(
                 "POST",
                 "/v1/tenants/acme/messages",
-                Some(json!({"to": CUSTOMER, "type": "image",
-                            "image": {"id": up["id"], "caption": caption}})),
+                Some(json!({"to": CUSTOMER, "type": "document",
+                            "document": {"id": up["id"], "filename": "terms.pdf"}})),
             )
             .await;
         assert_eq!(status, 202, "{v}");
-    }
-    let sent = eventually(|| async {
-        let s = graph.sent_messages();
-        Ok((s.len() == 2).then_some(s))
-    })
-    .await;
-    let sent = match sent {
-        Ok(s) => s,
-        Err(e) => panic!("{e}: {:?}", host.all("/v1/tenants/acme/outbox").await),
-    };
-    let uploads: Vec<_> = graph
-        .requests()
-        .into_iter()
-        .filter(|r| r.path == format!("/{VERSION}/{FIXTURE_PNID}/media"))
-        .collect();
-    assert_eq!(uploads.len(), 1, "Meta's id is reused for the second send");
-    let RecordedBody::Multipart(_) = &uploads[0].body else {
-        panic!("the upload is multipart");
-    };
-    let body = &uploads[0].body;
-    assert_eq!(body.part("messaging_product").unwrap().bytes, b"whatsapp");
-    assert_eq!(body.part("type").unwrap().bytes, b"image/jpeg");
-    let file = body.part("file").unwrap();
-    assert_eq!(
-        sha_hex(&file.bytes),
-        sha,
-        "Meta got exactly the stored JPEG"
-    );
-    assert_eq!(file.content_type.as_deref(), Some("image/jpeg"));
-    for s in &sent {
-        let id = s.body["image"]["id"].as_str().unwrap();
-        assert!(!id.starts_with("scrm:"), "sent by Meta's id, got {id}");
-        let (bytes, mime) = graph.media(id).expect("the id Meta answered");
-        assert_eq!(
-            (sha_hex(&bytes), mime.as_str()),
-            (sha.clone(), "image/jpeg")
-        );
-    }
-    assert_eq!(sent[0].body["image"]["caption"], "first");
-    // The outbox keeps the request as given.
-    let outbox = host.all("/v1/tenants/acme/outbox?state=sent").await;
-    assert!(
-        outbox.iter().all(|o| o["body"]["image"]["id"] == up["id"]),
-        "{outbox:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_failed_upload_is_a_failed_send_handled_by_its_code() {
-    let graph = Graph::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let host = start(dir.path(), graph.url()).await;
-    open_window(&host, "wamid.open2").await;
-    let (status, up) = upload(
-        &host,
-        b"%PDF-1.7 terms".to_vec(),
-        "terms.pdf",
-        "application/pdf",
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{up}");
-    assert_eq!(up["type"], "document");
-    // The upload answers a 5xx once, then works: the send is retried and goes.
-    graph.fail_next_for(FIXTURE_PNID, scrm_e2e::graph::Fault::Status(503));
-    let (status, v) = host
-        .api(
-            "POST",
-            "/v1/tenants/acme/messages",
-            Some(json!({"to": CUSTOMER, "type": "document",
-                        "document": {"id": up["id"], "filename": "terms.pdf"}})),
-        )
-        .await;
-    assert_eq!(status, 202, "{v}");
-    let sent = eventually(|| async {
-        let s = graph.sent_messages();
-        Ok((s.len() == 1).then_some(s))
-    })
-    .await
-    .unwrap();
-    let id = sent[0].body["document"]["id"].as_str().unwrap();
-    assert_eq!(graph.media(id).unwrap().0, b"%PDF-1.7 terms");
-    let item = eventually(|| async {
-        let item = host
-            .ok("GET", &format!("/v1/tenants/acme/outbox/{}", v["id"]), None)
-            .await;
-        Ok((item["state"] != "sending" && item["state"] != "queued").then_some(item))
-    })
-    .await
-    .unwrap();
-    assert_eq!(item["state"], "sent", "{item}");
-    assert_eq!(item["attempts"], 2, "{item}");
-}
-
-#[tokio::test]
-async fn media_meta_would_refuse_is_refused_at_upload_or_submit() {
-    let graph = Graph::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let host = start(dir.path(), graph.url()).await;
-    open_window(&host, "wamid.open3").await;
-    let send = |media: Value| {
-        let host = &host;
-        async move {
-            host.api(
-                "POST",
-                "/v1/tenants/acme/messages",
-                Some(json!({"to": CUSTOMER, "type": media["t"], media["t"].as_str().unwrap(): media["o"]})),
-            )
-            .await
-        }
-    };
-
-    // An id scrm never stored.
-    let (status, v) =
-        send(json!({"t": "image", "o": {"id": format!("scrm:{}", "ab".repeat(32))}})).await;
-    assert_eq!(status, 422, "{v}");
-    assert_eq!(v["error"]["code"], "unknown_media");
-
-    // A sticker over 100 KB (not animated).
-    let big_webp = {
-        let mut b = b"RIFF\0\0\0\0WEBPVP8 ".to_vec();
-        b.resize(150_000, 7);
-        b
-    };
-    let (status, v) = upload(&host, big_webp, "s.webp", "image/webp", Some("sticker")).await;
-    assert_eq!(status, 422, "{v}");
-    assert_eq!(v["error"]["code"], "media_too_large");
-
-    // A WAV file as audio: Meta takes AAC, AMR, MP3, MP4 and OGG only.
-    let (status, v) = upload(
-        &host,
-        b"RIFF\0\0\0\0WAVEfmt ".to_vec(),
-        "a.wav",
-        "audio/wav",
-        None,
-    )
-    .await;
-    assert_eq!(status, 422, "{v}");
-    assert_eq!(v["error"]["code"], "unsupported_media_type");
-
-    // Stored as a document, a 6 MB JPEG cannot be sent as an image.
-    let jpeg = {
-        let mut b = noisy_image(32, 32, ImageFormat::Jpeg);
-        b.resize(6_000_000, 0);
-        b
-    };
-    let (status, doc) = upload(&host, jpeg, "big.jpg", "image/jpeg", Some("document")).await;
-    assert_eq!(status, 201, "{doc}");
-    let (status, v) = send(json!({"t": "image", "o": {"id": doc["id"]}})).await;
-    assert_eq!(status, 422, "{v}");
-    assert_eq!(v["error"]["code"], "media_too_large");
-    let (status, v) = send(json!({"t": "document", "o": {"id": doc["id"]}})).await;
-    assert_eq!(status, 202, "{v}");
-
-    // A PDF is no image; an upload without a file is refused.
-    let (status, v) = upload(
-        &host,
-        b"%PDF-1.7".to_vec(),
-        "x.pdf",
-        "application/pdf",
-        Some("image"),
-    )
-    .await;
-    assert_eq!(status, 422, "{v}");
-    assert_eq!(v["error"]["code"], "invalid_image");
-    let resp = host
-        .http
-        .post(format!("{}/v1/tenants/acme/media", host.base))
-        .bearer_auth(scrm_e2e::TOKEN)
-        .multipart(reqwest::multipart::Form::new().text("type", "image"))
-        .send()
+        let sent = eventually(|| async {
+            let s = graph.sent_messages();
+            Ok((s.len() == 1).then_some(s))
+        })
         .await
         .unwrap();
-    assert_eq!(resp.status(), 400);
-    let v: Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "invalid_multipart");
+        let id = sent[0].body["document"]["id"].as_str().unwrap();
+        assert_eq!(graph.media(id).unwrap().0, b"%PDF-1.7 terms");
+        let item = eventually(|| async {
+            let item = host
+                .ok("GET", &format!("/v1/tenants/acme/outbox/{}", v["id"]), None)
+                .await;
+            Ok((item["state"] != "sending" && item["state"] != "queued").then_some(item))
+        })
+        .await
+        .unwrap();
+        assert_eq!(item["state"], "sent", "{item}");
+        assert_eq!(item["attempts"], 2, "{item}");
+    }
+
+    #[tokio::test]
+    async fn media_meta_would_refuse_is_refused_at_upload_or_submit() {
+        let graph = Graph::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let host = start(dir.path(), graph.url()).await;
+        open_window(&host, "wamid.open3").await;
+        let send = |media: Value| {
+            let host = &host;
+            async move {
+                host.api(
+                    "POST",
+                    "/v1/tenants/acme/messages",
+                    Some(json!({"to": CUSTOMER, "type": media["t"], media["t"].as_str().unwrap(): media["o"]})),
+                )
+                .await
+            }
+        };
+
+        // An id scrm never stored.
+        let (status, v) =
+            send(json!({"t": "image", "o": {"id": format!("scrm:{}", "ab".repeat(32))}})).await;
+        assert_eq!(status, 422, "{v}");
+        assert_eq!(v["error"]["code"], "unknown_media");
+
+        // A sticker over 100 KB (not animated).
+        let big_webp = {
+            let mut b = b"RIFF\0\0\0\0WEBPVP8 ".to_vec();
+            b.resize(150_000, 7);
+            b
+        };
+        let (status, v) = upload(&host, big_webp, "s.webp", "image/webp", Some("sticker")).await;
+        assert_eq!(status, 422, "{v}");
+        assert_eq!(v["error"]["code"], "media_too_large");
+
+        // A WAV file as audio: Meta takes AAC, AMR, MP3, MP4 and OGG only.
+        let (status, v) = upload(
+            &host,
+            b"RIFF\0\0\0\0WAVEfmt ".to_vec(),
+            "a.wav",
+            "audio/wav",
+            None,
+        )
+        .await;
+        assert_eq!(status, 422, "{v}");
+        assert_eq!(v["error"]["code"], "unsupported_media_type");
+
+        // Stored as a document, a 6 MB JPEG cannot be sent as an image.
+        let jpeg = {
+            let mut b = noisy_image(32, 32, ImageFormat::Jpeg);
+            b.resize(6_000_000, 0);
+            b
+        };
+        let (status, doc) = upload(&host, jpeg, "big.jpg", "image/jpeg", Some("document")).await;
+        assert_eq!(status, 201, "{doc}");
+        let (status, v) = send(json!({"t": "image", "o": {"id": doc["id"]}})).await;
+        assert_eq!(status, 422, "{v}");
+        assert_eq!(v["error"]["code"], "media_too_large");
+        let (status, v) = send(json!({"t": "document", "o": {"id": doc["id"]}})).await;
+        assert_eq!(status, 202, "{v}");
+
+        // A PDF is no image; an upload without a file is refused.
+        let (status, v) = upload(
+            &host,
+            b"%PDF-1.7".to_vec(),
+            "x.pdf",
+            "application/pdf",
+            Some("image"),
+        )
+        .await;
+        assert_eq!(status, 422, "{v}");
+        assert_eq!(v["error"]["code"], "invalid_image");
+        let resp = host
+            .http
+            .post(format!("{}/v1/tenants/acme/media", host.base))
+            .bearer_auth(scrm_e2e::TOKEN)
+            .multipart(reqwest::multipart::Form::new().text("type", "image"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "invalid_multipart");
+    }
 }

@@ -303,29 +303,31 @@ fn check(language: &str, case: &Case, plugin: &str, m: &Value) {
     }
 }
 
-#[tokio::test]
-async fn rust_keyword_classifier_passes_the_shared_cases() {
-    run_cases("rust", &guest("keyword-classifier")).await;
-}
+scrm_e2e::both_backends! {
+    #[tokio::test]
+    async fn rust_keyword_classifier_passes_the_shared_cases() {
+        run_cases("rust", &guest("keyword-classifier")).await;
+    }
 
-#[tokio::test]
-async fn javascript_keyword_classifier_passes_the_shared_cases() {
-    let started = Instant::now();
-    let wasm = js_guest();
-    eprintln!(
-        "javascript: component ready in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    run_cases("javascript", &wasm).await;
-}
+    #[tokio::test]
+    async fn javascript_keyword_classifier_passes_the_shared_cases() {
+        let started = Instant::now();
+        let wasm = js_guest();
+        eprintln!(
+            "javascript: component ready in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        run_cases("javascript", &wasm).await;
+    }
 
-#[tokio::test]
-async fn python_keyword_classifier_passes_the_shared_cases() {
-    let started = Instant::now();
-    let wasm = py_guest();
-    eprintln!(
-        "python: component ready in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    run_cases("python", &wasm).await;
+    #[tokio::test]
+    async fn python_keyword_classifier_passes_the_shared_cases() {
+        let started = Instant::now();
+        let wasm = py_guest();
+        eprintln!(
+            "python: component ready in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        run_cases("python", &wasm).await;
+    }
 }

@@ -239,6 +239,16 @@ pub struct TenantPlugins {
 }
 
 impl TenantPlugins {
+    /// The binding of `slot`, if installed.
+    pub fn slot(&self, slot: Slot) -> Option<&Arc<ActiveBinding>> {
+        match slot {
+            Slot::Classifier => self.classifier.as_ref(),
+            Slot::Mapper => self.mapper.as_ref(),
+            Slot::Connector => self.connector.as_ref(),
+            Slot::Responder => self.responder.as_ref(),
+        }
+    }
+
     fn slot_mut(&mut self, slot: Slot) -> &mut Option<Arc<ActiveBinding>> {
         match slot {
             Slot::Classifier => &mut self.classifier,

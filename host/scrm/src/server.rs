@@ -37,6 +37,10 @@ pub struct Running {
     prober: JoinHandle<()>,
     downloader: JoinHandle<()>,
     syncer: JoinHandle<()>,
+    /// Follows other hosts' plugin changes (PostgreSQL).
+    follower: Option<JoinHandle<()>>,
+    /// This host's name on its claims.
+    host_id: String,
     /// The data directory's lock, held while an SQLite host runs.
     _lock: Option<std::fs::File>,
 }
@@ -51,13 +55,47 @@ impl Running {
             let _ = tx.send(());
         }
         let result = (&mut self.server).await;
-        self.worker.abort();
-        self.sender.abort();
-        self.prober.abort();
-        self.downloader.abort();
-        self.syncer.abort();
+        self.abort_workers().await;
         result.context("server task")??;
         Ok(())
+    }
+
+    /// Ends the workers (and every task they started), then gives back what this
+    /// host had claimed: other hosts take its inbox bodies and CRM jobs at once, and
+    /// the sends it cut off mid-call go to dead letters (Meta may have them).
+    async fn abort_workers(&mut self) {
+        for task in [
+            &self.worker,
+            &self.sender,
+            &self.prober,
+            &self.downloader,
+            &self.syncer,
+        ] {
+            task.abort();
+        }
+        if let Some(f) = &self.follower {
+            f.abort();
+        }
+        for task in [
+            &mut self.worker,
+            &mut self.sender,
+            &mut self.prober,
+            &mut self.downloader,
+            &mut self.syncer,
+        ] {
+            let _ = task.await;
+        }
+        let host = self.host_id.clone();
+        match self
+            .state
+            .db
+            .write(move |c| scrm_store::HostRepo::release_claims(c, &host, store::now_ms()))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(count = n, "sends cut off by the stop moved to dead letters"),
+            Err(e) => tracing::error!(error = %e, "cannot give back this host's claims"),
+        }
     }
 
     /// Serves until `signal` completes, then stops gracefully.
@@ -70,11 +108,7 @@ impl Running {
     ) -> anyhow::Result<()> {
         tokio::select! {
             r = &mut self.server => {
-                self.worker.abort();
-        self.sender.abort();
-                self.prober.abort();
-                self.downloader.abort();
-                self.syncer.abort();
+                self.abort_workers().await;
                 r.context("server task")??;
                 Ok(())
             }
@@ -92,48 +126,19 @@ async fn open_store(settings: &Settings) -> anyhow::Result<(Db, Option<std::fs::
         let db = tokio::task::spawn_blocking(move || Db::connect(&url, pool)).await??;
         return Ok((db, None));
     }
-    let lock = lock_data_dir(&settings.data_dir)?;
+    let lock = crate::instance::lock_data_dir(&settings.data_dir)?.map_err(|pid| {
+        anyhow::anyhow!(
+            "data directory {} is in use by another scrm process (pid {pid}, lock file {}): \
+             SQLite serves one host; run one host per data directory, or give every host \
+             the same PostgreSQL database_url to run several",
+            settings.data_dir.display(),
+            settings.data_dir.join("scrm.lock").display()
+        )
+    })?;
     let db_path = settings.db_path();
     let db = Db::open(&db_path)
         .with_context(|| format!("cannot open database {}", db_path.display()))?;
     Ok((db, Some(lock)))
-}
-
-/// Takes the data directory's lock file, or says which process holds it.
-fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    use std::io::{Read, Seek, Write};
-    let path = dir.join("scrm.lock");
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("cannot open lock file {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => {
-            file.set_len(0)?;
-            file.seek(std::io::SeekFrom::Start(0))?;
-            write!(file, "{}", std::process::id())?;
-            file.flush()?;
-            Ok(file)
-        }
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            anyhow::bail!(
-                "data directory {} is in use by another scrm process (pid {}, lock file {}): \
-                 SQLite serves one host; run one host per data directory, or give every host \
-                 the same PostgreSQL database_url to run several",
-                dir.display(),
-                holder.trim(),
-                path.display()
-            )
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", path.display()))
-        }
-    }
 }
 
 /// Starts the host with `settings` and returns once it is listening.
@@ -148,6 +153,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         )
     })?;
     let (db, lock) = open_store(&settings).await?;
+    let host_id = crate::instance::new_host_id();
     let (auth, generated_token) = operator_auth(&db, &settings).await?;
 
     let storage = Arc::new(crate::slots::DbStorage(db.clone()));
@@ -166,10 +172,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let bindings = db
         .read(|c| scrm_store::PluginRepo::active_bindings(c))
         .await?;
-    let host = plugins.clone();
+    let (host, store) = (plugins.clone(), db.clone());
     tokio::task::spawn_blocking(move || {
         for row in &bindings {
-            if let Err(e) = host.activate(&crate::slots::binding_spec(row)) {
+            if let Err(e) = crate::fleet::activate(&store, &host, row) {
                 tracing::error!(tenant = %row.tenant_id, slot = %row.slot, version = row.version, error = %e, "cannot load plugin; the slot stays empty");
             }
         }
@@ -177,24 +183,32 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     .await?;
 
     let metrics = Arc::new(Metrics::new());
+    let follower = crate::fleet::follow(db.clone(), plugins.clone(), metrics.clone());
     let probe_settings = ProbeSettings::from_send_settings(&settings.whatsapp)
         .context("invalid [whatsapp] probe settings")?;
     let health = Health::load(db.clone(), probe_settings, metrics.clone()).await?;
-    let prober = tokio::spawn(health.clone().run());
-    let media = crate::media::MediaStore::open(
+    let probes = crate::singleton::Singleton::new(
         db.clone(),
-        &settings.data_dir.join("media"),
-        settings.whatsapp.clone(),
-    )?
-    .with_health(health.clone());
+        &host_id,
+        "graph-health",
+        // Renewed on every tick (30 s at most).
+        90_000,
+    );
+    let prober = tokio::spawn(health.clone().run(probes));
+    let media =
+        crate::media::MediaStore::open(db.clone(), &settings.media_dir, settings.whatsapp.clone())?
+            .with_health(health.clone());
     let downloader = tokio::spawn(media.clone().run_downloader());
     let outbox = Outbox::new(db.clone(), settings.whatsapp.clone(), metrics.clone())
+        .with_host(&host_id)
         .with_health(health.clone())
         .with_media(media.clone());
     let sender = tokio::spawn(outbox.clone().run());
-    let sync = crate::sync::SyncEngine::new(db.clone(), plugins.clone(), metrics.clone());
+    let sync = crate::sync::SyncEngine::new(db.clone(), plugins.clone(), metrics.clone())
+        .with_host(&host_id);
     let syncer = tokio::spawn(sync.clone().run());
     let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone())
+        .with_host(&host_id, crate::pipeline::DEFAULT_LANES)
         .with_send_settings(settings.whatsapp.clone())
         .with_outbox_wake(outbox.waker())
         .with_sync_wake(sync.waker());
@@ -233,6 +247,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         worker,
         sender,
         syncer,
+        follower,
+        host_id,
         _lock: lock,
         prober,
         downloader,

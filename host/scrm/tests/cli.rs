@@ -1,5 +1,6 @@
 //! The `scrm` binary end to end: `serve` on its defaults in a fresh directory, the
-//! management commands as clients of its API, and `replay` of a real fixture.
+//! management commands as clients of its API, `replay` of a real fixture, and
+//! `migrate-store` of a served data directory into the tests' PostgreSQL.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -449,4 +450,195 @@ fn serve_refuses_a_database_written_by_a_newer_scrm() {
         )),
         "{stderr}"
     );
+}
+
+/// Runs `scrm migrate-store` with `args`, without the environment's data directory
+/// or database.
+fn migrate_store(args: &[&str]) -> Output {
+    Command::new(SCRM)
+        .arg("migrate-store")
+        .args(args)
+        .env_remove("SCRM_DATA_DIR")
+        .env_remove("SCRM_DATABASE_URL")
+        .output()
+        .expect("run scrm migrate-store")
+}
+
+#[test]
+fn migrate_store_copies_a_served_data_directory_into_postgres_and_again_without_duplicates() {
+    let Some(url) = scrm_store::testing::postgres_database() else {
+        eprintln!("SKIPPED: no PostgreSQL here");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("scrm-data");
+    let server = serve(tmp.path());
+    ok(
+        &server,
+        &[
+            "app",
+            "add",
+            "--id",
+            "app1",
+            "--app-secret",
+            "0123456789abcdef0123456789abcdef",
+            "--verify-token",
+            "vt",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "tenant",
+            "add",
+            "--id",
+            "acme",
+            "--app",
+            "app1",
+            "--phone-number-id",
+            "100",
+            "--phone-number-id",
+            "200",
+        ],
+    );
+    // A running host holds the data directory: the copy refuses and writes nothing.
+    let out = migrate_store(&["--from", data.to_str().unwrap(), "--to", &url]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is in use by a running scrm"), "{stderr}");
+    drop(server);
+
+    let out = migrate_store(&["--from", data.to_str().unwrap(), "--to", &url]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |table: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(table))
+            .unwrap_or_else(|| panic!("no line for {table}: {stdout}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(line("phone_numbers"), "phone_numbers 2 rows 2 copied");
+    assert_eq!(line("tenants"), "tenants 1 rows 1 copied");
+    assert!(stdout.contains("0 already in PostgreSQL"), "{stdout}");
+
+    // The same command again: every row is there already, nothing is duplicated.
+    let out = migrate_store(&["--from", data.to_str().unwrap(), "--to", &url]);
+    let again = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{again}");
+    assert!(again.contains("0 copied now"), "{again}");
+    let tenants: i64 = scrm_store::Db::connect(&url, 1)
+        .unwrap()
+        .with_conn(|c| {
+            c.query_one(
+                "SELECT count(*) FROM phone_numbers",
+                scrm_store::params![],
+                |r| r.get(0),
+            )
+        })
+        .unwrap();
+    assert_eq!(tenants, 2);
+}
+
+#[test]
+fn migrate_store_refuses_bad_input_with_clear_messages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    // Not a data directory.
+    let out = migrate_store(&["--from", dir, "--to", "postgres://scrm@127.0.0.1:9/scrm"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("holds no scrm.db"), "{stderr}");
+
+    drop(scrm_store::Db::open(&tmp.path().join("scrm.db")).unwrap());
+    // Nothing listens there: the URL is shown with its password masked.
+    let out = migrate_store(&[
+        "--from",
+        dir,
+        "--to",
+        "postgres://scrm:s3cret@127.0.0.1:9/scrm",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to database postgres://scrm:***@127.0.0.1:9/scrm"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    // Not PostgreSQL.
+    let out = migrate_store(&["--from", dir, "--to", "mysql://scrm:s3cret@db/scrm"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--to must be a PostgreSQL URL"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    // No target at all: a usage error.
+    assert_eq!(migrate_store(&["--from", dir]).status.code(), Some(2));
+}
+
+#[test]
+fn serve_on_an_unreachable_database_exits_1_with_the_masked_url_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 1 on loopback: nothing listens there.
+    let out = Command::new(SCRM)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--database-url", "postgres://scrm:s3cret@127.0.0.1:1/scrm"])
+        .current_dir(dir.path())
+        .env_remove("SCRM_ADMIN_TOKEN")
+        .env_remove("SCRM_DATA_DIR")
+        .env_remove("SCRM_LISTEN")
+        .output()
+        .expect("run scrm serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to database postgres://scrm:***@127.0.0.1:1/scrm"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.to_lowercase().contains("connection refused"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    // A URL that is not PostgreSQL's is refused before any connection is tried.
+    let out = Command::new(SCRM)
+        .args(["serve", "--database-url", "mysql://root:pw@localhost/scrm"])
+        .current_dir(dir.path())
+        .env_remove("SCRM_ADMIN_TOKEN")
+        .output()
+        .expect("run scrm serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("database_url must be a PostgreSQL URL"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(":pw@"), "{stderr}");
+}
+
+#[test]
+fn a_second_host_on_the_same_sqlite_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = serve(dir.path());
+    let out = Command::new(SCRM)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("SCRM_ADMIN_TOKEN")
+        .env_remove("SCRM_DATA_DIR")
+        .env_remove("SCRM_LISTEN")
+        .env_remove("SCRM_DATABASE_URL")
+        .output()
+        .expect("run a second scrm serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is in use by another scrm process"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("PostgreSQL database_url"), "{stderr}");
 }

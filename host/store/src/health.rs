@@ -336,7 +336,7 @@ pub(crate) fn probe_credentials(
         "SELECT t.id, MIN(p.phone_number_id), s.value FROM tenants t
            JOIN phone_numbers p ON p.tenant_id = t.id
            JOIN tenant_secrets s ON s.tenant_id = t.id AND s.name = ?2
-         WHERE t.app_id = ?1 GROUP BY t.id ORDER BY t.id LIMIT 1",
+         WHERE t.app_id = ?1 GROUP BY t.id, s.value ORDER BY t.id LIMIT 1",
         params![app, crate::secrets::TOKEN_SECRET],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )

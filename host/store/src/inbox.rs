@@ -31,20 +31,43 @@ pub(crate) fn append(conn: &Conn<'_>, app_id: &str, body: &[u8]) -> Result<i64, 
     )
 }
 
-/// The oldest pending items, at most `limit`.
+fn item_row(r: &crate::sql::Row<'_>) -> Result<InboxItem, StoreError> {
+    Ok(InboxItem {
+        id: r.get(0)?,
+        app_id: r.get(1)?,
+        body: r.get(2)?,
+        attempts: r.get(3)?,
+    })
+}
+
+/// Claims up to `limit` pending items for `host` until `lease_until`, oldest first:
+/// items no host holds, or whose holder's lease ended (it died, or the item waits
+/// out a retry backoff). Hosts claiming at once get different items.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn pending(conn: &Conn<'_>, limit: usize) -> Result<Vec<InboxItem>, StoreError> {
-    let rows = conn.query("SELECT id, app_id, body, attempts FROM webhook_inbox WHERE state = 'pending' ORDER BY id LIMIT ?1", params![limit as i64], |r| {
-        Ok(InboxItem {
-            id: r.get(0)?,
-            app_id: r.get(1)?,
-            body: r.get(2)?,
-            attempts: r.get(3)?,
-        })
-    })?;
-    Ok(rows)
+pub(crate) fn claim(
+    conn: &Conn<'_>,
+    host: &str,
+    now: i64,
+    lease_until: i64,
+    limit: usize,
+) -> Result<Vec<InboxItem>, StoreError> {
+    let sql = conn.pick(
+        "UPDATE webhook_inbox SET claimed_by = ?1, lease_until = ?2
+         WHERE id IN (SELECT id FROM webhook_inbox
+                      WHERE state = 'pending' AND (lease_until IS NULL OR lease_until <= ?3)
+                      ORDER BY id LIMIT ?4)
+         RETURNING id, app_id, body, attempts",
+        "UPDATE webhook_inbox SET claimed_by = ?1, lease_until = ?2
+         WHERE id IN (SELECT id FROM webhook_inbox
+                      WHERE state = 'pending' AND (lease_until IS NULL OR lease_until <= ?3)
+                      ORDER BY id LIMIT ?4 FOR UPDATE SKIP LOCKED)
+         RETURNING id, app_id, body, attempts",
+    );
+    let mut items = conn.query(sql, params![host, lease_until, now, limit as i64], item_row)?;
+    items.sort_by_key(|i| i.id);
+    Ok(items)
 }
 
 /// Marks an item processed.
@@ -69,7 +92,8 @@ pub(crate) fn mark_rejected(conn: &Conn<'_>, id: i64, reason: &str) -> Result<()
     Ok(())
 }
 
-/// Records a failed attempt; the item stays pending and is retried.
+/// Records a failed attempt; the item stays pending and no host claims it again
+/// before `retry_at` (Unix ms).
 ///
 /// # Errors
 /// On database failure.
@@ -77,10 +101,13 @@ pub(crate) fn mark_failed_attempt(
     conn: &Conn<'_>,
     id: i64,
     reason: &str,
+    retry_at: i64,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE webhook_inbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
-        params![id, reason],
+        "UPDATE webhook_inbox SET attempts = attempts + 1, last_error = ?2, lease_until = ?3,
+             claimed_by = NULL
+         WHERE id = ?1",
+        params![id, reason, retry_at],
     )?;
     Ok(())
 }
@@ -155,7 +182,8 @@ pub struct Appender {
 struct Append {
     app_id: String,
     body: Vec<u8>,
-    reply: tokio::sync::oneshot::Sender<Result<i64, String>>,
+    /// The id, or why not and whether the database was unreachable.
+    reply: tokio::sync::oneshot::Sender<Result<i64, (String, bool)>>,
 }
 
 /// Most bodies written by one transaction.
@@ -191,9 +219,9 @@ impl Appender {
                             }
                         }
                         Err(e) => {
-                            let msg = e.to_string();
+                            let why = (e.to_string(), e.is_unavailable());
                             for a in group {
-                                let _ = a.reply.send(Err(msg.clone()));
+                                let _ = a.reply.send(Err(why.clone()));
                             }
                         }
                     }
@@ -219,7 +247,13 @@ impl Appender {
             .map_err(|_| StoreError::Task("inbox appender stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Task("inbox appender stopped".into()))?
-            .map_err(StoreError::Task)
+            .map_err(|(msg, unavailable)| {
+                if unavailable {
+                    StoreError::Unavailable(msg)
+                } else {
+                    StoreError::Task(msg)
+                }
+            })
     }
 }
 
@@ -229,14 +263,16 @@ crate::repo! {
         /// Appends a body; returns its id. The caller acknowledges the webhook only after
         /// this returns (the connection is in synchronous=FULL mode, so it is on disk).
         fn append(app_id: &str, body: &[u8]) -> Result<i64, StoreError>;
-        /// The oldest pending items, at most `limit`.
-        fn pending(limit: usize) -> Result<Vec<InboxItem>, StoreError>;
+        /// Claims up to `limit` pending items for `host` until `lease_until`, oldest
+        /// first: items no host holds, or whose holder's lease ended.
+        fn claim(host: &str, now: i64, lease_until: i64, limit: usize) -> Result<Vec<InboxItem>, StoreError>;
         /// Marks an item processed.
         fn mark_done(id: i64) -> Result<(), StoreError>;
         /// Marks an item that can never be processed (not a webhook body); it is kept.
         fn mark_rejected(id: i64, reason: &str) -> Result<(), StoreError>;
-        /// Records a failed attempt; the item stays pending and is retried.
-        fn mark_failed_attempt(id: i64, reason: &str) -> Result<(), StoreError>;
+        /// Records a failed attempt; the item stays pending and no host claims it
+        /// again before `retry_at` (Unix ms).
+        fn mark_failed_attempt(id: i64, reason: &str, retry_at: i64) -> Result<(), StoreError>;
         /// Keeps an item the host does not model (or could not route) raw; once per item.
         fn record_unhandled(inbox_id: i64, item_index: usize, tenant: Option<&str>, reason: &str, kind: &str, raw: &serde_json::Value) -> Result<bool, StoreError>;
         /// Reads [`InboxStats`].

@@ -32,9 +32,11 @@ pub mod apps;
 pub mod consent;
 pub mod contacts;
 pub mod conversations;
+pub mod copy;
 pub mod crm;
 pub mod events;
 pub mod health;
+pub mod hosts;
 pub mod inbox;
 pub mod kv;
 pub mod media;
@@ -43,7 +45,7 @@ mod migrations;
 pub mod outbox;
 pub mod page;
 pub mod plugins;
-mod postgres;
+pub mod postgres;
 pub mod repo;
 pub mod secrets;
 pub mod settings;
@@ -59,6 +61,7 @@ pub use conversations::ConversationRepo;
 pub use crm::CrmRepo;
 pub use events::EventRepo;
 pub use health::HealthRepo;
+pub use hosts::HostRepo;
 pub use inbox::InboxRepo;
 pub use kv::KvRepo;
 pub use media::MediaRepo;
@@ -175,7 +178,8 @@ enum Backend {
         readers: Vec<Mutex<Connection>>,
     },
     Postgres {
-        pool: postgres::Pool,
+        pool: postgres::PoolHandle,
+        config: ::postgres::Config,
         /// The URL with its password masked.
         url: String,
     },
@@ -232,13 +236,29 @@ impl Db {
     /// [`StoreError::Connect`] with the masked URL and the driver's reason;
     /// [`StoreError::SchemaTooNew`] when a newer scrm migrated it.
     pub fn connect(url: &str, pool: u32) -> Result<Db, StoreError> {
-        let pool = postgres::open(url, pool)?;
+        let (pool, config) = postgres::open(url, pool)?;
         Ok(Db {
             backend: Arc::new(Backend::Postgres {
-                pool,
+                pool: postgres::PoolHandle(Some(pool)),
+                config,
                 url: postgres::mask(url),
             }),
         })
+    }
+
+    /// A connection of its own listening on `channels` (see
+    /// [`hosts::PLUGINS_CHANNEL`]); `None` on SQLite, where one host makes every
+    /// change itself.
+    ///
+    /// # Errors
+    /// When the server cannot be reached.
+    pub fn listen(&self, channels: &[&str]) -> Result<Option<postgres::Listener>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite { .. } => Ok(None),
+            Backend::Postgres { config, .. } => {
+                postgres::Listener::open(config, channels).map(Some)
+            }
+        }
     }
 
     /// Which backend this is.
@@ -346,9 +366,7 @@ impl Db {
                 f(&Conn::sqlite(&conn))
             }
             Backend::Postgres { pool, .. } => {
-                let session = pool
-                    .get()
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let session = pool.get()?;
                 f(&Conn::postgres(&session))
             }
         }

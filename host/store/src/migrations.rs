@@ -199,6 +199,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0007_crm_backfill.sql")),
     // 0008: indexes for the purge, the backfill and its progress.
     M::up(include_str!("migrations/0008_sync_indexes.sql")),
+    // 0009: several hosts on one database (leases, shared pacing, singletons, blobs).
+    M::up(include_str!("migrations/0009_hosts.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -217,6 +219,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0006_crm.sql"),
     include_str!("migrations/postgres/0007_crm_backfill.sql"),
     include_str!("migrations/postgres/0008_sync_indexes.sql"),
+    include_str!("migrations/postgres/0009_hosts.sql"),
 ];
 
 #[cfg(test)]
@@ -229,5 +232,49 @@ mod tests {
     #[test]
     fn both_backends_know_the_same_versions() {
         assert_eq!(super::POSTGRES.len(), super::MIGRATIONS.len());
+    }
+
+    /// Every table, column and named index of the SQLite schema exists on
+    /// PostgreSQL, and nothing else: the two migration lists describe one schema.
+    #[test]
+    fn both_backends_end_with_the_same_schema() {
+        use crate::params;
+        use std::collections::BTreeSet;
+        let mut schemas = Vec::new();
+        for t in crate::testing::backends() {
+            let (columns, indexes) = t
+                .db
+                .with_conn(|c| {
+                    let (columns, indexes) = c.pick(
+                        "SELECT m.name || '.' || p.name FROM sqlite_master m, pragma_table_info(m.name) p
+                         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+                         ---SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+                        "SELECT table_name || '.' || column_name FROM information_schema.columns
+                         WHERE table_schema = 'public' AND table_name != 'scrm_schema'
+                         ---SELECT indexname FROM pg_indexes WHERE schemaname = 'public'
+                           AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key'",
+                    )
+                    .split_once("---")
+                    .expect("two queries");
+                    let columns: BTreeSet<String> =
+                        c.query(columns, params![], |r| r.get(0))?.into_iter().collect();
+                    let indexes: BTreeSet<String> =
+                        c.query(indexes, params![], |r| r.get(0))?.into_iter().collect();
+                    Ok((columns, indexes))
+                })
+                .unwrap();
+            schemas.push((t.backend, columns, indexes));
+        }
+        if let [(_, sc, si), (_, pc, pi)] = schemas.as_slice() {
+            assert_eq!(
+                sc.symmetric_difference(pc).collect::<Vec<_>>(),
+                Vec::<&String>::new()
+            );
+            assert_eq!(
+                si.symmetric_difference(pi).collect::<Vec<_>>(),
+                Vec::<&String>::new()
+            );
+            assert!(sc.len() > 100, "{} columns", sc.len());
+        }
     }
 }

@@ -304,12 +304,18 @@ pub(crate) fn release(
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn claim(conn: &Conn<'_>, id: i64, business_initiated: bool) -> Result<(), StoreError> {
+pub(crate) fn claim(
+    conn: &Conn<'_>,
+    id: i64,
+    business_initiated: bool,
+    host: &str,
+    lease_until: i64,
+) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE outbox SET state = 'sending', attempts = attempts + 1, business_initiated = ?2,
-                wait_reason = NULL, updated_at = ?3
+                wait_reason = NULL, updated_at = ?3, claimed_by = ?4, lease_until = ?5
          WHERE id = ?1 AND state = 'queued'",
-        params![id, business_initiated, now_ms()],
+        params![id, business_initiated, now_ms(), host, lease_until],
     )?;
     Ok(())
 }
@@ -427,12 +433,16 @@ pub(crate) fn cancel(conn: &Conn<'_>, tenant: &str, id: i64) -> Result<OutboxIte
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn recover_interrupted(conn: &Conn<'_>) -> Result<usize, StoreError> {
+pub(crate) fn recover_interrupted(
+    conn: &Conn<'_>,
+    expired_by: Option<i64>,
+) -> Result<usize, StoreError> {
     conn.execute(
-        "UPDATE outbox SET state = 'dead', updated_at = ?1,
+        "UPDATE outbox SET state = 'dead', updated_at = ?1, lease_until = NULL,
                 last_error = 'interrupted while sending: Meta may or may not have received it; re-queue to send again'
-         WHERE state = 'sending'",
-        params![now_ms()],)
+         WHERE state = 'sending' AND (?2 IS NULL OR lease_until IS NULL OR lease_until <= ?2)",
+        params![now_ms(), expired_by],
+    )
 }
 
 /// Distinct recipients reached from `number` with business-initiated messages
@@ -661,7 +671,9 @@ crate::repo! {
         /// (an opt-in was recorded, a limit raised). The rules hold them again if needed.
         fn release(tenant: &str, to: Option<&str>, reasons: &[&str]) -> Result<usize, StoreError>;
         /// Claims a queued row for sending; `business_initiated` is recorded for the cap.
-        fn claim(id: i64, business_initiated: bool) -> Result<(), StoreError>;
+        /// `host` holds it in `sending` until `lease_until`; past that, any host may
+        /// dead-letter it (see `recover_interrupted`).
+        fn claim(id: i64, business_initiated: bool, host: &str, lease_until: i64) -> Result<(), StoreError>;
         /// Records Meta's acceptance.
         fn mark_sent(id: i64, wamid: Option<&str>, at: i64) -> Result<(), StoreError>;
         /// Puts a row back in the queue (after a retryable failure) until `until`.
@@ -676,7 +688,10 @@ crate::repo! {
         /// Rows left in `sending` by a crash: whether Meta got them is unknown, so they are
         /// not resent blindly but moved to `dead` for an operator to re-queue. Returns how
         /// many.
-        fn recover_interrupted() -> Result<usize, StoreError>;
+        ///
+        /// `None`: every such row (one host owns the database and just started);
+        /// `Some(now)`: only rows whose holder's lease ended by `now` (several hosts).
+        fn recover_interrupted(expired_by: Option<i64>) -> Result<usize, StoreError>;
         /// Distinct recipients reached from `number` with business-initiated messages
         /// since `since`, and the oldest such send.
         fn reached_since(number: &str, since: i64) -> Result<(u32, Option<i64>), StoreError>;

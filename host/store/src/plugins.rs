@@ -36,6 +36,38 @@ pub(crate) fn insert_component(conn: &Conn<'_>, c: &ComponentRow) -> Result<(), 
     Ok(())
 }
 
+/// Keeps a component's bytes in the database, so every host can load it; a second
+/// call with the same hash is a no-op.
+///
+/// # Errors
+/// On database failure (the component row must exist).
+pub(crate) fn put_component_bytes(
+    conn: &Conn<'_>,
+    sha256: &str,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO component_blobs (sha256, bytes) VALUES (?1, ?2) ON CONFLICT (sha256) DO NOTHING",
+        params![sha256, bytes],
+    )?;
+    Ok(())
+}
+
+/// A component's bytes, when the database has them.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn component_bytes(
+    conn: &Conn<'_>,
+    sha256: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.query_opt(
+        "SELECT bytes FROM component_blobs WHERE sha256 = ?1",
+        params![sha256],
+        |r| r.get(0),
+    )
+}
+
 /// One component.
 ///
 /// # Errors
@@ -126,13 +158,22 @@ pub(crate) fn insert_binding(
     })
 }
 
+/// Tells every host that the slot changed (see [`crate::hosts::PLUGINS_CHANNEL`]).
+fn announce(conn: &Conn<'_>, tenant: &str, slot: &str) -> Result<(), StoreError> {
+    crate::hosts::notify(
+        conn,
+        crate::hosts::PLUGINS_CHANNEL,
+        &format!("{tenant}/{slot}"),
+    )
+}
+
 fn set_active(conn: &Conn<'_>, tenant: &str, slot: &str, version: i64) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO plugin_slots (tenant_id, slot, active_version, updated_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (tenant_id, slot) DO UPDATE SET active_version = excluded.active_version,
              quarantined_at = NULL, quarantine_reason = NULL, updated_at = excluded.updated_at",
         params![tenant, slot, version, now_ms()],)?;
-    Ok(())
+    announce(conn, tenant, slot)
 }
 
 /// Makes the version before the active one active again (or `to`, when given).
@@ -203,7 +244,7 @@ pub(crate) fn quarantine(
          WHERE tenant_id = ?1 AND slot = ?2 AND active_version = ?3",
         params![tenant, slot, version, now_ms(), reason],
     )?;
-    Ok(())
+    announce(conn, tenant, slot)
 }
 
 /// Lifts a slot's quarantine; returns the active binding.
@@ -223,6 +264,7 @@ pub(crate) fn enable(conn: &Conn<'_>, tenant: &str, slot: &str) -> Result<Bindin
     if n == 0 {
         return Err(not_found());
     }
+    announce(conn, tenant, slot)?;
     active_binding(conn, tenant, slot)?.ok_or_else(not_found)
 }
 
@@ -330,6 +372,10 @@ crate::repo! {
         fn insert_component(c: &ComponentRow) -> Result<(), StoreError>;
         /// One component.
         fn component(sha256: &str) -> Result<Option<ComponentRow>, StoreError>;
+        /// Keeps a component's bytes in the database, so every host can load it.
+        fn put_component_bytes(sha256: &str, bytes: &[u8]) -> Result<(), StoreError>;
+        /// A component's bytes, when the database has them.
+        fn component_bytes(sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
         /// Adds a new binding version for `(tenant, slot)`, makes it active (clearing any
         /// quarantine) and returns its number.
         fn insert_binding(tenant: &str, slot: &str, sha256: &str, config: &[u8], limits: &serde_json::Value, http: &serde_json::Value) -> Result<i64, StoreError>;

@@ -44,6 +44,36 @@ impl r2d2::ManageConnection for Manager {
 /// A pool of connections to one database.
 pub(crate) type Pool = r2d2::Pool<Manager>;
 
+/// The pool, closed on a thread of its own when the last handle goes: the driver
+/// closes each connection by blocking on it, which tokio forbids on its async
+/// workers, where the last clone of a [`crate::Db`] may well be dropped.
+#[derive(Debug)]
+pub(crate) struct PoolHandle(pub(crate) Option<Pool>);
+
+impl PoolHandle {
+    pub(crate) fn get(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+        self.0
+            .as_ref()
+            .expect("the pool lives until dropped")
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+impl Drop for PoolHandle {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::Builder::new()
+                    .name("scrm-pg-close".into())
+                    .spawn(move || drop(pool));
+            } else {
+                drop(pool);
+            }
+        }
+    }
+}
+
 /// Connects to `url`, migrates the schema, and returns a pool of `size`
 /// connections.
 ///
@@ -51,7 +81,7 @@ pub(crate) type Pool = r2d2::Pool<Manager>;
 /// [`StoreError::Connect`] when the URL is malformed or the server cannot be
 /// reached (with the driver's reason); [`StoreError::SchemaTooNew`] when another
 /// scrm migrated the database past this build.
-pub(crate) fn open(url: &str, size: u32) -> Result<Pool, StoreError> {
+pub(crate) fn open(url: &str, size: u32) -> Result<(Pool, postgres::Config), StoreError> {
     let connect_error = |reason: String| StoreError::Connect {
         url: mask(url),
         reason,
@@ -68,15 +98,61 @@ pub(crate) fn open(url: &str, size: u32) -> Result<Pool, StoreError> {
         .map_err(|e| connect_error(reason(&e)))?;
     migrate(&mut client, url)?;
     drop(client);
-    r2d2::Pool::builder()
+    let pool = r2d2::Pool::builder()
         .max_size(size.max(1))
         .min_idle(Some(1))
         // A dead connection is found by the query that uses it (and the pool drops
         // it then); testing each one out would cost a round trip per call.
         .test_on_check_out(false)
         .connection_timeout(Duration::from_secs(10))
-        .build(Manager { config })
-        .map_err(|e| connect_error(e.to_string()))
+        .build(Manager {
+            config: config.clone(),
+        })
+        .map_err(|e| connect_error(e.to_string()))?;
+    Ok((pool, config))
+}
+
+/// A connection of its own that receives the notifications of the channels it
+/// listens on ([`crate::Db::listen`]).
+pub struct Listener {
+    client: postgres::Client,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Listener")
+    }
+}
+
+impl Listener {
+    pub(crate) fn open(
+        config: &postgres::Config,
+        channels: &[&str],
+    ) -> Result<Listener, StoreError> {
+        let mut client = config.connect(postgres::NoTls)?;
+        for channel in channels {
+            client.batch_execute(&format!("LISTEN {channel}"))?;
+        }
+        Ok(Listener { client })
+    }
+
+    /// The next notification, `(channel, payload)`, waiting at most `timeout`;
+    /// `None` when none came.
+    ///
+    /// # Errors
+    /// When the connection is lost (open a new listener, and catch up on what a
+    /// notification would have said).
+    pub fn next(&mut self, timeout: Duration) -> Result<Option<(String, String)>, StoreError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let next = self.client.notifications().timeout_iter(timeout).next()?;
+        match next {
+            Some(n) => Ok(Some((n.channel().to_string(), n.payload().to_string()))),
+            None if self.client.is_closed() => Err(StoreError::Unavailable(
+                "the listening connection closed".into(),
+            )),
+            None => Ok(None),
+        }
+    }
 }
 
 /// The driver's error with its cause, which is where "connection refused" or

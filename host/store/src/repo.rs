@@ -62,6 +62,7 @@ pub trait Store:
     + crate::crm::CrmRepo
     + crate::events::EventRepo
     + crate::health::HealthRepo
+    + crate::hosts::HostRepo
     + crate::inbox::InboxRepo
     + crate::kv::KvRepo
     + crate::media::MediaRepo
@@ -81,6 +82,13 @@ pub trait Store:
         &self,
         f: &mut dyn FnMut(&dyn Store) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+
+    /// Serialises work on `key` across connections and hosts until the enclosing
+    /// transaction ends (see [`Conn::lock`]). Call inside [`transaction`].
+    ///
+    /// # Errors
+    /// The database's.
+    fn lock(&self, key: &str) -> Result<(), StoreError>;
 }
 
 impl Store for Conn<'_> {
@@ -89,6 +97,10 @@ impl Store for Conn<'_> {
         f: &mut dyn FnMut(&dyn Store) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         self.tx(|c| f(c))
+    }
+
+    fn lock(&self, key: &str) -> Result<(), StoreError> {
+        Conn::lock(self, key)
     }
 }
 

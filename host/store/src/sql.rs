@@ -12,7 +12,8 @@
 //! Parameter and column types are a closed set ([`Param`], [`Col`]): 64-bit
 //! integers, doubles, text and bytes, each optional. PostgreSQL checks a bound
 //! value's type exactly, so an `i32` or a `bool` bound to a `BIGINT` column would
-//! fail at run time; here it does not compile.
+//! fail at run time; here it does not compile. [`Value`] is any one of them, for
+//! code that copies columns it does not know in advance.
 
 use crate::StoreError;
 use postgres::types::{ToSql as PgToSql, Type};
@@ -662,6 +663,95 @@ fn narrow<T: TryFrom<i64>>(v: i64, i: usize) -> Result<T, StoreError> {
             std::any::type_name::<T>()
         ))
     })
+}
+
+/// A column value of whichever of the four types a row holds, for code that handles
+/// columns it does not know in advance (copying a table between backends). It is
+/// typed even when `NULL`, so it binds as exactly one PostgreSQL type; SQLite does
+/// not type a `NULL`, which reads as `Text(None)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `INTEGER` / `BIGINT`.
+    Integer(Option<i64>),
+    /// `REAL` / `DOUBLE PRECISION`.
+    Real(Option<f64>),
+    /// `TEXT`.
+    Text(Option<String>),
+    /// `BLOB` / `BYTEA`.
+    Blob(Option<Vec<u8>>),
+}
+
+impl Value {
+    /// Whether this is a `NULL`.
+    pub fn is_null(&self) -> bool {
+        match self {
+            Value::Integer(v) => v.is_none(),
+            Value::Real(v) => v.is_none(),
+            Value::Text(v) => v.is_none(),
+            Value::Blob(v) => v.is_none(),
+        }
+    }
+}
+
+impl Param for Value {
+    fn sqlite(&self) -> &dyn SqliteToSql {
+        match self {
+            Value::Integer(v) => v,
+            Value::Real(v) => v,
+            Value::Text(v) => v,
+            Value::Blob(v) => v,
+        }
+    }
+    fn pg(&self) -> &(dyn PgToSql + Sync) {
+        match self {
+            Value::Integer(v) => v,
+            Value::Real(v) => v,
+            Value::Text(v) => v,
+            Value::Blob(v) => v,
+        }
+    }
+    fn pg_type(&self) -> Type {
+        match self {
+            Value::Integer(_) => Type::INT8,
+            Value::Real(_) => Type::FLOAT8,
+            Value::Text(_) => Type::TEXT,
+            Value::Blob(_) => Type::BYTEA,
+        }
+    }
+}
+impl NotRef for Value {}
+
+impl Col for Value {
+    fn sqlite(r: &rusqlite::Row<'_>, i: usize) -> Result<Self, StoreError> {
+        use rusqlite::types::ValueRef;
+        Ok(match r.get_ref(i)? {
+            ValueRef::Null => Value::Text(None),
+            ValueRef::Integer(v) => Value::Integer(Some(v)),
+            ValueRef::Real(v) => Value::Real(Some(v)),
+            ValueRef::Text(t) => Value::Text(Some(String::from_utf8(t.to_vec()).map_err(|e| {
+                StoreError::Column(format!("column {i} holds text that is not UTF-8: {e}"))
+            })?)),
+            ValueRef::Blob(b) => Value::Blob(Some(b.to_vec())),
+        })
+    }
+    fn pg(r: &postgres::Row, i: usize) -> Result<Self, StoreError> {
+        use postgres::types::FromSql;
+        let Some(column) = r.columns().get(i) else {
+            return Err(StoreError::Column(format!("no column {i}")));
+        };
+        Ok(match column.type_() {
+            &Type::INT8 | &Type::INT4 | &Type::INT2 | &Type::BOOL => Value::Integer(pg_int(r, i)?),
+            &Type::FLOAT8 | &Type::FLOAT4 => Value::Real(pg_float(r, i)?),
+            &Type::BYTEA => Value::Blob(r.try_get(i)?),
+            t if <String as FromSql>::accepts(t) => Value::Text(r.try_get(i)?),
+            t => {
+                return Err(StoreError::Column(format!(
+                    "column {i} ({}) has type {t}, which is none of integer, real, text, bytes",
+                    column.name()
+                )));
+            }
+        })
+    }
 }
 
 #[cfg(test)]

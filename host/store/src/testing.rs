@@ -80,7 +80,14 @@ pub fn backends() -> Vec<TestDb> {
 /// # Panics
 /// When the cluster fails to start, or PostgreSQL is required and missing.
 pub fn postgres_database() -> Option<String> {
-    let cluster = cluster()?;
+    database_on(cluster()?)
+}
+
+/// A fresh empty database on `cluster`.
+///
+/// # Panics
+/// When it cannot be created.
+pub fn database_on(cluster: &Cluster) -> Option<String> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let name = format!(
         "t{}_{}",
@@ -124,23 +131,36 @@ impl Cluster {
 /// When the cluster fails to start, or PostgreSQL is required and missing.
 pub fn cluster() -> Option<&'static Cluster> {
     static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
-    CLUSTER
-        .get_or_init(|| match find_bin() {
-            Some(bin) => Some(start(&bin)),
-            None => {
-                let msg = "PostgreSQL server binaries (initdb, postgres) not found: \
+    CLUSTER.get_or_init(|| start_if_installed(false)).as_ref()
+}
+
+/// A second cluster with PostgreSQL's durable defaults (every commit flushed to
+/// disk, as SQLite's `synchronous=FULL`), for benchmarks that compare the two; the
+/// test cluster trades durability for speed.
+///
+/// # Panics
+/// As [`cluster`].
+pub fn durable_cluster() -> Option<&'static Cluster> {
+    static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
+    CLUSTER.get_or_init(|| start_if_installed(true)).as_ref()
+}
+
+fn start_if_installed(durable: bool) -> Option<Cluster> {
+    match find_bin() {
+        Some(bin) => Some(start(&bin, durable)),
+        None => {
+            let msg = "PostgreSQL server binaries (initdb, postgres) not found: \
                            looked in $SCRM_PG_BIN and /usr/lib/postgresql/*/bin";
-                if std::env::var_os("SCRM_REQUIRE_POSTGRES").is_some_and(|v| v == "1") {
-                    panic!("{msg}; SCRM_REQUIRE_POSTGRES=1 requires them");
-                }
-                eprintln!(
-                    "\n*** SKIPPED: every PostgreSQL half of the store tests in this run. {msg}. \
-                     Install PostgreSQL's server package to run them. ***\n"
-                );
-                None
+            if std::env::var_os("SCRM_REQUIRE_POSTGRES").is_some_and(|v| v == "1") {
+                panic!("{msg}; SCRM_REQUIRE_POSTGRES=1 requires them");
             }
-        })
-        .as_ref()
+            eprintln!(
+                "\n*** SKIPPED: every PostgreSQL half of the store tests in this run. {msg}. \
+                     Install PostgreSQL's server package to run them. ***\n"
+            );
+            None
+        }
+    }
 }
 
 fn find_bin() -> Option<PathBuf> {
@@ -185,7 +205,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(bin: &Path) -> Cluster {
+fn start(bin: &Path, durable: bool) -> Cluster {
     let dir = tempfile::Builder::new()
         .prefix("scrm-pg-")
         .tempdir()
@@ -229,12 +249,16 @@ fn start(bin: &Path) -> Cluster {
         String::from_utf8_lossy(&out.stderr)
     );
     let port = free_port();
+    let speed = if durable {
+        ""
+    } else {
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    };
     // The server runs under a watchdog shell that stops it (immediate shutdown) and
     // removes the cluster when this test process is gone.
     let script = format!(
         r#""$1/postgres" -D "$2/data" -p {port} -k "$2" -c listen_addresses=127.0.0.1 \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-             -c max_connections=500 -c shared_buffers=64MB >"$2/log" 2>&1 &
+             {speed} -c max_connections=500 -c shared_buffers=128MB >"$2/log" 2>&1 &
            pg=$!
            while [ -d /proc/{watch} ] && kill -0 $pg 2>/dev/null; do sleep 0.5; done
            kill -QUIT $pg 2>/dev/null; wait $pg; rm -rf "$2""#,

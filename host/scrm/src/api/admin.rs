@@ -325,11 +325,16 @@ pub async fn upload_component(
         created_at: now_ms(),
     };
     let sha = row.sha256.clone();
+    let bytes = body.to_vec();
     let stored = state
         .db
         .write(move |c| {
-            scrm_store::PluginRepo::insert_component(c, &row)?;
-            scrm_store::PluginRepo::component(c, &row.sha256)
+            scrm_store::transaction(c, |tx| {
+                scrm_store::PluginRepo::insert_component(tx, &row)?;
+                // Every host on the database can load it from there.
+                scrm_store::PluginRepo::put_component_bytes(tx, &row.sha256, &bytes)?;
+                scrm_store::PluginRepo::component(tx, &row.sha256)
+            })
         })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("component {sha} vanished")))?;

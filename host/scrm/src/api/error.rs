@@ -57,6 +57,16 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "already_exists", e.to_string())
             }
+            // The database is down: nothing was stored, and the caller should retry
+            // (Meta does, for webhooks).
+            other if other.is_unavailable() => {
+                tracing::error!(error = %other, "database unavailable while serving a request");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the database is unavailable; nothing was stored, retry later",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "store error while serving a request");
                 ApiError::new(

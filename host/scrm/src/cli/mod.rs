@@ -1,6 +1,6 @@
-//! The `scrm` command. `serve` runs the host; every other command is a client of
-//! a running host's admin API (`--server` / `SCRM_SERVER`, token from
-//! `SCRM_ADMIN_TOKEN`).
+//! The `scrm` command. `serve` runs the host; `classifier` and `migrate-store` work
+//! locally; every other command is a client of a running host's admin API
+//! (`--server` / `SCRM_SERVER`, token from `SCRM_ADMIN_TOKEN`).
 //!
 //! Exit codes: 0 success, 1 failure, 2 usage error, 3 the server refused the
 //! request (the message says why), 4 the server could not be reached.
@@ -9,6 +9,7 @@ mod classifier;
 mod client;
 mod commands;
 mod crm;
+mod migrate;
 mod send;
 mod serve;
 
@@ -54,6 +55,9 @@ enum Command {
     /// Train, evaluate and cross-validate the intent classifier's model (local).
     #[command(subcommand)]
     Classifier(classifier::ClassifierCommand),
+    /// Copy an SQLite data directory's database into PostgreSQL (local; stop the host
+    /// first). Safe to run again: rows already copied are kept, never duplicated.
+    MigrateStore(migrate::MigrateStoreArgs),
 }
 
 /// `scrm serve`.
@@ -330,6 +334,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Outbox(cmd) => send::outbox(cmd).await,
             Command::Classifier(cmd) => classifier::run(cmd).await,
             Command::Crm(cmd) => crm::run(cmd).await,
+            Command::MigrateStore(args) => migrate::run(args).await,
         }
     });
     match result {

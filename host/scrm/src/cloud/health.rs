@@ -26,8 +26,10 @@
 //! use scrm::config::ProbeSettings;
 //! let settings = ProbeSettings::from_send_settings(&scrm::config::SendSettings::default())?;
 //! let metrics = std::sync::Arc::new(scrm::metrics::Metrics::new());
-//! let health = Health::load(db, settings, metrics).await?;
-//! tokio::spawn(health.clone().run());
+//! let health = Health::load(db.clone(), settings, metrics).await?;
+//! // One host probes for all when several share the database.
+//! let probes = scrm::singleton::Singleton::new(db, "host-a", "graph-health", 90_000);
+//! tokio::spawn(health.clone().run(probes));
 //! let view = health.probe_now("my-app").await?;
 //! println!("{:?} {}", view.active, view.active_url);
 //! # Ok(()) }
@@ -185,6 +187,31 @@ impl Health {
             apps: RwLock::new(apps),
             rounds: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Takes every app's state from the store: what the host probing for all (see
+    /// [`Health::run`]) decided, for the hosts that do not probe.
+    async fn refresh(&self) -> Result<(), StoreError> {
+        let stored = self
+            .db
+            .read(|c| scrm_store::HealthRepo::load_all(c))
+            .await?;
+        let mut apps = self.apps.write().unwrap_or_else(|p| p.into_inner());
+        for s in stored {
+            self.metrics
+                .set_graph_backup_active(&s.app, s.state.active == Target::Backup);
+            let attempted_at = s.last_primary.as_ref().map(|p| p.at);
+            apps.insert(
+                s.app,
+                AppHealth {
+                    state: s.state,
+                    last_primary: s.last_primary,
+                    last_backup: s.last_backup,
+                    attempted_at,
+                },
+            );
+        }
+        Ok(())
     }
 
     /// The settings in force.
@@ -421,10 +448,18 @@ impl Health {
     /// The prober: probes every app whose probe is due, until the task is dropped.
     /// An app's first probe is one interval after the prober first sees it (or
     /// after its last stored probe, across restarts).
-    pub async fn run(self: Arc<Health>) {
+    pub async fn run(self: Arc<Health>, probes: crate::singleton::Singleton) {
         let tick = self.settings.interval.min(MAX_TICK);
         loop {
             tokio::time::sleep(tick).await;
+            // One host probes for all (several hosts on one database); the others
+            // follow the state it stores.
+            if !probes.held().await {
+                if let Err(e) = self.refresh().await {
+                    tracing::error!(error = %e, "cannot read the Cloud API health state");
+                }
+                continue;
+            }
             let apps = match self.db.read(|c| scrm_store::AppRepo::list(c)).await {
                 Ok(a) => a,
                 Err(e) => {

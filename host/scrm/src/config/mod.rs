@@ -7,6 +7,7 @@
 //! data_dir = "./scrm-data"
 //! # admin_token = "…"          # else generated at first start and printed once
 //! # compile_cache_dir = "…"    # default <data_dir>/cache
+//! # media_dir = "…"            # default <data_dir>/media; shared by every host
 //! # database_url = "postgres://scrm:…@db.internal/scrm"   # default: SQLite in data_dir
 //! # database_pool = 16         # PostgreSQL connections per host
 //!
@@ -50,6 +51,9 @@ pub struct FileConfig {
     pub admin_token: Option<SecretString>,
     /// Where compiled plugin code is cached (default: `<data_dir>/cache`).
     pub compile_cache_dir: Option<PathBuf>,
+    /// Where media files are kept (default: `<data_dir>/media`). Hosts sharing a
+    /// PostgreSQL database must share this directory too.
+    pub media_dir: Option<PathBuf>,
     /// A PostgreSQL database to use instead of the SQLite file in the data
     /// directory (`postgres://user:password@host:port/db`).
     pub database_url: Option<SecretString>,
@@ -79,6 +83,8 @@ pub struct Settings {
     pub plugins: PluginLimits,
     /// Sending: Cloud API endpoint, retries, limits.
     pub whatsapp: crate::config::SendSettings,
+    /// Where media files are kept.
+    pub media_dir: PathBuf,
     /// The PostgreSQL database, when one is configured; else the SQLite file.
     pub database_url: Option<SecretString>,
     /// PostgreSQL connections per host.
@@ -159,6 +165,7 @@ impl Settings {
                 .compile_cache_dir
                 .or(fc.compile_cache_dir)
                 .unwrap_or_else(|| data_dir.join("cache")),
+            media_dir: fc.media_dir.unwrap_or_else(|| data_dir.join("media")),
             data_dir,
             listen: overrides
                 .listen

@@ -3,8 +3,9 @@
 //! window, the opt-in rule, opt-out, throughput per number and pacing per recipient.
 //!
 //! [`policy`] decides, for one send, whether it may go now, must wait (until when,
-//! and why) or can never go as it is. [`optout`] recognises STOP keywords. [`rate`]
-//! paces sends per number and per recipient. [`Limits`] are the numbers, with
+//! and why) or can never go as it is. [`optout`] recognises STOP keywords. Pacing per
+//! number and per recipient lives in the store (`scrm_store::HostRepo`), shared by
+//! every host on the database. [`Limits`] are the numbers, with
 //! defaults from the configuration file and JSON overrides per tenant and per phone
 //! number ([`LimitOverrides`]).
 //!
@@ -19,7 +20,6 @@
 
 pub mod optout;
 pub mod policy;
-pub mod rate;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -124,6 +124,8 @@ impl MediaStore {
             .db
             .write(move |c| {
                 scrm_store::transaction(c, |tx| {
+                    // One claim at a time across hosts sharing the database.
+                    tx.lock("media-claim")?;
                     let now = now_ms();
                     let mut out = Vec::new();
                     for mut job in scrm_store::MediaRepo::due(tx, now, BATCH)? {

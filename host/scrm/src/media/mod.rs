@@ -462,43 +462,52 @@ mod tests {
         assert!(scrm_refs(&meta_id).is_empty());
     }
 
-    #[tokio::test]
-    async fn stores_content_once_under_its_hash() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("scrm.db")).unwrap();
-        let store =
-            MediaStore::open(db, &dir.path().join("media"), SendSettings::default()).unwrap();
-        let a = store.put_bytes(b"hello").await.unwrap();
-        let b = store.put_bytes(b"hello").await.unwrap();
-        assert_eq!(a, b);
-        assert_eq!(a, hex::encode(Sha256::digest(b"hello")));
-        assert_eq!(std::fs::read(store.path(&a).unwrap()).unwrap(), b"hello");
-        // Nothing is left behind in the temporary directory.
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("media/tmp"))
+    /// Runs `test` with a media store in `<dir>/media` over each backend, each on
+    /// a runtime of its own that ends before the database handle is dropped
+    /// (PostgreSQL's synchronous driver must not be dropped inside one).
+    fn on_each_backend<F: std::future::Future<Output = ()>>(
+        test: impl Fn(MediaStore, std::path::PathBuf) -> F,
+    ) {
+        for t in scrm_store::testing::backends() {
+            println!("backend: {}", t.backend);
+            let dir = tempfile::tempdir().unwrap();
+            let store = MediaStore::open(
+                t.db.clone(),
+                &dir.path().join("media"),
+                SendSettings::default(),
+            )
+            .unwrap();
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
                 .unwrap()
-                .count(),
-            0
-        );
-        assert!(store.path("../scrm.db").is_none());
+                .block_on(test(store, dir.path().to_path_buf()));
+        }
     }
 
-    #[tokio::test]
-    async fn an_uncommitted_writer_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("scrm.db")).unwrap();
-        let store =
-            MediaStore::open(db, &dir.path().join("media"), SendSettings::default()).unwrap();
-        let mut w = store.writer().await.unwrap();
-        w.write(b"tampered").await.unwrap();
-        let sha = w.sha256();
-        drop(w);
-        assert!(store.path(&sha).is_none());
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("media/tmp"))
-                .unwrap()
-                .count(),
-            0
-        );
+    #[test]
+    fn stores_content_once_under_its_hash() {
+        on_each_backend(|store, dir| async move {
+            let a = store.put_bytes(b"hello").await.unwrap();
+            let b = store.put_bytes(b"hello").await.unwrap();
+            assert_eq!(a, b);
+            assert_eq!(a, hex::encode(Sha256::digest(b"hello")));
+            assert_eq!(std::fs::read(store.path(&a).unwrap()).unwrap(), b"hello");
+            // Nothing is left behind in the temporary directory.
+            assert_eq!(std::fs::read_dir(dir.join("media/tmp")).unwrap().count(), 0);
+            assert!(store.path("../scrm.db").is_none());
+        });
+    }
+
+    #[test]
+    fn an_uncommitted_writer_leaves_nothing() {
+        on_each_backend(|store, dir| async move {
+            let mut w = store.writer().await.unwrap();
+            w.write(b"tampered").await.unwrap();
+            let sha = w.sha256();
+            drop(w);
+            assert!(store.path(&sha).is_none());
+            assert_eq!(std::fs::read_dir(dir.join("media/tmp")).unwrap().count(), 0);
+        });
     }
 }

@@ -17,7 +17,6 @@
 use crate::cloud::client::{CloudClient, Endpoint};
 use crate::config::SendSettings;
 use crate::limits::policy::{self, Category, Decision, Facts, Refusal, WaitReason};
-use crate::limits::rate::Pacer;
 use crate::limits::{LimitOverrides, Limits};
 use crate::metrics::Metrics;
 use scrm_store::Store;
@@ -77,7 +76,8 @@ pub struct Outbox {
     db: Db,
     client: CloudClient,
     settings: Arc<SendSettings>,
-    pacer: Arc<Pacer>,
+    /// This host's name on the rows it claims.
+    host: Arc<str>,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     in_flight: Arc<Semaphore>,
@@ -98,13 +98,19 @@ impl Outbox {
             client: CloudClient::new(Duration::from_millis(settings.request_timeout_ms)),
             db,
             settings: Arc::new(settings),
-            pacer: Arc::new(Pacer::new()),
+            host: Arc::from(crate::instance::new_host_id()),
             wake: Arc::new(Notify::new()),
             metrics,
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             health: None,
             media: None,
         }
+    }
+
+    /// Claims rows as `host` (see [`crate::instance::new_host_id`]).
+    pub fn with_host(mut self, host: &str) -> Outbox {
+        self.host = Arc::from(host);
+        self
     }
 
     /// Sends through the base URL `health` says is active for each app (primary or

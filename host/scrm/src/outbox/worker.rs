@@ -1,6 +1,13 @@
 //! The sender: claims due rows (the oldest unfinished one per number and recipient),
 //! applies the rules again with fresh facts, paces each number, calls the Cloud API
 //! with bounded concurrency, and records each outcome.
+//!
+//! Several hosts may share the database. Claim rounds take one lock (an advisory
+//! lock on PostgreSQL; SQLite has one writer), so the facts each round decides on —
+//! recipients reached today, the opt-in rule, each recipient's pace — are never
+//! read by two hosts at once; each number's send schedule lives in the database
+//! too. A claimed row is the host's until its lease ends; a row whose holder died
+//! mid-send is dead-lettered, never resent blindly.
 
 use super::*;
 use scrm_store::Store;
@@ -11,7 +18,24 @@ pub(super) struct Claimed {
     row: OutboxItem,
     token: String,
     endpoint: Endpoint,
-    mps: u32,
+    /// Its slot on the number's schedule, µs since the epoch.
+    slot_us: i64,
+}
+
+/// How long a claimed row stays this host's beyond its send slot, past the request
+/// timeouts a send (with a media upload first) can take.
+fn send_lease_ms(request_timeout_ms: u64) -> i64 {
+    3 * request_timeout_ms as i64 + 30_000
+}
+/// How often a host looks for sends whose holder died (several hosts only) and
+/// forgets recipients' spent paces.
+const RECOVER_EVERY: Duration = Duration::from_secs(5);
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }
 
 /// What one claim round reads once per number.
@@ -41,22 +65,29 @@ pub(super) struct Outcome {
 impl Outbox {
     /// Runs the sender until the task is dropped.
     pub async fn run(self) {
-        match self
-            .db
-            .write(|c| scrm_store::OutboxRepo::recover_interrupted(c))
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                count = n,
-                "sends interrupted by a restart moved to dead letters"
-            ),
-            Err(e) => tracing::error!(error = %e, "cannot recover interrupted sends"),
-        }
+        // SQLite: this process owns the database (the data directory is locked), so
+        // every row left in `sending` was interrupted. PostgreSQL: only rows whose
+        // holder's lease ended; the others belong to hosts still sending them.
+        let shared = self.db.dialect() == scrm_store::Dialect::Postgres;
+        self.recover(!shared).await;
+        let mut recovered_at = tokio::time::Instant::now();
         let (results_tx, results_rx) = mpsc::unbounded_channel::<Outcome>();
-        tokio::spawn(self.clone().record_outcomes(results_rx).in_current_span());
+        // Every task this worker starts ends with it (a stopped host sends nothing).
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(self.clone().record_outcomes(results_rx).in_current_span());
         let mut lanes: HashMap<String, mpsc::UnboundedSender<Claimed>> = HashMap::new();
         loop {
+            if recovered_at.elapsed() >= RECOVER_EVERY {
+                if shared {
+                    self.recover(false).await;
+                }
+                // A recipient whose pace has run out is as good as unknown.
+                let _ = self
+                    .db
+                    .write(|c| scrm_store::HostRepo::purge_paces(c, now_ms()))
+                    .await;
+                recovered_at = tokio::time::Instant::now();
+            }
             let claimed = match self.claim_round().await {
                 Ok(c) => c,
                 Err(e) => {
@@ -70,7 +101,7 @@ impl Outbox {
                 let number = c.row.phone_number_id.clone();
                 let lane = lanes.entry(number.clone()).or_insert_with(|| {
                     let (tx, rx) = mpsc::unbounded_channel();
-                    tokio::spawn(
+                    tasks.spawn(
                         self.clone()
                             .lane(number, rx, results_tx.clone())
                             .in_current_span(),
@@ -102,6 +133,24 @@ impl Outbox {
         }
     }
 
+    /// Dead-letters sends interrupted mid-call: all of them, or only those whose
+    /// holder's lease ended.
+    async fn recover(&self, all: bool) {
+        let expired_by = (!all).then(now_ms);
+        match self
+            .db
+            .write(move |c| scrm_store::OutboxRepo::recover_interrupted(c, expired_by))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                count = n,
+                "sends interrupted (a restart, or a host that died) moved to dead letters"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot recover interrupted sends"),
+        }
+    }
+
     /// One number's lane: paces it and starts each call.
     async fn lane(
         self,
@@ -109,8 +158,15 @@ impl Outbox {
         mut rx: mpsc::UnboundedReceiver<Claimed>,
         results: mpsc::UnboundedSender<Outcome>,
     ) {
+        let mut calls = tokio::task::JoinSet::new();
         while let Some(c) = rx.recv().await {
-            self.pacer.until_number_ready(&number, c.mps).await;
+            while calls.try_join_next().is_some() {}
+            // The slot was taken on the number's shared schedule when it was claimed.
+            let wait = (c.slot_us - now_us()).max(0);
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_micros(wait as u64)).await;
+            }
+            let _ = &number;
             let permit = self
                 .in_flight
                 .clone()
@@ -120,7 +176,7 @@ impl Outbox {
             let client = self.client.clone();
             let results = results.clone();
             let media = self.media.clone();
-            tokio::spawn(
+            calls.spawn(
                 async move {
                     // Media: `scrm:` ids are uploaded and replaced by Meta's (crate::media).
                     let (row, ep, token) = (&c.row, &c.endpoint, &c.token);
@@ -163,6 +219,9 @@ impl Outbox {
     }
 
     fn claim_in(&self, c: &dyn Store) -> Result<Vec<Claimed>, StoreError> {
+        // One claim round at a time across hosts: the facts below (recipients reached
+        // today, paces) are read and written by one round only.
+        c.lock("outbox-claim")?;
         let now = now_ms();
         let due = scrm_store::OutboxRepo::claimable(c, now, CLAIM_BATCH)?;
         let mut claimed = Vec::with_capacity(due.len());
@@ -246,13 +305,15 @@ impl Outbox {
                 scrm_store::OutboxRepo::hold(c, row.id, now + 60_000, "no_access_token")?;
                 continue;
             };
-            if let Err(wait) = self.pacer.recipient(
+            if let Some(wait) = scrm_store::HostRepo::take_recipient_pace(
+                c,
                 &row.phone_number_id,
                 &row.to,
-                limits.recipient_burst,
-                limits.recipient_interval_ms,
-            ) {
-                let until = now + wait.as_millis() as i64 + 1;
+                now,
+                i64::from(limits.recipient_burst),
+                limits.recipient_interval_ms as i64,
+            )? {
+                let until = now + wait + 1;
                 scrm_store::OutboxRepo::hold(
                     c,
                     row.id,
@@ -261,7 +322,14 @@ impl Outbox {
                 )?;
                 continue;
             }
-            scrm_store::OutboxRepo::claim(c, row.id, business_initiated)?;
+            let slot_us = scrm_store::HostRepo::take_send_slot(
+                c,
+                &row.phone_number_id,
+                now_us(),
+                1_000_000 / i64::from(limits.mps.max(1)),
+            )?;
+            let lease_until = slot_us / 1_000 + send_lease_ms(self.settings.request_timeout_ms);
+            scrm_store::OutboxRepo::claim(c, row.id, business_initiated, &self.host, lease_until)?;
             if business_initiated {
                 number.reached_now.insert(row.to.clone());
             }
@@ -273,7 +341,7 @@ impl Outbox {
                     ..row
                 },
                 token,
-                mps: limits.mps,
+                slot_us,
             });
         }
         Ok(claimed)

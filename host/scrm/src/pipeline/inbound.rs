@@ -54,6 +54,9 @@ struct Classified {
     /// The contact, when the tenant syncs with a CRM (a mapper and a connector are
     /// installed) and this is a new message: its CRM writes are queued.
     sync: Option<i64>,
+    /// The message's first results (not an edit's): recorded, answered and synced
+    /// once, by whichever worker or host records them first.
+    first: bool,
 }
 
 impl Pipeline {
@@ -206,6 +209,13 @@ impl Pipeline {
                     let mut replies = 0;
                     let mut crm_jobs = 0;
                     for r in &results {
+                        // The same body delivered twice, to two hosts: both stored
+                        // it (once) and ran its plugins; only the first to get here
+                        // records, answers and syncs.
+                        if r.first && !scrm_store::MessageRepo::take_first_result(tx, r.message_id)?
+                        {
+                            continue;
+                        }
                         if let Some(contact_id) = r.sync {
                             let tags: &[String] = match &r.outcome {
                                 ClassifyOutcome::Classified { tags, .. } => tags,
@@ -271,6 +281,7 @@ fn classify(host: &PluginHost, plugins: &TenantPlugins, job: ToClassify) -> Clas
         quarantined: Vec::new(),
         sync: (job.respond && plugins.mapper.is_some() && plugins.connector.is_some())
             .then_some(job.contact.id),
+        first: job.respond,
     };
     let mut classification = None;
     if let Some(binding) = &plugins.classifier {

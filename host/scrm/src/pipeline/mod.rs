@@ -12,21 +12,51 @@ mod inbound;
 use crate::metrics::Metrics;
 use scrm_engine::PluginHost;
 use scrm_store::Db;
-use std::collections::HashMap;
+use scrm_store::now_ms;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-/// How many inbox rows one pass reads.
+/// How many inbox rows one pass claims.
 const BATCH: usize = 64;
 /// Longest wait between passes when nothing wakes the worker.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How long a claim on inbox bodies lasts: a host that dies holding some leaves
+/// them to another host (or to itself, restarted) after this.
+const LEASE_MS: i64 = 60_000;
+/// Lanes per batch on PostgreSQL, unless configured.
+pub const DEFAULT_LANES: usize = 4;
+
+/// A key that is the same for every body whose first message or status concerns the
+/// same contact: the first `"from"` (a message's sender), else the first
+/// `"recipient_id"` (a status's), else the whole body. Found by scanning the bytes,
+/// not by parsing: it only spreads bodies over lanes.
+fn lane_key(body: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let value_of = |field: &[u8]| {
+        let at = body.windows(field.len()).position(|w| w == field)? + field.len();
+        let rest = &body[at..];
+        let open = rest.iter().position(|b| *b == b'"')? + 1;
+        let len = rest[open..].iter().position(|b| *b == b'"')?;
+        Some(&rest[open..open + len])
+    };
+    let key = value_of(b"\"from\"")
+        .or_else(|| value_of(b"\"recipient_id\""))
+        .unwrap_or(body);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
 
 /// The inbound worker and what it needs.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     db: Db,
+    /// This host's name on claims.
+    host: Arc<str>,
+    /// Lanes per batch (PostgreSQL).
+    lanes: usize,
     plugins: Arc<PluginHost>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
@@ -40,6 +70,8 @@ impl Pipeline {
     pub fn new(db: Db, plugins: Arc<PluginHost>, metrics: Arc<Metrics>) -> Pipeline {
         Pipeline {
             db,
+            host: Arc::from(crate::instance::new_host_id()),
+            lanes: DEFAULT_LANES,
             plugins,
             metrics,
             wake: Arc::new(Notify::new()),
@@ -52,6 +84,14 @@ impl Pipeline {
     /// Wakes the outbox's sender after queueing a responder's replies.
     pub fn with_outbox_wake(mut self, wake: Arc<Notify>) -> Pipeline {
         self.outbox_wake = Some(wake);
+        self
+    }
+
+    /// Claims work as `host` (one name per running host, see
+    /// [`crate::instance::new_host_id`]) with `lanes` lanes per batch on PostgreSQL.
+    pub fn with_host(mut self, host: &str, lanes: usize) -> Pipeline {
+        self.host = Arc::from(host);
+        self.lanes = lanes;
         self
     }
 
@@ -74,15 +114,14 @@ impl Pipeline {
     }
 
     /// Runs the worker until the task is dropped.
+    ///
+    /// Each round claims up to [`BATCH`] bodies for this host (other hosts on the
+    /// same database claim others) and processes them in [`lanes`](Self::lanes):
+    /// bodies of one contact stay in one lane, in inbox order, and lanes run side
+    /// by side.
     pub async fn run(self) {
-        // Failed bodies wait before their next attempt: 1 s, 2 s, 4 s … up to 5 min.
-        let mut not_before: HashMap<i64, Instant> = HashMap::new();
         loop {
-            let items = match self
-                .db
-                .read(|c| scrm_store::InboxRepo::pending(c, BATCH))
-                .await
-            {
+            let items = match self.claim().await {
                 Ok(items) => items,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the webhook inbox");
@@ -90,52 +129,81 @@ impl Pipeline {
                     continue;
                 }
             };
-            let now = Instant::now();
-            let ready: Vec<_> = items
-                .into_iter()
-                .filter(|i| not_before.get(&i.id).is_none_or(|t| *t <= now))
-                .collect();
-            if ready.is_empty() {
+            if items.is_empty() {
                 let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
                 continue;
             }
-            let ids: Vec<i64> = ready.iter().map(|i| i.id).collect();
-            let span = tracing::info_span!("scrm.pipeline.batch", first = ids[0], size = ids.len());
-            if self
-                .process_batch(ready.clone())
-                .instrument(span)
-                .await
-                .is_ok()
-            {
-                for id in ids {
-                    not_before.remove(&id);
-                }
-                continue;
+            let mut lanes = tokio::task::JoinSet::new();
+            for lane in self.lanes(items) {
+                lanes.spawn(self.clone().process_lane(lane).in_current_span());
             }
-            // The batch failed as a whole: retry its bodies one by one, so a body that
-            // cannot be processed only delays itself.
-            for item in ready {
-                let id = item.id;
-                let attempts = item.attempts;
-                let span = tracing::info_span!("scrm.pipeline.inbox", inbox_id = id);
-                match self.process_batch(vec![item]).instrument(span).await {
-                    Ok(()) => {
-                        not_before.remove(&id);
-                    }
-                    Err(e) => {
-                        tracing::warn!(inbox_id = id, error = %e, "processing failed; will retry");
-                        let reason = e.to_string();
-                        let _ = self
-                            .db
-                            .write(move |c| {
-                                scrm_store::InboxRepo::mark_failed_attempt(c, id, &reason)
-                            })
-                            .await;
-                        let backoff = Duration::from_secs(1 << attempts.clamp(0, 8) as u32)
-                            .min(Duration::from_secs(300));
-                        not_before.insert(id, Instant::now() + backoff);
-                    }
-                }
+            while lanes.join_next().await.is_some() {}
+        }
+    }
+
+    /// Claims the next bodies for this host.
+    async fn claim(&self) -> Result<Vec<scrm_store::inbox::InboxItem>, scrm_store::StoreError> {
+        let host = self.host.clone();
+        self.db
+            .write(move |c| {
+                let now = now_ms();
+                scrm_store::InboxRepo::claim(c, &host, now, now + LEASE_MS, BATCH)
+            })
+            .await
+    }
+
+    /// Splits a claimed batch into lanes by the first contact each body names. One
+    /// lane on SQLite: its single writer gains nothing from parallel transactions,
+    /// and one transaction per batch shares the fsync.
+    fn lanes(
+        &self,
+        items: Vec<scrm_store::inbox::InboxItem>,
+    ) -> Vec<Vec<scrm_store::inbox::InboxItem>> {
+        let n = match self.db.dialect() {
+            scrm_store::Dialect::Sqlite => 1,
+            scrm_store::Dialect::Postgres => self.lanes.max(1),
+        };
+        let mut lanes: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
+        for item in items {
+            let lane = lane_key(&item.body) % n as u64;
+            lanes[lane as usize].push(item);
+        }
+        lanes.retain(|l| !l.is_empty());
+        lanes
+    }
+
+    /// Processes one lane's bodies together; when that fails, one by one, so a body
+    /// that cannot be processed only delays itself (retried after a backoff).
+    async fn process_lane(self, items: Vec<scrm_store::inbox::InboxItem>) {
+        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+        let span = tracing::info_span!("scrm.pipeline.batch", first = ids[0], size = ids.len());
+        if self
+            .process_batch(items.clone())
+            .instrument(span)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        for item in items {
+            let (id, attempts) = (item.id, item.attempts);
+            let span = tracing::info_span!("scrm.pipeline.inbox", inbox_id = id);
+            if let Err(e) = self.process_batch(vec![item]).instrument(span).await {
+                tracing::warn!(inbox_id = id, error = %e, "processing failed; will retry");
+                let reason = e.to_string();
+                // 1 s, 2 s, 4 s … up to 5 min; no host claims it before then.
+                let backoff = (1_000i64 << attempts.clamp(0, 9)).min(300_000);
+                let _ = self
+                    .db
+                    .write(move |c| {
+                        scrm_store::InboxRepo::mark_failed_attempt(
+                            c,
+                            id,
+                            &reason,
+                            now_ms() + backoff,
+                        )
+                    })
+                    .await;
             }
         }
     }
@@ -148,10 +216,7 @@ impl Pipeline {
     pub async fn drain(&self) -> Result<usize, scrm_store::StoreError> {
         let mut done = 0;
         loop {
-            let items = self
-                .db
-                .read(|c| scrm_store::InboxRepo::pending(c, BATCH))
-                .await?;
+            let items = self.claim().await?;
             if items.is_empty() {
                 return Ok(done);
             }

@@ -45,6 +45,10 @@ use dedupe::{merge_contacts, record_purchases_and_find_duplicates};
 
 /// Jobs one pass takes.
 const BATCH: usize = 32;
+/// Jobs running at once on PostgreSQL (one contact's jobs never run side by side).
+const WORKERS: usize = 4;
+/// How long a claimed job stays this host's: longer than any CRM write takes.
+const JOB_LEASE_MS: i64 = 120_000;
 /// Longest sleep between passes.
 const IDLE: Duration = Duration::from_secs(1);
 /// A job that keeps failing with a temporary error goes to the dead-letter list once
@@ -121,8 +125,13 @@ pub struct SyncEngine {
     last_pull: Arc<Mutex<HashMap<String, i64>>>,
     /// Tenants whose CRM asked to wait (or whose request budget is spent): until when.
     paused: Arc<Mutex<HashMap<String, i64>>>,
-    /// HTTP requests the current job's plugin calls sent.
-    job_requests: Arc<std::sync::atomic::AtomicU32>,
+    /// This host's name on the jobs it claims.
+    host: Arc<str>,
+}
+
+tokio::task_local! {
+    /// HTTP requests the running job's plugin calls sent (jobs run side by side).
+    static JOB_REQUESTS: Arc<std::sync::atomic::AtomicU32>;
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -162,8 +171,14 @@ impl SyncEngine {
             limiters: Arc::default(),
             last_pull: Arc::default(),
             paused: Arc::default(),
-            job_requests: Arc::default(),
+            host: Arc::from(crate::instance::new_host_id()),
         }
+    }
+
+    /// Claims jobs as `host` (see [`crate::instance::new_host_id`]).
+    pub fn with_host(mut self, host: &str) -> SyncEngine {
+        self.host = Arc::from(host);
+        self
     }
 
     /// Wakes the worker (new jobs were queued).
@@ -175,8 +190,12 @@ impl SyncEngine {
     /// minute the housekeeping (retention purge, unread-message rule).
     pub async fn run(self) {
         let mut last_maintenance = 0i64;
+        // Pulls and housekeeping run on one host at a time; jobs on every host.
+        let schedule =
+            crate::singleton::Singleton::new(self.db.clone(), &self.host, "crm-schedule", 30_000);
         loop {
-            if now_ms() - last_maintenance >= MAINTENANCE_EVERY_MS {
+            let scheduler = schedule.held().await;
+            if scheduler && now_ms() - last_maintenance >= MAINTENANCE_EVERY_MS {
                 last_maintenance = now_ms();
                 if let Err(e) = self.maintain().await {
                     tracing::error!(error = %e, "CRM sync housekeeping failed");
@@ -189,7 +208,9 @@ impl SyncEngine {
                     0
                 }
             };
-            self.pull_due().await;
+            if scheduler {
+                self.pull_due().await;
+            }
             if worked == 0 {
                 let _ = tokio::time::timeout(IDLE, self.wake.notified()).await;
             }
@@ -258,8 +279,7 @@ impl SyncEngine {
         })
         .await
         .map_err(|e| SyncError::Task(e.to_string()))?;
-        self.job_requests
-            .fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
+        let _ = JOB_REQUESTS.try_with(|n| n.fetch_add(sent, std::sync::atomic::Ordering::Relaxed));
         out.map_err(SyncError::Call)
     }
 }

@@ -9,15 +9,42 @@ impl SyncEngine {
     /// # Errors
     /// On database failure.
     pub async fn run_due(&self) -> Result<usize, StoreError> {
+        let host = self.host.clone();
         let jobs = self
             .db
-            .read(|c| scrm_store::CrmRepo::due(c, now_ms(), BATCH))
+            .write(move |c| {
+                let now = now_ms();
+                scrm_store::CrmRepo::claim(c, &host, now, now + JOB_LEASE_MS, BATCH)
+            })
             .await?;
         let n = jobs.len();
+        // At most one job per contact is claimed at a time, so jobs run side by side
+        // without reordering any contact's writes. One at a time on SQLite, as its
+        // single writer would serialise them anyway.
+        let workers = match self.db.dialect() {
+            scrm_store::Dialect::Sqlite => 1,
+            scrm_store::Dialect::Postgres => WORKERS,
+        };
+        let mut running = tokio::task::JoinSet::new();
+        let mut first_error = None;
         for job in jobs {
-            self.run_job(job).await?;
+            if running.len() >= workers
+                && let Some(Ok(Err(e))) = running.join_next().await
+            {
+                first_error.get_or_insert(e);
+            }
+            let this = self.clone();
+            running.spawn(async move { this.run_job(job).await });
         }
-        Ok(n)
+        while let Some(done) = running.join_next().await {
+            if let Ok(Err(e)) = done {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
 
     /// Runs jobs until none is due now (for tools and tests); how many ran.
@@ -85,12 +112,11 @@ impl SyncEngine {
                 .await;
         }
         let started = std::time::Instant::now();
-        self.job_requests
-            .store(0, std::sync::atomic::Ordering::Relaxed);
-        let result = self.process(&job).await;
-        let sent = self
-            .job_requests
-            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        let requests = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let result = JOB_REQUESTS
+            .scope(requests.clone(), self.process(&job))
+            .await;
+        let sent = requests.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(extra) = sent.checked_sub(1).and_then(NonZeroU32::new)
             && let Ok(Err(not_until)) = limiter.check_n(extra)
         {

@@ -143,14 +143,16 @@ pub(crate) fn purge_before(
     before: i64,
     limit: usize,
 ) -> Result<usize, StoreError> {
-    conn.execute("DROP TABLE IF EXISTS temp.purge", params![])?;
+    // Unqualified: both engines look in the connection's temporary schema first
+    // (SQLite calls it `temp`, PostgreSQL `pg_temp`).
+    conn.execute("DROP TABLE IF EXISTS purge", params![])?;
     conn.execute(
         "CREATE TEMP TABLE purge AS SELECT id, wamid FROM messages
          WHERE tenant_id = ?1 AND timestamp < ?2 AND created_at < ?2 ORDER BY timestamp LIMIT ?3",
         params![tenant, before, limit as i64],
     )?;
-    let ids = "(SELECT id FROM temp.purge)";
-    let wamids = "(SELECT wamid FROM temp.purge)";
+    let ids = "(SELECT id FROM purge)";
+    let wamids = "(SELECT wamid FROM purge)";
     for sql in [
         format!("DELETE FROM message_tags WHERE message_id IN {ids}"),
         format!("DELETE FROM message_statuses WHERE tenant_id = ?1 AND wamid IN {wamids}"),
@@ -173,7 +175,7 @@ pub(crate) fn purge_before(
         &format!("DELETE FROM messages WHERE id IN {ids}"),
         params![],
     )?;
-    conn.execute("DROP TABLE temp.purge", params![])?;
+    conn.execute("DROP TABLE purge", params![])?;
     Ok(n)
 }
 
@@ -191,6 +193,40 @@ pub(crate) fn due(conn: &Conn<'_>, now: i64, limit: usize) -> Result<Vec<Job>, S
         job_row,
     )?;
     Ok(rows)
+}
+
+/// Claims up to `limit` due jobs for `host` until `lease_until`: live jobs before
+/// backfill ones, oldest first, and of each contact only its oldest due job, and
+/// none while an earlier job of the contact is held by a host — so one contact's
+/// writes reach the CRM one at a time, in order, however many workers and hosts run.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn claim(
+    conn: &Conn<'_>,
+    host: &str,
+    now: i64,
+    lease_until: i64,
+    limit: usize,
+) -> Result<Vec<Job>, StoreError> {
+    let pick = "SELECT j.id FROM crm_jobs j
+         WHERE j.state = 'queued' AND j.due_at <= ?3 AND (j.lease_until IS NULL OR j.lease_until <= ?3)
+           AND NOT EXISTS (SELECT 1 FROM crm_jobs p
+                           WHERE p.tenant_id = j.tenant_id AND p.contact_id = j.contact_id
+                             AND p.state = 'queued' AND p.id < j.id
+                             AND (p.due_at <= ?3 OR p.lease_until > ?3))
+         ORDER BY j.backfill, j.due_at, j.id LIMIT ?4";
+    let lock = conn.pick("", " FOR UPDATE SKIP LOCKED");
+    let mut jobs = conn.query(
+        &format!(
+            "UPDATE crm_jobs SET claimed_by = ?1, lease_until = ?2
+             WHERE id IN ({pick}{lock}) RETURNING {JOB_COLUMNS}"
+        ),
+        params![host, lease_until, now, limit as i64],
+        job_row,
+    )?;
+    jobs.sort_by_key(|j| (j.due_at, j.id));
+    Ok(jobs)
 }
 
 /// When the next queued job is due, if any is queued.
@@ -211,7 +247,9 @@ pub(crate) fn next_due(conn: &Conn<'_>) -> Result<Option<i64>, StoreError> {
 /// On database failure.
 pub(crate) fn finish(conn: &Conn<'_>, id: i64) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE crm_jobs SET state = 'done', last_error = NULL, updated_at = ?2 WHERE id = ?1",
+        "UPDATE crm_jobs SET state = 'done', last_error = NULL, updated_at = ?2,
+             claimed_by = NULL, lease_until = NULL
+         WHERE id = ?1",
         params![id, now_ms()],
     )?;
     Ok(())
@@ -230,7 +268,8 @@ pub(crate) fn retry(
     counts: bool,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE crm_jobs SET due_at = ?2, last_error = ?3, attempts = attempts + ?4, updated_at = ?5
+        "UPDATE crm_jobs SET due_at = ?2, last_error = ?3, attempts = attempts + ?4, updated_at = ?5,
+             claimed_by = NULL, lease_until = NULL
          WHERE id = ?1",
         params![id, due_at, error, i64::from(counts), now_ms()],)?;
     Ok(())
@@ -256,7 +295,8 @@ pub(crate) fn retry_waiting_now(conn: &Conn<'_>, tenant: &str) -> Result<usize, 
 /// On database failure.
 pub(crate) fn kill(conn: &Conn<'_>, id: i64, error: &str) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE crm_jobs SET state = 'dead', last_error = ?2, attempts = attempts + 1, updated_at = ?3
+        "UPDATE crm_jobs SET state = 'dead', last_error = ?2, attempts = attempts + 1, updated_at = ?3,
+             claimed_by = NULL, lease_until = NULL
          WHERE id = ?1",
         params![id, error, now_ms()],)?;
     Ok(())
@@ -275,7 +315,7 @@ pub(crate) fn list_jobs(
     let rows = conn.query(
         &format!(
             "SELECT {JOB_COLUMNS} FROM crm_jobs WHERE {} AND id > ?3 ORDER BY id LIMIT ?4",
-            by_state(state)
+            by_state(conn, state)
         ),
         params![tenant, state, page.after, page.sql_limit()],
         job_row,
@@ -285,12 +325,17 @@ pub(crate) fn list_jobs(
 
 /// The filter of a page of a tenant's rows, optionally in one state, written so that
 /// SQLite walks an index in id order instead of sorting all the tenant's rows: the
-/// (tenant, state, id) index with a state, the primary key without one.
-pub(crate) fn by_state(state: Option<&str>) -> &'static str {
+/// (tenant, state, id) index with a state, the primary key without one (SQLite's
+/// unary `+` keeps the tenant column from choosing an index; PostgreSQL has no `+`
+/// for text and plans on its own).
+pub(crate) fn by_state(conn: &Conn<'_>, state: Option<&str>) -> &'static str {
     if state.is_some() {
         "tenant_id = ?1 AND state = ?2"
     } else {
-        "+tenant_id = ?1 AND ?2 IS NULL"
+        conn.pick(
+            "+tenant_id = ?1 AND ?2 IS NULL",
+            "tenant_id = ?1 AND ?2 IS NULL",
+        )
     }
 }
 

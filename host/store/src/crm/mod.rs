@@ -229,6 +229,9 @@ crate::repo! {
         fn purge_before(tenant: &str, before: i64, limit: usize) -> Result<usize, StoreError>;
         /// Up to `limit` queued jobs due by `now`: live jobs before backfill ones, oldest first.
         fn due(now: i64, limit: usize) -> Result<Vec<Job>, StoreError>;
+        /// Claims up to `limit` due jobs for `host` until `lease_until`: of each contact
+        /// only its oldest due job, none while an earlier one is held.
+        fn claim(host: &str, now: i64, lease_until: i64, limit: usize) -> Result<Vec<Job>, StoreError>;
         /// When the next queued job is due, if any is queued.
         fn next_due() -> Result<Option<i64>, StoreError>;
         /// Marks a job written.

@@ -132,7 +132,7 @@ pub(crate) fn list_reviews(
     let rows = conn.query(
         &format!(
             "SELECT {REVIEW_COLUMNS} FROM crm_reviews WHERE {} AND id > ?3 ORDER BY id LIMIT ?4",
-            super::jobs::by_state(state)
+            super::jobs::by_state(conn, state)
         ),
         params![tenant, state, page.after, page.sql_limit()],
         review_row,

@@ -62,6 +62,19 @@ pub(crate) fn record_classification(
     Ok(())
 }
 
+/// Takes the right to record a message's first results: true for exactly one
+/// caller, however many workers or hosts ran its plugins (the others skip).
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn take_first_result(tx: &Conn<'_>, message_id: i64) -> Result<bool, StoreError> {
+    let n = tx.execute(
+        "UPDATE messages SET classified_at = ?2 WHERE id = ?1 AND classified_at IS NULL",
+        params![message_id, now_ms()],
+    )?;
+    Ok(n == 1)
+}
+
 /// Records what the responder decided for a message (its actions or why it failed);
 /// `tag` actions also tag the message.
 ///

@@ -28,3 +28,13 @@ SELECT m.tenant_id, m.contact_id, j.value ->> 'product_retailer_id', m.id, m.tim
 FROM messages m, jsonb_array_elements(m.raw::jsonb -> 'order' -> 'product_items') j
 WHERE m.type = 'order' AND j.value ->> 'product_retailer_id' IS NOT NULL
 ON CONFLICT DO NOTHING;
+
+-- Business messages whose "unread for N hours" rule already fired.
+CREATE TABLE crm_unread_flags (
+    message_id  BIGINT PRIMARY KEY REFERENCES messages(id),
+    flagged_at  BIGINT NOT NULL
+);
+
+ALTER TABLE crm_settings ADD COLUMN merge_confidence DOUBLE PRECISION NOT NULL DEFAULT 0.95;
+ALTER TABLE crm_settings ADD COLUMN unread_hours BIGINT NOT NULL DEFAULT 24;
+ALTER TABLE crm_settings ADD COLUMN unread_priority TEXT NOT NULL DEFAULT 'low';

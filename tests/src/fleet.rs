@@ -1,0 +1,161 @@
+//! Hosts as separate `scrm serve` processes — several on one PostgreSQL database, or
+//! one on an SQLite data directory — that a test can kill with SIGKILL and restart.
+//! Each is driven over HTTP through a [`Host`] view ([`HostProcess::host`]).
+//!
+//! The `scrm` binary is the one cargo built next to the test (`target/debug/scrm`);
+//! when it is missing (only this crate's tests were asked for), it is built first.
+
+use crate::proc::{Supervised, free_port, lock, root};
+use crate::{Host, TOKEN};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `f` on a thread outside tokio: the synchronous PostgreSQL driver (a test's
+/// own queries, `scrm_store::testing`) blocks on a runtime of its own, which tokio
+/// forbids inside its runtime.
+pub fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| s.spawn(f).join().expect("the blocking call panicked"))
+}
+
+/// The `scrm` binary of this build, built when missing.
+///
+/// # Errors
+/// When it cannot be found or built.
+pub fn scrm_binary() -> Result<PathBuf> {
+    // Test and bench binaries live in <target>/<profile>/deps.
+    let exe = std::env::current_exe().context("current exe")?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("the test binary's target directory")?
+        .to_path_buf();
+    let bin = profile_dir.join("scrm");
+    let _turn = lock(&profile_dir.join("scrm-bin.lock"))?;
+    if !bin.exists() {
+        let target = profile_dir.parent().context("target dir")?;
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.args(["build", "-p", "scrm", "--bin", "scrm"])
+            .env("CARGO_TARGET_DIR", target)
+            .current_dir(root()?);
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            cmd.arg("--release");
+        }
+        crate::proc::run(&mut cmd)?;
+    }
+    Ok(bin)
+}
+
+/// One `scrm serve` process.
+#[derive(Debug)]
+pub struct HostProcess {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    database_url: Option<String>,
+    graph_url: String,
+    port: u16,
+    process: Option<Supervised>,
+}
+
+impl HostProcess {
+    /// Starts `scrm serve` on a free port with `data_dir`, on `database_url` (else
+    /// SQLite in the data directory), sending to the Cloud API at `graph_url`, and
+    /// waits until it answers.
+    ///
+    /// # Errors
+    /// When it cannot be started or does not answer within 60 s.
+    pub async fn start(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        graph_url: &str,
+    ) -> Result<HostProcess> {
+        let mut p = HostProcess {
+            base: String::new(),
+            data_dir: data_dir.to_path_buf(),
+            database_url: database_url.map(str::to_string),
+            graph_url: graph_url.to_string(),
+            port: 0,
+            process: None,
+        };
+        p.spawn().await?;
+        Ok(p)
+    }
+
+    async fn spawn(&mut self) -> Result<()> {
+        let bin = scrm_binary()?;
+        self.port = free_port()?;
+        self.base = format!("http://127.0.0.1:{}", self.port);
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--graph-url")
+            .arg(&self.graph_url)
+            .env("SCRM_ADMIN_TOKEN", TOKEN)
+            .env(
+                "SCRM_COMPILE_CACHE_DIR",
+                crate::repo_root().join("target/compile-cache"),
+            )
+            .env("SCRM_LOG", "warn")
+            .env_remove("SCRM_DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Some(url) = &self.database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        let child = cmd.spawn().context("start scrm serve")?;
+        let mut process = Supervised::watch(child, "scrm")?;
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            if let Some(status) = process.child().try_wait()? {
+                bail!("scrm serve exited before answering: {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("scrm serve did not answer on {} within 60 s", self.base);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.process = Some(process);
+        Ok(())
+    }
+
+    /// An HTTP view of this host, with the operator token.
+    pub fn host(&self) -> Host {
+        Host::remote(&self.base, &self.data_dir)
+    }
+
+    /// Kills the process with SIGKILL, mid-whatever it was doing.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            let _ = p.child().kill();
+            p.stop();
+        }
+    }
+
+    /// Starts it again on the same data directory and database (a new port).
+    ///
+    /// # Errors
+    /// As [`HostProcess::start`].
+    pub async fn restart(&mut self) -> Result<()> {
+        self.kill();
+        self.spawn().await
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
