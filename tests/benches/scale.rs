@@ -2,8 +2,8 @@
 //! acknowledged — for one host on SQLite, one host on PostgreSQL, and two and three
 //! hosts sharing one PostgreSQL database, measured side by side in one run.
 //!
-//! Run: `cargo bench -p scrm-e2e --bench scale` (`SCRM_BENCH_SCALE_MESSAGES`, default
-//! 10,000 per configuration). Each configuration gets fresh hosts (`scrm serve`
+//! Run: `cargo build --release -p scrm --bin scrm && cargo bench -p scrm-e2e --bench
+//! scale` (`SCRM_BENCH_SCALE_MESSAGES`, default 10,000 per configuration). Each configuration gets fresh hosts (`scrm serve`
 //! processes) and a fresh database; PostgreSQL runs with its durable defaults (every
 //! commit flushed, as SQLite's `synchronous=FULL`). A load generator keeps 64
 //! requests in flight, spreading signed single-message webhooks round robin over the
@@ -137,6 +137,20 @@ async fn measure(name: &str, hosts: usize, url: Option<String>, n: usize) -> (f6
         "{name:<32} {n:>7} messages: acknowledged {ack_rate:>7.0}/s, processed {rate:>7.0}/s ({:.1} s)",
         processed.as_secs_f64()
     );
+    if url.is_some() && std::env::var_os("SCRM_BENCH_DEBUG").is_some() {
+        let rows: Vec<String> = scrm_e2e::fleet::off_runtime(|| db.with_conn(|c| c.query(
+            "SELECT relname || ' seq_scan=' || seq_scan || ' seq_tup_read=' || seq_tup_read || ' idx_scan=' || COALESCE(idx_scan,0) FROM pg_stat_user_tables ORDER BY seq_tup_read DESC LIMIT 8",
+            scrm_store::params![], |r| r.get(0)))).unwrap();
+        for r in rows {
+            println!("   {r}");
+        }
+        let rows: Vec<String> = scrm_e2e::fleet::off_runtime(|| db.with_conn(|c| c.query(
+            "SELECT 'commits=' || xact_commit || ' rollbacks=' || xact_rollback || ' tup_returned=' || tup_returned || ' tup_fetched=' || tup_fetched FROM pg_stat_database WHERE datname = current_database()",
+            scrm_store::params![], |r| r.get(0)))).unwrap();
+        for r in rows {
+            println!("   {r}");
+        }
+    }
     drop(procs);
     (ack_rate, rate)
 }
@@ -147,8 +161,14 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let cluster = scrm_e2e::fleet::off_runtime(scrm_store::testing::durable_cluster)
-        .expect("PostgreSQL server binaries (initdb, postgres) are needed for this benchmark");
+    // SCRM_BENCH_PG_NO_FSYNC=1: the test cluster (no fsync), to see what durability costs.
+    let fast = std::env::var_os("SCRM_BENCH_PG_NO_FSYNC").is_some_and(|v| v == "1");
+    let cluster = scrm_e2e::fleet::off_runtime(if fast {
+        scrm_store::testing::cluster
+    } else {
+        scrm_store::testing::durable_cluster
+    })
+    .expect("PostgreSQL server binaries (initdb, postgres) are needed for this benchmark");
     let pg = || scrm_e2e::fleet::off_runtime(|| scrm_store::testing::database_on(cluster));
     let mut rows = Vec::new();
     rows.push((

@@ -2,10 +2,12 @@
 //! one on an SQLite data directory — that a test can kill with SIGKILL and restart.
 //! Each is driven over HTTP through a [`Host`] view ([`HostProcess::host`]).
 //!
-//! The `scrm` binary is the one cargo built next to the test (`target/debug/scrm`);
-//! when it is missing (only this crate's tests were asked for), it is built first.
+//! The `scrm` binary is the one cargo built next to the test (`target/debug/scrm`,
+//! or `target/release/scrm` for benchmarks). `cargo test --workspace` builds it; a
+//! run of this crate alone needs `cargo build -p scrm --bin scrm` first (a nested
+//! cargo would wait forever on the outer one's lock).
 
-use crate::proc::{Supervised, free_port, lock, root};
+use crate::proc::{Supervised, free_port};
 use crate::{Host, TOKEN};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -19,30 +21,35 @@ pub fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     std::thread::scope(|s| s.spawn(f).join().expect("the blocking call panicked"))
 }
 
-/// The `scrm` binary of this build, built when missing.
+/// The `scrm` binary of this build.
 ///
 /// # Errors
-/// When it cannot be found or built.
+/// When it is missing (with the command that builds it).
 pub fn scrm_binary() -> Result<PathBuf> {
     // Test and bench binaries live in <target>/<profile>/deps.
     let exe = std::env::current_exe().context("current exe")?;
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
-        .context("the test binary's target directory")?
-        .to_path_buf();
+        .context("the test binary's target directory")?;
     let bin = profile_dir.join("scrm");
-    let _turn = lock(&profile_dir.join("scrm-bin.lock"))?;
     if !bin.exists() {
-        let target = profile_dir.parent().context("target dir")?;
-        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.args(["build", "-p", "scrm", "--bin", "scrm"])
-            .env("CARGO_TARGET_DIR", target)
-            .current_dir(root()?);
-        if profile_dir.file_name().is_some_and(|p| p == "release") {
-            cmd.arg("--release");
-        }
-        crate::proc::run(&mut cmd)?;
+        let release = if profile_dir.ends_with("release") {
+            " --release"
+        } else {
+            ""
+        };
+        bail!(
+            "{} is missing: build it first with `cargo build{release} -p scrm --bin scrm`",
+            bin.display()
+        );
+    }
+    let older = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+    if older(&bin) < older(&exe) {
+        eprintln!(
+            "note: {} is older than this test binary; `cargo build -p scrm --bin scrm` if it is stale",
+            bin.display()
+        );
     }
     Ok(bin)
 }

@@ -212,8 +212,13 @@ impl Pipeline {
                         // The same body delivered twice, to two hosts: both stored
                         // it (once) and ran its plugins; only the first to get here
                         // records, answers and syncs.
-                        if r.first && !scrm_store::MessageRepo::take_first_result(tx, r.message_id)?
-                        {
+                        if !scrm_store::MessageRepo::record_classification(
+                            tx,
+                            r.message_id,
+                            r.label.as_deref(),
+                            &r.outcome,
+                            r.first,
+                        )? {
                             continue;
                         }
                         if let Some(contact_id) = r.sync {
@@ -229,12 +234,6 @@ impl Pipeline {
                                 tags,
                             )?;
                         }
-                        scrm_store::MessageRepo::record_classification(
-                            tx,
-                            r.message_id,
-                            r.label.as_deref(),
-                            &r.outcome,
-                        )?;
                         if let Some((label, response)) = &r.response {
                             scrm_store::MessageRepo::record_response(
                                 tx,

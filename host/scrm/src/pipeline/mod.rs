@@ -19,14 +19,14 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 /// How many inbox rows one pass claims.
-const BATCH: usize = 64;
+const BATCH: usize = 128;
 /// Longest wait between passes when nothing wakes the worker.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How long a claim on inbox bodies lasts: a host that dies holding some leaves
 /// them to another host (or to itself, restarted) after this.
 const LEASE_MS: i64 = 60_000;
 /// Lanes per batch on PostgreSQL, unless configured.
-pub const DEFAULT_LANES: usize = 4;
+pub const DEFAULT_LANES: usize = 8;
 
 /// A key that is the same for every body whose first message or status concerns the
 /// same contact: the first `"from"` (a message's sender), else the first

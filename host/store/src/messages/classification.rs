@@ -21,7 +21,10 @@ pub enum ClassifyOutcome {
     NoClassifier,
 }
 
-/// Records the classification of a message (tags, details or failure) once.
+/// Records the classification of a message (tags, details or failure). With
+/// `first`, only when no result was recorded yet: true for exactly one caller,
+/// however many workers or hosts ran its plugins (the others skip the message);
+/// without it (an edit's new version), always.
 ///
 /// # Errors
 /// On database failure.
@@ -30,49 +33,47 @@ pub(crate) fn record_classification(
     message_id: i64,
     classifier: Option<&str>,
     outcome: &ClassifyOutcome,
-) -> Result<(), StoreError> {
+    first: bool,
+) -> Result<bool, StoreError> {
     let now = now_ms();
-    match outcome {
-        ClassifyOutcome::Classified {
-            tags,
-            classification,
-        } => {
+    let only_first = if first {
+        " AND classified_at IS NULL"
+    } else {
+        ""
+    };
+    let n = match outcome {
+        ClassifyOutcome::Classified { classification, .. } => tx.execute(
+            &format!(
+                "UPDATE messages SET classified_at = ?2, classification = ?3, classifier = ?4,
+                     classify_error = NULL
+                 WHERE id = ?1{only_first}"
+            ),
+            params![message_id, now, classification.to_string(), classifier],
+        )?,
+        ClassifyOutcome::Failed(reason) => tx.execute(
+            &format!(
+                "UPDATE messages SET classified_at = ?2, classifier = ?3, classify_error = ?4
+                 WHERE id = ?1{only_first}"
+            ),
+            params![message_id, now, classifier, reason],
+        )?,
+        ClassifyOutcome::NoClassifier => tx.execute(
+            &format!("UPDATE messages SET classified_at = ?2 WHERE id = ?1{only_first}"),
+            params![message_id, now],
+        )?,
+    };
+    if n == 0 {
+        return Ok(false);
+    }
+    if let ClassifyOutcome::Classified { tags, .. } = outcome {
+        for tag in tags {
             tx.execute(
-                "UPDATE messages SET classified_at = ?2, classification = ?3, classifier = ?4, classify_error = NULL
-                 WHERE id = ?1",
-                params![message_id, now, classification.to_string(), classifier],)?;
-            for tag in tags {
-                tx.execute(
-                    "INSERT INTO message_tags (message_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                    params![message_id, tag],)?;
-            }
-        }
-        ClassifyOutcome::Failed(reason) => {
-            tx.execute(
-                "UPDATE messages SET classified_at = ?2, classifier = ?3, classify_error = ?4 WHERE id = ?1",
-                params![message_id, now, classifier, reason],)?;
-        }
-        ClassifyOutcome::NoClassifier => {
-            tx.execute(
-                "UPDATE messages SET classified_at = ?2 WHERE id = ?1",
-                params![message_id, now],
+                "INSERT INTO message_tags (message_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![message_id, tag],
             )?;
         }
     }
-    Ok(())
-}
-
-/// Takes the right to record a message's first results: true for exactly one
-/// caller, however many workers or hosts ran its plugins (the others skip).
-///
-/// # Errors
-/// On database failure.
-pub(crate) fn take_first_result(tx: &Conn<'_>, message_id: i64) -> Result<bool, StoreError> {
-    let n = tx.execute(
-        "UPDATE messages SET classified_at = ?2 WHERE id = ?1 AND classified_at IS NULL",
-        params![message_id, now_ms()],
-    )?;
-    Ok(n == 1)
+    Ok(true)
 }
 
 /// Records what the responder decided for a message (its actions or why it failed);

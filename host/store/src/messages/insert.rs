@@ -57,6 +57,11 @@ pub struct Stored {
 /// # Errors
 /// On database failure.
 pub(crate) fn insert_inbound(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Stored, StoreError> {
+    // Most messages are new: insert first, and look the message up only when it is
+    // there already (a redelivery).
+    if let Some(stored) = insert_new(conn, m)? {
+        return Ok(stored);
+    }
     if let Some((id, conv, classified)) = conn
         .query_opt(
             "SELECT id, conversation_id, classified_at IS NOT NULL FROM messages WHERE tenant_id = ?1 AND wamid = ?2",
@@ -76,6 +81,14 @@ pub(crate) fn insert_inbound(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Stor
             edited_by,
         });
     }
+    Err(StoreError::NotFound {
+        what: "message just stored",
+        id: m.wamid.to_string(),
+    })
+}
+
+/// Inserts the message with its conversation; `None` when the tenant has it already.
+fn insert_new(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Option<Stored>, StoreError> {
     let now = now_ms();
     let conversation_id: i64 = conn.query_one(
         "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at, last_inbound_at)
@@ -86,10 +99,11 @@ pub(crate) fn insert_inbound(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Stor
          RETURNING id",
         params![m.tenant, m.contact_id, m.phone_number_id, now, m.timestamp],
         |r| r.get(0),)?;
-    let message_id: i64 = conn.query_one(
+    let Some(message_id) = conn.query_opt(
         "INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
                                text, content, context, raw, status, inbox_id, created_at, errors)
          VALUES (?1, ?2, ?3, ?4, 'inbound', ?5, ?6, ?7, ?8, ?9, ?10, 'received', ?11, ?12, ?13)
+         ON CONFLICT (tenant_id, wamid) DO NOTHING
          RETURNING id",
         params![
             m.tenant,
@@ -106,8 +120,11 @@ pub(crate) fn insert_inbound(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Stor
             now,
             m.errors.map(serde_json::Value::to_string),
         ],
-        |r| r.get(0),
-    )?;
+        |r| r.get::<i64>(0),
+    )?
+    else {
+        return Ok(None);
+    };
     if m.kind == "order" {
         // What the customer bought, by SKU: evidence for finding the same person
         // writing from another number (crate::sync).
@@ -133,15 +150,23 @@ pub(crate) fn insert_inbound(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Stor
         )?;
     }
     // Edits or revokes that arrived before the message itself apply now.
-    let edited_by = match reconcile(conn, m.tenant, m.wamid)? {
-        Some(r) if r.current_edit.is_some() => current_edit_raw(conn, m.tenant, m.wamid)?,
+    let early: bool = conn.query_one(
+        "SELECT EXISTS (SELECT 1 FROM message_revisions WHERE tenant_id = ?1 AND target_wamid = ?2)",
+        params![m.tenant, m.wamid],
+        |r| r.get(0),
+    )?;
+    let edited_by = match early
+        .then(|| reconcile(conn, m.tenant, m.wamid))
+        .transpose()?
+    {
+        Some(Some(r)) if r.current_edit.is_some() => current_edit_raw(conn, m.tenant, m.wamid)?,
         _ => None,
     };
-    Ok(Stored {
+    Ok(Some(Stored {
         message_id,
         conversation_id,
         inserted: true,
         unclassified: true,
         edited_by,
-    })
+    }))
 }

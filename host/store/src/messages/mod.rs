@@ -37,7 +37,7 @@ mod revisions;
 mod statuses;
 
 pub use classification::ClassifyOutcome;
-pub(crate) use classification::{record_classification, record_response, take_first_result};
+pub(crate) use classification::{record_classification, record_response};
 pub use conversations::Conversation;
 pub(crate) use conversations::conversations;
 pub(crate) use insert::insert_inbound;
@@ -55,10 +55,9 @@ crate::repo! {
     /// Messages, their revisions, classifications, responses and statuses.
     pub trait MessageRepo {
         /// Records the classification of a message (tags, details or failure) once.
-        fn record_classification(message_id: i64, classifier: Option<&str>, outcome: &ClassifyOutcome) -> Result<(), StoreError>;
-        /// Takes the right to record a message's first results: true for exactly one
-        /// caller, however many workers or hosts ran its plugins.
-        fn take_first_result(message_id: i64) -> Result<bool, StoreError>;
+        /// With `first`, only when none was recorded yet: true for exactly one caller,
+        /// however many workers or hosts ran its plugins.
+        fn record_classification(message_id: i64, classifier: Option<&str>, outcome: &ClassifyOutcome, first: bool) -> Result<bool, StoreError>;
         /// Records what the responder decided for a message (its actions or why it failed);
         /// `tag` actions also tag the message.
         fn record_response(message_id: i64, responder: &str, response: &Result<Vec<serde_json::Value>, String>) -> Result<(), StoreError>;
