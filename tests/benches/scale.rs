@@ -74,11 +74,13 @@ async fn load(http: &reqwest::Client, bases: &[String], run: &str, from: usize, 
     while posts.join_next().await.is_some() {}
 }
 
+/// Bodies fully processed: a body is marked done in the transaction that records its
+/// message's classification (one message per body here).
 fn classified(db: &scrm_store::Db) -> i64 {
     scrm_e2e::fleet::off_runtime(|| {
         db.with_conn(|c| {
             c.query_one(
-                "SELECT count(*) FROM messages WHERE classified_at IS NOT NULL",
+                "SELECT count(*) FROM webhook_inbox WHERE state = 'done'",
                 scrm_store::params![],
                 |r| r.get(0),
             )
@@ -89,7 +91,7 @@ fn classified(db: &scrm_store::Db) -> i64 {
 
 async fn until_classified(db: &scrm_store::Db, n: i64) {
     while classified(db) < n {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

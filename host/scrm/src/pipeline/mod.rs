@@ -26,7 +26,7 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// them to another host (or to itself, restarted) after this.
 const LEASE_MS: i64 = 60_000;
 /// Lanes per batch on PostgreSQL, unless configured.
-pub const DEFAULT_LANES: usize = 8;
+pub const DEFAULT_LANES: usize = 4;
 
 /// A key that is the same for every body whose first message or status concerns the
 /// same contact: the first `"from"` (a message's sender), else the first
