@@ -126,6 +126,16 @@ async fn measure(name: &str, hosts: usize, url: Option<String>, n: usize) -> (f6
     load(&http, &bases, name, 0, warm).await;
     until_classified(&db, warm as i64).await;
 
+    let statements = url.is_some() && std::env::var_os("SCRM_BENCH_DEBUG").is_some();
+    if statements {
+        // Needs SCRM_TEST_PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements".
+        scrm_e2e::fleet::off_runtime(|| {
+            db.with_conn(|c| {
+                c.batch("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset();")
+            })
+        })
+        .unwrap();
+    }
     let started = Instant::now();
     load(&http, &bases, name, warm, warm + n).await;
     let acked = started.elapsed();
@@ -139,7 +149,17 @@ async fn measure(name: &str, hosts: usize, url: Option<String>, n: usize) -> (f6
         "{name:<32} {n:>7} messages: acknowledged {ack_rate:>7.0}/s, processed {rate:>7.0}/s ({:.1} s)",
         processed.as_secs_f64()
     );
-    if url.is_some() && std::env::var_os("SCRM_BENCH_DEBUG").is_some() {
+    if statements {
+        let rows: Vec<String> = scrm_e2e::fleet::off_runtime(|| db.with_conn(|c| c.query(
+            "SELECT lpad(calls::text, 8) || lpad(round(total_exec_time)::text, 8) || ' ms  ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 110)
+               FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+              ORDER BY calls DESC LIMIT 40",
+            scrm_store::params![], |r| r.get(0)))).unwrap();
+        println!("   calls   total  statement");
+        for r in rows {
+            println!("   {r}");
+        }
+
         let rows: Vec<String> = scrm_e2e::fleet::off_runtime(|| db.with_conn(|c| c.query(
             "SELECT relname || ' seq_scan=' || seq_scan || ' seq_tup_read=' || seq_tup_read || ' idx_scan=' || COALESCE(idx_scan,0) FROM pg_stat_user_tables ORDER BY seq_tup_read DESC LIMIT 8",
             scrm_store::params![], |r| r.get(0)))).unwrap();
@@ -172,24 +192,25 @@ async fn main() {
     })
     .expect("PostgreSQL server binaries (initdb, postgres) are needed for this benchmark");
     let pg = || scrm_e2e::fleet::off_runtime(|| scrm_store::testing::database_on(cluster));
+    // SCRM_BENCH_SCALE_ONLY=sqlite,pg1: some configurations only (sqlite, pg1, pg2, pg3).
+    let only = std::env::var("SCRM_BENCH_SCALE_ONLY").unwrap_or_default();
+    let wanted = |key: &str| only.is_empty() || only.split(',').any(|k| k.trim() == key);
     let mut rows = Vec::new();
-    rows.push((
-        "1 host, SQLite",
-        measure("1 host, SQLite", 1, None, n).await,
-    ));
-    rows.push((
-        "1 host, PostgreSQL",
-        measure("1 host, PostgreSQL", 1, pg(), n).await,
-    ));
-    rows.push((
-        "2 hosts, one PostgreSQL",
-        measure("2 hosts, one PostgreSQL", 2, pg(), n).await,
-    ));
-    rows.push((
-        "3 hosts, one PostgreSQL",
-        measure("3 hosts, one PostgreSQL", 3, pg(), n).await,
-    ));
-    let sqlite = rows[0].1.1;
+    for (key, name, hosts) in [
+        ("sqlite", "1 host, SQLite", 1),
+        ("pg1", "1 host, PostgreSQL", 1),
+        ("pg2", "2 hosts, one PostgreSQL", 2),
+        ("pg3", "3 hosts, one PostgreSQL", 3),
+    ] {
+        if wanted(key) {
+            let url = if key == "sqlite" { None } else { pg() };
+            rows.push((name, measure(name, hosts, url, n).await));
+        }
+    }
+    let sqlite = rows
+        .iter()
+        .find(|r| r.0 == "1 host, SQLite")
+        .map_or(f64::NAN, |r| r.1.1);
     println!();
     println!("| configuration | acknowledged/s | processed/s | vs SQLite |");
     println!("|---|---:|---:|---:|");

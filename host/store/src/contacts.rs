@@ -83,27 +83,141 @@ pub(crate) fn upsert(
     facts: &ContactFacts,
 ) -> Result<Contact, StoreError> {
     let existing = match &facts.user_id {
-        Some(u) => find(conn, tenant, "user_id", u)?,
+        Some(u) => find_known(conn, tenant, "user_id", u)?,
         None => None,
     };
     let existing = match (existing, &facts.wa_id) {
         (Some(c), _) => Some(c),
-        (None, Some(w)) => find(conn, tenant, "wa_id", w)?,
+        (None, Some(w)) => find_known(conn, tenant, "wa_id", w)?,
         (None, None) => None,
     };
+    Ok(upsert_known(conn, tenant, facts, existing)?.contact)
+}
+
+/// [`upsert`] for many senders of one tenant, in order, reading the contacts they
+/// name with a few statements for all of them.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn upsert_many(
+    conn: &Conn<'_>,
+    tenant: &str,
+    facts: &[ContactFacts],
+) -> Result<Vec<Contact>, StoreError> {
+    use std::collections::HashMap;
+    let mut rows: Vec<Known> = Vec::new();
+    for column in ["user_id", "wa_id"] {
+        let mut values: Vec<&str> = facts
+            .iter()
+            .filter_map(|f| match column {
+                "user_id" => f.user_id.as_deref(),
+                _ => f.wa_id.as_deref(),
+            })
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        for chunk in crate::bulk::chunks(values.len()) {
+            let values = &values[chunk];
+            let sql = format!(
+                "SELECT {COLUMNS}, profile_name FROM contacts WHERE tenant_id = ?1 AND {column} IN ({})",
+                crate::bulk::list(values.len(), 2)
+            );
+            let mut params: Vec<&dyn crate::sql::Param> = vec![&tenant];
+            params.extend(values.iter().map(|v| v as &dyn crate::sql::Param));
+            for known in conn.query(&sql, &params, known_from_row)? {
+                if !rows.iter().any(|r| r.contact.id == known.contact.id) {
+                    rows.push(known);
+                }
+            }
+        }
+    }
+    let index = |rows: &[Known]| {
+        let mut by_user = HashMap::new();
+        let mut by_wa = HashMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            if let Some(u) = &r.contact.user_id {
+                by_user.insert(u.clone(), i);
+            }
+            if let Some(w) = &r.contact.wa_id {
+                by_wa.insert(w.clone(), i);
+            }
+        }
+        (by_user, by_wa)
+    };
+    let (mut by_user, mut by_wa) = index(&rows);
+    let mut out = Vec::with_capacity(facts.len());
+    for f in facts {
+        let at = f
+            .user_id
+            .as_ref()
+            .and_then(|u| by_user.get(u))
+            .or_else(|| f.wa_id.as_ref().and_then(|w| by_wa.get(w)))
+            .copied();
+        let known = upsert_known(conn, tenant, f, at.map(|i| rows[i].clone()))?;
+        out.push(known.contact.clone());
+        match at {
+            Some(i) if rows[i] == known => {}
+            Some(i) => {
+                rows[i] = known;
+                (by_user, by_wa) = index(&rows);
+            }
+            None => {
+                rows.push(known);
+                (by_user, by_wa) = index(&rows);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A stored contact and the WhatsApp profile name last seen for it.
+#[derive(Debug, Clone, PartialEq)]
+struct Known {
+    contact: Contact,
+    profile_name: Option<String>,
+}
+
+fn known_from_row(r: &Row<'_>) -> Result<Known, StoreError> {
+    Ok(Known {
+        contact: from_row(r)?,
+        profile_name: r.get(8)?,
+    })
+}
+
+fn find_known(
+    conn: &Conn<'_>,
+    tenant: &str,
+    column: &str,
+    value: &str,
+) -> Result<Option<Known>, StoreError> {
+    conn.query_opt(
+        &format!(
+            "SELECT {COLUMNS}, profile_name FROM contacts WHERE tenant_id = ?1 AND {column} = ?2"
+        ),
+        params![tenant, value],
+        known_from_row,
+    )
+}
+
+/// Fills what `facts` add into `existing` (writing it when it changed), or creates
+/// the contact when there is none; the row as stored afterwards.
+fn upsert_known(
+    conn: &Conn<'_>,
+    tenant: &str,
+    facts: &ContactFacts,
+    existing: Option<Known>,
+) -> Result<Known, StoreError> {
     let now = now_ms();
     match existing {
-        Some(c) => {
+        Some(Known {
+            contact: c,
+            profile_name: stored,
+        }) => {
             // The name follows the WhatsApp profile name only when that changes, so a
             // name set in the CRM (see crate::sync) survives the customer's next message.
             let profile = facts.name.clone().filter(|n| !n.is_empty());
             let new_profile = match &profile {
                 Some(p) if c.name.as_ref() != Some(p) => {
-                    let stored: Option<String> = conn.query_one(
-                        "SELECT profile_name FROM contacts WHERE id = ?1",
-                        params![c.id],
-                        |r| r.get(0),
-                    )?;
                     (stored.as_ref() != Some(p)).then(|| p.clone())
                 }
                 _ => None,
@@ -115,18 +229,24 @@ pub(crate) fn upsert(
                 name: new_profile.clone().or(c.name.clone()),
                 ..c.clone()
             };
-            if merged != c {
-                conn.execute(
-                    "UPDATE contacts SET wa_id = ?2, user_id = ?3, phone_e164 = ?4, name = ?5, updated_at = ?6,
-                         profile_name = coalesce(?7, profile_name)
-                     WHERE id = ?1",
-                    params![merged.id, merged.wa_id, merged.user_id, merged.phone, merged.name, now, new_profile],)?;
-                return Ok(Contact {
-                    updated_at: now,
-                    ..merged
+            if merged == c {
+                return Ok(Known {
+                    contact: c,
+                    profile_name: stored,
                 });
             }
-            Ok(c)
+            conn.execute(
+                "UPDATE contacts SET wa_id = ?2, user_id = ?3, phone_e164 = ?4, name = ?5, updated_at = ?6,
+                     profile_name = coalesce(?7, profile_name)
+                 WHERE id = ?1",
+                params![merged.id, merged.wa_id, merged.user_id, merged.phone, merged.name, now, new_profile],)?;
+            Ok(Known {
+                contact: Contact {
+                    updated_at: now,
+                    ..merged
+                },
+                profile_name: new_profile.or(stored),
+            })
         }
         None => {
             let id = conn.query_one(
@@ -135,15 +255,18 @@ pub(crate) fn upsert(
                 params![tenant, facts.wa_id, facts.user_id, facts.phone, facts.name, now],
                 |r| r.get(0),
             )?;
-            Ok(Contact {
-                id,
-                wa_id: facts.wa_id.clone(),
-                user_id: facts.user_id.clone(),
-                phone: facts.phone.clone(),
-                name: facts.name.clone(),
-                created_at: now,
-                updated_at: now,
-                merged_into: None,
+            Ok(Known {
+                contact: Contact {
+                    id,
+                    wa_id: facts.wa_id.clone(),
+                    user_id: facts.user_id.clone(),
+                    phone: facts.phone.clone(),
+                    name: facts.name.clone(),
+                    created_at: now,
+                    updated_at: now,
+                    merged_into: None,
+                },
+                profile_name: facts.name.clone(),
             })
         }
     }
@@ -251,6 +374,9 @@ crate::repo! {
         /// Finds the contact by user id, then by wa_id, and fills in what it learned; creates
         /// it when neither matches. Known values are only replaced by new non-empty ones.
         fn upsert(tenant: &str, facts: &ContactFacts) -> Result<Contact, StoreError>;
+        /// `upsert` for many senders of one tenant, in order, reading the contacts they
+        /// name with a few statements for all of them.
+        fn upsert_many(tenant: &str, facts: &[ContactFacts]) -> Result<Vec<Contact>, StoreError>;
         /// Moves a contact to its new WhatsApp number (Meta's `user_changed_number` notice):
         /// its wa_id and phone change, its conversations and messages stay, and its consent
         /// follows it. Returns false, changing nothing, when another contact of the tenant

@@ -159,6 +159,28 @@ pub(crate) fn learn_number(
     if waba_id.is_empty() {
         return Ok(());
     }
+    // Nearly always known and unchanged: look first, without a lock. (An upsert that
+    // changes nothing still locks the row to the end of the transaction, which
+    // serialises every worker and host processing that number's messages.)
+    let known = conn.query_opt(
+        "SELECT waba_id, display_phone_number, tenant_id FROM waba_numbers
+         WHERE app_id = ?1 AND phone_number_id = ?2",
+        params![app_id, phone_number_id],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<Option<String>>(1)?,
+                r.get::<Option<String>>(2)?,
+            ))
+        },
+    )?;
+    if let Some((w, d, t)) = known
+        && w == waba_id
+        && (display.is_none() || d.as_deref() == display)
+        && t.as_deref() == Some(tenant)
+    {
+        return Ok(());
+    }
     conn.execute("INSERT INTO waba_numbers (app_id, phone_number_id, waba_id, display_phone_number, tenant_id)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (app_id, phone_number_id) DO UPDATE SET

@@ -81,6 +81,26 @@ pub(crate) fn mark_done(conn: &Conn<'_>, id: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Marks items processed, a few statements for all of them.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn mark_done_many(conn: &Conn<'_>, ids: &[i64]) -> Result<(), StoreError> {
+    let now = now_ms();
+    for chunk in crate::bulk::chunks(ids.len()) {
+        let ids = &ids[chunk];
+        let sql = format!(
+            "UPDATE webhook_inbox SET state = 'done', processed_at = ?1, last_error = NULL
+             WHERE id IN ({})",
+            crate::bulk::list(ids.len(), 2)
+        );
+        let mut params: Vec<&dyn crate::sql::Param> = vec![&now];
+        params.extend(ids.iter().map(|id| id as &dyn crate::sql::Param));
+        conn.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
 /// Marks an item that can never be processed (not a webhook body); it is kept.
 ///
 /// # Errors
@@ -268,6 +288,8 @@ crate::repo! {
         fn claim(host: &str, now: i64, lease_until: i64, limit: usize) -> Result<Vec<InboxItem>, StoreError>;
         /// Marks an item processed.
         fn mark_done(id: i64) -> Result<(), StoreError>;
+        /// Marks items processed, a few statements for all of them.
+        fn mark_done_many(ids: &[i64]) -> Result<(), StoreError>;
         /// Marks an item that can never be processed (not a webhook body); it is kept.
         fn mark_rejected(id: i64, reason: &str) -> Result<(), StoreError>;
         /// Records a failed attempt; the item stays pending and no host claims it

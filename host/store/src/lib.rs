@@ -29,6 +29,7 @@
 //! `scrm-wire` for phone normalisation.
 
 pub mod apps;
+mod bulk;
 pub mod consent;
 pub mod contacts;
 pub mod conversations;
@@ -215,6 +216,7 @@ impl Db {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.busy_timeout(std::time::Duration::from_secs(5))?;
+                c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                 sql::sqlite_functions(&c)?;
                 Ok(Mutex::new(c))
             })
@@ -387,8 +389,13 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
+
+/// Prepared statements kept per SQLite connection (rusqlite keeps 16 by default,
+/// fewer than one pipeline batch uses).
+const STATEMENT_CACHE: usize = 256;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {

@@ -254,11 +254,14 @@ fn start(bin: &Path, durable: bool) -> Cluster {
     } else {
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     };
+    // SCRM_TEST_PG_OPTIONS: more server options, e.g.
+    // `-c shared_preload_libraries=pg_stat_statements` to see where time goes.
+    let extra = std::env::var("SCRM_TEST_PG_OPTIONS").unwrap_or_default();
     // The server runs under a watchdog shell that stops it (immediate shutdown) and
     // removes the cluster when this test process is gone.
     let script = format!(
         r#""$1/postgres" -D "$2/data" -p {port} -k "$2" -c listen_addresses=127.0.0.1 \
-             {speed} -c max_connections=500 -c shared_buffers=128MB >"$2/log" 2>&1 &
+             {speed} -c max_connections=500 -c shared_buffers=128MB {extra} >"$2/log" 2>&1 &
            pg=$!
            while [ -d /proc/{watch} ] && kill -0 $pg 2>/dev/null; do sleep 0.5; done
            kill -QUIT $pg 2>/dev/null; wait $pg; rm -rf "$2""#,

@@ -8,12 +8,14 @@ use scrm_engine::responder::ConversationView;
 use scrm_engine::{ActiveBinding, PluginHost, TenantPlugins};
 use scrm_store::Store;
 use scrm_store::contacts::{Contact, ContactFacts};
-use scrm_store::messages::{ClassifyOutcome, NewInbound, NewRevision, NewStatus, RevisionAction};
+use scrm_store::messages::{
+    ClassificationRecord, ClassifyOutcome, NewInbound, NewRevision, NewStatus, RevisionAction,
+};
 use scrm_store::{StoreError, events, inbox, now_ms};
 use scrm_wire::content::Content;
 use scrm_wire::payload::{self, AccountEvent, Amendment, Event, InboundMessage, Route};
 use scrm_wire::phone;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 /// A stored message that still needs its plugins (classifier, then responder).
@@ -34,6 +36,49 @@ struct Counts {
     stored: u64,
     duplicates: u64,
     unhandled: Vec<(String, String)>,
+}
+
+/// What one batch's transaction has done so far: the messages for the plugins, the
+/// counts for metrics, and what it looked up once for the whole batch.
+struct BatchState<'a> {
+    send_settings: &'a crate::config::SendSettings,
+    jobs: Vec<ToClassify>,
+    counts: Counts,
+    /// `(app, phone number id)` → its tenant and the tenant's region.
+    routes: HashMap<(String, String), Option<(String, String)>>,
+    /// `(app, phone number id, account, display number)` this batch already
+    /// recorded (one write each).
+    learned: HashSet<(String, String, String, Option<String>)>,
+    /// New messages waiting to be stored together (see [`flush`]): stored before
+    /// any other event of the batch is, so the batch's order holds.
+    pending: Vec<Pending>,
+}
+
+/// A message waiting in [`BatchState::pending`]: where it arrived, what it says
+/// about its sender, and itself.
+struct Pending {
+    arrival: Arrival,
+    facts: ContactFacts,
+    message: InboundMessage,
+}
+
+impl BatchState<'_> {
+    /// The tenant (and its region) that `phone_number_id` of `app_id` routes to,
+    /// read once per batch.
+    fn route(
+        &mut self,
+        tx: &dyn Store,
+        app_id: &str,
+        phone_number_id: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let key = (app_id.to_owned(), phone_number_id.to_owned());
+        if let Some(known) = self.routes.get(&key) {
+            return Ok(known.clone());
+        }
+        let found = scrm_store::TenantRepo::route(tx, app_id, phone_number_id)?;
+        self.routes.insert(key, found.clone());
+        Ok(found)
+    }
 }
 
 /// One plugin call, for metrics: `(tenant, slot, plugin, result code, seconds)`.
@@ -104,8 +149,14 @@ impl Pipeline {
             .db
             .write(move |conn| {
                 scrm_store::transaction(conn, |tx| {
-                    let mut jobs = Vec::new();
-                    let mut counts = Counts::default();
+                    let mut batch = BatchState {
+                        send_settings: &send_settings,
+                        jobs: Vec::new(),
+                        counts: Counts::default(),
+                        routes: HashMap::new(),
+                        learned: HashSet::new(),
+                        pending: Vec::new(),
+                    };
                     let mut done = Vec::new();
                     for (inbox_id, app_id, events) in parsed {
                         match events {
@@ -115,20 +166,13 @@ impl Pipeline {
                                 scrm_store::InboxRepo::mark_rejected(tx, inbox_id, &reason)?;
                             }
                             Ok(events) => {
-                                store_events(
-                                    tx,
-                                    &app_id,
-                                    inbox_id,
-                                    events,
-                                    &send_settings,
-                                    &mut jobs,
-                                    &mut counts,
-                                )?;
+                                store_events(tx, &app_id, inbox_id, events, &mut batch)?;
                                 done.push(inbox_id);
                             }
                         }
                     }
-                    Ok((jobs, counts, done))
+                    flush(tx, &mut batch)?;
+                    Ok((batch.jobs, batch.counts, done))
                 })
             })
             .await?;
@@ -208,17 +252,21 @@ impl Pipeline {
                 scrm_store::transaction(conn, |tx| {
                     let mut replies = 0;
                     let mut crm_jobs = 0;
-                    for r in &results {
-                        // The same body delivered twice, to two hosts: both stored
-                        // it (once) and ran its plugins; only the first to get here
-                        // records, answers and syncs.
-                        if !scrm_store::MessageRepo::record_classification(
-                            tx,
-                            r.message_id,
-                            r.label.as_deref(),
-                            &r.outcome,
-                            r.first,
-                        )? {
+                    // The same body delivered twice, to two hosts: both stored it
+                    // (once) and ran its plugins; only the first to record its
+                    // classification answers and syncs it.
+                    let records: Vec<ClassificationRecord<'_>> = results
+                        .iter()
+                        .map(|r| ClassificationRecord {
+                            message_id: r.message_id,
+                            classifier: r.label.as_deref(),
+                            outcome: &r.outcome,
+                            first: r.first,
+                        })
+                        .collect();
+                    let recorded = scrm_store::MessageRepo::record_classifications(tx, &records)?;
+                    for (r, recorded) in results.iter().zip(recorded) {
+                        if !recorded {
                             continue;
                         }
                         if let Some(contact_id) = r.sync {
@@ -256,9 +304,7 @@ impl Pipeline {
                     for (tenant, slot, version, _, reason) in &quarantines {
                         scrm_store::PluginRepo::quarantine(tx, tenant, slot, *version, reason)?;
                     }
-                    for id in done {
-                        scrm_store::InboxRepo::mark_done(tx, id)?;
-                    }
+                    scrm_store::InboxRepo::mark_done_many(tx, &done)?;
                     Ok((replies, crm_jobs))
                 })
             })
@@ -358,20 +404,23 @@ fn store_events(
     app_id: &str,
     inbox_id: i64,
     events: Vec<Event>,
-    send_settings: &crate::config::SendSettings,
-    jobs: &mut Vec<ToClassify>,
-    counts: &mut Counts,
+    batch: &mut BatchState<'_>,
 ) -> Result<(), StoreError> {
-    // Numbers whose account this body already recorded (one write per number).
-    let mut learned = HashSet::new();
     for (index, event) in events.into_iter().enumerate() {
+        // A new message joins the batch's pending ones; anything else is stored
+        // after them, in order.
+        let joins = matches!(&event, Event::Message(m)
+            if m.amends.is_none() && !matches!(m.content, Content::System(_)));
+        if !joins {
+            flush(tx, batch)?;
+        }
         if let Event::Account(a) = event {
             store_account_event(tx, app_id, inbox_id, &a)?;
             continue;
         }
         let route = event.route();
         let tenant = match &route.phone_number_id {
-            Some(pnid) => scrm_store::TenantRepo::route(tx, app_id, pnid)?,
+            Some(pnid) => batch.route(tx, app_id, pnid)?,
             None => None,
         };
         let (kind, raw) = match &event {
@@ -385,12 +434,17 @@ fn store_events(
                 tx, inbox_id, index, None, "unrouted", &kind, raw,
             )? {
                 tracing::warn!(inbox_id, phone_number_id = ?route.phone_number_id, "no tenant for this phone number id");
-                counts.unhandled.push(("unrouted".into(), kind));
+                batch.counts.unhandled.push(("unrouted".into(), kind));
             }
             continue;
         };
         if let Some(pnid) = &route.phone_number_id
-            && learned.insert(pnid.clone())
+            && batch.learned.insert((
+                app_id.to_owned(),
+                pnid.clone(),
+                route.waba_id.clone(),
+                route.display_phone_number.clone(),
+            ))
         {
             scrm_store::EventRepo::learn_number(
                 tx,
@@ -403,19 +457,27 @@ fn store_events(
         }
         match event {
             Event::Message(m) if m.amends.is_some() => {
-                store_amendment(tx, &tenant, inbox_id, m, jobs)?;
+                store_amendment(tx, &tenant, inbox_id, m, &mut batch.jobs)?;
             }
             Event::Message(m) => {
                 let arrival = Arrival {
                     tenant,
-                    region: &region,
                     inbox_id,
                     index,
                     kind,
                 };
-                store_message(tx, arrival, m, jobs, counts)?;
+                if let Some(facts) = sender(tx, &arrival, &region, &m, &mut batch.counts)? {
+                    batch.pending.push(Pending {
+                        arrival,
+                        facts,
+                        message: m,
+                    });
+                    if !joins {
+                        flush(tx, batch)?;
+                    }
+                }
             }
-            Event::Status(s) => store_status(tx, &tenant, s, send_settings)?,
+            Event::Status(s) => store_status(tx, &tenant, s, batch.send_settings)?,
             Event::Other(o) => {
                 if scrm_store::InboxRepo::record_unhandled(
                     tx,
@@ -426,7 +488,7 @@ fn store_events(
                     &o.kind,
                     &o.raw,
                 )? {
-                    counts.unhandled.push(("unmodeled".into(), o.kind));
+                    batch.counts.unhandled.push(("unmodeled".into(), o.kind));
                 }
             }
             Event::Account(_) => unreachable!("stored above"),
@@ -435,44 +497,48 @@ fn store_events(
     Ok(())
 }
 
-/// Where an inbound message arrived: its tenant (and the tenant's default region),
-/// the inbox body and its index in it, and its kind for the unhandled list.
-struct Arrival<'a> {
+/// Where an inbound message arrived: its tenant, the inbox body and its index in
+/// it, and its kind for the unhandled list.
+struct Arrival {
     tenant: String,
-    region: &'a str,
     inbox_id: i64,
     index: usize,
     kind: String,
 }
 
-/// Stores one inbound message (its contact, the message, its side effects) and
-/// queues it for the plugins when it still needs them.
-fn store_message(
+/// What an inbound message tells about its sender (normalising the number with the
+/// tenant's default `region` when it has no country code); `None`, recorded as
+/// unhandled, when it names no sender at all. Content the host does not model is
+/// recorded as unhandled too, and stored.
+fn sender(
     tx: &dyn Store,
-    arrival: Arrival<'_>,
-    m: InboundMessage,
-    jobs: &mut Vec<ToClassify>,
+    arrival: &Arrival,
+    region: &str,
+    m: &InboundMessage,
     counts: &mut Counts,
-) -> Result<(), StoreError> {
+) -> Result<Option<ContactFacts>, StoreError> {
     let Arrival {
         tenant,
-        region,
         inbox_id,
         index,
         kind,
     } = arrival;
-    if let Content::Unsupported(_) = m.content
-        && scrm_store::InboxRepo::record_unhandled(
+    let unhandled = |reason: &str, counts: &mut Counts| -> Result<(), StoreError> {
+        if scrm_store::InboxRepo::record_unhandled(
             tx,
-            inbox_id,
-            index,
-            Some(&tenant),
-            "unmodeled",
-            &kind,
+            *inbox_id,
+            *index,
+            Some(tenant),
+            reason,
+            kind,
             &m.raw,
-        )?
-    {
-        counts.unhandled.push(("unmodeled".into(), kind.clone()));
+        )? {
+            counts.unhandled.push((reason.into(), kind.clone()));
+        }
+        Ok(())
+    };
+    if let Content::Unsupported(_) = m.content {
+        unhandled("unmodeled", counts)?;
     }
     let facts = ContactFacts {
         wa_id: m.from.clone(),
@@ -489,46 +555,125 @@ fn store_message(
         name: m.profile_name.clone(),
     };
     if facts.wa_id.is_none() && facts.user_id.is_none() {
-        if scrm_store::InboxRepo::record_unhandled(
-            tx,
-            inbox_id,
-            index,
-            Some(&tenant),
-            "unroutable-sender",
-            &kind,
-            &m.raw,
-        )? {
-            counts.unhandled.push(("unroutable-sender".into(), kind));
-        }
+        unhandled("unroutable-sender", counts)?;
+        return Ok(None);
+    }
+    Ok(Some(facts))
+}
+
+/// Stores the batch's pending messages — their contacts, conversations and the
+/// messages themselves with a few statements for all — then each one's side
+/// effects, in order, and queues those that need their plugins.
+fn flush(tx: &dyn Store, batch: &mut BatchState<'_>) -> Result<(), StoreError> {
+    if batch.pending.is_empty() {
         return Ok(());
     }
-    let contact = scrm_store::ContactRepo::upsert(tx, &tenant, &facts)?;
-    let content = serde_json::to_value(&m.content)?;
-    let context = serde_json::to_value(&m.context)?;
-    let errors = (!m.errors.is_empty())
-        .then(|| serde_json::to_value(&m.errors))
-        .transpose()?;
-    let pnid = m.route.phone_number_id.clone().unwrap_or_default();
-    let at = m.timestamp.saturating_mul(1000);
-    let stored = scrm_store::MessageRepo::insert_inbound(
-        tx,
-        &NewInbound {
-            tenant: &tenant,
-            contact_id: contact.id,
-            phone_number_id: &pnid,
+    let pending = std::mem::take(&mut batch.pending);
+    // Contacts, tenant by tenant, each in the order its messages came.
+    let mut contacts: Vec<Option<Contact>> = vec![None; pending.len()];
+    let mut tenants: Vec<&str> = pending.iter().map(|p| p.arrival.tenant.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for tenant in tenants {
+        let (at, facts): (Vec<usize>, Vec<ContactFacts>) = pending
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.arrival.tenant == tenant)
+            .map(|(i, p)| (i, p.facts.clone()))
+            .unzip();
+        for (i, c) in at
+            .into_iter()
+            .zip(scrm_store::ContactRepo::upsert_many(tx, tenant, &facts)?)
+        {
+            contacts[i] = Some(c);
+        }
+    }
+    let contacts: Vec<Contact> = contacts.into_iter().flatten().collect();
+    let fields: Vec<InboundFields> = pending
+        .iter()
+        .map(|p| InboundFields::of(&p.message))
+        .collect::<Result<_, _>>()?;
+    let rows: Vec<NewInbound<'_>> = pending
+        .iter()
+        .zip(&contacts)
+        .zip(&fields)
+        .map(|((p, contact), f)| f.row(&p.arrival, contact.id, &p.message))
+        .collect();
+    let stored = scrm_store::MessageRepo::insert_inbound_many(tx, &rows)?;
+    drop(rows);
+    for ((p, contact), (stored, f)) in pending
+        .into_iter()
+        .zip(contacts)
+        .zip(stored.into_iter().zip(fields))
+    {
+        after_store(tx, p, contact, stored, f.pnid, batch)?;
+    }
+    Ok(())
+}
+
+/// The parts of an inbound message's row that are computed from it.
+struct InboundFields {
+    content: serde_json::Value,
+    context: serde_json::Value,
+    errors: Option<serde_json::Value>,
+    pnid: String,
+}
+
+impl InboundFields {
+    fn of(m: &InboundMessage) -> Result<InboundFields, StoreError> {
+        Ok(InboundFields {
+            content: serde_json::to_value(&m.content)?,
+            context: serde_json::to_value(&m.context)?,
+            errors: (!m.errors.is_empty())
+                .then(|| serde_json::to_value(&m.errors))
+                .transpose()?,
+            pnid: m.route.phone_number_id.clone().unwrap_or_default(),
+        })
+    }
+
+    fn row<'a>(
+        &'a self,
+        arrival: &'a Arrival,
+        contact_id: i64,
+        m: &'a InboundMessage,
+    ) -> NewInbound<'a> {
+        NewInbound {
+            tenant: &arrival.tenant,
+            contact_id,
+            phone_number_id: &self.pnid,
             wamid: &m.id,
             kind: &m.kind,
-            timestamp: at,
+            timestamp: m.timestamp.saturating_mul(1000),
             text: m.content.text(),
-            content: &content,
-            context: &context,
+            content: &self.content,
+            context: &self.context,
             raw: &m.raw,
-            errors: errors.as_ref(),
-            inbox_id,
-        },
-    )?;
+            errors: self.errors.as_ref(),
+            inbox_id: arrival.inbox_id,
+        }
+    }
+}
+
+/// What follows storing one inbound message: its media download, an opt-out
+/// keyword, a number change (once: not on redelivery), and queueing it for its
+/// plugins when it still needs them.
+fn after_store(
+    tx: &dyn Store,
+    p: Pending,
+    contact: Contact,
+    stored: scrm_store::messages::Stored,
+    pnid: String,
+    batch: &mut BatchState<'_>,
+) -> Result<(), StoreError> {
+    let Pending {
+        arrival,
+        message: m,
+        ..
+    } = p;
+    let tenant = arrival.tenant;
+    let at = m.timestamp.saturating_mul(1000);
     if stored.inserted {
-        counts.stored += 1;
+        batch.counts.stored += 1;
         // Media: a download job, in the same transaction (crate::media).
         crate::media::record_inbound(tx, &tenant, stored.message_id, &pnid, &m.content)?;
         // A message that is only STOP / START opts the sender out / in,
@@ -551,7 +696,7 @@ fn store_message(
             tracing::warn!(tenant = %tenant, contact = contact.id, "number change to a number another contact has; left for a merge");
         }
     } else {
-        counts.duplicates += 1;
+        batch.counts.duplicates += 1;
     }
     if stored.unclassified {
         let mut message = m;
@@ -566,7 +711,7 @@ fn store_message(
             message.content = edit.content;
             message.context.replied_to = edit.context.replied_to;
         }
-        jobs.push(ToClassify {
+        batch.jobs.push(ToClassify {
             tenant,
             message_id: stored.message_id,
             conversation: ConversationView {

@@ -62,6 +62,11 @@ pub(crate) fn insert_inbound(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Stor
     if let Some(stored) = insert_new(conn, m)? {
         return Ok(stored);
     }
+    existing(conn, m)
+}
+
+/// The message of `m`'s wamid, stored already (a redelivery).
+fn existing(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Stored, StoreError> {
     if let Some((id, conv, classified)) = conn
         .query_opt(
             "SELECT id, conversation_id, classified_at IS NOT NULL FROM messages WHERE tenant_id = ?1 AND wamid = ?2",
@@ -125,9 +130,34 @@ fn insert_new(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Option<Stored>, Sto
     else {
         return Ok(None);
     };
+    record_purchases(conn, m, message_id)?;
+    // Edits or revokes that arrived before the message itself apply now.
+    let early: bool = conn.query_one(
+        "SELECT EXISTS (SELECT 1 FROM message_revisions WHERE tenant_id = ?1 AND target_wamid = ?2)",
+        params![m.tenant, m.wamid],
+        |r| r.get(0),
+    )?;
+    Ok(Some(Stored {
+        message_id,
+        conversation_id,
+        inserted: true,
+        unclassified: true,
+        edited_by: if early {
+            apply_early_revisions(conn, m)?
+        } else {
+            None
+        },
+    }))
+}
+
+/// What the customer bought, by SKU, when `m` is an order: evidence for finding the
+/// same person writing from another number (crate::sync).
+fn record_purchases(
+    conn: &Conn<'_>,
+    m: &NewInbound<'_>,
+    message_id: i64,
+) -> Result<(), StoreError> {
     if m.kind == "order" {
-        // What the customer bought, by SKU: evidence for finding the same person
-        // writing from another number (crate::sync).
         conn.execute(
             conn.pick(
                 "INSERT OR IGNORE INTO contact_purchases (tenant_id, contact_id, sku, message_id, at)
@@ -149,24 +179,211 @@ fn insert_new(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Option<Stored>, Sto
             ],
         )?;
     }
-    // Edits or revokes that arrived before the message itself apply now.
-    let early: bool = conn.query_one(
-        "SELECT EXISTS (SELECT 1 FROM message_revisions WHERE tenant_id = ?1 AND target_wamid = ?2)",
-        params![m.tenant, m.wamid],
-        |r| r.get(0),
-    )?;
-    let edited_by = match early
-        .then(|| reconcile(conn, m.tenant, m.wamid))
-        .transpose()?
-    {
-        Some(Some(r)) if r.current_edit.is_some() => current_edit_raw(conn, m.tenant, m.wamid)?,
-        _ => None,
-    };
-    Ok(Some(Stored {
-        message_id,
-        conversation_id,
-        inserted: true,
-        unclassified: true,
-        edited_by,
-    }))
+    Ok(())
+}
+
+/// Applies the edits and revokes recorded before `m` itself arrived; the current
+/// edit's notification, when one applies.
+fn apply_early_revisions(
+    conn: &Conn<'_>,
+    m: &NewInbound<'_>,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    match reconcile(conn, m.tenant, m.wamid)? {
+        Some(r) if r.current_edit.is_some() => current_edit_raw(conn, m.tenant, m.wamid),
+        _ => Ok(None),
+    }
+}
+
+/// Stores many inbound messages, in order, as [`insert_inbound`] would one by one,
+/// with a few statements for all of them: their conversations, the messages, and
+/// the check for edits that arrived first.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn insert_inbound_many(
+    conn: &Conn<'_>,
+    ms: &[NewInbound<'_>],
+) -> Result<Vec<Stored>, StoreError> {
+    use std::collections::HashMap;
+    let now = now_ms();
+    let conversations = upsert_conversations(conn, ms, now)?;
+    // The first occurrence of each wamid is inserted; a later one is a redelivery.
+    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+    let fresh: Vec<usize> = (0..ms.len())
+        .filter(|&i| *first.entry((ms[i].tenant, ms[i].wamid)).or_insert(i) == i)
+        .collect();
+    let mut inserted: HashMap<(String, String), i64> = HashMap::new();
+    for chunk in crate::bulk::chunks(fresh.len()) {
+        let rows = &fresh[chunk];
+        let sql = format!(
+            "INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
+                                   text, content, context, raw, status, inbox_id, created_at, errors)
+             VALUES {}
+             ON CONFLICT (tenant_id, wamid) DO NOTHING
+             RETURNING id, tenant_id, wamid",
+            crate::bulk::tuples(rows.len(), 15, 1)
+        );
+        let values: Vec<[Box<dyn crate::sql::Param + '_>; 15]> = rows
+            .iter()
+            .map(|&i| {
+                let m = &ms[i];
+                let conversation = conversations[&(m.tenant, m.contact_id, m.phone_number_id)];
+                [
+                    Box::new(m.tenant) as Box<dyn crate::sql::Param>,
+                    Box::new(conversation),
+                    Box::new(m.contact_id),
+                    Box::new(m.wamid),
+                    Box::new("inbound"),
+                    Box::new(m.kind),
+                    Box::new(m.timestamp),
+                    Box::new(m.text),
+                    Box::new(m.content.to_string()),
+                    Box::new(m.context.to_string()),
+                    Box::new(m.raw.to_string()),
+                    Box::new("received"),
+                    Box::new(m.inbox_id),
+                    Box::new(now),
+                    Box::new(m.errors.map(serde_json::Value::to_string)),
+                ]
+            })
+            .collect();
+        let params: Vec<&dyn crate::sql::Param> = values
+            .iter()
+            .flat_map(|row| row.iter().map(|b| &**b as &dyn crate::sql::Param))
+            .collect();
+        for (id, tenant, wamid) in conn.query(&sql, &params, |r| {
+            Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?))
+        })? {
+            inserted.insert((tenant, wamid), id);
+        }
+    }
+    let early = early_revisions(conn, ms, &fresh)?;
+    let mut out = Vec::with_capacity(ms.len());
+    for (i, m) in ms.iter().enumerate() {
+        let new_id = (first[&(m.tenant, m.wamid)] == i)
+            .then(|| inserted.get(&(m.tenant.to_owned(), m.wamid.to_owned())))
+            .flatten();
+        let Some(&message_id) = new_id else {
+            out.push(existing(conn, m)?);
+            continue;
+        };
+        record_purchases(conn, m, message_id)?;
+        let edited_by = if early.contains(&(m.tenant, m.wamid)) {
+            apply_early_revisions(conn, m)?
+        } else {
+            None
+        };
+        out.push(Stored {
+            message_id,
+            conversation_id: conversations[&(m.tenant, m.contact_id, m.phone_number_id)],
+            inserted: true,
+            unclassified: true,
+            edited_by,
+        });
+    }
+    Ok(out)
+}
+
+/// The conversation of every message (created, or its timestamps moved forward):
+/// `(tenant, contact, number)` → id.
+fn upsert_conversations<'m>(
+    conn: &Conn<'_>,
+    ms: &[NewInbound<'m>],
+    now: i64,
+) -> Result<std::collections::HashMap<(&'m str, i64, &'m str), i64>, StoreError> {
+    use std::collections::HashMap;
+    // One row per conversation (a statement may not change a row twice), with its
+    // newest message's time.
+    let mut latest: Vec<((&'m str, i64, &'m str), i64)> = Vec::new();
+    let mut at: HashMap<(&'m str, i64, &'m str), usize> = HashMap::new();
+    for m in ms {
+        let key = (m.tenant, m.contact_id, m.phone_number_id);
+        match at.get(&key) {
+            Some(&i) => latest[i].1 = latest[i].1.max(m.timestamp),
+            None => {
+                at.insert(key, latest.len());
+                latest.push((key, m.timestamp));
+            }
+        }
+    }
+    let mut ids = HashMap::new();
+    for chunk in crate::bulk::chunks(latest.len()) {
+        let rows = &latest[chunk];
+        let sql = format!(
+            "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at, last_inbound_at)
+             VALUES {}
+             ON CONFLICT (tenant_id, contact_id, phone_number_id) DO UPDATE SET
+                 last_message_at = greatest(conversations.last_message_at, excluded.last_message_at),
+                 last_inbound_at = greatest(conversations.last_inbound_at, excluded.last_inbound_at)
+             RETURNING id, contact_id, phone_number_id, tenant_id",
+            crate::bulk::tuples(rows.len(), 6, 1)
+        );
+        let params: Vec<&dyn crate::sql::Param> = rows
+            .iter()
+            .flat_map(|((tenant, contact, number), ts)| {
+                [
+                    tenant as &dyn crate::sql::Param,
+                    contact,
+                    number,
+                    &now,
+                    ts,
+                    ts,
+                ]
+            })
+            .collect();
+        let returned = conn.query(&sql, &params, |r| {
+            Ok((
+                r.get::<i64>(0)?,
+                r.get::<i64>(1)?,
+                r.get::<String>(2)?,
+                r.get::<String>(3)?,
+            ))
+        })?;
+        for (id, contact, number, tenant) in returned {
+            let key = rows
+                .iter()
+                .map(|(k, _)| *k)
+                .find(|k| k.0 == tenant && k.1 == contact && k.2 == number)
+                .ok_or(StoreError::NoRows)?;
+            ids.insert(key, id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Which of the new messages `fresh` (indexes into `ms`) had an edit or revoke
+/// recorded before they arrived: `(tenant, wamid)`.
+fn early_revisions<'m>(
+    conn: &Conn<'_>,
+    ms: &[NewInbound<'m>],
+    fresh: &[usize],
+) -> Result<std::collections::HashSet<(&'m str, &'m str)>, StoreError> {
+    let mut found = std::collections::HashSet::new();
+    let mut tenants: Vec<&'m str> = fresh.iter().map(|&i| ms[i].tenant).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for tenant in tenants {
+        let wamids: Vec<&'m str> = fresh
+            .iter()
+            .map(|&i| &ms[i])
+            .filter(|m| m.tenant == tenant)
+            .map(|m| m.wamid)
+            .collect();
+        for chunk in crate::bulk::chunks(wamids.len()) {
+            let wamids = &wamids[chunk];
+            let sql = format!(
+                "SELECT DISTINCT target_wamid FROM message_revisions
+                 WHERE tenant_id = ?1 AND target_wamid IN ({})",
+                crate::bulk::list(wamids.len(), 2)
+            );
+            let mut params: Vec<&dyn crate::sql::Param> = vec![&tenant];
+            params.extend(wamids.iter().map(|w| w as &dyn crate::sql::Param));
+            for hit in conn.query(&sql, &params, |r| r.get::<String>(0))? {
+                if let Some(w) = wamids.iter().find(|w| **w == hit) {
+                    found.insert((tenant, *w));
+                }
+            }
+        }
+    }
+    Ok(found)
 }

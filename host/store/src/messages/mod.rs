@@ -26,6 +26,8 @@
 use crate::StoreError;
 use crate::page::{Page, PageRequest};
 
+#[cfg(test)]
+mod bulk_tests;
 mod classification;
 mod conversations;
 #[cfg(test)]
@@ -36,12 +38,12 @@ mod origin;
 mod revisions;
 mod statuses;
 
-pub use classification::ClassifyOutcome;
-pub(crate) use classification::{record_classification, record_response};
+pub use classification::{ClassificationRecord, ClassifyOutcome};
+pub(crate) use classification::{record_classification, record_classifications, record_response};
 pub use conversations::Conversation;
 pub(crate) use conversations::conversations;
-pub(crate) use insert::insert_inbound;
 pub use insert::{NewInbound, Stored};
+pub(crate) use insert::{insert_inbound, insert_inbound_many};
 pub use list::{Message, MessageFilter, OriginalVersion};
 pub(crate) use list::{get, list};
 pub use origin::MessageRef;
@@ -58,6 +60,9 @@ crate::repo! {
         /// With `first`, only when none was recorded yet: true for exactly one caller,
         /// however many workers or hosts ran its plugins.
         fn record_classification(message_id: i64, classifier: Option<&str>, outcome: &ClassifyOutcome, first: bool) -> Result<bool, StoreError>;
+        /// Records many classifications, in order, as `record_classification` would one by
+        /// one, with a few statements for all the first results: whether each was recorded.
+        fn record_classifications(records: &[ClassificationRecord<'_>]) -> Result<Vec<bool>, StoreError>;
         /// Records what the responder decided for a message (its actions or why it failed);
         /// `tag` actions also tag the message.
         fn record_response(message_id: i64, responder: &str, response: &Result<Vec<serde_json::Value>, String>) -> Result<(), StoreError>;
@@ -66,6 +71,9 @@ crate::repo! {
         /// Stores an inbound message once (idempotent on the tenant's wamid) and keeps its
         /// conversation's timestamps current.
         fn insert_inbound(m: &NewInbound<'_>) -> Result<Stored, StoreError>;
+        /// Stores many inbound messages, in order, as `insert_inbound` would one by one,
+        /// with a few statements for all of them.
+        fn insert_inbound_many(ms: &[NewInbound<'_>]) -> Result<Vec<Stored>, StoreError>;
         /// One message of a tenant, with everything [`list`] returns.
         fn get(tenant: &str, id: i64) -> Result<Option<Message>, StoreError>;
         /// One page of a tenant's messages, oldest stored first.
