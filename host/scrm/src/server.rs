@@ -217,6 +217,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         sync,
         outbox,
         inbox: store::inbox::Appender::start(db.clone()),
+        apps: Arc::default(),
         db,
         plugins,
         pipeline,

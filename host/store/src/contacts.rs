@@ -118,10 +118,22 @@ pub(crate) fn upsert_many(
         values.dedup();
         for chunk in crate::bulk::chunks(values.len()) {
             let values = &values[chunk];
-            let sql = format!(
-                "SELECT {COLUMNS}, profile_name FROM contacts WHERE tenant_id = ?1 AND {column} IN ({})",
-                crate::bulk::list(values.len(), 2)
-            );
+            let sql = match conn.dialect() {
+                crate::Dialect::Sqlite => format!(
+                    "SELECT {COLUMNS}, profile_name FROM contacts
+                     WHERE tenant_id = ?1 AND {column} IN ({})",
+                    crate::bulk::list(values.len(), 2)
+                ),
+                // One unique-index lookup per value: PostgreSQL plans an `IN` list
+                // from the table's statistics, and a table that grew fast since its
+                // last ANALYZE (every new install) gets a scan of the whole tenant.
+                crate::Dialect::Postgres => format!(
+                    "SELECT c.* FROM (VALUES {}) AS v CROSS JOIN LATERAL
+                         (SELECT {COLUMNS}, profile_name FROM contacts
+                          WHERE tenant_id = ?1 AND {column} = v.column1 LIMIT 1) c",
+                    crate::bulk::tuples(values.len(), 1, 2)
+                ),
+            };
             let mut params: Vec<&dyn crate::sql::Param> = vec![&tenant];
             params.extend(values.iter().map(|v| v as &dyn crate::sql::Param));
             for known in conn.query(&sql, &params, known_from_row)? {
@@ -144,8 +156,13 @@ pub(crate) fn upsert_many(
         }
         (by_user, by_wa)
     };
+    // Rows not in the database yet are inserted together at the end, as the batch
+    // left them; `stored` tells which are.
+    let mut stored = vec![true; rows.len()];
     let (mut by_user, mut by_wa) = index(&rows);
-    let mut out = Vec::with_capacity(facts.len());
+    // Per sender: its row, and the contact as that message left it.
+    let mut out: Vec<(usize, Contact)> = Vec::with_capacity(facts.len());
+    let now = now_ms();
     for f in facts {
         let at = f
             .user_id
@@ -153,21 +170,102 @@ pub(crate) fn upsert_many(
             .and_then(|u| by_user.get(u))
             .or_else(|| f.wa_id.as_ref().and_then(|w| by_wa.get(w)))
             .copied();
-        let known = upsert_known(conn, tenant, f, at.map(|i| rows[i].clone()))?;
-        out.push(known.contact.clone());
-        match at {
-            Some(i) if rows[i] == known => {}
+        let i = match at {
             Some(i) => {
-                rows[i] = known;
-                (by_user, by_wa) = index(&rows);
+                if let Some((merged, new_profile)) = merge(&rows[i], f, now) {
+                    if stored[i] {
+                        write_merged(conn, &merged.contact, new_profile.as_deref())?;
+                    }
+                    rows[i] = merged;
+                    (by_user, by_wa) = index(&rows);
+                }
+                i
             }
             None => {
-                rows.push(known);
+                rows.push(fresh(f, now));
+                stored.push(false);
                 (by_user, by_wa) = index(&rows);
+                rows.len() - 1
+            }
+        };
+        out.push((i, rows[i].contact.clone()));
+    }
+    let new: Vec<usize> = (0..rows.len()).filter(|&i| !stored[i]).collect();
+    let ids = insert_fresh(conn, tenant, &rows, &new)?;
+    Ok(out
+        .into_iter()
+        .map(|(i, contact)| Contact {
+            id: ids.get(&i).copied().unwrap_or(contact.id),
+            ..contact
+        })
+        .collect())
+}
+
+/// Inserts the contacts `new` (indexes into `rows`) many rows at a time: their ids,
+/// by index.
+fn insert_fresh(
+    conn: &Conn<'_>,
+    tenant: &str,
+    rows: &[Known],
+    new: &[usize],
+) -> Result<std::collections::HashMap<usize, i64>, StoreError> {
+    let mut ids = std::collections::HashMap::new();
+    // A contact known by neither id cannot be matched back: one statement each.
+    let (keyed, unkeyed): (Vec<usize>, Vec<usize>) = new
+        .iter()
+        .partition(|&&i| rows[i].contact.wa_id.is_some() || rows[i].contact.user_id.is_some());
+    for i in unkeyed {
+        let k = &rows[i];
+        let id = conn.query_one(
+            "INSERT INTO contacts (tenant_id, phone_e164, name, profile_name, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+            params![tenant, k.contact.phone, k.contact.name, k.profile_name, k.contact.created_at, k.contact.updated_at],
+            |r| r.get(0),
+        )?;
+        ids.insert(i, id);
+    }
+    for chunk in crate::bulk::chunks(keyed.len()) {
+        let chunk = &keyed[chunk];
+        let sql = format!(
+            "INSERT INTO contacts (tenant_id, wa_id, user_id, phone_e164, name, profile_name, created_at, updated_at)
+             VALUES {} RETURNING id, wa_id, user_id",
+            crate::bulk::tuples(chunk.len(), 8, 1)
+        );
+        let params: Vec<&dyn crate::sql::Param> = chunk
+            .iter()
+            .flat_map(|&i| {
+                let k = &rows[i];
+                [
+                    &tenant as &dyn crate::sql::Param,
+                    &k.contact.wa_id,
+                    &k.contact.user_id,
+                    &k.contact.phone,
+                    &k.contact.name,
+                    &k.profile_name,
+                    &k.contact.created_at,
+                    &k.contact.updated_at,
+                ]
+            })
+            .collect();
+        let returned = conn.query(&sql, &params, |r| {
+            Ok((
+                r.get::<i64>(0)?,
+                r.get::<Option<String>>(1)?,
+                r.get::<Option<String>>(2)?,
+            ))
+        })?;
+        // Matched back by their keys (unique per tenant), not by the order rows
+        // come back in.
+        for (id, wa_id, user_id) in returned {
+            if let Some(&i) = chunk
+                .iter()
+                .find(|&&i| rows[i].contact.wa_id == wa_id && rows[i].contact.user_id == user_id)
+            {
+                ids.insert(i, id);
             }
         }
     }
-    Ok(out)
+    Ok(ids)
 }
 
 /// A stored contact and the WhatsApp profile name last seen for it.
@@ -209,67 +307,95 @@ fn upsert_known(
 ) -> Result<Known, StoreError> {
     let now = now_ms();
     match existing {
-        Some(Known {
-            contact: c,
-            profile_name: stored,
-        }) => {
-            // The name follows the WhatsApp profile name only when that changes, so a
-            // name set in the CRM (see crate::sync) survives the customer's next message.
-            let profile = facts.name.clone().filter(|n| !n.is_empty());
-            let new_profile = match &profile {
-                Some(p) if c.name.as_ref() != Some(p) => {
-                    (stored.as_ref() != Some(p)).then(|| p.clone())
-                }
-                _ => None,
-            };
-            let merged = Contact {
-                wa_id: facts.wa_id.clone().or(c.wa_id.clone()),
-                user_id: facts.user_id.clone().or(c.user_id.clone()),
-                phone: facts.phone.clone().or(c.phone.clone()),
-                name: new_profile.clone().or(c.name.clone()),
-                ..c.clone()
-            };
-            if merged == c {
-                return Ok(Known {
-                    contact: c,
-                    profile_name: stored,
-                });
+        Some(known) => match merge(&known, facts, now) {
+            Some((merged, new_profile)) => {
+                write_merged(conn, &merged.contact, new_profile.as_deref())?;
+                Ok(merged)
             }
-            conn.execute(
-                "UPDATE contacts SET wa_id = ?2, user_id = ?3, phone_e164 = ?4, name = ?5, updated_at = ?6,
-                     profile_name = coalesce(?7, profile_name)
-                 WHERE id = ?1",
-                params![merged.id, merged.wa_id, merged.user_id, merged.phone, merged.name, now, new_profile],)?;
-            Ok(Known {
-                contact: Contact {
-                    updated_at: now,
-                    ..merged
-                },
-                profile_name: new_profile.or(stored),
-            })
-        }
+            None => Ok(known),
+        },
         None => {
-            let id = conn.query_one(
+            let mut known = fresh(facts, now);
+            known.contact.id = conn.query_one(
                 "INSERT INTO contacts (tenant_id, wa_id, user_id, phone_e164, name, profile_name, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6) RETURNING id",
                 params![tenant, facts.wa_id, facts.user_id, facts.phone, facts.name, now],
                 |r| r.get(0),
             )?;
-            Ok(Known {
-                contact: Contact {
-                    id,
-                    wa_id: facts.wa_id.clone(),
-                    user_id: facts.user_id.clone(),
-                    phone: facts.phone.clone(),
-                    name: facts.name.clone(),
-                    created_at: now,
-                    updated_at: now,
-                    merged_into: None,
-                },
-                profile_name: facts.name.clone(),
-            })
+            Ok(known)
         }
     }
+}
+
+/// What `facts` change in `known`, if anything: the row afterwards and the new
+/// profile name it took. Known values are only replaced by new non-empty ones; the
+/// name follows the WhatsApp profile name only when that changes, so a name set in
+/// the CRM (see crate::sync) survives the customer's next message.
+fn merge(known: &Known, facts: &ContactFacts, now: i64) -> Option<(Known, Option<String>)> {
+    let c = &known.contact;
+    let profile = facts.name.clone().filter(|n| !n.is_empty());
+    let new_profile = match &profile {
+        Some(p) if c.name.as_ref() != Some(p) => {
+            (known.profile_name.as_ref() != Some(p)).then(|| p.clone())
+        }
+        _ => None,
+    };
+    let merged = Contact {
+        wa_id: facts.wa_id.clone().or(c.wa_id.clone()),
+        user_id: facts.user_id.clone().or(c.user_id.clone()),
+        phone: facts.phone.clone().or(c.phone.clone()),
+        name: new_profile.clone().or(c.name.clone()),
+        ..c.clone()
+    };
+    if merged == *c {
+        return None;
+    }
+    Some((
+        Known {
+            contact: Contact {
+                updated_at: now,
+                ..merged
+            },
+            profile_name: new_profile.clone().or(known.profile_name.clone()),
+        },
+        new_profile,
+    ))
+}
+
+/// A contact seen for the first time (its id is the database's to give).
+fn fresh(facts: &ContactFacts, now: i64) -> Known {
+    Known {
+        contact: Contact {
+            id: 0,
+            wa_id: facts.wa_id.clone(),
+            user_id: facts.user_id.clone(),
+            phone: facts.phone.clone(),
+            name: facts.name.clone(),
+            created_at: now,
+            updated_at: now,
+            merged_into: None,
+        },
+        profile_name: facts.name.clone(),
+    }
+}
+
+/// Writes a merged contact.
+fn write_merged(conn: &Conn<'_>, c: &Contact, new_profile: Option<&str>) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE contacts SET wa_id = ?2, user_id = ?3, phone_e164 = ?4, name = ?5, updated_at = ?6,
+             profile_name = coalesce(?7, profile_name)
+         WHERE id = ?1",
+        params![
+            c.id,
+            c.wa_id,
+            c.user_id,
+            c.phone,
+            c.name,
+            c.updated_at,
+            new_profile
+        ],
+    )?;
+    Ok(())
 }
 
 /// Moves a contact to its new WhatsApp number (Meta's `user_changed_number` notice):

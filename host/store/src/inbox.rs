@@ -31,6 +31,35 @@ pub(crate) fn append(conn: &Conn<'_>, app_id: &str, body: &[u8]) -> Result<i64, 
     )
 }
 
+/// Appends bodies `(app, body)`, many rows per statement; their ids, in order.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn append_many(
+    conn: &Conn<'_>,
+    bodies: &[(&str, &[u8])],
+) -> Result<Vec<i64>, StoreError> {
+    let now = now_ms();
+    let mut ids = Vec::with_capacity(bodies.len());
+    for chunk in crate::bulk::chunks(bodies.len()) {
+        let rows = &bodies[chunk];
+        let sql = format!(
+            "INSERT INTO webhook_inbox (app_id, received_at, body) VALUES {} RETURNING id",
+            crate::bulk::tuples(rows.len(), 3, 1)
+        );
+        let params: Vec<&dyn crate::sql::Param> = rows
+            .iter()
+            .flat_map(|(app, body)| [app as &dyn crate::sql::Param, &now, body])
+            .collect();
+        // Ids are drawn in row order within the statement, so sorted they match
+        // the rows whatever order RETURNING yields them in.
+        let mut got = conn.query(&sql, &params, |r| r.get::<i64>(0))?;
+        got.sort_unstable();
+        ids.extend(got);
+    }
+    Ok(ids)
+}
+
 fn item_row(r: &crate::sql::Row<'_>) -> Result<InboxItem, StoreError> {
     Ok(InboxItem {
         id: r.get(0)?,
@@ -225,12 +254,11 @@ impl Appender {
                         }
                     }
                     let written = db.write_blocking(|s| {
-                        crate::transaction(s, |tx| {
-                            group
-                                .iter()
-                                .map(|a| InboxRepo::append(tx, &a.app_id, &a.body))
-                                .collect::<Result<Vec<_>, _>>()
-                        })
+                        let bodies: Vec<(&str, &[u8])> = group
+                            .iter()
+                            .map(|a| (a.app_id.as_str(), a.body.as_slice()))
+                            .collect();
+                        crate::transaction(s, |tx| InboxRepo::append_many(tx, &bodies))
                     });
                     match written {
                         Ok(ids) => {
@@ -283,6 +311,8 @@ crate::repo! {
         /// Appends a body; returns its id. The caller acknowledges the webhook only after
         /// this returns (the connection is in synchronous=FULL mode, so it is on disk).
         fn append(app_id: &str, body: &[u8]) -> Result<i64, StoreError>;
+        /// Appends bodies `(app, body)`, many rows per statement; their ids, in order.
+        fn append_many(bodies: &[(&str, &[u8])]) -> Result<Vec<i64>, StoreError>;
         /// Claims up to `limit` pending items for `host` until `lease_until`, oldest
         /// first: items no host holds, or whose holder's lease ended.
         fn claim(host: &str, now: i64, lease_until: i64, limit: usize) -> Result<Vec<InboxItem>, StoreError>;

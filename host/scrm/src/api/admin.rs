@@ -66,6 +66,7 @@ pub async fn add_app(
         .db
         .write(move |c| scrm_store::AppRepo::insert(c, &app.id, &app.app_secret, &app.verify_token))
         .await?;
+    state.apps.clear();
     tracing::info!(app = %id, "app added");
     Ok((StatusCode::CREATED, Json(json!({"id": id}))))
 }
@@ -169,6 +170,7 @@ pub async fn patch_app(
         })
         .await??;
     state.health.app_changed(&id).await?;
+    state.apps.clear();
     tracing::info!(app = %id, "app endpoints changed");
     Ok(Json(updated))
 }

@@ -42,6 +42,8 @@ pub struct AppState {
     pub outbox: crate::outbox::Outbox,
     /// Durable, group-committed webhook intake.
     pub inbox: scrm_store::inbox::Appender,
+    /// The apps' secrets, for verifying webhooks.
+    pub apps: Arc<webhook::AppsCache>,
     /// Cloud API health and failover per app.
     pub health: Arc<crate::cloud::health::Health>,
     /// Media files: uploads, downloads, serving.

@@ -120,6 +120,10 @@ pub(crate) fn record_classifications(
     Ok(recorded)
 }
 
+/// One first result as written: `(message, classification, classifier, error,
+/// outcome kind)`.
+type FirstResult<'a> = (i64, Option<String>, Option<&'a str>, Option<&'a str>, &'static str);
+
 /// Writes the first results `pending` (indexes into `records`, one per message)
 /// where no result is recorded yet, and their tags; marks which were in `recorded`.
 fn record_first_results(
@@ -129,8 +133,7 @@ fn record_first_results(
     recorded: &mut [bool],
 ) -> Result<(), StoreError> {
     let now = now_ms();
-    // (id, at, classification, classifier, error, kind) per message.
-    let rows: Vec<(i64, Option<String>, Option<&str>, Option<&str>, &str)> = pending
+    let rows: Vec<FirstResult<'_>> = pending
         .iter()
         .map(|&i| {
             let r = &records[i];
