@@ -48,7 +48,11 @@ fn signature(body: &[u8]) -> String {
 /// Posts messages `from..to` of run `run`, `IN_FLIGHT` at a time, round robin over
 /// `bases`; returns when all are acknowledged.
 async fn load(http: &reqwest::Client, bases: &[String], run: &str, from: usize, to: usize) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let in_flight = std::env::var("SCRM_BENCH_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(IN_FLIGHT);
+    let slots = Arc::new(tokio::sync::Semaphore::new(in_flight));
     let mut posts = tokio::task::JoinSet::new();
     for i in from..to {
         let permit = slots.clone().acquire_owned().await.unwrap();

@@ -18,13 +18,19 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-/// How many inbox rows one pass claims.
+/// How many inbox rows one pass claims on SQLite: its one writer also takes the
+/// webhooks' acknowledgements, which wait while a batch holds it.
 const BATCH: usize = 128;
+/// How many on PostgreSQL, where acknowledgements do not wait for the batch, and
+/// a larger batch (over more lanes) spends fewer statements per message.
+const BATCH_PG: usize = 512;
 /// Longest wait between passes when nothing wakes the worker.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How long a claim on inbox bodies lasts: a host that dies holding some leaves
 /// them to another host (or to itself, restarted) after this.
 const LEASE_MS: i64 = 60_000;
+/// Bodies per lane, at least (bar the first).
+const LANE_MIN: usize = 64;
 /// Lanes per batch on PostgreSQL, unless configured.
 pub const DEFAULT_LANES: usize = 4;
 
@@ -115,7 +121,7 @@ impl Pipeline {
 
     /// Runs the worker until the task is dropped.
     ///
-    /// Each round claims up to [`BATCH`] bodies for this host (other hosts on the
+    /// Each round claims up to [`BATCH`] ([`BATCH_PG`]) bodies for this host (other hosts on the
     /// same database claim others) and processes them in [`lanes`](Self::lanes):
     /// bodies of one contact stay in one lane, in inbox order, and lanes run side
     /// by side.
@@ -144,24 +150,30 @@ impl Pipeline {
     /// Claims the next bodies for this host.
     async fn claim(&self) -> Result<Vec<scrm_store::inbox::InboxItem>, scrm_store::StoreError> {
         let host = self.host.clone();
+        let limit = match self.db.dialect() {
+            scrm_store::Dialect::Sqlite => BATCH,
+            scrm_store::Dialect::Postgres => BATCH_PG,
+        };
         self.db
             .write(move |c| {
                 let now = now_ms();
-                scrm_store::InboxRepo::claim(c, &host, now, now + LEASE_MS, BATCH)
+                scrm_store::InboxRepo::claim(c, &host, now, now + LEASE_MS, limit)
             })
             .await
     }
 
-    /// Splits a claimed batch into lanes by the first contact each body names. One
-    /// lane on SQLite: its single writer gains nothing from parallel transactions,
+    /// Splits a claimed batch into lanes by the first contact each body names, a
+    /// lane per [`LANE_MIN`] bodies up to [`lanes`](Self::with_host). One lane on SQLite: its single writer gains nothing from parallel transactions,
     /// and one transaction per batch shares the fsync.
     fn lanes(
         &self,
         items: Vec<scrm_store::inbox::InboxItem>,
     ) -> Vec<Vec<scrm_store::inbox::InboxItem>> {
+        // A lane per LANE_MIN bodies, up to the configured number: a small batch
+        // in one transaction costs less than the same bodies spread over lanes.
         let n = match self.db.dialect() {
             scrm_store::Dialect::Sqlite => 1,
-            scrm_store::Dialect::Postgres => self.lanes.max(1),
+            scrm_store::Dialect::Postgres => (items.len() / LANE_MIN).clamp(1, self.lanes.max(1)),
         };
         let mut lanes: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
         for item in items {

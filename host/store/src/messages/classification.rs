@@ -122,7 +122,13 @@ pub(crate) fn record_classifications(
 
 /// One first result as written: `(message, classification, classifier, error,
 /// outcome kind)`.
-type FirstResult<'a> = (i64, Option<String>, Option<&'a str>, Option<&'a str>, &'static str);
+type FirstResult<'a> = (
+    i64,
+    Option<String>,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'static str,
+);
 
 /// Writes the first results `pending` (indexes into `records`, one per message)
 /// where no result is recorded yet, and their tags; marks which were in `recorded`.
