@@ -130,9 +130,6 @@ async fn measure(name: &str, hosts: usize, url: Option<String>, n: usize) -> (f6
     load(&http, &bases, name, 0, warm).await;
     until_classified(&db, warm as i64).await;
 
-    if url.is_some() && std::env::var_os("SCRM_BENCH_ANALYZE").is_some() {
-        scrm_e2e::fleet::off_runtime(|| db.with_conn(|c| c.batch("ANALYZE"))).unwrap();
-    }
     let statements = url.is_some() && std::env::var_os("SCRM_BENCH_DEBUG").is_some();
     if statements {
         // Needs SCRM_TEST_PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements".

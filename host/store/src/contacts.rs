@@ -59,19 +59,6 @@ fn from_row(r: &Row<'_>) -> Result<Contact, StoreError> {
     })
 }
 
-fn find(
-    conn: &Conn<'_>,
-    tenant: &str,
-    column: &str,
-    value: &str,
-) -> Result<Option<Contact>, StoreError> {
-    conn.query_opt(
-        &format!("SELECT {COLUMNS} FROM contacts WHERE tenant_id = ?1 AND {column} = ?2"),
-        params![tenant, value],
-        from_row,
-    )
-}
-
 /// Finds the contact by user id, then by wa_id, and fills in what it learned; creates
 /// it when neither matches. Known values are only replaced by new non-empty ones.
 ///
@@ -411,7 +398,7 @@ pub(crate) fn change_number(
     contact_id: i64,
     new_wa_id: &str,
 ) -> Result<bool, StoreError> {
-    if let Some(other) = find(conn, tenant, "wa_id", new_wa_id)? {
+    if let Some(Known { contact: other, .. }) = find_known(conn, tenant, "wa_id", new_wa_id)? {
         return Ok(other.id == contact_id);
     }
     let old: Option<String> = conn

@@ -18,19 +18,6 @@ pub struct InboxItem {
     pub attempts: i64,
 }
 
-/// Appends a body; returns its id. The caller acknowledges the webhook only after
-/// this returns (the connection is in synchronous=FULL mode, so it is on disk).
-///
-/// # Errors
-/// On database failure.
-pub(crate) fn append(conn: &Conn<'_>, app_id: &str, body: &[u8]) -> Result<i64, StoreError> {
-    conn.query_one(
-        "INSERT INTO webhook_inbox (app_id, received_at, body) VALUES (?1, ?2, ?3) RETURNING id",
-        params![app_id, now_ms(), body],
-        |r| r.get(0),
-    )
-}
-
 /// Appends bodies `(app, body)`, many rows per statement; their ids, in order.
 ///
 /// # Errors
@@ -97,17 +84,6 @@ pub(crate) fn claim(
     let mut items = conn.query(sql, params![host, lease_until, now, limit as i64], item_row)?;
     items.sort_by_key(|i| i.id);
     Ok(items)
-}
-
-/// Marks an item processed.
-///
-/// # Errors
-/// On database failure.
-pub(crate) fn mark_done(conn: &Conn<'_>, id: i64) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE webhook_inbox SET state = 'done', processed_at = ?2, last_error = NULL WHERE id = ?1",
-        params![id, now_ms()],)?;
-    Ok(())
 }
 
 /// Marks items processed, a few statements for all of them.
@@ -308,16 +284,11 @@ impl Appender {
 crate::repo! {
     /// The durable inbox of webhook bodies.
     pub trait InboxRepo {
-        /// Appends a body; returns its id. The caller acknowledges the webhook only after
-        /// this returns (the connection is in synchronous=FULL mode, so it is on disk).
-        fn append(app_id: &str, body: &[u8]) -> Result<i64, StoreError>;
         /// Appends bodies `(app, body)`, many rows per statement; their ids, in order.
         fn append_many(bodies: &[(&str, &[u8])]) -> Result<Vec<i64>, StoreError>;
         /// Claims up to `limit` pending items for `host` until `lease_until`, oldest
         /// first: items no host holds, or whose holder's lease ended.
         fn claim(host: &str, now: i64, lease_until: i64, limit: usize) -> Result<Vec<InboxItem>, StoreError>;
-        /// Marks an item processed.
-        fn mark_done(id: i64) -> Result<(), StoreError>;
         /// Marks items processed, a few statements for all of them.
         fn mark_done_many(ids: &[i64]) -> Result<(), StoreError>;
         /// Marks an item that can never be processed (not a webhook body); it is kept.
