@@ -7,25 +7,36 @@ use scrm_e2e::*;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
-/// A local stand-in for a CRM: answers 200 and remembers the Authorization headers.
+/// How long the stand-in's `/slow` takes to answer.
+const SLOW_MS: u64 = 600;
+
+/// A local stand-in for a CRM: answers 200 (`/slow` after [`SLOW_MS`]) and remembers the Authorization headers.
 async fn crm_server() -> (u16, Arc<Mutex<Vec<String>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
-    let app = axum::Router::new().route(
-        "/",
-        axum::routing::get(move |headers: HeaderMap| {
-            let s = s.clone();
-            async move {
-                let auth = headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                s.lock().unwrap().push(auth);
-                "ok"
-            }
-        }),
-    );
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(std::time::Duration::from_millis(SLOW_MS)).await;
+                "slow"
+            }),
+        )
+        .route(
+            "/",
+            axum::routing::get(move |headers: HeaderMap| {
+                let s = s.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    s.lock().unwrap().push(auth);
+                    "ok"
+                }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -170,6 +181,38 @@ scrm_e2e::both_backends! {
         let secrets = host.ok("GET", "/v1/tenants/allowed/secrets", None).await;
         assert_eq!(secrets["items"][0]["name"], "crm-token");
         assert!(!secrets.to_string().contains("s3cr3t"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_for_a_slow_answer_does_not_use_up_the_cpu_deadline() {
+        let (port, _) = crm_server().await;
+        let slow = format!("http://127.0.0.1:{port}/slow");
+        let host = Host::start().await;
+        host.tenant("acme", &["100"], "US").await;
+        let comp = host.upload(&guest("hostile-classifier")).await;
+        let policy = json!({
+            "allow": ["127.0.0.1"],
+            "allow_private": [format!("127.0.0.1:{port}")],
+        });
+        // Two answers of 600 ms each, under a 100 ms deadline.
+        let config = format!("behaviour = \"http\"\nurls = [\"{slow}\", \"{slow}\"]\n");
+        host.ok(
+            "PUT",
+            "/v1/tenants/acme/plugins/classifier",
+            Some(json!({"sha256": comp["sha256"], "config": config, "http": policy,
+                        "limits": {"deadline_ms": 100}})),
+        )
+        .await;
+        host.post_signed(
+            &text_webhook("100", "16505551234", &[("wamid.1", "hi")]),
+            APP_SECRET,
+        )
+        .await;
+        host.settle().await;
+        let m = &host.messages("acme").await[0];
+        // Both answered (tags are a set), and the call did not time out.
+        assert!(m["classify_error"].is_null(), "{m}");
+        assert_eq!(m["tags"], json!(["status-200"]), "{m}");
     }
 
     #[tokio::test]

@@ -14,8 +14,9 @@ use super::engine::deadline_ticks;
 use super::error::{CallError, CallSite};
 use crate::limits::PluginLimits;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, ResourceLimiter, Store, Trap};
+use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -36,6 +37,46 @@ pub struct CallState {
     pub(super) clock: ClockState,
     pub(super) http: HttpState,
     pub(super) secrets: SecretsState,
+    deadline: Deadline,
+}
+
+/// A call's CPU deadline, kept as wall time less the time the call waited for answers
+/// to its HTTP requests: a plugin is timed, a slow CRM is not (its requests have
+/// their own timeouts).
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    started: Instant,
+    /// What the call's requests had waited when it started (a warm instance's store
+    /// serves many calls).
+    waited_before: Duration,
+    budget: Duration,
+}
+
+impl CallState {
+    /// Starts the deadline of a new call on this store.
+    pub(super) fn restart_deadline(&mut self, deadline_ms: u64) {
+        self.deadline = Deadline {
+            started: Instant::now(),
+            waited_before: self.http.waited(),
+            budget: Duration::from_millis(deadline_ms),
+        };
+    }
+
+    /// What is left of the call's deadline, if anything.
+    fn deadline_left(&self) -> Option<Duration> {
+        let d = &self.deadline;
+        let waited = self.http.waited().saturating_sub(d.waited_before);
+        let used = d.started.elapsed().saturating_sub(waited);
+        d.budget.checked_sub(used).filter(|left| !left.is_zero())
+    }
+}
+
+/// Starts a call's deadline on `store`: the epoch interrupts the guest when the
+/// deadline's wall time is up, and the guest goes on for as long as the call spent
+/// waiting for HTTP answers meanwhile.
+pub fn start_deadline(store: &mut Store<CallState>, deadline_ms: u64) {
+    store.data_mut().restart_deadline(deadline_ms);
+    store.set_epoch_deadline(deadline_ticks(deadline_ms));
 }
 
 impl wasmtime_wasi_http::WasiHttpView for CallState {
@@ -137,11 +178,21 @@ pub fn new_store(
         clock: ClockState,
         http,
         secrets,
+        deadline: Deadline {
+            started: Instant::now(),
+            waited_before: Duration::ZERO,
+            budget: Duration::from_millis(limits.deadline_ms),
+        },
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
-    store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
-    store.epoch_deadline_trap();
+    start_deadline(&mut store, limits.deadline_ms);
+    store.epoch_deadline_callback(|ctx| match ctx.data().deadline_left() {
+        Some(left) => Ok(UpdateDeadline::Continue(deadline_ticks(
+            u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+        ))),
+        None => Err(Trap::Interrupt.into()),
+    });
     // Cannot fail: fuel is enabled on every engine this module builds.
     let _ = store.set_fuel(limits.fuel);
     store

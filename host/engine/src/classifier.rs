@@ -120,8 +120,7 @@ impl WarmClassifier {
         sender: &wit::Contact,
     ) -> Result<Classification, CallError> {
         let limits = self.binding.limits;
-        self.store
-            .set_epoch_deadline(super::engine::deadline_ticks(limits.deadline_ms));
+        super::call::start_deadline(&mut self.store, limits.deadline_ms);
         let _ = self.store.set_fuel(limits.fuel);
         let result = self.guest.call_classify(&mut self.store, msg, sender);
         finish(&self.store, result, self.binding.site(), &limits)

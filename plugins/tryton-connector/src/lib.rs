@@ -5,7 +5,9 @@
 //!   without a known id is matched by `contact_mechanisms.value_compact` (E.164)
 //!   before one is created.
 //! - Chat history and deals are notes (`ir.note`) on the party (the `party` module
-//!   has no opportunities).
+//!   has no opportunities). A message's note ends with its WhatsApp id in
+//!   parentheses, and is looked up by it before it is written, so a retry after a
+//!   lost answer finds the note instead of writing it twice.
 //! - Changes are pulled by `write_date` / `create_date`; the cursor is the newest
 //!   change time seen. Tryton sends no webhooks.
 //!
@@ -230,21 +232,55 @@ impl Tryton {
             .and_then(|p| p["id"].as_i64()))
     }
 
-    fn note(cfg: &Config, contact_id: &str, message: String) -> Result<Pushed, ConnectorError> {
+    /// Attaches a note to a party. With a `reference` (the message's WhatsApp id) the
+    /// note ends with it in parentheses, and a note of the party that already ends so
+    /// is returned instead of writing another: a retry after a lost answer never
+    /// writes a message twice.
+    fn note(
+        cfg: &Config,
+        contact_id: &str,
+        message: String,
+        reference: Option<&str>,
+    ) -> Result<Pushed, ConnectorError> {
         let party = party_id(contact_id)?;
+        let resource = format!("party.party,{party}");
+        let wanted = fields_query(&["create_date", "write_date"]);
+        let message = match reference {
+            Some(r) => {
+                let domain = json!([
+                    ["resource", "=", resource],
+                    ["message", "like", format!("%({r})")]
+                ]);
+                let found = cfg.call(
+                    "GET",
+                    &format!("ir.note?d={}&s=1&{wanted}", param(&domain)),
+                    None,
+                )?;
+                if let Some(note) = found.as_array().and_then(|a| a.first()) {
+                    return pushed_note(note);
+                }
+                format!("{message}\n({r})")
+            }
+            None => message,
+        };
         let created = cfg.call(
             "POST",
-            &format!("ir.note?{}", fields_query(&["create_date"])),
-            Some(&json!({"resource": format!("party.party,{party}"), "message": message})),
+            &format!("ir.note?{wanted}"),
+            Some(&json!({"resource": resource, "message": message})),
         )?;
-        Ok(Pushed {
-            id: created["id"]
-                .as_i64()
-                .ok_or_else(|| ConnectorError::Failed(format!("no id in {created}")))?
-                .to_string(),
-            updated_at: changed_ms(&created),
-        })
+        pushed_note(&created)
     }
+}
+
+/// What a written (or found) note is to the host.
+fn pushed_note(note: &Value) -> Result<Pushed, ConnectorError> {
+    Ok(Pushed {
+        id: note["id"]
+            .as_i64()
+            .ok_or_else(|| ConnectorError::Failed(format!("no id in {note}")))?
+            .to_string(),
+        updated_at: changed_ms(note),
+    })
 }
 
 impl Connector for Tryton {
@@ -314,7 +350,7 @@ impl Connector for Tryton {
         let message = text_field(&record, "text")
             .map(str::to_owned)
             .ok_or_else(|| ConnectorError::Invalid("the note has no text field".into()))?;
-        Self::note(&cfg, &contact_id, message)
+        Self::note(&cfg, &contact_id, message, text_field(&record, "wamid"))
     }
 
     fn push_deal(contact_id: String, record: CrmRecord) -> Result<Pushed, ConnectorError> {
@@ -332,7 +368,7 @@ impl Connector for Tryton {
             };
             lines.push(format!("{}: {v}", f.name));
         }
-        Self::note(&cfg, &contact_id, lines.join("\n"))
+        Self::note(&cfg, &contact_id, lines.join("\n"), None)
     }
 
     fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {

@@ -16,7 +16,9 @@ use secrecy::ExposeSecret;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpHooks,
 };
@@ -141,6 +143,12 @@ pub struct HttpReport {
     pub denied: Vec<String>,
 }
 
+/// How long a request may take to connect, when the plugin does not say.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request may wait for the first byte of the answer (and between two of
+/// its chunks), when the plugin does not say.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Per-call outbound HTTP state.
 pub struct HttpState {
     pub(crate) ctx: WasiHttpCtx,
@@ -164,6 +172,7 @@ impl HttpState {
                 policy,
                 secrets,
                 report: Arc::default(),
+                waited_us: Arc::default(),
             },
         }
     }
@@ -171,6 +180,12 @@ impl HttpState {
     /// How many requests this call sent (past the policy checks).
     pub fn sent(&self) -> u32 {
         self.hooks.sent
+    }
+
+    /// How long this call's requests have waited for their answers so far (from
+    /// sending until the answer's head arrived, or the request failed).
+    pub fn waited(&self) -> Duration {
+        Duration::from_micros(self.hooks.waited_us.load(Ordering::Relaxed))
     }
 
     /// What happened to this call's requests.
@@ -187,6 +202,8 @@ pub struct PolicyHooks {
     remaining: u32,
     sent: u32,
     report: Arc<Mutex<HttpReport>>,
+    /// Time spent waiting for answers, µs (see [`HttpState::waited`]).
+    waited_us: Arc<AtomicU64>,
 }
 
 type SendFuture = Box<
@@ -281,7 +298,21 @@ impl WasiHttpHooks for PolicyHooks {
             .unwrap_or(if tls { 443 } else { 80 });
         let allow_private = self.policy.allow_private.clone();
         let report = self.report.clone();
-        Box::new(async move {
+        let waited_us = self.waited_us.clone();
+        // A CRM that never answers must not hold the call (and its job) forever.
+        let options = RequestOptions {
+            connect_timeout: options
+                .and_then(|o| o.connect_timeout)
+                .or(Some(CONNECT_TIMEOUT)),
+            first_byte_timeout: options
+                .and_then(|o| o.first_byte_timeout)
+                .or(Some(ANSWER_TIMEOUT)),
+            between_bytes_timeout: options
+                .and_then(|o| o.between_bytes_timeout)
+                .or(Some(ANSWER_TIMEOUT)),
+        };
+        let started = Instant::now();
+        let sending = async move {
             // Check every address the name resolves to, so a public name pointing at
             // a private address is refused too.
             let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), port)).await
@@ -307,11 +338,19 @@ impl WasiHttpHooks for PolicyHooks {
             }
             report.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
             use http_body_util::BodyExt;
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let (res, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             Ok((
                 res.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
             ))
+        };
+        Box::new(async move {
+            let answer = sending.await;
+            // The plugin's CPU deadline does not run while it waits for the CRM.
+            let waited = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            waited_us.fetch_add(waited, Ordering::Relaxed);
+            answer
         })
     }
 }
