@@ -62,6 +62,9 @@ fn from_row(r: &Row<'_>) -> Result<Contact, StoreError> {
 /// Finds the contact by user id, then by wa_id, and fills in what it learned; creates
 /// it when neither matches. Known values are only replaced by new non-empty ones.
 ///
+/// Another host may create the same contact at the same moment: the insert then
+/// waits for it, finds the row taken, and the contact is looked up again.
+///
 /// # Errors
 /// On database failure.
 pub(crate) fn upsert(
@@ -69,6 +72,34 @@ pub(crate) fn upsert(
     tenant: &str,
     facts: &ContactFacts,
 ) -> Result<Contact, StoreError> {
+    let mut attempt = 0;
+    loop {
+        match upsert_once(conn, tenant, facts)? {
+            Some(contact) => return Ok(contact),
+            None if attempt < RACE_RETRIES => attempt += 1,
+            None => return Err(raced(tenant)),
+        }
+    }
+}
+
+/// How often a batch of contacts is looked up again after another host created some
+/// of them first. Once is enough unless that host keeps creating the same contacts.
+const RACE_RETRIES: usize = 3;
+
+/// Another host kept creating the same new contacts first (the batch is retried).
+fn raced(tenant: &str) -> StoreError {
+    StoreError::Conflict {
+        what: "new contacts of tenant",
+        id: tenant.to_string(),
+    }
+}
+
+/// [`upsert`], or `None` when another transaction created the contact first.
+fn upsert_once(
+    conn: &Conn<'_>,
+    tenant: &str,
+    facts: &ContactFacts,
+) -> Result<Option<Contact>, StoreError> {
     let existing = match &facts.user_id {
         Some(u) => find_known(conn, tenant, "user_id", u)?,
         None => None,
@@ -78,11 +109,15 @@ pub(crate) fn upsert(
         (None, Some(w)) => find_known(conn, tenant, "wa_id", w)?,
         (None, None) => None,
     };
-    Ok(upsert_known(conn, tenant, facts, existing)?.contact)
+    Ok(upsert_known(conn, tenant, facts, existing)?.map(|k| k.contact))
 }
 
 /// [`upsert`] for many senders of one tenant, in order, reading the contacts they
 /// name with a few statements for all of them.
+///
+/// When another host created some of the new contacts first, the batch is looked
+/// up again (the writes already made are idempotent: merging the same facts into a
+/// row that has them changes nothing).
 ///
 /// # Errors
 /// On database failure.
@@ -91,6 +126,23 @@ pub(crate) fn upsert_many(
     tenant: &str,
     facts: &[ContactFacts],
 ) -> Result<Vec<Contact>, StoreError> {
+    let mut attempt = 0;
+    loop {
+        match upsert_many_once(conn, tenant, facts)? {
+            Some(contacts) => return Ok(contacts),
+            None if attempt < RACE_RETRIES => attempt += 1,
+            None => return Err(raced(tenant)),
+        }
+    }
+}
+
+/// [`upsert_many`], or `None` when another transaction created one of the new
+/// contacts first.
+fn upsert_many_once(
+    conn: &Conn<'_>,
+    tenant: &str,
+    facts: &[ContactFacts],
+) -> Result<Option<Vec<Contact>>, StoreError> {
     use std::collections::HashMap;
     let mut rows: Vec<Known> = Vec::new();
     for column in ["user_id", "wa_id"] {
@@ -179,17 +231,22 @@ pub(crate) fn upsert_many(
     }
     let new: Vec<usize> = (0..rows.len()).filter(|&i| !stored[i]).collect();
     let ids = insert_fresh(conn, tenant, &rows, &new)?;
-    Ok(out
-        .into_iter()
-        .map(|(i, contact)| Contact {
-            id: ids.get(&i).copied().unwrap_or(contact.id),
-            ..contact
-        })
-        .collect())
+    if new.iter().any(|i| !ids.contains_key(i)) {
+        return Ok(None);
+    }
+    Ok(Some(
+        out.into_iter()
+            .map(|(i, contact)| Contact {
+                id: ids.get(&i).copied().unwrap_or(contact.id),
+                ..contact
+            })
+            .collect(),
+    ))
 }
 
 /// Inserts the contacts `new` (indexes into `rows`) many rows at a time: their ids,
-/// by index.
+/// by index. A contact another transaction created first (same wa_id or user id)
+/// is skipped and has no id here.
 fn insert_fresh(
     conn: &Conn<'_>,
     tenant: &str,
@@ -215,7 +272,7 @@ fn insert_fresh(
         let chunk = &keyed[chunk];
         let sql = format!(
             "INSERT INTO contacts (tenant_id, wa_id, user_id, phone_e164, name, profile_name, created_at, updated_at)
-             VALUES {} RETURNING id, wa_id, user_id",
+             VALUES {} ON CONFLICT DO NOTHING RETURNING id, wa_id, user_id",
             crate::bulk::tuples(chunk.len(), 8, 1)
         );
         let params: Vec<&dyn crate::sql::Param> = chunk
@@ -285,31 +342,36 @@ fn find_known(
 }
 
 /// Fills what `facts` add into `existing` (writing it when it changed), or creates
-/// the contact when there is none; the row as stored afterwards.
+/// the contact when there is none; the row as stored afterwards, or `None` when
+/// another transaction created it first.
 fn upsert_known(
     conn: &Conn<'_>,
     tenant: &str,
     facts: &ContactFacts,
     existing: Option<Known>,
-) -> Result<Known, StoreError> {
+) -> Result<Option<Known>, StoreError> {
     let now = now_ms();
     match existing {
         Some(known) => match merge(&known, facts, now) {
             Some((merged, new_profile)) => {
                 write_merged(conn, &merged.contact, new_profile.as_deref())?;
-                Ok(merged)
+                Ok(Some(merged))
             }
-            None => Ok(known),
+            None => Ok(Some(known)),
         },
         None => {
             let mut known = fresh(facts, now);
-            known.contact.id = conn.query_one(
+            let Some(id) = conn.query_opt(
                 "INSERT INTO contacts (tenant_id, wa_id, user_id, phone_e164, name, profile_name, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6) RETURNING id",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6) ON CONFLICT DO NOTHING RETURNING id",
                 params![tenant, facts.wa_id, facts.user_id, facts.phone, facts.name, now],
                 |r| r.get(0),
-            )?;
-            Ok(known)
+            )?
+            else {
+                return Ok(None);
+            };
+            known.contact.id = id;
+            Ok(Some(known))
         }
     }
 }

@@ -362,3 +362,78 @@ fn batched_writes_leave_what_one_by_one_writes_leave() {
         }
     }
 }
+
+/// Two hosts meeting the same new sender at the same moment: the second one's
+/// lookup finds nothing, its insert waits for the first one's transaction, and once
+/// that commits it gets the contact the first one created (not a unique-key error
+/// that fails its whole batch).
+#[test]
+fn a_contact_created_by_another_host_meanwhile_is_found_not_failed() {
+    for t in crate::testing::backends() {
+        if t.backend != "postgres" {
+            // One writer: two SQLite transactions never overlap.
+            continue;
+        }
+        t.db.with_conn(setup).unwrap();
+        let other = t.reopen();
+        let (inside, go) = (
+            std::sync::mpsc::channel::<()>(),
+            std::sync::mpsc::channel::<()>(),
+        );
+        let (inside_tx, inside_rx) = inside;
+        let (go_tx, go_rx) = go;
+        let first = std::thread::spawn(move || {
+            other
+                .write_blocking(|s| {
+                    crate::transaction(s, |tx| {
+                        let made =
+                            tx.upsert_many("acme", &[facts(Some("399"), None, Some("Ugo"))])?;
+                        inside_tx.send(()).unwrap();
+                        go_rx.recv().unwrap();
+                        Ok(made[0].id)
+                    })
+                })
+                .unwrap()
+        });
+        inside_rx.recv().unwrap();
+        let db = t.db.clone();
+        let second = std::thread::spawn(move || {
+            db.write_blocking(|s| {
+                crate::transaction(s, |tx| {
+                    let many = tx.upsert_many(
+                        "acme",
+                        &[
+                            facts(Some("391"), None, None),
+                            facts(Some("399"), None, Some("Ugo B.")),
+                        ],
+                    )?;
+                    Ok(many.iter().map(|c| c.id).collect::<Vec<_>>())
+                })
+            })
+        });
+        // Let the second transaction look up (nothing yet) and block on its insert.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        go_tx.send(()).unwrap();
+        let made = first.join().unwrap();
+        let ids = second
+            .join()
+            .unwrap()
+            .expect("the second host's batch succeeds");
+        assert_eq!(ids[1], made, "both hosts speak of the one contact");
+        let (rows, name): (i64, Option<String>) = t
+            .db
+            .with_conn(|c| {
+                c.query_one(
+                    "SELECT COUNT(*), MAX(name) FROM contacts WHERE tenant_id = 'acme' AND wa_id = '399'",
+                    params![],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+            })
+            .unwrap();
+        assert_eq!(
+            (rows, name.as_deref()),
+            (1, Some("Ugo B.")),
+            "one row, with what both learned"
+        );
+    }
+}
