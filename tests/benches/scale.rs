@@ -99,6 +99,75 @@ async fn until_classified(db: &scrm_store::Db, n: i64) {
     }
 }
 
+/// A CPU budget for one host process, as if it ran on a machine of its own of
+/// that size: a cgroup (v1 `cpu` or v2) with a CFS quota, removed when dropped.
+/// Needs root; `SCRM_BENCH_HOST_CPUS=0.4` gives every host 0.4 of a core.
+struct CpuCap(std::path::PathBuf);
+
+impl CpuCap {
+    fn new(pid: u32, cpus: f64) -> CpuCap {
+        const PERIOD_US: u64 = 100_000;
+        let quota = (cpus * PERIOD_US as f64) as u64;
+        let name = format!("scrm-bench-{}-{pid}", std::process::id());
+        let v1 = std::path::Path::new("/sys/fs/cgroup/cpu");
+        let dir = if v1.join("cpu.cfs_quota_us").exists() {
+            let dir = v1.join(&name);
+            std::fs::create_dir_all(&dir).expect("create a cpu cgroup (needs root)");
+            std::fs::write(dir.join("cpu.cfs_period_us"), PERIOD_US.to_string()).unwrap();
+            std::fs::write(dir.join("cpu.cfs_quota_us"), quota.to_string()).unwrap();
+            dir
+        } else {
+            let dir = std::path::Path::new("/sys/fs/cgroup").join(&name);
+            std::fs::create_dir_all(&dir).expect("create a cgroup (needs root, cgroup v2)");
+            std::fs::write(dir.join("cpu.max"), format!("{quota} {PERIOD_US}")).unwrap();
+            dir
+        };
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+            .expect("move the host into its cgroup");
+        CpuCap(dir)
+    }
+}
+
+impl Drop for CpuCap {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// CPU time (user + system) process `pid` has used, in seconds, from
+/// `/proc/PID/stat` (clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Busy and total jiffies of the whole machine, from `/proc/stat`.
+fn machine_jiffies() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: f64 = cpu.iter().sum();
+    // idle and iowait are the 4th and 5th.
+    let idle = cpu.get(3).copied().unwrap_or(0.0) + cpu.get(4).copied().unwrap_or(0.0);
+    (total - idle, total)
+}
+
 /// One configuration: `(hosts, database)`; messages per second acknowledged and
 /// processed.
 async fn measure(name: &str, hosts: usize, url: Option<String>, n: usize) -> (f64, f64) {
@@ -112,6 +181,18 @@ async fn measure(name: &str, hosts: usize, url: Option<String>, n: usize) -> (f6
                 .expect("start scrm serve"),
         );
     }
+    let caps: Vec<CpuCap> = match std::env::var("SCRM_BENCH_HOST_CPUS") {
+        Ok(cpus) => {
+            let cpus: f64 = cpus
+                .parse()
+                .expect("SCRM_BENCH_HOST_CPUS: a number of cores");
+            procs
+                .iter_mut()
+                .map(|p| CpuCap::new(p.pid().expect("running"), cpus))
+                .collect()
+        }
+        Err(_) => Vec::new(),
+    };
     let a = procs[0].host();
     a.tenant("acme", &[PN], "IT").await;
     a.install("acme", "classifier", &guest("keyword-classifier"), None)
@@ -140,6 +221,9 @@ async fn measure(name: &str, hosts: usize, url: Option<String>, n: usize) -> (f6
         })
         .unwrap();
     }
+    let pids: Vec<u32> = procs.iter_mut().filter_map(HostProcess::pid).collect();
+    let hosts_cpu = || pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>();
+    let (cpu_before, machine_before) = (hosts_cpu(), machine_jiffies());
     let started = Instant::now();
     load(&http, &bases, name, warm, warm + n).await;
     let acked = started.elapsed();
@@ -152,6 +236,19 @@ async fn measure(name: &str, hosts: usize, url: Option<String>, n: usize) -> (f6
     println!(
         "{name:<32} {n:>7} messages: acknowledged {ack_rate:>7.0}/s, processed {rate:>7.0}/s ({:.1} s)",
         processed.as_secs_f64()
+    );
+    let hosts_cores = (hosts_cpu() - cpu_before) / processed.as_secs_f64();
+    let machine = machine_jiffies();
+    let busy = (machine.0 - machine_before.0) / (machine.1 - machine_before.1).max(1.0);
+    println!(
+        "{:<32} hosts used {hosts_cores:.2} cores ({:.2} each{}); the machine was {:.0} % busy",
+        "",
+        hosts_cores / pids.len() as f64,
+        match std::env::var("SCRM_BENCH_HOST_CPUS") {
+            Ok(c) => format!(", at most {c}"),
+            Err(_) => String::new(),
+        },
+        busy * 100.0
     );
     if statements {
         let rows: Vec<String> = scrm_e2e::fleet::off_runtime(|| db.with_conn(|c| c.query(
@@ -178,6 +275,7 @@ async fn measure(name: &str, hosts: usize, url: Option<String>, n: usize) -> (f6
         }
     }
     drop(procs);
+    drop(caps);
     (ack_rate, rate)
 }
 

@@ -138,6 +138,11 @@ impl HostProcess {
         Ok(())
     }
 
+    /// The running process's id.
+    pub fn pid(&mut self) -> Option<u32> {
+        self.process.as_mut().map(|p| p.child().id())
+    }
+
     /// An HTTP view of this host, with the operator token.
     pub fn host(&self) -> Host {
         Host::remote(&self.base, &self.data_dir)
