@@ -99,6 +99,42 @@ def builtin():
             ],
         ),
         rule("complaint", ["complaint", "reclamo", "refund", "rimborso"], "high"),
+        rule(
+            "purchase-intent",
+            [
+                "voglio acquistare",
+                "vorrei acquistare",
+                "voglio comprare",
+                "vorrei comprare",
+                "voglio ordinare",
+                "vorrei ordinare",
+                "i want to buy",
+                "i'd like to buy",
+                "i would like to buy",
+                "i want to order",
+                "i'd like to order",
+                "i would like to order",
+                "i want to purchase",
+                "i'd like to purchase",
+                "i would like to purchase",
+            ],
+        ),
+        rule(
+            "discount-inquiry",
+            [
+                "sconto",
+                "sconti",
+                "scontat",
+                "scontistica",
+                "codice promo",
+                "promozione",
+                "promozioni",
+                "discount",
+                "coupon",
+                "promo code",
+                "voucher",
+            ],
+        ),
     ]
 
 

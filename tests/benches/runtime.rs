@@ -187,6 +187,7 @@ fn main() {
                     compile_cache_dir: None,
                     graph_url: None,
                     database_url: None,
+                    secrets_key: None,
                 },
             )
             .expect("settings")

@@ -297,3 +297,119 @@ pub async fn synced(host: &Host, tenant: &str, within: Duration) -> Vec<Value> {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// A number as a salesperson typed it in the CRM, its record's country (if the
+/// connector reads one), and the E.164 form a tenant in Italy must get.
+#[derive(Debug, Clone, Copy)]
+pub struct CrmNumber {
+    /// The CRM's name for the person.
+    pub name: &'static str,
+    /// As typed.
+    pub raw: &'static str,
+    /// The record's country field, if any.
+    pub country: Option<&'static str>,
+    /// What the host must store.
+    pub e164: &'static str,
+}
+
+/// The numbers every connector's test creates in its CRM: national and
+/// international Italian numbers with spaces, dots and parentheses, a Hong Kong
+/// number read in its record's country (or written with +852 where the connector
+/// reads no country), a Mexican mobile with the old "1", a Brazilian mobile without
+/// its ninth digit.
+pub fn crm_numbers(with_country: bool) -> Vec<CrmNumber> {
+    let n = |name, raw, country, e164| CrmNumber {
+        name,
+        raw,
+        country,
+        e164,
+    };
+    vec![
+        n("Italo Nazionale", "347 123 4560", None, "+393471234560"),
+        n("Ida Prefisso", "+39 (347) 765.4321", None, "+393477654321"),
+        if with_country {
+            n("Wing Chan", "9123 4567", Some("Hong Kong"), "+85291234567")
+        } else {
+            n("Wing Chan", "+852 9123-4567", None, "+85291234567")
+        },
+        n("Juan Perez", "+52 1 55 1234 5678", None, "+525512345678"),
+        n("Bia Souza", "+55 (11) 8765-4321", None, "+5511987654321"),
+    ]
+}
+
+/// A number no country can read; the CRM's name for its person.
+pub const BAD_NUMBER: (&str, &str) = ("Nemo Numero", "12");
+
+/// Checks, after a pull of the CRM records made from [`crm_numbers`] and
+/// [`BAD_NUMBER`], that each number became its E.164 contact and the bad one is
+/// listed with its reason (not dropped, no contact made); then that the Mexican and
+/// Brazilian customers, writing from their WhatsApp ids (written differently from
+/// their E.164 numbers), land on those contacts instead of new ones. The host's
+/// contacts by E.164, afterwards.
+///
+/// # Panics
+/// When any of that does not hold.
+pub async fn assert_crm_numbers_normalised(
+    host: &Host,
+    tenant: &str,
+    numbers: &[CrmNumber],
+    applied: &Value,
+) -> Vec<Value> {
+    assert_eq!(applied["phone_problems"], 1, "{applied}");
+    let contacts = contacts(host, tenant).await;
+    for n in numbers {
+        let found: Vec<&Value> = contacts.iter().filter(|c| c["phone"] == n.e164).collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "{} ({}) → {}: {contacts:#?}",
+            n.name,
+            n.raw,
+            n.e164
+        );
+    }
+    let problems = host
+        .ok(
+            "GET",
+            &format!("/v1/tenants/{tenant}/crm/phone-problems"),
+            None,
+        )
+        .await;
+    let items = problems["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{problems}");
+    assert_eq!(items[0]["phone"], BAD_NUMBER.1);
+    assert!(
+        items[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not a valid number") && r.contains("IT")),
+        "{problems}"
+    );
+
+    let before = contacts.len();
+    inbound(
+        host,
+        PN,
+        "5215512345678",
+        Some("Juan"),
+        &[("wamid.mx1", "hola")],
+    )
+    .await;
+    inbound(
+        host,
+        PN,
+        "551187654321",
+        Some("Bia"),
+        &[("wamid.br1", "oi")],
+    )
+    .await;
+    let after = self::contacts(host, tenant).await;
+    assert_eq!(after.len(), before, "no new contact: {after:#?}");
+    for (wa_id, e164) in [
+        ("5215512345678", "+525512345678"),
+        ("551187654321", "+5511987654321"),
+    ] {
+        let c = after.iter().find(|c| c["phone"] == e164).expect(e164);
+        assert_eq!(c["wa_id"], wa_id, "{c}");
+    }
+    after
+}

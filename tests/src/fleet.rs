@@ -54,6 +54,10 @@ pub fn scrm_binary() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// The secrets key every host of a fleet is given (32 bytes, base64), as an
+/// operator gives every host the same `SCRM_SECRETS_KEY`.
+pub const FLEET_SECRETS_KEY: &str = "c2NybS10ZXN0LWZsZWV0LXNlY3JldHMta2V5LTMyYiE=";
+
 /// One `scrm serve` process.
 #[derive(Debug)]
 pub struct HostProcess {
@@ -104,6 +108,8 @@ impl HostProcess {
             .arg("--graph-url")
             .arg(&self.graph_url)
             .env("SCRM_ADMIN_TOKEN", TOKEN)
+            // Hosts sharing a database share the key its secrets are sealed with.
+            .env("SCRM_SECRETS_KEY", FLEET_SECRETS_KEY)
             .env(
                 "SCRM_COMPILE_CACHE_DIR",
                 crate::repo_root().join("target/compile-cache"),

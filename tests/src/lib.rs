@@ -140,6 +140,19 @@ impl Host {
     /// On the PostgreSQL [`backend`] the host uses the database paired with
     /// `data_dir`: a fresh one the first time, the same one on a restart.
     pub async fn start_configured(data_dir: &Path, configure: impl FnOnce(&mut Settings)) -> Host {
+        Host::try_start_configured(data_dir, configure)
+            .await
+            .expect("start host")
+    }
+
+    /// [`Host::start_configured`], returning why the host refused to start.
+    ///
+    /// # Errors
+    /// The host's start-up error.
+    pub async fn try_start_configured(
+        data_dir: &Path,
+        configure: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<Host> {
         log_to_stderr();
         let database_url = backend::database_for(data_dir);
         let mut settings = Settings::load(
@@ -152,11 +165,12 @@ impl Host {
                 compile_cache_dir: Some(repo_root().join("target/compile-cache")),
                 graph_url: None,
                 database_url: database_url.clone().map(SecretString::from),
+                secrets_key: None,
             },
         )
         .expect("settings");
         configure(&mut settings);
-        let running = scrm::server::start(settings).await.expect("start host");
+        let running = scrm::server::start(settings).await?;
         let on_postgres = running.state.db.dialect() == scrm_store::Dialect::Postgres;
         assert_eq!(
             on_postgres,
@@ -164,14 +178,14 @@ impl Host {
             "the host runs on {}, not on the test's backend",
             running.state.db.location()
         );
-        Host {
+        Ok(Host {
             base: format!("http://{}", running.local_addr),
             running: Some(running),
             http: reqwest::Client::new(),
             data_dir: data_dir.to_path_buf(),
             database_url,
             _tmp: None,
-        }
+        })
     }
 
     /// The running host's store, for tests that read or write rows directly.

@@ -292,6 +292,7 @@ mod schema {
             field("MobilePhone", "Mobile Phone", Kind::Text(40)),
             field("Phone", "Business Phone", Kind::Text(40)),
             field("Email", "Email", Kind::Text(80)),
+            field("MailingCountry", "Mailing Country", Kind::Text(80)),
             field("Description", "Contact Description", Kind::Textarea32k),
             field("AccountId", "Account ID", Kind::Reference(&["Account"])),
             field(super::EXTERNAL_ID_FIELD, "WhatsApp Number", Kind::Text(40)).external_id(),

@@ -913,6 +913,8 @@ fn check_contact(
                 }
             }
             "Description" => text(32_000, "textarea")?,
+            // A standard field of the address block; kept with the custom ones.
+            "Mailing_Country" => text(100, "text")?,
             custom if inner.custom_fields.iter().any(|f| f == custom) => text(255, "text")?,
             _ => return Err(invalid(k, &path, json!({}))),
         }
@@ -1244,6 +1246,7 @@ fn list(inner: &Inner, query: Option<&str>, headers: &HeaderMap) -> Response {
                 | "Phone"
                 | "Email"
                 | "Description"
+                | "Mailing_Country"
                 | "Owner"
                 | "Created_Time"
                 | "Modified_Time"

@@ -54,6 +54,86 @@ scrm_e2e::both_backends! {
     }
 
     #[tokio::test]
+    async fn tenant_secrets_are_sealed_at_rest_and_survive_a_restart() {
+        const VALUE: &str = "pat-na1-7c1d0e5b-sealed-at-rest";
+        let host = Host::start().await;
+        host.tenant("acme", &["100"], "US").await;
+        host.ok(
+            "PUT",
+            "/v1/tenants/acme/secrets/hubspot-token",
+            Some(json!({"value": VALUE})),
+        )
+        .await;
+        let listed = host.ok("GET", "/v1/tenants/acme/secrets", None).await;
+        assert!(listed.to_string().contains("hubspot-token") && !listed.to_string().contains(VALUE));
+        // The rows hold no trace of the value, nor do the database's files.
+        let rows: Vec<String> = host
+            .with_conn(|c| {
+                c.query("SELECT value FROM tenant_secrets", scrm_store::params![], |r| r.get(0))
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].starts_with("sealed:v1:") && !rows[0].contains("pat-na1"), "{rows:?}");
+        if host.database_url.is_none() {
+            for entry in std::fs::read_dir(&host.data_dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.file_name().unwrap().to_string_lossy().starts_with("scrm.db") {
+                    let bytes = std::fs::read(&path).unwrap();
+                    assert!(
+                        !bytes.windows(VALUE.len()).any(|w| w == VALUE.as_bytes()),
+                        "{} holds the secret",
+                        path.display()
+                    );
+                }
+            }
+        }
+        // The key is in the data directory, readable by its owner only; after a
+        // restart the host opens the secret with it.
+        let key_file = host.data_dir.join("secrets.key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{mode:o}");
+        }
+        let host = host.restart().await;
+        let value = host
+            .with_conn(|c| scrm_store::SecretRepo::get(c, "acme", "hubspot-token"))
+            .await
+            .unwrap();
+        assert_eq!(value.as_deref(), Some(VALUE));
+        // With another key the host refuses to start and says why.
+        let data_dir = host.data_dir.clone();
+        let mut host = host;
+        host.stop().await;
+        let other = scrm_store::SecretsKey::generate().to_text();
+        let Err(refused) = Host::try_start_configured(&data_dir, |s| {
+            s.secrets_key = Some(other.into());
+        })
+        .await
+        else {
+            panic!("a host with another key is refused");
+        };
+        assert!(
+            format!("{refused:#}").contains("sealed with another key"),
+            "{refused:#}"
+        );
+        // The right key, given in the environment's place, opens it.
+        let key = std::fs::read_to_string(&key_file).unwrap();
+        let host = Host::start_configured(&data_dir, |s| {
+            s.secrets_key = Some(key.into());
+            s.secrets_key_file = data_dir.join("no-such-file");
+        })
+        .await;
+        let value = host
+            .with_conn(|c| scrm_store::SecretRepo::get(c, "acme", "hubspot-token"))
+            .await
+            .unwrap();
+        assert_eq!(value.as_deref(), Some(VALUE));
+    }
+
+    #[tokio::test]
     async fn bad_input_gets_specific_errors_and_changes_nothing() {
         let host = Host::start().await;
         host.tenant("acme", &["100"], "US").await;

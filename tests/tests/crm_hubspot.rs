@@ -44,7 +44,7 @@ async fn setup(hub: &HubSpot) -> Host {
     .await;
     let config = format!(
         "base_url = \"{}\"\npull_settle_ms = 0\nwebhook_secret = \"hubspot_client_secret\"\n\
-         webhook_url = \"{}\"\n",
+         webhook_url = \"{}\"\npull_properties = [\"country\"]\n",
         hub.url(),
         crm::webhook_url(&host, "acme")
     );
@@ -231,6 +231,36 @@ scrm_e2e::both_backends! {
             "{:#?}",
             hub.requests()
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn numbers_typed_in_hubspot_are_read_with_their_country_or_the_tenants() {
+        let hub = HubSpot::start().await;
+        let host = setup(&hub).await;
+        let numbers = crm::crm_numbers(true);
+        let mut ids = Vec::new();
+        for n in &numbers {
+            let mut props = vec![("firstname", n.name), ("phone", n.raw)];
+            if let Some(c) = n.country {
+                props.push(("country", c));
+            }
+            ids.push(hub.create_contact(&props));
+        }
+        hub.create_contact(&[("firstname", crm::BAD_NUMBER.0), ("phone", crm::BAD_NUMBER.1)]);
+        // The stand-in's clock and the host's may differ by a few ms; the
+        // connector reads changes up to its own now.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["records"], numbers.len() + 1, "{applied}");
+        crm::assert_crm_numbers_normalised(&host, "acme", &numbers, &applied).await;
+
+        // Their messages go on the HubSpot contacts the salespeople made.
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        assert_eq!(hub.all("contacts").len(), numbers.len() + 1, "no contact added");
+        for (id, text) in [(&ids[3], "hola"), (&ids[4], "oi")] {
+            let bodies = bodies_of(&hub, id);
+            assert!(bodies.iter().any(|b| b.contains(text)), "{id}: {bodies:#?}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,6 +64,58 @@ fn composites(sf: &Salesforce) -> Vec<Vec<String>> {
 
 scrm_e2e::both_backends! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn numbers_typed_in_salesforce_are_read_with_their_country_or_the_tenants() {
+        let sf = Salesforce::start().await;
+        let host = setup(&sf).await;
+        crm::install_mapper(
+            &host,
+            "acme",
+            "contact_object = \"contact\"\nrequired = [\"phone\"]\n[fields]\ncountry = \"MailingCountry\"\n",
+        )
+        .await;
+        crm::install_connector(
+            &host,
+            "acme",
+            "salesforce-connector",
+            &format!(
+                "instance_url = \"{}\"\norganization_id = \"{}\"\nexternal_id_field = \"{EXTERNAL_ID_FIELD}\"\n\
+                 limit_wait_seconds = 1\ncontact_fields = [\"MailingCountry\"]\n",
+                sf.url(),
+                sf.org_id()
+            ),
+            crm::loopback_policy(sf.addr().port(), "salesforce_token", "Bearer "),
+        )
+        .await;
+        let numbers = crm::crm_numbers(true);
+        let mut ids = Vec::new();
+        for n in &numbers {
+            let mut fields = json!({"LastName": n.name});
+            fields[EXTERNAL_ID_FIELD] = json!(n.raw);
+            if let Some(c) = n.country {
+                fields["MailingCountry"] = json!(c);
+            }
+            ids.push(sf.sales_create_contact(fields));
+        }
+        let mut bad = json!({"LastName": crm::BAD_NUMBER.0});
+        bad[EXTERNAL_ID_FIELD] = json!(crm::BAD_NUMBER.1);
+        sf.sales_create_contact(bad);
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["records"], numbers.len() + 1, "{applied}");
+        crm::assert_crm_numbers_normalised(&host, "acme", &numbers, &applied).await;
+
+        // Their messages are logged on the Contacts the salespeople made.
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        assert_eq!(sf.contacts().len(), numbers.len() + 1, "no Contact added");
+        for (id, text) in [(&ids[3], "hola"), (&ids[4], "oi")] {
+            let tasks = sf.tasks_of(id);
+            assert!(
+                tasks.iter().any(|t| t["Description"].as_str().is_some_and(|d| d.contains(text))),
+                "{id}: {tasks:#?}"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn whatsapp_and_salesforce_sync_both_ways() {
         let sf = Salesforce::start().await;
         let host = setup(&sf).await;

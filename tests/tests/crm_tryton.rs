@@ -56,6 +56,46 @@ async fn install_sync(host: &Host, tryton: &Tryton) {
 
 scrm_e2e::both_backends! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn numbers_typed_in_tryton_arrive_in_e164_and_tryton_refuses_the_rest() {
+        let tryton = tokio::task::spawn_blocking(Tryton::start)
+            .await
+            .unwrap()
+            .expect("start Tryton");
+        let host = setup(&tryton).await;
+        // Tryton checks phone numbers itself (python-phonenumbers): typed with spaces,
+        // dots and parentheses they are kept in E.164 (`value_compact`) …
+        let ida = tryton.create_party("Ida Prefisso", "+39 (347) 765.4321").await.unwrap();
+        let wing = tryton.create_party("Wing Chan", "+852 9123-4567").await.unwrap();
+        // … and a number it cannot read is refused when typed, so none reaches the
+        // host: a national number on a party without an address country, a Mexican
+        // mobile with the old "1", a Brazilian mobile without its ninth digit.
+        for raw in ["347 123 4560", "+52 1 55 1234 5678", "+55 (11) 8765-4321"] {
+            let refused = tryton.create_party("Nobody", raw).await;
+            assert!(refused.is_err(), "{raw}: {refused:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["records"], 2, "{applied}");
+        assert_eq!(applied["phone_problems"], 0, "{applied}");
+        let contacts = crm::contacts(&host, "acme").await;
+        for e164 in ["+393477654321", "+85291234567"] {
+            assert_eq!(
+                contacts.iter().filter(|c| c["phone"] == e164).count(),
+                1,
+                "{e164}: {contacts:#?}"
+            );
+        }
+
+        // Wing writes in: the message is a note on the party sales made.
+        crm::inbound(&host, crm::PN, "85291234567", Some("Wing"), &[("wamid.hk1", "nei hou")]).await;
+        assert_eq!(crm::contacts(&host, "acme").await.len(), contacts.len(), "no new contact");
+        crm::synced(&host, "acme", SYNC_WAIT).await;
+        let notes = tryton.notes_of(wing).await.unwrap();
+        assert!(notes.iter().any(|n| n.contains("nei hou")), "{notes:?}");
+        assert!(tryton.notes_of(ida).await.unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn whatsapp_and_tryton_sync_both_ways() {
         let tryton = tokio::task::spawn_blocking(Tryton::start)
             .await

@@ -53,6 +53,44 @@ async fn setup(zoho: &Zoho, connector_extra: &str) -> Host {
 
 scrm_e2e::both_backends! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn numbers_typed_in_zoho_are_read_with_their_country_or_the_tenants() {
+        let zoho = Zoho::start().await;
+        let host = setup(&zoho, "pull_fields = [\"Mailing_Country\"]\n").await;
+        crm::install_mapper(
+            &host,
+            "acme",
+            "required = [\"phone\"]\n[fields]\ncountry = \"Mailing_Country\"\n",
+        )
+        .await;
+        let numbers = crm::crm_numbers(true);
+        let mut ids = Vec::new();
+        for n in &numbers {
+            let id = zoho.create_contact(None, n.name, Some(n.raw));
+            if let Some(c) = n.country {
+                zoho.edit_contact(&id, |z| {
+                    z.custom.insert("Mailing_Country".into(), json!(c));
+                });
+            }
+            ids.push(id);
+        }
+        zoho.create_contact(None, crm::BAD_NUMBER.0, Some(crm::BAD_NUMBER.1));
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["records"], numbers.len() + 1, "{applied}");
+        crm::assert_crm_numbers_normalised(&host, "acme", &numbers, &applied).await;
+
+        // Their messages go on the Zoho contacts the salespeople made.
+        crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert_eq!(zoho.contacts().len(), numbers.len() + 1, "no contact added");
+        for (id, text) in [(&ids[3], "hola"), (&ids[4], "oi")] {
+            let notes = zoho.notes_of(id);
+            assert!(
+                notes.iter().any(|n| n.content.as_deref().is_some_and(|c| c.contains(text))),
+                "{id}: {notes:#?}"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn whatsapp_and_zoho_sync_both_ways() {
         let zoho = Zoho::start().await;
         let host = setup(&zoho, "").await;

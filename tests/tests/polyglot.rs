@@ -96,6 +96,28 @@ const CASES: &[Case] = &[
         expect: tagged(&["complaint"], Some("complaint"), Some("high")),
     },
     Case {
+        name: "builtin-it-discount",
+        config: None,
+        text: "C\u{2019}è uno sconto?",
+        expect: tagged(&["discount-inquiry"], Some("discount-inquiry"), None),
+    },
+    Case {
+        name: "builtin-it-purchase-and-discount",
+        config: None,
+        text: "Voglio acquistare il prodotto A: any discount?",
+        expect: tagged(
+            &["purchase-intent", "discount-inquiry"],
+            Some("purchase-intent"),
+            None,
+        ),
+    },
+    Case {
+        name: "builtin-en-purchase",
+        config: None,
+        text: "I'd like to buy the blue bag",
+        expect: tagged(&["purchase-intent"], Some("purchase-intent"), None),
+    },
+    Case {
         name: "keywords-match-at-word-starts-only",
         config: None,
         text: "Your prices are fine but the spice was not",

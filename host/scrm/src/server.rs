@@ -141,6 +141,59 @@ async fn open_store(settings: &Settings) -> anyhow::Result<(Db, Option<std::fs::
     Ok((db, Some(lock)))
 }
 
+/// The key tenant secrets are sealed with: `SCRM_SECRETS_KEY`, else the key file,
+/// created with a new random key (readable by its owner only) when missing.
+fn secrets_key(settings: &Settings) -> anyhow::Result<scrm_store::SecretsKey> {
+    if let Some(text) = &settings.secrets_key {
+        return scrm_store::SecretsKey::from_text(text.expose_secret())
+            .map_err(|e| anyhow::anyhow!("SCRM_SECRETS_KEY: {e}"));
+    }
+    let path = &settings.secrets_key_file;
+    match std::fs::read_to_string(path) {
+        Ok(text) => scrm_store::SecretsKey::from_text(&text)
+            .map_err(|e| anyhow::anyhow!("secrets key file {}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = scrm_store::SecretsKey::generate();
+            write_private(path, &key.to_text())
+                .with_context(|| format!("cannot create secrets key file {}", path.display()))?;
+            tracing::info!(file = %path.display(), "created a new secrets key");
+            Ok(key)
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot read secrets key file {}", path.display()))
+        }
+    }
+}
+
+/// Writes `text` to a new file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// Opens the store with the secrets key, refusing a database whose secrets were
+/// sealed with another key, and seals any secret stored before sealing existed.
+async fn open_sealed_store(settings: &Settings) -> anyhow::Result<(Db, Option<std::fs::File>)> {
+    let (db, lock) = open_store(settings).await?;
+    let db = db.with_secrets_key(secrets_key(settings)?);
+    let sealed = db
+        .write(|c| scrm_store::transaction(c, |tx| scrm_store::SecretRepo::adopt_key(tx)))
+        .await?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "sealed tenant secrets stored before sealing existed"
+        );
+    }
+    Ok((db, lock))
+}
+
 /// Starts the host with `settings` and returns once it is listening.
 ///
 /// # Errors
@@ -152,7 +205,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             settings.data_dir.display()
         )
     })?;
-    let (db, lock) = open_store(&settings).await?;
+    let (db, lock) = open_sealed_store(&settings).await?;
     let host_id = crate::instance::new_host_id();
     let (auth, generated_token) = operator_auth(&db, &settings).await?;
 

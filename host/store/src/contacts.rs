@@ -59,8 +59,10 @@ fn from_row(r: &Row<'_>) -> Result<Contact, StoreError> {
     })
 }
 
-/// Finds the contact by user id, then by wa_id, and fills in what it learned; creates
-/// it when neither matches. Known values are only replaced by new non-empty ones.
+/// Finds the contact by user id, then by wa_id, then by phone number (a contact the
+/// CRM created, whose WhatsApp id is unknown or written another way), and fills in
+/// what it learned; creates it when none matches. Known values are only replaced by
+/// new non-empty ones.
 ///
 /// Another host may create the same contact at the same moment: the insert then
 /// waits for it, finds the row taken, and the contact is looked up again.
@@ -109,6 +111,12 @@ fn upsert_once(
         (None, Some(w)) => find_known(conn, tenant, "wa_id", w)?,
         (None, None) => None,
     };
+    let existing = match (existing, &facts.phone) {
+        (Some(c), _) => Some(c),
+        (None, Some(p)) => find_known(conn, tenant, "phone_e164", p)?
+            .filter(|k| same_person_by_phone(&k.contact, facts)),
+        (None, None) => None,
+    };
     Ok(upsert_known(conn, tenant, facts, existing)?.map(|k| k.contact))
 }
 
@@ -145,12 +153,19 @@ fn upsert_many_once(
 ) -> Result<Option<Vec<Contact>>, StoreError> {
     use std::collections::HashMap;
     let mut rows: Vec<Known> = Vec::new();
-    for column in ["user_id", "wa_id"] {
+    for column in ["user_id", "wa_id", "phone_e164"] {
         let mut values: Vec<&str> = facts
             .iter()
             .filter_map(|f| match column {
                 "user_id" => f.user_id.as_deref(),
-                _ => f.wa_id.as_deref(),
+                "wa_id" => f.wa_id.as_deref(),
+                // Only for senders no id found: a contact the CRM created, whose
+                // WhatsApp id is written differently (Mexico's 521, Brazil's ninth
+                // digit) or not known yet.
+                _ => f
+                    .phone
+                    .as_deref()
+                    .filter(|_| !rows.iter().any(|r| same_ids(&r.contact, f))),
             })
             .collect();
         values.sort_unstable();
@@ -169,7 +184,7 @@ fn upsert_many_once(
                 crate::Dialect::Postgres => format!(
                     "SELECT c.* FROM (VALUES {}) AS v CROSS JOIN LATERAL
                          (SELECT {COLUMNS}, profile_name FROM contacts
-                          WHERE tenant_id = ?1 AND {column} = v.column1 LIMIT 1) c",
+                          WHERE tenant_id = ?1 AND {column} = v.column1 ORDER BY id LIMIT 1) c",
                     crate::bulk::tuples(values.len(), 1, 2)
                 ),
             };
@@ -208,7 +223,11 @@ fn upsert_many_once(
             .as_ref()
             .and_then(|u| by_user.get(u))
             .or_else(|| f.wa_id.as_ref().and_then(|w| by_wa.get(w)))
-            .copied();
+            .copied()
+            .or_else(|| {
+                rows.iter()
+                    .position(|r| same_person_by_phone(&r.contact, f))
+            });
         let i = match at {
             Some(i) => {
                 if let Some((merged, new_profile)) = merge(&rows[i], f, now) {
@@ -334,7 +353,8 @@ fn find_known(
 ) -> Result<Option<Known>, StoreError> {
     conn.query_opt(
         &format!(
-            "SELECT {COLUMNS}, profile_name FROM contacts WHERE tenant_id = ?1 AND {column} = ?2"
+            "SELECT {COLUMNS}, profile_name FROM contacts WHERE tenant_id = ?1 AND {column} = ?2
+             ORDER BY id LIMIT 1"
         ),
         params![tenant, value],
         known_from_row,
@@ -409,6 +429,32 @@ fn merge(known: &Known, facts: &ContactFacts, now: i64) -> Option<(Known, Option
         },
         new_profile,
     ))
+}
+
+/// Whether `facts` name `c` by one of its ids.
+fn same_ids(c: &Contact, facts: &ContactFacts) -> bool {
+    (facts.user_id.is_some() && c.user_id == facts.user_id)
+        || (facts.wa_id.is_some() && c.wa_id == facts.wa_id)
+}
+
+/// Whether `c`, found by its phone number, is the person `facts` describe: the same
+/// E.164 number, no other user id, and a WhatsApp id that is missing or the same
+/// number written another way ("5215512345678" for +52 55 1234 5678).
+fn same_person_by_phone(c: &Contact, facts: &ContactFacts) -> bool {
+    let ids_agree = |a: &Option<String>, b: &Option<String>| match (a, b) {
+        (Some(a), Some(b)) => {
+            scrm_wire::phone::canonical_digits(a) == scrm_wire::phone::canonical_digits(b)
+        }
+        _ => true,
+    };
+    c.merged_into.is_none()
+        && facts.phone.is_some()
+        && c.phone == facts.phone
+        && match (&c.user_id, &facts.user_id) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+        && ids_agree(&c.wa_id, &facts.wa_id)
 }
 
 /// A contact seen for the first time (its id is the database's to give).
@@ -546,8 +592,9 @@ pub(crate) fn id_by_phone(
 crate::repo! {
     /// Contacts: identity, names, phones, merges.
     pub trait ContactRepo {
-        /// Finds the contact by user id, then by wa_id, and fills in what it learned; creates
-        /// it when neither matches. Known values are only replaced by new non-empty ones.
+        /// Finds the contact by user id, then by wa_id, then by phone number (when the
+        /// contact found has no other WhatsApp identity), and fills in what it learned;
+        /// creates it when none matches. Known values are only replaced by new non-empty ones.
         fn upsert(tenant: &str, facts: &ContactFacts) -> Result<Contact, StoreError>;
         /// `upsert` for many senders of one tenant, in order, reading the contacts they
         /// name with a few statements for all of them.

@@ -48,6 +48,7 @@ pub mod page;
 pub mod plugins;
 pub mod postgres;
 pub mod repo;
+mod seal;
 pub mod secrets;
 pub mod settings;
 pub mod sql;
@@ -72,6 +73,7 @@ pub use plugins::PluginRepo;
 pub use postgres::{DEFAULT_POOL, mask as mask_url};
 pub use repo::{Store, transaction, transaction_if};
 use rusqlite::{Connection, OpenFlags};
+pub use seal::SecretsKey;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use secrets::SecretRepo;
 pub use settings::SettingRepo;
@@ -160,6 +162,10 @@ pub enum StoreError {
     /// The blocking task running the query panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
+    /// A sealed secret could not be opened (no key, or another key), or the
+    /// database's secrets were sealed with another key.
+    #[error("{0}")]
+    Secrets(String),
 }
 
 /// How many read connections to keep.
@@ -169,6 +175,8 @@ const READERS: usize = 4;
 #[derive(Clone, Debug)]
 pub struct Db {
     backend: Arc<Backend>,
+    /// Seals and opens tenant secrets; none: they are stored as given (tools, tests).
+    secrets_key: Option<Arc<SecretsKey>>,
 }
 
 #[derive(Debug)]
@@ -187,6 +195,13 @@ enum Backend {
 }
 
 impl Db {
+    /// This handle, sealing tenant secrets with `key` from now on (and opening
+    /// those sealed with it).
+    pub fn with_secrets_key(mut self, key: SecretsKey) -> Db {
+        self.secrets_key = Some(Arc::new(key));
+        self
+    }
+
     /// Opens (creating if needed) the SQLite database at `path` and migrates it to
     /// the latest schema.
     ///
@@ -222,6 +237,7 @@ impl Db {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Db {
+            secrets_key: None,
             backend: Arc::new(Backend::Sqlite {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
@@ -240,6 +256,7 @@ impl Db {
     pub fn connect(url: &str, pool: u32) -> Result<Db, StoreError> {
         let (pool, config) = postgres::open(url, pool)?;
         Ok(Db {
+            secrets_key: None,
             backend: Arc::new(Backend::Postgres {
                 pool: postgres::PoolHandle(Some(pool)),
                 config,
@@ -310,7 +327,7 @@ impl Db {
                 // Take the first free reader before waiting on one chosen by thread.
                 for r in readers {
                     if let Ok(conn) = r.try_lock() {
-                        return f(&Conn::sqlite(&conn));
+                        return f(&Conn::sqlite(&conn).with_key(db.secrets_key.as_deref()));
                     }
                 }
             }
@@ -333,7 +350,7 @@ impl Db {
             Backend::Sqlite { readers, .. } => {
                 let i = thread_index() % readers.len();
                 let conn = readers[i].lock().unwrap_or_else(|p| p.into_inner());
-                f(&Conn::sqlite(&conn))
+                f(&Conn::sqlite(&conn).with_key(self.secrets_key.as_deref()))
             }
             Backend::Postgres { .. } => self.with_conn(|c| f(c)),
         }
@@ -365,11 +382,11 @@ impl Db {
         match &*self.backend {
             Backend::Sqlite { writer, .. } => {
                 let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
-                f(&Conn::sqlite(&conn))
+                f(&Conn::sqlite(&conn).with_key(self.secrets_key.as_deref()))
             }
             Backend::Postgres { pool, .. } => {
                 let session = pool.get()?;
-                f(&Conn::postgres(&session))
+                f(&Conn::postgres(&session).with_key(self.secrets_key.as_deref()))
             }
         }
     }

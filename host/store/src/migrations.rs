@@ -201,6 +201,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0008_sync_indexes.sql")),
     // 0009: several hosts on one database (leases, shared pacing, singletons, blobs).
     M::up(include_str!("migrations/0009_hosts.sql")),
+    // 0010: CRM phone numbers that could not be normalised, with the reason.
+    M::up(include_str!("migrations/0010_crm_phones.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -220,6 +222,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0007_crm_backfill.sql"),
     include_str!("migrations/postgres/0008_sync_indexes.sql"),
     include_str!("migrations/postgres/0009_hosts.sql"),
+    include_str!("migrations/postgres/0010_crm_phones.sql"),
 ];
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Tenant secrets: values plugins' HTTP requests need (CRM tokens), added by the
-//! host, never shown to plugins nor served by the API.
+//! host, never shown to plugins nor served by the API. Stored sealed when the
+//! handle has a secrets key (see [`crate::SecretsKey`]).
 
 use super::{StoreError, now_ms};
 use crate::SecretString;
@@ -20,10 +21,14 @@ pub(crate) fn set(
     name: &str,
     value: &str,
 ) -> Result<(), StoreError> {
+    let stored = match conn.secrets_key() {
+        Some(key) => crate::seal::seal(key, tenant, name, value),
+        None => value.to_string(),
+    };
     conn.execute(
         "INSERT INTO tenant_secrets (tenant_id, name, value, updated_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        params![tenant, name, value, now_ms()],)?;
+        params![tenant, name, stored, now_ms()],)?;
     Ok(())
 }
 
@@ -59,8 +64,10 @@ pub(crate) fn get(conn: &Conn<'_>, tenant: &str, name: &str) -> Result<Option<St
     conn.query_opt(
         "SELECT value FROM tenant_secrets WHERE tenant_id = ?1 AND name = ?2",
         params![tenant, name],
-        |r| r.get(0),
-    )
+        |r| r.get::<String>(0),
+    )?
+    .map(|stored| crate::seal::open(conn.secrets_key(), tenant, name, &stored))
+    .transpose()
 }
 
 /// Every secret of a tenant, for the HTTP capability.
@@ -74,9 +81,57 @@ pub(crate) fn all(
     let rows = conn.query(
         "SELECT name, value FROM tenant_secrets WHERE tenant_id = ?1",
         params![tenant],
-        |r| Ok((r.get::<String>(0)?, SecretString::from(r.get::<String>(1)?))),
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
     )?;
-    Ok(rows)
+    rows.into_iter()
+        .map(|(name, stored)| {
+            let value = crate::seal::open(conn.secrets_key(), tenant, &name, &stored)?;
+            Ok((name, SecretString::from(value)))
+        })
+        .collect()
+}
+
+/// The setting that names the key the database's secrets are sealed with.
+const KEY_SETTING: &str = "secrets_key_fingerprint";
+
+/// Makes this connection's key the database's: refuses a key other than the one
+/// its secrets were sealed with (a second host started without the first one's
+/// key), records the key the first time, and seals every secret stored before
+/// sealing existed. How many it sealed. Call in a transaction, at start.
+///
+/// # Errors
+/// [`StoreError::Secrets`] for another key or no key; database failures.
+pub(crate) fn adopt_key(conn: &Conn<'_>) -> Result<usize, StoreError> {
+    let key = conn
+        .secrets_key()
+        .ok_or_else(|| StoreError::Secrets("no secrets key: secrets cannot be sealed".into()))?;
+    let mine = key.fingerprint();
+    match crate::settings::get(conn, KEY_SETTING)? {
+        Some(theirs) if theirs != mine => {
+            return Err(StoreError::Secrets(format!(
+                "this database's secrets are sealed with another key (fingerprint {theirs}; this host's is {mine}): \
+                 give every host the same SCRM_SECRETS_KEY, or the same secrets.key file"
+            )));
+        }
+        Some(_) => {}
+        None => crate::settings::set(conn, KEY_SETTING, &mine)?,
+    }
+    let plain: Vec<(String, String, String)> = conn
+        .query(
+            "SELECT tenant_id, name, value FROM tenant_secrets",
+            params![],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?
+        .into_iter()
+        .filter(|(_, _, v): &(String, String, String)| !crate::seal::is_sealed(v))
+        .collect();
+    for (tenant, name, value) in &plain {
+        conn.execute(
+            "UPDATE tenant_secrets SET value = ?3 WHERE tenant_id = ?1 AND name = ?2",
+            params![tenant, name, crate::seal::seal(key, tenant, name, value)],
+        )?;
+    }
+    Ok(plain.len())
 }
 
 crate::repo! {
@@ -92,5 +147,81 @@ crate::repo! {
         fn get(tenant: &str, name: &str) -> Result<Option<String>, StoreError>;
         /// Every secret of a tenant, for the HTTP capability.
         fn all(tenant: &str) -> Result<Vec<(String, SecretString)>, StoreError>;
+        /// Makes this connection's key the database's (refusing another one), and
+        /// seals the secrets stored before sealing existed; how many.
+        fn adopt_key() -> Result<usize, StoreError>;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SecretsKey;
+
+    fn setup(c: &Conn<'_>) -> Result<(), StoreError> {
+        crate::apps::insert(c, "app", "secret", "verify")?;
+        crate::tenants::insert(
+            c,
+            &crate::tenants::NewTenant {
+                id: "acme".into(),
+                app_id: "app".into(),
+                phone_number_ids: vec!["100".into()],
+                default_region: "IT".into(),
+            },
+        )
+    }
+
+    fn stored(c: &Conn<'_>) -> Result<Vec<String>, StoreError> {
+        c.query(
+            "SELECT value FROM tenant_secrets ORDER BY name",
+            params![],
+            |r| r.get(0),
+        )
+    }
+
+    #[test]
+    fn secrets_are_sealed_old_ones_at_adoption_and_another_key_is_refused() {
+        for t in crate::testing::backends() {
+            let b = t.backend;
+            // Stored before sealing existed.
+            t.db.with_conn(|c| {
+                setup(c)?;
+                set(c, "acme", "old", "plain-old-token")
+            })
+            .unwrap();
+            let key = SecretsKey::generate();
+            let db = t.db.clone().with_secrets_key(key.clone());
+            db.with_conn(|c| {
+                assert_eq!(adopt_key(c)?, 1, "{b}");
+                set(c, "acme", "new", "fresh-token")?;
+                for v in stored(c)? {
+                    assert!(
+                        crate::seal::is_sealed(&v) && !v.contains("token"),
+                        "{b}: {v}"
+                    );
+                }
+                assert_eq!(get(c, "acme", "old")?.as_deref(), Some("plain-old-token"));
+                let all = all(c, "acme")?;
+                assert_eq!(all.len(), 2, "{b}");
+                // Adopting again seals nothing more.
+                assert_eq!(adopt_key(c)?, 0, "{b}");
+                Ok(())
+            })
+            .unwrap();
+            let other = t.db.clone().with_secrets_key(SecretsKey::generate());
+            let e = other.with_conn(adopt_key).unwrap_err().to_string();
+            assert!(e.contains("sealed with another key"), "{b}: {e}");
+            let e = other
+                .with_conn(|c| get(c, "acme", "new"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("cannot be opened"), "{b}: {e}");
+            // Nothing was changed by the refused host.
+            db.with_conn(|c| {
+                assert_eq!(get(c, "acme", "new")?.as_deref(), Some("fresh-token"));
+                Ok(())
+            })
+            .unwrap();
+        }
     }
 }

@@ -103,6 +103,7 @@ enum Kind<'a> {
 #[derive(Clone, Copy)]
 pub struct Conn<'a> {
     kind: Kind<'a>,
+    key: Option<&'a crate::SecretsKey>,
 }
 
 impl std::fmt::Debug for Conn<'_> {
@@ -116,6 +117,7 @@ impl<'a> Conn<'a> {
     pub fn sqlite(c: &'a rusqlite::Connection) -> Conn<'a> {
         Conn {
             kind: Kind::Sqlite(c),
+            key: None,
         }
     }
 
@@ -123,7 +125,18 @@ impl<'a> Conn<'a> {
     pub fn postgres(s: &'a RefCell<PgSession>) -> Conn<'a> {
         Conn {
             kind: Kind::Postgres(s),
+            key: None,
         }
+    }
+
+    /// This connection, sealing and opening tenant secrets with `key`.
+    pub fn with_key(self, key: Option<&'a crate::SecretsKey>) -> Conn<'a> {
+        Conn { key, ..self }
+    }
+
+    /// The key tenant secrets are sealed with on this connection, if any.
+    pub(crate) fn secrets_key(&self) -> Option<&'a crate::SecretsKey> {
+        self.key
     }
 
     /// Which engine this is.

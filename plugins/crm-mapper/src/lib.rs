@@ -14,6 +14,7 @@
 //! [fields]                        # host field → CRM field
 //! name = "name"
 //! phone = "phone"
+//! country = "country"             # read, not written: the region of a number without +
 //!
 //! [defaults]                      # CRM field → value when empty
 //! customer_level = "New customer"
@@ -41,6 +42,9 @@ use std::collections::BTreeMap;
 struct FieldNames {
     name: String,
     phone: String,
+    /// The CRM field with the record's country: handed to the host as `country`,
+    /// which reads a phone number without a country code in that country.
+    country: String,
 }
 
 impl Default for FieldNames {
@@ -48,6 +52,7 @@ impl Default for FieldNames {
         FieldNames {
             name: "name".into(),
             phone: "phone".into(),
+            country: "country".into(),
         }
     }
 }
@@ -368,33 +373,46 @@ impl Mapper for CrmMapper {
     }
 
     fn crm_to_contact(record: CrmRecord) -> Result<ContactChanges, MapError> {
-        let cfg = config()?;
-        let get = |name: &str| {
-            record
-                .fields
-                .iter()
-                .find(|f| f.name == name)
-                .map(|f| &f.value)
-        };
-        let as_text = |v: Option<&FieldValue>| match v {
-            Some(FieldValue::Text(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
-            _ => None,
-        };
-        let fields = cfg
-            .pull_fields
+        Ok(contact_changes(&config()?, &record))
+    }
+}
+
+/// What a CRM record changes on the host's contact: its name, phone, `pull_fields`
+/// and country (as `country`).
+fn contact_changes(cfg: &Config, record: &CrmRecord) -> ContactChanges {
+    let get = |name: &str| {
+        record
+            .fields
             .iter()
-            .filter_map(|f| {
-                get(f).map(|v| Field {
-                    name: f.clone(),
-                    value: v.clone(),
-                })
+            .find(|f| f.name == name)
+            .map(|f| &f.value)
+    };
+    let as_text = |v: Option<&FieldValue>| match v {
+        Some(FieldValue::Text(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
+        _ => None,
+    };
+    let mut fields: Vec<Field> = cfg
+        .pull_fields
+        .iter()
+        .filter_map(|f| {
+            get(f).map(|v| Field {
+                name: f.clone(),
+                value: v.clone(),
             })
-            .collect();
-        Ok(ContactChanges {
-            name: as_text(get(&cfg.fields.name)),
-            phone: as_text(get(&cfg.fields.phone)),
-            fields,
         })
+        .collect();
+    if let Some(country) = as_text(get(&cfg.fields.country))
+        && !fields.iter().any(|f| f.name == "country")
+    {
+        fields.push(Field {
+            name: "country".into(),
+            value: FieldValue::Text(country),
+        });
+    }
+    ContactChanges {
+        name: as_text(get(&cfg.fields.name)),
+        phone: as_text(get(&cfg.fields.phone)),
+        fields,
     }
 }
 
@@ -412,6 +430,34 @@ mod tests {
             .insert("customer_level".into(), "New customer".into());
         c.required = vec!["phone".into()];
         c
+    }
+
+    #[test]
+    fn a_records_country_reaches_the_host_as_country() {
+        let mut c = cfg();
+        c.fields.country = "MailingCountry".into();
+        let text = |name: &str, v: &str| Field {
+            name: name.into(),
+            value: FieldValue::Text(v.into()),
+        };
+        let record = CrmRecord {
+            object: "contact".into(),
+            id: Some("003".into()),
+            fields: vec![
+                text("name", "Wing"),
+                text("phone", "9123 4567"),
+                text("MailingCountry", "Hong Kong"),
+            ],
+            updated_at: None,
+        };
+        let changes = contact_changes(&c, &record);
+        assert_eq!(changes.phone.as_deref(), Some("9123 4567"));
+        assert_eq!(changes.fields.len(), 1);
+        assert_eq!(changes.fields[0].name, "country");
+        assert!(matches!(&changes.fields[0].value, FieldValue::Text(t) if t == "Hong Kong"));
+        // No country field on the record: nothing sent.
+        c.fields.country = "country".into();
+        assert!(contact_changes(&c, &record).fields.is_empty());
     }
 
     #[test]

@@ -17,7 +17,10 @@
 //!
 //! Without a configuration the built-in rules apply: "how much" / "quanto costa" /
 //! "price" → `price-inquiry`; "where is my order" / "dov'è il mio pacco" →
-//! `order-status`; "complaint" / "reclamo" / "refund" → `complaint` (priority high).
+//! `order-status`; "complaint" / "reclamo" / "refund" → `complaint` (priority high);
+//! "voglio acquistare" / "I want to buy" … → `purchase-intent`, with the product named
+//! after it as a `product` entity; "c'è uno sconto?" / "any discount?" →
+//! `discount-inquiry`.
 
 pub mod rules;
 

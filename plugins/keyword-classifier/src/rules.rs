@@ -1,7 +1,7 @@
 //! Rule parsing and matching, independent of the WIT bindings so it can be unit
 //! tested natively.
 
-use scrm_plugin_sdk::{Classification, Intent, Priority};
+use scrm_plugin_sdk::{Classification, Entity, Intent, Priority};
 use serde::Deserialize;
 
 /// The plugin's configuration as the operator writes it.
@@ -52,7 +52,7 @@ struct Builtin {
 
 /// The built-in English/Italian rules. Keywords are written normalised (lowercase,
 /// `'` apostrophes, single spaces); a unit test checks that.
-const BUILTIN: [Builtin; 3] = [
+const BUILTIN: [Builtin; 5] = [
     Builtin {
         tag: "price-inquiry",
         keywords: &[
@@ -80,7 +80,110 @@ const BUILTIN: [Builtin; 3] = [
         keywords: &["complaint", "reclamo", "refund", "rimborso"],
         priority: Some(Priority::High),
     },
+    Builtin {
+        tag: "purchase-intent",
+        keywords: PURCHASE,
+        priority: None,
+    },
+    Builtin {
+        tag: "discount-inquiry",
+        keywords: DISCOUNT,
+        priority: None,
+    },
 ];
+
+/// Discount questions. "sconto" and "sconti" are listed apart, not as "scont", which
+/// would also match "scontrino" (a receipt).
+const DISCOUNT: &[&str] = &[
+    "sconto",
+    "sconti",
+    "scontat",
+    "scontistica",
+    "codice promo",
+    "promozione",
+    "promozioni",
+    "discount",
+    "coupon",
+    "promo code",
+    "voucher",
+];
+
+/// Purchase intent: a verb of buying; what follows it names the product.
+const PURCHASE: &[&str] = &[
+    "voglio acquistare",
+    "vorrei acquistare",
+    "voglio comprare",
+    "vorrei comprare",
+    "voglio ordinare",
+    "vorrei ordinare",
+    "i want to buy",
+    "i'd like to buy",
+    "i would like to buy",
+    "i want to order",
+    "i'd like to order",
+    "i would like to order",
+    "i want to purchase",
+    "i'd like to purchase",
+    "i would like to purchase",
+];
+
+/// Words skipped before a product's name: articles and demonstratives.
+const ARTICLES: &[&str] = &[
+    "il", "lo", "la", "i", "gli", "le", "un", "uno", "una", "del", "della", "dello", "dei",
+    "degli", "delle", "questo", "questa", "quel", "quello", "quella", "the", "a", "an", "this",
+    "that", "some", "your",
+];
+
+/// Words that end a product's name: courtesy and time words.
+const AFTER_PRODUCT: &[&str] = &[
+    "per", "please", "grazie", "thanks", "thank", "for", "by", "entro", "oggi", "domani", "today",
+    "tomorrow", "asap", "subito", "ma", "but", "e", "and",
+];
+
+/// The longest product name taken, in words.
+const PRODUCT_WORDS: usize = 6;
+
+/// The product named after a purchase phrase in `text` ("Voglio acquistare il
+/// prodotto A" → "prodotto A"), in the customer's own spelling: leading articles
+/// dropped, cut at punctuation, a courtesy word or [`PRODUCT_WORDS`] words.
+fn product_after(text: &str, normalised: &str) -> Option<String> {
+    let end = PURCHASE
+        .iter()
+        .filter_map(|k| find_at_word_start(normalised, k).map(|at| at + k.len()))
+        .min()?;
+    // Normalising only lowercases and collapses white space, so the n-th word of
+    // the normalised text is the n-th word of the original.
+    let consumed = normalised[..end].split_whitespace().count();
+    let mut words = text.split_whitespace().skip(consumed).peekable();
+    while let Some(w) = words.peek() {
+        let lower = w.to_lowercase();
+        if ARTICLES.contains(&lower.as_str()) {
+            words.next();
+        } else {
+            break;
+        }
+    }
+    let mut product: Vec<&str> = Vec::new();
+    for (i, w) in words.enumerate() {
+        // "l'iPhone", "un'auto": the article is part of the word.
+        let w = if i == 0 {
+            w.split_once(['\'', '\u{2019}'])
+                .filter(|(a, _)| ["l", "un", "dell", "quell"].contains(&a.to_lowercase().as_str()))
+                .map_or(w, |(_, rest)| rest)
+        } else {
+            w
+        };
+        let trimmed = w.trim_end_matches(|c: char| !c.is_alphanumeric());
+        if AFTER_PRODUCT.contains(&trimmed.to_lowercase().as_str()) || trimmed.is_empty() {
+            break;
+        }
+        product.push(trimmed);
+        if trimmed.len() != w.len() || product.len() == PRODUCT_WORDS {
+            break;
+        }
+    }
+    (!product.is_empty()).then(|| product.join(" "))
+}
 
 /// The rules of one binding, ready to match.
 #[derive(Debug)]
@@ -114,8 +217,10 @@ impl RuleSet {
     /// Applies every rule to `text`; each matching rule adds its tag once. The first
     /// matching rule gives the intent; the highest priority of the matches wins.
     pub fn classify(&self, text: &str) -> Classification {
+        let original = text;
         let text = normalise(text);
         let mut out = Classification::default();
+        let mut entities = Vec::new();
         let mut hit = |tag: &str, intent: &str, priority: Option<Priority>| {
             if !out.tags.iter().any(|t| t == tag) {
                 out.tags.push(tag.to_string());
@@ -140,6 +245,14 @@ impl RuleSet {
                     .any(|k| contains_at_word_start(&text, k))
                 {
                     hit(rule.tag, rule.tag, rule.priority);
+                    if rule.tag == "purchase-intent"
+                        && let Some(product) = product_after(original, &text)
+                    {
+                        entities.push(Entity {
+                            kind: "product".into(),
+                            value: product,
+                        });
+                    }
                 }
             }
         }
@@ -153,6 +266,7 @@ impl RuleSet {
                 hit(&rule.tag, &rule.intent, rule.priority);
             }
         }
+        out.entities = entities;
         out
     }
 }
@@ -247,13 +361,18 @@ fn normalise(text: &str) -> String {
 /// True when `needle` occurs in `hay` starting at a word boundary ("price" matches
 /// "prices" but not "spice").
 fn contains_at_word_start(hay: &str, needle: &str) -> bool {
+    find_at_word_start(hay, needle).is_some()
+}
+
+/// Where `needle` first occurs in `hay` starting at a word boundary.
+fn find_at_word_start(hay: &str, needle: &str) -> Option<usize> {
     let Some(&first) = needle.as_bytes().first() else {
-        return true;
+        return Some(0);
     };
     let bytes = hay.as_bytes();
     // Candidate starts are the needle's first byte; a plain scan beats building a
     // substring searcher for messages of a few dozen bytes.
-    (0..bytes.len()).filter(|&i| bytes[i] == first).any(|i| {
+    (0..bytes.len()).filter(|&i| bytes[i] == first).find(|&i| {
         bytes[i..].starts_with(needle.as_bytes())
             && hay[..i]
                 .chars()
@@ -297,6 +416,57 @@ mod tests {
         assert_eq!(tags(&r, "Faccio reclamo"), ["complaint"]);
         assert!(tags(&r, "Does it come in another color?").is_empty());
         assert!(tags(&r, "spice").is_empty());
+    }
+
+    #[test]
+    fn discount_questions_and_purchase_intent_in_italian_and_english() {
+        let r = RuleSet::from_config(b"").unwrap();
+        for text in [
+            "c'è uno sconto?",
+            "C’è uno SCONTO per studenti?",
+            "Avete sconti?",
+            "any discount?",
+            "Do you have a promo code",
+        ] {
+            assert_eq!(tags(&r, text), ["discount-inquiry"], "{text}");
+        }
+        assert!(tags(&r, "Mi manda lo scontrino?").is_empty());
+        let product = |text: &str| {
+            let c = r.classify(text);
+            assert_eq!(c.tags, ["purchase-intent"], "{text}");
+            assert_eq!(c.intent.unwrap().name, "purchase-intent");
+            c.entities
+                .iter()
+                .find(|e| e.kind == "product")
+                .map(|e| e.value.clone())
+        };
+        assert_eq!(
+            product("Voglio acquistare il prodotto A").as_deref(),
+            Some("prodotto A")
+        );
+        assert_eq!(
+            product("vorrei comprare l'iPhone 15 Pro, grazie").as_deref(),
+            Some("iPhone 15 Pro")
+        );
+        assert_eq!(
+            product("Vorrei  ordinare due borse nere per domani").as_deref(),
+            Some("due borse nere")
+        );
+        assert_eq!(
+            product("I want to buy the Blue Bag please").as_deref(),
+            Some("Blue Bag")
+        );
+        assert_eq!(
+            product("I'd like to order an XL t-shirt!").as_deref(),
+            Some("XL t-shirt")
+        );
+        assert_eq!(product("Hi! I want to buy.").as_deref(), None);
+        // Both at once: the purchase names the product, the question is tagged too.
+        let c = r.classify("Voglio comprare la borsa rossa, c'è uno sconto?");
+        assert_eq!(c.tags, ["purchase-intent", "discount-inquiry"]);
+        assert_eq!(c.intent.unwrap().name, "purchase-intent");
+        assert_eq!(c.entities.len(), 1);
+        assert_eq!(c.entities[0].value, "borsa rossa");
     }
 
     #[test]

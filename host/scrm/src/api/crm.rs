@@ -231,6 +231,20 @@ pub async fn reviews(
     Ok(Json(out))
 }
 
+/// `GET /v1/tenants/{id}/crm/phone-problems`: the CRM records whose phone number
+/// could not be normalised, with the reason, most recently seen first.
+pub async fn phone_problems(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    super::require_tenant(&state, &tenant).await?;
+    let items = state
+        .db
+        .read(move |c| scrm_store::CrmRepo::phone_problems(c, &tenant))
+        .await?;
+    Ok(Json(json!({ "items": items })))
+}
+
 /// `POST /v1/tenants/{id}/crm/reviews/{review}/accept` keeps the winning value.
 pub async fn accept(
     State(state): State<AppState>,

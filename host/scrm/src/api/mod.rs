@@ -114,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{id}/crm/pull", post(crm::pull))
         .route("/tenants/{id}/crm/backfill", post(crm::backfill))
         .route("/tenants/{id}/crm/reviews", get(crm::reviews))
+        .route("/tenants/{id}/crm/phone-problems", get(crm::phone_problems))
         .route(
             "/tenants/{id}/crm/reviews/{review}/accept",
             post(crm::accept),

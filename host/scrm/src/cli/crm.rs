@@ -79,6 +79,11 @@ pub enum CrmCommand {
         #[arg(long, default_value = "open")]
         state: String,
     },
+    /// List CRM records whose phone number could not be normalised, with the reason.
+    PhoneProblems {
+        #[command(flatten)]
+        target: TenantArgs,
+    },
     /// Accept a review entry: the winning value stays.
     Accept {
         #[command(flatten)]
@@ -276,13 +281,14 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
                 .await?;
             (client, v, |v| {
                 format!(
-                    "{} records: {} changed, {} conflicts (in the review queue), {} created, {} echoes ignored, {} skipped",
+                    "{} records: {} changed, {} conflicts (in the review queue), {} created, {} echoes ignored, {} skipped, {} unusable phone numbers (scrm crm phone-problems)",
                     v["records"],
                     v["changed"],
                     v["conflicts"],
                     v["created"],
                     v["echoes"],
-                    v["skipped"]
+                    v["skipped"],
+                    v["phone_problems"]
                 )
             })
         }
@@ -303,6 +309,26 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             (client, v, review_line)
+        }
+        CrmCommand::PhoneProblems {
+            target: TenantArgs { client, tenant },
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.get(&format!("/v1/tenants/{tenant}/crm/phone-problems")))
+                .await?;
+            if !client.json {
+                for p in v["items"].as_array().into_iter().flatten() {
+                    println!(
+                        "{}\t{}\t{}",
+                        p["crm_id"].as_str().unwrap_or(""),
+                        p["phone"].as_str().unwrap_or(""),
+                        p["reason"].as_str().unwrap_or("")
+                    );
+                }
+                return Ok(());
+            }
+            (client, v, |v| v.to_string())
         }
         CrmCommand::Accept {
             target: TenantArgs { client, tenant },

@@ -21,6 +21,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         compile_cache_dir: std::env::var_os("SCRM_COMPILE_CACHE_DIR").map(Into::into),
         graph_url: args.graph_url,
         database_url: args.database_url.map(SecretString::from),
+        secrets_key: std::env::var("SCRM_SECRETS_KEY")
+            .ok()
+            .map(SecretString::from),
     };
     let settings = Settings::load(args.config.as_deref(), overrides)?;
     let running = crate::server::start(settings.clone())

@@ -10,6 +10,7 @@
 //! # media_dir = "…"            # default <data_dir>/media; shared by every host
 //! # database_url = "postgres://scrm:…@db.internal/scrm"   # default: SQLite in data_dir
 //! # database_pool = 16         # PostgreSQL connections per host
+//! # secrets_key_file = "…"     # default <data_dir>/secrets.key; or SCRM_SECRETS_KEY
 //!
 //! [plugins]
 //! deadline_ms = 200            # CPU deadline per plugin call
@@ -59,6 +60,9 @@ pub struct FileConfig {
     pub database_url: Option<SecretString>,
     /// PostgreSQL connections per host (default 16).
     pub database_pool: Option<u32>,
+    /// The file holding the key tenant secrets are sealed with (default
+    /// `<data_dir>/secrets.key`, created at first start). `SCRM_SECRETS_KEY` wins.
+    pub secrets_key_file: Option<PathBuf>,
     /// Limits for plugin calls.
     #[serde(default)]
     pub plugins: PluginLimits,
@@ -89,6 +93,10 @@ pub struct Settings {
     pub database_url: Option<SecretString>,
     /// PostgreSQL connections per host.
     pub database_pool: u32,
+    /// The key tenant secrets are sealed with, when given in the environment.
+    pub secrets_key: Option<SecretString>,
+    /// Else the file it is read from (created with a new key when missing).
+    pub secrets_key_file: PathBuf,
 }
 
 /// Values from the environment or the command line; they win over the file.
@@ -106,6 +114,9 @@ pub struct Overrides {
     pub graph_url: Option<String>,
     /// `--database-url` / `SCRM_DATABASE_URL`: a PostgreSQL database.
     pub database_url: Option<SecretString>,
+    /// `SCRM_SECRETS_KEY`: the key tenant secrets are sealed with (32 bytes, base64
+    /// or hex).
+    pub secrets_key: Option<SecretString>,
 }
 
 /// Errors reading configuration.
@@ -166,6 +177,12 @@ impl Settings {
                 .or(fc.compile_cache_dir)
                 .unwrap_or_else(|| data_dir.join("cache")),
             media_dir: fc.media_dir.unwrap_or_else(|| data_dir.join("media")),
+            secrets_key_file: fc
+                .secrets_key_file
+                .unwrap_or_else(|| data_dir.join("secrets.key")),
+            secrets_key: overrides
+                .secrets_key
+                .filter(|k| !k.expose_secret().trim().is_empty()),
             data_dir,
             listen: overrides
                 .listen

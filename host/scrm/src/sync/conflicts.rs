@@ -88,6 +88,51 @@ pub(super) fn reconcile_host_side(
     Ok(contact)
 }
 
+/// The E.164 form of a CRM record's phone number, read in the record's `country`
+/// field when the mapper gives one, else in the tenant's default region. A number
+/// that cannot be normalised is listed with the reason (`phone_problems`), and the
+/// record is applied without it; a usable one clears an earlier listing.
+fn crm_phone(
+    tx: &dyn Store,
+    tenant: &str,
+    crm_id: &str,
+    changes: &scrm_engine::crm::ContactChanges,
+    out: &mut Applied,
+) -> Result<Option<String>, StoreError> {
+    let Some(raw) = changes.phone.as_deref().filter(|p| !p.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let country = changes
+        .fields
+        .iter()
+        .find(|(field, _)| field == "country")
+        .and_then(|(_, v)| v.as_str())
+        .filter(|c| !c.trim().is_empty());
+    let region = scrm_store::TenantRepo::get(tx, tenant)?.map(|t| t.default_region);
+    match scrm_wire::phone::crm_phone_to_e164(raw, country, region.as_deref()) {
+        Ok(e164) => {
+            scrm_store::CrmRepo::clear_phone_problem(tx, tenant, crm_id)?;
+            Ok(Some(e164))
+        }
+        Err(problem) => {
+            tracing::warn!(tenant, crm_id, phone = raw, reason = %problem, "CRM phone number not usable");
+            scrm_store::CrmRepo::note_phone_problem(
+                tx,
+                tenant,
+                &scrm_store::crm::PhoneProblem {
+                    crm_id: crm_id.to_string(),
+                    phone: raw.to_string(),
+                    country: country.map(str::to_string),
+                    reason: problem.to_string(),
+                    seen_at: now_ms(),
+                },
+            )?;
+            out.phone_problems += 1;
+            Ok(None)
+        }
+    }
+}
+
 /// Applies one CRM record's changes to the host (inside the caller's transaction).
 pub(super) fn apply_one(
     tx: &dyn Store,
@@ -102,10 +147,7 @@ pub(super) fn apply_one(
     };
     let at = updated_at.unwrap_or_else(now_ms);
     let mut echo = false;
-    let phone = changes
-        .phone
-        .as_deref()
-        .and_then(|p| scrm_wire::phone::to_e164(p, None));
+    let phone = crm_phone(tx, tenant, crm_id, changes, &mut out)?;
     let contact_id = match scrm_store::CrmRepo::local_for(tx, tenant, "contact", crm_id)? {
         Some((id, link)) => {
             // The CRM's time of the host's own last write: an echo, unless a value
@@ -119,7 +161,7 @@ pub(super) fn apply_one(
                 tracing::info!(
                     tenant,
                     crm_id,
-                    "CRM record without a known contact or a phone; skipped"
+                    "CRM record without a known contact or a usable phone; skipped"
                 );
                 out.skipped += 1;
                 return Ok(out);

@@ -107,8 +107,12 @@ pub struct Applied {
     pub conflicts: usize,
     /// Contacts created from CRM records.
     pub created: usize,
-    /// Records that named no known contact and no phone, skipped (with a log line).
+    /// Records that named no known contact and no usable phone, skipped (with a log
+    /// line).
     pub skipped: usize,
+    /// Records whose phone number could not be normalised (listed with the reason
+    /// in the tenant's phone problems).
+    pub phone_problems: usize,
 }
 
 /// A tenant's CRM rate limiter and the settings it was built from.
@@ -292,6 +296,7 @@ impl Applied {
         self.conflicts += o.conflicts;
         self.created += o.created;
         self.skipped += o.skipped;
+        self.phone_problems += o.phone_problems;
     }
 }
 

@@ -5,12 +5,15 @@
 mod dedupe;
 mod jobs;
 mod links;
+mod phones;
 mod reviews;
 mod unread;
 
 pub(crate) use dedupe::*;
 pub use jobs::*;
 pub use links::*;
+pub use phones::PhoneProblem;
+pub(crate) use phones::{clear_phone_problem, note_phone_problem, phone_problems};
 pub use reviews::*;
 pub use unread::*;
 
@@ -300,5 +303,11 @@ crate::repo! {
         fn unread_candidates(now: i64) -> Result<Vec<Unread>, StoreError>;
         /// Records that the rule fired for `message_id`, so it never fires again.
         fn flag_unread(message_id: i64, now: i64) -> Result<(), StoreError>;
+        /// Records (or refreshes) a CRM record whose phone number could not be used.
+        fn note_phone_problem(tenant: &str, problem: &PhoneProblem) -> Result<(), StoreError>;
+        /// Forgets the phone problem of a CRM record (its number is usable now).
+        fn clear_phone_problem(tenant: &str, crm_id: &str) -> Result<(), StoreError>;
+        /// The tenant's unusable CRM numbers, most recently seen first (at most 1,000).
+        fn phone_problems(tenant: &str) -> Result<Vec<PhoneProblem>, StoreError>;
     }
 }

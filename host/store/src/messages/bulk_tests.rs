@@ -24,6 +24,14 @@ fn setup(c: &Conn<'_>) -> Result<(), crate::StoreError> {
     // Known before the batch: a contact, a message of theirs (redelivered in the
     // batch), and an edit of a message that arrives in the batch.
     let known = contacts::upsert(c, "acme", &facts(Some("391"), None, Some("Anna")))?;
+    // Created from CRM records: a Mexican mobile (its WhatsApp id will carry the old
+    // "1"), and a number whose WhatsApp id is not known.
+    contacts::upsert(
+        c,
+        "acme",
+        &crm_made(Some("525512345678"), "+525512345678", "Carla"),
+    )?;
+    contacts::upsert(c, "acme", &crm_made(None, "+393470000001", "Dario"))?;
     insert_inbound(c, &message("acme", known.id, "100", "w.old", "text", 5))?;
     record_revision(
         c,
@@ -41,6 +49,25 @@ fn setup(c: &Conn<'_>) -> Result<(), crate::StoreError> {
         },
     )?;
     Ok(())
+}
+
+fn crm_made(wa: Option<&str>, phone: &str, name: &str) -> ContactFacts {
+    ContactFacts {
+        wa_id: wa.map(Into::into),
+        user_id: None,
+        phone: Some(phone.into()),
+        name: Some(name.into()),
+    }
+}
+
+/// A sender whose WhatsApp id is written differently from its E.164 number.
+fn sender(wa: &str, phone: &str) -> ContactFacts {
+    ContactFacts {
+        wa_id: Some(wa.into()),
+        user_id: None,
+        phone: Some(phone.into()),
+        name: None,
+    }
 }
 
 fn facts(wa: Option<&str>, user: Option<&str>, name: Option<&str>) -> ContactFacts {
@@ -159,6 +186,24 @@ fn script() -> Vec<(
             "w.edited",
             "text",
             45,
+        ),
+        // The CRM's contacts write in: found by phone number, their WhatsApp ids
+        // learned.
+        (
+            "acme",
+            sender("5215512345678", "+525512345678"),
+            "100",
+            "w.mx",
+            "text",
+            46,
+        ),
+        (
+            "acme",
+            sender("393470000001", "+393470000001"),
+            "100",
+            "w.it",
+            "text",
+            47,
         ),
         // The same wamid and sender under another tenant, and by user id only.
         (
@@ -318,6 +363,37 @@ fn run(c: &Conn<'_>, batched: bool) -> Vec<String> {
             .map(|(r, ok)| format!("{} first={} recorded={ok}", wamid_of(r.message_id), r.first)),
     );
     out
+}
+
+#[test]
+fn a_contact_the_crm_created_is_found_by_phone_when_the_customer_writes() {
+    for batched in [false, true] {
+        for t in crate::testing::backends() {
+            let rows = t
+                .db
+                .with_conn(|c| {
+                    setup(c)?;
+                    run(c, batched);
+                    c.query(
+                        "SELECT COALESCE(wa_id, '-') || ' ' || phone_e164 || ' ' || name FROM contacts
+                         WHERE tenant_id = 'acme' AND phone_e164 IN ('+525512345678', '+393470000001')
+                         ORDER BY phone_e164",
+                        params![],
+                        |r| r.get::<String>(0),
+                    )
+                })
+                .unwrap();
+            assert_eq!(
+                rows,
+                [
+                    "393470000001 +393470000001 Dario",
+                    "5215512345678 +525512345678 Carla"
+                ],
+                "{} batched={batched}",
+                t.backend
+            );
+        }
+    }
 }
 
 #[test]
