@@ -134,6 +134,81 @@ scrm_e2e::both_backends! {
     }
 
     #[tokio::test]
+    async fn a_secret_past_the_rotation_period_is_reported_and_measured() {
+        let host = Host::start().await;
+        host.tenant("acme", &["100"], "US").await;
+        for name in ["fresh-token", "old-token"] {
+            host.ok(
+                "PUT",
+                &format!("/v1/tenants/acme/secrets/{name}"),
+                Some(json!({"value": "v"})),
+            )
+            .await;
+        }
+        let health = host.ok("GET", "/v1/tenants/acme/health", None).await;
+        assert_eq!(health, json!({"status": "ok", "warnings": []}));
+        // One was set 45 days ago; the default rotation period is 30 days.
+        let long_ago = scrm_store::now_ms() - 45 * 86_400_000;
+        host.with_conn(move |c| {
+            c.execute(
+                "UPDATE tenant_secrets SET updated_at = ?1 WHERE name = 'old-token'",
+                scrm_store::params![long_ago],
+            )
+        })
+        .await
+        .unwrap();
+        let listed = host.ok("GET", "/v1/tenants/acme/secrets", None).await;
+        let by_name = |n: &str| {
+            listed["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == n)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(by_name("old-token")["age_days"], 45);
+        assert_eq!(by_name("old-token")["due_for_rotation"], true);
+        assert_eq!(by_name("fresh-token")["due_for_rotation"], false);
+        let health = host.ok("GET", "/v1/tenants/acme/health", None).await;
+        assert_eq!(health["status"], "warning", "{health}");
+        let warnings = health["warnings"].as_array().unwrap();
+        assert_eq!(warnings.len(), 1, "{health}");
+        assert_eq!(warnings[0]["code"], "secret_due_for_rotation");
+        assert_eq!(warnings[0]["secret"], "old-token");
+        let metrics = host.metrics().await;
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("scrm_secret_age_seconds{") && l.contains("old-token"))
+            .unwrap_or_else(|| panic!("{metrics}"));
+        let secs: i64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!((45 * 86_400..46 * 86_400).contains(&secs), "{line}");
+
+        // A longer period (or 0, never) clears the warning; a bad one is refused.
+        let set = host
+            .ok("PATCH", "/v1/tenants/acme", Some(json!({"secret_rotation_days": 60})))
+            .await;
+        assert_eq!(set["secret_rotation_days"], 60);
+        let health = host.ok("GET", "/v1/tenants/acme/health", None).await;
+        assert_eq!(health["status"], "ok", "{health}");
+        for (body, status, code) in [
+            (json!({"secret_rotation_days": -1}), 422, "invalid_secret_rotation_days"),
+            (json!({"secret_rotation_day": 5}), 422, "invalid_json"),
+        ] {
+            let (s, v) = host.api("PATCH", "/v1/tenants/acme", Some(body)).await;
+            assert_eq!(s.as_u16(), status, "{v}");
+            assert_eq!(v["error"]["code"], code, "{v}");
+        }
+        let (s, v) = host
+            .api("PATCH", "/v1/tenants/nope", Some(json!({"secret_rotation_days": 5})))
+            .await;
+        assert_eq!((s.as_u16(), v["error"]["code"].as_str()), (404, Some("not_found")), "{v}");
+        // Deleting the secret removes its age from the metrics.
+        host.ok("DELETE", "/v1/tenants/acme/secrets/old-token", None).await;
+        assert!(!host.metrics().await.contains("old-token"));
+    }
+
+    #[tokio::test]
     async fn bad_input_gets_specific_errors_and_changes_nothing() {
         let host = Host::start().await;
         host.tenant("acme", &["100"], "US").await;

@@ -97,6 +97,15 @@ pub struct GraphProbeFailureLabels {
     pub reason: String,
 }
 
+/// Labels naming one tenant secret.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SecretLabels {
+    /// Its tenant.
+    pub tenant: String,
+    /// Its name.
+    pub name: String,
+}
+
 /// Labels naming one Meta app.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AppLabel {
@@ -134,6 +143,8 @@ pub struct Metrics {
     pub graph_probe_failures: Family<GraphProbeFailureLabels, Counter>,
     /// 1 while an app sends through its backup Cloud API URL.
     pub graph_backup_active: Family<AppLabel, Gauge>,
+    /// Seconds since each tenant secret was set (read from the store on each scrape).
+    pub secret_age: Family<SecretLabels, Gauge>,
     /// Switches between primary and backup, per app and target switched to.
     pub graph_switches: Family<GraphProbeLabels, Counter>,
     /// CRM sync jobs run, by outcome.
@@ -231,6 +242,12 @@ impl Metrics {
             "1 while an app sends through its backup Cloud API base URL",
             graph_backup_active.clone(),
         );
+        let secret_age = Family::<SecretLabels, Gauge>::default();
+        registry.register(
+            "secret_age_seconds",
+            "Seconds since each tenant secret was set; rotate past the tenant's rotation period",
+            secret_age.clone(),
+        );
         let graph_switches = Family::<GraphProbeLabels, Counter>::default();
         registry.register(
             "graph_switches",
@@ -258,6 +275,7 @@ impl Metrics {
             graph_probe_latency,
             graph_probe_failures,
             graph_backup_active,
+            secret_age,
             graph_switches,
             sends,
             quarantined,
@@ -330,6 +348,19 @@ impl Metrics {
                     reason: outcome.to_string(),
                 })
                 .inc();
+        }
+    }
+
+    /// Replaces the secret ages with `ages` as of `now` (ms): deleted secrets vanish.
+    pub fn set_secret_ages(&self, ages: &[scrm_store::secrets::SecretAge], now: i64) {
+        self.secret_age.clear();
+        for a in ages {
+            self.secret_age
+                .get_or_create(&SecretLabels {
+                    tenant: a.tenant.clone(),
+                    name: a.name.clone(),
+                })
+                .set((now - a.set_at) / 1000);
         }
     }
 

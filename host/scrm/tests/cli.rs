@@ -419,6 +419,113 @@ fn crm_commands_show_settings_queue_backfill_and_refusals() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert_eq!(
+        ok(&server, &["crm", "phone-problems", "--tenant", "acme"]),
+        ""
+    );
+}
+
+#[test]
+fn tenant_health_warns_of_a_secret_due_for_rotation_with_exit_5() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path());
+    ok(
+        &server,
+        &[
+            "app",
+            "add",
+            "--id",
+            "app1",
+            "--app-secret",
+            "0123456789abcdef0123456789abcdef",
+            "--verify-token",
+            "v",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "tenant",
+            "add",
+            "--id",
+            "acme",
+            "--app",
+            "app1",
+            "--phone-number-id",
+            "100",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "secret",
+            "set",
+            "--tenant",
+            "acme",
+            "--name",
+            "crm-token",
+            "--value",
+            "t0k",
+        ],
+    );
+    assert_eq!(
+        ok(&server, &["tenant", "health", "--tenant", "acme"]),
+        "ok\n"
+    );
+    let listed = ok(&server, &["secret", "list", "--tenant", "acme"]);
+    assert!(
+        listed
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("crm-token") && l.ends_with("ok")),
+        "{listed}"
+    );
+    // Set 40 days ago (written straight into the file the host serves).
+    scrm_store::Db::open(&tmp.path().join("scrm-data/scrm.db"))
+        .unwrap()
+        .with_conn(|c| {
+            c.execute(
+                "UPDATE tenant_secrets SET updated_at = ?1",
+                scrm_store::params![scrm_store::now_ms() - 40 * 86_400_000],
+            )
+        })
+        .unwrap();
+    let out = scrm(&server, &["tenant", "health", "--tenant", "acme"]);
+    assert_eq!(out.status.code(), Some(5));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("secret_due_for_rotation") && text.contains("crm-token"),
+        "{text}"
+    );
+    let listed = ok(&server, &["secret", "list", "--tenant", "acme"]);
+    assert!(listed.contains("40") && listed.contains("due"), "{listed}");
+    ok(
+        &server,
+        &[
+            "tenant",
+            "set",
+            "--tenant",
+            "acme",
+            "--secret-rotation-days",
+            "60",
+        ],
+    );
+    assert_eq!(
+        ok(&server, &["tenant", "health", "--tenant", "acme"]),
+        "ok\n"
+    );
+    let out = scrm(
+        &server,
+        &[
+            "tenant",
+            "set",
+            "--tenant",
+            "acme",
+            "--secret-rotation-days",
+            "5000",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
 }
 
 #[test]

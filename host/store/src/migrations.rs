@@ -203,6 +203,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0009_hosts.sql")),
     // 0010: CRM phone numbers that could not be normalised, with the reason.
     M::up(include_str!("migrations/0010_crm_phones.sql")),
+    // 0011: how old a tenant's secrets may get before a rotation warning.
+    M::up(include_str!("migrations/0011_secret_rotation.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -223,6 +225,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0008_sync_indexes.sql"),
     include_str!("migrations/postgres/0009_hosts.sql"),
     include_str!("migrations/postgres/0010_crm_phones.sql"),
+    include_str!("migrations/postgres/0011_secret_rotation.sql"),
 ];
 
 #[cfg(test)]

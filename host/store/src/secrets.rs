@@ -91,6 +91,75 @@ pub(crate) fn all(
         .collect()
 }
 
+/// A stored secret's name and age, for rotation warnings and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretAge {
+    /// Its tenant.
+    pub tenant: String,
+    /// Its name.
+    pub name: String,
+    /// When it was last set, Unix ms.
+    pub set_at: i64,
+    /// The tenant's rotation period, days.
+    pub rotation_days: i64,
+}
+
+impl SecretAge {
+    /// Whether it is older than its tenant's rotation period at `now`.
+    pub fn stale(&self, now: i64) -> bool {
+        self.rotation_days > 0 && now - self.set_at > self.rotation_days * 86_400_000
+    }
+}
+
+/// Every secret's age (of `tenant`, or of all tenants), by tenant and name.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn ages(conn: &Conn<'_>, tenant: Option<&str>) -> Result<Vec<SecretAge>, StoreError> {
+    conn.query(
+        "SELECT s.tenant_id, s.name, s.updated_at, t.secret_rotation_days
+         FROM tenant_secrets s JOIN tenants t ON t.id = s.tenant_id
+         WHERE ?1 IS NULL OR s.tenant_id = ?1 ORDER BY s.tenant_id, s.name",
+        params![tenant],
+        |r| {
+            Ok(SecretAge {
+                tenant: r.get(0)?,
+                name: r.get(1)?,
+                set_at: r.get(2)?,
+                rotation_days: r.get(3)?,
+            })
+        },
+    )
+}
+
+/// Sets how old `tenant`'s secrets may get before a rotation warning (0: never);
+/// false when there is no such tenant.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn set_rotation_days(
+    conn: &Conn<'_>,
+    tenant: &str,
+    days: i64,
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE tenants SET secret_rotation_days = ?2 WHERE id = ?1",
+        params![tenant, days],
+    )? == 1)
+}
+
+/// `tenant`'s rotation period in days, if the tenant exists.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn rotation_days(conn: &Conn<'_>, tenant: &str) -> Result<Option<i64>, StoreError> {
+    conn.query_opt(
+        "SELECT secret_rotation_days FROM tenants WHERE id = ?1",
+        params![tenant],
+        |r| r.get(0),
+    )
+}
+
 /// The setting that names the key the database's secrets are sealed with.
 const KEY_SETTING: &str = "secrets_key_fingerprint";
 
@@ -147,6 +216,13 @@ crate::repo! {
         fn get(tenant: &str, name: &str) -> Result<Option<String>, StoreError>;
         /// Every secret of a tenant, for the HTTP capability.
         fn all(tenant: &str) -> Result<Vec<(String, SecretString)>, StoreError>;
+        /// Every secret's age (of `tenant`, or of all tenants), by tenant and name.
+        fn ages(tenant: Option<&str>) -> Result<Vec<SecretAge>, StoreError>;
+        /// Sets how old a tenant's secrets may get before a rotation warning (0: never);
+        /// false when there is no such tenant.
+        fn set_rotation_days(tenant: &str, days: i64) -> Result<bool, StoreError>;
+        /// A tenant's rotation period in days, if the tenant exists.
+        fn rotation_days(tenant: &str) -> Result<Option<i64>, StoreError>;
         /// Makes this connection's key the database's (refusing another one), and
         /// seals the secrets stored before sealing existed; how many.
         fn adopt_key() -> Result<usize, StoreError>;

@@ -592,13 +592,22 @@ pub async fn list_secrets(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let names = state
+    super::require_tenant(&state, &tenant).await?;
+    let ages = state
         .db
-        .read(move |c| scrm_store::SecretRepo::names(c, &tenant))
+        .read(move |c| scrm_store::SecretRepo::ages(c, Some(&tenant)))
         .await?;
-    let items: Vec<Value> = names
+    let now = scrm_store::now_ms();
+    let items: Vec<Value> = ages
         .into_iter()
-        .map(|(name, updated_at)| json!({"name": name, "updated_at": updated_at}))
+        .map(|a| {
+            json!({
+                "name": a.name,
+                "updated_at": a.set_at,
+                "age_days": (now - a.set_at) / 86_400_000,
+                "due_for_rotation": a.stale(now),
+            })
+        })
         .collect();
     Ok(Json(json!({"items": items})))
 }

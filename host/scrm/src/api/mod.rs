@@ -9,6 +9,7 @@ pub mod health;
 pub mod media;
 pub mod read;
 pub mod send;
+pub mod tenant;
 pub mod webhook;
 
 use crate::metrics::Metrics;
@@ -62,7 +63,8 @@ pub fn router(state: AppState) -> Router {
         .route("/apps/{id}/signature", post(admin::sign))
         .route("/apps/{id}/events", get(read::app_events))
         .route("/tenants", post(admin::add_tenant).get(admin::list_tenants))
-        .route("/tenants/{id}", get(admin::get_tenant))
+        .route("/tenants/{id}", get(admin::get_tenant).patch(tenant::patch))
+        .route("/tenants/{id}/health", get(tenant::health))
         .route("/tenants/{id}/plugins", get(admin::list_plugins))
         .route("/tenants/{id}/secrets", get(admin::list_secrets))
         .route(
@@ -150,6 +152,14 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Some((instances, memories)) = state.plugins.pool_usage() {
         state.metrics.pool_instances.set(instances as i64);
         state.metrics.pool_memories.set(memories as i64);
+    }
+    match state
+        .db
+        .read(|c| scrm_store::SecretRepo::ages(c, None))
+        .await
+    {
+        Ok(ages) => state.metrics.set_secret_ages(&ages, scrm_store::now_ms()),
+        Err(e) => tracing::warn!(error = %e, "cannot read secret ages for /metrics"),
     }
     (
         StatusCode::OK,

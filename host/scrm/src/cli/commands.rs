@@ -17,7 +17,11 @@ fn print(json_out: bool, v: &Value, table: impl FnOnce(&Value)) {
 }
 
 fn items(v: &Value) -> impl Iterator<Item = &Value> {
-    v["items"].as_array().into_iter().flatten()
+    items_of(v, "items")
+}
+
+fn items_of<'v>(v: &'v Value, key: &str) -> impl Iterator<Item = &'v Value> {
+    v[key].as_array().into_iter().flatten()
 }
 
 pub async fn app(cmd: AppCommand) -> anyhow::Result<()> {
@@ -169,6 +173,44 @@ pub async fn tenant(cmd: TenantCommand) -> anyhow::Result<()> {
             print(client.json, &v, |v| {
                 println!("tenant {} added", v["id"].as_str().unwrap_or(""));
             });
+        }
+        TenantCommand::Set {
+            target: TenantArgs { client, tenant },
+            secret_rotation_days,
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.patch(&format!("/v1/tenants/{tenant}")).json(&json!({
+                    "secret_rotation_days": secret_rotation_days
+                })))
+                .await?;
+            print(client.json, &v, |v| {
+                println!(
+                    "tenant {tenant}: secrets due for rotation after {} days",
+                    v["secret_rotation_days"]
+                );
+            });
+        }
+        TenantCommand::Health {
+            target: TenantArgs { client, tenant },
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.get(&format!("/v1/tenants/{tenant}/health")))
+                .await?;
+            print(client.json, &v, |v| {
+                println!("{}", v["status"].as_str().unwrap_or(""));
+                for w in items_of(v, "warnings") {
+                    println!(
+                        "warning {}: {}",
+                        w["code"].as_str().unwrap_or(""),
+                        w["message"].as_str().unwrap_or("")
+                    );
+                }
+            });
+            if v["status"] != "ok" {
+                std::process::exit(5);
+            }
         }
         TenantCommand::List { client } => {
             let c = Client::new(&client);
@@ -455,8 +497,18 @@ pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
                 .send(c.get(&format!("/v1/tenants/{tenant}/secrets")))
                 .await?;
             print(client.json, &v, |v| {
+                println!("{:<32} {:>8}  ROTATION", "NAME", "AGE_DAYS");
                 for s in items(v) {
-                    println!("{}", s["name"].as_str().unwrap_or(""));
+                    println!(
+                        "{:<32} {:>8}  {}",
+                        s["name"].as_str().unwrap_or(""),
+                        s["age_days"],
+                        if s["due_for_rotation"] == true {
+                            "due"
+                        } else {
+                            "ok"
+                        }
+                    );
                 }
             });
         }

@@ -221,6 +221,20 @@ enum TenantCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Change a tenant's settings.
+    Set {
+        #[command(flatten)]
+        target: TenantArgs,
+        /// Days a secret may go unchanged before the health report warns (0: never).
+        #[arg(long)]
+        secret_rotation_days: Option<i64>,
+    },
+    /// What needs attention: secrets due for rotation, CRM numbers that cannot be
+    /// read. Exits 0 when all is well, 5 when there are warnings.
+    Health {
+        #[command(flatten)]
+        target: TenantArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

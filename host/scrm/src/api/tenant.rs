@@ -1,0 +1,98 @@
+//! A tenant's own settings and its health report: what needs the operator's
+//! attention (secrets due for rotation, CRM numbers that could not be read).
+
+use super::AppState;
+use super::error::ApiError;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use scrm_store::now_ms;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Body of `PATCH /v1/tenants/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    /// Days a secret may go unchanged before the health report warns (0: never).
+    secret_rotation_days: Option<i64>,
+}
+
+/// `PATCH /v1/tenants/{id}`: changes the tenant's settings.
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    body: Result<Json<TenantPatch>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(patch) = body?;
+    if let Some(days) = patch.secret_rotation_days {
+        if !(0..=3650).contains(&days) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_secret_rotation_days",
+                format!("secret_rotation_days must be 0 (never warn) to 3650, not {days}"),
+            ));
+        }
+        let t = tenant.clone();
+        let found = state
+            .db
+            .write(move |c| scrm_store::SecretRepo::set_rotation_days(c, &t, days))
+            .await?;
+        if !found {
+            return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
+        }
+    }
+    super::require_tenant(&state, &tenant).await?;
+    let days = state
+        .db
+        .read(move |c| scrm_store::SecretRepo::rotation_days(c, &tenant))
+        .await?;
+    Ok(Json(json!({ "secret_rotation_days": days })))
+}
+
+/// `GET /v1/tenants/{id}/health`: `status` is `ok` or `warning`, and each warning
+/// has a machine-readable `code` and a message.
+pub async fn health(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    super::require_tenant(&state, &tenant).await?;
+    let (ages, problems) = state
+        .db
+        .read(move |c| {
+            Ok((
+                scrm_store::SecretRepo::ages(c, Some(&tenant))?,
+                scrm_store::CrmRepo::phone_problems(c, &tenant)?.len(),
+            ))
+        })
+        .await?;
+    let now = now_ms();
+    let mut warnings: Vec<Value> = ages
+        .iter()
+        .filter(|a| a.stale(now))
+        .map(|a| {
+            let days = (now - a.set_at) / 86_400_000;
+            json!({
+                "code": "secret_due_for_rotation",
+                "secret": a.name,
+                "age_days": days,
+                "message": format!(
+                    "secret {:?} was set {days} days ago, longer than the tenant's rotation period of {} days: rotate it (scrm secret set)",
+                    a.name, a.rotation_days
+                ),
+            })
+        })
+        .collect();
+    if problems > 0 {
+        warnings.push(json!({
+            "code": "crm_phone_problems",
+            "count": problems,
+            "message": format!(
+                "{problems} CRM records have a phone number that cannot be read (scrm crm phone-problems)"
+            ),
+        }));
+    }
+    let status = if warnings.is_empty() { "ok" } else { "warning" };
+    Ok(Json(json!({ "status": status, "warnings": warnings })))
+}
