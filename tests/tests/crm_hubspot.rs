@@ -264,6 +264,47 @@ scrm_e2e::both_backends! {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_emoji_satisfaction_score_reaches_hubspot_whenever_it_changes() {
+        let hub = HubSpot::start().await;
+        hub.define_property("contacts", "satisfaction");
+        let host = setup(&hub).await;
+        crm::install_mapper(
+            &host,
+            "acme",
+            "required = [\"phone\"]\nsatisfaction_field = \"satisfaction\"\n",
+        )
+        .await;
+        let score = |hub: &HubSpot| -> Option<f64> {
+            the_contact(hub).prop("satisfaction").and_then(|v| v.parse().ok())
+        };
+        crm::customer_writes(&host, "Mario", &[("wamid.e1", "Grazie! 😍")]).await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        assert_eq!(score(&hub), Some(1.0));
+        // Name and number stay the same; only the score moves, and it is written.
+        crm::customer_writes(
+            &host,
+            "Mario",
+            &[("wamid.e2", "😡😡"), ("wamid.e3", "ancora niente 😡")],
+        )
+        .await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        assert_eq!(score(&hub), Some(0.05));
+        // A message without emojis changes nothing: the contact is not written again.
+        let updates = |hub: &HubSpot| {
+            hub.requests()
+                .iter()
+                .filter(|r| r.method == "PATCH" && r.path.starts_with("/crm/v3/objects/contacts/"))
+                .count()
+        };
+        let before = updates(&hub);
+        assert!(before > 0, "the score was written with an update");
+        crm::customer_writes(&host, "Mario", &[("wamid.e4", "ok")]).await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        assert_eq!(updates(&hub), before, "{:#?}", hub.requests());
+        assert_eq!(bodies_of(&hub, &the_contact(&hub).id).len(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_burst_beyond_the_rate_limit_is_written_once_waiting_out_the_429s() {
         let hub = HubSpot::start().await;
         let host = setup(&hub).await;

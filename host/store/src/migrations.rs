@@ -205,6 +205,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0010_crm_phones.sql")),
     // 0011: how old a tenant's secrets may get before a rotation warning.
     M::up(include_str!("migrations/0011_secret_rotation.sql")),
+    // 0012: a hash of the CRM record last written per link.
+    M::up(include_str!("migrations/0012_crm_record_hash.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -226,6 +228,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0009_hosts.sql"),
     include_str!("migrations/postgres/0010_crm_phones.sql"),
     include_str!("migrations/postgres/0011_secret_rotation.sql"),
+    include_str!("migrations/postgres/0012_crm_record_hash.sql"),
 ];
 
 #[cfg(test)]

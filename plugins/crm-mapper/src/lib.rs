@@ -218,19 +218,34 @@ fn emoji_key(contact: u64) -> String {
 }
 
 fn emoji_counts(contact: u64) -> BTreeMap<String, u32> {
+    parse_counts(&stored_counts(contact)).0
+}
+
+fn stored_counts(contact: u64) -> String {
     scrm_plugin_sdk::kv::get(&emoji_key(contact))
         .ok()
         .flatten()
         .and_then(|raw| String::from_utf8(raw).ok())
-        .map(|s| {
-            s.lines()
-                .filter_map(|l| {
-                    let (e, n) = l.rsplit_once(' ')?;
-                    Some((e.to_string(), n.parse().ok()?))
-                })
-                .collect()
-        })
         .unwrap_or_default()
+}
+
+/// A contact's emoji counts as stored (`{emoji} {count}` per line) and the id of the
+/// last message counted (a `last {wamid}` line), so a message mapped again (its
+/// write retried) is not counted twice.
+fn parse_counts(stored: &str) -> (BTreeMap<String, u32>, Option<&str>) {
+    let mut last = None;
+    let counts = stored
+        .lines()
+        .filter_map(|l| {
+            if let Some(w) = l.strip_prefix("last ") {
+                last = Some(w);
+                return None;
+            }
+            let (e, n) = l.rsplit_once(' ')?;
+            Some((e.to_string(), n.parse().ok()?))
+        })
+        .collect();
+    (counts, last)
 }
 
 fn content_text(c: &Content) -> Option<&str> {
@@ -332,12 +347,15 @@ impl Mapper for CrmMapper {
         let inbound = matches!(msg.direction, Direction::Inbound);
         if inbound && cfg.satisfaction_field.is_some() {
             let found = emojis(&cfg, &body);
-            if !found.is_empty() {
-                let mut counts = emoji_counts(c.id);
+            let stored = stored_counts(c.id);
+            let (mut counts, last) = parse_counts(&stored);
+            // A retried write maps its message again: counted once.
+            if !found.is_empty() && last != Some(msg.id.as_str()) {
                 for e in found {
                     *counts.entry(e).or_default() += 1;
                 }
-                let raw: String = counts.iter().map(|(e, n)| format!("{e} {n}\n")).collect();
+                let mut raw = format!("last {}\n", msg.id);
+                raw.extend(counts.iter().map(|(e, n)| format!("{e} {n}\n")));
                 // Counting is best effort: a full quota only stops the score moving.
                 let _ = scrm_plugin_sdk::kv::set(&emoji_key(c.id), raw.as_bytes());
             }
@@ -458,6 +476,19 @@ mod tests {
         // No country field on the record: nothing sent.
         c.fields.country = "country".into();
         assert!(contact_changes(&c, &record).fields.is_empty());
+    }
+
+    #[test]
+    fn emoji_counts_remember_the_last_message_counted() {
+        let (counts, last) = parse_counts("last wamid.2\n😍 2\n😡 1\n");
+        assert_eq!(last, Some("wamid.2"));
+        assert_eq!(counts.get("😍"), Some(&2));
+        assert_eq!(counts.get("😡"), Some(&1));
+        // Before this format there was no `last` line.
+        assert_eq!(
+            parse_counts("😍 3\n"),
+            ([("😍".to_string(), 3)].into(), None)
+        );
     }
 
     #[test]

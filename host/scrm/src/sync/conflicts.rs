@@ -193,6 +193,7 @@ pub(super) fn apply_one(
                     crm_id: crm_id.to_string(),
                     crm_updated_at: updated_at,
                     synced_at: 0,
+                    record_hash: None,
                 },
             )?;
             id

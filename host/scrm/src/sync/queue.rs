@@ -257,10 +257,9 @@ impl SyncEngine {
             })
             .await?
             .unwrap_or(job.contact_id);
-        let crm_contact = self
-            .sync_contact(&job.tenant, target, &mapper, &connector)
-            .await?;
         let Some(message_id) = job.message_id else {
+            self.sync_contact(&job.tenant, target, &mapper, &connector)
+                .await?;
             return Ok(None);
         };
         let tenant = job.tenant.clone();
@@ -284,6 +283,20 @@ impl SyncEngine {
             // Written before (a retry after the CRM answered): never twice.
             return Ok(None);
         }
+        // A note is mapped before the contact is written: what the mapper learns from
+        // the message (its emojis) is part of the contact record it then makes.
+        let note = if object == "note" {
+            let (m, msg, who) = (mapper.clone(), message.clone(), contact.clone());
+            Some(
+                self.blocking(move |h| crate::slots::map_message(h, &m, &msg, &who))
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let crm_contact = self
+            .sync_contact(&job.tenant, target, &mapper, &connector)
+            .await?;
         if message.kind == "order" && object == "note" {
             let t = job.tenant.clone();
             let m = message.clone();
@@ -318,13 +331,11 @@ impl SyncEngine {
             })
             .await?
         } else {
-            let (m, k) = (mapper.clone(), connector.clone());
+            let k = connector.clone();
             let crm_id = crm_contact.clone();
-            self.blocking(move |h| {
-                let rec = crate::slots::map_message(h, &m, &message, &contact)?;
-                h.push_note(&k, &crm_id, &rec)
-            })
-            .await?
+            let rec = note.expect("a note job maps its message first");
+            self.blocking(move |h| h.push_note(&k, &crm_id, &rec))
+                .await?
         };
         Ok(Some((
             object,
@@ -333,6 +344,7 @@ impl SyncEngine {
                 crm_id: pushed.id,
                 crm_updated_at: pushed.updated_at,
                 synced_at: 0,
+                record_hash: None,
             },
         )))
     }
@@ -385,23 +397,22 @@ impl SyncEngine {
                 })
                 .await?
         };
-        // Unchanged since the last write: nothing to send.
-        if let Some(link) = &link
-            && clocks.iter().all(|(_, k)| k.changed_at <= link.synced_at)
-            && contact.updated_at <= link.synced_at
-        {
-            return Ok(link.crm_id.clone());
-        }
-        let (m, k) = (mapper.clone(), connector.clone());
-        let known = link.as_ref().map(|l| l.crm_id.clone());
+        // Unchanged on the host since the last write: nothing to send, unless what
+        // the mapper makes of the contact changed (a new satisfaction score).
+        let unchanged = link.as_ref().is_some_and(|link| {
+            clocks.iter().all(|(_, k)| k.changed_at <= link.synced_at)
+                && contact.updated_at <= link.synced_at
+        });
+        let (m, known) = (mapper.clone(), link.as_ref().map(|l| l.crm_id.clone()));
         let extra: Vec<(String, Value)> = clocks
             .into_iter()
             .filter(|(f, _)| !HOST_FIELDS.contains(&f.as_str()))
             .map(|(f, k)| (f, k.value))
             .collect();
-        let pushed = self
+        let mapped = contact.clone();
+        let rec = self
             .blocking(move |h| {
-                let mut rec = crate::slots::map_contact(h, &m, &contact)?;
+                let mut rec = crate::slots::map_contact(h, &m, &mapped)?;
                 rec.id = known;
                 // Fields the CRM set that the host keeps (e.g. customer level) travel back
                 // as they are, so a write never blanks them.
@@ -410,9 +421,30 @@ impl SyncEngine {
                         rec.fields.push((f, v));
                     }
                 }
-                h.push_contact(&k, &rec)
+                Ok(rec)
             })
             .await?;
+        let hash = record_hash(&rec);
+        if let Some(link) = &link
+            && unchanged
+        {
+            match &link.record_hash {
+                Some(h) if *h == hash => return Ok(link.crm_id.clone()),
+                // Linked before hashes were kept, or by a pull: this is the baseline.
+                None => {
+                    let (t, h) = (tenant.to_string(), hash.clone());
+                    self.db
+                        .write(move |c| {
+                            scrm_store::CrmRepo::set_record_hash(c, &t, "contact", contact_id, &h)
+                        })
+                        .await?;
+                    return Ok(link.crm_id.clone());
+                }
+                Some(_) => {}
+            }
+        }
+        let k = connector.clone();
+        let pushed = self.blocking(move |h| h.push_contact(&k, &rec)).await?;
         let t = tenant.to_string();
         let id = pushed.id.clone();
         self.db
@@ -427,10 +459,18 @@ impl SyncEngine {
                         // Our own write's time: a change reported with it is an echo.
                         crm_updated_at: pushed.updated_at.or(Some(now_ms())),
                         synced_at: 0,
+                        record_hash: Some(hash),
                     },
                 )
             })
             .await?;
         Ok(id)
     }
+}
+
+/// A hash of a record as the connector would receive it (its id aside).
+fn record_hash(rec: &scrm_engine::crm::CrmRecord) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = serde_json::to_vec(&(&rec.object, &rec.fields)).unwrap_or_default();
+    hex::encode(Sha256::digest(canonical))
 }

@@ -15,6 +15,9 @@ pub struct Link {
     pub crm_updated_at: Option<i64>,
     /// When the host last wrote or linked it, Unix ms (host clock; set by [`set_link`]).
     pub synced_at: i64,
+    /// A hash of the record the host last wrote (none: not known, e.g. linked by a
+    /// pull).
+    pub record_hash: Option<String>,
 }
 
 /// The CRM record `object` (`contact`, `note`, `deal`) of host record `local_id`.
@@ -28,7 +31,7 @@ pub(crate) fn link(
     local_id: i64,
 ) -> Result<Option<Link>, StoreError> {
     conn.query_opt(
-        "SELECT crm_id, crm_updated_at, synced_at FROM crm_links
+        "SELECT crm_id, crm_updated_at, synced_at, record_hash FROM crm_links
              WHERE tenant_id = ?1 AND object = ?2 AND local_id = ?3",
         params![tenant, object, local_id],
         |r| {
@@ -36,6 +39,7 @@ pub(crate) fn link(
                 crm_id: r.get(0)?,
                 crm_updated_at: r.get(1)?,
                 synced_at: r.get(2)?,
+                record_hash: r.get(3)?,
             })
         },
     )
@@ -53,18 +57,38 @@ pub(crate) fn set_link(
     link: &Link,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO crm_links (tenant_id, object, local_id, crm_id, crm_updated_at, synced_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO crm_links (tenant_id, object, local_id, crm_id, crm_updated_at, synced_at, record_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (tenant_id, object, local_id)
-         DO UPDATE SET crm_id = ?4, crm_updated_at = ?5, synced_at = ?6",
+         DO UPDATE SET crm_id = ?4, crm_updated_at = ?5, synced_at = ?6, record_hash = ?7",
         params![
             tenant,
             object,
             local_id,
             link.crm_id,
             link.crm_updated_at,
-            now_ms()
+            now_ms(),
+            link.record_hash
         ],
+    )?;
+    Ok(())
+}
+
+/// Records `hash` as the record last written for a link, without writing
+/// anything else (the baseline of a link made before hashes were kept, or by a pull).
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn set_record_hash(
+    conn: &Conn<'_>,
+    tenant: &str,
+    object: &str,
+    local_id: i64,
+    hash: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE crm_links SET record_hash = ?4 WHERE tenant_id = ?1 AND object = ?2 AND local_id = ?3",
+        params![tenant, object, local_id, hash],
     )?;
     Ok(())
 }
@@ -80,7 +104,7 @@ pub(crate) fn local_for(
     crm_id: &str,
 ) -> Result<Option<(i64, Link)>, StoreError> {
     conn.query_opt(
-        "SELECT local_id, crm_id, crm_updated_at, synced_at FROM crm_links
+        "SELECT local_id, crm_id, crm_updated_at, synced_at, record_hash FROM crm_links
              WHERE tenant_id = ?1 AND object = ?2 AND crm_id = ?3",
         params![tenant, object, crm_id],
         |r| {
@@ -90,6 +114,7 @@ pub(crate) fn local_for(
                     crm_id: r.get(1)?,
                     crm_updated_at: r.get(2)?,
                     synced_at: r.get(3)?,
+                    record_hash: r.get(4)?,
                 },
             ))
         },

@@ -268,6 +268,8 @@ crate::repo! {
         fn link(tenant: &str, object: &str, local_id: i64) -> Result<Option<Link>, StoreError>;
         /// Records (or updates) a link.
         fn set_link(tenant: &str, object: &str, local_id: i64, link: &Link) -> Result<(), StoreError>;
+        /// Records the hash of the record last written for a link, writing nothing else.
+        fn set_record_hash(tenant: &str, object: &str, local_id: i64, hash: &str) -> Result<(), StoreError>;
         /// The host record linked to CRM record `crm_id` of kind `object`.
         fn local_for(tenant: &str, object: &str, crm_id: &str) -> Result<Option<(i64, Link)>, StoreError>;
         /// Every synced field of a contact.
