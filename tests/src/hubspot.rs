@@ -172,6 +172,8 @@ struct Inner {
     windows: HashMap<String, VecDeque<Instant>>,
     search_windows: HashMap<String, VecDeque<Instant>>,
     fault: Option<u16>,
+    /// How long every request waits before it is answered.
+    stall: Option<Duration>,
     activity_touches_contact: bool,
     log: Vec<Recorded>,
     correlation: u64,
@@ -220,6 +222,7 @@ impl HubSpot {
                 windows: HashMap::new(),
                 search_windows: HashMap::new(),
                 fault: None,
+                stall: None,
                 activity_touches_contact: true,
                 log: Vec::new(),
                 correlation: 0,
@@ -269,6 +272,12 @@ impl HubSpot {
     /// Answers every request with `status` (a 5xx) until set back to `None`.
     pub fn fail_with(&self, status: Option<u16>) {
         self.shared.lock().fault = status;
+    }
+
+    /// Makes every request wait `by` before it is answered (a CRM that hangs), until
+    /// set back to `None`.
+    pub fn stall(&self, by: Option<Duration>) {
+        self.shared.lock().stall = by;
     }
 
     /// Whether logging a communication or associating a deal changes the contact's
@@ -1042,6 +1051,10 @@ fn object_json(kind: &str, obj: &Object, props: Option<&[String]>) -> Value {
 
 /// Every request lands here: checked and answered like HubSpot, then recorded.
 async fn handle(State(shared): State<Arc<Shared>>, req: axum::extract::Request) -> Response {
+    let stall = shared.lock().stall;
+    if let Some(by) = stall {
+        tokio::time::sleep(by).await;
+    }
     let at = Instant::now();
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 16 << 20)

@@ -305,6 +305,84 @@ scrm_e2e::both_backends! {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hanging_crm_holds_up_only_its_own_tenant() {
+        let (slow, fast) = (HubSpot::start().await, HubSpot::start().await);
+        let host = setup(&slow).await;
+        // A second tenant, on its own number and its own HubSpot.
+        const BETA_PN: &str = "987654321";
+        host.tenant("beta", &[BETA_PN], "IT").await;
+        for (name, value) in [
+            ("hubspot_token", ACCESS_TOKEN),
+            ("hubspot_client_secret", CLIENT_SECRET),
+        ] {
+            host.ok(
+                "PUT",
+                &format!("/v1/tenants/beta/secrets/{name}"),
+                Some(json!({"value": value})),
+            )
+            .await;
+        }
+        host.ok(
+            "PUT",
+            "/v1/tenants/beta/crm",
+            Some(json!({"mode": "realtime", "batch_minutes": 15, "pull_seconds": 0,
+                        "rate_requests": 100, "rate_seconds": 10, "retention_days": 180})),
+        )
+        .await;
+        crm::install_classifier(&host, "beta").await;
+        crm::install_mapper(&host, "beta", "required = [\"phone\"]\n").await;
+        crm::install_connector(
+            &host,
+            "beta",
+            "hubspot-connector",
+            &format!("base_url = \"{}\"\npull_settle_ms = 0\n", fast.url()),
+            crm::loopback_policy(fast.addr().port(), "hubspot_token", "Bearer "),
+        )
+        .await;
+
+        // acme's HubSpot stops answering for a while, with two writes waiting on it.
+        slow.stall(Some(Duration::from_secs(6)));
+        crm::inbound(&host, crm::PN, "393470000011", Some("Anna"), &[("wamid.s1", "uno")]).await;
+        crm::inbound(&host, crm::PN, "393470000012", Some("Aldo"), &[("wamid.s2", "due")]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // beta's customer writes meanwhile: its CRM gets the message at once.
+        let asked = std::time::Instant::now();
+        crm::inbound(&host, BETA_PN, "393470000021", Some("Bea"), &[("wamid.b1", "salve")]).await;
+        let logged = loop {
+            let bodies: Vec<String> = fast
+                .all("communications")
+                .iter()
+                .filter_map(|c| c.prop("hs_communication_body").map(str::to_owned))
+                .collect();
+            if bodies.iter().any(|b| b.contains("salve")) {
+                break asked.elapsed();
+            }
+            assert!(
+                asked.elapsed() < Duration::from_secs(5),
+                "beta waited on acme's hanging CRM: {:#?}",
+                crm::jobs(&host, "beta", "queued").await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(
+            slow.all("communications").is_empty(),
+            "acme's CRM was still hanging when beta's write landed ({logged:?})"
+        );
+        // acme's CRM answers again: its writes land, each once.
+        slow.stall(None);
+        let jobs = crm::synced(&host, "acme", Duration::from_secs(90)).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        let bodies: Vec<String> = slow
+            .all("communications")
+            .iter()
+            .filter_map(|c| c.prop("hs_communication_body").map(str::to_owned))
+            .collect();
+        for text in ["uno", "due"] {
+            assert_eq!(bodies.iter().filter(|b| b.contains(text)).count(), 1, "{bodies:#?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_burst_beyond_the_rate_limit_is_written_once_waiting_out_the_429s() {
         let hub = HubSpot::start().await;
         let host = setup(&hub).await;

@@ -332,14 +332,20 @@ pub(crate) fn probe_credentials(
     c: &Conn<'_>,
     app: &str,
 ) -> Result<Option<(String, String, String)>, StoreError> {
-    c.query_opt(
-        "SELECT t.id, MIN(p.phone_number_id), s.value FROM tenants t
+    let found: Option<(String, String)> = c.query_opt(
+        "SELECT t.id, MIN(p.phone_number_id) FROM tenants t
            JOIN phone_numbers p ON p.tenant_id = t.id
            JOIN tenant_secrets s ON s.tenant_id = t.id AND s.name = ?2
-         WHERE t.app_id = ?1 GROUP BY t.id, s.value ORDER BY t.id LIMIT 1",
+         WHERE t.app_id = ?1 GROUP BY t.id ORDER BY t.id LIMIT 1",
         params![app, crate::secrets::TOKEN_SECRET],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let Some((tenant, number)) = found else {
+        return Ok(None);
+    };
+    // Opened (it is stored sealed) through the secrets' own path.
+    let token = crate::secrets::get(c, &tenant, crate::secrets::TOKEN_SECRET)?;
+    Ok(token.map(|t| (tenant, number, t)))
 }
 
 crate::repo! {

@@ -47,6 +47,9 @@ use dedupe::{merge_contacts, record_purchases_and_find_duplicates};
 const BATCH: usize = 32;
 /// Jobs running at once on PostgreSQL (one contact's jobs never run side by side).
 const WORKERS: usize = 4;
+/// Jobs of one tenant running at once on a host: a tenant whose CRM hangs holds
+/// these slots only, never every worker.
+const TENANT_WORKERS: usize = 2;
 /// How long a claimed job stays this host's: longer than any CRM write takes.
 const JOB_LEASE_MS: i64 = 120_000;
 /// Longest sleep between passes.
@@ -197,6 +200,9 @@ impl SyncEngine {
         // Pulls and housekeeping run on one host at a time; jobs on every host.
         let schedule =
             crate::singleton::Singleton::new(self.db.clone(), &self.host, "crm-schedule", 30_000);
+        // Jobs run in the background: a job waiting on a slow CRM holds one slot
+        // while the worker keeps starting other tenants' jobs.
+        let mut pool = queue::Pool::default();
         loop {
             let scheduler = schedule.held().await;
             if scheduler && now_ms() - last_maintenance >= MAINTENANCE_EVERY_MS {
@@ -205,7 +211,7 @@ impl SyncEngine {
                     tracing::error!(error = %e, "CRM sync housekeeping failed");
                 }
             }
-            let worked = match self.run_due().await {
+            let started = match self.dispatch(&mut pool).await {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::error!(error = %e, "CRM sync pass failed");
@@ -215,8 +221,8 @@ impl SyncEngine {
             if scheduler {
                 self.pull_due().await;
             }
-            if worked == 0 {
-                let _ = tokio::time::timeout(IDLE, self.wake.notified()).await;
+            if started == 0 {
+                pool.wait(&self.wake, IDLE).await;
             }
         }
     }

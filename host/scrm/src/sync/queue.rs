@@ -3,7 +3,121 @@
 
 use super::*;
 
+/// The jobs running on this host's worker, and how many of each tenant.
+#[derive(Default)]
+pub(super) struct Pool {
+    tasks: tokio::task::JoinSet<Result<(), StoreError>>,
+    /// Each running task's tenant.
+    tenants: HashMap<tokio::task::Id, String>,
+    per_tenant: HashMap<String, usize>,
+}
+
+type Finished = Result<(tokio::task::Id, Result<(), StoreError>), tokio::task::JoinError>;
+
+impl Pool {
+    fn start(
+        &mut self,
+        tenant: String,
+        job: impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static,
+    ) {
+        *self.per_tenant.entry(tenant.clone()).or_default() += 1;
+        let id = self.tasks.spawn(job).id();
+        self.tenants.insert(id, tenant);
+    }
+
+    fn running(&self, tenant: &str) -> usize {
+        self.per_tenant.get(tenant).copied().unwrap_or(0)
+    }
+
+    fn finished(&mut self, done: Finished) {
+        let id = match &done {
+            Ok((id, _)) => *id,
+            Err(e) => e.id(),
+        };
+        let tenant = self.tenants.remove(&id).unwrap_or_default();
+        match done {
+            Ok((_, Err(e))) => {
+                tracing::error!(tenant = %tenant, error = %e, "CRM job could not be recorded");
+            }
+            // Its claim lapses and a later pass runs the job again.
+            Err(e) => tracing::error!(tenant = %tenant, error = %e, "a CRM job task failed"),
+            Ok((_, Ok(()))) => {}
+        }
+        if let Some(n) = self.per_tenant.get_mut(&tenant) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_tenant.remove(&tenant);
+            }
+        }
+    }
+
+    /// Waits until a job finishes, the worker is woken, or `idle` passes.
+    pub(super) async fn wait(&mut self, wake: &Notify, idle: Duration) {
+        if self.tasks.is_empty() {
+            let _ = tokio::time::timeout(idle, wake.notified()).await;
+            return;
+        }
+        tokio::select! {
+            done = self.tasks.join_next_with_id() => {
+                if let Some(done) = done {
+                    self.finished(done);
+                }
+            }
+            () = wake.notified() => {}
+            () = tokio::time::sleep(idle) => {}
+        }
+    }
+}
+
 impl SyncEngine {
+    /// Reaps finished jobs, then claims due jobs into the free slots and starts them
+    /// without waiting for them: at most [`WORKERS`] at once, [`TENANT_WORKERS`] of
+    /// one tenant. How many it started.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub(super) async fn dispatch(&self, pool: &mut Pool) -> Result<usize, StoreError> {
+        while let Some(done) = pool.tasks.try_join_next_with_id() {
+            pool.finished(done);
+        }
+        let free = WORKERS.saturating_sub(pool.tasks.len());
+        if free == 0 {
+            return Ok(0);
+        }
+        let full: Vec<String> = pool
+            .per_tenant
+            .iter()
+            .filter(|(_, n)| **n >= TENANT_WORKERS)
+            .map(|(t, _)| t.clone())
+            .collect();
+        let host = self.host.clone();
+        let jobs = self
+            .db
+            .write(move |c| {
+                let now = now_ms();
+                scrm_store::CrmRepo::claim(c, &host, now, now + JOB_LEASE_MS, free, &full)
+            })
+            .await?;
+        let mut started = 0;
+        let mut spare = Vec::new();
+        for job in jobs {
+            if pool.running(&job.tenant) >= TENANT_WORKERS {
+                spare.push(job.id);
+                continue;
+            }
+            let this = self.clone();
+            pool.start(job.tenant.clone(), async move { this.run_job(job).await });
+            started += 1;
+        }
+        if !spare.is_empty() {
+            // Beyond the tenant's share this round: back for any host to take.
+            self.db
+                .write(move |c| scrm_store::CrmRepo::unclaim(c, &spare))
+                .await?;
+        }
+        Ok(started)
+    }
+
     /// Runs every job due now once; how many ran.
     ///
     /// # Errors
@@ -14,7 +128,7 @@ impl SyncEngine {
             .db
             .write(move |c| {
                 let now = now_ms();
-                scrm_store::CrmRepo::claim(c, &host, now, now + JOB_LEASE_MS, BATCH)
+                scrm_store::CrmRepo::claim(c, &host, now, now + JOB_LEASE_MS, BATCH, &[])
             })
             .await?;
         let n = jobs.len();

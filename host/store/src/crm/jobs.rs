@@ -199,6 +199,7 @@ pub(crate) fn due(conn: &Conn<'_>, now: i64, limit: usize) -> Result<Vec<Job>, S
 /// backfill ones, oldest first, and of each contact only its oldest due job, and
 /// none while an earlier job of the contact is held by a host — so one contact's
 /// writes reach the CRM one at a time, in order, however many workers and hosts run.
+/// None of the tenants in `skip` (those this host's workers are full with).
 ///
 /// # Errors
 /// On database failure.
@@ -208,25 +209,58 @@ pub(crate) fn claim(
     now: i64,
     lease_until: i64,
     limit: usize,
+    skip: &[String],
 ) -> Result<Vec<Job>, StoreError> {
-    let pick = "SELECT j.id FROM crm_jobs j
-         WHERE j.state = 'queued' AND j.due_at <= ?3 AND (j.lease_until IS NULL OR j.lease_until <= ?3)
+    let skipped = if skip.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " AND j.tenant_id NOT IN ({})",
+            crate::bulk::list(skip.len(), 5)
+        )
+    };
+    let pick = format!(
+        "SELECT j.id FROM crm_jobs j
+         WHERE j.state = 'queued' AND j.due_at <= ?3 AND (j.lease_until IS NULL OR j.lease_until <= ?3){skipped}
            AND NOT EXISTS (SELECT 1 FROM crm_jobs p
                            WHERE p.tenant_id = j.tenant_id AND p.contact_id = j.contact_id
                              AND p.state = 'queued' AND p.id < j.id
                              AND (p.due_at <= ?3 OR p.lease_until > ?3))
-         ORDER BY j.backfill, j.due_at, j.id LIMIT ?4";
+         ORDER BY j.backfill, j.due_at, j.id LIMIT ?4"
+    );
     let lock = conn.pick("", " FOR UPDATE SKIP LOCKED");
+    let limit = limit as i64;
+    let mut params: Vec<&dyn crate::sql::Param> = vec![&host, &lease_until, &now, &limit];
+    params.extend(skip.iter().map(|t| t as &dyn crate::sql::Param));
     let mut jobs = conn.query(
         &format!(
             "UPDATE crm_jobs SET claimed_by = ?1, lease_until = ?2
              WHERE id IN ({pick}{lock}) RETURNING {JOB_COLUMNS}"
         ),
-        params![host, lease_until, now, limit as i64],
+        &params,
         job_row,
     )?;
     jobs.sort_by_key(|j| (j.due_at, j.id));
     Ok(jobs)
+}
+
+/// Gives back claimed jobs that were not started: any host may claim them at once.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn unclaim(conn: &Conn<'_>, ids: &[i64]) -> Result<(), StoreError> {
+    for chunk in crate::bulk::chunks(ids.len()) {
+        let ids = &ids[chunk];
+        let sql = format!(
+            "UPDATE crm_jobs SET claimed_by = NULL, lease_until = NULL
+             WHERE state = 'queued' AND id IN ({})",
+            crate::bulk::list(ids.len(), 1)
+        );
+        let params: Vec<&dyn crate::sql::Param> =
+            ids.iter().map(|id| id as &dyn crate::sql::Param).collect();
+        conn.execute(&sql, &params)?;
+    }
+    Ok(())
 }
 
 /// When the next queued job is due, if any is queued.

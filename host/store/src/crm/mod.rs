@@ -233,8 +233,11 @@ crate::repo! {
         /// Up to `limit` queued jobs due by `now`: live jobs before backfill ones, oldest first.
         fn due(now: i64, limit: usize) -> Result<Vec<Job>, StoreError>;
         /// Claims up to `limit` due jobs for `host` until `lease_until`: of each contact
-        /// only its oldest due job, none while an earlier one is held.
-        fn claim(host: &str, now: i64, lease_until: i64, limit: usize) -> Result<Vec<Job>, StoreError>;
+        /// only its oldest due job, none while an earlier one is held, none of the
+        /// tenants in `skip`.
+        fn claim(host: &str, now: i64, lease_until: i64, limit: usize, skip: &[String]) -> Result<Vec<Job>, StoreError>;
+        /// Gives back claimed jobs that were not started.
+        fn unclaim(ids: &[i64]) -> Result<(), StoreError>;
         /// When the next queued job is due, if any is queued.
         fn next_due() -> Result<Option<i64>, StoreError>;
         /// Marks a job written.
