@@ -122,9 +122,9 @@ pub mod secrets;
 
 pub use classifier::exports::scrm::plugin::classify::{ClassifyError, Guest as Classifier};
 pub use classifier::scrm::plugin::types::{
-    Classification, Contact, ContactChanges, Content, Context, Conversation, CrmRecord, Direction,
-    Entity, Field, FieldValue, Intent, Media, Message, Order, OrderItem, Priority, Reaction, Reply,
-    SharedContact, SystemNotice,
+    Classification, Contact, ContactChanges, ContactFacts, Content, Context, Conversation,
+    CrmRecord, Direction, Entity, Field, FieldValue, Intent, KeyedRecord, Media, Message, Order,
+    OrderItem, Priority, Reaction, Reply, SharedContact, Signal, SignalKind, SystemNotice,
 };
 pub use connector::exports::scrm::plugin::connect::{
     Changes, ConnectorError, Guest as Connector, Pushed,

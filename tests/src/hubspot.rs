@@ -174,6 +174,8 @@ struct Inner {
     fault: Option<u16>,
     /// How long every request waits before it is answered.
     stall: Option<Duration>,
+    /// Creations still to lose the answer of.
+    lose_answers: u32,
     activity_touches_contact: bool,
     log: Vec<Recorded>,
     correlation: u64,
@@ -208,6 +210,13 @@ impl HubSpot {
             Inner {
                 store: Store {
                     next_id: 151,
+                    // The portal is set up as docs/crm.md says: the key property the
+                    // connector writes exists on deals and communications.
+                    custom: [
+                        ("deals".to_string(), vec!["scrm_key".to_string()]),
+                        ("communications".to_string(), vec!["scrm_key".to_string()]),
+                    ]
+                    .into(),
                     ..Store::default()
                 },
                 tokens: vec![ACCESS_TOKEN.to_string()],
@@ -223,6 +232,7 @@ impl HubSpot {
                 search_windows: HashMap::new(),
                 fault: None,
                 stall: None,
+                lose_answers: 0,
                 activity_touches_contact: true,
                 log: Vec::new(),
                 correlation: 0,
@@ -422,6 +432,28 @@ impl HubSpot {
         obj.id
     }
 
+    /// The next `n` creations (`POST` answered 201) are stored but answered `504`,
+    /// as when a gateway loses HubSpot's answer: a client that retries blindly
+    /// creates the object twice.
+    pub fn lose_answers(&self, n: u32) {
+        self.shared.lock().lose_answers = n;
+    }
+
+    /// A salesperson moves deal `id` to `stage` (e.g. `closedwon`).
+    ///
+    /// # Panics
+    /// When there is no such deal.
+    pub fn sales_set_stage(&self, id: &str, stage: &str) {
+        let props: Map<String, Value> = [("dealstage".to_string(), json!(stage))]
+            .into_iter()
+            .collect();
+        self.shared
+            .lock()
+            .store
+            .update("deals", id, &props, "CRM_UI")
+            .expect("edit deal");
+    }
+
     /// A salesperson edits contact `id` in HubSpot; the webhook events the edit
     /// produced (one `contact.propertyChange` per changed property).
     ///
@@ -555,7 +587,23 @@ fn read_only(kind: &str) -> &'static [&'static str] {
             "num_associated_deals",
         ],
         "communications" => &["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
-        _ => &["createdate", "hs_lastmodifieddate", "hs_object_id"],
+        _ => &[
+            "createdate",
+            "hs_lastmodifieddate",
+            "hs_object_id",
+            "hs_is_closed",
+        ],
+    }
+}
+
+/// Properties HubSpot calculates: a deal's `hs_is_closed` (in a closed stage).
+fn derive(kind: &str, values: &mut BTreeMap<String, String>) {
+    if kind == "deals" {
+        let closed = matches!(
+            values.get("dealstage").map(String::as_str),
+            Some("closedwon" | "closedlost")
+        );
+        values.insert("hs_is_closed".into(), closed.to_string());
     }
 }
 
@@ -925,6 +973,7 @@ impl Store {
         let id = self.next_id;
         self.next_id += 1;
         values.insert("hs_object_id".into(), id.to_string());
+        derive(kind, &mut values);
         values.insert(created_property(kind).into(), iso(at));
         values.insert(modified_property(kind).into(), iso(at));
         let changed: Vec<(String, String)> = values
@@ -992,6 +1041,7 @@ impl Store {
                 obj.properties.insert(k.clone(), v.clone());
             }
         }
+        derive(kind, &mut obj.properties);
         obj.properties
             .insert(modified_property(kind).into(), iso(at));
         obj.updated_at = at;
@@ -1077,7 +1127,13 @@ async fn handle(State(shared): State<Arc<Shared>>, req: axum::extract::Request) 
         bytes: &bytes,
         correlation: &correlation,
     };
-    let (status, mut response) = answer(&mut inner, &request);
+    let (mut status, mut response) = answer(&mut inner, &request);
+    let created = parts.method == Method::POST && status == 201;
+    if created && inner.lose_answers > 0 {
+        // Written, but the answer is lost on the way back (a gateway timeout).
+        inner.lose_answers -= 1;
+        (status, response) = error(504, "GATEWAY_TIMEOUT", "upstream timed out", &correlation);
+    }
     inner.log.push(Recorded {
         at,
         method: parts.method.to_string(),

@@ -113,7 +113,10 @@ scrm_e2e::both_backends! {
         assert_eq!(comm.associations[0].type_id, 81);
         let deals = hub.deals_of(&contact.id);
         assert_eq!(deals.len(), 1, "{deals:#?}");
-        assert_eq!(deals[0].prop("dealname"), Some("WhatsApp: Mario"));
+        assert_eq!(
+            deals[0].prop("dealname"),
+            Some("WhatsApp: Mario — iPhone15 Pro Max")
+        );
         assert_eq!(deals[0].prop("pipeline"), Some("default"));
         assert_eq!(deals[0].prop("dealstage"), Some("appointmentscheduled"));
         assert!(
@@ -549,5 +552,89 @@ scrm_e2e::both_backends! {
         crm::requeue(&host, "acme", &dead[0]).await;
         crm::synced(&host, "acme", Duration::from_secs(60)).await;
         assert_eq!(hub.communications_of(&contact.id).len(), 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_open_deal_per_product_and_a_lost_answer_never_duplicates() {
+        let hub = HubSpot::start().await;
+        let host = setup(&hub).await;
+        let wait = Duration::from_secs(60);
+        let key_of = |d: &hubspot::Object| d.prop("scrm_key").map(str::to_owned);
+
+        // A price question opens a deal for the product, keyed by its code.
+        crm::customer_writes(&host, "Mario", &[("wamid.k1", "Quanto costa l'iPhone15 Pro Max?")])
+            .await;
+        crm::synced(&host, "acme", wait).await;
+        let contact = the_contact(&hub);
+        let deals = hub.deals_of(&contact.id);
+        assert_eq!(deals.len(), 1, "{deals:#?}");
+        let first = deals[0].clone();
+        let key = key_of(&first).expect("the deal carries the host's key");
+        assert!(key.ends_with(":deal:APL-IP15PM"), "{key}");
+        assert!(
+            first
+                .prop("description")
+                .is_some_and(|d| d.starts_with("Product: iPhone15 Pro Max (APL-IP15PM)")),
+            "{first:#?}"
+        );
+
+        // Purchase intent for the same product updates that deal; another product
+        // opens its own.
+        crm::customer_writes(
+            &host,
+            "Mario",
+            &[
+                ("wamid.k2", "Voglio acquistare l'iPhone 15 pro max"),
+                ("wamid.k3", "Voglio acquistare il prodotto A"),
+            ],
+        )
+        .await;
+        crm::synced(&host, "acme", wait).await;
+        let deals = hub.deals_of(&contact.id);
+        assert_eq!(deals.len(), 2, "{deals:#?}");
+        let updated = deals.iter().find(|d| d.id == first.id).expect("same deal");
+        assert!(
+            updated
+                .prop("description")
+                .is_some_and(|d| d.contains("Voglio acquistare l'iPhone 15 pro max")),
+            "{updated:#?}"
+        );
+        assert!(
+            deals
+                .iter()
+                .any(|d| key_of(d).is_some_and(|k| k.ends_with(":deal:PRODOTTOA"))),
+            "{deals:#?}"
+        );
+
+        // Won: the next question about the product opens a new deal.
+        hub.sales_set_stage(&first.id, "closedwon");
+        crm::customer_writes(&host, "Mario", &[("wamid.k4", "quanto costa l'iPhone15 Pro Max?")])
+            .await;
+        crm::synced(&host, "acme", wait).await;
+        let deals = hub.deals_of(&contact.id);
+        assert_eq!(deals.len(), 3, "{deals:#?}");
+        let same_key: Vec<_> = deals.iter().filter(|d| key_of(d) == Some(key.clone())).collect();
+        assert_eq!(same_key.len(), 2, "{deals:#?}");
+        assert_eq!(
+            same_key.iter().filter(|d| d.prop("hs_is_closed") == Some("false")).count(),
+            1
+        );
+
+        // HubSpot stores the next two creations (a communication, a deal) but the
+        // answers are lost: the retries find them by key instead of writing again.
+        hub.lose_answers(2);
+        crm::customer_writes(&host, "Mario", &[("wamid.k5", "Voglio acquistare il prodotto B")])
+            .await;
+        crm::synced(&host, "acme", wait).await;
+        let lost = hub.requests().iter().filter(|r| r.status == 504).count();
+        assert_eq!(lost, 2, "both answers were lost");
+        assert_eq!(hub.communications_of(&contact.id).len(), 5);
+        let deals = hub.deals_of(&contact.id);
+        assert_eq!(deals.len(), 4, "{deals:#?}");
+        let product_b = deals
+            .iter()
+            .filter(|d| key_of(d).is_some_and(|k| k.ends_with(":deal:PRODOTTOB")))
+            .count();
+        assert_eq!(product_b, 1, "{deals:#?}");
     }
 }

@@ -19,6 +19,13 @@ pub struct Classification {
     pub details: serde_json::Value,
 }
 
+impl Classification {
+    /// The contract's view of it (as classifiers returned it).
+    pub fn to_wit(&self) -> wit::Classification {
+        crate::responder::to_wit_classification(self)
+    }
+}
+
 impl PluginHost {
     /// Runs `binding` (a classifier) on one message in a fresh instance.
     ///

@@ -6,6 +6,7 @@ use super::bindings::connect::ConnectorError;
 use super::bindings::mapping::MapError;
 use super::bindings::types as wit;
 use super::call::{CallState, classify_failure};
+use super::classifier::Classification;
 use super::error::CallError;
 use super::{ActiveBinding, PluginHost, SlotExports};
 use serde::Serialize;
@@ -158,6 +159,35 @@ pub fn take_requests() -> u32 {
     REQUESTS.with(|r| r.replace(0))
 }
 
+/// Why a conversation earned a CRM record of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalKind {
+    /// A sales signal: a deal or opportunity.
+    Sales,
+    /// A service request: a case or ticket.
+    Service,
+}
+
+/// The message that made a conversation a signal, and what was found in it.
+#[derive(Debug, Clone)]
+pub struct Signal {
+    /// Sales or service.
+    pub kind: SignalKind,
+    /// The message, in the contract's terms.
+    pub message: wit::Message,
+    /// Its classification.
+    pub found: Classification,
+}
+
+/// A mapped record and the host's key for it (see the WIT `keyed-record`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyedRecord {
+    /// Records with the same key are the same open record.
+    pub key: String,
+    /// The record.
+    pub record: CrmRecord,
+}
+
 /// The conversation a message belongs to, as the mapper sees it.
 #[derive(Debug, Clone)]
 pub struct ConversationFacts {
@@ -248,7 +278,7 @@ impl PluginHost {
         result.map_err(|e| classify_failure(&store, e, binding.site(), &binding.limits))
     }
 
-    /// The mapper's CRM record for a contact.
+    /// The mapper's CRM record for a contact, with what the host knows of it.
     ///
     /// # Errors
     /// [`CrmCallError`].
@@ -256,12 +286,16 @@ impl PluginHost {
         &self,
         mapper: &ActiveBinding,
         contact: &wit::Contact,
+        facts: &wit::ContactFacts,
     ) -> Result<CrmRecord, CrmCallError> {
-        let out = self.with_mapper(mapper, |g, store| g.call_contact_to_crm(store, contact))?;
+        let out = self.with_mapper(mapper, |g, store| {
+            g.call_contact_to_crm(store, contact, facts)
+        })?;
         Ok(from_wit_record(out))
     }
 
-    /// The mapper's CRM record (a note or communication) for a stored message.
+    /// The mapper's CRM record (a note or communication) for a stored message, with
+    /// what the classifier found in it.
     ///
     /// # Errors
     /// [`CrmCallError`].
@@ -270,14 +304,17 @@ impl PluginHost {
         mapper: &ActiveBinding,
         msg: &wit::Message,
         contact: &wit::Contact,
+        found: &Classification,
     ) -> Result<CrmRecord, CrmCallError> {
+        let found = crate::responder::to_wit_classification(found);
         let out = self.with_mapper(mapper, |g, store| {
-            g.call_message_to_crm(store, msg, contact)
+            g.call_message_to_crm(store, msg, contact, &found)
         })?;
         Ok(from_wit_record(out))
     }
 
-    /// The mapper's CRM record (a deal) for a conversation with a sales signal.
+    /// The mapper's keyed CRM record (a deal, opportunity or case) for a signal in
+    /// a conversation; none when the mapper writes nothing for such signals.
     ///
     /// # Errors
     /// [`CrmCallError`].
@@ -286,7 +323,8 @@ impl PluginHost {
         mapper: &ActiveBinding,
         conv: &ConversationFacts,
         contact: &wit::Contact,
-    ) -> Result<CrmRecord, CrmCallError> {
+        signal: &Signal,
+    ) -> Result<Option<KeyedRecord>, CrmCallError> {
         let conversation = wit::Conversation {
             id: conv.id as u64,
             contact_id: contact.id,
@@ -295,10 +333,21 @@ impl PluginHost {
             last_inbound_at: conv.last_inbound_at,
             tags: conv.tags.clone(),
         };
+        let signal = wit::Signal {
+            kind: match signal.kind {
+                SignalKind::Sales => wit::SignalKind::Sales,
+                SignalKind::Service => wit::SignalKind::Service,
+            },
+            message: signal.message.clone(),
+            found: crate::responder::to_wit_classification(&signal.found),
+        };
         let out = self.with_mapper(mapper, |g, store| {
-            g.call_conversation_to_crm(store, &conversation, contact)
+            g.call_conversation_to_crm(store, &conversation, contact, &signal)
         })?;
-        Ok(from_wit_record(out))
+        Ok(out.map(|k| KeyedRecord {
+            key: k.key,
+            record: from_wit_record(k.record),
+        }))
     }
 
     /// What a CRM record changes on the host contact, per the mapper.
@@ -338,7 +387,8 @@ impl PluginHost {
         })
     }
 
-    /// Writes a note or communication on CRM contact `contact_id`.
+    /// Writes a note or communication on CRM contact `contact_id`; `key` (the
+    /// message's wamid) makes a retry find the note instead of adding another.
     ///
     /// # Errors
     /// [`CrmCallError`].
@@ -346,14 +396,16 @@ impl PluginHost {
         &self,
         connector: &ActiveBinding,
         contact_id: &str,
+        key: &str,
         r: &CrmRecord,
     ) -> Result<Pushed, CrmCallError> {
         self.push(connector, r, |g, store, rec| {
-            g.call_push_note(store, contact_id, rec)
+            g.call_push_note(store, contact_id, key, rec)
         })
     }
 
-    /// Creates or updates a deal on CRM contact `contact_id`.
+    /// Creates or updates the open deal, opportunity or case named by `key` on CRM
+    /// contact `contact_id`.
     ///
     /// # Errors
     /// [`CrmCallError`].
@@ -361,10 +413,11 @@ impl PluginHost {
         &self,
         connector: &ActiveBinding,
         contact_id: &str,
+        key: &str,
         r: &CrmRecord,
     ) -> Result<Pushed, CrmCallError> {
         self.push(connector, r, |g, store, rec| {
-            g.call_push_deal(store, contact_id, rec)
+            g.call_push_deal(store, contact_id, key, rec)
         })
     }
 

@@ -671,6 +671,8 @@ INSERT INTO crm_reviews (tenant_id, kind, contact_id, detail, state, created_at)
 INSERT INTO crm_cursors (tenant_id, cursor, pulled_at) VALUES ('acme', 'cursor-1', 20);
 INSERT INTO contact_purchases (tenant_id, contact_id, sku, message_id, at) VALUES ('acme', 1200, 'sku-1', 3, 21);
 INSERT INTO crm_unread_flags (message_id, flagged_at) VALUES (4, 22);
+INSERT INTO crm_deals (tenant_id, contact_id, kind, key, crm_id, updated_at)
+    VALUES ('acme', 1200, 'deal', 'APL-IP15PM', 'deal-1', 22);
 INSERT INTO crm_phone_problems (tenant_id, crm_id, phone, country, reason, seen_at)
     VALUES ('acme', 'crm-9', '123', NULL, 'not a valid number', 22);
 INSERT INTO number_pace (phone_number_id, next_slot_us) VALUES ('100', 23);

@@ -207,6 +207,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0011_secret_rotation.sql")),
     // 0012: a hash of the CRM record last written per link.
     M::up(include_str!("migrations/0012_crm_record_hash.sql")),
+    // 0013: one open deal or case per contact and key; unread flags cleared on read.
+    M::up(include_str!("migrations/0013_crm_signals.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -229,6 +231,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0010_crm_phones.sql"),
     include_str!("migrations/postgres/0011_secret_rotation.sql"),
     include_str!("migrations/postgres/0012_crm_record_hash.sql"),
+    include_str!("migrations/postgres/0013_crm_signals.sql"),
 ];
 
 #[cfg(test)]

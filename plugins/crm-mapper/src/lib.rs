@@ -24,14 +24,45 @@
 //!
 //! [emoji_scores]                  # emoji → satisfaction in [0, 1] (adds to built-ins)
 //! "🤩" = 1.0
+//!
+//! case_object = "case"            # service requests (complaints…); unset: none written
+//!
+//! [deal_stages]                   # a signal's tag → the deal's stage
+//! "purchase-intent" = "decision"
+//!
+//! [case_types]                    # a word in the message → the case's type
+//! reclamo = "Complaint"
+//!
+//! [facts]                         # host facts → CRM fields (each optional)
+//! intent = "last_intent"          # also on deals, cases and notes
+//! confidence = "intent_confidence"
+//! entities = "entities"
+//! sentiment = "sentiment"
+//! tags = "whatsapp_tags"
+//! messages_per_week = "messages_per_week"   # contact only
+//! last_interaction = "last_interaction"
+//! activity_score = "activity_score"
+//!
+//! [priority]                      # the unread rule (contact only)
+//! field = "priority"              # omit: the rule changes nothing in the CRM
+//! low = "Low"                     # the CRM's value per priority
 //! ```
 //!
 //! The satisfaction score is the score of the customer's most used emoji: each
 //! message's emojis are counted per contact in the plugin's key-value store.
+//!
+//! A sales signal's deal is keyed by its product's standard code, so the host
+//! updates one open deal per contact and product; a service request's case by its
+//! type. The priority field is also read back from the CRM (like `pull_fields`):
+//! while a message is unread the record carries the unread priority, and once it is
+//! read it carries the CRM's own value again.
+
+mod facts;
+mod signals;
 
 use scrm_plugin_sdk::{
-    Contact, ContactChanges, Content, Conversation, CrmRecord, Direction, Field, FieldValue,
-    MapError, Mapper, Message,
+    Classification, Contact, ContactChanges, ContactFacts, Content, Conversation, CrmRecord,
+    Direction, Field, FieldValue, KeyedRecord, MapError, Mapper, Message, Signal,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -71,6 +102,11 @@ struct Config {
     products: BTreeMap<String, String>,
     emoji_scores: BTreeMap<String, f64>,
     satisfaction_field: Option<String>,
+    case_object: String,
+    deal_stages: BTreeMap<String, String>,
+    case_types: BTreeMap<String, String>,
+    facts: facts::FactFields,
+    priority: facts::PriorityField,
 }
 
 impl Default for Config {
@@ -86,6 +122,11 @@ impl Default for Config {
             products: BTreeMap::new(),
             emoji_scores: BTreeMap::new(),
             satisfaction_field: None,
+            case_object: String::new(),
+            deal_stages: BTreeMap::new(),
+            case_types: BTreeMap::new(),
+            facts: facts::FactFields::default(),
+            priority: facts::PriorityField::default(),
         }
     }
 }
@@ -284,7 +325,7 @@ fn content_kind(c: &Content) -> &'static str {
 pub struct CrmMapper;
 
 impl Mapper for CrmMapper {
-    fn contact_to_crm(c: Contact) -> Result<CrmRecord, MapError> {
+    fn contact_to_crm(c: Contact, facts: ContactFacts) -> Result<CrmRecord, MapError> {
         let cfg = config()?;
         let mut fields = vec![
             Field {
@@ -308,6 +349,7 @@ impl Mapper for CrmMapper {
                 });
             }
         }
+        fields.extend(facts::contact_fields(&cfg.facts, &cfg.priority, &facts));
         Ok(CrmRecord {
             object: cfg.contact_object.clone(),
             id: None,
@@ -316,31 +358,19 @@ impl Mapper for CrmMapper {
         })
     }
 
-    fn conversation_to_crm(conv: Conversation, c: Contact) -> Result<CrmRecord, MapError> {
-        let cfg = config()?;
-        let who = c
-            .name
-            .clone()
-            .or(c.phone.clone())
-            .unwrap_or_else(|| format!("contact {}", c.id));
-        let fields = vec![
-            text("name", format!("WhatsApp: {who}")),
-            text("source", "whatsapp"),
-            text("tags", conv.tags.join(",")),
-            Field {
-                name: "last_message_at".into(),
-                value: FieldValue::Timestamp(conv.last_message_at),
-            },
-        ];
-        Ok(CrmRecord {
-            object: cfg.deal_object.clone(),
-            id: None,
-            fields,
-            updated_at: None,
-        })
+    fn conversation_to_crm(
+        conv: Conversation,
+        c: Contact,
+        signal: Signal,
+    ) -> Result<Option<KeyedRecord>, MapError> {
+        Ok(signals::record(&config()?, &conv, &c, &signal))
     }
 
-    fn message_to_crm(msg: Message, c: Contact) -> Result<CrmRecord, MapError> {
+    fn message_to_crm(
+        msg: Message,
+        c: Contact,
+        found: Classification,
+    ) -> Result<CrmRecord, MapError> {
         let cfg = config()?;
         let body = content_text(&msg.content).unwrap_or_default().to_string();
         let kind = content_kind(&msg.content);
@@ -382,6 +412,7 @@ impl Mapper for CrmMapper {
         if !codes.is_empty() {
             fields.push(text("product_codes", codes.join(",")));
         }
+        fields.extend(facts::classification_fields(&cfg.facts, &found));
         Ok(CrmRecord {
             object: cfg.note_object.clone(),
             id: None,
@@ -412,6 +443,7 @@ fn contact_changes(cfg: &Config, record: &CrmRecord) -> ContactChanges {
     let mut fields: Vec<Field> = cfg
         .pull_fields
         .iter()
+        .chain(cfg.priority.field.iter())
         .filter_map(|f| {
             get(f).map(|v| Field {
                 name: f.clone(),

@@ -34,6 +34,10 @@ pub struct Config {
     pub deal_stage: String,
     /// Deal record field → HubSpot deal property; other fields are not sent.
     pub deal_properties: BTreeMap<String, String>,
+    /// The custom property (single-line text, on deals and communications) holding
+    /// the host's key of a write, so that retries and later signals find it. Unset:
+    /// no lookups (a retry after a lost answer may then write twice).
+    pub key_property: Option<String>,
     /// The name of the tenant secret that holds the HubSpot app's client secret, for
     /// checking webhook signatures (the binding's HTTP policy must list it under
     /// `secrets`). Unset: webhooks are refused.
@@ -59,10 +63,12 @@ impl Default for Config {
                 ("name", "dealname"),
                 ("message", "description"),
                 ("amount", "amount"),
+                ("stage", "dealstage"),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+            key_property: Some("scrm_key".into()),
             webhook_secret: None,
             webhook_url: None,
         }

@@ -12,7 +12,11 @@
 //!   CRM`, the text in `hs_communication_body` and the message time in `hs_timestamp`,
 //!   associated to the contact (type 81, communication → contact).
 //! - **Deals** (`/crm/v3/objects/deals`) are created in `deal_pipeline` /
-//!   `deal_stage`, associated to the contact (type 3, deal → contact).
+//!   `deal_stage`, associated to the contact (type 3, deal → contact). The host's
+//!   key (contact and product) goes in the custom property `key_property`
+//!   (`scrm_key`, created once in the portal); a later signal with the same key
+//!   updates the open deal (`hs_is_closed` false) instead of opening another, and a
+//!   retried write finds its communication or deal instead of adding a second.
 //! - **Changes** are pulled with the search API, contacts sorted by
 //!   `lastmodifieddate` ascending; the cursor is the newest change time read (with the
 //!   ids read at exactly that time).
@@ -28,6 +32,7 @@
 //! owner_id = "123456"
 //! deal_pipeline = "default"
 //! deal_stage = "appointmentscheduled"
+//! key_property = "scrm_key"                    # on deals and communications
 //! webhook_secret = "hubspot_client_secret"     # a tenant secret's name
 //! webhook_url = "https://scrm.example.com/v1/crm/acme/webhook"
 //! ```
@@ -39,6 +44,7 @@
 pub mod client;
 pub mod config;
 pub mod contacts;
+mod keyed;
 pub mod timestamps;
 pub mod webhook;
 
@@ -134,29 +140,6 @@ pub fn communication(
         props["hubspot_owner_id"] = json!(owner);
     }
     Ok(json!({"properties": props, "associations": association(contact, COMMUNICATION_TO_CONTACT)}))
-}
-
-/// The deal for a deal record: its fields through `deal_properties`, in the
-/// configured pipeline and stage.
-pub fn deal(cfg: &Config, contact: &str, record: &CrmRecord) -> Value {
-    let mut props = Map::new();
-    for f in &record.fields {
-        if let Some(prop) = cfg.deal_properties.get(&f.name) {
-            let v = value_text(&f.value);
-            if !v.trim().is_empty() {
-                props.insert(prop.clone(), json!(v));
-            }
-        }
-    }
-    props
-        .entry("dealname")
-        .or_insert_with(|| json!("WhatsApp deal"));
-    props.insert("pipeline".into(), json!(cfg.deal_pipeline));
-    props.insert("dealstage".into(), json!(cfg.deal_stage));
-    if let Some(owner) = &cfg.owner_id {
-        props.insert("hubspot_owner_id".into(), json!(owner));
-    }
-    json!({"properties": props, "associations": association(contact, DEAL_TO_CONTACT)})
 }
 
 /// The id in HubSpot's 409 for a contact that already exists
@@ -274,19 +257,20 @@ impl Connector for HubSpot {
         }
     }
 
-    fn push_note(contact_id: String, record: CrmRecord) -> Result<Pushed, ConnectorError> {
-        let cfg = config()?;
-        let body = communication(&cfg, object_id(&contact_id)?, &record)?;
-        let written =
-            Client::new(&cfg).call("POST", "/crm/v3/objects/communications", Some(&body))?;
-        pushed(&written)
+    fn push_note(
+        contact_id: String,
+        key: String,
+        record: CrmRecord,
+    ) -> Result<Pushed, ConnectorError> {
+        keyed::push_note(&config()?, &contact_id, &key, &record)
     }
 
-    fn push_deal(contact_id: String, record: CrmRecord) -> Result<Pushed, ConnectorError> {
-        let cfg = config()?;
-        let body = deal(&cfg, object_id(&contact_id)?, &record);
-        let written = Client::new(&cfg).call("POST", "/crm/v3/objects/deals", Some(&body))?;
-        pushed(&written)
+    fn push_deal(
+        contact_id: String,
+        key: String,
+        record: CrmRecord,
+    ) -> Result<Pushed, ConnectorError> {
+        keyed::push_deal(&config()?, &contact_id, &key, &record)
     }
 
     fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {
@@ -431,7 +415,7 @@ mod tests {
     }
 
     #[test]
-    fn a_deal_goes_into_the_configured_pipeline_on_the_contact() {
+    fn a_deals_fields_go_through_deal_properties_with_the_product_in_the_description() {
         let rec = CrmRecord {
             object: "deal".into(),
             id: None,
@@ -444,18 +428,15 @@ mod tests {
                     value: FieldValue::Timestamp(1),
                 },
                 text("message", "quanto costa?"),
+                text("sku", "APL-IP15PM"),
+                text("product", "iPhone15 Pro Max"),
             ],
             updated_at: None,
         };
         assert_eq!(
-            deal(&cfg(), "151", &rec),
-            json!({
-                "properties": {"dealname": "WhatsApp: Mario", "description": "quanto costa?",
-                               "pipeline": "default", "dealstage": "appointmentscheduled",
-                               "hubspot_owner_id": "77"},
-                "associations": [{"to": {"id": "151"}, "types": [
-                    {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}]}]
-            })
+            Value::Object(keyed::deal_properties(&cfg(), &rec)),
+            json!({"dealname": "WhatsApp: Mario",
+                   "description": "Product: iPhone15 Pro Max (APL-IP15PM)\nquanto costa?"})
         );
     }
 

@@ -417,7 +417,11 @@ impl Connector for Salesforce {
         Self::upsert_contact(&cfg, &api, &record, phone)
     }
 
-    fn push_note(contact_id: String, record: CrmRecord) -> Result<Pushed, ConnectorError> {
+    fn push_note(
+        contact_id: String,
+        _key: String,
+        record: CrmRecord,
+    ) -> Result<Pushed, ConnectorError> {
         let cfg = config()?;
         let api = Api::new(&cfg);
         let contact = checked_id(&contact_id, "Contact")?;
@@ -451,7 +455,11 @@ impl Connector for Salesforce {
         pushed("create Task", &last_body(&results))
     }
 
-    fn push_deal(contact_id: String, record: CrmRecord) -> Result<Pushed, ConnectorError> {
+    fn push_deal(
+        contact_id: String,
+        _key: String,
+        record: CrmRecord,
+    ) -> Result<Pushed, ConnectorError> {
         let cfg = config()?;
         let api = Api::new(&cfg);
         let contact = checked_id(&contact_id, "Contact")?;

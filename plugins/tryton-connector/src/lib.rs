@@ -236,11 +236,15 @@ impl Tryton {
     /// note ends with it in parentheses, and a note of the party that already ends so
     /// is returned instead of writing another: a retry after a lost answer never
     /// writes a message twice.
+    /// Writes a note on the party; with a `reference`, the note ending in
+    /// `(reference)` is found first and, when `replace`, its text replaced (a deal
+    /// updated), else kept as it is (a retried message).
     fn note(
         cfg: &Config,
         contact_id: &str,
         message: String,
         reference: Option<&str>,
+        replace: bool,
     ) -> Result<Pushed, ConnectorError> {
         let party = party_id(contact_id)?;
         let resource = format!("party.party,{party}");
@@ -256,10 +260,20 @@ impl Tryton {
                     &format!("ir.note?d={}&s=1&{wanted}", param(&domain)),
                     None,
                 )?;
+                let message = format!("{message}\n({r})");
                 if let Some(note) = found.as_array().and_then(|a| a.first()) {
-                    return pushed_note(note);
+                    if !replace {
+                        return pushed_note(note);
+                    }
+                    let id = note["id"].as_i64().unwrap_or_default();
+                    let written = cfg.call(
+                        "PUT",
+                        &format!("ir.note/{id}?{wanted}"),
+                        Some(&json!({"message": message})),
+                    )?;
+                    return pushed_note(&written);
                 }
-                format!("{message}\n({r})")
+                message
             }
             None => message,
         };
@@ -345,18 +359,35 @@ impl Connector for Tryton {
         })
     }
 
-    fn push_note(contact_id: String, record: CrmRecord) -> Result<Pushed, ConnectorError> {
+    fn push_note(
+        contact_id: String,
+        key: String,
+        record: CrmRecord,
+    ) -> Result<Pushed, ConnectorError> {
         let cfg = config()?;
         let message = text_field(&record, "text")
             .map(str::to_owned)
             .ok_or_else(|| ConnectorError::Invalid("the note has no text field".into()))?;
-        Self::note(&cfg, &contact_id, message, text_field(&record, "wamid"))
+        let reference = Some(key.as_str())
+            .filter(|k| !k.is_empty())
+            .or(text_field(&record, "wamid"));
+        Self::note(&cfg, &contact_id, message, reference, false)
     }
 
-    fn push_deal(contact_id: String, record: CrmRecord) -> Result<Pushed, ConnectorError> {
+    fn push_deal(
+        contact_id: String,
+        key: String,
+        record: CrmRecord,
+    ) -> Result<Pushed, ConnectorError> {
         let cfg = config()?;
-        // The party module has no opportunities: the deal becomes a note.
-        let mut lines = vec!["[Deal]".to_string()];
+        // The party module has no opportunities: the deal becomes a note, one per
+        // key, rewritten by each further signal.
+        let label = if record.object.eq_ignore_ascii_case("case") {
+            "[Case]"
+        } else {
+            "[Deal]"
+        };
+        let mut lines = vec![label.to_string()];
         for f in &record.fields {
             let v = match &f.value {
                 FieldValue::Text(t) => t.clone(),
@@ -368,7 +399,8 @@ impl Connector for Tryton {
             };
             lines.push(format!("{}: {v}", f.name));
         }
-        Self::note(&cfg, &contact_id, lines.join("\n"), None)
+        let reference = Some(key.as_str()).filter(|k| !k.is_empty());
+        Self::note(&cfg, &contact_id, lines.join("\n"), reference, true)
     }
 
     fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {

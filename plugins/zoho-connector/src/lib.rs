@@ -120,14 +120,22 @@ impl Connector for Zoho {
         Self::upsert(&cfg, data)
     }
 
-    fn push_note(contact_id: String, record: CrmRecord) -> Result<Pushed, ConnectorError> {
+    fn push_note(
+        contact_id: String,
+        _key: String,
+        record: CrmRecord,
+    ) -> Result<Pushed, ConnectorError> {
         let cfg = Config::load()?;
         let note = records::note_data(&cfg, &contact_id, &record)?;
         let reply = wire::send(&cfg, "POST", "Notes", &[], Some(&json!({"data": [note]})))?;
         records::pushed(&reply.body)
     }
 
-    fn push_deal(contact_id: String, record: CrmRecord) -> Result<Pushed, ConnectorError> {
+    fn push_deal(
+        contact_id: String,
+        _key: String,
+        record: CrmRecord,
+    ) -> Result<Pushed, ConnectorError> {
         let cfg = Config::load()?;
         let deal =
             records::deal_data(&cfg, &contact_id, &record, scrm_plugin_sdk::clock::now_ms())?;

@@ -5,7 +5,9 @@
 use scrm_engine::BindingSpec;
 use scrm_engine::bindings::types as wit;
 use scrm_engine::classifier::Classification;
-use scrm_engine::crm::{ConversationFacts, CrmCallError, CrmRecord};
+use scrm_engine::crm::{
+    ConversationFacts, CrmCallError, CrmRecord, KeyedRecord, Signal, SignalKind,
+};
 use scrm_engine::error::CallError;
 use scrm_engine::responder::ConversationView;
 use scrm_engine::{ActiveBinding, PluginHost};
@@ -72,7 +74,7 @@ pub fn respond(
     )
 }
 
-/// The mapper's CRM record for a contact.
+/// The mapper's CRM record for a contact, with what the host knows of it.
 ///
 /// # Errors
 /// [`CrmCallError`].
@@ -80,8 +82,9 @@ pub fn map_contact(
     host: &PluginHost,
     mapper: &ActiveBinding,
     c: &Contact,
+    facts: &wit::ContactFacts,
 ) -> Result<CrmRecord, CrmCallError> {
-    host.map_contact(mapper, &to_wit_contact(c))
+    host.map_contact(mapper, &to_wit_contact(c), facts)
 }
 
 /// The mapper's CRM record (a note or communication) for a stored message.
@@ -94,19 +97,22 @@ pub fn map_message(
     m: &Message,
     c: &Contact,
 ) -> Result<CrmRecord, CrmCallError> {
-    host.map_message(mapper, &stored_to_wit(m), &to_wit_contact(c))
+    host.map_message(mapper, &stored_to_wit(m), &to_wit_contact(c), &found_in(m))
 }
 
-/// The mapper's CRM record (a deal) for a conversation with a sales signal.
+/// The mapper's keyed record (a deal or case, per `kind`) for the signal message
+/// `m` in conversation `conv`; none when the mapper writes nothing for it.
 ///
 /// # Errors
 /// [`CrmCallError`].
-pub fn map_conversation(
+pub fn map_signal(
     host: &PluginHost,
     mapper: &ActiveBinding,
     conv: &Summary,
     c: &Contact,
-) -> Result<CrmRecord, CrmCallError> {
+    kind: SignalKind,
+    m: &Message,
+) -> Result<Option<KeyedRecord>, CrmCallError> {
     let facts = ConversationFacts {
         id: conv.id,
         phone_number_id: conv.phone_number_id.clone(),
@@ -114,7 +120,20 @@ pub fn map_conversation(
         last_inbound_at: conv.last_inbound_at,
         tags: conv.tags.clone(),
     };
-    host.map_conversation(mapper, &facts, &to_wit_contact(c))
+    let signal = Signal {
+        kind,
+        message: stored_to_wit(m),
+        found: found_in(m),
+    };
+    host.map_conversation(mapper, &facts, &to_wit_contact(c), &signal)
+}
+
+/// What the classifier found in a stored message.
+pub fn found_in(m: &Message) -> Classification {
+    Classification {
+        tags: m.tags.clone(),
+        details: m.classification.clone().unwrap_or(Value::Null),
+    }
 }
 
 /// The contract's view of a stored contact.

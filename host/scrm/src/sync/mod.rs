@@ -34,6 +34,7 @@ use tokio::sync::Notify;
 mod backfill;
 mod conflicts;
 mod dedupe;
+mod facts;
 mod pull;
 mod queue;
 mod retention;
@@ -150,9 +151,26 @@ impl std::fmt::Debug for SyncEngine {
 /// The tags that make a message a sales signal (a deal on its contact).
 pub const SALES_TAGS: [&str; 3] = ["sales-opportunity", "price-inquiry", "purchase-intent"];
 
+/// The tags that make a message a service request (a case on its contact).
+pub const SERVICE_TAGS: [&str; 2] = ["complaint", "order-problem"];
+
+/// The signal job a message's tags call for: `case` for a service request (it
+/// wins: a complaint that mentions a price is a complaint), `deal` for a sales
+/// signal, none otherwise.
+pub fn signal_kind(tags: &[String]) -> Option<&'static str> {
+    let has = |set: &[&str]| tags.iter().any(|t| set.contains(&t.as_str()));
+    if has(&SERVICE_TAGS) {
+        Some("case")
+    } else if has(&SALES_TAGS) {
+        Some("deal")
+    } else {
+        None
+    }
+}
+
 /// Queues the CRM writes for one stored message inside the caller's transaction:
-/// the message as a note, and a deal when its tags carry a sales signal. Nothing is
-/// queued when the tenant's sync is off.
+/// the message as a note, and a deal or case when its tags carry a signal. Nothing
+/// is queued when the tenant's sync is off.
 ///
 /// # Errors
 /// On database failure.
@@ -163,8 +181,7 @@ pub fn enqueue_message(
     message_id: i64,
     tags: &[String],
 ) -> Result<usize, StoreError> {
-    let deal = tags.iter().any(|t| SALES_TAGS.contains(&t.as_str()));
-    scrm_store::CrmRepo::enqueue_message(conn, tenant, contact_id, message_id, deal)
+    scrm_store::CrmRepo::enqueue_message(conn, tenant, contact_id, message_id, signal_kind(tags))
 }
 
 impl SyncEngine {

@@ -2,6 +2,16 @@
 //! as a note (or a deal), with back-off, dead letters and the CRM's rate limit.
 
 use super::*;
+use scrm_engine::crm::{Pushed, SignalKind};
+
+/// What a job wrote: the link of the host record, and for a deal or case the
+/// contact and key of the open record it now is.
+pub(super) struct Written {
+    object: &'static str,
+    local_id: i64,
+    link: Link,
+    open: Option<(i64, String)>,
+}
 
 /// The jobs running on this host's worker, and how many of each tenant.
 #[derive(Default)]
@@ -248,7 +258,7 @@ impl SyncEngine {
     fn count_job(
         &self,
         job: &Job,
-        result: &Result<Option<(&'static str, i64, Link)>, SyncError>,
+        result: &Result<Option<Written>, SyncError>,
         elapsed: std::time::Duration,
     ) {
         let (tenant, kind) = (job.tenant.clone(), job.kind.clone());
@@ -279,7 +289,7 @@ impl SyncEngine {
     async fn settle(
         &self,
         job: &Job,
-        result: Result<Option<(&'static str, i64, Link)>, SyncError>,
+        result: Result<Option<Written>, SyncError>,
     ) -> Result<(), StoreError> {
         let (id, tenant) = (job.id, job.tenant.clone());
         let attempts = job.attempts + 1;
@@ -292,8 +302,20 @@ impl SyncEngine {
                     .db
                     .write(move |c| {
                         scrm_store::transaction(c, |tx| {
-                            if let Some((object, local_id, link)) = &written {
-                                scrm_store::CrmRepo::set_link(tx, &t, object, *local_id, link)?;
+                            if let Some(w) = &written {
+                                scrm_store::CrmRepo::set_link(
+                                    tx, &t, w.object, w.local_id, &w.link,
+                                )?;
+                                if let Some((contact, key)) = &w.open {
+                                    scrm_store::CrmRepo::set_open_deal(
+                                        tx,
+                                        &t,
+                                        *contact,
+                                        w.object,
+                                        key,
+                                        &w.link.crm_id,
+                                    )?;
+                                }
                             }
                             scrm_store::CrmRepo::finish(tx, id)?;
                             // A write that failed before went through: the CRM answers
@@ -354,12 +376,9 @@ impl SyncEngine {
         }
     }
 
-    /// Runs one job; the link to record for what it wrote (recorded together with the
+    /// Runs one job; what to record for what it wrote (recorded together with the
     /// job's completion, in one transaction).
-    pub(super) async fn process(
-        &self,
-        job: &Job,
-    ) -> Result<Option<(&'static str, i64, Link)>, SyncError> {
+    pub(super) async fn process(&self, job: &Job) -> Result<Option<Written>, SyncError> {
         let (mapper, connector) = self.bindings(&job.tenant)?;
         // A contact merged into another is the other one in the CRM.
         let t = job.tenant.clone();
@@ -378,7 +397,11 @@ impl SyncEngine {
         };
         let tenant = job.tenant.clone();
         let contact_id = job.contact_id;
-        let object = if job.kind == "deal" { "deal" } else { "note" };
+        let object: &'static str = match job.kind.as_str() {
+            "deal" => "deal",
+            "case" => "case",
+            _ => "note",
+        };
         let (message, contact, linked) = self
             .db
             .read(move |c| {
@@ -397,70 +420,117 @@ impl SyncEngine {
             // Written before (a retry after the CRM answered): never twice.
             return Ok(None);
         }
+        let bindings = (&mapper, &connector);
+        let pushed = if object == "note" {
+            self.write_note(&job.tenant, target, bindings, message, contact)
+                .await?
+        } else {
+            match self
+                .write_signal(&job.tenant, target, bindings, object, message, contact)
+                .await?
+            {
+                Some(p) => p,
+                None => return Ok(None),
+            }
+        };
+        Ok(Some(Written {
+            object,
+            local_id: message_id,
+            link: Link {
+                crm_id: pushed.0.id,
+                crm_updated_at: pushed.0.updated_at,
+                synced_at: 0,
+                record_hash: None,
+            },
+            open: pushed.1,
+        }))
+    }
+
+    /// Writes a message as a note on its contact (after the contact).
+    async fn write_note(
+        &self,
+        tenant: &str,
+        target: i64,
+        (mapper, connector): (&Arc<ActiveBinding>, &Arc<ActiveBinding>),
+        message: scrm_store::messages::Message,
+        contact: scrm_store::contacts::Contact,
+    ) -> Result<(Pushed, Option<(i64, String)>), SyncError> {
         // A note is mapped before the contact is written: what the mapper learns from
         // the message (its emojis) is part of the contact record it then makes.
-        let note = if object == "note" {
-            let (m, msg, who) = (mapper.clone(), message.clone(), contact.clone());
-            Some(
-                self.blocking(move |h| crate::slots::map_message(h, &m, &msg, &who))
-                    .await?,
-            )
-        } else {
-            None
-        };
-        let crm_contact = self
-            .sync_contact(&job.tenant, target, &mapper, &connector)
+        let (m, msg, who) = (mapper.clone(), message.clone(), contact.clone());
+        let note = self
+            .blocking(move |h| crate::slots::map_message(h, &m, &msg, &who))
             .await?;
-        if message.kind == "order" && object == "note" {
-            let t = job.tenant.clone();
+        let crm_contact = self.sync_contact(tenant, target, mapper, connector).await?;
+        if message.kind == "order" {
+            let t = tenant.to_string();
             let m = message.clone();
             let merged = self
                 .db
                 .write(move |c| {
                     scrm_store::transaction(c, |tx| {
-                        let merged = record_purchases_and_find_duplicates(tx, &t, &m)?;
-                        Ok(merged)
+                        record_purchases_and_find_duplicates(tx, &t, &m)
                     })
                 })
                 .await?;
             if let Some(keep) = merged {
                 // Merged into another contact: the CRM hears of the survivor.
-                self.sync_contact(&job.tenant, keep, &mapper, &connector)
-                    .await?;
+                self.sync_contact(tenant, keep, mapper, connector).await?;
             }
         }
-        let pushed = if object == "deal" {
-            let conv_id = message.conversation_id;
-            let tenant = job.tenant.clone();
-            let conv = self
-                .db
-                .read(move |c| scrm_store::ConversationRepo::summary(c, &tenant, conv_id))
-                .await?;
-            let (m, k) = (mapper.clone(), connector.clone());
-            let crm_id = crm_contact.clone();
-            self.blocking(move |h| {
-                let mut rec = crate::slots::map_conversation(h, &m, &conv, &contact)?;
-                rec.fields.push(("message".into(), json!(message.text)));
-                h.push_deal(&k, &crm_id, &rec)
-            })
-            .await?
+        let k = connector.clone();
+        let key = message.wamid.clone();
+        let pushed = self
+            .blocking(move |h| h.push_note(&k, &crm_contact, &key, &note))
+            .await?;
+        Ok((pushed, None))
+    }
+
+    /// Opens or updates the deal or case (`object`) a signal message calls for: the
+    /// open one of the contact with the mapper's key when there is one. None when
+    /// the mapper writes nothing for such signals.
+    async fn write_signal(
+        &self,
+        tenant: &str,
+        target: i64,
+        (mapper, connector): (&Arc<ActiveBinding>, &Arc<ActiveBinding>),
+        object: &'static str,
+        message: scrm_store::messages::Message,
+        contact: scrm_store::contacts::Contact,
+    ) -> Result<Option<(Pushed, Option<(i64, String)>)>, SyncError> {
+        let conv_id = message.conversation_id;
+        let t = tenant.to_string();
+        let conv = self
+            .db
+            .read(move |c| scrm_store::ConversationRepo::summary(c, &t, conv_id))
+            .await?;
+        let kind = if object == "case" {
+            SignalKind::Service
         } else {
-            let k = connector.clone();
-            let crm_id = crm_contact.clone();
-            let rec = note.expect("a note job maps its message first");
-            self.blocking(move |h| h.push_note(&k, &crm_id, &rec))
-                .await?
+            SignalKind::Sales
         };
-        Ok(Some((
-            object,
-            message_id,
-            Link {
-                crm_id: pushed.id,
-                crm_updated_at: pushed.updated_at,
-                synced_at: 0,
-                record_hash: None,
-            },
-        )))
+        let m = mapper.clone();
+        let Some(keyed) = self
+            .blocking(move |h| crate::slots::map_signal(h, &m, &conv, &contact, kind, &message))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let crm_contact = self.sync_contact(tenant, target, mapper, connector).await?;
+        // The host's key names one record of this contact in the CRM.
+        let key = format!("scrm:{target}:{object}:{}", keyed.key);
+        let (t, k2) = (tenant.to_string(), keyed.key.clone());
+        let open = self
+            .db
+            .read(move |c| scrm_store::CrmRepo::open_deal(c, &t, target, object, &k2))
+            .await?;
+        let mut rec = keyed.record;
+        rec.id = rec.id.or(open);
+        let k = connector.clone();
+        let pushed = self
+            .blocking(move |h| h.push_deal(&k, &crm_contact, &key, &rec))
+            .await?;
+        Ok(Some((pushed, Some((target, keyed.key)))))
     }
 
     /// Writes the contact to the CRM when it is new there or changed since; its CRM
@@ -524,9 +594,10 @@ impl SyncEngine {
             .map(|(f, k)| (f, k.value))
             .collect();
         let mapped = contact.clone();
+        let facts = self.contact_facts(tenant, contact_id).await?;
         let rec = self
             .blocking(move |h| {
-                let mut rec = crate::slots::map_contact(h, &m, &mapped)?;
+                let mut rec = crate::slots::map_contact(h, &m, &mapped, &facts)?;
                 rec.id = known;
                 // Fields the CRM set that the host keeps (e.g. customer level) travel back
                 // as they are, so a write never blanks them.

@@ -54,25 +54,20 @@ impl SyncEngine {
 
 /// The unread-message rule: every business message still not read `unread_hours`
 /// after it was sent (and sent within the last week, so old history does not fire)
-/// sets the contact's `priority` to the tenant's `unread_priority` and queues a
-/// contact write; each message fires once. How many fired.
+/// flags its contact, whose CRM record then carries the tenant's `unread_priority`
+/// (as the mapper maps it), and queues a contact write; each message fires once.
+/// A flagged message that has been read since clears its flag and queues the
+/// contact again, so the mapper restores the priority. How many fired or cleared.
 pub(super) fn unread_rule(tx: &dyn Store) -> Result<usize, StoreError> {
     let now = now_ms();
     let rows = scrm_store::CrmRepo::unread_candidates(tx, now)?;
     for u in &rows {
         scrm_store::CrmRepo::flag_unread(tx, u.message_id, now)?;
-        scrm_store::CrmRepo::set_field(
-            tx,
-            &u.tenant,
-            u.contact_id,
-            "priority",
-            &FieldClock {
-                value: json!(u.priority),
-                changed_at: now,
-                source: "whatsapp".into(),
-            },
-        )?;
         scrm_store::CrmRepo::enqueue_contact(tx, &u.tenant, u.contact_id)?;
     }
-    Ok(rows.len())
+    let read = scrm_store::CrmRepo::clear_read_flags(tx, now)?;
+    for (tenant, contact_id) in &read {
+        scrm_store::CrmRepo::enqueue_contact(tx, tenant, *contact_id)?;
+    }
+    Ok(rows.len() + read.len())
 }

@@ -281,7 +281,7 @@ fn retention_purges_only_what_is_older_than_the_setting() {
 }
 
 #[test]
-fn a_business_message_unread_for_a_day_lowers_the_priority_once() {
+fn a_business_message_unread_for_a_day_lowers_the_priority_until_it_is_read() {
     for f in fixtures() {
         println!("backend: {}", f.backend);
         let now = now_ms();
@@ -298,10 +298,10 @@ fn a_business_message_unread_for_a_day_lowers_the_priority_once() {
         .unwrap();
         assert_eq!(f.db.with_conn(|c| unread_rule(c)).unwrap(), 1);
         assert_eq!(f.db.with_conn(|c| unread_rule(c)).unwrap(), 0, "fires once");
-        let (fields, jobs) =
+        let (activity, jobs) =
             f.db.with_conn(|c| {
                 Ok((
-                    scrm_store::CrmRepo::fields(c, "acme", a)?,
+                    scrm_store::CrmRepo::activity(c, "acme", a, now - 28 * DAY_MS)?,
                     scrm_store::CrmRepo::list_jobs(
                         c,
                         "acme",
@@ -312,9 +312,35 @@ fn a_business_message_unread_for_a_day_lowers_the_priority_once() {
                 ))
             })
             .unwrap();
-        assert_eq!(fields[0].0, "priority");
-        assert_eq!(fields[0].1.value, json!("low"));
+        // The contact's record carries the tenant's unread priority (the mapper
+        // maps it to the CRM's field) and is queued.
+        assert_eq!(activity.unread_priority.as_deref(), Some("low"));
+        assert_eq!(activity.recent, 2);
+        assert_eq!(activity.last_at, Some(now - 3_600_000));
         assert!(jobs.iter().any(|j| j.kind == "contact"));
+        // Read at last: the flag clears once and the contact is written again, so the
+        // mapper restores the priority.
+        f.db.with_conn(|c| {
+            c.execute(
+                "UPDATE messages SET status = 'read' WHERE id = ?1",
+                scrm_store::params![m],
+            )?;
+            c.execute("DELETE FROM crm_jobs", scrm_store::params![])?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(f.db.with_conn(|c| unread_rule(c)).unwrap(), 1, "cleared");
+        assert_eq!(f.db.with_conn(|c| unread_rule(c)).unwrap(), 0, "once");
+        let (activity, jobs) =
+            f.db.with_conn(|c| {
+                Ok((
+                    scrm_store::CrmRepo::activity(c, "acme", a, now - 28 * DAY_MS)?,
+                    scrm_store::CrmRepo::job_counts(c, "acme")?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(activity.unread_priority, None);
+        assert_eq!(jobs, [("queued".to_string(), 1)]);
         // Read messages never fire.
         let r = f.message(
             a,

@@ -160,7 +160,7 @@ pub(crate) fn purge_before(
         format!("UPDATE media SET message_id = NULL WHERE message_id IN {ids}"),
         format!("DELETE FROM crm_jobs WHERE message_id IN {ids}"),
         format!(
-            "DELETE FROM crm_links WHERE tenant_id = ?1 AND object IN ('note', 'deal') AND local_id IN {ids}"
+            "DELETE FROM crm_links WHERE tenant_id = ?1 AND object IN ('note', 'deal', 'case') AND local_id IN {ids}"
         ),
         format!("DELETE FROM contact_purchases WHERE message_id IN {ids}"),
         format!("DELETE FROM crm_unread_flags WHERE message_id IN {ids}"),
@@ -442,7 +442,7 @@ pub(crate) fn enqueue_message(
     tenant: &str,
     contact_id: i64,
     message_id: i64,
-    deal: bool,
+    signal: Option<&str>,
 ) -> Result<usize, StoreError> {
     let settings = settings(conn, tenant)?;
     if settings.mode == "off" {
@@ -458,14 +458,14 @@ pub(crate) fn enqueue_message(
         &format!("message:{message_id}"),
         due,
     )?);
-    if deal {
+    if let Some(kind) = signal {
         n += usize::from(enqueue(
             conn,
             tenant,
-            "deal",
+            kind,
             contact_id,
             Some(message_id),
-            &format!("deal:{message_id}"),
+            &format!("{kind}:{message_id}"),
             due,
         )?);
     }
@@ -492,7 +492,7 @@ pub(crate) fn enqueue_if_syncing(
     if !syncing {
         return Ok(0);
     }
-    enqueue_message(conn, tenant, contact_id, message_id, false)
+    enqueue_message(conn, tenant, contact_id, message_id, None)
 }
 
 /// Queues a write of the contact to the CRM (one queued write per contact: a contact

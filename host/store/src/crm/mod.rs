@@ -7,6 +7,7 @@ mod jobs;
 mod links;
 mod phones;
 mod reviews;
+mod signals;
 mod unread;
 
 pub(crate) use dedupe::*;
@@ -15,6 +16,7 @@ pub use links::*;
 pub use phones::PhoneProblem;
 pub(crate) use phones::{clear_phone_problem, note_phone_problem, phone_problems};
 pub use reviews::*;
+pub use signals::*;
 pub use unread::*;
 
 use super::page::{Page, PageRequest};
@@ -258,9 +260,10 @@ crate::repo! {
         /// job, `Err(state)` when it is not dead.
         fn requeue(tenant: &str, id: i64) -> Result<Option<Result<Job, String>>, StoreError>;
         /// Queues the CRM writes for one stored message inside the caller's transaction:
-        /// the message as a note, and a deal when `deal` (a sales signal). Nothing is
-        /// queued when the tenant's sync is off.
-        fn enqueue_message(tenant: &str, contact_id: i64, message_id: i64, deal: bool) -> Result<usize, StoreError>;
+        /// the message as a note, and a `signal` job (`deal` for a sales signal, `case`
+        /// for a service request) when it is one. Nothing is queued when the tenant's
+        /// sync is off.
+        fn enqueue_message(tenant: &str, contact_id: i64, message_id: i64, signal: Option<&str>) -> Result<usize, StoreError>;
         /// Queues a message's CRM writes when the tenant syncs (a mapper and a connector are
         /// installed); for messages the pipeline does not see, such as the business's own.
         fn enqueue_if_syncing(tenant: &str, contact_id: i64, message_id: i64) -> Result<usize, StoreError>;
@@ -308,6 +311,15 @@ crate::repo! {
         fn unread_candidates(now: i64) -> Result<Vec<Unread>, StoreError>;
         /// Records that the rule fired for `message_id`, so it never fires again.
         fn flag_unread(message_id: i64, now: i64) -> Result<(), StoreError>;
+        /// The CRM id of the open `kind` record (`deal`, `case`) of a contact with `key`.
+        fn open_deal(tenant: &str, contact_id: i64, kind: &str, key: &str) -> Result<Option<String>, StoreError>;
+        /// Records the CRM id of the open `kind` record of a contact with `key`.
+        fn set_open_deal(tenant: &str, contact_id: i64, kind: &str, key: &str, crm_id: &str) -> Result<(), StoreError>;
+        /// What the host knows of a contact's activity since `since` (Unix ms).
+        fn activity(tenant: &str, contact_id: i64, since: i64) -> Result<Activity, StoreError>;
+        /// Unread-rule flags whose message has been read (or is gone) since: cleared, and
+        /// their contacts returned so their priority is restored; at most 1,000.
+        fn clear_read_flags(now: i64) -> Result<Vec<(String, i64)>, StoreError>;
         /// Records (or refreshes) a CRM record whose phone number could not be used.
         fn note_phone_problem(tenant: &str, problem: &PhoneProblem) -> Result<(), StoreError>;
         /// Forgets the phone problem of a CRM record (its number is usable now).

@@ -1,0 +1,19 @@
+-- The open deal, opportunity or case of each contact and key (e.g. a product's
+-- code): a further signal with the same key updates it instead of opening another.
+CREATE TABLE crm_deals (
+    tenant_id   TEXT NOT NULL,
+    contact_id  INTEGER NOT NULL,
+    kind        TEXT NOT NULL,      -- 'deal' (sales) or 'case' (service)
+    key         TEXT NOT NULL,
+    crm_id      TEXT NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, contact_id, kind, key)
+);
+
+-- When an unread business message was read after the unread rule fired: the
+-- contact's priority is then restored, once.
+ALTER TABLE crm_unread_flags ADD COLUMN cleared_at INTEGER;
+
+-- The unread rule used to keep a raw `priority` field of its own; the mapper maps
+-- the rule's priority to the CRM's field now.
+DELETE FROM crm_fields WHERE field = 'priority' AND source = 'whatsapp';
