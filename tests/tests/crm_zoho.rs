@@ -136,7 +136,7 @@ scrm_e2e::both_backends! {
         let deals = zoho.deals();
         assert_eq!(deals.len(), 1, "{deals:#?}");
         assert_eq!(deals[0].contact_id.as_deref(), Some(contact.id.as_str()));
-        assert_eq!(deals[0].name, "WhatsApp: Mario");
+        assert_eq!(deals[0].name, "WhatsApp: Mario — iPhone15 Pro Max");
         assert_eq!(deals[0].stage, "Qualification");
         assert!(
             deals[0]

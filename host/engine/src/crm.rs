@@ -179,6 +179,24 @@ pub struct Signal {
     pub found: Classification,
 }
 
+/// How the host identifies one write (see the WIT `write-key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteKey {
+    /// The host's id for the record.
+    pub key: String,
+    /// An earlier attempt may have left the record in the CRM.
+    pub retried: bool,
+}
+
+impl WriteKey {
+    fn to_wit(&self) -> super::bindings::connect::WriteKey {
+        super::bindings::connect::WriteKey {
+            key: self.key.clone(),
+            retried: self.retried,
+        }
+    }
+}
+
 /// A mapped record and the host's key for it (see the WIT `keyed-record`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyedRecord {
@@ -387,8 +405,8 @@ impl PluginHost {
         })
     }
 
-    /// Writes a note or communication on CRM contact `contact_id`; `key` (the
-    /// message's wamid) makes a retry find the note instead of adding another.
+    /// Writes a note or communication on CRM contact `contact_id`; the write's key
+    /// (the message's wamid) makes a retry find the note instead of adding another.
     ///
     /// # Errors
     /// [`CrmCallError`].
@@ -396,16 +414,17 @@ impl PluginHost {
         &self,
         connector: &ActiveBinding,
         contact_id: &str,
-        key: &str,
+        write: &WriteKey,
         r: &CrmRecord,
     ) -> Result<Pushed, CrmCallError> {
+        let write = write.to_wit();
         self.push(connector, r, |g, store, rec| {
-            g.call_push_note(store, contact_id, key, rec)
+            g.call_push_note(store, contact_id, &write, rec)
         })
     }
 
-    /// Creates or updates the open deal, opportunity or case named by `key` on CRM
-    /// contact `contact_id`.
+    /// Creates or updates the open deal, opportunity or case named by the write's
+    /// key on CRM contact `contact_id`.
     ///
     /// # Errors
     /// [`CrmCallError`].
@@ -413,11 +432,12 @@ impl PluginHost {
         &self,
         connector: &ActiveBinding,
         contact_id: &str,
-        key: &str,
+        write: &WriteKey,
         r: &CrmRecord,
     ) -> Result<Pushed, CrmCallError> {
+        let write = write.to_wit();
         self.push(connector, r, |g, store, rec| {
-            g.call_push_deal(store, contact_id, key, rec)
+            g.call_push_deal(store, contact_id, &write, rec)
         })
     }
 

@@ -1,12 +1,14 @@
 //! Writes that a retry or a later signal must not repeat: communications and deals
-//! carry the host's key in the `key_property` custom property (`scrm_key`), and are
-//! looked up by it before anything is created.
+//! carry the host's key in the `key_property` custom property (`scrm_key`), and a
+//! retried write (whose first answer may have been lost) looks it up before
+//! creating anything. First attempts do not search: HubSpot's search API allows 5
+//! requests a second, and a first attempt cannot have written anything yet.
 
 use crate::client::Client;
 use crate::config::Config;
 use crate::contacts::{text_field, value_text};
 use crate::{DEAL_TO_CONTACT, association, object_id, pushed};
-use scrm_plugin_sdk::{ConnectorError, CrmRecord, Pushed};
+use scrm_plugin_sdk::{ConnectorError, CrmRecord, Pushed, WriteKey};
 use serde_json::{Map, Value, json};
 
 pub(crate) const COMMUNICATIONS: &str = "/crm/v3/objects/communications";
@@ -80,20 +82,23 @@ fn is_open(api: &Client, id: &str) -> Result<bool, ConnectorError> {
     }
 }
 
-/// Updates the open deal of `key` (the one `record.id` names, else the one found
-/// by key), or creates it in the configured pipeline and stage.
+/// Updates the open deal of the key (the one `record.id` names while it is open,
+/// else on a retry the one found by key), or creates it in the configured pipeline
+/// and stage.
 pub(crate) fn push_deal(
     cfg: &Config,
     contact_id: &str,
-    key: &str,
+    write: &WriteKey,
     record: &CrmRecord,
 ) -> Result<Pushed, ConnectorError> {
     let api = Client::new(cfg);
     let contact = object_id(contact_id)?;
+    let key = write.key.as_str();
     let mut props = deal_properties(cfg, record);
     let known = match &record.id {
         Some(id) if is_open(&api, id)? => Some(id.clone()),
-        _ => find(&api, cfg, DEALS, key)?,
+        _ if write.retried => find(&api, cfg, DEALS, key)?,
+        _ => None,
     };
     if let Some(id) = known {
         let written = api.call(
@@ -120,17 +125,20 @@ pub(crate) fn push_deal(
     pushed(&api.call("POST", DEALS, Some(&body))?)
 }
 
-/// Writes a communication unless one with `key` exists (a retry whose first answer
-/// was lost): then that one is the answer.
+/// Writes a communication, unless a retry finds the one with its key (written by
+/// an attempt whose answer was lost): then that one is the answer.
 pub(crate) fn push_note(
     cfg: &Config,
     contact_id: &str,
-    key: &str,
+    write: &WriteKey,
     record: &CrmRecord,
 ) -> Result<Pushed, ConnectorError> {
     let api = Client::new(cfg);
+    let key = write.key.as_str();
     let mut body = crate::communication(cfg, object_id(contact_id)?, record)?;
-    if let Some(id) = find(&api, cfg, COMMUNICATIONS, key)? {
+    if write.retried
+        && let Some(id) = find(&api, cfg, COMMUNICATIONS, key)?
+    {
         return Ok(Pushed {
             id,
             updated_at: None,

@@ -50,8 +50,10 @@ pub mod webhook;
 
 use client::Client;
 use config::Config;
-use contacts::{Cursor, text_field, value_text};
-use scrm_plugin_sdk::{Changes, Connector, ConnectorError, CrmRecord, FieldValue, Pushed};
+use contacts::{Cursor, text_field};
+use scrm_plugin_sdk::{
+    Changes, Connector, ConnectorError, CrmRecord, FieldValue, Pushed, WriteKey,
+};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
@@ -259,18 +261,18 @@ impl Connector for HubSpot {
 
     fn push_note(
         contact_id: String,
-        key: String,
+        write: WriteKey,
         record: CrmRecord,
     ) -> Result<Pushed, ConnectorError> {
-        keyed::push_note(&config()?, &contact_id, &key, &record)
+        keyed::push_note(&config()?, &contact_id, &write, &record)
     }
 
     fn push_deal(
         contact_id: String,
-        key: String,
+        write: WriteKey,
         record: CrmRecord,
     ) -> Result<Pushed, ConnectorError> {
-        keyed::push_deal(&config()?, &contact_id, &key, &record)
+        keyed::push_deal(&config()?, &contact_id, &write, &record)
     }
 
     fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {

@@ -43,7 +43,9 @@ pub mod outbound;
 pub mod soql;
 
 use api::Api;
-use scrm_plugin_sdk::{Changes, Connector, ConnectorError, CrmRecord, Field, FieldValue, Pushed};
+use scrm_plugin_sdk::{
+    Changes, Connector, ConnectorError, CrmRecord, Field, FieldValue, Pushed, WriteKey,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use soql::Cursor;
@@ -419,7 +421,7 @@ impl Connector for Salesforce {
 
     fn push_note(
         contact_id: String,
-        _key: String,
+        _write: WriteKey,
         record: CrmRecord,
     ) -> Result<Pushed, ConnectorError> {
         let cfg = config()?;
@@ -457,7 +459,7 @@ impl Connector for Salesforce {
 
     fn push_deal(
         contact_id: String,
-        _key: String,
+        _write: WriteKey,
         record: CrmRecord,
     ) -> Result<Pushed, ConnectorError> {
         let cfg = config()?;

@@ -26,7 +26,9 @@
 
 use base64::Engine as _;
 use scrm_plugin_sdk::http::{self, Response};
-use scrm_plugin_sdk::{Changes, Connector, ConnectorError, CrmRecord, Field, FieldValue, Pushed};
+use scrm_plugin_sdk::{
+    Changes, Connector, ConnectorError, CrmRecord, Field, FieldValue, Pushed, WriteKey,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -361,14 +363,15 @@ impl Connector for Tryton {
 
     fn push_note(
         contact_id: String,
-        key: String,
+        write: WriteKey,
         record: CrmRecord,
     ) -> Result<Pushed, ConnectorError> {
         let cfg = config()?;
         let message = text_field(&record, "text")
             .map(str::to_owned)
             .ok_or_else(|| ConnectorError::Invalid("the note has no text field".into()))?;
-        let reference = Some(key.as_str())
+        // Tryton's REST search is not rate limited: every write looks first.
+        let reference = Some(write.key.as_str())
             .filter(|k| !k.is_empty())
             .or(text_field(&record, "wamid"));
         Self::note(&cfg, &contact_id, message, reference, false)
@@ -376,7 +379,7 @@ impl Connector for Tryton {
 
     fn push_deal(
         contact_id: String,
-        key: String,
+        write: WriteKey,
         record: CrmRecord,
     ) -> Result<Pushed, ConnectorError> {
         let cfg = config()?;
@@ -399,7 +402,7 @@ impl Connector for Tryton {
             };
             lines.push(format!("{}: {v}", f.name));
         }
-        let reference = Some(key.as_str()).filter(|k| !k.is_empty());
+        let reference = Some(write.key.as_str()).filter(|k| !k.is_empty());
         Self::note(&cfg, &contact_id, lines.join("\n"), reference, true)
     }
 

@@ -38,7 +38,7 @@ pub mod wire;
 use config::Config;
 use cursor::Cursor;
 use scrm_plugin_sdk::log::{self, LogLevel};
-use scrm_plugin_sdk::{Changes, Connector, ConnectorError, CrmRecord, Pushed};
+use scrm_plugin_sdk::{Changes, Connector, ConnectorError, CrmRecord, Pushed, WriteKey};
 use serde_json::{Map, Value, json};
 
 /// Ids per `GET /{module}?ids=…` (Zoho reads at most 100 records by id at once).
@@ -122,7 +122,7 @@ impl Connector for Zoho {
 
     fn push_note(
         contact_id: String,
-        _key: String,
+        _write: WriteKey,
         record: CrmRecord,
     ) -> Result<Pushed, ConnectorError> {
         let cfg = Config::load()?;
@@ -133,7 +133,7 @@ impl Connector for Zoho {
 
     fn push_deal(
         contact_id: String,
-        _key: String,
+        _write: WriteKey,
         record: CrmRecord,
     ) -> Result<Pushed, ConnectorError> {
         let cfg = Config::load()?;

@@ -2,7 +2,7 @@
 //! as a note (or a deal), with back-off, dead letters and the CRM's rate limit.
 
 use super::*;
-use scrm_engine::crm::{Pushed, SignalKind};
+use scrm_engine::crm::{Pushed, SignalKind, WriteKey};
 
 /// What a job wrote: the link of the host record, and for a deal or case the
 /// contact and key of the open record it now is.
@@ -422,11 +422,11 @@ impl SyncEngine {
         }
         let bindings = (&mapper, &connector);
         let pushed = if object == "note" {
-            self.write_note(&job.tenant, target, bindings, message, contact)
+            self.write_note(job, target, bindings, message, contact)
                 .await?
         } else {
             match self
-                .write_signal(&job.tenant, target, bindings, object, message, contact)
+                .write_signal(job, target, bindings, object, message, contact)
                 .await?
             {
                 Some(p) => p,
@@ -449,12 +449,13 @@ impl SyncEngine {
     /// Writes a message as a note on its contact (after the contact).
     async fn write_note(
         &self,
-        tenant: &str,
+        job: &Job,
         target: i64,
         (mapper, connector): (&Arc<ActiveBinding>, &Arc<ActiveBinding>),
         message: scrm_store::messages::Message,
         contact: scrm_store::contacts::Contact,
     ) -> Result<(Pushed, Option<(i64, String)>), SyncError> {
+        let tenant = job.tenant.as_str();
         // A note is mapped before the contact is written: what the mapper learns from
         // the message (its emojis) is part of the contact record it then makes.
         let (m, msg, who) = (mapper.clone(), message.clone(), contact.clone());
@@ -479,9 +480,12 @@ impl SyncEngine {
             }
         }
         let k = connector.clone();
-        let key = message.wamid.clone();
+        let write = WriteKey {
+            key: message.wamid.clone(),
+            retried: retried(job),
+        };
         let pushed = self
-            .blocking(move |h| h.push_note(&k, &crm_contact, &key, &note))
+            .blocking(move |h| h.push_note(&k, &crm_contact, &write, &note))
             .await?;
         Ok((pushed, None))
     }
@@ -491,13 +495,14 @@ impl SyncEngine {
     /// the mapper writes nothing for such signals.
     async fn write_signal(
         &self,
-        tenant: &str,
+        job: &Job,
         target: i64,
         (mapper, connector): (&Arc<ActiveBinding>, &Arc<ActiveBinding>),
         object: &'static str,
         message: scrm_store::messages::Message,
         contact: scrm_store::contacts::Contact,
     ) -> Result<Option<(Pushed, Option<(i64, String)>)>, SyncError> {
+        let tenant = job.tenant.as_str();
         let conv_id = message.conversation_id;
         let t = tenant.to_string();
         let conv = self
@@ -518,7 +523,10 @@ impl SyncEngine {
         };
         let crm_contact = self.sync_contact(tenant, target, mapper, connector).await?;
         // The host's key names one record of this contact in the CRM.
-        let key = format!("scrm:{target}:{object}:{}", keyed.key);
+        let write = WriteKey {
+            key: format!("scrm:{target}:{object}:{}", keyed.key),
+            retried: retried(job),
+        };
         let (t, k2) = (tenant.to_string(), keyed.key.clone());
         let open = self
             .db
@@ -528,7 +536,7 @@ impl SyncEngine {
         rec.id = rec.id.or(open);
         let k = connector.clone();
         let pushed = self
-            .blocking(move |h| h.push_deal(&k, &crm_contact, &key, &rec))
+            .blocking(move |h| h.push_deal(&k, &crm_contact, &write, &rec))
             .await?;
         Ok(Some((pushed, Some((target, keyed.key)))))
     }
@@ -651,6 +659,13 @@ impl SyncEngine {
             .await?;
         Ok(id)
     }
+}
+
+/// Whether an earlier attempt of `job` failed and may have reached the CRM (its
+/// answer lost): the connector then looks for the record before creating one. A
+/// wait the CRM asked for (429) is no attempt: nothing was written.
+fn retried(job: &Job) -> bool {
+    job.attempts > 0
 }
 
 /// A hash of a record as the connector would receive it (its id aside).
