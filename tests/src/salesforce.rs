@@ -2,8 +2,8 @@
 //!
 //! [`Salesforce::start`] serves, on `127.0.0.1:0`, the part of the Salesforce REST
 //! API (v20.0–v66.0) that the `salesforce-connector` plugin uses, in Salesforce's
-//! wire format, over an in-memory store of Contacts, Tasks, Opportunities and
-//! OpportunityContactRoles:
+//! wire format, over an in-memory store of Contacts, Tasks, Opportunities,
+//! OpportunityContactRoles and Cases:
 //!
 //! | request | answer |
 //! |---|---|
@@ -62,6 +62,9 @@ pub const API_VERSION: &str = "62.0";
 pub const ACCESS_TOKEN: &str = "00D5g000004ScrmEAA!AQ4AQScrmLocalSessionKey0123456789";
 /// The Contact external id field holding the WhatsApp number.
 pub const EXTERNAL_ID_FIELD: &str = "WhatsApp_Number__c";
+/// The text field on Task, Opportunity and Case that holds the host's key of a
+/// write (the connector's `key_field`).
+pub const KEY_FIELD: &str = "Scrm_Key__c";
 /// The org's daily request allowance when no limit is set (a Developer Edition's).
 const DEFAULT_DAILY_LIMIT: u64 = 15_000;
 
@@ -275,6 +278,7 @@ mod schema {
         field("LastModifiedDate", "Last Modified Date", Kind::DateTime).read_only();
     const STAMP: Field = field("SystemModstamp", "System Modstamp", Kind::DateTime).read_only();
     const DELETED: Field = field("IsDeleted", "Deleted", Kind::Boolean).read_only();
+    const KEY: Field = field(super::KEY_FIELD, "scrm key", Kind::Text(255));
 
     pub static CONTACT: Object = Object {
         name: "Contact",
@@ -353,6 +357,7 @@ mod schema {
                 "Type",
                 Kind::Picklist(&["Call", "Email", "Meeting", "Other"], false),
             ),
+            KEY,
             CREATED,
             MODIFIED,
             STAMP,
@@ -405,6 +410,49 @@ mod schema {
             ),
             field("AccountId", "Account ID", Kind::Reference(&["Account"])),
             field("IsClosed", "Closed", Kind::Boolean).read_only(),
+            KEY,
+            CREATED,
+            MODIFIED,
+            STAMP,
+            DELETED,
+        ],
+    };
+
+    /// A support case (Service Cloud's standard picklist values; `Origin` and
+    /// `Type` are not restricted, so an org's own values such as `WhatsApp` pass).
+    pub static CASE: Object = Object {
+        name: "Case",
+        prefix: "500",
+        fields: &[
+            ID,
+            field("CaseNumber", "Case Number", Kind::Text(30)).read_only(),
+            field("ContactId", "Contact ID", Kind::Reference(&["Contact"])),
+            field("Subject", "Subject", Kind::Text(255)),
+            field("Description", "Description", Kind::Textarea32k),
+            field(
+                "Status",
+                "Status",
+                Kind::Picklist(&["New", "Working", "Escalated", "Closed"], true),
+            )
+            .defaulted("New"),
+            field(
+                "Origin",
+                "Case Origin",
+                Kind::Picklist(&["Phone", "Email", "Web"], false),
+            ),
+            field(
+                "Type",
+                "Type",
+                Kind::Picklist(&["Question", "Problem", "Feature Request"], false),
+            ),
+            field(
+                "Priority",
+                "Priority",
+                Kind::Picklist(&["High", "Medium", "Low"], true),
+            )
+            .defaulted("Medium"),
+            field("IsClosed", "Closed", Kind::Boolean).read_only(),
+            KEY,
             CREATED,
             MODIFIED,
             STAMP,
@@ -458,8 +506,8 @@ mod schema {
     }
 
     /// Every object, for routing.
-    pub fn objects() -> [&'static Object; 4] {
-        [&CONTACT, &TASK, &OPPORTUNITY, &CONTACT_ROLE]
+    pub fn objects() -> [&'static Object; 5] {
+        [&CONTACT, &TASK, &OPPORTUNITY, &CONTACT_ROLE, &CASE]
     }
 
     /// The object named `name` (case-insensitive).
@@ -657,6 +705,8 @@ struct Inner {
     fail: Option<u16>,
     /// Answer the next query-more with INVALID_QUERY_LOCATOR.
     lose_next_locator: bool,
+    /// Composite requests that create records, carried out but answered 504.
+    lose_answers: u32,
     query_batch: Option<usize>,
     /// Query locator → the whole result, paged by offset.
     locators: HashMap<String, Vec<Value>>,
@@ -679,6 +729,7 @@ impl Inner {
             limited: 0,
             fail: None,
             lose_next_locator: false,
+            lose_answers: 0,
             query_batch: None,
             locators: HashMap::new(),
             requests: Vec::new(),
@@ -793,6 +844,17 @@ impl Salesforce {
         let now = now_ms() / 1000 * 1000;
         create(&mut s.store, &schema::CONTACT, id, &body, now)
             .unwrap_or_else(|e| panic!("sales create refused: {e:?}"))
+    }
+
+    /// Carries out the next `n` composite requests that create a record but answers
+    /// them `504` (the answer lost on the way back, as behind a gateway timeout).
+    pub fn lose_answers(&self, n: u32) {
+        self.shared.lock().lose_answers = n;
+    }
+
+    /// Every Case, oldest first.
+    pub fn cases(&self) -> Vec<Value> {
+        self.all(&schema::CASE)
     }
 
     /// Every request so far, in arrival order.
@@ -1085,7 +1147,14 @@ fn answer(
                                 .collect()
                         })
                         .unwrap_or_default();
-                    composite(s, &b)
+                    let creates = subrequests.iter().any(|r| r.starts_with("POST "));
+                    let a = composite(s, &b);
+                    if creates && a.status == 200 && s.lose_answers > 0 {
+                        s.lose_answers -= 1;
+                        SfError::new(504, "GATEWAY_TIMEOUT", "Gateway Timeout").into()
+                    } else {
+                        a
+                    }
                 }
                 (&Method::POST, "composite", Ok(None)) => {
                     SfError::json("No content to map due to end-of-input").into()
@@ -1451,6 +1520,18 @@ fn derive(rec: &mut Rec) {
     if std::ptr::eq(rec.object, &schema::OPPORTUNITY) {
         let closed = text(rec, "StageName").is_some_and(|s| s.starts_with("Closed"));
         rec.fields.insert("IsClosed".into(), json!(closed));
+    }
+    if std::ptr::eq(rec.object, &schema::CASE) {
+        let closed = text(rec, "Status").as_deref() == Some("Closed");
+        rec.fields.insert("IsClosed".into(), json!(closed));
+        if text(rec, "CaseNumber").is_none() {
+            let id = text(rec, "Id").unwrap_or_default();
+            let n = u64::from_str_radix(id.get(3..15).unwrap_or("0"), 36).unwrap_or(0);
+            rec.fields.insert(
+                "CaseNumber".into(),
+                json!(format!("{:08}", n % 100_000_000)),
+            );
+        }
     }
 }
 

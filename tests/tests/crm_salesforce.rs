@@ -6,12 +6,14 @@
 //! queue) and by Outbound Message, and a message from another org is refused;
 //! Salesforce's request limit is waited out without losing or repeating a write; a
 //! failing org is retried and a revoked token dead-letters; pulls page through
-//! query locators (and survive a lost one) reading each change once.
+//! query locators (and survive a lost one) reading each change once; a contact has
+//! one open Opportunity per product, complaints become Cases, and a create whose
+//! answer was lost is found by its key instead of being made twice.
 
 use reqwest::StatusCode;
 use scrm_e2e::Host;
 use scrm_e2e::crm::{self, CUSTOMER, E164};
-use scrm_e2e::salesforce::{ACCESS_TOKEN, EXTERNAL_ID_FIELD, Salesforce};
+use scrm_e2e::salesforce::{ACCESS_TOKEN, EXTERNAL_ID_FIELD, KEY_FIELD, Salesforce};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -402,5 +404,108 @@ scrm_e2e::both_backends! {
         let applied = crm::pull(&host, "acme").await;
         assert_eq!(applied["records"], 1, "{applied}");
         assert_eq!(applied["changed"], 1, "{applied}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_open_opportunity_per_product_complaints_become_cases_and_lost_answers_never_duplicate() {
+        let sf = Salesforce::start().await;
+        let host = setup(&sf).await;
+        crm::install_mapper(
+            &host,
+            "acme",
+            "contact_object = \"contact\"\nrequired = [\"phone\"]\ncase_object = \"case\"\n\
+             [products]\n\"iPhone15 Pro Max\" = \"APL-IP15PM\"\n\
+             [case_types]\nreclamo = \"Complaint\"\npreventivo = \"Question\"\n",
+        )
+        .await;
+        let key_of = |r: &Value| r[KEY_FIELD].as_str().unwrap_or_default().to_string();
+        let open = |sf: &Salesforce| -> Vec<Value> {
+            sf.opportunities().into_iter().filter(|o| o["IsClosed"] == false).collect()
+        };
+
+        // A price question opens an Opportunity for the product, keyed by its code.
+        crm::customer_writes(&host, "Mario", &[("wamid.o1", "Quanto costa l'iPhone15 Pro Max?")])
+            .await;
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        let cid = sf.contact_by_whatsapp(E164).expect("Contact")["Id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let opps = sf.opportunities_of(&cid);
+        assert_eq!(opps.len(), 1, "{opps:#?}");
+        let first = opps[0].clone();
+        let key = key_of(&first);
+        assert!(key.ends_with(":deal:APL-IP15PM"), "{first:#?}");
+        assert_eq!(first["Name"], "WhatsApp: Mario — iPhone15 Pro Max");
+        assert!(
+            first["Description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("Product: iPhone15 Pro Max (APL-IP15PM)")),
+            "{first:#?}"
+        );
+        assert!(sf.tasks_of(&cid).iter().all(|t| key_of(t).starts_with("wamid.")));
+
+        // Purchase intent for the same product updates it.
+        crm::customer_writes(&host, "Mario", &[("wamid.o2", "Voglio acquistare l'iPhone 15 pro max")])
+            .await;
+        crm::synced(&host, "acme", SYNC_WAIT).await;
+        let opps = sf.opportunities_of(&cid);
+        assert_eq!(opps.len(), 1, "{opps:#?}");
+        assert!(
+            opps[0]["Description"]
+                .as_str()
+                .is_some_and(|d| d.contains("Voglio acquistare l'iPhone 15 pro max")),
+            "{opps:#?}"
+        );
+
+        // Won in Salesforce: the next question about the product opens a new one.
+        sf.sales_edit(first["Id"].as_str().unwrap(), json!({"StageName": "Closed Won"}))
+            .await;
+        crm::customer_writes(&host, "Mario", &[("wamid.o3", "quanto costa l'iPhone15 Pro Max?")])
+            .await;
+        crm::synced(&host, "acme", SYNC_WAIT).await;
+        let opps = sf.opportunities_of(&cid);
+        assert_eq!(opps.len(), 2, "{opps:#?}");
+        assert!(opps.iter().all(|o| key_of(o) == key), "{opps:#?}");
+        assert_eq!(open(&sf).len(), 1, "{opps:#?}");
+
+        // A complaint is a Case on the Contact, typed by its keyword; no Opportunity.
+        crm::customer_writes(
+            &host,
+            "Mario",
+            &[("wamid.o4", "Faccio reclamo: il telefono è arrivato rotto")],
+        )
+        .await;
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().any(|j| j["kind"] == "case"), "{jobs:#?}");
+        let cases = sf.cases();
+        assert_eq!(cases.len(), 1, "{cases:#?}");
+        assert_eq!(cases[0]["ContactId"], cid.as_str());
+        assert_eq!(cases[0]["Type"], "Complaint");
+        assert_eq!(cases[0]["Origin"], "WhatsApp");
+        assert_eq!(cases[0]["Status"], "New");
+        assert_eq!(cases[0]["Priority"], "High");
+        assert_eq!(cases[0]["Subject"], "WhatsApp: Mario — Complaint");
+        assert!(key_of(&cases[0]).ends_with(":case:Complaint"), "{cases:#?}");
+        assert_eq!(sf.opportunities_of(&cid).len(), 2);
+
+        // Salesforce carries out the next two creates (a Task, an Opportunity) but the
+        // answers are lost: the retries find them by key instead of creating again.
+        sf.lose_answers(2);
+        crm::customer_writes(&host, "Mario", &[("wamid.o5", "Voglio acquistare il prodotto B")])
+            .await;
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        let lost = sf.requests().iter().filter(|r| r.status == 504).count();
+        assert_eq!(lost, 2, "both answers were lost");
+        assert_eq!(sf.tasks_of(&cid).len(), 5, "one Task per message");
+        let product_b: Vec<Value> = sf
+            .opportunities_of(&cid)
+            .into_iter()
+            .filter(|o| key_of(o).ends_with(":deal:PRODOTTOB"))
+            .collect();
+        assert_eq!(product_b.len(), 1, "{product_b:#?}");
+        assert_eq!(sf.contact_roles().len(), 3, "one contact role per Opportunity");
     }
 }

@@ -9,7 +9,11 @@
 //! - **Messages** are logged as completed Tasks on the Contact (`WhoId`), with the
 //!   message as `Description`.
 //! - **Deals** are Opportunities linked to the Contact by an `OpportunityContactRole`,
-//!   both created in one all-or-none composite request.
+//!   both created in one all-or-none composite request; the mapper's `case` records
+//!   (complaints, order problems) are Cases on the Contact. An open one is updated
+//!   by the next signal with its key; every Task, Opportunity and Case carries the
+//!   host's key in `key_field`, and a retried write looks it up before creating
+//!   (see [`signals`]).
 //! - **Changes** are pulled with SOQL by `LastModifiedDate`, paged by query locator
 //!   (see [`soql`]); Outbound Messages are parsed by `parse-webhook` (see
 //!   [`outbound`]).
@@ -29,6 +33,14 @@
 //! opportunity_close_days = 30
 //! lead_source = ""                                  # Opportunity.LeadSource ("" = not set)
 //! contact_role = ""                                 # OpportunityContactRole.Role ("" = not set)
+//! key_field = "Scrm_Key__c"                         # Task, Opportunity, Case text field ("" = off)
+//! case_status = "New"                               # a new Case's Status
+//! case_origin = "WhatsApp"                          # a new Case's Origin ("" = not set)
+//!
+//! [opportunity_fields]                              # mapper field -> Opportunity field
+//! amount = "Amount"
+//! stage = "StageName"
+//! # last_message_at = "Last_WhatsApp_Message__c"    # a Date/Time custom field
 //! page_size = 200                                   # Sforce-Query-Options batchSize (200-2000)
 //! limit_wait_seconds = 300                          # pause after REQUEST_LIMIT_EXCEEDED
 //! api_usage_ceiling_percent = 95                    # pause at this share of the daily limit (0 = off)
@@ -40,6 +52,7 @@
 pub mod api;
 pub mod datetime;
 pub mod outbound;
+pub mod signals;
 pub mod soql;
 
 use api::Api;
@@ -49,6 +62,7 @@ use scrm_plugin_sdk::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use soql::Cursor;
+use std::collections::BTreeMap;
 
 /// The connector's configuration (see the crate docs).
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +93,15 @@ pub struct Config {
     pub lead_source: String,
     /// `OpportunityContactRole.Role`; empty to leave it unset.
     pub contact_role: String,
+    /// A text field (255) on Activity, Opportunity and Case that holds the host's
+    /// key of each write, so a retry finds what a lost answer wrote; empty: off.
+    pub key_field: String,
+    /// A new Case's `Status`.
+    pub case_status: String,
+    /// A new Case's `Origin`; empty to leave it unset.
+    pub case_origin: String,
+    /// Mapper field → Opportunity field, written on create and update.
+    pub opportunity_fields: BTreeMap<String, String>,
     /// Records per query batch (`Sforce-Query-Options: batchSize`, 200–2000).
     pub page_size: u32,
     /// Seconds to wait after `REQUEST_LIMIT_EXCEEDED` or at the usage ceiling.
@@ -103,6 +126,13 @@ impl Default for Config {
             opportunity_close_days: 30,
             lead_source: String::new(),
             contact_role: String::new(),
+            key_field: "Scrm_Key__c".into(),
+            case_status: "New".into(),
+            case_origin: "WhatsApp".into(),
+            opportunity_fields: [("amount", "Amount"), ("stage", "StageName")]
+                .into_iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
             page_size: 200,
             limit_wait_seconds: 300,
             api_usage_ceiling_percent: 95,
@@ -135,6 +165,12 @@ impl Config {
         for (key, name) in std::iter::once(("external_id_field", &self.external_id_field))
             .chain((!self.phone_field.is_empty()).then_some(("phone_field", &self.phone_field)))
             .chain(self.contact_fields.iter().map(|f| ("contact_fields", f)))
+            .chain((!self.key_field.is_empty()).then_some(("key_field", &self.key_field)))
+            .chain(
+                self.opportunity_fields
+                    .values()
+                    .map(|f| ("opportunity_fields", f)),
+            )
         {
             if !soql::api_name(name) {
                 return Err(format!(
@@ -421,110 +457,18 @@ impl Connector for Salesforce {
 
     fn push_note(
         contact_id: String,
-        _write: WriteKey,
+        write: WriteKey,
         record: CrmRecord,
     ) -> Result<Pushed, ConnectorError> {
-        let cfg = config()?;
-        let api = Api::new(&cfg);
-        let contact = checked_id(&contact_id, "Contact")?;
-        let text = text_field(&record, "text")
-            .ok_or_else(|| ConnectorError::Invalid("the note has no text field".into()))?;
-        let at =
-            timestamp_field(&record, "timestamp").unwrap_or_else(scrm_plugin_sdk::clock::now_ms);
-        let subject = match text_field(&record, "direction") {
-            Some(d) => format!("{} ({d})", cfg.task_subject),
-            None => cfg.task_subject.clone(),
-        };
-        let base = api.base_path();
-        let task = json!({
-            "Subject": clip(&subject, 255),
-            "Description": clip(text, 32_000),
-            "WhoId": contact,
-            "ActivityDate": datetime::date(at),
-            "Status": cfg.task_status,
-            "Priority": "Normal",
-            "TaskSubtype": "Task",
-        });
-        let results = api.composite(
-            "create Task",
-            vec![
-                json!({"method": "POST", "referenceId": "refTask", "body": task,
-                       "url": format!("{base}/sobjects/Task")}),
-                json!({"method": "GET", "referenceId": "refTaskRead",
-                       "url": format!("{base}/sobjects/Task/@{{refTask.id}}?fields=Id,LastModifiedDate")}),
-            ],
-        )?;
-        pushed("create Task", &last_body(&results))
+        signals::push_task(&config()?, &contact_id, &write, &record)
     }
 
     fn push_deal(
         contact_id: String,
-        _write: WriteKey,
+        write: WriteKey,
         record: CrmRecord,
     ) -> Result<Pushed, ConnectorError> {
-        let cfg = config()?;
-        let api = Api::new(&cfg);
-        let contact = checked_id(&contact_id, "Contact")?;
-        let base = api.base_path();
-        let mut description = text_field(&record, "message")
-            .unwrap_or_default()
-            .to_string();
-        if let Some(tags) = text_field(&record, "tags") {
-            description.push_str(&format!("\n\nWhatsApp tags: {tags}"));
-        }
-        let mut opp = Map::new();
-        opp.insert(
-            "Name".into(),
-            json!(clip(
-                text_field(&record, "name").unwrap_or("WhatsApp opportunity"),
-                120
-            )),
-        );
-        opp.insert(
-            "Description".into(),
-            json!(clip(description.trim(), 32_000)),
-        );
-        if let Some(id) = &record.id {
-            let id = checked_id(id, "Opportunity")?;
-            let results = api.composite(
-                "update Opportunity",
-                vec![
-                    json!({"method": "PATCH", "referenceId": "refOpp", "body": opp,
-                           "url": format!("{base}/sobjects/Opportunity/{id}")}),
-                    json!({"method": "GET", "referenceId": "refOppRead",
-                           "url": format!("{base}/sobjects/Opportunity/{id}?fields=Id,LastModifiedDate")}),
-                ],
-            )?;
-            return pushed("update Opportunity", &last_body(&results));
-        }
-        let today = scrm_plugin_sdk::clock::now_ms();
-        opp.insert("StageName".into(), json!(cfg.opportunity_stage));
-        opp.insert(
-            "CloseDate".into(),
-            json!(datetime::date(
-                today + i64::from(cfg.opportunity_close_days) * 86_400_000
-            )),
-        );
-        if !cfg.lead_source.is_empty() {
-            opp.insert("LeadSource".into(), json!(cfg.lead_source));
-        }
-        let mut role =
-            json!({"OpportunityId": "@{refOpp.id}", "ContactId": contact, "IsPrimary": true});
-        if !cfg.contact_role.is_empty() {
-            role["Role"] = json!(cfg.contact_role);
-        }
-        let results = api.composite(
-            "create Opportunity",
-            vec![
-                json!({"method": "POST", "referenceId": "refOpp", "body": opp,
-                       "url": format!("{base}/sobjects/Opportunity")}),
-                json!({"method": "POST", "referenceId": "refRole", "body": role,
-                       "url": format!("{base}/sobjects/OpportunityContactRole")}),
-                json!({"method": "GET", "referenceId": "refOppRead",
-                       "url": format!("{base}/sobjects/Opportunity/@{{refOpp.id}}?fields=Id,LastModifiedDate")}),
-            ],
-        )?;
-        pushed("create Opportunity", &last_body(&results))
+        signals::push_signal(&config()?, &contact_id, &write, &record)
     }
 
     fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {

@@ -19,3 +19,9 @@ ALTER TABLE crm_unread_flags ADD COLUMN cleared_at BIGINT;
 -- The unread rule used to keep a raw `priority` field of its own; the mapper maps
 -- the rule's priority to the CRM's field now.
 DELETE FROM crm_fields WHERE field = 'priority' AND source = 'whatsapp';
+
+-- Service requests are written as cases: jobs and links of kind 'case' join 'deal'.
+ALTER TABLE crm_jobs DROP CONSTRAINT crm_jobs_kind_check,
+    ADD CONSTRAINT crm_jobs_kind_check CHECK (kind IN ('contact', 'message', 'deal', 'case'));
+ALTER TABLE crm_links DROP CONSTRAINT crm_links_object_check,
+    ADD CONSTRAINT crm_links_object_check CHECK (object IN ('contact', 'note', 'deal', 'case'));
