@@ -12,6 +12,7 @@ pub mod crm;
 pub mod fleet;
 pub mod graph;
 pub mod hubspot;
+pub mod oauth;
 pub mod polyglot;
 pub mod prism;
 pub mod proc;

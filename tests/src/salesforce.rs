@@ -692,6 +692,8 @@ pub struct Recorded {
 #[derive(Debug)]
 struct Inner {
     token: String,
+    /// The org's OAuth token endpoint, once tokens are issued.
+    issuer: Option<crate::oauth::Issuer>,
     org_id: String,
     store: Store,
     next_id: u64,
@@ -719,6 +721,7 @@ impl Inner {
     fn new(org_id: String) -> Inner {
         Inner {
             token: ACCESS_TOKEN.to_string(),
+            issuer: None,
             org_id,
             store: Store::default(),
             next_id: 0,
@@ -790,6 +793,32 @@ impl Salesforce {
     /// Accepts `token` instead of [`ACCESS_TOKEN`] (the old one is revoked).
     pub fn set_token(&self, token: &str) {
         self.shared.lock().token = token.to_string();
+    }
+
+    /// Serves the org's token endpoint ([`Salesforce::token_url`]) for one connected
+    /// app (`client_id`, `client_secret`, `refresh_token`), issuing sessions that end
+    /// after `lifetime` (the org's session timeout; the answer does not say it), and
+    /// stops accepting [`ACCESS_TOKEN`].
+    pub fn issue_tokens(&self, client: (&str, &str, &str), lifetime: Duration) {
+        let base = self.shared.base();
+        let mut s = self.shared.lock();
+        s.issuer = Some(crate::oauth::Issuer::new(
+            crate::oauth::Dialect::Salesforce,
+            client,
+            lifetime,
+            base,
+        ));
+        s.token = String::new();
+    }
+
+    /// `http://127.0.0.1:PORT/services/oauth2/token`.
+    pub fn token_url(&self) -> String {
+        format!("{}/services/oauth2/token", self.shared.base())
+    }
+
+    /// Access tokens issued so far.
+    pub fn tokens_issued(&self) -> usize {
+        self.shared.lock().issuer.as_ref().map_or(0, |i| i.issued())
     }
 
     /// Allows `max` requests per `window` (a rolling day in Salesforce); past it,
@@ -1089,6 +1118,13 @@ fn answer(
         };
         return (e.into(), Vec::new());
     }
+    if path == "/services/oauth2/token"
+        && method == Method::POST
+        && let Some(issuer) = s.issuer.as_mut()
+    {
+        let (status, body) = issuer.grant(&crate::oauth::params(query, bytes));
+        return (Answer::ok(status, body), Vec::new());
+    }
     let Some(rest) = path.strip_prefix("/services/data/") else {
         return (SfError::not_found().into(), Vec::new());
     };
@@ -1096,7 +1132,8 @@ fn answer(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if bearer != Some(s.token.as_str()) {
+    let issued = |b: &str| s.issuer.as_ref().is_some_and(|i| i.valid(b));
+    if !(bearer == Some(s.token.as_str()) && !s.token.is_empty() || bearer.is_some_and(issued)) {
         let mut a: Answer =
             SfError::new(401, "INVALID_SESSION_ID", "Session expired or invalid").into();
         a.headers.push(("www-authenticate".into(), "Token".into()));

@@ -270,6 +270,8 @@ struct RateLimit {
 #[derive(Debug)]
 struct Inner {
     tokens: Vec<String>,
+    /// The accounts server's token endpoint, once tokens are issued.
+    issuer: Option<crate::oauth::Issuer>,
     offset_minutes: i32,
     unique: Vec<String>,
     custom_fields: Vec<String>,
@@ -305,6 +307,7 @@ impl Zoho {
             listener.addr(),
             Inner {
                 tokens: vec![ACCESS_TOKEN.to_string()],
+                issuer: None,
                 offset_minutes: 330,
                 unique: vec!["Email".into(), "Mobile".into()],
                 custom_fields: Vec::new(),
@@ -333,6 +336,46 @@ impl Zoho {
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
         self.server.addr
+    }
+
+    /// Serves Zoho Accounts' token endpoint ([`Zoho::token_url`]) for one client
+    /// (`client_id`, `client_secret`, `refresh_token`), issuing access tokens that
+    /// expire after `lifetime` (Zoho's is an hour), and stops accepting
+    /// [`ACCESS_TOKEN`].
+    pub fn issue_tokens(&self, client: (&str, &str, &str), lifetime: Duration) {
+        let mut s = self.shared.lock();
+        let base = self.shared.base();
+        s.issuer = Some(crate::oauth::Issuer::new(
+            crate::oauth::Dialect::Zoho,
+            client,
+            lifetime,
+            base,
+        ));
+        s.tokens.retain(|t| t != ACCESS_TOKEN);
+    }
+
+    /// `http://127.0.0.1:PORT/oauth/v2/token`.
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth/v2/token", self.shared.base())
+    }
+
+    /// Access tokens issued so far.
+    pub fn tokens_issued(&self) -> usize {
+        self.shared.lock().issuer.as_ref().map_or(0, |i| i.issued())
+    }
+
+    /// Every issued access token expires now.
+    pub fn expire_issued_tokens(&self) {
+        if let Some(i) = self.shared.lock().issuer.as_mut() {
+            i.expire_all();
+        }
+    }
+
+    /// The client's refresh token is revoked.
+    pub fn revoke_refresh_token(&self) {
+        if let Some(i) = self.shared.lock().issuer.as_mut() {
+            i.revoke_refresh_token();
+        }
     }
 
     /// Also accept `token`.
@@ -734,6 +777,15 @@ fn route(
     bytes: &[u8],
     json: Option<&Value>,
 ) -> Response {
+    if parts.uri.path() == "/oauth/v2/token"
+        && parts.method == Method::POST
+        && let Some(issuer) = inner.issuer.as_mut()
+    {
+        let (status, body) = issuer.grant(&crate::oauth::params(parts.uri.query(), bytes));
+        let mut r = axum::Json(body).into_response();
+        *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        return r;
+    }
     if let Some(resp) = authenticate(inner, &parts.headers) {
         return resp;
     }
@@ -816,7 +868,10 @@ fn authenticate(inner: &Inner, headers: &HeaderMap) -> Option<Response> {
             json!({}),
         ));
     };
-    if inner.tokens.iter().any(|t| t == token.trim()) {
+    let token = token.trim();
+    if inner.tokens.iter().any(|t| t == token)
+        || inner.issuer.as_ref().is_some_and(|i| i.valid(token))
+    {
         None
     } else {
         Some(error(

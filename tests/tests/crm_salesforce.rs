@@ -8,7 +8,8 @@
 //! failing org is retried and a revoked token dead-letters; pulls page through
 //! query locators (and survive a lost one) reading each change once; a contact has
 //! one open Opportunity per product, complaints become Cases, and a create whose
-//! answer was lost is found by its key instead of being made twice.
+//! answer was lost is found by its key instead of being made twice. An OAuth 2
+//! credential renews the session the org ends, and writes keep flowing.
 
 use reqwest::StatusCode;
 use scrm_e2e::Host;
@@ -507,5 +508,55 @@ scrm_e2e::both_backends! {
             .collect();
         assert_eq!(product_b.len(), 1, "{product_b:#?}");
         assert_eq!(sf.contact_roles().len(), 3, "one contact role per Opportunity");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_ended_session_is_renewed_with_the_refresh_token_and_writes_keep_flowing() {
+        let sf = Salesforce::start().await;
+        let host = setup(&sf).await;
+        let client = ("3MVG9ScrmConsumerKey", "scrm-consumer-secret", "5Aep861ScrmRefresh");
+        // Sessions end after 2 s; Salesforce's token answer does not say so.
+        sf.issue_tokens(client, Duration::from_secs(2));
+        host.ok(
+            "PUT",
+            "/v1/tenants/acme/secrets/salesforce_token",
+            Some(json!({"oauth2": {"token_url": sf.token_url(), "client_id": client.0,
+                                   "client_secret": client.1, "refresh_token": client.2}})),
+        )
+        .await;
+        assert_eq!(sf.tokens_issued(), 1);
+        let refused = |sf: &Salesforce| sf.requests().iter().filter(|r| r.status == 401).count();
+        for (i, text) in ["Ciao!", "Quanto costa l'iPhone15 Pro Max?", "Grazie"].iter().enumerate() {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_millis(2200)).await;
+            }
+            let wamid = format!("wamid.sf{i}");
+            crm::customer_writes(&host, "Mario", &[(wamid.as_str(), text)]).await;
+            let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+            assert!(
+                jobs.iter().all(|j| j["state"] == "done" && j["attempts"] == 0),
+                "{jobs:#?}"
+            );
+        }
+        // Each ended session cost one 401 and one renewal, never a failed write.
+        assert_eq!(sf.tokens_issued(), 3);
+        assert_eq!(refused(&sf), 2);
+        let cid = sf.contact_by_whatsapp(E164).expect("Contact")["Id"].as_str().unwrap().to_string();
+        assert_eq!(sf.tasks_of(&cid).len(), 3);
+        assert_eq!(sf.opportunities_of(&cid).len(), 1);
+        // A wrong refresh token is refused when set, with Salesforce's reason.
+        let (status, body) = host
+            .api(
+                "PUT",
+                "/v1/tenants/acme/secrets/salesforce_token",
+                Some(json!({"oauth2": {"token_url": sf.token_url(), "client_id": client.0,
+                                       "client_secret": client.1, "refresh_token": "5Aep861Wrong"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("invalid_grant: expired access/refresh token"),
+            "{body}"
+        );
     }
 }

@@ -4,7 +4,9 @@
 //! comes back by pull and by notification (each overwrite in the review queue), the
 //! host's own writes are echoes, a notification with the wrong token is refused; a
 //! 429 is waited out and an outage retried without losing or repeating a write; a
-//! contact sales created first is matched, and pulls page through the org.
+//! contact sales created first is matched, and pulls page through the org. An OAuth
+//! 2 credential renews its access token before it expires and after a 401, so
+//! writes keep flowing; a revoked refresh token dead-letters and warns.
 
 use reqwest::StatusCode;
 use scrm_e2e::Host;
@@ -434,5 +436,80 @@ scrm_e2e::both_backends! {
             .find(|c| c["phone"] == "+393479876543")
             .expect("the nameless contact");
         assert!(c["name"].is_null(), "{c}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_oauth_credential_renews_its_expiring_token_and_writes_keep_flowing() {
+        let zoho = Zoho::start().await;
+        let host = setup(&zoho, "").await;
+        let client = ("1000.SCRMCLIENT0001", "zoho-client-secret", "1000.refresh.scrm");
+        // Zoho Accounts issues tokens that live 2 s (an hour in Zoho).
+        zoho.issue_tokens(client, Duration::from_secs(2));
+        let oauth = |refresh: &str| {
+            json!({"oauth2": {"token_url": zoho.token_url(), "client_id": client.0,
+                              "client_secret": client.1, "refresh_token": refresh}})
+        };
+        let path = "/v1/tenants/acme/secrets/zoho_token";
+        // A wrong refresh token is refused when it is set; the old secret stays.
+        let (status, body) = host.api("PUT", path, Some(oauth("1000.wrong"))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["code"], "oauth2_refused", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("invalid_code"), "{body}");
+        // The right one is traded for a first access token at once.
+        host.ok("PUT", path, Some(oauth(client.2))).await;
+        assert_eq!(zoho.tokens_issued(), 1);
+        let unauthorized = |zoho: &Zoho| zoho.requests().iter().filter(|r| r.status == 401).count();
+
+        crm::customer_writes(&host, "Mario", &[("wamid.z1", "Ciao!")]).await;
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        assert_eq!(zoho.tokens_issued(), 1, "the first token was still good");
+
+        // Expired meanwhile: renewed before the next write goes out, so no 401.
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        crm::customer_writes(&host, "Mario", &[("wamid.z2", "Ci siete?")]).await;
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        assert_eq!(zoho.tokens_issued(), 2);
+        assert_eq!(unauthorized(&zoho), 0);
+
+        // Zoho ends the token early: the 401 is followed by a renewal and the same
+        // request again, and the write goes through on its first attempt.
+        zoho.expire_issued_tokens();
+        crm::customer_writes(&host, "Mario", &[("wamid.z3", "Grazie")]).await;
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done" && j["attempts"] == 0), "{jobs:#?}");
+        assert_eq!(zoho.tokens_issued(), 3);
+        assert_eq!(unauthorized(&zoho), 1);
+        let contacts = zoho.contacts();
+        assert_eq!(contacts.len(), 1);
+        assert_eq!(zoho.notes_of(&contacts[0].id).len(), 3, "every message written once");
+
+        let listed = host.ok("GET", "/v1/tenants/acme/secrets", None).await;
+        let item = &listed["items"][0];
+        assert_eq!(item["kind"], "oauth2", "{listed}");
+        assert!(item["renewal_error"].is_null(), "{listed}");
+        assert!(item["access_expires_at"].as_i64().is_some(), "{listed}");
+        assert!(!listed.to_string().contains(client.2), "no secret is served");
+
+        // The user revokes the app's access: the write is refused and dead-lettered
+        // (nothing lost: re-authorize, set the credential again, re-queue), and the
+        // tenant's health report says why.
+        zoho.revoke_refresh_token();
+        zoho.expire_issued_tokens();
+        crm::customer_writes(&host, "Mario", &[("wamid.z4", "Ultimo messaggio")]).await;
+        let dead = crm::jobs_until(&host, "acme", "dead", "refused write", |j| !j.is_empty()).await;
+        assert!(
+            dead[0]["last_error"].as_str().is_some_and(|e| e.starts_with("crm_unauthorized")),
+            "{dead:#?}"
+        );
+        let health = host.ok("GET", "/v1/tenants/acme/health", None).await;
+        let warning = health["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["code"] == "oauth2_renewal_failing")
+            .unwrap_or_else(|| panic!("{health}"));
+        assert!(warning["message"].as_str().unwrap().contains("invalid_code"), "{health}");
     }
 }

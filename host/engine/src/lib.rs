@@ -390,17 +390,35 @@ impl PluginHost {
         )
     }
 
-    /// The outbound HTTP state of one call of `binding` (with the tenant's secrets
-    /// when its policy adds credentials).
+    /// The outbound HTTP state of one call of `binding`: the values of the
+    /// credentials its policy adds (renewed first when they are about to expire).
     pub(crate) fn http_for(&self, binding: &ActiveBinding) -> capabilities::http::HttpState {
-        let secrets = match (&self.secrets, binding.http.credentials.is_empty()) {
-            (Some(source), false) => source.all(&binding.tenant).unwrap_or_else(|e| {
-                tracing::error!(tenant = %binding.tenant, error = %e, "cannot read tenant secrets");
-                Vec::new()
-            }),
-            _ => Vec::new(),
+        let Some(source) = self
+            .secrets
+            .clone()
+            .filter(|_| !binding.http.credentials.is_empty())
+        else {
+            return capabilities::http::HttpState::new(binding.http.clone(), Vec::new(), None);
         };
-        capabilities::http::HttpState::new(binding.http.clone(), Arc::new(secrets))
+        let mut values = Vec::new();
+        for c in &binding.http.credentials {
+            if values.iter().any(|(n, _)| *n == c.secret) {
+                continue;
+            }
+            match source.credential(&binding.tenant, &c.secret, None) {
+                Ok(Some(v)) => values.push((c.secret.clone(), v)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(tenant = %binding.tenant, secret = %c.secret, error = %e,
+                        "cannot read a tenant credential");
+                }
+            }
+        }
+        let renew = capabilities::http::Renewal {
+            source,
+            tenant: binding.tenant.clone(),
+        };
+        capabilities::http::HttpState::new(binding.http.clone(), values, Some(renew))
     }
 
     /// A fresh store for one call of `binding`: its limits, config, key-value
@@ -487,7 +505,7 @@ impl PluginHost {
             sha256: loaded.sha256[..12].to_string(),
         };
         let kv = capabilities::kv::KvState::new(None, "", "", self.kv_quota);
-        let http = capabilities::http::HttpState::new(Arc::default(), Arc::default());
+        let http = capabilities::http::HttpState::new(Arc::default(), Vec::new(), None);
         let mut store = call::new_store(
             &self.engine,
             &self.limits,

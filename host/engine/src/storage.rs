@@ -79,4 +79,22 @@ pub trait SecretSource: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// When the backend fails.
     fn all(&self, tenant: &str) -> Result<Vec<(String, SecretString)>, StorageError>;
+
+    /// The value a credential header carries for secret `name` of `tenant`: the
+    /// secret itself, or for a credential that renews itself (an OAuth 2 refresh
+    /// token) its current access token, renewed first when it is about to expire or
+    /// when `refused` is the value a server just answered 401 to. Called on a
+    /// blocking thread.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn credential(
+        &self,
+        tenant: &str,
+        name: &str,
+        refused: Option<&SecretString>,
+    ) -> Result<Option<SecretString>, StorageError> {
+        let _ = refused;
+        self.secret(tenant, name)
+    }
 }

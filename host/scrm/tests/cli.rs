@@ -526,6 +526,46 @@ fn tenant_health_warns_of_a_secret_due_for_rotation_with_exit_5() {
         ],
     );
     assert_eq!(out.status.code(), Some(3));
+    // An OAuth 2 credential is tried at once: a token endpoint that does not answer
+    // is refused (exit 3, the server's code), a plain http:// one is a bad request,
+    // and nothing is stored either way.
+    let oauth = |url: &str| {
+        scrm(
+            &server,
+            &[
+                "secret",
+                "set-oauth2",
+                "--tenant",
+                "acme",
+                "--name",
+                "zoho",
+                "--token-url",
+                url,
+                "--client-id",
+                "1000.ID",
+                "--client-secret",
+                "cs",
+                "--refresh-token",
+                "1000.rt",
+            ],
+        )
+    };
+    let out = oauth("http://127.0.0.1:9/oauth/v2/token");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("oauth2_refused") && err.contains("no answer"),
+        "{err}"
+    );
+    let out = oauth("http://accounts.zoho.com/oauth/v2/token");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("invalid_secret") && err.contains("https://"),
+        "{err}"
+    );
+    let listed = ok(&server, &["secret", "list", "--tenant", "acme"]);
+    assert!(!listed.contains("zoho"), "{listed}");
 }
 
 #[test]

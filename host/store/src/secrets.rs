@@ -32,6 +32,40 @@ pub(crate) fn set(
     Ok(())
 }
 
+/// Replaces a secret's value with `value` if it still is `expected`, keeping when it
+/// was set (a renewed access token is not a rotated credential); false when it
+/// changed in between (another host renewed it first) or is gone.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn renew(
+    conn: &Conn<'_>,
+    tenant: &str,
+    name: &str,
+    expected: &str,
+    value: &str,
+) -> Result<bool, StoreError> {
+    let Some(stored) = conn.query_opt(
+        "SELECT value FROM tenant_secrets WHERE tenant_id = ?1 AND name = ?2",
+        params![tenant, name],
+        |r| r.get::<String>(0),
+    )?
+    else {
+        return Ok(false);
+    };
+    if crate::seal::open(conn.secrets_key(), tenant, name, &stored)? != expected {
+        return Ok(false);
+    }
+    let sealed = match conn.secrets_key() {
+        Some(key) => crate::seal::seal(key, tenant, name, value),
+        None => value.to_string(),
+    };
+    Ok(conn.execute(
+        "UPDATE tenant_secrets SET value = ?4 WHERE tenant_id = ?1 AND name = ?2 AND value = ?3",
+        params![tenant, name, stored, sealed],
+    )? == 1)
+}
+
 /// Removes a secret; true when it existed.
 ///
 /// # Errors
@@ -208,6 +242,9 @@ crate::repo! {
     pub trait SecretRepo {
         /// Sets (or replaces) a secret.
         fn set(tenant: &str, name: &str, value: &str) -> Result<(), StoreError>;
+        /// Replaces a secret's value if it still is `expected`, keeping when it was set;
+        /// false when it changed in between or is gone.
+        fn renew(tenant: &str, name: &str, expected: &str, value: &str) -> Result<bool, StoreError>;
         /// Removes a secret; true when it existed.
         fn delete(tenant: &str, name: &str) -> Result<bool, StoreError>;
         /// The names of a tenant's secrets with when they were set.
@@ -253,6 +290,31 @@ mod tests {
             params![],
             |r| r.get(0),
         )
+    }
+
+    #[test]
+    fn a_renewal_keeps_the_age_and_loses_to_one_made_in_between() {
+        for t in crate::testing::backends() {
+            let b = t.backend;
+            let db = t.db.clone().with_secrets_key(SecretsKey::generate());
+            db.with_conn(|c| {
+                setup(c)?;
+                set(c, "acme", "zoho", "v1")?;
+                c.execute(
+                    "UPDATE tenant_secrets SET updated_at = 1000 WHERE name = 'zoho'",
+                    params![],
+                )?;
+                assert!(renew(c, "acme", "zoho", "v1", "v2")?, "{b}");
+                assert_eq!(get(c, "acme", "zoho")?.as_deref(), Some("v2"), "{b}");
+                assert_eq!(names(c, "acme")?, [("zoho".to_string(), 1000)], "{b}");
+                // Another host renewed it from v1 too: its value stays.
+                assert!(!renew(c, "acme", "zoho", "v1", "v3")?, "{b}");
+                assert_eq!(get(c, "acme", "zoho")?.as_deref(), Some("v2"), "{b}");
+                assert!(!renew(c, "acme", "gone", "v1", "v3")?, "{b}");
+                Ok(())
+            })
+            .unwrap();
+        }
     }
 
     #[test]

@@ -7,11 +7,16 @@
 //!   `ip:port` is listed in `allow_private` (for CRMs on the operator's own network);
 //! - at most `max_requests` per call;
 //! - credentials come from the tenant's secrets and are added by the host to requests
-//!   for the matching host, so a plugin never sees a token.
+//!   for the matching host, so a plugin never sees a token. A credential that renews
+//!   itself (an OAuth 2 refresh token) is renewed before it expires, and when the
+//!   server answers 401 anyway the host renews it and sends the request once more.
 //!
 //! Every refusal is recorded on the call (and returned to the plugin as the standard
 //! `HTTP-request-denied` / `destination-IP-prohibited` error codes).
 
+use crate::storage::SecretSource;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use secrecy::ExposeSecret;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -149,6 +154,18 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// its chunks), when the plugin does not say.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Where a call's credentials are renewed after a 401: the tenant's secret source.
+#[derive(Debug, Clone)]
+pub struct Renewal {
+    /// The source of the tenant's credentials.
+    pub source: Arc<dyn SecretSource>,
+    /// The calling binding's tenant.
+    pub tenant: String,
+}
+
+/// A credential's current value per secret name, shared by a call's requests.
+type Values = Arc<Mutex<Vec<(String, SecretString)>>>;
+
 /// Per-call outbound HTTP state.
 pub struct HttpState {
     pub(crate) ctx: WasiHttpCtx,
@@ -162,15 +179,21 @@ impl std::fmt::Debug for HttpState {
 }
 
 impl HttpState {
-    /// State for one call under `policy`, with the tenant's `secrets` for credentials.
-    pub fn new(policy: Arc<HttpPolicy>, secrets: Arc<Vec<(String, SecretString)>>) -> HttpState {
+    /// State for one call under `policy`, with the values of its credentials by
+    /// secret name, renewed through `renew` after a 401.
+    pub fn new(
+        policy: Arc<HttpPolicy>,
+        secrets: Vec<(String, SecretString)>,
+        renew: Option<Renewal>,
+    ) -> HttpState {
         HttpState {
             ctx: WasiHttpCtx::new(),
             hooks: PolicyHooks {
                 remaining: policy.max_requests.unwrap_or(10),
                 sent: 0,
                 policy,
-                secrets,
+                secrets: Arc::new(Mutex::new(secrets)),
+                renew,
                 report: Arc::default(),
                 waited_us: Arc::default(),
             },
@@ -198,7 +221,8 @@ impl HttpState {
 #[derive(Debug)]
 pub struct PolicyHooks {
     policy: Arc<HttpPolicy>,
-    secrets: Arc<Vec<(String, SecretString)>>,
+    secrets: Values,
+    renew: Option<Renewal>,
     remaining: u32,
     sent: u32,
     report: Arc<Mutex<HttpReport>>,
@@ -259,28 +283,32 @@ impl WasiHttpHooks for PolicyHooks {
         self.remaining -= 1;
         self.sent += 1;
         // Credentials are added here, outside the sandbox.
+        let mut applied = Vec::new();
         for c in self
             .policy
             .credentials
             .iter()
             .filter(|c| c.host.eq_ignore_ascii_case(&host))
         {
-            let Some((_, secret)) = self.secrets.iter().find(|(name, _)| *name == c.secret) else {
+            let value = self
+                .secrets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .find(|(name, _)| *name == c.secret)
+                .map(|(_, v)| v.clone());
+            let Some(value) = value else {
                 return self.deny(
                     format!("request to {host}: tenant secret {:?} is not set", c.secret),
                     HttpError::HttpRequestDenied,
                 );
             };
-            let value = format!("{}{}", c.prefix, secret.expose_secret());
-            match (
-                http::HeaderName::from_bytes(c.header.as_bytes()),
-                http::HeaderValue::from_str(&value),
-            ) {
-                (Ok(name), Ok(mut v)) => {
-                    v.set_sensitive(true);
+            match credential_header(c, &value) {
+                Some((name, v)) => {
                     request.headers_mut().insert(name, v);
+                    applied.push((c.clone(), value));
                 }
-                _ => {
+                None => {
                     return self.deny(
                         format!(
                             "request to {host}: credential {:?} is not a valid header",
@@ -291,6 +319,11 @@ impl WasiHttpHooks for PolicyHooks {
                 }
             }
         }
+        let retry = self
+            .renew
+            .clone()
+            .filter(|_| !applied.is_empty())
+            .map(|r| (r, applied, self.secrets.clone()));
         let tls = request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
         let port = request
             .uri()
@@ -337,9 +370,39 @@ impl WasiHttpHooks for PolicyHooks {
                 return Err(HttpError::DestinationIpProhibited);
             }
             report.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
-            use http_body_util::BodyExt;
-            let (res, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let Some(retry) = retry else {
+                let (res, io) =
+                    wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+                return Ok((
+                    res.map(BodyExt::boxed_unsync),
+                    Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
+                ));
+            };
+            // The body is kept so the request can go again with a renewed credential.
+            let (parts, body) = request.into_parts();
+            let bytes = body.collect().await?.to_bytes();
+            let again = copy_request(&parts, &bytes);
+            let (res, io) = wasmtime_wasi_http::default_send_request(
+                http::Request::from_parts(parts, full(bytes)),
+                Some(options),
+            )
+            .await?;
+            if res.status() != http::StatusCode::UNAUTHORIZED {
+                return Ok((
+                    res.map(BodyExt::boxed_unsync),
+                    Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
+                ));
+            }
+            let Some(mut again) = renewed(again, retry).await else {
+                return Ok((
+                    res.map(BodyExt::boxed_unsync),
+                    Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
+                ));
+            };
+            drop((res, io));
+            again.headers_mut().remove(http::header::CONTENT_LENGTH);
+            report.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
+            let (res, io) = wasmtime_wasi_http::default_send_request(again, Some(options)).await?;
             Ok((
                 res.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
@@ -353,6 +416,74 @@ impl WasiHttpHooks for PolicyHooks {
             answer
         })
     }
+}
+
+/// The header a credential sets, marked sensitive; none when it cannot be one.
+fn credential_header(
+    c: &Credential,
+    value: &SecretString,
+) -> Option<(http::HeaderName, http::HeaderValue)> {
+    let name = http::HeaderName::from_bytes(c.header.as_bytes()).ok()?;
+    let mut v =
+        http::HeaderValue::from_str(&format!("{}{}", c.prefix, value.expose_secret())).ok()?;
+    v.set_sensitive(true);
+    Some((name, v))
+}
+
+fn full(bytes: Bytes) -> WasiBody {
+    Full::new(bytes)
+        .map_err(|never: std::convert::Infallible| match never {})
+        .boxed_unsync()
+}
+
+/// A second copy of a request (method, URI, version, headers and body).
+fn copy_request(parts: &http::request::Parts, body: &Bytes) -> http::Request<WasiBody> {
+    let mut r = http::Request::new(full(body.clone()));
+    *r.method_mut() = parts.method.clone();
+    *r.uri_mut() = parts.uri.clone();
+    *r.version_mut() = parts.version;
+    *r.headers_mut() = parts.headers.clone();
+    r
+}
+
+/// After a 401: `request` with every credential it carried renewed, or none when no
+/// credential changed (a fixed token is refused for good).
+async fn renewed(
+    mut request: http::Request<WasiBody>,
+    (renew, applied, values): (Renewal, Vec<(Credential, SecretString)>, Values),
+) -> Option<http::Request<WasiBody>> {
+    let mut changed = false;
+    for (c, refused) in applied {
+        let (source, tenant, name) = (renew.source.clone(), renew.tenant.clone(), c.secret.clone());
+        let fresh = tokio::task::spawn_blocking(move || {
+            source
+                .credential(&tenant, &name, Some(&refused))
+                .map(|v| (v, refused))
+        })
+        .await;
+        let (fresh, refused) = match fresh {
+            Ok(Ok((Some(v), refused))) => (v, refused),
+            Ok(Err(e)) => {
+                tracing::warn!(secret = %c.secret, error = %e, "cannot renew a credential");
+                continue;
+            }
+            _ => continue,
+        };
+        if fresh.expose_secret() == refused.expose_secret() {
+            continue;
+        }
+        let Some((header, value)) = credential_header(&c, &fresh) else {
+            continue;
+        };
+        request.headers_mut().insert(header, value);
+        let mut values = values.lock().unwrap_or_else(|p| p.into_inner());
+        match values.iter_mut().find(|(n, _)| *n == c.secret) {
+            Some((_, v)) => *v = fresh,
+            None => values.push((c.secret.clone(), fresh)),
+        }
+        changed = true;
+    }
+    changed.then_some(request)
 }
 
 #[cfg(test)]

@@ -540,11 +540,71 @@ pub async fn inbox_stats(State(state): State<AppState>) -> Result<Json<Value>, A
     })))
 }
 
-/// Body of `PUT /v1/tenants/{id}/secrets/{name}`.
+/// Body of `PUT /v1/tenants/{id}/secrets/{name}`: a `value`, or an `oauth2`
+/// credential that renews itself.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretBody {
-    value: String,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    oauth2: Option<OAuth2Body>,
+}
+
+/// An OAuth 2 refresh-token credential as an operator gives it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Body {
+    token_url: String,
+    client_id: String,
+    client_secret: String,
+    refresh_token: String,
+}
+
+/// The value to store for a secret body: the value, or an OAuth 2 credential with
+/// its first access token (so a wrong refresh token is refused now, not at the
+/// first write).
+async fn secret_value(body: SecretBody) -> Result<String, ApiError> {
+    let o = match (body.value, body.oauth2) {
+        (Some(v), None) if !v.is_empty() => return Ok(v),
+        (Some(_), None) => {
+            return Err(ApiError::bad_request(
+                "invalid_secret",
+                "value must not be empty",
+            ));
+        }
+        (None, Some(o)) => o,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_secret",
+                "give either value or oauth2 (token_url, client_id, client_secret, refresh_token)",
+            ));
+        }
+    };
+    let cred = crate::slots::oauth::OAuth2 {
+        token_url: o.token_url,
+        client_id: o.client_id,
+        client_secret: o.client_secret,
+        refresh_token: o.refresh_token,
+        access_token: None,
+        expires_at: None,
+        lifetime_ms: None,
+        renewed_at: None,
+        last_error: None,
+    };
+    cred.validate()
+        .map_err(|e| ApiError::bad_request("invalid_secret", e))?;
+    let renewed = tokio::task::spawn_blocking(move || cred.renewed(scrm_store::now_ms()))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "oauth2_refused",
+                format!("the token endpoint gave no access token for this refresh token: {e}"),
+            )
+        })?;
+    Ok(renewed.to_value())
 }
 
 /// `PUT /v1/tenants/{id}/secrets/{name}`: sets a secret (e.g. a CRM token) that the
@@ -556,16 +616,11 @@ pub async fn set_secret(
 ) -> Result<StatusCode, ApiError> {
     let Json(body) = body?;
     check_id("secret", &name)?;
-    if body.value.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_secret",
-            "value must not be empty",
-        ));
-    }
     super::require_tenant(&state, &tenant).await?;
+    let value = secret_value(body).await?;
     state
         .db
-        .write(move |c| crate::outbox::set_secret(c, &tenant, &name, &body.value))
+        .write(move |c| crate::outbox::set_secret(c, &tenant, &name, &value))
         .await?;
     state.outbox.wake();
     Ok(StatusCode::NO_CONTENT)
@@ -593,20 +648,40 @@ pub async fn list_secrets(
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     super::require_tenant(&state, &tenant).await?;
-    let ages = state
+    let (ages, values) = state
         .db
-        .read(move |c| scrm_store::SecretRepo::ages(c, Some(&tenant)))
+        .read(move |c| {
+            Ok((
+                scrm_store::SecretRepo::ages(c, Some(&tenant))?,
+                scrm_store::SecretRepo::all(c, &tenant)?,
+            ))
+        })
         .await?;
     let now = scrm_store::now_ms();
     let items: Vec<Value> = ages
         .into_iter()
         .map(|a| {
-            json!({
+            let mut item = json!({
                 "name": a.name,
+                "kind": "value",
                 "updated_at": a.set_at,
                 "age_days": (now - a.set_at) / 86_400_000,
                 "due_for_rotation": a.stale(now),
-            })
+            });
+            let oauth = values
+                .iter()
+                .find(|(n, _)| *n == a.name)
+                .and_then(|(_, v)| {
+                    crate::slots::oauth::OAuth2::parse(secrecy::ExposeSecret::expose_secret(v))
+                });
+            if let Some(o) = oauth {
+                item["kind"] = json!("oauth2");
+                item["token_url"] = json!(o.token_url);
+                item["access_expires_at"] = json!(o.expires_at);
+                item["renewed_at"] = json!(o.renewed_at);
+                item["renewal_error"] = json!(o.last_error);
+            }
+            item
         })
         .collect();
     Ok(Json(json!({"items": items})))

@@ -1,5 +1,6 @@
 //! A tenant's own settings and its health report: what needs the operator's
-//! attention (secrets due for rotation, CRM numbers that could not be read).
+//! attention (secrets due for rotation, OAuth 2 credentials that cannot renew, CRM
+//! numbers that could not be read).
 
 use super::AppState;
 use super::error::ApiError;
@@ -58,12 +59,13 @@ pub async fn health(
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     super::require_tenant(&state, &tenant).await?;
-    let (ages, problems) = state
+    let (ages, problems, values) = state
         .db
         .read(move |c| {
             Ok((
                 scrm_store::SecretRepo::ages(c, Some(&tenant))?,
                 scrm_store::CrmRepo::phone_problems(c, &tenant)?.len(),
+                scrm_store::SecretRepo::all(c, &tenant)?,
             ))
         })
         .await?;
@@ -84,6 +86,22 @@ pub async fn health(
             })
         })
         .collect();
+    for (name, value) in &values {
+        let Some(o) =
+            crate::slots::oauth::OAuth2::parse(secrecy::ExposeSecret::expose_secret(value))
+        else {
+            continue;
+        };
+        if let Some(e) = o.last_error {
+            warnings.push(json!({
+                "code": "oauth2_renewal_failing",
+                "secret": name,
+                "message": format!(
+                    "the OAuth 2 credential {name:?} cannot renew its access token ({e}): authorize again and store the new refresh token (scrm secret set-oauth2)"
+                ),
+            }));
+        }
+    }
     if problems > 0 {
         warnings.push(json!({
             "code": "crm_phone_problems",

@@ -489,6 +489,25 @@ pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
             .await?;
             println!("secret {name} of tenant {tenant} set");
         }
+        SecretCommand::SetOauth2 {
+            target: TenantArgs { client, tenant },
+            name,
+            token_url,
+            client_id,
+            client_secret,
+            refresh_token,
+        } => {
+            let c = Client::new(&client);
+            c.send(c.put(&format!("/v1/tenants/{tenant}/secrets/{name}")).json(
+                &json!({"oauth2": {
+                        "token_url": token_url, "client_id": client_id,
+                        "client_secret": client_secret, "refresh_token": refresh_token}}),
+            ))
+            .await?;
+            println!(
+                "OAuth 2 credential {name} of tenant {tenant} set; its first access token was issued"
+            );
+        }
         SecretCommand::List {
             target: TenantArgs { client, tenant },
         } => {
@@ -497,11 +516,16 @@ pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
                 .send(c.get(&format!("/v1/tenants/{tenant}/secrets")))
                 .await?;
             print(client.json, &v, |v| {
-                println!("{:<32} {:>8}  ROTATION", "NAME", "AGE_DAYS");
+                println!("{:<32} {:<7} {:>8}  ROTATION", "NAME", "KIND", "AGE_DAYS");
                 for s in items(v) {
+                    let renewal = match s["renewal_error"].as_str() {
+                        Some(e) => format!("  renewal failing: {e}"),
+                        None => String::new(),
+                    };
                     println!(
-                        "{:<32} {:>8}  {}",
+                        "{:<32} {:<7} {:>8}  {}{renewal}",
                         s["name"].as_str().unwrap_or(""),
+                        s["kind"].as_str().unwrap_or("value"),
                         s["age_days"],
                         if s["due_for_rotation"] == true {
                             "due"

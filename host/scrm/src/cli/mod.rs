@@ -292,6 +292,28 @@ enum SecretCommand {
         #[arg(long, env = "SCRM_SECRET_VALUE", hide_env_values = true)]
         value: Option<String>,
     },
+    /// Set an OAuth 2 credential that renews itself (Zoho, Salesforce): the host
+    /// trades the refresh token for access tokens before they expire and after a 401.
+    #[command(name = "set-oauth2")]
+    SetOauth2 {
+        #[command(flatten)]
+        target: TenantArgs,
+        /// The secret's name (referenced by HTTP policies' credentials).
+        #[arg(long)]
+        name: String,
+        /// The token endpoint, e.g. https://accounts.zoho.com/oauth/v2/token.
+        #[arg(long)]
+        token_url: String,
+        /// The OAuth client's id.
+        #[arg(long)]
+        client_id: String,
+        /// The OAuth client's secret.
+        #[arg(long, env = "SCRM_OAUTH_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: String,
+        /// The refresh token.
+        #[arg(long, env = "SCRM_OAUTH_REFRESH_TOKEN", hide_env_values = true)]
+        refresh_token: String,
+    },
     /// List a tenant's secret names (values are never shown).
     List {
         #[command(flatten)]

@@ -73,4 +73,15 @@ impl SecretSource for DbStorage {
             .read_blocking(|c| scrm_store::SecretRepo::all(c, tenant))
             .map_err(failed)
     }
+
+    fn credential(
+        &self,
+        tenant: &str,
+        name: &str,
+        refused: Option<&SecretString>,
+    ) -> Result<Option<SecretString>, StorageError> {
+        use secrecy::ExposeSecret;
+        let refused = refused.map(|r| r.expose_secret().to_string());
+        super::oauth::credential(&self.0, tenant, name, refused.as_deref()).map_err(failed)
+    }
 }
