@@ -176,6 +176,8 @@ struct Inner {
     stall: Option<Duration>,
     /// Creations still to lose the answer of.
     lose_answers: u32,
+    /// The next writes answered badly, and how.
+    bad: Vec<Bad>,
     activity_touches_contact: bool,
     log: Vec<Recorded>,
     correlation: u64,
@@ -233,6 +235,7 @@ impl HubSpot {
                 fault: None,
                 stall: None,
                 lose_answers: 0,
+                bad: Vec::new(),
                 activity_touches_contact: true,
                 log: Vec::new(),
                 correlation: 0,
@@ -437,6 +440,11 @@ impl HubSpot {
     /// creates the object twice.
     pub fn lose_answers(&self, n: u32) {
         self.shared.lock().lose_answers = n;
+    }
+
+    /// Answers the next writes (POST, PATCH, PUT) badly, one [`Bad`] each, in order.
+    pub fn answer_badly(&self, bad: &[Bad]) {
+        self.shared.lock().bad.extend_from_slice(bad);
     }
 
     /// A salesperson moves deal `id` to `stage` (e.g. `closedwon`).
@@ -1099,6 +1107,17 @@ fn object_json(kind: &str, obj: &Object, props: Option<&[String]>) -> Value {
     })
 }
 
+/// A bad answer to a write, as proxies and overloaded gateways give them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bad {
+    /// Carried out, but the answer's body is cut off: `200` with a body that is not JSON.
+    Garbage,
+    /// Not carried out: a proxy's `502 Bad Gateway` HTML page.
+    HtmlBadGateway,
+    /// Not carried out: `429` with `Retry-After: N` (seconds) and an HTML body.
+    RetryAfter(u32),
+}
+
 /// Every request lands here: checked and answered like HubSpot, then recorded.
 async fn handle(State(shared): State<Arc<Shared>>, req: axum::extract::Request) -> Response {
     let stall = shared.lock().stall;
@@ -1127,7 +1146,43 @@ async fn handle(State(shared): State<Arc<Shared>>, req: axum::extract::Request) 
         bytes: &bytes,
         correlation: &correlation,
     };
-    let (mut status, mut response) = answer(&mut inner, &request);
+    let write = [Method::POST, Method::PATCH, Method::PUT].contains(&parts.method)
+        && !path.ends_with("/search");
+    let bad = if write && !inner.bad.is_empty() {
+        Some(inner.bad.remove(0))
+    } else {
+        None
+    };
+    let html = |status: u16, extra: Option<(header::HeaderName, String)>| -> (u16, Response) {
+        let page = format!(
+            "<html><head><title>{status}</title></head><body><center><h1>{status}</h1></center><hr><center>nginx</center></body></html>"
+        );
+        let mut r = (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            [(header::CONTENT_TYPE, "text/html")],
+            page,
+        )
+            .into_response();
+        if let Some((k, v)) = extra
+            && let Ok(v) = HeaderValue::from_str(&v)
+        {
+            r.headers_mut().insert(k, v);
+        }
+        (status, r)
+    };
+    let (mut status, mut response) = match bad {
+        Some(Bad::HtmlBadGateway) => html(502, None),
+        Some(Bad::RetryAfter(secs)) => html(429, Some((header::RETRY_AFTER, secs.to_string()))),
+        _ => answer(&mut inner, &request),
+    };
+    if bad == Some(Bad::Garbage) && (200..300).contains(&status) {
+        response = (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
+            "{\"id\":\"12\",\"proper",
+        )
+            .into_response();
+    }
     let created = parts.method == Method::POST && status == 201;
     if created && inner.lose_answers > 0 {
         // Written, but the answer is lost on the way back (a gateway timeout).

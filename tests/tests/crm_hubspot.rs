@@ -637,4 +637,55 @@ scrm_e2e::both_backends! {
             .count();
         assert_eq!(product_b, 1, "{deals:#?}");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn garbage_html_pages_and_retry_after_lose_and_repeat_nothing() {
+        let hub = HubSpot::start().await;
+        let host = setup(&hub).await;
+        crm::customer_writes(&host, "Anna", &[("wamid.g0", "first")]).await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        let contact = the_contact(&hub);
+        let count = |hub: &HubSpot, text: &str| {
+            bodies_of(hub, &contact.id).iter().filter(|b| b.ends_with(text)).count()
+        };
+
+        // The write is carried out but its answer is cut off: the retry finds it by its
+        // key, so it is there once.
+        hub.answer_badly(&[hubspot::Bad::Garbage]);
+        crm::customer_writes(&host, "Anna", &[("wamid.g1", "answered with garbage")]).await;
+        let jobs = crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        assert_eq!(count(&hub, "answered with garbage"), 1);
+        assert!(
+            jobs.iter().any(|j| j["attempts"] == 1),
+            "the garbage answer was a failed attempt: {jobs:#?}"
+        );
+
+        // A proxy's HTML error pages: retried until HubSpot answers, then written once.
+        hub.answer_badly(&[hubspot::Bad::HtmlBadGateway, hubspot::Bad::HtmlBadGateway]);
+        crm::customer_writes(&host, "Anna", &[("wamid.g2", "behind a failing proxy")]).await;
+        let jobs = crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        assert_eq!(count(&hub, "behind a failing proxy"), 1);
+        assert!(crm::jobs(&host, "acme", "dead").await.is_empty());
+
+        // 429 with Retry-After (and an HTML body): nothing goes to HubSpot before the
+        // time it names, and waiting is not a failed attempt.
+        hub.answer_badly(&[hubspot::Bad::RetryAfter(2)]);
+        crm::customer_writes(&host, "Anna", &[("wamid.g3", "after a Retry-After")]).await;
+        let jobs = crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        assert_eq!(count(&hub, "after a Retry-After"), 1);
+        let log = hub.requests();
+        let i = log.iter().position(|r| r.status == 429).expect("a 429");
+        let next = log.get(i + 1).expect("a request after the 429");
+        assert!(
+            next.at.duration_since(log[i].at) >= Duration::from_millis(1950),
+            "{:?} after the 429",
+            next.at.duration_since(log[i].at)
+        );
+        let last = jobs.iter().max_by_key(|j| j["id"].as_i64()).unwrap();
+        assert_eq!(last["attempts"], 0, "{last:#?}");
+        assert_eq!(bodies_of(&hub, &contact.id).len(), 4);
+    }
 }
