@@ -229,8 +229,12 @@ pub struct Deal {
     pub amount: Option<f64>,
     /// `Description`.
     pub description: Option<String>,
+    /// `Scrm_Key`, the single-line custom field the connector's setup asks for.
+    pub key: Option<String>,
     /// `Created_Time`, Unix seconds.
     pub created: i64,
+    /// `Modified_Time`, Unix seconds.
+    pub modified: i64,
 }
 
 /// One request the server received, with the status it answered.
@@ -281,6 +285,7 @@ struct Inner {
     requests: Vec<Recorded>,
     rate: Option<RateLimit>,
     fail: Option<u16>,
+    lose_answers: u32,
     throttled: u64,
     failed: u64,
 }
@@ -317,6 +322,7 @@ impl Zoho {
                 requests: Vec::new(),
                 rate: None,
                 fail: None,
+                lose_answers: 0,
                 throttled: 0,
                 failed: 0,
             },
@@ -376,6 +382,24 @@ impl Zoho {
         if let Some(i) = self.shared.lock().issuer.as_mut() {
             i.revoke_refresh_token();
         }
+    }
+
+    /// A sales person moves deal `id` to `stage` (e.g. `Closed Won`).
+    pub fn sales_set_deal_stage(&self, id: &str, stage: &str) {
+        let mut s = self.shared.lock();
+        let d = s
+            .deals
+            .iter_mut()
+            .find(|d| d.id == id)
+            .expect("no such deal");
+        d.stage = stage.to_string();
+        d.modified = now_secs();
+    }
+
+    /// Carries out the next `n` deal creations but answers them `504` (the answer
+    /// lost on the way back).
+    pub fn lose_deal_answers(&self, n: u32) {
+        self.shared.lock().lose_answers = n;
     }
 
     /// Also accept `token`.
@@ -757,7 +781,23 @@ async fn handle(
     let json: Option<Value> = serde_json::from_slice(&bytes).ok();
     let resp = {
         let mut inner = shared.lock();
-        route(&mut inner, &parts, &bytes, json.as_ref())
+        let resp = route(&mut inner, &parts, &bytes, json.as_ref());
+        if parts.method == Method::POST
+            && parts.uri.path().ends_with("/Deals")
+            && resp.status() == StatusCode::CREATED
+            && inner.lose_answers > 0
+        {
+            // Written, but the answer is lost on the way back (a gateway timeout).
+            inner.lose_answers -= 1;
+            error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "GATEWAY_TIMEOUT",
+                "upstream timed out",
+                json!({}),
+            )
+        } else {
+            resp
+        }
     };
     shared.lock().requests.push(Recorded {
         at,
@@ -829,14 +869,26 @@ fn route(
             Some(b) => create_deals(inner, b),
             None => invalid_body(),
         },
-        (_, ["Contacts", "upsert"] | ["Contacts", _] | ["Contacts"] | ["Notes"] | ["Deals"]) => {
-            error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_REQUEST_METHOD",
-                "The http request method type is not a valid one",
-                json!({}),
-            )
-        }
+        (&Method::GET, ["Deals", "search"]) => search_deals(inner, parts.uri.query()),
+        (&Method::GET, ["Deals", id]) => get_deal(inner, id),
+        (&Method::PUT, ["Deals", id]) => match body() {
+            Some(b) => update_deal(inner, id, b),
+            None => invalid_body(),
+        },
+        (
+            _,
+            ["Contacts", "upsert"]
+            | ["Contacts", _]
+            | ["Contacts"]
+            | ["Notes"]
+            | ["Deals"]
+            | ["Deals", _],
+        ) => error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST_METHOD",
+            "The http request method type is not a valid one",
+            json!({}),
+        ),
         (_, [module, ..]) if !module.is_empty() => error(
             StatusCode::BAD_REQUEST,
             "INVALID_MODULE",
@@ -1620,6 +1672,7 @@ fn check_deal(inner: &Inner, rec: &Value, i: usize) -> Result<Deal, Value> {
         "Contact_Name",
         "Amount",
         "Description",
+        "Scrm_Key",
     ];
     let obj = known_record(rec, i, &known)?;
     let path = |k: &str| format!("$.data[{i}].{k}");
@@ -1673,7 +1726,9 @@ fn check_deal(inner: &Inner, rec: &Value, i: usize) -> Result<Deal, Value> {
         contact_id,
         amount,
         description: text("Description", 32_000)?,
+        key: text("Scrm_Key", 255)?,
         created: 0,
+        modified: 0,
     })
 }
 
@@ -1681,8 +1736,132 @@ fn create_deals(inner: &mut Inner, body: &Value) -> Response {
     create_each(inner, body, check_deal, |inner, mut deal, id, now| {
         deal.id = id;
         deal.created = now;
+        deal.modified = now;
         inner.deals.push(deal);
     })
+}
+
+/// A deal as the API returns it.
+fn deal_json(inner: &Inner, d: &Deal) -> Value {
+    let offset = inner.offset_minutes;
+    json!({
+        "id": d.id,
+        "Deal_Name": d.name,
+        "Stage": d.stage,
+        "Closing_Date": d.closing_date,
+        "Contact_Name": d.contact_id.as_ref().map(|id| json!({"id": id})),
+        "Amount": d.amount,
+        "Description": d.description,
+        "Scrm_Key": d.key,
+        "Created_Time": format_datetime(d.created, offset),
+        "Modified_Time": format_datetime(d.modified, offset),
+    })
+}
+
+/// `GET /Deals/{id}`: `{"data": [deal]}`, or 204 when there is none.
+fn get_deal(inner: &Inner, id: &str) -> Response {
+    match inner.deals.iter().find(|d| d.id == id) {
+        Some(d) => axum::Json(json!({"data": [deal_json(inner, d)]})).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// `GET /Deals/search?criteria=(Scrm_Key:equals:value)`: the only criterion this
+/// server knows; 204 when nothing matches.
+fn search_deals(inner: &Inner, query: Option<&str>) -> Response {
+    let pairs = query_pairs(query.unwrap_or_default());
+    let criteria = pairs
+        .iter()
+        .find(|(k, _)| k == "criteria")
+        .map(|(_, v)| v.as_str());
+    let parsed = criteria
+        .and_then(|c| c.strip_prefix('('))
+        .and_then(|c| c.strip_suffix(')'))
+        .and_then(|c| c.split_once(':'))
+        .and_then(|(field, rest)| rest.split_once(':').map(|(op, v)| (field, op, v)));
+    let Some(("Scrm_Key", "equals", value)) = parsed else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY",
+            "invalid query formed",
+            json!({"reason": "criteria not supported by this test server"}),
+        );
+    };
+    let mut v = String::new();
+    let mut escaped = false;
+    for c in value.chars() {
+        if c == '\\' && !escaped {
+            escaped = true;
+            continue;
+        }
+        escaped = false;
+        v.push(c);
+    }
+    let found: Vec<Value> = inner
+        .deals
+        .iter()
+        .filter(|d| d.key.as_deref() == Some(v.as_str()))
+        .map(|d| deal_json(inner, d))
+        .collect();
+    if found.is_empty() {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let n = found.len();
+    axum::Json(json!({"data": found, "info": {"per_page": 200, "count": n, "page": 1, "more_records": false}}))
+        .into_response()
+}
+
+/// `PUT /Deals/{id}` with `{"data": [{…}]}`: name, stage, amount, description, key.
+fn update_deal(inner: &mut Inner, id: &str, body: &Value) -> Response {
+    let Some(rec) = body["data"]
+        .as_array()
+        .and_then(|d| (d.len() == 1).then(|| &d[0]))
+    else {
+        return invalid_body();
+    };
+    let known = ["Deal_Name", "Stage", "Amount", "Description", "Scrm_Key"];
+    let obj = match known_record(rec, 0, &known) {
+        Ok(o) => o.clone(),
+        Err(e) => return data_answer(StatusCode::OK, vec![e]),
+    };
+    if let Some(stage) = obj.get("Stage").and_then(Value::as_str)
+        && !STAGES.contains(&stage)
+    {
+        return data_answer(
+            StatusCode::OK,
+            vec![invalid("Stage", "$.data[0].Stage", json!({}))],
+        );
+    }
+    let now = now_secs();
+    let offset = inner.offset_minutes;
+    let Some(d) = inner.deals.iter_mut().find(|d| d.id == id) else {
+        return data_answer(
+            StatusCode::OK,
+            vec![invalid("id", "$.data[0].id", json!({}))],
+        );
+    };
+    let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
+    if let Some(n) = s("Deal_Name") {
+        d.name = n;
+    }
+    if let Some(st) = s("Stage") {
+        d.stage = st;
+    }
+    if let Some(a) = obj.get("Amount").and_then(Value::as_f64) {
+        d.amount = Some(a);
+    }
+    if let Some(desc) = s("Description") {
+        d.description = Some(desc);
+    }
+    if let Some(k) = s("Scrm_Key") {
+        d.key = Some(k);
+    }
+    d.modified = now;
+    let (id, created) = (d.id.clone(), d.created);
+    data_answer(
+        StatusCode::OK,
+        vec![success("record updated", &id, created, now, offset)],
+    )
 }
 
 #[cfg(test)]

@@ -512,4 +512,54 @@ scrm_e2e::both_backends! {
             .unwrap_or_else(|| panic!("{health}"));
         assert!(warning["message"].as_str().unwrap().contains("invalid_code"), "{health}");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_open_deal_per_product_and_a_lost_answer_never_duplicates() {
+        let zoho = Zoho::start().await;
+        let host = setup(&zoho, "").await;
+        let key = |d: &scrm_e2e::zoho::Deal| d.key.clone().unwrap_or_default();
+
+        crm::customer_writes(&host, "Mario", &[("wamid.zd1", "Quanto costa l'iPhone15 Pro Max?")])
+            .await;
+        crm::synced(&host, "acme", SYNC_WAIT).await;
+        let deals = zoho.deals();
+        assert_eq!(deals.len(), 1, "{deals:#?}");
+        let first = deals[0].clone();
+        assert!(key(&first).ends_with(":deal:APL-IP15PM"), "{first:#?}");
+
+        // The same product again: that deal is updated.
+        crm::customer_writes(&host, "Mario", &[("wamid.zd2", "Voglio acquistare l'iPhone 15 pro max")])
+            .await;
+        crm::synced(&host, "acme", SYNC_WAIT).await;
+        let deals = zoho.deals();
+        assert_eq!(deals.len(), 1, "{deals:#?}");
+        assert!(
+            deals[0].description.as_deref().is_some_and(|d| d.contains("Voglio acquistare")),
+            "{deals:#?}"
+        );
+
+        // Won in Zoho: the next question opens a new deal with the same key.
+        zoho.sales_set_deal_stage(&first.id, "Closed Won");
+        crm::customer_writes(&host, "Mario", &[("wamid.zd3", "quanto costa l'iPhone15 Pro Max?")])
+            .await;
+        crm::synced(&host, "acme", SYNC_WAIT).await;
+        let deals = zoho.deals();
+        assert_eq!(deals.len(), 2, "{deals:#?}");
+        assert!(deals.iter().all(|d| key(d) == key(&first)), "{deals:#?}");
+        assert_eq!(deals.iter().filter(|d| !d.stage.starts_with("Closed")).count(), 1);
+
+        // Zoho stores the next deal but the answer is lost: the retry finds it.
+        zoho.lose_deal_answers(1);
+        crm::customer_writes(&host, "Mario", &[("wamid.zd4", "Voglio acquistare il prodotto B")])
+            .await;
+        let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        assert_eq!(zoho.requests().iter().filter(|r| r.status == 504).count(), 1);
+        let product_b: Vec<_> = zoho
+            .deals()
+            .into_iter()
+            .filter(|d| key(d).ends_with(":deal:PRODOTTOB"))
+            .collect();
+        assert_eq!(product_b.len(), 1, "{product_b:#?}");
+    }
 }

@@ -24,6 +24,10 @@ pub struct Config {
     pub deal_stage: String,
     /// `Closing_Date` of new deals: this many days after their creation.
     pub deal_closing_days: u32,
+    /// A single-line field on Deals holding the host's key of each deal (one open
+    /// deal per contact and product), so a retried create finds what a lost answer
+    /// wrote; none: deals are not keyed.
+    pub deal_key_field: Option<String>,
     /// Contacts per pull page (1–200).
     pub page_size: u32,
     /// `Last_Name` written for a contact whose name is unknown (Zoho requires one);
@@ -46,6 +50,7 @@ impl Default for Config {
             note_title: "WhatsApp".into(),
             deal_stage: "Qualification".into(),
             deal_closing_days: 30,
+            deal_key_field: Some("Scrm_Key".into()),
             page_size: 200,
             placeholder_last_name: "(WhatsApp)".into(),
             notification_token: None,

@@ -133,12 +133,30 @@ impl Connector for Zoho {
 
     fn push_deal(
         contact_id: String,
-        _write: WriteKey,
+        write: WriteKey,
         record: CrmRecord,
     ) -> Result<Pushed, ConnectorError> {
         let cfg = Config::load()?;
-        let deal =
+        let known = match &record.id {
+            Some(id) if deal_open(&cfg, id)? => Some(id.clone()),
+            _ if write.retried => find_deal(&cfg, &write.key)?,
+            _ => None,
+        };
+        if let Some(id) = known {
+            let data = records::deal_update(&record);
+            let path = format!("Deals/{}", records::checked_id(&id)?);
+            let reply = wire::send(&cfg, "PUT", &path, &[], Some(&json!({"data": [data]})))?;
+            return records::pushed(&reply.body);
+        }
+        let mut deal =
             records::deal_data(&cfg, &contact_id, &record, scrm_plugin_sdk::clock::now_ms())?;
+        if let Some(field) = cfg
+            .deal_key_field
+            .as_deref()
+            .filter(|_| !write.key.is_empty())
+        {
+            deal[field] = json!(write.key);
+        }
         let reply = wire::send(&cfg, "POST", "Deals", &[], Some(&json!({"data": [deal]})))?;
         records::pushed(&reply.body)
     }
@@ -218,3 +236,37 @@ impl Connector for Zoho {
 }
 
 scrm_plugin_sdk::export_connector!(Zoho);
+
+/// Whether deal `id` is still there and open.
+fn deal_open(cfg: &Config, id: &str) -> Result<bool, ConnectorError> {
+    let path = format!("Deals/{}?fields=Stage", records::checked_id(id)?);
+    match wire::send(cfg, "GET", &path, &[], None) {
+        Ok(reply) => Ok(reply.body["data"][0]["Stage"]
+            .as_str()
+            .is_some_and(|s| !records::closed_stage(s))),
+        Err(ConnectorError::NotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The open deal whose key field holds `key`, if there is one.
+fn find_deal(cfg: &Config, key: &str) -> Result<Option<String>, ConnectorError> {
+    let Some(field) = cfg.deal_key_field.as_deref().filter(|_| !key.is_empty()) else {
+        return Ok(None);
+    };
+    let path = format!(
+        "Deals/search?criteria={}&fields=Stage,{field}",
+        records::equals_criteria(field, key)
+    );
+    let reply = wire::send(cfg, "GET", &path, &[], None)?;
+    Ok(reply.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| {
+            d["Stage"]
+                .as_str()
+                .is_some_and(|s| !records::closed_stage(s))
+        })
+        .and_then(|d| d["id"].as_str().map(str::to_owned)))
+}

@@ -254,6 +254,21 @@ pub fn deal_data(
     now_ms: i64,
 ) -> Result<Value, ConnectorError> {
     let name = text_field(record, "name").unwrap_or("WhatsApp");
+    let mut deal = json!({
+        "Deal_Name": clip(name, DEAL_NAME_MAX),
+        "Stage": text_field(record, "stage").unwrap_or(&cfg.deal_stage),
+        "Closing_Date": when::date_after(now_ms, cfg.deal_closing_days),
+        "Contact_Name": {"id": checked_id(contact_id)?},
+        "Description": description(record),
+    });
+    if let Some(a) = amount(record) {
+        deal["Amount"] = json!(a);
+    }
+    Ok(deal)
+}
+
+/// The record's fields but its name, one `field: value` line each.
+fn description(record: &CrmRecord) -> String {
     let mut lines = Vec::new();
     for f in record.fields.iter().filter(|f| f.name != "name") {
         let v = match &f.value {
@@ -267,13 +282,65 @@ pub fn deal_data(
         };
         lines.push(format!("{}: {v}", f.name));
     }
-    Ok(json!({
-        "Deal_Name": clip(name, DEAL_NAME_MAX),
-        "Stage": cfg.deal_stage,
-        "Closing_Date": when::date_after(now_ms, cfg.deal_closing_days),
-        "Contact_Name": {"id": checked_id(contact_id)?},
-        "Description": clip(&lines.join("\n"), DESCRIPTION_MAX),
-    }))
+    clip(&lines.join("\n"), DESCRIPTION_MAX)
+}
+
+/// The record's `amount`, if it has one.
+fn amount(record: &CrmRecord) -> Option<f64> {
+    record
+        .fields
+        .iter()
+        .find(|f| f.name == "amount")
+        .and_then(|f| match f.value {
+            FieldValue::Number(n) => Some(n),
+            FieldValue::Integer(i) => Some(i as f64),
+            _ => None,
+        })
+}
+
+/// The fields a further signal updates on an open deal (`PUT /Deals/{id}`): name,
+/// description, and amount and stage when the record has them.
+pub fn deal_update(record: &CrmRecord) -> Value {
+    let mut data = json!({
+        "Deal_Name": clip(text_field(record, "name").unwrap_or("WhatsApp"), DEAL_NAME_MAX),
+        "Description": description(record),
+    });
+    if let Some(stage) = text_field(record, "stage") {
+        data["Stage"] = json!(stage);
+    }
+    if let Some(a) = amount(record) {
+        data["Amount"] = json!(a);
+    }
+    data
+}
+
+/// Whether a deal's stage is a closed one (`Closed Won`, `Closed Lost`,
+/// `Closed-Lost to Competition`).
+pub fn closed_stage(stage: &str) -> bool {
+    stage.starts_with("Closed")
+}
+
+/// A `GET /Deals/search` criterion for `field` equal to `value`: Zoho wants
+/// parentheses and commas in values escaped with a backslash, and the whole
+/// percent-encoded.
+pub fn equals_criteria(field: &str, value: &str) -> String {
+    let mut v = String::new();
+    for c in value.chars() {
+        if matches!(c, '(' | ')' | ',' | '\\') {
+            v.push('\\');
+        }
+        v.push(c);
+    }
+    let raw = format!("({field}:equals:{v})");
+    let mut out = String::new();
+    for b in raw.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The id and `Modified_Time` of the first record result of a write.
