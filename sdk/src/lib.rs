@@ -127,7 +127,7 @@ pub use classifier::scrm::plugin::types::{
     OrderItem, Priority, Reaction, Reply, SharedContact, Signal, SignalKind, SystemNotice,
 };
 pub use connector::exports::scrm::plugin::connect::{
-    Changes, ConnectorError, Guest as Connector, Pushed, WriteKey,
+    Changes, ConnectorError, CrmReply, Guest as Connector, Pushed, WriteKey,
 };
 pub use mapper::exports::scrm::plugin::mapping::{Guest as Mapper, MapError};
 pub use responder::exports::scrm::plugin::respond::{

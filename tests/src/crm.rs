@@ -62,7 +62,20 @@ pub async fn inbound(
     name: Option<&str>,
     messages: &[(&str, &str)],
 ) {
-    let ts = now_secs().to_string();
+    inbound_at(host, pn, wa_id, name, messages, now_secs()).await;
+}
+
+/// As [`inbound`], with the messages stamped `ts` (Unix seconds): a customer who
+/// wrote a day ago has no open 24-hour window.
+pub async fn inbound_at(
+    host: &Host,
+    pn: &str,
+    wa_id: &str,
+    name: Option<&str>,
+    messages: &[(&str, &str)],
+    ts: u64,
+) {
+    let ts = ts.to_string();
     let msgs: Vec<Value> = messages
         .iter()
         .map(|(id, text)| {
@@ -99,7 +112,34 @@ pub async fn customer_writes(host: &Host, name: &str, messages: &[(&str, &str)])
 /// pulling every `pull_seconds` (0: only when the test asks, so that each step sees
 /// exactly its own changes).
 pub async fn setup_tenant(tenant: &str, secrets: &[(&str, &str)], pull_seconds: u32) -> Host {
-    let host = Host::start().await;
+    configure_tenant(Host::start().await, tenant, secrets, pull_seconds).await
+}
+
+/// As [`setup_tenant`], with the host sending through the local Cloud API `graph`
+/// (and the tenant holding its access token).
+pub async fn setup_sending_tenant(
+    graph: &crate::graph::Graph,
+    tenant: &str,
+    secrets: &[(&str, &str)],
+    pull_seconds: u32,
+) -> Host {
+    let url = graph.url();
+    let host = Host::start_configured_temp(move |s| {
+        s.whatsapp.graph_url = url;
+        s.whatsapp.backoff_base_ms = 50;
+    })
+    .await;
+    let mut all = secrets.to_vec();
+    all.push(("whatsapp_access_token", crate::graph::ACCESS_TOKEN));
+    configure_tenant(host, tenant, &all, pull_seconds).await
+}
+
+async fn configure_tenant(
+    host: Host,
+    tenant: &str,
+    secrets: &[(&str, &str)],
+    pull_seconds: u32,
+) -> Host {
     host.tenant(tenant, &[PN], "IT").await;
     for (name, value) in secrets {
         host.ok(

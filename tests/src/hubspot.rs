@@ -421,6 +421,31 @@ impl HubSpot {
         self.associated("deals", contact_id)
     }
 
+    /// A salesperson logs a WhatsApp message on contact `contact_id` in HubSpot's UI
+    /// (a communication, channel `WHATS_APP`, with `body` as its rich text); its id.
+    pub fn log_whatsapp(&self, contact_id: &str, body: &str) -> String {
+        let props: Map<String, Value> = [
+            ("hs_communication_channel_type", json!("WHATS_APP")),
+            ("hs_communication_logged_from", json!("CRM")),
+            ("hs_communication_body", json!(body)),
+            ("hs_timestamp", json!(iso(now_ms()))),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let association = Association {
+            to_type: "contacts".into(),
+            to_id: contact_id.to_string(),
+            type_id: 81,
+        };
+        let mut inner = self.shared.lock();
+        inner
+            .store
+            .create("communications", &props, vec![association], "CRM_UI")
+            .expect("log communication")
+            .id
+    }
+
     /// Creates a contact as a salesperson would in HubSpot; its id.
     pub fn create_contact(&self, props: &[(&str, &str)]) -> String {
         let props: Map<String, Value> = props
@@ -1226,6 +1251,47 @@ fn refused(r: Refusal, correlation: &str) -> (u16, Response) {
     error(r.status, r.category, &r.message, correlation)
 }
 
+/// `POST /crm/v4/associations/{from}/{to}/batch/read` `{"inputs": [{"id"}]}`:
+/// `{"status": "COMPLETE", "results": [{"from": {"id"}, "to": [{"toObjectId",
+/// "associationTypes"}]}]}` for the inputs that have any.
+fn associations_batch_read(
+    inner: &Inner,
+    from: &str,
+    to: &str,
+    bytes: &[u8],
+) -> Result<Value, Refusal> {
+    let body = parse_body(bytes, &["inputs"])?;
+    let kind = kind_of(from)
+        .ok_or_else(|| Refusal::validation(format!("Unable to infer object type from: {from}")))?;
+    let inputs = body
+        .get("inputs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Refusal::validation("inputs must be an array"))?;
+    let mut results = Vec::new();
+    for input in inputs {
+        let Some(id) = input["id"].as_str().and_then(|s| s.parse::<u64>().ok()) else {
+            return Err(Refusal::validation("each input needs an id"));
+        };
+        let Some(obj) = inner.store.objects.get(kind).and_then(|m| m.get(&id)) else {
+            continue;
+        };
+        let targets: Vec<Value> = obj
+            .associations
+            .iter()
+            .filter(|a| a.to_type == to)
+            .map(|a| {
+                json!({"toObjectId": a.to_id.parse::<u64>().unwrap_or_default(),
+                       "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": a.type_id, "label": null}]})
+            })
+            .collect();
+        if !targets.is_empty() {
+            results.push(json!({"from": {"id": id.to_string()}, "to": targets}));
+        }
+    }
+    Ok(json!({"status": "COMPLETE", "results": results,
+              "startedAt": iso(now_ms()), "completedAt": iso(now_ms())}))
+}
+
 fn ok(status: u16, body: Value) -> (u16, Response) {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     (status, (code, axum::Json(body)).into_response())
@@ -1331,6 +1397,14 @@ fn answer(inner: &mut Inner, req: &Incoming<'_>) -> (u16, Response) {
         );
     };
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let ["crm", "v4", "associations", from, to, "batch", "read"] = segments.as_slice()
+        && *method == Method::POST
+    {
+        return match associations_batch_read(inner, from, to, bytes) {
+            Ok(v) => ok(200, v),
+            Err(r) => refused(r, correlation),
+        };
+    }
     let (kind, rest) = match segments.as_slice() {
         ["crm", "v3", "objects", object_type, rest @ ..] => match kind_of(object_type) {
             Some(k) => (k, rest.to_vec()),

@@ -135,6 +135,16 @@ impl Host {
         Host::start_configured(data_dir, |s| s.plugins = limits).await
     }
 
+    /// Starts a host on a fresh data directory (removed with it), with settings
+    /// changed by `configure`.
+    pub async fn start_configured_temp(configure: impl FnOnce(&mut Settings)) -> Host {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut h = Host::start_configured(&dir, configure).await;
+        h._tmp = Some(tmp);
+        h
+    }
+
     /// Starts a host on `data_dir` with settings adjusted by `configure` (for
     /// example `s.whatsapp.graph_url` pointing at a local Cloud API server).
     ///

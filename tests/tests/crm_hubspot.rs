@@ -3,11 +3,14 @@
 //! inquiry also a deal; a salesperson's edit comes back by pull (with the overwrite in
 //! the review queue) and by a signed webhook; a badly signed webhook is refused; a
 //! burst beyond HubSpot's rate limit is written completely and once, waiting out the
-//! 429s; an outage, a failing HubSpot and a revoked token lose nothing.
+//! 429s; an outage, a failing HubSpot and a revoked token lose nothing; a reply a
+//! salesperson logs in HubSpot (marked /wa) reaches the customer once, as text in
+//! the 24-hour window and as the tenant's template outside it.
 
 use reqwest::StatusCode;
 use scrm_e2e::Host;
 use scrm_e2e::crm::{self, E164};
+use scrm_e2e::graph::Graph;
 use scrm_e2e::hubspot::{self, ACCESS_TOKEN, CLIENT_SECRET, Delivery, HubSpot};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -35,9 +38,31 @@ async fn setup(hub: &HubSpot) -> Host {
         0,
     )
     .await;
-    crm::install_classifier(&host, "acme").await;
+    install(&host, hub).await;
+    host
+}
+
+/// [`setup`] with a host that sends through the local Cloud API `graph`.
+async fn setup_sending(hub: &HubSpot, graph: &Graph) -> Host {
+    let host = crm::setup_sending_tenant(
+        graph,
+        "acme",
+        &[
+            ("hubspot_token", ACCESS_TOKEN),
+            ("hubspot_client_secret", CLIENT_SECRET),
+        ],
+        0,
+    )
+    .await;
+    install(&host, hub).await;
+    host
+}
+
+/// The keyword classifier, the reference mapper and the HubSpot connector for `acme`.
+async fn install(host: &Host, hub: &HubSpot) {
+    crm::install_classifier(host, "acme").await;
     crm::install_mapper(
-        &host,
+        host,
         "acme",
         "required = [\"phone\"]\n[products]\n\"iPhone15 Pro Max\" = \"APL-IP15PM\"\n",
     )
@@ -46,12 +71,11 @@ async fn setup(hub: &HubSpot) -> Host {
         "base_url = \"{}\"\npull_settle_ms = 0\nwebhook_secret = \"hubspot_client_secret\"\n\
          webhook_url = \"{}\"\npull_properties = [\"country\"]\n",
         hub.url(),
-        crm::webhook_url(&host, "acme")
+        crm::webhook_url(host, "acme")
     );
     let mut policy = crm::loopback_policy(hub.addr().port(), "hubspot_token", "Bearer ");
     policy["secrets"] = json!(["hubspot_client_secret"]);
-    crm::install_connector(&host, "acme", "hubspot-connector", &config, policy).await;
-    host
+    crm::install_connector(host, "acme", "hubspot-connector", &config, policy).await;
 }
 
 /// The bodies of the communications logged on `contact_id`.
@@ -687,5 +711,96 @@ scrm_e2e::both_backends! {
         let last = jobs.iter().max_by_key(|j| j["id"].as_i64()).unwrap();
         assert_eq!(last["attempts"], 0, "{last:#?}");
         assert_eq!(bodies_of(&hub, &contact.id).len(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reply_written_in_hubspot_reaches_the_customer_once() {
+        let graph = Graph::start().await;
+        let hub = HubSpot::start().await;
+        let host = setup_sending(&hub, &graph).await;
+        crm::customer_writes(&host, "Mario", &[("wamid.r1", "Quando arriva il mio ordine?")])
+            .await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        let contact = the_contact(&hub);
+
+        // A salesperson logs a call note and a WhatsApp reply marked /wa.
+        hub.log_whatsapp(&contact.id, "<p>Chiamato il cliente, nessuna risposta</p>");
+        hub.log_whatsapp(&contact.id, "<p>/wa Il suo ordine &egrave; partito: arriva domani.</p>");
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["replies"], 1, "{applied}");
+        assert_eq!(applied["replies_refused"], 0, "{applied}");
+        let sent = wait_sent(&graph, 1).await;
+        assert_eq!(sent[0].body["type"], "text", "{:#?}", sent[0].body);
+        assert_eq!(sent[0].body["to"], crm::CUSTOMER);
+        assert_eq!(sent[0].body["text"]["body"], "Il suo ordine è partito: arriva domani.");
+        // It is part of the conversation, as the business's message.
+        let out = wait_outbound(&host, 1).await;
+        assert_eq!(out[0]["text"], "Il suo ordine è partito: arriva domani.");
+        // Read again (the next pull, a restart of the cursor): sent once, and not
+        // written back to HubSpot as a second communication.
+        let again = crm::pull(&host, "acme").await;
+        assert_eq!(again["replies"], 0, "{again}");
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        assert_eq!(graph.sent_messages().len(), 1);
+        assert_eq!(hub.communications_of(&contact.id).len(), 3, "customer's + 2 logged");
+
+        // A customer whose window closed a day ago gets the reply as the tenant's
+        // template, the text as its parameter.
+        let mut settings = host.ok("GET", "/v1/tenants/acme/crm", None).await["settings"].take();
+        settings["reply_template"] = json!("order_update");
+        settings["reply_template_language"] = json!("it");
+        host.ok("PUT", "/v1/tenants/acme/crm", Some(settings)).await;
+        let day_ago = crm::now_ms() as u64 / 1000 - 25 * 3600;
+        crm::inbound_at(&host, crm::PN, "393331112222", Some("Lucia"), &[("wamid.r2", "Salve")], day_ago)
+            .await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        let lucia = hub.contacts_by_phone("+393331112222").pop().expect("Lucia in HubSpot");
+        hub.log_whatsapp(&lucia.id, "<p>/wa Buongiorno Lucia, il suo reso è stato accettato.</p>");
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["replies"], 1, "{applied}");
+        let sent = wait_sent(&graph, 2).await;
+        let body = &sent[1].body;
+        assert_eq!(body["type"], "template", "{body:#}");
+        assert_eq!(body["template"]["name"], "order_update");
+        assert_eq!(body["template"]["language"]["code"], "it");
+        assert_eq!(
+            body["template"]["components"][0]["parameters"][0]["text"],
+            "Buongiorno Lucia, il suo reso è stato accettato."
+        );
+    }
+}
+
+/// Waits until the local Cloud API received `n` messages; them.
+async fn wait_sent(graph: &Graph, n: usize) -> Vec<scrm_e2e::graph::SentMessage> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent = graph.sent_messages();
+        if sent.len() >= n {
+            return sent;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {n} sent",
+            sent.len()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits until `acme` has `n` outbound messages stored; them.
+async fn wait_outbound(host: &Host, n: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out: Vec<Value> = host
+            .messages("acme")
+            .await
+            .into_iter()
+            .filter(|m| m["direction"] == "outbound")
+            .collect();
+        if out.len() >= n {
+            return out;
+        }
+        assert!(std::time::Instant::now() < deadline, "{out:#?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

@@ -53,11 +53,26 @@ pub struct Pushed {
     pub updated_at: Option<i64>,
 }
 
+/// A message someone wrote in the CRM for the customer, to send on WhatsApp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CrmReply {
+    /// The CRM's id of the note or reply.
+    pub id: String,
+    /// The CRM id of the contact it is for.
+    pub contact_id: String,
+    /// The text.
+    pub text: String,
+    /// When it was written, Unix ms.
+    pub written_at: i64,
+}
+
 /// A page of changes from the CRM.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Changes {
     /// Changed records.
     pub records: Vec<CrmRecord>,
+    /// Replies written in the CRM, oldest first.
+    pub replies: Vec<CrmReply>,
     /// The cursor to pass next time.
     pub next_cursor: String,
     /// More changes are waiting.
@@ -454,6 +469,16 @@ impl PluginHost {
         let ch = out;
         Ok(Changes {
             records: ch.records.into_iter().map(from_wit_record).collect(),
+            replies: ch
+                .replies
+                .into_iter()
+                .map(|r| CrmReply {
+                    id: r.id,
+                    contact_id: r.contact_id,
+                    text: r.text,
+                    written_at: r.written_at,
+                })
+                .collect(),
             next_cursor: ch.next_cursor,
             more: ch.more,
         })

@@ -258,7 +258,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .with_media(media.clone());
     let sender = tokio::spawn(outbox.clone().run());
     let sync = crate::sync::SyncEngine::new(db.clone(), plugins.clone(), metrics.clone())
-        .with_host(&host_id);
+        .with_host(&host_id)
+        .with_outbox(settings.whatsapp.limits, outbox.waker());
     let syncer = tokio::spawn(sync.clone().run());
     let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone())
         .with_host(&host_id, crate::pipeline::DEFAULT_LANES)

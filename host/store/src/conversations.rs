@@ -51,9 +51,29 @@ pub(crate) fn summary(
     })
 }
 
+/// The newest conversation of contact `contact_id` (by its newest message), if any.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn latest_of(
+    c: &Conn<'_>,
+    tenant: &str,
+    contact_id: i64,
+) -> Result<Option<Summary>, StoreError> {
+    let id = c.query_opt(
+        "SELECT id FROM conversations WHERE tenant_id = ?1 AND contact_id = ?2
+         ORDER BY last_message_at DESC, id DESC LIMIT 1",
+        params![tenant, contact_id],
+        |r| r.get::<i64>(0),
+    )?;
+    id.map(|id| summary(c, tenant, id)).transpose()
+}
+
 crate::repo! {
     /// Conversations as the CRM sync sees them.
     pub trait ConversationRepo {
+        /// The newest conversation of a contact, if any.
+        fn latest_of(tenant: &str, contact_id: i64) -> Result<Option<Summary>, StoreError>;
         /// The facts of conversation `conversation_id`.
         fn summary(tenant: &str, conversation_id: i64) -> Result<Summary, StoreError>;
     }

@@ -209,6 +209,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0012_crm_record_hash.sql")),
     // 0013: one open deal or case per contact and key; unread flags cleared on read.
     M::up(include_str!("migrations/0013_crm_signals.sql")),
+    // 0014: the template CRM replies go out as outside the 24-hour window.
+    M::up(include_str!("migrations/0014_crm_replies.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -232,6 +234,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0011_secret_rotation.sql"),
     include_str!("migrations/postgres/0012_crm_record_hash.sql"),
     include_str!("migrations/postgres/0013_crm_signals.sql"),
+    include_str!("migrations/postgres/0014_crm_replies.sql"),
 ];
 
 #[cfg(test)]

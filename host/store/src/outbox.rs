@@ -615,8 +615,30 @@ pub(crate) fn record_outbound_message(
     )?;
     let id = match id {
         Some(id) => {
-            // The business's side of the chat history goes to the CRM too.
-            crate::crm::enqueue_if_syncing(conn, &row.tenant_id, contact_id, id)?;
+            match row
+                .idempotency_key
+                .as_deref()
+                .and_then(|k| k.strip_prefix("crm-reply:"))
+                .filter(|_| row.source == "crm")
+            {
+                // Written in the CRM: it is there already; remember which it is.
+                Some(crm_id) => crate::crm::set_link(
+                    conn,
+                    &row.tenant_id,
+                    "note",
+                    id,
+                    &crate::crm::Link {
+                        crm_id: crm_id.to_string(),
+                        crm_updated_at: None,
+                        synced_at: at,
+                        record_hash: None,
+                    },
+                )?,
+                // The business's side of the chat history goes to the CRM too.
+                None => {
+                    crate::crm::enqueue_if_syncing(conn, &row.tenant_id, contact_id, id)?;
+                }
+            }
             id
         }
         // Recorded before (a retried answer): the message it recorded then.

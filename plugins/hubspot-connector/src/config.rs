@@ -45,6 +45,10 @@ pub struct Config {
     /// The public URL HubSpot posts webhooks to, exactly as configured in the app
     /// (`https://scrm.example.com/v1/crm/{tenant}/webhook`): the v3 signature covers it.
     pub webhook_url: Option<String>,
+    /// A WhatsApp communication logged in HubSpot by a person (not by the host)
+    /// whose text starts with this marker is a reply to send to the customer (the
+    /// marker is removed); unset: none are sent.
+    pub reply_marker: Option<String>,
 }
 
 impl Default for Config {
@@ -71,6 +75,7 @@ impl Default for Config {
             key_property: Some("scrm_key".into()),
             webhook_secret: None,
             webhook_url: None,
+            reply_marker: Some("/wa".into()),
         }
     }
 }

@@ -160,6 +160,10 @@ pub fn phone_search(cfg: &Config, e164: &str) -> Value {
     })
 }
 
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
 /// Where the next pull starts: every change before `t` was read, and at `t` the
 /// contacts in `ids`. (HubSpot's search sorts on one property only, so ties on
 /// `lastmodifieddate` are told apart by id.)
@@ -168,6 +172,9 @@ pub fn phone_search(cfg: &Config, e164: &str) -> Value {
 pub struct Cursor {
     /// Unix ms.
     pub t: i64,
+    /// Replies (communications) were read up to this time, Unix ms (0: a day ago).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replies: i64,
     /// Contacts already read whose change time is exactly `t`.
     pub ids: Vec<String>,
 }
@@ -372,17 +379,24 @@ mod tests {
         let mut c = Cursor {
             t: 5,
             ids: vec!["1".into()],
+            ..Cursor::default()
         };
         let page = [contact("1", "1970-01-01T00:00:00.005Z", json!({}))];
         assert!(c.advance(&page, true).is_empty());
-        assert_eq!(c, Cursor { t: 6, ids: vec![] });
+        assert_eq!(
+            c,
+            Cursor {
+                t: 6,
+                ..Cursor::default()
+            }
+        );
     }
 
     #[test]
     fn the_pull_search_is_bounded_and_sorted_by_change_time() {
         let c = Cursor {
             t: 1000,
-            ids: vec![],
+            ..Cursor::default()
         };
         let body = c.search(&cfg(), 5000, 100);
         assert_eq!(body["filterGroups"][0]["filters"][0]["operator"], "GTE");

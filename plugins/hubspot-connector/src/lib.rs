@@ -45,6 +45,7 @@ pub mod client;
 pub mod config;
 pub mod contacts;
 mod keyed;
+pub mod replies;
 pub mod timestamps;
 pub mod webhook;
 
@@ -282,6 +283,7 @@ impl Connector for HubSpot {
         if until < pos.t {
             return Ok(Changes {
                 records: Vec::new(),
+                replies: Vec::new(),
                 next_cursor: cursor,
                 more: false,
             });
@@ -303,8 +305,17 @@ impl Connector for HubSpot {
             .into_iter()
             .filter_map(|object| contacts::record(&cfg, object))
             .collect();
+        // Replies once the contacts are read up to `until`: one search per pull.
+        let replies = if more {
+            Vec::new()
+        } else {
+            let (replies, next) = replies::read(&cfg, pos.replies, until)?;
+            pos.replies = next;
+            replies
+        };
         Ok(Changes {
             records,
+            replies,
             next_cursor: serde_json::to_string(&pos)
                 .map_err(|e| ConnectorError::Failed(format!("cursor: {e}")))?,
             more,

@@ -517,6 +517,7 @@ impl Connector for Salesforce {
             page["nextRecordsUrl"].as_str().map(str::to_owned)
         };
         Ok(Changes {
+            replies: Vec::new(),
             more: pos.next.is_some(),
             next_cursor: pos.encode(),
             records,

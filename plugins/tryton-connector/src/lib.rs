@@ -448,6 +448,7 @@ impl Connector for Tryton {
             }
         }
         Ok(Changes {
+            replies: Vec::new(),
             more,
             records,
             next_cursor: pos.to_string(),

@@ -182,6 +182,7 @@ impl Connector for Zoho {
             // 304 (nothing modified since) or 204 (no contacts at all).
             let next = Cursor { page: 1, ..cursor };
             return Ok(Changes {
+                replies: Vec::new(),
                 records: Vec::new(),
                 next_cursor: next.encode(),
                 more: false,
@@ -212,6 +213,7 @@ impl Connector for Zoho {
             .as_bool()
             .unwrap_or(false);
         Ok(Changes {
+            replies: Vec::new(),
             records: step
                 .deliver
                 .iter()

@@ -36,6 +36,13 @@ pub enum CrmCommand {
         /// Days of chat history to keep.
         #[arg(long)]
         retention_days: Option<u32>,
+        /// The approved template replies written in the CRM go out as outside the
+        /// customer's 24-hour window (its `{{1}}` gets the text; "" = none).
+        #[arg(long)]
+        reply_template: Option<String>,
+        /// That template's language code.
+        #[arg(long)]
+        reply_template_language: Option<String>,
     },
     /// List the queue of CRM writes (`--state dead` is the dead-letter list).
     Jobs {
@@ -204,6 +211,8 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
             rate_requests,
             rate_seconds,
             retention_days,
+            reply_template,
+            reply_template_language,
         } => {
             let c = Client::new(&client);
             let path = format!("/v1/tenants/{tenant}/crm");
@@ -219,6 +228,11 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
             set("rate_requests", rate_requests.map(|m| json!(m)));
             set("rate_seconds", rate_seconds.map(|m| json!(m)));
             set("retention_days", retention_days.map(|m| json!(m)));
+            set("reply_template", reply_template.map(|m| json!(m)));
+            set(
+                "reply_template_language",
+                reply_template_language.map(|m| json!(m)),
+            );
             let v = c.send(c.put(&path).json(&s)).await?;
             (client, v, |v| {
                 serde_json::to_string_pretty(v).unwrap_or_default()

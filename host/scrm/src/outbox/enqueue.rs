@@ -69,6 +69,79 @@ pub fn enqueue_actions(
     Ok(queued)
 }
 
+/// A reply someone wrote in the CRM, to send to a contact.
+#[derive(Debug, Clone, Copy)]
+pub struct CrmReply<'a> {
+    /// The CRM's id of the note or reply: the send's idempotency key, so it goes once.
+    pub crm_id: &'a str,
+    /// The customer's WhatsApp id or E.164 number.
+    pub to: &'a str,
+    /// The business number of the contact's conversation.
+    pub from: &'a str,
+    /// When the customer last wrote, Unix ms.
+    pub last_inbound_at: Option<i64>,
+    /// The text.
+    pub text: &'a str,
+    /// The template (name, language) it goes out as outside the 24-hour window.
+    pub template: Option<(&'a str, &'a str)>,
+}
+
+/// What became of a CRM reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    /// Queued now (as text inside the window, or as the template).
+    Queued,
+    /// Queued before (the same CRM reply read again).
+    AlreadyQueued,
+    /// Not sent; the reason (the window is closed and no template is set, or a
+    /// rule refused it).
+    Refused(String),
+}
+
+/// The idempotency key of the send of CRM reply `crm_id`.
+pub fn crm_reply_key(crm_id: &str) -> String {
+    format!("crm-reply:{crm_id}")
+}
+
+/// Queues a reply written in the CRM, in the caller's transaction: as text inside
+/// the customer's 24-hour window, else as the tenant's reply template with the text
+/// as its `{{1}}`; keyed by the CRM's id, so reading it again never sends twice.
+///
+/// # Errors
+/// On database failure.
+pub fn enqueue_crm_reply(
+    c: &dyn Store,
+    tenant: &str,
+    reply: CrmReply<'_>,
+    defaults: Limits,
+) -> Result<ReplyOutcome, StoreError> {
+    let body = if policy::window_open(reply.last_inbound_at, now_ms()) {
+        serde_json::json!({"from": reply.from, "to": reply.to, "type": "text",
+            "text": {"body": reply.text}})
+    } else if let Some((name, language)) = reply.template {
+        serde_json::json!({"from": reply.from, "to": reply.to, "type": "template",
+            "template": {"name": name, "language": {"code": language},
+                "components": [{"type": "body",
+                    "parameters": [{"type": "text", "text": reply.text}]}]}})
+    } else {
+        return Ok(ReplyOutcome::Refused(
+            "the customer's 24-hour window is closed and the tenant has no reply template \
+             (scrm crm set --reply-template)"
+                .into(),
+        ));
+    };
+    let key = crm_reply_key(reply.crm_id);
+    let outcome = outbound::check(body)
+        .map_err(SubmitError::from)
+        .and_then(|checked| enqueue_checked(c, tenant, checked, Some(&key), "crm", defaults));
+    match outcome {
+        Ok((_, true)) => Ok(ReplyOutcome::Queued),
+        Ok((_, false)) => Ok(ReplyOutcome::AlreadyQueued),
+        Err(SubmitError::Store(e)) => Err(e),
+        Err(e) => Ok(ReplyOutcome::Refused(e.to_string())),
+    }
+}
+
 /// Checks, decides and stores one request (in the caller's transaction).
 pub(super) fn enqueue_checked(
     c: &dyn Store,

@@ -41,6 +41,7 @@ pub use enqueue::{effective_limits, enqueue_actions};
 pub use failures::{apply_failed_status, apply_failure};
 pub use scrm_store::secrets::TOKEN_SECRET;
 
+pub use enqueue::{CrmReply, ReplyOutcome, crm_reply_key, enqueue_crm_reply};
 use enqueue::{Target, enqueue_checked, gather, rule_kind};
 use failures::first_error;
 

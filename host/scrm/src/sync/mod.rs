@@ -117,6 +117,10 @@ pub struct Applied {
     /// Records whose phone number could not be normalised (listed with the reason
     /// in the tenant's phone problems).
     pub phone_problems: usize,
+    /// Replies written in the CRM queued to their customers.
+    pub replies: usize,
+    /// Replies written in the CRM not sent (the reason is logged).
+    pub replies_refused: usize,
 }
 
 /// A tenant's CRM rate limiter and the settings it was built from.
@@ -135,6 +139,8 @@ pub struct SyncEngine {
     paused: Arc<Mutex<HashMap<String, i64>>>,
     /// This host's name on the jobs it claims.
     host: Arc<str>,
+    /// The send limits and the outbox's wake-up, for replies written in the CRM.
+    outbox: Option<(crate::limits::Limits, Arc<Notify>)>,
 }
 
 tokio::task_local! {
@@ -196,7 +202,15 @@ impl SyncEngine {
             last_pull: Arc::default(),
             paused: Arc::default(),
             host: Arc::from(crate::instance::new_host_id()),
+            outbox: None,
         }
+    }
+
+    /// Sends replies written in the CRM through the outbox (with `limits` in force,
+    /// waking it with `wake`); without it they are counted as refused.
+    pub fn with_outbox(mut self, limits: crate::limits::Limits, wake: Arc<Notify>) -> SyncEngine {
+        self.outbox = Some((limits, wake));
+        self
     }
 
     /// Claims jobs as `host` (see [`crate::instance::new_host_id`]).
@@ -320,6 +334,8 @@ impl Applied {
         self.created += o.created;
         self.skipped += o.skipped;
         self.phone_problems += o.phone_problems;
+        self.replies += o.replies;
+        self.replies_refused += o.replies_refused;
     }
 }
 

@@ -2,6 +2,8 @@
 //! parsed by the connector and mapped back by the mapper.
 
 use super::*;
+use crate::outbox::ReplyOutcome;
+use scrm_engine::crm::CrmReply;
 
 impl SyncEngine {
     /// Pulls changes for every tenant whose pull is due.
@@ -49,6 +51,98 @@ impl SyncEngine {
         }
     }
 
+    /// Queues the replies written in the CRM to their customers (see
+    /// [`crate::outbox::enqueue_crm_reply`]); a reply for a contact the host does not
+    /// know, or one the rules refuse, is logged and counted, never retried.
+    async fn send_replies(
+        &self,
+        tenant: &str,
+        replies: &[CrmReply],
+        applied: &mut Applied,
+    ) -> Result<(), SyncError> {
+        if replies.is_empty() {
+            return Ok(());
+        }
+        let Some((limits, wake)) = self.outbox.clone() else {
+            applied.replies_refused += replies.len();
+            tracing::warn!(%tenant, "replies written in the CRM cannot be sent: no outbox");
+            return Ok(());
+        };
+        let (t, replies) = (tenant.to_string(), replies.to_vec());
+        let outcomes = self
+            .db
+            .write(move |c| {
+                let settings = scrm_store::CrmRepo::settings(c, &t)?;
+                let template = (!settings.reply_template.is_empty()).then_some((
+                    settings.reply_template.as_str(),
+                    settings.reply_template_language.as_str(),
+                ));
+                let mut out = Vec::new();
+                for r in &replies {
+                    let found = scrm_store::CrmRepo::local_for(c, &t, "contact", &r.contact_id)?;
+                    let contact = match found {
+                        Some((id, _)) => scrm_store::ContactRepo::get(c, &t, id)?,
+                        None => None,
+                    };
+                    let Some(contact) = contact else {
+                        out.push((
+                            r.id.clone(),
+                            ReplyOutcome::Refused(format!(
+                                "CRM contact {} is not linked to a WhatsApp contact",
+                                r.contact_id
+                            )),
+                        ));
+                        continue;
+                    };
+                    let conv = match scrm_store::ConversationRepo::latest_of(c, &t, contact.id)? {
+                        Some(v) => Some(v),
+                        None => match contact.merged_into {
+                            Some(m) => scrm_store::ConversationRepo::latest_of(c, &t, m)?,
+                            None => None,
+                        },
+                    };
+                    let to = contact.wa_id.clone().or(contact.phone.clone());
+                    let (Some(conv), Some(to)) = (conv, to) else {
+                        out.push((
+                            r.id.clone(),
+                            ReplyOutcome::Refused(
+                                "the contact has no WhatsApp conversation yet".into(),
+                            ),
+                        ));
+                        continue;
+                    };
+                    let reply = crate::outbox::CrmReply {
+                        crm_id: &r.id,
+                        to: &to,
+                        from: &conv.phone_number_id,
+                        last_inbound_at: conv.last_inbound_at,
+                        text: &r.text,
+                        template,
+                    };
+                    let outcome = scrm_store::transaction(c, |tx| {
+                        crate::outbox::enqueue_crm_reply(tx, &t, reply, limits)
+                    })?;
+                    out.push((r.id.clone(), outcome));
+                }
+                Ok(out)
+            })
+            .await?;
+        for (id, outcome) in outcomes {
+            match outcome {
+                ReplyOutcome::Queued => applied.replies += 1,
+                ReplyOutcome::AlreadyQueued => {}
+                ReplyOutcome::Refused(why) => {
+                    tracing::warn!(%tenant, crm_id = %id, reason = %why, "reply written in the CRM not sent");
+                    applied.replies_refused += 1;
+                }
+            }
+        }
+        if applied.replies > 0 {
+            wake.notify_one();
+        }
+        Ok(())
+    }
+
     /// Pulls the tenant's CRM changes since its cursor now and applies them.
     ///
     /// # Errors
@@ -64,7 +158,9 @@ impl SyncEngine {
                 .await?;
             let k = connector.clone();
             let changes = self.blocking(move |h| h.pull_changes(&k, &cursor)).await?;
-            let applied = self.apply(tenant, &mapper, changes.records).await?;
+            let mut applied = self.apply(tenant, &mapper, changes.records).await?;
+            self.send_replies(tenant, &changes.replies, &mut applied)
+                .await?;
             let t = tenant.to_string();
             let next = changes.next_cursor.clone();
             self.db

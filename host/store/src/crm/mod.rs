@@ -52,6 +52,12 @@ pub struct CrmSettings {
     pub unread_hours: u32,
     /// The priority written to the CRM by that rule.
     pub unread_priority: String,
+    /// The approved template a reply written in the CRM goes out as when the
+    /// customer's 24-hour window is closed (its text is the template's `{{1}}`);
+    /// empty: such replies wait until the customer writes again.
+    pub reply_template: String,
+    /// The template's language code.
+    pub reply_template_language: String,
 }
 
 impl Default for CrmSettings {
@@ -67,6 +73,8 @@ impl Default for CrmSettings {
             merge_confidence: 0.95,
             unread_hours: 24,
             unread_priority: "low".into(),
+            reply_template: String::new(),
+            reply_template_language: "en".into(),
         }
     }
 }
@@ -108,6 +116,20 @@ impl CrmSettings {
         if self.unread_priority.trim().is_empty() {
             return Err("unread_priority must not be empty".into());
         }
+        if self.reply_template.len() > 512
+            || !self
+                .reply_template
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(
+                "reply_template must be a template name (lowercase letters, digits and _) or empty"
+                    .into(),
+            );
+        }
+        if self.reply_template_language.trim().is_empty() {
+            return Err("reply_template_language must not be empty".into());
+        }
         Ok(())
     }
 }
@@ -123,7 +145,8 @@ pub(crate) fn settings(conn: &Conn<'_>, tenant: &str) -> Result<CrmSettings, Sto
     Ok(conn
         .query_opt(
             "SELECT mode, batch_minutes, pull_seconds, rate_requests, rate_seconds, retention_days,
-                    merge_confidence, unread_hours, unread_priority
+                    merge_confidence, unread_hours, unread_priority, reply_template,
+                    reply_template_language
              FROM crm_settings WHERE tenant_id = ?1",
             params![tenant],
             |r| {
@@ -137,6 +160,8 @@ pub(crate) fn settings(conn: &Conn<'_>, tenant: &str) -> Result<CrmSettings, Sto
                     merge_confidence: r.get(6)?,
                     unread_hours: r.get(7)?,
                     unread_priority: r.get(8)?,
+                    reply_template: r.get(9)?,
+                    reply_template_language: r.get(10)?,
                 })
             },
         )?
@@ -154,11 +179,13 @@ pub(crate) fn put_settings(
 ) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO crm_settings (tenant_id, mode, batch_minutes, pull_seconds, rate_requests,
-             rate_seconds, retention_days, updated_at, merge_confidence, unread_hours, unread_priority)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             rate_seconds, retention_days, updated_at, merge_confidence, unread_hours, unread_priority,
+             reply_template, reply_template_language)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (tenant_id) DO UPDATE SET mode = ?2, batch_minutes = ?3, pull_seconds = ?4,
              rate_requests = ?5, rate_seconds = ?6, retention_days = ?7, updated_at = ?8,
-             merge_confidence = ?9, unread_hours = ?10, unread_priority = ?11",
+             merge_confidence = ?9, unread_hours = ?10, unread_priority = ?11,
+             reply_template = ?12, reply_template_language = ?13",
         params![
             tenant,
             s.mode,
@@ -170,7 +197,9 @@ pub(crate) fn put_settings(
             now_ms(),
             s.merge_confidence,
             i64::from(s.unread_hours),
-            s.unread_priority
+            s.unread_priority,
+            s.reply_template,
+            s.reply_template_language
         ],)?;
     Ok(())
 }
