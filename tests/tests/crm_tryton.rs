@@ -2,11 +2,13 @@
 //! creates the party and writes the chat history as notes; a rename in Tryton comes
 //! back on the next pull (with the overwrite in the review queue); the host's own
 //! writes are recognised as echoes; a newer WhatsApp profile name wins over an older
-//! CRM name and a review can revert it, in both systems.
+//! CRM name and a review can revert it, in both systems. A note a salesperson writes
+//! on the party starting with /wa reaches the customer on WhatsApp, once.
 
 use reqwest::StatusCode;
 use scrm_e2e::Host;
 use scrm_e2e::crm::{self, E164};
+use scrm_e2e::graph::Graph;
 use scrm_e2e::tryton::Tryton;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -340,5 +342,60 @@ scrm_e2e::both_backends! {
             .await;
         assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         assert_eq!(bad["error"]["code"], "invalid_crm_settings");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_note_written_in_tryton_for_the_customer_is_sent_once() {
+        let tryton = tokio::task::spawn_blocking(Tryton::start)
+            .await
+            .unwrap()
+            .expect("start Tryton");
+        let graph = Graph::start().await;
+        let host = crm::setup_sending_tenant(&graph, "acme", &[("tryton_key", &tryton.key)], 0).await;
+        install_sync(&host, &tryton).await;
+        crm::customer_writes(&host, "Mario", &[("wamid.t1", "Il mio ordine è partito?")]).await;
+        crm::synced(&host, "acme", SYNC_WAIT).await;
+        let party = customer_party(&tryton).await;
+
+        // An internal note stays in Tryton; the /wa note goes to the customer.
+        tryton.add_note(party, "Cliente da richiamare").await.unwrap();
+        tryton
+            .add_note(party, "/wa Sì, è partito stamattina: arriva domani.")
+            .await
+            .unwrap();
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["replies"], 1, "{applied}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while graph.sent_messages().is_empty() {
+            assert!(Instant::now() < deadline, "nothing sent");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let sent = graph.sent_messages();
+        assert_eq!(sent[0].body["type"], "text");
+        assert_eq!(sent[0].body["to"], crm::CUSTOMER);
+        assert_eq!(sent[0].body["text"]["body"], "Sì, è partito stamattina: arriva domani.");
+        // Stored in the conversation as the business's message.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out: Vec<_> = host
+                .messages("acme")
+                .await
+                .into_iter()
+                .filter(|m| m["direction"] == "outbound")
+                .collect();
+            if out.len() == 1 {
+                assert_eq!(out[0]["text"], "Sì, è partito stamattina: arriva domani.");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{out:#?}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        // The next pull sends nothing more, and no note is written back for it.
+        let again = crm::pull(&host, "acme").await;
+        assert_eq!(again["replies"], 0, "{again}");
+        crm::synced(&host, "acme", SYNC_WAIT).await;
+        assert_eq!(graph.sent_messages().len(), 1);
+        let notes = tryton.notes_of(party).await.unwrap();
+        assert_eq!(notes.len(), 3, "{notes:#?}");
     }
 }

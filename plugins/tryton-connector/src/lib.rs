@@ -10,6 +10,10 @@
 //!   lost answer finds the note instead of writing it twice.
 //! - Changes are pulled by `write_date` / `create_date`; the cursor is the newest
 //!   change time seen. Tryton sends no webhooks.
+//! - A note someone writes on a party starting with `reply_marker` (`/wa Il suo
+//!   ordine è partito`) is a reply for the customer: pulls hand it to the host,
+//!   which sends it on WhatsApp once. Notes written more than a day before the
+//!   first pull are not sent.
 //!
 //! Configuration (JSON or TOML):
 //!
@@ -18,6 +22,7 @@
 //! db = "sales"                      # the database name
 //! phone_type = "mobile"             # contact mechanism type for new numbers
 //! page_size = 100                   # parties per pull
+//! reply_marker = "/wa"              # notes starting with it are sent ("" = none)
 //! ```
 //!
 //! The REST key is never in the config: the operator stores it as a tenant secret and
@@ -27,7 +32,7 @@
 use base64::Engine as _;
 use scrm_plugin_sdk::http::{self, Response};
 use scrm_plugin_sdk::{
-    Changes, Connector, ConnectorError, CrmRecord, Field, FieldValue, Pushed, WriteKey,
+    Changes, Connector, ConnectorError, CrmRecord, CrmReply, Field, FieldValue, Pushed, WriteKey,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -42,6 +47,12 @@ struct Config {
     phone_type: String,
     #[serde(default = "default_page_size")]
     page_size: u32,
+    #[serde(default = "default_reply_marker")]
+    reply_marker: String,
+}
+
+fn default_reply_marker() -> String {
+    "/wa".into()
 }
 
 fn default_phone_type() -> String {
@@ -288,6 +299,73 @@ impl Tryton {
     }
 }
 
+/// A Tryton datetime object (UTC) for Unix ms `ms`.
+fn datetime_of(ms: i64) -> Value {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    json!({"__class__": "datetime", "year": t.year(), "month": u8::from(t.month()),
+           "day": t.day(), "hour": t.hour(), "minute": t.minute(), "second": t.second(),
+           "microsecond": t.microsecond()})
+}
+
+/// The notes created since the cursor's `r` (a day back on the first pull) that
+/// start with the reply marker, oldest first; `r` moves to the newest note read.
+fn replies(cfg: &Config, pos: &mut Value) -> Result<Vec<CrmReply>, ConnectorError> {
+    let marker = cfg.reply_marker.trim();
+    if marker.is_empty() {
+        return Ok(Vec::new());
+    }
+    if pos["r"].is_null() {
+        pos["r"] = datetime_of(scrm_plugin_sdk::clock::now_ms() - 86_400_000);
+    }
+    let domain = json!([
+        ["resource", "like", "party.party,%"],
+        ["create_date", ">", pos["r"]],
+        ["message", "ilike", format!("{marker}%")]
+    ]);
+    let order = json!([["create_date", "ASC"], ["id", "ASC"]]);
+    let path = format!(
+        "ir.note?d={}&o={}&s={}&{}",
+        param(&domain),
+        param(&order),
+        cfg.page_size,
+        fields_query(&["resource", "message", "create_date"])
+    );
+    let notes = cfg.call("GET", &path, None)?;
+    let mut out = Vec::new();
+    for n in notes.as_array().into_iter().flatten() {
+        if n["create_date"].is_object() {
+            pos["r"] = n["create_date"].clone();
+        }
+        let Some(party) = n["resource"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("party.party,"))
+        else {
+            continue;
+        };
+        let message = n["message"].as_str().unwrap_or_default().trim();
+        let text = message
+            .get(marker.len()..)
+            .filter(|_| {
+                message
+                    .get(..marker.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(marker))
+            })
+            .map(|t| t.trim_start_matches([':', ' ', '\n']).trim())
+            .unwrap_or_default();
+        if text.is_empty() {
+            continue;
+        }
+        out.push(CrmReply {
+            id: n["id"].as_i64().unwrap_or_default().to_string(),
+            contact_id: party.to_string(),
+            text: text.to_string(),
+            written_at: datetime_ms(&n["create_date"]).unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
 /// What a written (or found) note is to the host.
 fn pushed_note(note: &Value) -> Result<Pushed, ConnectorError> {
     Ok(Pushed {
@@ -447,8 +525,13 @@ impl Connector for Tryton {
                 records.push(party_record(p));
             }
         }
+        let replies = if more {
+            Vec::new()
+        } else {
+            replies(&cfg, &mut pos)?
+        };
         Ok(Changes {
-            replies: Vec::new(),
+            replies,
             more,
             records,
             next_cursor: pos.to_string(),
