@@ -506,6 +506,21 @@ impl HubSpot {
         inner.store.events[before..].to_vec()
     }
 
+    /// Changes property `prop` of contact `id` to `value` without a trace: no change
+    /// time, no event (a record corrupted behind the sync's back, as by an import that
+    /// bypasses the audit trail).
+    pub fn corrupt(&self, id: &str, prop: &str, value: &str) {
+        let mut inner = self.shared.lock();
+        let id: u64 = id.parse().expect("contact id");
+        let obj = inner
+            .store
+            .objects
+            .get_mut("contacts")
+            .and_then(|m| m.get_mut(&id))
+            .expect("no such contact");
+        obj.properties.insert(prop.to_string(), value.to_string());
+    }
+
     /// Every webhook event about contact `id` so far (its creation and each property
     /// change, by HubSpot users and by API writes), oldest first.
     pub fn events_of(&self, id: &str) -> Vec<Value> {

@@ -768,6 +768,54 @@ scrm_e2e::both_backends! {
             "Buongiorno Lucia, il suo reso è stato accettato."
         );
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sync_audit_finds_records_out_of_step_and_the_health_report_says_so() {
+        let hub = HubSpot::start().await;
+        let host = setup(&hub).await;
+        for (i, name) in ["Anna", "Bruno", "Carla"].iter().enumerate() {
+            let wa = format!("39347100000{i}");
+            let wamid = format!("wamid.a{i}");
+            crm::inbound(&host, crm::PN, &wa, Some(name), &[(wamid.as_str(), "Ciao")]).await;
+        }
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+
+        // Everything in step: 100 %.
+        let (status, a) = host.api("POST", "/v1/tenants/acme/crm/audit", Some(json!({"sample": 100}))).await;
+        assert_eq!(status, StatusCode::OK, "{a}");
+        assert_eq!(a["sampled"], 3, "{a}");
+        assert_eq!(a["compared"], 3, "{a}");
+        assert_eq!(a["accuracy"], 1.0, "{a}");
+        assert_eq!(a["fields"]["name"]["matched"], 3, "{a}");
+        assert_eq!(a["fields"]["phone"]["matched"], 3, "{a}");
+        let health = host.ok("GET", "/v1/tenants/acme/health", None).await;
+        assert_eq!(health["status"], "ok", "{health}");
+
+        // A record changed behind the sync's back is found; a sales edit that a pull
+        // has not brought yet is not counted against the sync.
+        let anna = hub.contacts_by_phone("+393471000000").pop().unwrap();
+        hub.corrupt(&anna.id, "firstname", "Anita");
+        let bruno = hub.contacts_by_phone("+393471000001").pop().unwrap();
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        hub.sales_edit(&bruno.id, &[("firstname", "Brunone")]);
+        let a = host.ok("POST", "/v1/tenants/acme/crm/audit", None).await;
+        assert_eq!(a["compared"], 2, "{a}");
+        assert_eq!(a["fields"]["name"]["matched"], 1, "{a}");
+        assert_eq!(a["accuracy"], 0.75, "{a}");
+        assert_eq!(a["below_target"], true, "{a}");
+        assert_eq!(a["mismatches"][0]["field"], "name", "{a}");
+        assert_eq!(a["mismatches"][0]["crm_id"], anna.id.as_str(), "{a}");
+        let health = host.ok("GET", "/v1/tenants/acme/health", None).await;
+        assert!(
+            health["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "crm_sync_accuracy"),
+            "{health}"
+        );
+        assert_eq!(host.ok("GET", "/v1/tenants/acme/crm/audit", None).await["accuracy"], 0.75);
+        // Bad input is refused with a reason.
+        let (status, body) = host.api("POST", "/v1/tenants/acme/crm/audit", Some(json!({"sample": 0}))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_sample");
+    }
 }
 
 /// Waits until the local Cloud API received `n` messages; them.

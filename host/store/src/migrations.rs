@@ -211,6 +211,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0013_crm_signals.sql")),
     // 0014: the template CRM replies go out as outside the 24-hour window.
     M::up(include_str!("migrations/0014_crm_replies.sql")),
+    // 0015: sync accuracy audits.
+    M::up(include_str!("migrations/0015_crm_audits.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -235,6 +237,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0012_crm_record_hash.sql"),
     include_str!("migrations/postgres/0013_crm_signals.sql"),
     include_str!("migrations/postgres/0014_crm_replies.sql"),
+    include_str!("migrations/postgres/0015_crm_audits.sql"),
 ];
 
 #[cfg(test)]

@@ -276,6 +276,25 @@ impl Connector for HubSpot {
         keyed::push_deal(&config()?, &contact_id, &write, &record)
     }
 
+    fn read_contacts(ids: Vec<String>) -> Result<Vec<CrmRecord>, ConnectorError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cfg = config()?;
+        let inputs: Vec<Value> = ids.iter().map(|id| json!({"id": id})).collect();
+        let found = Client::new(&cfg).call(
+            "POST",
+            &format!("{CONTACTS}/batch/read"),
+            Some(&json!({"inputs": inputs, "properties": cfg.contact_properties()})),
+        )?;
+        Ok(found["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| contacts::record(&cfg, o))
+            .collect())
+    }
+
     fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {
         let cfg = config()?;
         let mut pos = Cursor::parse(&cursor).map_err(ConnectorError::Invalid)?;

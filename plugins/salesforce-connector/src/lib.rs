@@ -471,6 +471,32 @@ impl Connector for Salesforce {
         signals::push_signal(&config()?, &contact_id, &write, &record)
     }
 
+    fn read_contacts(ids: Vec<String>) -> Result<Vec<CrmRecord>, ConnectorError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cfg = config()?;
+        let api = Api::new(&cfg);
+        let ids = ids
+            .iter()
+            .map(|id| checked_id(id, "Contact"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let q = soql::contacts_by_id(&cfg.external_id_field, &cfg.contact_fields, &ids);
+        let page = api.send(
+            "read Contacts",
+            "GET",
+            &format!("{}/query?q={}", api.base_path(), soql::url_encode(&q)),
+            None,
+            &[],
+        )?;
+        Ok(page["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|row| contact_record(&cfg, row))
+            .collect())
+    }
+
     fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {
         let cfg = config()?;
         let api = Api::new(&cfg);

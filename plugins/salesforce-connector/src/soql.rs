@@ -123,6 +123,29 @@ impl Cursor {
 /// The query for Contacts changed since `cursor` that carry a WhatsApp number in
 /// `external_id_field`, oldest first, selecting `fields` besides the ones the
 /// connector needs. Field names must have passed [`api_name`].
+/// The Contacts with ids `ids` (already checked to be record ids), with the same
+/// fields as [`changed_contacts`].
+pub fn contacts_by_id(external_id_field: &str, fields: &[String], ids: &[String]) -> String {
+    let mut select = vec![
+        "Id".to_string(),
+        "FirstName".to_string(),
+        "LastName".to_string(),
+        external_id_field.to_string(),
+        "LastModifiedDate".to_string(),
+    ];
+    for f in fields {
+        if !select.iter().any(|s| s.eq_ignore_ascii_case(f)) {
+            select.push(f.clone());
+        }
+    }
+    let ids: Vec<String> = ids.iter().map(|id| string(id)).collect();
+    format!(
+        "SELECT {} FROM Contact WHERE Id IN ({})",
+        select.join(", "),
+        ids.join(", ")
+    )
+}
+
 pub fn changed_contacts(external_id_field: &str, fields: &[String], cursor: &Cursor) -> String {
     let mut select = vec![
         "Id".to_string(),

@@ -484,6 +484,31 @@ impl Connector for Tryton {
         Self::note(&cfg, &contact_id, lines.join("\n"), reference, true)
     }
 
+    fn read_contacts(ids: Vec<String>) -> Result<Vec<CrmRecord>, ConnectorError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cfg = config()?;
+        let ids = ids
+            .iter()
+            .map(|id| party_id(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let domain = json!([["id", "in", ids]]);
+        let path = format!(
+            "party.party?d={}&s={}&{}",
+            param(&domain),
+            ids.len(),
+            fields_query(PARTY_FIELDS)
+        );
+        let parties = cfg.call("GET", &path, None)?;
+        Ok(parties
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(party_record)
+            .collect())
+    }
+
     fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {
         let cfg = config()?;
         // Two monotone cursors: parties written since ("w", by write_date) and parties

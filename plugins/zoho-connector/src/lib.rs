@@ -161,6 +161,29 @@ impl Connector for Zoho {
         records::pushed(&reply.body)
     }
 
+    fn read_contacts(ids: Vec<String>) -> Result<Vec<CrmRecord>, ConnectorError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cfg = Config::load()?;
+        for id in &ids {
+            records::checked_id(id)?;
+        }
+        let path = format!(
+            "{}?ids={}&fields={}",
+            cfg.contacts_module,
+            ids.join(","),
+            records::contact_fields(&cfg)
+        );
+        let reply = wire::send(&cfg, "GET", &path, &[], None)?;
+        Ok(reply.body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|z| records::contact_record(&cfg, z))
+            .collect())
+    }
+
     fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {
         let cfg = Config::load()?;
         let cursor = Cursor::decode(&cursor)?;

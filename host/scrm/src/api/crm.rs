@@ -175,6 +175,61 @@ pub async fn pull(
     Ok(Json(state.sync.pull(&tenant).await?))
 }
 
+/// The body of an audit request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRequest {
+    /// Contacts to sample (1 to 1000; default 100).
+    #[serde(default)]
+    sample: Option<u32>,
+}
+
+/// An audit as the API shows it: with the target and whether it was met.
+fn audit_json(a: &scrm_store::crm::Audit) -> Value {
+    let target = crate::sync::audit::ACCURACY_TARGET;
+    let mut v = serde_json::to_value(a).unwrap_or_default();
+    v["target"] = serde_json::json!(target);
+    v["below_target"] = serde_json::json!(a.accuracy.is_some_and(|x| x < target));
+    v
+}
+
+/// `POST /v1/tenants/{id}/crm/audit`: reads a random sample of synced contacts back
+/// from the CRM now, compares name and phone, stores and returns the accuracy.
+pub async fn audit(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    body: Option<Json<AuditRequest>>,
+) -> Result<Json<Value>, ApiError> {
+    let req = body.map(|Json(b)| b).unwrap_or_default();
+    let sample = req.sample.unwrap_or(crate::sync::audit::DEFAULT_SAMPLE);
+    if !(1..=crate::sync::audit::MAX_SAMPLE).contains(&sample) {
+        return Err(ApiError::bad_request(
+            "invalid_sample",
+            format!(
+                "sample must be 1 to {}, not {sample}",
+                crate::sync::audit::MAX_SAMPLE
+            ),
+        ));
+    }
+    super::require_tenant(&state, &tenant).await?;
+    let a = state.sync.audit(&tenant, sample).await?;
+    Ok(Json(audit_json(&a)))
+}
+
+/// `GET /v1/tenants/{id}/crm/audit`: the newest audit (404 before the first).
+pub async fn last_audit(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    super::require_tenant(&state, &tenant).await?;
+    let a = state
+        .db
+        .read(move |c| scrm_store::CrmRepo::last_audit(c, &tenant))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no audit yet (scrm crm audit runs one)"))?;
+    Ok(Json(audit_json(&a)))
+}
+
 /// The body of a backfill request.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

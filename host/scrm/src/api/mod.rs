@@ -114,6 +114,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{id}/crm/jobs", get(crm::jobs))
         .route("/tenants/{id}/crm/jobs/{job}/requeue", post(crm::requeue))
         .route("/tenants/{id}/crm/pull", post(crm::pull))
+        .route(
+            "/tenants/{id}/crm/audit",
+            post(crm::audit).get(crm::last_audit),
+        )
         .route("/tenants/{id}/crm/backfill", post(crm::backfill))
         .route("/tenants/{id}/crm/reviews", get(crm::reviews))
         .route("/tenants/{id}/crm/phone-problems", get(crm::phone_problems))

@@ -59,13 +59,14 @@ pub async fn health(
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     super::require_tenant(&state, &tenant).await?;
-    let (ages, problems, values) = state
+    let (ages, problems, values, audit) = state
         .db
         .read(move |c| {
             Ok((
                 scrm_store::SecretRepo::ages(c, Some(&tenant))?,
                 scrm_store::CrmRepo::phone_problems(c, &tenant)?.len(),
                 scrm_store::SecretRepo::all(c, &tenant)?,
+                scrm_store::CrmRepo::last_audit(c, &tenant)?,
             ))
         })
         .await?;
@@ -101,6 +102,21 @@ pub async fn health(
                 ),
             }));
         }
+    }
+    let target = crate::sync::audit::ACCURACY_TARGET;
+    if let Some(a) = audit
+        && let Some(acc) = a.accuracy.filter(|x| *x < target)
+    {
+        warnings.push(json!({
+            "code": "crm_sync_accuracy",
+            "accuracy": acc,
+            "target": target,
+            "message": format!(
+                "the last sync audit found {:.1} % of the compared contact fields in step with the CRM, below the {:.0} % target: see the differences (scrm crm audit)",
+                acc * 100.0,
+                target * 100.0
+            ),
+        }));
     }
     if problems > 0 {
         warnings.push(json!({

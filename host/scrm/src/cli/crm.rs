@@ -73,6 +73,15 @@ pub enum CrmCommand {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Audit the sync now: read a random sample of synced contacts back from the CRM
+    /// and print how many of their names and phones agree (target 99 %).
+    Audit {
+        #[command(flatten)]
+        target: TenantArgs,
+        /// Contacts to sample (1 to 1000).
+        #[arg(long, default_value_t = 100)]
+        sample: u32,
+    },
     /// Pull the CRM's changes now.
     Pull {
         #[command(flatten)]
@@ -285,6 +294,50 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
                 wait_for_backfill(&c, &tenant, &v).await?;
                 return Ok(());
             }
+        }
+        CrmCommand::Audit {
+            target: TenantArgs { client, tenant },
+            sample,
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(
+                    c.post(&format!("/v1/tenants/{tenant}/crm/audit"))
+                        .json(&json!({"sample": sample})),
+                )
+                .await?;
+            (client, v, |v| {
+                let pct = |x: &Value| {
+                    x.as_f64()
+                        .map_or_else(|| "n/a".to_string(), |f| format!("{:.1} %", f * 100.0))
+                };
+                let mut out = format!(
+                    "accuracy {} (target {}): {} contacts sampled, {} compared",
+                    pct(&v["accuracy"]),
+                    pct(&v["target"]),
+                    v["sampled"],
+                    v["compared"]
+                );
+                for (field, s) in v["fields"].as_object().into_iter().flatten() {
+                    let (m, n) = (
+                        s["matched"].as_f64().unwrap_or(0.0),
+                        s["compared"].as_f64().unwrap_or(0.0),
+                    );
+                    let share = if n > 0.0 {
+                        format!("{:.1} %", m / n * 100.0)
+                    } else {
+                        "n/a".into()
+                    };
+                    out.push_str(&format!("\n  {field:<8} {share:>8}  ({m}/{n})"));
+                }
+                for d in v["mismatches"].as_array().into_iter().flatten() {
+                    out.push_str(&format!(
+                        "\n  differs: contact {} ({}) {}: host {} / CRM {}",
+                        d["contact"], d["crm_id"], d["field"], d["host"], d["crm"]
+                    ));
+                }
+                out
+            })
         }
         CrmCommand::Pull {
             target: TenantArgs { client, tenant },

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 
+pub mod audit;
 mod backfill;
 mod conflicts;
 mod dedupe;
@@ -141,6 +142,9 @@ pub struct SyncEngine {
     host: Arc<str>,
     /// The send limits and the outbox's wake-up, for replies written in the CRM.
     outbox: Option<(crate::limits::Limits, Arc<Notify>)>,
+    /// When audits were last looked at, and when this host first saw each tenant
+    /// without an audit (its first audit is due a day later).
+    audits: Arc<Mutex<(i64, HashMap<String, i64>)>>,
 }
 
 tokio::task_local! {
@@ -203,6 +207,7 @@ impl SyncEngine {
             paused: Arc::default(),
             host: Arc::from(crate::instance::new_host_id()),
             outbox: None,
+            audits: Arc::default(),
         }
     }
 
@@ -251,6 +256,7 @@ impl SyncEngine {
             };
             if scheduler {
                 self.pull_due().await;
+                self.audit_due().await;
             }
             if started == 0 {
                 pool.wait(&self.wake, IDLE).await;

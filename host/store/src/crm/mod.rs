@@ -2,6 +2,7 @@
 //! links between host and CRM records, field-level clocks (last writer wins), the
 //! review queue and the pull cursor. The host's sync engine uses them.
 
+mod audits;
 mod dedupe;
 mod jobs;
 mod links;
@@ -10,6 +11,8 @@ mod reviews;
 mod signals;
 mod unread;
 
+pub use audits::{Audit, FieldScore};
+pub(crate) use audits::{last_audit, record_audit, sample_contacts};
 pub(crate) use dedupe::*;
 pub use jobs::*;
 pub use links::*;
@@ -346,6 +349,12 @@ crate::repo! {
         fn set_open_deal(tenant: &str, contact_id: i64, kind: &str, key: &str, crm_id: &str) -> Result<(), StoreError>;
         /// What the host knows of a contact's activity since `since` (Unix ms).
         fn activity(tenant: &str, contact_id: i64, since: i64) -> Result<Activity, StoreError>;
+        /// Up to `n` synced contacts at random, with their links (the sync audit).
+        fn sample_contacts(tenant: &str, n: u32) -> Result<Vec<(i64, Link)>, StoreError>;
+        /// Stores an audit's result.
+        fn record_audit(tenant: &str, audit: &Audit) -> Result<(), StoreError>;
+        /// A tenant's newest audit.
+        fn last_audit(tenant: &str) -> Result<Option<Audit>, StoreError>;
         /// Unread-rule flags whose message has been read (or is gone) since: cleared, and
         /// their contacts returned so their priority is restored; at most 1,000.
         fn clear_read_flags(now: i64) -> Result<Vec<(String, i64)>, StoreError>;
