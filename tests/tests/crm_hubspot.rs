@@ -38,7 +38,7 @@ async fn setup(hub: &HubSpot) -> Host {
         0,
     )
     .await;
-    install(&host, hub).await;
+    install(&host, hub, "").await;
     host
 }
 
@@ -54,12 +54,14 @@ async fn setup_sending(hub: &HubSpot, graph: &Graph) -> Host {
         0,
     )
     .await;
-    install(&host, hub).await;
+    // Replies are searched for on every pull (HubSpot's default paces them at 5 s).
+    install(&host, hub, "reply_interval_ms = 0\n").await;
     host
 }
 
-/// The keyword classifier, the reference mapper and the HubSpot connector for `acme`.
-async fn install(host: &Host, hub: &HubSpot) {
+/// The keyword classifier, the reference mapper and the HubSpot connector for `acme`,
+/// with `extra` appended to the connector's config.
+async fn install(host: &Host, hub: &HubSpot, extra: &str) {
     crm::install_classifier(host, "acme").await;
     crm::install_mapper(
         host,
@@ -69,7 +71,7 @@ async fn install(host: &Host, hub: &HubSpot) {
     .await;
     let config = format!(
         "base_url = \"{}\"\npull_settle_ms = 0\nwebhook_secret = \"hubspot_client_secret\"\n\
-         webhook_url = \"{}\"\npull_properties = [\"country\"]\n",
+         webhook_url = \"{}\"\npull_properties = [\"country\"]\n{extra}",
         hub.url(),
         crm::webhook_url(host, "acme")
     );

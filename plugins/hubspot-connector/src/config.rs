@@ -49,6 +49,9 @@ pub struct Config {
     /// whose text starts with this marker is a reply to send to the customer (the
     /// marker is removed); unset: none are sent.
     pub reply_marker: Option<String>,
+    /// Replies are searched for at most this often, ms (each search counts against
+    /// HubSpot's 5 searches a second, which pulls share).
+    pub reply_interval_ms: u32,
 }
 
 impl Default for Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             webhook_secret: None,
             webhook_url: None,
             reply_marker: Some("/wa".into()),
+            reply_interval_ms: 5_000,
         }
     }
 }

@@ -324,13 +324,21 @@ impl Connector for HubSpot {
             .into_iter()
             .filter_map(|object| contacts::record(&cfg, object))
             .collect();
-        // Replies once the contacts are read up to `until`: one search per pull.
-        let replies = if more {
+        // Replies once the contacts are read up to `until`, at most every
+        // `reply_interval_ms`; a search refused for the rate limit waits for the next
+        // pull (the contacts read stand).
+        let due = pos.replies == 0 || until - pos.replies >= i64::from(cfg.reply_interval_ms);
+        let replies = if more || !due {
             Vec::new()
         } else {
-            let (replies, next) = replies::read(&cfg, pos.replies, until)?;
-            pos.replies = next;
-            replies
+            match replies::read(&cfg, pos.replies, until) {
+                Ok((replies, next)) => {
+                    pos.replies = next;
+                    replies
+                }
+                Err(ConnectorError::RateLimited(_)) => Vec::new(),
+                Err(e) => return Err(e),
+            }
         };
         Ok(Changes {
             records,
