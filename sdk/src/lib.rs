@@ -129,7 +129,7 @@ pub use classifier::scrm::plugin::types::{
 pub use connector::exports::scrm::plugin::connect::{
     Changes, ConnectorError, CrmReply, Guest as Connector, Pushed, WriteKey,
 };
-pub use mapper::exports::scrm::plugin::mapping::{Guest as Mapper, MapError};
+pub use mapper::exports::scrm::plugin::mapping::{Guest as Mapper, MapError, Mapped};
 pub use responder::exports::scrm::plugin::respond::{
     Action, Event, Guest as Responder, RespondError, TemplateSend,
 };

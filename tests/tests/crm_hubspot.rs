@@ -71,7 +71,7 @@ async fn install(host: &Host, hub: &HubSpot, extra: &str) {
     .await;
     let config = format!(
         "base_url = \"{}\"\npull_settle_ms = 0\nwebhook_secret = \"hubspot_client_secret\"\n\
-         webhook_url = \"{}\"\npull_properties = [\"country\"]\n{extra}",
+         webhook_url = \"{}\"\npull_properties = [\"country\", \"jobtitle\"]\n{extra}",
         hub.url(),
         crm::webhook_url(host, "acme")
     );
@@ -818,6 +818,60 @@ scrm_e2e::both_backends! {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(body["error"]["code"], "invalid_sample");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_mapping_log_counts_defaults_and_skips_and_the_crms_value_beats_a_default() {
+        let hub = HubSpot::start().await;
+        let host = setup(&hub).await;
+        crm::install_mapper(
+            &host,
+            "acme",
+            "required = [\"phone\"]\npull_fields = [\"jobtitle\"]\n[defaults]\njobtitle = \"WhatsApp customer\"\n",
+        )
+        .await;
+        crm::customer_writes(&host, "Anna", &[("wamid.m1", "Buongiorno")]).await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        let anna = the_contact(&hub);
+        assert_eq!(anna.prop("jobtitle"), Some("WhatsApp customer"));
+        let v = mapping_log(&host).await;
+        let week = &v["weeks"][0];
+        assert_eq!(week["fields"]["jobtitle"]["defaulted"], 1, "{v}");
+        assert_eq!(week["failed"], 0, "{v}");
+        assert_eq!(week["error_rate"], 0.0, "{v}");
+        assert_eq!(v["target_error_rate"], 0.02);
+
+        // Sales fills the field in HubSpot; the pull brings it, and the next write of
+        // the contact keeps it instead of putting the default back.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        hub.sales_edit(&anna.id, &[("jobtitle", "Buyer")]);
+        crm::pull(&host, "acme").await;
+        crm::customer_writes(&host, "Anna Rossi", &[("wamid.m2", "Ancora io")]).await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        let written = the_contact(&hub);
+        assert_eq!(written.prop("lastname"), Some("Rossi"), "the contact was written again");
+        assert_eq!(written.prop("jobtitle"), Some("Buyer"));
+        assert_eq!(mapping_log(&host).await["weeks"][0]["fields"]["jobtitle"]["defaulted"], 1);
+
+        // A required field nobody can fill: the write is dead-lettered, the field is
+        // counted as skipped, and the week's error rate goes above the 2 % target.
+        crm::install_mapper(&host, "acme", "required = [\"phone\", \"email\"]\n").await;
+        crm::inbound(&host, crm::PN, "393479990000", Some("Bice"), &[("wamid.m3", "Ciao")]).await;
+        crm::jobs_until(&host, "acme", "dead", "unmapped write", |d| !d.is_empty()).await;
+        let v = mapping_log(&host).await;
+        let week = &v["weeks"][0];
+        assert_eq!(week["fields"]["email"]["skipped"], 1, "{v}");
+        assert!(week["failed"].as_i64() >= Some(1), "{v}");
+        assert_eq!(week["above_target"], true, "{v}");
+        let (status, body) = host.api("GET", "/v1/tenants/acme/crm/mapping-log?weeks=0", None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_weeks");
+    }
+}
+
+/// This week's mapping log of `acme`.
+async fn mapping_log(host: &Host) -> Value {
+    host.ok("GET", "/v1/tenants/acme/crm/mapping-log?weeks=1", None)
+        .await
 }
 
 /// Waits until the local Cloud API received `n` messages; them.

@@ -53,6 +53,15 @@ pub struct Pushed {
     pub updated_at: Option<i64>,
 }
 
+/// A contact's CRM record as the mapper made it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappedContact {
+    /// The record.
+    pub record: CrmRecord,
+    /// The fields it filled with their configured default (they were empty).
+    pub defaulted: Vec<String>,
+}
+
 /// A message someone wrote in the CRM for the customer, to send on WhatsApp.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CrmReply {
@@ -320,11 +329,14 @@ impl PluginHost {
         mapper: &ActiveBinding,
         contact: &wit::Contact,
         facts: &wit::ContactFacts,
-    ) -> Result<CrmRecord, CrmCallError> {
+    ) -> Result<MappedContact, CrmCallError> {
         let out = self.with_mapper(mapper, |g, store| {
             g.call_contact_to_crm(store, contact, facts)
         })?;
-        Ok(from_wit_record(out))
+        Ok(MappedContact {
+            record: from_wit_record(out.record),
+            defaulted: out.defaulted,
+        })
     }
 
     /// The mapper's CRM record (a note or communication) for a stored message, with

@@ -677,6 +677,8 @@ INSERT INTO crm_phone_problems (tenant_id, crm_id, phone, country, reason, seen_
     VALUES ('acme', 'crm-9', '123', NULL, 'not a valid number', 22);
 INSERT INTO crm_audits (tenant_id, at, sampled, compared, fields, accuracy, mismatches)
     VALUES ('acme', 23, 1, 1, '{}', 1.0, '[]');
+INSERT INTO crm_mapping_log (tenant_id, week, field, outcome, count)
+    VALUES ('acme', 345600000, 'customer_level', 'defaulted', 2);
 INSERT INTO number_pace (phone_number_id, next_slot_us) VALUES ('100', 23);
 INSERT INTO recipient_pace (phone_number_id, to_wa, tat_ms) VALUES ('100', '39347001', 23);
 INSERT INTO singleton_leases (name, holder, lease_until) VALUES ('crm-pull', 'host-a', 24);

@@ -213,6 +213,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0014_crm_replies.sql")),
     // 0015: sync accuracy audits.
     M::up(include_str!("migrations/0015_crm_audits.sql")),
+    // 0016: the mapping log (fields defaulted or skipped per week).
+    M::up(include_str!("migrations/0016_crm_mapping_log.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -238,6 +240,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0013_crm_signals.sql"),
     include_str!("migrations/postgres/0014_crm_replies.sql"),
     include_str!("migrations/postgres/0015_crm_audits.sql"),
+    include_str!("migrations/postgres/0016_crm_mapping_log.sql"),
 ];
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ mod signals;
 
 use scrm_plugin_sdk::{
     Classification, Contact, ContactChanges, ContactFacts, Content, Conversation, CrmRecord,
-    Direction, Field, FieldValue, KeyedRecord, MapError, Mapper, Message, Signal,
+    Direction, Field, FieldValue, KeyedRecord, MapError, Mapped, Mapper, Message, Signal,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -171,12 +171,19 @@ fn is_empty(v: &FieldValue) -> bool {
 }
 
 /// Fills configured defaults, then reports required fields that are still empty.
-fn finish(cfg: &Config, mut fields: Vec<Field>) -> Result<Vec<Field>, MapError> {
+fn finish(cfg: &Config, mut fields: Vec<Field>) -> Result<(Vec<Field>, Vec<String>), MapError> {
+    let mut defaulted = Vec::new();
     for (name, default) in &cfg.defaults {
         match fields.iter_mut().find(|f| &f.name == name) {
-            Some(f) if is_empty(&f.value) => f.value = FieldValue::Text(default.clone()),
+            Some(f) if is_empty(&f.value) => {
+                f.value = FieldValue::Text(default.clone());
+                defaulted.push(name.clone());
+            }
             Some(_) => {}
-            None => fields.push(text(name, default.clone())),
+            None => {
+                fields.push(text(name, default.clone()));
+                defaulted.push(name.clone());
+            }
         }
     }
     let missing: Vec<String> = cfg
@@ -191,7 +198,7 @@ fn finish(cfg: &Config, mut fields: Vec<Field>) -> Result<Vec<Field>, MapError> 
         .cloned()
         .collect();
     if missing.is_empty() {
-        Ok(fields)
+        Ok((fields, defaulted))
     } else {
         Err(MapError::Unmapped(missing))
     }
@@ -325,7 +332,7 @@ fn content_kind(c: &Content) -> &'static str {
 pub struct CrmMapper;
 
 impl Mapper for CrmMapper {
-    fn contact_to_crm(c: Contact, facts: ContactFacts) -> Result<CrmRecord, MapError> {
+    fn contact_to_crm(c: Contact, facts: ContactFacts) -> Result<Mapped, MapError> {
         let cfg = config()?;
         let mut fields = vec![
             Field {
@@ -350,11 +357,15 @@ impl Mapper for CrmMapper {
             }
         }
         fields.extend(facts::contact_fields(&cfg.facts, &cfg.priority, &facts));
-        Ok(CrmRecord {
-            object: cfg.contact_object.clone(),
-            id: None,
-            fields: finish(&cfg, fields)?,
-            updated_at: None,
+        let (fields, defaulted) = finish(&cfg, fields)?;
+        Ok(Mapped {
+            record: CrmRecord {
+                object: cfg.contact_object.clone(),
+                id: None,
+                fields,
+                updated_at: None,
+            },
+            defaulted,
         })
     }
 
@@ -534,7 +545,7 @@ mod tests {
 
     #[test]
     fn defaults_fill_empty_fields_and_required_ones_are_reported() {
-        let out = finish(
+        let (out, defaulted) = finish(
             &cfg(),
             vec![
                 text("phone", "+393471234567"),
@@ -546,6 +557,20 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(&out[1].value, FieldValue::Text(t) if t == "New customer"));
+        assert_eq!(
+            defaulted,
+            ["customer_level"],
+            "reported for the mapping log"
+        );
+        let (_, defaulted) = finish(
+            &cfg(),
+            vec![
+                text("phone", "+393471234567"),
+                text("customer_level", "Gold"),
+            ],
+        )
+        .unwrap();
+        assert!(defaulted.is_empty());
         let err = finish(&cfg(), vec![text("phone", " ")]).unwrap_err();
         assert!(matches!(err, MapError::Unmapped(f) if f == ["phone"]));
     }

@@ -230,6 +230,73 @@ pub async fn last_audit(
     Ok(Json(audit_json(&a)))
 }
 
+/// The weekly error rate the mapping log is held to.
+pub const ERROR_RATE_TARGET: f64 = 0.02;
+
+/// Query of the mapping log.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingLogQuery {
+    /// Weeks back, this one included (1 to 52; default 4).
+    #[serde(default)]
+    weeks: Option<u32>,
+}
+
+/// `GET /v1/tenants/{id}/crm/mapping-log?weeks=N`: per week, the CRM writes done
+/// and failed with the error rate next to the 2 % target, and per CRM field the
+/// records the mapper filled with a default or could not write.
+pub async fn mapping_log(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<MappingLogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let weeks = q.weeks.unwrap_or(4);
+    if !(1..=52).contains(&weeks) {
+        return Err(ApiError::bad_request(
+            "invalid_weeks",
+            format!("weeks must be 1 to 52, not {weeks}"),
+        ));
+    }
+    super::require_tenant(&state, &tenant).await?;
+    let now = scrm_store::now_ms();
+    let since = scrm_store::crm::week_of(now)
+        - i64::from(weeks - 1) * scrm_store::crm::mapping_log::WEEK_MS;
+    let (log, writes) = state
+        .db
+        .read(move |c| {
+            Ok((
+                scrm_store::CrmRepo::mapping_log(c, &tenant, since)?,
+                scrm_store::CrmRepo::week_writes(c, &tenant, since)?,
+            ))
+        })
+        .await?;
+    let mut out = Vec::new();
+    for i in 0..weeks {
+        let week = since + i64::from(i) * scrm_store::crm::mapping_log::WEEK_MS;
+        let w = writes.iter().find(|w| w.week == week);
+        let (done, failed) = w.map_or((0, 0), |w| (w.done, w.failed));
+        let rate = (done + failed > 0).then(|| failed as f64 / (done + failed) as f64);
+        let mut fields = serde_json::Map::new();
+        for l in log.iter().filter(|l| l.week == week) {
+            let entry = fields
+                .entry(l.field.clone())
+                .or_insert_with(|| serde_json::json!({"defaulted": 0, "skipped": 0}));
+            entry[l.outcome.as_str()] = serde_json::json!(l.count);
+        }
+        let date = time::OffsetDateTime::from_unix_timestamp(week / 1000)
+            .map(|d| d.date().to_string())
+            .unwrap_or_default();
+        out.push(serde_json::json!({
+            "week": date, "week_start": week, "written": done, "failed": failed,
+            "error_rate": rate, "above_target": rate.is_some_and(|r| r > ERROR_RATE_TARGET),
+            "fields": fields,
+        }));
+    }
+    Ok(Json(
+        serde_json::json!({"target_error_rate": ERROR_RATE_TARGET, "weeks": out}),
+    ))
+}
+
 /// The body of a backfill request.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

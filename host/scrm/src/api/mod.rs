@@ -118,6 +118,7 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{id}/crm/audit",
             post(crm::audit).get(crm::last_audit),
         )
+        .route("/tenants/{id}/crm/mapping-log", get(crm::mapping_log))
         .route("/tenants/{id}/crm/backfill", post(crm::backfill))
         .route("/tenants/{id}/crm/reviews", get(crm::reviews))
         .route("/tenants/{id}/crm/phone-problems", get(crm::phone_problems))

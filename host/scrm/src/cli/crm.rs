@@ -82,6 +82,15 @@ pub enum CrmCommand {
         #[arg(long, default_value_t = 100)]
         sample: u32,
     },
+    /// The mapping log: per week, CRM writes done and failed (error rate against the
+    /// 2 % target) and per field the records filled with a default or not written.
+    MappingLog {
+        #[command(flatten)]
+        target: TenantArgs,
+        /// Weeks back, this one included (1 to 52).
+        #[arg(long, default_value_t = 4)]
+        weeks: u32,
+    },
     /// Pull the CRM's changes now.
     Pull {
         #[command(flatten)]
@@ -335,6 +344,43 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
                         "\n  differs: contact {} ({}) {}: host {} / CRM {}",
                         d["contact"], d["crm_id"], d["field"], d["host"], d["crm"]
                     ));
+                }
+                out
+            })
+        }
+        CrmCommand::MappingLog {
+            target: TenantArgs { client, tenant },
+            weeks,
+        } => {
+            let c = Client::new(&client);
+            let v = c
+                .send(c.get(&format!(
+                    "/v1/tenants/{tenant}/crm/mapping-log?weeks={weeks}"
+                )))
+                .await?;
+            (client, v, |v| {
+                let mut out = String::from("WEEK        WRITTEN  FAILED  ERROR RATE (target 2 %)");
+                for w in v["weeks"].as_array().into_iter().flatten() {
+                    let rate = w["error_rate"]
+                        .as_f64()
+                        .map_or_else(|| "-".to_string(), |r| format!("{:.1} %", r * 100.0));
+                    let flag = if w["above_target"] == true {
+                        "  above target"
+                    } else {
+                        ""
+                    };
+                    out.push_str(&format!(
+                        "\n{}  {:>7}  {:>6}  {rate:>10}{flag}",
+                        w["week"].as_str().unwrap_or(""),
+                        w["written"],
+                        w["failed"]
+                    ));
+                    for (field, f) in w["fields"].as_object().into_iter().flatten() {
+                        out.push_str(&format!(
+                            "\n    {field}: {} defaulted, {} skipped",
+                            f["defaulted"], f["skipped"]
+                        ));
+                    }
                 }
                 out
             })

@@ -84,7 +84,7 @@ pub fn map_contact(
     mapper: &ActiveBinding,
     c: &Contact,
     facts: &wit::ContactFacts,
-) -> Result<CrmRecord, CrmCallError> {
+) -> Result<scrm_engine::crm::MappedContact, CrmCallError> {
     host.map_contact(mapper, &to_wit_contact(c), facts)
 }
 

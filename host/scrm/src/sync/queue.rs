@@ -369,8 +369,24 @@ impl SyncEngine {
                     other => other.to_string(),
                 };
                 tracing::warn!(tenant = %tenant, job = id, error = %reason, "CRM write dead-lettered");
+                // Required fields the mapper could not fill go in the mapping log.
+                let skipped = match &e {
+                    SyncError::Call(CrmCallError::Unmapped(fields)) => fields.clone(),
+                    _ => Vec::new(),
+                };
                 self.db
-                    .write(move |c| scrm_store::CrmRepo::kill(c, id, &reason))
+                    .write(move |c| {
+                        scrm_store::transaction(c, |tx| {
+                            scrm_store::CrmRepo::log_mapping(
+                                tx,
+                                &tenant,
+                                now_ms(),
+                                "skipped",
+                                &skipped,
+                            )?;
+                            scrm_store::CrmRepo::kill(tx, id, &reason)
+                        })
+                    })
                     .await
             }
         }
@@ -603,18 +619,26 @@ impl SyncEngine {
             .collect();
         let mapped = contact.clone();
         let facts = self.contact_facts(tenant, contact_id).await?;
-        let rec = self
+        let (rec, defaulted) = self
             .blocking(move |h| {
-                let mut rec = crate::slots::map_contact(h, &m, &mapped, &facts)?;
+                let out = crate::slots::map_contact(h, &m, &mapped, &facts)?;
+                let (mut rec, mut defaulted) = (out.record, out.defaulted);
                 rec.id = known;
                 // Fields the CRM set that the host keeps (e.g. customer level) travel back
-                // as they are, so a write never blanks them.
+                // as they are, so a write never blanks them, nor puts the mapper's
+                // default over the CRM's own value.
                 for (f, v) in extra {
-                    if rec.field(&f).is_none() {
-                        rec.fields.push((f, v));
+                    let blank = v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty());
+                    match rec.fields.iter_mut().find(|(n, _)| *n == f) {
+                        None => rec.fields.push((f, v)),
+                        Some((_, slot)) if !blank && defaulted.contains(&f) => {
+                            *slot = v;
+                            defaulted.retain(|d| *d != f);
+                        }
+                        Some(_) => {}
                     }
                 }
-                Ok(rec)
+                Ok((rec, defaulted))
             })
             .await?;
         let hash = record_hash(&rec);
@@ -642,19 +666,22 @@ impl SyncEngine {
         let id = pushed.id.clone();
         self.db
             .write(move |c| {
-                scrm_store::CrmRepo::set_link(
-                    c,
-                    &t,
-                    "contact",
-                    contact_id,
-                    &Link {
-                        crm_id: pushed.id,
-                        // Our own write's time: a change reported with it is an echo.
-                        crm_updated_at: pushed.updated_at.or(Some(now_ms())),
-                        synced_at: 0,
-                        record_hash: Some(hash),
-                    },
-                )
+                scrm_store::transaction(c, |tx| {
+                    scrm_store::CrmRepo::set_link(
+                        tx,
+                        &t,
+                        "contact",
+                        contact_id,
+                        &Link {
+                            crm_id: pushed.id,
+                            // Our own write's time: a change reported with it is an echo.
+                            crm_updated_at: pushed.updated_at.or(Some(now_ms())),
+                            synced_at: 0,
+                            record_hash: Some(hash),
+                        },
+                    )?;
+                    scrm_store::CrmRepo::log_mapping(tx, &t, now_ms(), "defaulted", &defaulted)
+                })
             })
             .await?;
         Ok(id)

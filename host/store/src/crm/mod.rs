@@ -6,6 +6,7 @@ mod audits;
 mod dedupe;
 mod jobs;
 mod links;
+pub mod mapping_log;
 mod phones;
 mod reviews;
 mod signals;
@@ -16,6 +17,8 @@ pub(crate) use audits::{last_audit, record_audit, sample_contacts};
 pub(crate) use dedupe::*;
 pub use jobs::*;
 pub use links::*;
+pub use mapping_log::{MappingCount, WeekWrites, week_of};
+pub(crate) use mapping_log::{log_mapping, mapping_log, week_writes};
 pub use phones::PhoneProblem;
 pub(crate) use phones::{clear_phone_problem, note_phone_problem, phone_problems};
 pub use reviews::*;
@@ -355,6 +358,12 @@ crate::repo! {
         fn record_audit(tenant: &str, audit: &Audit) -> Result<(), StoreError>;
         /// A tenant's newest audit.
         fn last_audit(tenant: &str) -> Result<Option<Audit>, StoreError>;
+        /// Counts `fields` of one record as `outcome` (`defaulted`, `skipped`) at `at`.
+        fn log_mapping(tenant: &str, at: i64, outcome: &str, fields: &[String]) -> Result<(), StoreError>;
+        /// The mapping log of the weeks from `since` on, oldest first.
+        fn mapping_log(tenant: &str, since: i64) -> Result<Vec<MappingCount>, StoreError>;
+        /// The CRM writes finished (done or dead-lettered) per week from `since` on.
+        fn week_writes(tenant: &str, since: i64) -> Result<Vec<WeekWrites>, StoreError>;
         /// Unread-rule flags whose message has been read (or is gone) since: cleared, and
         /// their contacts returned so their priority is restored; at most 1,000.
         fn clear_read_flags(now: i64) -> Result<Vec<(String, i64)>, StoreError>;
