@@ -126,27 +126,17 @@ impl Cursor {
 /// The Contacts with ids `ids` (already checked to be record ids), with the same
 /// fields as [`changed_contacts`].
 pub fn contacts_by_id(external_id_field: &str, fields: &[String], ids: &[String]) -> String {
-    let mut select = vec![
-        "Id".to_string(),
-        "FirstName".to_string(),
-        "LastName".to_string(),
-        external_id_field.to_string(),
-        "LastModifiedDate".to_string(),
-    ];
-    for f in fields {
-        if !select.iter().any(|s| s.eq_ignore_ascii_case(f)) {
-            select.push(f.clone());
-        }
-    }
     let ids: Vec<String> = ids.iter().map(|id| string(id)).collect();
     format!(
         "SELECT {} FROM Contact WHERE Id IN ({})",
-        select.join(", "),
+        contact_select(external_id_field, fields),
         ids.join(", ")
     )
 }
 
-pub fn changed_contacts(external_id_field: &str, fields: &[String], cursor: &Cursor) -> String {
+/// The Contact fields every read selects: id, name, the WhatsApp number, the change
+/// time, and the configured extra fields (each once).
+fn contact_select(external_id_field: &str, fields: &[String]) -> String {
     let mut select = vec![
         "Id".to_string(),
         "FirstName".to_string(),
@@ -159,9 +149,13 @@ pub fn changed_contacts(external_id_field: &str, fields: &[String], cursor: &Cur
             select.push(f.clone());
         }
     }
+    select.join(", ")
+}
+
+pub fn changed_contacts(external_id_field: &str, fields: &[String], cursor: &Cursor) -> String {
     let mut q = format!(
         "SELECT {} FROM Contact WHERE {external_id_field} != null",
-        select.join(", ")
+        contact_select(external_id_field, fields)
     );
     if let Some(since) = cursor.since {
         let at = datetime::soql_datetime(since);

@@ -156,18 +156,7 @@ impl SyncEngine {
             }
             a.0 = now_ms() + 60_000;
         }
-        let tenants = match self
-            .db
-            .read(|c| scrm_store::PluginRepo::tenants_with_slot(c, "connector"))
-            .await
-        {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot list tenants to audit");
-                return;
-            }
-        };
-        for tenant in tenants {
+        for tenant in self.connected_tenants("audit").await {
             let t = tenant.clone();
             let last = self
                 .db

@@ -6,19 +6,24 @@ use crate::outbox::ReplyOutcome;
 use scrm_engine::crm::CrmReply;
 
 impl SyncEngine {
-    /// Pulls changes for every tenant whose pull is due.
-    pub(super) async fn pull_due(&self) {
-        let tenants = match self
+    /// The tenants with a connector installed (none, logged, when the store fails).
+    pub(super) async fn connected_tenants(&self, what: &str) -> Vec<String> {
+        match self
             .db
             .read(|c| scrm_store::PluginRepo::tenants_with_slot(c, "connector"))
             .await
         {
             Ok(t) => t,
             Err(e) => {
-                tracing::error!(error = %e, "cannot list tenants to pull");
-                return;
+                tracing::error!(error = %e, "cannot list tenants to {what}");
+                Vec::new()
             }
-        };
+        }
+    }
+
+    /// Pulls changes for every tenant whose pull is due.
+    pub(super) async fn pull_due(&self) {
+        let tenants = self.connected_tenants("pull").await;
         let now = now_ms();
         for tenant in tenants {
             let t = tenant.clone();
