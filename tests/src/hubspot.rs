@@ -510,12 +510,17 @@ impl HubSpot {
     /// time, no event (a record corrupted behind the sync's back, as by an import that
     /// bypasses the audit trail).
     pub fn corrupt(&self, id: &str, prop: &str, value: &str) {
+        self.corrupt_object("contacts", id, prop, value);
+    }
+
+    /// [`HubSpot::corrupt`] for an object of any type (`deals`, …).
+    pub fn corrupt_object(&self, kind: &str, id: &str, prop: &str, value: &str) {
         let mut inner = self.shared.lock();
-        let id: u64 = id.parse().expect("contact id");
+        let id: u64 = id.parse().expect("object id");
         let obj = inner
             .store
             .objects
-            .get_mut("contacts")
+            .get_mut(kind)
             .and_then(|m| m.get_mut(&id))
             .expect("no such contact");
         obj.properties.insert(prop.to_string(), value.to_string());

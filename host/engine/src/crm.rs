@@ -509,6 +509,19 @@ impl PluginHost {
         Ok(out.into_iter().map(from_wit_record).collect())
     }
 
+    /// Deals read back from the CRM by id (the sync audit).
+    ///
+    /// # Errors
+    /// [`CrmCallError`].
+    pub fn read_deals(
+        &self,
+        connector: &ActiveBinding,
+        ids: &[String],
+    ) -> Result<Vec<CrmRecord>, CrmCallError> {
+        let out = self.with_connector(connector, |g, store| g.call_read_deals(store, ids))?;
+        Ok(out.into_iter().map(from_wit_record).collect())
+    }
+
     /// The records a CRM webhook delivery carries; the connector checks its signature.
     ///
     /// # Errors

@@ -215,6 +215,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0015_crm_audits.sql")),
     // 0016: the mapping log (fields defaulted or skipped per week).
     M::up(include_str!("migrations/0016_crm_mapping_log.sql")),
+    // 0017: what the host last wrote to each open deal (the audit compares it).
+    M::up(include_str!("migrations/0017_crm_deals_written.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -241,6 +243,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0014_crm_replies.sql"),
     include_str!("migrations/postgres/0015_crm_audits.sql"),
     include_str!("migrations/postgres/0016_crm_mapping_log.sql"),
+    include_str!("migrations/postgres/0017_crm_deals_written.sql"),
 ];
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::contacts::{text_field, value_text};
 use crate::{DEAL_TO_CONTACT, association, object_id, pushed};
-use scrm_plugin_sdk::{ConnectorError, CrmRecord, Pushed, WriteKey};
+use scrm_plugin_sdk::{ConnectorError, CrmRecord, Field, FieldValue, Pushed, WriteKey};
 use serde_json::{Map, Value, json};
 
 pub(crate) const COMMUNICATIONS: &str = "/crm/v3/objects/communications";
@@ -148,4 +148,45 @@ pub(crate) fn push_note(
         body["properties"][prop] = json!(key);
     }
     pushed(&api.call("POST", COMMUNICATIONS, Some(&body))?)
+}
+
+/// Deals by id, their `deal_properties` read back under the record's field names
+/// (`name`, `amount`, `stage`).
+pub(crate) fn read_deals(cfg: &Config, ids: &[String]) -> Result<Vec<CrmRecord>, ConnectorError> {
+    let api = Client::new(cfg);
+    let inputs: Vec<Value> = ids.iter().map(|id| json!({"id": id})).collect();
+    let properties: Vec<&String> = cfg.deal_properties.values().collect();
+    let found = api.call(
+        "POST",
+        &format!("{DEALS}/batch/read"),
+        Some(&json!({"inputs": inputs, "properties": properties})),
+    )?;
+    let mut out = Vec::new();
+    for d in found["results"].as_array().into_iter().flatten() {
+        let Some(id) = d["id"].as_str() else { continue };
+        let fields = cfg
+            .deal_properties
+            .iter()
+            .filter(|(field, _)| ["name", "amount", "stage"].contains(&field.as_str()))
+            .map(|(field, prop)| Field {
+                name: field.clone(),
+                value: match d["properties"][prop].as_str() {
+                    None | Some("") => FieldValue::Empty,
+                    Some(v) if field == "amount" => v
+                        .parse()
+                        .map_or(FieldValue::Text(v.into()), FieldValue::Number),
+                    Some(v) => FieldValue::Text(v.into()),
+                },
+            })
+            .collect();
+        out.push(CrmRecord {
+            object: "deal".into(),
+            id: Some(id.to_string()),
+            fields,
+            updated_at: d["updatedAt"]
+                .as_str()
+                .and_then(crate::timestamps::parse_ms),
+        });
+    }
+    Ok(out)
 }

@@ -295,6 +295,14 @@ impl Connector for HubSpot {
             .collect())
     }
 
+    fn read_deals(ids: Vec<String>) -> Result<Vec<CrmRecord>, ConnectorError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cfg = config()?;
+        keyed::read_deals(&cfg, &ids)
+    }
+
     fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {
         let cfg = config()?;
         let mut pos = Cursor::parse(&cursor).map_err(ConnectorError::Invalid)?;

@@ -497,6 +497,18 @@ impl Connector for Salesforce {
             .collect())
     }
 
+    fn read_deals(ids: Vec<String>) -> Result<Vec<CrmRecord>, ConnectorError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cfg = config()?;
+        let ids = ids
+            .iter()
+            .map(|id| checked_id(id, "Opportunity"))
+            .collect::<Result<Vec<_>, _>>()?;
+        signals::read_opportunities(&cfg, &ids)
+    }
+
     fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {
         let cfg = config()?;
         let api = Api::new(&cfg);

@@ -14,7 +14,7 @@ use crate::{
     Config, checked_id, clip, datetime, json_value, last_body, pushed, soql, text_field,
     timestamp_field,
 };
-use scrm_plugin_sdk::{ConnectorError, CrmRecord, Pushed, WriteKey};
+use scrm_plugin_sdk::{ConnectorError, CrmRecord, FieldValue, Pushed, WriteKey};
 use serde_json::{Map, Value, json};
 
 /// The Salesforce object a signal record is written to: `Case` for the mapper's
@@ -264,6 +264,70 @@ pub(crate) fn push_signal(
     let what = format!("create {object}");
     let results = api.composite(&what, calls)?;
     pushed(&what, &last_body(&results))
+}
+
+/// Opportunities by id (checked ids), `Name` and the `opportunity_fields` read back
+/// under the record's field names (`name`, `amount`, `stage`).
+pub(crate) fn read_opportunities(
+    cfg: &Config,
+    ids: &[String],
+) -> Result<Vec<CrmRecord>, ConnectorError> {
+    let api = Api::new(cfg);
+    let mut select = vec![
+        "Id".to_string(),
+        "Name".to_string(),
+        "LastModifiedDate".to_string(),
+    ];
+    let wanted: Vec<(&String, &String)> = cfg
+        .opportunity_fields
+        .iter()
+        .filter(|(f, _)| ["amount", "stage"].contains(&f.as_str()))
+        .collect();
+    for (_, sf) in &wanted {
+        if !select.iter().any(|s| s.eq_ignore_ascii_case(sf)) {
+            select.push((*sf).clone());
+        }
+    }
+    let quoted: Vec<String> = ids.iter().map(|id| soql::string(id)).collect();
+    let q = format!(
+        "SELECT {} FROM Opportunity WHERE Id IN ({})",
+        select.join(", "),
+        quoted.join(", ")
+    );
+    let page = api.send(
+        "read Opportunities",
+        "GET",
+        &format!("{}/query?q={}", api.base_path(), soql::url_encode(&q)),
+        None,
+        &[],
+    )?;
+    let value = |v: &Value| match v {
+        Value::String(s) if !s.is_empty() => FieldValue::Text(s.clone()),
+        Value::Number(n) => n.as_f64().map_or(FieldValue::Empty, FieldValue::Number),
+        _ => FieldValue::Empty,
+    };
+    let mut out = Vec::new();
+    for row in page["records"].as_array().into_iter().flatten() {
+        let mut fields = vec![scrm_plugin_sdk::Field {
+            name: "name".into(),
+            value: value(&row["Name"]),
+        }];
+        for (f, sf) in &wanted {
+            fields.push(scrm_plugin_sdk::Field {
+                name: (*f).clone(),
+                value: value(&row[sf.as_str()]),
+            });
+        }
+        out.push(CrmRecord {
+            object: "deal".into(),
+            id: row["Id"].as_str().map(str::to_owned),
+            fields,
+            updated_at: row["LastModifiedDate"]
+                .as_str()
+                .and_then(datetime::parse_ms),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

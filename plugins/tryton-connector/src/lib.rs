@@ -509,6 +509,11 @@ impl Connector for Tryton {
             .collect())
     }
 
+    fn read_deals(_ids: Vec<String>) -> Result<Vec<CrmRecord>, ConnectorError> {
+        // Deals are notes on the party in Tryton (no opportunities): nothing to audit.
+        Ok(Vec::new())
+    }
+
     fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {
         let cfg = config()?;
         // Two monotone cursors: parties written since ("w", by write_date) and parties

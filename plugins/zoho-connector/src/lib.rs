@@ -184,6 +184,27 @@ impl Connector for Zoho {
             .collect())
     }
 
+    fn read_deals(ids: Vec<String>) -> Result<Vec<CrmRecord>, ConnectorError> {
+        let cfg = Config::load()?;
+        let mut out = Vec::new();
+        // One read per deal: the binding's request budget bounds a call to a few.
+        for id in ids.iter().take(8) {
+            let path = format!(
+                "Deals/{}?fields=Deal_Name,Amount,Stage,Modified_Time",
+                records::checked_id(id)?
+            );
+            let reply = match wire::send(&cfg, "GET", &path, &[], None) {
+                Ok(r) => r,
+                Err(ConnectorError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if let Some(d) = reply.body["data"].as_array().and_then(|a| a.first()) {
+                out.push(records::deal_record(d));
+            }
+        }
+        Ok(out)
+    }
+
     fn pull_changes(cursor: String) -> Result<Changes, ConnectorError> {
         let cfg = Config::load()?;
         let cursor = Cursor::decode(&cursor)?;

@@ -314,6 +314,39 @@ pub fn deal_update(record: &CrmRecord) -> Value {
     data
 }
 
+/// A deal as the host's deal records name its fields (`name`, `amount`, `stage`).
+pub fn deal_record(d: &Value) -> CrmRecord {
+    let text = |k: &str| match d[k].as_str() {
+        Some(s) if !s.is_empty() => FieldValue::Text(s.to_string()),
+        _ => FieldValue::Empty,
+    };
+    CrmRecord {
+        object: "deal".into(),
+        id: match &d["id"] {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        },
+        fields: vec![
+            Field {
+                name: "name".into(),
+                value: text("Deal_Name"),
+            },
+            Field {
+                name: "amount".into(),
+                value: d["Amount"]
+                    .as_f64()
+                    .map_or(FieldValue::Empty, FieldValue::Number),
+            },
+            Field {
+                name: "stage".into(),
+                value: text("Stage"),
+            },
+        ],
+        updated_at: d["Modified_Time"].as_str().and_then(when::parse_iso_ms),
+    }
+}
+
 /// Whether a deal's stage is a closed one (`Closed Won`, `Closed Lost`,
 /// `Closed-Lost to Competition`).
 pub fn closed_stage(stage: &str) -> bool {

@@ -1,5 +1,6 @@
 //! Sync accuracy: a random sample of synced contacts is read back from the CRM and
-//! their key fields (name, phone in E.164) compared with the host's. Records that
+//! their key fields (name, phone in E.164) compared with the host's, and a sample of
+//! open deals with what the host last wrote (name, amount, stage). Records that
 //! changed on either side since they last agreed (a write still queued, a CRM edit
 //! not pulled yet) are left out: the audit measures records the sync says are in
 //! step. It runs daily per tenant (on the scheduling host) and on demand
@@ -20,6 +21,8 @@ pub const ACCURACY_TARGET: f64 = 0.99;
 pub const AUDIT_EVERY_MS: i64 = 24 * 3_600_000;
 /// Contacts read from the CRM per connector call.
 const READ_CHUNK: usize = 50;
+/// Deals read per connector call (some CRMs read them one request each).
+const DEAL_READ_CHUNK: usize = 8;
 /// Differences kept per audit, for people to look at.
 const MAX_MISMATCHES: usize = 20;
 /// CRM and host clocks differ; changes closer than this to the last agreement count
@@ -131,6 +134,8 @@ impl SyncEngine {
                 }
             }
         }
+        self.audit_deals(tenant, &connector, sample, &mut audit)
+            .await?;
         let (matched, compared) = audit
             .fields
             .values()
@@ -144,6 +149,67 @@ impl SyncEngine {
             tracing::warn!(%tenant, accuracy = acc, "CRM sync accuracy below target");
         }
         Ok(audit)
+    }
+
+    /// Adds up to `sample` open deals to `audit`: the name, amount and stage the host
+    /// last wrote (`deal_name`, `deal_amount`, `deal_stage`), compared with the CRM's
+    /// for deals nobody changed in the CRM since.
+    async fn audit_deals(
+        &self,
+        tenant: &str,
+        connector: &Arc<ActiveBinding>,
+        sample: u32,
+        audit: &mut Audit,
+    ) -> Result<(), SyncError> {
+        let t = tenant.to_string();
+        let deals = self
+            .db
+            .read(move |c| scrm_store::CrmRepo::sample_deals(c, &t, sample))
+            .await?;
+        audit.sampled += u32::try_from(deals.len()).unwrap_or(u32::MAX);
+        for chunk in deals.chunks(DEAL_READ_CHUNK) {
+            let ids: Vec<String> = chunk.iter().map(|d| d.crm_id.clone()).collect();
+            let k = connector.clone();
+            let records = self.blocking(move |h| h.read_deals(&k, &ids)).await?;
+            for d in chunk {
+                let Some(rec) = records
+                    .iter()
+                    .find(|r| r.id.as_deref() == Some(d.crm_id.as_str()))
+                else {
+                    continue;
+                };
+                if rec
+                    .updated_at
+                    .is_some_and(|at| at > d.written_at + CLOCK_SLACK_MS)
+                {
+                    continue; // changed in the CRM since (a salesperson moved it on)
+                }
+                let Ok(Value::Object(written)) = serde_json::from_str::<Value>(&d.written) else {
+                    continue;
+                };
+                audit.compared += 1;
+                for (field, host) in written {
+                    let crm = rec.field(&field).cloned().unwrap_or(Value::Null);
+                    let same = match (host.as_f64(), crm.as_f64()) {
+                        (Some(a), Some(b)) => (a - b).abs() < 0.005,
+                        _ => {
+                            host.as_str().map(|s| name_key(Some(s)))
+                                == crm.as_str().map(|s| name_key(Some(s)))
+                        }
+                    };
+                    let score = audit.fields.entry(format!("deal_{field}")).or_default();
+                    score.compared += 1;
+                    if same {
+                        score.matched += 1;
+                    } else if audit.mismatches.len() < MAX_MISMATCHES {
+                        audit.mismatches.push(serde_json::json!({
+                            "contact": d.contact_id, "crm_id": d.crm_id,
+                            "field": format!("deal_{field}"), "host": host, "crm": crm}));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Audits every tenant with a connector whose last audit is a day old (a tenant

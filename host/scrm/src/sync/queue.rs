@@ -10,7 +10,8 @@ pub(super) struct Written {
     object: &'static str,
     local_id: i64,
     link: Link,
-    open: Option<(i64, String)>,
+    /// For a deal or case: its contact, key, and what was written (JSON).
+    open: Option<(i64, String, String)>,
 }
 
 /// The jobs running on this host's worker, and how many of each tenant.
@@ -306,7 +307,7 @@ impl SyncEngine {
                                 scrm_store::CrmRepo::set_link(
                                     tx, &t, w.object, w.local_id, &w.link,
                                 )?;
-                                if let Some((contact, key)) = &w.open {
+                                if let Some((contact, key, written)) = &w.open {
                                     scrm_store::CrmRepo::set_open_deal(
                                         tx,
                                         &t,
@@ -314,6 +315,7 @@ impl SyncEngine {
                                         w.object,
                                         key,
                                         &w.link.crm_id,
+                                        Some(written),
                                     )?;
                                 }
                             }
@@ -470,7 +472,7 @@ impl SyncEngine {
         (mapper, connector): (&Arc<ActiveBinding>, &Arc<ActiveBinding>),
         message: scrm_store::messages::Message,
         contact: scrm_store::contacts::Contact,
-    ) -> Result<(Pushed, Option<(i64, String)>), SyncError> {
+    ) -> Result<(Pushed, Option<(i64, String, String)>), SyncError> {
         let tenant = job.tenant.as_str();
         // A note is mapped before the contact is written: what the mapper learns from
         // the message (its emojis) is part of the contact record it then makes.
@@ -517,7 +519,7 @@ impl SyncEngine {
         object: &'static str,
         message: scrm_store::messages::Message,
         contact: scrm_store::contacts::Contact,
-    ) -> Result<Option<(Pushed, Option<(i64, String)>)>, SyncError> {
+    ) -> Result<Option<(Pushed, Option<(i64, String, String)>)>, SyncError> {
         let tenant = job.tenant.as_str();
         let conv_id = message.conversation_id;
         let t = tenant.to_string();
@@ -550,11 +552,19 @@ impl SyncEngine {
             .await?;
         let mut rec = keyed.record;
         rec.id = rec.id.or(open);
+        // What the audit will compare later: the key fields as written.
+        let written: serde_json::Map<String, Value> = rec
+            .fields
+            .iter()
+            .filter(|(f, v)| ["name", "amount", "stage"].contains(&f.as_str()) && !v.is_null())
+            .map(|(f, v)| (f.clone(), v.clone()))
+            .collect();
+        let written = Value::Object(written).to_string();
         let k = connector.clone();
         let pushed = self
             .blocking(move |h| h.push_deal(&k, &crm_contact, &write, &rec))
             .await?;
-        Ok(Some((pushed, Some((target, keyed.key)))))
+        Ok(Some((pushed, Some((target, keyed.key, written)))))
     }
 
     /// Writes the contact to the CRM when it is new there or changed since; its CRM

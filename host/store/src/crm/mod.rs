@@ -349,7 +349,9 @@ crate::repo! {
         /// The CRM id of the open `kind` record (`deal`, `case`) of a contact with `key`.
         fn open_deal(tenant: &str, contact_id: i64, kind: &str, key: &str) -> Result<Option<String>, StoreError>;
         /// Records the CRM id of the open `kind` record of a contact with `key`.
-        fn set_open_deal(tenant: &str, contact_id: i64, kind: &str, key: &str, crm_id: &str) -> Result<(), StoreError>;
+        fn set_open_deal(tenant: &str, contact_id: i64, kind: &str, key: &str, crm_id: &str, written: Option<&str>) -> Result<(), StoreError>;
+        /// Up to `n` deals with what the host last wrote to them, at random (the audit).
+        fn sample_deals(tenant: &str, n: u32) -> Result<Vec<SampledDeal>, StoreError>;
         /// What the host knows of a contact's activity since `since` (Unix ms).
         fn activity(tenant: &str, contact_id: i64, since: i64) -> Result<Activity, StoreError>;
         /// Up to `n` synced contacts at random, with their links (the sync audit).

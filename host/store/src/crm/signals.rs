@@ -42,15 +42,60 @@ pub(crate) fn set_open_deal(
     kind: &str,
     key: &str,
     crm_id: &str,
+    written: Option<&str>,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO crm_deals (tenant_id, contact_id, kind, key, crm_id, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO crm_deals (tenant_id, contact_id, kind, key, crm_id, updated_at, written)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (tenant_id, contact_id, kind, key)
-         DO UPDATE SET crm_id = ?5, updated_at = ?6",
-        params![tenant, contact_id, kind, key, crm_id, crate::now_ms()],
+         DO UPDATE SET crm_id = ?5, updated_at = ?6, written = ?7",
+        params![
+            tenant,
+            contact_id,
+            kind,
+            key,
+            crm_id,
+            crate::now_ms(),
+            written
+        ],
     )?;
     Ok(())
+}
+
+/// An open deal as the audit samples it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampledDeal {
+    /// The contact.
+    pub contact_id: i64,
+    /// The CRM's id.
+    pub crm_id: String,
+    /// When the host last wrote it, Unix ms.
+    pub written_at: i64,
+    /// What it wrote (JSON object of `name`, `amount`, `stage`).
+    pub written: String,
+}
+
+/// Up to `n` of a tenant's deals (kind `deal`) with what the host last wrote, at
+/// random.
+pub(crate) fn sample_deals(
+    conn: &Conn<'_>,
+    tenant: &str,
+    n: u32,
+) -> Result<Vec<SampledDeal>, StoreError> {
+    conn.query(
+        "SELECT contact_id, crm_id, updated_at, written FROM crm_deals
+         WHERE tenant_id = ?1 AND kind = 'deal' AND written IS NOT NULL
+         ORDER BY random() LIMIT ?2",
+        params![tenant, i64::from(n)],
+        |r| {
+            Ok(SampledDeal {
+                contact_id: r.get(0)?,
+                crm_id: r.get(1)?,
+                written_at: r.get(2)?,
+                written: r.get(3)?,
+            })
+        },
+    )
 }
 
 pub(crate) fn activity(
