@@ -112,6 +112,26 @@ pub mod responder {
     });
 }
 
+#[allow(missing_docs, missing_debug_implementations, unsafe_code)]
+pub mod geocoder {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "geocoder",
+        with: {
+            "scrm:plugin/types@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export",
+        generate_all,
+        default_bindings_module: "::scrm_plugin_sdk::geocoder",
+        runtime_path: "::scrm_plugin_sdk::__private::wit_bindgen::rt",
+    });
+}
+
 pub mod clock;
 pub mod config;
 mod content;
@@ -129,6 +149,7 @@ pub use classifier::scrm::plugin::types::{
 pub use connector::exports::scrm::plugin::connect::{
     Changes, ConnectorError, CrmReply, Guest as Connector, Pushed, WriteKey,
 };
+pub use geocoder::exports::scrm::plugin::geocode::{GeocodeError, Guest as Geocoder};
 pub use mapper::exports::scrm::plugin::mapping::{Guest as Mapper, MapError, Mapped};
 pub use responder::exports::scrm::plugin::respond::{
     Action, Event, Guest as Responder, RespondError, TemplateSend,
@@ -149,6 +170,15 @@ macro_rules! export_connector {
     ($ty:ident) => {
         #[cfg(target_family = "wasm")]
         $crate::__export_connector_impl!($ty with_types_in $crate::connector);
+    };
+}
+
+/// Exports `$ty` as this component's geocoder. `$ty` must implement [`Geocoder`].
+#[macro_export]
+macro_rules! export_geocoder {
+    ($ty:ident) => {
+        #[cfg(target_family = "wasm")]
+        $crate::__export_geocoder_impl!($ty with_types_in $crate::geocoder);
     };
 }
 

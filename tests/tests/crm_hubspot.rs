@@ -10,6 +10,7 @@
 use reqwest::StatusCode;
 use scrm_e2e::Host;
 use scrm_e2e::crm::{self, E164};
+use scrm_e2e::geocoding::{self, Geocoding};
 use scrm_e2e::graph::Graph;
 use scrm_e2e::hubspot::{self, ACCESS_TOKEN, CLIENT_SECRET, Delivery, HubSpot};
 use serde_json::{Value, json};
@@ -71,7 +72,7 @@ async fn install(host: &Host, hub: &HubSpot, extra: &str) {
     .await;
     let config = format!(
         "base_url = \"{}\"\npull_settle_ms = 0\nwebhook_secret = \"hubspot_client_secret\"\n\
-         webhook_url = \"{}\"\npull_properties = [\"country\", \"jobtitle\"]\n{extra}",
+         webhook_url = \"{}\"\npull_properties = [\"country\", \"jobtitle\", \"address\", \"city\", \"zip\"]\n{extra}",
         hub.url(),
         crm::webhook_url(host, "acme")
     );
@@ -881,6 +882,85 @@ scrm_e2e::both_backends! {
         let (status, body) = host.api("GET", "/v1/tenants/acme/crm/mapping-log?weeks=0", None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(body["error"]["code"], "invalid_weeks");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_missing_postcode_is_completed_by_the_geocoder_and_never_guessed() {
+        let hub = HubSpot::start().await;
+        let geo = Geocoding::start().await;
+        let host = setup(&hub).await;
+        crm::install_mapper(
+            &host,
+            "acme",
+            "required = [\"phone\"]\npull_fields = [\"address\", \"city\", \"zip\", \"country\"]\n",
+        )
+        .await;
+        host.ok("PUT", "/v1/tenants/acme/secrets/google_key", Some(json!({"value": geocoding::API_KEY})))
+            .await;
+        let geocoder = host.upload(&scrm_e2e::guest("google-geocoder")).await;
+        host.ok(
+            "PUT",
+            "/v1/tenants/acme/plugins/geocoder",
+            Some(json!({
+                "sha256": geocoder["sha256"],
+                "config": format!("base_url = \"{}\"\ndefault_country = \"IT\"\n", geo.url()),
+                "http": {"allow": ["127.0.0.1"],
+                         "allow_private": [format!("127.0.0.1:{}", geo.addr().port())],
+                         "credentials": [{"host": "127.0.0.1", "query": "key", "secret": "google_key"}]}
+            })),
+        )
+        .await;
+        let one = |postcode: &str, partial: bool| geocoding::Place {
+            postcode: Some(postcode.into()),
+            city: "Milano".into(),
+            country: "IT".into(),
+            partial,
+        };
+        geo.add("Via Dante 7, Milano, IT", vec![one("20121", false)]);
+        geo.add("Via Roma 1, Milano, IT", vec![one("20121", false), one("20123", false)]);
+        geo.add("Corso Como, Milano, IT", vec![one("20154", true)]);
+        // Sales typed three customers' addresses in HubSpot, without postcodes.
+        let customers = [
+            ("393471234567", "Via Dante 7"),
+            ("393471234568", "Via Roma 1"),
+            ("393471234569", "Corso Como"),
+        ];
+        for (wa, street) in customers {
+            hub.create_contact(&[
+                ("firstname", "Cliente"),
+                ("phone", &format!("+{wa}")),
+                ("address", street),
+                ("city", "Milano"),
+                ("country", "IT"),
+            ]);
+        }
+        let applied = crm::pull(&host, "acme").await;
+        assert_eq!(applied["created"], 3, "{applied}");
+        for (i, (wa, _)) in customers.iter().enumerate() {
+            let wamid = format!("wamid.g{i}");
+            crm::inbound(&host, crm::PN, wa, Some("Cliente"), &[(wamid.as_str(), "Ciao")]).await;
+        }
+        let jobs = crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+        let zip = |wa: &str| {
+            hub.contacts_by_phone(&format!("+{wa}"))
+                .pop()
+                .and_then(|c| c.prop("zip").map(str::to_owned))
+        };
+        // One place: its postcode. Two places, or a partial match: none, not a guess.
+        assert_eq!(zip(customers[0].0).as_deref(), Some("20121"));
+        assert_eq!(zip(customers[1].0), None);
+        assert_eq!(zip(customers[2].0), None);
+        // The key went in the URL, added by the host; the plugin never held it.
+        let asked = geo.requests();
+        assert!(!asked.is_empty());
+        assert!(asked.iter().all(|q| q.get("key").map(String::as_str) == Some(geocoding::API_KEY)));
+        assert!(asked.iter().all(|q| q.get("components").map(String::as_str) == Some("country:IT")));
+        // A place Google could not name is not asked again at the next write.
+        let before = geo.requests().len();
+        crm::inbound(&host, crm::PN, customers[1].0, Some("Cliente Due"), &[("wamid.g9", "Ancora")]).await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+        assert_eq!(geo.requests().len(), before, "the miss is remembered");
     }
 }
 

@@ -19,11 +19,12 @@ wasmtime::component::bindgen!({
             export scrm:plugin/mapping@0.1.0;
             export scrm:plugin/connect@0.1.0;
             export scrm:plugin/respond@0.1.0;
+            export scrm:plugin/geocode@0.1.0;
         }
     ",
     world: "plugins",
 });
 
 pub use exports::scrm::plugin::classify::ClassifyError;
-pub use exports::scrm::plugin::{classify, connect, mapping, respond};
+pub use exports::scrm::plugin::{classify, connect, geocode, mapping, respond};
 pub use scrm::plugin::types;

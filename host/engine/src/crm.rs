@@ -263,6 +263,36 @@ impl PluginHost {
         Ok(self.fresh_call(mapper, |store, inst| f(&ix.load(&mut *store, inst)?, store))??)
     }
 
+    /// The geocoder's completion of `r`'s address: the record with the postcode it
+    /// found, or none when there is nothing it can state.
+    ///
+    /// # Errors
+    /// [`CrmCallError`]: a refused key is `Unauthorized`, an unreachable or
+    /// over-quota service `Unavailable`.
+    pub fn complete_address(
+        &self,
+        geocoder: &ActiveBinding,
+        r: &CrmRecord,
+    ) -> Result<Option<CrmRecord>, CrmCallError> {
+        use super::bindings::geocode::GeocodeError;
+        let SlotExports::Geocoder(ix) = &geocoder.component.exports else {
+            return Err(CrmCallError::Failed(
+                "the bound component is not a geocoder".into(),
+            ));
+        };
+        let rec = to_wit_record(r);
+        let out = self.fresh_call(geocoder, |store, inst| {
+            ix.load(&mut *store, inst)?.call_complete(store, &rec)
+        })?;
+        match out {
+            Ok(done) => Ok(done.map(from_wit_record)),
+            Err(GeocodeError::InvalidConfig(m)) => Err(CrmCallError::Invalid(m)),
+            Err(GeocodeError::Refused(m)) => Err(CrmCallError::Unauthorized(m)),
+            Err(GeocodeError::Unavailable(m)) => Err(CrmCallError::Unavailable(m)),
+            Err(GeocodeError::Failed(m)) => Err(CrmCallError::Failed(m)),
+        }
+    }
+
     /// Runs `f` on the connect export of a fresh instance of `connector`.
     fn with_connector<R>(
         &self,

@@ -59,15 +59,18 @@ pub enum Slot {
     Connector,
     /// Actions (replies, tags, assignments) for each inbound message.
     Responder,
+    /// Completes CRM addresses (a missing postcode) before they are written.
+    Geocoder,
 }
 
 impl Slot {
     /// Every slot this host supports.
-    pub const ALL: [Slot; 4] = [
+    pub const ALL: [Slot; 5] = [
         Slot::Classifier,
         Slot::Mapper,
         Slot::Connector,
         Slot::Responder,
+        Slot::Geocoder,
     ];
 
     /// The slot's name as used in the API and CLI.
@@ -77,6 +80,7 @@ impl Slot {
             Slot::Mapper => "mapper",
             Slot::Connector => "connector",
             Slot::Responder => "responder",
+            Slot::Geocoder => "geocoder",
         }
     }
 
@@ -87,6 +91,7 @@ impl Slot {
             Slot::Mapper => "mapping",
             Slot::Connector => "connect",
             Slot::Responder => "respond",
+            Slot::Geocoder => "geocode",
         };
         format!("scrm:plugin/{iface}@{WIT_VERSION}")
     }
@@ -119,6 +124,7 @@ pub(crate) enum SlotExports {
     Mapper(bindings::mapping::GuestIndices),
     Connector(bindings::connect::GuestIndices),
     Responder(bindings::respond::GuestIndices),
+    Geocoder(bindings::geocode::GuestIndices),
 }
 
 /// A compiled component, ready to instantiate; shared across tenants.
@@ -236,6 +242,8 @@ pub struct TenantPlugins {
     pub connector: Option<Arc<ActiveBinding>>,
     /// The responder, if installed.
     pub responder: Option<Arc<ActiveBinding>>,
+    /// The geocoder, if installed.
+    pub geocoder: Option<Arc<ActiveBinding>>,
 }
 
 impl TenantPlugins {
@@ -246,6 +254,7 @@ impl TenantPlugins {
             Slot::Mapper => self.mapper.as_ref(),
             Slot::Connector => self.connector.as_ref(),
             Slot::Responder => self.responder.as_ref(),
+            Slot::Geocoder => self.geocoder.as_ref(),
         }
     }
 
@@ -255,6 +264,7 @@ impl TenantPlugins {
             Slot::Mapper => &mut self.mapper,
             Slot::Connector => &mut self.connector,
             Slot::Responder => &mut self.responder,
+            Slot::Geocoder => &mut self.geocoder,
         }
     }
 }
@@ -525,6 +535,7 @@ impl PluginHost {
             SlotExports::Mapper(i) => i.load(&mut store, &instance).map(drop),
             SlotExports::Connector(i) => i.load(&mut store, &instance).map(drop),
             SlotExports::Responder(i) => i.load(&mut store, &instance).map(drop),
+            SlotExports::Geocoder(i) => i.load(&mut store, &instance).map(drop),
         }
         .map_err(wrong)
     }
@@ -653,6 +664,9 @@ fn find_slot(pre: &InstancePre<CallState>) -> Result<(Slot, SlotExports), String
     }
     if let Ok(i) = bindings::respond::GuestIndices::new(pre) {
         return Ok((Slot::Responder, SlotExports::Responder(i)));
+    }
+    if let Ok(i) = bindings::geocode::GuestIndices::new(pre) {
+        return Ok((Slot::Geocoder, SlotExports::Geocoder(i)));
     }
     Err(format!(
         "it exports none of {}",

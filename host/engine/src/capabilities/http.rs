@@ -34,8 +34,12 @@ use wasmtime_wasi_http::{
 pub struct Credential {
     /// The host (as in the allowlist) whose requests get the header.
     pub host: String,
-    /// The header to set, e.g. `authorization`.
+    /// The header to set, e.g. `authorization` (empty when `query` carries it).
+    #[serde(default)]
     pub header: String,
+    /// Or the query parameter to add, e.g. `key` (Google's APIs), instead of a header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
     /// The tenant secret holding the value.
     pub secret: String,
     /// Text put before the secret, e.g. `Bearer `.
@@ -98,11 +102,28 @@ impl HttpPolicy {
                     c.host
                 ));
             }
-            if http::HeaderName::from_bytes(c.header.as_bytes()).is_err() {
-                return Err(format!(
-                    "credential header {:?} is not a valid header name",
-                    c.header
-                ));
+            match &c.query {
+                Some(q)
+                    if q.is_empty()
+                        || !q
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+                {
+                    return Err(format!(
+                        "credential query parameter {q:?} is not a plain name"
+                    ));
+                }
+                Some(_) if !c.header.is_empty() => {
+                    return Err("a credential sets a header or a query parameter, not both".into());
+                }
+                Some(_) => {}
+                None if http::HeaderName::from_bytes(c.header.as_bytes()).is_err() => {
+                    return Err(format!(
+                        "credential header {:?} is not a valid header name",
+                        c.header
+                    ));
+                }
+                None => {}
             }
         }
         Ok(())
@@ -303,6 +324,25 @@ impl WasiHttpHooks for PolicyHooks {
                     HttpError::HttpRequestDenied,
                 );
             };
+            if let Some(param) = &c.query {
+                match with_query(
+                    request.uri(),
+                    param,
+                    &format!("{}{}", c.prefix, value.expose_secret()),
+                ) {
+                    Some(uri) => *request.uri_mut() = uri,
+                    None => {
+                        return self.deny(
+                            format!(
+                                "request to {host}: credential {:?} cannot go in the URL",
+                                c.secret
+                            ),
+                            HttpError::HttpRequestDenied,
+                        );
+                    }
+                }
+                continue;
+            }
             match credential_header(c, &value) {
                 Some((name, v)) => {
                     request.headers_mut().insert(name, v);
@@ -430,6 +470,26 @@ fn credential_header(
     Some((name, v))
 }
 
+/// `uri` with `param=value` added to its query (the value percent-encoded).
+fn with_query(uri: &http::Uri, param: &str, value: &str) -> Option<http::Uri> {
+    let mut encoded = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let path = uri.path();
+    let query = match uri.query() {
+        Some(q) if !q.is_empty() => format!("{q}&{param}={encoded}"),
+        _ => format!("{param}={encoded}"),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(format!("{path}?{query}").parse().ok()?);
+    http::Uri::from_parts(parts).ok()
+}
+
 fn full(bytes: Bytes) -> WasiBody {
     Full::new(bytes)
         .map_err(|never: std::convert::Infallible| match never {})
@@ -538,11 +598,41 @@ mod tests {
             credentials: vec![Credential {
                 host: "y.com".into(),
                 header: "authorization".into(),
+                query: None,
                 secret: "s".into(),
                 prefix: String::new(),
             }],
             ..HttpPolicy::default()
         };
         assert!(p.validate().unwrap_err().contains("not on the allowlist"));
+        let p = HttpPolicy {
+            allow: vec!["maps.googleapis.com".into()],
+            credentials: vec![Credential {
+                host: "maps.googleapis.com".into(),
+                header: "authorization".into(),
+                query: Some("key".into()),
+                secret: "s".into(),
+                prefix: String::new(),
+            }],
+            ..HttpPolicy::default()
+        };
+        assert!(p.validate().unwrap_err().contains("not both"));
+    }
+
+    #[test]
+    fn a_query_credential_is_added_to_the_url_encoded() {
+        let uri: http::Uri = "https://maps.googleapis.com/maps/api/geocode/json?address=Via+Roma"
+            .parse()
+            .unwrap();
+        let out = with_query(&uri, "key", "AIza k&y").unwrap();
+        assert_eq!(
+            out.to_string(),
+            "https://maps.googleapis.com/maps/api/geocode/json?address=Via+Roma&key=AIza%20k%26y"
+        );
+        let bare: http::Uri = "http://127.0.0.1:9/x".parse().unwrap();
+        assert_eq!(
+            with_query(&bare, "key", "k").unwrap().to_string(),
+            "http://127.0.0.1:9/x?key=k"
+        );
     }
 }

@@ -651,9 +651,12 @@ impl SyncEngine {
                 Ok((rec, defaulted))
             })
             .await?;
+        let (rec, completed) = self.complete_address(tenant, rec).await;
         let hash = record_hash(&rec);
+        // A postcode the geocoder just found is news for the CRM, whatever the hashes.
         if let Some(link) = &link
             && unchanged
+            && !completed
         {
             match &link.record_hash {
                 Some(h) if *h == hash => return Ok(link.crm_id.clone()),
@@ -695,6 +698,30 @@ impl SyncEngine {
             })
             .await?;
         Ok(id)
+    }
+}
+
+impl SyncEngine {
+    /// `rec` with its address completed by the tenant's geocoder, when one is
+    /// installed and names a postcode; as it is otherwise. A failing geocoder never
+    /// holds up the write: it is logged, and the record goes as it is.
+    /// True with the record when the geocoder completed it.
+    async fn complete_address(&self, tenant: &str, rec: CrmRecord) -> (CrmRecord, bool) {
+        let Some(geocoder) = self.plugins.snapshot(tenant).geocoder.clone() else {
+            return (rec, false);
+        };
+        let asked = rec.clone();
+        match self
+            .blocking(move |h| h.complete_address(&geocoder, &asked))
+            .await
+        {
+            Ok(Some(done)) => (done, true),
+            Ok(None) => (rec, false),
+            Err(e) => {
+                tracing::warn!(%tenant, error = %e, "the geocoder failed; the record goes without it");
+                (rec, false)
+            }
+        }
     }
 }
 
