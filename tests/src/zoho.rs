@@ -396,8 +396,8 @@ impl Zoho {
         d.modified = now_secs();
     }
 
-    /// Carries out the next `n` deal creations but answers them `504` (the answer
-    /// lost on the way back).
+    /// Carries out the next `n` deal or note creations but answers them `504` (the
+    /// answer lost on the way back).
     pub fn lose_deal_answers(&self, n: u32) {
         self.shared.lock().lose_answers = n;
     }
@@ -783,7 +783,7 @@ async fn handle(
         let mut inner = shared.lock();
         let resp = route(&mut inner, &parts, &bytes, json.as_ref());
         if parts.method == Method::POST
-            && parts.uri.path().ends_with("/Deals")
+            && (parts.uri.path().ends_with("/Deals") || parts.uri.path().ends_with("/Notes"))
             && resp.status() == StatusCode::CREATED
             && inner.lose_answers > 0
         {
@@ -870,6 +870,7 @@ fn route(
             None => invalid_body(),
         },
         (&Method::GET, ["Deals", "search"]) => search_deals(inner, parts.uri.query()),
+        (&Method::GET, ["Contacts", id, "Notes"]) => notes_of_contact(inner, id),
         (&Method::GET, ["Deals", id]) => get_deal(inner, id),
         (&Method::PUT, ["Deals", id]) => match body() {
             Some(b) => update_deal(inner, id, b),
@@ -1739,6 +1740,28 @@ fn create_deals(inner: &mut Inner, body: &Value) -> Response {
         deal.modified = now;
         inner.deals.push(deal);
     })
+}
+
+/// `GET /Contacts/{id}/Notes`: the contact's notes (`{"data": [...], "info"}`), or
+/// 204 when it has none.
+fn notes_of_contact(inner: &Inner, id: &str) -> Response {
+    let offset = inner.offset_minutes;
+    let notes: Vec<Value> = inner
+        .notes
+        .iter()
+        .filter(|n| n.parent_id == id)
+        .map(|n| {
+            json!({"id": n.id, "Note_Title": n.title, "Note_Content": n.content,
+                   "Created_Time": format_datetime(n.created, offset),
+                   "Parent_Id": {"id": n.parent_id, "module": {"api_name": n.parent_module}}})
+        })
+        .collect();
+    if notes.is_empty() {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let n = notes.len();
+    axum::Json(json!({"data": notes, "info": {"per_page": 200, "count": n, "page": 1, "more_records": false}}))
+        .into_response()
 }
 
 /// A deal as the API returns it.

@@ -548,13 +548,24 @@ scrm_e2e::both_backends! {
         assert!(deals.iter().all(|d| key(d) == key(&first)), "{deals:#?}");
         assert_eq!(deals.iter().filter(|d| !d.stage.starts_with("Closed")).count(), 1);
 
-        // Zoho stores the next deal but the answer is lost: the retry finds it.
-        zoho.lose_deal_answers(1);
+        // Zoho stores the next note and deal but both answers are lost: the retries
+        // find them by their keys.
+        zoho.lose_deal_answers(2);
         crm::customer_writes(&host, "Mario", &[("wamid.zd4", "Voglio acquistare il prodotto B")])
             .await;
         let jobs = crm::synced(&host, "acme", SYNC_WAIT).await;
         assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
-        assert_eq!(zoho.requests().iter().filter(|r| r.status == 504).count(), 1);
+        assert_eq!(zoho.requests().iter().filter(|r| r.status == 504).count(), 2);
+        let contact = zoho.contacts().pop().unwrap();
+        let notes = zoho.notes_of(&contact.id);
+        assert_eq!(
+            notes
+                .iter()
+                .filter(|n| n.content.as_deref().is_some_and(|c| c.ends_with("(wamid.zd4)")))
+                .count(),
+            1,
+            "{notes:#?}"
+        );
         let product_b: Vec<_> = zoho
             .deals()
             .into_iter()

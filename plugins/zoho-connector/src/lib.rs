@@ -122,11 +122,43 @@ impl Connector for Zoho {
 
     fn push_note(
         contact_id: String,
-        _write: WriteKey,
+        write: WriteKey,
         record: CrmRecord,
     ) -> Result<Pushed, ConnectorError> {
         let cfg = Config::load()?;
-        let note = records::note_data(&cfg, &contact_id, &record)?;
+        let marker = format!("({})", write.key);
+        // A retry finds the note an attempt whose answer was lost wrote: each note
+        // ends with its key (Zoho notes take no custom fields).
+        if write.retried && !write.key.is_empty() {
+            let path = format!(
+                "{}/{}/Notes?fields=Note_Content&per_page=200",
+                cfg.contacts_module,
+                records::checked_id(&contact_id)?
+            );
+            let found = wire::send(&cfg, "GET", &path, &[], None)?;
+            if let Some(id) = found.body["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|n| {
+                    n["Note_Content"]
+                        .as_str()
+                        .is_some_and(|c| c.ends_with(&marker))
+                })
+                .and_then(|n| n["id"].as_str())
+            {
+                return Ok(Pushed {
+                    id: id.to_string(),
+                    updated_at: None,
+                });
+            }
+        }
+        let mut note = records::note_data(&cfg, &contact_id, &record)?;
+        if !write.key.is_empty()
+            && let Some(text) = note["Note_Content"].as_str()
+        {
+            note["Note_Content"] = json!(format!("{text}\n{marker}"));
+        }
         let reply = wire::send(&cfg, "POST", "Notes", &[], Some(&json!({"data": [note]})))?;
         records::pushed(&reply.body)
     }
