@@ -934,6 +934,9 @@ scrm_e2e::both_backends! {
                 ("country", "IT"),
             ]);
         }
+        // HubSpot stamps creations in one millisecond apart, a little ahead of the
+        // clock: let the clock pass them before pulling (pull_settle_ms is 0 here).
+        tokio::time::sleep(Duration::from_millis(50)).await;
         let applied = crm::pull(&host, "acme").await;
         assert_eq!(applied["created"], 3, "{applied}");
         for (i, (wa, _)) in customers.iter().enumerate() {
