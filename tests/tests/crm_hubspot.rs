@@ -729,6 +729,8 @@ scrm_e2e::both_backends! {
         // A salesperson logs a call note and a WhatsApp reply marked /wa.
         hub.log_whatsapp(&contact.id, "<p>Chiamato il cliente, nessuna risposta</p>");
         hub.log_whatsapp(&contact.id, "<p>/wa Il suo ordine &egrave; partito: arriva domani.</p>");
+        // The stand-in's stamps can run a millisecond ahead of the clock.
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let applied = crm::pull(&host, "acme").await;
         assert_eq!(applied["replies"], 1, "{applied}");
         assert_eq!(applied["replies_refused"], 0, "{applied}");
@@ -759,6 +761,7 @@ scrm_e2e::both_backends! {
         crm::synced(&host, "acme", Duration::from_secs(60)).await;
         let lucia = hub.contacts_by_phone("+393331112222").pop().expect("Lucia in HubSpot");
         hub.log_whatsapp(&lucia.id, "<p>/wa Buongiorno Lucia, il suo reso è stato accettato.</p>");
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let applied = crm::pull(&host, "acme").await;
         assert_eq!(applied["replies"], 1, "{applied}");
         let sent = wait_sent(&graph, 2).await;
