@@ -139,3 +139,16 @@ pub fn request(
 pub fn get(url: &str) -> Result<Response, HttpError> {
     request("GET", url, &[], None)
 }
+
+/// Every byte but RFC 3986's unreserved characters (`A-Z a-z 0-9 - _ . ~`).
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `s` percent-encoded for a URL query value or path segment: everything but the
+/// unreserved characters, so `'`, `,`, `&`, `=` and spaces survive any proxy.
+pub fn encode_component(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
+}

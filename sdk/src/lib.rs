@@ -138,6 +138,7 @@ mod content;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod replies;
 pub mod secrets;
 
 pub use classifier::exports::scrm::plugin::classify::{ClassifyError, Guest as Classifier};

@@ -26,6 +26,7 @@
 //!
 //! [Google Maps Geocoding API]: https://developers.google.com/maps/documentation/geocoding/requests-geocoding
 
+use scrm_plugin_sdk::http::encode_component;
 use scrm_plugin_sdk::{CrmRecord, Field, FieldValue, GeocodeError, Geocoder};
 use serde::Deserialize;
 use serde_json::Value;
@@ -90,19 +91,6 @@ fn text<'a>(r: &'a CrmRecord, name: &str) -> Option<&'a str> {
         })
 }
 
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// The request path for the record's address, or none when there is nothing to
 /// look up (a postcode already, or no street and no city).
 pub fn lookup_path(cfg: &Config, r: &CrmRecord) -> Option<(String, Option<String>)> {
@@ -122,7 +110,7 @@ pub fn lookup_path(cfg: &Config, r: &CrmRecord) -> Option<(String, Option<String
         .collect();
     let mut path = format!(
         "/maps/api/geocode/json?address={}",
-        encode(&address.join(", "))
+        encode_component(&address.join(", "))
     );
     let code = country
         .clone()
@@ -132,7 +120,7 @@ pub fn lookup_path(cfg: &Config, r: &CrmRecord) -> Option<(String, Option<String
         path.push_str(&format!("&components=country:{c}"));
     }
     if !cfg.language.is_empty() {
-        path.push_str(&format!("&language={}", encode(&cfg.language)));
+        path.push_str(&format!("&language={}", encode_component(&cfg.language)));
     }
     Some((path, code))
 }

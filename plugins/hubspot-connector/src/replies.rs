@@ -44,15 +44,7 @@ pub fn plain(html: &str) -> String {
 
 /// The reply text of a communication body, when it starts with `marker`.
 pub fn reply_text(body: &str, marker: &str) -> Option<String> {
-    let text = plain(body);
-    let head = text.get(..marker.len())?;
-    if !head.eq_ignore_ascii_case(marker) {
-        return None;
-    }
-    let rest = text[marker.len()..]
-        .trim_start_matches([':', ' ', '\n'])
-        .trim();
-    (!rest.is_empty()).then(|| rest.to_string())
+    scrm_plugin_sdk::replies::reply_text(&plain(body), marker)
 }
 
 /// The replies changed after `since` up to `until` (Unix ms), and where the next

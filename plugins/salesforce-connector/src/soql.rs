@@ -56,15 +56,7 @@ pub fn string(value: &str) -> String {
 /// Percent-encodes `s` for a query parameter (everything but RFC 3986 unreserved
 /// characters), so `'`, `>`, `=` and spaces in a SOQL query survive any proxy.
 pub fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    scrm_plugin_sdk::http::encode_component(s)
 }
 
 /// Where the next pull starts; stored by the host as JSON.

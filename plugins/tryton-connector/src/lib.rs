@@ -343,23 +343,14 @@ fn replies(cfg: &Config, pos: &mut Value) -> Result<Vec<CrmReply>, ConnectorErro
         else {
             continue;
         };
-        let message = n["message"].as_str().unwrap_or_default().trim();
-        let text = message
-            .get(marker.len()..)
-            .filter(|_| {
-                message
-                    .get(..marker.len())
-                    .is_some_and(|h| h.eq_ignore_ascii_case(marker))
-            })
-            .map(|t| t.trim_start_matches([':', ' ', '\n']).trim())
-            .unwrap_or_default();
-        if text.is_empty() {
+        let message = n["message"].as_str().unwrap_or_default();
+        let Some(text) = scrm_plugin_sdk::replies::reply_text(message, marker) else {
             continue;
-        }
+        };
         out.push(CrmReply {
             id: n["id"].as_i64().unwrap_or_default().to_string(),
             contact_id: party.to_string(),
-            text: text.to_string(),
+            text,
             written_at: datetime_ms(&n["create_date"]).unwrap_or_default(),
         });
     }

@@ -364,16 +364,7 @@ pub fn equals_criteria(field: &str, value: &str) -> String {
         }
         v.push(c);
     }
-    let raw = format!("({field}:equals:{v})");
-    let mut out = String::new();
-    for b in raw.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    scrm_plugin_sdk::http::encode_component(&format!("({field}:equals:{v})"))
 }
 
 /// The id and `Modified_Time` of the first record result of a write.

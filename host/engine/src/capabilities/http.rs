@@ -472,14 +472,12 @@ fn credential_header(
 
 /// `uri` with `param=value` added to its query (the value percent-encoded).
 fn with_query(uri: &http::Uri, param: &str, value: &str) -> Option<http::Uri> {
-    let mut encoded = String::new();
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            encoded.push(char::from(b));
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
+    const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let encoded = percent_encoding::utf8_percent_encode(value, COMPONENT);
     let path = uri.path();
     let query = match uri.query() {
         Some(q) if !q.is_empty() => format!("{q}&{param}={encoded}"),

@@ -581,17 +581,12 @@ async fn secret_value(body: SecretBody) -> Result<String, ApiError> {
             ));
         }
     };
-    let cred = crate::slots::oauth::OAuth2 {
-        token_url: o.token_url,
-        client_id: o.client_id,
-        client_secret: o.client_secret,
-        refresh_token: o.refresh_token,
-        access_token: None,
-        expires_at: None,
-        lifetime_ms: None,
-        renewed_at: None,
-        last_error: None,
-    };
+    let cred = crate::slots::oauth::OAuth2::new(
+        o.token_url,
+        o.client_id,
+        o.client_secret,
+        o.refresh_token,
+    );
     cred.validate()
         .map_err(|e| ApiError::bad_request("invalid_secret", e))?;
     let renewed = tokio::task::spawn_blocking(move || cred.renewed(scrm_store::now_ms()))

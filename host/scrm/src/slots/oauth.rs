@@ -60,6 +60,26 @@ struct Stored {
 }
 
 impl OAuth2 {
+    /// A credential as an operator gives it, before its first access token.
+    pub fn new(
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        refresh_token: String,
+    ) -> OAuth2 {
+        OAuth2 {
+            token_url,
+            client_id,
+            client_secret,
+            refresh_token,
+            access_token: None,
+            expires_at: None,
+            lifetime_ms: None,
+            renewed_at: None,
+            last_error: None,
+        }
+    }
+
     /// The credential a stored secret value holds, if it is one.
     pub fn parse(value: &str) -> Option<OAuth2> {
         if !value.trim_start().starts_with('{') {
