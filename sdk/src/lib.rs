@@ -23,7 +23,7 @@
 //! `target/wasm32-wasip2/release/` is the component to install with
 //! `scrm plugin install --tenant T --slot classifier FILE.wasm`.
 //!
-//! The contract itself is the WIT package `scrm:plugin@0.1.0` in the repository's
+//! The contract itself is the WIT package `scrm:plugin@0.1.1` in the repository's
 //! `wit/` directory; this crate generates Rust bindings for it with `wit-bindgen`
 //! and adds small conveniences ([`config`], [`log`], [`Content::text`]).
 
@@ -56,11 +56,11 @@ pub mod mapper {
         path: "../wit",
         world: "mapper",
         with: {
-            "scrm:plugin/types@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
-            "scrm:plugin/log@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
-            "scrm:plugin/config@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
-            "scrm:plugin/kv@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
-            "scrm:plugin/clock@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+            "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
         },
         pub_export_macro: true,
         export_macro_name: "export",
@@ -77,11 +77,11 @@ pub mod connector {
         path: "../wit",
         world: "connector",
         with: {
-            "scrm:plugin/types@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
-            "scrm:plugin/log@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
-            "scrm:plugin/config@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
-            "scrm:plugin/kv@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
-            "scrm:plugin/clock@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+            "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
         },
         generate_all,
         pub_export_macro: true,
@@ -98,11 +98,11 @@ pub mod responder {
         path: "../wit",
         world: "responder",
         with: {
-            "scrm:plugin/types@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
-            "scrm:plugin/log@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
-            "scrm:plugin/config@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
-            "scrm:plugin/kv@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
-            "scrm:plugin/clock@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+            "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
         },
         pub_export_macro: true,
         export_macro_name: "export",
@@ -118,16 +118,37 @@ pub mod geocoder {
         path: "../wit",
         world: "geocoder",
         with: {
-            "scrm:plugin/types@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
-            "scrm:plugin/log@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
-            "scrm:plugin/config@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
-            "scrm:plugin/kv@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
-            "scrm:plugin/clock@0.1.0": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+            "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
         },
         pub_export_macro: true,
         export_macro_name: "export",
         generate_all,
         default_bindings_module: "::scrm_plugin_sdk::geocoder",
+        runtime_path: "::scrm_plugin_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+/// Generated bindings for the `flow` world (since 0.1.1).
+#[allow(missing_docs, missing_debug_implementations, unsafe_code)]
+pub mod flow {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "flow",
+        with: {
+            "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export",
+        generate_all,
+        default_bindings_module: "::scrm_plugin_sdk::flow",
         runtime_path: "::scrm_plugin_sdk::__private::wit_bindgen::rt",
     });
 }
@@ -152,6 +173,9 @@ pub use connector::exports::scrm::plugin::connect::{
 };
 pub use geocoder::exports::scrm::plugin::geocode::{GeocodeError, Guest as Geocoder};
 pub use mapper::exports::scrm::plugin::mapping::{Guest as Mapper, MapError, Mapped};
+pub use flow::exports::scrm::plugin::automate as flows;
+pub use flow::exports::scrm::plugin::automate::Guest as Flow;
+pub use flow::scrm::plugin::{orders, profile, timers};
 pub use responder::exports::scrm::plugin::respond::{
     Action, Event, Guest as Responder, RespondError, TemplateSend,
 };
@@ -180,6 +204,15 @@ macro_rules! export_geocoder {
     ($ty:ident) => {
         #[cfg(target_family = "wasm")]
         $crate::__export_geocoder_impl!($ty with_types_in $crate::geocoder);
+    };
+}
+
+/// Exports `$ty` as this component's flow. `$ty` must implement [`Flow`].
+#[macro_export]
+macro_rules! export_flow {
+    ($ty:ident) => {
+        #[cfg(target_family = "wasm")]
+        $crate::__export_flow_impl!($ty with_types_in $crate::flow);
     };
 }
 

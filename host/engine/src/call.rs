@@ -7,7 +7,7 @@
 //! is a measurable share of a fresh-instance call.
 
 use super::capabilities::{
-    clock::ClockState, config::ConfigState, http::HttpState, kv::KvState, log::LogState,
+    automation::AutomationState, clock::ClockState, config::ConfigState, http::HttpState, kv::KvState, log::LogState,
     secrets::SecretsState,
 };
 use super::engine::deadline_ticks;
@@ -37,6 +37,7 @@ pub struct CallState {
     pub(super) clock: ClockState,
     pub(super) http: HttpState,
     pub(super) secrets: SecretsState,
+    pub(crate) automation: AutomationState,
     deadline: Deadline,
 }
 
@@ -57,15 +58,27 @@ impl CallState {
     pub(super) fn restart_deadline(&mut self, deadline_ms: u64) {
         self.deadline = Deadline {
             started: Instant::now(),
-            waited_before: self.http.waited(),
+            waited_before: self.waited(),
             budget: Duration::from_millis(deadline_ms),
         };
+    }
+
+    /// Time the call spent waiting for the host: HTTP answers and order lookups.
+    fn waited(&self) -> Duration {
+        self.http.waited() + self.automation.waited()
+    }
+
+    /// The timer changes the call made.
+    pub(super) fn take_timer_changes(
+        &mut self,
+    ) -> Vec<super::capabilities::automation::TimerChange> {
+        self.automation.take_changes()
     }
 
     /// What is left of the call's deadline, if anything.
     fn deadline_left(&self) -> Option<Duration> {
         let d = &self.deadline;
-        let waited = self.http.waited().saturating_sub(d.waited_before);
+        let waited = self.waited().saturating_sub(d.waited_before);
         let used = d.started.elapsed().saturating_sub(waited);
         d.budget.checked_sub(used).filter(|left| !left.is_zero())
     }
@@ -178,6 +191,7 @@ pub fn new_store(
         clock: ClockState,
         http,
         secrets,
+        automation: AutomationState::default(),
         deadline: Deadline {
             started: Instant::now(),
             waited_before: Duration::ZERO,

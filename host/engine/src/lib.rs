@@ -27,6 +27,7 @@ pub mod classifier;
 pub mod crm;
 pub mod engine;
 pub mod error;
+pub mod flow;
 pub mod limits;
 pub mod responder;
 pub mod storage;
@@ -45,7 +46,7 @@ use wasmtime::Engine;
 use wasmtime::component::{InstancePre, Linker};
 
 /// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.1.1";
 
 /// A plugin slot of a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -61,16 +62,20 @@ pub enum Slot {
     Responder,
     /// Completes CRM addresses (a missing postcode) before they are written.
     Geocoder,
+    /// Durable automation (since WIT 0.1.1): a tenant enables any number of flows,
+    /// each bound under the slot name `flow:NAME`.
+    Flow,
 }
 
 impl Slot {
     /// Every slot this host supports.
-    pub const ALL: [Slot; 5] = [
+    pub const ALL: [Slot; 6] = [
         Slot::Classifier,
         Slot::Mapper,
         Slot::Connector,
         Slot::Responder,
         Slot::Geocoder,
+        Slot::Flow,
     ];
 
     /// The slot's name as used in the API and CLI.
@@ -81,6 +86,7 @@ impl Slot {
             Slot::Connector => "connector",
             Slot::Responder => "responder",
             Slot::Geocoder => "geocoder",
+            Slot::Flow => "flow",
         }
     }
 
@@ -92,6 +98,7 @@ impl Slot {
             Slot::Connector => "connect",
             Slot::Responder => "respond",
             Slot::Geocoder => "geocode",
+            Slot::Flow => "automate",
         };
         format!("scrm:plugin/{iface}@{WIT_VERSION}")
     }
@@ -106,6 +113,9 @@ impl std::str::FromStr for Slot {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Slot, String> {
+        if s.strip_prefix("flow:").is_some_and(|name| !name.is_empty()) {
+            return Ok(Slot::Flow);
+        }
         Slot::ALL
             .into_iter()
             .find(|slot| slot.as_str() == s)
@@ -125,6 +135,7 @@ pub(crate) enum SlotExports {
     Connector(bindings::connect::GuestIndices),
     Responder(bindings::respond::GuestIndices),
     Geocoder(bindings::geocode::GuestIndices),
+    Flow(bindings::flow::GuestIndices),
 }
 
 /// A compiled component, ready to instantiate; shared across tenants.
@@ -244,6 +255,8 @@ pub struct TenantPlugins {
     pub responder: Option<Arc<ActiveBinding>>,
     /// The geocoder, if installed.
     pub geocoder: Option<Arc<ActiveBinding>>,
+    /// The enabled flows, by name.
+    pub flows: std::collections::BTreeMap<String, Arc<ActiveBinding>>,
 }
 
 impl TenantPlugins {
@@ -255,7 +268,13 @@ impl TenantPlugins {
             Slot::Connector => self.connector.as_ref(),
             Slot::Responder => self.responder.as_ref(),
             Slot::Geocoder => self.geocoder.as_ref(),
+            Slot::Flow => None,
         }
+    }
+
+    /// The enabled flow `name`, if there is one.
+    pub fn flow(&self, name: &str) -> Option<&Arc<ActiveBinding>> {
+        self.flows.get(name)
     }
 
     fn slot_mut(&mut self, slot: Slot) -> &mut Option<Arc<ActiveBinding>> {
@@ -265,6 +284,8 @@ impl TenantPlugins {
             Slot::Connector => &mut self.connector,
             Slot::Responder => &mut self.responder,
             Slot::Geocoder => &mut self.geocoder,
+            // Flows are kept by name (see `PluginHost::activate`).
+            Slot::Flow => unreachable!("flows are not a single slot"),
         }
     }
 }
@@ -360,6 +381,10 @@ impl PluginHost {
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         capabilities::secrets::add_to_linker(&mut linker, |s: &mut CallState| &mut s.secrets)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        capabilities::automation::add_to_linker(&mut linker, |s: &mut CallState| {
+            &mut s.automation
+        })
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         Ok(PluginHost {
@@ -508,23 +533,29 @@ impl PluginHost {
         Ok((Inspected { sha256, slot }, loaded))
     }
 
+    /// A store with no configuration, storage, network or secrets, under the host's
+    /// default limits: for install checks and `describe`.
+    pub(crate) fn bare_store(&self, site: &CallSite) -> wasmtime::Store<CallState> {
+        let kv = capabilities::kv::KvState::new(None, "", "", self.kv_quota);
+        let http = capabilities::http::HttpState::new(Arc::default(), Vec::new(), None);
+        call::new_store(
+            &self.engine,
+            &self.limits,
+            site,
+            Arc::from(&[][..]),
+            kv,
+            http,
+            capabilities::secrets::SecretsState::new(None, "", Arc::default()),
+        )
+    }
+
     fn check_instantiates(&self, loaded: &LoadedComponent) -> Result<(), InstallError> {
         let site = CallSite {
             tenant: "(install check)".into(),
             plugin: "(install check)".into(),
             sha256: loaded.sha256[..12].to_string(),
         };
-        let kv = capabilities::kv::KvState::new(None, "", "", self.kv_quota);
-        let http = capabilities::http::HttpState::new(Arc::default(), Vec::new(), None);
-        let mut store = call::new_store(
-            &self.engine,
-            &self.limits,
-            &site,
-            Arc::from(&[][..]),
-            kv,
-            http,
-            capabilities::secrets::SecretsState::new(None, "", Arc::default()),
-        );
+        let mut store = self.bare_store(&site);
         let wrong = |e: wasmtime::Error| InstallError::WrongWorld {
             supported: supported_worlds(),
             reason: format!("{e:#}"),
@@ -536,6 +567,7 @@ impl PluginHost {
             SlotExports::Connector(i) => i.load(&mut store, &instance).map(drop),
             SlotExports::Responder(i) => i.load(&mut store, &instance).map(drop),
             SlotExports::Geocoder(i) => i.load(&mut store, &instance).map(drop),
+            SlotExports::Flow(i) => i.load(&mut store, &instance).map(drop),
         }
         .map_err(wrong)
     }
@@ -628,9 +660,24 @@ impl PluginHost {
             .get(&row.tenant_id)
             .map(|t| (**t).clone())
             .unwrap_or_default();
-        *next.slot_mut(slot) = Some(binding);
+        match row.slot.strip_prefix("flow:") {
+            Some(name) => {
+                next.flows.insert(name.to_string(), binding);
+            }
+            None => *next.slot_mut(slot) = Some(binding),
+        }
         tenants.insert(row.tenant_id.clone(), Arc::new(next));
         Ok(())
+    }
+
+    /// Stops the tenant's flow `name` (disabled); the next event finds it gone.
+    pub fn deactivate_flow(&self, tenant: &str, name: &str) {
+        let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(current) = tenants.get(tenant) {
+            let mut next = (**current).clone();
+            next.flows.remove(name);
+            tenants.insert(tenant.to_string(), Arc::new(next));
+        }
     }
 
     /// Usage of the instance pool, for metrics.
@@ -667,6 +714,9 @@ fn find_slot(pre: &InstancePre<CallState>) -> Result<(Slot, SlotExports), String
     }
     if let Ok(i) = bindings::geocode::GuestIndices::new(pre) {
         return Ok((Slot::Geocoder, SlotExports::Geocoder(i)));
+    }
+    if let Ok(i) = bindings::flow::GuestIndices::new(pre) {
+        return Ok((Slot::Flow, SlotExports::Flow(i)));
     }
     Err(format!(
         "it exports none of {}",

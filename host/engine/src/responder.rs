@@ -103,7 +103,7 @@ fn action_json(a: Action) -> Value {
 }
 
 /// The contract's view of a stored classification.
-pub(crate) fn to_wit_classification(c: &Classification) -> wit::Classification {
+pub fn to_wit_classification(c: &Classification) -> wit::Classification {
     let d = &c.details;
     wit::Classification {
         tags: c.tags.clone(),

@@ -98,3 +98,33 @@ pub trait SecretSource: Send + Sync + std::fmt::Debug {
         self.secret(tenant, name)
     }
 }
+
+/// What a flow may read of its event's contact: the host gives one per call, bound
+/// to the event's tenant and contact, so a flow cannot name anyone else. Called on
+/// the call's (blocking) thread.
+pub trait FlowReader: Send + Sync + std::fmt::Debug {
+    /// The contact's profile; none for events without a contact.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn profile(
+        &self,
+    ) -> Result<Option<crate::bindings::scrm::plugin::profile::Profile>, StorageError>;
+
+    /// The contact's newest `limit` messages, newest first.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn history(&self, limit: u32) -> Result<Vec<crate::bindings::types::Message>, StorageError>;
+
+    /// The contact's orders placed at or after `since`, newest first, at most
+    /// `limit`.
+    ///
+    /// # Errors
+    /// Why they could not be read (shown to the flow).
+    fn orders(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::bindings::scrm::plugin::orders::OrderInfo>, String>;
+}

@@ -49,6 +49,12 @@ pub fn ensure_component(db: &Db, plugins: &PluginHost, sha256: &str) -> anyhow::
 /// # Errors
 /// When its component cannot be had or loaded.
 pub fn activate(db: &Db, plugins: &PluginHost, row: &BindingRow) -> anyhow::Result<()> {
+    if let Some(flow) = row.slot.strip_prefix(scrm_store::flows::FLOW_SLOT_PREFIX)
+        && row.disabled_at.is_some()
+    {
+        plugins.deactivate_flow(&row.tenant_id, flow);
+        return Ok(());
+    }
     ensure_component(db, plugins, &row.sha256)?;
     plugins.activate(&crate::slots::binding_spec(row))?;
     Ok(())
@@ -61,6 +67,16 @@ fn current(plugins: &PluginHost, row: &BindingRow) -> bool {
         return true;
     };
     let snapshot = plugins.snapshot(&row.tenant_id);
+    if let Some(flow) = row.slot.strip_prefix(scrm_store::flows::FLOW_SLOT_PREFIX) {
+        return match snapshot.flow(flow) {
+            None => row.disabled_at.is_some(),
+            Some(b) => {
+                row.disabled_at.is_none()
+                    && b.version == row.version
+                    && b.quarantined().is_some() == row.quarantined_at.is_some()
+            }
+        };
+    }
     snapshot.slot(slot).is_some_and(|b| {
         b.version == row.version && b.quarantined().is_some() == row.quarantined_at.is_some()
     })

@@ -18,6 +18,7 @@
 //! below, never in an HTTP handler, so the API, the CLI and automations share it.
 
 pub mod api;
+pub mod automation;
 pub mod backoff;
 pub mod cli;
 pub mod cloud;

@@ -47,6 +47,28 @@ pub struct PluginLatencyLabels {
     pub plugin: String,
 }
 
+/// Labels of a flow job outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FlowJobLabels {
+    /// Tenant.
+    pub tenant: String,
+    /// The flow.
+    pub flow: String,
+    /// `done`, `skipped`, `retry`, `failed`.
+    pub result: String,
+}
+
+/// Labels of an automated send: the flow and version that caused it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FlowSendLabels {
+    /// Tenant.
+    pub tenant: String,
+    /// The flow.
+    pub flow: String,
+    /// The flow's version.
+    pub version: String,
+}
+
 /// Labels of a CRM sync job outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CrmJobLabels {
@@ -151,6 +173,12 @@ pub struct Metrics {
     pub crm_jobs: Family<CrmJobLabels, Counter>,
     /// Time to run one CRM sync job (mapper and connector calls included), seconds.
     pub crm_latency: Family<CrmLatencyLabels, Histogram>,
+    /// Flow events and timers handled, by outcome.
+    pub flow_jobs: Family<FlowJobLabels, Counter>,
+    /// Messages flows queued, by flow and version.
+    pub flow_sends: Family<FlowSendLabels, Counter>,
+    /// How late timers fired past their due time and settle delay, seconds.
+    pub flow_lateness: Histogram,
 }
 
 impl Default for Metrics {
@@ -268,8 +296,29 @@ impl Metrics {
             "Time to run one CRM sync job, mapper and connector calls included",
             crm_latency.clone(),
         );
+        let flow_jobs = Family::<FlowJobLabels, Counter>::default();
+        registry.register(
+            "flow_jobs",
+            "Flow events and timers handled, by flow and outcome",
+            flow_jobs.clone(),
+        );
+        let flow_sends = Family::<FlowSendLabels, Counter>::default();
+        registry.register(
+            "flow_sends",
+            "Messages queued by flows, by the flow and version that caused them",
+            flow_sends.clone(),
+        );
+        let flow_lateness = Histogram::new([0.1, 1.0, 5.0, 30.0, 60.0, 300.0, 3600.0, 86_400.0]);
+        registry.register(
+            "flow_timer_lateness_seconds",
+            "How late timers fired past their due time plus the settle delay",
+            flow_lateness.clone(),
+        );
         Metrics {
             registry,
+            flow_jobs,
+            flow_sends,
+            flow_lateness,
             crm_jobs,
             crm_latency,
             graph_probe_latency,
@@ -295,6 +344,28 @@ impl Metrics {
         self.webhooks
             .get_or_create(&ResultLabel {
                 result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one flow job outcome.
+    pub fn flow_job(&self, tenant: &str, flow: &str, result: &str) {
+        self.flow_jobs
+            .get_or_create(&FlowJobLabels {
+                tenant: tenant.to_string(),
+                flow: flow.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one message a flow queued.
+    pub fn flow_send(&self, tenant: &str, flow: &str, version: i64) {
+        self.flow_sends
+            .get_or_create(&FlowSendLabels {
+                tenant: tenant.to_string(),
+                flow: flow.to_string(),
+                version: version.to_string(),
             })
             .inc();
     }

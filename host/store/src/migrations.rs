@@ -217,6 +217,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0016_crm_mapping_log.sql")),
     // 0017: what the host last wrote to each open deal (the audit compares it).
     M::up(include_str!("migrations/0017_crm_deals_written.sql")),
+    // 0018: flows (catalog, jobs and timers, the per-contact send guard).
+    M::up(include_str!("migrations/0018_flows.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -244,6 +246,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0015_crm_audits.sql"),
     include_str!("migrations/postgres/0016_crm_mapping_log.sql"),
     include_str!("migrations/postgres/0017_crm_deals_written.sql"),
+    include_str!("migrations/postgres/0018_flows.sql"),
 ];
 
 #[cfg(test)]

@@ -116,6 +116,9 @@ pub struct BindingRow {
     pub quarantined_at: Option<i64>,
     /// Why it was quarantined.
     pub quarantine_reason: Option<String>,
+    /// When the slot was disabled (flows only), if it is (active version only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<i64>,
 }
 
 /// Adds a new binding version for `(tenant, slot)`, makes it active (clearing any
@@ -171,7 +174,8 @@ fn set_active(conn: &Conn<'_>, tenant: &str, slot: &str, version: i64) -> Result
     conn.execute(
         "INSERT INTO plugin_slots (tenant_id, slot, active_version, updated_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (tenant_id, slot) DO UPDATE SET active_version = excluded.active_version,
-             quarantined_at = NULL, quarantine_reason = NULL, updated_at = excluded.updated_at",
+             quarantined_at = NULL, quarantine_reason = NULL, disabled_at = NULL,
+             updated_at = excluded.updated_at",
         params![tenant, slot, version, now_ms()],)?;
     announce(conn, tenant, slot)
 }
@@ -271,7 +275,8 @@ pub(crate) fn enable(conn: &Conn<'_>, tenant: &str, slot: &str) -> Result<Bindin
 const BINDING_SELECT: &str = "SELECT b.tenant_id, b.slot, b.version, b.sha256, c.name, b.config, b.limits, b.created_at,
             b.http,
             s.active_version = b.version, CASE WHEN s.active_version = b.version THEN s.quarantined_at END,
-            CASE WHEN s.active_version = b.version THEN s.quarantine_reason END
+            CASE WHEN s.active_version = b.version THEN s.quarantine_reason END,
+            CASE WHEN s.active_version = b.version THEN s.disabled_at END
      FROM plugin_bindings b
      JOIN components c ON c.sha256 = b.sha256
      JOIN plugin_slots s ON s.tenant_id = b.tenant_id AND s.slot = b.slot";
@@ -291,6 +296,7 @@ fn binding_from_row(r: &Row<'_>) -> Result<BindingRow, StoreError> {
         active: r.get(9)?,
         quarantined_at: r.get(10)?,
         quarantine_reason: r.get(11)?,
+        disabled_at: r.get(12)?,
     })
 }
 

@@ -61,6 +61,7 @@ pub trait Store:
     + crate::conversations::ConversationRepo
     + crate::crm::CrmRepo
     + crate::events::EventRepo
+    + crate::flows::FlowRepo
     + crate::health::HealthRepo
     + crate::hosts::HostRepo
     + crate::inbox::InboxRepo

@@ -69,6 +69,43 @@ pub fn enqueue_actions(
     Ok(queued)
 }
 
+/// What became of a flow's send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowSendOutcome {
+    /// Queued now (outbox id).
+    Queued(i64),
+    /// Queued before (the same event handled again).
+    AlreadyQueued(i64),
+    /// The rules refused it; why.
+    Refused(String),
+}
+
+/// Queues one message a flow sends, in the caller's transaction: `body` is a Cloud
+/// API message object (with `from` and `to`), `key` makes it idempotent and `source`
+/// (`flow:NAME@VERSION`) is recorded on it. The same rules as any send apply (the
+/// window, the opt-in rule, opt-outs, the daily cap).
+///
+/// # Errors
+/// On database failure.
+pub fn enqueue_flow_send(
+    c: &dyn Store,
+    tenant: &str,
+    body: Value,
+    key: &str,
+    source: &str,
+    defaults: Limits,
+) -> Result<FlowSendOutcome, StoreError> {
+    let outcome = outbound::check(body)
+        .map_err(SubmitError::from)
+        .and_then(|checked| enqueue_checked(c, tenant, checked, Some(key), source, defaults));
+    match outcome {
+        Ok((item, true)) => Ok(FlowSendOutcome::Queued(item.id)),
+        Ok((item, false)) => Ok(FlowSendOutcome::AlreadyQueued(item.id)),
+        Err(SubmitError::Store(e)) => Err(e),
+        Err(e) => Ok(FlowSendOutcome::Refused(e.to_string())),
+    }
+}
+
 /// A reply someone wrote in the CRM, to send to a contact.
 #[derive(Debug, Clone, Copy)]
 pub struct CrmReply<'a> {

@@ -37,7 +37,7 @@ mod enqueue;
 mod failures;
 mod worker;
 
-pub use enqueue::{effective_limits, enqueue_actions};
+pub use enqueue::{FlowSendOutcome, effective_limits, enqueue_actions, enqueue_flow_send};
 pub use failures::{apply_failed_status, apply_failure};
 pub use scrm_store::secrets::TOKEN_SECRET;
 

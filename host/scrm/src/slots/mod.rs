@@ -19,6 +19,7 @@ use scrm_wire::content::Content;
 use scrm_wire::payload::InboundMessage;
 use serde_json::Value;
 
+pub mod flows;
 pub mod oauth;
 mod storage;
 pub use storage::DbStorage;

@@ -1,0 +1,75 @@
+//! Automation: flows (WIT `flow` world, since 0.1.1) that react to events and wait
+//! on durable timers, with the guards WhatsApp automation needs.
+//!
+//! - **Events** ([`emit`]) are queued in the caller's transaction for every enabled
+//!   flow of the tenant that wants that trigger: an inbound message (after its
+//!   classification), a status change, a tracked link's click, an order, a contact
+//!   field a flow changed. Each is a row of `flow_jobs`.
+//! - **Timers** are rows of the same table, scheduled by flows through
+//!   `scrm:plugin/timers`. They fire a settle delay after their due time (default
+//!   5 s, `[flows] settle_ms`), so data arriving at the same moment is seen; after
+//!   downtime they fire late rather than never, and the lateness is recorded.
+//! - The **worker** ([`worker::FlowWorker`]) claims due rows (one host per row, by
+//!   lease, as the outbox and CRM sync do), runs the flow on a blocking thread, and
+//!   applies what it returned in one transaction: its sends through the outbox,
+//!   tags, fields, and its timer changes. A flow that fails is retried with
+//!   back-off and quarantined after repeated faults like any plugin.
+//! - **Guards** ([`worker`]): no automated message in a conversation the business
+//!   started (unless the flow's `business_initiated` is on); free-form only inside
+//!   the 24-hour window; opt-outs and the opt-in rule (the outbox's rules); at most
+//!   one automated message per contact per flow per `min_interval`; every send is
+//!   recorded with the flow and version that caused it (`flow:NAME@VERSION`).
+//! - **Operations** ([`ops`]): the catalog of flow components, enabling a flow for
+//!   a tenant with parameters ([`params`]), disabling it, and its status.
+//! - **Templates** ([`template`]): the one template language for every message.
+
+pub mod ops;
+pub mod params;
+pub mod template;
+pub mod worker;
+
+use scrm_store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// How many of a contact's newest messages are scanned for WhatsApp orders.
+pub const ORDER_SCAN: u32 = 50;
+
+/// The automation settings (`[flows]` in the configuration file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowSettings {
+    /// How long after its due time a timer is evaluated, ms: data arriving at the
+    /// same moment (the order that lands a second before the deadline) is seen.
+    pub settle_ms: u64,
+    /// Events and timers claimed per round.
+    pub batch: usize,
+    /// Failed attempts before an event is given up (kept as `failed`).
+    pub max_attempts: u32,
+}
+
+impl Default for FlowSettings {
+    fn default() -> Self {
+        FlowSettings {
+            settle_ms: 5_000,
+            batch: 256,
+            max_attempts: 8,
+        }
+    }
+}
+
+/// Queues an event of kind `kind` (a trigger name) for the tenant's flows that want
+/// it, in the caller's transaction; `except` leaves out the flow that caused it.
+/// Returns how many flows got it.
+///
+/// # Errors
+/// On database failure.
+pub fn emit(
+    tx: &dyn Store,
+    tenant: &str,
+    kind: &str,
+    contact_id: i64,
+    event: &serde_json::Value,
+    except: Option<&str>,
+) -> Result<usize, StoreError> {
+    scrm_store::FlowRepo::enqueue_event(tx, tenant, kind, contact_id, &event.to_string(), except)
+}

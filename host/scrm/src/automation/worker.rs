@@ -1,0 +1,645 @@
+//! The flow worker: claims due events and timers, runs each flow on a blocking
+//! thread, and applies what it returned (sends, tags, fields, timer changes) in one
+//! transaction per round, with the automation guards.
+
+use super::{FlowSettings, template};
+use crate::limits::Limits;
+use crate::limits::policy::DAY_MS;
+use crate::metrics::Metrics;
+use crate::slots::flows::{DbFlowReader, EventFacts};
+use scrm_engine::PluginHost;
+use scrm_engine::capabilities::automation::TimerChange;
+use scrm_store::flows::{Finish, FlowJob, NewTimer};
+use scrm_store::{Db, Store, StoreError, now_ms};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// How long a claim holds, ms.
+const LEASE_MS: i64 = 60_000;
+/// How long a quarantined flow's events wait before they are looked at again, ms.
+const QUARANTINE_WAIT_MS: i64 = 60_000;
+
+/// What running one job came to.
+#[derive(Debug)]
+enum Ran {
+    /// The flow handled it.
+    Handled {
+        version: i64,
+        actions: Vec<Value>,
+        timers: Vec<TimerChange>,
+        facts: Box<EventFacts>,
+        params: Value,
+        business_started: bool,
+    },
+    /// Nothing to run; why.
+    Skipped(String),
+    /// Not now (the flow is quarantined); why, and when to look again.
+    Deferred(String, i64),
+    /// The call failed: retried at the time given, or given up.
+    Failed {
+        version: i64,
+        reason: String,
+        retry_at: Option<i64>,
+        quarantine: Option<String>,
+    },
+}
+
+/// Claims and runs flow jobs.
+#[derive(Debug, Clone)]
+pub struct FlowWorker {
+    db: Db,
+    plugins: Arc<PluginHost>,
+    metrics: Arc<Metrics>,
+    host: String,
+    settings: FlowSettings,
+    limits: Limits,
+    wake: Arc<Notify>,
+    outbox_wake: Option<Arc<Notify>>,
+}
+
+impl FlowWorker {
+    /// A worker for host `host`; sends use `limits` as defaults.
+    pub fn new(
+        db: Db,
+        plugins: Arc<PluginHost>,
+        metrics: Arc<Metrics>,
+        host: &str,
+        settings: FlowSettings,
+        limits: Limits,
+    ) -> FlowWorker {
+        FlowWorker {
+            db,
+            plugins,
+            metrics,
+            host: host.to_string(),
+            settings,
+            limits,
+            wake: Arc::new(Notify::new()),
+            outbox_wake: None,
+        }
+    }
+
+    /// Wakes the outbox after queueing sends.
+    pub fn with_outbox_wake(mut self, wake: Arc<Notify>) -> FlowWorker {
+        self.outbox_wake = Some(wake);
+        self
+    }
+
+    /// Wakes this worker (new events were queued).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs forever: rounds while work is due, else sleeps until the next job is due
+    /// (at most a second) or until woken.
+    pub async fn run(self) {
+        loop {
+            match self.tick().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "flow round failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+            let next = self
+                .db
+                .read(|c| scrm_store::FlowRepo::next_fire_at(c))
+                .await
+                .ok()
+                .flatten();
+            let wait = next.map_or(1_000, |at| (at - now_ms()).clamp(5, 1_000));
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            }
+        }
+    }
+
+    /// One round: claims due jobs, runs them and applies the results. Returns how
+    /// many jobs it handled.
+    ///
+    /// # Errors
+    /// On database failure (claimed jobs are picked up again when their lease ends).
+    pub async fn tick(&self) -> Result<usize, StoreError> {
+        let now = now_ms();
+        let (host, batch) = (self.host.clone(), self.settings.batch);
+        let jobs = self
+            .db
+            .write(move |c| {
+                scrm_store::FlowRepo::claim_due(c, &host, now, now + LEASE_MS, batch)
+            })
+            .await?;
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let n = jobs.len();
+        let (db, plugins, settings) = (self.db.clone(), self.plugins.clone(), self.settings);
+        let ran = tokio::task::spawn_blocking(move || {
+            jobs.into_iter()
+                .map(|job| {
+                    let ran = run_job(&db, &plugins, &job, settings);
+                    (job, ran)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("flow round panicked: {e}")))?;
+        let applier = Applier {
+            host: self.host.clone(),
+            settings: self.settings,
+            limits: self.limits,
+            metrics: self.metrics.clone(),
+        };
+        let sent = self
+            .db
+            .write(move |c| {
+                scrm_store::transaction(c, |tx| {
+                    let mut sent = 0;
+                    for (job, ran) in &ran {
+                        sent += applier.apply(tx, job, ran)?;
+                    }
+                    Ok(sent)
+                })
+            })
+            .await?;
+        if sent > 0
+            && let Some(w) = &self.outbox_wake
+        {
+            w.notify_one();
+        }
+        Ok(n)
+    }
+}
+
+/// Runs one job's flow (blocking).
+fn run_job(db: &Db, plugins: &PluginHost, job: &FlowJob, settings: FlowSettings) -> Ran {
+    let snapshot = plugins.snapshot(&job.tenant);
+    let Some(binding) = snapshot.flow(&job.flow) else {
+        return Ran::Skipped(format!("flow {} is not enabled for this tenant", job.flow));
+    };
+    if let Some(reason) = binding.quarantined() {
+        return Ran::Deferred(
+            format!("waiting: flow quarantined ({reason}); `scrm flow enable` lifts it"),
+            now_ms() + QUARANTINE_WAIT_MS,
+        );
+    }
+    let now = now_ms();
+    let built = db.read_blocking(|c| {
+        let facts = crate::slots::flows::facts(c, job)?;
+        let started = business_started(c, &job.tenant, &facts, now)?;
+        let event = crate::slots::flows::event(c, job, &facts, started, now)?;
+        Ok((facts, started, event))
+    });
+    let (facts, started, event) = match built {
+        Ok((f, s, Ok(e))) => (f, s, e),
+        Ok((_, _, Err(reason))) => return Ran::Skipped(reason),
+        Err(e) => {
+            return Ran::Failed {
+                version: binding.version,
+                reason: format!("cannot read the event: {e}"),
+                retry_at: Some(now + backoff_ms(job.attempts)),
+                quarantine: None,
+            };
+        }
+    };
+    let reader = DbFlowReader::new(db.clone(), &job.tenant, job.contact_id);
+    let result = plugins.handle_flow(binding, &event, Some(Box::new(reader)));
+    let quarantine = binding.record(result.as_ref().err());
+    match result {
+        Ok(outcome) => Ran::Handled {
+            version: binding.version,
+            actions: outcome.actions,
+            timers: outcome.timers,
+            facts: Box::new(facts),
+            params: serde_json::from_slice(&binding.config).unwrap_or_else(|_| json!({})),
+            business_started: started,
+        },
+        Err(e) => {
+            let reason = format!("{}: {e}", e.code());
+            let give_up = job.attempts + 1 >= settings.max_attempts;
+            Ran::Failed {
+                version: binding.version,
+                reason,
+                retry_at: (!give_up).then(|| now + backoff_ms(job.attempts)),
+                quarantine,
+            }
+        }
+    }
+}
+
+/// True when the business reached the contact with a business-initiated message in
+/// the last 24 hours: the customer is answering the business's outreach.
+fn business_started(
+    c: &dyn Store,
+    tenant: &str,
+    facts: &EventFacts,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let (Some(contact), Some(conv)) = (&facts.contact, &facts.conversation) else {
+        return Ok(false);
+    };
+    let Some(to) = contact.wa_id.as_deref() else {
+        return Ok(false);
+    };
+    let (last_bi, _) = scrm_store::OutboxRepo::recipient_history(
+        c,
+        tenant,
+        &conv.phone_number_id,
+        to,
+        now - DAY_MS,
+    )?;
+    Ok(last_bi.is_some_and(|at| at > now - DAY_MS))
+}
+
+/// Exponential back-off: 5 s, 10 s, 20 s, … capped at an hour.
+fn backoff_ms(attempts: u32) -> i64 {
+    (5_000_i64 << attempts.min(10)).min(3_600_000)
+}
+
+struct Applier {
+    host: String,
+    settings: FlowSettings,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+}
+
+impl Applier {
+    /// Applies one job's result; returns how many messages it queued.
+    fn apply(&self, tx: &dyn Store, job: &FlowJob, ran: &Ran) -> Result<usize, StoreError> {
+        let now = now_ms();
+        let late_ms = (now - job.fire_at).max(0);
+        let finish = |state: &str, outcome: &str, version: Option<i64>, retry_at: Option<i64>| {
+            scrm_store::FlowRepo::finish(
+                tx,
+                &Finish {
+                    id: job.id,
+                    host: &self.host,
+                    state,
+                    outcome,
+                    flow_version: version,
+                    fired_at: now,
+                    late_ms,
+                    retry_at,
+                },
+            )
+        };
+        match ran {
+            Ran::Skipped(reason) => {
+                finish("skipped", reason, None, None)?;
+                self.metrics.flow_job(&job.tenant, &job.flow, "skipped");
+                Ok(0)
+            }
+            Ran::Deferred(reason, at) => {
+                finish("pending", reason, None, Some(*at))?;
+                Ok(0)
+            }
+            Ran::Failed {
+                version,
+                reason,
+                retry_at,
+                quarantine,
+            } => {
+                let state = if retry_at.is_some() { "pending" } else { "failed" };
+                finish(state, reason, Some(*version), *retry_at)?;
+                if let Some(q) = quarantine {
+                    let slot = format!("{}{}", scrm_store::flows::FLOW_SLOT_PREFIX, job.flow);
+                    scrm_store::PluginRepo::quarantine(tx, &job.tenant, &slot, *version, q)?;
+                    self.metrics
+                        .mark_quarantined(&job.tenant, "flow", &format!("{}@{version}", job.flow), true);
+                    tracing::warn!(tenant = %job.tenant, flow = %job.flow, reason = %q, "flow quarantined");
+                }
+                let result = if retry_at.is_some() { "retry" } else { "failed" };
+                self.metrics.flow_job(&job.tenant, &job.flow, result);
+                Ok(0)
+            }
+            Ran::Handled {
+                version,
+                actions,
+                timers,
+                facts,
+                params,
+                business_started,
+            } => {
+                if !finish("done", "handled", Some(*version), None)? {
+                    // Rescheduled meanwhile: the new timer will run instead.
+                    return Ok(0);
+                }
+                if job.kind == "timer" {
+                    self.metrics.flow_lateness.observe(late_ms as f64 / 1000.0);
+                }
+                let ctx = ActionContext {
+                    job,
+                    version: *version,
+                    facts,
+                    params,
+                    business_started: *business_started,
+                    now,
+                };
+                let (sent, mut notes) = self.apply_actions(tx, &ctx, actions)?;
+                notes.extend(self.apply_timers(tx, job, timers)?);
+                let outcome = if notes.is_empty() {
+                    "nothing to do".to_string()
+                } else {
+                    notes.join("; ")
+                };
+                scrm_store::FlowRepo::set_outcome(tx, job.id, &outcome)?;
+                self.metrics.flow_job(&job.tenant, &job.flow, "done");
+                Ok(sent)
+            }
+        }
+    }
+
+    fn apply_timers(
+        &self,
+        tx: &dyn Store,
+        job: &FlowJob,
+        timers: &[TimerChange],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut notes = Vec::new();
+        for t in timers {
+            match t {
+                TimerChange::Schedule { key, at, payload } => {
+                    scrm_store::FlowRepo::schedule_timer(
+                        tx,
+                        &NewTimer {
+                            tenant: &job.tenant,
+                            flow: &job.flow,
+                            contact_id: job.contact_id,
+                            key,
+                            due_at: *at,
+                            fire_at: at.saturating_add(self.settings.settle_ms as i64),
+                            event: "{}",
+                            payload,
+                        },
+                    )?;
+                    notes.push(format!("timer {key:?} set for {}", stamp(*at)));
+                }
+                TimerChange::Cancel { key } => {
+                    if scrm_store::FlowRepo::cancel_timer(
+                        tx,
+                        &job.tenant,
+                        &job.flow,
+                        job.contact_id,
+                        key,
+                    )? {
+                        notes.push(format!("timer {key:?} cancelled"));
+                    }
+                }
+            }
+        }
+        Ok(notes)
+    }
+
+    fn apply_actions(
+        &self,
+        tx: &dyn Store,
+        ctx: &ActionContext<'_>,
+        actions: &[Value],
+    ) -> Result<(usize, Vec<String>), StoreError> {
+        let mut sent = 0;
+        let mut notes = Vec::new();
+        let mut guard_passed = false;
+        for (index, action) in actions.iter().enumerate() {
+            let kind = action["type"].as_str().unwrap_or_default();
+            match kind {
+                "reply" | "template" | "interactive" => {
+                    if !guard_passed {
+                        if let Some(reason) = self.send_guard(tx, ctx)? {
+                            notes.push(format!("{kind} skipped: {reason}"));
+                            continue;
+                        }
+                        guard_passed = true;
+                    }
+                    match self.send(tx, ctx, index, action)? {
+                        Ok(note) => {
+                            sent += 1;
+                            notes.push(note);
+                        }
+                        Err(reason) => notes.push(format!("{kind} skipped: {reason}")),
+                    }
+                }
+                "tag" => {
+                    let tag = action["tag"].as_str().unwrap_or_default();
+                    if !tag.is_empty()
+                        && scrm_store::FlowRepo::tag_latest_message(
+                            tx,
+                            &ctx.job.tenant,
+                            ctx.job.contact_id,
+                            tag,
+                        )?
+                    {
+                        notes.push(format!("tagged {tag:?}"));
+                    }
+                }
+                "assign" => notes.push(format!(
+                    "assign to {:?} recorded",
+                    action["to"].as_str().unwrap_or_default()
+                )),
+                "set_field" => notes.push(self.set_field(tx, ctx, action)?),
+                _ => {}
+            }
+        }
+        Ok((sent, notes))
+    }
+
+    /// Why no automated message may go to this contact now, if it may not.
+    fn send_guard(
+        &self,
+        tx: &dyn Store,
+        ctx: &ActionContext<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        if ctx.facts.contact.is_none() || ctx.facts.conversation.is_none() {
+            return Ok(Some("the event has no contact with a conversation".into()));
+        }
+        if ctx.business_started && ctx.params["business_initiated"] != Value::Bool(true) {
+            return Ok(Some(
+                "the business started this conversation (a business-initiated message in the \
+                 last 24 h); set business_initiated=true to message it anyway"
+                    .into(),
+            ));
+        }
+        let interval = ctx.params["min_interval"].as_i64().unwrap_or(DAY_MS);
+        if let Some(last) =
+            scrm_store::FlowRepo::last_flow_send(tx, &ctx.job.tenant, &ctx.job.flow, ctx.job.contact_id)?
+            && ctx.now - last < interval
+        {
+            return Ok(Some(format!(
+                "this flow messaged the contact {} ago (min_interval {})",
+                super::params::format_duration(ctx.now - last),
+                super::params::format_duration(interval)
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Queues one send; the note, or why it was not sent.
+    fn send(
+        &self,
+        tx: &dyn Store,
+        ctx: &ActionContext<'_>,
+        index: usize,
+        action: &Value,
+    ) -> Result<Result<String, String>, StoreError> {
+        let (Some(contact), Some(conv)) = (&ctx.facts.contact, &ctx.facts.conversation) else {
+            return Ok(Err("no contact".into()));
+        };
+        let to = contact
+            .wa_id
+            .clone()
+            .or_else(|| contact.phone.clone())
+            .unwrap_or_default();
+        let kind = action["type"].as_str().unwrap_or_default();
+        let window_open = crate::limits::policy::window_open(conv.last_inbound_at, ctx.now);
+        if kind != "template" && !window_open {
+            return Ok(Err(
+                "the customer's 24-hour window is closed: free-form messages only inside it; \
+                 send a template"
+                    .into(),
+            ));
+        }
+        let view = template::ContactView {
+            id: contact.id,
+            phone: contact.phone.as_deref(),
+            wa_id: contact.wa_id.as_deref(),
+            name: contact.name.as_deref(),
+            fields: &ctx.facts.fields,
+        };
+        let render_ctx = template::context(&view, None, ctx.params);
+        let body = match message_body(action, &render_ctx) {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(format!("template: {e}"))),
+        };
+        let mut body = body;
+        body["from"] = Value::from(conv.phone_number_id.clone());
+        body["to"] = Value::from(to);
+        let key = format!("flow:{}:{index}", ctx.job.id);
+        let source = format!("flow:{}@{}", ctx.job.flow, ctx.version);
+        let outcome =
+            crate::outbox::enqueue_flow_send(tx, &ctx.job.tenant, body, &key, &source, self.limits)?;
+        Ok(match outcome {
+            crate::outbox::FlowSendOutcome::Queued(id)
+            | crate::outbox::FlowSendOutcome::AlreadyQueued(id) => {
+                scrm_store::FlowRepo::record_flow_send(
+                    tx,
+                    &ctx.job.tenant,
+                    &ctx.job.flow,
+                    ctx.job.contact_id,
+                    ctx.now,
+                )?;
+                self.metrics
+                    .flow_send(&ctx.job.tenant, &ctx.job.flow, ctx.version);
+                Ok(format!("{kind} queued (outbox {id})"))
+            }
+            crate::outbox::FlowSendOutcome::Refused(reason) => Err(reason),
+        })
+    }
+
+    fn set_field(
+        &self,
+        tx: &dyn Store,
+        ctx: &ActionContext<'_>,
+        action: &Value,
+    ) -> Result<String, StoreError> {
+        let name = action["name"].as_str().unwrap_or_default();
+        if name.is_empty() || ctx.job.contact_id == 0 {
+            return Ok("set_field skipped: no field or no contact".into());
+        }
+        let old = ctx
+            .facts
+            .fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone());
+        let value = action["value"].clone();
+        if old.as_ref() == Some(&value) {
+            return Ok(format!("field {name} unchanged"));
+        }
+        scrm_store::CrmRepo::set_field(
+            tx,
+            &ctx.job.tenant,
+            ctx.job.contact_id,
+            name,
+            &scrm_store::crm::FieldClock {
+                value: value.clone(),
+                changed_at: ctx.now,
+                source: "flow".into(),
+            },
+        )?;
+        scrm_store::CrmRepo::enqueue_contact(tx, &ctx.job.tenant, ctx.job.contact_id)?;
+        super::emit(
+            tx,
+            &ctx.job.tenant,
+            "field-changed",
+            ctx.job.contact_id,
+            &json!({"name": name, "old": old, "new": value}),
+            Some(&ctx.job.flow),
+        )?;
+        Ok(format!("field {name} set"))
+    }
+}
+
+struct ActionContext<'a> {
+    job: &'a FlowJob,
+    version: i64,
+    facts: &'a EventFacts,
+    params: &'a Value,
+    business_started: bool,
+    now: i64,
+}
+
+/// The Cloud API message object of a send action, its texts rendered.
+fn message_body(action: &Value, ctx: &Value) -> Result<Value, template::TemplateError> {
+    let text = |v: &Value| template::render(v.as_str().unwrap_or_default(), ctx);
+    Ok(match action["type"].as_str() {
+        Some("reply") => json!({"type": "text", "text": {"body": text(&action["text"])?}}),
+        Some("template") => {
+            let mut parameters = Vec::new();
+            for p in action["parameters"].as_array().into_iter().flatten() {
+                parameters.push(json!({"type": "text", "text": text(p)?}));
+            }
+            let mut t = json!({"name": action["name"], "language": {"code": action["language"]}});
+            if !parameters.is_empty() {
+                t["components"] = json!([{"type": "body", "parameters": parameters}]);
+            }
+            json!({"type": "template", "template": t})
+        }
+        _ => {
+            let body = text(&action["body"])?;
+            let choices = action["choices"].as_array().cloned().unwrap_or_default();
+            let interactive = match action["list_button"].as_str() {
+                Some(button) => {
+                    let rows: Vec<Value> = choices
+                        .iter()
+                        .map(|c| {
+                            let mut row = json!({"id": c["id"], "title": c["title"]});
+                            if let Some(d) = c["description"].as_str() {
+                                row["description"] = Value::from(d);
+                            }
+                            row
+                        })
+                        .collect();
+                    json!({"type": "list", "body": {"text": body},
+                        "action": {"button": button, "sections": [{"title": button, "rows": rows}]}})
+                }
+                None => {
+                    let buttons: Vec<Value> = choices
+                        .iter()
+                        .map(|c| json!({"type": "reply", "reply": {"id": c["id"], "title": c["title"]}}))
+                        .collect();
+                    json!({"type": "button", "body": {"text": body}, "action": {"buttons": buttons}})
+                }
+            };
+            json!({"type": "interactive", "interactive": interactive})
+        }
+    })
+}
+
+/// A Unix-ms time as RFC 3339 (UTC).
+fn stamp(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
