@@ -171,11 +171,11 @@ pub use classifier::scrm::plugin::types::{
 pub use connector::exports::scrm::plugin::connect::{
     Changes, ConnectorError, CrmReply, Guest as Connector, Pushed, WriteKey,
 };
-pub use geocoder::exports::scrm::plugin::geocode::{GeocodeError, Guest as Geocoder};
-pub use mapper::exports::scrm::plugin::mapping::{Guest as Mapper, MapError, Mapped};
 pub use flow::exports::scrm::plugin::automate as flows;
 pub use flow::exports::scrm::plugin::automate::Guest as Flow;
 pub use flow::scrm::plugin::{orders, profile, timers};
+pub use geocoder::exports::scrm::plugin::geocode::{GeocodeError, Guest as Geocoder};
+pub use mapper::exports::scrm::plugin::mapping::{Guest as Mapper, MapError, Mapped};
 pub use responder::exports::scrm::plugin::respond::{
     Action, Event, Guest as Responder, RespondError, TemplateSend,
 };

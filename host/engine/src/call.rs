@@ -7,8 +7,8 @@
 //! is a measurable share of a fresh-instance call.
 
 use super::capabilities::{
-    automation::AutomationState, clock::ClockState, config::ConfigState, http::HttpState, kv::KvState, log::LogState,
-    secrets::SecretsState,
+    automation::AutomationState, clock::ClockState, config::ConfigState, http::HttpState,
+    kv::KvState, log::LogState, secrets::SecretsState,
 };
 use super::engine::deadline_ticks;
 use super::error::{CallError, CallSite};

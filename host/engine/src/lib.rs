@@ -381,10 +381,8 @@ impl PluginHost {
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         capabilities::secrets::add_to_linker(&mut linker, |s: &mut CallState| &mut s.secrets)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        capabilities::automation::add_to_linker(&mut linker, |s: &mut CallState| {
-            &mut s.automation
-        })
-        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        capabilities::automation::add_to_linker(&mut linker, |s: &mut CallState| &mut s.automation)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         Ok(PluginHost {

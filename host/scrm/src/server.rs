@@ -37,6 +37,7 @@ pub struct Running {
     prober: JoinHandle<()>,
     downloader: JoinHandle<()>,
     syncer: JoinHandle<()>,
+    flow_worker: JoinHandle<()>,
     /// Follows other hosts' plugin changes (PostgreSQL).
     follower: Option<JoinHandle<()>>,
     /// This host's name on its claims.
@@ -70,6 +71,7 @@ impl Running {
             &self.prober,
             &self.downloader,
             &self.syncer,
+            &self.flow_worker,
         ] {
             task.abort();
         }
@@ -82,6 +84,7 @@ impl Running {
             &mut self.prober,
             &mut self.downloader,
             &mut self.syncer,
+            &mut self.flow_worker,
         ] {
             let _ = task.await;
         }
@@ -261,8 +264,19 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .with_host(&host_id)
         .with_outbox(settings.whatsapp.limits, outbox.waker());
     let syncer = tokio::spawn(sync.clone().run());
+    let flows = crate::automation::worker::FlowWorker::new(
+        db.clone(),
+        plugins.clone(),
+        metrics.clone(),
+        &host_id,
+        settings.flows,
+        settings.whatsapp.limits,
+    )
+    .with_outbox_wake(outbox.waker());
+    let flow_worker = tokio::spawn(flows.clone().run());
     let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone())
         .with_host(&host_id, crate::pipeline::DEFAULT_LANES)
+        .with_flow_wake(flows.waker())
         .with_send_settings(settings.whatsapp.clone())
         .with_outbox_wake(outbox.waker())
         .with_sync_wake(sync.waker());
@@ -302,6 +316,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         worker,
         sender,
         syncer,
+        flow_worker,
         follower,
         host_id,
         _lock: lock,

@@ -142,7 +142,10 @@ pub(crate) fn add_to_catalog(
              ON CONFLICT (sha256) DO UPDATE SET name = excluded.name, info = excluded.info",
             params![sha256, name, info, now_ms()],
         )?;
-        tx.execute("DELETE FROM flow_triggers WHERE sha256 = ?1", params![sha256])?;
+        tx.execute(
+            "DELETE FROM flow_triggers WHERE sha256 = ?1",
+            params![sha256],
+        )?;
         for t in triggers {
             tx.execute(
                 "INSERT INTO flow_triggers (sha256, kind) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
@@ -389,11 +392,7 @@ pub(crate) fn flow_log(
     } else {
         " AND state <> 'pending'"
     };
-    let order = if pending {
-        "fire_at, id"
-    } else {
-        "id DESC"
-    };
+    let order = if pending { "fire_at, id" } else { "id DESC" };
     let limit = i64::from(limit);
     conn.query(
         &format!(
@@ -460,6 +459,22 @@ pub(crate) fn next_fire_at(conn: &Conn<'_>) -> Result<Option<i64>, StoreError> {
         .flatten())
 }
 
+/// The contact an outbound message went to, and the source that sent it (e.g.
+/// `flow:NAME@VERSION`), by its wamid.
+pub(crate) fn status_subject(
+    conn: &Conn<'_>,
+    tenant: &str,
+    wamid: &str,
+) -> Result<Option<(i64, Option<String>)>, StoreError> {
+    conn.query_opt(
+        "SELECT m.contact_id,
+                (SELECT o.source FROM outbox o WHERE o.tenant_id = m.tenant_id AND o.wamid = m.wamid LIMIT 1)
+         FROM messages m WHERE m.tenant_id = ?1 AND m.wamid = ?2 AND m.direction = 'outbound'",
+        params![tenant, wamid],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
 /// Replaces a job's outcome text.
 pub(crate) fn set_outcome(conn: &Conn<'_>, id: i64, outcome: &str) -> Result<(), StoreError> {
     conn.execute(
@@ -517,6 +532,8 @@ crate::repo! {
         fn set_flow_disabled(tenant: &str, name: &str, disabled: bool) -> Result<bool, StoreError>;
         /// Queues an event for the tenant's flows that want it; how many.
         fn enqueue_event(tenant: &str, kind: &str, contact_id: i64, event: &str, except: Option<&str>) -> Result<usize, StoreError>;
+        /// The contact and sending source of an outbound message.
+        fn status_subject(tenant: &str, wamid: &str) -> Result<Option<(i64, Option<String>)>, StoreError>;
         /// Replaces a finished job's outcome text.
         fn set_outcome(id: i64, outcome: &str) -> Result<(), StoreError>;
         /// Tags the contact's newest message (and so its conversation); false when it has none.
@@ -541,5 +558,141 @@ crate::repo! {
         fn next_fire_at() -> Result<Option<i64>, StoreError>;
         /// The contact's newest message ids, newest first.
         fn recent_message_ids(tenant: &str, contact_id: i64, limit: u32) -> Result<Vec<i64>, StoreError>;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Vec<crate::testing::TestDb> {
+        let all = crate::testing::backends();
+        for t in &all {
+            t.db.with_conn(|c| {
+                crate::apps::insert(c, "app", "secret", "verify")?;
+                crate::tenants::insert(
+                    c,
+                    &crate::tenants::NewTenant {
+                        id: "acme".into(),
+                        app_id: "app".into(),
+                        phone_number_ids: vec!["100".into()],
+                        default_region: "IT".into(),
+                    },
+                )?;
+                crate::plugins::insert_component(
+                    c,
+                    &crate::plugins::ComponentRow {
+                        sha256: "f1".into(),
+                        name: "clicked".into(),
+                        world: "scrm:plugin/flow@0.1.1".into(),
+                        size: 1,
+                        created_at: 0,
+                    },
+                )?;
+                add_to_catalog(c, "f1", "clicked", "{}", &["link-clicked".into()])?;
+                crate::plugins::insert_binding(
+                    c,
+                    "acme",
+                    "flow:clicked",
+                    "f1",
+                    b"{}",
+                    &serde_json::json!({}),
+                    &serde_json::json!({}),
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        }
+        all
+    }
+
+    fn timer<'a>(key: &'a str, due: i64, payload: &'a [u8]) -> NewTimer<'a> {
+        NewTimer {
+            tenant: "acme",
+            flow: "clicked",
+            contact_id: 7,
+            key,
+            due_at: due,
+            fire_at: due + 5,
+            event: "{}",
+            payload,
+        }
+    }
+
+    #[test]
+    fn events_reach_the_flows_that_want_them_unless_disabled() {
+        for t in db() {
+            eprintln!("backend: {}", t.backend);
+            t.db.with_conn(|c| {
+                assert_eq!(enqueue_event(c, "acme", "link-clicked", 7, "{}", None)?, 1);
+                assert_eq!(
+                    enqueue_event(c, "acme", "message", 7, "{}", None)?,
+                    0,
+                    "not wanted"
+                );
+                assert_eq!(
+                    enqueue_event(c, "acme", "link-clicked", 7, "{}", Some("clicked"))?,
+                    0,
+                    "not to the flow that caused it"
+                );
+                assert!(set_flow_disabled(c, "acme", "clicked", true)?);
+                assert_eq!(enqueue_event(c, "acme", "link-clicked", 7, "{}", None)?, 0);
+                assert!(!set_flow_disabled(c, "acme", "nope", true)?);
+                let flows = flows_of(c, "acme")?;
+                assert_eq!(flows.len(), 1);
+                assert!(flows[0].disabled_at.is_some());
+                Ok(())
+            })
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_timer_is_replaced_by_key_claimed_once_and_cancelled() {
+        for t in db() {
+            eprintln!("backend: {}", t.backend);
+            t.db.with_conn(|c| {
+                schedule_timer(c, &timer("remind", 1_000, b"a"))?;
+                schedule_timer(c, &timer("remind", 2_000, b"b"))?;
+                schedule_timer(c, &timer("other", 1_500, b"c"))?;
+                assert!(claim_due(c, "h1", 1_004, 9_999, 10)?.is_empty(), "settling");
+                let got = claim_due(c, "h1", 2_005, 9_999, 10)?;
+                assert_eq!(got.len(), 2, "one row per key: {got:?}");
+                assert_eq!(got[0].timer_key.as_deref(), Some("other"));
+                assert_eq!(got[1].payload.as_deref(), Some(&b"b"[..]));
+                assert!(
+                    claim_due(c, "h2", 2_005, 9_999, 10)?.is_empty(),
+                    "claimed by h1"
+                );
+                assert_eq!(
+                    claim_due(c, "h2", 10_000, 19_999, 10)?.len(),
+                    2,
+                    "lease ended"
+                );
+                // h1 lost its claim: its finish does not count.
+                let f = |host, id| Finish {
+                    id,
+                    host,
+                    state: "done",
+                    outcome: "handled",
+                    flow_version: Some(1),
+                    fired_at: 10_001,
+                    late_ms: 8_000,
+                    retry_at: None,
+                };
+                assert!(!finish(c, &f("h1", got[0].id))?);
+                assert!(finish(c, &f("h2", got[0].id))?);
+                // The same key can be scheduled again once the first one fired.
+                schedule_timer(c, &timer("other", 20_000, b"d"))?;
+                assert!(cancel_timer(c, "acme", "clicked", 7, "other")?);
+                assert!(!cancel_timer(c, "acme", "clicked", 7, "other")?);
+                let log = flow_log(c, "acme", Some("clicked"), false, 10)?;
+                assert_eq!(log[0].state, "cancelled");
+                assert_eq!(log[1].late_ms, Some(8_000));
+                assert_eq!(next_fire_at(c)?, Some(2_005));
+                Ok(())
+            })
+            .unwrap();
+        }
     }
 }

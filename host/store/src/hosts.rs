@@ -43,6 +43,11 @@ pub(crate) fn release_claims(conn: &Conn<'_>, host: &str, now: i64) -> Result<us
             params![host],
         )?;
         c.execute(
+            "UPDATE flow_jobs SET claimed_by = NULL, lease_until = NULL
+             WHERE state = 'pending' AND claimed_by = ?1",
+            params![host],
+        )?;
+        c.execute(
             "DELETE FROM singleton_leases WHERE holder = ?1",
             params![host],
         )?;

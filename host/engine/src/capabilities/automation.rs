@@ -87,7 +87,8 @@ impl timers_wit::Host for AutomationState {
             ));
         }
         self.changes.retain(|c| !matches!(c, TimerChange::Schedule { key: k, .. } | TimerChange::Cancel { key: k } if *k == key));
-        self.changes.push(TimerChange::Schedule { key, at, payload });
+        self.changes
+            .push(TimerChange::Schedule { key, at, payload });
         Ok(())
     }
 
@@ -112,12 +113,10 @@ impl profile_wit::Host for AutomationState {
         let Some(reader) = self.reader.as_ref() else {
             return Vec::new();
         };
-        reader
-            .history(limit.min(MAX_HISTORY))
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "cannot read a contact's history for a flow");
-                Vec::new()
-            })
+        reader.history(limit.min(MAX_HISTORY)).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read a contact's history for a flow");
+            Vec::new()
+        })
     }
 }
 

@@ -383,6 +383,13 @@ pub async fn install(
     let slot: Slot = slot
         .parse()
         .map_err(|e: String| ApiError::bad_request("unknown_slot", e))?;
+    if slot == Slot::Flow {
+        return Err(ApiError::bad_request(
+            "use_flows",
+            "flows are enabled by name with parameters: POST /v1/flows adds a flow component, \
+             PUT /v1/tenants/{id}/flows/{name} enables it (scrm flow add / scrm flow enable)",
+        ));
+    }
     super::require_tenant(&state, &tenant).await?;
     let sha = body.sha256.to_ascii_lowercase();
     let s = sha.clone();

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod crm;
 pub mod error;
+pub mod flows;
 pub mod health;
 pub mod media;
 pub mod read;
@@ -131,6 +132,18 @@ pub fn router(state: AppState) -> Router {
             post(crm::revert),
         )
         .route("/components", post(admin::upload_component))
+        .route(
+            "/flows",
+            post(flows::add)
+                .get(flows::catalog)
+                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
+        .route("/tenants/{id}/flows", get(flows::list))
+        .route(
+            "/tenants/{id}/flows/{name}",
+            get(flows::get).put(flows::enable),
+        )
+        .route("/tenants/{id}/flows/{name}/disable", post(flows::disable))
         .route("/inbox", get(admin::inbox_stats))
         .fallback(|| async { error::ApiError::not_found("no such API route; see docs/api.md") })
         .route_layer(axum::middleware::from_fn_with_state(

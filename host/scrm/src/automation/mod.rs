@@ -28,34 +28,11 @@ pub mod params;
 pub mod template;
 pub mod worker;
 
+pub use crate::config::FlowSettings;
 use scrm_store::{Store, StoreError};
-use serde::{Deserialize, Serialize};
 
 /// How many of a contact's newest messages are scanned for WhatsApp orders.
 pub const ORDER_SCAN: u32 = 50;
-
-/// The automation settings (`[flows]` in the configuration file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FlowSettings {
-    /// How long after its due time a timer is evaluated, ms: data arriving at the
-    /// same moment (the order that lands a second before the deadline) is seen.
-    pub settle_ms: u64,
-    /// Events and timers claimed per round.
-    pub batch: usize,
-    /// Failed attempts before an event is given up (kept as `failed`).
-    pub max_attempts: u32,
-}
-
-impl Default for FlowSettings {
-    fn default() -> Self {
-        FlowSettings {
-            settle_ms: 5_000,
-            batch: 256,
-            max_attempts: 8,
-        }
-    }
-}
 
 /// Queues an event of kind `kind` (a trigger name) for the tenant's flows that want
 /// it, in the caller's transaction; `except` leaves out the flow that caused it.

@@ -21,7 +21,9 @@ pub enum FlowOpError {
     #[error("{0}")]
     NotAFlow(String),
     /// No flow of that name in the catalog.
-    #[error("no flow named {0:?} in this host's catalog (scrm flow list shows them; scrm flow add FILE adds one)")]
+    #[error(
+        "no flow named {0:?} in this host's catalog (scrm flow list shows them; scrm flow add FILE adds one)"
+    )]
     UnknownFlow(String),
     /// The tenant has no such flow.
     #[error("tenant {0:?} has no flow {1:?}")]
@@ -81,7 +83,11 @@ fn valid_name(name: &str) -> bool {
 ///
 /// # Errors
 /// [`FlowOpError::NotAFlow`] when it is not a usable flow.
-pub async fn add(db: &Db, plugins: &Arc<PluginHost>, bytes: Vec<u8>) -> Result<CatalogFlow, FlowOpError> {
+pub async fn add(
+    db: &Db,
+    plugins: &Arc<PluginHost>,
+    bytes: Vec<u8>,
+) -> Result<CatalogFlow, FlowOpError> {
     let host = plugins.clone();
     let stored = bytes.clone();
     let (sha256, info) = tokio::task::spawn_blocking(move || {
@@ -110,7 +116,14 @@ pub async fn add(db: &Db, plugins: &Arc<PluginHost>, bytes: Vec<u8>) -> Result<C
             info.name
         )));
     }
-    let known = ["message", "status", "link-clicked", "order", "resolved", "field-changed"];
+    let known = [
+        "message",
+        "status",
+        "link-clicked",
+        "order",
+        "resolved",
+        "field-changed",
+    ];
     if let Some(t) = info.triggers.iter().find(|t| !known.contains(&t.as_str())) {
         return Err(FlowOpError::NotAFlow(format!(
             "unknown trigger {t:?}; flows can want: {}",
@@ -320,8 +333,16 @@ pub async fn status(
                 "enabled"
             };
             FlowStatus {
-                recent: recent.iter().filter(|j| j.flow == f.name).cloned().collect(),
-                waiting: waiting.iter().filter(|j| j.flow == f.name).cloned().collect(),
+                recent: recent
+                    .iter()
+                    .filter(|j| j.flow == f.name)
+                    .cloned()
+                    .collect(),
+                waiting: waiting
+                    .iter()
+                    .filter(|j| j.flow == f.name)
+                    .cloned()
+                    .collect(),
                 state,
                 counts,
                 flow: f,

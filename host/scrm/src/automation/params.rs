@@ -20,8 +20,8 @@ pub fn host_params() -> Vec<FlowParam> {
             name: "min_interval".into(),
             kind: "duration".into(),
             default: Some("24h".into()),
-            description: "at most one automated message per contact from this flow within this period"
-                .into(),
+            description:
+                "at most one automated message per contact from this flow within this period".into(),
         },
         FlowParam {
             name: "business_initiated".into(),
@@ -74,9 +74,8 @@ fn err(param: &str, reason: impl Into<String>) -> ParamError {
 /// # Errors
 /// The reason, naming the units.
 pub fn parse_duration(text: &str) -> Result<i64, String> {
-    let d = humantime::parse_duration(text.trim()).map_err(|e| {
-        format!("{e} in {text:?}; write a number with a unit: 30s, 15m, 72h, 2d")
-    })?;
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{e} in {text:?}; write a number with a unit: 30s, 15m, 72h, 2d"))?;
     i64::try_from(d.as_millis()).map_err(|_| format!("{text:?} is too long"))
 }
 
@@ -113,21 +112,33 @@ pub fn resolve(
             ));
         }
     }
-    // Plain values first, so messages can use them as `flow.*`.
-    let mut ordered: Vec<&FlowParam> = params.iter().filter(|p| p.kind != "message").collect();
-    ordered.extend(params.iter().filter(|p| p.kind == "message"));
+    // Plain values first, so messages (and templates inside JSON) can use them as
+    // `flow.*`.
+    let uses_templates = |p: &&FlowParam| p.kind == "message" || p.kind == "json";
+    let mut ordered: Vec<&FlowParam> = params.iter().filter(|p| !uses_templates(p)).collect();
+    ordered.extend(params.iter().filter(uses_templates));
     for p in ordered {
-        let given = sets.iter().rev().find(|(n, _)| *n == p.name).map(|(_, v)| v);
+        let given = sets
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == p.name)
+            .map(|(_, v)| v);
         let value = match (given, current.and_then(|c| c.get(&p.name))) {
             (Some(text), _) => parse(p, text, &Value::Object(out.clone()), templates)?,
             (None, Some(kept)) => kept.clone(),
             (None, None) => match &p.default {
-                Some(text) => parse(p, text, &Value::Object(out.clone()), templates)
-                    .map_err(|e| err(&p.name, format!("the flow's default is bad: {}", e.reason)))?,
+                Some(text) => {
+                    parse(p, text, &Value::Object(out.clone()), templates).map_err(|e| {
+                        err(&p.name, format!("the flow's default is bad: {}", e.reason))
+                    })?
+                }
                 None => {
                     return Err(err(
                         &p.name,
-                        format!("required ({}): {}; give it with --set {}=…", p.kind, p.description, p.name),
+                        format!(
+                            "required ({}): {}; give it with --set {}=…",
+                            p.kind, p.description, p.name
+                        ),
                     ));
                 }
             },
@@ -145,7 +156,9 @@ fn parse(
 ) -> Result<Value, ParamError> {
     let name = p.name.as_str();
     match p.kind.as_str() {
-        "duration" => parse_duration(text).map(Value::from).map_err(|e| err(name, e)),
+        "duration" => parse_duration(text)
+            .map(Value::from)
+            .map_err(|e| err(name, e)),
         "integer" => text
             .trim()
             .parse::<i64>()
@@ -175,7 +188,8 @@ fn parse(
                     format!("not JSON: {e} (line {}, column {})", e.line(), e.column()),
                 )
             })?;
-            check_templates_in(&v, flow, "").map_err(|(at, e)| err(name, format!("at {at}: {e}")))?;
+            check_templates_in(&v, flow, "")
+                .map_err(|(at, e)| err(name, format!("at {at}: {e}")))?;
             Ok(v)
         }
         _ => Ok(Value::from(text)),
@@ -187,7 +201,16 @@ fn parse(
 fn check_templates_in(v: &Value, flow: &Value, path: &str) -> Result<(), (String, String)> {
     match v {
         Value::String(s) if s.contains("{{") || s.contains("{%") => template::check(s, flow)
-            .map_err(|e| (if path.is_empty() { "/".into() } else { path.to_string() }, e.to_string())),
+            .map_err(|e| {
+                (
+                    if path.is_empty() {
+                        "/".into()
+                    } else {
+                        path.to_string()
+                    },
+                    e.to_string(),
+                )
+            }),
         Value::Array(items) => items
             .iter()
             .enumerate()
@@ -260,8 +283,13 @@ mod tests {
         let e = resolve(&info(), None, &sets(&[("dealy", "1h")]), &known).unwrap_err();
         assert_eq!(e.param, "dealy");
         assert!(e.reason.contains("delay, template, greeting"), "{e}");
-        let e = resolve(&info(), None, &sets(&[("template", "discount_15"), ("delay", "72 hours-ish")]), &known)
-            .unwrap_err();
+        let e = resolve(
+            &info(),
+            None,
+            &sets(&[("template", "discount_15"), ("delay", "72 hours-ish")]),
+            &known,
+        )
+        .unwrap_err();
         assert_eq!(e.param, "delay");
         let e = resolve(&info(), None, &sets(&[("template", "discount_51")]), &known).unwrap_err();
         assert!(e.reason.contains("unknown template"), "{e}");
@@ -271,7 +299,10 @@ mod tests {
         let e = resolve(
             &info(),
             None,
-            &sets(&[("template", "discount_15"), ("greeting", "Hi {{ contact.first_name }}")]),
+            &sets(&[
+                ("template", "discount_15"),
+                ("greeting", "Hi {{ contact.first_name }}"),
+            ]),
             &known,
         )
         .unwrap_err();
@@ -287,20 +318,42 @@ mod tests {
             default: Some("[]".into()),
             description: "a".into(),
         });
-        let bad = r#"[{"keywords": ["hours"], "text": "Open 9-18"}, {"text": "Hi {{ contact.name }}"}]"#;
-        let e = resolve(&i, None, &sets(&[("template", "discount_15"), ("answers", bad)]), &known)
-            .unwrap_err();
+        let bad =
+            r#"[{"keywords": ["hours"], "text": "Open 9-18"}, {"text": "Hi {{ contact.name }}"}]"#;
+        let e = resolve(
+            &i,
+            None,
+            &sets(&[("template", "discount_15"), ("answers", bad)]),
+            &known,
+        )
+        .unwrap_err();
         assert!(e.reason.starts_with("at /1/text"), "{e}");
-        let e = resolve(&i, None, &sets(&[("template", "discount_15"), ("answers", "[{")]), &known)
-            .unwrap_err();
+        let e = resolve(
+            &i,
+            None,
+            &sets(&[("template", "discount_15"), ("answers", "[{")]),
+            &known,
+        )
+        .unwrap_err();
         assert!(e.reason.contains("line 1, column"), "{e}");
     }
 
     #[test]
     fn current_values_are_kept_unless_set_again() {
-        let first = resolve(&info(), None, &sets(&[("template", "discount_15"), ("delay", "48h")]), &known)
-            .unwrap();
-        let next = resolve(&info(), Some(&first), &sets(&[("min_interval", "7d")]), &known).unwrap();
+        let first = resolve(
+            &info(),
+            None,
+            &sets(&[("template", "discount_15"), ("delay", "48h")]),
+            &known,
+        )
+        .unwrap();
+        let next = resolve(
+            &info(),
+            Some(&first),
+            &sets(&[("min_interval", "7d")]),
+            &known,
+        )
+        .unwrap();
         assert_eq!(next["delay"], 48 * 3_600_000);
         assert_eq!(next["min_interval"], 7 * 86_400_000);
     }

@@ -80,7 +80,9 @@ fn error_of(source: &str, e: &minijinja::Error) -> TemplateError {
             "{}; filters take their arguments in parentheses: | default(\"there\")",
             e.detail().unwrap_or("syntax error")
         ),
-        _ => e.detail().map_or_else(|| e.kind().to_string(), str::to_string),
+        _ => e
+            .detail()
+            .map_or_else(|| e.kind().to_string(), str::to_string),
     };
     TemplateError {
         line: e.line(),
@@ -285,7 +287,11 @@ mod tests {
         assert_eq!(err.line, Some(1));
         assert_eq!(err.expression.as_deref(), Some("contact.first_name"));
         assert!(err.reason.contains("default"), "{err}");
-        check("Ciao {{ contact.first_name | default(\"there\") }}!", &json!({})).unwrap();
+        check(
+            "Ciao {{ contact.first_name | default(\"there\") }}!",
+            &json!({}),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -129,9 +129,7 @@ impl FlowWorker {
         let (host, batch) = (self.host.clone(), self.settings.batch);
         let jobs = self
             .db
-            .write(move |c| {
-                scrm_store::FlowRepo::claim_due(c, &host, now, now + LEASE_MS, batch)
-            })
+            .write(move |c| scrm_store::FlowRepo::claim_due(c, &host, now, now + LEASE_MS, batch))
             .await?;
         if jobs.is_empty() {
             return Ok(0);
@@ -303,16 +301,28 @@ impl Applier {
                 retry_at,
                 quarantine,
             } => {
-                let state = if retry_at.is_some() { "pending" } else { "failed" };
+                let state = if retry_at.is_some() {
+                    "pending"
+                } else {
+                    "failed"
+                };
                 finish(state, reason, Some(*version), *retry_at)?;
                 if let Some(q) = quarantine {
                     let slot = format!("{}{}", scrm_store::flows::FLOW_SLOT_PREFIX, job.flow);
                     scrm_store::PluginRepo::quarantine(tx, &job.tenant, &slot, *version, q)?;
-                    self.metrics
-                        .mark_quarantined(&job.tenant, "flow", &format!("{}@{version}", job.flow), true);
+                    self.metrics.mark_quarantined(
+                        &job.tenant,
+                        "flow",
+                        &format!("{}@{version}", job.flow),
+                        true,
+                    );
                     tracing::warn!(tenant = %job.tenant, flow = %job.flow, reason = %q, "flow quarantined");
                 }
-                let result = if retry_at.is_some() { "retry" } else { "failed" };
+                let result = if retry_at.is_some() {
+                    "retry"
+                } else {
+                    "failed"
+                };
                 self.metrics.flow_job(&job.tenant, &job.flow, result);
                 Ok(0)
             }
@@ -463,9 +473,12 @@ impl Applier {
             ));
         }
         let interval = ctx.params["min_interval"].as_i64().unwrap_or(DAY_MS);
-        if let Some(last) =
-            scrm_store::FlowRepo::last_flow_send(tx, &ctx.job.tenant, &ctx.job.flow, ctx.job.contact_id)?
-            && ctx.now - last < interval
+        if let Some(last) = scrm_store::FlowRepo::last_flow_send(
+            tx,
+            &ctx.job.tenant,
+            &ctx.job.flow,
+            ctx.job.contact_id,
+        )? && ctx.now - last < interval
         {
             return Ok(Some(format!(
                 "this flow messaged the contact {} ago (min_interval {})",
@@ -518,8 +531,14 @@ impl Applier {
         body["to"] = Value::from(to);
         let key = format!("flow:{}:{index}", ctx.job.id);
         let source = format!("flow:{}@{}", ctx.job.flow, ctx.version);
-        let outcome =
-            crate::outbox::enqueue_flow_send(tx, &ctx.job.tenant, body, &key, &source, self.limits)?;
+        let outcome = crate::outbox::enqueue_flow_send(
+            tx,
+            &ctx.job.tenant,
+            body,
+            &key,
+            &source,
+            self.limits,
+        )?;
         Ok(match outcome {
             crate::outbox::FlowSendOutcome::Queued(id)
             | crate::outbox::FlowSendOutcome::AlreadyQueued(id) => {

@@ -9,6 +9,7 @@ mod classifier;
 mod client;
 mod commands;
 mod crm;
+mod flow;
 mod migrate;
 mod send;
 mod serve;
@@ -52,6 +53,9 @@ enum Command {
     /// now, the review queue (also `scrm sync …`).
     #[command(subcommand, alias = "sync")]
     Crm(crm::CrmCommand),
+    /// Automation: add flows, enable them per tenant with parameters, see what they did.
+    #[command(subcommand)]
+    Flow(flow::FlowCommand),
     /// Train, evaluate and cross-validate the intent classifier's model (local).
     #[command(subcommand)]
     Classifier(classifier::ClassifierCommand),
@@ -370,6 +374,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Outbox(cmd) => send::outbox(cmd).await,
             Command::Classifier(cmd) => classifier::run(cmd).await,
             Command::Crm(cmd) => crm::run(cmd).await,
+            Command::Flow(cmd) => flow::run(cmd).await,
             Command::MigrateStore(args) => migrate::run(args).await,
         }
     });

@@ -30,7 +30,7 @@
 //! ```
 
 use secrecy::ExposeSecret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -70,6 +70,32 @@ pub struct FileConfig {
     /// `[whatsapp.limits]`).
     #[serde(default)]
     pub whatsapp: crate::config::SendSettings,
+    /// Automation: timers' settle delay, batch size, attempts (`[flows]`).
+    #[serde(default)]
+    pub flows: FlowSettings,
+}
+
+/// The automation settings (`[flows]` in the configuration file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowSettings {
+    /// How long after its due time a timer is evaluated, ms: data arriving at the
+    /// same moment (the order that lands a second before the deadline) is seen.
+    pub settle_ms: u64,
+    /// Events and timers claimed per round.
+    pub batch: usize,
+    /// Failed attempts before an event is given up (kept as `failed`).
+    pub max_attempts: u32,
+}
+
+impl Default for FlowSettings {
+    fn default() -> Self {
+        FlowSettings {
+            settle_ms: 5_000,
+            batch: 256,
+            max_attempts: 8,
+        }
+    }
 }
 
 /// Validated runtime settings.
@@ -87,6 +113,8 @@ pub struct Settings {
     pub plugins: PluginLimits,
     /// Sending: Cloud API endpoint, retries, limits.
     pub whatsapp: crate::config::SendSettings,
+    /// Automation settings.
+    pub flows: FlowSettings,
     /// Where media files are kept.
     pub media_dir: PathBuf,
     /// The PostgreSQL database, when one is configured; else the SQLite file.
@@ -190,6 +218,7 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address")),
             admin_token: overrides.admin_token.or(fc.admin_token),
             plugins: fc.plugins,
+            flows: fc.flows,
             whatsapp: crate::config::SendSettings {
                 graph_url: overrides.graph_url.unwrap_or(fc.whatsapp.graph_url.clone()),
                 ..fc.whatsapp
@@ -205,6 +234,13 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        let f = &self.flows;
+        if f.settle_ms > 3_600_000 || !(1..=10_000).contains(&f.batch) || f.max_attempts == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "flows: settle_ms must be 0..=3600000, batch 1..=10000 and max_attempts at least 1, got {}, {}, {}",
+                f.settle_ms, f.batch, f.max_attempts
+            )));
+        }
         let p = &self.plugins;
         if !(1..=60_000).contains(&p.deadline_ms) {
             return Err(ConfigError::Invalid(format!(

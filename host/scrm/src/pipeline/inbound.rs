@@ -102,6 +102,10 @@ struct Classified {
     /// The message's first results (not an edit's): recorded, answered and synced
     /// once, by whichever worker or host records them first.
     first: bool,
+    /// The sender.
+    contact_id: i64,
+    /// The message's wamid and time (Unix ms) when it is a WhatsApp order.
+    order: Option<(String, i64)>,
 }
 
 impl Pipeline {
@@ -114,7 +118,12 @@ impl Pipeline {
         let (jobs, done) = self.store_batch(items).await?;
         let (results, quarantines) = self.run_plugins(jobs).await?;
         let queued = self.record_results(results, quarantines, done).await?;
-        let (queued, crm_jobs) = queued;
+        let (queued, crm_jobs, flows) = queued;
+        if flows > 0
+            && let Some(wake) = &self.flow_wake
+        {
+            wake.notify_one();
+        }
         if crm_jobs > 0
             && let Some(wake) = &self.sync_wake
         {
@@ -236,14 +245,15 @@ impl Pipeline {
         Ok((results, quarantines))
     }
 
-    /// Records the plugins' results, queues replies and CRM writes, marks the inbox
-    /// bodies done, in one transaction: `(replies queued, CRM jobs queued)`.
+    /// Records the plugins' results, queues replies, CRM writes and flow events, marks
+    /// the inbox bodies done, in one transaction: `(replies queued, CRM jobs queued,
+    /// flow events queued)`.
     async fn record_results(
         &self,
         results: Vec<Classified>,
         quarantines: Vec<Quarantine>,
         done: Vec<i64>,
-    ) -> Result<(usize, usize), StoreError> {
+    ) -> Result<(usize, usize, usize), StoreError> {
         let limits = self.send_settings.limits;
         let metrics = self.metrics.clone();
         let queued = self
@@ -252,6 +262,7 @@ impl Pipeline {
                 scrm_store::transaction(conn, |tx| {
                     let mut replies = 0;
                     let mut crm_jobs = 0;
+                    let mut flows = 0;
                     // The same body delivered twice, to two hosts: both stored it
                     // (once) and ran its plugins; only the first to record its
                     // classification answers and syncs it.
@@ -282,6 +293,9 @@ impl Pipeline {
                                 tags,
                             )?;
                         }
+                        if r.first {
+                            flows += emit_message_events(tx, r)?;
+                        }
                         if let Some((label, response)) = &r.response {
                             scrm_store::MessageRepo::record_response(
                                 tx,
@@ -305,12 +319,36 @@ impl Pipeline {
                         scrm_store::PluginRepo::quarantine(tx, tenant, slot, *version, reason)?;
                     }
                     scrm_store::InboxRepo::mark_done_many(tx, &done)?;
-                    Ok((replies, crm_jobs))
+                    Ok((replies, crm_jobs, flows))
                 })
             })
             .await?;
         Ok(queued)
     }
+}
+
+/// Queues a new message (and a WhatsApp order) for the tenant's flows; how many
+/// flow events were queued.
+fn emit_message_events(tx: &dyn Store, r: &Classified) -> Result<usize, StoreError> {
+    let mut n = crate::automation::emit(
+        tx,
+        &r.tenant,
+        "message",
+        r.contact_id,
+        &serde_json::json!({"message_id": r.message_id}),
+        None,
+    )?;
+    if let Some((wamid, at)) = &r.order {
+        n += crate::automation::emit(
+            tx,
+            &r.tenant,
+            "order",
+            r.contact_id,
+            &serde_json::json!({"source": "whatsapp", "id": wamid, "at": at, "message_id": r.message_id}),
+            None,
+        )?;
+    }
+    Ok(n)
 }
 
 /// Runs the snapshot's classifier, then its responder, on one stored message.
@@ -327,6 +365,13 @@ fn classify(host: &PluginHost, plugins: &TenantPlugins, job: ToClassify) -> Clas
         sync: (job.respond && plugins.mapper.is_some() && plugins.connector.is_some())
             .then_some(job.contact.id),
         first: job.respond,
+        contact_id: job.contact.id,
+        order: matches!(job.message.content, Content::Order(_)).then(|| {
+            (
+                job.message.id.clone(),
+                job.message.timestamp.saturating_mul(1000),
+            )
+        }),
     };
     let mut classification = None;
     if let Some(binding) = &plugins.classifier {
@@ -744,7 +789,7 @@ fn store_status(
         .as_ref()
         .map(serde_json::to_value)
         .transpose()?;
-    scrm_store::MessageRepo::record_status(
+    let recorded = scrm_store::MessageRepo::record_status(
         tx,
         &NewStatus {
             tenant,
@@ -758,11 +803,33 @@ fn store_status(
             raw: &s.raw,
         },
     )?;
+    if recorded.inserted && matches!(s.status.as_str(), "delivered" | "read" | "failed") {
+        emit_status(tx, tenant, &s.id, &s.status)?;
+    }
     if s.status == "failed" {
         // Meta reports most refusals (131026, 131047, 131049, ...) here,
         // after accepting the send: the outbox acts on them by code.
         let (code, message) = s.errors.first().cloned().unwrap_or_default().summary();
         crate::outbox::apply_failed_status(tx, send_settings, tenant, &s.id, code, &message)?;
+    }
+    Ok(())
+}
+
+/// Queues a status change for the tenant's flows that want it.
+fn emit_status(tx: &dyn Store, tenant: &str, wamid: &str, status: &str) -> Result<(), StoreError> {
+    if let Some((contact_id, source)) = scrm_store::FlowRepo::status_subject(tx, tenant, wamid)? {
+        let flow = source
+            .as_deref()
+            .and_then(|s| s.strip_prefix("flow:"))
+            .and_then(|s| s.split('@').next());
+        crate::automation::emit(
+            tx,
+            tenant,
+            "status",
+            contact_id,
+            &serde_json::json!({"wamid": wamid, "status": status, "flow": flow}),
+            None,
+        )?;
     }
     Ok(())
 }

@@ -69,6 +69,7 @@ pub struct Pipeline {
     send_settings: Arc<crate::config::SendSettings>,
     outbox_wake: Option<Arc<Notify>>,
     sync_wake: Option<Arc<Notify>>,
+    flow_wake: Option<Arc<Notify>>,
 }
 
 impl Pipeline {
@@ -84,6 +85,7 @@ impl Pipeline {
             send_settings: Arc::new(crate::config::SendSettings::default()),
             outbox_wake: None,
             sync_wake: None,
+            flow_wake: None,
         }
     }
 
@@ -98,6 +100,12 @@ impl Pipeline {
     pub fn with_host(mut self, host: &str, lanes: usize) -> Pipeline {
         self.host = Arc::from(host);
         self.lanes = lanes;
+        self
+    }
+
+    /// Wakes the flow worker after queueing flow events.
+    pub fn with_flow_wake(mut self, wake: Arc<Notify>) -> Pipeline {
+        self.flow_wake = Some(wake);
         self
     }
 

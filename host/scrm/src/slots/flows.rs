@@ -190,7 +190,10 @@ impl FlowReader for DbFlowReader {
                 Ok(Some(Profile {
                     contact: super::to_wit_contact(&contact),
                     fields,
-                    tags: conversation.as_ref().map(|s| s.tags.clone()).unwrap_or_default(),
+                    tags: conversation
+                        .as_ref()
+                        .map(|s| s.tags.clone())
+                        .unwrap_or_default(),
                     opted_in: consent.opted_in(),
                     opted_out: consent.opted_out(),
                     last_inbound_at: conversation.and_then(|s| s.last_inbound_at),
@@ -231,7 +234,12 @@ impl FlowReader for DbFlowReader {
                     source: "whatsapp".into(),
                     placed_at: m.timestamp,
                     state: None,
-                    total: Some(o.items.iter().map(|i| i.item_price * f64::from(i.quantity)).sum()),
+                    total: Some(
+                        o.items
+                            .iter()
+                            .map(|i| i.item_price * f64::from(i.quantity))
+                            .sum(),
+                    ),
                     currency: o.items.first().map(|i| i.currency.clone()),
                     tracking_number: None,
                     carrier: None,

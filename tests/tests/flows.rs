@@ -1,0 +1,260 @@
+//! Flows end to end: a flow component built from `plugins/` is added to the host's
+//! catalog, enabled for a tenant with parameters, and driven by real webhooks; its
+//! sends go through the outbox to the local Cloud API server. Bad configurations are
+//! refused with the parameter and the reason; a plugin built against WIT 0.1.0
+//! still loads.
+
+use reqwest::StatusCode;
+use scrm_e2e::graph::{ACCESS_TOKEN, Graph};
+use scrm_e2e::{APP_SECRET, Host, eventually, guest, repo_root};
+use serde_json::{Value, json};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const PN: &str = "100200300";
+const WEI: &str = "393471234567";
+
+async fn acme_host(dir: &std::path::Path, graph: &Graph) -> Host {
+    let url = graph.url();
+    let host = Host::start_configured(dir, |s| {
+        s.whatsapp.graph_url = url;
+        s.whatsapp.backoff_base_ms = 50;
+        s.whatsapp.max_attempts = 2;
+        s.flows.settle_ms = 200;
+    })
+    .await;
+    host.tenant("acme", &[PN], "IT").await;
+    host.ok(
+        "PUT",
+        "/v1/tenants/acme/secrets/whatsapp_access_token",
+        Some(json!({"value": ACCESS_TOKEN})),
+    )
+    .await;
+    host
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A signed webhook: `from` (profile name `name`) writes `text` now.
+async fn inbound(host: &Host, from: &str, name: &str, wamid: &str, text: &str) {
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000000", "phone_number_id": PN},
+            "contacts": [{"profile": {"name": name}, "wa_id": from}],
+            "messages": [{"from": from, "id": wamid, "timestamp": now_secs().to_string(),
+                          "type": "text", "text": {"body": text}}]
+        }}]}]
+    });
+    let (status, _) = host
+        .post_signed(&serde_json::to_vec(&body).unwrap(), APP_SECRET)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    host.settle().await;
+}
+
+/// Adds the flow built from `package` to the host's catalog.
+async fn add_flow(host: &Host, package: &str) -> Value {
+    let bytes = std::fs::read(guest(package)).unwrap();
+    let resp = host
+        .http
+        .post(format!("{}/v1/flows", host.base))
+        .bearer_auth(scrm_e2e::TOKEN)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v
+}
+
+/// Waits until the tenant's flow `name` has handled `n` jobs (any end state).
+async fn handled(host: &Host, name: &str, n: usize) -> Value {
+    let path = format!("/v1/tenants/acme/flows/{name}");
+    eventually(|| async {
+        let v = host.ok("GET", &path, None).await;
+        let recent = v["recent"].as_array().map_or(0, Vec::len);
+        Ok((recent >= n).then_some(v))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("flow {name} did not handle {n} events: {e}"))
+}
+
+const ANSWERS: &str = r#"[
+  {"intent": "opening-hours", "keywords": ["opening hours", "orari"],
+   "text": "Ciao {{ contact.first_name | default(\"there\") }}! Siamo aperti {{ flow.opening_hours }}."}
+]"#;
+
+scrm_e2e::both_backends! {
+    #[tokio::test]
+    async fn quick_replies_answer_by_keyword_with_the_customers_name_once_per_interval() {
+        let graph = Graph::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let host = acme_host(dir.path(), &graph).await;
+        let added = add_flow(&host, "quick-replies").await;
+        assert_eq!(added["name"], "quick-replies");
+        assert!(added["params"].as_array().unwrap().iter().any(|p| p["name"] == "min_interval"));
+        let catalog = host.ok("GET", "/v1/flows", None).await;
+        assert_eq!(catalog["items"][0]["triggers"], json!(["message"]));
+
+        let enabled = host
+            .ok(
+                "PUT",
+                "/v1/tenants/acme/flows/quick-replies",
+                Some(json!({"set": {"answers": ANSWERS, "opening_hours": "lun-sab 9-19"}})),
+            )
+            .await;
+        assert_eq!(enabled["state"], "enabled", "{enabled}");
+        assert_eq!(enabled["version"], 1);
+
+        inbound(&host, WEI, "Wei Chen", "wamid.q1", "Buongiorno, che orari fate?").await;
+        let status = handled(&host, "quick-replies", 1).await;
+        let job = &status["recent"][0];
+        assert_eq!(job["state"], "done", "{status}");
+        assert!(job["outcome"].as_str().unwrap().contains("reply queued"), "{job}");
+        let sent = eventually(|| async {
+            let sent = graph.sent_messages();
+            Ok((!sent.is_empty()).then_some(sent))
+        })
+        .await
+        .unwrap();
+        assert_eq!(sent[0].body["to"], WEI);
+        assert_eq!(sent[0].body["text"]["body"], "Ciao Wei! Siamo aperti lun-sab 9-19.");
+        let outbox = host.ok("GET", "/v1/tenants/acme/outbox", None).await;
+        assert_eq!(outbox["items"][0]["source"], "flow:quick-replies@1", "{outbox}");
+        let metrics = host.metrics().await;
+        assert!(
+            metrics.contains(r#"scrm_flow_sends_total{tenant="acme",flow="quick-replies",version="1"} 1"#),
+            "{metrics}"
+        );
+
+        // A second question within min_interval (1 minute by default) gets no answer.
+        inbound(&host, WEI, "Wei Chen", "wamid.q2", "e gli orari di domenica?").await;
+        let status = handled(&host, "quick-replies", 2).await;
+        let outcome = status["recent"][0]["outcome"].as_str().unwrap();
+        assert!(outcome.contains("min_interval"), "{outcome}");
+        // A message that asks nothing it knows gets nothing.
+        host.ok(
+            "PUT",
+            "/v1/tenants/acme/flows/quick-replies",
+            Some(json!({"set": {"min_interval": "0s"}})),
+        )
+        .await;
+        inbound(&host, WEI, "Wei Chen", "wamid.q3", "grazie!").await;
+        let status = handled(&host, "quick-replies", 3).await;
+        assert_eq!(status["version"], 2);
+        assert_eq!(status["recent"][0]["outcome"], "nothing to do");
+        assert_eq!(graph.sent_messages().len(), 1);
+
+        // Disabled: events stop reaching it.
+        let off = host.ok("POST", "/v1/tenants/acme/flows/quick-replies/disable", None).await;
+        assert_eq!(off["state"], "disabled");
+        inbound(&host, WEI, "Wei Chen", "wamid.q4", "orari?").await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let status = host.ok("GET", "/v1/tenants/acme/flows/quick-replies", None).await;
+        assert_eq!(status["recent"].as_array().unwrap().len(), 3, "{status}");
+    }
+
+    #[tokio::test]
+    async fn bad_flow_configurations_are_refused_with_the_parameter_and_the_reason() {
+        let graph = Graph::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let host = acme_host(dir.path(), &graph).await;
+        add_flow(&host, "quick-replies").await;
+        let put = |set: Value| {
+            let host = &host;
+            async move {
+                host.api("PUT", "/v1/tenants/acme/flows/quick-replies", Some(json!({"set": set})))
+                    .await
+            }
+        };
+        let (code, err) = put(json!({"opening_hourz": "9-19"})).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err["error"]["code"], "invalid_parameter");
+        let msg = err["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("opening_hourz") && msg.contains("opening_hours"), "{msg}");
+
+        let (code, err) = put(json!({"min_interval": "ten minutes"})).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(err["error"]["message"].as_str().unwrap().contains("min_interval"), "{err}");
+
+        let missing = r#"[{"keywords": ["hi"], "text": "Hello\n{{ contact.first_name }}"}]"#;
+        let (code, err) = put(json!({"answers": missing})).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+        let msg = err["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("/0/text") && msg.contains("line 2") && msg.contains("default"), "{msg}");
+
+        let (code, err) = put(json!({"answers": "[{\"text\": "})).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(err["error"]["message"].as_str().unwrap().contains("column"), "{err}");
+
+        let (code, err) = host.api("PUT", "/v1/tenants/acme/flows/no-such-flow", None).await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+        assert_eq!(err["error"]["code"], "unknown_flow");
+
+        // Nothing was enabled by the refused attempts.
+        let flows = host.ok("GET", "/v1/tenants/acme/flows", None).await;
+        assert_eq!(flows["items"], json!([]));
+
+        // A component that is not a flow is refused by the catalog, and a flow is
+        // not installed as a slot plugin.
+        let classifier = std::fs::read(guest("keyword-classifier")).unwrap();
+        let resp = host
+            .http
+            .post(format!("{}/v1/flows", host.base))
+            .bearer_auth(scrm_e2e::TOKEN)
+            .body(classifier)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "not_a_flow", "{v}");
+        let comp = host.upload(&guest("quick-replies")).await;
+        let (code, err) = host
+            .api(
+                "PUT",
+                "/v1/tenants/acme/plugins/flow",
+                Some(json!({"sha256": comp["sha256"]})),
+            )
+            .await;
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert_eq!(err["error"]["code"], "use_flows");
+    }
+}
+
+/// The compatibility promise of the WIT package: a responder built against
+/// `scrm:plugin@0.1.0` (the component below was built from `plugins/rule-responder`
+/// before 0.1.1 existed) installs and answers on a 0.1.1 host.
+#[tokio::test]
+async fn a_plugin_built_against_wit_0_1_0_still_loads_and_runs() {
+    let graph = Graph::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = acme_host(dir.path(), &graph).await;
+    let old = repo_root().join("tests/fixtures/plugins/rule-responder-wit-0.1.0.wasm");
+    let config = r#"{"rules": [{"when_keywords": ["hours"], "reply": "9 to 5", "tag": "faq"}]}"#;
+    let installed = host.install("acme", "responder", &old, Some(config)).await;
+    assert_eq!(installed["slot"], "responder");
+    inbound(&host, WEI, "Wei Chen", "wamid.old1", "what are your hours?").await;
+    let msgs = host.messages("acme").await;
+    let m = msgs.iter().find(|m| m["wamid"] == "wamid.old1").unwrap();
+    assert_eq!(
+        m["actions"][1],
+        json!({"type": "reply", "text": "9 to 5"}),
+        "{m}"
+    );
+    assert!(
+        m["responder"]
+            .as_str()
+            .unwrap()
+            .contains("sha256:af7eca98292a"),
+        "{m}"
+    );
+}
