@@ -35,9 +35,11 @@ pub struct Answer {
 
 /// The flow's parameters, as the host hands them over.
 #[derive(Debug, Deserialize)]
-struct Params {
-    answers: Vec<Answer>,
-    min_confidence: i64,
+pub struct Params {
+    /// The answers.
+    pub answers: Vec<Answer>,
+    /// The intent confidence (percent) at which an intent match counts.
+    pub min_confidence: i64,
 }
 
 const DEFAULT_ANSWERS: &str = r#"[
@@ -118,7 +120,9 @@ pub fn pick<'a>(
         })
 }
 
-struct QuickReplies;
+/// The flow.
+#[derive(Debug)]
+pub struct QuickReplies;
 
 impl scrm_plugin_sdk::Flow for QuickReplies {
     fn describe() -> Info {
