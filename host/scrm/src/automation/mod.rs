@@ -31,9 +31,6 @@ pub mod worker;
 pub use crate::config::FlowSettings;
 use scrm_store::{Store, StoreError};
 
-/// How many of a contact's newest messages are scanned for WhatsApp orders.
-pub const ORDER_SCAN: u32 = 50;
-
 /// Queues an event of kind `kind` (a trigger name) for the tenant's flows that want
 /// it, in the caller's transaction; `except` leaves out the flow that caused it.
 /// Returns how many flows got it.

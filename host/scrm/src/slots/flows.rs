@@ -13,6 +13,9 @@ use scrm_store::flows::FlowJob;
 use scrm_store::{Db, Store, StoreError};
 use serde_json::Value;
 
+/// How many of a contact's newest messages are scanned for WhatsApp orders.
+pub const ORDER_SCAN: u32 = 50;
+
 /// What the host read to build a flow's event, kept for applying its actions.
 #[derive(Debug, Clone)]
 pub struct EventFacts {
@@ -222,7 +225,7 @@ impl FlowReader for DbFlowReader {
         // The WhatsApp orders the host recorded; the tenant's connector is asked
         // too once connectors answer order lookups.
         let history = self
-            .history(crate::automation::ORDER_SCAN)
+            .history(ORDER_SCAN)
             .map_err(|e| e.to_string())?;
         Ok(history
             .into_iter()
