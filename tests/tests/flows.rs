@@ -19,6 +19,8 @@ async fn acme_host(dir: &std::path::Path, graph: &Graph) -> Host {
         s.whatsapp.graph_url = url;
         s.whatsapp.backoff_base_ms = 50;
         s.whatsapp.max_attempts = 2;
+        // A quiz is a quick exchange: no per-recipient pacing in these tests.
+        s.whatsapp.limits.recipient_interval_ms = 1;
         s.flows.settle_ms = 200;
     })
     .await;
@@ -41,14 +43,25 @@ fn now_secs() -> u64 {
 
 /// A signed webhook: `from` (profile name `name`) writes `text` now.
 async fn inbound(host: &Host, from: &str, name: &str, wamid: &str, text: &str) {
+    inbound_message(
+        host,
+        name,
+        json!({"from": from, "id": wamid, "timestamp": now_secs().to_string(),
+               "type": "text", "text": {"body": text}}),
+    )
+    .await;
+}
+
+/// A signed webhook carrying one message object (any type) from `message.from`.
+async fn inbound_message(host: &Host, name: &str, message: Value) {
+    let from = message["from"].clone();
     let body = json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550000000", "phone_number_id": PN},
             "contacts": [{"profile": {"name": name}, "wa_id": from}],
-            "messages": [{"from": from, "id": wamid, "timestamp": now_secs().to_string(),
-                          "type": "text", "text": {"body": text}}]
+            "messages": [message]
         }}]}]
     });
     let (status, _) = host
@@ -85,6 +98,81 @@ async fn handled(host: &Host, name: &str, n: usize) -> Value {
     })
     .await
     .unwrap_or_else(|e| panic!("flow {name} did not handle {n} events: {e}"))
+}
+
+/// Taps option `id` of an interactive list.
+async fn tap(host: &Host, wamid: &str, id: &str) {
+    inbound_message(
+        host,
+        "Wei Chen",
+        json!({"from": WEI, "id": wamid, "timestamp": now_secs().to_string(), "type": "interactive",
+               "interactive": {"type": "list_reply", "list_reply": {"id": id, "title": "x"}}}),
+    )
+    .await;
+}
+
+/// Waits until the Cloud API server got `n` messages; all of them.
+async fn sent_at_least(graph: &Graph, n: usize) -> Vec<scrm_e2e::graph::SentMessage> {
+    eventually(|| async {
+        let sent = graph.sent_messages();
+        Ok((sent.len() >= n).then_some(sent))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("fewer than {n} messages reached the Cloud API: {e}"))
+}
+
+/// Starts the quiz and answers its five questions with the "dry" option; returns
+/// how many messages went out.
+async fn complete_quiz(host: &Host, graph: &Graph) -> usize {
+    inbound(
+        host,
+        WEI,
+        "Wei Chen",
+        "wamid.start",
+        "I'd like the skin quiz",
+    )
+    .await;
+    let sent = sent_at_least(graph, 1).await;
+    assert_eq!(
+        sent[0].body["interactive"]["type"], "list",
+        "{}",
+        sent[0].body
+    );
+    let answers = [
+        ("q1", "tight"),
+        ("q2", "rarely"),
+        ("q3", "flakes"),
+        ("q4", "barely"),
+        ("q5", "flaky"),
+    ];
+    for (i, (q, a)) in answers.iter().enumerate() {
+        tap(host, &format!("wamid.tap{i}"), &format!("quiz:{q}:{a}")).await;
+        sent_at_least(graph, i + 2).await;
+    }
+    6
+}
+
+async fn contact_fields(host: &Host) -> std::collections::BTreeMap<String, Value> {
+    let db = host.db();
+    db.read(|c| {
+        let id = scrm_store::ContactRepo::id_by_phone(c, "acme", "+393471234567")?.unwrap();
+        scrm_store::CrmRepo::fields(c, "acme", id)
+    })
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(k, v)| (k, v.value))
+    .collect()
+}
+
+async fn enable_quiz(host: &Host, delay: &str) {
+    add_flow(host, "questionnaire").await;
+    host.ok(
+        "PUT",
+        "/v1/tenants/acme/flows/questionnaire",
+        Some(json!({"set": {"delay": delay, "sample_link": "https://shop.example/samples"}})),
+    )
+    .await;
 }
 
 const ANSWERS: &str = r#"[
@@ -227,6 +315,93 @@ scrm_e2e::both_backends! {
             .await;
         assert_eq!(code, StatusCode::BAD_REQUEST);
         assert_eq!(err["error"]["code"], "use_flows");
+    }
+    #[tokio::test]
+    async fn the_quiz_stores_answers_recommends_and_sends_the_sample_link_once_after_the_delay() {
+        let graph = Graph::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let host = acme_host(dir.path(), &graph).await;
+        enable_quiz(&host, "3s").await;
+        let n = complete_quiz(&host, &graph).await;
+        let sent = graph.sent_messages();
+        let done = sent[n - 1].body["text"]["body"].as_str().unwrap();
+        assert!(done.starts_with("Thank you Wei! Here is what we recommend for your skin (dry):"), "{done}");
+        assert_eq!(done.matches('•').count(), 3, "{done}");
+        let fields = contact_fields(&host).await;
+        assert_eq!(fields["skin_type"], "dry");
+        assert_eq!(fields["skin_quiz_q3"], "flakes");
+        // The follow-up waits as a durable timer…
+        let status = host.ok("GET", "/v1/tenants/acme/flows/questionnaire", None).await;
+        assert_eq!(status["waiting"][0]["kind"], "timer", "{status}");
+        // … and fires after the delay and the settle time: no order, so the link goes once.
+        let sent = sent_at_least(&graph, n + 1).await;
+        let last = &sent[n].body;
+        assert!(last["text"]["body"].as_str().unwrap().contains("https://shop.example/samples"), "{last}");
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_eq!(graph.sent_messages().len(), n + 1, "once");
+        let status = host.ok("GET", "/v1/tenants/acme/flows/questionnaire", None).await;
+        let fired = status["recent"].as_array().unwrap().iter().find(|j| j["kind"] == "timer").unwrap();
+        assert_eq!(fired["state"], "done");
+        assert!(fired["outcome"].as_str().unwrap().contains("reply queued"), "{fired}");
+    }
+
+    #[tokio::test]
+    async fn an_order_before_the_deadline_cancels_the_follow_up() {
+        let graph = Graph::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let host = acme_host(dir.path(), &graph).await;
+        enable_quiz(&host, "2s").await;
+        let n = complete_quiz(&host, &graph).await;
+        inbound_message(
+            &host,
+            "Wei Chen",
+            json!({"from": WEI, "id": "wamid.order1", "timestamp": now_secs().to_string(), "type": "order",
+                   "order": {"catalog_id": "cat1", "text": "",
+                             "product_items": [{"product_retailer_id": "SKU-1", "quantity": 1,
+                                                "item_price": 24.5, "currency": "EUR"}]}}),
+        )
+        .await;
+        let last = std::sync::Mutex::new(Value::Null);
+        let status = eventually(|| async {
+            let v = host.ok("GET", "/v1/tenants/acme/flows/questionnaire", None).await;
+            *last.lock().unwrap() = v.clone();
+            let cancelled = v["recent"].as_array().unwrap().iter().any(|j| j["state"] == "cancelled");
+            Ok(cancelled.then_some(v))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", last.lock().unwrap()));
+        assert_eq!(status["waiting"], json!([]), "{status}");
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        assert_eq!(graph.sent_messages().len(), n, "no sample link after an order");
+    }
+
+    #[tokio::test]
+    async fn a_timer_survives_a_restart_and_fires_late_rather_than_never() {
+        let graph = Graph::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let host = acme_host(dir.path(), &graph).await;
+        enable_quiz(&host, "3s").await;
+        let n = complete_quiz(&host, &graph).await;
+        // Down before the timer is due, back well after it.
+        let mut host = host;
+        let stopping = std::time::Instant::now();
+        host.stop().await;
+        assert_eq!(graph.sent_messages().len(), n, "stopped in {:?}, before the timer", stopping.elapsed());
+        tokio::time::sleep(std::time::Duration::from_millis(5000)).await;
+        let url = graph.url();
+        let host = Host::start_configured(dir.path(), |s| {
+            s.whatsapp.graph_url = url;
+            s.whatsapp.limits.recipient_interval_ms = 1;
+            s.flows.settle_ms = 200;
+        })
+        .await;
+        let sent = sent_at_least(&graph, n + 1).await;
+        assert!(sent[n].body["text"]["body"].as_str().unwrap().contains("samples"));
+        let status = host.ok("GET", "/v1/tenants/acme/flows/questionnaire", None).await;
+        let fired = status["recent"].as_array().unwrap().iter().find(|j| j["kind"] == "timer").unwrap();
+        assert!(fired["late_ms"].as_i64().unwrap() >= 1_000, "lateness recorded: {fired}");
+        let metrics = host.metrics().await;
+        assert!(metrics.contains("scrm_flow_timer_lateness_seconds_count 1"), "{metrics}");
     }
 }
 

@@ -155,13 +155,22 @@ impl FlowWorker {
         let sent = self
             .db
             .write(move |c| {
-                scrm_store::transaction(c, |tx| {
+                let together = scrm_store::transaction(c, |tx| {
                     let mut sent = 0;
                     for (job, ran) in &ran {
                         sent += applier.apply(tx, job, ran)?;
                     }
                     Ok(sent)
-                })
+                });
+                match together {
+                    Ok(sent) => Ok(sent),
+                    // One job's results cannot be applied: apply each alone, so the
+                    // others are not held back by it.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "applying a round of flow results failed; applying them one by one");
+                        applier.apply_each(c, &ran)
+                    }
+                }
             })
             .await?;
         if sent > 0
@@ -266,6 +275,43 @@ struct Applier {
 }
 
 impl Applier {
+    /// Applies each job's result in its own transaction; a job whose result cannot
+    /// be applied is retried later like a failed call (and given up after the
+    /// attempts). Returns how many messages were queued.
+    fn apply_each(&self, c: &dyn Store, ran: &[(FlowJob, Ran)]) -> Result<usize, StoreError> {
+        let mut sent = 0;
+        for (job, r) in ran {
+            match scrm_store::transaction(c, |tx| self.apply(tx, job, r)) {
+                Ok(n) => sent += n,
+                Err(e) => {
+                    tracing::warn!(tenant = %job.tenant, flow = %job.flow, job = job.id, error = %e, "cannot apply a flow's result");
+                    let now = now_ms();
+                    let give_up = job.attempts + 1 >= self.settings.max_attempts;
+                    let reason = format!("cannot apply the flow's result: {e}");
+                    scrm_store::FlowRepo::finish(
+                        c,
+                        &Finish {
+                            id: job.id,
+                            host: &self.host,
+                            state: if give_up { "failed" } else { "pending" },
+                            outcome: &reason,
+                            flow_version: None,
+                            fired_at: now,
+                            late_ms: (now - job.fire_at).max(0),
+                            retry_at: (!give_up).then(|| now + backoff_ms(job.attempts)),
+                        },
+                    )?;
+                    self.metrics.flow_job(
+                        &job.tenant,
+                        &job.flow,
+                        if give_up { "failed" } else { "retry" },
+                    );
+                }
+            }
+        }
+        Ok(sent)
+    }
+
     /// Applies one job's result; returns how many messages it queued.
     fn apply(&self, tx: &dyn Store, job: &FlowJob, ran: &Ran) -> Result<usize, StoreError> {
         let now = now_ms();
@@ -585,7 +631,9 @@ impl Applier {
             &scrm_store::crm::FieldClock {
                 value: value.clone(),
                 changed_at: ctx.now,
-                source: "flow".into(),
+                // Set on the host's side, like what a customer tells on WhatsApp:
+                // it goes to the CRM.
+                source: "whatsapp".into(),
             },
         )?;
         scrm_store::CrmRepo::enqueue_contact(tx, &ctx.job.tenant, ctx.job.contact_id)?;

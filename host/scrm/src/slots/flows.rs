@@ -224,9 +224,7 @@ impl FlowReader for DbFlowReader {
     fn orders(&self, since: i64, limit: u32) -> Result<Vec<OrderInfo>, String> {
         // The WhatsApp orders the host recorded; the tenant's connector is asked
         // too once connectors answer order lookups.
-        let history = self
-            .history(ORDER_SCAN)
-            .map_err(|e| e.to_string())?;
+        let history = self.history(ORDER_SCAN).map_err(|e| e.to_string())?;
         Ok(history
             .into_iter()
             .filter(|m| m.timestamp >= since)
