@@ -139,6 +139,7 @@ pub mod flow {
         path: "../wit",
         world: "flow",
         with: {
+            "scrm:plugin/commerce@0.1.1": ::scrm_plugin_sdk::connector::scrm::plugin::commerce,
             "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
             "scrm:plugin/log@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
             "scrm:plugin/config@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
@@ -149,6 +150,27 @@ pub mod flow {
         export_macro_name: "export",
         generate_all,
         default_bindings_module: "::scrm_plugin_sdk::flow",
+        runtime_path: "::scrm_plugin_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+/// Generated bindings for the `courier` world (since 0.1.1).
+#[allow(missing_docs, missing_debug_implementations, unsafe_code)]
+pub mod courier {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "courier",
+        with: {
+            "scrm:plugin/commerce@0.1.1": ::scrm_plugin_sdk::connector::scrm::plugin::commerce,
+            "scrm:plugin/log@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export",
+        generate_all,
+        default_bindings_module: "::scrm_plugin_sdk::courier",
         runtime_path: "::scrm_plugin_sdk::__private::wit_bindgen::rt",
     });
 }
@@ -171,9 +193,12 @@ pub use classifier::scrm::plugin::types::{
 pub use connector::exports::scrm::plugin::connect::{
     Changes, ConnectorError, CrmReply, Guest as Connector, Pushed, WriteKey,
 };
+pub use connector::exports::scrm::plugin::order_lookup::Guest as OrderLookup;
+pub use connector::scrm::plugin::commerce::{Checkpoint, OrderInfo, OrderLine, Tracking};
+pub use courier::exports::scrm::plugin::track::{Guest as Courier, TrackError};
 pub use flow::exports::scrm::plugin::automate as flows;
 pub use flow::exports::scrm::plugin::automate::Guest as Flow;
-pub use flow::scrm::plugin::{orders, profile, timers};
+pub use flow::scrm::plugin::{orders, parcels, profile, timers};
 pub use geocoder::exports::scrm::plugin::geocode::{GeocodeError, Guest as Geocoder};
 pub use mapper::exports::scrm::plugin::mapping::{Guest as Mapper, MapError, Mapped};
 pub use responder::exports::scrm::plugin::respond::{
@@ -189,7 +214,8 @@ macro_rules! export_mapper {
     };
 }
 
-/// Exports `$ty` as this component's connector. `$ty` must implement [`Connector`].
+/// Exports `$ty` as this component's connector. `$ty` must implement [`Connector`]
+/// and (since 0.1.1) [`OrderLookup`].
 #[macro_export]
 macro_rules! export_connector {
     ($ty:ident) => {
@@ -204,6 +230,15 @@ macro_rules! export_geocoder {
     ($ty:ident) => {
         #[cfg(target_family = "wasm")]
         $crate::__export_geocoder_impl!($ty with_types_in $crate::geocoder);
+    };
+}
+
+/// Exports `$ty` as this component's courier. `$ty` must implement [`Courier`].
+#[macro_export]
+macro_rules! export_courier {
+    ($ty:ident) => {
+        #[cfg(target_family = "wasm")]
+        $crate::__export_courier_impl!($ty with_types_in $crate::courier);
     };
 }
 

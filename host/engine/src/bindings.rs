@@ -18,17 +18,22 @@ wasmtime::component::bindgen!({
             import scrm:plugin/timers@0.1.1;
             import scrm:plugin/profile@0.1.1;
             import scrm:plugin/orders@0.1.1;
+            import scrm:plugin/parcels@0.1.1;
             export scrm:plugin/classify@0.1.1;
             export scrm:plugin/mapping@0.1.1;
             export scrm:plugin/connect@0.1.1;
             export scrm:plugin/respond@0.1.1;
             export scrm:plugin/geocode@0.1.1;
             export scrm:plugin/automate@0.1.1;
+            export scrm:plugin/order-lookup@0.1.1;
+            export scrm:plugin/track@0.1.1;
         }
     ",
     world: "plugins",
 });
 
 pub use exports::scrm::plugin::classify::ClassifyError;
-pub use exports::scrm::plugin::{automate as flow, classify, connect, geocode, mapping, respond};
+pub use exports::scrm::plugin::{
+    automate as flow, classify, connect, geocode, mapping, order_lookup, respond, track,
+};
 pub use scrm::plugin::types;

@@ -302,7 +302,7 @@ impl PluginHost {
             &mut wasmtime::Store<CallState>,
         ) -> wasmtime::Result<Result<R, ConnectorError>>,
     ) -> Result<R, CrmCallError> {
-        let SlotExports::Connector(ix) = &connector.component.exports else {
+        let SlotExports::Connector(ix, _) = &connector.component.exports else {
             return Err(CrmCallError::Failed(
                 "the bound component is not a connector".into(),
             ));
@@ -524,6 +524,38 @@ impl PluginHost {
             next_cursor: ch.next_cursor,
             more: ch.more,
         })
+    }
+
+    /// Whether `connector` can look up orders (exports `order-lookup`).
+    pub fn looks_up_orders(connector: &ActiveBinding) -> bool {
+        matches!(
+            &connector.component.exports,
+            SlotExports::Connector(_, Some(_))
+        )
+    }
+
+    /// The orders of the CRM contact `contact_id` placed at or after `since`,
+    /// newest first, at most `limit`.
+    ///
+    /// # Errors
+    /// [`CrmCallError`]; `Invalid` when the connector cannot look up orders.
+    pub fn find_orders(
+        &self,
+        connector: &ActiveBinding,
+        contact_id: &str,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<super::bindings::scrm::plugin::commerce::OrderInfo>, CrmCallError> {
+        let SlotExports::Connector(_, Some(ix)) = &connector.component.exports else {
+            return Err(CrmCallError::Invalid(
+                "the tenant's connector cannot look up orders (it implements connector, not order-connector)"
+                    .into(),
+            ));
+        };
+        Ok(self.fresh_call(connector, |store, inst| {
+            ix.load(&mut *store, inst)?
+                .call_find_orders(store, contact_id, since, limit)
+        })??)
     }
 
     /// Contacts read back from the CRM by id (the sync audit).

@@ -24,6 +24,7 @@ pub mod cache;
 mod call;
 pub mod capabilities;
 pub mod classifier;
+pub mod courier;
 pub mod crm;
 pub mod engine;
 pub mod error;
@@ -65,17 +66,20 @@ pub enum Slot {
     /// Durable automation (since WIT 0.1.1): a tenant enables any number of flows,
     /// each bound under the slot name `flow:NAME`.
     Flow,
+    /// Parcel tracking (since WIT 0.1.1): where a shipped order is.
+    Courier,
 }
 
 impl Slot {
     /// Every slot this host supports.
-    pub const ALL: [Slot; 6] = [
+    pub const ALL: [Slot; 7] = [
         Slot::Classifier,
         Slot::Mapper,
         Slot::Connector,
         Slot::Responder,
         Slot::Geocoder,
         Slot::Flow,
+        Slot::Courier,
     ];
 
     /// The slot's name as used in the API and CLI.
@@ -87,6 +91,7 @@ impl Slot {
             Slot::Responder => "responder",
             Slot::Geocoder => "geocoder",
             Slot::Flow => "flow",
+            Slot::Courier => "courier",
         }
     }
 
@@ -99,6 +104,7 @@ impl Slot {
             Slot::Responder => "respond",
             Slot::Geocoder => "geocode",
             Slot::Flow => "automate",
+            Slot::Courier => "track",
         };
         format!("scrm:plugin/{iface}@{WIT_VERSION}")
     }
@@ -132,10 +138,15 @@ impl std::str::FromStr for Slot {
 pub(crate) enum SlotExports {
     Classifier(bindings::classify::GuestIndices),
     Mapper(bindings::mapping::GuestIndices),
-    Connector(bindings::connect::GuestIndices),
+    /// The CRM calls, and the order lookup when the connector offers one.
+    Connector(
+        bindings::connect::GuestIndices,
+        Option<bindings::order_lookup::GuestIndices>,
+    ),
     Responder(bindings::respond::GuestIndices),
     Geocoder(bindings::geocode::GuestIndices),
     Flow(bindings::flow::GuestIndices),
+    Courier(bindings::track::GuestIndices),
 }
 
 /// A compiled component, ready to instantiate; shared across tenants.
@@ -255,6 +266,8 @@ pub struct TenantPlugins {
     pub responder: Option<Arc<ActiveBinding>>,
     /// The geocoder, if installed.
     pub geocoder: Option<Arc<ActiveBinding>>,
+    /// The courier, if installed.
+    pub courier: Option<Arc<ActiveBinding>>,
     /// The enabled flows, by name.
     pub flows: std::collections::BTreeMap<String, Arc<ActiveBinding>>,
 }
@@ -269,6 +282,7 @@ impl TenantPlugins {
             Slot::Responder => self.responder.as_ref(),
             Slot::Geocoder => self.geocoder.as_ref(),
             Slot::Flow => None,
+            Slot::Courier => self.courier.as_ref(),
         }
     }
 
@@ -285,6 +299,7 @@ impl TenantPlugins {
             Slot::Responder => &mut self.responder,
             Slot::Geocoder => &mut self.geocoder,
             // Flows are kept by name (see `PluginHost::activate`).
+            Slot::Courier => &mut self.courier,
             Slot::Flow => unreachable!("flows are not a single slot"),
         }
     }
@@ -562,10 +577,15 @@ impl PluginHost {
         match &loaded.exports {
             SlotExports::Classifier(i) => i.load(&mut store, &instance).map(drop),
             SlotExports::Mapper(i) => i.load(&mut store, &instance).map(drop),
-            SlotExports::Connector(i) => i.load(&mut store, &instance).map(drop),
+            SlotExports::Connector(i, orders) => i.load(&mut store, &instance).and_then(|_| {
+                orders
+                    .as_ref()
+                    .map_or(Ok(()), |o| o.load(&mut store, &instance).map(drop))
+            }),
             SlotExports::Responder(i) => i.load(&mut store, &instance).map(drop),
             SlotExports::Geocoder(i) => i.load(&mut store, &instance).map(drop),
             SlotExports::Flow(i) => i.load(&mut store, &instance).map(drop),
+            SlotExports::Courier(i) => i.load(&mut store, &instance).map(drop),
         }
         .map_err(wrong)
     }
@@ -705,7 +725,8 @@ fn find_slot(pre: &InstancePre<CallState>) -> Result<(Slot, SlotExports), String
         return Ok((Slot::Mapper, SlotExports::Mapper(i)));
     }
     if let Ok(i) = bindings::connect::GuestIndices::new(pre) {
-        return Ok((Slot::Connector, SlotExports::Connector(i)));
+        let orders = bindings::order_lookup::GuestIndices::new(pre).ok();
+        return Ok((Slot::Connector, SlotExports::Connector(i, orders)));
     }
     if let Ok(i) = bindings::respond::GuestIndices::new(pre) {
         return Ok((Slot::Responder, SlotExports::Responder(i)));
@@ -715,6 +736,9 @@ fn find_slot(pre: &InstancePre<CallState>) -> Result<(Slot, SlotExports), String
     }
     if let Ok(i) = bindings::flow::GuestIndices::new(pre) {
         return Ok((Slot::Flow, SlotExports::Flow(i)));
+    }
+    if let Ok(i) = bindings::track::GuestIndices::new(pre) {
+        return Ok((Slot::Courier, SlotExports::Courier(i)));
     }
     Err(format!(
         "it exports none of {}",

@@ -127,4 +127,14 @@ pub trait FlowReader: Send + Sync + std::fmt::Debug {
         since: i64,
         limit: u32,
     ) -> Result<Vec<crate::bindings::scrm::plugin::orders::OrderInfo>, String>;
+
+    /// Where a parcel is, through the tenant's courier plugin.
+    ///
+    /// # Errors
+    /// Why it could not be found out (shown to the flow).
+    fn track(
+        &self,
+        carrier: Option<&str>,
+        number: &str,
+    ) -> Result<crate::bindings::scrm::plugin::commerce::Tracking, String>;
 }

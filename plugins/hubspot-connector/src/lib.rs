@@ -395,6 +395,18 @@ impl Connector for HubSpot {
     }
 }
 
+impl scrm_plugin_sdk::OrderLookup for HubSpot {
+    fn find_orders(
+        _contact_id: String,
+        _since: i64,
+        _limit: u32,
+    ) -> Result<Vec<scrm_plugin_sdk::OrderInfo>, ConnectorError> {
+        Err(ConnectorError::Invalid(
+            "HubSpot: order lookup is not implemented in this connector yet".into(),
+        ))
+    }
+}
+
 scrm_plugin_sdk::export_connector!(HubSpot);
 
 #[cfg(test)]

@@ -578,6 +578,18 @@ impl Connector for Salesforce {
     }
 }
 
+impl scrm_plugin_sdk::OrderLookup for Salesforce {
+    fn find_orders(
+        _contact_id: String,
+        _since: i64,
+        _limit: u32,
+    ) -> Result<Vec<scrm_plugin_sdk::OrderInfo>, ConnectorError> {
+        Err(ConnectorError::Invalid(
+            "Salesforce: this connector does not look up orders".into(),
+        ))
+    }
+}
+
 scrm_plugin_sdk::export_connector!(Salesforce);
 
 #[cfg(test)]

@@ -570,6 +570,18 @@ impl Connector for Tryton {
     }
 }
 
+impl scrm_plugin_sdk::OrderLookup for Tryton {
+    fn find_orders(
+        _contact_id: String,
+        _since: i64,
+        _limit: u32,
+    ) -> Result<Vec<scrm_plugin_sdk::OrderInfo>, ConnectorError> {
+        Err(ConnectorError::Invalid(
+            "Tryton: order lookup is not implemented in this connector yet".into(),
+        ))
+    }
+}
+
 scrm_plugin_sdk::export_connector!(Tryton);
 
 #[cfg(test)]

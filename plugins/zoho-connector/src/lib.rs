@@ -313,6 +313,18 @@ impl Connector for Zoho {
     }
 }
 
+impl scrm_plugin_sdk::OrderLookup for Zoho {
+    fn find_orders(
+        _contact_id: String,
+        _since: i64,
+        _limit: u32,
+    ) -> Result<Vec<scrm_plugin_sdk::OrderInfo>, ConnectorError> {
+        Err(ConnectorError::Invalid(
+            "Zoho CRM: this connector does not look up orders".into(),
+        ))
+    }
+}
+
 scrm_plugin_sdk::export_connector!(Zoho);
 
 /// Whether deal `id` is still there and open.

@@ -1,9 +1,11 @@
-//! `scrm:plugin/timers`, `profile` and `orders` (since 0.1.1): what a flow needs
+//! `scrm:plugin/timers`, `profile`, `orders` and `parcels` (since 0.1.1): what a flow needs
 //! beyond its event. Timer changes are collected in the call's state and handed to
 //! the host with the call's result, so they take effect only when the call
 //! succeeds; reads go to the host through [`FlowReader`], given per call.
 
+use crate::bindings::scrm::plugin::commerce::Tracking;
 use crate::bindings::scrm::plugin::orders::{self as orders_wit, OrderInfo};
+use crate::bindings::scrm::plugin::parcels as parcels_wit;
 use crate::bindings::scrm::plugin::profile::{self as profile_wit, Profile};
 use crate::bindings::scrm::plugin::timers as timers_wit;
 use crate::bindings::types::Message;
@@ -132,6 +134,18 @@ impl orders_wit::Host for AutomationState {
     }
 }
 
+impl parcels_wit::Host for AutomationState {
+    fn track(&mut self, carrier: Option<String>, number: String) -> Result<Tracking, String> {
+        let Some(reader) = self.reader.as_ref() else {
+            return Err("no courier in this context".into());
+        };
+        let started = Instant::now();
+        let found = reader.track(carrier.as_deref(), &number);
+        self.waited += started.elapsed();
+        found
+    }
+}
+
 struct Automation;
 
 impl HasData for Automation {
@@ -149,5 +163,6 @@ pub fn add_to_linker<T: 'static>(
 ) -> wasmtime::Result<()> {
     timers_wit::add_to_linker::<T, Automation>(linker, get)?;
     profile_wit::add_to_linker::<T, Automation>(linker, get)?;
-    orders_wit::add_to_linker::<T, Automation>(linker, get)
+    orders_wit::add_to_linker::<T, Automation>(linker, get)?;
+    parcels_wit::add_to_linker::<T, Automation>(linker, get)
 }

@@ -183,7 +183,7 @@ impl FlowWorker {
 }
 
 /// Runs one job's flow (blocking).
-fn run_job(db: &Db, plugins: &PluginHost, job: &FlowJob, settings: FlowSettings) -> Ran {
+fn run_job(db: &Db, plugins: &Arc<PluginHost>, job: &FlowJob, settings: FlowSettings) -> Ran {
     let snapshot = plugins.snapshot(&job.tenant);
     let Some(binding) = snapshot.flow(&job.flow) else {
         return Ran::Skipped(format!("flow {} is not enabled for this tenant", job.flow));
@@ -213,7 +213,13 @@ fn run_job(db: &Db, plugins: &PluginHost, job: &FlowJob, settings: FlowSettings)
             };
         }
     };
-    let reader = DbFlowReader::new(db.clone(), &job.tenant, job.contact_id);
+    let reader = DbFlowReader::new(
+        db.clone(),
+        plugins.clone(),
+        snapshot.clone(),
+        &job.tenant,
+        job.contact_id,
+    );
     let result = plugins.handle_flow(binding, &event, Some(Box::new(reader)));
     let quarantine = binding.record(result.as_ref().err());
     match result {

@@ -3,15 +3,17 @@
 //! [`DbFlowReader`] answers the flow's reads of its contact from the database.
 
 use scrm_engine::bindings::flow as wit_flow;
-use scrm_engine::bindings::scrm::plugin::orders::{OrderInfo, OrderLine};
+use scrm_engine::bindings::scrm::plugin::commerce::{OrderInfo, OrderLine, Tracking};
 use scrm_engine::bindings::scrm::plugin::profile::Profile;
 use scrm_engine::bindings::types as wit;
 use scrm_engine::storage::{FlowReader, StorageError};
+use scrm_engine::{PluginHost, TenantPlugins};
 use scrm_store::contacts::Contact;
 use scrm_store::conversations::Summary;
 use scrm_store::flows::FlowJob;
 use scrm_store::{Db, Store, StoreError};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// How many of a contact's newest messages are scanned for WhatsApp orders.
 pub const ORDER_SCAN: u32 = 50;
@@ -149,22 +151,58 @@ pub fn event(
     }))
 }
 
-/// A flow's reads of its event's contact, from the database, on the call's thread.
+/// A flow's reads of its event's contact, on the call's thread: the database, and
+/// the tenant's connector (orders) and courier (parcels) of the snapshot the event
+/// runs on.
 #[derive(Debug)]
 pub struct DbFlowReader {
     db: Db,
+    plugins: Arc<PluginHost>,
+    snapshot: Arc<TenantPlugins>,
     tenant: String,
     contact_id: i64,
 }
 
 impl DbFlowReader {
     /// The reader of `contact_id` of `tenant` (0: no contact).
-    pub fn new(db: Db, tenant: &str, contact_id: i64) -> DbFlowReader {
+    pub fn new(
+        db: Db,
+        plugins: Arc<PluginHost>,
+        snapshot: Arc<TenantPlugins>,
+        tenant: &str,
+        contact_id: i64,
+    ) -> DbFlowReader {
         DbFlowReader {
             db,
+            plugins,
+            snapshot,
             tenant: tenant.to_string(),
             contact_id,
         }
+    }
+
+    /// The contact's orders in the CRM, through a connector that can look them up;
+    /// none when there is no such connector or the contact is not synced.
+    fn crm_orders(&self, since: i64, limit: u32) -> Result<Vec<OrderInfo>, String> {
+        let Some(connector) = self
+            .snapshot
+            .connector
+            .as_ref()
+            .filter(|c| PluginHost::looks_up_orders(c))
+        else {
+            return Ok(Vec::new());
+        };
+        let (tenant, id) = (self.tenant.as_str(), self.contact_id);
+        let link = self
+            .db
+            .read_blocking(|c| scrm_store::CrmRepo::link(c, tenant, "contact", id))
+            .map_err(|e| e.to_string())?;
+        let Some(link) = link else {
+            return Ok(Vec::new());
+        };
+        self.plugins
+            .find_orders(connector, &link.crm_id, since, limit)
+            .map_err(|e| format!("{}: {e}", e.code()))
     }
 }
 
@@ -222,42 +260,57 @@ impl FlowReader for DbFlowReader {
     }
 
     fn orders(&self, since: i64, limit: u32) -> Result<Vec<OrderInfo>, String> {
-        // The WhatsApp orders the host recorded; the tenant's connector is asked
-        // too once connectors answer order lookups.
+        // The tenant's CRM (when its connector looks up orders) and the WhatsApp
+        // orders the host recorded, newest first.
+        let mut found = self.crm_orders(since, limit)?;
         let history = self.history(ORDER_SCAN).map_err(|e| e.to_string())?;
-        Ok(history
-            .into_iter()
-            .filter(|m| m.timestamp >= since)
-            .filter_map(|m| match m.content {
-                wit::Content::Order(o) => Some(OrderInfo {
-                    id: m.id.clone(),
-                    number: None,
-                    source: "whatsapp".into(),
-                    placed_at: m.timestamp,
-                    state: None,
-                    total: Some(
-                        o.items
+        found.extend(
+            history
+                .into_iter()
+                .filter(|m| m.timestamp >= since)
+                .filter_map(|m| match m.content {
+                    wit::Content::Order(o) => Some(OrderInfo {
+                        id: m.id.clone(),
+                        number: None,
+                        source: "whatsapp".into(),
+                        placed_at: m.timestamp,
+                        state: None,
+                        total: Some(
+                            o.items
+                                .iter()
+                                .map(|i| i.item_price * f64::from(i.quantity))
+                                .sum(),
+                        ),
+                        currency: o.items.first().map(|i| i.currency.clone()),
+                        tracking_number: None,
+                        carrier: None,
+                        lines: o
+                            .items
                             .iter()
-                            .map(|i| i.item_price * f64::from(i.quantity))
-                            .sum(),
-                    ),
-                    currency: o.items.first().map(|i| i.currency.clone()),
-                    tracking_number: None,
-                    carrier: None,
-                    lines: o
-                        .items
-                        .iter()
-                        .map(|i| OrderLine {
-                            sku: i.product_retailer_id.clone(),
-                            name: None,
-                            quantity: f64::from(i.quantity),
-                            unit_price: Some(i.item_price),
-                        })
-                        .collect(),
+                            .map(|i| OrderLine {
+                                sku: i.product_retailer_id.clone(),
+                                name: None,
+                                quantity: f64::from(i.quantity),
+                                unit_price: Some(i.item_price),
+                            })
+                            .collect(),
+                    }),
+                    _ => None,
                 }),
-                _ => None,
-            })
-            .take(limit as usize)
-            .collect())
+        );
+        found.sort_by_key(|o| std::cmp::Reverse(o.placed_at));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
+    fn track(&self, carrier: Option<&str>, number: &str) -> Result<Tracking, String> {
+        let courier = self
+            .snapshot
+            .courier
+            .as_ref()
+            .ok_or("the tenant has no courier plugin (install one in the courier slot)")?;
+        self.plugins
+            .track(courier, carrier, number)
+            .map_err(|e| e.to_string())
     }
 }
