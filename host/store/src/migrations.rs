@@ -217,6 +217,10 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0016_crm_mapping_log.sql")),
     // 0017: what the host last wrote to each open deal (the audit compares it).
     M::up(include_str!("migrations/0017_crm_deals_written.sql")),
+    // 0018 and 0020 belong to the message-templates work (another branch); a merge
+    // puts them here, in number order, before and after 0019.
+    // 0019: tracked links and their clicks; the tenant's tracking switch.
+    M::up(include_str!("migrations/0019_links.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -244,6 +248,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0015_crm_audits.sql"),
     include_str!("migrations/postgres/0016_crm_mapping_log.sql"),
     include_str!("migrations/postgres/0017_crm_deals_written.sql"),
+    include_str!("migrations/postgres/0019_links.sql"),
 ];
 
 #[cfg(test)]
