@@ -106,6 +106,13 @@ pub struct SecretLabels {
     pub name: String,
 }
 
+/// Labels naming one tenant.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabel {
+    /// The tenant.
+    pub tenant: String,
+}
+
 /// Labels naming one Meta app.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AppLabel {
@@ -151,6 +158,8 @@ pub struct Metrics {
     pub crm_jobs: Family<CrmJobLabels, Counter>,
     /// Time to run one CRM sync job (mapper and connector calls included), seconds.
     pub crm_latency: Family<CrmLatencyLabels, Histogram>,
+    /// Clicks on tracked links recorded (link previews and HEAD requests are not).
+    pub link_clicks: Family<TenantLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -268,8 +277,15 @@ impl Metrics {
             "Time to run one CRM sync job, mapper and connector calls included",
             crm_latency.clone(),
         );
+        let link_clicks = Family::<TenantLabel, Counter>::default();
+        registry.register(
+            "link_clicks",
+            "Clicks on tracked links recorded, by tenant (link previews and HEAD requests are not counted)",
+            link_clicks.clone(),
+        );
         Metrics {
             registry,
+            link_clicks,
             crm_jobs,
             crm_latency,
             graph_probe_latency,
@@ -305,6 +321,15 @@ impl Metrics {
             .get_or_create(&SendLabels {
                 tenant: tenant.to_string(),
                 result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one recorded click on a tracked link of `tenant`.
+    pub fn link_click(&self, tenant: &str) {
+        self.link_clicks
+            .get_or_create(&TenantLabel {
+                tenant: tenant.to_string(),
             })
             .inc();
     }

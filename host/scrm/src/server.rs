@@ -255,15 +255,17 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let outbox = Outbox::new(db.clone(), settings.whatsapp.clone(), metrics.clone())
         .with_host(&host_id)
         .with_health(health.clone())
-        .with_media(media.clone());
+        .with_media(media.clone())
+        .with_public_url(settings.public_url.clone());
     let sender = tokio::spawn(outbox.clone().run());
     let sync = crate::sync::SyncEngine::new(db.clone(), plugins.clone(), metrics.clone())
         .with_host(&host_id)
-        .with_outbox(settings.whatsapp.limits, outbox.waker());
+        .with_outbox(outbox.defaults(), outbox.waker());
     let syncer = tokio::spawn(sync.clone().run());
     let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone())
         .with_host(&host_id, crate::pipeline::DEFAULT_LANES)
         .with_send_settings(settings.whatsapp.clone())
+        .with_public_url(settings.public_url.clone())
         .with_outbox_wake(outbox.waker())
         .with_sync_wake(sync.waker());
     let worker = tokio::spawn(pipeline.clone().run());
