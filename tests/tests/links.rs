@@ -49,7 +49,11 @@ async fn setup() -> Setup {
         inbound(&host, pn, &format!("wamid.in.{tenant}")).await;
     }
     let off = host
-        .ok("PATCH", "/v1/tenants/beta", Some(json!({"track_links": false})))
+        .ok(
+            "PATCH",
+            "/v1/tenants/beta",
+            Some(json!({"track_links": false})),
+        )
         .await;
     assert_eq!(off["track_links"], false, "{off}");
     let acme = host.ok("PATCH", "/v1/tenants/acme", Some(json!({}))).await;
@@ -68,7 +72,10 @@ async fn setup() -> Setup {
 
 /// Alice writes to `pn` now, which opens her 24-hour window.
 async fn inbound(host: &Host, pn: &str, wamid: &str) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let body = json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
@@ -91,7 +98,11 @@ async fn inbound(host: &Host, pn: &str, wamid: &str) {
 async fn send(s: &Setup, tenant: &str, body: Value) -> (Value, SentMessage) {
     let item = s
         .host
-        .ok("POST", &format!("/v1/tenants/{tenant}/messages"), Some(body))
+        .ok(
+            "POST",
+            &format!("/v1/tenants/{tenant}/messages"),
+            Some(body),
+        )
         .await;
     let path = format!("/v1/tenants/{tenant}/outbox/{}", item["id"]);
     let sent = eventually(|| async {

@@ -509,7 +509,10 @@ mod tests {
                 assert_eq!(click.contact_id, Some(contact));
                 assert_eq!(click.recipient, "393471234567");
                 assert_eq!(click.clicked_at, 3_000);
-                assert_eq!(click.user_agent.as_deref().map(str::len), Some(MAX_USER_AGENT));
+                assert_eq!(
+                    click.user_agent.as_deref().map(str::len),
+                    Some(MAX_USER_AGENT)
+                );
                 let link = get(c, "tok2")?.expect("link");
                 assert_eq!(link.wamid.as_deref(), Some("wamid.out1"));
                 assert_eq!(for_outbox(c, "acme", item.id)?.len(), 2);
@@ -533,7 +536,12 @@ mod tests {
                 for (token, at) in [("a1", 10), ("b1", 20), ("a1", 30), ("x1", 40)] {
                     record_click(c, token, Some("UA"), at)?;
                 }
-                let all = clicks(c, "acme", ClickFilter::default(), PageRequest::new(None, None))?;
+                let all = clicks(
+                    c,
+                    "acme",
+                    ClickFilter::default(),
+                    PageRequest::new(None, None),
+                )?;
                 assert_eq!(all.items.len(), 3, "beta's click is not acme's");
                 let of_alice = ClickFilter {
                     contact_id: Some(alice_id),
@@ -544,7 +552,10 @@ mod tests {
                 assert_eq!(page.items[0].clicked_at, 10);
                 let next = PageRequest::new(page.next_after, Some(1));
                 let rest = clicks(c, "acme", of_alice, next)?;
-                assert_eq!(rest.items.iter().map(|k| k.clicked_at).collect::<Vec<_>>(), [30]);
+                assert_eq!(
+                    rest.items.iter().map(|k| k.clicked_at).collect::<Vec<_>>(),
+                    [30]
+                );
                 assert_eq!(rest.next_after, None);
                 let recent = ClickFilter {
                     contact_id: None,
@@ -553,9 +564,17 @@ mod tests {
                 let recent = clicks(c, "acme", recent, PageRequest::new(None, None))?;
                 let who: Vec<_> = recent.items.iter().map(|k| k.contact_id).collect();
                 assert_eq!(who, [Some(bob_id), Some(alice_id)]);
-                let beta = clicks(c, "beta", ClickFilter::default(), PageRequest::new(None, None))?;
+                let beta = clicks(
+                    c,
+                    "beta",
+                    ClickFilter::default(),
+                    PageRequest::new(None, None),
+                )?;
                 assert_eq!(beta.items[0].outbox_id, other.id);
-                assert_eq!(beta.items[0].contact_id, None, "beta never sent it: no contact");
+                assert_eq!(
+                    beta.items[0].contact_id, None,
+                    "beta never sent it: no contact"
+                );
                 Ok(())
             })
             .unwrap();
@@ -580,14 +599,22 @@ mod tests {
                 assert_eq!(m.wamid.as_deref(), Some("wamid.m"));
                 assert!(m.message_id.is_some() && m.sent_at.is_some());
                 assert_eq!((m.links, m.links_clicked, m.clicks), (3, 2, 3));
-                assert_eq!((m.first_clicked_at, m.last_clicked_at), (Some(10), Some(30)));
+                assert_eq!(
+                    (m.first_clicked_at, m.last_clicked_at),
+                    (Some(10), Some(30))
+                );
                 let n = &page.items[1];
                 assert_eq!(n.outbox_id, second.id);
                 assert_eq!((n.links, n.links_clicked, n.clicks), (1, 0, 0));
                 assert_eq!((n.wamid.as_ref(), n.first_clicked_at), (None, None));
-                let later = message_clicks(c, "acme", now_ms() + 60_000, PageRequest::new(None, None))?;
+                let later =
+                    message_clicks(c, "acme", now_ms() + 60_000, PageRequest::new(None, None))?;
                 assert!(later.items.is_empty());
-                assert!(message_clicks(c, "beta", 0, PageRequest::new(None, None))?.items.is_empty());
+                assert!(
+                    message_clicks(c, "beta", 0, PageRequest::new(None, None))?
+                        .items
+                        .is_empty()
+                );
                 Ok(())
             })
             .unwrap();
@@ -627,7 +654,10 @@ mod tests {
                     .tx(|tx| insert(tx, "acme", item.id, "393471234567", &[again]))
                     .unwrap_err();
                 assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
-                assert_eq!(get(c, "same")?.expect("link").url, "https://shop.example/same");
+                assert_eq!(
+                    get(c, "same")?.expect("link").url,
+                    "https://shop.example/same"
+                );
                 Ok(())
             })
             .unwrap();

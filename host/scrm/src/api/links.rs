@@ -72,8 +72,8 @@ pub async fn follow(
     let user_agent = headers
         .get(header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let record = method != Method::HEAD
-        && !user_agent.as_deref().is_some_and(links::is_preview_fetcher);
+    let record =
+        method != Method::HEAD && !user_agent.as_deref().is_some_and(links::is_preview_fetcher);
     let found = if record {
         let at = now_ms();
         state

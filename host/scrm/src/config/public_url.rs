@@ -11,7 +11,9 @@ pub struct PublicUrl(Arc<str>);
 
 /// Why a `public_url` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("public_url must be an absolute http(s) URL without query or fragment (e.g. https://crm.example.com), got {given:?}: {reason}")]
+#[error(
+    "public_url must be an absolute http(s) URL without query or fragment (e.g. https://crm.example.com), got {given:?}: {reason}"
+)]
 pub struct InvalidPublicUrl {
     /// The value as given.
     pub given: String,

@@ -210,7 +210,10 @@ impl<F: FnMut() -> String> Rewriter<'_, F> {
         let link_chars = self.base.link(&"x".repeat(TOKEN_CHARS)).chars().count();
         let removed: usize = urls.iter().map(|(s, e)| text[*s..*e].chars().count()).sum();
         if text.chars().count() - removed + urls.len() * link_chars > max {
-            tracing::debug!(max, "links left untracked: the tracked text would be too long");
+            tracing::debug!(
+                max,
+                "links left untracked: the tracked text would be too long"
+            );
             return;
         }
         let mut out = String::with_capacity(text.len() + urls.len() * link_chars);

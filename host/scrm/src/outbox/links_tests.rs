@@ -87,22 +87,31 @@ fn leaves_tracked_links_other_schemes_and_bare_domains_alone() {
 #[test]
 fn rewrites_a_template_url_button_parameter_only_when_it_is_a_whole_url() {
     let mut body = json!({"type": "template", "template": {"name": "promo", "language": {"code": "en"},
-        "components": [
-            {"type": "body", "parameters": [{"type": "text", "text": "https://shop.example/in-body"}]},
-            {"type": "button", "sub_type": "url", "index": "0",
-             "parameters": [{"type": "text", "text": "https://shop.example/cart?id=7"}]},
-            {"type": "button", "sub_type": "url", "index": "1",
-             "parameters": [{"type": "text", "text": "orders/42"}]},
-            {"type": "button", "sub_type": "quick_reply", "index": "2",
-             "parameters": [{"type": "payload", "payload": "https://shop.example/not-a-link"}]}
-        ]}});
+    "components": [
+        {"type": "body", "parameters": [{"type": "text", "text": "https://shop.example/in-body"}]},
+        {"type": "button", "sub_type": "url", "index": "0",
+         "parameters": [{"type": "text", "text": "https://shop.example/cart?id=7"}]},
+        {"type": "button", "sub_type": "url", "index": "1",
+         "parameters": [{"type": "text", "text": "orders/42"}]},
+        {"type": "button", "sub_type": "quick_reply", "index": "2",
+         "parameters": [{"type": "payload", "payload": "https://shop.example/not-a-link"}]}
+    ]}});
     let links = rewrite(&mut body, "template", &base(), counter());
     assert_eq!(urls(&links), [("tok0", "https://shop.example/cart?id=7")]);
     let c = &body["template"]["components"];
     assert_eq!(c[1]["parameters"][0]["text"], tracked("tok0"));
-    assert_eq!(c[2]["parameters"][0]["text"], "orders/42", "a suffix of the approved base URL");
-    assert_eq!(c[0]["parameters"][0]["text"], "https://shop.example/in-body");
-    assert_eq!(c[3]["parameters"][0]["payload"], "https://shop.example/not-a-link");
+    assert_eq!(
+        c[2]["parameters"][0]["text"], "orders/42",
+        "a suffix of the approved base URL"
+    );
+    assert_eq!(
+        c[0]["parameters"][0]["text"],
+        "https://shop.example/in-body"
+    );
+    assert_eq!(
+        c[3]["parameters"][0]["payload"],
+        "https://shop.example/not-a-link"
+    );
 }
 
 #[test]
@@ -158,7 +167,13 @@ fn tokens_are_22_url_safe_characters_and_never_repeat() {
     let tokens: std::collections::HashSet<String> = (0..1000).map(|_| new_token()).collect();
     assert_eq!(tokens.len(), 1000);
     assert!(tokens.iter().all(|t| is_token(t)), "{tokens:?}");
-    for bad in ["", "short", "abcdefghijklmnopqrstu!", "abcdefghijklmnopqrstuvw", "abc/efghijklmnopqrstuv"] {
+    for bad in [
+        "",
+        "short",
+        "abcdefghijklmnopqrstu!",
+        "abcdefghijklmnopqrstuvw",
+        "abc/efghijklmnopqrstuv",
+    ] {
         assert!(!is_token(bad), "{bad}");
     }
 }
@@ -242,7 +257,10 @@ fn send_text(
         .expect("a valid body");
     let (item, created) = enqueue_checked(c, "acme", checked, key, "api", defaults)
         .unwrap_or_else(|e| panic!("not queued: {e}"));
-    let body = item.body["text"]["body"].as_str().unwrap_or_default().to_owned();
+    let body = item.body["text"]["body"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     (body, item.id, created)
 }
 
@@ -261,7 +279,10 @@ fn a_queued_send_is_stored_with_its_tracked_links_and_the_click_finds_them() {
             assert!(is_token(&links[0].token));
 
             let click = record_click(c, &links[0].token, Some("Mozilla/5.0"), 42)?.expect("known");
-            assert_eq!((click.url.as_str(), click.outbox_id), ("https://shop.example/cart/7", id));
+            assert_eq!(
+                (click.url.as_str(), click.outbox_id),
+                ("https://shop.example/cart/7", id)
+            );
             assert!(click.contact_id.is_some(), "Alice is a known contact");
             assert_eq!(record_click(c, "AAAAAAAAAAAAAAAAAAAAAA", None, 43)?, None);
             Ok(())
@@ -281,10 +302,16 @@ fn a_send_queued_again_with_its_idempotency_key_makes_no_new_links() {
             assert!(created);
             let (again, same, created) = send_text(c, text, Some("k1"), &d);
             assert!(!created);
-            assert_eq!((again, same), (first, id), "the stored send, with its links");
+            assert_eq!(
+                (again, same),
+                (first, id),
+                "the stored send, with its links"
+            );
             assert_eq!(LinkRepo::for_outbox(c, "acme", id)?.len(), 2);
             let total: i64 =
-                c.query_one("SELECT count(*) FROM links", scrm_store::params![], |r| r.get(0))?;
+                c.query_one("SELECT count(*) FROM links", scrm_store::params![], |r| {
+                    r.get(0)
+                })?;
             assert_eq!(total, 2);
             Ok(())
         })
