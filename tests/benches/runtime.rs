@@ -188,6 +188,7 @@ fn main() {
                     graph_url: None,
                     database_url: None,
                     secrets_key: None,
+                    public_url: None,
                 },
             )
             .expect("settings")

@@ -178,6 +178,7 @@ impl Host {
                 graph_url: None,
                 database_url: database_url.clone().map(SecretString::from),
                 secrets_key: None,
+                public_url: None,
             },
         )
         .expect("settings");

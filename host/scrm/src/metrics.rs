@@ -128,6 +128,13 @@ pub struct SecretLabels {
     pub name: String,
 }
 
+/// Labels naming one tenant.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabel {
+    /// The tenant.
+    pub tenant: String,
+}
+
 /// Labels naming one Meta app.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AppLabel {
@@ -179,6 +186,8 @@ pub struct Metrics {
     pub flow_sends: Family<FlowSendLabels, Counter>,
     /// How late timers fired past their due time and settle delay, seconds.
     pub flow_lateness: Histogram,
+    /// Clicks on tracked links recorded (link previews and HEAD requests are not).
+    pub link_clicks: Family<TenantLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -314,11 +323,18 @@ impl Metrics {
             "How late timers fired past their due time plus the settle delay",
             flow_lateness.clone(),
         );
+        let link_clicks = Family::<TenantLabel, Counter>::default();
+        registry.register(
+            "link_clicks",
+            "Clicks on tracked links recorded, by tenant (link previews and HEAD requests are not counted)",
+            link_clicks.clone(),
+        );
         Metrics {
             registry,
             flow_jobs,
             flow_sends,
             flow_lateness,
+            link_clicks,
             crm_jobs,
             crm_latency,
             graph_probe_latency,
@@ -376,6 +392,15 @@ impl Metrics {
             .get_or_create(&SendLabels {
                 tenant: tenant.to_string(),
                 result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one recorded click on a tracked link of `tenant`.
+    pub fn link_click(&self, tenant: &str) {
+        self.link_clicks
+            .get_or_create(&TenantLabel {
+                tenant: tenant.to_string(),
             })
             .inc();
     }

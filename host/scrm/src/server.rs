@@ -258,11 +258,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let outbox = Outbox::new(db.clone(), settings.whatsapp.clone(), metrics.clone())
         .with_host(&host_id)
         .with_health(health.clone())
-        .with_media(media.clone());
+        .with_media(media.clone())
+        .with_public_url(settings.public_url.clone());
     let sender = tokio::spawn(outbox.clone().run());
     let sync = crate::sync::SyncEngine::new(db.clone(), plugins.clone(), metrics.clone())
         .with_host(&host_id)
-        .with_outbox(settings.whatsapp.limits, outbox.waker());
+        .with_outbox(outbox.defaults(), outbox.waker());
     let syncer = tokio::spawn(sync.clone().run());
     let flows = crate::automation::worker::FlowWorker::new(
         db.clone(),
@@ -270,7 +271,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         metrics.clone(),
         &host_id,
         settings.flows,
-        settings.whatsapp.limits,
+        outbox.defaults(),
     )
     .with_outbox_wake(outbox.waker());
     let flow_worker = tokio::spawn(flows.clone().run());
@@ -278,6 +279,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .with_host(&host_id, crate::pipeline::DEFAULT_LANES)
         .with_flow_wake(flows.waker())
         .with_send_settings(settings.whatsapp.clone())
+        .with_public_url(settings.public_url.clone())
         .with_outbox_wake(outbox.waker())
         .with_sync_wake(sync.waker());
     let worker = tokio::spawn(pipeline.clone().run());

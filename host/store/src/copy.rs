@@ -679,6 +679,10 @@ INSERT INTO crm_audits (tenant_id, at, sampled, compared, fields, accuracy, mism
     VALUES ('acme', 23, 1, 1, '{}', 1.0, '[]');
 INSERT INTO crm_mapping_log (tenant_id, week, field, outcome, count)
     VALUES ('acme', 345600000, 'customer_level', 'defaulted', 2);
+INSERT INTO links (token, tenant_id, outbox_id, recipient, url, created_at)
+    VALUES ('tok-1', 'acme', 1, '39347001', 'https://shop.example/', 23);
+INSERT INTO link_clicks (token, tenant_id, contact_id, clicked_at, user_agent)
+    VALUES ('tok-1', 'acme', 1200, 23, NULL);
 INSERT INTO number_pace (phone_number_id, next_slot_us) VALUES ('100', 23);
 INSERT INTO recipient_pace (phone_number_id, to_wa, tat_ms) VALUES ('100', '39347001', 23);
 INSERT INTO singleton_leases (name, holder, lease_until) VALUES ('crm-pull', 'host-a', 24);

@@ -219,6 +219,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0017_crm_deals_written.sql")),
     // 0018: flows (catalog, jobs and timers, the per-contact send guard).
     M::up(include_str!("migrations/0018_flows.sql")),
+    // 0019: tracked links and their clicks; the tenant's tracking switch.
+    M::up(include_str!("migrations/0019_links.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -247,6 +249,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0016_crm_mapping_log.sql"),
     include_str!("migrations/postgres/0017_crm_deals_written.sql"),
     include_str!("migrations/postgres/0018_flows.sql"),
+    include_str!("migrations/postgres/0019_links.sql"),
 ];
 
 #[cfg(test)]

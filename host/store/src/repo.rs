@@ -66,6 +66,7 @@ pub trait Store:
     + crate::hosts::HostRepo
     + crate::inbox::InboxRepo
     + crate::kv::KvRepo
+    + crate::links::LinkRepo
     + crate::media::MediaRepo
     + crate::messages::MessageRepo
     + crate::outbox::OutboxRepo

@@ -1,5 +1,6 @@
 //! HTTP: the WhatsApp webhook, the operator's admin API and the read API under
-//! `/v1/` (bearer token), `/metrics` and `/healthz`.
+//! `/v1/` (bearer token), tracked links' redirects (`/l/{token}`), `/metrics` and
+//! `/healthz`.
 
 pub mod admin;
 pub mod auth;
@@ -7,6 +8,7 @@ pub mod crm;
 pub mod error;
 pub mod flows;
 pub mod health;
+pub mod links;
 pub mod media;
 pub mod read;
 pub mod send;
@@ -108,6 +110,8 @@ pub fn router(state: AppState) -> Router {
             get(send::get_consent).put(send::put_consent),
         )
         .route("/tenants/{id}/events", get(read::tenant_events))
+        .route("/tenants/{id}/links/clicks", get(links::clicks))
+        .route("/tenants/{id}/links/messages", get(links::messages))
         .route(
             "/tenants/{id}/crm",
             get(crm::get_settings).put(crm::put_settings),
@@ -159,6 +163,8 @@ pub fn router(state: AppState) -> Router {
         // CRMs cannot send the operator token: the tenant's connector checks the
         // CRM's own signature instead.
         .route("/v1/crm/{tenant}/webhook", post(crm::webhook))
+        // What customers tap in messages: no token, and unknown tokens are a 404 page.
+        .route("/l/{token}", get(links::follow))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .nest("/v1", v1)

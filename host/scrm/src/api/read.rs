@@ -29,7 +29,7 @@ pub struct ListQuery {
 }
 
 /// Checks that `tenant` exists, then reads one page of its items with `read`.
-async fn tenant_page<T, F>(
+pub(super) async fn tenant_page<T, F>(
     state: &AppState,
     tenant: String,
     after: Option<i64>,

@@ -18,38 +18,50 @@ use serde_json::{Value, json};
 pub struct TenantPatch {
     /// Days a secret may go unchanged before the health report warns (0: never).
     secret_rotation_days: Option<i64>,
+    /// Whether links in the tenant's messages are tracked (when the host has a
+    /// `public_url`; on by default).
+    track_links: Option<bool>,
 }
 
-/// `PATCH /v1/tenants/{id}`: changes the tenant's settings.
+/// `PATCH /v1/tenants/{id}`: changes the tenant's settings and answers all of them.
 pub async fn patch(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     body: Result<Json<TenantPatch>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(patch) = body?;
-    if let Some(days) = patch.secret_rotation_days {
-        if !(0..=3650).contains(&days) {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_secret_rotation_days",
-                format!("secret_rotation_days must be 0 (never warn) to 3650, not {days}"),
-            ));
-        }
-        let t = tenant.clone();
-        let found = state
-            .db
-            .write(move |c| scrm_store::SecretRepo::set_rotation_days(c, &t, days))
-            .await?;
-        if !found {
-            return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
-        }
+    if let Some(days) = patch.secret_rotation_days
+        && !(0..=3650).contains(&days)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_secret_rotation_days",
+            format!("secret_rotation_days must be 0 (never warn) to 3650, not {days}"),
+        ));
     }
-    super::require_tenant(&state, &tenant).await?;
-    let days = state
+    let t = tenant.clone();
+    let settings = state
         .db
-        .read(move |c| scrm_store::SecretRepo::rotation_days(c, &tenant))
+        .write(move |c| {
+            scrm_store::transaction(c, |tx| {
+                if let Some(days) = patch.secret_rotation_days {
+                    scrm_store::SecretRepo::set_rotation_days(tx, &t, days)?;
+                }
+                if let Some(on) = patch.track_links {
+                    scrm_store::LinkRepo::set_tracking(tx, &t, on)?;
+                }
+                let days = scrm_store::SecretRepo::rotation_days(tx, &t)?;
+                let track = scrm_store::LinkRepo::tracking(tx, &t)?;
+                Ok(days.zip(track))
+            })
+        })
         .await?;
-    Ok(Json(json!({ "secret_rotation_days": days })))
+    let Some((days, track_links)) = settings else {
+        return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
+    };
+    Ok(Json(
+        json!({ "secret_rotation_days": days, "track_links": track_links }),
+    ))
 }
 
 /// `GET /v1/tenants/{id}/health`: `status` is `ok` or `warning`, and each warning

@@ -47,3 +47,34 @@ pub fn emit(
 ) -> Result<usize, StoreError> {
     scrm_store::FlowRepo::enqueue_event(tx, tenant, kind, contact_id, &event.to_string(), except)
 }
+
+/// Records a click on the tracked link `token` and queues the `link-clicked` event
+/// for the tenant's flows, in one transaction; the click, or `None` for an unknown
+/// token (nothing is written).
+///
+/// # Errors
+/// On database failure.
+pub fn record_click(
+    c: &dyn Store,
+    token: &str,
+    user_agent: Option<&str>,
+    at: i64,
+) -> Result<Option<scrm_store::links::LinkClick>, StoreError> {
+    scrm_store::transaction(c, |tx| {
+        let Some(click) = crate::outbox::links::record_click(tx, token, user_agent, at)? else {
+            return Ok(None);
+        };
+        if let Some(contact) = click.contact_id {
+            emit(
+                tx,
+                &click.tenant_id,
+                "link-clicked",
+                contact,
+                &serde_json::json!({"url": click.url, "wamid": click.wamid, "at": at,
+                                    "outbox_id": click.outbox_id}),
+                None,
+            )?;
+        }
+        Ok(Some(click))
+    })
+}

@@ -3,9 +3,9 @@
 //! transaction per round, with the automation guards.
 
 use super::{FlowSettings, template};
-use crate::limits::Limits;
 use crate::limits::policy::DAY_MS;
 use crate::metrics::Metrics;
+use crate::outbox::SendDefaults;
 use crate::slots::flows::{DbFlowReader, EventFacts};
 use scrm_engine::PluginHost;
 use scrm_engine::capabilities::automation::TimerChange;
@@ -54,20 +54,20 @@ pub struct FlowWorker {
     metrics: Arc<Metrics>,
     host: String,
     settings: FlowSettings,
-    limits: Limits,
+    defaults: SendDefaults,
     wake: Arc<Notify>,
     outbox_wake: Option<Arc<Notify>>,
 }
 
 impl FlowWorker {
-    /// A worker for host `host`; sends use `limits` as defaults.
+    /// A worker for host `host`; sends use `defaults` (limits, tracked links).
     pub fn new(
         db: Db,
         plugins: Arc<PluginHost>,
         metrics: Arc<Metrics>,
         host: &str,
         settings: FlowSettings,
-        limits: Limits,
+        defaults: SendDefaults,
     ) -> FlowWorker {
         FlowWorker {
             db,
@@ -75,7 +75,7 @@ impl FlowWorker {
             metrics,
             host: host.to_string(),
             settings,
-            limits,
+            defaults,
             wake: Arc::new(Notify::new()),
             outbox_wake: None,
         }
@@ -149,7 +149,7 @@ impl FlowWorker {
         let applier = Applier {
             host: self.host.clone(),
             settings: self.settings,
-            limits: self.limits,
+            defaults: self.defaults.clone(),
             metrics: self.metrics.clone(),
         };
         let sent = self
@@ -276,7 +276,7 @@ fn backoff_ms(attempts: u32) -> i64 {
 struct Applier {
     host: String,
     settings: FlowSettings,
-    limits: Limits,
+    defaults: SendDefaults,
     metrics: Arc<Metrics>,
 }
 
@@ -589,7 +589,7 @@ impl Applier {
             body,
             &key,
             &source,
-            self.limits,
+            &self.defaults,
         )?;
         Ok(match outcome {
             crate::outbox::FlowSendOutcome::Queued(id)

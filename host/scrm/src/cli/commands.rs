@@ -177,17 +177,24 @@ pub async fn tenant(cmd: TenantCommand) -> anyhow::Result<()> {
         TenantCommand::Set {
             target: TenantArgs { client, tenant },
             secret_rotation_days,
+            track_links,
         } => {
             let c = Client::new(&client);
             let v = c
                 .send(c.patch(&format!("/v1/tenants/{tenant}")).json(&json!({
-                    "secret_rotation_days": secret_rotation_days
+                    "secret_rotation_days": secret_rotation_days,
+                    "track_links": track_links,
                 })))
                 .await?;
             print(client.json, &v, |v| {
                 println!(
-                    "tenant {tenant}: secrets due for rotation after {} days",
-                    v["secret_rotation_days"]
+                    "tenant {tenant}: secrets due for rotation after {} days; links {}",
+                    v["secret_rotation_days"],
+                    if v["track_links"] == true {
+                        "tracked"
+                    } else {
+                        "not tracked"
+                    }
                 );
             });
         }

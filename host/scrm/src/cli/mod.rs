@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// file in the data directory.
     #[arg(long, env = "SCRM_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// The host's public address behind its TLS proxy (https://crm.example.com):
+    /// links in outbound messages are tracked through {public-url}/l/{token}.
+    #[arg(long, env = "SCRM_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 /// `scrm plugin install`.
@@ -232,6 +236,10 @@ enum TenantCommand {
         /// Days a secret may go unchanged before the health report warns (0: never).
         #[arg(long)]
         secret_rotation_days: Option<i64>,
+        /// Track links in the tenant's messages (on, the default, or off); takes
+        /// effect when the host has a public URL (SCRM_PUBLIC_URL).
+        #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+        track_links: Option<bool>,
     },
     /// What needs attention: secrets due for rotation, CRM numbers that cannot be
     /// read. Exits 0 when all is well, 5 when there are warnings.

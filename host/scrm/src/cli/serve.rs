@@ -24,6 +24,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         secrets_key: std::env::var("SCRM_SECRETS_KEY")
             .ok()
             .map(SecretString::from),
+        public_url: args.public_url,
     };
     let settings = Settings::load(args.config.as_deref(), overrides)?;
     let running = crate::server::start(settings.clone())
@@ -41,6 +42,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .display()
     );
     println!("database: {}", settings.database());
+    match &settings.public_url {
+        Some(url) => println!("public URL: {url} (links in messages are tracked)"),
+        None => println!("public URL: none (set SCRM_PUBLIC_URL to track links in messages)"),
+    }
     if let Some(token) = &running.generated_token {
         println!("operator token (shown once; keep it, e.g. export SCRM_ADMIN_TOKEN={token}):");
         println!("  {token}");

@@ -11,6 +11,7 @@
 //! # database_url = "postgres://scrm:…@db.internal/scrm"   # default: SQLite in data_dir
 //! # database_pool = 16         # PostgreSQL connections per host
 //! # secrets_key_file = "…"     # default <data_dir>/secrets.key; or SCRM_SECRETS_KEY
+//! # public_url = "https://crm.example.com"   # or SCRM_PUBLIC_URL; turns on tracked links
 //!
 //! [plugins]
 //! deadline_ms = 200            # CPU deadline per plugin call
@@ -34,8 +35,10 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod public_url;
 mod whatsapp;
 
+pub use public_url::{InvalidPublicUrl, PublicUrl};
 pub use scrm_engine::{LimitOverrides, PluginLimits};
 pub use secrecy::SecretString;
 pub use whatsapp::{InvalidProbeSettings, ProbeSettings, SendSettings};
@@ -63,6 +66,10 @@ pub struct FileConfig {
     /// The file holding the key tenant secrets are sealed with (default
     /// `<data_dir>/secrets.key`, created at first start). `SCRM_SECRETS_KEY` wins.
     pub secrets_key_file: Option<PathBuf>,
+    /// The address the world reaches this host at, behind its TLS proxy
+    /// (`https://crm.example.com`). With it, links in outbound messages are tracked
+    /// through `{public_url}/l/{token}` (docs/links.md); without it, none are.
+    pub public_url: Option<String>,
     /// Limits for plugin calls.
     #[serde(default)]
     pub plugins: PluginLimits,
@@ -125,6 +132,9 @@ pub struct Settings {
     pub secrets_key: Option<SecretString>,
     /// Else the file it is read from (created with a new key when missing).
     pub secrets_key_file: PathBuf,
+    /// Where tracked links point (`{public_url}/l/{token}`); none: links are not
+    /// tracked.
+    pub public_url: Option<PublicUrl>,
 }
 
 /// Values from the environment or the command line; they win over the file.
@@ -145,6 +155,8 @@ pub struct Overrides {
     /// `SCRM_SECRETS_KEY`: the key tenant secrets are sealed with (32 bytes, base64
     /// or hex).
     pub secrets_key: Option<SecretString>,
+    /// `--public-url` / `SCRM_PUBLIC_URL`: the host's public address (tracked links).
+    pub public_url: Option<String>,
 }
 
 /// Errors reading configuration.
@@ -199,7 +211,15 @@ impl Settings {
             .data_dir
             .or(fc.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let public_url = overrides
+            .public_url
+            .or(fc.public_url)
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| PublicUrl::parse(&u))
+            .transpose()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let settings = Settings {
+            public_url,
             compile_cache_dir: overrides
                 .compile_cache_dir
                 .or(fc.compile_cache_dir)
@@ -358,6 +378,37 @@ mod tests {
         std::fs::write(&path, "[plugins]\nmemory_mib = 0\n").unwrap();
         let err = Settings::load(Some(&path), Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("memory_mib"), "{err}");
+    }
+
+    #[test]
+    fn public_url_comes_from_the_file_or_the_environment_and_is_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scrm.toml");
+        let s = Settings::load(None, Overrides::default()).unwrap();
+        assert_eq!(s.public_url, None, "no public URL: no tracked links");
+        std::fs::write(&path, "public_url = \"https://crm.example.com/\"\n").unwrap();
+        let s = Settings::load(Some(&path), Overrides::default()).unwrap();
+        assert_eq!(
+            s.public_url.as_ref().map(PublicUrl::as_str),
+            Some("https://crm.example.com")
+        );
+        let env = |url: &str| Overrides {
+            public_url: Some(url.into()),
+            ..Overrides::default()
+        };
+        let s = Settings::load(Some(&path), env("http://10.1.2.3:8080")).unwrap();
+        assert_eq!(s.public_url.unwrap().as_str(), "http://10.1.2.3:8080");
+        let s = Settings::load(Some(&path), env("")).unwrap();
+        assert_eq!(s.public_url, None, "an empty value turns the file's off");
+        let err = Settings::load(None, env("crm.example.com/x?y=1")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("public_url must be an absolute http(s) URL"),
+            "{err}"
+        );
+        std::fs::write(&path, "public_url = \"https://crm.example.com/#x\"\n").unwrap();
+        let err = Settings::load(Some(&path), Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("fragment"), "{err}");
     }
 
     #[test]

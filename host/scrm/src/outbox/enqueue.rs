@@ -18,7 +18,7 @@ pub fn enqueue_actions(
     tenant: &str,
     message_id: i64,
     actions: &[Value],
-    defaults: Limits,
+    defaults: &SendDefaults,
     metrics: &Metrics,
 ) -> Result<usize, StoreError> {
     let found = scrm_store::MessageRepo::inbound_origin(
@@ -93,7 +93,7 @@ pub fn enqueue_flow_send(
     body: Value,
     key: &str,
     source: &str,
-    defaults: Limits,
+    defaults: &SendDefaults,
 ) -> Result<FlowSendOutcome, StoreError> {
     let outcome = outbound::check(body)
         .map_err(SubmitError::from)
@@ -150,7 +150,7 @@ pub fn enqueue_crm_reply(
     c: &dyn Store,
     tenant: &str,
     reply: CrmReply<'_>,
-    defaults: Limits,
+    defaults: &SendDefaults,
 ) -> Result<ReplyOutcome, StoreError> {
     let body = if policy::window_open(reply.last_inbound_at, now_ms()) {
         serde_json::json!({"from": reply.from, "to": reply.to, "type": "text",
@@ -179,14 +179,15 @@ pub fn enqueue_crm_reply(
     }
 }
 
-/// Checks, decides and stores one request (in the caller's transaction).
+/// Checks, decides and stores one request, with its tracked links (in one
+/// transaction, nested in the caller's). The one place every send is queued.
 pub(super) fn enqueue_checked(
     c: &dyn Store,
     tenant: &str,
     mut checked: Checked,
     idempotency_key: Option<&str>,
     source: &str,
-    defaults: Limits,
+    defaults: &SendDefaults,
 ) -> Result<(OutboxItem, bool), SubmitError> {
     let (region, numbers) =
         tenant_numbers(c, tenant)?.ok_or_else(|| SubmitError::UnknownTenant(tenant.into()))?;
@@ -245,7 +246,7 @@ pub(super) fn enqueue_checked(
     };
     checked.from = Some(from.clone());
     let now = now_ms();
-    let limits = effective_limits(c, tenant, &from, defaults)?;
+    let limits = effective_limits(c, tenant, &from, defaults.limits)?;
     let (count, oldest) = scrm_store::OutboxRepo::reached_since(c, &from, now - policy::DAY_MS)?;
     let target = Target {
         tenant,
@@ -260,21 +261,43 @@ pub(super) fn enqueue_checked(
         Decision::Wait { until, reason } => (until, Some(reason.as_str())),
         Decision::Send { .. } => (now, None),
     };
-    Ok(scrm_store::OutboxRepo::enqueue(
+    let links = super::links::track(
         c,
-        &NewSend {
-            tenant,
-            phone_number_id: &from,
-            to: &to,
-            kind: &checked.kind,
-            category: checked.category.as_str(),
-            body: &checked.body,
-            idempotency_key,
-            source,
-            not_before,
-            wait_reason,
-        },
-    )?)
+        tenant,
+        &checked.kind,
+        &mut checked.body,
+        defaults.public_url.as_ref(),
+    )?;
+    let send = NewSend {
+        tenant,
+        phone_number_id: &from,
+        to: &to,
+        kind: &checked.kind,
+        category: checked.category.as_str(),
+        body: &checked.body,
+        idempotency_key,
+        source,
+        not_before,
+        wait_reason,
+    };
+    Ok(store_with_links(c, &send, &links)?)
+}
+
+/// Stores a send and its tracked links together. A send seen before (the same
+/// idempotency key) keeps the links it was queued with: the tokens made for this
+/// attempt are dropped unused.
+fn store_with_links(
+    c: &dyn Store,
+    send: &NewSend<'_>,
+    links: &[scrm_store::links::NewLink],
+) -> Result<(OutboxItem, bool), StoreError> {
+    scrm_store::transaction(c, |tx| {
+        let (item, created) = scrm_store::OutboxRepo::enqueue(tx, send)?;
+        if created && !links.is_empty() {
+            scrm_store::LinkRepo::insert(tx, send.tenant, item.id, send.to, links)?;
+        }
+        Ok((item, created))
+    })
 }
 
 /// A recipient as Meta's `to` wants it: E.164 digits without "+".

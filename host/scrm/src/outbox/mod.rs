@@ -13,9 +13,11 @@
 //!   retries with exponential back-off and jitter for 5xx and timeouts, then `dead`
 //!   with the reason. Nothing over a limit is dropped: it waits in the outbox with
 //!   its reason.
+//! - [`links`]: with a `public_url`, the links of every send are rewritten to
+//!   tracked links when it is queued, and clicks on them are recorded.
 
 use crate::cloud::client::{CloudClient, Endpoint};
-use crate::config::SendSettings;
+use crate::config::{PublicUrl, SendSettings};
 use crate::limits::policy::{self, Category, Decision, Facts, Refusal, WaitReason};
 use crate::limits::{LimitOverrides, Limits};
 use crate::metrics::Metrics;
@@ -35,6 +37,9 @@ use tracing::Instrument;
 
 mod enqueue;
 mod failures;
+pub mod links;
+#[cfg(test)]
+mod links_tests;
 mod worker;
 
 pub use enqueue::{FlowSendOutcome, effective_limits, enqueue_actions, enqueue_flow_send};
@@ -71,6 +76,16 @@ impl From<crate::media::CheckError> for SubmitError {
     }
 }
 
+/// What the host's configuration adds to every send it queues, whoever queues it
+/// (the API, the CLI, a responder, a CRM reply).
+#[derive(Debug, Clone, Default)]
+pub struct SendDefaults {
+    /// Limits in force unless the tenant or the number overrides them.
+    pub limits: Limits,
+    /// Where tracked links point; none: links are sent as they are.
+    pub public_url: Option<PublicUrl>,
+}
+
 /// The outbox: submit sends, run the sender.
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -85,6 +100,8 @@ pub struct Outbox {
     health: Option<Arc<crate::cloud::health::Health>>,
     /// Uploads `scrm:<sha256>` media to Meta right before a send (crate::media).
     media: Option<crate::media::MediaStore>,
+    /// Where tracked links point (none: links are not tracked).
+    public_url: Option<PublicUrl>,
 }
 
 /// Sends in flight at once, across all numbers.
@@ -105,6 +122,7 @@ impl Outbox {
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             health: None,
             media: None,
+            public_url: None,
         }
     }
 
@@ -127,9 +145,25 @@ impl Outbox {
         self
     }
 
+    /// Tracks the links of every send through `public_url` (`{public_url}/l/{token}`)
+    /// unless the tenant turned tracking off; none: links are sent as they are.
+    pub fn with_public_url(mut self, public_url: Option<PublicUrl>) -> Outbox {
+        self.public_url = public_url;
+        self
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> &SendSettings {
         &self.settings
+    }
+
+    /// What every send queued next to this outbox (by the pipeline, the CRM sync)
+    /// must apply: the default limits and where tracked links point.
+    pub fn defaults(&self) -> SendDefaults {
+        SendDefaults {
+            limits: self.settings.limits,
+            public_url: self.public_url.clone(),
+        }
     }
 
     /// Checks, applies the rules to and stores a send request from `source`
@@ -147,7 +181,7 @@ impl Outbox {
     ) -> Result<(OutboxItem, bool), SubmitError> {
         let checked = outbound::check(body)?;
         let tenant = tenant.to_owned();
-        let defaults = self.settings.limits;
+        let defaults = self.defaults();
         let result = self
             .db
             .write(move |c| {
@@ -157,7 +191,7 @@ impl Outbox {
                     checked,
                     idempotency_key.as_deref(),
                     source,
-                    defaults,
+                    &defaults,
                 ))
             })
             .await?;

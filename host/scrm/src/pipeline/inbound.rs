@@ -254,7 +254,10 @@ impl Pipeline {
         quarantines: Vec<Quarantine>,
         done: Vec<i64>,
     ) -> Result<(usize, usize, usize), StoreError> {
-        let limits = self.send_settings.limits;
+        let defaults = crate::outbox::SendDefaults {
+            limits: self.send_settings.limits,
+            public_url: self.public_url.clone(),
+        };
         let metrics = self.metrics.clone();
         let queued = self
             .db
@@ -309,7 +312,7 @@ impl Pipeline {
                                     &r.tenant,
                                     r.message_id,
                                     actions,
-                                    limits,
+                                    &defaults,
                                     &metrics,
                                 )?;
                             }

@@ -67,6 +67,8 @@ pub struct Pipeline {
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
     send_settings: Arc<crate::config::SendSettings>,
+    /// Where the links of a responder's replies point (tracked links).
+    public_url: Option<crate::config::PublicUrl>,
     outbox_wake: Option<Arc<Notify>>,
     sync_wake: Option<Arc<Notify>>,
     flow_wake: Option<Arc<Notify>>,
@@ -83,6 +85,7 @@ impl Pipeline {
             metrics,
             wake: Arc::new(Notify::new()),
             send_settings: Arc::new(crate::config::SendSettings::default()),
+            public_url: None,
             outbox_wake: None,
             sync_wake: None,
             flow_wake: None,
@@ -119,6 +122,13 @@ impl Pipeline {
     /// pause marketing or give up.
     pub fn with_send_settings(mut self, settings: crate::config::SendSettings) -> Pipeline {
         self.send_settings = Arc::new(settings);
+        self
+    }
+
+    /// Tracks the links of a responder's replies through `public_url` (see
+    /// [`crate::outbox::links`]).
+    pub fn with_public_url(mut self, public_url: Option<crate::config::PublicUrl>) -> Pipeline {
+        self.public_url = public_url;
         self
     }
 

@@ -140,8 +140,9 @@ pub struct SyncEngine {
     paused: Arc<Mutex<HashMap<String, i64>>>,
     /// This host's name on the jobs it claims.
     host: Arc<str>,
-    /// The send limits and the outbox's wake-up, for replies written in the CRM.
-    outbox: Option<(crate::limits::Limits, Arc<Notify>)>,
+    /// What sends apply (limits, tracked links) and the outbox's wake-up, for
+    /// replies written in the CRM.
+    outbox: Option<(crate::outbox::SendDefaults, Arc<Notify>)>,
     /// When audits were last looked at, and when this host first saw each tenant
     /// without an audit (its first audit is due a day later).
     audits: Arc<Mutex<(i64, HashMap<String, i64>)>>,
@@ -211,10 +212,14 @@ impl SyncEngine {
         }
     }
 
-    /// Sends replies written in the CRM through the outbox (with `limits` in force,
-    /// waking it with `wake`); without it they are counted as refused.
-    pub fn with_outbox(mut self, limits: crate::limits::Limits, wake: Arc<Notify>) -> SyncEngine {
-        self.outbox = Some((limits, wake));
+    /// Sends replies written in the CRM through the outbox (with `defaults` in
+    /// force, waking it with `wake`); without it they are counted as refused.
+    pub fn with_outbox(
+        mut self,
+        defaults: crate::outbox::SendDefaults,
+        wake: Arc<Notify>,
+    ) -> SyncEngine {
+        self.outbox = Some((defaults, wake));
         self
     }
 

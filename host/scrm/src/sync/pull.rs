@@ -68,7 +68,7 @@ impl SyncEngine {
         if replies.is_empty() {
             return Ok(());
         }
-        let Some((limits, wake)) = self.outbox.clone() else {
+        let Some((defaults, wake)) = self.outbox.clone() else {
             applied.replies_refused += replies.len();
             tracing::warn!(%tenant, "replies written in the CRM cannot be sent: no outbox");
             return Ok(());
@@ -125,7 +125,7 @@ impl SyncEngine {
                         template,
                     };
                     let outcome = scrm_store::transaction(c, |tx| {
-                        crate::outbox::enqueue_crm_reply(tx, &t, reply, limits)
+                        crate::outbox::enqueue_crm_reply(tx, &t, reply, &defaults)
                     })?;
                     out.push((r.id.clone(), outcome));
                 }
