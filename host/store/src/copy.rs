@@ -622,6 +622,11 @@ INSERT INTO component_blobs (sha256, bytes) VALUES ('c0ffee', x'0061736d');
 INSERT INTO plugin_bindings (tenant_id, slot, version, sha256, config, created_at)
     VALUES ('acme', 'classifier', 1, 'c0ffee', x'00ff10', 4);
 INSERT INTO plugin_slots (tenant_id, slot, active_version, updated_at) VALUES ('acme', 'classifier', 1, 4);
+INSERT INTO flow_catalog (sha256, name, info, added_at) VALUES ('c0ffee', 'quick-replies', '{}', 5);
+INSERT INTO flow_triggers (sha256, kind) VALUES ('c0ffee', 'message');
+INSERT INTO flow_jobs (tenant_id, flow, contact_id, kind, timer_key, event, payload, due_at, fire_at, created_at)
+    VALUES ('acme', 'quick-replies', 0, 'timer', 'k', '{}', X'01', 6, 6, 6);
+INSERT INTO flow_sends (tenant_id, flow, contact_id, last_sent_at) VALUES ('acme', 'quick-replies', 1, 7);
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200)
 INSERT INTO contacts (id, tenant_id, wa_id, user_id, phone_e164, name, created_at, updated_at, profile_name)
     SELECT i, 'acme', '3934700' || i, NULL, '+3934700' || i, 'Contact ' || i, i, i, 'C' || i FROM n;
