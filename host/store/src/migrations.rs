@@ -217,6 +217,10 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0016_crm_mapping_log.sql")),
     // 0017: what the host last wrote to each open deal (the audit compares it).
     M::up(include_str!("migrations/0017_crm_deals_written.sql")),
+    // 0020: the tenant's message templates and its WhatsApp Business Account id.
+    // (0018 and 0019 are taken by work on other branches; on merge this entry goes
+    // after theirs, so that each file's number is its version.)
+    M::up(include_str!("migrations/0020_templates.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -244,6 +248,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0015_crm_audits.sql"),
     include_str!("migrations/postgres/0016_crm_mapping_log.sql"),
     include_str!("migrations/postgres/0017_crm_deals_written.sql"),
+    include_str!("migrations/postgres/0020_templates.sql"),
 ];
 
 #[cfg(test)]
