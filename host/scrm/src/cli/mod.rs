@@ -12,6 +12,7 @@ mod crm;
 mod migrate;
 mod send;
 mod serve;
+mod templates;
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -52,6 +53,10 @@ enum Command {
     /// now, the review queue (also `scrm sync …`).
     #[command(subcommand, alias = "sync")]
     Crm(crm::CrmCommand),
+    /// A tenant's message templates: sync from its WhatsApp Business Account, list,
+    /// add from a file, check, remove.
+    #[command(subcommand)]
+    Template(templates::TemplateCommand),
     /// Train, evaluate and cross-validate the intent classifier's model (local).
     #[command(subcommand)]
     Classifier(classifier::ClassifierCommand),
@@ -370,6 +375,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Outbox(cmd) => send::outbox(cmd).await,
             Command::Classifier(cmd) => classifier::run(cmd).await,
             Command::Crm(cmd) => crm::run(cmd).await,
+            Command::Template(cmd) => templates::run(cmd).await,
             Command::MigrateStore(args) => migrate::run(args).await,
         }
     });

@@ -117,6 +117,17 @@ impl Status {
     pub fn is_approved(&self) -> bool {
         *self == Status::Approved
     }
+
+    /// The status a `message_template_status_update` webhook's `event` leaves the
+    /// template in: the event itself when it is a status, `APPROVED` for
+    /// `REINSTATED`, none for other events (`FLAGGED` only warns of low quality).
+    pub fn from_status_event(event: &str) -> Option<Status> {
+        match Status::from(event.to_string()) {
+            Status::Other(e) if e == "REINSTATED" => Some(Status::Approved),
+            Status::Other(_) => None,
+            known => Some(known),
+        }
+    }
 }
 
 open_enum! {

@@ -105,3 +105,17 @@ fn lower_case_values_read_as_metas_upper_case_ones() {
         "LIMITED_TIME_OFFER"
     );
 }
+
+#[test]
+fn status_webhook_events_map_to_statuses() {
+    assert_eq!(Status::from_status_event("PAUSED"), Some(Status::Paused));
+    assert_eq!(
+        Status::from_status_event("REINSTATED"),
+        Some(Status::Approved)
+    );
+    assert_eq!(Status::from_status_event("FLAGGED"), None);
+    assert_eq!(
+        Status::from_status_event("approved"),
+        Some(Status::Approved)
+    );
+}
