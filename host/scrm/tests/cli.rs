@@ -789,3 +789,135 @@ fn a_second_host_on_the_same_sqlite_data_directory_is_refused() {
     );
     assert!(stderr.contains("PostgreSQL database_url"), "{stderr}");
 }
+
+#[test]
+fn template_commands_check_a_file_here_and_refusals_exit_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path());
+    let secret = "0123456789abcdef0123456789abcdef";
+    ok(
+        &server,
+        &[
+            "app",
+            "add",
+            "--id",
+            "app1",
+            "--app-secret",
+            secret,
+            "--verify-token",
+            "v",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "tenant",
+            "add",
+            "--id",
+            "acme",
+            "--app",
+            "app1",
+            "--phone-number-id",
+            "100",
+        ],
+    );
+    // A file that is not JSON is refused before anything is sent: exit 1, where and why.
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(&bad, "{\"name\": \"welcome\",\n \"language\": en}").unwrap();
+    let out = scrm(
+        &server,
+        &[
+            "template",
+            "add",
+            "--tenant",
+            "acme",
+            "--file",
+            bad.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bad.json: line 2, column 14: expected value"),
+        "{stderr}"
+    );
+    let good = tmp.path().join("welcome.json");
+    std::fs::write(
+        &good,
+        r#"{"name": "welcome", "language": "en", "category": "MARKETING", "status": "PAUSED",
+        "components": [{"type": "BODY", "text": "Welcome {{1}}"}]}"#,
+    )
+    .unwrap();
+    let stored = ok(
+        &server,
+        &[
+            "template",
+            "add",
+            "--tenant",
+            "acme",
+            "--file",
+            good.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stored.contains("template welcome (en) stored: PAUSED, MARKETING, body 1"),
+        "{stored}"
+    );
+    let list = ok(&server, &["template", "list", "--tenant", "acme"]);
+    assert!(list.contains("last synced never"), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("welcome") && l.contains("PAUSED") && l.contains("operator")),
+        "{list}"
+    );
+    assert_eq!(
+        ok(
+            &server,
+            &[
+                "template", "list", "--tenant", "acme", "--status", "approved", "--json"
+            ]
+        )
+        .matches("\"name\"")
+        .count(),
+        0
+    );
+    // The check automations rely on, and a sync with nothing to sync from: exit 3.
+    for (args, code) in [
+        (
+            vec!["check", "--name", "welcome", "--language", "en"],
+            "template_not_approved",
+        ),
+        (
+            vec!["check", "--name", "welcom", "--language", "en"],
+            "unknown_template",
+        ),
+        (vec!["sync"], "no_waba_id"),
+        (
+            vec!["sync", "--waba-id", "102290129340398"],
+            "no_access_token",
+        ),
+        (vec!["sync", "--waba-id", "waba-1"], "invalid_waba_id"),
+    ] {
+        let mut full = vec!["template"];
+        full.extend(args.iter().take(1));
+        full.extend(["--tenant", "acme"]);
+        full.extend(args.iter().skip(1));
+        let out = scrm(&server, &full);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{full:?}: {stderr}");
+        assert!(stderr.contains(code), "{full:?}: {stderr}");
+    }
+    ok(
+        &server,
+        &[
+            "template",
+            "remove",
+            "--tenant",
+            "acme",
+            "--name",
+            "welcome",
+            "--language",
+            "en",
+        ],
+    );
+}

@@ -144,17 +144,13 @@ open_enum! {
 
 open_enum! {
     /// How a template's variables are written.
+    #[derive(Default)]
     ParameterFormat {
         /// `{{1}}`, `{{2}}`, … (Meta's default when the field is absent).
+        #[default]
         Positional = "POSITIONAL",
         /// `{{first_name}}`, …
         Named = "NAMED",
-    }
-}
-
-impl Default for ParameterFormat {
-    fn default() -> Self {
-        ParameterFormat::Positional
     }
 }
 
