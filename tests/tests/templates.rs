@@ -7,6 +7,7 @@
 
 use reqwest::StatusCode;
 use scrm_e2e::graph::{ACCESS_TOKEN, Fault, Graph, MetaError};
+use scrm_e2e::prism::Contract;
 use scrm_e2e::{APP_SECRET, Host};
 use serde_json::{Value, json};
 
@@ -251,4 +252,28 @@ scrm_e2e::both_backends! {
         let (status, v) = s.host.api("GET", "/v1/tenants/nobody/templates", None).await;
         assert_eq!((status, error(&v).0), (StatusCode::NOT_FOUND, "not_found"));
     }
+}
+
+/// The client's requests and the local server's pages pass Meta's published spec
+/// (Prism in between); the wire, not the store, so one backend is enough.
+#[tokio::test]
+async fn a_sync_through_metas_spec_breaks_nothing() {
+    let graph = Graph::start().await;
+    graph.set_templates(WABA, Graph::fixture_templates());
+    graph.set_templates_page_max(4);
+    let contract = Contract::start(&graph).await;
+    let url = contract.url();
+    let host = Host::start_configured_temp(|s| s.whatsapp.graph_url = url).await;
+    host.tenant("acme", &[PN], "IT").await;
+    set_token(&host, ACCESS_TOKEN).await;
+    let (status, report) = sync(&host, json!({"waba_id": WABA})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["pages"], 3, "{report}");
+    let through: Vec<_> = contract
+        .exchanges()
+        .into_iter()
+        .filter(|e| e.path.contains("/message_templates"))
+        .collect();
+    assert_eq!(through.len(), 3, "{through:?}");
+    contract.assert_clean();
 }

@@ -96,10 +96,11 @@ fn keys(v: &Value) -> String {
 
 fn print_sync(v: &Value) {
     println!(
-        "synced {} templates from WhatsApp Business Account {} ({} pages): {} added, {} updated, {} unchanged, {} removed{}",
+        "synced {} templates from WhatsApp Business Account {} ({} {}): {} added, {} updated, {} unchanged, {} removed{}",
         v["fetched"],
         v["waba_id"].as_str().unwrap_or(""),
         v["pages"],
+        if v["pages"] == 1 { "page" } else { "pages" },
         v["added"],
         v["updated"],
         v["unchanged"],
