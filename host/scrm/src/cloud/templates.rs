@@ -26,7 +26,7 @@ const MAX_PAGES: u32 = 100;
 pub struct Fetched {
     /// The templates that could be read, in Meta's order.
     pub templates: Vec<Template>,
-    /// The ones that could not, with why (their page's index is per page).
+    /// The ones that could not, with why (`index` is the position on its page).
     pub skipped: Vec<Skipped>,
     /// How many pages were read.
     pub pages: u32,
@@ -38,8 +38,8 @@ impl CloudClient {
     /// # Errors
     /// [`SendError`] with Meta's code when Meta refused a page, why no answer came,
     /// or [`SendError::InvalidResponse`] for an answer that is not a template list
-    /// (or whose cursor repeats, or that goes on past [`MAX_PAGES`] pages). Nothing
-    /// is returned then: a partial list must not replace a whole one.
+    /// (or whose cursor repeats, or that goes on past 100 pages). Nothing is
+    /// returned then: a partial list must not replace a whole one.
     pub async fn message_templates(
         &self,
         ep: &Endpoint,
