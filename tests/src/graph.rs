@@ -14,6 +14,7 @@
 //! | `GET <url>` (with the bearer token) | the media's bytes |
 //! | `DELETE /{version}/{media_id}` | `{"success":true}` |
 //! | `GET /{version}/{phone_number_id}` (the host's health probe) | `{"id","display_phone_number","verified_name","quality_rating",…}` |
+//! | `GET /{version}/{waba_id}/message_templates` (`fields`, `limit`, `after`) | `{"data":[templates],"paging":{"cursors":{"before","after"},"next"}}`, see [`templates`] |
 //!
 //! Every request needs `Authorization: Bearer <token>` with a token the server
 //! accepts ([`ACCESS_TOKEN`] unless told otherwise); anything else gets Meta's 401
@@ -35,6 +36,8 @@
 //! assert_eq!(graph.sent_messages().len(), 0);
 //! # }
 //! ```
+
+mod templates;
 
 use crate::serve;
 use axum::body::{Body, Bytes};
@@ -270,6 +273,9 @@ pub enum Fault {
     /// Answer a bare status (e.g. 500 or 503) with a plain-text body, as Meta's
     /// front ends do when Graph itself is down.
     Status(u16),
+    /// Answer an HTML error page with this status (e.g. 502), as a proxy in front
+    /// of Graph does.
+    Html(u16),
     /// Never answer (the client's timeout fires).
     Hang,
     /// Answer normally, after this delay.
@@ -393,6 +399,10 @@ struct Inner {
     health_latency: Duration,
     media: HashMap<String, Media>,
     deleted_media: HashSet<String>,
+    /// Message templates per WhatsApp Business Account id.
+    templates: HashMap<String, Vec<Value>>,
+    /// The most templates a page holds, whatever `limit` asks.
+    templates_page_max: Option<usize>,
 }
 
 type Shared = serve::Shared<Inner>;
@@ -569,6 +579,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: axum::extract::Request) 
             }
             messages(&shared, at, pnid, &decoded)
         }
+        (&Method::GET, [version, waba_id, "message_templates"]) => {
+            templates::message_templates(&shared, version, waba_id, query.as_deref()).await
+        }
         (&Method::POST, [_version, pnid, "media"]) => {
             if let Some(resp) = before_answer(&shared, pnid).await {
                 return resp;
@@ -697,6 +710,20 @@ async fn apply(fault: Option<Fault>) -> Option<Response> {
                     status,
                     [(header::CONTENT_TYPE, "text/plain")],
                     status.canonical_reason().unwrap_or("error"),
+                )
+                    .into_response(),
+            )
+        }
+        Fault::Html(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+            let reason = status.canonical_reason().unwrap_or("Error");
+            Some(
+                (
+                    status,
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    format!(
+                        "<html><head><title>{code} {reason}</title></head><body><h1>{code} {reason}</h1></body></html>"
+                    ),
                 )
                     .into_response(),
             )

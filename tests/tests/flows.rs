@@ -165,8 +165,27 @@ async fn contact_fields(host: &Host) -> std::collections::BTreeMap<String, Value
     .collect()
 }
 
+/// Registers the approved template `sample_request` (en) with one body parameter.
+async fn add_sample_template(host: &Host) {
+    let template = json!({"name": "sample_request", "language": "en", "category": "MARKETING",
+        "components": [{"type": "BODY", "text": "Still deciding? Ask for free samples: {{1}}"}]});
+    let resp = host
+        .http
+        .put(format!(
+            "{}/v1/tenants/acme/templates/sample_request/en",
+            host.base
+        ))
+        .bearer_auth(scrm_e2e::TOKEN)
+        .json(&template)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+}
+
 async fn enable_quiz(host: &Host, delay: &str) {
     add_flow(host, "questionnaire").await;
+    add_sample_template(host).await;
     host.ok(
         "PUT",
         "/v1/tenants/acme/flows/questionnaire",
@@ -282,6 +301,15 @@ scrm_e2e::both_backends! {
         let (code, err) = put(json!({"answers": "[{\"text\": "})).await;
         assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(err["error"]["message"].as_str().unwrap().contains("column"), "{err}");
+
+        // A template the tenant does not have is refused when the flow is enabled.
+        add_flow(&host, "questionnaire").await;
+        let (code, err) = host
+            .api("PUT", "/v1/tenants/acme/flows/questionnaire", Some(json!({"set": {"sample_template": "sample_requets"}})))
+            .await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+        let msg = err["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("sample_template") && msg.contains("unknown template \"sample_requets\""), "{msg}");
 
         let (code, err) = host.api("PUT", "/v1/tenants/acme/flows/no-such-flow", None).await;
         assert_eq!(code, StatusCode::NOT_FOUND);

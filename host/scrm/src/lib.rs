@@ -11,6 +11,8 @@
 //!   WhatsApp's sending rules, media transfers, and the Cloud API client with health
 //!   probes and failover; [`backoff`]: the retry delays they share;
 //! - [`sync`]: two-way CRM sync;
+//! - [`templates`]: the tenant's message-template registry (synced from Meta or
+//!   added by the operator) and the lookup automations and campaigns check;
 //! - [`metrics`], [`server`] (wiring a running host), [`cli`] (the `scrm` command).
 //!
 //! Dependencies point down only: this crate uses the three below it, and none of them
@@ -34,3 +36,4 @@ pub mod server;
 pub mod singleton;
 pub mod slots;
 pub mod sync;
+pub mod templates;

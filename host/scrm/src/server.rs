@@ -283,8 +283,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .with_outbox_wake(outbox.waker())
         .with_sync_wake(sync.waker());
     let worker = tokio::spawn(pipeline.clone().run());
+    let templates = crate::templates::TemplateSync::new(db.clone(), settings.whatsapp.clone())
+        .with_health(health.clone());
     let state = AppState {
         sync,
+        templates,
         outbox,
         inbox: store::inbox::Appender::start(db.clone()),
         apps: Arc::default(),

@@ -789,3 +789,87 @@ fn a_second_host_on_the_same_sqlite_data_directory_is_refused() {
     );
     assert!(stderr.contains("PostgreSQL database_url"), "{stderr}");
 }
+
+/// `scrm ARGS` with ARGS split at spaces (none of them holds one).
+fn words(server: &Server, args: &str) -> Output {
+    scrm(server, &args.split(' ').collect::<Vec<_>>())
+}
+
+#[test]
+fn template_commands_check_a_file_here_and_refusals_exit_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path());
+    let run = |args: &str| {
+        let out = words(&server, args);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        (
+            out.status.code(),
+            text + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let secret = "0123456789abcdef0123456789abcdef";
+    assert_eq!(
+        run(&format!(
+            "app add --id app1 --app-secret {secret} --verify-token v"
+        ))
+        .0,
+        Some(0)
+    );
+    assert_eq!(
+        run("tenant add --id acme --app app1 --phone-number-id 100").0,
+        Some(0)
+    );
+    // A file that is not JSON is refused before anything is sent: exit 1, where and why.
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(&bad, "{\"name\": \"welcome\",\n \"language\": en}").unwrap();
+    let (code, out) = run(&format!(
+        "template add --tenant acme --file {}",
+        bad.display()
+    ));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("bad.json: line 2, column 14: expected value"),
+        "{out}"
+    );
+    let good = tmp.path().join("welcome.json");
+    let file = r#"{"name": "welcome", "language": "en", "category": "MARKETING", "status": "PAUSED",
+        "components": [{"type": "BODY", "text": "Welcome {{1}}"}]}"#;
+    std::fs::write(&good, file).unwrap();
+    let (code, out) = run(&format!(
+        "template add --tenant acme --file {}",
+        good.display()
+    ));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("template welcome (en) stored: PAUSED, MARKETING, body 1"),
+        "{out}"
+    );
+    let (_, list) = run("template list --tenant acme");
+    assert!(list.contains("last synced never"), "{list}");
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("welcome"))
+        .unwrap_or_default();
+    assert!(row.contains("PAUSED") && row.contains("operator"), "{list}");
+    let (_, approved) = run("template list --tenant acme --status approved --json");
+    assert!(approved.contains("\"items\": []"), "{approved}");
+    // The check automations rely on, and syncs with nothing to sync from: exit 3.
+    for (args, code) in [
+        (
+            "check --name welcome --language en",
+            "template_not_approved",
+        ),
+        ("check --name welcom --language en", "unknown_template"),
+        ("sync", "no_waba_id"),
+        ("sync --waba-id 102290129340398", "no_access_token"),
+        ("sync --waba-id waba-1", "invalid_waba_id"),
+    ] {
+        let (status, out) = run(&format!("template {args} --tenant acme"));
+        assert_eq!(status, Some(3), "{args}: {out}");
+        assert!(out.contains(code), "{args}: {out}");
+    }
+    assert_eq!(
+        run("template remove --tenant acme --name welcome --language en").0,
+        Some(0)
+    );
+}

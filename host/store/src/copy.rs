@@ -691,6 +691,11 @@ INSERT INTO link_clicks (token, tenant_id, contact_id, clicked_at, user_agent)
 INSERT INTO number_pace (phone_number_id, next_slot_us) VALUES ('100', 23);
 INSERT INTO recipient_pace (phone_number_id, to_wa, tat_ms) VALUES ('100', '39347001', 23);
 INSERT INTO singleton_leases (name, holder, lease_until) VALUES ('crm-pull', 'host-a', 24);
+UPDATE tenants SET waba_id = 'waba', templates_synced_at = 25 WHERE id = 'acme';
+INSERT INTO templates (tenant_id, name, language, status, category, parameter_format, body_params,
+                       parameters, components, meta_id, source, status_at, synced_at)
+    VALUES ('acme', 'order_update', 'en_US', 'APPROVED', 'UTILITY', 'POSITIONAL', 2,
+            '{"format":"POSITIONAL","body":2}', '[]', '759133452832154', 'meta', 25, 25);
 "#;
 
     /// A filled SQLite file (in `dir`), checked to hold rows in every table.

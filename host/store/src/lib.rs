@@ -54,6 +54,7 @@ mod seal;
 pub mod secrets;
 pub mod settings;
 pub mod sql;
+pub mod templates;
 pub mod tenants;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -84,6 +85,7 @@ pub use settings::SettingRepo;
 pub use sql::{Conn, Dialect};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+pub use templates::TemplateRepo;
 pub use tenants::TenantRepo;
 
 /// Errors from the store.

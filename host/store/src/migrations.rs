@@ -221,6 +221,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0018_flows.sql")),
     // 0019: tracked links and their clicks; the tenant's tracking switch.
     M::up(include_str!("migrations/0019_links.sql")),
+    // 0020: the tenant's message templates and its WhatsApp Business Account id.
+    M::up(include_str!("migrations/0020_templates.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -250,6 +252,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0017_crm_deals_written.sql"),
     include_str!("migrations/postgres/0018_flows.sql"),
     include_str!("migrations/postgres/0019_links.sql"),
+    include_str!("migrations/postgres/0020_templates.sql"),
 ];
 
 #[cfg(test)]

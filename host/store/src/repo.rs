@@ -73,6 +73,7 @@ pub trait Store:
     + crate::plugins::PluginRepo
     + crate::secrets::SecretRepo
     + crate::settings::SettingRepo
+    + crate::templates::TemplateRepo
     + crate::tenants::TenantRepo
 {
     /// Runs `f` in a transaction: committed when `f` succeeds, rolled back when it

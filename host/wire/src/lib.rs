@@ -8,7 +8,10 @@
 //!   message object) and the kind / category the sending rules act on;
 //! - [`graph`]: the Graph API's answers — accepted sends, the error envelope, and
 //!   what each error code means for the sender;
-//! - [`phone`]: phone numbers to E.164 with the tenant's default region.
+//! - [`phone`]: phone numbers to E.164 with the tenant's default region;
+//! - [`template`]: message templates as the Graph API lists them, and what a send of
+//!   one needs (body, header and button parameters), plus an operator's template file
+//!   checked against Meta's rules.
 //!
 //! Parsing does no I/O and touches no tenant state: callers hand in bytes and get
 //! back typed values or a rejection with a machine-readable code.
@@ -30,3 +33,4 @@ pub mod outbound;
 pub mod payload;
 pub mod phone;
 pub mod signature;
+pub mod template;

@@ -12,6 +12,7 @@ pub mod links;
 pub mod media;
 pub mod read;
 pub mod send;
+pub mod templates;
 pub mod tenant;
 pub mod webhook;
 
@@ -54,6 +55,8 @@ pub struct AppState {
     pub media: crate::media::MediaStore,
     /// Two-way CRM sync.
     pub sync: crate::sync::SyncEngine,
+    /// Syncing tenants' message templates from Meta.
+    pub templates: crate::templates::TemplateSync,
 }
 
 /// The whole HTTP surface.
@@ -112,6 +115,16 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{id}/events", get(read::tenant_events))
         .route("/tenants/{id}/links/clicks", get(links::clicks))
         .route("/tenants/{id}/links/messages", get(links::messages))
+        .route("/tenants/{id}/templates", get(templates::list))
+        .route("/tenants/{id}/templates/sync", post(templates::sync))
+        .route(
+            "/tenants/{id}/templates/{name}/{language}",
+            put(templates::put).delete(templates::delete),
+        )
+        .route(
+            "/tenants/{id}/templates/{name}/{language}/check",
+            get(templates::check),
+        )
         .route(
             "/tenants/{id}/crm",
             get(crm::get_settings).put(crm::put_settings),

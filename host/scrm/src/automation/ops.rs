@@ -167,19 +167,49 @@ pub async fn catalog(db: &Db) -> Result<Vec<CatalogFlow>, FlowOpError> {
 }
 
 /// Whether the tenant can send the WhatsApp template `name` (`name` or
-/// `name:language`).
-fn template_known(name: &str) -> Result<(), String> {
-    let bare = name.split(':').next().unwrap_or_default();
-    if bare.is_empty()
-        || !bare
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    {
+/// `name:language`), by its template registry (see `docs/templates.md`): it must
+/// exist (in that language, when given) and be approved.
+fn template_known(known: &[scrm_store::templates::TemplateKey], name: &str) -> Result<(), String> {
+    let (bare, language) = match name.split_once(':') {
+        Some((n, l)) => (n, Some(l)),
+        None => (name, None),
+    };
+    let same: Vec<&scrm_store::templates::TemplateKey> =
+        known.iter().filter(|k| k.name == bare).collect();
+    if same.is_empty() {
+        let mut names: Vec<&str> = known.iter().map(|k| k.name.as_str()).collect();
+        names.dedup();
         return Err(format!(
-            "{name:?} is not a WhatsApp template name (lowercase letters, digits and _)"
+            "unknown template {bare:?} ({}); sync the tenant's templates (scrm template sync) or add one (scrm template add)",
+            if names.is_empty() {
+                "the tenant has no templates".to_string()
+            } else {
+                format!("known: {}", names.join(", "))
+            }
         ));
     }
-    Ok(())
+    let candidates: Vec<&&scrm_store::templates::TemplateKey> = same
+        .iter()
+        .filter(|k| language.is_none_or(|l| k.language == l))
+        .collect();
+    if candidates.is_empty() {
+        let langs: Vec<&str> = same.iter().map(|k| k.language.as_str()).collect();
+        return Err(format!(
+            "template {bare:?} has no language {:?} (it has: {})",
+            language.unwrap_or_default(),
+            langs.join(", ")
+        ));
+    }
+    if candidates
+        .iter()
+        .any(|k| k.status.eq_ignore_ascii_case("APPROVED"))
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "template {bare:?} is {}: only APPROVED templates can be sent",
+        candidates[0].status
+    ))
 }
 
 /// Enables (or re-configures) the tenant's flow `name`: the catalog's newest
@@ -196,7 +226,7 @@ pub async fn enable(
     sets: Vec<(String, String)>,
 ) -> Result<TenantFlow, FlowOpError> {
     let (t, n) = (tenant.to_string(), name.to_string());
-    let (exists, entry, current) = db
+    let (exists, entry, current, templates) = db
         .read(move |c| {
             let exists = scrm_store::TenantRepo::get(c, &t)?.is_some();
             let entry = scrm_store::FlowRepo::catalog(c)?
@@ -205,7 +235,8 @@ pub async fn enable(
             let current = scrm_store::FlowRepo::flows_of(c, &t)?
                 .into_iter()
                 .find(|f| f.name == n);
-            Ok((exists, entry, current))
+            let templates = scrm_store::TemplateRepo::keys(c, &t)?;
+            Ok((exists, entry, current, templates))
         })
         .await?;
     if !exists {
@@ -216,7 +247,8 @@ pub async fn enable(
     let current: Option<Map<String, Value>> = current
         .and_then(|f| serde_json::from_str::<Value>(&f.params).ok())
         .and_then(|v| v.as_object().cloned());
-    let resolved = params::resolve(&info, current.as_ref(), &sets, &template_known)?;
+    let known = |name: &str| template_known(&templates, name);
+    let resolved = params::resolve(&info, current.as_ref(), &sets, &known)?;
     let config = Value::Object(resolved).to_string().into_bytes();
     let slot = format!("{FLOW_SLOT_PREFIX}{name}");
     let (t, s, sha) = (tenant.to_string(), slot.clone(), entry.sha256.clone());

@@ -13,6 +13,7 @@ mod flow;
 mod migrate;
 mod send;
 mod serve;
+mod templates;
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -56,6 +57,10 @@ enum Command {
     /// Automation: add flows, enable them per tenant with parameters, see what they did.
     #[command(subcommand)]
     Flow(flow::FlowCommand),
+    /// A tenant's message templates: sync from its WhatsApp Business Account, list,
+    /// add from a file, check, remove.
+    #[command(subcommand)]
+    Template(templates::TemplateCommand),
     /// Train, evaluate and cross-validate the intent classifier's model (local).
     #[command(subcommand)]
     Classifier(classifier::ClassifierCommand),
@@ -383,6 +388,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Classifier(cmd) => classifier::run(cmd).await,
             Command::Crm(cmd) => crm::run(cmd).await,
             Command::Flow(cmd) => flow::run(cmd).await,
+            Command::Template(cmd) => templates::run(cmd).await,
             Command::MigrateStore(args) => migrate::run(args).await,
         }
     });

@@ -43,7 +43,8 @@ impl Endpoint {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    /// The URL of `path` under this endpoint's base URL and version.
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}/{}/{}", self.base_url, self.version, path)
     }
 }
@@ -108,9 +109,24 @@ impl CloudClient {
         token: &str,
     ) -> Result<Duration, SendError> {
         let started = Instant::now();
+        self.get(&ep.url(phone_number_id), &[], token).await?;
+        Ok(started.elapsed())
+    }
+
+    /// `GET url?query` with the bearer `token`: the body of a 2xx answer.
+    ///
+    /// # Errors
+    /// As [`CloudClient::send`].
+    pub(crate) async fn get(
+        &self,
+        url: &str,
+        query: &[(&str, &str)],
+        token: &str,
+    ) -> Result<Vec<u8>, SendError> {
         let response = self
             .http
-            .get(ep.url(phone_number_id))
+            .get(url)
+            .query(query)
             .bearer_auth(token)
             .send()
             .await
@@ -121,7 +137,7 @@ impl CloudClient {
         if !status.is_success() {
             return Err(error_from(status.as_u16(), retry_after, &bytes));
         }
-        Ok(started.elapsed())
+        Ok(bytes.to_vec())
     }
 
     /// The underlying HTTP client (media transfers share its pool).

@@ -912,7 +912,8 @@ fn store_amendment(
 }
 
 /// Stores a template, number, account or preference event for its tenant (or the
-/// app), and applies a marketing preference to the user's consent.
+/// app), applies a marketing preference to the user's consent and a template's new
+/// status to the registry.
 fn store_account_event(
     tx: &dyn Store,
     app_id: &str,
@@ -950,6 +951,12 @@ fn store_account_event(
         return Ok(());
     }
     tracing::info!(inbox_id, field = %route.field, event = ?a.event, tenant = ?tenant, "account event stored");
+    if route.field == "message_template_status_update"
+        && let Some(tenant) = &tenant
+    {
+        let at = occurred_at.unwrap_or_else(now_ms);
+        crate::templates::apply_status_webhook(tx, tenant, a.event.as_deref(), &a.raw, at)?;
+    }
     // A user stopping or resuming marketing messages changes their consent at once,
     // unless a later preference of theirs was already applied.
     if route.field == "user_preferences"
