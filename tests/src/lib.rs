@@ -10,6 +10,7 @@ pub mod backend;
 pub mod bench;
 pub mod crm;
 pub mod fleet;
+pub mod flows;
 pub mod geocoding;
 pub mod graph;
 pub mod hubspot;

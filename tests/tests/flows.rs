@@ -5,100 +5,13 @@
 //! still loads.
 
 use reqwest::StatusCode;
-use scrm_e2e::graph::{ACCESS_TOKEN, Graph};
-use scrm_e2e::{APP_SECRET, Host, eventually, guest, repo_root};
+use scrm_e2e::flows::{
+    WEI, acme_host, add_flow, add_template, handled, inbound, inbound_message, now_secs,
+    sent_at_least,
+};
+use scrm_e2e::graph::Graph;
+use scrm_e2e::{Host, eventually, guest, repo_root};
 use serde_json::{Value, json};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-const PN: &str = "100200300";
-const WEI: &str = "393471234567";
-
-async fn acme_host(dir: &std::path::Path, graph: &Graph) -> Host {
-    let url = graph.url();
-    let host = Host::start_configured(dir, |s| {
-        s.whatsapp.graph_url = url;
-        s.whatsapp.backoff_base_ms = 50;
-        s.whatsapp.max_attempts = 2;
-        // A quiz is a quick exchange: no per-recipient pacing in these tests.
-        s.whatsapp.limits.recipient_interval_ms = 1;
-        s.flows.settle_ms = 200;
-    })
-    .await;
-    host.tenant("acme", &[PN], "IT").await;
-    host.ok(
-        "PUT",
-        "/v1/tenants/acme/secrets/whatsapp_access_token",
-        Some(json!({"value": ACCESS_TOKEN})),
-    )
-    .await;
-    host
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// A signed webhook: `from` (profile name `name`) writes `text` now.
-async fn inbound(host: &Host, from: &str, name: &str, wamid: &str, text: &str) {
-    inbound_message(
-        host,
-        name,
-        json!({"from": from, "id": wamid, "timestamp": now_secs().to_string(),
-               "type": "text", "text": {"body": text}}),
-    )
-    .await;
-}
-
-/// A signed webhook carrying one message object (any type) from `message.from`.
-async fn inbound_message(host: &Host, name: &str, message: Value) {
-    let from = message["from"].clone();
-    let body = json!({
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000000", "phone_number_id": PN},
-            "contacts": [{"profile": {"name": name}, "wa_id": from}],
-            "messages": [message]
-        }}]}]
-    });
-    let (status, _) = host
-        .post_signed(&serde_json::to_vec(&body).unwrap(), APP_SECRET)
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    host.settle().await;
-}
-
-/// Adds the flow built from `package` to the host's catalog.
-async fn add_flow(host: &Host, package: &str) -> Value {
-    let bytes = std::fs::read(guest(package)).unwrap();
-    let resp = host
-        .http
-        .post(format!("{}/v1/flows", host.base))
-        .bearer_auth(scrm_e2e::TOKEN)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let v: Value = resp.json().await.unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{v}");
-    v
-}
-
-/// Waits until the tenant's flow `name` has handled `n` jobs (any end state).
-async fn handled(host: &Host, name: &str, n: usize) -> Value {
-    let path = format!("/v1/tenants/acme/flows/{name}");
-    eventually(|| async {
-        let v = host.ok("GET", &path, None).await;
-        let recent = v["recent"].as_array().map_or(0, Vec::len);
-        Ok((recent >= n).then_some(v))
-    })
-    .await
-    .unwrap_or_else(|e| panic!("flow {name} did not handle {n} events: {e}"))
-}
 
 /// Taps option `id` of an interactive list.
 async fn tap(host: &Host, wamid: &str, id: &str) {
@@ -109,16 +22,6 @@ async fn tap(host: &Host, wamid: &str, id: &str) {
                "interactive": {"type": "list_reply", "list_reply": {"id": id, "title": "x"}}}),
     )
     .await;
-}
-
-/// Waits until the Cloud API server got `n` messages; all of them.
-async fn sent_at_least(graph: &Graph, n: usize) -> Vec<scrm_e2e::graph::SentMessage> {
-    eventually(|| async {
-        let sent = graph.sent_messages();
-        Ok((sent.len() >= n).then_some(sent))
-    })
-    .await
-    .unwrap_or_else(|e| panic!("fewer than {n} messages reached the Cloud API: {e}"))
 }
 
 /// Starts the quiz and answers its five questions with the "dry" option; returns
@@ -167,20 +70,13 @@ async fn contact_fields(host: &Host) -> std::collections::BTreeMap<String, Value
 
 /// Registers the approved template `sample_request` (en) with one body parameter.
 async fn add_sample_template(host: &Host) {
-    let template = json!({"name": "sample_request", "language": "en", "category": "MARKETING",
-        "components": [{"type": "BODY", "text": "Still deciding? Ask for free samples: {{1}}"}]});
-    let resp = host
-        .http
-        .put(format!(
-            "{}/v1/tenants/acme/templates/sample_request/en",
-            host.base
-        ))
-        .bearer_auth(scrm_e2e::TOKEN)
-        .json(&template)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    add_template(
+        host,
+        "sample_request",
+        "en",
+        "Still deciding? Ask for free samples: {{1}}",
+    )
+    .await;
 }
 
 async fn enable_quiz(host: &Host, delay: &str) {
@@ -204,7 +100,7 @@ scrm_e2e::both_backends! {
     async fn quick_replies_answer_by_keyword_with_the_customers_name_once_per_interval() {
         let graph = Graph::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let host = acme_host(dir.path(), &graph).await;
+        let host = acme_host(dir.path(), &graph, |_| {}).await;
         let added = add_flow(&host, "quick-replies").await;
         assert_eq!(added["name"], "quick-replies");
         assert!(added["params"].as_array().unwrap().iter().any(|p| p["name"] == "min_interval"));
@@ -273,7 +169,7 @@ scrm_e2e::both_backends! {
     async fn bad_flow_configurations_are_refused_with_the_parameter_and_the_reason() {
         let graph = Graph::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let host = acme_host(dir.path(), &graph).await;
+        let host = acme_host(dir.path(), &graph, |_| {}).await;
         add_flow(&host, "quick-replies").await;
         let put = |set: Value| {
             let host = &host;
@@ -348,7 +244,7 @@ scrm_e2e::both_backends! {
     async fn the_quiz_stores_answers_recommends_and_sends_the_sample_link_once_after_the_delay() {
         let graph = Graph::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let host = acme_host(dir.path(), &graph).await;
+        let host = acme_host(dir.path(), &graph, |_| {}).await;
         enable_quiz(&host, "3s").await;
         let n = complete_quiz(&host, &graph).await;
         let sent = graph.sent_messages();
@@ -377,7 +273,7 @@ scrm_e2e::both_backends! {
     async fn an_order_before_the_deadline_cancels_the_follow_up() {
         let graph = Graph::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let host = acme_host(dir.path(), &graph).await;
+        let host = acme_host(dir.path(), &graph, |_| {}).await;
         enable_quiz(&host, "2s").await;
         let n = complete_quiz(&host, &graph).await;
         inbound_message(
@@ -407,7 +303,7 @@ scrm_e2e::both_backends! {
     async fn a_timer_survives_a_restart_and_fires_late_rather_than_never() {
         let graph = Graph::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let host = acme_host(dir.path(), &graph).await;
+        let host = acme_host(dir.path(), &graph, |_| {}).await;
         enable_quiz(&host, "3s").await;
         let n = complete_quiz(&host, &graph).await;
         // Down before the timer is due, back well after it.
@@ -440,7 +336,7 @@ scrm_e2e::both_backends! {
 async fn a_plugin_built_against_wit_0_1_0_still_loads_and_runs() {
     let graph = Graph::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let host = acme_host(dir.path(), &graph).await;
+    let host = acme_host(dir.path(), &graph, |_| {}).await;
     let old = repo_root().join("tests/fixtures/plugins/rule-responder-wit-0.1.0.wasm");
     let config = r#"{"rules": [{"when_keywords": ["hours"], "reply": "9 to 5", "tag": "faq"}]}"#;
     let installed = host.install("acme", "responder", &old, Some(config)).await;
