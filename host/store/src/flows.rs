@@ -362,7 +362,8 @@ pub(crate) fn finish(conn: &Conn<'_>, f: &Finish<'_>) -> Result<bool, StoreError
         )?,
         None => conn.execute(
             "UPDATE flow_jobs SET state = ?3, outcome = ?4, flow_version = ?5, fired_at = ?6,
-                 late_ms = COALESCE(late_ms, ?7), claimed_by = NULL, lease_until = NULL
+                 late_ms = COALESCE(late_ms, ?7), claimed_by = NULL, lease_until = NULL,
+                 attempts = attempts + CASE WHEN ?3 = 'failed' THEN 1 ELSE 0 END
              WHERE id = ?1 AND claimed_by = ?2 AND state = 'pending'",
             params![
                 f.id,

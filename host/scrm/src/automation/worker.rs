@@ -208,7 +208,7 @@ fn run_job(db: &Db, plugins: &Arc<PluginHost>, job: &FlowJob, settings: FlowSett
             return Ran::Failed {
                 version: binding.version,
                 reason: format!("cannot read the event: {e}"),
-                retry_at: Some(now + backoff_ms(job.attempts)),
+                retry_at: Some(now + backoff_ms(settings.retry_ms, job.attempts)),
                 quarantine: None,
             };
         }
@@ -237,7 +237,7 @@ fn run_job(db: &Db, plugins: &Arc<PluginHost>, job: &FlowJob, settings: FlowSett
             Ran::Failed {
                 version: binding.version,
                 reason,
-                retry_at: (!give_up).then(|| now + backoff_ms(job.attempts)),
+                retry_at: (!give_up).then(|| now + backoff_ms(settings.retry_ms, job.attempts)),
                 quarantine,
             }
         }
@@ -268,9 +268,9 @@ fn business_started(
     Ok(last_bi.is_some_and(|at| at > now - DAY_MS))
 }
 
-/// Exponential back-off: 5 s, 10 s, 20 s, … capped at an hour.
-fn backoff_ms(attempts: u32) -> i64 {
-    (5_000_i64 << attempts.min(10)).min(3_600_000)
+/// Exponential back-off: `base`, twice that, four times, … capped at an hour.
+fn backoff_ms(base: u64, attempts: u32) -> i64 {
+    ((base as i64) << attempts.min(20)).min(3_600_000)
 }
 
 struct Applier {
@@ -304,7 +304,8 @@ impl Applier {
                             flow_version: None,
                             fired_at: now,
                             late_ms: (now - job.fire_at).max(0),
-                            retry_at: (!give_up).then(|| now + backoff_ms(job.attempts)),
+                            retry_at: (!give_up)
+                                .then(|| now + backoff_ms(self.settings.retry_ms, job.attempts)),
                         },
                     )?;
                     self.metrics.flow_job(

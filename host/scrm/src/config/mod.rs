@@ -93,6 +93,9 @@ pub struct FlowSettings {
     pub batch: usize,
     /// Failed attempts before an event is given up (kept as `failed`).
     pub max_attempts: u32,
+    /// The first retry's wait after a failed attempt, ms; it doubles with each
+    /// attempt, up to an hour.
+    pub retry_ms: u64,
 }
 
 impl Default for FlowSettings {
@@ -101,6 +104,7 @@ impl Default for FlowSettings {
             settle_ms: 5_000,
             batch: 256,
             max_attempts: 8,
+            retry_ms: 5_000,
         }
     }
 }
@@ -255,10 +259,15 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let f = &self.flows;
-        if f.settle_ms > 3_600_000 || !(1..=10_000).contains(&f.batch) || f.max_attempts == 0 {
+        if f.settle_ms > 3_600_000
+            || !(1..=10_000).contains(&f.batch)
+            || f.max_attempts == 0
+            || !(1..=3_600_000).contains(&f.retry_ms)
+        {
             return Err(ConfigError::Invalid(format!(
-                "flows: settle_ms must be 0..=3600000, batch 1..=10000 and max_attempts at least 1, got {}, {}, {}",
-                f.settle_ms, f.batch, f.max_attempts
+                "flows: settle_ms must be 0..=3600000, batch 1..=10000, max_attempts at least 1 \
+                 and retry_ms 1..=3600000, got {}, {}, {}, {}",
+                f.settle_ms, f.batch, f.max_attempts, f.retry_ms
             )));
         }
         let p = &self.plugins;
