@@ -515,8 +515,21 @@ impl Applier {
         tx: &dyn Store,
         ctx: &ActionContext<'_>,
     ) -> Result<Option<String>, StoreError> {
-        if ctx.facts.contact.is_none() || ctx.facts.conversation.is_none() {
+        let Some(contact) = ctx
+            .facts
+            .contact
+            .as_ref()
+            .filter(|_| ctx.facts.conversation.is_some())
+        else {
             return Ok(Some("the event has no contact with a conversation".into()));
+        };
+        if let Some(wa_id) = contact.wa_id.as_deref()
+            && scrm_store::ConsentRepo::get(tx, &ctx.job.tenant, wa_id)?.opted_out()
+        {
+            return Ok(Some(
+                "the contact opted out (STOP): no automated messages until they opt in again"
+                    .into(),
+            ));
         }
         if ctx.business_started && ctx.params["business_initiated"] != Value::Bool(true) {
             return Ok(Some(

@@ -69,6 +69,10 @@ pub struct Message {
     pub respond_error: Option<String>,
     /// When it was stored, Unix ms.
     pub created_at: i64,
+    /// For an outbound message: what sent it (`api`, `cli`, `responder`, `crm`, or
+    /// `flow:NAME@VERSION` for an automation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A message's first version, kept when it is edited.
@@ -133,7 +137,10 @@ pub(crate) fn list(
     let sql = format!("SELECT m.id, m.wamid, m.conversation_id, m.contact_id, m.direction, m.type, m.timestamp, m.text,
                 m.content, m.status, m.classification, m.classifier, m.classify_error, m.created_at,
                 m.context, m.raw, m.actions, m.responder, m.respond_error,
-                m.status_at, m.errors, m.edited_at, m.revoked_at, m.original_text, m.original_content
+                m.status_at, m.errors, m.edited_at, m.revoked_at, m.original_text, m.original_content,
+                CASE WHEN m.direction = 'outbound' THEN
+                    (SELECT o.source FROM outbox o WHERE o.tenant_id = m.tenant_id AND o.wamid = m.wamid LIMIT 1)
+                END
          FROM messages m
          WHERE {tenant_column} = ?1 AND m.id > ?2
            AND (?3 IS NULL OR m.conversation_id = ?3)
@@ -180,6 +187,7 @@ pub(crate) fn list(
                     responder: optional(17)?,
                     respond_error: optional(18)?,
                     created_at: r.get(13)?,
+                    source: optional(25)?,
                 },
                 // The JSON columns, parsed outside the row callback.
                 [strings(8)?, strings(14)?, strings(15)?],
