@@ -7,7 +7,7 @@
 //!    the store, not in the host's memory).
 //! 3. Makes them all due at once and lets the flow worker fire them (claim, build the
 //!    event with the contact's facts, run the flow — `hostile-flow`, which does
-//!    nothing on a timer — and record the outcome): fired timers/s, sustained over
+//!    nothing on a `quiet` timer — and record the outcome): fired timers/s, sustained over
 //!    the whole million, and the resident set afterwards.
 //!
 //! `cargo bench -p scrm-e2e --bench timers`; `SCRM_BENCH_TIMERS` sets the count
@@ -152,7 +152,7 @@ async fn main() {
                             due_at: due,
                             fire_at: due,
                             event: "{}",
-                            payload: b"",
+                            payload: b"quiet",
                         },
                     )?;
                 }

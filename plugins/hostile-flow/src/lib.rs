@@ -1,7 +1,9 @@
 //! A flow that misbehaves on purpose, for testing that the host contains it: the
 //! customer's message says how. `panic` traps, `loop` spins past the deadline,
-//! `fail` returns an error (not a fault of the plugin), anything else is answered
-//! with `ok: TEXT`.
+//! `fail` returns an error (not a fault of the plugin), `timer` sets a timer due at
+//! once (when it fires, the flow counts the firings of that contact's timer in its
+//! key-value store and answers `fired N`; a timer with the payload `quiet` does
+//! nothing), anything else is answered with `ok: TEXT`.
 
 use scrm_plugin_sdk::flows::{Action, Event, FlowError, Info, Param, ParamKind, Trigger};
 
@@ -25,8 +27,23 @@ impl scrm_plugin_sdk::Flow for Hostile {
     }
 
     fn handle(e: Event) -> Result<Vec<Action>, FlowError> {
-        let Trigger::Message(m) = e.trigger else {
-            return Ok(Vec::new());
+        let contact = e.contact.as_ref().map_or(0, |c| c.id);
+        let m = match e.trigger {
+            Trigger::Message(m) => m,
+            // A quiet timer (the timers benchmark) does nothing.
+            Trigger::Timer(t) if t.payload == b"quiet" => return Ok(Vec::new()),
+            Trigger::Timer(_) => {
+                let key = format!("fired/{contact}");
+                let kv = |e| FlowError::Failed(format!("kv: {e:?}"));
+                let n = scrm_plugin_sdk::kv::get(&key)
+                    .map_err(kv)?
+                    .and_then(|b| String::from_utf8(b).ok()?.parse::<u32>().ok())
+                    .unwrap_or(0)
+                    + 1;
+                scrm_plugin_sdk::kv::set(&key, n.to_string().as_bytes()).map_err(kv)?;
+                return Ok(vec![Action::Reply(format!("fired {n}"))]);
+            }
+            _ => return Ok(Vec::new()),
         };
         let text = m.message.content.text().unwrap_or_default().to_string();
         if text.contains("panic") {
@@ -37,6 +54,10 @@ impl scrm_plugin_sdk::Flow for Hostile {
             loop {
                 i = std::hint::black_box(i.wrapping_add(1));
             }
+        }
+        if text.contains("timer") {
+            scrm_plugin_sdk::timers::schedule("t", e.now, &[]).map_err(FlowError::Failed)?;
+            return Ok(Vec::new());
         }
         if text.contains("fail") {
             return Err(FlowError::Failed("refusing on purpose".into()));
