@@ -145,6 +145,7 @@ async fn main() {
                     scrm_store::FlowRepo::schedule_timer(
                         tx,
                         &NewTimer {
+                            kind: "timer",
                             tenant: "acme",
                             flow: "hostile-flow",
                             contact_id: ids[i % ids.len()],

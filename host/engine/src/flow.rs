@@ -31,7 +31,8 @@ pub struct FlowInfo {
 pub struct FlowParam {
     /// Its name.
     pub name: String,
-    /// `text`, `message`, `duration`, `template`, `integer`, `boolean` or `json`.
+    /// `text`, `message`, `duration`, `template`, `integer`, `boolean`, `json` or
+    /// `schedule`.
     pub kind: String,
     /// Its default as text; none: required.
     pub default: Option<String>,
@@ -147,6 +148,7 @@ fn info_of(info: Info) -> FlowInfo {
                     ParamKind::Integer => "integer",
                     ParamKind::Boolean => "boolean",
                     ParamKind::Json => "json",
+                    ParamKind::Schedule => "schedule",
                 }
                 .to_string(),
                 default: p.default,

@@ -128,6 +128,13 @@ pub trait FlowReader: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> Result<Vec<crate::bindings::scrm::plugin::orders::OrderInfo>, String>;
 
+    /// The first time after now that the cron expression `spec` names in `zone`
+    /// (none: the tenant's), Unix ms.
+    ///
+    /// # Errors
+    /// Why the expression or zone is not usable (shown to the flow).
+    fn next_occurrence(&self, spec: &str, zone: Option<&str>) -> Result<i64, String>;
+
     /// Where a parcel is, through the tenant's courier plugin.
     ///
     /// # Errors

@@ -110,6 +110,8 @@ fn job_row(r: &Row<'_>) -> Result<FlowJob, StoreError> {
 /// A timer to schedule.
 #[derive(Debug, Clone, Copy)]
 pub struct NewTimer<'a> {
+    /// `timer` (a flow's own) or `schedule` (the host's, for a schedule parameter).
+    pub kind: &'a str,
     /// The tenant.
     pub tenant: &'a str,
     /// The flow.
@@ -264,7 +266,7 @@ pub(crate) fn enqueue_event(
 pub(crate) fn schedule_timer(conn: &Conn<'_>, t: &NewTimer<'_>) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO flow_jobs (tenant_id, flow, contact_id, kind, timer_key, event, payload, due_at, fire_at, created_at)
-         VALUES (?1, ?2, ?3, 'timer', ?4, ?5, ?6, ?7, ?8, ?9)
+         VALUES (?1, ?2, ?3, ?10, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (tenant_id, flow, contact_id, timer_key) WHERE state = 'pending' AND timer_key IS NOT NULL
          DO UPDATE SET event = excluded.event, payload = excluded.payload, due_at = excluded.due_at,
              fire_at = excluded.fire_at, attempts = 0, claimed_by = NULL, lease_until = NULL,
@@ -278,7 +280,8 @@ pub(crate) fn schedule_timer(conn: &Conn<'_>, t: &NewTimer<'_>) -> Result<(), St
             t.payload,
             t.due_at,
             t.fire_at,
-            now_ms()
+            now_ms(),
+            t.kind
         ],
     )?;
     Ok(())
@@ -476,6 +479,24 @@ pub(crate) fn status_subject(
     )
 }
 
+/// The tenant's time zone (IANA name), if the tenant exists.
+pub(crate) fn time_zone(conn: &Conn<'_>, tenant: &str) -> Result<Option<String>, StoreError> {
+    conn.query_opt(
+        "SELECT time_zone FROM tenants WHERE id = ?1",
+        params![tenant],
+        |r| r.get(0),
+    )
+}
+
+/// Sets the tenant's time zone (checked by the caller).
+pub(crate) fn set_time_zone(conn: &Conn<'_>, tenant: &str, zone: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE tenants SET time_zone = ?2 WHERE id = ?1",
+        params![tenant, zone],
+    )?;
+    Ok(())
+}
+
 /// Replaces a job's outcome text.
 pub(crate) fn set_outcome(conn: &Conn<'_>, id: i64, outcome: &str) -> Result<(), StoreError> {
     conn.execute(
@@ -533,6 +554,10 @@ crate::repo! {
         fn set_flow_disabled(tenant: &str, name: &str, disabled: bool) -> Result<bool, StoreError>;
         /// Queues an event for the tenant's flows that want it; how many.
         fn enqueue_event(tenant: &str, kind: &str, contact_id: i64, event: &str, except: Option<&str>) -> Result<usize, StoreError>;
+        /// The tenant's time zone.
+        fn time_zone(tenant: &str) -> Result<Option<String>, StoreError>;
+        /// Sets the tenant's time zone.
+        fn set_time_zone(tenant: &str, zone: &str) -> Result<(), StoreError>;
         /// The contact and sending source of an outbound message.
         fn status_subject(tenant: &str, wamid: &str) -> Result<Option<(i64, Option<String>)>, StoreError>;
         /// Replaces a finished job's outcome text.
@@ -609,6 +634,7 @@ mod tests {
 
     fn timer<'a>(key: &'a str, due: i64, payload: &'a [u8]) -> NewTimer<'a> {
         NewTimer {
+            kind: "timer",
             tenant: "acme",
             flow: "clicked",
             contact_id: 7,

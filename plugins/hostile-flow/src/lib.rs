@@ -3,7 +3,8 @@
 //! `fail` returns an error (not a fault of the plugin), `timer` sets a timer due at
 //! once (when it fires, the flow counts the firings of that contact's timer in its
 //! key-value store and answers `fired N`; a timer with the payload `quiet` does
-//! nothing), anything else is answered with `ok: TEXT`.
+//! nothing), `next tuesday 10 ZONE` answers the next Tuesday 10:00 in ZONE (Unix ms);
+//! schedule events (parameter `every`) are counted in the key-value store; anything else is answered with `ok: TEXT`.
 
 use scrm_plugin_sdk::flows::{Action, Event, FlowError, Info, Param, ParamKind, Trigger};
 
@@ -17,12 +18,20 @@ impl scrm_plugin_sdk::Flow for Hostile {
             name: "hostile-flow".into(),
             description: "misbehaves as the message says: panic, loop, fail".into(),
             triggers: vec!["message".into()],
-            params: vec![Param {
-                name: "min_interval".into(),
-                kind: ParamKind::Duration,
-                default: Some("0s".into()),
-                description: "no spacing".into(),
-            }],
+            params: vec![
+                Param {
+                    name: "min_interval".into(),
+                    kind: ParamKind::Duration,
+                    default: Some("0s".into()),
+                    description: "no spacing".into(),
+                },
+                Param {
+                    name: "every".into(),
+                    kind: ParamKind::Schedule,
+                    default: Some(String::new()),
+                    description: "a schedule (cron) whose events the flow counts".into(),
+                },
+            ],
         }
     }
 
@@ -30,6 +39,17 @@ impl scrm_plugin_sdk::Flow for Hostile {
         let contact = e.contact.as_ref().map_or(0, |c| c.id);
         let m = match e.trigger {
             Trigger::Message(m) => m,
+            Trigger::Schedule(name) => {
+                let key = format!("schedule/{name}");
+                let kv = |e| FlowError::Failed(format!("kv: {e:?}"));
+                let n = scrm_plugin_sdk::kv::get(&key)
+                    .map_err(kv)?
+                    .and_then(|b| String::from_utf8(b).ok()?.parse::<u32>().ok())
+                    .unwrap_or(0)
+                    + 1;
+                scrm_plugin_sdk::kv::set(&key, n.to_string().as_bytes()).map_err(kv)?;
+                return Ok(Vec::new());
+            }
             // A quiet timer (the timers benchmark) does nothing.
             Trigger::Timer(t) if t.payload == b"quiet" => return Ok(Vec::new()),
             Trigger::Timer(_) => {
@@ -54,6 +74,11 @@ impl scrm_plugin_sdk::Flow for Hostile {
             loop {
                 i = std::hint::black_box(i.wrapping_add(1));
             }
+        }
+        if let Some(zone) = text.strip_prefix("next tuesday 10 ") {
+            let at = scrm_plugin_sdk::timers::next_occurrence("0 10 * * TUE", Some(zone))
+                .map_err(FlowError::Failed)?;
+            return Ok(vec![Action::Reply(format!("next: {at}"))]);
         }
         if text.contains("timer") {
             scrm_plugin_sdk::timers::schedule("t", e.now, &[]).map_err(FlowError::Failed)?;

@@ -94,10 +94,23 @@ impl timers_wit::Host for AutomationState {
         Ok(())
     }
 
+    fn next_occurrence(&mut self, spec: String, zone: Option<String>) -> Result<i64, String> {
+        self.next(&spec, zone.as_deref())
+    }
+
     fn cancel(&mut self, key: String) {
         self.changes.retain(|c| !matches!(c, TimerChange::Schedule { key: k, .. } | TimerChange::Cancel { key: k } if *k == key));
         if self.changes.len() < MAX_TIMER_CHANGES {
             self.changes.push(TimerChange::Cancel { key });
+        }
+    }
+}
+
+impl AutomationState {
+    fn next(&self, spec: &str, zone: Option<&str>) -> Result<i64, String> {
+        match self.reader.as_ref() {
+            Some(reader) => reader.next_occurrence(spec, zone),
+            None => Err("no schedules in this context".into()),
         }
     }
 }

@@ -21,6 +21,9 @@ pub struct TenantPatch {
     /// Whether links in the tenant's messages are tracked (when the host has a
     /// `public_url`; on by default).
     track_links: Option<bool>,
+    /// The tenant's time zone (IANA name, e.g. `Europe/Rome`): flows' schedules run
+    /// in it.
+    time_zone: Option<String>,
 }
 
 /// `PATCH /v1/tenants/{id}`: changes the tenant's settings and answers all of them.
@@ -39,6 +42,10 @@ pub async fn patch(
             format!("secret_rotation_days must be 0 (never warn) to 3650, not {days}"),
         ));
     }
+    if let Some(zone) = &patch.time_zone {
+        crate::automation::schedule::zone(zone)
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_time_zone", e))?;
+    }
     let t = tenant.clone();
     let settings = state
         .db
@@ -50,17 +57,21 @@ pub async fn patch(
                 if let Some(on) = patch.track_links {
                     scrm_store::LinkRepo::set_tracking(tx, &t, on)?;
                 }
+                if let Some(zone) = &patch.time_zone {
+                    scrm_store::FlowRepo::set_time_zone(tx, &t, zone.trim())?;
+                }
                 let days = scrm_store::SecretRepo::rotation_days(tx, &t)?;
                 let track = scrm_store::LinkRepo::tracking(tx, &t)?;
-                Ok(days.zip(track))
+                let zone = scrm_store::FlowRepo::time_zone(tx, &t)?;
+                Ok(days.zip(track).zip(zone))
             })
         })
         .await?;
-    let Some((days, track_links)) = settings else {
+    let Some(((days, track_links), time_zone)) = settings else {
         return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
     };
     Ok(Json(
-        json!({ "secret_rotation_days": days, "track_links": track_links }),
+        json!({ "secret_rotation_days": days, "track_links": track_links, "time_zone": time_zone }),
     ))
 }
 

@@ -249,21 +249,31 @@ pub async fn enable(
         .and_then(|v| v.as_object().cloned());
     let known = |name: &str| template_known(&templates, name);
     let resolved = params::resolve(&info, current.as_ref(), &sets, &known)?;
+    let schedules =
+        super::schedule::schedules_of(&params::all_params(&info), &Value::Object(resolved.clone()));
     let config = Value::Object(resolved).to_string().into_bytes();
     let slot = format!("{FLOW_SLOT_PREFIX}{name}");
-    let (t, s, sha) = (tenant.to_string(), slot.clone(), entry.sha256.clone());
+    let (t, s, sha, n) = (
+        tenant.to_string(),
+        slot.clone(),
+        entry.sha256.clone(),
+        name.to_string(),
+    );
     let row = db
         .write(move |c| {
-            scrm_store::PluginRepo::insert_binding(
-                c,
-                &t,
-                &s,
-                &sha,
-                &config,
-                &serde_json::json!({}),
-                &serde_json::json!({}),
-            )?;
-            scrm_store::PluginRepo::active_binding(c, &t, &s)
+            scrm_store::transaction(c, |tx| {
+                scrm_store::PluginRepo::insert_binding(
+                    tx,
+                    &t,
+                    &s,
+                    &sha,
+                    &config,
+                    &serde_json::json!({}),
+                    &serde_json::json!({}),
+                )?;
+                super::schedule::arm(tx, &t, &n, &schedules, now_ms())?;
+                scrm_store::PluginRepo::active_binding(tx, &t, &s)
+            })
         })
         .await?
         .ok_or_else(|| FlowOpError::NotEnabled(tenant.into(), name.into()))?;

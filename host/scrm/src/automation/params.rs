@@ -6,7 +6,8 @@
 //! `integer` and `boolean` become numbers and booleans; `json` is parsed, and every
 //! string in it that uses the template language is checked like a `message`;
 //! `message` is checked as a template ([`super::template::check`]); `template` must
-//! name a template the tenant can send (the caller's `templates` check).
+//! name a template the tenant can send (the caller's `templates` check); `schedule`
+//! must be a cron expression ([`super::schedule`]).
 
 use super::template;
 use scrm_engine::flow::{FlowInfo, FlowParam};
@@ -180,6 +181,12 @@ fn parse(
         "message" => {
             template::check(text, flow).map_err(|e| err(name, e.to_string()))?;
             Ok(Value::from(text))
+        }
+        "schedule" => {
+            if !text.trim().is_empty() {
+                super::schedule::check(text).map_err(|e| err(name, e))?;
+            }
+            Ok(Value::from(text.trim()))
         }
         "json" => {
             let v: Value = serde_json::from_str(text).map_err(|e| {

@@ -404,6 +404,9 @@ impl Applier {
                 };
                 let (sent, mut notes) = self.apply_actions(tx, &ctx, actions)?;
                 notes.extend(self.apply_timers(tx, job, timers)?);
+                if job.kind == "schedule" {
+                    notes.extend(self.rearm(tx, job, params)?);
+                }
                 let outcome = if notes.is_empty() {
                     "nothing to do".to_string()
                 } else {
@@ -414,6 +417,34 @@ impl Applier {
                 Ok(sent)
             }
         }
+    }
+
+    /// Sets a schedule's next time after it fired.
+    fn rearm(
+        &self,
+        tx: &dyn Store,
+        job: &FlowJob,
+        params: &Value,
+    ) -> Result<Vec<String>, StoreError> {
+        let Some(param) = job
+            .timer_key
+            .as_deref()
+            .and_then(|k| k.strip_prefix("schedule:"))
+        else {
+            return Ok(Vec::new());
+        };
+        let spec = params[param].as_str().unwrap_or_default().to_string();
+        let set = super::schedule::arm(
+            tx,
+            &job.tenant,
+            &job.flow,
+            &[(param.to_string(), spec)],
+            job.due_at.max(now_ms()),
+        )?;
+        Ok(set
+            .into_iter()
+            .map(|(p, at)| format!("schedule {p:?} next at {}", stamp(at)))
+            .collect())
     }
 
     fn apply_timers(
@@ -429,6 +460,7 @@ impl Applier {
                     scrm_store::FlowRepo::schedule_timer(
                         tx,
                         &NewTimer {
+                            kind: "timer",
                             tenant: &job.tenant,
                             flow: &job.flow,
                             contact_id: job.contact_id,

@@ -178,18 +178,21 @@ pub async fn tenant(cmd: TenantCommand) -> anyhow::Result<()> {
             target: TenantArgs { client, tenant },
             secret_rotation_days,
             track_links,
+            time_zone,
         } => {
             let c = Client::new(&client);
             let v = c
                 .send(c.patch(&format!("/v1/tenants/{tenant}")).json(&json!({
                     "secret_rotation_days": secret_rotation_days,
                     "track_links": track_links,
+                    "time_zone": time_zone,
                 })))
                 .await?;
             print(client.json, &v, |v| {
                 println!(
-                    "tenant {tenant}: secrets due for rotation after {} days; links {}",
+                    "tenant {tenant}: secrets due for rotation after {} days; time zone {}; links {}",
                     v["secret_rotation_days"],
+                    v["time_zone"].as_str().unwrap_or("UTC"),
                     if v["track_links"] == true {
                         "tracked"
                     } else {

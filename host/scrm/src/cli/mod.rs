@@ -245,6 +245,10 @@ enum TenantCommand {
         /// effect when the host has a public URL (SCRM_PUBLIC_URL).
         #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
         track_links: Option<bool>,
+        /// The tenant's time zone (IANA name, e.g. Europe/Rome): flows' schedules
+        /// run in it.
+        #[arg(long)]
+        time_zone: Option<String>,
     },
     /// What needs attention: secrets due for rotation, CRM numbers that cannot be
     /// read. Exits 0 when all is well, 5 when there are warnings.

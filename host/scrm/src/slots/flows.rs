@@ -303,6 +303,21 @@ impl FlowReader for DbFlowReader {
         Ok(found)
     }
 
+    fn next_occurrence(&self, spec: &str, zone: Option<&str>) -> Result<i64, String> {
+        let zone = match zone {
+            Some(z) => z.to_string(),
+            None => {
+                let tenant = self.tenant.as_str();
+                self.db
+                    .read_blocking(|c| scrm_store::FlowRepo::time_zone(c, tenant))
+                    .map_err(|e| e.to_string())?
+                    .unwrap_or_else(|| "UTC".into())
+            }
+        };
+        let tz = crate::automation::schedule::zone(&zone)?;
+        crate::automation::schedule::next_after(spec, tz, scrm_store::now_ms())
+    }
+
     fn track(&self, carrier: Option<&str>, number: &str) -> Result<Tracking, String> {
         let courier = self
             .snapshot

@@ -1,6 +1,8 @@
 -- Flows (durable automation). A flow's binding is a plugin binding under the slot
 -- `flow:NAME` (versions, rollback and quarantine as for any slot); a flow can also be
 -- disabled without losing its versions.
+-- The tenant's time zone (IANA name): flows' schedules run in it.
+ALTER TABLE tenants ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
 ALTER TABLE plugin_slots ADD COLUMN disabled_at INTEGER;
 
 -- The flows the operator added to the host, by component: what each says about
