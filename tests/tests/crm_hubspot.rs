@@ -1010,3 +1010,35 @@ async fn wait_outbound(host: &Host, n: usize) -> Vec<Value> {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// A field a salesperson changes in HubSpot reaches the tenant's flows as a
+/// `field-changed` event when the pull applies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_changed_in_hubspot_reaches_the_flows() {
+    let hub = HubSpot::start().await;
+    let graph = Graph::start().await;
+    let host = setup_sending(&hub, &graph).await;
+    scrm_e2e::flows::add_flow(&host, "hostile-flow").await;
+    host.ok("PUT", "/v1/tenants/acme/flows/hostile-flow", None)
+        .await;
+    crm::customer_writes(&host, "Mario", &[("wamid.fc1", "Ciao")]).await;
+    crm::synced(&host, "acme", Duration::from_secs(60)).await;
+    let contact = the_contact(&hub);
+    crm::pull(&host, "acme").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    hub.sales_edit(&contact.id, &[("lastname", "Rossi")]);
+    let applied = crm::pull(&host, "acme").await;
+    assert_eq!(applied["changed"], 1, "{applied}");
+    let texts = scrm_e2e::eventually(|| async {
+        let texts: Vec<String> = graph
+            .sent_messages()
+            .iter()
+            .filter_map(|m| m.body["text"]["body"].as_str().map(str::to_owned))
+            .filter(|t| t.starts_with("field "))
+            .collect();
+        Ok((!texts.is_empty()).then_some(texts))
+    })
+    .await
+    .expect("the flow answered the field change");
+    assert_eq!(texts, ["field name: Mario -> Mario Rossi"]);
+}

@@ -4,7 +4,8 @@
 //! once (when it fires, the flow counts the firings of that contact's timer in its
 //! key-value store and answers `fired N`; a timer with the payload `quiet` does
 //! nothing), `next tuesday 10 ZONE` answers the next Tuesday 10:00 in ZONE (Unix ms);
-//! schedule events (parameter `every`) are counted in the key-value store; anything else is answered with `ok: TEXT`.
+//! schedule events (parameter `every`) are counted in the key-value store; a
+//! contact field that changed is answered with `field NAME: OLD -> NEW`; anything else is answered with `ok: TEXT`.
 
 use scrm_plugin_sdk::flows::{Action, Event, FlowError, Info, Param, ParamKind, Trigger};
 
@@ -17,7 +18,7 @@ impl scrm_plugin_sdk::Flow for Hostile {
         Info {
             name: "hostile-flow".into(),
             description: "misbehaves as the message says: panic, loop, fail".into(),
-            triggers: vec!["message".into()],
+            triggers: vec!["message".into(), "field-changed".into()],
             params: vec![
                 Param {
                     name: "min_interval".into(),
@@ -39,6 +40,18 @@ impl scrm_plugin_sdk::Flow for Hostile {
         let contact = e.contact.as_ref().map_or(0, |c| c.id);
         let m = match e.trigger {
             Trigger::Message(m) => m,
+            Trigger::FieldChanged(f) => {
+                let text = |v: &scrm_plugin_sdk::FieldValue| match v {
+                    scrm_plugin_sdk::FieldValue::Text(t) => t.clone(),
+                    other => format!("{other:?}"),
+                };
+                let old = f.old.as_ref().map(text).unwrap_or_default();
+                return Ok(vec![Action::Reply(format!(
+                    "field {}: {old} -> {}",
+                    f.name,
+                    text(&f.new)
+                ))]);
+            }
             Trigger::Schedule(name) => {
                 let key = format!("schedule/{name}");
                 let kv = |e| FlowError::Failed(format!("kv: {e:?}"));

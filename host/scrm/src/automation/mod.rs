@@ -25,6 +25,7 @@
 
 pub mod ops;
 pub mod params;
+pub mod reader;
 pub mod schedule;
 pub mod template;
 pub mod worker;

@@ -2,11 +2,12 @@
 //! thread, and applies what it returned (sends, tags, fields, timer changes) in one
 //! transaction per round, with the automation guards.
 
+use super::reader::DbFlowReader;
 use super::{FlowSettings, template};
 use crate::limits::policy::DAY_MS;
 use crate::metrics::Metrics;
 use crate::outbox::SendDefaults;
-use crate::slots::flows::{DbFlowReader, EventFacts};
+use crate::slots::flows::EventFacts;
 use scrm_engine::PluginHost;
 use scrm_engine::capabilities::automation::TimerChange;
 use scrm_store::flows::{Finish, FlowJob, NewTimer};

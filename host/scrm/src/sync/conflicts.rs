@@ -265,6 +265,7 @@ pub(super) fn apply_one(
                     &field,
                     &incoming_clock,
                 )?;
+                field_changed(tx, tenant, contact_id, &field, Some(&k.value), &value)?;
                 out.changed += 1;
             }
             Some(k) => {
@@ -290,9 +291,30 @@ pub(super) fn apply_one(
                     &field,
                     &incoming_clock,
                 )?;
+                field_changed(tx, tenant, contact_id, &field, None, &value)?;
                 out.changed += 1;
             }
         }
     }
     Ok(out)
+}
+
+/// Queues the flows' `field-changed` event for a field the CRM changed on the host.
+fn field_changed(
+    tx: &dyn Store,
+    tenant: &str,
+    contact_id: i64,
+    field: &str,
+    old: Option<&Value>,
+    new: &Value,
+) -> Result<(), StoreError> {
+    crate::automation::emit(
+        tx,
+        tenant,
+        "field-changed",
+        contact_id,
+        &json!({"name": field, "old": old, "new": new, "source": "crm"}),
+        None,
+    )?;
+    Ok(())
 }
