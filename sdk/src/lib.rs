@@ -175,6 +175,7 @@ pub mod courier {
     });
 }
 
+pub mod automation;
 pub mod clock;
 pub mod config;
 mod content;

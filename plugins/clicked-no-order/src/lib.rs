@@ -14,9 +14,8 @@
 //!   --set delay=72h --set 'parameters=["{{ contact.first_name | default(\"there\") }}", "SAVE15"]'
 //! ```
 
-use scrm_plugin_sdk::flows::{
-    Action, Event, FlowError, Info, Param, ParamKind, TemplateSend, Trigger,
-};
+use scrm_plugin_sdk::automation::param;
+use scrm_plugin_sdk::flows::{Action, Event, FlowError, Info, ParamKind, TemplateSend, Trigger};
 use serde::Deserialize;
 
 /// The flow's parameters, as the host hands them over.
@@ -32,15 +31,6 @@ pub struct Params {
     pub parameters: Vec<String>,
     /// Only clicks on URLs containing this count (empty: any).
     pub link_filter: String,
-}
-
-fn param(name: &str, kind: ParamKind, default: Option<&str>, description: &str) -> Param {
-    Param {
-        name: name.into(),
-        kind,
-        default: default.map(str::to_string),
-        description: description.into(),
-    }
 }
 
 /// What the flow says about itself.
@@ -74,9 +64,7 @@ impl scrm_plugin_sdk::Flow for ClickedNoOrder {
     }
 
     fn handle(e: Event) -> Result<Vec<Action>, FlowError> {
-        let p: Params = scrm_plugin_sdk::config::parse()
-            .map_err(FlowError::InvalidConfig)?
-            .ok_or_else(|| FlowError::InvalidConfig("no parameters".into()))?;
+        let p: Params = scrm_plugin_sdk::automation::params()?;
         let Some(contact) = e.contact.as_ref() else {
             return Ok(Vec::new());
         };

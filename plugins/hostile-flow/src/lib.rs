@@ -53,27 +53,13 @@ impl scrm_plugin_sdk::Flow for Hostile {
                 ))]);
             }
             Trigger::Schedule(name) => {
-                let key = format!("schedule/{name}");
-                let kv = |e| FlowError::Failed(format!("kv: {e:?}"));
-                let n = scrm_plugin_sdk::kv::get(&key)
-                    .map_err(kv)?
-                    .and_then(|b| String::from_utf8(b).ok()?.parse::<u32>().ok())
-                    .unwrap_or(0)
-                    + 1;
-                scrm_plugin_sdk::kv::set(&key, n.to_string().as_bytes()).map_err(kv)?;
+                scrm_plugin_sdk::automation::count(&format!("schedule/{name}"))?;
                 return Ok(Vec::new());
             }
             // A quiet timer (the timers benchmark) does nothing.
             Trigger::Timer(t) if t.payload == b"quiet" => return Ok(Vec::new()),
             Trigger::Timer(_) => {
-                let key = format!("fired/{contact}");
-                let kv = |e| FlowError::Failed(format!("kv: {e:?}"));
-                let n = scrm_plugin_sdk::kv::get(&key)
-                    .map_err(kv)?
-                    .and_then(|b| String::from_utf8(b).ok()?.parse::<u32>().ok())
-                    .unwrap_or(0)
-                    + 1;
-                scrm_plugin_sdk::kv::set(&key, n.to_string().as_bytes()).map_err(kv)?;
+                let n = scrm_plugin_sdk::automation::count(&format!("fired/{contact}"))?;
                 return Ok(vec![Action::Reply(format!("fired {n}"))]);
             }
             _ => return Ok(Vec::new()),

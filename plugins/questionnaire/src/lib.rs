@@ -18,8 +18,9 @@
 //! and the answers so far) lives in the flow's key-value store; its follow-up is a
 //! durable host timer (`sample/<contact>`), cancelled when an order arrives.
 
+use scrm_plugin_sdk::automation::param;
 use scrm_plugin_sdk::flows::{
-    Action, Choice, Event, FlowError, Info, Interactive, Param, ParamKind, TemplateSend, Trigger,
+    Action, Choice, Event, FlowError, Info, Interactive, ParamKind, TemplateSend, Trigger,
 };
 use scrm_plugin_sdk::{Content, FieldValue};
 use serde::{Deserialize, Serialize};
@@ -99,15 +100,6 @@ pub struct Progress {
 }
 
 const QUIZ: &str = include_str!("skin_quiz.json");
-
-fn param(name: &str, kind: ParamKind, default: Option<&str>, description: &str) -> Param {
-    Param {
-        name: name.into(),
-        kind,
-        default: default.map(str::to_string),
-        description: description.into(),
-    }
-}
 
 /// What the flow says about itself.
 pub fn info() -> Info {
@@ -283,9 +275,7 @@ impl scrm_plugin_sdk::Flow for Questionnaire {
     }
 
     fn handle(e: Event) -> Result<Vec<Action>, FlowError> {
-        let p: Params = scrm_plugin_sdk::config::parse()
-            .map_err(FlowError::InvalidConfig)?
-            .ok_or_else(|| FlowError::InvalidConfig("no parameters".into()))?;
+        let p: Params = scrm_plugin_sdk::automation::params()?;
         let Some(contact) = e.contact.as_ref() else {
             return Ok(Vec::new());
         };

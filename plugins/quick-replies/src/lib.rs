@@ -16,7 +16,8 @@
 //! customer's 24-hour window (it is an answer to their message) and at most once
 //! per `min_interval` (default 1 minute) per customer.
 
-use scrm_plugin_sdk::flows::{Action, Event, FlowError, Info, Param, ParamKind, Trigger};
+use scrm_plugin_sdk::automation::param;
+use scrm_plugin_sdk::flows::{Action, Event, FlowError, Info, ParamKind, Trigger};
 use serde::Deserialize;
 
 /// One answer.
@@ -52,15 +53,6 @@ const DEFAULT_ANSWERS: &str = r#"[
   {"intent": "store-address", "keywords": ["address", "where are you", "where is the store", "indirizzo", "dove siete", "dove si trova"],
    "text": "{% if flow.store_address %}You find us at {{ flow.store_address }}.{% else %}We are an online shop: everything ships to your door.{% endif %}"}
 ]"#;
-
-fn param(name: &str, kind: ParamKind, default: Option<&str>, description: &str) -> Param {
-    Param {
-        name: name.into(),
-        kind,
-        default: default.map(str::to_string),
-        description: description.into(),
-    }
-}
 
 /// What the flow says about itself.
 pub fn info() -> Info {
@@ -136,9 +128,7 @@ impl scrm_plugin_sdk::Flow for QuickReplies {
         let Some(text) = inbound.message.content.text() else {
             return Ok(Vec::new());
         };
-        let params: Params = scrm_plugin_sdk::config::parse()
-            .map_err(FlowError::InvalidConfig)?
-            .ok_or_else(|| FlowError::InvalidConfig("no parameters".into()))?;
+        let params: Params = scrm_plugin_sdk::automation::params()?;
         let intent = inbound
             .classification
             .as_ref()

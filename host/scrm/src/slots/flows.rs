@@ -37,18 +37,7 @@ pub fn to_wit_conversation(s: &Summary, contact_id: i64) -> wit::Conversation {
 }
 
 /// A JSON value as the contract's field value.
-pub fn to_field_value(v: &Value) -> wit::FieldValue {
-    match v {
-        Value::Null => wit::FieldValue::Empty,
-        Value::Bool(b) => wit::FieldValue::Boolean(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => wit::FieldValue::Integer(i),
-            None => wit::FieldValue::Number(n.as_f64().unwrap_or(0.0)),
-        },
-        Value::String(s) => wit::FieldValue::Text(s.clone()),
-        other => wit::FieldValue::Text(other.to_string()),
-    }
-}
+pub use scrm_engine::crm::json_value as to_field_value;
 
 /// Reads what a job's event needs: its contact, conversation and fields.
 ///
