@@ -164,6 +164,7 @@ pub const PARCEL_FIELDS: &[&str] = &[
     "time_zone",
     "link",
     "location",
+    "language",
 ];
 
 fn sparse_context(flow: &Value) -> Value {
@@ -361,6 +362,14 @@ mod tests {
         let ctx = context(&ContactView::default(), None, &json!({}));
         let out = render(&format!("{prelude}{text}"), &ctx).unwrap();
         assert_eq!(out, "in viaggio %} (10/12 12:30\u{2013}16:30)");
+    }
+
+    #[test]
+    fn a_message_can_branch_on_the_parcels_language() {
+        // A comparison with a missing value fails: compare its default.
+        assert!(check("{% if parcel.language == \"it\" %}a{% endif %}", &json!({})).is_err());
+        let text = "{% if parcel.language | default(\"it\") == \"it\" %}Ciao{% if contact.first_name %} {{ contact.first_name }}{% endif %}! {{ order.number | default(\"\") }} è {{ parcel.status | default(\"in viaggio\") }}.{% else %}Hi!{% endif %}";
+        check(text, &json!({})).unwrap();
     }
 
     #[test]
