@@ -3,7 +3,8 @@
 //! is answered with the latest HubSpot order's parcel status, the delivery window in
 //! the customer's time zone (a HubSpot contact property) and the tracking link; the
 //! parcel moving on to out-for-delivery and delivered is told once each; a courier
-//! answering a proxy's 502 fails that event only, which the host retries.
+//! answering a proxy's 502, or AfterShip's 429, fails that event only, which the
+//! host retries.
 
 use scrm_e2e::aftership::{self, AfterShip, Fault};
 use scrm_e2e::crm::{self, E164};
@@ -80,6 +81,17 @@ scrm_e2e::both_backends! {
         let lookups = ship.requests();
         assert!(lookups.iter().all(|q| q["as-api-key"] == aftership::API_KEY), "{lookups:?}");
         assert_eq!(lookups.last().unwrap()["tracking_numbers"], NUMBER);
+
+        // AfterShip rate-limits a poll: that poll waits for its retry, the watch goes on.
+        ship.fail_next(&[Fault::RateLimited(1)]);
+        let limited = eventually(|| async {
+            let s = flow_status(&host).await;
+            let waiting = s["waiting"].as_array().cloned().unwrap_or_default();
+            Ok(waiting.into_iter().find(|j| j["kind"] == "timer" && j["attempts"] == 1))
+        })
+        .await
+        .expect("the rate-limited poll waits for a retry");
+        assert!(limited["outcome"].as_str().unwrap_or_default().contains("429"), "{limited}");
 
         // The parcel moves on: each new status is told once.
         ship.set("brt", NUMBER, "OutForDelivery", "Out for Delivery", Some(ESTIMATE));
