@@ -134,7 +134,10 @@ pub async fn setup_sending_tenant(
     configure_tenant(host, tenant, &all, pull_seconds).await
 }
 
-async fn configure_tenant(
+/// Gives the running `host` tenant `tenant` owning [`PN`] (region IT), each `(name,
+/// value)` of `secrets` as a tenant secret, and real-time CRM sync pulling every
+/// `pull_seconds` (0: only when the test asks); the host.
+pub async fn configure_tenant(
     host: Host,
     tenant: &str,
     secrets: &[(&str, &str)],

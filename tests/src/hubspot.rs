@@ -76,7 +76,8 @@ pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(10);
 pub const DEFAULT_SEARCH_LIMIT: u32 = 5;
 
 /// The object types served, by their path name.
-const TYPES: [&str; 3] = ["contacts", "communications", "deals"];
+/// (`order` and `line_items`: the commerce objects, as HubSpot names them in paths.)
+const TYPES: [&str; 5] = ["contacts", "communications", "deals", "order", "line_items"];
 /// The stages of the default deal pipeline (internal ids).
 const DEAL_STAGES: [&str; 7] = [
     "appointmentscheduled",
@@ -446,6 +447,52 @@ impl HubSpot {
             .id
     }
 
+    /// An integration (a shop's) records an order of contact `contact_id` with
+    /// `props` (`hs_order_name`, `hs_shipping_tracking_number`, …) and line items
+    /// `(sku, name, quantity, unit price)`; the order's id.
+    pub fn create_order(
+        &self,
+        contact_id: &str,
+        props: &[(&str, &str)],
+        lines: &[(&str, &str, f64, f64)],
+    ) -> String {
+        let mut inner = self.shared.lock();
+        let mut associations = vec![Association {
+            to_type: "contacts".into(),
+            to_id: contact_id.to_string(),
+            type_id: 507,
+        }];
+        for (sku, name, quantity, price) in lines {
+            let line: Map<String, Value> = [
+                ("hs_sku", json!(sku)),
+                ("name", json!(name)),
+                ("quantity", json!(quantity.to_string())),
+                ("price", json!(price.to_string())),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            let line = inner
+                .store
+                .create("line_items", &line, Vec::new(), "INTEGRATION")
+                .expect("create line item");
+            associations.push(Association {
+                to_type: "line_items".into(),
+                to_id: line.id,
+                type_id: 513,
+            });
+        }
+        let props: Map<String, Value> = props
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        inner
+            .store
+            .create("order", &props, associations, "INTEGRATION")
+            .expect("create order")
+            .id
+    }
+
     /// Creates a contact as a salesperson would in HubSpot; its id.
     pub fn create_contact(&self, props: &[(&str, &str)]) -> String {
         let props: Map<String, Value> = props
@@ -587,6 +634,8 @@ fn singular(kind: &str) -> &'static str {
     match kind {
         "contacts" => "contact",
         "communications" => "communication",
+        "order" => "order",
+        "line_items" => "line_item",
         _ => "deal",
     }
 }
@@ -619,6 +668,23 @@ fn writable(kind: &str) -> &'static [&'static str] {
             "hs_timestamp",
             "hubspot_owner_id",
         ],
+        "order" => &[
+            "hs_order_name",
+            "hs_currency_code",
+            "hs_total_price",
+            "hs_source_store",
+            "hs_fulfillment_status",
+            "hs_pipeline",
+            "hs_pipeline_stage",
+            "hs_shipping_tracking_number",
+            "hs_shipping_status_url",
+            "hs_shipping_address_city",
+            "hs_shipping_address_street",
+            "hs_shipping_address_postal_code",
+            "hs_external_order_id",
+            "hs_external_created_date",
+        ],
+        "line_items" => &["name", "hs_sku", "quantity", "price", "hs_product_id"],
         _ => &[
             "dealname",
             "dealstage",
@@ -642,7 +708,9 @@ fn read_only(kind: &str) -> &'static [&'static str] {
             "notes_last_updated",
             "num_associated_deals",
         ],
-        "communications" => &["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
+        "communications" | "order" | "line_items" => {
+            &["hs_createdate", "hs_lastmodifieddate", "hs_object_id"]
+        }
         _ => &[
             "createdate",
             "hs_lastmodifieddate",
@@ -672,13 +740,22 @@ fn is_datetime(name: &str) -> bool {
             | "hs_createdate"
             | "hs_lastmodifieddate"
             | "hs_timestamp"
+            | "hs_external_created_date"
             | "closedate"
             | "notes_last_updated"
     )
 }
 
 fn is_number(name: &str) -> bool {
-    matches!(name, "amount" | "hs_object_id" | "num_associated_deals")
+    matches!(
+        name,
+        "amount"
+            | "hs_object_id"
+            | "num_associated_deals"
+            | "hs_total_price"
+            | "price"
+            | "quantity"
+    )
 }
 
 /// The property holding the last change time.
@@ -691,7 +768,7 @@ fn modified_property(kind: &str) -> &'static str {
 }
 
 fn created_property(kind: &str) -> &'static str {
-    if kind == "communications" {
+    if matches!(kind, "communications" | "order" | "line_items") {
         "hs_createdate"
     } else {
         "createdate"
@@ -1298,7 +1375,7 @@ fn associations_batch_read(
         let Some(obj) = inner.store.objects.get(kind).and_then(|m| m.get(&id)) else {
             continue;
         };
-        let targets: Vec<Value> = obj
+        let mut targets: Vec<Value> = obj
             .associations
             .iter()
             .filter(|a| a.to_type == to)
@@ -1307,6 +1384,25 @@ fn associations_batch_read(
                        "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": a.type_id, "label": null}]})
             })
             .collect();
+        // Associations go both ways: objects of `to` that point at this one.
+        let back = ASSOCIATION_TYPES
+            .iter()
+            .find(|(f, t, _)| *f == kind && *t == to)
+            .map_or(0, |(_, _, id)| *id);
+        for (other_id, other) in kind_of(to)
+            .and_then(|k| inner.store.objects.get(k))
+            .into_iter()
+            .flatten()
+        {
+            if other
+                .associations
+                .iter()
+                .any(|a| a.to_type == kind && a.to_id == id.to_string())
+            {
+                targets.push(json!({"toObjectId": other_id,
+                    "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": back, "label": null}]}));
+            }
+        }
         if !targets.is_empty() {
             results.push(json!({"from": {"id": id.to_string()}, "to": targets}));
         }
@@ -1568,11 +1664,15 @@ fn properties_of(body: &Map<String, Value>) -> Result<Map<String, Value>, Refusa
 }
 
 /// The HubSpot-defined association types this server knows: (from, to, type id).
-const ASSOCIATION_TYPES: [(&str, &str, u32); 4] = [
+const ASSOCIATION_TYPES: [(&str, &str, u32); 8] = [
     ("communications", "contacts", 81),
     ("contacts", "communications", 82),
     ("deals", "contacts", 3),
     ("contacts", "deals", 4),
+    ("order", "contacts", 507),
+    ("contacts", "order", 508),
+    ("order", "line_items", 513),
+    ("line_items", "order", 514),
 ];
 
 fn associations_of(kind: &str, body: &Map<String, Value>) -> Result<Vec<Association>, Refusal> {

@@ -6,6 +6,7 @@
 //! into `target/guests`, separate from the host's target directory so that the
 //! nested cargo never waits on the outer one's lock.
 
+pub mod aftership;
 pub mod backend;
 pub mod bench;
 pub mod crm;
@@ -15,12 +16,14 @@ pub mod geocoding;
 pub mod graph;
 pub mod hubspot;
 pub mod oauth;
+pub mod orders;
 pub mod polyglot;
 pub mod prism;
 pub mod proc;
 pub mod salesforce;
 pub mod serve;
 pub mod tryton;
+pub mod tryton_sales;
 pub mod zoho;
 
 use anyhow::{Context, Result, bail};

@@ -1,4 +1,5 @@
-//! A real Tryton 8.2 server (`trytond` with the `party` module, SQLite backend)
+//! A real Tryton 8.2 server (`trytond` with the `party`, `sale` and
+//! `stock_package_shipping` modules, SQLite backend)
 //! on loopback, for tests of the Tryton CRM connector, and helpers that act as
 //! "sales changing something in the CRM" through Tryton's REST API.
 //!
@@ -140,6 +141,8 @@ struct Template {
     database_file: PathBuf,
     /// The REST key of admin (a `res.user.application` record for `rest`).
     key: String,
+    /// The company admin works for (sales need one).
+    company: i64,
 }
 
 /// The template database, built if missing or out of date (see the module docs).
@@ -192,6 +195,7 @@ fn template_now() -> Result<Template> {
     Ok(Template {
         database_file: dir.join(format!("{DB}.sqlite")),
         key,
+        company: v["company"].as_i64().unwrap_or(1),
     })
 }
 
@@ -205,6 +209,8 @@ pub struct Tryton {
     pub db: String,
     /// The REST key of admin: `Authorization: Bearer {key}`.
     pub key: String,
+    /// The company of admin, sent as the context of every helper's request.
+    pub company: i64,
     /// The HTTP client the helpers use.
     pub http: reqwest::Client,
     server: Supervised,
@@ -257,6 +263,7 @@ impl Tryton {
             base: format!("http://127.0.0.1:{port}"),
             db: DB.to_string(),
             key: template.key.clone(),
+            company: template.company,
             http: reqwest::Client::new(),
             server,
             dir,
@@ -381,10 +388,14 @@ impl Tryton {
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value)> {
         let url = format!("{}/{path}", self.rest_url());
+        // The REST API runs without the user's preferences: the company that sales
+        // and products belong to travels as the request's context.
+        let context = encode_param(&json!({"company": self.company})).replace("%3D", "=");
         let mut rb = self
             .http
             .request(method.clone(), &url)
-            .bearer_auth(&self.key);
+            .bearer_auth(&self.key)
+            .header("x-tryton-context", context);
         if let Some(b) = body {
             rb = rb.json(b);
         }

@@ -11,19 +11,25 @@ Steps:
 1. writes DATA_DIR/trytond.conf: SQLite backend, databases under DATA_DIR
    (the database NAME is the file DATA_DIR/NAME.sqlite), web listen address;
 2. creates the empty DATA_DIR/NAME.sqlite and runs
-   `trytond-admin -c CONF -d NAME -u party --activate-dependencies` with the
-   admin password read from a TRYTONPASSFILE (no prompt; the admin e-mail
-   prompt is answered with an empty line);
+   `trytond-admin -c CONF -d NAME -u party sale stock_package_shipping
+   --activate-dependencies` with the admin password read from a TRYTONPASSFILE
+   (no prompt; the admin e-mail prompt is answered with an empty line): parties
+   for the contacts, sales for the orders, and shipments with a carrier and a
+   shipping reference (the tracking number) for the parcels;
 3. creates a `res.user.application` record (application `rest`, user admin,
    state `validated`): its key is the bearer token of the REST API;
-4. prints one JSON object on stdout:
+4. creates the currency EUR and the company "scrm shop" (zone Europe/Rome) and
+   makes it admin's company: sales need one (REST calls that create them send
+   `X-Tryton-Context: {"company": ID}`);
+5. prints one JSON object on stdout:
    {"config": ..., "database": NAME, "database_file": ..., "key": ...,
-    "login": "admin", "password": ..., "seconds": ...}
+    "company": ID, "login": "admin", "password": ..., "seconds": ...}
 
 Everything else (trytond's logs) goes to stderr.
 """
 
 import argparse
+import decimal
 import json
 import os
 import subprocess
@@ -51,6 +57,28 @@ def write_config(data_dir, listen):
     return conf
 
 
+def create_company(pool, admin_user):
+    """Creates EUR and the company "scrm shop", admin's company; its id."""
+    Currency = pool.get('currency.currency')
+    Party = pool.get('party.party')
+    Company = pool.get('company.company')
+    User = pool.get('res.user')
+    eur, = Currency.create([{
+                'name': 'Euro', 'code': 'EUR', 'symbol': '€',
+                'rounding': decimal.Decimal('0.01'), 'digits': 2,
+                }])
+    party, = Party.create([{'name': 'scrm shop'}])
+    company, = Company.create([{
+                'party': party.id, 'currency': eur.id,
+                'timezone': 'Europe/Rome',
+                }])
+    User.write([admin_user], {
+            'companies': [('add', [company.id])],
+            'company': company.id,
+            })
+    return company.id
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('data_dir')
@@ -74,7 +102,8 @@ def main():
         env = dict(os.environ, TRYTONPASSFILE=passfile.name)
         subprocess.run(
             [admin, '-c', conf, '-d', args.db,
-                '-u', 'party', '--activate-dependencies'],
+                '-u', 'party', 'sale', 'stock_package_shipping',
+                '--activate-dependencies'],
             # The e-mail prompt of the first initialisation: none.
             input='\n', text=True, env=env, stdout=sys.stderr, check=True)
 
@@ -98,6 +127,7 @@ def main():
                     'state': 'validated',
                     }])
         key = application.key
+        company = create_company(pool, admin_user)
         transaction.commit()
 
     json.dump({
@@ -105,6 +135,7 @@ def main():
             'database': args.db,
             'database_file': db_file,
             'key': key,
+            'company': company,
             'login': 'admin',
             'password': args.password,
             'seconds': round(time.monotonic() - started, 2),

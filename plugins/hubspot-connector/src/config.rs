@@ -52,6 +52,10 @@ pub struct Config {
     /// Replies are searched for at most this often, ms (each search counts against
     /// HubSpot's 5 searches a second, which pulls share).
     pub reply_interval_ms: u32,
+    /// The order property holding the courier's slug (`brt`, `ups`, …; a custom
+    /// property, HubSpot has none of its own); unset: the courier is left to the
+    /// tracking service to recognise from the number.
+    pub order_carrier_property: Option<String>,
 }
 
 impl Default for Config {
@@ -80,6 +84,7 @@ impl Default for Config {
             webhook_url: None,
             reply_marker: Some("/wa".into()),
             reply_interval_ms: 5_000,
+            order_carrier_property: None,
         }
     }
 }

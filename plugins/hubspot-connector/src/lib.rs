@@ -45,6 +45,7 @@ pub mod client;
 pub mod config;
 pub mod contacts;
 mod keyed;
+pub mod orders;
 pub mod replies;
 pub mod timestamps;
 pub mod webhook;
@@ -397,13 +398,18 @@ impl Connector for HubSpot {
 
 impl scrm_plugin_sdk::OrderLookup for HubSpot {
     fn find_orders(
-        _contact_id: String,
-        _since: i64,
-        _limit: u32,
+        contact_id: String,
+        since: i64,
+        limit: u32,
     ) -> Result<Vec<scrm_plugin_sdk::OrderInfo>, ConnectorError> {
-        Err(ConnectorError::Invalid(
-            "HubSpot: order lookup is not implemented in this connector yet".into(),
-        ))
+        let cfg = config()?;
+        orders::find(
+            &Client::new(&cfg),
+            &cfg,
+            object_id(&contact_id)?,
+            since,
+            limit,
+        )
     }
 }
 

@@ -23,6 +23,13 @@
 //! phone_type = "mobile"             # contact mechanism type for new numbers
 //! page_size = 100                   # parties per pull
 //! reply_marker = "/wa"              # notes starting with it are sent ("" = none)
+//! # Order lookup (sales; see the `orders` module)
+//! tracking_field = "shipping_reference"   # shipment field with the tracking number
+//! carrier_field = "carrier.party.name"    # shipment field with the courier ("" = none)
+//! default_carrier = "brt"                 # courier of shipments that name none
+//! order_states = ["confirmed", "processing", "done"]
+//! [carriers]                              # courier names → tracking service slugs
+//! "Poste Italiane" = "poste-italiane"
 //! ```
 //!
 //! The REST key is never in the config: the operator stores it as a tenant secret and
@@ -36,6 +43,9 @@ use scrm_plugin_sdk::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+mod orders;
 
 /// The connector's configuration.
 #[derive(Debug, Deserialize)]
@@ -49,6 +59,35 @@ struct Config {
     page_size: u32,
     #[serde(default = "default_reply_marker")]
     reply_marker: String,
+    /// The shipment field with the tracking number (order lookup).
+    #[serde(default = "default_tracking_field")]
+    tracking_field: String,
+    /// The shipment field (dotted) with the courier's name; "" for none.
+    #[serde(default = "default_carrier_field")]
+    carrier_field: String,
+    /// Courier names (as in Tryton) → the tracking service's slugs.
+    #[serde(default)]
+    carriers: BTreeMap<String, String>,
+    /// The courier of shipments that name none.
+    #[serde(default)]
+    default_carrier: Option<String>,
+    /// The sale states that are orders.
+    #[serde(default = "default_order_states")]
+    order_states: Vec<String>,
+}
+
+fn default_tracking_field() -> String {
+    "shipping_reference".into()
+}
+
+fn default_carrier_field() -> String {
+    "carrier.party.name".into()
+}
+
+fn default_order_states() -> Vec<String> {
+    ["confirmed", "processing", "done"]
+        .map(String::from)
+        .to_vec()
 }
 
 fn default_reply_marker() -> String {
@@ -572,13 +611,12 @@ impl Connector for Tryton {
 
 impl scrm_plugin_sdk::OrderLookup for Tryton {
     fn find_orders(
-        _contact_id: String,
-        _since: i64,
-        _limit: u32,
+        contact_id: String,
+        since: i64,
+        limit: u32,
     ) -> Result<Vec<scrm_plugin_sdk::OrderInfo>, ConnectorError> {
-        Err(ConnectorError::Invalid(
-            "Tryton: order lookup is not implemented in this connector yet".into(),
-        ))
+        let cfg = config()?;
+        orders::find(&cfg, party_id(&contact_id)?, since, limit)
     }
 }
 

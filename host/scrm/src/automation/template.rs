@@ -11,7 +11,13 @@
 //! `title`, `name`, `phone`, `email`, `language`, and every other field the host
 //! keeps for the contact), `crm` (the contact's synced CRM fields by their names),
 //! `order` (the newest order: `number`, `state`, `total`, `currency`,
-//! `tracking_number`, `carrier`, `products`) and `flow` (the flow's parameters).
+//! `tracking_number`, `carrier`, `products`), `parcel` (where the order's parcel
+//! is, as a flow that tracked it tells: `status`, `tag`, `window`, `link`, … see
+//! [`PARCEL_FIELDS`]) and `flow` (the flow's parameters).
+//!
+//! A flow passes values it looked up itself (the order, the parcel) by opening its
+//! message with `{% set order = {…} %}` / `{% set parcel = {…} %}`: they shadow the
+//! host's (empty) ones for that message only.
 //!
 //! A value that can be missing must have a default (`| default("…")`) or sit under
 //! an `{% if … %}`: [`check`] renders the template once with every optional value
@@ -143,11 +149,30 @@ pub const ORDER_FIELDS: &[&str] = &[
     "placed_at",
 ];
 
+/// The parcel fields every template may name (present or not): what a flow that
+/// tracked the order's parcel passes (`order-status`).
+pub const PARCEL_FIELDS: &[&str] = &[
+    "number",
+    "carrier",
+    "tag",
+    "status",
+    "status_text",
+    "window",
+    "window_date",
+    "window_from",
+    "window_to",
+    "time_zone",
+    "link",
+    "location",
+    "language",
+];
+
 fn sparse_context(flow: &Value) -> Value {
     json!({
         "contact": {"id": 1, "phone": "+390000000000", "wa_id": "390000000000"},
         "crm": {},
         "order": {},
+        "parcel": {},
         "flow": flow,
     })
 }
@@ -165,7 +190,11 @@ fn full_context(flow: &Value) -> Value {
         .map(|f| (f.to_string(), Value::from("x")))
         .collect();
     order.insert("products".into(), json!(["x"]));
-    json!({"contact": contact, "crm": {}, "order": order, "flow": flow})
+    let parcel: Map<String, Value> = PARCEL_FIELDS
+        .iter()
+        .map(|f| (f.to_string(), Value::from("x")))
+        .collect();
+    json!({"contact": contact, "crm": {}, "order": order, "parcel": parcel, "flow": flow})
 }
 
 /// What the host knows of a contact, for [`context`].
@@ -229,6 +258,7 @@ pub fn context(contact: &ContactView<'_>, order: Option<&Value>, flow: &Value) -
         "contact": c,
         "crm": crm,
         "order": order.cloned().unwrap_or_else(|| json!({})),
+        "parcel": {},
         "flow": flow,
     })
 }
@@ -320,6 +350,26 @@ mod tests {
     fn flow_parameters_are_checked_too() {
         check("{{ flow.shop }}", &json!({"shop": "Acme"})).unwrap();
         assert!(check("{{ flow.shoop }}", &json!({"shop": "Acme"})).is_err());
+    }
+
+    #[test]
+    fn a_flow_passes_its_order_and_parcel_in_front_of_the_text() {
+        let text = "{{ parcel.status | default(\"\") }}{% if parcel.window %} ({{ parcel.window }}){% endif %}";
+        check(text, &json!({})).unwrap();
+        // Like the order, the parcel may be missing: printing it needs a default.
+        assert!(check("{{ parcel.status }}", &json!({})).is_err());
+        let prelude = "{% set parcel = {\"status\": \"in viaggio %}\", \"window\": \"10/12 12:30\\u201316:30\"} %}";
+        let ctx = context(&ContactView::default(), None, &json!({}));
+        let out = render(&format!("{prelude}{text}"), &ctx).unwrap();
+        assert_eq!(out, "in viaggio %} (10/12 12:30\u{2013}16:30)");
+    }
+
+    #[test]
+    fn a_message_can_branch_on_the_parcels_language() {
+        // A comparison with a missing value fails: compare its default.
+        assert!(check("{% if parcel.language == \"it\" %}a{% endif %}", &json!({})).is_err());
+        let text = "{% if parcel.language | default(\"it\") == \"it\" %}Ciao{% if contact.first_name %} {{ contact.first_name }}{% endif %}! {{ order.number | default(\"\") }} è {{ parcel.status | default(\"in viaggio\") }}.{% else %}Hi!{% endif %}";
+        check(text, &json!({})).unwrap();
     }
 
     #[test]
