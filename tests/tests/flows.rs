@@ -327,6 +327,21 @@ scrm_e2e::both_backends! {
         let metrics = host.metrics().await;
         assert!(metrics.contains("scrm_flow_timer_lateness_seconds_count 1"), "{metrics}");
     }
+    #[tokio::test]
+    async fn a_reply_can_name_the_customers_last_order() {
+        let graph = Graph::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let host = acme_host(dir.path(), &graph, |_| {}).await;
+        add_flow(&host, "quick-replies").await;
+        let answers = r#"[{"keywords": ["my order"], "text": "Your order: {{ order.products | default([]) | join(\", \") }} ({{ order.total | default(0) }} {{ order.currency | default(\"\") }})"}]"#;
+        host.ok("PUT", "/v1/tenants/acme/flows/quick-replies", Some(json!({"set": {"answers": answers}}))).await;
+        inbound_message(&host, "Wei Chen", json!({"from": WEI, "id": "wamid.o1", "timestamp": now_secs().to_string(),
+            "type": "order", "order": {"catalog_id": "c", "product_items": [
+                {"product_retailer_id": "SERUM-30", "quantity": 2, "item_price": 19.5, "currency": "EUR"}]}})).await;
+        inbound(&host, WEI, "Wei Chen", "wamid.o2", "where is my order?").await;
+        let sent = sent_at_least(&graph, 1).await;
+        assert_eq!(sent[0].body["text"]["body"], "Your order: SERUM-30 (39.0 EUR)");
+    }
 }
 
 /// The compatibility promise of the WIT package: a responder built against

@@ -223,6 +223,26 @@ fn run_job(db: &Db, plugins: &Arc<PluginHost>, job: &FlowJob, settings: FlowSett
     );
     let result = plugins.handle_flow(binding, &event, Some(Box::new(reader)));
     let quarantine = binding.record(result.as_ref().err());
+    let mut facts = facts;
+    if let Ok(outcome) = &result
+        && Value::Array(outcome.actions.clone())
+            .to_string()
+            .contains("order.")
+    {
+        // A message names the order: read the newest one now, outside the
+        // transaction that applies the result.
+        let reader = DbFlowReader::new(
+            db.clone(),
+            plugins.clone(),
+            snapshot.clone(),
+            &job.tenant,
+            job.contact_id,
+        );
+        facts.order = scrm_engine::storage::FlowReader::orders(&reader, 0, 1)
+            .unwrap_or_default()
+            .first()
+            .map(crate::slots::flows::order_json);
+    }
     match result {
         Ok(outcome) => Ran::Handled {
             version: binding.version,
@@ -620,7 +640,7 @@ impl Applier {
             name: contact.name.as_deref(),
             fields: &ctx.facts.fields,
         };
-        let render_ctx = template::context(&view, None, ctx.params);
+        let render_ctx = template::context(&view, ctx.facts.order.as_ref(), ctx.params);
         let body = match message_body(action, &render_ctx) {
             Ok(b) => b,
             Err(e) => return Ok(Err(format!("template: {e}"))),

@@ -22,6 +22,9 @@ pub struct EventFacts {
     pub conversation: Option<Summary>,
     /// The contact's synced fields, by name.
     pub fields: Vec<(String, Value)>,
+    /// The contact's newest order as the template language's `order`, when a
+    /// message of the flow names it.
+    pub order: Option<Value>,
 }
 
 /// The contract's view of a conversation summary.
@@ -49,6 +52,7 @@ pub fn facts(c: &dyn Store, job: &FlowJob) -> Result<EventFacts, StoreError> {
             contact: None,
             conversation: None,
             fields: Vec::new(),
+            order: None,
         });
     }
     let contact = scrm_store::ContactRepo::get(c, &job.tenant, job.contact_id)?;
@@ -61,6 +65,7 @@ pub fn facts(c: &dyn Store, job: &FlowJob) -> Result<EventFacts, StoreError> {
         contact,
         conversation,
         fields,
+        order: None,
     })
 }
 
@@ -133,4 +138,14 @@ pub fn event(
             .map(|s| to_wit_conversation(s, job.contact_id)),
         now,
     }))
+}
+
+/// An order as the template language's `order` (see `automation::template`).
+pub fn order_json(o: &scrm_engine::bindings::scrm::plugin::commerce::OrderInfo) -> Value {
+    serde_json::json!({
+        "id": o.id, "number": o.number, "state": o.state, "total": o.total,
+        "currency": o.currency, "tracking_number": o.tracking_number, "carrier": o.carrier,
+        "placed_at": o.placed_at, "source": o.source,
+        "products": o.lines.iter().map(|l| l.name.clone().unwrap_or_else(|| l.sku.clone())).collect::<Vec<_>>(),
+    })
 }
