@@ -93,6 +93,15 @@ fn error(e: pest::error::Error<Rule>) -> AudienceError {
 
 /// "expected A, B or C" from the rules the parser tried at the error.
 fn expected(rules: &[Rule]) -> String {
+    // pest reports the enclosing rule when every alternative failed where it began.
+    let operand = [Rule::tag, Rule::field, Rule::crm, Rule::opted_in, Rule::not_op, Rule::open];
+    let rules: Vec<Rule> = rules
+        .iter()
+        .flat_map(|r| match r {
+            Rule::unary | Rule::and_expr | Rule::or_expr => operand.to_vec(),
+            other => vec![*other],
+        })
+        .collect();
     let mut names: Vec<&str> = Vec::new();
     // In the order people think of them, whatever order the parser tried them in.
     for (rule, name) in [

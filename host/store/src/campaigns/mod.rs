@@ -244,8 +244,8 @@ pub struct NewRecipient {
 }
 
 /// Begins a campaign in one transaction: stores its plan and recipients, and moves
-/// it to `running` with `started_at` set, if it is `scheduled`, `draft` or
-/// `running` without recipients yet (a start that was interrupted). `false` when it
+/// it to `running` with `started_at` set, if it has not begun yet (a draft, a
+/// scheduled campaign, one paused before its time). `false` when it
 /// had begun already or is in another state.
 ///
 /// # Errors
@@ -260,7 +260,8 @@ pub(crate) fn begin(
         let now = now_ms();
         let updated = tx.execute(
             "UPDATE campaigns SET state = 'running', plan = ?2, started_at = ?3, updated_at = ?3
-             WHERE id = ?1 AND started_at IS NULL AND state IN ('draft', 'scheduled', 'running')",
+             WHERE id = ?1 AND started_at IS NULL
+               AND state IN ('draft', 'scheduled', 'paused', 'running')",
             params![id, plan.to_string(), now],
         )?;
         if updated == 0 {
