@@ -131,6 +131,9 @@ scrm_e2e::both_backends! {
                 opt_in(&host, wa).await;
             }
         }
+        // WhatsApp stamps messages in whole seconds: the STOP must come a second after
+        // the opt-in to be the newer of the two.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
         says(&host, "393471000005", "Elena Gialli", "STOP").await;
         // Anna's tier comes from the CRM.
         host.db()
@@ -336,7 +339,7 @@ scrm_e2e::both_backends! {
         assert_eq!(e["error"]["code"], "invalid_audience");
         assert_eq!(
             e["error"]["message"],
-            "audience \"tag:vip AND (tag:new OR\": line 1, column 25: expected tag:, field:, crm:, opted_in, NOT or '('"
+            "audience \"tag:vip AND (tag:new OR\": line 1, column 24: expected tag:, field:, crm:, opted_in, NOT or '('"
         );
         let mut body = spring("tag:vip");
         body["template"] = json!("spring_promx");
