@@ -22,9 +22,20 @@ const AUDIENCE: &str = "tag:vip AND NOT tag:complained";
 /// A host with the classifier and the template `spring_promo` (en, two parameters).
 async fn campaign_host(dir: &std::path::Path, graph: &Graph) -> Host {
     let host = acme_host(dir, graph, |_| {}).await;
-    host.install("acme", "classifier", &guest("keyword-classifier"), Some(CLASSIFIER))
-        .await;
-    add_template(&host, "spring_promo", "en", "Hi {{1}}, as a {{2}} member you get 20 % off").await;
+    host.install(
+        "acme",
+        "classifier",
+        &guest("keyword-classifier"),
+        Some(CLASSIFIER),
+    )
+    .await;
+    add_template(
+        &host,
+        "spring_promo",
+        "en",
+        "Hi {{1}}, as a {{2}} member you get 20 % off",
+    )
+    .await;
     host
 }
 
@@ -63,7 +74,9 @@ async fn vips(host: &Host, n: usize) -> Vec<String> {
 }
 
 async fn create(host: &Host, body: Value) -> Value {
-    let (status, v) = host.api("POST", "/v1/tenants/acme/campaigns", Some(body)).await;
+    let (status, v) = host
+        .api("POST", "/v1/tenants/acme/campaigns", Some(body))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     v
 }
@@ -74,7 +87,8 @@ fn spring(audience: &str) -> Value {
 }
 
 async fn status(host: &Host, id: &Value) -> Value {
-    host.ok("GET", &format!("/v1/tenants/acme/campaigns/{id}"), None).await
+    host.ok("GET", &format!("/v1/tenants/acme/campaigns/{id}"), None)
+        .await
 }
 
 async fn until_state(host: &Host, id: &Value, state: &str) -> Value {
@@ -87,7 +101,9 @@ async fn until_state(host: &Host, id: &Value, state: &str) -> Value {
 }
 
 fn templates(sent: &[SentMessage]) -> Vec<&SentMessage> {
-    sent.iter().filter(|m| m.body["type"] == "template").collect()
+    sent.iter()
+        .filter(|m| m.body["type"] == "template")
+        .collect()
 }
 
 async fn delivery_status(host: &Host, wamid: &str, to: &str, status: &str) {

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use scrm_store::CampaignRepo;
-use scrm_store::campaigns::RecipientRow;
+use scrm_store::campaigns::{Campaign, RecipientRow};
 use scrm_store::page::PageRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -97,7 +97,7 @@ pub async fn start(
     State(state): State<AppState>,
     Path((tenant, id)): Path<(String, i64)>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Campaign>, ApiError> {
     let body: StartBody = if body.iter().all(u8::is_ascii_whitespace) {
         StartBody::default()
     } else {
@@ -109,7 +109,7 @@ pub async fn start(
     let c = campaigns::start(&state.db, &tenant, id, body.at.as_deref(), limits)
         .instrument(span)
         .await?;
-    Ok(Json(serde_json::to_value(c).unwrap_or_default()))
+    Ok(Json(c))
 }
 
 /// `POST /v1/tenants/{id}/campaigns/{cid}/pause`: nothing more is queued until it is
@@ -117,9 +117,9 @@ pub async fn start(
 pub async fn pause(
     State(state): State<AppState>,
     Path((tenant, id)): Path<(String, i64)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Campaign>, ApiError> {
     let c = campaigns::pause(&state.db, &tenant, id).await?;
-    Ok(Json(serde_json::to_value(c).unwrap_or_default()))
+    Ok(Json(c))
 }
 
 /// Query of the recipients list.
@@ -192,9 +192,8 @@ pub async fn recipients(
             CampaignRepo::recipients(s, id, page).map(Some)
         })
         .await?;
-    let page = found.ok_or_else(|| {
-        ApiError::not_found(format!("tenant {tenant:?} has no campaign {id}"))
-    })?;
+    let page = found
+        .ok_or_else(|| ApiError::not_found(format!("tenant {tenant:?} has no campaign {id}")))?;
     let items: Vec<Recipient> = page.items.into_iter().map(Recipient::from).collect();
     Ok(Json(json!({"items": items, "next_after": page.next_after})))
 }

@@ -168,8 +168,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tenants/{id}/campaigns/{cid}", get(campaigns::get))
         .route("/tenants/{id}/campaigns/{cid}/plan", get(campaigns::plan))
-        .route("/tenants/{id}/campaigns/{cid}/start", post(campaigns::start))
-        .route("/tenants/{id}/campaigns/{cid}/pause", post(campaigns::pause))
+        .route(
+            "/tenants/{id}/campaigns/{cid}/start",
+            post(campaigns::start),
+        )
+        .route(
+            "/tenants/{id}/campaigns/{cid}/pause",
+            post(campaigns::pause),
+        )
         .route(
             "/tenants/{id}/campaigns/{cid}/recipients",
             get(campaigns::recipients),

@@ -60,7 +60,10 @@ pub fn parse(text: &str) -> Result<Audience, AudienceError> {
             line: 1,
             column: 1,
             offset: 0,
-            reason: format!("the expression is {} bytes long; at most {MAX_LEN}", text.len()),
+            reason: format!(
+                "the expression is {} bytes long; at most {MAX_LEN}",
+                text.len()
+            ),
         });
     }
     let mut pairs = Grammar::parse(Rule::audience, text).map_err(error)?;
@@ -94,7 +97,14 @@ fn error(e: pest::error::Error<Rule>) -> AudienceError {
 /// "expected A, B or C" from the rules the parser tried at the error.
 fn expected(rules: &[Rule]) -> String {
     // pest reports the enclosing rule when every alternative failed where it began.
-    let operand = [Rule::tag, Rule::field, Rule::crm, Rule::opted_in, Rule::not_op, Rule::open];
+    let operand = [
+        Rule::tag,
+        Rule::field,
+        Rule::crm,
+        Rule::opted_in,
+        Rule::not_op,
+        Rule::open,
+    ];
     let rules: Vec<Rule> = rules
         .iter()
         .flat_map(|r| match r {
@@ -332,7 +342,10 @@ mod tests {
         assert_eq!(e.reason, "expected AND, OR or ')'");
         let e = parse("tag:vip AND\n  segment:gold").unwrap_err();
         assert_eq!((e.line, e.column), (2, 3));
-        assert_eq!(e.to_string(), "line 2, column 3: expected tag:, field:, crm:, opted_in, NOT or '('");
+        assert_eq!(
+            e.to_string(),
+            "line 2, column 3: expected tag:, field:, crm:, opted_in, NOT or '('"
+        );
         let e = parse("field:city = ").unwrap_err();
         assert_eq!(e.column, 14);
         assert_eq!(e.reason, "expected a value");

@@ -248,9 +248,7 @@ fn status_of(s: &dyn Store, c: Campaign) -> Result<Status, CampaignError> {
         .and_then(|p| serde_json::from_value(p["windows"].clone()).ok())
         .unwrap_or_default();
     let batch_starts_at = progress.batch.map(|b| {
-        let window = windows
-            .get(b as usize)
-            .map_or(0, |w| w.starts_at);
+        let window = windows.get(b as usize).map_or(0, |w| w.starts_at);
         let after_previous = progress
             .previous_batch_last_queued_at
             .map_or(0, |t| t + DAY_MS);
@@ -270,7 +268,11 @@ fn status_of(s: &dyn Store, c: Campaign) -> Result<Status, CampaignError> {
 /// `sent`, `delivered`, `read`; `failed` (the outbox's last error: dead, suppressed,
 /// needs a template, undeliverable, cancelled, or Meta's `failed` status).
 pub fn outcome(r: &scrm_store::campaigns::RecipientRow) -> (&'static str, Option<String>) {
-    match (r.state.as_str(), r.outbox_state.as_deref(), r.message_status.as_deref()) {
+    match (
+        r.state.as_str(),
+        r.outbox_state.as_deref(),
+        r.message_status.as_deref(),
+    ) {
         ("pending", ..) => ("pending", None),
         ("skipped", ..) => ("skipped", r.reason.clone()),
         (_, Some("queued" | "sending"), _) => ("queued", r.wait_reason.clone()),

@@ -253,7 +253,9 @@ fn only_language(s: &dyn Store, tenant: &str, name: &str) -> Result<String, Camp
         // Unknown: the registry says so, with the names it has.
         [] => match require_approved(s, tenant, name, "") {
             Err(e) => Err(e.into()),
-            Ok(_) => Err(CampaignError::Invalid(format!("say the language of {name:?}"))),
+            Ok(_) => Err(CampaignError::Invalid(format!(
+                "say the language of {name:?}"
+            ))),
         },
         many => Err(CampaignError::Invalid(format!(
             "template {name:?} has the languages {}: say which with `language`",

@@ -296,7 +296,11 @@ mod tests {
         assert_eq!(p.windows[0].recipients, 800);
         assert_eq!(p.windows[0].starts_at, 1_000);
         assert_eq!(p.windows[0].send_seconds, 20, "800 at 40/s");
-        assert!(p.summary.iter().any(|l| l.contains("one window")), "{:?}", p.summary);
+        assert!(
+            p.summary.iter().any(|l| l.contains("one window")),
+            "{:?}",
+            p.summary
+        );
         assert!(p.summary[0].contains("3 left out (2 without opt-in, 1 opted out)"));
     }
 

@@ -117,7 +117,10 @@ mod tests {
             None,
             &json!({}),
         );
-        let params = json!(["{{ contact.first_name | default(\"there\") }}", "{{ crm.tier | default(\"standard\") }}"]);
+        let params = json!([
+            "{{ contact.first_name | default(\"there\") }}",
+            "{{ crm.tier | default(\"standard\") }}"
+        ]);
         assert_eq!(
             render(&params, &ctx).unwrap(),
             [

@@ -91,12 +91,18 @@ fn bad_campaigns_are_refused_when_saved_with_the_reason() {
         let e = create(db, "acme", r).await.unwrap_err();
         assert_eq!(e.code(), "unknown_template");
         assert!(e.to_string().contains("known: promo, welcome"), "{e}");
-        let e = create(db, "acme", request("tag:vip", json!(["{{ contact.first_name }}", "x"])))
-            .await
-            .unwrap_err();
+        let e = create(
+            db,
+            "acme",
+            request("tag:vip", json!(["{{ contact.first_name }}", "x"])),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.code(), "invalid_parameter");
         assert!(
-            e.to_string().starts_with("parameter 1: line 1: `contact.first_name`: this value can be missing"),
+            e.to_string().starts_with(
+                "parameter 1: line 1: `contact.first_name`: this value can be missing"
+            ),
             "{e}"
         );
         let e = create(db, "acme", request("tag:vip", json!(["only one"])))
@@ -105,16 +111,31 @@ fn bad_campaigns_are_refused_when_saved_with_the_reason() {
         assert_eq!(e.code(), "template_parameter_mismatch");
         let mut r = request("tag:vip", good_params());
         r.from = Some("999".into());
-        assert_eq!(create(db, "acme", r).await.unwrap_err().code(), "unknown_number");
+        assert_eq!(
+            create(db, "acme", r).await.unwrap_err().code(),
+            "unknown_number"
+        );
         let mut r = request("tag:vip", good_params());
         r.at = Some("yesterday at noon".into());
-        assert_eq!(create(db, "acme", r).await.unwrap_err().code(), "invalid_campaign");
+        assert_eq!(
+            create(db, "acme", r).await.unwrap_err().code(),
+            "invalid_campaign"
+        );
         // A named template takes NAME=VALUE items (or an object).
-        let mut r = request("tag:vip", json!(["first_name={{ contact.first_name | default(\"ciao\") }}"]));
+        let mut r = request(
+            "tag:vip",
+            json!(["first_name={{ contact.first_name | default(\"ciao\") }}"]),
+        );
         r.template = "welcome".into();
         let c = create(db, "acme", r).await.unwrap();
-        assert_eq!(c.params, json!({"first_name": "{{ contact.first_name | default(\"ciao\") }}"}));
-        assert_eq!((c.language.as_str(), c.category.as_str()), ("en", "utility"));
+        assert_eq!(
+            c.params,
+            json!({"first_name": "{{ contact.first_name | default(\"ciao\") }}"})
+        );
+        assert_eq!(
+            (c.language.as_str(), c.category.as_str()),
+            ("en", "utility")
+        );
     });
 }
 
@@ -122,9 +143,13 @@ fn bad_campaigns_are_refused_when_saved_with_the_reason() {
 fn a_campaign_plans_starts_sends_to_opted_in_vips_and_pauses() {
     on_each_backend(|db| async move {
         let db = &db;
-        let c = create(db, "acme", request("tag:vip AND NOT tag:complained", good_params()))
-            .await
-            .unwrap();
+        let c = create(
+            db,
+            "acme",
+            request("tag:vip AND NOT tag:complained", good_params()),
+        )
+        .await
+        .unwrap();
         assert_eq!(c.state, "draft");
         let plan = plan_of(db, "acme", c.id, Limits::default()).await.unwrap();
         assert_eq!(plan.audience.matched, 3);
@@ -132,43 +157,73 @@ fn a_campaign_plans_starts_sends_to_opted_in_vips_and_pauses() {
         assert_eq!(plan.api_calls, 9);
         assert!(!plan.batch_mode);
 
-        let c = start(db, "acme", c.id, None, Limits::default()).await.unwrap();
+        let c = start(db, "acme", c.id, None, Limits::default())
+            .await
+            .unwrap();
         assert_eq!(c.state, "running");
         let worker = CampaignWorker::new(db.clone(), "host-a", SendDefaults::default());
         // Pace: 80 mps → 40 a second, so all three go in one round.
         assert_eq!(worker.tick().await.unwrap(), 3);
         let bodies: Vec<(String, Value, String)> = db
             .read(|s| {
-                Ok(scrm_store::OutboxRepo::list(s, "acme", None, scrm_store::page::PageRequest::new(None, None))?
-                    .items
-                    .into_iter()
-                    .map(|o| (o.to, o.body, format!("{} {}", o.category, o.source)))
-                    .collect())
+                Ok(scrm_store::OutboxRepo::list(
+                    s,
+                    "acme",
+                    None,
+                    scrm_store::page::PageRequest::new(None, None),
+                )?
+                .items
+                .into_iter()
+                .map(|o| (o.to, o.body, format!("{} {}", o.category, o.source)))
+                .collect())
             })
             .await
             .unwrap();
         let texts: Vec<(String, Vec<String>)> = bodies
             .iter()
             .map(|(to, b, _)| {
-                let p = b["template"]["components"][0]["parameters"].as_array().unwrap();
-                (to.clone(), p.iter().map(|p| p["text"].as_str().unwrap().to_string()).collect())
+                let p = b["template"]["components"][0]["parameters"]
+                    .as_array()
+                    .unwrap();
+                (
+                    to.clone(),
+                    p.iter()
+                        .map(|p| p["text"].as_str().unwrap().to_string())
+                        .collect(),
+                )
             })
             .collect();
         assert_eq!(
             texts,
             [
-                ("393470000001".to_string(), vec!["Anna".to_string(), "standard".to_string()]),
-                ("393470000002".to_string(), vec!["Bruno".to_string(), "gold".to_string()]),
-                ("393470000003".to_string(), vec!["cliente".to_string(), "standard".to_string()]),
+                (
+                    "393470000001".to_string(),
+                    vec!["Anna".to_string(), "standard".to_string()]
+                ),
+                (
+                    "393470000002".to_string(),
+                    vec!["Bruno".to_string(), "gold".to_string()]
+                ),
+                (
+                    "393470000003".to_string(),
+                    vec!["cliente".to_string(), "standard".to_string()]
+                ),
             ]
         );
-        assert!(bodies.iter().all(|(_, _, s)| *s == format!("marketing campaign:{}", c.id)), "{bodies:?}");
+        assert!(
+            bodies
+                .iter()
+                .all(|(_, _, s)| *s == format!("marketing campaign:{}", c.id)),
+            "{bodies:?}"
+        );
         // Every recipient handled: the next round ends it.
         assert_eq!(worker.tick().await.unwrap(), 0);
         let s = status(db, "acme", Some(c.id)).await.unwrap().remove(0);
         assert_eq!(s.campaign.state, "done");
         assert_eq!(s.counts["queued"], 3);
-        let e = start(db, "acme", c.id, None, Limits::default()).await.unwrap_err();
+        let e = start(db, "acme", c.id, None, Limits::default())
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "campaign_state");
         let e = pause(db, "acme", c.id).await.unwrap_err();
         assert_eq!(e.code(), "campaign_state");
@@ -185,14 +240,26 @@ fn a_paused_campaign_queues_nothing_until_resumed_and_a_scheduled_one_waits() {
         let c = create(db, "acme", r).await.unwrap();
         assert_eq!(c.state, "scheduled");
         assert_eq!(worker.tick().await.unwrap(), 0);
-        assert_eq!(status(db, "acme", Some(c.id)).await.unwrap()[0].campaign.state, "scheduled");
+        assert_eq!(
+            status(db, "acme", Some(c.id)).await.unwrap()[0]
+                .campaign
+                .state,
+            "scheduled"
+        );
         let c = pause(db, "acme", c.id).await.unwrap();
         assert_eq!(c.state, "paused");
-        let c = start(db, "acme", c.id, None, Limits::default()).await.unwrap();
-        assert_eq!(c.state, "running", "a paused campaign that never began begins");
+        let c = start(db, "acme", c.id, None, Limits::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            c.state, "running",
+            "a paused campaign that never began begins"
+        );
         let c = pause(db, "acme", c.id).await.unwrap();
         assert_eq!(worker.tick().await.unwrap(), 0, "paused");
-        let c = start(db, "acme", c.id, None, Limits::default()).await.unwrap();
+        let c = start(db, "acme", c.id, None, Limits::default())
+            .await
+            .unwrap();
         assert_eq!(c.state, "running");
         // Contact 4 has no opt-in: skipped from the start.
         assert_eq!(worker.tick().await.unwrap(), 3);
@@ -206,7 +273,15 @@ fn start_times_are_rfc3339_or_a_delay() {
     let now = 1_700_000_000_000;
     assert_eq!(parse_start("2h", now).unwrap(), now + 7_200_000);
     assert_eq!(parse_start("in 30m", now).unwrap(), now + 1_800_000);
-    assert_eq!(parse_start("2027-01-15T08:00:00Z", now).unwrap(), 1_800_000_000_000);
-    assert!(parse_start("2020-01-01T00:00:00Z", now).unwrap_err().to_string().contains("past"));
+    assert_eq!(
+        parse_start("2027-01-15T08:00:00Z", now).unwrap(),
+        1_800_000_000_000
+    );
+    assert!(
+        parse_start("2020-01-01T00:00:00Z", now)
+            .unwrap_err()
+            .to_string()
+            .contains("past")
+    );
     assert!(parse_start("soon", now).is_err());
 }

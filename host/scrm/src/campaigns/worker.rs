@@ -78,13 +78,11 @@ impl CampaignWorker {
     /// # Errors
     /// On database failure.
     pub async fn tick(&self) -> Result<usize, StoreError> {
-        let active = self
-            .db
-            .read(|s| CampaignRepo::active(s, now_ms()))
-            .await?;
+        let active = self.db.read(|s| CampaignRepo::active(s, now_ms())).await?;
         let mut queued = 0;
         for c in active {
-            let span = tracing::info_span!("scrm.campaigns.round", tenant = %c.tenant_id, campaign = c.id);
+            let span =
+                tracing::info_span!("scrm.campaigns.round", tenant = %c.tenant_id, campaign = c.id);
             let this = self.clone();
             let round = self
                 .db
@@ -134,9 +132,7 @@ impl CampaignWorker {
             tracing::info!("campaign done: every recipient handled");
             return Ok(0);
         };
-        let window_start = windows(c)
-            .get(batch as usize)
-            .map_or(0, |w| w.starts_at);
+        let window_start = windows(c).get(batch as usize).map_or(0, |w| w.starts_at);
         let after_previous = progress
             .previous_batch_last_queued_at
             .map_or(0, |t| t + DAY_MS);

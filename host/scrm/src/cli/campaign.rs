@@ -136,7 +136,9 @@ fn recipient_lines(v: &Value) -> String {
         ));
     }
     if let Some(next) = v["recipients"]["next_after"].as_i64() {
-        out.push_str(&format!("    … more after contact {next} (--json for all fields)\n"));
+        out.push_str(&format!(
+            "    … more after contact {next} (--json for all fields)\n"
+        ));
     }
     out
 }
@@ -151,14 +153,17 @@ fn plan_lines(v: &Value) -> String {
         .collect()
 }
 
+/// What a command asked of the server, and how to print the answer as text.
+type Answer = (Value, fn(&Value) -> String);
+
 /// Runs a `scrm campaign` command.
 ///
 /// # Errors
 /// When the server refuses (exit 3, with its code) or cannot be reached (exit 4).
 pub async fn run(cmd: CampaignCommand) -> anyhow::Result<()> {
-    let (client, v, text): (_, Value, fn(&Value) -> String) = match cmd {
+    let (json_out, (v, text)) = match cmd {
         CampaignCommand::Create {
-            target: TenantArgs { client, tenant },
+            target,
             name,
             template,
             language,
@@ -171,82 +176,75 @@ pub async fn run(cmd: CampaignCommand) -> anyhow::Result<()> {
             let body = json!({"name": name, "template": template, "language": language,
                 "audience": audience, "params": params, "at": at, "from": from,
                 "interactions": interactions});
-            let c = Client::new(&client);
-            let v = c
-                .send(c.post(&format!("/v1/tenants/{tenant}/campaigns")).json(&body))
-                .await?;
-            (client, v, |v| {
-                format!(
-                    "{}next: scrm campaign plan --tenant {} {}\n",
-                    campaign_line(v),
-                    v["tenant_id"].as_str().unwrap_or(""),
-                    v["id"]
-                )
-            })
+            (target.client.json, create(&target, &body).await?)
         }
-        CampaignCommand::Plan {
-            target: TenantArgs { client, tenant },
-            id,
-        } => {
-            let c = Client::new(&client);
-            let v = c
-                .send(c.get(&format!("/v1/tenants/{tenant}/campaigns/{id}/plan")))
-                .await?;
-            (client, v, plan_lines)
+        CampaignCommand::Plan { target, id } => {
+            let c = Client::new(&target.client);
+            let path = format!("/v1/tenants/{}/campaigns/{id}/plan", target.tenant);
+            (
+                target.client.json,
+                (
+                    c.send(c.get(&path)).await?,
+                    plan_lines as fn(&Value) -> String,
+                ),
+            )
         }
-        CampaignCommand::Start {
-            target: TenantArgs { client, tenant },
-            id,
-            at,
-        } => {
-            let c = Client::new(&client);
-            let v = c
-                .send(
-                    c.post(&format!("/v1/tenants/{tenant}/campaigns/{id}/start"))
-                        .json(&json!({"at": at})),
-                )
-                .await?;
-            (client, v, campaign_line)
+        CampaignCommand::Start { target, id, at } => {
+            let c = Client::new(&target.client);
+            let path = format!("/v1/tenants/{}/campaigns/{id}/start", target.tenant);
+            let v = c.send(c.post(&path).json(&json!({"at": at}))).await?;
+            (
+                target.client.json,
+                (v, campaign_line as fn(&Value) -> String),
+            )
         }
-        CampaignCommand::Pause {
-            target: TenantArgs { client, tenant },
-            id,
-        } => {
-            let c = Client::new(&client);
-            let v = c
-                .send(c.post(&format!("/v1/tenants/{tenant}/campaigns/{id}/pause")))
-                .await?;
-            (client, v, campaign_line)
+        CampaignCommand::Pause { target, id } => {
+            let c = Client::new(&target.client);
+            let path = format!("/v1/tenants/{}/campaigns/{id}/pause", target.tenant);
+            (
+                target.client.json,
+                (
+                    c.send(c.post(&path)).await?,
+                    campaign_line as fn(&Value) -> String,
+                ),
+            )
         }
-        CampaignCommand::Status {
-            target: TenantArgs { client, tenant },
-            id: None,
-            ..
-        } => {
-            let c = Client::new(&client);
-            let v = c
-                .send(c.get(&format!("/v1/tenants/{tenant}/campaigns")))
-                .await?;
-            (client, v, list_lines)
-        }
-        CampaignCommand::Status {
-            target: TenantArgs { client, tenant },
-            id: Some(id),
-            limit,
-        } => {
-            let c = Client::new(&client);
-            let path = format!("/v1/tenants/{tenant}/campaigns/{id}");
-            let mut v = c.send(c.get(&path)).await?;
-            v["recipients"] = c
-                .send(c.get(&format!("{path}/recipients?limit={limit}")))
-                .await?;
-            (client, v, |v| format!("{}{}", campaign_line(v), recipient_lines(v)))
+        CampaignCommand::Status { target, id, limit } => {
+            (target.client.json, status(&target, id, limit).await?)
         }
     };
-    if client.json {
+    if json_out {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print!("{}", text(&v));
     }
     Ok(())
+}
+
+async fn create(target: &TenantArgs, body: &Value) -> anyhow::Result<Answer> {
+    let c = Client::new(&target.client);
+    let path = format!("/v1/tenants/{}/campaigns", target.tenant);
+    let v = c.send(c.post(&path).json(body)).await?;
+    Ok((v, |v| {
+        format!(
+            "{}next: scrm campaign plan --tenant {} {}\n",
+            campaign_line(v),
+            v["tenant_id"].as_str().unwrap_or(""),
+            v["id"]
+        )
+    }))
+}
+
+async fn status(target: &TenantArgs, id: Option<i64>, limit: u32) -> anyhow::Result<Answer> {
+    let c = Client::new(&target.client);
+    let list = format!("/v1/tenants/{}/campaigns", target.tenant);
+    let Some(id) = id else {
+        return Ok((c.send(c.get(&list)).await?, list_lines));
+    };
+    let path = format!("{list}/{id}");
+    let mut v = c.send(c.get(&path)).await?;
+    v["recipients"] = c
+        .send(c.get(&format!("{path}/recipients?limit={limit}")))
+        .await?;
+    Ok((v, |v| format!("{}{}", campaign_line(v), recipient_lines(v))))
 }

@@ -107,7 +107,9 @@ impl Compiled {
                 )
             }
             Audience::Field { source, name, test } => self.field(*source, name, test),
-            Audience::OptedIn => format!("ct.id IN (SELECT oc.id FROM contacts oc {CONSENT_JOIN} WHERE oc.tenant_id = ?1 AND {OPTED_IN})"),
+            Audience::OptedIn => format!(
+                "ct.id IN (SELECT oc.id FROM contacts oc {CONSENT_JOIN} WHERE oc.tenant_id = ?1 AND {OPTED_IN})"
+            ),
             Audience::Not(inner) => format!("NOT ({})", self.condition(inner)),
             Audience::And(l, r) => format!("({}) AND ({})", self.condition(l), self.condition(r)),
             Audience::Or(l, r) => format!("({}) OR ({})", self.condition(l), self.condition(r)),

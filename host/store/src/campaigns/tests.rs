@@ -109,24 +109,26 @@ fn audiences_select_contacts_by_tag_field_crm_field_and_consent() {
         // Numbers match as written, quoted or not.
         assert_eq!(ids(db, &field(Any, "age", Eq("30".into()))), [3]);
         // Case matters: values are compared exactly.
-        assert_eq!(ids(db, &field(Any, "city", Eq("milano".into()))), Vec::<i64>::new());
+        assert_eq!(
+            ids(db, &field(Any, "city", Eq("milano".into()))),
+            Vec::<i64>::new()
+        );
         // Opted in: 1 and 2, and 6 (in again after an opt-out); 4 opted out.
         assert_eq!(ids(db, &Audience::OptedIn), [1, 2, 6]);
-        assert_eq!(
-            ids(db, &and(tag("vip"), not(Audience::OptedIn))),
-            [3]
-        );
+        assert_eq!(ids(db, &and(tag("vip"), not(Audience::OptedIn))), [3]);
     }
 }
 
 #[test]
 fn members_carry_their_consent_and_address() {
     for t in filled() {
-        let all = or(tag("vip"), field(FieldSource::Any, "city", FieldTest::Present));
-        let members = t
-            .db
-            .read_blocking(move |s| CampaignRepo::audience_members(s, "acme", &all))
-            .unwrap();
+        let all = or(
+            tag("vip"),
+            field(FieldSource::Any, "city", FieldTest::Present),
+        );
+        let members =
+            t.db.read_blocking(move |s| CampaignRepo::audience_members(s, "acme", &all))
+                .unwrap();
         let view: Vec<(i64, &str, bool, bool)> = members
             .iter()
             .map(|m| (m.contact_id, m.wa_id.as_str(), m.opted_in, m.opted_out))
@@ -147,19 +149,22 @@ fn members_carry_their_consent_and_address() {
 }
 
 fn new_campaign(s: &dyn Store) -> Campaign {
-    CampaignRepo::insert(s, &NewCampaign {
-        tenant: "acme",
-        name: "spring",
-        template: "spring_promo",
-        language: "it",
-        category: "marketing",
-        params: &serde_json::json!(["{{ contact.first_name | default(\"ciao\") }}"]),
-        audience: "tag:vip",
-        phone_number_id: "100",
-        interactions: 3,
-        state: "draft",
-        scheduled_at: None,
-    })
+    CampaignRepo::insert(
+        s,
+        &NewCampaign {
+            tenant: "acme",
+            name: "spring",
+            template: "spring_promo",
+            language: "it",
+            category: "marketing",
+            params: &serde_json::json!(["{{ contact.first_name | default(\"ciao\") }}"]),
+            audience: "tag:vip",
+            phone_number_id: "100",
+            interactions: 3,
+            state: "draft",
+            scheduled_at: None,
+        },
+    )
     .unwrap()
 }
 
@@ -170,8 +175,11 @@ fn a_campaign_begins_once_and_its_recipients_move_batch_by_batch() {
         db.write_blocking(|s| {
             let c = new_campaign(s);
             assert_eq!(c.state, "draft");
-            assert!(CampaignRepo::set_state(s, "acme", c.id, &["running"], "paused", None)?
-                .is_some_and(|c| c.state == "draft"), "a draft cannot be paused");
+            assert!(
+                CampaignRepo::set_state(s, "acme", c.id, &["running"], "paused", None)?
+                    .is_some_and(|c| c.state == "draft"),
+                "a draft cannot be paused"
+            );
             let recipients = [
                 (1, 0, None),
                 (2, 0, None),
@@ -186,9 +194,15 @@ fn a_campaign_begins_once_and_its_recipients_move_batch_by_batch() {
             });
             let plan = serde_json::json!({"batch": true});
             assert!(CampaignRepo::begin(s, c.id, &plan, &recipients)?);
-            assert!(!CampaignRepo::begin(s, c.id, &plan, &recipients)?, "begins once");
+            assert!(
+                !CampaignRepo::begin(s, c.id, &plan, &recipients)?,
+                "begins once"
+            );
             let c = CampaignRepo::get(s, "acme", c.id)?.unwrap();
-            assert_eq!((c.state.as_str(), c.plan.as_ref()), ("running", Some(&plan)));
+            assert_eq!(
+                (c.state.as_str(), c.plan.as_ref()),
+                ("running", Some(&plan))
+            );
             assert!(c.started_at.is_some());
             assert_eq!(CampaignRepo::active(s, 0)?.len(), 1);
 
@@ -199,13 +213,19 @@ fn a_campaign_begins_once_and_its_recipients_move_batch_by_batch() {
             CampaignRepo::mark(s, c.id, 1, Ok(77), 1_000)?;
             CampaignRepo::mark(s, c.id, 2, Err("opted_out"), 1_001)?;
             let p = CampaignRepo::progress(s, c.id)?;
-            assert_eq!((p.batch, p.previous_batch_last_queued_at), (Some(1), Some(1_000)));
+            assert_eq!(
+                (p.batch, p.previous_batch_last_queued_at),
+                (Some(1), Some(1_000))
+            );
             CampaignRepo::mark(s, c.id, 3, Ok(78), 2_000)?;
             assert_eq!(CampaignRepo::progress(s, c.id)?, Progress::default());
 
             let counts = CampaignRepo::outcome_counts(s, c.id)?;
             // The outbox rows 77 and 78 do not exist: their outcome is unknown, failed.
-            assert_eq!(counts, [("failed".to_string(), 2), ("skipped".to_string(), 2)]);
+            assert_eq!(
+                counts,
+                [("failed".to_string(), 2), ("skipped".to_string(), 2)]
+            );
             assert_eq!(
                 CampaignRepo::skipped_reasons(s, c.id)?,
                 [("opted_out".to_string(), 2)]
@@ -215,7 +235,9 @@ fn a_campaign_begins_once_and_its_recipients_move_batch_by_batch() {
             assert_eq!(page.next_after, Some(2));
             assert_eq!(page.items[0].outbox_id, Some(77));
 
-            let done = CampaignRepo::set_state(s, "acme", c.id, &["running", "paused"], "done", None)?.unwrap();
+            let done =
+                CampaignRepo::set_state(s, "acme", c.id, &["running", "paused"], "done", None)?
+                    .unwrap();
             assert_eq!(done.state, "done");
             assert!(done.finished_at.is_some());
             assert!(CampaignRepo::active(s, i64::MAX)?.is_empty());
@@ -237,18 +259,21 @@ fn scheduled_campaigns_become_active_when_due_and_the_backlog_counts_campaign_se
             assert_eq!(CampaignRepo::active(s, 5_000)?.len(), 1);
             assert_eq!(CampaignRepo::backlog(s, "100")?, 0);
             for (key, source) in [("a", "campaign:1"), ("b", "api"), ("c", "campaign:2")] {
-                crate::OutboxRepo::enqueue(s, &crate::outbox::NewSend {
-                    tenant: "acme",
-                    phone_number_id: "100",
-                    to: "391",
-                    kind: "template",
-                    category: "marketing",
-                    body: &serde_json::json!({}),
-                    idempotency_key: Some(key),
-                    source,
-                    not_before: 0,
-                    wait_reason: None,
-                })?;
+                crate::OutboxRepo::enqueue(
+                    s,
+                    &crate::outbox::NewSend {
+                        tenant: "acme",
+                        phone_number_id: "100",
+                        to: "391",
+                        kind: "template",
+                        category: "marketing",
+                        body: &serde_json::json!({}),
+                        idempotency_key: Some(key),
+                        source,
+                        not_before: 0,
+                        wait_reason: None,
+                    },
+                )?;
             }
             assert_eq!(CampaignRepo::backlog(s, "100")?, 2);
             assert_eq!(CampaignRepo::list(s, "acme")?.len(), 1);
