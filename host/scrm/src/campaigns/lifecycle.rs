@@ -127,9 +127,7 @@ pub async fn start(
     let at = at.map(|t| parse_start(t, now_ms())).transpose()?;
     let tenant = tenant.to_owned();
     db.write(move |s| {
-        Ok(scrm_store::transaction_if(s, |tx| {
-            Ok(start_in(tx, &tenant, id, at, defaults))
-        })?)
+        scrm_store::transaction_if(s, |tx| Ok(start_in(tx, &tenant, id, at, defaults)))
     })
     .await?
 }

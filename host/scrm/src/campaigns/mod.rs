@@ -105,7 +105,7 @@ impl CampaignError {
             CampaignError::Template(t) => t.code(),
             CampaignError::Parameter { .. } => "invalid_parameter",
             CampaignError::Invalid(_) => "invalid_campaign",
-            CampaignError::Number { code, .. } => *code,
+            CampaignError::Number { code, .. } => code,
             CampaignError::NotFound(_) => "not_found",
             CampaignError::State { .. } => "campaign_state",
             CampaignError::Store(_) => "store",
