@@ -123,44 +123,99 @@ async fn delivery_status(host: &Host, wamid: &str, to: &str, status: &str) {
     host.settle().await;
 }
 
+/// Anna and Franco: VIPs who opted in. Bruno: a VIP who complained. Carla: a VIP
+/// without opt-in. Dario: opted in, not a VIP. Elena: a VIP who wrote STOP. Anna's
+/// tier (`gold`) comes from the CRM.
+async fn six_customers(host: &Host) {
+    let people = [
+        (
+            "393471000001",
+            "Anna Rossi",
+            &["I am a gold member"][..],
+            true,
+        ),
+        (
+            "393471000002",
+            "Bruno Verdi",
+            &["gold member here", "this is a complaint"][..],
+            true,
+        ),
+        ("393471000003", "Carla Neri", &["gold member!"][..], false),
+        ("393471000004", "Dario Blu", &["hello"][..], true),
+        (
+            "393471000005",
+            "Elena Gialli",
+            &["I'm a gold member"][..],
+            true,
+        ),
+        (
+            "393471000006",
+            "Franco Viola",
+            &["gold member since 2020"][..],
+            true,
+        ),
+    ];
+    for (wa, name, texts, opted_in) in people {
+        for t in texts {
+            says(host, wa, name, t).await;
+        }
+        if opted_in {
+            opt_in(host, wa).await;
+        }
+    }
+    // WhatsApp stamps messages in whole seconds: the STOP must come a second after
+    // the opt-in to be the newer of the two.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    says(host, "393471000005", "Elena Gialli", "STOP").await;
+    host.db()
+        .write(|s| {
+            let id = scrm_store::ContactRepo::id_by_phone(s, "acme", "+393471000001")?.unwrap();
+            let tier = scrm_store::crm::FieldClock {
+                value: json!("gold"),
+                changed_at: 1,
+                source: "crm".into(),
+            };
+            scrm_store::CrmRepo::set_field(s, "acme", id, "tier", &tier)
+        })
+        .await
+        .unwrap();
+}
+
+/// A template send's recipient and body parameters.
+fn to_and_params(m: &SentMessage) -> (String, Vec<String>) {
+    let params = m.body["template"]["components"][0]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap().to_string())
+        .collect();
+    (m.body["to"].as_str().unwrap().to_string(), params)
+}
+
+/// Each recipient's WhatsApp id with "outcome reason".
+fn outcomes(page: &Value) -> Vec<(String, String)> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let outcome = i["outcome"].as_str().unwrap();
+            let reason = i["reason"].as_str().unwrap_or("");
+            (
+                i["wa_id"].as_str().unwrap().into(),
+                format!("{outcome} {reason}"),
+            )
+        })
+        .collect()
+}
+
 scrm_e2e::both_backends! {
     #[tokio::test]
     async fn a_campaign_reaches_exactly_the_opted_in_vips_with_their_parameters() {
         let graph = Graph::start().await;
         let dir = tempfile::tempdir().unwrap();
         let host = campaign_host(dir.path(), &graph).await;
-        // Anna and Franco: VIPs who opted in. Bruno: a VIP who complained. Carla: a VIP
-        // without opt-in. Dario: opted in, not a VIP. Elena: a VIP who wrote STOP.
-        let people = [
-            ("393471000001", "Anna Rossi", &["I am a gold member"][..], true),
-            ("393471000002", "Bruno Verdi", &["gold member here", "this is a complaint"][..], true),
-            ("393471000003", "Carla Neri", &["gold member!"][..], false),
-            ("393471000004", "Dario Blu", &["hello"][..], true),
-            ("393471000005", "Elena Gialli", &["I'm a gold member"][..], true),
-            ("393471000006", "Franco Viola", &["gold member since 2020"][..], true),
-        ];
-        for (wa, name, texts, opted_in) in people {
-            for t in texts {
-                says(&host, wa, name, t).await;
-            }
-            if opted_in {
-                opt_in(&host, wa).await;
-            }
-        }
-        // WhatsApp stamps messages in whole seconds: the STOP must come a second after
-        // the opt-in to be the newer of the two.
-        tokio::time::sleep(Duration::from_millis(1_100)).await;
-        says(&host, "393471000005", "Elena Gialli", "STOP").await;
-        // Anna's tier comes from the CRM.
-        host.db()
-            .write(|s| {
-                let id = scrm_store::ContactRepo::id_by_phone(s, "acme", "+393471000001")?.unwrap();
-                scrm_store::CrmRepo::set_field(s, "acme", id, "tier", &scrm_store::crm::FieldClock {
-                    value: json!("gold"), changed_at: 1, source: "crm".into() })
-            })
-            .await
-            .unwrap();
-
+        six_customers(&host).await;
         let c = create(&host, spring(AUDIENCE)).await;
         assert_eq!(c["state"], "draft");
         assert_eq!(c["language"], "en");
@@ -176,18 +231,7 @@ scrm_e2e::both_backends! {
         let mut sent = templates(&sent);
         sent.sort_by_key(|m| m.body["to"].as_str().unwrap_or_default().to_string());
         assert_eq!(sent.len(), 2, "{:?}", sent.iter().map(|m| &m.body).collect::<Vec<_>>());
-        let got: Vec<(String, Vec<String>)> = sent
-            .iter()
-            .map(|m| {
-                let params = m.body["template"]["components"][0]["parameters"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|p| p["text"].as_str().unwrap().to_string())
-                    .collect();
-                (m.body["to"].as_str().unwrap().to_string(), params)
-            })
-            .collect();
+        let got: Vec<(String, Vec<String>)> = sent.iter().map(|m| to_and_params(m)).collect();
         assert_eq!(
             got,
             [
@@ -203,12 +247,7 @@ scrm_e2e::both_backends! {
         let s = status(&host, &c["id"]).await;
         assert_eq!(s["counts"], json!({"delivered": 1, "read": 1, "skipped": 2}), "{s}");
         let r = host.ok("GET", &format!("/v1/tenants/acme/campaigns/{}/recipients", c["id"]), None).await;
-        let outcomes: Vec<(String, String)> = r["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| (i["wa_id"].as_str().unwrap().into(), format!("{} {}", i["outcome"].as_str().unwrap(), i["reason"].as_str().unwrap_or(""))))
-            .collect();
+        let outcomes = outcomes(&r);
         assert_eq!(
             outcomes,
             [
