@@ -269,6 +269,36 @@ fn a_paused_campaign_queues_nothing_until_resumed_and_a_scheduled_one_waits() {
 }
 
 #[test]
+fn a_contact_who_opts_out_after_the_start_is_skipped_at_send_time() {
+    on_each_backend(|db| async move {
+        let db = &db;
+        let c = create(db, "acme", request("tag:vip", good_params()))
+            .await
+            .unwrap();
+        start(db, "acme", c.id, None, Limits::default())
+            .await
+            .unwrap();
+        db.write(|s| {
+            scrm_store::ConsentRepo::opt_out(s, "acme", "393470000002", "keyword", now_ms())
+        })
+        .await
+        .unwrap();
+        let worker = CampaignWorker::new(db.clone(), "host-a", SendDefaults::default());
+        assert_eq!(worker.tick().await.unwrap(), 2);
+        let s = status(db, "acme", Some(c.id)).await.unwrap().remove(0);
+        assert_eq!(s.skipped, json!({"no_opt_in": 1, "opted_out": 1}));
+        let page = db
+            .read(move |s| {
+                CampaignRepo::recipients(s, c.id, scrm_store::page::PageRequest::new(None, None))
+            })
+            .await
+            .unwrap();
+        let two = page.items.iter().find(|r| r.contact_id == 2).unwrap();
+        assert_eq!(outcome(two), ("skipped", Some("opted_out".to_string())));
+    });
+}
+
+#[test]
 fn start_times_are_rfc3339_or_a_delay() {
     let now = 1_700_000_000_000;
     assert_eq!(parse_start("2h", now).unwrap(), now + 7_200_000);
