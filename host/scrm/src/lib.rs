@@ -13,6 +13,9 @@
 //! - [`sync`]: two-way CRM sync;
 //! - [`templates`]: the tenant's message-template registry (synced from Meta or
 //!   added by the operator) and the lookup automations and campaigns check;
+//! - [`campaigns`]: one template to an audience (`tag:vip AND NOT tag:complained`),
+//!   planned against the number's daily cap and throughput, run in batches so that
+//!   replies to customers always go first;
 //! - [`metrics`], [`server`] (wiring a running host), [`cli`] (the `scrm` command).
 //!
 //! Dependencies point down only: this crate uses the three below it, and none of them
@@ -22,6 +25,7 @@
 pub mod api;
 pub mod automation;
 pub mod backoff;
+pub mod campaigns;
 pub mod cli;
 pub mod cloud;
 pub mod config;

@@ -1,6 +1,6 @@
 //! Starting the host: open the store, set up operator authentication, load every
-//! tenant's plugins, start the inbound worker, the outbox's sender and the Cloud API
-//! health prober, and serve HTTP.
+//! tenant's plugins, start the inbound worker, the outbox's sender, the flow and
+//! campaign runners and the Cloud API health prober, and serve HTTP.
 
 use crate::api::{self, AppState, auth::AdminAuth};
 use crate::cloud::health::Health;
@@ -38,6 +38,7 @@ pub struct Running {
     downloader: JoinHandle<()>,
     syncer: JoinHandle<()>,
     flow_worker: JoinHandle<()>,
+    campaigner: JoinHandle<()>,
     /// Follows other hosts' plugin changes (PostgreSQL).
     follower: Option<JoinHandle<()>>,
     /// This host's name on its claims.
@@ -72,6 +73,7 @@ impl Running {
             &self.downloader,
             &self.syncer,
             &self.flow_worker,
+            &self.campaigner,
         ] {
             task.abort();
         }
@@ -85,6 +87,7 @@ impl Running {
             &mut self.downloader,
             &mut self.syncer,
             &mut self.flow_worker,
+            &mut self.campaigner,
         ] {
             let _ = task.await;
         }
@@ -275,6 +278,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     )
     .with_outbox_wake(outbox.waker());
     let flow_worker = tokio::spawn(flows.clone().run());
+    let campaigns =
+        crate::campaigns::worker::CampaignWorker::new(db.clone(), &host_id, outbox.defaults())
+            .with_outbox_wake(outbox.waker());
+    let campaigner = tokio::spawn(campaigns.run());
     let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone())
         .with_host(&host_id, crate::pipeline::DEFAULT_LANES)
         .with_flow_wake(flows.waker())
@@ -322,6 +329,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         sender,
         syncer,
         flow_worker,
+        campaigner,
         follower,
         host_id,
         _lock: lock,

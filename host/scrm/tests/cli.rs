@@ -873,3 +873,101 @@ fn template_commands_check_a_file_here_and_refusals_exit_3() {
         Some(0)
     );
 }
+
+#[test]
+fn campaign_commands_create_plan_start_and_refusals_exit_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path());
+    let run = |args: &[&str]| {
+        let out = scrm(&server, args);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        (
+            out.status.code(),
+            text + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let secret = "0123456789abcdef0123456789abcdef";
+    assert_eq!(
+        words(
+            &server,
+            &format!("app add --id app1 --app-secret {secret} --verify-token v")
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    assert_eq!(
+        words(
+            &server,
+            "tenant add --id acme --app app1 --phone-number-id 100"
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let file = tmp.path().join("promo.json");
+    std::fs::write(
+        &file,
+        r#"{"name": "promo", "language": "en", "category": "MARKETING",
+            "components": [{"type": "BODY", "text": "Hi {{1}}"}]}"#,
+    )
+    .unwrap();
+    let add = format!("template add --tenant acme --file {}", file.display());
+    assert_eq!(words(&server, &add).status.code(), Some(0));
+    let create = |audience: &str, param: &str| {
+        run(&[
+            "campaign",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "spring",
+            "--template",
+            "promo",
+            "--audience",
+            audience,
+            "--param",
+            param,
+        ])
+    };
+    let hi = "{{ contact.first_name | default(\"there\") }}";
+    // Refusals: exit 3 with the server's code and reason.
+    let (code, out) = create("tag:vip AND", hi);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains("line 1, column 12: expected tag:, field:, crm:, opted_in, NOT or '('"),
+        "{out}"
+    );
+    assert!(out.contains("invalid_audience"), "{out}");
+    let (code, out) = create("tag:vip", "{{ contact.first_name }}");
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains("invalid_parameter") && out.contains("default"),
+        "{out}"
+    );
+    let (code, out) = create("tag:vip AND NOT tag:complained", hi);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("campaign 1 \"spring\": draft  template promo (en) from 100"),
+        "{out}"
+    );
+    let (code, out) = run(&["campaign", "plan", "--tenant", "acme", "1"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("audience: 0 contacts match"), "{out}");
+    assert!(out.contains("one window"), "{out}");
+    let (code, out) = run(&["campaign", "pause", "--tenant", "acme", "1"]);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("campaign_state"), "{out}");
+    let (code, out) = run(&["campaign", "start", "--tenant", "acme", "1", "--at", "1h"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("scheduled") && out.contains("starts at"),
+        "{out}"
+    );
+    let (code, out) = run(&["campaign", "status", "--tenant", "acme"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("campaign 1 \"spring\": scheduled"), "{out}");
+    let (code, out) = run(&["campaign", "status", "--tenant", "acme", "1", "--json"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\"state\": \"scheduled\""), "{out}");
+}

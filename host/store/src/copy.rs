@@ -696,6 +696,15 @@ INSERT INTO templates (tenant_id, name, language, status, category, parameter_fo
                        parameters, components, meta_id, source, status_at, synced_at)
     VALUES ('acme', 'order_update', 'en_US', 'APPROVED', 'UTILITY', 'POSITIONAL', 2,
             '{"format":"POSITIONAL","body":2}', '[]', '759133452832154', 'meta', 25, 25);
+INSERT INTO campaigns (id, tenant_id, name, template, language, category, params, audience,
+                       phone_number_id, interactions, state, scheduled_at, plan, created_at,
+                       started_at, updated_at)
+    VALUES (1, 'acme', 'spring', 'order_update', 'en_US', 'utility', '["{{ contact.name }}"]',
+            'tag:vip AND NOT tag:complained', '100', 3, 'running', NULL, '{"batch":false}', 26, 26, 26);
+INSERT INTO campaign_recipients (campaign_id, contact_id, wa_id, batch, state, reason, outbox_id,
+                                 queued_at, updated_at)
+    VALUES (1, 1200, '39347001200', 0, 'queued', NULL, 1, 26, 26),
+           (1, 2, '39347002', 0, 'skipped', 'no_opt_in', NULL, NULL, 26);
 "#;
 
     /// A filled SQLite file (in `dir`), checked to hold rows in every table.

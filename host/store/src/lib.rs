@@ -30,6 +30,7 @@
 
 pub mod apps;
 mod bulk;
+pub mod campaigns;
 pub mod consent;
 pub mod contacts;
 pub mod conversations;
@@ -60,6 +61,7 @@ pub mod tenants;
 pub mod testing;
 
 pub use apps::AppRepo;
+pub use campaigns::CampaignRepo;
 pub use consent::ConsentRepo;
 pub use contacts::ContactRepo;
 pub use conversations::ConversationRepo;

@@ -223,6 +223,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0019_links.sql")),
     // 0020: the tenant's message templates and its WhatsApp Business Account id.
     M::up(include_str!("migrations/0020_templates.sql")),
+    // 0021: campaigns and their recipients; indexes audiences look contacts up by.
+    M::up(include_str!("migrations/0021_campaigns.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -253,6 +255,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0018_flows.sql"),
     include_str!("migrations/postgres/0019_links.sql"),
     include_str!("migrations/postgres/0020_templates.sql"),
+    include_str!("migrations/postgres/0021_campaigns.sql"),
 ];
 
 #[cfg(test)]

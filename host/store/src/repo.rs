@@ -56,6 +56,7 @@ macro_rules! repo {
 /// [`crate::Db::write`] can use.
 pub trait Store:
     crate::apps::AppRepo
+    + crate::campaigns::CampaignRepo
     + crate::consent::ConsentRepo
     + crate::contacts::ContactRepo
     + crate::conversations::ConversationRepo

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod campaigns;
 pub mod crm;
 pub mod error;
 pub mod flows;
@@ -161,6 +162,24 @@ pub fn router(state: AppState) -> Router {
             get(flows::get).put(flows::enable),
         )
         .route("/tenants/{id}/flows/{name}/disable", post(flows::disable))
+        .route(
+            "/tenants/{id}/campaigns",
+            post(campaigns::create).get(campaigns::list),
+        )
+        .route("/tenants/{id}/campaigns/{cid}", get(campaigns::get))
+        .route("/tenants/{id}/campaigns/{cid}/plan", get(campaigns::plan))
+        .route(
+            "/tenants/{id}/campaigns/{cid}/start",
+            post(campaigns::start),
+        )
+        .route(
+            "/tenants/{id}/campaigns/{cid}/pause",
+            post(campaigns::pause),
+        )
+        .route(
+            "/tenants/{id}/campaigns/{cid}/recipients",
+            get(campaigns::recipients),
+        )
         .route("/inbox", get(admin::inbox_stats))
         .fallback(|| async { error::ApiError::not_found("no such API route; see docs/api.md") })
         .route_layer(axum::middleware::from_fn_with_state(

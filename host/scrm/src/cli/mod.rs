@@ -5,6 +5,7 @@
 //! Exit codes: 0 success, 1 failure, 2 usage error, 3 the server refused the
 //! request (the message says why), 4 the server could not be reached.
 
+mod campaign;
 mod classifier;
 mod client;
 mod commands;
@@ -57,6 +58,10 @@ enum Command {
     /// Automation: add flows, enable them per tenant with parameters, see what they did.
     #[command(subcommand)]
     Flow(flow::FlowCommand),
+    /// Campaigns: one approved template to an audience (tag:vip AND NOT
+    /// tag:complained), planned against the number's limits, started, paused, followed.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
     /// A tenant's message templates: sync from its WhatsApp Business Account, list,
     /// add from a file, check, remove.
     #[command(subcommand)]
@@ -392,6 +397,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Classifier(cmd) => classifier::run(cmd).await,
             Command::Crm(cmd) => crm::run(cmd).await,
             Command::Flow(cmd) => flow::run(cmd).await,
+            Command::Campaign(cmd) => campaign::run(cmd).await,
             Command::Template(cmd) => templates::run(cmd).await,
             Command::MigrateStore(args) => migrate::run(args).await,
         }
