@@ -1042,3 +1042,66 @@ async fn a_field_changed_in_hubspot_reaches_the_flows() {
     .expect("the flow answered the field change");
     assert_eq!(texts, ["field name: Mario -> Mario Rossi"]);
 }
+
+/// The questionnaire's answers, stored on the contact by the flow, reach HubSpot
+/// with the contact's next write (the properties the tenant defined for them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiz_answers_stored_on_the_contact_reach_hubspot() {
+    let hub = HubSpot::start().await;
+    for p in [
+        "skin_type",
+        "skin_quiz_q1",
+        "skin_quiz_q2",
+        "skin_quiz_q3",
+        "skin_quiz_q4",
+        "skin_quiz_q5",
+    ] {
+        hub.define_property("contacts", p);
+    }
+    let graph = Graph::start().await;
+    let host = setup_sending(&hub, &graph).await;
+    scrm_e2e::flows::add_flow(&host, "questionnaire").await;
+    scrm_e2e::flows::add_template(&host, "sample_request", "en", "Samples: {{1}}").await;
+    host.ok("PUT", "/v1/tenants/acme/flows/questionnaire", None)
+        .await;
+    crm::customer_writes(&host, "Mario", &[("wamid.q0", "quiz")]).await;
+    let answers = [
+        ("q1", "shiny"),
+        ("q2", "often"),
+        ("q3", "oily"),
+        ("q4", "large"),
+        ("q5", "greasy"),
+    ];
+    for (i, (q, a)) in answers.iter().enumerate() {
+        // Each answer after the flow asked its question.
+        scrm_e2e::eventually(|| async { Ok((graph.sent_count() > i).then_some(())) })
+            .await
+            .expect("the next question was sent");
+        let body = json!({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550000000", "phone_number_id": crm::PN},
+                "contacts": [{"profile": {"name": "Mario"}, "wa_id": crm::CUSTOMER}],
+                "messages": [{"from": crm::CUSTOMER, "id": format!("wamid.qa{i}"),
+                    "timestamp": crm::now_secs().to_string(), "type": "interactive",
+                    "interactive": {"type": "list_reply", "list_reply": {"id": format!("quiz:{q}:{a}"), "title": "x"}}}]
+            }}]}]
+        });
+        let (status, _) = host
+            .post_signed(&serde_json::to_vec(&body).unwrap(), scrm_e2e::APP_SECRET)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        host.settle().await;
+    }
+    let contact = scrm_e2e::eventually(|| async {
+        let found = hub.contacts_by_phone(E164);
+        Ok(found
+            .into_iter()
+            .find(|c| c.prop("skin_type").is_some() && c.prop("skin_quiz_q5").is_some()))
+    })
+    .await
+    .expect("the answers reached HubSpot");
+    assert_eq!(contact.prop("skin_type"), Some("oily"));
+    assert_eq!(contact.prop("skin_quiz_q2"), Some("often"));
+}
