@@ -479,6 +479,21 @@ pub(crate) fn status_subject(
     )
 }
 
+/// Marks the tenant's conversation resolved at `at`; its contact, or none when the
+/// tenant has no such conversation.
+pub(crate) fn resolve_conversation(
+    conn: &Conn<'_>,
+    tenant: &str,
+    conversation_id: i64,
+    at: i64,
+) -> Result<Option<i64>, StoreError> {
+    conn.query_opt(
+        "UPDATE conversations SET resolved_at = ?3 WHERE tenant_id = ?1 AND id = ?2 RETURNING contact_id",
+        params![tenant, conversation_id, at],
+        |r| r.get(0),
+    )
+}
+
 /// The tenant's time zone (IANA name), if the tenant exists.
 pub(crate) fn time_zone(conn: &Conn<'_>, tenant: &str) -> Result<Option<String>, StoreError> {
     conn.query_opt(
@@ -554,6 +569,8 @@ crate::repo! {
         fn set_flow_disabled(tenant: &str, name: &str, disabled: bool) -> Result<bool, StoreError>;
         /// Queues an event for the tenant's flows that want it; how many.
         fn enqueue_event(tenant: &str, kind: &str, contact_id: i64, event: &str, except: Option<&str>) -> Result<usize, StoreError>;
+        /// Marks a conversation resolved; its contact, if it exists.
+        fn resolve_conversation(tenant: &str, conversation_id: i64, at: i64) -> Result<Option<i64>, StoreError>;
         /// The tenant's time zone.
         fn time_zone(tenant: &str) -> Result<Option<String>, StoreError>;
         /// Sets the tenant's time zone.

@@ -136,3 +136,21 @@ pub async fn disable(
     let mut items = ops::status(&state.db, &tenant, Some(&name), 20).await?;
     Ok(Json(items.remove(0)))
 }
+
+/// `POST /v1/tenants/{id}/conversations/{cid}/resolve`: marks the conversation
+/// resolved; the tenant's flows that want it get a `resolved` event.
+pub async fn resolve(
+    State(state): State<AppState>,
+    Path((tenant, conversation)): Path<(String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    let at = scrm_store::now_ms();
+    let t = tenant.clone();
+    let contact = state
+        .db
+        .write(move |c| crate::automation::resolve_conversation(c, &t, conversation, at))
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("tenant {tenant:?} has no conversation {conversation}"))
+        })?;
+    Ok(Json(json!({"id": conversation, "contact_id": contact, "resolved_at": at})))
+}

@@ -87,6 +87,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{id}/contacts", get(read::contacts))
         .route("/tenants/{id}/conversations", get(read::conversations))
         .route(
+            "/tenants/{id}/conversations/{conversation}/resolve",
+            post(flows::resolve),
+        )
+        .route(
             "/tenants/{id}/messages",
             get(read::messages).post(send::send),
         )

@@ -80,3 +80,32 @@ pub fn record_click(
         Ok(Some(click))
     })
 }
+
+/// Marks the tenant's conversation resolved and queues the flows' `resolved` event
+/// for its contact, in one transaction; the contact, or `None` when the tenant has no
+/// such conversation.
+///
+/// # Errors
+/// On database failure.
+pub fn resolve_conversation(
+    c: &dyn Store,
+    tenant: &str,
+    conversation_id: i64,
+    at: i64,
+) -> Result<Option<i64>, StoreError> {
+    scrm_store::transaction(c, |tx| {
+        let Some(contact) = scrm_store::FlowRepo::resolve_conversation(tx, tenant, conversation_id, at)?
+        else {
+            return Ok(None);
+        };
+        emit(
+            tx,
+            tenant,
+            "resolved",
+            contact,
+            &serde_json::json!({"conversation_id": conversation_id, "at": at}),
+            None,
+        )?;
+        Ok(Some(contact))
+    })
+}

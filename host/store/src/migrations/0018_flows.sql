@@ -3,6 +3,8 @@
 -- disabled without losing its versions.
 -- The tenant's time zone (IANA name): flows' schedules run in it.
 ALTER TABLE tenants ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
+-- When the conversation was last resolved (flows get a `resolved` event).
+ALTER TABLE conversations ADD COLUMN resolved_at INTEGER;
 ALTER TABLE plugin_slots ADD COLUMN disabled_at INTEGER;
 
 -- The flows the operator added to the host, by component: what each says about
