@@ -89,6 +89,28 @@ scrm_e2e::both_backends! {
     }
 
     #[tokio::test]
+    async fn resolving_a_conversation_reaches_the_flows() {
+        let graph = Graph::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let host = host_with_echo(dir.path(), &graph, json!({"min_interval": "0s"})).await;
+        inbound(&host, WEI, "Wei Chen", "wamid.z1", "hi").await;
+        eventually(|| async { Ok((graph.sent_count() == 1).then_some(())) }).await.unwrap();
+        let conversation = host.ok("GET", "/v1/tenants/acme/conversations", None).await["items"][0]["id"].clone();
+        let resolved = host.ok("POST", &format!("/v1/tenants/acme/conversations/{conversation}/resolve"), None).await;
+        assert!(resolved["resolved_at"].as_i64().is_some(), "{resolved}");
+        let texts = eventually(|| async {
+            let texts: Vec<String> = graph.sent_messages().iter()
+                .filter_map(|m| m.body["text"]["body"].as_str().map(str::to_owned)).collect();
+            Ok((texts.len() == 2).then_some(texts))
+        })
+        .await
+        .unwrap();
+        assert_eq!(texts[1], "Thanks for talking to us!");
+        let (code, _) = host.api("POST", "/v1/tenants/acme/conversations/999999/resolve", None).await;
+        assert_eq!(code, reqwest::StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
     async fn every_automated_send_carries_the_flow_and_version_that_caused_it() {
         let graph = Graph::start().await;
         let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,8 @@
 //! key-value store and answers `fired N`; a timer with the payload `quiet` does
 //! nothing), `next tuesday 10 ZONE` answers the next Tuesday 10:00 in ZONE (Unix ms);
 //! schedule events (parameter `every`) are counted in the key-value store; a
-//! contact field that changed is answered with `field NAME: OLD -> NEW`; anything else is answered with `ok: TEXT`.
+//! contact field that changed is answered with `field NAME: OLD -> NEW`, a resolved
+//! conversation with `Thanks for talking to us!`; anything else is answered with `ok: TEXT`.
 
 use scrm_plugin_sdk::flows::{Action, Event, FlowError, Info, Param, ParamKind, Trigger};
 
@@ -18,7 +19,7 @@ impl scrm_plugin_sdk::Flow for Hostile {
         Info {
             name: "hostile-flow".into(),
             description: "misbehaves as the message says: panic, loop, fail".into(),
-            triggers: vec!["message".into(), "field-changed".into()],
+            triggers: vec!["message".into(), "field-changed".into(), "resolved".into()],
             params: vec![
                 Param {
                     name: "min_interval".into(),
@@ -51,6 +52,9 @@ impl scrm_plugin_sdk::Flow for Hostile {
                     f.name,
                     text(&f.new)
                 ))]);
+            }
+            Trigger::Resolved => {
+                return Ok(vec![Action::Reply("Thanks for talking to us!".into())]);
             }
             Trigger::Schedule(name) => {
                 scrm_plugin_sdk::automation::count(&format!("schedule/{name}"))?;

@@ -150,7 +150,11 @@ pub async fn resolve(
         .write(move |c| crate::automation::resolve_conversation(c, &t, conversation, at))
         .await?
         .ok_or_else(|| {
-            ApiError::not_found(format!("tenant {tenant:?} has no conversation {conversation}"))
+            ApiError::not_found(format!(
+                "tenant {tenant:?} has no conversation {conversation}"
+            ))
         })?;
-    Ok(Json(json!({"id": conversation, "contact_id": contact, "resolved_at": at})))
+    Ok(Json(
+        json!({"id": conversation, "contact_id": contact, "resolved_at": at}),
+    ))
 }

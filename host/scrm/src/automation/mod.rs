@@ -94,7 +94,8 @@ pub fn resolve_conversation(
     at: i64,
 ) -> Result<Option<i64>, StoreError> {
     scrm_store::transaction(c, |tx| {
-        let Some(contact) = scrm_store::FlowRepo::resolve_conversation(tx, tenant, conversation_id, at)?
+        let Some(contact) =
+            scrm_store::FlowRepo::resolve_conversation(tx, tenant, conversation_id, at)?
         else {
             return Ok(None);
         };
