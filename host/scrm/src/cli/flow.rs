@@ -138,6 +138,25 @@ fn job_line(j: &Value) -> String {
     )
 }
 
+/// A flow's parameters as `name=value` pairs, long values shortened (`--json` has
+/// them whole).
+fn params_line(raw: &str) -> String {
+    let Ok(Value::Object(params)) = serde_json::from_str::<Value>(raw) else {
+        return short(raw, 200);
+    };
+    params
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            format!("{k}={}", short(&text, 32))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn status_lines(items: &[Value]) -> String {
     let mut out = String::new();
     for f in items {
@@ -150,7 +169,7 @@ fn status_lines(items: &[Value]) -> String {
                 .as_str()
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default(),
-            f["params"].as_str().unwrap_or(""),
+            params_line(f["params"].as_str().unwrap_or("")),
             f["counts"]
         ));
         let waiting = f["waiting"].as_array().cloned().unwrap_or_default();
