@@ -23,6 +23,7 @@
 //!   a tenant with parameters ([`params`]), disabling it, and its status.
 //! - **Templates** ([`template`]): the one template language for every message.
 
+mod actions;
 pub mod ops;
 pub mod params;
 pub mod reader;
