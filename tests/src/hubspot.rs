@@ -540,6 +540,16 @@ impl HubSpot {
     /// # Panics
     /// When there is no such contact.
     pub fn sales_edit(&self, id: &str, props: &[(&str, &str)]) -> Vec<Value> {
+        self.sales_edit_object("contacts", id, props)
+    }
+
+    /// [`HubSpot::sales_edit`] for an object of any type (`order`, `deals`, …).
+    pub fn sales_edit_object(
+        &self,
+        kind: &'static str,
+        id: &str,
+        props: &[(&str, &str)],
+    ) -> Vec<Value> {
         let props: Map<String, Value> = props
             .iter()
             .map(|(k, v)| (k.to_string(), json!(v)))
@@ -548,8 +558,8 @@ impl HubSpot {
         let before = inner.store.events.len();
         inner
             .store
-            .update("contacts", id, &props, "CRM_UI")
-            .expect("edit contact");
+            .update(kind, id, &props, "CRM_UI")
+            .expect("edit object");
         inner.store.events[before..].to_vec()
     }
 

@@ -4,7 +4,8 @@
 //! the customer's time zone (a HubSpot contact property) and the tracking link; the
 //! parcel moving on to out-for-delivery and delivered is told once each; a courier
 //! answering a proxy's 502, or AfterShip's 429, fails that event only, which the
-//! host retries.
+//! host retries. An order that ships in HubSpot reaches the flow with the next pull
+//! (an `order` event from the CRM), and the customer is told without asking.
 
 use scrm_e2e::aftership::{self, AfterShip, Fault};
 use scrm_e2e::crm::{self, E164};
@@ -20,8 +21,9 @@ const LINK: &str = "https://tracking.example-courier.invalid/brt/1Z999AA10123456
 const ESTIMATE: &str = "2026-12-10T14:30:00+01:00";
 
 /// A host with tenant `acme` synced to `hub` (its contacts' `time_zone` property
-/// pulled onto contacts), AfterShip as its courier and the flow enabled.
-async fn setup(hub: &HubSpot, graph: &Graph, ship: &AfterShip) -> Host {
+/// pulled onto contacts; `connector` added to the connector's config), AfterShip as
+/// its courier and the flow enabled.
+async fn setup(hub: &HubSpot, graph: &Graph, ship: &AfterShip, connector: &str) -> Host {
     let host = orders::sending_host(graph, &[("hubspot_token", ACCESS_TOKEN)]).await;
     crm::install_classifier(&host, "acme").await;
     crm::install_mapper(
@@ -31,7 +33,7 @@ async fn setup(hub: &HubSpot, graph: &Graph, ship: &AfterShip) -> Host {
     )
     .await;
     let config = format!(
-        "base_url = \"{}\"\npull_settle_ms = 0\npull_properties = [\"time_zone\"]\n",
+        "base_url = \"{}\"\npull_settle_ms = 0\npull_properties = [\"time_zone\"]\n{connector}",
         hub.url()
     );
     let policy = crm::loopback_policy(hub.addr().port(), "hubspot_token", "Bearer ");
@@ -51,7 +53,8 @@ scrm_e2e::both_backends! {
             ("hs_total_price", "59.8"), ("hs_fulfillment_status", "Shipped"),
             ("hs_shipping_tracking_number", NUMBER)], &[("SER-30", "Siero viso", 2.0, 29.9)]);
         ship.set("brt", NUMBER, "InTransit", "In Transit", Some(ESTIMATE));
-        let host = setup(&hub, &graph, &ship).await;
+        // Orders are not pulled here: the customer asks (the next test pulls them).
+        let host = setup(&hub, &graph, &ship, "pull_orders = false\n").await;
 
         // The customer's first message links them to the HubSpot contact; the time
         // zone a salesperson then notes there comes back with a pull.
@@ -110,5 +113,55 @@ scrm_e2e::both_backends! {
         }
         let s = flow_status(&host).await;
         assert!(s["waiting"].as_array().is_none_or(Vec::is_empty), "{s}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_order_shipped_in_the_crm_is_told_without_being_asked() {
+        let (hub, graph, ship) = (HubSpot::start().await, Graph::start().await, AfterShip::start().await);
+        hub.define_property("contacts", "time_zone");
+        let contact = hub.create_contact(&[("firstname", "Mario"), ("lastname", "Rossi"), ("phone", E164)]);
+        ship.set("brt", NUMBER, "InTransit", "In Transit", Some(ESTIMATE));
+        let host = setup(&hub, &graph, &ship, "order_interval_ms = 0\n").await;
+        crm::customer_writes(&host, "Mario", &[("wamid.hello", "Buongiorno")]).await;
+        crm::synced(&host, "acme", Duration::from_secs(60)).await;
+
+        // The shop records an order, not shipped yet: the flow hears of it from the
+        // pull, and has nothing to tell.
+        let order = hub.create_order(&contact, &[("hs_order_name", "#1043"), ("hs_currency_code", "EUR"),
+            ("hs_total_price", "29.9"), ("hs_fulfillment_status", "Processing")],
+            &[("SER-30", "Siero viso", 1.0, 29.9)]);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let pulled = crm::pull(&host, "acme").await;
+        assert_eq!(pulled["orders"], 1, "{pulled}");
+        let heard = eventually(|| async {
+            let s = flow_status(&host).await;
+            let recent = s["recent"].as_array().cloned().unwrap_or_default();
+            Ok(recent.into_iter().find(|j| j["kind"] == "order"))
+        })
+        .await
+        .expect("the CRM's order reaches the flow");
+        let event: serde_json::Value = serde_json::from_str(heard["event"].as_str().unwrap()).unwrap();
+        assert_eq!(event["source"], "crm", "{heard}");
+        assert_eq!(event["id"], order.as_str(), "{heard}");
+        assert!(ship.requests().is_empty(), "{:?}", ship.requests());
+
+        // It ships: the tracking number set in HubSpot comes with the next pull, and
+        // the customer is told once.
+        hub.sales_edit_object("order", &order, &[("hs_fulfillment_status", "Shipped"),
+            ("hs_shipping_tracking_number", NUMBER)]);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let pulled = crm::pull(&host, "acme").await;
+        assert_eq!(pulled["orders"], 1, "{pulled}");
+        let all = sent_containing(&graph, "#1043").await;
+        let notice = all.iter().find(|t| t.contains("#1043")).unwrap();
+        assert!(notice.starts_with("Aggiornamento sul tuo ordine #1043: in viaggio."), "{notice}");
+        assert!(notice.contains(LINK), "{notice}");
+
+        // Nothing changed since: the next pull brings no order, nothing more is sent.
+        let pulled = crm::pull(&host, "acme").await;
+        assert_eq!(pulled["orders"], 0, "{pulled}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let told = texts(&graph).into_iter().filter(|t| t.contains("#1043")).count();
+        assert_eq!(told, 1, "{:#?}", texts(&graph));
     }
 }

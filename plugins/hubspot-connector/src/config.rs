@@ -56,6 +56,13 @@ pub struct Config {
     /// property, HubSpot has none of its own); unset: the courier is left to the
     /// tracking service to recognise from the number.
     pub order_carrier_property: Option<String>,
+    /// Orders changed in HubSpot are read on pulls (and handed to the host as
+    /// `order` records, which reach the tenant's flows as `order` events) at most
+    /// this often, ms; 0: on every pull. Like replies, they share HubSpot's search
+    /// rate with the contacts.
+    pub order_interval_ms: u32,
+    /// Whether pulls read changed orders at all.
+    pub pull_orders: bool,
 }
 
 impl Default for Config {
@@ -85,6 +92,8 @@ impl Default for Config {
             reply_marker: Some("/wa".into()),
             reply_interval_ms: 5_000,
             order_carrier_property: None,
+            order_interval_ms: 5_000,
+            pull_orders: true,
         }
     }
 }

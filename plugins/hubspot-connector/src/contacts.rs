@@ -175,6 +175,9 @@ pub struct Cursor {
     /// Replies (communications) were read up to this time, Unix ms (0: a day ago).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub replies: i64,
+    /// Orders were read up to this time, Unix ms (0: a day ago).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub orders: i64,
     /// Contacts already read whose change time is exactly `t`.
     pub ids: Vec<String>,
 }

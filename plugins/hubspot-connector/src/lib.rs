@@ -19,7 +19,9 @@
 //!   retried write finds its communication or deal instead of adding a second.
 //! - **Changes** are pulled with the search API, contacts sorted by
 //!   `lastmodifieddate` ascending; the cursor is the newest change time read (with the
-//!   ids read at exactly that time).
+//!   ids read at exactly that time). Orders changed since the last pull come with
+//!   them as `order` records (see [`orders`]), which reach the flows as `order`
+//!   events.
 //! - **Webhooks** (`contact.propertyChange`, `contact.creation`, …) are checked with
 //!   the v3 signature, keyed by a tenant secret the plugin never sees.
 //!
@@ -328,7 +330,7 @@ impl Connector for HubSpot {
             .unwrap_or_default();
         let full = results.len() >= limit as usize;
         let more = full || found["paging"]["next"]["after"].is_string();
-        let records = pos
+        let mut records: Vec<CrmRecord> = pos
             .advance(results, full)
             .into_iter()
             .filter_map(|object| contacts::record(&cfg, object))
@@ -349,6 +351,19 @@ impl Connector for HubSpot {
                 Err(e) => return Err(e),
             }
         };
+        // Orders likewise, at most every `order_interval_ms`.
+        let due = cfg.pull_orders
+            && (pos.orders == 0 || until - pos.orders >= i64::from(cfg.order_interval_ms));
+        if !more && due {
+            match orders::changed(&cfg, pos.orders, until) {
+                Ok((changed, next)) => {
+                    pos.orders = next;
+                    records.extend(changed);
+                }
+                Err(ConnectorError::RateLimited(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(Changes {
             records,
             replies,

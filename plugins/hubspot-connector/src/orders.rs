@@ -16,11 +16,18 @@
 //! An order is placed at `hs_external_created_date` (the shop's time, when an
 //! integration such as Shopify's sets it), else `hs_createdate`; its state is
 //! `hs_fulfillment_status`, else its pipeline stage.
+//!
+//! Pulls also read the orders changed since the last ([`changed`]): one search on
+//! `hs_lastmodifieddate` and one association read to their contacts. Each comes to
+//! the host as a record of object `order` with the fields `contact` (the HubSpot
+//! contact id), `number`, `state` and `tracking_number`; the host turns it into the
+//! flows' `order` event (source `crm`). Orders changed more than a day before the
+//! first pull are not reported.
 
 use crate::client::Client;
 use crate::config::Config;
 use crate::timestamps::parse_ms;
-use scrm_plugin_sdk::{ConnectorError, OrderInfo, OrderLine};
+use scrm_plugin_sdk::{ConnectorError, CrmRecord, Field, FieldValue, OrderInfo, OrderLine};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -196,6 +203,111 @@ pub fn find(
         .collect())
 }
 
+/// Orders read per pull.
+const CHANGED_PAGE: usize = 100;
+
+/// A day, ms: how far back the first pull looks.
+const FIRST_LOOK_BACK_MS: i64 = 86_400_000;
+
+/// The search for orders changed after `since` and no later than `until`.
+fn changed_search(cfg: &Config, since: i64, until: i64) -> Value {
+    let mut props: Vec<&str> = ORDER_PROPERTIES.to_vec();
+    props.push("hs_lastmodifieddate");
+    if let Some(p) = cfg.order_carrier_property.as_deref() {
+        props.push(p);
+    }
+    json!({
+        "filterGroups": [{"filters": [
+            {"propertyName": "hs_lastmodifieddate", "operator": "GT", "value": since.to_string()},
+            {"propertyName": "hs_lastmodifieddate", "operator": "LTE", "value": until.to_string()}
+        ]}],
+        "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+        "properties": props,
+        "limit": CHANGED_PAGE,
+    })
+}
+
+/// One changed order as the record the host turns into an `order` event.
+pub fn change_record(o: &Value, contact: &str, cfg: &Config) -> CrmRecord {
+    let info = order_info(o, &[], cfg.order_carrier_property.as_deref());
+    let text = |name: &str, v: Option<String>| {
+        v.map(|v| Field {
+            name: name.into(),
+            value: FieldValue::Text(v),
+        })
+    };
+    let fields = [
+        text("contact", Some(contact.to_string())),
+        text("number", info.number),
+        text("state", info.state),
+        text("tracking_number", info.tracking_number),
+        text("carrier", info.carrier),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    CrmRecord {
+        object: "order".into(),
+        id: Some(info.id),
+        fields,
+        updated_at: prop(o, "hs_lastmodifieddate")
+            .or_else(|| o["updatedAt"].as_str())
+            .and_then(parse_ms),
+    }
+}
+
+/// The orders changed after `since` up to `until` (Unix ms; `since` 0: a day
+/// before `until`) that belong to a contact, as `order` records, and where the next
+/// read starts.
+///
+/// # Errors
+/// HubSpot's refusals as connector errors.
+pub fn changed(
+    cfg: &Config,
+    since: i64,
+    until: i64,
+) -> Result<(Vec<CrmRecord>, i64), ConnectorError> {
+    let since = if since == 0 {
+        until - FIRST_LOOK_BACK_MS
+    } else {
+        since
+    };
+    let api = Client::new(cfg);
+    let found = api.call(
+        "POST",
+        "/crm/v3/objects/order/search",
+        Some(&changed_search(cfg, since, until)),
+    )?;
+    let results = found["results"].as_array().cloned().unwrap_or_default();
+    let next = if results.len() < CHANGED_PAGE {
+        until
+    } else {
+        results
+            .iter()
+            .filter_map(|o| prop(o, "hs_lastmodifieddate").and_then(parse_ms))
+            .max()
+            .unwrap_or(until)
+    };
+    if results.is_empty() {
+        return Ok((Vec::new(), next));
+    }
+    let inputs: Vec<Value> = results.iter().map(|o| json!({"id": o["id"]})).collect();
+    let owners = associated(&api.call(
+        "POST",
+        "/crm/v4/associations/order/contacts/batch/read",
+        Some(&json!({"inputs": inputs})),
+    )?);
+    let records = results
+        .iter()
+        .filter_map(|o| {
+            let id = o["id"].as_str()?;
+            let contact = owners.get(id)?.first()?;
+            Some(change_record(o, contact, cfg))
+        })
+        .collect();
+    Ok((records, next))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +329,25 @@ mod tests {
         assert_eq!(got.placed_at, 1_796_115_600_000);
         assert_eq!(got.lines[0].sku, "SER-30");
         assert_eq!(got.lines[0].quantity, 2.0);
+    }
+
+    #[test]
+    fn a_changed_order_becomes_an_order_record_of_its_contact() {
+        let o = json!({"id": "5002", "updatedAt": "2026-12-02T10:00:00.000Z", "properties": {
+            "hs_order_name": "#1043", "hs_fulfillment_status": "Shipped",
+            "hs_shipping_tracking_number": "1Z999", "hs_total_price": "",
+            "hs_lastmodifieddate": "2026-12-02T10:00:01.000Z"}});
+        let cfg = Config::default();
+        let r = change_record(&o, "151", &cfg);
+        assert_eq!(r.object, "order");
+        assert_eq!(r.id.as_deref(), Some("5002"));
+        assert_eq!(r.updated_at, Some(1_796_205_601_000));
+        let names: Vec<&str> = r.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["contact", "number", "state", "tracking_number"]);
+        assert!(matches!(&r.fields[0].value, FieldValue::Text(c) if c == "151"));
+        let search = changed_search(&cfg, 10, 20);
+        assert_eq!(search["filterGroups"][0]["filters"][0]["operator"], "GT");
+        assert_eq!(search["filterGroups"][0]["filters"][1]["value"], "20");
     }
 
     #[test]

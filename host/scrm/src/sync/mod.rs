@@ -122,6 +122,8 @@ pub struct Applied {
     pub replies: usize,
     /// Replies written in the CRM not sent (the reason is logged).
     pub replies_refused: usize,
+    /// Orders changed in the CRM, queued to the tenant's flows as `order` events.
+    pub orders: usize,
 }
 
 /// A tenant's CRM rate limiter and the settings it was built from.
@@ -347,6 +349,7 @@ impl Applied {
         self.phone_problems += o.phone_problems;
         self.replies += o.replies;
         self.replies_refused += o.replies_refused;
+        self.orders += o.orders;
     }
 }
 

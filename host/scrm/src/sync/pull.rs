@@ -210,6 +210,19 @@ impl SyncEngine {
                 applied.skipped += 1;
                 continue;
             };
+            if record.object == ORDER {
+                let t = tenant.to_string();
+                let queued = self
+                    .db
+                    .write(move |c| order_changed(c, &t, &crm_id, &record))
+                    .await?;
+                if queued {
+                    applied.orders += 1;
+                } else {
+                    applied.skipped += 1;
+                }
+                continue;
+            }
             let m = mapper.clone();
             let rec = record.clone();
             let changes = self.blocking(move |h| h.map_from_crm(&m, &rec)).await?;
@@ -231,4 +244,47 @@ impl SyncEngine {
         }
         Ok(applied)
     }
+}
+
+/// The object of the records a connector reports a changed order with.
+const ORDER: &str = "order";
+
+/// Queues the flows' `order` event (source `crm`) for an order the CRM changed,
+/// when its `contact` field names a contact the host has linked; false (logged)
+/// when it does not.
+fn order_changed(
+    c: &dyn scrm_store::Store,
+    tenant: &str,
+    crm_id: &str,
+    record: &CrmRecord,
+) -> Result<bool, scrm_store::StoreError> {
+    let text = |name: &str| {
+        record
+            .field(name)
+            .and_then(serde_json::Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    };
+    let Some(crm_contact) = text("contact") else {
+        tracing::warn!(%tenant, order = %crm_id, "CRM order names no contact; no order event");
+        return Ok(false);
+    };
+    let Some((contact, _)) = scrm_store::CrmRepo::local_for(c, tenant, "contact", &crm_contact)?
+    else {
+        tracing::debug!(%tenant, order = %crm_id, contact = %crm_contact,
+            "CRM order of a contact the host has not linked; no order event");
+        return Ok(false);
+    };
+    let event = serde_json::json!({
+        "source": "crm",
+        "id": crm_id,
+        "at": record.updated_at.unwrap_or_else(now_ms),
+        "state": text("state"),
+        "tracking_number": text("tracking_number"),
+    });
+    scrm_store::transaction(c, |tx| {
+        crate::automation::emit(tx, tenant, "order", contact, &event, None)
+    })?;
+    Ok(true)
 }
