@@ -253,11 +253,22 @@ impl Host {
 
     /// Calls the admin/read API with the operator token.
     pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.api_as(TOKEN, method, path, body).await
+    }
+
+    /// Calls the API with bearer token `token` (a tenant's API token).
+    pub async fn api_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut rb = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(TOKEN);
+            .bearer_auth(token);
         if let Some(b) = body {
             rb = rb.json(&b);
         }

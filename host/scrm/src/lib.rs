@@ -35,6 +35,7 @@ pub mod limits;
 pub mod media;
 pub mod metrics;
 pub mod outbox;
+pub mod people;
 pub mod pipeline;
 pub mod server;
 pub mod singleton;

@@ -303,6 +303,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         pipeline,
         metrics,
         auth: Arc::new(auth),
+        tokens: Arc::default(),
         health,
         media,
     };
@@ -313,11 +314,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let (tx, rx) = oneshot::channel::<()>();
     let app = api::router(state.clone());
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = rx.await;
+        })
+        .await
     });
     Ok(Running {
         local_addr,

@@ -971,3 +971,220 @@ fn campaign_commands_create_plan_start_and_refusals_exit_3() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("\"state\": \"scheduled\""), "{out}");
 }
+
+/// `scrm` with `token` instead of the server's operator token, and `stdin` as input.
+fn as_token(server: &Server, token: &str, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(SCRM)
+        .args(args)
+        .env("SCRM_SERVER", &server.url)
+        .env("SCRM_ADMIN_TOKEN", token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run scrm");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn people_tokens_and_the_audit_log_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path());
+    let op = server.token.clone();
+    ok(
+        &server,
+        &[
+            "app",
+            "add",
+            "--id",
+            "app1",
+            "--app-secret",
+            "0123456789abcdef0123456789abcdef",
+            "--verify-token",
+            "vt",
+        ],
+    );
+    for (id, number) in [("acme", "106540352242922"), ("globex", "106540352242923")] {
+        ok(
+            &server,
+            &[
+                "tenant",
+                "add",
+                "--id",
+                id,
+                "--app",
+                "app1",
+                "--phone-number-id",
+                number,
+                "--region",
+                "IT",
+            ],
+        );
+    }
+    // A person with a password read from stdin (never from the command line).
+    let out = as_token(
+        &server,
+        &op,
+        &[
+            "person",
+            "add",
+            "--tenant",
+            "acme",
+            "--email",
+            "Giulia@Acme.example",
+            "--name",
+            "Giulia",
+            "--role",
+            "agent",
+            "--password-stdin",
+            "--json",
+        ],
+        "correct horse battery\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let person: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(person["email"], "giulia@acme.example");
+    assert_eq!(person["has_password"], true);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("horse"));
+    let pid = person["id"].to_string();
+    let short = as_token(
+        &server,
+        &op,
+        &[
+            "person",
+            "add",
+            "--tenant",
+            "acme",
+            "--email",
+            "b@acme.example",
+            "--name",
+            "B",
+            "--role",
+            "agent",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert_eq!(short.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 10 characters"));
+
+    // An admin token and the person's token, each printed once with --json.
+    let created: serde_json::Value = serde_json::from_str(&ok(
+        &server,
+        &[
+            "token", "create", "--tenant", "acme", "--role", "admin", "--name", "ci", "--json",
+        ],
+    ))
+    .unwrap();
+    let admin = created["token"].as_str().unwrap().to_string();
+    assert!(admin.starts_with("scrm_t_"), "{created}");
+    assert_eq!(created["role"], "admin");
+    let agent = ok(
+        &server,
+        &["token", "create", "--tenant", "acme", "--person", &pid],
+    );
+    let agent = agent.trim().to_string();
+
+    // The admin token manages its tenant, and no other.
+    let listed = as_token(&server, &admin, &["person", "list", "--tenant", "acme"], "");
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("giulia@acme.example"));
+    let other = as_token(
+        &server,
+        &admin,
+        &["person", "list", "--tenant", "globex"],
+        "",
+    );
+    assert_eq!(other.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("other_tenant"));
+    let tenants = as_token(&server, &admin, &["tenant", "list"], "");
+    assert_eq!(tenants.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&tenants.stderr).contains("operator_only"));
+
+    // The agent's token reads templates, not secrets.
+    let t = as_token(
+        &server,
+        &agent,
+        &["template", "list", "--tenant", "acme"],
+        "",
+    );
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let s = as_token(&server, &agent, &["secret", "list", "--tenant", "acme"], "");
+    assert_eq!(s.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&s.stderr).contains("insufficient_role"));
+
+    // The list shows the last use, never a token; a revoked token stops at once.
+    let tokens: serde_json::Value = serde_json::from_str(&ok(
+        &server,
+        &["token", "list", "--tenant", "acme", "--json"],
+    ))
+    .unwrap();
+    let items = tokens["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(!tokens.to_string().contains(&admin) && !tokens.to_string().contains(&agent));
+    assert!(items[0]["last_used_at"].is_i64(), "{tokens}");
+    let id = items[1]["id"].to_string();
+    ok(&server, &["token", "revoke", "--tenant", "acme", &id]);
+    let revoked = as_token(
+        &server,
+        &agent,
+        &["template", "list", "--tenant", "acme"],
+        "",
+    );
+    assert_eq!(revoked.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&revoked.stderr).contains("invalid_token"));
+
+    // The audit log names who did what from where; the tenant's admin reads its own.
+    let audit = as_token(
+        &server,
+        &admin,
+        &["audit", "--tenant", "acme", "--json"],
+        "",
+    );
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    let audit: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "token.revoke",
+            "token.create",
+            "token.create",
+            "person.add",
+            "person.add"
+        ],
+        "{audit}"
+    );
+    assert_eq!(audit["items"][0]["actor"], "operator");
+    assert_eq!(audit["items"][0]["remote_addr"], "127.0.0.1");
+    assert_eq!(
+        audit["items"][3]["status"], 422,
+        "the refused short password is audited too"
+    );
+    let all = as_token(&server, &admin, &["audit"], "");
+    assert_eq!(all.status.code(), Some(3));
+}

@@ -225,6 +225,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0020_templates.sql")),
     // 0021: campaigns and their recipients; indexes audiences look contacts up by.
     M::up(include_str!("migrations/0021_campaigns.sql")),
+    // 0022: people, teams, tenant-scoped API tokens and the audit log.
+    M::up(include_str!("migrations/0022_people.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -256,6 +258,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0019_links.sql"),
     include_str!("migrations/postgres/0020_templates.sql"),
     include_str!("migrations/postgres/0021_campaigns.sql"),
+    include_str!("migrations/postgres/0022_people.sql"),
 ];
 
 #[cfg(test)]

@@ -71,6 +71,7 @@ pub trait Store:
     + crate::media::MediaRepo
     + crate::messages::MessageRepo
     + crate::outbox::OutboxRepo
+    + crate::people::PeopleRepo
     + crate::plugins::PluginRepo
     + crate::secrets::SecretRepo
     + crate::settings::SettingRepo

@@ -2,6 +2,7 @@
 //! `/v1/` (bearer token), tracked links' redirects (`/l/{token}`), `/metrics` and
 //! `/healthz`.
 
+pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod campaigns;
@@ -11,6 +12,7 @@ pub mod flows;
 pub mod health;
 pub mod links;
 pub mod media;
+pub mod people;
 pub mod read;
 pub mod send;
 pub mod templates;
@@ -44,6 +46,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Operator authentication.
     pub auth: Arc<auth::AdminAuth>,
+    /// Tenant tokens' last-use bookkeeping.
+    pub tokens: Arc<access::Tokens>,
     /// Sending.
     pub outbox: crate::outbox::Outbox,
     /// Durable, group-committed webhook intake.
@@ -184,11 +188,38 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{id}/campaigns/{cid}/recipients",
             get(campaigns::recipients),
         )
+        .route("/tenants/{id}/people", post(people::add).get(people::list))
+        .route(
+            "/tenants/{id}/people/{person}/disable",
+            post(people::disable),
+        )
+        .route(
+            "/tenants/{id}/people/{person}/password",
+            put(people::set_password),
+        )
+        .route(
+            "/tenants/{id}/teams",
+            post(people::add_team).get(people::teams),
+        )
+        .route(
+            "/tenants/{id}/teams/{team}/members/{person}",
+            put(people::add_member).delete(people::remove_member),
+        )
+        .route(
+            "/tenants/{id}/tokens",
+            post(people::create_token).get(people::tokens),
+        )
+        .route(
+            "/tenants/{id}/tokens/{token}/revoke",
+            post(people::revoke_token),
+        )
+        .route("/tenants/{id}/audit", get(people::tenant_audit))
+        .route("/audit", get(people::audit))
         .route("/inbox", get(admin::inbox_stats))
         .fallback(|| async { error::ApiError::not_found("no such API route; see docs/api.md") })
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::require_operator,
+            access::authorize,
         ));
     Router::new()
         .route(

@@ -57,7 +57,7 @@ impl Client {
 
     fn authed(&self, rb: reqwest::RequestBuilder) -> anyhow::Result<reqwest::RequestBuilder> {
         let token = self.token.as_deref().ok_or_else(|| {
-            anyhow!("no operator token: set SCRM_ADMIN_TOKEN (printed by `scrm serve` at first start) or pass --token")
+            anyhow!("no token: set SCRM_ADMIN_TOKEN (the operator token `scrm serve` prints at first start, or a tenant API token) or pass --token")
         })?;
         Ok(rb.bearer_auth(token))
     }

@@ -12,6 +12,7 @@ mod commands;
 mod crm;
 mod flow;
 mod migrate;
+mod people;
 mod send;
 mod serve;
 mod templates;
@@ -66,6 +67,17 @@ enum Command {
     /// add from a file, check, remove.
     #[command(subcommand)]
     Template(templates::TemplateCommand),
+    /// A tenant's API tokens (scoped to the tenant and a role or person; shown once).
+    #[command(subcommand)]
+    Token(people::TokenCommand),
+    /// A tenant's people: agents, managers and admins.
+    #[command(subcommand)]
+    Person(people::PersonCommand),
+    /// A tenant's teams of agents.
+    #[command(subcommand)]
+    Team(people::TeamCommand),
+    /// The audit log of admin actions: who, what, when, from where.
+    Audit(people::AuditArgs),
     /// Train, evaluate and cross-validate the intent classifier's model (local).
     #[command(subcommand)]
     Classifier(classifier::ClassifierCommand),
@@ -155,7 +167,7 @@ pub struct ClientArgs {
         global = true
     )]
     server: String,
-    /// The operator token.
+    /// The operator token, or a tenant API token (`scrm_…`, from `scrm token create`).
     #[arg(long, env = "SCRM_ADMIN_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
     /// Print JSON instead of a table.
@@ -399,6 +411,10 @@ pub fn main() -> std::process::ExitCode {
             Command::Flow(cmd) => flow::run(cmd).await,
             Command::Campaign(cmd) => campaign::run(cmd).await,
             Command::Template(cmd) => templates::run(cmd).await,
+            Command::Token(cmd) => people::run(people::PeopleCli::Token(cmd)).await,
+            Command::Person(cmd) => people::run(people::PeopleCli::Person(cmd)).await,
+            Command::Team(cmd) => people::run(people::PeopleCli::Team(cmd)).await,
+            Command::Audit(args) => people::run(people::PeopleCli::Audit(args)).await,
             Command::MigrateStore(args) => migrate::run(args).await,
         }
     });

@@ -1,0 +1,645 @@
+//! Who may call what under `/v1/`: the operator's token (every route, every tenant),
+//! or a tenant's API token, which reaches only its own tenant's routes, and of those
+//! only the ones its role allows ([`RULES`]). Routes not listed are the operator's.
+//! Admin actions are written to the audit log with who, what, when and from where.
+
+use super::AppState;
+use super::error::ApiError;
+use axum::extract::{ConnectInfo, MatchedPath, OriginalUri, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use scrm_store::people::{NewAudit, Role};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+/// The prefix of every tenant API token.
+pub const TOKEN_PREFIX: &str = "scrm_t_";
+
+/// A token's use is written at most this often, ms.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The operator: every route of every tenant.
+    Operator,
+    /// A tenant's API token.
+    Token {
+        /// Its tenant.
+        tenant: String,
+        /// What it may do (a person's token: the person's role).
+        role: Role,
+        /// The person it acts for.
+        person: Option<i64>,
+        /// The token's id.
+        id: i64,
+    },
+}
+
+impl Principal {
+    /// How the audit log and the messages' provenance name the caller:
+    /// `operator`, `person:ID` or `token:ID`.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Operator => "operator".into(),
+            Principal::Token {
+                person: Some(p), ..
+            } => format!("person:{p}"),
+            Principal::Token { id, .. } => format!("token:{id}"),
+        }
+    }
+}
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The operator's token.
+    Operator,
+    /// A token of the route's tenant with at least this role (or the operator).
+    Role(Role),
+}
+
+/// One route's rule: method, path (as routed, under `/v1`), what it needs, and the
+/// audit log's name for it when it is an admin action.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// The HTTP method.
+    pub method: &'static str,
+    /// The route, as in the router (`/tenants/{id}/secrets/{name}`).
+    pub path: &'static str,
+    /// Who may call it.
+    pub need: Need,
+    /// The audit log's name for the action, if it is audited.
+    pub audit: Option<&'static str>,
+}
+
+const fn r(method: &'static str, path: &'static str, need: Need) -> Rule {
+    Rule {
+        method,
+        path,
+        need,
+        audit: None,
+    }
+}
+
+const fn a(method: &'static str, path: &'static str, need: Need, action: &'static str) -> Rule {
+    Rule {
+        method,
+        path,
+        need,
+        audit: Some(action),
+    }
+}
+
+const AGENT: Need = Need::Role(Role::Agent);
+const MANAGER: Need = Need::Role(Role::Manager);
+const ADMIN: Need = Need::Role(Role::Admin);
+const OPERATOR: Need = Need::Operator;
+
+/// Every route under `/v1/` and who may call it. Tenant routes (`/tenants/{id}/…`)
+/// admit tokens of that tenant only.
+pub const RULES: &[Rule] = &[
+    a("POST", "/apps", OPERATOR, "app.add"),
+    r("GET", "/apps", OPERATOR),
+    a("PATCH", "/apps/{id}", OPERATOR, "app.change"),
+    r("GET", "/apps/{id}/health", OPERATOR),
+    r("POST", "/apps/{id}/health/probe", OPERATOR),
+    r("POST", "/apps/{id}/signature", OPERATOR),
+    r("GET", "/apps/{id}/events", OPERATOR),
+    a("POST", "/tenants", OPERATOR, "tenant.add"),
+    r("GET", "/tenants", OPERATOR),
+    a("POST", "/components", OPERATOR, "component.upload"),
+    a("POST", "/flows", OPERATOR, "flow.add"),
+    r("GET", "/flows", ADMIN),
+    r("GET", "/inbox", OPERATOR),
+    r("GET", "/audit", OPERATOR),
+    r("GET", "/tenants/{id}", AGENT),
+    a("PATCH", "/tenants/{id}", ADMIN, "tenant.change"),
+    r("GET", "/tenants/{id}/health", MANAGER),
+    r("GET", "/tenants/{id}/plugins", MANAGER),
+    r("GET", "/tenants/{id}/secrets", ADMIN),
+    a("PUT", "/tenants/{id}/secrets/{name}", ADMIN, "secret.set"),
+    a(
+        "DELETE",
+        "/tenants/{id}/secrets/{name}",
+        ADMIN,
+        "secret.delete",
+    ),
+    a(
+        "PUT",
+        "/tenants/{id}/plugins/{slot}",
+        ADMIN,
+        "plugin.install",
+    ),
+    a(
+        "POST",
+        "/tenants/{id}/plugins/{slot}/rollback",
+        ADMIN,
+        "plugin.rollback",
+    ),
+    a(
+        "POST",
+        "/tenants/{id}/plugins/{slot}/enable",
+        ADMIN,
+        "plugin.enable",
+    ),
+    r("GET", "/tenants/{id}/contacts", AGENT),
+    r("GET", "/tenants/{id}/conversations", AGENT),
+    r(
+        "POST",
+        "/tenants/{id}/conversations/{conversation}/resolve",
+        AGENT,
+    ),
+    r("GET", "/tenants/{id}/messages", AGENT),
+    r("POST", "/tenants/{id}/messages", AGENT),
+    r("POST", "/tenants/{id}/media", AGENT),
+    r("GET", "/tenants/{id}/media", AGENT),
+    r("GET", "/tenants/{id}/media/{sha256}", AGENT),
+    r("GET", "/tenants/{id}/outbox", AGENT),
+    r("GET", "/tenants/{id}/outbox/{item}", AGENT),
+    a(
+        "POST",
+        "/tenants/{id}/outbox/{item}/requeue",
+        MANAGER,
+        "outbox.requeue",
+    ),
+    a(
+        "POST",
+        "/tenants/{id}/outbox/{item}/cancel",
+        MANAGER,
+        "outbox.cancel",
+    ),
+    r("GET", "/tenants/{id}/limits", MANAGER),
+    a("PUT", "/tenants/{id}/limits", ADMIN, "limits.set"),
+    a(
+        "PUT",
+        "/tenants/{id}/numbers/{number}/limits",
+        ADMIN,
+        "limits.set_number",
+    ),
+    r("GET", "/tenants/{id}/consent/{recipient}", AGENT),
+    a(
+        "PUT",
+        "/tenants/{id}/consent/{recipient}",
+        MANAGER,
+        "consent.set",
+    ),
+    r("GET", "/tenants/{id}/events", MANAGER),
+    r("GET", "/tenants/{id}/links/clicks", MANAGER),
+    r("GET", "/tenants/{id}/links/messages", MANAGER),
+    r("GET", "/tenants/{id}/templates", AGENT),
+    a(
+        "POST",
+        "/tenants/{id}/templates/sync",
+        ADMIN,
+        "template.sync",
+    ),
+    a(
+        "PUT",
+        "/tenants/{id}/templates/{name}/{language}",
+        ADMIN,
+        "template.set",
+    ),
+    a(
+        "DELETE",
+        "/tenants/{id}/templates/{name}/{language}",
+        ADMIN,
+        "template.delete",
+    ),
+    r(
+        "GET",
+        "/tenants/{id}/templates/{name}/{language}/check",
+        AGENT,
+    ),
+    r("GET", "/tenants/{id}/crm", MANAGER),
+    a("PUT", "/tenants/{id}/crm", ADMIN, "crm.settings"),
+    r("GET", "/tenants/{id}/crm/jobs", MANAGER),
+    a(
+        "POST",
+        "/tenants/{id}/crm/jobs/{job}/requeue",
+        MANAGER,
+        "crm.requeue",
+    ),
+    a("POST", "/tenants/{id}/crm/pull", MANAGER, "crm.pull"),
+    a("POST", "/tenants/{id}/crm/audit", ADMIN, "crm.audit"),
+    r("GET", "/tenants/{id}/crm/audit", MANAGER),
+    r("GET", "/tenants/{id}/crm/mapping-log", MANAGER),
+    a("POST", "/tenants/{id}/crm/backfill", ADMIN, "crm.backfill"),
+    r("GET", "/tenants/{id}/crm/reviews", MANAGER),
+    r("GET", "/tenants/{id}/crm/phone-problems", MANAGER),
+    a(
+        "POST",
+        "/tenants/{id}/crm/reviews/{review}/accept",
+        MANAGER,
+        "review.accept",
+    ),
+    a(
+        "POST",
+        "/tenants/{id}/crm/reviews/{review}/revert",
+        MANAGER,
+        "review.revert",
+    ),
+    r("GET", "/tenants/{id}/flows", MANAGER),
+    r("GET", "/tenants/{id}/flows/{name}", MANAGER),
+    a("PUT", "/tenants/{id}/flows/{name}", ADMIN, "flow.enable"),
+    a(
+        "POST",
+        "/tenants/{id}/flows/{name}/disable",
+        ADMIN,
+        "flow.disable",
+    ),
+    a(
+        "POST",
+        "/tenants/{id}/campaigns",
+        MANAGER,
+        "campaign.create",
+    ),
+    r("GET", "/tenants/{id}/campaigns", MANAGER),
+    r("GET", "/tenants/{id}/campaigns/{cid}", MANAGER),
+    r("GET", "/tenants/{id}/campaigns/{cid}/plan", MANAGER),
+    a(
+        "POST",
+        "/tenants/{id}/campaigns/{cid}/start",
+        MANAGER,
+        "campaign.start",
+    ),
+    a(
+        "POST",
+        "/tenants/{id}/campaigns/{cid}/pause",
+        MANAGER,
+        "campaign.pause",
+    ),
+    r("GET", "/tenants/{id}/campaigns/{cid}/recipients", MANAGER),
+    a("POST", "/tenants/{id}/people", ADMIN, "person.add"),
+    r("GET", "/tenants/{id}/people", MANAGER),
+    a(
+        "POST",
+        "/tenants/{id}/people/{person}/disable",
+        ADMIN,
+        "person.disable",
+    ),
+    a(
+        "PUT",
+        "/tenants/{id}/people/{person}/password",
+        ADMIN,
+        "person.password",
+    ),
+    a("POST", "/tenants/{id}/teams", ADMIN, "team.add"),
+    r("GET", "/tenants/{id}/teams", AGENT),
+    a(
+        "PUT",
+        "/tenants/{id}/teams/{team}/members/{person}",
+        ADMIN,
+        "team.add_member",
+    ),
+    a(
+        "DELETE",
+        "/tenants/{id}/teams/{team}/members/{person}",
+        ADMIN,
+        "team.remove_member",
+    ),
+    a("POST", "/tenants/{id}/tokens", ADMIN, "token.create"),
+    r("GET", "/tenants/{id}/tokens", ADMIN),
+    a(
+        "POST",
+        "/tenants/{id}/tokens/{token}/revoke",
+        ADMIN,
+        "token.revoke",
+    ),
+    r("GET", "/tenants/{id}/audit", ADMIN),
+];
+
+/// The rule of `method` on the routed path `path` (with or without `/v1`).
+pub fn rule(method: &Method, path: &str) -> Option<&'static Rule> {
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    RULES
+        .iter()
+        .find(|r| r.path == path && r.method == method.as_str())
+}
+
+/// Token checks and their last-use bookkeeping.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    /// Token id → when its use was last written, Unix ms.
+    touched: Mutex<HashMap<i64, i64>>,
+}
+
+/// SHA-256 of a token, hex: what the store keeps.
+pub fn token_sha256(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new token: [`TOKEN_PREFIX`] and 256 random bits, URL-safe base64.
+pub fn new_token() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+fn unauthenticated(code: &'static str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+}
+
+fn forbidden(code: &'static str, message: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, code, message)
+}
+
+/// The caller of a request with bearer token `token`.
+async fn principal(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    if state.auth.accepts(token) {
+        return Ok(Principal::Operator);
+    }
+    if !token.starts_with(TOKEN_PREFIX) {
+        return Err(unauthenticated(
+            "invalid_token",
+            "the bearer token is neither the operator token nor a tenant token",
+        ));
+    }
+    let hash = token_sha256(token);
+    let found = state
+        .db
+        .read(move |c| scrm_store::PeopleRepo::token_by_hash(c, &hash))
+        .await?;
+    let Some(t) = found else {
+        return Err(unauthenticated(
+            "invalid_token",
+            "the token is unknown, revoked, or its person is disabled",
+        ));
+    };
+    let now = scrm_store::now_ms();
+    let due = {
+        let mut touched = state
+            .tokens
+            .touched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let last = touched.get(&t.id).copied().or(t.last_used_at).unwrap_or(0);
+        let due = now - last >= TOUCH_EVERY_MS;
+        if due {
+            touched.insert(t.id, now);
+        }
+        due
+    };
+    if due {
+        let id = t.id;
+        if let Err(e) = state
+            .db
+            .write(move |c| scrm_store::PeopleRepo::touch_token(c, id, now))
+            .await
+        {
+            tracing::warn!(token = id, error = %e, "cannot record the token's use");
+        }
+    }
+    Ok(Principal::Token {
+        tenant: t.tenant_id,
+        role: t.role,
+        person: t.person_id,
+        id: t.id,
+    })
+}
+
+/// Whether `who` may call `rule` on tenant `tenant` (the route's `{id}`, if any).
+fn admit(who: &Principal, rule: Option<&Rule>, tenant: Option<&str>) -> Result<(), ApiError> {
+    let Principal::Token {
+        tenant: own, role, ..
+    } = who
+    else {
+        return Ok(());
+    };
+    let Some(rule) = rule else {
+        return Err(forbidden(
+            "operator_only",
+            "this route is the operator's; a tenant token cannot call it".into(),
+        ));
+    };
+    let needed = match rule.need {
+        Need::Operator => {
+            return Err(forbidden(
+                "operator_only",
+                format!("{} {} is the operator's", rule.method, rule.path),
+            ));
+        }
+        Need::Role(r) => r,
+    };
+    match tenant {
+        Some(t) if t == own => {}
+        Some(t) => {
+            return Err(forbidden(
+                "other_tenant",
+                format!("this token belongs to tenant {own:?}, not {t:?}"),
+            ));
+        }
+        None if needed == Role::Admin && !rule.path.starts_with("/tenants/") => {}
+        None => {
+            return Err(forbidden(
+                "operator_only",
+                format!("{} {} is the operator's", rule.method, rule.path),
+            ));
+        }
+    }
+    if *role < needed {
+        return Err(forbidden(
+            "insufficient_role",
+            format!(
+                "{} {} needs the {} role; this token has {}",
+                rule.method,
+                rule.path,
+                needed.as_str(),
+                role.as_str()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Middleware for `/v1/`: identifies the caller, admits it by [`RULES`], puts its
+/// [`Principal`] in the request's extensions, and audits admin actions.
+pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    let rule = req
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|p| rule(req.method(), p.as_str()));
+    let tenant = rule
+        .filter(|r| r.path.starts_with("/tenants/{id}"))
+        .and_then(|_| path_tenant(req.uri().path()));
+    let who = match check(&state, token, rule, tenant.as_deref()).await {
+        Ok(who) => who,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
+    let audit = rule.and_then(|r| r.audit);
+    let addr = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let target = req
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| req.uri().path().to_string(), |u| u.path().to_string());
+    req.extensions_mut().insert(who.clone());
+    let response = next.run(req).await;
+    if let Some(action) = audit {
+        record(
+            &state,
+            &who,
+            action,
+            tenant,
+            target,
+            addr,
+            response.status(),
+        )
+        .await;
+    }
+    response
+}
+
+async fn check(
+    state: &AppState,
+    token: Option<String>,
+    rule: Option<&Rule>,
+    tenant: Option<&str>,
+) -> Result<Principal, ApiError> {
+    let Some(token) = token else {
+        return Err(unauthenticated(
+            "unauthenticated",
+            "missing `Authorization: Bearer <token>` header",
+        ));
+    };
+    let who = principal(state, &token).await?;
+    admit(&who, rule, tenant)?;
+    Ok(who)
+}
+
+/// The tenant id of a `/v1/tenants/{id}/…` path (with or without `/v1`), decoded
+/// as the router decodes it.
+fn path_tenant(path: &str) -> Option<String> {
+    let mut segments = path.trim_start_matches('/').split('/');
+    let mut first = segments.next()?;
+    if first == "v1" {
+        first = segments.next()?;
+    }
+    if first != "tenants" {
+        return None;
+    }
+    let raw = segments.next()?;
+    Some(
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
+async fn record(
+    state: &AppState,
+    who: &Principal,
+    action: &'static str,
+    tenant: Option<String>,
+    target: String,
+    addr: Option<String>,
+    status: StatusCode,
+) {
+    let actor = who.actor();
+    let written = state
+        .db
+        .write(move |c| {
+            scrm_store::PeopleRepo::audit(
+                c,
+                &NewAudit {
+                    tenant_id: tenant.as_deref(),
+                    actor: &actor,
+                    action,
+                    target: &target,
+                    status: status.as_u16(),
+                    remote_addr: addr.as_deref(),
+                },
+            )
+        })
+        .await;
+    if let Err(e) = written {
+        tracing::error!(error = %e, action, "cannot write the audit log");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(tenant: &str, role: Role) -> Principal {
+        Principal::Token {
+            tenant: tenant.into(),
+            role,
+            person: None,
+            id: 1,
+        }
+    }
+
+    #[test]
+    fn the_tenant_is_read_from_the_path() {
+        assert_eq!(
+            path_tenant("/v1/tenants/acme/contacts").as_deref(),
+            Some("acme")
+        );
+        assert_eq!(path_tenant("/tenants/a%20b").as_deref(), Some("a b"));
+        assert_eq!(path_tenant("/v1/apps/1"), None);
+    }
+
+    #[test]
+    fn every_rule_is_found_and_unique() {
+        for r in RULES {
+            let m = Method::from_bytes(r.method.as_bytes()).unwrap();
+            let found = rule(&m, &format!("/v1{}", r.path)).unwrap();
+            assert!(
+                std::ptr::eq(found, r),
+                "{} {} listed twice",
+                r.method,
+                r.path
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_reaches_its_own_tenant_by_role_only() {
+        let secrets = rule(&Method::PUT, "/tenants/{id}/secrets/{name}");
+        let contacts = rule(&Method::GET, "/tenants/{id}/contacts");
+        assert!(admit(&token("acme", Role::Admin), secrets, Some("acme")).is_ok());
+        assert_eq!(
+            admit(&token("acme", Role::Manager), secrets, Some("acme"))
+                .unwrap_err()
+                .code,
+            "insufficient_role"
+        );
+        assert!(admit(&token("acme", Role::Agent), contacts, Some("acme")).is_ok());
+        assert_eq!(
+            admit(&token("acme", Role::Admin), contacts, Some("globex"))
+                .unwrap_err()
+                .code,
+            "other_tenant"
+        );
+        let tenants = rule(&Method::POST, "/tenants");
+        assert_eq!(
+            admit(&token("acme", Role::Admin), tenants, None)
+                .unwrap_err()
+                .code,
+            "operator_only"
+        );
+        assert_eq!(
+            admit(&token("acme", Role::Admin), None, None)
+                .unwrap_err()
+                .code,
+            "operator_only"
+        );
+        assert!(admit(&Principal::Operator, tenants, None).is_ok());
+        assert!(admit(&Principal::Operator, None, Some("globex")).is_ok());
+    }
+}
