@@ -166,6 +166,13 @@ scrm_e2e::both_backends! {
             post(format!("/v1/tenants/globex/crm/reviews/{review}/accept")).await,
             post(format!("/v1/tenants/globex/crm/reviews/{review}/revert")).await,
             post(format!("/v1/tenants/globex/people/{person}/disable")).await,
+            get(format!("/v1/tenants/globex/inbox/conversations/{conv}")).await,
+            h.api_as(admin, "POST", &format!("/v1/tenants/globex/inbox/conversations/{conv}/notes"),
+                Some(json!({"body": "x"}))).await,
+            h.api_as(admin, "POST", &format!("/v1/tenants/globex/inbox/conversations/{conv}/state"),
+                Some(json!({"state": "resolved"}))).await,
+            h.api_as(admin, "POST", &format!("/v1/tenants/globex/inbox/conversations/{conv}/messages"),
+                Some(json!({"text": "x"}))).await,
             host.api_as(admin, "PUT", &format!("/v1/tenants/globex/teams/{team}/members/{person}"), None).await,
         ] {
             assert_eq!(status, 404, "{v}");
@@ -186,7 +193,8 @@ scrm_e2e::both_backends! {
         let people = host.api_as(&acme_admin, "GET", "/v1/tenants/acme/people", None).await.1;
         assert!(people["items"][0]["disabled_at"].is_null(), "{people}");
         assert_eq!(people["items"][0]["id"], person);
-        let convs = host.ok("GET", "/v1/tenants/acme/conversations", None).await;
-        assert!(convs["items"][0]["resolved_at"].is_null(), "{convs}");
+        let c = host.ok("GET", &format!("/v1/tenants/acme/inbox/conversations/{conv}"), None).await;
+        assert_eq!(c["state"], "open", "{c}");
+        assert!(c["notes"].as_array().unwrap().is_empty(), "{c}");
     }
 }

@@ -29,6 +29,7 @@ pub mod campaigns;
 pub mod cli;
 pub mod cloud;
 pub mod config;
+pub mod conversations;
 pub mod fleet;
 pub mod instance;
 pub mod limits;

@@ -488,7 +488,8 @@ pub(crate) fn resolve_conversation(
     at: i64,
 ) -> Result<Option<i64>, StoreError> {
     conn.query_opt(
-        "UPDATE conversations SET resolved_at = ?3 WHERE tenant_id = ?1 AND id = ?2 RETURNING contact_id",
+        "UPDATE conversations SET resolved_at = ?3, state = 'resolved', snoozed_until = NULL
+         WHERE tenant_id = ?1 AND id = ?2 RETURNING contact_id",
         params![tenant, conversation_id, at],
         |r| r.get(0),
     )

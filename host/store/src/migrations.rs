@@ -227,6 +227,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0021_campaigns.sql")),
     // 0022: people, teams, tenant-scoped API tokens and the audit log.
     M::up(include_str!("migrations/0022_people.sql")),
+    // 0023: conversation state, assignee and private notes; round-robin per team.
+    M::up(include_str!("migrations/0023_conversation_work.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -259,6 +261,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0020_templates.sql"),
     include_str!("migrations/postgres/0021_campaigns.sql"),
     include_str!("migrations/postgres/0022_people.sql"),
+    include_str!("migrations/postgres/0023_conversation_work.sql"),
 ];
 
 #[cfg(test)]

@@ -141,8 +141,10 @@ pub async fn disable(
 /// resolved; the tenant's flows that want it get a `resolved` event.
 pub async fn resolve(
     State(state): State<AppState>,
+    axum::Extension(who): axum::Extension<super::access::Principal>,
     Path((tenant, conversation)): Path<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
+    super::conversations::visible(&state, &tenant, conversation, &who).await?;
     let at = scrm_store::now_ms();
     let t = tenant.clone();
     let contact = state

@@ -6,6 +6,7 @@ pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod campaigns;
+pub mod conversations;
 pub mod crm;
 pub mod error;
 pub mod flows;
@@ -214,6 +215,30 @@ pub fn router(state: AppState) -> Router {
             post(people::revoke_token),
         )
         .route("/tenants/{id}/audit", get(people::tenant_audit))
+        .route(
+            "/tenants/{id}/inbox/conversations",
+            get(conversations::list),
+        )
+        .route(
+            "/tenants/{id}/inbox/conversations/{conversation}",
+            get(conversations::get),
+        )
+        .route(
+            "/tenants/{id}/inbox/conversations/{conversation}/messages",
+            post(conversations::reply),
+        )
+        .route(
+            "/tenants/{id}/inbox/conversations/{conversation}/assign",
+            post(conversations::assign),
+        )
+        .route(
+            "/tenants/{id}/inbox/conversations/{conversation}/state",
+            post(conversations::set_state),
+        )
+        .route(
+            "/tenants/{id}/inbox/conversations/{conversation}/notes",
+            post(conversations::add_note),
+        )
         .route("/audit", get(people::audit))
         .route("/inbox", get(admin::inbox_stats))
         .fallback(|| async { error::ApiError::not_found("no such API route; see docs/api.md") })

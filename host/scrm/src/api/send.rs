@@ -44,6 +44,7 @@ impl From<SubmitError> for ApiError {
 /// existing one when the `Idempotency-Key` was seen before.
 pub async fn send(
     State(state): State<AppState>,
+    axum::Extension(who): axum::Extension<super::access::Principal>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
@@ -61,7 +62,12 @@ pub async fn send(
             }
         },
     };
-    let (item, created) = state.outbox.submit(&tenant, body, key, "api").await?;
+    // Who sent it: the operator's sends stay `api`; a tenant token's name it.
+    let source = match who {
+        super::access::Principal::Operator => "api".to_string(),
+        other => format!("api {}", other.actor()),
+    };
+    let (item, created) = state.outbox.submit(&tenant, body, key, &source).await?;
     let status = if created {
         StatusCode::ACCEPTED
     } else {

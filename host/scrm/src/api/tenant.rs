@@ -24,6 +24,9 @@ pub struct TenantPatch {
     /// The tenant's time zone (IANA name, e.g. `Europe/Rome`): flows' schedules run
     /// in it.
     time_zone: Option<String>,
+    /// Whether agents see conversations nobody is assigned to (on by default), or
+    /// only their own and their teams'.
+    agents_see_unassigned: Option<bool>,
 }
 
 /// `PATCH /v1/tenants/{id}`: changes the tenant's settings and answers all of them.
@@ -60,19 +63,26 @@ pub async fn patch(
                 if let Some(zone) = &patch.time_zone {
                     scrm_store::FlowRepo::set_time_zone(tx, &t, zone.trim())?;
                 }
+                if let Some(on) = patch.agents_see_unassigned {
+                    scrm_store::ConversationRepo::set_agents_see_unassigned(tx, &t, on)?;
+                }
                 let days = scrm_store::SecretRepo::rotation_days(tx, &t)?;
                 let track = scrm_store::LinkRepo::tracking(tx, &t)?;
                 let zone = scrm_store::FlowRepo::time_zone(tx, &t)?;
-                Ok(days.zip(track).zip(zone))
+                let unassigned = scrm_store::ConversationRepo::agents_see_unassigned(tx, &t)?;
+                Ok(days.zip(track).zip(zone).map(|s| (s, unassigned)))
             })
         })
         .await?;
-    let Some(((days, track_links), time_zone)) = settings else {
+    let Some((((days, track_links), time_zone), unassigned)) = settings else {
         return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
     };
-    Ok(Json(
-        json!({ "secret_rotation_days": days, "track_links": track_links, "time_zone": time_zone }),
-    ))
+    Ok(Json(json!({
+        "secret_rotation_days": days,
+        "track_links": track_links,
+        "time_zone": time_zone,
+        "agents_see_unassigned": unassigned,
+    })))
 }
 
 /// `GET /v1/tenants/{id}/health`: `status` is `ok` or `warning`, and each warning

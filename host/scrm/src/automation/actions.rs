@@ -51,10 +51,15 @@ impl Applier {
                         notes.push(format!("tagged {tag:?}"));
                     }
                 }
-                "assign" => notes.push(format!(
-                    "assign to {:?} recorded",
-                    action["to"].as_str().unwrap_or_default()
-                )),
+                "assign" => notes.push(match &ctx.facts.conversation {
+                    Some(conv) => crate::conversations::assign_action(
+                        tx,
+                        &ctx.job.tenant,
+                        conv.id,
+                        action["to"].as_str().unwrap_or_default(),
+                    )?,
+                    None => "assign skipped: the event has no conversation".into(),
+                }),
                 "set_field" => notes.push(self.set_field(tx, ctx, action)?),
                 _ => {}
             }

@@ -167,7 +167,7 @@ impl Outbox {
     }
 
     /// Checks, applies the rules to and stores a send request from `source`
-    /// (`api`, `cli`, `responder`). A request with an `idempotency_key` seen before
+    /// (`api`, `api person:ID` / `api token:ID` for a tenant's token, `inbox person:ID` for a reply from the inbox, …). A request with an `idempotency_key` seen before
     /// returns the stored row instead (and `false`).
     ///
     /// # Errors
@@ -177,10 +177,11 @@ impl Outbox {
         tenant: &str,
         body: Value,
         idempotency_key: Option<String>,
-        source: &'static str,
+        source: &str,
     ) -> Result<(OutboxItem, bool), SubmitError> {
         let checked = outbound::check(body)?;
         let tenant = tenant.to_owned();
+        let source = source.to_owned();
         let defaults = self.defaults();
         let result = self
             .db
@@ -190,7 +191,7 @@ impl Outbox {
                     &tenant,
                     checked,
                     idempotency_key.as_deref(),
-                    source,
+                    &source,
                     &defaults,
                 ))
             })

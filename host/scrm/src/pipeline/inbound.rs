@@ -315,6 +315,12 @@ impl Pipeline {
                                     &defaults,
                                     &metrics,
                                 )?;
+                                crate::conversations::apply_responder_assigns(
+                                    tx,
+                                    &r.tenant,
+                                    r.message_id,
+                                    actions,
+                                )?;
                             }
                         }
                     }

@@ -92,6 +92,33 @@ fn existing(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Stored, StoreError> {
     })
 }
 
+/// Reopens a resolved or snoozed conversation that a newly stored customer message
+/// arrived in (a redelivered message is not stored again, so it reopens nothing).
+fn reopen(conn: &Conn<'_>, conversation_id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE conversations SET state = 'open', snoozed_until = NULL, resolved_at = NULL
+         WHERE id = ?1 AND state IN ('resolved', 'snoozed')",
+        params![conversation_id],
+    )?;
+    Ok(())
+}
+
+/// [`reopen`] for many conversations, a few statements for all.
+fn reopen_many(conn: &Conn<'_>, ids: &[i64]) -> Result<(), StoreError> {
+    for chunk in crate::bulk::chunks(ids.len()) {
+        let ids = &ids[chunk];
+        let sql = format!(
+            "UPDATE conversations SET state = 'open', snoozed_until = NULL, resolved_at = NULL
+             WHERE state IN ('resolved', 'snoozed') AND id IN ({})",
+            crate::bulk::tuples(ids.len(), 1, 1)
+        );
+        let params: Vec<&dyn crate::sql::Param> =
+            ids.iter().map(|i| i as &dyn crate::sql::Param).collect();
+        conn.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
 /// Inserts the message with its conversation; `None` when the tenant has it already.
 fn insert_new(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Option<Stored>, StoreError> {
     let now = now_ms();
@@ -130,6 +157,7 @@ fn insert_new(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Option<Stored>, Sto
     else {
         return Ok(None);
     };
+    reopen(conn, conversation_id)?;
     record_purchases(conn, m, message_id)?;
     // Edits or revokes that arrived before the message itself apply now.
     let early: bool = conn.query_one(
@@ -259,6 +287,7 @@ pub(crate) fn insert_inbound_many(
     }
     let early = early_revisions(conn, ms, &fresh)?;
     let mut out = Vec::with_capacity(ms.len());
+    let mut reopened = std::collections::BTreeSet::new();
     for (i, m) in ms.iter().enumerate() {
         let new_id = (first[&(m.tenant, m.wamid)] == i)
             .then(|| inserted.get(&(m.tenant.to_owned(), m.wamid.to_owned())))
@@ -267,6 +296,7 @@ pub(crate) fn insert_inbound_many(
             out.push(existing(conn, m)?);
             continue;
         };
+        reopened.insert(conversations[&(m.tenant, m.contact_id, m.phone_number_id)]);
         record_purchases(conn, m, message_id)?;
         let edited_by = if early.contains(&(m.tenant, m.wamid)) {
             apply_early_revisions(conn, m)?
@@ -281,6 +311,7 @@ pub(crate) fn insert_inbound_many(
             edited_by,
         });
     }
+    reopen_many(conn, &reopened.into_iter().collect::<Vec<_>>())?;
     Ok(out)
 }
 
