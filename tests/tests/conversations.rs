@@ -2,7 +2,7 @@
 //! responder's `assign` action hands conversations to a team by round-robin; agents
 //! see their own and their team's (not unassigned ones, when the tenant says so, nor
 //! another team's); a reply from the inbox reaches the local Cloud API with its
-//! sender recorded; resolve, a customer's new message reopening, snooze, private
+//! sender recorded; canned responses checked when saved and sent personalised; resolve, a customer's new message reopening, snooze, private
 //! notes that are never sent, and reassignment by a manager only.
 
 use scrm_e2e::crm::{self, PN};
@@ -142,6 +142,36 @@ scrm_e2e::both_backends! {
         .await
         .expect("the reply is in the conversation with its sender");
         assert_eq!(detail["unread"], 0, "{detail}");
+
+        // A canned response, checked when saved, found by its shortcut, previewed and
+        // sent personalised.
+        let (status, v) = host
+            .api_as(&marta_t, "PUT", "/v1/tenants/acme/canned/nick",
+                Some(json!({"body": "Ciao {{ contact.nickname }}"})))
+            .await;
+        assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (422, Some("invalid_template")), "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("contact.nickname"), "{v}");
+        let body = "Ciao {{ contact.first_name | default(\"\") }}, la spedizione è gratuita sopra i 49 €.";
+        let (status, v) = host
+            .api_as(&marta_t, "PUT", "/v1/tenants/acme/canned/spedizione",
+                Some(json!({"title": "Spedizione", "body": body})))
+            .await;
+        assert_eq!(status, 200, "{v}");
+        let (status, _) = host
+            .api_as(mine, "PUT", "/v1/tenants/acme/canned/x", Some(json!({"body": "x"})))
+            .await;
+        assert_eq!(status, 403, "agents do not edit canned responses");
+        let (_, found) = host.api_as(mine, "GET", "/v1/tenants/acme/canned?q=/sped", None).await;
+        assert_eq!(found["items"][0]["shortcut"], "spedizione", "{found}");
+        let (_, preview) = host
+            .api_as(mine, "POST", &path(anna_id, "/preview"), Some(json!({"canned": "spedizione"})))
+            .await;
+        assert_eq!(preview["text"], "Ciao Anna, la spedizione è gratuita sopra i 49 €.", "{preview}");
+        let (status, v) = host
+            .api_as(mine, "POST", &path(anna_id, "/messages"), Some(json!({"canned": "/spedizione"})))
+            .await;
+        assert_eq!(status, 202, "{v}");
+        sent_containing(&graph, "Ciao Anna, la spedizione").await;
 
         // A private note stays in scrm.
         let (status, note) = host

@@ -31,6 +31,7 @@
 pub mod apps;
 mod bulk;
 pub mod campaigns;
+pub mod canned;
 pub mod consent;
 pub mod contacts;
 pub mod conversations;
@@ -63,6 +64,7 @@ pub mod testing;
 
 pub use apps::AppRepo;
 pub use campaigns::CampaignRepo;
+pub use canned::CannedRepo;
 pub use consent::ConsentRepo;
 pub use contacts::ContactRepo;
 pub use conversations::ConversationRepo;

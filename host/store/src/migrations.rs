@@ -229,6 +229,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0022_people.sql")),
     // 0023: conversation state, assignee and private notes; round-robin per team.
     M::up(include_str!("migrations/0023_conversation_work.sql")),
+    // 0024: canned responses; web inbox sessions, login links, failed logins.
+    M::up(include_str!("migrations/0024_canned_sessions.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -262,6 +264,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0021_campaigns.sql"),
     include_str!("migrations/postgres/0022_people.sql"),
     include_str!("migrations/postgres/0023_conversation_work.sql"),
+    include_str!("migrations/postgres/0024_canned_sessions.sql"),
 ];
 
 #[cfg(test)]

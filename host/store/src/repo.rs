@@ -57,6 +57,7 @@ macro_rules! repo {
 pub trait Store:
     crate::apps::AppRepo
     + crate::campaigns::CampaignRepo
+    + crate::canned::CannedRepo
     + crate::consent::ConsentRepo
     + crate::contacts::ContactRepo
     + crate::conversations::ConversationRepo

@@ -224,14 +224,17 @@ pub async fn get(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reply {
-    /// Free-form text (inside the 24-hour window).
+    /// Free-form text (inside the 24-hour window), in the template language: it is
+    /// rendered for the customer (`{{ contact.first_name | default("") }}`).
     text: Option<String>,
+    /// A canned response's shortcut, rendered for the customer.
+    canned: Option<String>,
     /// A Cloud API template object (`name`, `language`, `components`).
     template: Option<Value>,
 }
 
-/// `POST /v1/tenants/{id}/inbox/conversations/{cid}/messages` `{"text"}` or
-/// `{"template"}`: queued through the outbox under every rule a send obeys, with the
+/// `POST /v1/tenants/{id}/inbox/conversations/{cid}/messages` `{"text"}`,
+/// `{"canned"}` or `{"template"}`: queued through the outbox under every rule a send obeys, with the
 /// caller as its sender; `202` the outbox item.
 pub async fn reply(
     State(state): State<AppState>,
@@ -255,7 +258,11 @@ pub async fn reply(
         ));
     };
     let mut message = json!({"to": to, "from": item.phone_number_id});
-    match (r.text, r.template) {
+    let text = match (r.text, r.canned) {
+        (None, None) => None,
+        (text, canned) => Some(super::canned::render_for(&state, &tenant, id, text, canned).await?),
+    };
+    match (text, r.template) {
         (Some(text), None) => {
             message["type"] = json!("text");
             message["text"] = json!({ "body": text });
@@ -268,7 +275,7 @@ pub async fn reply(
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_message",
-                "a reply has either `text` or `template`",
+                "a reply has either `text` (or `canned`) or `template`",
             ));
         }
     }

@@ -6,6 +6,7 @@ pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod campaigns;
+pub mod canned;
 pub mod conversations;
 pub mod crm;
 pub mod error;
@@ -238,6 +239,15 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/tenants/{id}/inbox/conversations/{conversation}/notes",
             post(conversations::add_note),
+        )
+        .route(
+            "/tenants/{id}/inbox/conversations/{conversation}/preview",
+            post(canned::preview),
+        )
+        .route("/tenants/{id}/canned", get(canned::search))
+        .route(
+            "/tenants/{id}/canned/{shortcut}",
+            put(canned::put).delete(canned::delete),
         )
         .route("/audit", get(people::audit))
         .route("/inbox", get(admin::inbox_stats))

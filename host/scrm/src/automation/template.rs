@@ -263,6 +263,34 @@ pub fn context(contact: &ContactView<'_>, order: Option<&Value>, flow: &Value) -
     })
 }
 
+/// The rendering context of contact `contact_id` of `tenant` as the store knows it
+/// (its synced fields; no order, `flow` empty), for campaigns and canned responses;
+/// `None` when the contact does not exist.
+///
+/// # Errors
+/// On database failure.
+pub fn contact_context(
+    s: &dyn scrm_store::Store,
+    tenant: &str,
+    contact_id: i64,
+) -> Result<Option<Value>, scrm_store::StoreError> {
+    let Some(contact) = scrm_store::ContactRepo::get(s, tenant, contact_id)? else {
+        return Ok(None);
+    };
+    let fields: Vec<(String, Value)> = scrm_store::CrmRepo::fields(s, tenant, contact_id)?
+        .into_iter()
+        .map(|(k, v)| (k, v.value))
+        .collect();
+    let view = ContactView {
+        id: contact.id,
+        phone: contact.phone.as_deref(),
+        wa_id: contact.wa_id.as_deref(),
+        name: contact.name.as_deref(),
+        fields: &fields,
+    };
+    Ok(Some(context(&view, None, &json!({}))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

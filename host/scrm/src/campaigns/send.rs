@@ -2,10 +2,10 @@
 //! parameters rendered with the template language, and the template queued through
 //! the outbox, whose rules apply to it as to every send (`docs/sending.md`).
 
-use crate::automation::template::{self, ContactView};
+use crate::automation::template;
 use crate::outbox::{FlowSendOutcome, SendDefaults, enqueue_flow_send};
 use scrm_store::campaigns::{Campaign, Pending};
-use scrm_store::{ConsentRepo, ContactRepo, CrmRepo, Store, StoreError};
+use scrm_store::{ConsentRepo, Store, StoreError};
 use serde_json::{Value, json};
 
 /// Why a recipient was skipped at send time, as recorded (`opted_out`, …).
@@ -42,21 +42,9 @@ pub fn queue(
     if !consent.opted_in() {
         return Ok(Err("no_opt_in".into()));
     }
-    let Some(contact) = ContactRepo::get(s, &c.tenant_id, p.contact_id)? else {
+    let Some(ctx) = template::contact_context(s, &c.tenant_id, p.contact_id)? else {
         return Ok(Err("contact_deleted".into()));
     };
-    let fields: Vec<(String, Value)> = CrmRepo::fields(s, &c.tenant_id, p.contact_id)?
-        .into_iter()
-        .map(|(k, v)| (k, v.value))
-        .collect();
-    let view = ContactView {
-        id: contact.id,
-        phone: contact.phone.as_deref(),
-        wa_id: contact.wa_id.as_deref(),
-        name: contact.name.as_deref(),
-        fields: &fields,
-    };
-    let ctx = template::context(&view, None, &json!({}));
     let parameters = match render(&c.params, &ctx) {
         Ok(p) => p,
         Err(reason) => return Ok(Err(reason)),
@@ -103,6 +91,7 @@ fn render(params: &Value, ctx: &Value) -> Result<Vec<Value>, Skip> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::automation::template::ContactView;
 
     #[test]
     fn parameters_render_per_contact_and_named_ones_carry_their_name() {
