@@ -9,6 +9,7 @@
 pub mod aftership;
 pub mod backend;
 pub mod bench;
+pub mod browser;
 pub mod crm;
 pub mod fleet;
 pub mod flows;

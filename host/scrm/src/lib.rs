@@ -43,3 +43,4 @@ pub mod singleton;
 pub mod slots;
 pub mod sync;
 pub mod templates;
+pub mod web;

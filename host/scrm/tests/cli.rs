@@ -1079,6 +1079,14 @@ fn people_tokens_and_the_audit_log_from_the_command_line() {
     assert_eq!(short.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 10 characters"));
 
+    // A one-time login link into the web inbox.
+    let link = ok(&server, &["person", "login-link", "--tenant", "acme", &pid]);
+    assert!(
+        link.trim()
+            .starts_with(&format!("{}/login/link/scrm_t_", server.url)),
+        "{link}"
+    );
+
     // An admin token and the person's token, each printed once with --json.
     let created: serde_json::Value = serde_json::from_str(&ok(
         &server,
@@ -1174,6 +1182,7 @@ fn people_tokens_and_the_audit_log_from_the_command_line() {
             "token.revoke",
             "token.create",
             "token.create",
+            "person.login_link",
             "person.add",
             "person.add"
         ],
@@ -1182,7 +1191,7 @@ fn people_tokens_and_the_audit_log_from_the_command_line() {
     assert_eq!(audit["items"][0]["actor"], "operator");
     assert_eq!(audit["items"][0]["remote_addr"], "127.0.0.1");
     assert_eq!(
-        audit["items"][3]["status"], 422,
+        audit["items"][4]["status"], 422,
         "the refused short password is audited too"
     );
     let all = as_token(&server, &admin, &["audit"], "");

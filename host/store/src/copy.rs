@@ -705,6 +705,24 @@ INSERT INTO campaign_recipients (campaign_id, contact_id, wa_id, batch, state, r
                                  queued_at, updated_at)
     VALUES (1, 1200, '39347001200', 0, 'queued', NULL, 1, 26, 26),
            (1, 2, '39347002', 0, 'skipped', 'no_opt_in', NULL, NULL, 26);
+INSERT INTO people (id, tenant_id, email, name, role, password_hash, created_at)
+    VALUES (1, 'acme', 'giulia@acme.example', 'Giulia', 'agent', '$argon2id$v=19$x', 27);
+INSERT INTO teams (id, tenant_id, name, created_at, last_assigned) VALUES (1, 'acme', 'Vendite', 27, 1);
+INSERT INTO team_members (team_id, person_id) VALUES (1, 1);
+INSERT INTO api_tokens (tenant_id, role, person_id, name, token_sha256, prefix, created_at, last_used_at)
+    VALUES ('acme', 'agent', 1, 'ci', 'ab12', 'scrm_t_ab', 27, 28);
+INSERT INTO audit_log (tenant_id, actor, action, target, status, remote_addr, at)
+    VALUES ('acme', 'operator', 'person.add', '/v1/tenants/acme/people', 201, '127.0.0.1', 27);
+UPDATE conversations SET state = 'open', assignee_person = 1, assignee_team = 1, assigned_at = 27 WHERE id = 1;
+INSERT INTO conversation_notes (tenant_id, conversation_id, author, body, created_at)
+    VALUES ('acme', 1, 'person:1', 'vuole lo sconto', 28);
+INSERT INTO canned_responses (tenant_id, shortcut, title, body, created_at, updated_at)
+    VALUES ('acme', 'spedizione', 'Spedizione', 'Ciao {{ contact.first_name | default("") }}', 28, 28);
+INSERT INTO sessions (id_sha256, tenant_id, person_id, csrf, created_at, expires_at, remote_addr)
+    VALUES ('cd34', 'acme', 1, 'csrf', 28, 99, '127.0.0.1');
+INSERT INTO login_links (token_sha256, tenant_id, person_id, created_at, expires_at, used_at)
+    VALUES ('ef56', 'acme', 1, 28, 29, NULL);
+INSERT INTO login_failures (key, at) VALUES ('account:acme:giulia@acme.example', 28);
 "#;
 
     /// A filled SQLite file (in `dir`), checked to hold rows in every table.

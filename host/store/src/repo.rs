@@ -75,6 +75,7 @@ pub trait Store:
     + crate::people::PeopleRepo
     + crate::plugins::PluginRepo
     + crate::secrets::SecretRepo
+    + crate::sessions::SessionRepo
     + crate::settings::SettingRepo
     + crate::templates::TemplateRepo
     + crate::tenants::TenantRepo

@@ -37,6 +37,15 @@ pub enum Principal {
         /// The token's id.
         id: i64,
     },
+    /// A person logged into the web inbox (a session cookie).
+    Session {
+        /// Their tenant.
+        tenant: String,
+        /// Their role.
+        role: Role,
+        /// The person.
+        person: i64,
+    },
 }
 
 impl Principal {
@@ -47,8 +56,28 @@ impl Principal {
             Principal::Operator => "operator".into(),
             Principal::Token {
                 person: Some(p), ..
-            } => format!("person:{p}"),
+            }
+            | Principal::Session { person: p, .. } => format!("person:{p}"),
             Principal::Token { id, .. } => format!("token:{id}"),
+        }
+    }
+
+    /// The caller's tenant and role; `None` for the operator.
+    pub fn scope(&self) -> Option<(&str, Role)> {
+        match self {
+            Principal::Operator => None,
+            Principal::Token { tenant, role, .. } | Principal::Session { tenant, role, .. } => {
+                Some((tenant, *role))
+            }
+        }
+    }
+
+    /// The person acting, if any.
+    pub fn person(&self) -> Option<i64> {
+        match self {
+            Principal::Operator => None,
+            Principal::Token { person, .. } => *person,
+            Principal::Session { person, .. } => Some(*person),
         }
     }
 }
@@ -102,7 +131,7 @@ const OPERATOR: Need = Need::Operator;
 /// Every route under `/v1/` and who may call it. Tenant routes (`/tenants/{id}/…`)
 /// admit tokens of that tenant only.
 #[rustfmt::skip]
-pub const RULES: &[Rule] = &[
+pub static RULES: &[Rule] = &[
     a("POST", "/apps", OPERATOR, "app.add"),
     r("GET", "/apps", OPERATOR),
     a("PATCH", "/apps/{id}", OPERATOR, "app.change"),
@@ -139,6 +168,8 @@ pub const RULES: &[Rule] = &[
     r("POST", "/tenants/{id}/inbox/conversations/{conversation}/state", AGENT),
     r("POST", "/tenants/{id}/inbox/conversations/{conversation}/notes", AGENT),
     r("POST", "/tenants/{id}/inbox/conversations/{conversation}/preview", AGENT),
+    r("GET", "/tenants/{id}/inbox/events", AGENT),
+    a("POST", "/tenants/{id}/people/{person}/login-link", ADMIN, "person.login_link"),
     r("GET", "/tenants/{id}/canned", AGENT),
     a("PUT", "/tenants/{id}/canned/{shortcut}", MANAGER, "canned.set"),
     a("DELETE", "/tenants/{id}/canned/{shortcut}", MANAGER, "canned.delete"),
@@ -187,7 +218,7 @@ pub const RULES: &[Rule] = &[
     a("POST", "/tenants/{id}/campaigns/{cid}/pause", MANAGER, "campaign.pause"),
     r("GET", "/tenants/{id}/campaigns/{cid}/recipients", MANAGER),
     a("POST", "/tenants/{id}/people", ADMIN, "person.add"),
-    r("GET", "/tenants/{id}/people", MANAGER),
+    r("GET", "/tenants/{id}/people", AGENT),
     a("POST", "/tenants/{id}/people/{person}/disable", ADMIN, "person.disable"),
     a("PUT", "/tenants/{id}/people/{person}/password", ADMIN, "person.password"),
     a("POST", "/tenants/{id}/teams", ADMIN, "team.add"),
@@ -294,10 +325,7 @@ async fn principal(state: &AppState, token: &str) -> Result<Principal, ApiError>
 
 /// Whether `who` may call `rule` on tenant `tenant` (the route's `{id}`, if any).
 fn admit(who: &Principal, rule: Option<&Rule>, tenant: Option<&str>) -> Result<(), ApiError> {
-    let Principal::Token {
-        tenant: own, role, ..
-    } = who
-    else {
+    let Some((own, role)) = who.scope() else {
         return Ok(());
     };
     let Some(rule) = rule else {
@@ -331,7 +359,7 @@ fn admit(who: &Principal, rule: Option<&Rule>, tenant: Option<&str>) -> Result<(
             ));
         }
     }
-    if *role < needed {
+    if role < needed {
         return Err(forbidden(
             "insufficient_role",
             format!(
@@ -355,6 +383,13 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
+    let session = session_cookie(req.headers());
+    let csrf = req
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD);
     let rule = req
         .extensions()
         .get::<MatchedPath>()
@@ -362,7 +397,16 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     let tenant = rule
         .filter(|r| r.path.starts_with("/tenants/{id}"))
         .and_then(|_| path_tenant(req.uri().path()));
-    let who = match check(&state, token, rule, tenant.as_deref()).await {
+    let who = match check(
+        &state,
+        token,
+        session,
+        (safe, csrf),
+        rule,
+        tenant.as_deref(),
+    )
+    .await
+    {
         Ok(who) => who,
         Err(e) => return axum::response::IntoResponse::into_response(e),
     };
@@ -395,18 +439,78 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
 async fn check(
     state: &AppState,
     token: Option<String>,
+    session: Option<String>,
+    (safe, csrf): (bool, Option<String>),
     rule: Option<&Rule>,
     tenant: Option<&str>,
 ) -> Result<Principal, ApiError> {
-    let Some(token) = token else {
-        return Err(unauthenticated(
-            "unauthenticated",
-            "missing `Authorization: Bearer <token>` header",
-        ));
+    let who = match (token, session) {
+        (Some(token), _) => principal(state, &token).await?,
+        (None, Some(id)) => session_principal(state, &id, safe, csrf.as_deref()).await?,
+        (None, None) => {
+            return Err(unauthenticated(
+                "unauthenticated",
+                "missing `Authorization: Bearer <token>` header (or a web inbox session)",
+            ));
+        }
     };
-    let who = principal(state, &token).await?;
     admit(&who, rule, tenant)?;
     Ok(who)
+}
+
+/// The web inbox's session cookie.
+pub const SESSION_COOKIE: &str = "scrm_session";
+
+/// The header a page sends its CSRF token in, on every request that changes something.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The session id in the request's cookies, if any.
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == SESSION_COOKIE)
+        .map(|c| c.value().to_string())
+}
+
+/// The person of a live session; a request that changes something must carry the
+/// session's CSRF token (`X-CSRF-Token`).
+async fn session_principal(
+    state: &AppState,
+    id: &str,
+    safe: bool,
+    csrf: Option<&str>,
+) -> Result<Principal, ApiError> {
+    let hash = token_sha256(id);
+    let now = scrm_store::now_ms();
+    let found = state
+        .db
+        .read(move |c| scrm_store::SessionRepo::session(c, &hash, now))
+        .await?;
+    let Some(s) = found else {
+        return Err(unauthenticated(
+            "session_expired",
+            "the session has expired or ended; log in again",
+        ));
+    };
+    if !safe {
+        use subtle::ConstantTimeEq;
+        let ok = csrf.is_some_and(|c| bool::from(c.as_bytes().ct_eq(s.csrf.as_bytes())));
+        if !ok {
+            return Err(forbidden(
+                "csrf_mismatch",
+                "missing or wrong X-CSRF-Token for this session; reload the page".into(),
+            ));
+        }
+    }
+    Ok(Principal::Session {
+        tenant: s.tenant_id,
+        role: s.role,
+        person: s.person_id,
+    })
 }
 
 /// The tenant id of a `/v1/tenants/{id}/…` path (with or without `/v1`), decoded

@@ -31,10 +31,7 @@ impl From<StateError> for ApiError {
 
 /// The caller's role (none: the operator) and person.
 fn who(p: &Principal) -> (Option<Role>, Option<i64>) {
-    match p {
-        Principal::Operator => (None, None),
-        Principal::Token { role, person, .. } => (Some(*role), *person),
-    }
+    (p.scope().map(|(_, r)| r), p.person())
 }
 
 async fn viewer_of(
@@ -175,7 +172,8 @@ pub async fn list(
 }
 
 /// `GET /v1/tenants/{id}/inbox/conversations/{cid}`: the conversation, its newest
-/// 200 messages (oldest first) with their statuses and senders, and its notes.
+/// 200 messages (oldest first) with their statuses and senders, its notes, and the
+/// customer's profile (`contact`, `crm`: their fields as templates see them).
 pub async fn get(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -208,14 +206,20 @@ pub async fn get(
                 }
             }
             let notes = c.notes(&t, id)?;
-            Ok(Some((item, messages, notes)))
+            let profile = crate::automation::template::contact_context(c, &t, item.contact_id)?;
+            Ok(Some((item, messages, notes, profile)))
         })
         .await?;
-    let (item, messages, notes) = found.ok_or_else(|| hidden(&tenant, id))?;
+    let (item, messages, notes, profile) = found.ok_or_else(|| hidden(&tenant, id))?;
     let mut v = json!(item);
     v["window_left_s"] = json!(conversations::window_left_s(&item, scrm_store::now_ms()));
     v["messages"] = json!(messages);
     v["notes"] = json!(notes);
+    // The customer's profile as templates see it: contact fields and CRM fields.
+    if let Some(p) = profile {
+        v["contact"] = p["contact"].clone();
+        v["crm"] = p["crm"].clone();
+    }
     Ok(Json(v))
 }
 
@@ -400,4 +404,47 @@ pub async fn add_note(
         .write(move |c| c.add_note(&tenant, id, &author, n.body.trim()))
         .await?;
     Ok((StatusCode::CREATED, Json(note)).into_response())
+}
+
+/// How often the live stream looks for new messages and statuses, ms.
+const LIVE_POLL_MS: u64 = 1000;
+
+/// `GET /v1/tenants/{id}/inbox/events`: Server-Sent Events for the web inbox. A
+/// `change` event (`{"message": id, "status": id}`, the newest of each) whenever a
+/// message of the tenant arrives or is sent, or a status moves; read from the store,
+/// so changes made through any host of a fleet reach every page. The page then reads
+/// what it shows again, through the routes that scope it to the caller.
+pub async fn events(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let stream = futures_util::stream::unfold(
+        (state, tenant, None::<(i64, i64)>),
+        |(state, tenant, last)| async move {
+            loop {
+                if last.is_some() {
+                    tokio::time::sleep(std::time::Duration::from_millis(LIVE_POLL_MS)).await;
+                }
+                let t = tenant.clone();
+                let marks = state
+                    .db
+                    .read(move |c| scrm_store::SessionRepo::change_marks(c, &t))
+                    .await;
+                let Ok(marks) = marks else {
+                    tokio::time::sleep(std::time::Duration::from_millis(LIVE_POLL_MS)).await;
+                    continue;
+                };
+                if last != Some(marks) {
+                    let event = Event::default()
+                        .event(if last.is_none() { "hello" } else { "change" })
+                        .data(json!({"message": marks.0, "status": marks.1}).to_string());
+                    return Some((Ok(event), (state, tenant, Some(marks))));
+                }
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -244,6 +244,11 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{id}/inbox/conversations/{conversation}/preview",
             post(canned::preview),
         )
+        .route("/tenants/{id}/inbox/events", get(conversations::events))
+        .route(
+            "/tenants/{id}/people/{person}/login-link",
+            post(people::login_link),
+        )
         .route("/tenants/{id}/canned", get(canned::search))
         .route(
             "/tenants/{id}/canned/{shortcut}",
@@ -257,6 +262,7 @@ pub fn router(state: AppState) -> Router {
             access::authorize,
         ));
     Router::new()
+        .merge(crate::web::routes())
         .route(
             "/webhooks/whatsapp",
             get(webhook::verify).post(webhook::receive),

@@ -277,3 +277,25 @@ pub async fn audit(
     let Query(q) = q?;
     audit_page(&state, None, q).await
 }
+
+/// `POST /v1/tenants/{id}/people/{person}/login-link`: `{"url", "expires_at"}`, a
+/// one-time link into the web inbox, valid for 15 minutes (under the host's
+/// `public_url`, else the address this request came to).
+pub async fn login_link(
+    State(state): State<AppState>,
+    Path((tenant, person)): Path<(String, i64)>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let base = match state.outbox.defaults().public_url {
+        Some(u) => u.as_str().to_string(),
+        None => {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("127.0.0.1:8080");
+            format!("http://{host}")
+        }
+    };
+    let (url, expires_at) = crate::web::login_link_for(&state, &tenant, person, &base).await?;
+    Ok(Json(json!({"url": url, "expires_at": expires_at})))
+}

@@ -74,6 +74,13 @@ pub enum PersonCommand {
         /// The person's id.
         id: i64,
     },
+    /// Print a one-time link into the web inbox for a person (valid 15 minutes).
+    LoginLink {
+        #[command(flatten)]
+        target: TenantArgs,
+        /// The person's id.
+        id: i64,
+    },
     /// Set a person's password, read from the first line of stdin.
     Password {
         #[command(flatten)]
@@ -292,6 +299,12 @@ async fn run_person(cmd: PersonCommand) -> anyhow::Result<()> {
             print(target.client.json, &v, |v| {
                 println!("disabled person {} <{}>", s(v, "id"), s(v, "email"));
             });
+        }
+        PersonCommand::LoginLink { target, id } => {
+            let c = Client::new(&target.client);
+            let path = format!("/v1/tenants/{}/people/{id}/login-link", target.tenant);
+            let v = c.send(c.post(&path)).await?;
+            print(target.client.json, &v, |v| println!("{}", s(v, "url")));
         }
         PersonCommand::Password { target, id } => {
             let password = read_password()?;

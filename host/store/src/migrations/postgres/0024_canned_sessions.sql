@@ -38,4 +38,8 @@ CREATE TABLE login_failures (
     key         TEXT NOT NULL,                 -- account:TENANT:EMAIL | addr:IP
     at          BIGINT NOT NULL
 );
-CREATE INDEX login_failures_key ON login_failures(key, at);
+CREATE INDEX login_failures_lookup ON login_failures(key, at);
+
+-- The web inbox's live updates ask for the newest message and status of a tenant.
+CREATE INDEX messages_tenant_id ON messages(tenant_id, id);
+CREATE INDEX message_statuses_tenant_id ON message_statuses(tenant_id, id);

@@ -1,0 +1,372 @@
+// scrm web inbox: one small script over the host's /v1/ API (the session cookie
+// authenticates; every change carries the page's CSRF token). No framework, no
+// build step, nothing fetched from elsewhere.
+"use strict";
+
+const TEXT = {
+  en: {
+    "login.title": "Log in to the inbox", "login.tenant": "Workspace", "login.email": "Email",
+    "login.password": "Password", "login.submit": "Log in",
+    "login.error.invalid": "Wrong email or password.",
+    "login.error.rate_limited": "Too many failed attempts. Try again in 15 minutes.",
+    "login.error.expired": "Your session has ended. Log in again.",
+    "login.error.link": "This login link has been used or has expired.",
+    "login.error.origin": "Log in from this site's own page.",
+    "logout": "Log out", "role.agent": "agent", "role.manager": "manager", "role.admin": "admin",
+    "list.title": "Conversations", "filter.assignee": "Assigned", "filter.all": "All I can see",
+    "filter.mine": "Mine", "filter.unassigned": "Unassigned", "filter.state": "State",
+    "filter.any": "Any", "filter.tag": "Tag", "filter.intent": "Intent",
+    "state.open": "Open", "state.pending": "Pending", "state.snoozed": "Snoozed", "state.resolved": "Resolved",
+    "conv.none": "Choose a conversation.", "conv.unread": "unread", "conv.window": "Window: {0} left",
+    "conv.window_closed": "The 24-hour window is closed: only an approved template can be sent.",
+    "conv.assigned": "Assigned to", "conv.nobody": "nobody", "conv.team": "team",
+    "act.take": "Assign to me", "act.resolve": "Resolve", "act.reopen": "Reopen", "act.snooze": "Snooze 1 h",
+    "act.pending": "Pending", "act.assign": "Assign", "act.round_robin": "Round-robin",
+    "reply.label": "Reply (type / for canned responses)", "reply.send": "Send", "reply.preview": "Preview",
+    "reply.template": "Template", "reply.params": "Parameters (one per line)", "reply.send_template": "Send template",
+    "note.label": "Private note (never sent to the customer)", "note.add": "Add note", "notes": "Notes",
+    "profile": "Customer", "sent_by": "sent by", "status.failed": "failed",
+    "toast.sent": "Queued for sending.", "toast.new": "New activity.", "error.prefix": "Not sent: ",
+  },
+  it: {
+    "login.title": "Accedi alla casella", "login.tenant": "Spazio di lavoro", "login.email": "Email",
+    "login.password": "Password", "login.submit": "Accedi",
+    "login.error.invalid": "Email o password errate.",
+    "login.error.rate_limited": "Troppi tentativi falliti. Riprova tra 15 minuti.",
+    "login.error.expired": "La sessione è scaduta. Accedi di nuovo.",
+    "login.error.link": "Questo link di accesso è già stato usato o è scaduto.",
+    "login.error.origin": "Accedi dalla pagina di questo sito.",
+    "logout": "Esci", "role.agent": "operatore", "role.manager": "responsabile", "role.admin": "amministratore",
+    "list.title": "Conversazioni", "filter.assignee": "Assegnate", "filter.all": "Tutte quelle visibili",
+    "filter.mine": "Mie", "filter.unassigned": "Non assegnate", "filter.state": "Stato",
+    "filter.any": "Qualsiasi", "filter.tag": "Etichetta", "filter.intent": "Intento",
+    "state.open": "Aperta", "state.pending": "In attesa", "state.snoozed": "Posticipata", "state.resolved": "Risolta",
+    "conv.none": "Scegli una conversazione.", "conv.unread": "non letti", "conv.window": "Finestra: restano {0}",
+    "conv.window_closed": "La finestra di 24 ore è chiusa: si può inviare solo un modello approvato.",
+    "conv.assigned": "Assegnata a", "conv.nobody": "nessuno", "conv.team": "team",
+    "act.take": "Assegna a me", "act.resolve": "Risolvi", "act.reopen": "Riapri", "act.snooze": "Posticipa 1 h",
+    "act.pending": "In attesa", "act.assign": "Assegna", "act.round_robin": "A rotazione",
+    "reply.label": "Risposta (digita / per le risposte rapide)", "reply.send": "Invia", "reply.preview": "Anteprima",
+    "reply.template": "Modello", "reply.params": "Parametri (uno per riga)", "reply.send_template": "Invia modello",
+    "note.label": "Nota privata (mai inviata al cliente)", "note.add": "Aggiungi nota", "notes": "Note",
+    "profile": "Cliente", "sent_by": "inviato da", "status.failed": "non consegnato",
+    "toast.sent": "In coda per l'invio.", "toast.new": "Nuova attività.", "error.prefix": "Non inviato: ",
+  },
+};
+
+let lang = localStorage.getItem("scrm-lang") ||
+  ((navigator.language || "en").toLowerCase().startsWith("it") ? "it" : "en");
+
+function t(key, ...args) {
+  let s = (TEXT[lang] && TEXT[lang][key]) || TEXT.en[key] || key;
+  args.forEach((a, i) => { s = s.replace(`{${i}}`, a); });
+  return s;
+}
+
+function translate(root) {
+  document.documentElement.lang = lang;
+  root.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  const err = document.getElementById("login-error");
+  if (err) err.textContent = t("login.error." + err.dataset.code);
+}
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "onclick" || k === "oninput" || k === "onkeydown" || k === "onchange") e[k] = v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+const meta = (n) => (document.querySelector(`meta[name="scrm-${n}"]`) || {}).content;
+const tenant = () => meta("tenant");
+const base = () => `/v1/tenants/${encodeURIComponent(tenant())}`;
+
+class ApiError extends Error {
+  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+}
+
+async function api(method, path, body) {
+  const headers = { "X-CSRF-Token": meta("csrf") || "" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(path, {
+    method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (resp.status === 401) { location.href = "/login?expired=1"; throw new ApiError(401, "session_expired", ""); }
+  const text = await resp.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!resp.ok) {
+    const e = (data && data.error) || {};
+    throw new ApiError(resp.status, e.code || "http_error", e.message || resp.statusText);
+  }
+  return data;
+}
+
+function toast(msg) {
+  const box = document.getElementById("toast");
+  box.textContent = msg;
+  setTimeout(() => { if (box.textContent === msg) box.textContent = ""; }, 4000);
+}
+
+function duration(s) {
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h} h ${m} min` : `${m} min`;
+}
+
+const when = (ms) => new Date(ms).toLocaleString(lang === "it" ? "it-IT" : "en-GB",
+  { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit" });
+
+const state = { open: null, people: [], teams: [], detail: null };
+
+async function loadList() {
+  const q = new URLSearchParams();
+  for (const [id, key] of [["f-assignee", "assignee"], ["f-state", "state"], ["f-tag", "tag"], ["f-intent", "intent"]]) {
+    const v = document.getElementById(id).value.trim();
+    if (v) q.set(key, v);
+  }
+  const data = await api("GET", `${base()}/inbox/conversations?${q}`);
+  const list = document.getElementById("conversations");
+  list.replaceChildren(...data.items.map((c) => el("li", {},
+    el("button", {
+      type: "button", "data-id": c.id, "aria-current": c.id === state.open ? "true" : null,
+      onclick: () => openConversation(c.id),
+    },
+    el("strong", {}, c.contact_name || c.wa_id || `#${c.id}`), " ",
+    c.unread > 0 ? el("span", { class: "badge", "aria-label": `${c.unread} ${t("conv.unread")}` }, c.unread) : null,
+    el("div", { class: "meta" }, t("state." + c.state), " · ", when(c.last_message_at),
+      c.window_left_s > 0 ? ` · ${t("conv.window", duration(c.window_left_s))}` : ""),
+    el("div", { class: "meta" }, (c.last_text || "").slice(0, 80))))));
+}
+
+function personName(id) {
+  const p = state.people.find((x) => x.id === id);
+  return p ? p.name : `#${id}`;
+}
+
+function teamName(id) {
+  const x = state.teams.find((y) => y.id === id);
+  return x ? x.name : `#${id}`;
+}
+
+function messageView(m) {
+  const body = [];
+  if (m.kind === "image" || m.kind === "sticker") {
+    body.push(el("span", { class: "media", "data-message": m.id }, `[${m.kind}]`));
+  } else if (["document", "audio", "video"].includes(m.kind)) {
+    body.push(el("span", { class: "media", "data-message": m.id }, `[${m.kind}]`));
+  }
+  if (m.text) body.push(el("p", {}, m.text));
+  const status = m.direction === "outbound"
+    ? [m.status === "failed" ? t("status.failed") : m.status,
+      m.errors ? ` — ${(m.errors[0] && (m.errors[0].title || m.errors[0].message)) || ""}` : "",
+      m.source ? ` · ${t("sent_by")} ${m.source}` : ""].join("")
+    : [(m.tags || []).join(", "), m.classification && m.classification.intent ? ` · ${m.classification.intent.name}` : ""].join("");
+  return el("li", { class: `msg ${m.direction}`, "data-status": m.status },
+    body, el("div", { class: "status" }, when(m.timestamp), status ? ` · ${status}` : ""));
+}
+
+async function showMedia(root) {
+  for (const span of root.querySelectorAll(".media[data-message]")) {
+    try {
+      const page = await api("GET", `${base()}/media?message_id=${span.dataset.message}`);
+      const f = page.items && page.items[0];
+      if (!f || f.state !== "stored") continue;
+      const url = `${base()}/media/${f.sha256}`;
+      span.replaceChildren((f.mime_type || "").startsWith("image/")
+        ? el("img", { src: url, alt: f.file_name || f.kind })
+        : el("a", { href: url, download: f.file_name || f.sha256 }, f.file_name || f.kind));
+    } catch (_) { /* the placeholder stays */ }
+  }
+}
+
+async function act(path, body) {
+  try {
+    await api("POST", `${base()}/inbox/conversations/${state.open}${path}`, body);
+    await Promise.all([openConversation(state.open), loadList()]);
+  } catch (e) { toast(`${e.code}: ${e.message}`); }
+}
+
+function actions(c) {
+  const role = meta("role"), me = Number(meta("person"));
+  const out = [];
+  if (c.assignee_person !== me) out.push(el("button", { type: "button", id: "act-take", onclick: () => act("/assign", { person: me }) }, t("act.take")));
+  if (c.state === "resolved") out.push(el("button", { type: "button", id: "act-reopen", onclick: () => act("/state", { state: "open" }) }, t("act.reopen")));
+  else out.push(el("button", { type: "button", id: "act-resolve", onclick: () => act("/state", { state: "resolved" }) }, t("act.resolve")));
+  out.push(el("button", { type: "button", id: "act-snooze", onclick: () => act("/state", { state: "snoozed", until: Date.now() + 3600e3 }) }, t("act.snooze")));
+  out.push(el("button", { type: "button", id: "act-pending", onclick: () => act("/state", { state: "pending" }) }, t("act.pending")));
+  if (role !== "agent") {
+    const sel = el("select", { id: "assign-to", "aria-label": t("act.assign") },
+      state.people.filter((p) => !p.disabled_at).map((p) => el("option", { value: `person:${p.id}` }, p.name)),
+      state.teams.map((x) => el("option", { value: `team:${x.id}` }, `${t("conv.team")} ${x.name}`)));
+    out.push(sel, el("button", { type: "button", id: "act-assign", onclick: () => {
+      const [kind, id] = sel.value.split(":");
+      act("/assign", kind === "person" ? { person: Number(id) } : { team: Number(id), round_robin: true });
+    } }, t("act.assign")));
+  }
+  return out;
+}
+
+function replyBox(c) {
+  if (c.window_left_s <= 0) return templateBox(c);
+  const area = el("textarea", { id: "reply-text", "aria-describedby": "reply-error" });
+  const suggestions = el("ul", { class: "suggestions", id: "canned-suggestions", role: "listbox" });
+  const error = el("p", { class: "error", id: "reply-error", role: "alert" });
+  const preview = el("p", { class: "meta", id: "reply-preview" });
+  area.oninput = async () => {
+    const m = area.value.match(/(?:^|\s)\/([a-z0-9_-]*)$/);
+    if (!m) { suggestions.replaceChildren(); return; }
+    const found = await api("GET", `${base()}/canned?q=${encodeURIComponent(m[1])}`);
+    suggestions.replaceChildren(...found.items.map((r) => el("li", {},
+      el("button", { type: "button", role: "option", "data-shortcut": r.shortcut, onclick: () => {
+        area.value = area.value.replace(/\/[a-z0-9_-]*$/, r.body);
+        suggestions.replaceChildren();
+        area.focus();
+      } }, `/${r.shortcut} — ${r.title}`))));
+  };
+  const send = async (ev) => {
+    ev.preventDefault();
+    error.textContent = "";
+    try {
+      await api("POST", `${base()}/inbox/conversations/${c.id}/messages`, { text: area.value });
+      area.value = "";
+      preview.textContent = "";
+      toast(t("toast.sent"));
+      await Promise.all([openConversation(c.id), loadList()]);
+    } catch (e) {
+      // The text stays in the box; the host's reason is shown.
+      error.textContent = t("error.prefix") + `${e.code}: ${e.message}`;
+    }
+  };
+  return el("form", { class: "reply", id: "reply-form" },
+    el("label", { for: "reply-text" }, t("reply.label")), area, suggestions, preview, error,
+    el("button", { type: "button", id: "reply-preview-button", onclick: async () => {
+      try {
+        const r = await api("POST", `${base()}/inbox/conversations/${c.id}/preview`, { text: area.value });
+        preview.textContent = r.text;
+      } catch (e) { error.textContent = `${e.code}: ${e.message}`; }
+    } }, t("reply.preview")), " ",
+    el("button", { type: "submit", class: "primary", id: "reply-send", onclick: send }, t("reply.send")));
+}
+
+function templateBox(c) {
+  const select = el("select", { id: "template-name", "aria-label": t("reply.template") });
+  const params = el("textarea", { id: "template-params" });
+  const error = el("p", { class: "error", id: "reply-error", role: "alert" });
+  api("GET", `${base()}/templates?status=approved`).then((d) => {
+    select.replaceChildren(...(d.items || []).map((x) =>
+      el("option", { value: JSON.stringify([x.name, x.language]) }, `${x.name} (${x.language})`)));
+  }).catch(() => {});
+  return el("form", { class: "reply", id: "template-form" },
+    el("p", { class: "meta" }, t("conv.window_closed")),
+    el("label", { for: "template-name" }, t("reply.template")), select,
+    el("label", { for: "template-params" }, t("reply.params")), params, error,
+    el("button", { type: "submit", class: "primary", onclick: async (ev) => {
+      ev.preventDefault();
+      try {
+        const [name, language] = JSON.parse(select.value);
+        const values = params.value.split("\n").map((s) => s.trim()).filter(Boolean);
+        const template = { name, language: { code: language } };
+        if (values.length) template.components = [{ type: "body", parameters: values.map((v) => ({ type: "text", text: v })) }];
+        await api("POST", `${base()}/inbox/conversations/${c.id}/messages`, { template });
+        toast(t("toast.sent"));
+        await openConversation(c.id);
+      } catch (e) { error.textContent = t("error.prefix") + `${e.code}: ${e.message}`; }
+    } }, t("reply.send_template")));
+}
+
+function noteBox(c) {
+  const area = el("textarea", { id: "note-text" });
+  return el("form", { class: "reply", id: "note-form" },
+    el("label", { for: "note-text" }, t("note.label")), area,
+    el("button", { type: "submit", id: "note-add", onclick: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api("POST", `${base()}/inbox/conversations/${c.id}/notes`, { body: area.value });
+        await openConversation(c.id);
+      } catch (e) { toast(`${e.code}: ${e.message}`); }
+    } }, t("note.add")));
+}
+
+async function openConversation(id) {
+  state.open = id;
+  document.querySelectorAll("#conversations button").forEach((b) =>
+    b.setAttribute("aria-current", Number(b.dataset.id) === id ? "true" : "false"));
+  const c = await api("GET", `${base()}/inbox/conversations/${id}`);
+  state.detail = c;
+  const main = document.getElementById("conversation");
+  const assignee = c.assignee_person ? personName(c.assignee_person)
+    : c.assignee_team ? `${t("conv.team")} ${teamName(c.assignee_team)}` : t("conv.nobody");
+  const fields = Object.entries(c.crm || {}).map(([k, v]) => el("li", {}, `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`));
+  main.replaceChildren(...[
+    el("div", { class: "conv-head" },
+      el("h2", { id: "conv-title" }, c.contact_name || c.wa_id),
+      el("span", { id: "conv-state", "data-state": c.state }, t("state." + c.state)),
+      el("span", { id: "conv-assignee" }, `${t("conv.assigned")} ${assignee}`),
+      c.window_left_s > 0 ? el("span", { class: "meta" }, t("conv.window", duration(c.window_left_s))) : null),
+    el("div", { class: "conv-head" }, actions(c)),
+    el("section", { class: "profile", "aria-label": t("profile") },
+      el("strong", {}, t("profile")), ` +${c.wa_id || ""}`, (c.tags || []).length ? ` · ${c.tags.join(", ")}` : "",
+      fields.length ? el("ul", {}, fields) : null),
+    el("ul", { class: "messages", id: "messages" }, c.messages.map(messageView)),
+    c.notes.length ? el("section", { "aria-label": t("notes") }, el("h3", {}, t("notes")),
+      c.notes.map((n) => el("div", { class: "note" }, n.body, el("div", { class: "meta" }, `${n.author} · ${when(n.created_at)}`)))) : null,
+    replyBox(c), noteBox(c)].filter(Boolean));
+  const msgs = document.getElementById("messages");
+  msgs.scrollTop = msgs.scrollHeight;
+  showMedia(main);
+}
+
+function keyboard() {
+  document.getElementById("conversations").addEventListener("keydown", (ev) => {
+    if (ev.key !== "ArrowDown" && ev.key !== "ArrowUp") return;
+    const buttons = [...document.querySelectorAll("#conversations button")];
+    const i = buttons.indexOf(document.activeElement);
+    const next = buttons[Math.max(0, Math.min(buttons.length - 1, i + (ev.key === "ArrowDown" ? 1 : -1)))];
+    if (next) { next.focus(); ev.preventDefault(); }
+  });
+}
+
+async function inbox() {
+  translate(document);
+  keyboard();
+  for (const id of ["f-assignee", "f-state", "f-tag", "f-intent"]) {
+    document.getElementById(id).onchange = () => loadList().catch((e) => toast(e.message));
+  }
+  document.getElementById("logout").onclick = async () => {
+    await fetch("/logout", { method: "POST", headers: { "X-CSRF-Token": meta("csrf") }, credentials: "same-origin" });
+    location.href = "/login";
+  };
+  const [people, teams] = await Promise.all([
+    api("GET", `${base()}/people`).catch(() => ({ items: [] })),
+    api("GET", `${base()}/teams`).catch(() => ({ items: [] })),
+  ]);
+  state.people = people.items;
+  state.teams = teams.items;
+  await loadList();
+  const live = new EventSource(`${base()}/inbox/events`);
+  live.addEventListener("change", async () => {
+    await loadList().catch(() => {});
+    if (state.open !== null) await openConversation(state.open).catch(() => {});
+    toast(t("toast.new"));
+  });
+  live.onerror = () => {
+    // A closed stream after the session ended: the next API call goes to the login page.
+    if (live.readyState === EventSource.CLOSED) api("GET", `${base()}/teams`).catch(() => {});
+  };
+  setInterval(() => loadList().catch(() => {}), 30000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-lang]").forEach((b) => {
+    b.onclick = () => { lang = b.dataset.lang; localStorage.setItem("scrm-lang", lang); translate(document); if (state.detail) openConversation(state.open); };
+  });
+  if (document.body.dataset.page === "inbox") inbox().catch((e) => toast(e.message));
+  else translate(document);
+});

@@ -1,0 +1,349 @@
+//! The web inbox in a real headless Chromium: a wrong password is refused without
+//! saying which part was wrong; an agent logs in, sees a new customer message appear
+//! live, replies with a canned response that reaches the local Cloud API
+//! personalised, takes and resolves the conversation; another team's conversation is
+//! neither listed nor readable; a reply whose window closed while it was typed shows
+//! the host's error and keeps the text; an expired session goes back to the login
+//! page. Screenshots of each step are saved under `target/browser/`. Failed logins
+//! are rate-limited per account.
+
+use fantoccini::Locator;
+use scrm_e2e::browser::Browser;
+use scrm_e2e::crm::{self, PN};
+use scrm_e2e::graph::Graph;
+use scrm_e2e::orders::sent_containing;
+use scrm_e2e::{Host, eventually};
+use serde_json::json;
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn person(host: &Host, email: &str, team: i64) -> i64 {
+    host.ok(
+        "POST",
+        "/v1/tenants/acme/people",
+        Some(
+            json!({"email": email, "name": email.split('@').next(), "role": "agent",
+                    "password": PASSWORD, "teams": [team]}),
+        ),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn login(b: &Browser, host: &Host, email: &str, password: &str) -> anyhow::Result<()> {
+    b.client.goto(&format!("{}/login", host.base)).await?;
+    b.type_into("#tenant", "acme").await?;
+    b.type_into("#email", email).await?;
+    b.type_into("#password", password).await?;
+    b.click("#login-submit").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_works_the_inbox_in_a_real_browser() {
+    if !scrm_e2e::browser::available("an_agent_works_the_inbox_in_a_real_browser") {
+        return;
+    }
+    let graph = Graph::start().await;
+    let host = crm::setup_sending_tenant(&graph, "acme", &[], 0).await;
+    let vendite = host
+        .ok(
+            "POST",
+            "/v1/tenants/acme/teams",
+            Some(json!({"name": "Vendite"})),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let assistenza = host
+        .ok(
+            "POST",
+            "/v1/tenants/acme/teams",
+            Some(json!({"name": "Assistenza"})),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let giulia = person(&host, "giulia@acme.example", vendite).await;
+    person(&host, "sara@acme.example", assistenza).await;
+    host.ok("PUT", "/v1/tenants/acme/canned/spedizione", Some(json!({"title": "Spedizione",
+        "body": "Ciao {{ contact.first_name | default(\"\") }}, la spedizione è gratuita sopra i 49 €."}))).await;
+    // Anna's conversation belongs to the other team.
+    crm::inbound(
+        &host,
+        PN,
+        "393471111111",
+        Some("Anna"),
+        &[("wamid.a1", "Ho un problema")],
+    )
+    .await;
+    let anna = eventually(|| async {
+        let v = host
+            .ok("GET", "/v1/tenants/acme/inbox/conversations", None)
+            .await;
+        Ok(v["items"][0]["id"].as_i64())
+    })
+    .await
+    .unwrap();
+    host.ok(
+        "POST",
+        &format!("/v1/tenants/acme/inbox/conversations/{anna}/assign"),
+        Some(json!({"team": assistenza, "round_robin": true})),
+    )
+    .await;
+
+    let mut b = Browser::start("web_inbox")
+        .await
+        .expect("headless chromium");
+
+    // A wrong password: refused, without saying which part was wrong.
+    login(&b, &host, "giulia@acme.example", "wrong password!")
+        .await
+        .unwrap();
+    let error = b.text("#login-error").await.unwrap();
+    assert_eq!(error, "Wrong email or password.");
+    b.screenshot("wrong-password").await.unwrap();
+    login(&b, &host, "nobody@acme.example", "wrong password!")
+        .await
+        .unwrap();
+    assert_eq!(
+        b.text("#login-error").await.unwrap(),
+        error,
+        "the same answer for an unknown email"
+    );
+
+    // Logged in: the inbox, without the other team's conversation.
+    login(&b, &host, "giulia@acme.example", PASSWORD)
+        .await
+        .unwrap();
+    b.text("#conversations").await.unwrap();
+    b.screenshot("inbox-empty").await.unwrap();
+    let list = b.text("#conversations").await.unwrap();
+    assert!(!list.contains("Anna"), "{list}");
+
+    // A customer writes: the conversation appears without reloading.
+    crm::inbound(
+        &host,
+        PN,
+        "393472222222",
+        Some("Bruno Verdi"),
+        &[("wamid.b1", "Spedite in Sicilia?")],
+    )
+    .await;
+    b.until_text("#conversations", "Bruno Verdi").await.unwrap();
+    b.screenshot("live-message").await.unwrap();
+
+    // Open it and answer with a canned response, personalised.
+    b.click("#conversations li button").await.unwrap();
+    b.until_text("#messages", "Spedite in Sicilia?")
+        .await
+        .unwrap();
+    b.type_into("#reply-text", "/sped").await.unwrap();
+    b.click("#canned-suggestions button[data-shortcut=spedizione]")
+        .await
+        .unwrap();
+    let typed = b
+        .client
+        .find(Locator::Css("#reply-text"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(typed.contains("{{ contact.first_name"), "{typed}");
+    b.click("#reply-preview-button").await.unwrap();
+    b.until_text("#reply-preview", "Ciao Bruno, la spedizione")
+        .await
+        .unwrap();
+    b.screenshot("canned-preview").await.unwrap();
+    b.click("#reply-send").await.unwrap();
+    sent_containing(&graph, "Ciao Bruno, la spedizione è gratuita").await;
+    b.until_text("#messages", "Ciao Bruno, la spedizione")
+        .await
+        .unwrap();
+    b.until_text("#messages", &format!("person:{giulia}"))
+        .await
+        .unwrap();
+
+    // Take it, then resolve it.
+    b.click("#act-take").await.unwrap();
+    b.until_text("#conv-assignee", "giulia").await.unwrap();
+    b.click("#act-resolve").await.unwrap();
+    b.until_text("#conv-state", "Resolved").await.unwrap();
+    b.screenshot("resolved").await.unwrap();
+
+    // Another team's conversation cannot be opened, even by asking for it.
+    let got = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+         fetch(`/v1/tenants/acme/inbox/conversations/${arguments[0]}`).then(r => done(r.status));",
+            vec![json!(anna)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, json!(404));
+
+    // A reply typed while the window closes: the host's reason is shown, the text kept.
+    crm::inbound(
+        &host,
+        PN,
+        "393473333333",
+        Some("Carla"),
+        &[("wamid.c1", "Buongiorno")],
+    )
+    .await;
+    b.until_text("#conversations", "Carla").await.unwrap();
+    let carla_button = b
+        .client
+        .find(Locator::XPath(
+            "//ul[@id='conversations']//button[contains(., 'Carla')]",
+        ))
+        .await
+        .unwrap();
+    carla_button.click().await.unwrap();
+    b.until_text("#messages", "Buongiorno").await.unwrap();
+    b.type_into("#reply-text", "Le scrivo domani")
+        .await
+        .unwrap();
+    let day_ago = scrm_store::now_ms() - 25 * 3_600_000;
+    host.with_conn(move |c| {
+        c.execute(
+            "UPDATE conversations SET last_inbound_at = ?1 WHERE id IN
+           (SELECT conversation_id FROM messages WHERE wamid = 'wamid.c1')",
+            scrm_store::params![day_ago],
+        )
+        .map(|_| ())
+    })
+    .await
+    .unwrap();
+    b.click("#reply-send").await.unwrap();
+    let shown = b
+        .until_text("#reply-error", "outside_service_window")
+        .await
+        .unwrap();
+    assert!(shown.starts_with("Not sent: "), "{shown}");
+    let kept = b
+        .client
+        .find(Locator::Css("#reply-text"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("Le scrivo domani"));
+    b.screenshot("window-closed-error").await.unwrap();
+
+    // Italian on request.
+    b.click("button[data-lang=it]").await.unwrap();
+    b.until_text("#list-title", "Conversazioni").await.unwrap();
+
+    // The session ends: the next page load goes to the login page.
+    host.with_conn(|c| {
+        c.execute("UPDATE sessions SET expires_at = 0", &[])
+            .map(|_| ())
+    })
+    .await
+    .unwrap();
+    b.client.goto(&format!("{}/", host.base)).await.unwrap();
+    let url = b.client.current_url().await.unwrap();
+    assert!(url.path().starts_with("/login"), "{url}");
+    b.text("#login-error").await.unwrap();
+    b.screenshot("expired").await.unwrap();
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_rate_limited_per_account() {
+    let host = Host::start().await;
+    host.tenant("acme", &[PN], "IT").await;
+    let team = host
+        .ok(
+            "POST",
+            "/v1/tenants/acme/teams",
+            Some(json!({"name": "Vendite"})),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    person(&host, "giulia@acme.example", team).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |password: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/login", host.base);
+        async move {
+            http.post(url)
+                .form(&[
+                    ("tenant", "acme"),
+                    ("email", "giulia@acme.example"),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(post("wrong password!").await.status(), 401);
+    }
+    // The right password now waits out the window too.
+    let limited = post(PASSWORD).await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().get("set-cookie").is_none());
+    // Another account from elsewhere is not held up (by account, not globally) —
+    // and a good login sets an HttpOnly, SameSite=Strict cookie.
+    person(&host, "luca@acme.example", team).await;
+    let ok = http
+        .post(format!("{}/login", host.base))
+        .form(&[
+            ("tenant", "acme"),
+            ("email", "luca@acme.example"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 303);
+    let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    // The session reaches the API; a change without the CSRF token is refused.
+    let session = cookie.split(';').next().unwrap().to_string();
+    let r = http
+        .get(format!("{}/v1/tenants/acme/inbox/conversations", host.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .post(format!("{}/v1/tenants/acme/canned/x", host.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "csrf_mismatch");
+    // A login link works once.
+    let link = host
+        .ok(
+            "POST",
+            &format!(
+                "/v1/tenants/acme/people/{}/login-link",
+                host.ok("GET", "/v1/tenants/acme/people", None).await["items"][0]["id"]
+            ),
+            None,
+        )
+        .await;
+    let url = link["url"].as_str().unwrap();
+    assert_eq!(http.get(url).send().await.unwrap().status(), 303);
+    assert_eq!(http.get(url).send().await.unwrap().status(), 410);
+}
