@@ -58,25 +58,6 @@ pub fn check_state(state: &str, until: Option<i64>, now: i64) -> Result<Option<i
     Ok(None)
 }
 
-/// Puts conversation `id` in `state` in one transaction; resolving queues the flows'
-/// `resolved` event. False when the tenant has no such conversation.
-///
-/// # Errors
-/// On database failure.
-pub fn set_state(
-    c: &dyn Store,
-    tenant: &str,
-    id: i64,
-    state: &str,
-    until: Option<i64>,
-) -> Result<bool, StoreError> {
-    if state == "resolved" {
-        let at = scrm_store::now_ms();
-        return Ok(crate::automation::resolve_conversation(c, tenant, id, at)?.is_some());
-    }
-    scrm_store::ConversationRepo::set_state(c, tenant, id, state, until)
-}
-
 /// Assigns conversation `id` to `team`, and to the team's next available agent by
 /// round-robin; false when the conversation or team is not the tenant's.
 ///

@@ -43,4 +43,3 @@ pub mod singleton;
 pub mod slots;
 pub mod sync;
 pub mod templates;
-pub mod web;

@@ -7,6 +7,25 @@ use scrm_store::people::{ApiToken, NewPerson, NewToken, Person, Role};
 use scrm_store::{Db, StoreError};
 use serde::{Deserialize, Serialize};
 
+/// The prefix of every tenant API token.
+pub const TOKEN_PREFIX: &str = "scrm_t_";
+
+/// SHA-256 of a token, hex: what the store keeps.
+pub fn token_sha256(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new token: [`TOKEN_PREFIX`] and 256 random bits, URL-safe base64.
+pub fn new_token() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
 /// The shortest password accepted.
 pub const MIN_PASSWORD: usize = 10;
 
@@ -249,12 +268,12 @@ pub async fn create_token(
             )
         })?,
     };
-    let token = crate::api::access::new_token();
+    let token = new_token();
     let new = NewToken {
         role,
         person_id: req.person,
         name: req.name.unwrap_or_default().trim().to_string(),
-        sha256: crate::api::access::token_sha256(&token),
+        sha256: token_sha256(&token),
         prefix: token.chars().take(12).collect(),
     };
     let t = tenant.to_string();

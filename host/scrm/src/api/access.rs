@@ -10,13 +10,11 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use scrm_store::people::{NewAudit, Role};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
-/// The prefix of every tenant API token.
-pub const TOKEN_PREFIX: &str = "scrm_t_";
+pub use crate::people::TOKEN_PREFIX;
 
 /// A token's use is written at most this often, ms.
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -246,20 +244,7 @@ pub struct Tokens {
     touched: Mutex<HashMap<i64, i64>>,
 }
 
-/// SHA-256 of a token, hex: what the store keeps.
-pub fn token_sha256(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// A new token: [`TOKEN_PREFIX`] and 256 random bits, URL-safe base64.
-pub fn new_token() -> String {
-    use base64::Engine as _;
-    let bytes: [u8; 32] = rand::random();
-    format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
-}
+pub use crate::people::{new_token, token_sha256};
 
 fn unauthenticated(code: &'static str, message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message)

@@ -366,7 +366,14 @@ pub async fn set_state(
     let t = tenant.clone();
     let done = state
         .db
-        .write(move |c| conversations::set_state(c, &t, id, &s.state, until))
+        .write(move |c| {
+            if s.state == "resolved" {
+                // Resolving queues the flows' `resolved` event in the same transaction.
+                let at = scrm_store::now_ms();
+                return Ok(crate::automation::resolve_conversation(c, &t, id, at)?.is_some());
+            }
+            scrm_store::ConversationRepo::set_state(c, &t, id, &s.state, until)
+        })
         .await?;
     if !done {
         return Err(hidden(&tenant, id));

@@ -19,6 +19,7 @@ pub mod read;
 pub mod send;
 pub mod templates;
 pub mod tenant;
+pub mod web;
 pub mod webhook;
 
 use crate::metrics::Metrics;
@@ -262,7 +263,7 @@ pub fn router(state: AppState) -> Router {
             access::authorize,
         ));
     Router::new()
-        .merge(crate::web::routes())
+        .merge(crate::api::web::routes())
         .route(
             "/webhooks/whatsapp",
             get(webhook::verify).post(webhook::receive),

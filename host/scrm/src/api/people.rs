@@ -296,6 +296,6 @@ pub async fn login_link(
             format!("http://{host}")
         }
     };
-    let (url, expires_at) = crate::web::login_link_for(&state, &tenant, person, &base).await?;
+    let (url, expires_at) = crate::api::web::login_link_for(&state, &tenant, person, &base).await?;
     Ok(Json(json!({"url": url, "expires_at": expires_at})))
 }
