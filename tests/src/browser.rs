@@ -180,14 +180,24 @@ impl Browser {
     /// # Errors
     /// When there is none.
     pub async fn click(&self, css: &str) -> Result<()> {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("no element {css}"))?
-            .click()
-            .await?;
+        // A list the page redraws (each keystroke's search answer replaces the
+        // suggestions) can swap the element between finding and clicking: find again.
+        for attempt in 0.. {
+            let e = self
+                .client
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css(css))
+                .await
+                .with_context(|| format!("no element {css}"))?;
+            match e.click().await {
+                Ok(()) => return Ok(()),
+                Err(err) if attempt < 5 && err.to_string().contains("stale element") => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
         Ok(())
     }
 

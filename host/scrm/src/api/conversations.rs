@@ -247,11 +247,12 @@ pub async fn reply(
     body: Result<Json<Reply>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(r) = body?;
-    visible(&state, &tenant, id, &p).await?;
+    // One read checks that the caller may see it and gets the recipient.
+    let viewer = viewer_of(&state, &tenant, &p).await?;
     let t = tenant.clone();
     let item = state
         .db
-        .read(move |c| c.work_item(&t, id, None))
+        .read(move |c| c.work_item(&t, id, viewer.as_ref()))
         .await?
         .ok_or_else(|| hidden(&tenant, id))?;
     let Some(to) = item.wa_id.clone() else {
