@@ -189,6 +189,7 @@ fn main() {
                     database_url: None,
                     secrets_key: None,
                     public_url: None,
+                    trusted_proxies: None,
                 },
             )
             .expect("settings")

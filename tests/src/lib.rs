@@ -184,6 +184,7 @@ impl Host {
                 database_url: database_url.clone().map(SecretString::from),
                 secrets_key: None,
                 public_url: None,
+                trusted_proxies: None,
             },
         )
         .expect("settings");

@@ -3,7 +3,8 @@
 //! see their own and their team's (not unassigned ones, when the tenant says so, nor
 //! another team's); a reply from the inbox reaches the local Cloud API with its
 //! sender recorded; canned responses checked when saved and sent personalised; resolve, a customer's new message reopening, snooze, private
-//! notes that are never sent, and reassignment by a manager only.
+//! notes that are never sent, reassignment by a manager only, and agents away from
+//! round-robin while they say so.
 
 use scrm_e2e::crm::{self, PN};
 use scrm_e2e::graph::Graph;
@@ -223,5 +224,23 @@ scrm_e2e::both_backends! {
         assert_eq!(ids(&seen(&host, &sara_t, "").await), [CARLA]);
         let (status, _) = host.api_as(&giulia_t, "GET", &path(carla_id, ""), None).await;
         assert_eq!(status, 404);
+
+        // Agents say when they are away (their own availability only): round-robin
+        // passes them by, and the conversation waits for the team.
+        let away = |who: i64| format!("/v1/tenants/acme/people/{who}/available");
+        let (status, v) = host.api_as(&giulia_t, "PUT", &away(sara), Some(json!({"available": false}))).await;
+        assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (403, Some("insufficient_role")), "{v}");
+        let (status, v) = host.api_as(&sara_t, "PUT", &away(sara), Some(json!({"available": false}))).await;
+        assert_eq!((status.as_u16(), v["available"].as_bool()), (200, Some(false)), "{v}");
+        let (_, d) = host
+            .api_as(&marta_t, "POST", &path(carla_id, "/assign"), Some(json!({"team": assistenza, "round_robin": true})))
+            .await;
+        assert_eq!((d["assignee_team"].as_i64(), d["assignee_person"].as_i64()), (Some(assistenza), None), "{d}");
+        let (status, v) = host.api_as(&marta_t, "PUT", &away(sara), Some(json!({"available": true}))).await;
+        assert_eq!((status.as_u16(), v["available"].as_bool()), (200, Some(true)), "{v}");
+        let (_, d) = host
+            .api_as(&marta_t, "POST", &path(carla_id, "/assign"), Some(json!({"team": assistenza, "round_robin": true})))
+            .await;
+        assert_eq!(d["assignee_person"].as_i64(), Some(sara), "{d}");
     }
 }

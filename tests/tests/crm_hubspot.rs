@@ -157,6 +157,25 @@ scrm_e2e::both_backends! {
         );
         assert_eq!(deals[0].associations[0].type_id, 3);
 
+        // The inbox links the customer to their HubSpot record, once the tenant says
+        // where records open; a link without `{id}` is refused and changes nothing.
+        let mut settings = host.ok("GET", "/v1/tenants/acme/crm", None).await["settings"].take();
+        settings["record_url"] = json!("https://app.hubspot.com/contacts/4242/record/0-1");
+        let (status, v) = host.api("PUT", "/v1/tenants/acme/crm", Some(settings.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["error"]["code"], "invalid_crm_settings", "{v}");
+        let conv_id = host.ok("GET", "/v1/tenants/acme/inbox/conversations", None).await["items"][0]["id"].clone();
+        let conv = host.ok("GET", &format!("/v1/tenants/acme/inbox/conversations/{conv_id}"), None).await;
+        assert_eq!(conv["crm_id"], contact.id.as_str(), "{conv}");
+        assert!(conv.get("crm_url").is_none_or(Value::is_null), "no record_url yet: {conv}");
+        settings["record_url"] = json!("https://app.hubspot.com/contacts/4242/record/0-1/{id}");
+        host.ok("PUT", "/v1/tenants/acme/crm", Some(settings)).await;
+        let conv = host.ok("GET", &format!("/v1/tenants/acme/inbox/conversations/{conv_id}"), None).await;
+        assert_eq!(
+            conv["crm_url"],
+            format!("https://app.hubspot.com/contacts/4242/record/0-1/{}", contact.id)
+        );
+
         // HubSpot's webhook for the host's own write is recognised as an echo.
         let own: Vec<Value> = hub
             .events_of(&contact.id)

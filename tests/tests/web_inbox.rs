@@ -4,8 +4,10 @@
 //! personalised, takes and resolves the conversation; another team's conversation is
 //! neither listed nor readable; a reply whose window closed while it was typed shows
 //! the host's error and keeps the text; an expired session goes back to the login
-//! page. Screenshots of each step are saved under `target/browser/`. Failed logins
-//! are rate-limited per account.
+//! page. A reply being typed survives live updates; the list is walked with the
+//! arrow keys; an agent marks themselves away; the inbox fits a phone's screen.
+//! Screenshots of each step are saved under `target/browser/`. Failed logins are
+//! rate-limited per account.
 
 use fantoccini::Locator;
 use scrm_e2e::browser::Browser;
@@ -139,19 +141,24 @@ async fn an_agent_works_the_inbox_in_a_real_browser() {
     b.until_text("#messages", "Spedite in Sicilia?")
         .await
         .unwrap();
+
+    // A reply being typed survives the customer's next message arriving live.
+    b.type_into("#reply-text", "Salve Bruno, ").await.unwrap();
+    crm::inbound(
+        &host,
+        PN,
+        "393472222222",
+        Some("Bruno Verdi"),
+        &[("wamid.b2", "Anche a Palermo?")],
+    )
+    .await;
+    b.until_text("#messages", "Anche a Palermo?").await.unwrap();
+    assert_eq!(value_of(&b, "#reply-text").await, "Salve Bruno, ");
     b.type_into("#reply-text", "/sped").await.unwrap();
     b.click("#canned-suggestions button[data-shortcut=spedizione]")
         .await
         .unwrap();
-    let typed = b
-        .client
-        .find(Locator::Css("#reply-text"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default();
+    let typed = value_of(&b, "#reply-text").await;
     assert!(typed.contains("{{ contact.first_name"), "{typed}");
     b.click("#reply-preview-button").await.unwrap();
     b.until_text("#reply-preview", "Ciao Bruno, la spedizione")
@@ -196,6 +203,25 @@ async fn an_agent_works_the_inbox_in_a_real_browser() {
     )
     .await;
     b.until_text("#conversations", "Carla").await.unwrap();
+    // The list is walked with the arrow keys.
+    b.client
+        .execute(
+            "document.querySelector('#conversations li button').focus()",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let focused = b.client.active_element().await.unwrap();
+    focused.send_keys("\u{E015}").await.unwrap(); // ArrowDown
+    let focused = b
+        .client
+        .execute("return [document.activeElement.dataset.id, [...document.querySelectorAll('#conversations li button')].map(x => x.dataset.id)]", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        focused[0], focused[1][1],
+        "ArrowDown moves to the next: {focused}"
+    );
     let carla_button = b
         .client
         .find(Locator::XPath(
@@ -225,16 +251,23 @@ async fn an_agent_works_the_inbox_in_a_real_browser() {
         .await
         .unwrap();
     assert!(shown.starts_with("Not sent: "), "{shown}");
-    let kept = b
-        .client
-        .find(Locator::Css("#reply-text"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap();
-    assert_eq!(kept.as_deref(), Some("Le scrivo domani"));
+    assert_eq!(value_of(&b, "#reply-text").await, "Le scrivo domani");
     b.screenshot("window-closed-error").await.unwrap();
+
+    // Away: round-robin passes the agent by until they are back.
+    b.click("#availability").await.unwrap();
+    b.until_text("#availability", "Away").await.unwrap();
+    let me = host.ok("GET", "/v1/tenants/acme/people", None).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == giulia)
+        .cloned()
+        .unwrap();
+    assert_eq!(me["available"], false, "{me}");
+    b.screenshot("away").await.unwrap();
+    b.click("#availability").await.unwrap();
+    b.until_text("#availability", "Available").await.unwrap();
 
     // Italian on request.
     b.click("button[data-lang=it]").await.unwrap();
@@ -252,6 +285,78 @@ async fn an_agent_works_the_inbox_in_a_real_browser() {
     assert!(url.path().starts_with("/login"), "{url}");
     b.text("#login-error").await.unwrap();
     b.screenshot("expired").await.unwrap();
+    b.close().await;
+}
+
+/// The `value` of the first element matching `css`.
+async fn value_of(b: &Browser, css: &str) -> String {
+    b.client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_fits_a_phone() {
+    if !scrm_e2e::browser::available("the_inbox_fits_a_phone") {
+        return;
+    }
+    let host = Host::start().await;
+    host.tenant("acme", &[PN], "IT").await;
+    let team = host
+        .ok(
+            "POST",
+            "/v1/tenants/acme/teams",
+            Some(json!({"name": "Vendite"})),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    person(&host, "giulia@acme.example", team).await;
+    crm::inbound(
+        &host,
+        PN,
+        "393472222222",
+        Some("Bruno Verdi"),
+        &[(
+            "wamid.p1",
+            "Buongiorno, avete il modello da 44 mm in acciaio spazzolato?",
+        )],
+    )
+    .await;
+    let mut b = Browser::start_sized("web_inbox_phone", 390, 844)
+        .await
+        .expect("headless chromium");
+    login(&b, &host, "giulia@acme.example", PASSWORD)
+        .await
+        .unwrap();
+    b.until_text("#conversations", "Bruno Verdi").await.unwrap();
+    b.click("#conversations li button").await.unwrap();
+    b.until_text("#messages", "acciaio spazzolato")
+        .await
+        .unwrap();
+    // Nothing is wider than the screen: no sideways scrolling, every control in reach.
+    let fit = b
+        .client
+        .execute(
+            "const w = document.documentElement.clientWidth;
+             const out = [...document.querySelectorAll('button, textarea, select, input, .msg')]
+               .filter(e => e.getBoundingClientRect().right > w + 1).map(e => e.id || e.className);
+             return [document.documentElement.scrollWidth, w, out];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        fit[0].as_i64() <= fit[1].as_i64() && fit[2].as_array().is_some_and(Vec::is_empty),
+        "wider than the screen: {fit}"
+    );
+    b.type_into("#reply-text", "Sì, in acciaio").await.unwrap();
+    b.screenshot("phone").await.unwrap();
     b.close().await;
 }
 
@@ -346,4 +451,43 @@ async fn failed_logins_are_rate_limited_per_account() {
     let url = link["url"].as_str().unwrap();
     assert_eq!(http.get(url).send().await.unwrap().status(), 303);
     assert_eq!(http.get(url).send().await.unwrap().status(), 410);
+}
+
+/// Adds a team to `acme` as the operator, saying it came through a proxy for
+/// 203.0.113.9; the address the audit log recorded for it.
+async fn audited_address(host: &Host, name: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/tenants/acme/teams", host.base))
+        .bearer_auth(scrm_e2e::TOKEN)
+        .header("x-forwarded-for", "6.6.6.6, 203.0.113.9")
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let log = host.ok("GET", "/v1/tenants/acme/audit", None).await;
+    let entry = &log["items"][0];
+    assert_eq!(entry["action"], "team.add", "{log}");
+    entry["remote_addr"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_behind_a_trusted_proxy_is_recorded_and_nobody_elses_header_is() {
+    let direct = Host::start().await;
+    direct.tenant("acme", &[PN], "IT").await;
+    assert_eq!(
+        audited_address(&direct, "Vendite").await,
+        "127.0.0.1",
+        "a header from a peer that is not a trusted proxy is ignored"
+    );
+    let proxied = Host::start_configured_temp(|s| {
+        s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    proxied.tenant("acme", &[PN], "IT").await;
+    assert_eq!(
+        audited_address(&proxied, "Vendite").await,
+        "203.0.113.9",
+        "the proxy's client, not what the client wrote itself"
+    );
 }

@@ -306,6 +306,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         tokens: Arc::default(),
         health,
         media,
+        trusted_proxies: settings.trusted_proxies.clone().into(),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

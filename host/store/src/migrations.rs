@@ -231,6 +231,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0023_conversation_work.sql")),
     // 0024: canned responses; web inbox sessions, login links, failed logins.
     M::up(include_str!("migrations/0024_canned_sessions.sql")),
+    // 0025: the CRM record URL the web inbox links a contact to.
+    M::up(include_str!("migrations/0025_crm_record_url.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -265,6 +267,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0022_people.sql"),
     include_str!("migrations/postgres/0023_conversation_work.sql"),
     include_str!("migrations/postgres/0024_canned_sessions.sql"),
+    include_str!("migrations/postgres/0025_crm_record_url.sql"),
 ];
 
 #[cfg(test)]

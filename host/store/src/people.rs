@@ -99,6 +99,8 @@ pub struct Person {
     /// When they were disabled, Unix ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled_at: Option<i64>,
+    /// Whether they take new conversations now (round-robin skips those who do not).
+    pub available: bool,
 }
 
 /// A team of a tenant.
@@ -199,7 +201,7 @@ pub struct NewAudit<'a> {
 
 const PERSON_COLS: &str =
     "id, tenant_id, email, name, role, CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END,
-     created_at, disabled_at";
+     created_at, disabled_at, available";
 
 fn person_from_row(r: &Row<'_>) -> Result<Person, StoreError> {
     Ok(Person {
@@ -212,6 +214,7 @@ fn person_from_row(r: &Row<'_>) -> Result<Person, StoreError> {
         teams: Vec::new(),
         created_at: r.get(6)?,
         disabled_at: r.get(7)?,
+        available: r.get(8)?,
     })
 }
 
@@ -279,7 +282,7 @@ pub(crate) fn login(
             "SELECT {PERSON_COLS}, password_hash FROM people WHERE tenant_id = ?1 AND email = ?2"
         ),
         params![tenant, email.trim().to_lowercase()],
-        |r| Ok((person_from_row(r)?, r.get::<Option<String>>(8)?)),
+        |r| Ok((person_from_row(r)?, r.get::<Option<String>>(9)?)),
     )?;
     found
         .map(|(p, h)| Ok((with_teams(conn, p)?, h)))
@@ -302,6 +305,19 @@ pub(crate) fn disable_person(conn: &Conn<'_>, tenant: &str, id: i64) -> Result<b
     let n = conn.execute(
         "UPDATE people SET disabled_at = COALESCE(disabled_at, ?3) WHERE tenant_id = ?1 AND id = ?2",
         params![tenant, id, now_ms()],
+    )?;
+    Ok(n == 1)
+}
+
+pub(crate) fn set_available(
+    conn: &Conn<'_>,
+    tenant: &str,
+    id: i64,
+    available: bool,
+) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE people SET available = ?3 WHERE tenant_id = ?1 AND id = ?2",
+        params![tenant, id, available],
     )?;
     Ok(n == 1)
 }
@@ -542,6 +558,9 @@ crate::repo! {
         fn set_password(tenant: &str, id: i64, hash: &str) -> Result<bool, StoreError>;
         /// Disables a person (their tokens stop working); false when there is no such person.
         fn disable_person(tenant: &str, id: i64) -> Result<bool, StoreError>;
+        /// Marks a person available (round-robin may give them conversations) or away;
+        /// false when there is no such person.
+        fn set_available(tenant: &str, id: i64, available: bool) -> Result<bool, StoreError>;
         /// Adds a team to `tenant` (`Conflict` when the name is taken there).
         fn add_team(tenant: &str, name: &str) -> Result<Team, StoreError>;
         /// A team of `tenant`.

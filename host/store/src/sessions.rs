@@ -131,6 +131,26 @@ pub(crate) fn clear_login_failures(conn: &Conn<'_>, key: &str) -> Result<(), Sto
     Ok(())
 }
 
+/// Failed logins are kept this long (the rate limit looks back 15 minutes; the rest
+/// is for whoever looks into an attack), ms.
+pub const LOGIN_FAILURES_KEPT_MS: i64 = 24 * 3_600_000;
+
+/// Deletes what can no longer be used: sessions and login links past their expiry
+/// (a used link is refused until then, as used), and failed logins older than
+/// [`LOGIN_FAILURES_KEPT_MS`]. How many rows went.
+pub(crate) fn purge_sessions(conn: &Conn<'_>, now: i64) -> Result<usize, StoreError> {
+    let sessions = conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
+    let links = conn.execute(
+        "DELETE FROM login_links WHERE expires_at <= ?1",
+        params![now],
+    )?;
+    let failures = conn.execute(
+        "DELETE FROM login_failures WHERE at < ?1",
+        params![now - LOGIN_FAILURES_KEPT_MS],
+    )?;
+    Ok(sessions + links + failures)
+}
+
 crate::repo! {
     /// Web inbox sessions, login links and failed logins.
     pub trait SessionRepo {
@@ -150,6 +170,8 @@ crate::repo! {
         fn login_failures(key: &str, since: i64) -> Result<i64, StoreError>;
         /// Forgets the failed logins under `key`.
         fn clear_login_failures(key: &str) -> Result<(), StoreError>;
+        /// Deletes expired sessions and login links and old failed logins; how many.
+        fn purge_sessions(now: i64) -> Result<usize, StoreError>;
         /// The newest message and status ids of a tenant.
         fn change_marks(tenant: &str) -> Result<(i64, i64), StoreError>;
     }
@@ -167,4 +189,58 @@ pub(crate) fn change_marks(conn: &Conn<'_>, tenant: &str) -> Result<(i64, i64), 
         params![tenant],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::people::NewPerson;
+
+    #[test]
+    fn expired_sessions_links_and_old_failures_are_purged() {
+        for test in crate::testing::backends() {
+            let counts = test
+                .db
+                .with_conn(|c| {
+                    crate::apps::insert(c, "app", "secret", "verify")?;
+                    crate::tenants::insert(
+                        c,
+                        &crate::tenants::NewTenant {
+                            id: "acme".into(),
+                            app_id: "app".into(),
+                            phone_number_ids: vec!["100".into()],
+                            default_region: "IT".into(),
+                        },
+                    )?;
+                    let p = crate::people::add_person(
+                        c,
+                        "acme",
+                        &NewPerson {
+                            email: "giulia@acme.example".into(),
+                            name: "Giulia".into(),
+                            role: Role::Agent,
+                            password_hash: None,
+                        },
+                    )?;
+                    let now = 10 * LOGIN_FAILURES_KEPT_MS;
+                    create_session(c, "old", &p, "x", now - 1, None)?;
+                    create_session(c, "live", &p, "x", now + 1, None)?;
+                    add_login_link(c, "old-link", "acme", p.id, now - 1)?;
+                    add_login_link(c, "live-link", "acme", p.id, now + 1)?;
+                    login_failed(c, &["k"], now - LOGIN_FAILURES_KEPT_MS - 1)?;
+                    login_failed(c, &["k"], now - 1)?;
+                    let purged = purge_sessions(c, now)?;
+                    let again = purge_sessions(c, now)?;
+                    Ok((
+                        purged,
+                        again,
+                        session(c, "live", now)?.is_some(),
+                        use_login_link(c, "live-link", now)?.is_some(),
+                        login_failures(c, "k", 0)?,
+                    ))
+                })
+                .unwrap();
+            assert_eq!(counts, (3, 0, true, true, 1), "{}", test.backend);
+        }
+    }
 }

@@ -4,14 +4,14 @@
 //! Admin actions are written to the audit log with who, what, when and from where.
 
 use super::AppState;
+use super::client::ClientAddr;
 use super::error::ApiError;
-use axum::extract::{ConnectInfo, MatchedPath, OriginalUri, Request, State};
+use axum::extract::{MatchedPath, OriginalUri, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use scrm_store::people::{NewAudit, Role};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 
 pub use crate::people::TOKEN_PREFIX;
@@ -219,6 +219,7 @@ pub static RULES: &[Rule] = &[
     r("GET", "/tenants/{id}/people", AGENT),
     a("POST", "/tenants/{id}/people/{person}/disable", ADMIN, "person.disable"),
     a("PUT", "/tenants/{id}/people/{person}/password", ADMIN, "person.password"),
+    a("PUT", "/tenants/{id}/people/{person}/available", AGENT, "person.available"),
     a("POST", "/tenants/{id}/teams", ADMIN, "team.add"),
     r("GET", "/tenants/{id}/teams", AGENT),
     a("PUT", "/tenants/{id}/teams/{team}/members/{person}", ADMIN, "team.add_member"),
@@ -398,8 +399,8 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     let audit = rule.and_then(|r| r.audit);
     let addr = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+        .get::<ClientAddr>()
+        .map(|c| c.0.to_string());
     let target = req
         .extensions()
         .get::<OriginalUri>()

@@ -191,26 +191,20 @@ pub async fn get(
                 conversation_id: Some(id),
                 tag: None,
             };
-            // Oldest first, page by page; the newest 200 are kept.
-            let mut messages = Vec::new();
-            let mut after = None;
-            loop {
-                let page = MessageRepo::list(c, &t, filter, PageRequest::new(after, Some(500)))?;
-                messages.extend(page.items);
-                if messages.len() > 200 {
-                    messages.drain(..messages.len() - 200);
-                }
-                match page.next_after {
-                    Some(n) => after = Some(n),
-                    None => break,
-                }
-            }
+            // The newest 200, oldest first.
+            let after = MessageRepo::newest_start(c, &t, id, 200)?;
+            let messages =
+                MessageRepo::list(c, &t, filter, PageRequest::new(Some(after), Some(200)))?.items;
             let notes = c.notes(&t, id)?;
             let profile = crate::automation::template::contact_context(c, &t, item.contact_id)?;
-            Ok(Some((item, messages, notes, profile)))
+            let crm_id =
+                scrm_store::CrmRepo::link(c, &t, "contact", item.contact_id)?.map(|l| l.crm_id);
+            let record_url = scrm_store::CrmRepo::settings(c, &t)?.record_url;
+            let crm = crm_id.map(|id| (record_url_of(&record_url, &id), id));
+            Ok(Some((item, messages, notes, profile, crm)))
         })
         .await?;
-    let (item, messages, notes, profile) = found.ok_or_else(|| hidden(&tenant, id))?;
+    let (item, messages, notes, profile, crm) = found.ok_or_else(|| hidden(&tenant, id))?;
     let mut v = json!(item);
     v["window_left_s"] = json!(conversations::window_left_s(&item, scrm_store::now_ms()));
     v["messages"] = json!(messages);
@@ -220,7 +214,24 @@ pub async fn get(
         v["contact"] = p["contact"].clone();
         v["crm"] = p["crm"].clone();
     }
+    // The contact's CRM record: its id, and where it opens (the tenant's `record_url`).
+    if let Some((url, id)) = crm {
+        v["crm_id"] = json!(id);
+        v["crm_url"] = json!(url);
+    }
     Ok(Json(v))
+}
+
+/// The tenant's CRM record URL for a CRM id (`{id}` percent-encoded in its place);
+/// `None` when the tenant set none.
+fn record_url_of(template: &str, crm_id: &str) -> Option<String> {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    (!template.is_empty()).then(|| {
+        template.replace(
+            "{id}",
+            &utf8_percent_encode(crm_id, NON_ALPHANUMERIC).to_string(),
+        )
+    })
 }
 
 /// A reply into a conversation: a text, or a template (a Cloud API `template`

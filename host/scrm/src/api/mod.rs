@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod campaigns;
 pub mod canned;
+pub mod client;
 pub mod conversations;
 pub mod crm;
 pub mod error;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub sync: crate::sync::SyncEngine,
     /// Syncing tenants' message templates from Meta.
     pub templates: crate::templates::TemplateSync,
+    /// The reverse proxies whose `X-Forwarded-For` is believed (`client`).
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 /// The whole HTTP surface.
@@ -201,6 +204,10 @@ pub fn router(state: AppState) -> Router {
             put(people::set_password),
         )
         .route(
+            "/tenants/{id}/people/{person}/available",
+            put(people::set_available),
+        )
+        .route(
             "/tenants/{id}/teams",
             post(people::add_team).get(people::teams),
         )
@@ -278,6 +285,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .nest("/v1", v1)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client::remember,
+        ))
         .with_state(state)
 }
 

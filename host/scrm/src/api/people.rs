@@ -2,14 +2,16 @@
 //! `crate::people`; who may call these is in `super::access`).
 
 use super::AppState;
+use super::access::Principal;
 use super::error::ApiError;
 use crate::people::{self, AddPerson, CreateToken, PeopleError};
-use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use scrm_store::StoreError;
+use scrm_store::people::Role;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -65,6 +67,45 @@ pub async fn disable(
         .db
         .write(move |c| {
             Ok(if c.disable_person(&t, person)? {
+                c.person(&t, person)?
+            } else {
+                None
+            })
+        })
+        .await?;
+    let p = found.ok_or_else(|| not_found("person", person))?;
+    Ok(Json(json!(p)))
+}
+
+/// Whether a person takes new conversations.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Availability {
+    /// `false`: away (round-robin passes them by); `true`: back.
+    pub available: bool,
+}
+
+/// `PUT /v1/tenants/{id}/people/{person}/available` `{"available": bool}`: the person.
+/// Agents set their own; managers and admins anyone's.
+pub async fn set_available(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((tenant, person)): Path<(String, i64)>,
+    body: Result<Json<Availability>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(req) = body?;
+    if p.scope().is_some_and(|(_, r)| r == Role::Agent) && p.person() != Some(person) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_role",
+            "an agent sets only their own availability; others' needs the manager role",
+        ));
+    }
+    let t = tenant.clone();
+    let found = state
+        .db
+        .write(move |c| {
+            Ok(if c.set_available(&t, person, req.available)? {
                 c.person(&t, person)?
             } else {
                 None

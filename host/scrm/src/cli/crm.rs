@@ -43,6 +43,10 @@ pub enum CrmCommand {
         /// That template's language code.
         #[arg(long)]
         reply_template_language: Option<String>,
+        /// Where a contact's CRM record opens, with `{id}` for its CRM id; the web
+        /// inbox links the customer's profile there ("" = no link).
+        #[arg(long)]
+        record_url: Option<String>,
     },
     /// List the queue of CRM writes (`--state dead` is the dead-letter list).
     Jobs {
@@ -231,6 +235,7 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
             retention_days,
             reply_template,
             reply_template_language,
+            record_url,
         } => {
             let c = Client::new(&client);
             let path = format!("/v1/tenants/{tenant}/crm");
@@ -251,6 +256,7 @@ pub async fn run(cmd: CrmCommand) -> anyhow::Result<()> {
                 "reply_template_language",
                 reply_template_language.map(|m| json!(m)),
             );
+            set("record_url", record_url.map(|m| json!(m)));
             let v = c.send(c.put(&path).json(&s)).await?;
             (client, v, |v| {
                 serde_json::to_string_pretty(v).unwrap_or_default()

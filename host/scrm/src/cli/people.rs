@@ -81,6 +81,20 @@ pub enum PersonCommand {
         /// The person's id.
         id: i64,
     },
+    /// Mark a person away: round-robin gives them no new conversations until `back`.
+    Away {
+        #[command(flatten)]
+        target: TenantArgs,
+        /// The person's id.
+        id: i64,
+    },
+    /// Mark a person available again.
+    Back {
+        #[command(flatten)]
+        target: TenantArgs,
+        /// The person's id.
+        id: i64,
+    },
     /// Set a person's password, read from the first line of stdin.
     Password {
         #[command(flatten)]
@@ -166,53 +180,96 @@ fn read_password() -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-fn print_tokens(v: &Value) {
-    println!(
-        "{:<5} {:<8} {:<8} {:<14} {:<20} {:<15} {:<15} REVOKED",
-        "ID", "ROLE", "PERSON", "PREFIX", "NAME", "CREATED", "LAST USED"
-    );
-    for t in v["items"].as_array().into_iter().flatten() {
-        println!(
-            "{:<5} {:<8} {:<8} {:<14} {:<20} {:<15} {:<15} {}",
-            s(t, "id"),
-            s(t, "role"),
-            s(t, "person_id"),
-            s(t, "prefix"),
-            s(t, "name"),
-            s(t, "created_at"),
-            s(t, "last_used_at"),
-            s(t, "revoked_at")
-        );
+/// Prints a table: each column padded to its width (the last one is not), then the
+/// rows of `v["items"]` (or `v` itself when it has none) as `row` makes them.
+fn table(v: &Value, columns: &[(&str, usize)], row: impl Fn(&Value) -> Vec<String>) {
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, (cell, (_, width))) in cells.iter().zip(columns).enumerate() {
+            if i + 1 == columns.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$} "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(columns.iter().map(|(h, _)| (*h).to_string()).collect());
+    let items = v["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| vec![v.clone()]);
+    for item in &items {
+        line(row(item));
     }
 }
 
+/// A list of ids, comma-separated.
+fn ids(v: &Value) -> String {
+    let ids: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(ToString::to_string)
+        .collect();
+    ids.join(",")
+}
+
+fn yes_no(b: bool) -> String {
+    (if b { "yes" } else { "no" }).into()
+}
+
+fn print_tokens(v: &Value) {
+    let cols = [
+        ("ID", 5),
+        ("ROLE", 8),
+        ("PERSON", 8),
+        ("PREFIX", 14),
+        ("NAME", 20),
+        ("CREATED", 15),
+        ("LAST USED", 15),
+        ("REVOKED", 0),
+    ];
+    table(v, &cols, |t| {
+        [
+            "id",
+            "role",
+            "person_id",
+            "prefix",
+            "name",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+        .iter()
+        .map(|k| s(t, k))
+        .collect()
+    });
+}
+
 fn print_people(v: &Value) {
-    println!(
-        "{:<5} {:<30} {:<24} {:<8} {:<10} {:<9} DISABLED",
-        "ID", "EMAIL", "NAME", "ROLE", "TEAMS", "PASSWORD"
-    );
-    for p in v["items"].as_array().into_iter().flatten() {
-        let teams: Vec<String> = p["teams"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(ToString::to_string)
-            .collect();
-        println!(
-            "{:<5} {:<30} {:<24} {:<8} {:<10} {:<9} {}",
+    let cols = [
+        ("ID", 5),
+        ("EMAIL", 30),
+        ("NAME", 24),
+        ("ROLE", 8),
+        ("TEAMS", 10),
+        ("PASSWORD", 9),
+        ("AVAILABLE", 10),
+        ("DISABLED", 0),
+    ];
+    table(v, &cols, |p| {
+        vec![
             s(p, "id"),
             s(p, "email"),
             s(p, "name"),
             s(p, "role"),
-            teams.join(","),
-            if p["has_password"] == true {
-                "yes"
-            } else {
-                "no"
-            },
-            s(p, "disabled_at")
-        );
-    }
+            ids(&p["teams"]),
+            yes_no(p["has_password"] == true),
+            yes_no(p["available"] != false),
+            s(p, "disabled_at"),
+        ]
+    });
 }
 
 async fn run_token(cmd: TokenCommand) -> anyhow::Result<()> {
@@ -300,6 +357,8 @@ async fn run_person(cmd: PersonCommand) -> anyhow::Result<()> {
                 println!("disabled person {} <{}>", s(v, "id"), s(v, "email"));
             });
         }
+        PersonCommand::Away { target, id } => set_available(&target, id, false).await?,
+        PersonCommand::Back { target, id } => set_available(&target, id, true).await?,
         PersonCommand::LoginLink { target, id } => {
             let c = Client::new(&target.client);
             let path = format!("/v1/tenants/{}/people/{id}/login-link", target.tenant);
@@ -315,6 +374,19 @@ async fn run_person(cmd: PersonCommand) -> anyhow::Result<()> {
             println!("password set for person {id}");
         }
     }
+    Ok(())
+}
+
+async fn set_available(target: &TenantArgs, id: i64, available: bool) -> anyhow::Result<()> {
+    let c = Client::new(&target.client);
+    let path = format!("/v1/tenants/{}/people/{id}/available", target.tenant);
+    let v = c
+        .send(c.put(&path).json(&json!({ "available": available })))
+        .await?;
+    print(target.client.json, &v, |v| {
+        let now = if available { "available" } else { "away" };
+        println!("person {} <{}> is {now}", s(v, "id"), s(v, "email"));
+    });
     Ok(())
 }
 
@@ -370,25 +442,9 @@ async fn run_team(cmd: TeamCommand) -> anyhow::Result<()> {
         }
     };
     print(target.client.json, &v, |v| {
-        let teams = v["items"]
-            .as_array()
-            .cloned()
-            .unwrap_or_else(|| vec![v.clone()]);
-        println!("{:<5} {:<24} MEMBERS", "ID", "NAME");
-        for t in &teams {
-            let members: Vec<String> = t["members"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(ToString::to_string)
-                .collect();
-            println!(
-                "{:<5} {:<24} {}",
-                s(t, "id"),
-                s(t, "name"),
-                members.join(",")
-            );
-        }
+        table(v, &[("ID", 5), ("NAME", 24), ("MEMBERS", 0)], |t| {
+            vec![s(t, "id"), s(t, "name"), ids(&t["members"])]
+        });
     });
     Ok(())
 }
@@ -401,23 +457,31 @@ async fn run_audit(args: AuditArgs) -> anyhow::Result<()> {
     };
     let v = c.send(c.get(&path)).await?;
     print(args.client.json, &v, |v| {
-        println!(
-            "{:<6} {:<14} {:<10} {:<12} {:<20} {:<6} {:<16} TARGET",
-            "ID", "AT", "TENANT", "ACTOR", "ACTION", "STATUS", "FROM"
-        );
-        for e in v["items"].as_array().into_iter().flatten() {
-            println!(
-                "{:<6} {:<14} {:<10} {:<12} {:<20} {:<6} {:<16} {}",
-                s(e, "id"),
-                s(e, "at"),
-                s(e, "tenant_id"),
-                s(e, "actor"),
-                s(e, "action"),
-                s(e, "status"),
-                s(e, "remote_addr"),
-                s(e, "target")
-            );
-        }
+        let cols = [
+            ("ID", 6),
+            ("AT", 14),
+            ("TENANT", 10),
+            ("ACTOR", 12),
+            ("ACTION", 20),
+            ("STATUS", 6),
+            ("FROM", 16),
+            ("TARGET", 0),
+        ];
+        table(v, &cols, |e| {
+            [
+                "id",
+                "at",
+                "tenant_id",
+                "actor",
+                "action",
+                "status",
+                "remote_addr",
+                "target",
+            ]
+            .iter()
+            .map(|k| s(e, k))
+            .collect()
+        });
     });
     Ok(())
 }

@@ -25,6 +25,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .ok()
             .map(SecretString::from),
         public_url: args.public_url,
+        trusted_proxies: std::env::var("SCRM_TRUSTED_PROXIES")
+            .ok()
+            .map(|v| v.split(',').map(str::to_string).collect()),
     };
     let settings = Settings::load(args.config.as_deref(), overrides)?;
     let running = crate::server::start(settings.clone())

@@ -12,6 +12,7 @@
 //! # database_pool = 16         # PostgreSQL connections per host
 //! # secrets_key_file = "…"     # default <data_dir>/secrets.key; or SCRM_SECRETS_KEY
 //! # public_url = "https://crm.example.com"   # or SCRM_PUBLIC_URL; turns on tracked links
+//! # trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]  # or SCRM_TRUSTED_PROXIES (comma-separated)
 //!
 //! [plugins]
 //! deadline_ms = 200            # CPU deadline per plugin call
@@ -70,6 +71,10 @@ pub struct FileConfig {
     /// (`https://crm.example.com`). With it, links in outbound messages are tracked
     /// through `{public_url}/l/{token}` (docs/links.md); without it, none are.
     pub public_url: Option<String>,
+    /// The reverse proxies in front of this host (addresses or CIDR ranges): for a
+    /// request from one of them, the client is read from `X-Forwarded-For` (audit
+    /// log, login rate limit, sessions). Default none: the peer address is used.
+    pub trusted_proxies: Option<Vec<String>>,
     /// Limits for plugin calls.
     #[serde(default)]
     pub plugins: PluginLimits,
@@ -139,6 +144,8 @@ pub struct Settings {
     /// Where tracked links point (`{public_url}/l/{token}`); none: links are not
     /// tracked.
     pub public_url: Option<PublicUrl>,
+    /// The reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Values from the environment or the command line; they win over the file.
@@ -161,6 +168,8 @@ pub struct Overrides {
     pub secrets_key: Option<SecretString>,
     /// `--public-url` / `SCRM_PUBLIC_URL`: the host's public address (tracked links).
     pub public_url: Option<String>,
+    /// `SCRM_TRUSTED_PROXIES`: the reverse proxies, comma-separated.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// Errors reading configuration.
@@ -192,6 +201,24 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default data directory.
 pub const DEFAULT_DATA_DIR: &str = "scrm-data";
 
+/// Addresses (`10.0.0.5`, `::1`) and CIDR ranges (`10.0.0.0/8`).
+fn parse_proxies(items: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "trusted_proxies: {s:?} is not an IP address or CIDR range"
+                    ))
+                })
+        })
+        .collect()
+}
+
 impl Settings {
     /// Layers defaults, the optional file and the overrides, then validates.
     ///
@@ -222,8 +249,15 @@ impl Settings {
             .map(|u| PublicUrl::parse(&u))
             .transpose()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let trusted_proxies = parse_proxies(
+            &overrides
+                .trusted_proxies
+                .or(fc.trusted_proxies)
+                .unwrap_or_default(),
+        )?;
         let settings = Settings {
             public_url,
+            trusted_proxies,
             compile_cache_dir: overrides
                 .compile_cache_dir
                 .or(fc.compile_cache_dir)
@@ -418,6 +452,33 @@ mod tests {
         std::fs::write(&path, "public_url = \"https://crm.example.com/#x\"\n").unwrap();
         let err = Settings::load(Some(&path), Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("fragment"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scrm.toml");
+        std::fs::write(
+            &path,
+            "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path), Overrides::default()).unwrap();
+        let shown: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        let env = Overrides {
+            trusted_proxies: Some(vec!["192.168.1.0/24".into(), " ".into()]),
+            ..Overrides::default()
+        };
+        let s = Settings::load(Some(&path), env).unwrap();
+        assert_eq!(s.trusted_proxies.len(), 1, "the environment wins");
+        std::fs::write(&path, "trusted_proxies = [\"proxy.internal\"]\n").unwrap();
+        let err = Settings::load(Some(&path), Overrides::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("\"proxy.internal\" is not an IP address"),
+            "{err}"
+        );
     }
 
     #[test]

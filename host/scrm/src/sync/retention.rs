@@ -1,5 +1,6 @@
 //! Maintenance, once a minute: the chat history past each tenant's retention is
-//! purged in chunks, and the unread-message rule runs.
+//! purged in chunks, expired web sessions and login links go, and the unread-message
+//! rule runs.
 
 use super::*;
 use scrm_store::Store;
@@ -35,6 +36,16 @@ impl SyncEngine {
             .await?;
         if purged > 0 {
             tracing::info!(messages = purged, "purged chat history past its retention");
+        }
+        let ended = self
+            .db
+            .write(|c| scrm_store::SessionRepo::purge_sessions(c, now_ms()))
+            .await?;
+        if ended > 0 {
+            tracing::debug!(
+                rows = ended,
+                "purged expired sessions, login links and old failed logins"
+            );
         }
         let flagged = self
             .db

@@ -64,6 +64,10 @@ pub struct CrmSettings {
     pub reply_template: String,
     /// The template's language code.
     pub reply_template_language: String,
+    /// Where a contact's CRM record opens in a browser, with `{id}` for its CRM id
+    /// (e.g. `https://app.hubspot.com/contacts/12345/record/0-1/{id}`); the web inbox
+    /// links the customer's profile there. Empty: no link.
+    pub record_url: String,
 }
 
 impl Default for CrmSettings {
@@ -81,6 +85,7 @@ impl Default for CrmSettings {
             unread_priority: "low".into(),
             reply_template: String::new(),
             reply_template_language: "en".into(),
+            record_url: String::new(),
         }
     }
 }
@@ -136,6 +141,17 @@ impl CrmSettings {
         if self.reply_template_language.trim().is_empty() {
             return Err("reply_template_language must not be empty".into());
         }
+        if !self.record_url.is_empty()
+            && !((self.record_url.starts_with("https://")
+                || self.record_url.starts_with("http://"))
+                && self.record_url.contains("{id}")
+                && !self.record_url.chars().any(char::is_whitespace))
+        {
+            return Err(
+                "record_url must be an http(s) URL with {id} where the CRM id goes, or empty"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }
@@ -152,7 +168,7 @@ pub(crate) fn settings(conn: &Conn<'_>, tenant: &str) -> Result<CrmSettings, Sto
         .query_opt(
             "SELECT mode, batch_minutes, pull_seconds, rate_requests, rate_seconds, retention_days,
                     merge_confidence, unread_hours, unread_priority, reply_template,
-                    reply_template_language
+                    reply_template_language, record_url
              FROM crm_settings WHERE tenant_id = ?1",
             params![tenant],
             |r| {
@@ -168,6 +184,7 @@ pub(crate) fn settings(conn: &Conn<'_>, tenant: &str) -> Result<CrmSettings, Sto
                     unread_priority: r.get(8)?,
                     reply_template: r.get(9)?,
                     reply_template_language: r.get(10)?,
+                    record_url: r.get(11)?,
                 })
             },
         )?
@@ -186,12 +203,12 @@ pub(crate) fn put_settings(
     conn.execute(
         "INSERT INTO crm_settings (tenant_id, mode, batch_minutes, pull_seconds, rate_requests,
              rate_seconds, retention_days, updated_at, merge_confidence, unread_hours, unread_priority,
-             reply_template, reply_template_language)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             reply_template, reply_template_language, record_url)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT (tenant_id) DO UPDATE SET mode = ?2, batch_minutes = ?3, pull_seconds = ?4,
              rate_requests = ?5, rate_seconds = ?6, retention_days = ?7, updated_at = ?8,
              merge_confidence = ?9, unread_hours = ?10, unread_priority = ?11,
-             reply_template = ?12, reply_template_language = ?13",
+             reply_template = ?12, reply_template_language = ?13, record_url = ?14",
         params![
             tenant,
             s.mode,
@@ -205,7 +222,8 @@ pub(crate) fn put_settings(
             i64::from(s.unread_hours),
             s.unread_priority,
             s.reply_template,
-            s.reply_template_language
+            s.reply_template_language,
+            s.record_url
         ],)?;
     Ok(())
 }

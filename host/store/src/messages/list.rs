@@ -109,6 +109,26 @@ pub(crate) fn get(conn: &Conn<'_>, tenant: &str, id: i64) -> Result<Option<Messa
     Ok(page.items.into_iter().find(|m| m.id == id))
 }
 
+/// Where to start reading a conversation to get its newest `keep` messages: the
+/// `after` id for [`list`] (0 when it holds no more than `keep`).
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn newest_start(
+    conn: &Conn<'_>,
+    tenant: &str,
+    conversation_id: i64,
+    keep: u32,
+) -> Result<i64, StoreError> {
+    let found = conn.query(
+        "SELECT id FROM messages WHERE conversation_id = ?1 AND tenant_id = ?2
+         ORDER BY id DESC LIMIT 1 OFFSET ?3",
+        params![conversation_id, tenant, i64::from(keep)],
+        |r| r.get::<i64>(0),
+    )?;
+    Ok(found.first().copied().unwrap_or(0))
+}
+
 /// Filters for [`list`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MessageFilter<'a> {
@@ -224,4 +244,55 @@ pub(crate) fn list(
         )
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(Page::from_rows(items, page, |m| m.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::fixtures;
+    use super::*;
+
+    #[test]
+    fn a_conversation_is_read_from_its_newest_messages() {
+        for f in fixtures() {
+            let ids: Vec<i64> = (0..5)
+                .map(|i| f.inbound(&format!("wamid.{i}"), "ciao").message_id)
+                .collect();
+            let conversation = f.inbound("wamid.0", "ciao").conversation_id;
+            let (start, all) =
+                f.db.with_conn(|c| {
+                    let filter = MessageFilter {
+                        conversation_id: Some(conversation),
+                        tag: None,
+                    };
+                    let start = newest_start(c, "acme", conversation, 2)?;
+                    let newest = list(
+                        c,
+                        "acme",
+                        filter,
+                        PageRequest {
+                            after: start,
+                            limit: 2,
+                        },
+                    )?;
+                    Ok((
+                        start,
+                        (
+                            newest.items.iter().map(|m| m.id).collect::<Vec<_>>(),
+                            newest.next_after,
+                        ),
+                    ))
+                })
+                .unwrap();
+            assert_eq!(start, ids[2], "{}", f.backend);
+            assert_eq!(all, (ids[3..].to_vec(), None), "{}", f.backend);
+            let whole =
+                f.db.with_conn(|c| newest_start(c, "acme", conversation, 200))
+                    .unwrap();
+            assert_eq!(whole, 0, "{}", f.backend);
+            let elsewhere =
+                f.db.with_conn(|c| newest_start(c, "other", conversation, 2))
+                    .unwrap();
+            assert_eq!(elsewhere, 0, "another tenant sees nothing: {}", f.backend);
+        }
+    }
 }

@@ -45,7 +45,7 @@ pub(crate) use conversations::conversations;
 pub use insert::{NewInbound, Stored};
 pub(crate) use insert::{insert_inbound, insert_inbound_many};
 pub use list::{Message, MessageFilter, OriginalVersion};
-pub(crate) use list::{get, list};
+pub(crate) use list::{get, list, newest_start};
 pub use origin::MessageRef;
 pub(crate) use origin::inbound_origin;
 pub(crate) use revisions::record_revision;
@@ -78,6 +78,9 @@ crate::repo! {
         fn get(tenant: &str, id: i64) -> Result<Option<Message>, StoreError>;
         /// One page of a tenant's messages, oldest stored first.
         fn list(tenant: &str, filter: MessageFilter<'_>, page: PageRequest) -> Result<Page<Message>, StoreError>;
+        /// Where to start reading a conversation to get its newest `keep` messages: the
+        /// `after` id for [`list`] (0 when it holds no more than `keep`).
+        fn newest_start(tenant: &str, conversation_id: i64, keep: u32) -> Result<i64, StoreError>;
         /// The number that received an inbound message and its sender's WhatsApp id.
         fn inbound_origin(tenant: &str, message: MessageRef<'_>) -> Result<Option<(String, Option<String>)>, StoreError>;
         /// Records an edit or revoke once (idempotent on its own wamid) and applies every

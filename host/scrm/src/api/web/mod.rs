@@ -10,14 +10,14 @@
 
 use crate::api::AppState;
 use crate::api::access::{self, SESSION_COOKIE};
+use crate::api::client::ClientAddr;
 use crate::api::error::ApiError;
 use axum::Form;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use scrm_store::people::Person;
 use serde::Deserialize;
-use std::net::SocketAddr;
 
 /// How long a session lasts, ms (12 hours: a working day).
 pub const SESSION_MS: i64 = 12 * 3_600_000;
@@ -150,8 +150,8 @@ struct LoginForm {
     password: String,
 }
 
-fn peer(addr: Option<axum::Extension<ConnectInfo<SocketAddr>>>) -> String {
-    addr.map_or_else(|| "unknown".into(), |a| a.0.0.ip().to_string())
+fn peer(addr: Option<axum::Extension<ClientAddr>>) -> String {
+    addr.map_or_else(|| "unknown".into(), |a| a.0.0.to_string())
 }
 
 /// A request from another site's page (an `Origin` that is not this host) is refused:
@@ -216,7 +216,7 @@ async fn start_session(
 /// part was wrong; too many failures per account or address are refused for a while.
 async fn login(
     State(state): State<AppState>,
-    addr: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    addr: Option<axum::Extension<ClientAddr>>,
     headers: HeaderMap,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -299,7 +299,7 @@ async fn login(
 /// `GET /login/link/{token}`: a one-time login link (`scrm person login-link`).
 async fn login_link(
     State(state): State<AppState>,
-    addr: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    addr: Option<axum::Extension<ClientAddr>>,
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {

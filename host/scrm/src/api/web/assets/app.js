@@ -12,6 +12,7 @@ const TEXT = {
     "login.error.expired": "Your session has ended. Log in again.",
     "login.error.link": "This login link has been used or has expired.",
     "login.error.origin": "Log in from this site's own page.",
+    "away.available": "Available", "away.away": "Away (no new conversations)",
     "logout": "Log out", "role.agent": "agent", "role.manager": "manager", "role.admin": "admin",
     "list.title": "Conversations", "filter.assignee": "Assigned", "filter.all": "All I can see",
     "filter.mine": "Mine", "filter.unassigned": "Unassigned", "filter.state": "State",
@@ -24,6 +25,7 @@ const TEXT = {
     "act.pending": "Pending", "act.assign": "Assign", "act.round_robin": "Round-robin",
     "reply.label": "Reply (type / for canned responses)", "reply.send": "Send", "reply.preview": "Preview",
     "reply.template": "Template", "reply.params": "Parameters (one per line)", "reply.send_template": "Send template",
+    "reply.unsent": "Your unsent reply (kept)", "profile.crm": "Open in CRM",
     "note.label": "Private note (never sent to the customer)", "note.add": "Add note", "notes": "Notes",
     "profile": "Customer", "sent_by": "sent by", "status.failed": "failed",
     "toast.sent": "Queued for sending.", "toast.new": "New activity.", "error.prefix": "Not sent: ",
@@ -36,6 +38,7 @@ const TEXT = {
     "login.error.expired": "La sessione è scaduta. Accedi di nuovo.",
     "login.error.link": "Questo link di accesso è già stato usato o è scaduto.",
     "login.error.origin": "Accedi dalla pagina di questo sito.",
+    "away.available": "Disponibile", "away.away": "Assente (nessuna nuova conversazione)",
     "logout": "Esci", "role.agent": "operatore", "role.manager": "responsabile", "role.admin": "amministratore",
     "list.title": "Conversazioni", "filter.assignee": "Assegnate", "filter.all": "Tutte quelle visibili",
     "filter.mine": "Mie", "filter.unassigned": "Non assegnate", "filter.state": "Stato",
@@ -48,6 +51,7 @@ const TEXT = {
     "act.pending": "In attesa", "act.assign": "Assegna", "act.round_robin": "A rotazione",
     "reply.label": "Risposta (digita / per le risposte rapide)", "reply.send": "Invia", "reply.preview": "Anteprima",
     "reply.template": "Modello", "reply.params": "Parametri (uno per riga)", "reply.send_template": "Invia modello",
+    "reply.unsent": "La tua risposta non inviata (conservata)", "profile.crm": "Apri nel CRM",
     "note.label": "Nota privata (mai inviata al cliente)", "note.add": "Aggiungi nota", "notes": "Note",
     "profile": "Cliente", "sent_by": "inviato da", "status.failed": "non consegnato",
     "toast.sent": "In coda per l'invio.", "toast.new": "Nuova attività.", "error.prefix": "Non inviato: ",
@@ -123,7 +127,7 @@ function duration(s) {
 const when = (ms) => new Date(ms).toLocaleString(lang === "it" ? "it-IT" : "en-GB",
   { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit" });
 
-const state = { open: null, people: [], teams: [], detail: null };
+const state = { open: null, people: [], teams: [], detail: null, drafts: {} };
 
 async function loadList() {
   const q = new URLSearchParams();
@@ -133,6 +137,8 @@ async function loadList() {
   }
   const data = await api("GET", `${base()}/inbox/conversations?${q}`);
   const list = document.getElementById("conversations");
+  // A live redraw keeps the keyboard where it was.
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.id : null;
   list.replaceChildren(...data.items.map((c) => el("li", {},
     el("button", {
       type: "button", "data-id": c.id, "aria-current": c.id === state.open ? "true" : null,
@@ -143,6 +149,10 @@ async function loadList() {
     el("div", { class: "meta" }, t("state." + c.state), " · ", when(c.last_message_at),
       c.window_left_s > 0 ? ` · ${t("conv.window", duration(c.window_left_s))}` : ""),
     el("div", { class: "meta" }, (c.last_text || "").slice(0, 80))))));
+  if (focused) {
+    const again = list.querySelector(`button[data-id="${focused}"]`);
+    if (again) again.focus();
+  }
 }
 
 function personName(id) {
@@ -213,19 +223,30 @@ function actions(c) {
   return out;
 }
 
+// What an agent has typed but not sent, per conversation: a live refresh or a switch to
+// another conversation never throws it away.
+function draft(id) {
+  if (!state.drafts[id]) state.drafts[id] = { reply: "", note: "" };
+  return state.drafts[id];
+}
+
 function replyBox(c) {
   if (c.window_left_s <= 0) return templateBox(c);
+  const d = draft(c.id);
   const area = el("textarea", { id: "reply-text", "aria-describedby": "reply-error" });
+  area.value = d.reply;
   const suggestions = el("ul", { class: "suggestions", id: "canned-suggestions", role: "listbox" });
   const error = el("p", { class: "error", id: "reply-error", role: "alert" });
   const preview = el("p", { class: "meta", id: "reply-preview" });
   area.oninput = async () => {
+    d.reply = area.value;
     const m = area.value.match(/(?:^|\s)\/([a-z0-9_-]*)$/);
     if (!m) { suggestions.replaceChildren(); return; }
     const found = await api("GET", `${base()}/canned?q=${encodeURIComponent(m[1])}`);
     suggestions.replaceChildren(...found.items.map((r) => el("li", {},
       el("button", { type: "button", role: "option", "data-shortcut": r.shortcut, onclick: () => {
         area.value = area.value.replace(/\/[a-z0-9_-]*$/, r.body);
+        d.reply = area.value;
         suggestions.replaceChildren();
         area.focus();
       } }, `/${r.shortcut} — ${r.title}`))));
@@ -236,6 +257,7 @@ function replyBox(c) {
     try {
       await api("POST", `${base()}/inbox/conversations/${c.id}/messages`, { text: area.value });
       area.value = "";
+      d.reply = "";
       preview.textContent = "";
       toast(t("toast.sent"));
       await Promise.all([openConversation(c.id), loadList()]);
@@ -259,12 +281,16 @@ function templateBox(c) {
   const select = el("select", { id: "template-name", "aria-label": t("reply.template") });
   const params = el("textarea", { id: "template-params" });
   const error = el("p", { class: "error", id: "reply-error", role: "alert" });
+  const unsent = draft(c.id).reply;
   api("GET", `${base()}/templates?status=approved`).then((d) => {
     select.replaceChildren(...(d.items || []).map((x) =>
       el("option", { value: JSON.stringify([x.name, x.language]) }, `${x.name} (${x.language})`)));
   }).catch(() => {});
   return el("form", { class: "reply", id: "template-form" },
     el("p", { class: "meta" }, t("conv.window_closed")),
+    // A reply typed before the window closed is kept (and comes back if the customer writes).
+    unsent ? el("label", { for: "reply-unsent" }, t("reply.unsent")) : null,
+    unsent ? el("textarea", { id: "reply-unsent", readonly: true }, unsent) : null,
     el("label", { for: "template-name" }, t("reply.template")), select,
     el("label", { for: "template-params" }, t("reply.params")), params, error,
     el("button", { type: "submit", class: "primary", onclick: async (ev) => {
@@ -282,45 +308,92 @@ function templateBox(c) {
 }
 
 function noteBox(c) {
-  const area = el("textarea", { id: "note-text" });
+  const d = draft(c.id);
+  const area = el("textarea", { id: "note-text", oninput: () => { d.note = area.value; } });
+  area.value = d.note;
   return el("form", { class: "reply", id: "note-form" },
     el("label", { for: "note-text" }, t("note.label")), area,
     el("button", { type: "submit", id: "note-add", onclick: async (ev) => {
       ev.preventDefault();
       try {
         await api("POST", `${base()}/inbox/conversations/${c.id}/notes`, { body: area.value });
+        area.value = "";
+        d.note = "";
         await openConversation(c.id);
       } catch (e) { toast(`${e.code}: ${e.message}`); }
     } }, t("note.add")));
 }
 
-async function openConversation(id) {
-  state.open = id;
-  document.querySelectorAll("#conversations button").forEach((b) =>
-    b.setAttribute("aria-current", Number(b.dataset.id) === id ? "true" : "false"));
-  const c = await api("GET", `${base()}/inbox/conversations/${id}`);
-  state.detail = c;
-  const main = document.getElementById("conversation");
+function profile(c) {
+  const fields = Object.entries(c.crm || {}).map(([k, v]) => el("li", {}, `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`));
+  return el("section", { class: "profile", "aria-label": t("profile") },
+    el("strong", {}, t("profile")), ` +${c.wa_id || ""}`, (c.tags || []).length ? ` · ${c.tags.join(", ")}` : "",
+    c.crm_url ? [" · ", el("a", { id: "crm-link", href: c.crm_url, target: "_blank", rel: "noopener noreferrer" }, t("profile.crm"))] : null,
+    fields.length ? el("ul", {}, fields) : null);
+}
+
+function conversationView(c) {
   const assignee = c.assignee_person ? personName(c.assignee_person)
     : c.assignee_team ? `${t("conv.team")} ${teamName(c.assignee_team)}` : t("conv.nobody");
-  const fields = Object.entries(c.crm || {}).map(([k, v]) => el("li", {}, `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`));
-  main.replaceChildren(...[
+  return [
     el("div", { class: "conv-head" },
       el("h2", { id: "conv-title" }, c.contact_name || c.wa_id),
       el("span", { id: "conv-state", "data-state": c.state }, t("state." + c.state)),
       el("span", { id: "conv-assignee" }, `${t("conv.assigned")} ${assignee}`),
       c.window_left_s > 0 ? el("span", { class: "meta" }, t("conv.window", duration(c.window_left_s))) : null),
     el("div", { class: "conv-head" }, actions(c)),
-    el("section", { class: "profile", "aria-label": t("profile") },
-      el("strong", {}, t("profile")), ` +${c.wa_id || ""}`, (c.tags || []).length ? ` · ${c.tags.join(", ")}` : "",
-      fields.length ? el("ul", {}, fields) : null),
+    profile(c),
     el("ul", { class: "messages", id: "messages" }, c.messages.map(messageView)),
     c.notes.length ? el("section", { "aria-label": t("notes") }, el("h3", {}, t("notes")),
       c.notes.map((n) => el("div", { class: "note" }, n.body, el("div", { class: "meta" }, `${n.author} · ${when(n.created_at)}`)))) : null,
-    replyBox(c), noteBox(c)].filter(Boolean));
+  ].filter(Boolean);
+}
+
+// Draws a conversation. A refresh of the one already shown redraws everything above the
+// composer and leaves the composer alone (focus, caret and text stay where the agent left
+// them), unless the composer's kind changed (the 24-hour window opened or closed).
+async function openConversation(id) {
+  const same = state.open === id && state.detail && state.detail.id === id;
+  state.open = id;
+  document.querySelectorAll("#conversations button").forEach((b) =>
+    b.setAttribute("aria-current", Number(b.dataset.id) === id ? "true" : "false"));
+  const old = document.getElementById("messages");
+  const atBottom = !old || old.scrollTop + old.clientHeight >= old.scrollHeight - 4;
+  const c = await api("GET", `${base()}/inbox/conversations/${id}`);
+  if (state.open !== id) return; // the agent moved on while this was loading
+  const sameKind = same && (state.detail.window_left_s > 0) === (c.window_left_s > 0);
+  state.detail = c;
+  const main = document.getElementById("conversation");
+  const top = el("div", { id: "conv-top" }, conversationView(c));
+  const composer = document.getElementById("composer");
+  if (sameKind && composer && main.contains(composer)) {
+    document.getElementById("conv-top").replaceWith(top);
+  } else {
+    main.replaceChildren(top, el("div", { id: "composer" }, replyBox(c), noteBox(c)));
+  }
   const msgs = document.getElementById("messages");
-  msgs.scrollTop = msgs.scrollHeight;
-  showMedia(main);
+  if (!same || atBottom) msgs.scrollTop = msgs.scrollHeight;
+  showMedia(top);
+}
+
+// The header's button: whether round-robin gives this person new conversations.
+function availability() {
+  const button = document.getElementById("availability");
+  const me = Number(meta("person"));
+  const show = (on) => {
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    button.dataset.i18n = on ? "away.available" : "away.away";
+    button.textContent = t(button.dataset.i18n);
+  };
+  const mine = state.people.find((p) => p.id === me);
+  show(!mine || mine.available !== false);
+  button.onclick = async () => {
+    try {
+      const p = await api("PUT", `${base()}/people/${me}/available`,
+        { available: button.getAttribute("aria-pressed") !== "true" });
+      show(p.available);
+    } catch (e) { toast(`${e.code}: ${e.message}`); }
+  };
 }
 
 function keyboard() {
@@ -349,6 +422,7 @@ async function inbox() {
   ]);
   state.people = people.items;
   state.teams = teams.items;
+  availability();
   await loadList();
   const live = new EventSource(`${base()}/inbox/events`);
   live.addEventListener("change", async () => {
@@ -365,7 +439,7 @@ async function inbox() {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-lang]").forEach((b) => {
-    b.onclick = () => { lang = b.dataset.lang; localStorage.setItem("scrm-lang", lang); translate(document); if (state.detail) openConversation(state.open); };
+    b.onclick = () => { lang = b.dataset.lang; localStorage.setItem("scrm-lang", lang); translate(document); if (state.detail) { state.detail = null; openConversation(state.open); } };
   });
   if (document.body.dataset.page === "inbox") inbox().catch((e) => toast(e.message));
   else translate(document);
