@@ -290,6 +290,18 @@ impl Host {
         v
     }
 
+    /// Adds team `name` to `tenant`; its id.
+    pub async fn team(&self, tenant: &str, name: &str) -> i64 {
+        self.ok(
+            "POST",
+            &format!("/v1/tenants/{tenant}/teams"),
+            Some(json!({"name": name})),
+        )
+        .await["id"]
+            .as_i64()
+            .expect("the team's id")
+    }
+
     /// Adds the default app (`app1`) and a tenant owning `pnids`.
     pub async fn tenant(&self, tenant: &str, pnids: &[&str], region: &str) {
         let (status, _) = self.api("GET", "/v1/apps", None).await;

@@ -34,17 +34,6 @@ async fn person(host: &Host, email: &str, role: &str, team: Option<i64>) -> (i64
     (id, t["token"].as_str().unwrap().to_string())
 }
 
-async fn team(host: &Host, name: &str) -> i64 {
-    host.ok(
-        "POST",
-        "/v1/tenants/acme/teams",
-        Some(json!({"name": name})),
-    )
-    .await["id"]
-        .as_i64()
-        .unwrap()
-}
-
 /// The conversations `token` sees, by the customer's WhatsApp id.
 async fn seen(host: &Host, token: &str, query: &str) -> Vec<(String, Value)> {
     let (status, v) = host
@@ -76,7 +65,7 @@ scrm_e2e::both_backends! {
         let graph = Graph::start().await;
         let host = crm::setup_sending_tenant(&graph, "acme", &[], 0).await;
         host.ok("PATCH", "/v1/tenants/acme", Some(json!({"agents_see_unassigned": false}))).await;
-        let (vendite, assistenza) = (team(&host, "Vendite").await, team(&host, "Assistenza").await);
+        let (vendite, assistenza) = (host.team("acme", "Vendite").await, host.team("acme", "Assistenza").await);
         let (giulia, giulia_t) = person(&host, "giulia@acme.example", "agent", Some(vendite)).await;
         let (luca, luca_t) = person(&host, "luca@acme.example", "agent", Some(vendite)).await;
         let (sara, sara_t) = person(&host, "sara@acme.example", "agent", Some(assistenza)).await;

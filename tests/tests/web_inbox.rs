@@ -33,6 +33,15 @@ async fn person(host: &Host, email: &str, team: i64) -> i64 {
         .unwrap()
 }
 
+/// A host with tenant `acme` and Giulia, an agent of its team Vendite (whose id).
+async fn host_with_giulia() -> (Host, i64) {
+    let host = Host::start().await;
+    host.tenant("acme", &[PN], "IT").await;
+    let team = host.team("acme", "Vendite").await;
+    person(&host, "giulia@acme.example", team).await;
+    (host, team)
+}
+
 async fn login(b: &Browser, host: &Host, email: &str, password: &str) -> anyhow::Result<()> {
     b.client.goto(&format!("{}/login", host.base)).await?;
     b.type_into("#tenant", "acme").await?;
@@ -49,24 +58,8 @@ async fn an_agent_works_the_inbox_in_a_real_browser() {
     }
     let graph = Graph::start().await;
     let host = crm::setup_sending_tenant(&graph, "acme", &[], 0).await;
-    let vendite = host
-        .ok(
-            "POST",
-            "/v1/tenants/acme/teams",
-            Some(json!({"name": "Vendite"})),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    let assistenza = host
-        .ok(
-            "POST",
-            "/v1/tenants/acme/teams",
-            Some(json!({"name": "Assistenza"})),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    let vendite = host.team("acme", "Vendite").await;
+    let assistenza = host.team("acme", "Assistenza").await;
     let giulia = person(&host, "giulia@acme.example", vendite).await;
     person(&host, "sara@acme.example", assistenza).await;
     host.ok("PUT", "/v1/tenants/acme/canned/spedizione", Some(json!({"title": "Spedizione",
@@ -203,6 +196,30 @@ async fn an_agent_works_the_inbox_in_a_real_browser() {
     )
     .await;
     b.until_text("#conversations", "Carla").await.unwrap();
+    // Filtered by team: Bruno's (Vendite's) conversation, not Carla's (nobody's).
+    host.ok(
+        "POST",
+        &format!(
+            "/v1/tenants/acme/inbox/conversations/{}/assign",
+            conversation_of(&host, "393472222222").await
+        ),
+        Some(json!({"person": giulia, "team": vendite})),
+    )
+    .await;
+    let filter = b.client.find(Locator::Css("#f-assignee")).await.unwrap();
+    filter
+        .select_by_value(&format!("team:{vendite}"))
+        .await
+        .unwrap();
+    let list = eventually(|| async {
+        let t = b.text("#conversations").await?;
+        Ok((!t.contains("Carla")).then_some(t))
+    })
+    .await
+    .expect("the team filter leaves out unassigned conversations");
+    assert!(list.contains("Bruno Verdi"), "{list}");
+    filter.select_by_value("").await.unwrap();
+    b.until_text("#conversations", "Carla").await.unwrap();
     // The list is walked with the arrow keys.
     b.client
         .execute(
@@ -288,6 +305,20 @@ async fn an_agent_works_the_inbox_in_a_real_browser() {
     b.close().await;
 }
 
+/// The id of the conversation with customer `wa_id`.
+async fn conversation_of(host: &Host, wa_id: &str) -> i64 {
+    let list = host
+        .ok("GET", "/v1/tenants/acme/inbox/conversations", None)
+        .await;
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["wa_id"] == wa_id)
+        .and_then(|c| c["id"].as_i64())
+        .unwrap()
+}
+
 /// The `value` of the first element matching `css`.
 async fn value_of(b: &Browser, css: &str) -> String {
     b.client
@@ -305,18 +336,7 @@ async fn the_inbox_fits_a_phone() {
     if !scrm_e2e::browser::available("the_inbox_fits_a_phone") {
         return;
     }
-    let host = Host::start().await;
-    host.tenant("acme", &[PN], "IT").await;
-    let team = host
-        .ok(
-            "POST",
-            "/v1/tenants/acme/teams",
-            Some(json!({"name": "Vendite"})),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    person(&host, "giulia@acme.example", team).await;
+    let (host, _) = host_with_giulia().await;
     crm::inbound(
         &host,
         PN,
@@ -362,18 +382,7 @@ async fn the_inbox_fits_a_phone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_logins_are_rate_limited_per_account() {
-    let host = Host::start().await;
-    host.tenant("acme", &[PN], "IT").await;
-    let team = host
-        .ok(
-            "POST",
-            "/v1/tenants/acme/teams",
-            Some(json!({"name": "Vendite"})),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    person(&host, "giulia@acme.example", team).await;
+    let (host, team) = host_with_giulia().await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

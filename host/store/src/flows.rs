@@ -613,16 +613,7 @@ mod tests {
         let all = crate::testing::backends();
         for t in &all {
             t.db.with_conn(|c| {
-                crate::apps::insert(c, "app", "secret", "verify")?;
-                crate::tenants::insert(
-                    c,
-                    &crate::tenants::NewTenant {
-                        id: "acme".into(),
-                        app_id: "app".into(),
-                        phone_number_ids: vec!["100".into()],
-                        default_region: "IT".into(),
-                    },
-                )?;
+                crate::testing::add_acme(c)?;
                 crate::plugins::insert_component(
                     c,
                     &crate::plugins::ComponentRow {

@@ -202,16 +202,7 @@ mod tests {
             let counts = test
                 .db
                 .with_conn(|c| {
-                    crate::apps::insert(c, "app", "secret", "verify")?;
-                    crate::tenants::insert(
-                        c,
-                        &crate::tenants::NewTenant {
-                            id: "acme".into(),
-                            app_id: "app".into(),
-                            phone_number_ids: vec!["100".into()],
-                            default_region: "IT".into(),
-                        },
-                    )?;
+                    crate::testing::add_acme(c)?;
                     let p = crate::people::add_person(
                         c,
                         "acme",

@@ -21,6 +21,26 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// Adds app `app` and its tenant `acme` (number `100`, region `IT`): what most
+/// store tests start from.
+///
+/// # Errors
+/// On database failure.
+#[cfg(test)]
+pub(crate) fn add_acme(c: &crate::sql::Conn<'_>) -> Result<(), crate::StoreError> {
+    crate::apps::insert(c, "app", "secret", "verify")?;
+    crate::tenants::insert(
+        c,
+        &crate::tenants::NewTenant {
+            id: "acme".into(),
+            app_id: "app".into(),
+            phone_number_ids: vec!["100".into()],
+            default_region: "IT".into(),
+        },
+    )?;
+    Ok(())
+}
+
 /// A test database of one backend.
 #[derive(Debug)]
 pub struct TestDb {

@@ -56,18 +56,19 @@ pub async fn list(
     Ok(Json(json!({"items": items})))
 }
 
-/// `POST /v1/tenants/{id}/people/{person}/disable`: they can no longer log in, and
-/// their tokens stop working.
-pub async fn disable(
-    State(state): State<AppState>,
-    Path((tenant, person)): Path<(String, i64)>,
+/// Applies `change` to a person (false: no such person) and answers the person as
+/// they are now; 404 when there is none.
+async fn changed_person(
+    state: &AppState,
+    tenant: String,
+    person: i64,
+    change: impl FnOnce(&dyn scrm_store::Store, &str, i64) -> Result<bool, StoreError> + Send + 'static,
 ) -> Result<Json<Value>, ApiError> {
-    let t = tenant.clone();
     let found = state
         .db
         .write(move |c| {
-            Ok(if c.disable_person(&t, person)? {
-                c.person(&t, person)?
+            Ok(if change(c, &tenant, person)? {
+                c.person(&tenant, person)?
             } else {
                 None
             })
@@ -75,6 +76,15 @@ pub async fn disable(
         .await?;
     let p = found.ok_or_else(|| not_found("person", person))?;
     Ok(Json(json!(p)))
+}
+
+/// `POST /v1/tenants/{id}/people/{person}/disable`: they can no longer log in, and
+/// their tokens stop working.
+pub async fn disable(
+    State(state): State<AppState>,
+    Path((tenant, person)): Path<(String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    changed_person(&state, tenant, person, |c, t, id| c.disable_person(t, id)).await
 }
 
 /// Whether a person takes new conversations.
@@ -101,19 +111,11 @@ pub async fn set_available(
             "an agent sets only their own availability; others' needs the manager role",
         ));
     }
-    let t = tenant.clone();
-    let found = state
-        .db
-        .write(move |c| {
-            Ok(if c.set_available(&t, person, req.available)? {
-                c.person(&t, person)?
-            } else {
-                None
-            })
-        })
-        .await?;
-    let p = found.ok_or_else(|| not_found("person", person))?;
-    Ok(Json(json!(p)))
+    let available = req.available;
+    changed_person(&state, tenant, person, move |c, t, id| {
+        c.set_available(t, id, available)
+    })
+    .await
 }
 
 /// A new password.

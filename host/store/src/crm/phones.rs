@@ -96,16 +96,7 @@ mod tests {
         for t in crate::testing::backends() {
             let b = t.backend;
             t.db.with_conn(|c| {
-                crate::apps::insert(c, "app", "secret", "verify")?;
-                crate::tenants::insert(
-                    c,
-                    &crate::tenants::NewTenant {
-                        id: "acme".into(),
-                        app_id: "app".into(),
-                        phone_number_ids: vec!["100".into()],
-                        default_region: "IT".into(),
-                    },
-                )?;
+                crate::testing::add_acme(c)?;
                 let p = |crm_id: &str, reason: &str, at: i64| PhoneProblem {
                     crm_id: crm_id.into(),
                     phone: "123".into(),

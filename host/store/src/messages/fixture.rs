@@ -4,7 +4,7 @@
 use super::*;
 use crate::page::PageRequest;
 use crate::params;
-use crate::{Db, contacts, tenants};
+use crate::{Db, contacts};
 use serde_json::json;
 
 pub(super) struct Fixture {
@@ -26,16 +26,7 @@ fn fixture(test: crate::testing::TestDb) -> Fixture {
     let db = test.db.clone();
     let contact_id = db
         .with_conn(|c| {
-            crate::apps::insert(c, "app", "secret", "verify")?;
-            tenants::insert(
-                c,
-                &tenants::NewTenant {
-                    id: "acme".into(),
-                    app_id: "app".into(),
-                    phone_number_ids: vec!["100".into()],
-                    default_region: "IT".into(),
-                },
-            )?;
+            crate::testing::add_acme(c)?;
             let facts = contacts::ContactFacts {
                 wa_id: Some("391".into()),
                 user_id: None,

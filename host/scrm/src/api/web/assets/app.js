@@ -376,6 +376,17 @@ async function openConversation(id) {
   showMedia(top);
 }
 
+// The list's filter by team: an agent's own teams, everyone else's all of them.
+function teamFilters() {
+  const me = Number(meta("person"));
+  const mine = (state.people.find((p) => p.id === me) || {}).teams || [];
+  const select = document.getElementById("f-assignee");
+  for (const x of state.teams) {
+    if (meta("role") === "agent" && !mine.includes(x.id)) continue;
+    select.append(el("option", { value: `team:${x.id}` }, `${t("conv.team")} ${x.name}`));
+  }
+}
+
 // The header's button: whether round-robin gives this person new conversations.
 function availability() {
   const button = document.getElementById("availability");
@@ -423,6 +434,7 @@ async function inbox() {
   state.people = people.items;
   state.teams = teams.items;
   availability();
+  teamFilters();
   await loadList();
   const live = new EventSource(`${base()}/inbox/events`);
   live.addEventListener("change", async () => {
