@@ -349,9 +349,11 @@ pub async fn status(
         .read(move |c| {
             let exists = scrm_store::TenantRepo::get(c, &t)?.is_some();
             let flows = scrm_store::FlowRepo::flows_of(c, &t)?;
-            let counts = scrm_store::FlowRepo::flow_counts(c, &t)?;
             let recent = scrm_store::FlowRepo::flow_log(c, &t, n.as_deref(), false, limit)?;
             let waiting = scrm_store::FlowRepo::flow_log(c, &t, n.as_deref(), true, limit)?;
+            // Read last: the counts are never older than the jobs listed (each read
+            // is its own statement, and the worker commits in between).
+            let counts = scrm_store::FlowRepo::flow_counts(c, &t)?;
             Ok((exists, flows, counts, recent, waiting))
         })
         .await?;
