@@ -28,6 +28,7 @@
 //! application: the store knows rows, not requests or plugins. It may use
 //! `scrm-wire` for phone normalisation.
 
+pub mod analytics;
 pub mod apps;
 mod bulk;
 pub mod campaigns;
@@ -63,6 +64,7 @@ pub mod tenants;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use analytics::AnalyticsRepo;
 pub use apps::AppRepo;
 pub use campaigns::CampaignRepo;
 pub use canned::CannedRepo;

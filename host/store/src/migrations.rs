@@ -233,6 +233,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0024_canned_sessions.sql")),
     // 0025: the CRM record URL the web inbox links a contact to.
     M::up(include_str!("migrations/0025_crm_record_url.sql")),
+    // 0026: analytics settings per tenant.
+    M::up(include_str!("migrations/0026_analytics.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -268,6 +270,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0023_conversation_work.sql"),
     include_str!("migrations/postgres/0024_canned_sessions.sql"),
     include_str!("migrations/postgres/0025_crm_record_url.sql"),
+    include_str!("migrations/postgres/0026_analytics.sql"),
 ];
 
 #[cfg(test)]

@@ -1,0 +1,310 @@
+//! What analytics reads: messages of a range as rows (with the sender of the
+//! business's messages), customer texts, message counts per 15 minutes, and each
+//! tenant's analytics settings (kept as the application validated them). The
+//! numbers are computed by `scrm-analytics`; this module only selects.
+
+use crate::params;
+use crate::sql::Conn;
+use crate::{StoreError, now_ms};
+use serde_json::Value;
+
+/// Which conversations count: all of the tenant's, or those of one business number,
+/// team or agent (as assigned now).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// The business number's Cloud API id.
+    pub phone_number_id: Option<String>,
+    /// Conversations assigned to this team.
+    pub team: Option<i64>,
+    /// Conversations assigned to this person.
+    pub person: Option<i64>,
+}
+
+impl Scope {
+    /// `FROM messages m [JOIN conversations c …] WHERE m.tenant_id = ?1 AND m.timestamp
+    /// >= ?2 AND m.timestamp < ?3 [AND …]`, with the scope's values as ?4…
+    fn from_where(&self) -> (String, Vec<String>, Vec<i64>) {
+        let mut sql = String::from("FROM messages m");
+        let mut cond =
+            String::from(" WHERE m.tenant_id = ?1 AND m.timestamp >= ?2 AND m.timestamp < ?3");
+        let (mut texts, mut ints) = (Vec::new(), Vec::new());
+        if self.phone_number_id.is_some() || self.team.is_some() || self.person.is_some() {
+            sql.push_str(" JOIN conversations c ON c.id = m.conversation_id");
+        }
+        let mut n = 4;
+        if let Some(p) = &self.phone_number_id {
+            cond.push_str(&format!(" AND c.phone_number_id = ?{n}"));
+            texts.push(p.clone());
+            n += 1;
+        }
+        for (col, v) in [
+            ("c.assignee_team", self.team),
+            ("c.assignee_person", self.person),
+        ] {
+            if let Some(v) = v {
+                cond.push_str(&format!(" AND {col} = ?{n}"));
+                ints.push(v);
+                n += 1;
+            }
+        }
+        (sql + &cond, texts, ints)
+    }
+}
+
+/// A message as response times need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnRow {
+    /// Its conversation.
+    pub conversation_id: i64,
+    /// When, Unix ms.
+    pub at: i64,
+    /// From the customer.
+    pub inbound: bool,
+    /// The business message's sender as the outbox recorded it (`inbox person:4`,
+    /// `flow:…`, `campaign:…`, `responder`, `api`, `crm`); none when it was not sent
+    /// through the outbox.
+    pub source: Option<String>,
+}
+
+/// Runs `sql` (built by [`Scope::from_where`]) with the range and scope bound.
+fn scoped<T>(
+    conn: &Conn<'_>,
+    sql: &str,
+    tenant: &str,
+    (from, to): (i64, i64),
+    texts: &[String],
+    ints: &[i64],
+    map: impl Fn(&crate::sql::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut p: Vec<&dyn crate::sql::Param> = vec![&tenant, &from, &to];
+    for t in texts {
+        p.push(t);
+    }
+    for i in ints {
+        p.push(i);
+    }
+    conn.query(sql, &p, map)
+}
+
+/// Messages of `[from, to)` in scope, by conversation then time.
+pub(crate) fn turn_rows(
+    conn: &Conn<'_>,
+    tenant: &str,
+    range: (i64, i64),
+    scope: &Scope,
+) -> Result<Vec<TurnRow>, StoreError> {
+    let (body, texts, ints) = scope.from_where();
+    let sql = format!(
+        "SELECT m.conversation_id, m.timestamp, m.direction,
+                CASE WHEN m.direction = 'outbound' THEN
+                  (SELECT o.source FROM outbox o WHERE o.tenant_id = m.tenant_id AND o.wamid = m.wamid LIMIT 1)
+                END
+         {body} ORDER BY m.conversation_id, m.timestamp, m.id"
+    );
+    scoped(conn, &sql, tenant, range, &texts, &ints, |r| {
+        Ok(TurnRow {
+            conversation_id: r.get(0)?,
+            at: r.get(1)?,
+            inbound: r.get::<String>(2)? == "inbound",
+            source: r.get(3)?,
+        })
+    })
+}
+
+/// The customers' texts of `[from, to)` in scope: `(conversation, text)`.
+pub(crate) fn customer_texts(
+    conn: &Conn<'_>,
+    tenant: &str,
+    range: (i64, i64),
+    scope: &Scope,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let (body, texts, ints) = scope.from_where();
+    let sql = format!(
+        "SELECT m.conversation_id, m.text {body}
+           AND m.direction = 'inbound' AND m.text IS NOT NULL"
+    );
+    scoped(conn, &sql, tenant, range, &texts, &ints, |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+}
+
+/// Messages of `[from, to)` in scope per 15 minutes: `(bucket start ms, count)`;
+/// customers' only when `inbound`, else the business's.
+pub(crate) fn volume(
+    conn: &Conn<'_>,
+    tenant: &str,
+    range: (i64, i64),
+    scope: &Scope,
+    inbound: bool,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let (body, texts, ints) = scope.from_where();
+    let dir = if inbound { "inbound" } else { "outbound" };
+    let sql = format!(
+        "SELECT (m.timestamp / 900000) * 900000 AS bucket, COUNT(*) {body}
+           AND m.direction = '{dir}' GROUP BY bucket ORDER BY bucket"
+    );
+    scoped(conn, &sql, tenant, range, &texts, &ints, |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+}
+
+/// The tenant's analytics settings, if it set any.
+pub(crate) fn settings(conn: &Conn<'_>, tenant: &str) -> Result<Option<Value>, StoreError> {
+    let text: Option<String> = conn.query_opt(
+        "SELECT settings FROM analytics_settings WHERE tenant_id = ?1",
+        params![tenant],
+        |r| r.get(0),
+    )?;
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| StoreError::Column(format!("analytics settings: {e}")))
+    })
+    .transpose()
+}
+
+/// Replaces the tenant's analytics settings.
+pub(crate) fn put_settings(
+    conn: &Conn<'_>,
+    tenant: &str,
+    settings: &Value,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO analytics_settings (tenant_id, settings, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+        params![tenant, settings.to_string(), now_ms()],
+    )?;
+    Ok(())
+}
+
+crate::repo! {
+    /// What analytics reads.
+    pub trait AnalyticsRepo {
+        /// Messages of a range in scope, by conversation then time.
+        fn turn_rows(tenant: &str, range: (i64, i64), scope: &Scope) -> Result<Vec<TurnRow>, StoreError>;
+        /// Customers' texts of a range in scope.
+        fn customer_texts(tenant: &str, range: (i64, i64), scope: &Scope) -> Result<Vec<(i64, String)>, StoreError>;
+        /// Message counts per 15 minutes.
+        fn volume(tenant: &str, range: (i64, i64), scope: &Scope, inbound: bool) -> Result<Vec<(i64, i64)>, StoreError>;
+        /// The tenant's analytics settings.
+        fn settings(tenant: &str) -> Result<Option<Value>, StoreError>;
+        /// Replaces them.
+        fn put_settings(tenant: &str, settings: &Value) -> Result<(), StoreError>;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A conversation of customer `wa` on number `pnid`; its id.
+    fn conversation(c: &Conn<'_>, wa: &str, pnid: &str) -> Result<(i64, i64), StoreError> {
+        let facts = crate::contacts::ContactFacts {
+            wa_id: Some(wa.into()),
+            user_id: None,
+            phone: None,
+            name: None,
+        };
+        let contact = crate::contacts::upsert(c, "acme", &facts)?.id;
+        let id = c.query_one(
+            "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at)
+             VALUES ('acme', ?1, ?2, 0, 0) RETURNING id",
+            params![contact, pnid],
+            |r| r.get(0),
+        )?;
+        Ok((id, contact))
+    }
+
+    fn message(
+        c: &Conn<'_>,
+        (conv, contact): (i64, i64),
+        wamid: &str,
+        at: i64,
+        text: &str,
+        source: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let dir = if source.is_some() {
+            "outbound"
+        } else {
+            "inbound"
+        };
+        c.execute(
+            "INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
+                                   text, content, context, raw, status, created_at)
+             VALUES ('acme', ?1, ?2, ?3, ?4, 'text', ?5, ?6, '{}', '{}', '{}', 'received', 0)",
+            params![conv, contact, wamid, dir, at, text],
+        )?;
+        if let Some(s) = source {
+            c.execute(
+                "INSERT INTO outbox (tenant_id, phone_number_id, to_wa, kind, category, body, source, state,
+                                     not_before, created_at, updated_at, wamid)
+                 VALUES ('acme', '100', '391', 'text', 'service', '{}', ?1, 'sent', 0, 0, 0, ?2)",
+                params![s, wamid],
+            )?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rows_of_a_range_in_scope_with_their_senders() {
+        for t in crate::testing::backends() {
+            let got =
+                t.db.with_conn(|c| {
+                    crate::testing::add_acme(c)?;
+                    let a = conversation(c, "391", "100")?;
+                    let b = conversation(c, "392", "200")?;
+                    message(c, a, "w1", 1_000, "quanto costa?", None)?;
+                    message(c, a, "w2", 61_000, "29,90 €", Some("inbox person:4"))?;
+                    message(c, b, "w3", 900_500, "sconto?", None)?;
+                    message(c, b, "w4", 5_000_000, "late", None)?;
+                    let vendite = crate::people::add_team(c, "acme", "Vendite")?.id;
+                    c.execute(
+                        "UPDATE conversations SET assignee_team = ?2 WHERE id = ?1",
+                        params![b.0, vendite],
+                    )?;
+                    let all = Scope::default();
+                    let rows = turn_rows(c, "acme", (0, 1_000_000), &all)?;
+                    let number = Scope {
+                        phone_number_id: Some("200".into()),
+                        ..Scope::default()
+                    };
+                    let team = Scope {
+                        team: Some(vendite),
+                        ..Scope::default()
+                    };
+                    Ok((
+                        rows,
+                        customer_texts(c, "acme", (0, 1_000_000), &number)?,
+                        volume(c, "acme", (0, 1_000_000), &all, true)?,
+                        turn_rows(c, "acme", (0, 10_000_000), &team)?.len(),
+                        settings(c, "acme")?,
+                    ))
+                })
+                .unwrap();
+            let (rows, texts, volume, team_rows, none) = got;
+            assert_eq!(rows.len(), 3, "{}", t.backend);
+            assert_eq!(
+                rows[1].source.as_deref(),
+                Some("inbox person:4"),
+                "{}",
+                t.backend
+            );
+            assert!(!rows[1].inbound && rows[0].inbound && rows[0].source.is_none());
+            assert_eq!(
+                texts,
+                vec![(rows[2].conversation_id, "sconto?".to_string())],
+                "{}",
+                t.backend
+            );
+            assert_eq!(volume, vec![(0, 1), (900_000, 1)], "{}", t.backend);
+            assert_eq!(team_rows, 2, "{}", t.backend);
+            assert_eq!(none, None);
+            let v = serde_json::json!({"watched_words": ["sconto"]});
+            let back =
+                t.db.with_conn(|c| {
+                    put_settings(c, "acme", &v)?;
+                    settings(c, "acme")
+                })
+                .unwrap();
+            assert_eq!(back, Some(v), "{}", t.backend);
+        }
+    }
+}
