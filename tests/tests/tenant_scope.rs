@@ -28,6 +28,7 @@ fn concrete(path: &str, tenant: &str) -> String {
         .replace("{slot}", "classifier")
         .replace("{name}", "nothing_here")
         .replace("{language}", "en")
+        .replace("{metric}", "hot-words")
         .replace("{recipient}", "393470000000")
         .replace("{sha256}", &"0".repeat(64))
         .split('/')

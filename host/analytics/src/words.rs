@@ -166,6 +166,21 @@ impl WordCounter {
         all
     }
 
+    /// How many conversations used any of `words`.
+    pub fn conversations_using(&self, words: &[String]) -> u64 {
+        let mut any: HashSet<i64> = HashSet::new();
+        for w in words {
+            if let Some(e) = self
+                .key(w)
+                .or_else(|| emoji(w))
+                .and_then(|k| self.words.get(&k))
+            {
+                any.extend(e.conversations.iter().copied());
+            }
+        }
+        any.len() as u64
+    }
+
     /// How many conversations used each of `words` (any form of its stem).
     pub fn watched(&self, words: &[String]) -> Vec<Watched> {
         let total = self.conversations();
@@ -227,6 +242,14 @@ mod tests {
         let w = c.watched(&["sconto".into(), "coupon".into()]);
         assert_eq!((w[0].conversations, w[0].share), (2, 0.0667));
         assert_eq!((w[1].conversations, w[1].share), (0, 0.0));
+        assert_eq!(
+            c.conversations_using(&["sconto".into(), "studenti".into()]),
+            2
+        );
+        assert_eq!(
+            c.conversations_using(&["aprite".into(), "sconti".into()]),
+            30
+        );
         assert!(WordCounter::new("en").top(5).is_empty());
         assert_eq!(
             WordCounter::new("en").watched(&["sale".into()])[0].share,

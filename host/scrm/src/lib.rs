@@ -22,6 +22,7 @@
 //! uses it. Every rule (limits, consent, the token-set release) is enforced here or
 //! below, never in an HTTP handler, so the API, the CLI and automations share it.
 
+pub mod analytics;
 pub mod api;
 pub mod automation;
 pub mod backoff;

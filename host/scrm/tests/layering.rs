@@ -25,7 +25,23 @@ fn dependencies(manifest: &Path) -> BTreeSet<String> {
 
 #[test]
 fn lower_crates_link_nothing_they_must_not() {
-    let forbidden: [(&str, &[&str]); 3] = [
+    let forbidden: [(&str, &[&str]); 4] = [
+        (
+            "analytics",
+            &[
+                "scrm-wire",
+                "scrm-store",
+                "scrm-engine",
+                "scrm",
+                "rusqlite",
+                "postgres",
+                "tokio",
+                "hyper",
+                "axum",
+                "reqwest",
+                "wasmtime",
+            ],
+        ),
         (
             "wire",
             &[

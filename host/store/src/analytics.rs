@@ -23,7 +23,7 @@ pub struct Scope {
 impl Scope {
     /// `FROM messages m [JOIN conversations c …] WHERE m.tenant_id = ?1 AND m.timestamp
     /// >= ?2 AND m.timestamp < ?3 [AND …]`, with the scope's values as ?4…
-    fn from_where(&self) -> (String, Vec<String>, Vec<i64>) {
+    fn sql_tail(&self) -> (String, Vec<String>, Vec<i64>) {
         let mut sql = String::from("FROM messages m");
         let mut cond =
             String::from(" WHERE m.tenant_id = ?1 AND m.timestamp >= ?2 AND m.timestamp < ?3");
@@ -66,7 +66,7 @@ pub struct TurnRow {
     pub source: Option<String>,
 }
 
-/// Runs `sql` (built by [`Scope::from_where`]) with the range and scope bound.
+/// Runs `sql` (built by [`Scope::sql_tail`]) with the range and scope bound.
 fn scoped<T>(
     conn: &Conn<'_>,
     sql: &str,
@@ -93,7 +93,7 @@ pub(crate) fn turn_rows(
     range: (i64, i64),
     scope: &Scope,
 ) -> Result<Vec<TurnRow>, StoreError> {
-    let (body, texts, ints) = scope.from_where();
+    let (body, texts, ints) = scope.sql_tail();
     let sql = format!(
         "SELECT m.conversation_id, m.timestamp, m.direction,
                 CASE WHEN m.direction = 'outbound' THEN
@@ -118,7 +118,7 @@ pub(crate) fn customer_texts(
     range: (i64, i64),
     scope: &Scope,
 ) -> Result<Vec<(i64, String)>, StoreError> {
-    let (body, texts, ints) = scope.from_where();
+    let (body, texts, ints) = scope.sql_tail();
     let sql = format!(
         "SELECT m.conversation_id, m.text {body}
            AND m.direction = 'inbound' AND m.text IS NOT NULL"
@@ -137,7 +137,7 @@ pub(crate) fn volume(
     scope: &Scope,
     inbound: bool,
 ) -> Result<Vec<(i64, i64)>, StoreError> {
-    let (body, texts, ints) = scope.from_where();
+    let (body, texts, ints) = scope.sql_tail();
     let dir = if inbound { "inbound" } else { "outbound" };
     let sql = format!(
         "SELECT (m.timestamp / 900000) * 900000 AS bucket, COUNT(*) {body}

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod analytics;
 pub mod auth;
 pub mod campaigns;
 pub mod canned;
@@ -257,6 +258,11 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{id}/people/{person}/login-link",
             post(people::login_link),
         )
+        .route(
+            "/tenants/{id}/analytics/settings",
+            get(analytics::settings).put(analytics::put_settings),
+        )
+        .route("/tenants/{id}/analytics/{metric}", get(analytics::metric))
         .route("/tenants/{id}/canned", get(canned::search))
         .route(
             "/tenants/{id}/canned/{shortcut}",

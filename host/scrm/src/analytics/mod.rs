@@ -1,0 +1,422 @@
+//! Analytics per tenant: its settings, and each metric computed from the store's
+//! rows by `scrm-analytics` over a date range in the tenant's time zone. Definitions
+//! are in `docs/analytics.md`; the HTTP surface is `crate::api::analytics`.
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use scrm_analytics::heat::HourOfWeek;
+use scrm_analytics::hours::BusinessHours;
+use scrm_analytics::responses::{Msg, ResponseTimes, Sender, response_times};
+use scrm_analytics::words::{HotWord, Watched, WordCounter};
+use scrm_analytics::{DateRange, RangeError};
+use scrm_store::analytics::Scope;
+use scrm_store::{AnalyticsRepo, Db, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A promotion: while it runs, the share of conversations using its words is
+/// watched against `min_share`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Promotion {
+    /// Its name.
+    pub name: String,
+    /// First day (tenant's time zone).
+    pub from: NaiveDate,
+    /// Last day, included.
+    pub to: NaiveDate,
+    /// The words it should make customers use (`sconto`).
+    pub words: Vec<String>,
+    /// Below this share of conversations the promotion is not attracting (0.08).
+    #[serde(default = "default_min_share")]
+    pub min_share: f64,
+}
+
+fn default_min_share() -> f64 {
+    0.08
+}
+
+/// A tenant's analytics settings. Missing fields take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Opening hours per weekday; empty: every minute counts.
+    pub business_hours: BusinessHours,
+    /// Words whose share of conversations is always reported (`watched-words`).
+    pub watched_words: Vec<String>,
+    /// Promotions and their words.
+    pub promotions: Vec<Promotion>,
+    /// An agent whose mean response time is over this many minutes is flagged.
+    pub agent_flag_minutes: f64,
+    /// The language hot words are stemmed in (`it`, `en`, …); empty: from the
+    /// tenant's region (`IT` → `it`, otherwise `en`).
+    pub language: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            business_hours: BusinessHours::always(),
+            watched_words: Vec::new(),
+            promotions: Vec::new(),
+            agent_flag_minutes: 6.0,
+            language: String::new(),
+        }
+    }
+}
+
+/// A single word or emoji, as hot words count them.
+fn one_word(w: &str) -> bool {
+    let w = w.trim();
+    !w.is_empty() && !w.chars().any(char::is_whitespace)
+}
+
+impl Settings {
+    /// Checks the values; the message names the wrong one.
+    ///
+    /// # Errors
+    /// A watched word that is empty or more than one word, a promotion that ends
+    /// before it starts or has no words, a share outside 0–1, a flag threshold not
+    /// above 0.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(w) = self.watched_words.iter().find(|w| !one_word(w)) {
+            return Err(format!("watched_words: {w:?} must be one word or emoji"));
+        }
+        for p in &self.promotions {
+            if p.name.trim().is_empty() {
+                return Err("promotions: every promotion needs a name".into());
+            }
+            if p.to < p.from {
+                return Err(format!(
+                    "promotion {:?}: to {} is before from {}",
+                    p.name, p.to, p.from
+                ));
+            }
+            if p.words.is_empty() || p.words.iter().any(|w| !one_word(w)) {
+                return Err(format!(
+                    "promotion {:?}: words must be one or more single words",
+                    p.name
+                ));
+            }
+            if !(0.0..=1.0).contains(&p.min_share) {
+                return Err(format!(
+                    "promotion {:?}: min_share must be 0–1, got {}",
+                    p.name, p.min_share
+                ));
+            }
+        }
+        if !(self.agent_flag_minutes > 0.0 && self.agent_flag_minutes <= 24.0 * 60.0) {
+            return Err(format!(
+                "agent_flag_minutes must be above 0 and at most 1440, got {}",
+                self.agent_flag_minutes
+            ));
+        }
+        let two_letters =
+            self.language.len() == 2 && self.language.chars().all(|c| c.is_ascii_lowercase());
+        if !(self.language.is_empty() || two_letters) {
+            return Err(format!(
+                "language must be a two-letter code (it, en) or empty, got {:?}",
+                self.language
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a metric is asked for.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// The dates.
+    pub range: DateRange,
+    /// Which conversations.
+    pub scope: Scope,
+    /// How many items, for lists (hot words).
+    pub limit: usize,
+}
+
+/// Why a metric was not computed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyticsError {
+    /// A bad range.
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The metrics there are, by API name.
+pub const METRICS: &[&str] = &[
+    "response-times",
+    "hour-of-week",
+    "hot-words",
+    "watched-words",
+];
+
+/// The tenant's context: settings, time zone, retention, language.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Its analytics settings.
+    pub settings: Settings,
+    /// Its time zone.
+    pub tz: Tz,
+    /// Days of history kept.
+    pub retention_days: u32,
+    /// The language hot words are stemmed in.
+    pub language: String,
+}
+
+/// Loads a tenant's analytics context; `None` when there is no such tenant.
+///
+/// # Errors
+/// On database failure, or settings stored by another version that no longer parse.
+pub async fn context(db: &Db, tenant: &str) -> Result<Option<Context>, StoreError> {
+    let t = tenant.to_string();
+    db.read(move |c| {
+        let Some(tenant) = scrm_store::TenantRepo::get(c, &t)? else {
+            return Ok(None);
+        };
+        let settings = match AnalyticsRepo::settings(c, &t)? {
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| StoreError::Column(format!("analytics settings: {e}")))?,
+            None => Settings::default(),
+        };
+        let zone = scrm_store::FlowRepo::time_zone(c, &t)?.unwrap_or_else(|| "UTC".into());
+        let tz = crate::automation::schedule::zone(&zone).unwrap_or(Tz::UTC);
+        let retention_days = scrm_store::CrmRepo::settings(c, &t)?.retention_days;
+        let language = if settings.language.is_empty() {
+            if tenant.default_region == "IT" {
+                "it"
+            } else {
+                "en"
+            }
+            .to_string()
+        } else {
+            settings.language.clone()
+        };
+        Ok(Some(Context {
+            settings,
+            tz,
+            retention_days,
+            language,
+        }))
+    })
+    .await
+}
+
+/// Who sent a business message, from the outbox's record of it.
+pub fn sender_of(source: Option<&str>) -> Sender {
+    let Some(s) = source else {
+        return Sender::Other;
+    };
+    if s.starts_with("flow:") || s.starts_with("campaign") || s == "responder" {
+        return Sender::Automated;
+    }
+    s.split_whitespace()
+        .find_map(|w| w.strip_prefix("person:"))
+        .and_then(|n| n.parse().ok())
+        .map_or(Sender::Other, Sender::Person)
+}
+
+/// How far after a range's end answers to its turns are looked for.
+const ANSWER_HORIZON_MS: i64 = 7 * 24 * 3_600_000;
+
+/// Response times (see `scrm_analytics::responses`).
+///
+/// # Errors
+/// On database failure.
+pub async fn responses(
+    db: &Db,
+    tenant: &str,
+    ctx: &Context,
+    q: &Query,
+) -> Result<ResponseTimes, StoreError> {
+    let (start, end) = q.range.bounds_ms();
+    let fetch = (
+        start - scrm_analytics::responses::SESSION_GAP_MS,
+        end + ANSWER_HORIZON_MS,
+    );
+    let (t, scope) = (tenant.to_string(), q.scope.clone());
+    let rows = db
+        .read(move |c| AnalyticsRepo::turn_rows(c, &t, fetch, &scope))
+        .await?;
+    let msgs: Vec<Msg> = rows
+        .iter()
+        .map(|r| Msg {
+            conversation: r.conversation_id,
+            at_ms: r.at,
+            sender: if r.inbound {
+                Sender::Customer
+            } else {
+                sender_of(r.source.as_deref())
+            },
+        })
+        .collect();
+    let flag = (ctx.settings.agent_flag_minutes * 60_000.0) as i64;
+    Ok(response_times(
+        &msgs,
+        (start, end),
+        &ctx.settings.business_hours,
+        ctx.tz,
+        flag,
+    ))
+}
+
+/// Customers' messages by local hour of the week, and the 5 busiest hours.
+///
+/// # Errors
+/// On database failure.
+pub async fn hour_of_week(
+    db: &Db,
+    tenant: &str,
+    ctx: &Context,
+    q: &Query,
+) -> Result<HourOfWeek, StoreError> {
+    let (t, scope, range) = (tenant.to_string(), q.scope.clone(), q.range.bounds_ms());
+    let buckets = db
+        .read(move |c| AnalyticsRepo::volume(c, &t, range, &scope, true))
+        .await?;
+    let mut grid = HourOfWeek::new();
+    for (at, n) in buckets {
+        grid.add(at, n.max(0) as u64, ctx.tz);
+    }
+    Ok(grid)
+}
+
+async fn words(
+    db: &Db,
+    tenant: &str,
+    ctx: &Context,
+    range: (i64, i64),
+    scope: &Scope,
+) -> Result<WordCounter, StoreError> {
+    let (t, scope) = (tenant.to_string(), scope.clone());
+    let texts = db
+        .read(move |c| AnalyticsRepo::customer_texts(c, &t, range, &scope))
+        .await?;
+    let mut counter = WordCounter::new(&ctx.language);
+    for (conversation, text) in &texts {
+        counter.add(*conversation, text);
+    }
+    Ok(counter)
+}
+
+/// The most written words, and how many conversations there were.
+///
+/// # Errors
+/// On database failure.
+pub async fn hot_words(
+    db: &Db,
+    tenant: &str,
+    ctx: &Context,
+    q: &Query,
+) -> Result<(Vec<HotWord>, u64), StoreError> {
+    let counter = words(db, tenant, ctx, q.range.bounds_ms(), &q.scope).await?;
+    Ok((counter.top(q.limit), counter.conversations()))
+}
+
+/// A promotion's watched words over the part of it inside the range.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromotionWords {
+    /// The promotion.
+    pub name: String,
+    /// Its days inside the range.
+    pub from: NaiveDate,
+    /// Last day, included.
+    pub to: NaiveDate,
+    /// Conversations with customer messages in those days.
+    pub conversations: u64,
+    /// Each word's use.
+    pub words: Vec<Watched>,
+    /// Conversations that used any of its words, as a share.
+    pub share: f64,
+    /// The share it should reach.
+    pub min_share: f64,
+    /// Under it: the promotion is not attracting.
+    pub below: bool,
+}
+
+/// The watched words over the range, and each promotion overlapping it.
+///
+/// # Errors
+/// On database failure.
+pub async fn watched_words(
+    db: &Db,
+    tenant: &str,
+    ctx: &Context,
+    q: &Query,
+) -> Result<Value, StoreError> {
+    let counter = words(db, tenant, ctx, q.range.bounds_ms(), &q.scope).await?;
+    let mut promotions = Vec::new();
+    for p in &ctx.settings.promotions {
+        let (from, to) = (p.from.max(q.range.from), p.to.min(q.range.to));
+        if from > to {
+            continue;
+        }
+        let part = DateRange {
+            from,
+            to,
+            tz: ctx.tz,
+        };
+        let c = words(db, tenant, ctx, part.bounds_ms(), &q.scope).await?;
+        let used = c.watched(&p.words);
+        let any = c.conversations_using(&p.words);
+        let share = scrm_analytics::stats::share(any, c.conversations());
+        promotions.push(PromotionWords {
+            name: p.name.clone(),
+            from,
+            to,
+            conversations: c.conversations(),
+            words: used,
+            share,
+            min_share: p.min_share,
+            below: c.conversations() > 0 && share < p.min_share,
+        });
+    }
+    Ok(json!({
+        "conversations": counter.conversations(),
+        "items": counter.watched(&ctx.settings.watched_words),
+        "promotions": promotions,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn senders_from_the_outbox_record() {
+        assert_eq!(sender_of(Some("inbox person:4")), Sender::Person(4));
+        assert_eq!(sender_of(Some("api person:12")), Sender::Person(12));
+        assert_eq!(sender_of(Some("api token:3")), Sender::Other);
+        assert_eq!(sender_of(Some("crm")), Sender::Other);
+        assert_eq!(sender_of(Some("flow:quick-replies@3")), Sender::Automated);
+        assert_eq!(sender_of(Some("campaign:7")), Sender::Automated);
+        assert_eq!(sender_of(Some("responder")), Sender::Automated);
+        assert_eq!(sender_of(None), Sender::Other);
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let ok: Settings = serde_json::from_value(json!({
+            "business_hours": {"mon": "09:00-18:00"},
+            "watched_words": ["sconto", "🔥"],
+            "promotions": [{"name": "Black Friday", "from": "2026-11-27", "to": "2026-11-30", "words": ["sconto"]}]
+        }))
+        .unwrap();
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.promotions[0].min_share, 0.08);
+        let mut bad = ok.clone();
+        bad.watched_words = vec!["black friday".into()];
+        assert!(bad.validate().unwrap_err().contains("one word"));
+        let mut bad = ok.clone();
+        bad.promotions[0].to = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        assert!(bad.validate().unwrap_err().contains("before from"));
+        let mut bad = ok;
+        bad.agent_flag_minutes = 0.0;
+        assert!(bad.validate().unwrap_err().contains("agent_flag_minutes"));
+        let e = serde_json::from_value::<Settings>(json!({"business_hours": {"mon": "18-9"}}))
+            .unwrap_err();
+        assert!(e.to_string().contains("HH:MM"), "{e}");
+    }
+}

@@ -1,0 +1,179 @@
+//! Analytics over the API, from real conversations (signed webhooks in, replies
+//! from the inbox out through the local Cloud API): response times per agent with
+//! the 6-minute flag, hot words, the hour-of-week grid in the tenant's time zone,
+//! watched words during a promotion, CSV, and every bad request refused with its
+//! own code — an empty range answering zeros.
+
+use chrono::{Datelike, TimeZone, Timelike};
+use scrm_e2e::crm::{self, PN, now_secs};
+use scrm_e2e::graph::Graph;
+use scrm_e2e::orders::sent_containing;
+use scrm_e2e::{Host, eventually};
+use serde_json::{Value, json};
+
+async fn token(host: &Host, email: &str, role: &str) -> (i64, String) {
+    let p = host
+        .ok(
+            "POST",
+            "/v1/tenants/acme/people",
+            Some(json!({"email": email, "name": email, "role": role})),
+        )
+        .await;
+    let id = p["id"].as_i64().unwrap();
+    let t = host
+        .ok(
+            "POST",
+            "/v1/tenants/acme/tokens",
+            Some(json!({"person": id})),
+        )
+        .await;
+    (id, t["token"].as_str().unwrap().to_string())
+}
+
+async fn conversation_of(host: &Host, wa_id: &str) -> i64 {
+    let list = host
+        .ok("GET", "/v1/tenants/acme/inbox/conversations", None)
+        .await;
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["wa_id"] == wa_id)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn metric(host: &Host, token: &str, query: &str) -> Value {
+    let (status, v) = host
+        .api_as(
+            token,
+            "GET",
+            &format!("/v1/tenants/acme/analytics/{query}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{query}: {v}");
+    v
+}
+
+scrm_e2e::both_backends! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn managers_get_response_times_words_and_hours() {
+        let graph = Graph::start().await;
+        let host = crm::setup_sending_tenant(&graph, "acme", &[], 0).await;
+        host.ok("PATCH", "/v1/tenants/acme", Some(json!({"time_zone": "Europe/Rome"}))).await;
+        let (giulia, giulia_t) = token(&host, "giulia@acme.example", "agent").await;
+        let (_, marta_t) = token(&host, "marta@acme.example", "manager").await;
+
+        // Anna wrote 10 minutes ago, Bruno 3; Carla 2 and nobody answers her.
+        let now = now_secs();
+        crm::inbound_at(&host, PN, "393471111111", Some("Anna"), &[("wamid.a1", "Avete uno sconto sulla spedizione?")], now - 600).await;
+        crm::inbound_at(&host, PN, "393472222222", Some("Bruno"), &[("wamid.b1", "Spedizione in Sicilia? 👍")], now - 180).await;
+        crm::inbound_at(&host, PN, "393473333333", Some("Carla"), &[("wamid.c1", "Buongiorno")], now - 120).await;
+        for (wa, text) in [("393471111111", "Sì, il 10 %"), ("393472222222", "Certo, gratuita")] {
+            let id = conversation_of(&host, wa).await;
+            let (status, v) = host
+                .api_as(&giulia_t, "POST", &format!("/v1/tenants/acme/inbox/conversations/{id}/messages"), Some(json!({"text": text})))
+                .await;
+            assert_eq!(status, 202, "{v}");
+            sent_containing(&graph, text).await;
+        }
+
+        // Response times: two answered turns (≈ 10 and 3 min), Carla's open; Giulia's
+        // mean is over 6 minutes, so she is flagged.
+        let r = eventually(|| async {
+            let r = metric(&host, &marta_t, "response-times").await;
+            Ok((r["response"]["count"] == 2).then_some(r))
+        })
+        .await
+        .expect("both replies stored");
+        assert_eq!((r["turns"].as_u64(), r["unanswered"].as_u64()), (Some(3), Some(1)), "{r}");
+        assert_eq!(r["first_response"]["count"], 2, "{r}");
+        let p90 = r["response"]["p90_s"].as_f64().unwrap();
+        assert!((595.0..=640.0).contains(&p90), "Anna waited ≈ 600 s: {r}");
+        let agent = &r["agents"][0];
+        assert_eq!((agent["person"].as_i64(), agent["conversations"].as_u64()), (Some(giulia), Some(2)), "{r}");
+        assert_eq!(agent["flagged"], true, "mean ≈ 6.5 min: {r}");
+        assert_eq!(r["range"]["tz"], "Europe/Rome");
+
+        // Hot words: one stem for spedizione/Spedizione, the emoji counted, stop
+        // words dropped; share of conversations.
+        let w = metric(&host, &marta_t, "hot-words?limit=10").await;
+        let items = w["items"].as_array().unwrap();
+        let sped = items.iter().find(|i| i["word"] == "spedizione").expect("spedizione");
+        assert_eq!((sped["count"].as_u64(), sped["share"].as_f64()), (Some(2), Some(0.6667)), "{w}");
+        assert!(items.iter().any(|i| i["word"] == "👍"), "{w}");
+        assert!(items.iter().all(|i| i["word"] != "in" && i["word"] != "uno"), "{w}");
+        assert_eq!(items[0]["word"], "spedizione", "most first: {w}");
+
+        // The customers' three messages in the hour of the week they were written,
+        // Rome time.
+        let h = metric(&host, &marta_t, "hour-of-week").await;
+        assert_eq!(h["total"], 3, "{h}");
+        let at = chrono_tz::Europe::Rome.timestamp_opt((now - 600) as i64, 0).unwrap();
+        let cell = &h["cells"][at.weekday().num_days_from_monday() as usize][at.hour() as usize];
+        assert!(cell.as_u64() >= Some(1), "{h}");
+
+        // A promotion whose word one conversation in three uses, against 50 %.
+        let today = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Rome).date_naive();
+        let promo = json!({"watched_words": ["sconto"], "promotions": [{"name": "Natale", "words": ["sconto", "sconti"],
+            "from": (today - chrono::Days::new(1)).to_string(), "to": (today + chrono::Days::new(1)).to_string(), "min_share": 0.5}]});
+        let (status, v) = host.api_as(&marta_t, "PUT", "/v1/tenants/acme/analytics/settings", Some(promo.clone())).await;
+        assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (403, Some("insufficient_role")), "admins set them: {v}");
+        host.ok("PUT", "/v1/tenants/acme/analytics/settings", Some(promo)).await;
+        let ww = metric(&host, &marta_t, "watched-words").await;
+        assert_eq!(ww["items"][0]["conversations"], 1, "{ww}");
+        let p = &ww["promotions"][0];
+        assert_eq!((p["share"].as_f64(), p["below"].as_bool()), (Some(0.3333), Some(true)), "{ww}");
+
+        // CSV.
+        let resp = reqwest::Client::new()
+            .get(format!("{}/v1/tenants/acme/analytics/hot-words?format=csv&limit=3", host.base))
+            .bearer_auth(&marta_t)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        let text = resp.text().await.unwrap();
+        assert!(text.starts_with("word,count,share\nspedizione,2,0.6667\n"), "{text}");
+
+        // Agents do not read the numbers.
+        let (status, _) = host.api_as(&giulia_t, "GET", "/v1/tenants/acme/analytics/hot-words", None).await;
+        assert_eq!(status, 403);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_ranges_and_metrics_are_refused_and_empty_ranges_are_zeros() {
+        let host = Host::start().await;
+        host.tenant("acme", &[PN], "IT").await;
+        for (query, code) in [
+            ("response-times?from=2026-12-05&to=2026-12-01", "from_after_to"),
+            ("response-times?from=2026-02-30", "invalid_date"),
+            ("response-times?from=2024-01-01&to=2026-01-01", "range_too_long"),
+            ("nps?from=2026-11-01", "unknown_metric"),
+            ("hot-words?format=xml", "invalid_format"),
+            ("hot-words?limit=0", "invalid_limit"),
+        ] {
+            let (status, v) = host.api("GET", &format!("/v1/tenants/acme/analytics/{query}"), None).await;
+            assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (400, Some(code)), "{query}: {v}");
+        }
+        let r = host.ok("GET", "/v1/tenants/acme/analytics/response-times?from=2026-01-05&to=2026-01-11", None).await;
+        assert_eq!((r["turns"].as_u64(), r["response"]["median_s"].as_f64()), (Some(0), Some(0.0)), "{r}");
+        let w = host.ok("GET", "/v1/tenants/acme/analytics/hot-words?from=2026-01-05&to=2026-01-11", None).await;
+        assert_eq!(w["items"], json!([]), "{w}");
+        let ww = host.ok("GET", "/v1/tenants/acme/analytics/watched-words", None).await;
+        assert_eq!(ww["conversations"], 0, "{ww}");
+        for bad in [
+            json!({"watched_words": ["black friday"]}),
+            json!({"business_hours": {"lun": "09:00-18:00"}}),
+            json!({"agent_flag_minutes": -1}),
+            json!({"colour": "red"}),
+        ] {
+            let (status, v) = host.api("PUT", "/v1/tenants/acme/analytics/settings", Some(bad.clone())).await;
+            assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (422, Some("invalid_analytics_settings")), "{bad}: {v}");
+        }
+        let s = host.ok("GET", "/v1/tenants/acme/analytics/settings", None).await;
+        assert_eq!((s["settings"]["agent_flag_minutes"].as_f64(), s["language"].as_str()), (Some(6.0), Some("it")), "{s}");
+    }
+}
