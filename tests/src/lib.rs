@@ -290,6 +290,50 @@ impl Host {
         v
     }
 
+    /// Adds a person of `tenant` with `role` (in `team`, if any) and a token acting
+    /// for them; their id and the token.
+    pub async fn person_token(
+        &self,
+        tenant: &str,
+        email: &str,
+        role: &str,
+        team: Option<i64>,
+    ) -> (i64, String) {
+        let teams: Vec<i64> = team.into_iter().collect();
+        let body =
+            json!({"email": email, "name": email.split('@').next(), "role": role, "teams": teams});
+        let p = self
+            .ok("POST", &format!("/v1/tenants/{tenant}/people"), Some(body))
+            .await;
+        let id = p["id"].as_i64().expect("the person's id");
+        let t = self
+            .ok(
+                "POST",
+                &format!("/v1/tenants/{tenant}/tokens"),
+                Some(json!({"person": id})),
+            )
+            .await;
+        (id, t["token"].as_str().expect("the token").to_string())
+    }
+
+    /// The id of `tenant`'s conversation with customer `wa_id`, as the inbox lists it.
+    pub async fn conversation_of(&self, tenant: &str, wa_id: &str) -> i64 {
+        let list = self
+            .ok(
+                "GET",
+                &format!("/v1/tenants/{tenant}/inbox/conversations"),
+                None,
+            )
+            .await;
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["wa_id"] == wa_id)
+            .and_then(|c| c["id"].as_i64())
+            .unwrap_or_else(|| panic!("no conversation with {wa_id}: {list}"))
+    }
+
     /// Adds team `name` to `tenant`; its id.
     pub async fn team(&self, tenant: &str, name: &str) -> i64 {
         self.ok(

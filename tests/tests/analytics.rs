@@ -11,39 +11,6 @@ use scrm_e2e::orders::sent_containing;
 use scrm_e2e::{Host, eventually};
 use serde_json::{Value, json};
 
-async fn token(host: &Host, email: &str, role: &str) -> (i64, String) {
-    let p = host
-        .ok(
-            "POST",
-            "/v1/tenants/acme/people",
-            Some(json!({"email": email, "name": email, "role": role})),
-        )
-        .await;
-    let id = p["id"].as_i64().unwrap();
-    let t = host
-        .ok(
-            "POST",
-            "/v1/tenants/acme/tokens",
-            Some(json!({"person": id})),
-        )
-        .await;
-    (id, t["token"].as_str().unwrap().to_string())
-}
-
-async fn conversation_of(host: &Host, wa_id: &str) -> i64 {
-    let list = host
-        .ok("GET", "/v1/tenants/acme/inbox/conversations", None)
-        .await;
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["wa_id"] == wa_id)
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap()
-}
-
 async fn metric(host: &Host, token: &str, query: &str) -> Value {
     let (status, v) = host
         .api_as(
@@ -63,8 +30,8 @@ scrm_e2e::both_backends! {
         let graph = Graph::start().await;
         let host = crm::setup_sending_tenant(&graph, "acme", &[], 0).await;
         host.ok("PATCH", "/v1/tenants/acme", Some(json!({"time_zone": "Europe/Rome"}))).await;
-        let (giulia, giulia_t) = token(&host, "giulia@acme.example", "agent").await;
-        let (_, marta_t) = token(&host, "marta@acme.example", "manager").await;
+        let (giulia, giulia_t) = host.person_token("acme", "giulia@acme.example", "agent", None).await;
+        let (_, marta_t) = host.person_token("acme", "marta@acme.example", "manager", None).await;
 
         // Anna wrote 10 minutes ago, Bruno 3; Carla 2 and nobody answers her.
         let now = now_secs();
@@ -72,7 +39,7 @@ scrm_e2e::both_backends! {
         crm::inbound_at(&host, PN, "393472222222", Some("Bruno"), &[("wamid.b1", "Spedizione in Sicilia? 👍")], now - 180).await;
         crm::inbound_at(&host, PN, "393473333333", Some("Carla"), &[("wamid.c1", "Buongiorno")], now - 120).await;
         for (wa, text) in [("393471111111", "Sì, il 10 %"), ("393472222222", "Certo, gratuita")] {
-            let id = conversation_of(&host, wa).await;
+            let id = host.conversation_of("acme", wa).await;
             let (status, v) = host
                 .api_as(&giulia_t, "POST", &format!("/v1/tenants/acme/inbox/conversations/{id}/messages"), Some(json!({"text": text})))
                 .await;

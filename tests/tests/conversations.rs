@@ -16,24 +16,6 @@ const ANNA: &str = "393471111111";
 const BRUNO: &str = "393472222222";
 const CARLA: &str = "393473333333";
 
-/// A person of `acme` with `role` in `team` (if any); their id and token.
-async fn person(host: &Host, email: &str, role: &str, team: Option<i64>) -> (i64, String) {
-    let teams: Vec<i64> = team.into_iter().collect();
-    let p = host
-        .ok("POST", "/v1/tenants/acme/people",
-            Some(json!({"email": email, "name": email.split('@').next(), "role": role, "teams": teams})))
-        .await;
-    let id = p["id"].as_i64().unwrap();
-    let t = host
-        .ok(
-            "POST",
-            "/v1/tenants/acme/tokens",
-            Some(json!({"person": id})),
-        )
-        .await;
-    (id, t["token"].as_str().unwrap().to_string())
-}
-
 /// The conversations `token` sees, by the customer's WhatsApp id.
 async fn seen(host: &Host, token: &str, query: &str) -> Vec<(String, Value)> {
     let (status, v) = host
@@ -66,10 +48,10 @@ scrm_e2e::both_backends! {
         let host = crm::setup_sending_tenant(&graph, "acme", &[], 0).await;
         host.ok("PATCH", "/v1/tenants/acme", Some(json!({"agents_see_unassigned": false}))).await;
         let (vendite, assistenza) = (host.team("acme", "Vendite").await, host.team("acme", "Assistenza").await);
-        let (giulia, giulia_t) = person(&host, "giulia@acme.example", "agent", Some(vendite)).await;
-        let (luca, luca_t) = person(&host, "luca@acme.example", "agent", Some(vendite)).await;
-        let (sara, sara_t) = person(&host, "sara@acme.example", "agent", Some(assistenza)).await;
-        let (_, marta_t) = person(&host, "marta@acme.example", "manager", None).await;
+        let (giulia, giulia_t) = host.person_token("acme", "giulia@acme.example", "agent", Some(vendite)).await;
+        let (luca, luca_t) = host.person_token("acme", "luca@acme.example", "agent", Some(vendite)).await;
+        let (sara, sara_t) = host.person_token("acme", "sara@acme.example", "agent", Some(assistenza)).await;
+        let (_, marta_t) = host.person_token("acme", "marta@acme.example", "manager", None).await;
         let rules = "[[rules]]\nwhen_keywords = [\"prezzo\"]\nassign = \"Vendite\"\n";
         host.install("acme", "responder", &guest("rule-responder"), Some(rules)).await;
 

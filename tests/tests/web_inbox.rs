@@ -201,7 +201,7 @@ async fn an_agent_works_the_inbox_in_a_real_browser() {
         "POST",
         &format!(
             "/v1/tenants/acme/inbox/conversations/{}/assign",
-            conversation_of(&host, "393472222222").await
+            host.conversation_of("acme", "393472222222").await
         ),
         Some(json!({"person": giulia, "team": vendite})),
     )
@@ -303,20 +303,6 @@ async fn an_agent_works_the_inbox_in_a_real_browser() {
     b.text("#login-error").await.unwrap();
     b.screenshot("expired").await.unwrap();
     b.close().await;
-}
-
-/// The id of the conversation with customer `wa_id`.
-async fn conversation_of(host: &Host, wa_id: &str) -> i64 {
-    let list = host
-        .ok("GET", "/v1/tenants/acme/inbox/conversations", None)
-        .await;
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["wa_id"] == wa_id)
-        .and_then(|c| c["id"].as_i64())
-        .unwrap()
 }
 
 /// The `value` of the first element matching `css`.
