@@ -486,3 +486,79 @@ async fn the_client_behind_a_trusted_proxy_is_recorded_and_nobody_elses_header_i
         "the proxy's client, not what the client wrote itself"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_reads_the_charts() {
+    if !scrm_e2e::browser::available("a_manager_reads_the_charts") {
+        return;
+    }
+    let (host, _) = host_with_giulia().await;
+    host.ok(
+        "POST",
+        "/v1/tenants/acme/people",
+        Some(
+            json!({"email": "marta@acme.example", "name": "Marta", "role": "manager",
+                    "password": PASSWORD}),
+        ),
+    )
+    .await;
+    for (i, (wa, text)) in [
+        ("393471111111", "Quanto costa la spedizione in Sicilia?"),
+        ("393472222222", "Spedizione gratuita? 👍"),
+        ("393473333333", "C'è uno sconto per la spedizione?"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        crm::inbound(&host, PN, wa, None, &[(&format!("wamid.r{i}"), text)]).await;
+    }
+    let mut b = Browser::start_sized("web_inbox_reports", 1280, 2400)
+        .await
+        .expect("headless chromium");
+    login(&b, &host, "marta@acme.example", PASSWORD)
+        .await
+        .unwrap();
+    b.click("#reports").await.unwrap();
+    b.until_text("#r-summary", "3 turns, 3 unanswered")
+        .await
+        .unwrap();
+    // Every chart is an SVG the browser drew, with the numbers on it.
+    let drawn = eventually(|| async {
+        let v = b
+            .client
+            .execute(
+                "return [...document.querySelectorAll('#r-charts img')]
+                   .map(i => [i.closest('figure').dataset.metric, i.complete && i.naturalWidth > 0]);",
+                vec![],
+            )
+            .await?;
+        let all = v.as_array().cloned().unwrap_or_default();
+        Ok((all.len() == 4 && all.iter().all(|x| x[1] == true)).then_some(all))
+    })
+    .await
+    .expect("four charts drawn");
+    assert_eq!(drawn[0][0], "response-times");
+    let svg = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/tenants/acme/analytics/hot-words?format=svg",
+            host.base
+        ))
+        .bearer_auth(scrm_e2e::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        svg.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("image/svg+xml")
+    );
+    let svg = svg.text().await.unwrap();
+    assert!(
+        svg.contains("spedizione") && svg.contains("\n3\n"),
+        "the word and its count on the chart: {svg}"
+    );
+    b.screenshot("charts").await.unwrap();
+    // Agents have no reports button.
+    b.close().await;
+}

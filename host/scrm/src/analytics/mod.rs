@@ -2,6 +2,8 @@
 //! rows by `scrm-analytics` over a date range in the tenant's time zone. Definitions
 //! are in `docs/analytics.md`; the HTTP surface is `crate::api::analytics`.
 
+pub mod charts;
+
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use scrm_analytics::heat::HourOfWeek;

@@ -1,9 +1,10 @@
-//! `GET /v1/tenants/{id}/analytics/{metric}` (JSON, or CSV with `?format=csv`) and
+//! `GET /v1/tenants/{id}/analytics/{metric}` (JSON; CSV with `?format=csv`; an SVG
+//! chart with `?format=svg`) and
 //! the tenant's analytics settings. The numbers are `crate::analytics`'s.
 
 use super::AppState;
 use super::error::ApiError;
-use crate::analytics::{self, Context, METRICS, Query, Settings};
+use crate::analytics::{self, Context, METRICS, Query, Settings, charts};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query as QueryParams, State};
@@ -55,16 +56,13 @@ pub async fn metric(
             format!("no metric {name:?}; there are: {}", METRICS.join(", ")),
         ));
     }
-    let csv = match p.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_format",
-                format!("format {other:?} is not json or csv"),
-            ));
-        }
-    };
+    let format = p.format.as_deref().unwrap_or("json");
+    if !["json", "csv", "svg"].contains(&format) {
+        return Err(ApiError::bad_request(
+            "invalid_format",
+            format!("format {format:?} is not json, csv or svg"),
+        ));
+    }
     let limit = p.limit.unwrap_or(150);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(
@@ -91,10 +89,22 @@ pub async fn metric(
         },
         limit,
     };
-    let (body, rows) = compute(&state, &tenant, &ctx, &q, &name).await?;
-    if csv {
-        return csv_response(&name, &rows);
+    let out = compute(&state, &tenant, &ctx, &q, &name, format == "svg").await?;
+    match (format, out.svg) {
+        ("csv", _) => return csv_response(&name, &out.rows),
+        ("svg", Some(svg)) => {
+            let svg = svg.map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?;
+            return Ok((
+                [(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")],
+                svg,
+            )
+                .into_response());
+        }
+        _ => {}
     }
+    let body = out.json;
     let mut v = json!({"metric": name, "range": q.range});
     if let (Value::Object(out), Value::Object(add)) = (&mut v, body) {
         out.extend(add);
@@ -102,131 +112,181 @@ pub async fn metric(
     Ok(Json(v).into_response())
 }
 
-/// A metric as JSON, and as CSV rows (a header row first).
+/// A metric as JSON, as CSV rows (a header row first), and as an SVG chart.
+struct Output {
+    json: Value,
+    rows: Vec<Vec<String>>,
+    svg: Option<Result<String, charts::ChartError>>,
+}
+
+fn strings<const N: usize>(cells: [&str; N]) -> Vec<String> {
+    cells.iter().map(|c| (*c).to_string()).collect()
+}
+
 async fn compute(
     state: &AppState,
     tenant: &str,
     ctx: &Context,
     q: &Query,
     name: &str,
-) -> Result<(Value, Vec<Vec<String>>), ApiError> {
-    let db = &state.db;
-    Ok(match name {
-        "response-times" => {
-            let r = analytics::responses(db, tenant, ctx, q).await?;
-            let mut rows = vec![
-                vec![
-                    "scope",
-                    "count",
-                    "median_s",
-                    "mean_s",
-                    "p90_s",
-                    "conversations",
-                    "flagged",
-                ]
-                .into_iter()
-                .map(String::from)
-                .collect(),
-            ];
-            let line =
-                |who: String, s: &scrm_analytics::stats::Summary, conv: String, flag: String| {
-                    vec![
-                        who,
-                        s.count.to_string(),
-                        s.median_s.to_string(),
-                        s.mean_s.to_string(),
-                        s.p90_s.to_string(),
-                        conv,
-                        flag,
-                    ]
-                };
-            rows.push(line(
-                "first_response".into(),
-                &r.first_response,
-                String::new(),
-                String::new(),
-            ));
-            rows.push(line(
-                "response".into(),
-                &r.response,
-                String::new(),
-                String::new(),
-            ));
-            for a in &r.agents {
-                rows.push(line(
-                    format!("person:{}", a.person),
-                    &a.response,
-                    a.conversations.to_string(),
-                    a.flagged.to_string(),
-                ));
-            }
-            (json!(r), rows)
-        }
+    svg: bool,
+) -> Result<Output, ApiError> {
+    match name {
+        "response-times" => response_times(state, tenant, ctx, q, svg).await,
         "hour-of-week" => {
-            let g = analytics::hour_of_week(db, tenant, ctx, q).await?;
+            let g = analytics::hour_of_week(&state.db, tenant, ctx, q).await?;
+            let days = scrm_analytics::heat::DAY_NAMES;
             let mut rows = vec![
                 std::iter::once("day".to_string())
                     .chain((0..24).map(|h| h.to_string()))
-                    .collect::<Vec<_>>(),
+                    .collect(),
             ];
-            for (d, name) in scrm_analytics::heat::DAY_NAMES.iter().enumerate() {
+            for (d, name) in days.iter().enumerate() {
                 rows.push(
                     std::iter::once(name.to_string())
                         .chain(g.cells[d].iter().map(ToString::to_string))
                         .collect(),
                 );
             }
-            let peaks = g.peaks(5);
-            (
-                json!({"cells": g.cells, "total": g.total, "days": scrm_analytics::heat::DAY_NAMES, "peaks": peaks}),
+            Ok(Output {
+                json: json!({"cells": g.cells, "total": g.total, "days": days, "peaks": g.peaks(5)}),
                 rows,
-            )
+                svg: svg.then(|| charts::hour_of_week(&g)),
+            })
         }
         "hot-words" => {
-            let (items, conversations) = analytics::hot_words(db, tenant, ctx, q).await?;
-            let mut rows = vec![vec!["word".to_string(), "count".into(), "share".into()]];
+            let (items, conversations) = analytics::hot_words(&state.db, tenant, ctx, q).await?;
+            let mut rows = vec![strings(["word", "count", "share"])];
             rows.extend(
                 items
                     .iter()
                     .map(|w| vec![w.word.clone(), w.count.to_string(), w.share.to_string()]),
             );
-            (
-                json!({"conversations": conversations, "language": ctx.language, "items": items}),
+            Ok(Output {
+                svg: svg.then(|| charts::hot_words(&items)),
+                json: json!({"conversations": conversations, "language": ctx.language, "items": items}),
                 rows,
-            )
+            })
         }
-        "watched-words" => {
-            let v = analytics::watched_words(db, tenant, ctx, q).await?;
-            let mut rows = vec![vec![
-                "promotion".to_string(),
-                "word".into(),
-                "conversations".into(),
-                "share".into(),
-                "below".into(),
-            ]];
-            for w in v["items"].as_array().into_iter().flatten() {
-                rows.push(vec![
-                    String::new(),
-                    cell(&w["word"]),
-                    cell(&w["conversations"]),
-                    cell(&w["share"]),
-                    String::new(),
-                ]);
-            }
-            for p in v["promotions"].as_array().into_iter().flatten() {
-                for w in p["words"].as_array().into_iter().flatten() {
-                    rows.push(vec![
-                        cell(&p["name"]),
-                        cell(&w["word"]),
-                        cell(&w["conversations"]),
-                        cell(&w["share"]),
-                        cell(&p["below"]),
-                    ]);
-                }
-            }
-            (v, rows)
-        }
+        "watched-words" => watched_words(state, tenant, ctx, q, svg).await,
         _ => unreachable!("checked against METRICS"),
+    }
+}
+
+async fn response_times(
+    state: &AppState,
+    tenant: &str,
+    ctx: &Context,
+    q: &Query,
+    svg: bool,
+) -> Result<Output, ApiError> {
+    let r = analytics::responses(&state.db, tenant, ctx, q).await?;
+    let mut rows = vec![strings([
+        "scope",
+        "count",
+        "median_s",
+        "mean_s",
+        "p90_s",
+        "conversations",
+        "flagged",
+    ])];
+    let line = |who: String, s: &scrm_analytics::stats::Summary, extra: [String; 2]| {
+        let [conv, flag] = extra;
+        vec![
+            who,
+            s.count.to_string(),
+            s.median_s.to_string(),
+            s.mean_s.to_string(),
+            s.p90_s.to_string(),
+            conv,
+            flag,
+        ]
+    };
+    rows.push(line(
+        "first_response".into(),
+        &r.first_response,
+        Default::default(),
+    ));
+    rows.push(line("response".into(), &r.response, Default::default()));
+    for a in &r.agents {
+        let extra = [a.conversations.to_string(), a.flagged.to_string()];
+        rows.push(line(format!("person:{}", a.person), &a.response, extra));
+    }
+    let svg = if svg {
+        let t = tenant.to_string();
+        let people = state.db.read(move |c| c.people(&t)).await?;
+        let name_of = |id: i64| {
+            people
+                .iter()
+                .find(|p| p.id == id)
+                .map_or_else(|| format!("#{id}"), |p| p.name.clone())
+        };
+        Some(charts::response_times(&r, name_of))
+    } else {
+        None
+    };
+    Ok(Output {
+        json: json!(r),
+        rows,
+        svg,
+    })
+}
+
+async fn watched_words(
+    state: &AppState,
+    tenant: &str,
+    ctx: &Context,
+    q: &Query,
+    svg: bool,
+) -> Result<Output, ApiError> {
+    let v = analytics::watched_words(&state.db, tenant, ctx, q).await?;
+    let mut rows = vec![strings([
+        "promotion",
+        "word",
+        "conversations",
+        "share",
+        "below",
+    ])];
+    let (mut labels, mut shares) = (Vec::new(), Vec::new());
+    for w in v["items"].as_array().into_iter().flatten() {
+        rows.push(vec![
+            String::new(),
+            cell(&w["word"]),
+            cell(&w["conversations"]),
+            cell(&w["share"]),
+            String::new(),
+        ]);
+        labels.push(cell(&w["word"]));
+        shares.push(w["share"].as_f64().unwrap_or(0.0));
+    }
+    for p in v["promotions"].as_array().into_iter().flatten() {
+        for w in p["words"].as_array().into_iter().flatten() {
+            rows.push(vec![
+                cell(&p["name"]),
+                cell(&w["word"]),
+                cell(&w["conversations"]),
+                cell(&w["share"]),
+                cell(&p["below"]),
+            ]);
+        }
+        let below = if p["below"] == true { "⚠ " } else { "" };
+        labels.push(format!(
+            "{below}{} (target {}%)",
+            cell(&p["name"]),
+            p["min_share"].as_f64().unwrap_or(0.0) * 100.0
+        ));
+        shares.push(p["share"].as_f64().unwrap_or(0.0));
+    }
+    Ok(Output {
+        svg: svg.then(|| {
+            charts::shares(
+                "Share of conversations using the watched words, %",
+                labels,
+                &shares,
+            )
+        }),
+        json: v,
+        rows,
     })
 }
 

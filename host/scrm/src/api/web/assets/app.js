@@ -12,6 +12,11 @@ const TEXT = {
     "login.error.expired": "Your session has ended. Log in again.",
     "login.error.link": "This login link has been used or has expired.",
     "login.error.origin": "Log in from this site's own page.",
+    "reports": "Reports", "reports.title": "Reports", "reports.from": "From", "reports.to": "To",
+    "reports.show": "Show", "reports.csv": "CSV",
+    "reports.response": "Response times", "reports.heat": "When customers write",
+    "reports.words": "Hot words", "reports.watched": "Watched words and promotions",
+    "reports.summary": "Median first response {0} · median response {1} · {2} turns, {3} unanswered",
     "away.available": "Available", "away.away": "Away (no new conversations)",
     "logout": "Log out", "role.agent": "agent", "role.manager": "manager", "role.admin": "admin",
     "list.title": "Conversations", "filter.assignee": "Assigned", "filter.all": "All I can see",
@@ -38,6 +43,11 @@ const TEXT = {
     "login.error.expired": "La sessione è scaduta. Accedi di nuovo.",
     "login.error.link": "Questo link di accesso è già stato usato o è scaduto.",
     "login.error.origin": "Accedi dalla pagina di questo sito.",
+    "reports": "Report", "reports.title": "Report", "reports.from": "Dal", "reports.to": "Al",
+    "reports.show": "Mostra", "reports.csv": "CSV",
+    "reports.response": "Tempi di risposta", "reports.heat": "Quando scrivono i clienti",
+    "reports.words": "Parole più usate", "reports.watched": "Parole osservate e promozioni",
+    "reports.summary": "Prima risposta mediana {0} · risposta mediana {1} · {2} turni, {3} senza risposta",
     "away.available": "Disponibile", "away.away": "Assente (nessuna nuova conversazione)",
     "logout": "Esci", "role.agent": "operatore", "role.manager": "responsabile", "role.admin": "amministratore",
     "list.title": "Conversazioni", "filter.assignee": "Assegnate", "filter.all": "Tutte quelle visibili",
@@ -387,6 +397,46 @@ function teamFilters() {
   }
 }
 
+// Managers' and admins' charts: each metric as an SVG drawn by the host (its numbers
+// written on the marks), with its CSV beside it.
+function seconds(s) {
+  return s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`;
+}
+
+async function showReports() {
+  state.open = null;
+  state.detail = null;
+  const main = document.getElementById("conversation");
+  const today = new Date().toISOString().slice(0, 10);
+  const monthAgo = new Date(Date.now() - 29 * 86400e3).toISOString().slice(0, 10);
+  const from = el("input", { type: "date", id: "r-from", value: monthAgo });
+  const to = el("input", { type: "date", id: "r-to", value: today });
+  const summary = el("p", { id: "r-summary", class: "meta" });
+  const charts = el("div", { id: "r-charts" });
+  const draw = async () => {
+    const q = `from=${from.value}&to=${to.value}`;
+    const figure = (metric, key) => {
+      const url = `${base()}/analytics/${metric}?${q}`;
+      return el("figure", { class: "chart", "data-metric": metric },
+        el("img", { src: `${url}&format=svg`, alt: t(key) }),
+        el("figcaption", {}, t(key), " · ", el("a", { href: `${url}&format=csv` }, t("reports.csv"))));
+    };
+    charts.replaceChildren(figure("response-times", "reports.response"), figure("hour-of-week", "reports.heat"),
+      figure("hot-words", "reports.words"), figure("watched-words", "reports.watched"));
+    try {
+      const r = await api("GET", `${base()}/analytics/response-times?${q}`);
+      summary.textContent = t("reports.summary", seconds(r.first_response.median_s), seconds(r.response.median_s),
+        r.turns, r.unanswered);
+    } catch (e) { summary.textContent = `${e.code}: ${e.message}`; }
+  };
+  main.replaceChildren(el("h2", {}, t("reports.title")),
+    el("form", { class: "conv-head", id: "r-form" },
+      el("label", { for: "r-from" }, t("reports.from")), from, el("label", { for: "r-to" }, t("reports.to")), to,
+      el("button", { type: "submit", class: "primary", onclick: (ev) => { ev.preventDefault(); draw(); } }, t("reports.show"))),
+    summary, charts);
+  await draw();
+}
+
 // The header's button: whether round-robin gives this person new conversations.
 function availability() {
   const button = document.getElementById("availability");
@@ -435,6 +485,11 @@ async function inbox() {
   state.teams = teams.items;
   availability();
   teamFilters();
+  const reports = document.getElementById("reports");
+  if (meta("role") !== "agent") {
+    reports.hidden = false;
+    reports.onclick = () => showReports().catch((e) => toast(e.message));
+  }
   await loadList();
   const live = new EventSource(`${base()}/inbox/events`);
   live.addEventListener("change", async () => {
