@@ -1,6 +1,6 @@
 //! Analytics over the API, from real conversations (signed webhooks in, replies
 //! from the inbox out through the local Cloud API): response times per agent with
-//! the 6-minute flag, hot words, the hour-of-week grid in the tenant's time zone,
+//! the 6-minute flag, resolution, hot words, the hour-of-week grid in the tenant's time zone,
 //! watched words during a promotion, CSV, and every bad request refused with its
 //! own code — an empty range answering zeros.
 
@@ -63,6 +63,17 @@ scrm_e2e::both_backends! {
         assert_eq!((agent["person"].as_i64(), agent["conversations"].as_u64()), (Some(giulia), Some(2)), "{r}");
         assert_eq!(agent["flagged"], true, "mean ≈ 6.5 min: {r}");
         assert_eq!(r["range"]["tz"], "Europe/Rome");
+
+        // Giulia takes Anna's conversation and resolves it: one of three resolved.
+        let anna = host.conversation_of("acme", "393471111111").await;
+        for (rest, body) in [("assign", json!({"person": giulia})), ("state", json!({"state": "resolved"}))] {
+            let path = format!("/v1/tenants/acme/inbox/conversations/{anna}/{rest}");
+            let (status, v) = host.api_as(&giulia_t, "POST", &path, Some(body)).await;
+            assert_eq!(status, 200, "{rest}: {v}");
+        }
+        let res = metric(&host, &marta_t, "resolution").await;
+        assert_eq!((res["conversations"].as_u64(), res["resolved"].as_u64(), res["rate"].as_f64()), (Some(3), Some(1), Some(0.3333)), "{res}");
+        assert_eq!(res["agents"], json!([{"person": giulia, "conversations": 1, "resolved": 1, "rate": 1.0}]), "{res}");
 
         // Hot words: one stem for spedizione/Spedizione, the emoji counted, stop
         // words dropped; share of conversations.

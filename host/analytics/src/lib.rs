@@ -9,6 +9,7 @@
 //!   NaN;
 //! - [`responses`]: customer turns and the business's answers to them (first-response
 //!   and response times, per agent);
+//! - [`resolution`]: the share of conversations resolved, overall and per agent;
 //! - [`heat`]: messages by local hour of the week;
 //! - [`words`]: hot words — Unicode word boundaries, IT/EN stop words, Snowball stems,
 //!   emoji counted as words — and the share of conversations that use watched words.
@@ -20,6 +21,7 @@
 pub mod heat;
 pub mod hours;
 pub mod range;
+pub mod resolution;
 pub mod responses;
 pub mod stats;
 pub mod words;

@@ -24,11 +24,17 @@ impl Scope {
     /// `FROM messages m [JOIN conversations c …] WHERE m.tenant_id = ?1 AND m.timestamp
     /// >= ?2 AND m.timestamp < ?3 [AND …]`, with the scope's values as ?4…
     fn sql_tail(&self) -> (String, Vec<String>, Vec<i64>) {
+        self.sql_tail_joined(false)
+    }
+
+    /// [`Scope::sql_tail`], joining `conversations c` even when the scope does not
+    /// need it (`join`).
+    fn sql_tail_joined(&self, join: bool) -> (String, Vec<String>, Vec<i64>) {
         let mut sql = String::from("FROM messages m");
         let mut cond =
             String::from(" WHERE m.tenant_id = ?1 AND m.timestamp >= ?2 AND m.timestamp < ?3");
         let (mut texts, mut ints) = (Vec::new(), Vec::new());
-        if self.phone_number_id.is_some() || self.team.is_some() || self.person.is_some() {
+        if join || self.phone_number_id.is_some() || self.team.is_some() || self.person.is_some() {
             sql.push_str(" JOIN conversations c ON c.id = m.conversation_id");
         }
         let mut n = 4;
@@ -148,6 +154,45 @@ pub(crate) fn volume(
     })
 }
 
+/// A conversation a customer wrote in during a range, and where it stands now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationState {
+    /// The conversation.
+    pub conversation_id: i64,
+    /// The customer's first message in the range, Unix ms.
+    pub first_inbound: i64,
+    /// `open`, `pending`, `snoozed` or `resolved`.
+    pub state: String,
+    /// When it was last resolved, Unix ms.
+    pub resolved_at: Option<i64>,
+    /// Who it is assigned to now.
+    pub assignee_person: Option<i64>,
+}
+
+/// The conversations in scope with customer messages in `[from, to)`.
+pub(crate) fn conversation_states(
+    conn: &Conn<'_>,
+    tenant: &str,
+    range: (i64, i64),
+    scope: &Scope,
+) -> Result<Vec<ConversationState>, StoreError> {
+    let (body, texts, ints) = scope.sql_tail_joined(true);
+    let sql = format!(
+        "SELECT c.id, MIN(m.timestamp), c.state, c.resolved_at, c.assignee_person {body}
+           AND m.direction = 'inbound'
+         GROUP BY c.id, c.state, c.resolved_at, c.assignee_person ORDER BY c.id"
+    );
+    scoped(conn, &sql, tenant, range, &texts, &ints, |r| {
+        Ok(ConversationState {
+            conversation_id: r.get(0)?,
+            first_inbound: r.get(1)?,
+            state: r.get(2)?,
+            resolved_at: r.get(3)?,
+            assignee_person: r.get(4)?,
+        })
+    })
+}
+
 /// The tenant's analytics settings, if it set any.
 pub(crate) fn settings(conn: &Conn<'_>, tenant: &str) -> Result<Option<Value>, StoreError> {
     let text: Option<String> = conn.query_opt(
@@ -184,6 +229,8 @@ crate::repo! {
         fn customer_texts(tenant: &str, range: (i64, i64), scope: &Scope) -> Result<Vec<(i64, String)>, StoreError>;
         /// Message counts per 15 minutes.
         fn volume(tenant: &str, range: (i64, i64), scope: &Scope, inbound: bool) -> Result<Vec<(i64, i64)>, StoreError>;
+        /// Conversations with customer messages in a range, and their state now.
+        fn conversation_states(tenant: &str, range: (i64, i64), scope: &Scope) -> Result<Vec<ConversationState>, StoreError>;
         /// The tenant's analytics settings.
         fn settings(tenant: &str) -> Result<Option<Value>, StoreError>;
         /// Replaces them.
@@ -275,11 +322,22 @@ mod tests {
                         customer_texts(c, "acme", (0, 1_000_000), &number)?,
                         volume(c, "acme", (0, 1_000_000), &all, true)?,
                         turn_rows(c, "acme", (0, 10_000_000), &team)?.len(),
+                        conversation_states(c, "acme", (0, 1_000_000), &all)?,
                         settings(c, "acme")?,
                     ))
                 })
                 .unwrap();
-            let (rows, texts, volume, team_rows, none) = got;
+            let (rows, texts, volume, team_rows, states, none) = got;
+            let firsts: Vec<(i64, String)> = states
+                .iter()
+                .map(|s| (s.first_inbound, s.state.clone()))
+                .collect();
+            assert_eq!(
+                firsts,
+                vec![(1_000, "open".to_string()), (900_500, "open".to_string())],
+                "{}",
+                t.backend
+            );
             assert_eq!(rows.len(), 3, "{}", t.backend);
             assert_eq!(
                 rows[1].source.as_deref(),

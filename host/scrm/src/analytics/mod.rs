@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use scrm_analytics::heat::HourOfWeek;
 use scrm_analytics::hours::BusinessHours;
+use scrm_analytics::resolution::{Conv, Resolution};
 use scrm_analytics::responses::{Msg, ResponseTimes, Sender, response_times};
 use scrm_analytics::words::{HotWord, Watched, WordCounter};
 use scrm_analytics::{DateRange, RangeError};
@@ -150,6 +151,7 @@ pub enum AnalyticsError {
 /// The metrics there are, by API name.
 pub const METRICS: &[&str] = &[
     "response-times",
+    "resolution",
     "hour-of-week",
     "hot-words",
     "watched-words",
@@ -262,6 +264,26 @@ pub async fn responses(
         ctx.tz,
         flag,
     ))
+}
+
+/// The share of conversations resolved (see `scrm_analytics::resolution`).
+///
+/// # Errors
+/// On database failure.
+pub async fn resolution(db: &Db, tenant: &str, q: &Query) -> Result<Resolution, StoreError> {
+    let (t, scope, range) = (tenant.to_string(), q.scope.clone(), q.range.bounds_ms());
+    let rows = db
+        .read(move |c| AnalyticsRepo::conversation_states(c, &t, range, &scope))
+        .await?;
+    let convs: Vec<Conv> = rows
+        .iter()
+        .map(|r| Conv {
+            first_inbound: r.first_inbound,
+            resolved_at: r.resolved_at.filter(|_| r.state == "resolved"),
+            assignee: r.assignee_person,
+        })
+        .collect();
+    Ok(scrm_analytics::resolution::resolution(&convs))
 }
 
 /// Customers' messages by local hour of the week, and the 5 busiest hours.

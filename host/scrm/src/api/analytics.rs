@@ -133,6 +133,7 @@ async fn compute(
 ) -> Result<Output, ApiError> {
     match name {
         "response-times" => response_times(state, tenant, ctx, q, svg).await,
+        "resolution" => resolution(state, tenant, q, svg).await,
         "hour-of-week" => {
             let g = analytics::hour_of_week(&state.db, tenant, ctx, q).await?;
             let days = scrm_analytics::heat::DAY_NAMES;
@@ -213,15 +214,47 @@ async fn response_times(
         rows.push(line(format!("person:{}", a.person), &a.response, extra));
     }
     let svg = if svg {
-        let t = tenant.to_string();
-        let people = state.db.read(move |c| c.people(&t)).await?;
-        let name_of = |id: i64| {
-            people
-                .iter()
-                .find(|p| p.id == id)
-                .map_or_else(|| format!("#{id}"), |p| p.name.clone())
-        };
-        Some(charts::response_times(&r, name_of))
+        let names = names(state, tenant).await?;
+        Some(charts::response_times(&r, |id| name_in(&names, id)))
+    } else {
+        None
+    };
+    Ok(Output {
+        json: json!(r),
+        rows,
+        svg,
+    })
+}
+
+async fn resolution(
+    state: &AppState,
+    tenant: &str,
+    q: &Query,
+    svg: bool,
+) -> Result<Output, ApiError> {
+    let r = analytics::resolution(&state.db, tenant, q).await?;
+    let mut rows = vec![strings(["scope", "conversations", "resolved", "rate"])];
+    let line = |who: String, n: u64, done: u64, rate: f64| {
+        vec![who, n.to_string(), done.to_string(), rate.to_string()]
+    };
+    rows.push(line("all".into(), r.conversations, r.resolved, r.rate));
+    for a in &r.agents {
+        rows.push(line(
+            format!("person:{}", a.person),
+            a.conversations,
+            a.resolved,
+            a.rate,
+        ));
+    }
+    let svg = if svg {
+        let names = names(state, tenant).await?;
+        let labels = r.agents.iter().map(|a| name_in(&names, a.person)).collect();
+        let rates: Vec<f64> = r.agents.iter().map(|a| a.rate).collect();
+        let title = format!(
+            "Conversations resolved per agent, % (all: {:.1} %)",
+            r.rate * 100.0
+        );
+        Some(charts::shares(&title, labels, &rates))
     } else {
         None
     };
@@ -288,6 +321,20 @@ async fn watched_words(
         json: v,
         rows,
     })
+}
+
+/// The tenant's people by id, for naming agents on charts.
+async fn names(state: &AppState, tenant: &str) -> Result<Vec<(i64, String)>, ApiError> {
+    let t = tenant.to_string();
+    let people = state.db.read(move |c| c.people(&t)).await?;
+    Ok(people.into_iter().map(|p| (p.id, p.name)).collect())
+}
+
+fn name_in(names: &[(i64, String)], id: i64) -> String {
+    names
+        .iter()
+        .find(|(p, _)| *p == id)
+        .map_or_else(|| format!("#{id}"), |(_, n)| n.clone())
 }
 
 fn cell(v: &Value) -> String {

@@ -14,7 +14,7 @@ const TEXT = {
     "login.error.origin": "Log in from this site's own page.",
     "reports": "Reports", "reports.title": "Reports", "reports.from": "From", "reports.to": "To",
     "reports.show": "Show", "reports.csv": "CSV",
-    "reports.response": "Response times", "reports.heat": "When customers write",
+    "reports.response": "Response times", "reports.resolution": "Resolved", "reports.heat": "When customers write",
     "reports.words": "Hot words", "reports.watched": "Watched words and promotions",
     "reports.summary": "Median first response {0} · median response {1} · {2} turns, {3} unanswered",
     "away.available": "Available", "away.away": "Away (no new conversations)",
@@ -45,7 +45,7 @@ const TEXT = {
     "login.error.origin": "Accedi dalla pagina di questo sito.",
     "reports": "Report", "reports.title": "Report", "reports.from": "Dal", "reports.to": "Al",
     "reports.show": "Mostra", "reports.csv": "CSV",
-    "reports.response": "Tempi di risposta", "reports.heat": "Quando scrivono i clienti",
+    "reports.response": "Tempi di risposta", "reports.resolution": "Risolte", "reports.heat": "Quando scrivono i clienti",
     "reports.words": "Parole più usate", "reports.watched": "Parole osservate e promozioni",
     "reports.summary": "Prima risposta mediana {0} · risposta mediana {1} · {2} turni, {3} senza risposta",
     "away.available": "Disponibile", "away.away": "Assente (nessuna nuova conversazione)",
@@ -421,7 +421,8 @@ async function showReports() {
         el("img", { src: `${url}&format=svg`, alt: t(key) }),
         el("figcaption", {}, t(key), " · ", el("a", { href: `${url}&format=csv` }, t("reports.csv"))));
     };
-    charts.replaceChildren(figure("response-times", "reports.response"), figure("hour-of-week", "reports.heat"),
+    charts.replaceChildren(figure("response-times", "reports.response"), figure("resolution", "reports.resolution"),
+      figure("hour-of-week", "reports.heat"),
       figure("hot-words", "reports.words"), figure("watched-words", "reports.watched"));
     try {
       const r = await api("GET", `${base()}/analytics/response-times?${q}`);
