@@ -47,6 +47,9 @@ struct Entry {
 pub struct WordCounter {
     stemmer: Stemmer,
     stop: HashSet<&'static str>,
+    /// Written form → its key (or none): customers repeat words, and stemming is the
+    /// costly part.
+    keys: HashMap<String, Option<String>>,
     words: HashMap<String, Entry>,
     conversations: HashSet<i64>,
 }
@@ -97,6 +100,7 @@ impl WordCounter {
         WordCounter {
             stemmer: Stemmer::create(algorithm(language)),
             stop,
+            keys: HashMap::new(),
             words: HashMap::new(),
             conversations: HashSet::new(),
         }
@@ -119,8 +123,17 @@ impl WordCounter {
         self.conversations.insert(conversation);
         let mut found: Vec<(String, String)> = Vec::new();
         for word in text.unicode_words().flat_map(|w| w.split(['\'', '’'])) {
-            if let Some(key) = self.key(word) {
-                found.push((key, word.to_lowercase()));
+            let form = word.to_lowercase();
+            let key = match self.keys.get(&form) {
+                Some(k) => k.clone(),
+                None => {
+                    let k = self.key(&form);
+                    self.keys.insert(form.clone(), k.clone());
+                    k
+                }
+            };
+            if let Some(key) = key {
+                found.push((key, form));
             }
         }
         for g in text.graphemes(true) {

@@ -27,6 +27,16 @@ impl Scope {
         self.sql_tail_joined(false)
     }
 
+    /// [`Scope::sql_tail`] with `join` (a join clause of its own) after `FROM`.
+    fn sql_tail_with(&self, join: &str) -> (String, Vec<String>, Vec<i64>) {
+        let (sql, texts, ints) = self.sql_tail();
+        (
+            sql.replacen("FROM messages m", &format!("FROM messages m{join}"), 1),
+            texts,
+            ints,
+        )
+    }
+
     /// [`Scope::sql_tail`], joining `conversations c` even when the scope does not
     /// need it (`join`).
     fn sql_tail_joined(&self, join: bool) -> (String, Vec<String>, Vec<i64>) {
@@ -99,12 +109,12 @@ pub(crate) fn turn_rows(
     range: (i64, i64),
     scope: &Scope,
 ) -> Result<Vec<TurnRow>, StoreError> {
-    let (body, texts, ints) = scope.sql_tail();
+    let (body, texts, ints) = scope.sql_tail_with(
+        " LEFT JOIN outbox o ON m.direction = 'outbound' AND o.tenant_id = m.tenant_id
+           AND o.wamid = m.wamid AND o.wamid IS NOT NULL",
+    );
     let sql = format!(
-        "SELECT m.conversation_id, m.timestamp, m.direction,
-                CASE WHEN m.direction = 'outbound' THEN
-                  (SELECT o.source FROM outbox o WHERE o.tenant_id = m.tenant_id AND o.wamid = m.wamid LIMIT 1)
-                END
+        "SELECT m.conversation_id, m.timestamp, m.direction, o.source
          {body} ORDER BY m.conversation_id, m.timestamp, m.id"
     );
     scoped(conn, &sql, tenant, range, &texts, &ints, |r| {
