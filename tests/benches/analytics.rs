@@ -96,14 +96,17 @@ async fn generate(host: &Host, messages: usize, agents: &[i64]) -> Duration {
             c.execute(
                 &format!(
                     "{} INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
-                                            text, content, context, raw, status, created_at)
+                                            text, content, context, raw, status, created_at, sender)
                      SELECT 'acme', {first_conv} + (s.i / 4) % {contacts}, {first_contact} + (s.i / 4) % {contacts},
                             'wamid.bench.' || s.i,
                             CASE WHEN s.i % 4 < 2 THEN 'inbound' ELSE 'outbound' END, 'text', {at},
                             CASE WHEN s.i % 4 < 2 THEN t.body ELSE 'Thank you, we are on it' END,
-                            '{{}}', '{{}}', '{{}}', CASE WHEN s.i % 4 < 2 THEN 'received' ELSE 'read' END, {at}
+                            '{{}}', '{{}}', '{{}}', CASE WHEN s.i % 4 < 2 THEN 'received' ELSE 'read' END, {at},
+                            CASE s.i % 4 WHEN 2 THEN 'inbox person:' || ({first_agent} + (s.i / 4) % {n_agents})
+                                         WHEN 3 THEN 'flow:quick-replies@1' END
                      FROM s JOIN bench_texts t ON t.id = (s.i * 7919) % {n_texts}",
-                    series(total)
+                    series(total),
+                    n_agents = AGENTS
                 ),
                 &[],
             )?;
@@ -112,12 +115,9 @@ async fn generate(host: &Host, messages: usize, agents: &[i64]) -> Duration {
                     "INSERT INTO outbox (tenant_id, phone_number_id, to_wa, kind, category, body, source, state,
                                          not_before, created_at, updated_at, wamid, sent_at)
                      SELECT 'acme', '{PN}', '39300', 'text', 'service', '{{}}',
-                            CASE WHEN CAST(substr(m.wamid, 13) AS BIGINT) % 4 = 2
-                                 THEN 'inbox person:' || ({first_agent} + (CAST(substr(m.wamid, 13) AS BIGINT) / 4) % {n_agents})
-                                 ELSE 'flow:quick-replies@1' END,
+                            m.sender,
                             'sent', m.timestamp, m.timestamp, m.timestamp, m.wamid, m.timestamp
-                     FROM messages m WHERE m.tenant_id = 'acme' AND m.direction = 'outbound'",
-                    n_agents = AGENTS
+                     FROM messages m WHERE m.tenant_id = 'acme' AND m.direction = 'outbound'"
                 ),
                 &[],
             )?;
@@ -152,6 +152,7 @@ async fn time(http: &reqwest::Client, base: &str, path: &str, runs: usize) -> (D
 
 const ENDPOINTS: &[&str] = &[
     "response-times",
+    "resolution",
     "hour-of-week",
     "hot-words",
     "watched-words",

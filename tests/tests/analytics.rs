@@ -1,7 +1,7 @@
 //! Analytics over the API, from real conversations (signed webhooks in, replies
 //! from the inbox out through the local Cloud API): response times per agent with
 //! the 6-minute flag, resolution, hot words, the hour-of-week grid in the tenant's time zone,
-//! watched words during a promotion, CSV, and every bad request refused with its
+//! watched words during a promotion, CSV, the weekly service report (JSON, HTML), and every bad request refused with its
 //! own code — an empty range answering zeros.
 
 use chrono::{Datelike, TimeZone, Timelike};
@@ -10,6 +10,16 @@ use scrm_e2e::graph::Graph;
 use scrm_e2e::orders::sent_containing;
 use scrm_e2e::{Host, eventually};
 use serde_json::{Value, json};
+
+/// The ISO week holding Unix second `secs` in Rome, as `2026-W49`.
+fn scrm_analytics_week(secs: u64) -> String {
+    let d = chrono_tz::Europe::Rome
+        .timestamp_opt(secs as i64, 0)
+        .unwrap()
+        .date_naive();
+    let w = d.iso_week();
+    format!("{}-W{:02}", w.year(), w.week())
+}
 
 async fn metric(host: &Host, token: &str, query: &str) -> Value {
     let (status, v) = host
@@ -74,6 +84,25 @@ scrm_e2e::both_backends! {
         let res = metric(&host, &marta_t, "resolution").await;
         assert_eq!((res["conversations"].as_u64(), res["resolved"].as_u64(), res["rate"].as_f64()), (Some(3), Some(1), Some(0.3333)), "{res}");
         assert_eq!(res["agents"], json!([{"person": giulia, "conversations": 1, "resolved": 1, "rate": 1.0}]), "{res}");
+
+        // This week's service report: the same numbers, Giulia flagged, as HTML too.
+        let week = scrm_analytics_week(now);
+        let (status, rep) = host.api_as(&marta_t, "GET", &format!("/v1/tenants/acme/reports/weekly?week={week}"), None).await;
+        assert_eq!(status, 200, "{rep}");
+        let this = &rep["service"]["this_week"];
+        assert_eq!((this["turns"].as_u64(), this["unanswered"].as_u64()), (Some(3), Some(1)), "{rep}");
+        assert_eq!((this["agents"][0]["name"].as_str(), this["agents"][0]["flagged"].as_bool()), (Some("giulia"), Some(true)), "{rep}");
+        assert_eq!(rep["service"]["previous_week"]["turns"], 0, "{rep}");
+        let page = reqwest::Client::new()
+            .get(format!("{}/v1/tenants/acme/reports/weekly?week={week}&format=html", host.base))
+            .bearer_auth(&marta_t)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Service efficiency") && page.contains("training suggested"), "{page}");
 
         // Hot words: one stem for spedizione/Spedizione, the emoji counted, stop
         // words dropped; share of conversations.
@@ -151,6 +180,13 @@ scrm_e2e::both_backends! {
             let (status, v) = host.api("PUT", "/v1/tenants/acme/analytics/settings", Some(bad.clone())).await;
             assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (422, Some("invalid_analytics_settings")), "{bad}: {v}");
         }
+        for (query, code) in [("week=2025-W53", "invalid_week"), ("week=48", "invalid_week"), ("format=pdf", "invalid_format")] {
+            let (status, v) = host.api("GET", &format!("/v1/tenants/acme/reports/weekly?{query}"), None).await;
+            assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (400, Some(code)), "{query}: {v}");
+        }
+        let empty = host.ok("GET", "/v1/tenants/acme/reports/weekly", None).await;
+        assert_eq!(empty["service"]["this_week"]["mean_response_s"], 0.0, "{empty}");
+        assert_eq!(empty["service"]["this_week"]["resolution_on_target"], false, "{empty}");
         let s = host.ok("GET", "/v1/tenants/acme/analytics/settings", None).await;
         assert_eq!((s["settings"]["agent_flag_minutes"].as_f64(), s["language"].as_str()), (Some(6.0), Some("it")), "{s}");
     }

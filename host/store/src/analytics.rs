@@ -27,16 +27,6 @@ impl Scope {
         self.sql_tail_joined(false)
     }
 
-    /// [`Scope::sql_tail`] with `join` (a join clause of its own) after `FROM`.
-    fn sql_tail_with(&self, join: &str) -> (String, Vec<String>, Vec<i64>) {
-        let (sql, texts, ints) = self.sql_tail();
-        (
-            sql.replacen("FROM messages m", &format!("FROM messages m{join}"), 1),
-            texts,
-            ints,
-        )
-    }
-
     /// [`Scope::sql_tail`], joining `conversations c` even when the scope does not
     /// need it (`join`).
     fn sql_tail_joined(&self, join: bool) -> (String, Vec<String>, Vec<i64>) {
@@ -77,8 +67,8 @@ pub struct TurnRow {
     /// From the customer.
     pub inbound: bool,
     /// The business message's sender as the outbox recorded it (`inbox person:4`,
-    /// `flow:…`, `campaign:…`, `responder`, `api`, `crm`); none when it was not sent
-    /// through the outbox.
+    /// `flow:…`, `campaign:…`, `responder`, `api`, `crm`; `messages.sender`); none
+    /// when it was not sent through the outbox.
     pub source: Option<String>,
 }
 
@@ -109,12 +99,9 @@ pub(crate) fn turn_rows(
     range: (i64, i64),
     scope: &Scope,
 ) -> Result<Vec<TurnRow>, StoreError> {
-    let (body, texts, ints) = scope.sql_tail_with(
-        " LEFT JOIN outbox o ON m.direction = 'outbound' AND o.tenant_id = m.tenant_id
-           AND o.wamid = m.wamid AND o.wamid IS NOT NULL",
-    );
+    let (body, texts, ints) = scope.sql_tail();
     let sql = format!(
-        "SELECT m.conversation_id, m.timestamp, m.direction, o.source
+        "SELECT m.conversation_id, m.timestamp, m.direction, m.sender
          {body} ORDER BY m.conversation_id, m.timestamp, m.id"
     );
     scoped(conn, &sql, tenant, range, &texts, &ints, |r| {
@@ -285,18 +272,10 @@ mod tests {
         };
         c.execute(
             "INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
-                                   text, content, context, raw, status, created_at)
-             VALUES ('acme', ?1, ?2, ?3, ?4, 'text', ?5, ?6, '{}', '{}', '{}', 'received', 0)",
-            params![conv, contact, wamid, dir, at, text],
+                                   text, content, context, raw, status, created_at, sender)
+             VALUES ('acme', ?1, ?2, ?3, ?4, 'text', ?5, ?6, '{}', '{}', '{}', 'received', 0, ?7)",
+            params![conv, contact, wamid, dir, at, text, source],
         )?;
-        if let Some(s) = source {
-            c.execute(
-                "INSERT INTO outbox (tenant_id, phone_number_id, to_wa, kind, category, body, source, state,
-                                     not_before, created_at, updated_at, wamid)
-                 VALUES ('acme', '100', '391', 'text', 'service', '{}', ?1, 'sent', 0, 0, 0, ?2)",
-                params![s, wamid],
-            )?;
-        }
         Ok(())
     }
 

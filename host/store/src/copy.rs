@@ -723,6 +723,8 @@ INSERT INTO sessions (id_sha256, tenant_id, person_id, csrf, created_at, expires
 INSERT INTO login_links (token_sha256, tenant_id, person_id, created_at, expires_at, used_at)
     VALUES ('ef56', 'acme', 1, 28, 29, NULL);
 INSERT INTO login_failures (key, at) VALUES ('account:acme:giulia@acme.example', 28);
+INSERT INTO analytics_settings (tenant_id, settings, updated_at)
+    VALUES ('acme', '{"watched_words": ["sconto"]}', 29);
 "#;
 
     /// A filled SQLite file (in `dir`), checked to hold rows in every table.

@@ -595,8 +595,8 @@ pub(crate) fn record_outbound_message(
         .unwrap_or(Value::Object(Default::default()));
     let id: Option<i64> = conn.query_opt(
         "INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
-                               text, content, context, raw, status, created_at)
-         VALUES (?1, ?2, ?3, ?4, 'outbound', ?5, ?6, ?7, ?8, ?9, ?10, 'accepted', ?6)
+                               text, content, context, raw, status, created_at, sender)
+         VALUES (?1, ?2, ?3, ?4, 'outbound', ?5, ?6, ?7, ?8, ?9, ?10, 'accepted', ?6, ?11)
          ON CONFLICT (tenant_id, wamid) DO NOTHING
          RETURNING id",
         params![
@@ -610,6 +610,7 @@ pub(crate) fn record_outbound_message(
             serde_json::json!({"type": row.kind, row.kind.clone(): content}).to_string(),
             context.to_string(),
             row.body.to_string(),
+            row.source,
         ],
         |r| r.get(0),
     )?;

@@ -3,6 +3,7 @@
 //! are in `docs/analytics.md`; the HTTP surface is `crate::api::analytics`.
 
 pub mod charts;
+pub mod report;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;

@@ -223,6 +223,7 @@ pub static RULES: &[Rule] = &[
     r("GET", "/tenants/{id}/analytics/settings", MANAGER),
     a("PUT", "/tenants/{id}/analytics/settings", ADMIN, "analytics.settings"),
     r("GET", "/tenants/{id}/analytics/{metric}", MANAGER),
+    r("GET", "/tenants/{id}/reports/weekly", MANAGER),
     a("POST", "/tenants/{id}/teams", ADMIN, "team.add"),
     r("GET", "/tenants/{id}/teams", AGENT),
     a("PUT", "/tenants/{id}/teams/{team}/members/{person}", ADMIN, "team.add_member"),

@@ -405,3 +405,55 @@ pub async fn put_settings(
         .await?;
     settings(State(state), Path(tenant)).await
 }
+
+/// The weekly report's query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    week: Option<String>,
+    format: Option<String>,
+}
+
+/// `GET /v1/tenants/{id}/reports/weekly?week=2026-W48&format=json|csv|html`: the
+/// service-efficiency report of an ISO week (default: the last whole one) beside the
+/// week before.
+pub async fn weekly_report(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    params: Result<QueryParams<ReportParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let QueryParams(p) = params?;
+    let format = p.format.as_deref().unwrap_or("json");
+    if !["json", "csv", "html"].contains(&format) {
+        return Err(ApiError::bad_request(
+            "invalid_format",
+            format!("format {format:?} is not json, csv or html"),
+        ));
+    }
+    let ctx = tenant_context(&state, &tenant).await?;
+    let week = match p.week.as_deref() {
+        Some(w) => DateRange::iso_week(w, ctx.tz)?,
+        None => {
+            let today = Utc::now().with_timezone(&ctx.tz).date_naive();
+            DateRange::iso_week(&DateRange::week_name(today), ctx.tz)?.previous_week()
+        }
+    };
+    let report = analytics::report::weekly(&state.db, &tenant, &ctx, week).await?;
+    match format {
+        "csv" => csv_response(
+            &format!("weekly-{}", week_label(&report)),
+            &analytics::report::rows(&report),
+        ),
+        "html" => {
+            let page = analytics::report::html(&report).map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?;
+            Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response())
+        }
+        _ => Ok(Json(report).into_response()),
+    }
+}
+
+fn week_label(report: &Value) -> String {
+    report["week"].as_str().unwrap_or("week").to_string()
+}

@@ -263,6 +263,10 @@ pub fn router(state: AppState) -> Router {
             get(analytics::settings).put(analytics::put_settings),
         )
         .route("/tenants/{id}/analytics/{metric}", get(analytics::metric))
+        .route(
+            "/tenants/{id}/reports/weekly",
+            get(analytics::weekly_report),
+        )
         .route("/tenants/{id}/canned", get(canned::search))
         .route(
             "/tenants/{id}/canned/{shortcut}",

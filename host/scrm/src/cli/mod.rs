@@ -13,6 +13,7 @@ mod crm;
 mod flow;
 mod migrate;
 mod people;
+mod report;
 mod send;
 mod serve;
 mod templates;
@@ -78,6 +79,9 @@ enum Command {
     Team(people::TeamCommand),
     /// The audit log of admin actions: who, what, when, from where.
     Audit(people::AuditArgs),
+    /// Reports for managers: the weekly service-efficiency report.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Train, evaluate and cross-validate the intent classifier's model (local).
     #[command(subcommand)]
     Classifier(classifier::ClassifierCommand),
@@ -416,6 +420,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Team(cmd) => people::run(people::PeopleCli::Team(cmd)).await,
             Command::Audit(args) => people::run(people::PeopleCli::Audit(args)).await,
             Command::MigrateStore(args) => migrate::run(args).await,
+            Command::Report(cmd) => report::run(cmd).await,
         }
     });
     match result {

@@ -159,7 +159,7 @@ pub(crate) fn list(
                 m.context, m.raw, m.actions, m.responder, m.respond_error,
                 m.status_at, m.errors, m.edited_at, m.revoked_at, m.original_text, m.original_content,
                 CASE WHEN m.direction = 'outbound' THEN
-                    (SELECT o.source FROM outbox o WHERE o.tenant_id = m.tenant_id AND o.wamid = m.wamid LIMIT 1)
+                    m.sender
                 END
          FROM messages m
          WHERE {tenant_column} = ?1 AND m.id > ?2

@@ -1,0 +1,275 @@
+//! The weekly service-efficiency report: a past ISO week beside the week before —
+//! response times against the 3-minute target, resolution against the 85 %
+//! benchmark, and a row per agent with the flag — as JSON, CSV rows or an HTML page.
+
+use super::{Context, Query, resolution, responses};
+use scrm_analytics::DateRange;
+use scrm_store::analytics::Scope;
+use scrm_store::{Db, PeopleRepo, StoreError};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// The mean response time the report holds a week against, s.
+pub const RESPONSE_TARGET_S: f64 = 180.0;
+/// The share of conversations resolved it holds a week against.
+pub const RESOLUTION_TARGET: f64 = 0.85;
+
+/// One agent's week.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentWeek {
+    /// The person.
+    pub person: i64,
+    /// Their name.
+    pub name: String,
+    /// Turns they answered.
+    pub answered: u64,
+    /// Their mean response time, s.
+    pub mean_s: f64,
+    /// Their median response time, s.
+    pub median_s: f64,
+    /// Mean over the flag threshold.
+    pub flagged: bool,
+    /// Conversations assigned to them now with customer messages in the week.
+    pub assigned: u64,
+    /// Of them, the share resolved.
+    pub resolution_rate: f64,
+}
+
+/// One week's service numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceWeek {
+    /// `2026-W48`.
+    pub week: String,
+    /// Mean response time, s.
+    pub mean_response_s: f64,
+    /// Median first response, s.
+    pub median_first_response_s: f64,
+    /// Customer turns that started in the week.
+    pub turns: u64,
+    /// Of them, not answered.
+    pub unanswered: u64,
+    /// Conversations with customer messages in the week.
+    pub conversations: u64,
+    /// Of them, the share resolved.
+    pub resolution_rate: f64,
+    /// Mean response under the target.
+    pub response_on_target: bool,
+    /// Resolution at or over the benchmark.
+    pub resolution_on_target: bool,
+    /// Per agent, slowest first.
+    pub agents: Vec<AgentWeek>,
+}
+
+async fn service_week(
+    db: &Db,
+    tenant: &str,
+    ctx: &Context,
+    range: DateRange,
+) -> Result<ServiceWeek, StoreError> {
+    let q = Query {
+        range,
+        scope: Scope::default(),
+        limit: 0,
+    };
+    let r = responses(db, tenant, ctx, &q).await?;
+    let res = resolution(db, tenant, &q).await?;
+    let t = tenant.to_string();
+    let people = db.read(move |c| PeopleRepo::people(c, &t)).await?;
+    let name = |id: i64| {
+        people
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(|| format!("#{id}"), |p| p.name.clone())
+    };
+    let mut ids: Vec<i64> = r
+        .agents
+        .iter()
+        .map(|a| a.person)
+        .chain(res.agents.iter().map(|a| a.person))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut agents: Vec<AgentWeek> = ids
+        .into_iter()
+        .map(|id| {
+            let times = r.agents.iter().find(|a| a.person == id);
+            let resolved = res.agents.iter().find(|a| a.person == id);
+            AgentWeek {
+                person: id,
+                name: name(id),
+                answered: times.map_or(0, |a| a.response.count),
+                mean_s: times.map_or(0.0, |a| a.response.mean_s),
+                median_s: times.map_or(0.0, |a| a.response.median_s),
+                flagged: times.is_some_and(|a| a.flagged),
+                assigned: resolved.map_or(0, |a| a.conversations),
+                resolution_rate: resolved.map_or(0.0, |a| a.rate),
+            }
+        })
+        .collect();
+    agents.sort_by(|a, b| b.mean_s.total_cmp(&a.mean_s));
+    Ok(ServiceWeek {
+        week: DateRange::week_name(range.from),
+        mean_response_s: r.response.mean_s,
+        median_first_response_s: r.first_response.median_s,
+        turns: r.turns,
+        unanswered: r.unanswered,
+        conversations: res.conversations,
+        resolution_rate: res.rate,
+        response_on_target: r.response.count > 0 && r.response.mean_s < RESPONSE_TARGET_S,
+        resolution_on_target: res.conversations > 0 && res.rate >= RESOLUTION_TARGET,
+        agents,
+    })
+}
+
+/// The report of `week`, with the week before beside it.
+///
+/// # Errors
+/// On database failure.
+pub async fn weekly(
+    db: &Db,
+    tenant: &str,
+    ctx: &Context,
+    week: DateRange,
+) -> Result<Value, StoreError> {
+    let this = service_week(db, tenant, ctx, week).await?;
+    let previous = service_week(db, tenant, ctx, week.previous_week()).await?;
+    Ok(json!({
+        "kind": "weekly",
+        "week": this.week,
+        "from": week.from.to_string(),
+        "to": week.to.to_string(),
+        "time_zone": ctx.tz.name(),
+        "service": {
+            "targets": {"mean_response_s": RESPONSE_TARGET_S, "resolution_rate": RESOLUTION_TARGET,
+                        "agent_flag_minutes": ctx.settings.agent_flag_minutes},
+            "this_week": this,
+            "previous_week": previous,
+        },
+    }))
+}
+
+/// The report as CSV rows: one per week and measure, then one per agent and week.
+pub fn rows(report: &Value) -> Vec<Vec<String>> {
+    let s = &report["service"];
+    let mut out = vec![
+        ["section", "week", "measure", "value"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for key in ["this_week", "previous_week"] {
+        let w = &s[key];
+        for m in [
+            "mean_response_s",
+            "median_first_response_s",
+            "turns",
+            "unanswered",
+            "conversations",
+            "resolution_rate",
+        ] {
+            out.push(vec![
+                "service".into(),
+                text(&w["week"]),
+                m.into(),
+                text(&w[m]),
+            ]);
+        }
+        for a in w["agents"].as_array().into_iter().flatten() {
+            for m in [
+                "answered",
+                "mean_s",
+                "flagged",
+                "assigned",
+                "resolution_rate",
+            ] {
+                out.push(vec![
+                    format!("agent:{}", text(&a["name"])),
+                    text(&w["week"]),
+                    m.into(),
+                    text(&a[m]),
+                ]);
+            }
+        }
+    }
+    out
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+const PAGE: &str = include_str!("report.html");
+
+/// The report as a self-contained HTML page (no scripts, nothing fetched).
+///
+/// # Errors
+/// When the page's template fails (a bug).
+pub fn html(report: &Value) -> Result<String, minijinja::Error> {
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.add_filter("minutes", |s: f64| {
+        format!("{}:{:02}", (s / 60.0).floor(), (s % 60.0).round() as i64)
+    });
+    env.add_filter("percent", |x: f64| format!("{:.1} %", x * 100.0));
+    // 6.0 → "6", 6.5 → "6.5".
+    env.add_filter("num", |x: f64| format!("{x}"));
+    env.add_template("report.html", PAGE)?;
+    env.get_template("report.html")?.render(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Value {
+        let week = |name: &str, mean: f64, rate: f64| {
+            json!({"week": name, "mean_response_s": mean, "median_first_response_s": 200.0, "turns": 10,
+                   "unanswered": 1, "conversations": 8, "resolution_rate": rate,
+                   "response_on_target": mean < 180.0, "resolution_on_target": rate >= 0.85,
+                   "agents": [{"person": 4, "name": "Giulia <g>", "answered": 6, "mean_s": 390.0, "median_s": 300.0,
+                               "flagged": true, "assigned": 5, "resolution_rate": 0.8}]})
+        };
+        json!({"kind": "weekly", "week": "2026-W48", "from": "2026-11-23", "to": "2026-11-29", "time_zone": "Europe/Rome",
+               "service": {"targets": {"mean_response_s": 180.0, "resolution_rate": 0.85, "agent_flag_minutes": 6.0},
+                           "this_week": week("2026-W48", 250.0, 0.9), "previous_week": week("2026-W47", 170.0, 0.8)}})
+    }
+
+    #[test]
+    fn html_shows_both_weeks_targets_and_flags_escaped() {
+        let page = html(&sample()).unwrap();
+        assert!(
+            page.contains("2026-W48") && page.contains("2026-W47"),
+            "{page}"
+        );
+        assert!(
+            page.contains("4:10") && page.contains("90.0 %"),
+            "mean 250 s, 90 %: {page}"
+        );
+        assert!(
+            page.contains("Giulia &lt;g&gt;") && !page.contains("Giulia <g>"),
+            "escaped: {page}"
+        );
+        assert!(page.contains("over 6 min"), "the flag in words: {page}");
+    }
+
+    #[test]
+    fn csv_rows_per_week_and_agent() {
+        let r = rows(&sample());
+        assert_eq!(r[0], ["section", "week", "measure", "value"]);
+        assert!(r.contains(&vec![
+            "service".into(),
+            "2026-W47".into(),
+            "resolution_rate".into(),
+            "0.8".into()
+        ]));
+        assert!(r.contains(&vec![
+            "agent:Giulia <g>".into(),
+            "2026-W48".into(),
+            "flagged".into(),
+            "true".into()
+        ]));
+    }
+}
