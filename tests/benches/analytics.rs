@@ -1,6 +1,7 @@
 //! Analytics at scale (BENCHMARKS.md): a generated tenant of 1,000,000 messages,
 //! 50,000 contacts and 20 agents over 26 weeks, on SQLite and on PostgreSQL side by
-//! side; each analytics endpoint over the last 30 days through the real HTTP API.
+//! side; each analytics endpoint over the last 30 days, and the weekly report, through
+//! the real HTTP API.
 //!
 //! The data: customers' texts from the Bitext customer-service corpus
 //! (`../shared/fixtures/intents`, 3,568 real requests); each conversation turn is two
@@ -168,6 +169,10 @@ async fn main() {
         .map(|e| (e.to_string(), Vec::new()))
         .collect();
     let mut loads = Vec::new();
+    let mut reports: Vec<(String, Vec<String>)> = ["json", "html"]
+        .iter()
+        .map(|f| (format!("reports/weekly?format={f}"), Vec::new()))
+        .collect();
     for b in [Backend::Sqlite, Backend::Postgres] {
         let Some(_guard) = backend::enter(b, "analytics bench") else {
             continue;
@@ -225,6 +230,14 @@ async fn main() {
                 .1
                 .push(format!("{:.0} ms", t.as_secs_f64() * 1000.0));
         }
+        for (i, format) in ["json", "html"].iter().enumerate() {
+            let path = format!("/v1/tenants/acme/reports/weekly?format={format}");
+            let (t, size) = time(&http, &host.base, &path, runs).await;
+            eprintln!("{b:?} weekly report ({format}): median {t:?} ({size} bytes)");
+            reports[i]
+                .1
+                .push(format!("{:.0} ms", t.as_secs_f64() * 1000.0));
+        }
     }
     println!(
         "\n{messages} messages, last 30 days, median of {runs} calls over HTTP ({})\n",
@@ -233,5 +246,11 @@ async fn main() {
     println!("| endpoint | SQLite | PostgreSQL | target |\n|---|---:|---:|---:|");
     for (e, cells) in table {
         println!("| `{e}` | {} | ≤ 500 ms |", cells.join(" | "));
+    }
+    for (e, cells) in reports {
+        println!(
+            "| `{e}` (the last whole week beside the one before) | {} | ≤ 2 s |",
+            cells.join(" | ")
+        );
     }
 }

@@ -1197,3 +1197,51 @@ fn people_tokens_and_the_audit_log_from_the_command_line() {
     let all = as_token(&server, &admin, &["audit"], "");
     assert_eq!(all.status.code(), Some(3));
 }
+
+#[test]
+fn report_weekly_prints_html_json_and_csv_and_refuses_a_week_that_does_not_exist() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path());
+    let run = |args: &str| {
+        let out = words(&server, args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let secret = "0123456789abcdef0123456789abcdef";
+    run(&format!(
+        "app add --id app1 --app-secret {secret} --verify-token v"
+    ));
+    assert_eq!(
+        run("tenant add --id acme --app app1 --phone-number-id 100").0,
+        Some(0)
+    );
+    let (code, html, err) = run("report weekly --tenant acme --week 2026-W48");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        html.starts_with("<!doctype html>") && html.contains("Service efficiency — 2026-W48"),
+        "{html}"
+    );
+    assert!(
+        html.contains("2026-W47"),
+        "the week before beside it: {html}"
+    );
+    let (code, json, _) = run("report weekly --tenant acme --week 2026-W48 --format json");
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (v["kind"].as_str(), v["from"].as_str()),
+        (Some("weekly"), Some("2026-11-23")),
+        "{v}"
+    );
+    let (_, csv, _) = run("report weekly --tenant acme --week 2026-W48 --format csv");
+    assert!(csv.starts_with("section,week,measure,value\n"), "{csv}");
+    let (code, _, err) = run("report weekly --tenant acme --week 2025-W53");
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains("invalid_week") && err.contains("2025-W53"),
+        "{err}"
+    );
+}
