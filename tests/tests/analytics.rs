@@ -1,7 +1,8 @@
 //! Analytics over the API, from real conversations (signed webhooks in, replies
 //! from the inbox out through the local Cloud API): response times per agent with
 //! the 6-minute flag, resolution, hot words, the hour-of-week grid in the tenant's time zone,
-//! watched words during a promotion, CSV, the weekly service report (JSON, HTML), and every bad request refused with its
+//! watched words during a promotion, alerts raised once and cleared, CSV, the weekly
+//! service report (JSON, HTML), and every bad request refused with its
 //! own code — an empty range answering zeros.
 
 use chrono::{Datelike, TimeZone, Timelike};
@@ -19,6 +20,12 @@ fn scrm_analytics_week(secs: u64) -> String {
         .date_naive();
     let w = d.iso_week();
     format!("{}-W{:02}", w.year(), w.week())
+}
+
+async fn metric_path(host: &Host, token: &str, path: &str) -> Value {
+    let (status, v) = host.api_as(token, "GET", path, None).await;
+    assert_eq!(status, 200, "{path}: {v}");
+    v
 }
 
 async fn metric(host: &Host, token: &str, query: &str) -> Value {
@@ -128,11 +135,35 @@ scrm_e2e::both_backends! {
             "from": (today - chrono::Days::new(1)).to_string(), "to": (today + chrono::Days::new(1)).to_string(), "min_share": 0.5}]});
         let (status, v) = host.api_as(&marta_t, "PUT", "/v1/tenants/acme/analytics/settings", Some(promo.clone())).await;
         assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (403, Some("insufficient_role")), "admins set them: {v}");
-        host.ok("PUT", "/v1/tenants/acme/analytics/settings", Some(promo)).await;
+        host.ok("PUT", "/v1/tenants/acme/analytics/settings", Some(promo.clone())).await;
         let ww = metric(&host, &marta_t, "watched-words").await;
         assert_eq!(ww["items"][0]["conversations"], 1, "{ww}");
         let p = &ww["promotions"][0];
         assert_eq!((p["share"].as_f64(), p["below"].as_bool()), (Some(0.3333), Some(true)), "{ww}");
+
+        // Alerts: the promotion under its target and Giulia's slowness, raised once;
+        // the promotion's clears when its target is lowered under what it reaches.
+        let check = || async {
+            let (status, v) = host.api_as(&marta_t, "POST", "/v1/tenants/acme/alerts/check", None).await;
+            assert_eq!(status, 200, "{v}");
+            v
+        };
+        let first = check().await;
+        let mut raised: Vec<(String, String)> = first["raised"].as_array().unwrap().iter()
+            .map(|a| (a["kind"].as_str().unwrap().to_string(), a["subject"].as_str().unwrap().to_string())).collect();
+        raised.sort();
+        assert_eq!(raised, [("agent_slow".to_string(), format!("person:{giulia}")), ("promotion_below".into(), "Natale".into())], "{first}");
+        let again = check().await;
+        assert_eq!((again["raised"].as_array().map(Vec::len), again["cleared"].as_array().map(Vec::len)), (Some(0), Some(0)), "once: {again}");
+        let mut lowered = promo.clone();
+        lowered["promotions"][0]["min_share"] = json!(0.2);
+        host.ok("PUT", "/v1/tenants/acme/analytics/settings", Some(lowered)).await;
+        let after = check().await;
+        assert_eq!(after["cleared"][0]["subject"], "Natale", "{after}");
+        let open = metric_path(&host, &marta_t, "/v1/tenants/acme/alerts").await;
+        assert_eq!(open["items"].as_array().map(Vec::len), Some(1), "{open}");
+        let all = metric_path(&host, &marta_t, "/v1/tenants/acme/alerts?all=true").await;
+        assert_eq!(all["items"].as_array().map(Vec::len), Some(2), "{all}");
 
         // CSV.
         let resp = reqwest::Client::new()

@@ -512,6 +512,16 @@ async fn a_manager_reads_the_charts() {
     {
         crm::inbound(&host, PN, wa, None, &[(&format!("wamid.r{i}"), text)]).await;
     }
+    // A promotion one conversation in three talks about, against 90 %: an alert.
+    let today = chrono::Utc::now().date_naive();
+    host.ok(
+        "PUT",
+        "/v1/tenants/acme/analytics/settings",
+        Some(json!({"promotions": [{"name": "Natale", "words": ["sconto"], "min_share": 0.9,
+            "from": (today - chrono::Days::new(1)).to_string(), "to": (today + chrono::Days::new(1)).to_string()}]})),
+    )
+    .await;
+    host.ok("POST", "/v1/tenants/acme/alerts/check", None).await;
     let mut b = Browser::start_sized("web_inbox_reports", 1280, 2400)
         .await
         .expect("headless chromium");
@@ -520,6 +530,9 @@ async fn a_manager_reads_the_charts() {
         .unwrap();
     b.click("#reports").await.unwrap();
     b.until_text("#r-summary", "3 turns, 3 unanswered")
+        .await
+        .unwrap();
+    b.until_text("#r-alerts", "promotion \"Natale\"")
         .await
         .unwrap();
     // Every chart is an SVG the browser drew, with the numbers on it.

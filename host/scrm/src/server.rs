@@ -39,6 +39,7 @@ pub struct Running {
     syncer: JoinHandle<()>,
     flow_worker: JoinHandle<()>,
     campaigner: JoinHandle<()>,
+    alerter: JoinHandle<()>,
     /// Follows other hosts' plugin changes (PostgreSQL).
     follower: Option<JoinHandle<()>>,
     /// This host's name on its claims.
@@ -74,6 +75,7 @@ impl Running {
             &self.syncer,
             &self.flow_worker,
             &self.campaigner,
+            &self.alerter,
         ] {
             task.abort();
         }
@@ -88,6 +90,7 @@ impl Running {
             &mut self.syncer,
             &mut self.flow_worker,
             &mut self.campaigner,
+            &mut self.alerter,
         ] {
             let _ = task.await;
         }
@@ -282,6 +285,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         crate::campaigns::worker::CampaignWorker::new(db.clone(), &host_id, outbox.defaults())
             .with_outbox_wake(outbox.waker());
     let campaigner = tokio::spawn(campaigns.run());
+    let alerter = tokio::spawn(crate::analytics::alerts::run(db.clone(), host_id.clone()));
     let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone())
         .with_host(&host_id, crate::pipeline::DEFAULT_LANES)
         .with_flow_wake(flows.waker())
@@ -335,6 +339,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         syncer,
         flow_worker,
         campaigner,
+        alerter,
         follower,
         host_id,
         _lock: lock,

@@ -725,6 +725,8 @@ INSERT INTO login_links (token_sha256, tenant_id, person_id, created_at, expires
 INSERT INTO login_failures (key, at) VALUES ('account:acme:giulia@acme.example', 28);
 INSERT INTO analytics_settings (tenant_id, settings, updated_at)
     VALUES ('acme', '{"watched_words": ["sconto"]}', 29);
+INSERT INTO alerts (tenant_id, kind, subject, message, details, raised_at, updated_at, cleared_at)
+    VALUES ('acme', 'agent_slow', 'person:1', 'slow', '{}', 29, 29, NULL);
 "#;
 
     /// A filled SQLite file (in `dir`), checked to hold rows in every table.

@@ -28,6 +28,7 @@
 //! application: the store knows rows, not requests or plugins. It may use
 //! `scrm-wire` for phone normalisation.
 
+pub mod alerts;
 pub mod analytics;
 pub mod apps;
 mod bulk;
@@ -64,6 +65,7 @@ pub mod tenants;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use alerts::AlertRepo;
 pub use analytics::AnalyticsRepo;
 pub use apps::AppRepo;
 pub use campaigns::CampaignRepo;

@@ -235,6 +235,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0025_crm_record_url.sql")),
     // 0026: analytics settings per tenant.
     M::up(include_str!("migrations/0026_analytics.sql")),
+    // 0027: alerts, raised once and cleared.
+    M::up(include_str!("migrations/0027_alerts.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -271,6 +273,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0024_canned_sessions.sql"),
     include_str!("migrations/postgres/0025_crm_record_url.sql"),
     include_str!("migrations/postgres/0026_analytics.sql"),
+    include_str!("migrations/postgres/0027_alerts.sql"),
 ];
 
 #[cfg(test)]

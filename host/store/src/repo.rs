@@ -55,7 +55,8 @@ macro_rules! repo {
 /// Every repository: what a closure given to [`crate::Db::read`] or
 /// [`crate::Db::write`] can use.
 pub trait Store:
-    crate::analytics::AnalyticsRepo
+    crate::alerts::AlertRepo
+    + crate::analytics::AnalyticsRepo
     + crate::apps::AppRepo
     + crate::campaigns::CampaignRepo
     + crate::canned::CannedRepo

@@ -2,6 +2,7 @@
 //! rows by `scrm-analytics` over a date range in the tenant's time zone. Definitions
 //! are in `docs/analytics.md`; the HTTP surface is `crate::api::analytics`.
 
+pub mod alerts;
 pub mod charts;
 pub mod report;
 

@@ -457,3 +457,42 @@ pub async fn weekly_report(
 fn week_label(report: &Value) -> String {
     report["week"].as_str().unwrap_or("week").to_string()
 }
+
+/// The alerts list's query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertParams {
+    /// Cleared ones too.
+    #[serde(default)]
+    all: bool,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/tenants/{id}/alerts[?all=true]`: open alerts (and cleared ones), newest
+/// first.
+pub async fn alerts(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    params: Result<QueryParams<AlertParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let QueryParams(p) = params?;
+    super::require_tenant(&state, &tenant).await?;
+    let limit = p.limit.unwrap_or(100).clamp(1, 1000);
+    let items = state
+        .db
+        .read(move |c| scrm_store::AlertRepo::alerts(c, &tenant, p.all, limit))
+        .await?;
+    Ok(Json(json!({"items": items})))
+}
+
+/// `POST /v1/tenants/{id}/alerts/check`: checks the conditions now; the alerts raised
+/// and cleared.
+pub async fn check_alerts(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (raised, cleared) = analytics::alerts::check(&state.db, &tenant)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no tenant {tenant:?}")))?;
+    Ok(Json(json!({"raised": raised, "cleared": cleared})))
+}

@@ -267,6 +267,8 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{id}/reports/weekly",
             get(analytics::weekly_report),
         )
+        .route("/tenants/{id}/alerts", get(analytics::alerts))
+        .route("/tenants/{id}/alerts/check", post(analytics::check_alerts))
         .route("/tenants/{id}/canned", get(canned::search))
         .route(
             "/tenants/{id}/canned/{shortcut}",

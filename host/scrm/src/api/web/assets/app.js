@@ -13,7 +13,7 @@ const TEXT = {
     "login.error.link": "This login link has been used or has expired.",
     "login.error.origin": "Log in from this site's own page.",
     "reports": "Reports", "reports.title": "Reports", "reports.from": "From", "reports.to": "To",
-    "reports.show": "Show", "reports.csv": "CSV",
+    "reports.show": "Show", "reports.csv": "CSV", "reports.alerts": "Alerts",
     "reports.response": "Response times", "reports.resolution": "Resolved", "reports.heat": "When customers write",
     "reports.words": "Hot words", "reports.watched": "Watched words and promotions",
     "reports.summary": "Median first response {0} · median response {1} · {2} turns, {3} unanswered",
@@ -44,7 +44,7 @@ const TEXT = {
     "login.error.link": "Questo link di accesso è già stato usato o è scaduto.",
     "login.error.origin": "Accedi dalla pagina di questo sito.",
     "reports": "Report", "reports.title": "Report", "reports.from": "Dal", "reports.to": "Al",
-    "reports.show": "Mostra", "reports.csv": "CSV",
+    "reports.show": "Mostra", "reports.csv": "CSV", "reports.alerts": "Avvisi",
     "reports.response": "Tempi di risposta", "reports.resolution": "Risolte", "reports.heat": "Quando scrivono i clienti",
     "reports.words": "Parole più usate", "reports.watched": "Parole osservate e promozioni",
     "reports.summary": "Prima risposta mediana {0} · risposta mediana {1} · {2} turni, {3} senza risposta",
@@ -412,6 +412,10 @@ async function showReports() {
   const from = el("input", { type: "date", id: "r-from", value: monthAgo });
   const to = el("input", { type: "date", id: "r-to", value: today });
   const summary = el("p", { id: "r-summary", class: "meta" });
+  const alerts = el("ul", { id: "r-alerts", class: "alerts", "aria-label": t("reports.alerts") });
+  api("GET", `${base()}/alerts`).then((a) => {
+    alerts.replaceChildren(...a.items.map((x) => el("li", { "data-kind": x.kind }, `⚠ ${x.message}`)));
+  }).catch(() => {});
   const charts = el("div", { id: "r-charts" });
   const draw = async () => {
     const q = `from=${from.value}&to=${to.value}`;
@@ -434,7 +438,7 @@ async function showReports() {
     el("form", { class: "conv-head", id: "r-form" },
       el("label", { for: "r-from" }, t("reports.from")), from, el("label", { for: "r-to" }, t("reports.to")), to,
       el("button", { type: "submit", class: "primary", onclick: (ev) => { ev.preventDefault(); draw(); } }, t("reports.show"))),
-    summary, charts);
+    alerts, summary, charts);
   await draw();
 }
 
