@@ -854,6 +854,14 @@ scrm_e2e::both_backends! {
             health["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "crm_sync_accuracy"),
             "{health}"
         );
+        // …and it is raised as an alert, once.
+        let alerts = host.ok("POST", "/v1/tenants/acme/alerts/check", None).await;
+        assert!(
+            alerts["raised"].as_array().unwrap().iter().any(|a| a["kind"] == "crm_sync_accuracy"),
+            "{alerts}"
+        );
+        let again = host.ok("POST", "/v1/tenants/acme/alerts/check", None).await;
+        assert_eq!(again["raised"], json!([]), "{again}");
         assert_eq!(host.ok("GET", "/v1/tenants/acme/crm/audit", None).await["accuracy"], a["accuracy"]);
         // Bad input is refused with a reason.
         let (status, body) = host.api("POST", "/v1/tenants/acme/crm/audit", Some(json!({"sample": 0}))).await;

@@ -44,3 +44,4 @@ pub mod singleton;
 pub mod slots;
 pub mod sync;
 pub mod templates;
+pub mod warnings;

@@ -6,7 +6,10 @@
 //!   [`MIN_ANSWERS`] answers) is over `agent_flag_minutes`;
 //! - `promotion_below`: a promotion running today is used by less than its
 //!   `min_share` of the conversations since it started;
-//! - `plugin_quarantined`: one of the tenant's plugins is quarantined.
+//! - `plugin_quarantined`: one of the tenant's plugins is quarantined;
+//! - each warning of the tenant's health report (`crate::warnings`), by its code:
+//!   `crm_sync_accuracy` (under 99 %), `oauth2_renewal_failing` (a CRM credential that
+//!   cannot renew), `secret_due_for_rotation`, `crm_phone_problems`.
 
 use super::{Context, Query, context, responses};
 use chrono::Utc;
@@ -100,6 +103,19 @@ pub async fn conditions(
                                 "min_share": p.min_share}),
             });
         }
+    }
+    // The health report's warnings: CRM sync accuracy, a CRM credential that cannot
+    // renew, a secret due for rotation, unreadable CRM phone numbers.
+    for w in crate::warnings::tenant(db, tenant).await? {
+        let code = w["code"].as_str().unwrap_or("warning").to_string();
+        out.push(Condition {
+            subject: w["secret"]
+                .as_str()
+                .map_or_else(|| code.clone(), str::to_string),
+            message: w["message"].as_str().unwrap_or_default().to_string(),
+            kind: code,
+            details: w,
+        });
     }
     let t = tenant.to_string();
     for (slot, reason) in db.read(move |c| AlertRepo::quarantined(c, &t)).await? {

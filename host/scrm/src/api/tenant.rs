@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use scrm_store::now_ms;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -86,80 +85,13 @@ pub async fn patch(
 }
 
 /// `GET /v1/tenants/{id}/health`: `status` is `ok` or `warning`, and each warning
-/// has a machine-readable `code` and a message.
+/// has a machine-readable `code` and a message (`crate::warnings`).
 pub async fn health(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     super::require_tenant(&state, &tenant).await?;
-    let (ages, problems, values, audit) = state
-        .db
-        .read(move |c| {
-            Ok((
-                scrm_store::SecretRepo::ages(c, Some(&tenant))?,
-                scrm_store::CrmRepo::phone_problems(c, &tenant)?.len(),
-                scrm_store::SecretRepo::all(c, &tenant)?,
-                scrm_store::CrmRepo::last_audit(c, &tenant)?,
-            ))
-        })
-        .await?;
-    let now = now_ms();
-    let mut warnings: Vec<Value> = ages
-        .iter()
-        .filter(|a| a.stale(now))
-        .map(|a| {
-            let days = (now - a.set_at) / 86_400_000;
-            json!({
-                "code": "secret_due_for_rotation",
-                "secret": a.name,
-                "age_days": days,
-                "message": format!(
-                    "secret {:?} was set {days} days ago, longer than the tenant's rotation period of {} days: rotate it (scrm secret set)",
-                    a.name, a.rotation_days
-                ),
-            })
-        })
-        .collect();
-    for (name, value) in &values {
-        let Some(o) =
-            crate::slots::oauth::OAuth2::parse(secrecy::ExposeSecret::expose_secret(value))
-        else {
-            continue;
-        };
-        if let Some(e) = o.last_error {
-            warnings.push(json!({
-                "code": "oauth2_renewal_failing",
-                "secret": name,
-                "message": format!(
-                    "the OAuth 2 credential {name:?} cannot renew its access token ({e}): authorize again and store the new refresh token (scrm secret set-oauth2)"
-                ),
-            }));
-        }
-    }
-    let target = crate::sync::audit::ACCURACY_TARGET;
-    if let Some(a) = audit
-        && let Some(acc) = a.accuracy.filter(|x| *x < target)
-    {
-        warnings.push(json!({
-            "code": "crm_sync_accuracy",
-            "accuracy": acc,
-            "target": target,
-            "message": format!(
-                "the last sync audit found {:.1} % of the compared contact fields in step with the CRM, below the {:.0} % target: see the differences (scrm crm audit)",
-                acc * 100.0,
-                target * 100.0
-            ),
-        }));
-    }
-    if problems > 0 {
-        warnings.push(json!({
-            "code": "crm_phone_problems",
-            "count": problems,
-            "message": format!(
-                "{problems} CRM records have a phone number that cannot be read (scrm crm phone-problems)"
-            ),
-        }));
-    }
+    let warnings = crate::warnings::tenant(&state.db, &tenant).await?;
     let status = if warnings.is_empty() { "ok" } else { "warning" };
     Ok(Json(json!({ "status": status, "warnings": warnings })))
 }
