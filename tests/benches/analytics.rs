@@ -157,6 +157,7 @@ const ENDPOINTS: &[&str] = &[
     "hour-of-week",
     "hot-words",
     "watched-words",
+    "churn-risk",
 ];
 
 #[tokio::main]

@@ -1,7 +1,7 @@
 //! Analytics over the API, from real conversations (signed webhooks in, replies
 //! from the inbox out through the local Cloud API): response times per agent with
 //! the 6-minute flag, resolution, hot words, the hour-of-week grid in the tenant's time zone,
-//! watched words during a promotion, alerts raised once and cleared, CSV, the weekly
+//! watched words during a promotion, churn risk, alerts raised once and cleared, CSV, the weekly
 //! service report (JSON, HTML), and every bad request refused with its
 //! own code — an empty range answering zeros.
 
@@ -179,6 +179,50 @@ scrm_e2e::both_backends! {
         // Agents do not read the numbers.
         let (status, _) = host.api_as(&giulia_t, "GET", "/v1/tenants/acme/analytics/hot-words", None).await;
         assert_eq!(status, 403);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn customers_writing_less_and_unhappy_are_at_churn_risk() {
+        let host = Host::start().await;
+        host.tenant("acme", &[PN], "IT").await;
+        let day = 86_400;
+        let now = now_secs();
+        // Anna wrote on three days a week for four weeks, then once last week, unhappy;
+        // Bruno wrote twice a week, then not at all; Carla every week as before.
+        for (wa, name, days) in [
+            ("393471111111", "Anna", vec![8, 9, 10, 15, 16, 17, 22, 23, 24, 29, 30, 31, 2]),
+            ("393472222222", "Bruno", vec![8, 11, 15, 18, 22, 25, 29, 32]),
+            ("393473333333", "Carla", vec![9, 16, 23, 30, 3]),
+        ] {
+            for d in days {
+                crm::inbound_at(&host, PN, wa, Some(name), &[(&format!("wamid.{wa}.{d}"), "Ciao, una domanda")], now - d * day).await;
+            }
+        }
+        // What a sentiment classifier stores on Anna's last message: very negative.
+        host.with_conn(|c| {
+            c.execute(
+                "UPDATE messages SET classification = '{\"sentiment\": 0.1}' WHERE wamid = 'wamid.393471111111.2'",
+                &[],
+            )
+            .map(|_| ())
+        })
+        .await
+        .unwrap();
+        let v = host.ok("GET", "/v1/tenants/acme/analytics/churn-risk", None).await;
+        let items = v["items"].as_array().unwrap();
+        let who: Vec<(&str, &str)> = items.iter().map(|i| (i["name"].as_str().unwrap(), i["risk"].as_str().unwrap())).collect();
+        assert_eq!(who, [("Bruno", "medium"), ("Anna", "high"), ("Carla", "low")], "{v}");
+        assert_eq!(v["high"], 1, "{v}");
+        let anna = &items[1];
+        assert_eq!((anna["baseline_per_week"].as_f64(), anna["last_week"].as_u64()), (Some(3.0), Some(1)), "{v}");
+        assert!(anna["suggestion"].as_str().unwrap().contains("15 % discount"), "{v}");
+        assert_eq!((items[0]["score"].as_f64(), items[1]["score"].as_f64()), (Some(0.8), Some(0.76)), "{v}");
+        // Anna's high risk is an alert.
+        let raised = host.ok("POST", "/v1/tenants/acme/alerts/check", None).await;
+        let churn: Vec<&Value> = raised["raised"].as_array().unwrap().iter().filter(|a| a["kind"] == "churn_risk_high").collect();
+        assert_eq!(churn.len(), 1, "{raised}");
+        assert_eq!(churn[0]["subject"], format!("contact:{}", anna["contact_id"]), "{raised}");
+        assert!(churn[0]["message"].as_str().unwrap().starts_with("Anna: wrote on 1 day(s) last week against 3.0"), "{raised}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

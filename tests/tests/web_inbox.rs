@@ -546,10 +546,10 @@ async fn a_manager_reads_the_charts() {
             )
             .await?;
         let all = v.as_array().cloned().unwrap_or_default();
-        Ok((all.len() == 5 && all.iter().all(|x| x[1] == true)).then_some(all))
+        Ok((all.len() == 6 && all.iter().all(|x| x[1] == true)).then_some(all))
     })
     .await
-    .expect("five charts drawn");
+    .expect("six charts drawn");
     assert_eq!(drawn[0][0], "response-times");
     let svg = reqwest::Client::new()
         .get(format!(

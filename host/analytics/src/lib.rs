@@ -10,6 +10,7 @@
 //! - [`responses`]: customer turns and the business's answers to them (first-response
 //!   and response times, per agent);
 //! - [`resolution`]: the share of conversations resolved, overall and per agent;
+//! - [`churn`]: churn risk per customer (interactions falling, the last mood);
 //! - [`heat`]: messages by local hour of the week;
 //! - [`words`]: hot words — Unicode word boundaries, IT/EN stop words, Snowball stems,
 //!   emoji counted as words — and the share of conversations that use watched words.
@@ -18,6 +19,7 @@
 //! and the API hands the answers out. Every definition here is the one documented in
 //! `docs/analytics.md`.
 
+pub mod churn;
 pub mod heat;
 pub mod hours;
 pub mod range;

@@ -190,6 +190,42 @@ pub(crate) fn conversation_states(
     })
 }
 
+/// Customers' interactions (days they wrote on, counted in 24-hour steps from
+/// `start`) per week of the five weeks from `start`: `(contact, week 0–4, days)`.
+pub(crate) fn interaction_weeks(
+    conn: &Conn<'_>,
+    tenant: &str,
+    start: i64,
+) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    let end = start + 5 * 604_800_000;
+    conn.query(
+        "SELECT contact_id, (timestamp - ?2) / 604800000 AS week,
+                COUNT(DISTINCT (timestamp - ?2) / 86400000)
+         FROM messages WHERE tenant_id = ?1 AND timestamp >= ?2 AND timestamp < ?3
+           AND direction = 'inbound'
+         GROUP BY contact_id, week",
+        params![tenant, start, end],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+}
+
+/// The customers' classified messages of `[from, to)`, oldest first: `(contact,
+/// classification JSON)`.
+pub(crate) fn classifications(
+    conn: &Conn<'_>,
+    tenant: &str,
+    (from, to): (i64, i64),
+) -> Result<Vec<(i64, String)>, StoreError> {
+    conn.query(
+        "SELECT contact_id, classification FROM messages
+         WHERE tenant_id = ?1 AND timestamp >= ?2 AND timestamp < ?3
+           AND direction = 'inbound' AND classification IS NOT NULL
+         ORDER BY timestamp, id",
+        params![tenant, from, to],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
 /// The tenant's analytics settings, if it set any.
 pub(crate) fn settings(conn: &Conn<'_>, tenant: &str) -> Result<Option<Value>, StoreError> {
     let text: Option<String> = conn.query_opt(
@@ -228,6 +264,10 @@ crate::repo! {
         fn volume(tenant: &str, range: (i64, i64), scope: &Scope, inbound: bool) -> Result<Vec<(i64, i64)>, StoreError>;
         /// Conversations with customer messages in a range, and their state now.
         fn conversation_states(tenant: &str, range: (i64, i64), scope: &Scope) -> Result<Vec<ConversationState>, StoreError>;
+        /// Customers' interaction days per week over five weeks from `start`.
+        fn interaction_weeks(tenant: &str, start: i64) -> Result<Vec<(i64, i64, i64)>, StoreError>;
+        /// Customers' classified messages of a range, oldest first.
+        fn classifications(tenant: &str, range: (i64, i64)) -> Result<Vec<(i64, String)>, StoreError>;
         /// The tenant's analytics settings.
         fn settings(tenant: &str) -> Result<Option<Value>, StoreError>;
         /// Replaces them.
@@ -312,11 +352,21 @@ mod tests {
                         volume(c, "acme", (0, 1_000_000), &all, true)?,
                         turn_rows(c, "acme", (0, 10_000_000), &team)?.len(),
                         conversation_states(c, "acme", (0, 1_000_000), &all)?,
+                        interaction_weeks(c, "acme", 0)?,
                         settings(c, "acme")?,
                     ))
                 })
                 .unwrap();
-            let (rows, texts, volume, team_rows, states, none) = got;
+            let (rows, texts, volume, team_rows, states, weeks, none) = got;
+            let mut weeks = weeks;
+            weeks.sort_unstable();
+            assert_eq!(
+                weeks.len(),
+                2,
+                "two customers, week 0: {weeks:?} ({})",
+                t.backend
+            );
+            assert!(weeks.iter().all(|w| w.1 == 0 && w.2 == 1), "{weeks:?}");
             let firsts: Vec<(i64, String)> = states
                 .iter()
                 .map(|s| (s.first_inbound, s.state.clone()))

@@ -7,6 +7,7 @@
 //! - `promotion_below`: a promotion running today is used by less than its
 //!   `min_share` of the conversations since it started;
 //! - `plugin_quarantined`: one of the tenant's plugins is quarantined;
+//! - `churn_risk_high`: a customer at high churn risk (`scrm_analytics::churn`);
 //! - each warning of the tenant's health report (`crate::warnings`), by its code:
 //!   `crm_sync_accuracy` (under 99 %), `oauth2_renewal_failing` (a CRM credential that
 //!   cannot renew), `secret_due_for_rotation`, `crm_phone_problems`.
@@ -103,6 +104,35 @@ pub async fn conditions(
                                 "min_share": p.min_share}),
             });
         }
+    }
+    let q = Query {
+        range: week,
+        scope: Scope::default(),
+        limit: 1_000,
+    };
+    for c in super::churn(db, tenant, ctx, &q)
+        .await?
+        .0
+        .into_iter()
+        .filter(|c| c.risk.risk == "high")
+    {
+        let who = c
+            .name
+            .clone()
+            .or_else(|| c.wa_id.clone())
+            .unwrap_or_else(|| format!("#{}", c.contact_id));
+        out.push(Condition {
+            kind: "churn_risk_high".into(),
+            subject: format!("contact:{}", c.contact_id),
+            message: format!(
+                "{who}: wrote on {} day(s) last week against {:.1} a week before, unhappy (sentiment {:.2}); {}",
+                c.risk.last_week,
+                c.risk.baseline_per_week,
+                c.risk.sentiment.unwrap_or(0.5),
+                c.suggestion.clone().unwrap_or_default()
+            ),
+            details: json!(c),
+        });
     }
     // The health report's warnings: CRM sync accuracy, a CRM credential that cannot
     // renew, a secret due for rotation, unreadable CRM phone numbers.

@@ -56,6 +56,8 @@ pub struct Settings {
     /// The language hot words are stemmed in (`it`, `en`, …); empty: from the
     /// tenant's region (`IT` → `it`, otherwise `en`).
     pub language: String,
+    /// What a customer at high churn risk is offered to win them back.
+    pub recovery_offer: String,
 }
 
 impl Default for Settings {
@@ -66,6 +68,7 @@ impl Default for Settings {
             promotions: Vec::new(),
             agent_flag_minutes: 6.0,
             language: String::new(),
+            recovery_offer: "a 15 % discount code".into(),
         }
     }
 }
@@ -157,6 +160,7 @@ pub const METRICS: &[&str] = &[
     "hour-of-week",
     "hot-words",
     "watched-words",
+    "churn-risk",
 ];
 
 /// The tenant's context: settings, time zone, retention, language.
@@ -339,6 +343,80 @@ pub async fn hot_words(
 ) -> Result<(Vec<HotWord>, u64), StoreError> {
     let counter = words(db, tenant, ctx, q.range.bounds_ms(), &q.scope).await?;
     Ok((counter.top(q.limit), counter.conversations()))
+}
+
+/// A customer's churn risk, with who they are.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChurnItem {
+    /// The contact.
+    pub contact_id: i64,
+    /// Their name, if known.
+    pub name: Option<String>,
+    /// Their WhatsApp id.
+    pub wa_id: Option<String>,
+    /// The risk (see `scrm_analytics::churn`).
+    #[serde(flatten)]
+    pub risk: scrm_analytics::churn::Risk,
+    /// What to do, for high risks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+}
+
+/// Customers by churn risk as of the range's last day, highest score first, and how
+/// many are at high risk.
+///
+/// # Errors
+/// On database failure.
+pub async fn churn(
+    db: &Db,
+    tenant: &str,
+    ctx: &Context,
+    q: &Query,
+) -> Result<(Vec<ChurnItem>, u64), StoreError> {
+    const WEEK: i64 = 604_800_000;
+    let end = q.range.bounds_ms().1;
+    let start = end - 5 * WEEK;
+    let (t, limit) = (tenant.to_string(), q.limit);
+    let offer = ctx.settings.recovery_offer.clone();
+    db.read(move |c| {
+        let mut weeks: std::collections::HashMap<i64, [u64; 5]> = std::collections::HashMap::new();
+        for (contact, week, days) in AnalyticsRepo::interaction_weeks(c, &t, start)? {
+            if (0..5).contains(&week) {
+                weeks.entry(contact).or_default()[week as usize] = days.max(0) as u64;
+            }
+        }
+        let mut sentiment: std::collections::HashMap<i64, f64> = std::collections::HashMap::new();
+        for (contact, json) in AnalyticsRepo::classifications(c, &t, (end - WEEK, end))? {
+            let v: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+            if let Some(s) = v["sentiment"].as_f64() {
+                sentiment.insert(contact, s);
+            }
+        }
+        let mut scored: Vec<(i64, scrm_analytics::churn::Risk)> = weeks
+            .into_iter()
+            .filter_map(|(contact, w)| {
+                scrm_analytics::churn::risk(w, sentiment.get(&contact).copied())
+                    .map(|r| (contact, r))
+            })
+            .collect();
+        let high = scored.iter().filter(|(_, r)| r.risk == "high").count() as u64;
+        scored.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+        scored.truncate(limit);
+        let mut items = Vec::new();
+        for (contact_id, risk) in scored {
+            let who = scrm_store::ContactRepo::get(c, &t, contact_id)?;
+            items.push(ChurnItem {
+                contact_id,
+                name: who.as_ref().and_then(|w| w.name.clone()),
+                wa_id: who.and_then(|w| w.wa_id),
+                suggestion: (risk.risk == "high")
+                    .then(|| format!("win them back: send {offer} (the win-back flow can)")),
+                risk,
+            });
+        }
+        Ok((items, high))
+    })
+    .await
 }
 
 /// A promotion's watched words over the part of it inside the range.

@@ -170,6 +170,7 @@ async fn compute(
             })
         }
         "watched-words" => watched_words(state, tenant, ctx, q, svg).await,
+        "churn-risk" => churn_risk(state, tenant, ctx, q, svg).await,
         _ => unreachable!("checked against METRICS"),
     }
 }
@@ -260,6 +261,66 @@ async fn resolution(
     };
     Ok(Output {
         json: json!(r),
+        rows,
+        svg,
+    })
+}
+
+async fn churn_risk(
+    state: &AppState,
+    tenant: &str,
+    ctx: &Context,
+    q: &Query,
+    svg: bool,
+) -> Result<Output, ApiError> {
+    let (items, high) = analytics::churn(&state.db, tenant, ctx, q).await?;
+    let mut rows = vec![strings([
+        "contact_id",
+        "name",
+        "wa_id",
+        "baseline_per_week",
+        "last_week",
+        "sentiment",
+        "score",
+        "risk",
+    ])];
+    for i in &items {
+        let r = &i.risk;
+        rows.push(vec![
+            i.contact_id.to_string(),
+            i.name.clone().unwrap_or_default(),
+            i.wa_id.clone().unwrap_or_default(),
+            r.baseline_per_week.to_string(),
+            r.last_week.to_string(),
+            r.sentiment.map(|s| s.to_string()).unwrap_or_default(),
+            r.score.to_string(),
+            r.risk.to_string(),
+        ]);
+    }
+    let svg = svg.then(|| {
+        let top = &items[..items.len().min(20)];
+        let labels = top
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}{}",
+                    if i.risk.risk == "high" { "⚠ " } else { "" },
+                    i.name
+                        .clone()
+                        .or_else(|| i.wa_id.clone())
+                        .unwrap_or_else(|| format!("#{}", i.contact_id))
+                )
+            })
+            .collect();
+        let scores: Vec<f64> = top.iter().map(|i| i.risk.score).collect();
+        charts::shares(
+            "Customers most at risk of leaving (score, %; ⚠ high risk)",
+            labels,
+            &scores,
+        )
+    });
+    Ok(Output {
+        json: json!({"as_of": q.range.to.to_string(), "high": high, "items": items}),
         rows,
         svg,
     })

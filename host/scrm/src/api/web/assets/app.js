@@ -13,7 +13,7 @@ const TEXT = {
     "login.error.link": "This login link has been used or has expired.",
     "login.error.origin": "Log in from this site's own page.",
     "reports": "Reports", "reports.title": "Reports", "reports.from": "From", "reports.to": "To",
-    "reports.show": "Show", "reports.csv": "CSV", "reports.alerts": "Alerts",
+    "reports.show": "Show", "reports.csv": "CSV", "reports.alerts": "Alerts", "reports.churn": "Churn risk",
     "reports.response": "Response times", "reports.resolution": "Resolved", "reports.heat": "When customers write",
     "reports.words": "Hot words", "reports.watched": "Watched words and promotions",
     "reports.summary": "Median first response {0} · median response {1} · {2} turns, {3} unanswered",
@@ -44,7 +44,7 @@ const TEXT = {
     "login.error.link": "Questo link di accesso è già stato usato o è scaduto.",
     "login.error.origin": "Accedi dalla pagina di questo sito.",
     "reports": "Report", "reports.title": "Report", "reports.from": "Dal", "reports.to": "Al",
-    "reports.show": "Mostra", "reports.csv": "CSV", "reports.alerts": "Avvisi",
+    "reports.show": "Mostra", "reports.csv": "CSV", "reports.alerts": "Avvisi", "reports.churn": "Rischio di abbandono",
     "reports.response": "Tempi di risposta", "reports.resolution": "Risolte", "reports.heat": "Quando scrivono i clienti",
     "reports.words": "Parole più usate", "reports.watched": "Parole osservate e promozioni",
     "reports.summary": "Prima risposta mediana {0} · risposta mediana {1} · {2} turni, {3} senza risposta",
@@ -427,7 +427,8 @@ async function showReports() {
     };
     charts.replaceChildren(figure("response-times", "reports.response"), figure("resolution", "reports.resolution"),
       figure("hour-of-week", "reports.heat"),
-      figure("hot-words", "reports.words"), figure("watched-words", "reports.watched"));
+      figure("hot-words", "reports.words"), figure("watched-words", "reports.watched"),
+      figure("churn-risk", "reports.churn"));
     try {
       const r = await api("GET", `${base()}/analytics/response-times?${q}`);
       summary.textContent = t("reports.summary", seconds(r.first_response.median_s), seconds(r.response.median_s),
