@@ -16,25 +16,11 @@
 
 use scrm_e2e::backend::{self, Backend};
 use scrm_e2e::{Host, TOKEN};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const PN: &str = "100200300";
 const WEEKS: i64 = 26;
 const AGENTS: usize = 20;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// The customers' texts: the corpus's first column.
 fn corpus() -> Vec<String> {
@@ -53,7 +39,7 @@ async fn generate(host: &Host, messages: usize, agents: &[i64]) -> Duration {
     let contacts = (messages / 20).max(1) as i64;
     let (total, first_agent) = (messages as i64, agents[0]);
     let span = WEEKS * 7 * 86_400_000;
-    let base = now_ms() - span;
+    let base = scrm_store::now_ms() - span;
     host.with_conn(move |c| {
         c.tx(|c| {
             c.execute("CREATE TABLE bench_texts (id BIGINT PRIMARY KEY, body TEXT NOT NULL)", &[])?;
@@ -162,8 +148,8 @@ const ENDPOINTS: &[&str] = &[
 
 #[tokio::main]
 async fn main() {
-    let messages = env("SCRM_BENCH_ANALYTICS_MESSAGES", 1_000_000);
-    let runs = env("SCRM_BENCH_RUNS", 5);
+    let messages = scrm_e2e::bench::env_size("SCRM_BENCH_ANALYTICS_MESSAGES", 1_000_000);
+    let runs = scrm_e2e::bench::env_size("SCRM_BENCH_RUNS", 5);
     let http = reqwest::Client::new();
     let mut table: Vec<(String, Vec<String>)> = ENDPOINTS
         .iter()

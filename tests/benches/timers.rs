@@ -17,23 +17,9 @@ use scrm_e2e::graph::{ACCESS_TOKEN, Graph};
 use scrm_e2e::{APP_SECRET, Host, guest};
 use scrm_store::flows::NewTimer;
 use serde_json::json;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const PN: &str = "100200300";
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// This process's resident set, MiB.
 fn rss_mib() -> f64 {
@@ -51,7 +37,7 @@ fn contacts_webhook(first: usize, n: usize) -> Vec<u8> {
     let messages: Vec<_> = (first..first + n)
         .map(|i| {
             json!({"from": format!("39347{i:07}"), "id": format!("wamid.t.{i}"),
-                   "timestamp": (now_ms() / 1000).to_string(), "type": "text", "text": {"body": "hi"}})
+                   "timestamp": (scrm_store::now_ms() / 1000).to_string(), "type": "text", "text": {"body": "hi"}})
         })
         .collect();
     let profiles: Vec<_> = (first..first + n)
@@ -79,8 +65,8 @@ async fn fired(host: &Host) -> u64 {
 
 #[tokio::main]
 async fn main() {
-    let n = env("SCRM_BENCH_TIMERS", 1_000_000);
-    let contacts = env("SCRM_BENCH_TIMER_CONTACTS", 1_000);
+    let n = scrm_e2e::bench::env_size("SCRM_BENCH_TIMERS", 1_000_000);
+    let contacts = scrm_e2e::bench::env_size("SCRM_BENCH_TIMER_CONTACTS", 1_000);
     let graph = Graph::start().await;
     let dir = tempfile::tempdir().unwrap();
     let url = graph.url();
@@ -128,7 +114,7 @@ async fn main() {
 
     // 1. Schedule.
     let rss_before = rss_mib();
-    let due = now_ms() + 86_400_000;
+    let due = scrm_store::now_ms() + 86_400_000;
     let started = Instant::now();
     let per_tx = 10_000;
     for first in (0..n).step_by(per_tx) {
@@ -162,7 +148,7 @@ async fn main() {
     let rss_loaded = rss_mib();
 
     // 2. All due now: fire.
-    let now = now_ms();
+    let now = scrm_store::now_ms();
     host.with_conn(move |c| {
         c.execute(
             "UPDATE flow_jobs SET due_at = ?1, fire_at = ?1 WHERE state = 'pending'",

@@ -64,3 +64,11 @@ pub fn contact() -> Contact {
         merged_into: None,
     }
 }
+
+/// A size a benchmark reads from the environment (`1_000_000` allowed), else `default`.
+pub fn env_size(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
