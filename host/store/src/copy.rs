@@ -727,6 +727,9 @@ INSERT INTO analytics_settings (tenant_id, settings, updated_at)
     VALUES ('acme', '{"watched_words": ["sconto"]}', 29);
 INSERT INTO alerts (tenant_id, kind, subject, message, details, raised_at, updated_at, cleared_at)
     VALUES ('acme', 'agent_slow', 'person:1', 'slow', '{}', 29, 29, NULL);
+INSERT INTO orders (tenant_id, order_id, source, contact_id, placed_at, total, currency,
+                    payment_method, state, paid_at, updated_at)
+    VALUES ('acme', 'A-1', 'api', 1200, 29, 59.9, 'EUR', 'card', 'paid', 30, 30);
 "#;
 
     /// A filled SQLite file (in `dir`), checked to hold rows in every table.

@@ -237,6 +237,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0026_analytics.sql")),
     // 0027: alerts, raised once and cleared.
     M::up(include_str!("migrations/0027_alerts.sql")),
+    // 0028: orders, conversations' first message, send indexes (sales analytics).
+    M::up(include_str!("migrations/0028_orders.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -274,6 +276,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0025_crm_record_url.sql"),
     include_str!("migrations/postgres/0026_analytics.sql"),
     include_str!("migrations/postgres/0027_alerts.sql"),
+    include_str!("migrations/postgres/0028_orders.sql"),
 ];
 
 #[cfg(test)]

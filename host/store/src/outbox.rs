@@ -572,10 +572,12 @@ pub(crate) fn record_outbound_message(
         }
     };
     let conversation_id: i64 = conn.query_one(
-        "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at)
-         VALUES (?1, ?2, ?3, ?4, ?4)
+        "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at,
+                                    first_message_at)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?4)
          ON CONFLICT (tenant_id, contact_id, phone_number_id) DO UPDATE SET
-             last_message_at = greatest(conversations.last_message_at, excluded.last_message_at)
+             last_message_at = greatest(conversations.last_message_at, excluded.last_message_at),
+             first_message_at = least(conversations.first_message_at, excluded.first_message_at)
          RETURNING id",
         params![row.tenant_id, contact_id, row.phone_number_id, at],
         |r| r.get(0),)?;

@@ -73,6 +73,7 @@ pub trait Store:
     + crate::links::LinkRepo
     + crate::media::MediaRepo
     + crate::messages::MessageRepo
+    + crate::orders::OrderRepo
     + crate::outbox::OutboxRepo
     + crate::people::PeopleRepo
     + crate::plugins::PluginRepo

@@ -283,8 +283,50 @@ fn order_changed(
         "state": text("state"),
         "tracking_number": text("tracking_number"),
     });
+    let at = record.updated_at.unwrap_or_else(now_ms);
+    let order = scrm_store::orders::OrderWrite {
+        order_id: crm_id.to_string(),
+        source: "crm".into(),
+        contact_id: contact,
+        placed_at: record
+            .field("placed_at")
+            .and_then(serde_json::Value::as_i64),
+        total: record.field("total").and_then(number),
+        currency: text("currency").map(|c| c.to_ascii_uppercase()),
+        payment_method: text("payment_method").map(|m| m.to_ascii_lowercase()),
+        state: order_state(record),
+        at,
+    };
     scrm_store::transaction(c, |tx| {
+        scrm_store::OrderRepo::upsert(tx, tenant, &order)?;
         crate::automation::emit(tx, tenant, "order", contact, &event, None)
     })?;
     Ok(true)
+}
+
+/// A number, or a number written as text (CRMs send amounts both ways).
+fn number(v: &serde_json::Value) -> Option<f64> {
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        .filter(|n: &f64| n.is_finite())
+}
+
+/// Where a CRM order stands, from its `paid` flag or its `state` word: paid, done,
+/// completed, won, fulfilled → paid; cancelled, refunded, lost, void → cancelled;
+/// any other state → placed; no state → unchanged.
+fn order_state(record: &CrmRecord) -> Option<scrm_store::orders::OrderState> {
+    use scrm_store::orders::OrderState;
+    if record.field("paid").and_then(serde_json::Value::as_bool) == Some(true) {
+        return Some(OrderState::Paid);
+    }
+    let word = record.field("state")?.as_str()?.trim().to_ascii_lowercase();
+    let word = word.replace(['-', ' '], "_");
+    Some(match word.as_str() {
+        "paid" | "done" | "completed" | "complete" | "closedwon" | "closed_won" | "won"
+        | "fulfilled" => OrderState::Paid,
+        "cancelled" | "canceled" | "refunded" | "closedlost" | "closed_lost" | "lost" | "void" => {
+            OrderState::Cancelled
+        }
+        _ => OrderState::Placed,
+    })
 }

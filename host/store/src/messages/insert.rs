@@ -123,11 +123,13 @@ fn reopen_many(conn: &Conn<'_>, ids: &[i64]) -> Result<(), StoreError> {
 fn insert_new(conn: &Conn<'_>, m: &NewInbound<'_>) -> Result<Option<Stored>, StoreError> {
     let now = now_ms();
     let conversation_id: i64 = conn.query_one(
-        "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at, last_inbound_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+        "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at,
+                                    last_inbound_at, first_message_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5)
          ON CONFLICT (tenant_id, contact_id, phone_number_id) DO UPDATE SET
              last_message_at = greatest(conversations.last_message_at, excluded.last_message_at),
-             last_inbound_at = greatest(conversations.last_inbound_at, excluded.last_inbound_at)
+             last_inbound_at = greatest(conversations.last_inbound_at, excluded.last_inbound_at),
+             first_message_at = least(conversations.first_message_at, excluded.first_message_at)
          RETURNING id",
         params![m.tenant, m.contact_id, m.phone_number_id, now, m.timestamp],
         |r| r.get(0),)?;
@@ -186,6 +188,7 @@ fn record_purchases(
     message_id: i64,
 ) -> Result<(), StoreError> {
     if m.kind == "order" {
+        crate::orders::record_whatsapp(conn, m.tenant, m.contact_id, m.wamid, m.timestamp, m.raw)?;
         conn.execute(
             conn.pick(
                 "INSERT OR IGNORE INTO contact_purchases (tenant_id, contact_id, sku, message_id, at)
@@ -324,16 +327,20 @@ fn upsert_conversations<'m>(
 ) -> Result<std::collections::HashMap<(&'m str, i64, &'m str), i64>, StoreError> {
     use std::collections::HashMap;
     // One row per conversation (a statement may not change a row twice), with its
-    // newest message's time.
-    let mut latest: Vec<((&'m str, i64, &'m str), i64)> = Vec::new();
-    let mut at: HashMap<(&'m str, i64, &'m str), usize> = HashMap::new();
+    // newest and oldest message's time.
+    type Key<'m> = (&'m str, i64, &'m str);
+    let mut latest: Vec<(Key<'m>, i64, i64)> = Vec::new();
+    let mut at: HashMap<Key<'m>, usize> = HashMap::new();
     for m in ms {
         let key = (m.tenant, m.contact_id, m.phone_number_id);
         match at.get(&key) {
-            Some(&i) => latest[i].1 = latest[i].1.max(m.timestamp),
+            Some(&i) => {
+                latest[i].1 = latest[i].1.max(m.timestamp);
+                latest[i].2 = latest[i].2.min(m.timestamp);
+            }
             None => {
                 at.insert(key, latest.len());
-                latest.push((key, m.timestamp));
+                latest.push((key, m.timestamp, m.timestamp));
             }
         }
     }
@@ -341,17 +348,19 @@ fn upsert_conversations<'m>(
     for chunk in crate::bulk::chunks(latest.len()) {
         let rows = &latest[chunk];
         let sql = format!(
-            "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at, last_inbound_at)
+            "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at,
+                                        last_inbound_at, first_message_at)
              VALUES {}
              ON CONFLICT (tenant_id, contact_id, phone_number_id) DO UPDATE SET
                  last_message_at = greatest(conversations.last_message_at, excluded.last_message_at),
-                 last_inbound_at = greatest(conversations.last_inbound_at, excluded.last_inbound_at)
+                 last_inbound_at = greatest(conversations.last_inbound_at, excluded.last_inbound_at),
+                 first_message_at = least(conversations.first_message_at, excluded.first_message_at)
              RETURNING id, contact_id, phone_number_id, tenant_id",
-            crate::bulk::tuples(rows.len(), 6, 1)
+            crate::bulk::tuples(rows.len(), 7, 1)
         );
         let params: Vec<&dyn crate::sql::Param> = rows
             .iter()
-            .flat_map(|((tenant, contact, number), ts)| {
+            .flat_map(|((tenant, contact, number), ts, first)| {
                 [
                     tenant as &dyn crate::sql::Param,
                     contact,
@@ -359,6 +368,7 @@ fn upsert_conversations<'m>(
                     &now,
                     ts,
                     ts,
+                    first,
                 ]
             })
             .collect();
@@ -373,7 +383,7 @@ fn upsert_conversations<'m>(
         for (id, contact, number, tenant) in returned {
             let key = rows
                 .iter()
-                .map(|(k, _)| *k)
+                .map(|(k, _, _)| *k)
                 .find(|k| k.0 == tenant && k.1 == contact && k.2 == number)
                 .ok_or(StoreError::NoRows)?;
             ids.insert(key, id);
