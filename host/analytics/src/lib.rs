@@ -11,6 +11,12 @@
 //!   and response times, per agent);
 //! - [`resolution`]: the share of conversations resolved, overall and per agent;
 //! - [`churn`]: churn risk per customer (interactions falling, the last mood);
+//! - [`funnel`]: the sales funnel, first contact to closed;
+//! - [`sales`]: conversion, order value, close rate by payment method, conversion
+//!   cycle;
+//! - [`engagement`]: open rate and click-through rate, emoji against text;
+//! - [`cost`]: Meta's charges priced with the tenant's rate card, cost per
+//!   conversation and per customer acquired;
 //! - [`heat`]: messages by local hour of the week;
 //! - [`words`]: hot words — Unicode word boundaries, IT/EN stop words, Snowball stems,
 //!   emoji counted as words — and the share of conversations that use watched words.
@@ -20,11 +26,15 @@
 //! `docs/analytics.md`.
 
 pub mod churn;
+pub mod cost;
+pub mod engagement;
+pub mod funnel;
 pub mod heat;
 pub mod hours;
 pub mod range;
 pub mod resolution;
 pub mod responses;
+pub mod sales;
 pub mod stats;
 pub mod words;
 

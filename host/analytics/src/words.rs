@@ -76,6 +76,11 @@ fn algorithm(language: &str) -> Algorithm {
     }
 }
 
+/// True when `text` has an emoji (a grapheme that is one).
+pub fn has_emoji(text: &str) -> bool {
+    text.graphemes(true).any(|g| emojis::get(g).is_some())
+}
+
 /// The emoji a grapheme is, with skin tone and presentation selectors removed.
 fn emoji(grapheme: &str) -> Option<String> {
     let e = emojis::get(grapheme)?;
@@ -218,6 +223,13 @@ impl WordCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emoji_are_found_in_text() {
+        assert!(has_emoji("Saldi 🔥 fino al 50%"));
+        assert!(has_emoji("👍🏽"));
+        assert!(!has_emoji("Saldi fino al 50% :)"));
+    }
 
     #[test]
     fn stems_stop_words_apostrophes_and_emoji() {
