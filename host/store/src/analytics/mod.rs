@@ -1,9 +1,13 @@
 //! What analytics reads: messages of a range as rows (with the sender of the
 //! business's messages), customer texts, message counts per 15 minutes, and each
-//! tenant's analytics settings (kept as the application validated them). The
-//! numbers are computed by `scrm-analytics`; this module only selects.
+//! tenant's analytics settings (kept as the application validated them); [`sales`]
+//! reads orders, first contacts and the business's sends. The numbers are computed
+//! by `scrm-analytics`; this module only selects.
+
+pub mod sales;
 
 use crate::params;
+use sales::{active_conversations, customers, first_orders, funnel_rows, sends};
 use crate::sql::Conn;
 use crate::{StoreError, now_ms};
 use serde_json::Value;
@@ -268,6 +272,16 @@ crate::repo! {
         fn interaction_weeks(tenant: &str, start: i64) -> Result<Vec<(i64, i64, i64)>, StoreError>;
         /// Customers' classified messages of a range, oldest first.
         fn classifications(tenant: &str, range: (i64, i64)) -> Result<Vec<(i64, String)>, StoreError>;
+        /// Customers who wrote in a range in scope, with their first message in it.
+        fn customers(tenant: &str, range: (i64, i64), scope: &Scope) -> Result<Vec<(i64, i64)>, StoreError>;
+        /// Conversations in scope with messages in a range.
+        fn active_conversations(tenant: &str, range: (i64, i64), scope: &Scope) -> Result<u64, StoreError>;
+        /// Messages of the conversations first seen in a range.
+        fn funnel_rows(tenant: &str, range: (i64, i64), scope: &Scope) -> Result<Vec<sales::FunnelRow>, StoreError>;
+        /// Customers whose first order was placed in a range.
+        fn first_orders(tenant: &str, range: (i64, i64)) -> Result<Vec<sales::FirstOrderRow>, StoreError>;
+        /// The business's sends of a range.
+        fn sends(tenant: &str, range: (i64, i64), number: Option<&str>) -> Result<Vec<sales::SendRow>, StoreError>;
         /// The tenant's analytics settings.
         fn settings(tenant: &str) -> Result<Option<Value>, StoreError>;
         /// Replaces them.
