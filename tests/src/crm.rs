@@ -101,6 +101,66 @@ pub async fn inbound_at(
     host.settle().await;
 }
 
+/// Meta's status webhook for the business's message `wamid` to `recipient` on
+/// number `pn`: `status` (`delivered`, `read`, …) now, with a `pricing` object when
+/// given (Meta attaches one to `sent` and `delivered`).
+///
+/// # Panics
+/// When the host does not answer the webhook with 200.
+pub async fn status(
+    host: &Host,
+    pn: &str,
+    wamid: &str,
+    recipient: &str,
+    status: &str,
+    pricing: Option<Value>,
+) {
+    let mut s = json!({"id": wamid, "status": status, "timestamp": now_secs().to_string(),
+                       "recipient_id": recipient});
+    if let Some(p) = pricing {
+        s["pricing"] = p;
+    }
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000000", "phone_number_id": pn},
+            "statuses": [s]
+        }}]}]
+    });
+    let (code, _) = host
+        .post_signed(&serde_json::to_vec(&body).expect("json"), APP_SECRET)
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    host.settle().await;
+}
+
+/// `wa_id` places a WhatsApp catalogue order on `pn`: `(sku, quantity, price)` in
+/// EUR, message id `wamid`.
+///
+/// # Panics
+/// When the host does not answer the webhook with 200.
+pub async fn order(host: &Host, pn: &str, wa_id: &str, wamid: &str, items: &[(&str, u32, f64)]) {
+    let items: Vec<Value> = items
+        .iter()
+        .map(|(sku, q, p)| json!({"product_retailer_id": sku, "quantity": q, "item_price": p, "currency": "EUR"}))
+        .collect();
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000000", "phone_number_id": pn},
+            "messages": [{"from": wa_id, "id": wamid, "timestamp": now_secs().to_string(), "type": "order",
+                          "order": {"catalog_id": "CAT1", "product_items": items}}]
+        }}]}]
+    });
+    let (code, _) = host
+        .post_signed(&serde_json::to_vec(&body).expect("json"), APP_SECRET)
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    host.settle().await;
+}
+
 /// [`CUSTOMER`] (profile name `name`) writes each `(wamid, text)` to [`PN`]: see
 /// [`inbound`].
 pub async fn customer_writes(host: &Host, name: &str, messages: &[(&str, &str)]) {

@@ -45,6 +45,17 @@ pub fn to_e164(raw: &str, default_region: Option<&str>) -> Option<String> {
     phonenumber::is_valid(&number).then(|| number.format().mode(Mode::E164).to_string())
 }
 
+/// The country (ISO 3166 alpha-2) a WhatsApp id's number belongs to, e.g. "IT" for
+/// 39…; `None` when the number is not valid. Meta prices messages by it.
+pub fn region_of_wa_id(wa_id: &str) -> Option<String> {
+    if wa_id.is_empty() || !wa_id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let number = phonenumber::parse(None, format!("+{}", canonical_digits(wa_id))).ok()?;
+    let id = number.country().id()?;
+    Some(id.as_ref().to_string())
+}
+
 /// Why a number from a CRM could not be normalised: kept with the record, never
 /// silently dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,6 +149,15 @@ pub fn is_known_region(region: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_country_of_a_wa_id() {
+        assert_eq!(region_of_wa_id("393471234567").as_deref(), Some("IT"));
+        assert_eq!(region_of_wa_id("14155552671").as_deref(), Some("US"));
+        assert_eq!(region_of_wa_id("5215512345678").as_deref(), Some("MX"));
+        assert_eq!(region_of_wa_id("12"), None);
+        assert_eq!(region_of_wa_id("+39"), None);
+    }
 
     #[test]
     fn crm_numbers_are_read_in_the_records_country_or_the_tenants_region() {

@@ -79,6 +79,90 @@ pub fn shares(title: &str, labels: Vec<String>, shares: &[f64]) -> Result<String
     bars((title, ""), "%", labels, values)
 }
 
+/// The sales funnel: conversations at each stage, overall conversion against the
+/// target in the subtitle.
+pub fn funnel(f: &scrm_analytics::funnel::Funnel) -> Result<String, ChartError> {
+    let subtitle = format!(
+        "closed / first contact: {:.1} % (target {:.0} %){}",
+        f.overall * 100.0,
+        f.target * 100.0,
+        if f.on_target { "" } else { " ⚠ below target" }
+    );
+    bars(
+        ("Sales funnel, conversations", &subtitle),
+        "conversations",
+        f.stages
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} ({:.0} %)",
+                    s.stage.replace('_', " "),
+                    s.of_first * 100.0
+                )
+            })
+            .collect(),
+        f.stages.iter().map(|s| s.count as f32).collect(),
+    )
+}
+
+/// Click-through rate per template, campaign and flow (the groups with links).
+pub fn ctr(e: &scrm_analytics::engagement::Engagement) -> Result<String, ChartError> {
+    let groups: Vec<_> = e
+        .items
+        .iter()
+        .filter(|g| g.kind != "message" && g.rates.with_links > 0)
+        .take(20)
+        .collect();
+    let subtitle = format!(
+        "all: {:.1} % · open rate {:.1} % · emoji {:.1} % vs text {:.1} %",
+        e.total.ctr * 100.0,
+        e.total.open_rate * 100.0,
+        e.emoji.emoji.ctr * 100.0,
+        e.emoji.text_only.ctr * 100.0
+    );
+    bars(
+        ("Click-through rate, %", &subtitle),
+        "%",
+        groups
+            .iter()
+            .map(|g| format!("{} {}", g.kind, g.name))
+            .collect(),
+        groups
+            .iter()
+            .map(|g| ((g.rates.ctr * 1000.0).round() / 10.0) as f32)
+            .collect(),
+    )
+}
+
+/// Message cost per country and category, with the acquisition cost in the subtitle.
+pub fn cost(c: &crate::analytics::sales::Cost) -> Result<String, ChartError> {
+    let m = &c.messages;
+    let e = &c.effectiveness;
+    let subtitle = format!(
+        "total {:.2} {cur} · per conversation {:.2} · per new customer {:.2} (target {:.2}–{:.2}){}",
+        e.total,
+        e.per_conversation,
+        e.acquisition_cost,
+        e.target[0],
+        e.target[1],
+        if m.unpriced > 0 {
+            format!(" · {} charges without a price", m.unpriced)
+        } else {
+            String::new()
+        },
+        cur = m.currency
+    );
+    bars(
+        (&format!("Message cost, {}", m.currency), &subtitle),
+        &m.currency,
+        m.lines
+            .iter()
+            .map(|l| format!("{} {} ×{}", l.country, l.category, l.charges))
+            .collect(),
+        m.lines.iter().map(|l| l.cost as f32).collect(),
+    )
+}
+
 /// The most written words.
 pub fn hot_words(words: &[HotWord]) -> Result<String, ChartError> {
     let top = &words[..words.len().min(20)];

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod charts;
 pub mod report;
+pub mod sales;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -58,6 +59,17 @@ pub struct Settings {
     pub language: String,
     /// What a customer at high churn risk is offered to win them back.
     pub recovery_offer: String,
+    /// The classifier intents that qualify a conversation in the sales funnel.
+    pub buying_intents: Vec<String>,
+    /// The overall funnel conversion (closed / first contact) to reach.
+    pub funnel_target: f64,
+    /// Meta's rates, per country and category, for the message cost.
+    pub prices: scrm_analytics::cost::Prices,
+    /// Other costs of running WhatsApp sales (people, tools) per week, in the
+    /// prices' currency: added to the message cost, prorated by day.
+    pub fixed_costs_per_week: f64,
+    /// The acquisition cost per customer to stay within, `[low, high]`.
+    pub acquisition_cost_target: [f64; 2],
 }
 
 impl Default for Settings {
@@ -69,6 +81,19 @@ impl Default for Settings {
             agent_flag_minutes: 6.0,
             language: String::new(),
             recovery_offer: "a 15 % discount code".into(),
+            buying_intents: [
+                "price-inquiry",
+                "purchase-intent",
+                "sales-opportunity",
+                "purchase",
+                "price",
+            ]
+            .map(String::from)
+            .to_vec(),
+            funnel_target: 0.12,
+            prices: scrm_analytics::cost::Prices::default(),
+            fixed_costs_per_week: 0.0,
+            acquisition_cost_target: [0.8, 1.2],
         }
     }
 }
@@ -119,12 +144,41 @@ impl Settings {
                 self.agent_flag_minutes
             ));
         }
+        self.validate_sales()?;
         let two_letters =
             self.language.len() == 2 && self.language.chars().all(|c| c.is_ascii_lowercase());
         if !(self.language.is_empty() || two_letters) {
             return Err(format!(
                 "language must be a two-letter code (it, en) or empty, got {:?}",
                 self.language
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    fn validate_sales(&self) -> Result<(), String> {
+        if let Some(i) = self.buying_intents.iter().find(|i| i.trim().is_empty()) {
+            return Err(format!("buying_intents: {i:?} is empty"));
+        }
+        if !(0.0..=1.0).contains(&self.funnel_target) {
+            return Err(format!(
+                "funnel_target must be 0–1, got {}",
+                self.funnel_target
+            ));
+        }
+        self.prices.validate()?;
+        if !(self.fixed_costs_per_week.is_finite() && self.fixed_costs_per_week >= 0.0) {
+            return Err(format!(
+                "fixed_costs_per_week must be ≥ 0, got {}",
+                self.fixed_costs_per_week
+            ));
+        }
+        let [low, high] = self.acquisition_cost_target;
+        if !(low.is_finite() && high.is_finite() && 0.0 <= low && low <= high) {
+            return Err(format!(
+                "acquisition_cost_target must be [low, high] with 0 ≤ low ≤ high, got [{low}, {high}]"
             ));
         }
         Ok(())
@@ -161,6 +215,10 @@ pub const METRICS: &[&str] = &[
     "hot-words",
     "watched-words",
     "churn-risk",
+    "funnel",
+    "conversion",
+    "ctr",
+    "cost",
 ];
 
 /// The tenant's context: settings, time zone, retention, language.

@@ -224,6 +224,8 @@ pub static RULES: &[Rule] = &[
     a("PUT", "/tenants/{id}/analytics/settings", ADMIN, "analytics.settings"),
     r("GET", "/tenants/{id}/analytics/{metric}", MANAGER),
     r("GET", "/tenants/{id}/reports/weekly", MANAGER),
+    r("GET", "/tenants/{id}/orders", AGENT),
+    a("PUT", "/tenants/{id}/orders/{order}", MANAGER, "order.put"),
     r("GET", "/tenants/{id}/alerts", MANAGER),
     r("POST", "/tenants/{id}/alerts/check", MANAGER),
     a("POST", "/tenants/{id}/teams", ADMIN, "team.add"),

@@ -16,6 +16,7 @@ pub mod flows;
 pub mod health;
 pub mod links;
 pub mod media;
+pub mod orders;
 pub mod people;
 pub mod read;
 pub mod send;
@@ -267,6 +268,8 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{id}/reports/weekly",
             get(analytics::weekly_report),
         )
+        .route("/tenants/{id}/orders", get(orders::list))
+        .route("/tenants/{id}/orders/{order}", put(orders::put))
         .route("/tenants/{id}/alerts", get(analytics::alerts))
         .route("/tenants/{id}/alerts/check", post(analytics::check_alerts))
         .route("/tenants/{id}/canned", get(canned::search))

@@ -7,9 +7,9 @@
 pub mod sales;
 
 use crate::params;
-use sales::{active_conversations, customers, first_orders, funnel_rows, sends};
 use crate::sql::Conn;
 use crate::{StoreError, now_ms};
+use sales::{active_conversations, customers, first_orders, funnel_rows, sends};
 use serde_json::Value;
 
 /// Which conversations count: all of the tenant's, or those of one business number,

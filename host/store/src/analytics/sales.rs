@@ -54,8 +54,10 @@ pub struct FunnelRow {
 }
 
 /// The messages up to `to` of the conversations in scope whose first message is in
-/// `[from, to)`, by conversation then time. A conversation with no message (only a
-/// failed send) has one row with `inbound` false.
+/// `[from, to)`, by conversation then time — messages of the same second in the
+/// order they were stored, since Meta stamps customers' messages to the second. A
+/// conversation with no message (only a failed send) has one row with `inbound`
+/// false.
 pub(crate) fn funnel_rows(
     conn: &Conn<'_>,
     tenant: &str,
@@ -63,8 +65,8 @@ pub(crate) fn funnel_rows(
     scope: &Scope,
 ) -> Result<Vec<FunnelRow>, StoreError> {
     let intent = conn.pick(
-        "json_extract(m.classification, '$.intent')",
-        "(m.classification::jsonb ->> 'intent')",
+        "json_extract(m.classification, '$.intent.name')",
+        "(m.classification::jsonb -> 'intent' ->> 'name')",
     );
     let mut cond = String::new();
     let (mut texts, mut ints) = (Vec::new(), Vec::new());
@@ -89,7 +91,7 @@ pub(crate) fn funnel_rows(
          FROM conversations c
          LEFT JOIN messages m ON m.conversation_id = c.id AND m.timestamp < ?3
          WHERE c.tenant_id = ?1 AND c.first_message_at >= ?2 AND c.first_message_at < ?3{cond}
-         ORDER BY c.id, m.timestamp, m.id"
+         ORDER BY c.id, m.timestamp / 1000, m.id"
     );
     scoped(conn, &sql, tenant, (from, to), &texts, &ints, |r| {
         Ok(FunnelRow {
@@ -262,7 +264,8 @@ mod tests {
         inbound: bool,
         intent: Option<&str>,
     ) -> Result<(), StoreError> {
-        let class = intent.map(|i| serde_json::json!({"intent": i}).to_string());
+        let class = intent
+            .map(|i| serde_json::json!({"intent": {"name": i, "confidence": 0.9}}).to_string());
         c.execute(
             "INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
                                    text, content, context, raw, status, created_at, classification)
@@ -272,7 +275,11 @@ mod tests {
         Ok(())
     }
 
-    fn sent(c: &Conn<'_>, (wamid, kind, at): (&str, &str, i64), body: &str) -> Result<i64, StoreError> {
+    fn sent(
+        c: &Conn<'_>,
+        (wamid, kind, at): (&str, &str, i64),
+        body: &str,
+    ) -> Result<i64, StoreError> {
         c.query_one(
             "INSERT INTO outbox (tenant_id, phone_number_id, to_wa, kind, category, body, source, state,
                                  not_before, wamid, created_at, updated_at, sent_at)
@@ -283,7 +290,13 @@ mod tests {
         )
     }
 
-    fn status(c: &Conn<'_>, wamid: &str, status: &str, at: i64, pricing: Option<&str>) -> Result<(), StoreError> {
+    fn status(
+        c: &Conn<'_>,
+        wamid: &str,
+        status: &str,
+        at: i64,
+        pricing: Option<&str>,
+    ) -> Result<(), StoreError> {
         c.execute(
             "INSERT INTO message_statuses (tenant_id, wamid, status, timestamp, raw, created_at, pricing)
              VALUES ('acme', ?1, ?2, ?3, '{}', ?3, ?4)",

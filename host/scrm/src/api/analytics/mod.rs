@@ -2,6 +2,8 @@
 //! chart with `?format=svg`) and
 //! the tenant's analytics settings. The numbers are `crate::analytics`'s.
 
+mod sales;
+
 use super::AppState;
 use super::error::ApiError;
 use crate::analytics::{self, Context, METRICS, Query, Settings, charts};
@@ -68,6 +70,12 @@ pub async fn metric(
         return Err(ApiError::bad_request(
             "invalid_limit",
             "limit must be 1–1000",
+        ));
+    }
+    if ["ctr", "cost"].contains(&name.as_str()) && (p.team.is_some() || p.agent.is_some()) {
+        return Err(ApiError::bad_request(
+            "unsupported_scope",
+            format!("{name} is measured per business number (number=…), not per team or agent"),
         ));
     }
     let ctx = tenant_context(&state, &tenant).await?;
@@ -171,6 +179,10 @@ async fn compute(
         }
         "watched-words" => watched_words(state, tenant, ctx, q, svg).await,
         "churn-risk" => churn_risk(state, tenant, ctx, q, svg).await,
+        "funnel" => sales::funnel(state, tenant, ctx, q, svg).await,
+        "conversion" => sales::conversion(state, tenant, q, svg).await,
+        "ctr" => sales::ctr(state, tenant, q, svg).await,
+        "cost" => sales::cost(state, tenant, ctx, q, svg).await,
         _ => unreachable!("checked against METRICS"),
     }
 }
