@@ -255,7 +255,7 @@ scrm_e2e::both_backends! {
             let (status, v) = host.api("PUT", "/v1/tenants/acme/analytics/settings", Some(bad.clone())).await;
             assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (422, Some("invalid_analytics_settings")), "{bad}: {v}");
         }
-        for (query, code) in [("week=2025-W53", "invalid_week"), ("week=48", "invalid_week"), ("format=pdf", "invalid_format")] {
+        for (query, code) in [("week=2025-W53", "invalid_week"), ("week=48", "invalid_week"), ("format=docx", "invalid_format")] {
             let (status, v) = host.api("GET", &format!("/v1/tenants/acme/reports/weekly?{query}"), None).await;
             assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (400, Some(code)), "{query}: {v}");
         }

@@ -1199,7 +1199,7 @@ fn people_tokens_and_the_audit_log_from_the_command_line() {
 }
 
 #[test]
-fn report_weekly_prints_html_json_and_csv_and_refuses_a_week_that_does_not_exist() {
+fn report_weekly_prints_html_json_csv_and_pdf_and_refuses_a_week_that_does_not_exist() {
     let tmp = tempfile::tempdir().unwrap();
     let server = serve(tmp.path());
     let run = |args: &str| {
@@ -1238,6 +1238,25 @@ fn report_weekly_prints_html_json_and_csv_and_refuses_a_week_that_does_not_exist
     );
     let (_, csv, _) = run("report weekly --tenant acme --week 2026-W48 --format csv");
     assert!(csv.starts_with("section,week,measure,value\n"), "{csv}");
+    assert!(
+        csv.contains("\nsales,2026-W48,first_contact,0\n")
+            && csv.contains("\ncost,2026-W47,acquisition_cost,0.0\n"),
+        "the three reports: {csv}"
+    );
+    assert!(
+        html.contains("Sales funnel — 2026-W48") && html.contains("Cost effectiveness — 2026-W48"),
+        "{html}"
+    );
+    let pdf = words(
+        &server,
+        "report weekly --tenant acme --week 2026-W48 --format pdf",
+    );
+    assert_eq!(pdf.status.code(), Some(0));
+    assert!(pdf.stdout.starts_with(b"%PDF-1."), "PDF bytes on stdout");
+    assert!(
+        pdf.stdout.windows(8).any(|w| w == b"2026-W47"),
+        "the week before in it"
+    );
     let (code, _, err) = run("report weekly --tenant acme --week 2025-W53");
     assert_eq!(code, Some(3), "{err}");
     assert!(

@@ -4,7 +4,9 @@
 
 pub mod alerts;
 pub mod charts;
+pub mod pdf;
 pub mod report;
+pub mod report_pdf;
 pub mod sales;
 
 use chrono::NaiveDate;

@@ -1,6 +1,11 @@
-//! The weekly service-efficiency report: a past ISO week beside the week before —
-//! response times against the 3-minute target, resolution against the 85 %
-//! benchmark, and a row per agent with the flag — as JSON, CSV rows or an HTML page.
+//! The weekly reports: a past ISO week beside the week before, as JSON, CSV rows, an
+//! HTML page or a PDF —
+//! - **service efficiency**: response times against the 3-minute target, resolution
+//!   against the 85 % benchmark, and a row per agent with the flag;
+//! - **sales funnel**: first contact → engaged → qualified → order → closed, overall
+//!   conversion against the tenant's target (12 % by default), orders and their value;
+//! - **cost effectiveness**: message cost, cost per conversation and per new
+//!   customer against the tenant's range ($0.8–1.2 by default).
 
 use super::{Context, Query, resolution, responses};
 use scrm_analytics::DateRange;
@@ -121,7 +126,66 @@ async fn service_week(
     })
 }
 
-/// The report of `week`, with the week before beside it.
+/// One week's sales funnel and order numbers.
+async fn sales_week(
+    db: &Db,
+    tenant: &str,
+    ctx: &Context,
+    range: DateRange,
+) -> Result<Value, StoreError> {
+    let q = Query {
+        range,
+        scope: Scope::default(),
+        limit: 0,
+    };
+    let f = super::sales::funnel(db, tenant, ctx, &q).await?;
+    let s = super::sales::conversion(db, tenant, &q).await?;
+    Ok(json!({
+        "week": DateRange::week_name(range.from),
+        "stages": f.stages,
+        "overall": f.overall,
+        "on_target": f.on_target,
+        "conversion_rate": s.conversion.rate,
+        "orders": s.orders,
+        "order_value": s.order_value,
+        "close_rate": s.close_rate,
+        "cycle_mean_days": s.cycle.all.mean_days,
+    }))
+}
+
+/// One week's message cost and what it bought.
+async fn cost_week(
+    db: &Db,
+    tenant: &str,
+    ctx: &Context,
+    range: DateRange,
+) -> Result<Value, StoreError> {
+    let q = Query {
+        range,
+        scope: Scope::default(),
+        limit: 0,
+    };
+    let c = super::sales::cost(db, tenant, ctx, &q).await?;
+    let e = &c.effectiveness;
+    Ok(json!({
+        "week": DateRange::week_name(range.from),
+        "currency": c.messages.currency,
+        "message_cost": c.messages.total,
+        "charges": c.messages.charges,
+        "unpriced": c.messages.unpriced,
+        "fixed_costs": c.fixed_costs,
+        "total": e.total,
+        "conversations": e.conversations,
+        "per_conversation": e.per_conversation,
+        "new_customers": e.new_customers,
+        "acquisition_cost": e.acquisition_cost,
+        "on_target": e.on_target,
+        "prices_configured": c.prices_configured,
+    }))
+}
+
+/// The three reports of `week` — service efficiency, sales funnel, cost
+/// effectiveness — each with the week before beside it.
 ///
 /// # Errors
 /// On database failure.
@@ -131,8 +195,10 @@ pub async fn weekly(
     ctx: &Context,
     week: DateRange,
 ) -> Result<Value, StoreError> {
+    let before = week.previous_week();
     let this = service_week(db, tenant, ctx, week).await?;
-    let previous = service_week(db, tenant, ctx, week.previous_week()).await?;
+    let previous = service_week(db, tenant, ctx, before).await?;
+    let settings = &ctx.settings;
     Ok(json!({
         "kind": "weekly",
         "week": this.week,
@@ -144,6 +210,16 @@ pub async fn weekly(
                         "agent_flag_minutes": ctx.settings.agent_flag_minutes},
             "this_week": this,
             "previous_week": previous,
+        },
+        "sales": {
+            "targets": {"overall": settings.funnel_target},
+            "this_week": sales_week(db, tenant, ctx, week).await?,
+            "previous_week": sales_week(db, tenant, ctx, before).await?,
+        },
+        "cost": {
+            "targets": {"acquisition_cost": settings.acquisition_cost_target},
+            "this_week": cost_week(db, tenant, ctx, week).await?,
+            "previous_week": cost_week(db, tenant, ctx, before).await?,
         },
     }))
 }
@@ -190,7 +266,42 @@ pub fn rows(report: &Value) -> Vec<Vec<String>> {
             }
         }
     }
+    sales_and_cost_rows(report, &mut out);
     out
+}
+
+fn sales_and_cost_rows(report: &Value, out: &mut Vec<Vec<String>>) {
+    for key in ["this_week", "previous_week"] {
+        let w = &report["sales"][key];
+        for st in w["stages"].as_array().into_iter().flatten() {
+            out.push(vec![
+                "sales".into(),
+                text(&w["week"]),
+                text(&st["stage"]),
+                text(&st["count"]),
+            ]);
+        }
+        for m in ["overall", "conversion_rate", "orders", "cycle_mean_days"] {
+            out.push(vec![
+                "sales".into(),
+                text(&w["week"]),
+                m.into(),
+                text(&w[m]),
+            ]);
+        }
+        let c = &report["cost"][key];
+        for m in [
+            "message_cost",
+            "fixed_costs",
+            "total",
+            "conversations",
+            "per_conversation",
+            "new_customers",
+            "acquisition_cost",
+        ] {
+            out.push(vec!["cost".into(), text(&c["week"]), m.into(), text(&c[m])]);
+        }
+    }
 }
 
 fn text(v: &Value) -> String {
@@ -234,7 +345,27 @@ mod tests {
         };
         json!({"kind": "weekly", "week": "2026-W48", "from": "2026-11-23", "to": "2026-11-29", "time_zone": "Europe/Rome",
                "service": {"targets": {"mean_response_s": 180.0, "resolution_rate": 0.85, "agent_flag_minutes": 6.0},
-                           "this_week": week("2026-W48", 250.0, 0.9), "previous_week": week("2026-W47", 170.0, 0.8)}})
+                           "this_week": week("2026-W48", 250.0, 0.9), "previous_week": week("2026-W47", 170.0, 0.8)},
+               "sales": {"targets": {"overall": 0.12}, "this_week": sales("2026-W48", 0.1), "previous_week": sales("2026-W47", 0.15)},
+               "cost": {"targets": {"acquisition_cost": [0.8, 1.2]}, "this_week": cost("2026-W48", 1.4), "previous_week": cost("2026-W47", 0.9)}})
+    }
+
+    fn sales(name: &str, overall: f64) -> Value {
+        let stages: Vec<Value> = scrm_analytics::funnel::STAGES
+            .iter()
+            .zip([40, 30, 20, 8, 4])
+            .map(|(s, n)| json!({"stage": s, "count": n, "of_previous": 0.5, "of_first": 0.1}))
+            .collect();
+        json!({"week": name, "stages": stages, "overall": overall, "on_target": overall >= 0.12,
+               "conversion_rate": 0.2, "orders": 8, "cycle_mean_days": 3.7,
+               "order_value": [{"currency": "EUR", "orders": 8, "revenue": 400.0, "average": 50.0}],
+               "close_rate": [{"payment_method": "cash_on_delivery", "orders": 5, "paid": 1, "close_rate": 0.2}]})
+    }
+
+    fn cost(name: &str, cac: f64) -> Value {
+        json!({"week": name, "currency": "USD", "message_cost": 3.2, "charges": 56, "unpriced": 0, "fixed_costs": 2.4,
+               "total": 5.6, "conversations": 40, "per_conversation": 0.14, "new_customers": 4,
+               "acquisition_cost": cac, "on_target": (0.8..=1.2).contains(&cac), "prices_configured": true})
     }
 
     #[test]
@@ -253,6 +384,40 @@ mod tests {
             "escaped: {page}"
         );
         assert!(page.contains("over 6 min"), "the flag in words: {page}");
+        assert!(
+            page.contains("Sales funnel") && page.contains("10.0 % (target over 12.0 %: missed)"),
+            "{page}"
+        );
+        assert!(
+            page.contains("cash on delivery") && page.contains("20.0 % of 5"),
+            "{page}"
+        );
+        assert!(
+            page.contains("Cost effectiveness") && page.contains("1.4 (outside the range)"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn pdf_has_the_three_reports() {
+        let pdf = super::super::report_pdf::pdf(&sample());
+        assert!(pdf.starts_with(b"%PDF-"));
+        // A string is written literally when it is printable ASCII, else in hex.
+        let has = |needle: &[u8]| {
+            let hex: String = needle.iter().map(|b| format!("{b:02X}")).collect();
+            let found = |n: &[u8]| pdf.windows(n.len()).any(|w| w == n);
+            found(needle) || found(hex.as_bytes())
+        };
+        for needle in [
+            b"Service efficiency \x97 2026-W48".as_slice(),
+            b"Sales funnel \x97 2026-W48",
+            b"Cost effectiveness \x97 2026-W48",
+            b"over 6 min: training suggested",
+            b"cash on delivery",
+            b"outside the range",
+        ] {
+            assert!(has(needle), "{}", String::from_utf8_lossy(needle));
+        }
     }
 
     #[test]
@@ -270,6 +435,18 @@ mod tests {
             "2026-W48".into(),
             "flagged".into(),
             "true".into()
+        ]));
+        assert!(r.contains(&vec![
+            "sales".into(),
+            "2026-W48".into(),
+            "closed".into(),
+            "4".into()
+        ]));
+        assert!(r.contains(&vec![
+            "cost".into(),
+            "2026-W47".into(),
+            "acquisition_cost".into(),
+            "0.9".into()
         ]));
     }
 }

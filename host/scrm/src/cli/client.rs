@@ -68,6 +68,24 @@ impl Client {
         send_raw(rb, &self.base).await
     }
 
+    /// Sends a request and returns its body as bytes (a PDF, …).
+    pub async fn send_bytes(&self, rb: reqwest::RequestBuilder) -> anyhow::Result<Vec<u8>> {
+        let resp = self
+            .authed(rb)?
+            .send()
+            .await
+            .map_err(|source| Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        let status = resp.status();
+        let body = resp.bytes().await.context("reading the response")?;
+        if status.is_success() {
+            return Ok(body.to_vec());
+        }
+        Err(refused(status.as_u16(), &String::from_utf8_lossy(&body)).into())
+    }
+
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.get(self.url(path))
     }
@@ -103,9 +121,14 @@ pub async fn send_raw(rb: reqwest::RequestBuilder, base: &str) -> anyhow::Result
         }
         return Ok(Value::String(text));
     }
-    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Err(Refused {
-        status: status.as_u16(),
+    Err(refused(status.as_u16(), &text).into())
+}
+
+/// The host's refusal, from its status and error body.
+fn refused(status: u16, text: &str) -> Refused {
+    let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    Refused {
+        status,
         code: v["error"]["code"]
             .as_str()
             .unwrap_or("http_error")
@@ -115,5 +138,4 @@ pub async fn send_raw(rb: reqwest::RequestBuilder, base: &str) -> anyhow::Result
             .map(str::to_string)
             .unwrap_or_else(|| text.chars().take(200).collect()),
     }
-    .into())
 }

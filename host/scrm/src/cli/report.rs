@@ -8,15 +8,17 @@ use serde_json::Value;
 /// `scrm report` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
-    /// The weekly service-efficiency report of an ISO week beside the week before:
-    /// response times against 3 minutes, resolution against 85 %, agents flagged.
+    /// The weekly reports of an ISO week beside the week before: service
+    /// efficiency (response times against 3 minutes, resolution against 85 %, agents
+    /// flagged), sales funnel (conversion against the target) and cost
+    /// effectiveness (acquisition cost against the range).
     Weekly {
         #[command(flatten)]
         target: TenantArgs,
         /// The ISO week (2026-W48) [default: the last whole week].
         #[arg(long)]
         week: Option<String>,
-        /// html, json or csv.
+        /// html, json, csv or pdf (PDF bytes to stdout: redirect to a file).
         #[arg(long, default_value = "html")]
         format: String,
     },
@@ -40,6 +42,12 @@ pub async fn run(cmd: ReportCommand) -> anyhow::Result<()> {
             );
             if let Some(w) = week {
                 path.push_str(&format!("&week={w}"));
+            }
+            if format == "pdf" {
+                let bytes = c.send_bytes(c.get(&path)).await?;
+                use std::io::Write;
+                std::io::stdout().write_all(&bytes)?;
+                return Ok(());
             }
             match c.send(c.get(&path)).await? {
                 Value::String(text) => print!("{text}"),

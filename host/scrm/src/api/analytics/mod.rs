@@ -487,7 +487,7 @@ pub struct ReportParams {
     format: Option<String>,
 }
 
-/// `GET /v1/tenants/{id}/reports/weekly?week=2026-W48&format=json|csv|html`: the
+/// `GET /v1/tenants/{id}/reports/weekly?week=2026-W48&format=json|csv|html|pdf`: the
 /// service-efficiency report of an ISO week (default: the last whole one) beside the
 /// week before.
 pub async fn weekly_report(
@@ -497,10 +497,10 @@ pub async fn weekly_report(
 ) -> Result<Response, ApiError> {
     let QueryParams(p) = params?;
     let format = p.format.as_deref().unwrap_or("json");
-    if !["json", "csv", "html"].contains(&format) {
+    if !["json", "csv", "html", "pdf"].contains(&format) {
         return Err(ApiError::bad_request(
             "invalid_format",
-            format!("format {format:?} is not json, csv or html"),
+            format!("format {format:?} is not json, csv, html or pdf"),
         ));
     }
     let ctx = tenant_context(&state, &tenant).await?;
@@ -523,6 +523,17 @@ pub async fn weekly_report(
             })?;
             Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response())
         }
+        "pdf" => Ok((
+            [
+                (header::CONTENT_TYPE, "application/pdf".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("inline; filename=\"weekly-{}.pdf\"", week_label(&report)),
+                ),
+            ],
+            analytics::report_pdf::pdf(&report),
+        )
+            .into_response()),
         _ => Ok(Json(report).into_response()),
     }
 }
