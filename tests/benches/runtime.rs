@@ -190,6 +190,8 @@ fn main() {
                     secrets_key: None,
                     public_url: None,
                     trusted_proxies: None,
+                    smtp_url: None,
+                    smtp_from: None,
                 },
             )
             .expect("settings")

@@ -23,6 +23,7 @@ pub mod prism;
 pub mod proc;
 pub mod salesforce;
 pub mod serve;
+pub mod smtp;
 pub mod tryton;
 pub mod tryton_sales;
 pub mod zoho;
@@ -185,6 +186,8 @@ impl Host {
                 secrets_key: None,
                 public_url: None,
                 trusted_proxies: None,
+                smtp_url: None,
+                smtp_from: None,
             },
         )
         .expect("settings");

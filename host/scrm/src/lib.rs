@@ -34,6 +34,7 @@ pub mod conversations;
 pub mod fleet;
 pub mod instance;
 pub mod limits;
+pub mod mail;
 pub mod media;
 pub mod metrics;
 pub mod outbox;

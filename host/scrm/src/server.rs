@@ -285,7 +285,22 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         crate::campaigns::worker::CampaignWorker::new(db.clone(), &host_id, outbox.defaults())
             .with_outbox_wake(outbox.waker());
     let campaigner = tokio::spawn(campaigns.run());
-    let alerter = tokio::spawn(crate::analytics::alerts::run(db.clone(), host_id.clone()));
+    let mailer = settings
+        .smtp
+        .as_ref()
+        .map(crate::mail::Mailer::new)
+        .transpose()
+        .context("the SMTP server")?;
+    let delivery = crate::analytics::deliver::Delivery::new(db.clone(), mailer);
+    let alerter = {
+        let (db, host, delivery) = (db.clone(), host_id.clone(), delivery.clone());
+        tokio::spawn(async move {
+            tokio::join!(
+                crate::analytics::alerts::run(db, host.clone()),
+                delivery.run(host)
+            );
+        })
+    };
     let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone())
         .with_host(&host_id, crate::pipeline::DEFAULT_LANES)
         .with_flow_wake(flows.waker())
@@ -297,6 +312,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let templates = crate::templates::TemplateSync::new(db.clone(), settings.whatsapp.clone())
         .with_health(health.clone());
     let state = AppState {
+        delivery,
         sync,
         templates,
         outbox,

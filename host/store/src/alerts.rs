@@ -1,6 +1,8 @@
 //! Alerts: each open condition is one row (`kind`, `subject`) until it clears; the
 //! application says which conditions hold now and [`reconcile`] raises the new ones
-//! and clears the ones that ended, so each alert is raised once per condition.
+//! and clears the ones that ended, so each alert is raised once per condition. Each
+//! raise and clear queues a notice ([`due_notices`]) for the tenant's webhook and
+//! email recipients, retried until delivered.
 
 use crate::params;
 use crate::sql::{Conn, Row};
@@ -97,14 +99,16 @@ pub(crate) fn reconcile(
                 params![tenant, c.kind, c.subject, c.message, details, now],
             )?;
         } else {
-            raised.push(conn.query_one(
+            let alert: Alert = conn.query_one(
                 &format!(
                     "INSERT INTO alerts (tenant_id, kind, subject, message, details, raised_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING {COLS}"
                 ),
                 params![tenant, c.kind, c.subject, c.message, details, now],
                 from_row,
-            )?);
+            )?;
+            notice(conn, tenant, alert.id, "raised", now)?;
+            raised.push(alert);
         }
     }
     let mut cleared = Vec::new();
@@ -117,6 +121,7 @@ pub(crate) fn reconcile(
                 "UPDATE alerts SET cleared_at = ?2 WHERE id = ?1",
                 params![a.id, now],
             )?;
+            notice(conn, tenant, a.id, "cleared", now)?;
             cleared.push(Alert {
                 cleared_at: Some(now),
                 ..a
@@ -124,6 +129,88 @@ pub(crate) fn reconcile(
         }
     }
     Ok((raised, cleared))
+}
+
+/// Queues the notice that alert `id` was `event` (`raised`, `cleared`).
+fn notice(conn: &Conn<'_>, tenant: &str, id: i64, event: &str, now: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO alert_notices (alert_id, tenant_id, event, created_at, next_at)
+         VALUES (?1, ?2, ?3, ?4, ?4)",
+        params![id, tenant, event, now],
+    )?;
+    Ok(())
+}
+
+/// A notice to deliver: an alert raised or cleared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notice {
+    /// Its id.
+    pub id: i64,
+    /// The tenant.
+    pub tenant_id: String,
+    /// `raised` or `cleared`.
+    pub event: String,
+    /// Tries so far.
+    pub attempts: i64,
+    /// The alert.
+    pub alert: Alert,
+}
+
+/// Notices due by `now`, oldest first.
+pub(crate) fn due_notices(
+    conn: &Conn<'_>,
+    now: i64,
+    limit: u32,
+) -> Result<Vec<Notice>, StoreError> {
+    let cols: String = COLS
+        .split(", ")
+        .map(|c| format!("a.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    conn.query(
+        &format!(
+            "SELECT {cols}, n.id, n.tenant_id, n.event, n.attempts
+             FROM alert_notices n JOIN alerts a ON a.id = n.alert_id
+             WHERE n.done_at IS NULL AND n.next_at <= ?1 ORDER BY n.id LIMIT ?2"
+        ),
+        params![now, i64::from(limit)],
+        |r| {
+            Ok(Notice {
+                alert: from_row(r)?,
+                id: r.get(8)?,
+                tenant_id: r.get(9)?,
+                event: r.get(10)?,
+                attempts: r.get(11)?,
+            })
+        },
+    )
+}
+
+/// Records a delivery attempt: done (delivered to `Ok(where)`, empty when there was
+/// nowhere to deliver), or failed with `Err((why, retry_at))` — given up on when
+/// `retry_at` is `None`.
+pub(crate) fn notice_outcome(
+    conn: &Conn<'_>,
+    id: i64,
+    outcome: Result<String, (String, Option<i64>)>,
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    match outcome {
+        Ok(delivered) => conn.execute(
+            "UPDATE alert_notices SET done_at = ?2, delivered = ?3, attempts = attempts + 1,
+                 last_error = NULL WHERE id = ?1",
+            params![id, now, delivered],
+        )?,
+        Err((error, Some(retry_at))) => conn.execute(
+            "UPDATE alert_notices SET next_at = ?2, last_error = ?3, attempts = attempts + 1 WHERE id = ?1",
+            params![id, retry_at, error],
+        )?,
+        Err((error, None)) => conn.execute(
+            "UPDATE alert_notices SET done_at = ?2, last_error = ?3, attempts = attempts + 1 WHERE id = ?1",
+            params![id, now, error],
+        )?,
+    };
+    Ok(())
 }
 
 /// The tenant's quarantined plugin slots and why: `(slot, reason)`.
@@ -146,6 +233,10 @@ crate::repo! {
         fn alerts(tenant: &str, all: bool, limit: u32) -> Result<Vec<Alert>, StoreError>;
         /// Raises, refreshes and clears so that the open alerts are `now_holding`.
         fn reconcile(tenant: &str, now_holding: &[Condition]) -> Result<(Vec<Alert>, Vec<Alert>), StoreError>;
+        /// Notices of alerts raised and cleared due by `now`.
+        fn due_notices(now: i64, limit: u32) -> Result<Vec<Notice>, StoreError>;
+        /// Records a delivery attempt of a notice.
+        fn notice_outcome(id: i64, outcome: Result<String, (String, Option<i64>)>) -> Result<(), StoreError>;
         /// Quarantined plugin slots and why.
         fn quarantined(tenant: &str) -> Result<Vec<(String, String)>, StoreError>;
     }
@@ -178,6 +269,37 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!((first.0.len(), first.1.len()), (1, 0), "{}", t.backend);
+            let notices =
+                t.db.with_conn(|conn| due_notices(conn, i64::MAX, 10))
+                    .unwrap();
+            let events: Vec<(&str, &str)> = notices
+                .iter()
+                .map(|n| (n.event.as_str(), n.alert.subject.as_str()))
+                .collect();
+            assert_eq!(
+                events,
+                [
+                    ("raised", "person:4"),
+                    ("raised", "person:5"),
+                    ("cleared", "person:4")
+                ],
+                "{}",
+                t.backend
+            );
+            t.db.with_conn(|conn| {
+                notice_outcome(conn, notices[0].id, Ok("webhook".into()))?;
+                notice_outcome(conn, notices[1].id, Err(("refused".into(), Some(i64::MAX))))?;
+                notice_outcome(conn, notices[2].id, Err(("refused".into(), None)))
+            })
+            .unwrap();
+            let left =
+                t.db.with_conn(|conn| due_notices(conn, i64::MAX - 1, 10))
+                    .unwrap();
+            assert!(
+                left.is_empty(),
+                "{}: delivered, retried later, given up",
+                t.backend
+            );
             assert_eq!(
                 again
                     .0

@@ -730,6 +730,10 @@ INSERT INTO alerts (tenant_id, kind, subject, message, details, raised_at, updat
 INSERT INTO orders (tenant_id, order_id, source, contact_id, placed_at, total, currency,
                     payment_method, state, paid_at, updated_at)
     VALUES ('acme', 'A-1', 'api', 1200, 29, 59.9, 'EUR', 'card', 'paid', 30, 30);
+INSERT INTO reports (tenant_id, week, body, generated_at, emailed_at, email_attempts, email_error)
+    VALUES ('acme', '2026-W48', '{}', 30, NULL, 1, 'refused');
+INSERT INTO alert_notices (alert_id, tenant_id, event, created_at, attempts, next_at, done_at, delivered, last_error)
+    VALUES (1, 'acme', 'raised', 29, 1, 30, 30, 'webhook', NULL);
 "#;
 
     /// A filled SQLite file (in `dir`), checked to hold rows in every table.

@@ -239,6 +239,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0027_alerts.sql")),
     // 0028: orders, conversations' first message, send indexes (sales analytics).
     M::up(include_str!("migrations/0028_orders.sql")),
+    // 0029: stored weekly reports, alert notices.
+    M::up(include_str!("migrations/0029_reports.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -277,6 +279,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0026_analytics.sql"),
     include_str!("migrations/postgres/0027_alerts.sql"),
     include_str!("migrations/postgres/0028_orders.sql"),
+    include_str!("migrations/postgres/0029_reports.sql"),
 ];
 
 #[cfg(test)]

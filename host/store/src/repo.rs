@@ -77,6 +77,7 @@ pub trait Store:
     + crate::outbox::OutboxRepo
     + crate::people::PeopleRepo
     + crate::plugins::PluginRepo
+    + crate::reports::ReportRepo
     + crate::secrets::SecretRepo
     + crate::sessions::SessionRepo
     + crate::settings::SettingRepo

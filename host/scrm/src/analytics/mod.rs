@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod charts;
+pub mod deliver;
 pub mod pdf;
 pub mod report;
 pub mod report_pdf;
@@ -72,6 +73,13 @@ pub struct Settings {
     pub fixed_costs_per_week: f64,
     /// The acquisition cost per customer to stay within, `[low, high]`.
     pub acquisition_cost_target: [f64; 2],
+    /// Who gets the weekly reports by email.
+    pub report_recipients: Vec<String>,
+    /// Who gets alerts by email (raised and cleared).
+    pub alert_emails: Vec<String>,
+    /// Where alerts are posted (JSON, signed with the tenant secret
+    /// `alert_webhook_secret`): an http(s) URL, or none.
+    pub alert_webhook: Option<String>,
 }
 
 impl Default for Settings {
@@ -96,6 +104,9 @@ impl Default for Settings {
             prices: scrm_analytics::cost::Prices::default(),
             fixed_costs_per_week: 0.0,
             acquisition_cost_target: [0.8, 1.2],
+            report_recipients: Vec::new(),
+            alert_emails: Vec::new(),
+            alert_webhook: None,
         }
     }
 }
@@ -171,6 +182,21 @@ impl Settings {
             ));
         }
         self.prices.validate()?;
+        for (field, list) in [
+            ("report_recipients", &self.report_recipients),
+            ("alert_emails", &self.alert_emails),
+        ] {
+            if let Some(bad) = list.iter().find(|a| !crate::mail::valid_address(a)) {
+                return Err(format!("{field}: {bad:?} is not an email address"));
+            }
+        }
+        if let Some(url) = &self.alert_webhook {
+            let ok = url::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(format!("alert_webhook: {url:?} is not an http(s) URL"));
+            }
+        }
         if !(self.fixed_costs_per_week.is_finite() && self.fixed_costs_per_week >= 0.0) {
             return Err(format!(
                 "fixed_costs_per_week must be ≥ 0, got {}",

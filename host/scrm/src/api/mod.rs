@@ -70,6 +70,8 @@ pub struct AppState {
     pub templates: crate::templates::TemplateSync,
     /// The reverse proxies whose `X-Forwarded-For` is believed (`client`).
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// Weekly reports and alert notices out.
+    pub delivery: crate::analytics::deliver::Delivery,
 }
 
 /// The whole HTTP surface.
@@ -270,6 +272,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tenants/{id}/orders", get(orders::list))
         .route("/tenants/{id}/orders/{order}", put(orders::put))
+        .route("/tenants/{id}/reports", get(analytics::stored_reports))
+        .route(
+            "/tenants/{id}/reports/{week}",
+            get(analytics::stored_report),
+        )
+        .route(
+            "/tenants/{id}/reports/{week}/send",
+            post(analytics::send_report),
+        )
         .route("/tenants/{id}/alerts", get(analytics::alerts))
         .route("/tenants/{id}/alerts/check", post(analytics::check_alerts))
         .route("/tenants/{id}/canned", get(canned::search))

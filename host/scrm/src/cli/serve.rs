@@ -28,6 +28,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies: std::env::var("SCRM_TRUSTED_PROXIES")
             .ok()
             .map(|v| v.split(',').map(str::to_string).collect()),
+        smtp_url: std::env::var("SCRM_SMTP_URL").ok().map(SecretString::from),
+        smtp_from: std::env::var("SCRM_SMTP_FROM").ok(),
     };
     let settings = Settings::load(args.config.as_deref(), overrides)?;
     let running = crate::server::start(settings.clone())

@@ -26,6 +26,10 @@
 //! probe_slow_ms = 1500         # slower answers are unhealthy
 //! probe_failures_to_switch = 3 # unhealthy probes in a row → the app's backup URL
 //!
+//! [smtp]                       # reports and alerts by email (docs/analytics.md)
+//! url = "smtp://mail.example.com:587?tls=required"   # or SCRM_SMTP_URL
+//! from = "scrm <reports@example.com>"                # or SCRM_SMTP_FROM
+//!
 //! [whatsapp.limits]            # defaults; tenants and numbers override them
 //! daily_cap = 1000             # 250, 2000, 10000, 100000 or "unlimited"
 //! mps = 80                     # messages per second per number (up to 1000)
@@ -37,11 +41,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod public_url;
+mod smtp;
 mod whatsapp;
 
 pub use public_url::{InvalidPublicUrl, PublicUrl};
 pub use scrm_engine::{LimitOverrides, PluginLimits};
 pub use secrecy::SecretString;
+pub use smtp::{Smtp, SmtpFile};
 pub use whatsapp::{InvalidProbeSettings, ProbeSettings, SendSettings};
 
 /// The configuration file's shape. Every field is optional.
@@ -85,6 +91,8 @@ pub struct FileConfig {
     /// Automation: timers' settle delay, batch size, attempts (`[flows]`).
     #[serde(default)]
     pub flows: FlowSettings,
+    #[serde(default)]
+    pub smtp: SmtpFile,
 }
 
 /// The automation settings (`[flows]` in the configuration file).
@@ -146,6 +154,8 @@ pub struct Settings {
     pub public_url: Option<PublicUrl>,
     /// The reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where reports and alerts are emailed from; none: nothing is emailed.
+    pub smtp: Option<Smtp>,
 }
 
 /// Values from the environment or the command line; they win over the file.
@@ -170,6 +180,10 @@ pub struct Overrides {
     pub public_url: Option<String>,
     /// `SCRM_TRUSTED_PROXIES`: the reverse proxies, comma-separated.
     pub trusted_proxies: Option<Vec<String>>,
+    /// `SCRM_SMTP_URL`: the SMTP server reports and alerts are emailed through.
+    pub smtp_url: Option<SecretString>,
+    /// `SCRM_SMTP_FROM`: their sender.
+    pub smtp_from: Option<String>,
 }
 
 /// Errors reading configuration.
@@ -255,7 +269,9 @@ impl Settings {
                 .or(fc.trusted_proxies)
                 .unwrap_or_default(),
         )?;
+        let smtp = Smtp::resolve(fc.smtp, overrides.smtp_url, overrides.smtp_from)?;
         let settings = Settings {
+            smtp,
             public_url,
             trusted_proxies,
             compile_cache_dir: overrides

@@ -512,6 +512,12 @@ pub async fn weekly_report(
         }
     };
     let report = analytics::report::weekly(&state.db, &tenant, &ctx, week).await?;
+    report_response(&report, format)
+}
+
+/// A report in `format` (checked: json, csv, html or pdf).
+fn report_response(report: &Value, format: &str) -> Result<Response, ApiError> {
+    let report = report.clone();
     match format {
         "csv" => csv_response(
             &format!("weekly-{}", week_label(&report)),
@@ -536,6 +542,88 @@ pub async fn weekly_report(
             .into_response()),
         _ => Ok(Json(report).into_response()),
     }
+}
+
+/// The stored report's query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredParams {
+    format: Option<String>,
+}
+
+fn checked_format(format: Option<&str>) -> Result<&str, ApiError> {
+    let format = format.unwrap_or("json");
+    if ["json", "csv", "html", "pdf"].contains(&format) {
+        Ok(format)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_format",
+            format!("format {format:?} is not json, csv, html or pdf"),
+        ))
+    }
+}
+
+/// `GET /v1/tenants/{id}/reports`: the stored weekly reports, newest first.
+pub async fn stored_reports(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    super::require_tenant(&state, &tenant).await?;
+    let items = state
+        .db
+        .read(move |c| scrm_store::ReportRepo::list(c, &tenant, 200))
+        .await?;
+    Ok(Json(
+        json!({"items": items, "email": state.delivery.can_email()}),
+    ))
+}
+
+/// `GET /v1/tenants/{id}/reports/{week}?format=json|csv|html|pdf`: a stored report
+/// as it was generated.
+pub async fn stored_report(
+    State(state): State<AppState>,
+    Path((tenant, week)): Path<(String, String)>,
+    params: Result<QueryParams<StoredParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let QueryParams(p) = params?;
+    let format = checked_format(p.format.as_deref())?;
+    super::require_tenant(&state, &tenant).await?;
+    let w = week.clone();
+    let stored = state
+        .db
+        .read(move |c| scrm_store::ReportRepo::get(c, &tenant, &w))
+        .await?;
+    let (_, body) = stored.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_report",
+            format!("no stored report for {week:?}: reports are stored each Monday, or sent with POST …/reports/{{week}}/send"),
+        )
+    })?;
+    report_response(&body, format)
+}
+
+/// `POST /v1/tenants/{id}/reports/{week}/send`: generates and stores the week's
+/// reports (unless stored) and emails them to the report recipients (unless done).
+pub async fn send_report(
+    State(state): State<AppState>,
+    Path((tenant, week)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let ctx = tenant_context(&state, &tenant).await?;
+    let range = DateRange::iso_week(&week, ctx.tz)?;
+    let today = Utc::now().with_timezone(&ctx.tz).date_naive();
+    if range.to >= today {
+        return Err(ApiError::bad_request(
+            "week_not_over",
+            format!("{week} has not ended yet; its report is stored once it has"),
+        ));
+    }
+    let info = state.delivery.weekly(&tenant, &ctx, range).await?;
+    Ok(Json(json!({
+        "report": info,
+        "recipients": ctx.settings.report_recipients,
+        "email": state.delivery.can_email(),
+    })))
 }
 
 fn week_label(report: &Value) -> String {
@@ -578,5 +666,9 @@ pub async fn check_alerts(
     let (raised, cleared) = analytics::alerts::check(&state.db, &tenant)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no tenant {tenant:?}")))?;
-    Ok(Json(json!({"raised": raised, "cleared": cleared})))
+    // Their notices go out now rather than on the next delivery pass.
+    let delivered = state.delivery.deliver_notices().await?;
+    Ok(Json(
+        json!({"raised": raised, "cleared": cleared, "notices_delivered": delivered}),
+    ))
 }
