@@ -132,7 +132,7 @@ pub fn engagement(sends: &[Send]) -> Engagement {
             rates: rates(v.into_iter()),
         })
         .collect();
-    items.sort_by(|a, b| b.rates.sent.cmp(&a.rates.sent));
+    items.sort_by_key(|g| std::cmp::Reverse(g.rates.sent));
     let linked = || sends.iter().filter(|s| s.with_links);
     let emoji = rates(linked().filter(|s| s.emoji));
     let text_only = rates(linked().filter(|s| !s.emoji));

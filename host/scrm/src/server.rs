@@ -294,9 +294,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let delivery = crate::analytics::deliver::Delivery::new(db.clone(), mailer);
     let alerter = {
         let (db, host, delivery) = (db.clone(), host_id.clone(), delivery.clone());
+        let limits = settings.whatsapp.limits;
         tokio::spawn(async move {
             tokio::join!(
-                crate::analytics::alerts::run(db, host.clone()),
+                crate::analytics::alerts::run(db, host.clone(), limits),
                 delivery.run(host)
             );
         })

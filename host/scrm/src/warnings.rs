@@ -1,10 +1,47 @@
 //! A tenant's standing warnings — what needs the operator's or a manager's attention
-//! now: secrets due for rotation, OAuth 2 credentials that cannot renew, CRM sync
+//! now: secrets due for rotation, credentials about to expire (or expired), OAuth 2
+//! credentials that cannot renew, CRM sync
 //! accuracy under its target, CRM phone numbers that could not be read. The health
 //! report (`GET /v1/tenants/{id}/health`) lists them; alerts raise each once.
 
 use scrm_store::{Db, StoreError, now_ms};
 use serde_json::{Value, json};
+
+/// How long before a credential expires it is warned about.
+pub const EXPIRY_NOTICE_MS: i64 = 14 * 86_400_000;
+
+/// The warning for a secret that expires within [`EXPIRY_NOTICE_MS`] or has expired.
+fn expiry(a: &scrm_store::secrets::SecretAge, now: i64) -> Option<Value> {
+    let at = a.expires_at?;
+    let left = at - now;
+    if left > EXPIRY_NOTICE_MS {
+        return None;
+    }
+    let date = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(at).map_or_else(
+        || at.to_string(),
+        |d| d.format("%Y-%m-%d %H:%M UTC").to_string(),
+    );
+    Some(if left <= 0 {
+        json!({
+            "code": "credential_expired",
+            "secret": a.name,
+            "expires_at": at,
+            "message": format!("the credential {:?} expired on {date}: set a new one (scrm secret set)", a.name),
+        })
+    } else {
+        json!({
+            "code": "credential_expiring",
+            "secret": a.name,
+            "expires_at": at,
+            "days_left": left / 86_400_000,
+            "message": format!(
+                "the credential {:?} expires on {date}, in {} days: renew it with its issuer and set the new one (scrm secret set)",
+                a.name,
+                left / 86_400_000
+            ),
+        })
+    })
+}
 
 /// The warnings that hold for `tenant` now, each with a machine-readable `code`, a
 /// `message`, and what it is about (`secret`, …).
@@ -40,6 +77,7 @@ pub async fn tenant(db: &Db, tenant: &str) -> Result<Vec<Value>, StoreError> {
             })
         })
         .collect();
+    warnings.extend(ages.iter().filter_map(|a| expiry(a, now)));
     for (name, value) in &values {
         let Some(o) =
             crate::slots::oauth::OAuth2::parse(secrecy::ExposeSecret::expose_secret(value))

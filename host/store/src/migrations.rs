@@ -241,6 +241,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0028_orders.sql")),
     // 0029: stored weekly reports, alert notices.
     M::up(include_str!("migrations/0029_reports.sql")),
+    // 0030: when tenant secrets expire.
+    M::up(include_str!("migrations/0030_secret_expiry.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -280,6 +282,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0027_alerts.sql"),
     include_str!("migrations/postgres/0028_orders.sql"),
     include_str!("migrations/postgres/0029_reports.sql"),
+    include_str!("migrations/postgres/0030_secret_expiry.sql"),
 ];
 
 #[cfg(test)]

@@ -27,7 +27,8 @@ pub(crate) fn set(
     };
     conn.execute(
         "INSERT INTO tenant_secrets (tenant_id, name, value, updated_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+         ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,
+             expires_at = NULL",
         params![tenant, name, stored, now_ms()],)?;
     Ok(())
 }
@@ -136,6 +137,8 @@ pub struct SecretAge {
     pub set_at: i64,
     /// The tenant's rotation period, days.
     pub rotation_days: i64,
+    /// When it stops working, Unix ms, when its issuer says.
+    pub expires_at: Option<i64>,
 }
 
 impl SecretAge {
@@ -151,7 +154,7 @@ impl SecretAge {
 /// On database failure.
 pub(crate) fn ages(conn: &Conn<'_>, tenant: Option<&str>) -> Result<Vec<SecretAge>, StoreError> {
     conn.query(
-        "SELECT s.tenant_id, s.name, s.updated_at, t.secret_rotation_days
+        "SELECT s.tenant_id, s.name, s.updated_at, t.secret_rotation_days, s.expires_at
          FROM tenant_secrets s JOIN tenants t ON t.id = s.tenant_id
          WHERE ?1 IS NULL OR s.tenant_id = ?1 ORDER BY s.tenant_id, s.name",
         params![tenant],
@@ -161,9 +164,27 @@ pub(crate) fn ages(conn: &Conn<'_>, tenant: Option<&str>) -> Result<Vec<SecretAg
                 name: r.get(1)?,
                 set_at: r.get(2)?,
                 rotation_days: r.get(3)?,
+                expires_at: r.get(4)?,
             })
         },
     )
+}
+
+/// Records when `tenant`'s secret `name` expires (none: not known); false when
+/// there is no such secret. Setting a new value forgets it.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn set_expiry(
+    conn: &Conn<'_>,
+    tenant: &str,
+    name: &str,
+    expires_at: Option<i64>,
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE tenant_secrets SET expires_at = ?3 WHERE tenant_id = ?1 AND name = ?2",
+        params![tenant, name, expires_at],
+    )? == 1)
 }
 
 /// Sets how old `tenant`'s secrets may get before a rotation warning (0: never);
@@ -255,6 +276,8 @@ crate::repo! {
         fn all(tenant: &str) -> Result<Vec<(String, SecretString)>, StoreError>;
         /// Every secret's age (of `tenant`, or of all tenants), by tenant and name.
         fn ages(tenant: Option<&str>) -> Result<Vec<SecretAge>, StoreError>;
+        /// Records when a secret expires.
+        fn set_expiry(tenant: &str, name: &str, expires_at: Option<i64>) -> Result<bool, StoreError>;
         /// Sets how old a tenant's secrets may get before a rotation warning (0: never);
         /// false when there is no such tenant.
         fn set_rotation_days(tenant: &str, days: i64) -> Result<bool, StoreError>;

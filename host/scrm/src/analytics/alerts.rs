@@ -8,11 +8,15 @@
 //!   `min_share` of the conversations since it started;
 //! - `plugin_quarantined`: one of the tenant's plugins is quarantined;
 //! - `churn_risk_high`: a customer at high churn risk (`scrm_analytics::churn`);
+//! - `daily_cap_80`: a business number has reached 80 % of its daily cap (distinct
+//!   recipients of business-initiated messages in the last 24 hours);
 //! - each warning of the tenant's health report (`crate::warnings`), by its code:
 //!   `crm_sync_accuracy` (under 99 %), `oauth2_renewal_failing` (a CRM credential that
-//!   cannot renew), `secret_due_for_rotation`, `crm_phone_problems`.
+//!   cannot renew), `credential_expiring` / `credential_expired` (a secret whose
+//!   expiry is known), `secret_due_for_rotation`, `crm_phone_problems`.
 
 use super::{Context, Query, context, responses};
+use crate::limits::Limits;
 use chrono::Utc;
 use scrm_analytics::DateRange;
 use scrm_store::alerts::{Alert, Condition};
@@ -34,6 +38,7 @@ pub async fn conditions(
     db: &Db,
     tenant: &str,
     ctx: &Context,
+    limits: Limits,
 ) -> Result<Vec<Condition>, StoreError> {
     let today = Utc::now().with_timezone(&ctx.tz).date_naive();
     let mut out = Vec::new();
@@ -134,6 +139,7 @@ pub async fn conditions(
             details: json!(c),
         });
     }
+    out.extend(daily_caps(db, tenant, limits).await?);
     // The health report's warnings: CRM sync accuracy, a CRM credential that cannot
     // renew, a secret due for rotation, unreadable CRM phone numbers.
     for w in crate::warnings::tenant(db, tenant).await? {
@@ -159,16 +165,58 @@ pub async fn conditions(
     Ok(out)
 }
 
+/// The share of its daily cap at which a number raises `daily_cap_80`.
+pub const CAP_SHARE: f64 = 0.8;
+
+/// `daily_cap_80` for each of the tenant's numbers at 80 % of its cap or more.
+async fn daily_caps(db: &Db, tenant: &str, defaults: Limits) -> Result<Vec<Condition>, StoreError> {
+    let t = tenant.to_string();
+    let since = scrm_store::now_ms() - 86_400_000;
+    let usage = db
+        .read(move |c| {
+            let Some(tn) = scrm_store::TenantRepo::get(c, &t)? else {
+                return Ok(Vec::new());
+            };
+            let mut out = Vec::new();
+            for number in tn.phone_number_ids {
+                let limits = crate::outbox::effective_limits(c, &t, &number, defaults)?;
+                if let Some(cap) = limits.daily_cap.get() {
+                    let (reached, _) = scrm_store::OutboxRepo::reached_since(c, &number, since)?;
+                    out.push((number, reached, cap));
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(usage
+        .into_iter()
+        .filter(|(_, reached, cap)| f64::from(*reached) >= CAP_SHARE * f64::from(*cap))
+        .map(|(number, reached, cap)| Condition {
+            kind: "daily_cap_80".into(),
+            subject: format!("number:{number}"),
+            message: format!(
+                "number {number} reached {reached} of its {cap} recipients in the last 24 hours ({:.0} %): business-initiated messages wait once it is full",
+                f64::from(reached) / f64::from(cap) * 100.0
+            ),
+            details: json!({"number": number, "reached": reached, "cap": cap}),
+        })
+        .collect())
+}
+
 /// Checks `tenant` now: the alerts raised and cleared; `None` when there is no such
 /// tenant.
 ///
 /// # Errors
 /// On database failure.
-pub async fn check(db: &Db, tenant: &str) -> Result<Option<(Vec<Alert>, Vec<Alert>)>, StoreError> {
+pub async fn check(
+    db: &Db,
+    tenant: &str,
+    limits: Limits,
+) -> Result<Option<(Vec<Alert>, Vec<Alert>)>, StoreError> {
     let Some(ctx) = context(db, tenant).await? else {
         return Ok(None);
     };
-    let holding = conditions(db, tenant, &ctx).await?;
+    let holding = conditions(db, tenant, &ctx, limits).await?;
     let t = tenant.to_string();
     let (raised, cleared) = db
         .write(move |c| scrm_store::transaction(c, |tx| AlertRepo::reconcile(tx, &t, &holding)))
@@ -183,7 +231,7 @@ pub async fn check(db: &Db, tenant: &str) -> Result<Option<(Vec<Alert>, Vec<Aler
 }
 
 /// Checks every tenant every [`CHECK_EVERY`], on one host of a fleet at a time.
-pub async fn run(db: Db, host: String) {
+pub async fn run(db: Db, host: String, limits: Limits) {
     let lease = crate::singleton::Singleton::new(
         db.clone(),
         &host,
@@ -195,7 +243,7 @@ pub async fn run(db: Db, host: String) {
             match db.read(|c| scrm_store::TenantRepo::ids(c)).await {
                 Ok(tenants) => {
                     for t in tenants {
-                        if let Err(e) = check(&db, &t).await {
+                        if let Err(e) = check(&db, &t, limits).await {
                             tracing::error!(tenant = %t, error = %e, "cannot check alerts");
                         }
                     }
@@ -204,5 +252,130 @@ pub async fn run(db: Db, host: String) {
             }
         }
         tokio::time::sleep(CHECK_EVERY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::DailyCap;
+    use scrm_store::params;
+
+    fn tenant(db: &Db) {
+        db.with_conn(|c| {
+            scrm_store::AppRepo::insert(c, "app", "secret", "verify")?;
+            scrm_store::TenantRepo::insert(
+                c,
+                &scrm_store::tenants::NewTenant {
+                    id: "acme".into(),
+                    app_id: "app".into(),
+                    phone_number_ids: vec!["100".into(), "200".into()],
+                    default_region: "IT".into(),
+                },
+            )
+        })
+        .unwrap();
+    }
+
+    /// Recipients `from..from + n` reached from `number` with business-initiated
+    /// sends an hour ago.
+    fn reached(db: &Db, number: &str, from: u32, n: u32) {
+        let at = scrm_store::now_ms() - 3_600_000;
+        db.with_conn(|c| {
+            for i in from..from + n {
+                c.execute(
+                    "INSERT INTO outbox (tenant_id, phone_number_id, to_wa, kind, category, body, source, state,
+                                         not_before, business_initiated, created_at, updated_at, sent_at)
+                     VALUES ('acme', ?1, ?2, 'template', 'marketing', '{}', 'api', 'sent', 0, 1, ?3, ?3, ?3)",
+                    params![number, format!("39347{i:07}"), at],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_number_at_80_percent_of_its_daily_cap_and_an_expiring_credential_raise_alerts() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        for t in scrm_store::testing::backends() {
+            let b = t.backend;
+            tenant(&t.db);
+            let limits = Limits {
+                daily_cap: DailyCap::Limited(250),
+                ..Limits::default()
+            };
+            reached(&t.db, "100", 0, 199);
+            reached(&t.db, "200", 0, 10);
+            let kinds = |v: &[Condition]| -> Vec<(String, String)> {
+                v.iter()
+                    .map(|c| (c.kind.clone(), c.subject.clone()))
+                    .collect()
+            };
+            let caps = |l: Limits| rt.block_on(daily_caps(&t.db, "acme", l)).unwrap();
+            assert!(caps(limits).is_empty(), "{b}: 199 of 250");
+            reached(&t.db, "100", 199, 1);
+            let c = caps(limits);
+            assert_eq!(
+                kinds(&c),
+                [("daily_cap_80".to_string(), "number:100".to_string())],
+                "{b}"
+            );
+            assert!(c[0].message.contains("200 of its 250"), "{}", c[0].message);
+            let unlimited = Limits {
+                daily_cap: DailyCap::Unlimited,
+                ..Limits::default()
+            };
+            assert!(caps(unlimited).is_empty());
+
+            // A CRM key that expires in 3 days, another in 30, one expired.
+            let now = scrm_store::now_ms();
+            t.db.with_conn(|c| {
+                for (name, days) in [("hubspot_token", 3), ("zoho_key", 30), ("old_key", -1)] {
+                    scrm_store::SecretRepo::set(c, "acme", name, "v")?;
+                    scrm_store::SecretRepo::set_expiry(
+                        c,
+                        "acme",
+                        name,
+                        Some(now + days * 86_400_000),
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
+            let all_conditions = || {
+                rt.block_on(async {
+                    let ctx = context(&t.db, "acme").await.unwrap().unwrap();
+                    conditions(&t.db, "acme", &ctx, limits).await.unwrap()
+                })
+            };
+            let all = all_conditions();
+            let mut got: Vec<(String, String)> = kinds(&all)
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("credential"))
+                .collect();
+            got.sort();
+            assert_eq!(
+                got,
+                [
+                    ("credential_expired".to_string(), "old_key".to_string()),
+                    (
+                        "credential_expiring".to_string(),
+                        "hubspot_token".to_string()
+                    )
+                ],
+                "{b}"
+            );
+            assert!(all.iter().any(|c| c.kind == "daily_cap_80"), "{b}");
+            // A new value forgets the old expiry: the alert clears.
+            t.db.with_conn(|c| scrm_store::SecretRepo::set(c, "acme", "hubspot_token", "v2"))
+                .unwrap();
+            assert!(
+                !all_conditions()
+                    .iter()
+                    .any(|c| c.subject == "hubspot_token"),
+                "{b}"
+            );
+        }
     }
 }

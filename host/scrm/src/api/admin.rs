@@ -556,6 +556,10 @@ pub struct SecretBody {
     value: Option<String>,
     #[serde(default)]
     oauth2: Option<OAuth2Body>,
+    /// When it stops working (RFC 3339), when its issuer says: the host warns and
+    /// alerts 14 days before.
+    #[serde(default)]
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// An OAuth 2 refresh-token credential as an operator gives it.
@@ -619,10 +623,17 @@ pub async fn set_secret(
     let Json(body) = body?;
     check_id("secret", &name)?;
     super::require_tenant(&state, &tenant).await?;
+    let expires_at = body.expires_at.map(|t| t.timestamp_millis());
     let value = secret_value(body).await?;
     state
         .db
-        .write(move |c| crate::outbox::set_secret(c, &tenant, &name, &value))
+        .write(move |c| {
+            scrm_store::transaction(c, |tx| {
+                crate::outbox::set_secret(tx, &tenant, &name, &value)?;
+                scrm_store::SecretRepo::set_expiry(tx, &tenant, &name, expires_at)?;
+                Ok(())
+            })
+        })
         .await?;
     state.outbox.wake();
     Ok(StatusCode::NO_CONTENT)
@@ -670,6 +681,9 @@ pub async fn list_secrets(
                 "age_days": (now - a.set_at) / 86_400_000,
                 "due_for_rotation": a.stale(now),
             });
+            if let Some(at) = a.expires_at {
+                item["expires_at"] = json!(at);
+            }
             let oauth = values
                 .iter()
                 .find(|(n, _)| *n == a.name)

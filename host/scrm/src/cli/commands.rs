@@ -481,7 +481,9 @@ pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
             target: TenantArgs { client, tenant },
             name,
             value,
+            expires,
         } => {
+            let expires_at = expires.as_deref().map(expiry_time).transpose()?;
             let value = match value {
                 Some(v) => v,
                 None => {
@@ -494,7 +496,7 @@ pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
             let c = Client::new(&client);
             c.send(
                 c.put(&format!("/v1/tenants/{tenant}/secrets/{name}"))
-                    .json(&json!({"value": value})),
+                    .json(&json!({"value": value, "expires_at": expires_at})),
             )
             .await?;
             println!("secret {name} of tenant {tenant} set");
@@ -557,4 +559,19 @@ pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `2027-01-31` (the end of that day, UTC) or an RFC 3339 time, as RFC 3339.
+fn expiry_time(s: &str) -> anyhow::Result<String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.to_rfc3339());
+    }
+    let day = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        anyhow::anyhow!("--expires {s:?} is not a date (2027-01-31) or an RFC 3339 time")
+    })?;
+    Ok(day
+        .and_hms_opt(23, 59, 59)
+        .expect("a valid time")
+        .and_utc()
+        .to_rfc3339())
 }

@@ -333,6 +333,10 @@ enum SecretCommand {
         /// The value (prefer SCRM_SECRET_VALUE or stdin: flags show up in process lists).
         #[arg(long, env = "SCRM_SECRET_VALUE", hide_env_values = true)]
         value: Option<String>,
+        /// When it stops working (2027-01-31, or RFC 3339), when its issuer says:
+        /// the host warns and alerts 14 days before.
+        #[arg(long)]
+        expires: Option<String>,
     },
     /// Set an OAuth 2 credential that renews itself (Zoho, Salesforce): the host
     /// trades the refresh token for access tokens before they expire and after a 401.

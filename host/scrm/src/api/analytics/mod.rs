@@ -663,7 +663,8 @@ pub async fn check_alerts(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (raised, cleared) = analytics::alerts::check(&state.db, &tenant)
+    let limits = state.outbox.settings().limits;
+    let (raised, cleared) = analytics::alerts::check(&state.db, &tenant, limits)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no tenant {tenant:?}")))?;
     // Their notices go out now rather than on the next delivery pass.
