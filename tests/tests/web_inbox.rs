@@ -522,7 +522,21 @@ async fn a_manager_reads_the_charts() {
     )
     .await;
     host.ok("POST", "/v1/tenants/acme/alerts/check", None).await;
-    let mut b = Browser::start_sized("web_inbox_reports", 1280, 2400)
+    // Last week's reports, stored (no SMTP server here: not emailed).
+    let week = {
+        use chrono::Datelike;
+        let w = (today - chrono::Days::new(7)).iso_week();
+        format!("{}-W{:02}", w.year(), w.week())
+    };
+    let sent = host
+        .ok(
+            "POST",
+            &format!("/v1/tenants/acme/reports/{week}/send"),
+            None,
+        )
+        .await;
+    assert_eq!(sent["email"], false, "{sent}");
+    let mut b = Browser::start_sized("web_inbox_reports", 1280, 4200)
         .await
         .expect("headless chromium");
     login(&b, &host, "marta@acme.example", PASSWORD)
@@ -546,11 +560,41 @@ async fn a_manager_reads_the_charts() {
             )
             .await?;
         let all = v.as_array().cloned().unwrap_or_default();
-        Ok((all.len() == 6 && all.iter().all(|x| x[1] == true)).then_some(all))
+        Ok((all.len() == 10 && all.iter().all(|x| x[1] == true)).then_some(all))
     })
     .await
-    .expect("six charts drawn");
-    assert_eq!(drawn[0][0], "response-times");
+    .expect("ten charts drawn");
+    let metrics: Vec<&str> = drawn.iter().map(|d| d[0].as_str().unwrap()).collect();
+    assert_eq!(
+        metrics,
+        [
+            "response-times",
+            "resolution",
+            "hour-of-week",
+            "hot-words",
+            "watched-words",
+            "churn-risk",
+            "funnel",
+            "conversion",
+            "ctr",
+            "cost"
+        ]
+    );
+    // The stored weekly report, with its page and PDF.
+    b.until_text("#r-weekly", &week).await.unwrap();
+    let pdf = b
+        .client
+        .execute(
+            "const a = [...document.querySelectorAll('#r-weekly a')].find(a => a.textContent === 'PDF');
+             return fetch(a.href).then(r => r.headers.get('content-type'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        pdf, "application/pdf",
+        "the PDF link serves the stored report"
+    );
     let svg = reqwest::Client::new()
         .get(format!(
             "{}/v1/tenants/acme/analytics/hot-words?format=svg",

@@ -16,6 +16,10 @@ const TEXT = {
     "reports.show": "Show", "reports.csv": "CSV", "reports.alerts": "Alerts", "reports.churn": "Churn risk",
     "reports.response": "Response times", "reports.resolution": "Resolved", "reports.heat": "When customers write",
     "reports.words": "Hot words", "reports.watched": "Watched words and promotions",
+    "reports.funnel": "Sales funnel", "reports.conversion": "Close rate by payment method",
+    "reports.ctr": "Link clicks and opens", "reports.cost": "Message cost",
+    "reports.weekly": "Weekly reports", "reports.none": "No weekly report stored yet: one is made each Monday.",
+    "reports.emailed": "emailed", "reports.page": "page",
     "reports.summary": "Median first response {0} · median response {1} · {2} turns, {3} unanswered",
     "away.available": "Available", "away.away": "Away (no new conversations)",
     "logout": "Log out", "role.agent": "agent", "role.manager": "manager", "role.admin": "admin",
@@ -47,6 +51,10 @@ const TEXT = {
     "reports.show": "Mostra", "reports.csv": "CSV", "reports.alerts": "Avvisi", "reports.churn": "Rischio di abbandono",
     "reports.response": "Tempi di risposta", "reports.resolution": "Risolte", "reports.heat": "Quando scrivono i clienti",
     "reports.words": "Parole più usate", "reports.watched": "Parole osservate e promozioni",
+    "reports.funnel": "Funnel di vendita", "reports.conversion": "Chiusura per metodo di pagamento",
+    "reports.ctr": "Clic sui link e letture", "reports.cost": "Costo dei messaggi",
+    "reports.weekly": "Report settimanali", "reports.none": "Nessun report settimanale salvato: se ne crea uno ogni lunedì.",
+    "reports.emailed": "inviato", "reports.page": "pagina",
     "reports.summary": "Prima risposta mediana {0} · risposta mediana {1} · {2} turni, {3} senza risposta",
     "away.available": "Disponibile", "away.away": "Assente (nessuna nuova conversazione)",
     "logout": "Esci", "role.agent": "operatore", "role.manager": "responsabile", "role.admin": "amministratore",
@@ -416,6 +424,17 @@ async function showReports() {
   api("GET", `${base()}/alerts`).then((a) => {
     alerts.replaceChildren(...a.items.map((x) => el("li", { "data-kind": x.kind }, `⚠ ${x.message}`)));
   }).catch(() => {});
+  const weekly = el("ul", { id: "r-weekly", class: "weekly", "aria-label": t("reports.weekly") });
+  api("GET", `${base()}/reports`).then((r) => {
+    weekly.replaceChildren(...(r.items.length ? r.items.map((w) => {
+      const url = `${base()}/reports/${w.week}`;
+      return el("li", { "data-week": w.week }, w.week, " · ",
+        el("a", { href: `${url}?format=html`, target: "_blank", rel: "noopener" }, t("reports.page")), " · ",
+        el("a", { href: `${url}?format=pdf`, target: "_blank", rel: "noopener" }, "PDF"), " · ",
+        el("a", { href: `${url}?format=csv` }, t("reports.csv")),
+        w.emailed_at ? ` · ✉ ${t("reports.emailed")}` : "");
+    }) : [el("li", {}, t("reports.none"))]));
+  }).catch(() => {});
   const charts = el("div", { id: "r-charts" });
   const draw = async () => {
     const q = `from=${from.value}&to=${to.value}`;
@@ -428,7 +447,8 @@ async function showReports() {
     charts.replaceChildren(figure("response-times", "reports.response"), figure("resolution", "reports.resolution"),
       figure("hour-of-week", "reports.heat"),
       figure("hot-words", "reports.words"), figure("watched-words", "reports.watched"),
-      figure("churn-risk", "reports.churn"));
+      figure("churn-risk", "reports.churn"), figure("funnel", "reports.funnel"),
+      figure("conversion", "reports.conversion"), figure("ctr", "reports.ctr"), figure("cost", "reports.cost"));
     try {
       const r = await api("GET", `${base()}/analytics/response-times?${q}`);
       summary.textContent = t("reports.summary", seconds(r.first_response.median_s), seconds(r.response.median_s),
@@ -439,7 +459,7 @@ async function showReports() {
     el("form", { class: "conv-head", id: "r-form" },
       el("label", { for: "r-from" }, t("reports.from")), from, el("label", { for: "r-to" }, t("reports.to")), to,
       el("button", { type: "submit", class: "primary", onclick: (ev) => { ev.preventDefault(); draw(); } }, t("reports.show"))),
-    alerts, summary, charts);
+    alerts, el("h3", {}, t("reports.weekly")), weekly, summary, charts);
   await draw();
 }
 
