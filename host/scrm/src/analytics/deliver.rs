@@ -39,14 +39,13 @@ pub struct Delivery {
 }
 
 /// The week whose report is due on `now` for a tenant created at `created_at`: the
-/// ISO week before the current one in `tz`, unless the tenant did not exist before
-/// it ended.
+/// ISO week before the current one in `tz`, when the tenant existed all of it.
 pub fn due_week(now: DateTime<Utc>, tz: chrono_tz::Tz, created_at: i64) -> Option<DateRange> {
     let today = now.with_timezone(&tz).date_naive();
     let week = DateRange::iso_week(&DateRange::week_name(today), tz)
         .ok()?
         .previous_week();
-    (created_at < week.bounds_ms().1).then_some(week)
+    (created_at <= week.bounds_ms().0).then_some(week)
 }
 
 impl Delivery {
