@@ -7,7 +7,9 @@
 //! - `promotion_below`: a promotion running today is used by less than its
 //!   `min_share` of the conversations since it started;
 //! - `plugin_quarantined`: one of the tenant's plugins is quarantined;
-//! - `churn_risk_high`: a customer at high churn risk (`scrm_analytics::churn`);
+//! - `churn_risk_high`: a customer at high churn risk (`scrm_analytics::churn`); its
+//!   raise sets the contact's field `churn_risk` to `high` (and its clearing clears
+//!   it), which the `win-back` flow reacts to;
 //! - `daily_cap_80`: a business number has reached 80 % of its daily cap (distinct
 //!   recipients of business-initiated messages in the last 24 hours);
 //! - each warning of the tenant's health report (`crate::warnings`), by its code:
@@ -203,6 +205,57 @@ async fn daily_caps(db: &Db, tenant: &str, defaults: Limits) -> Result<Vec<Condi
         .collect())
 }
 
+/// The contact field a high churn risk sets (`high`) and its end clears: flows
+/// such as `win-back` react to its change, and the CRM sees it.
+pub const CHURN_FIELD: &str = "churn_risk";
+
+/// Sets [`CHURN_FIELD`] on the contacts whose churn alert was raised, clears it on
+/// those whose alert cleared, and tells the flows (`field-changed`).
+fn churn_fields(
+    tx: &dyn scrm_store::Store,
+    tenant: &str,
+    raised: &[Alert],
+    cleared: &[Alert],
+) -> Result<(), StoreError> {
+    let now = scrm_store::now_ms();
+    let changes = raised
+        .iter()
+        .map(|a| (a, json!("high")))
+        .chain(cleared.iter().map(|a| (a, serde_json::Value::Null)));
+    for (alert, value) in changes {
+        let contact = alert
+            .subject
+            .strip_prefix("contact:")
+            .and_then(|c| c.parse::<i64>().ok());
+        let Some(contact) = contact.filter(|_| alert.kind == "churn_risk_high") else {
+            continue;
+        };
+        let old = scrm_store::CrmRepo::fields(tx, tenant, contact)?
+            .into_iter()
+            .find(|(n, _)| n == CHURN_FIELD)
+            .map(|(_, c)| c.value);
+        if old.as_ref() == Some(&value) {
+            continue;
+        }
+        let clock = scrm_store::crm::FieldClock {
+            value: value.clone(),
+            changed_at: now,
+            source: "whatsapp".into(),
+        };
+        scrm_store::CrmRepo::set_field(tx, tenant, contact, CHURN_FIELD, &clock)?;
+        scrm_store::CrmRepo::enqueue_contact(tx, tenant, contact)?;
+        crate::automation::emit(
+            tx,
+            tenant,
+            "field-changed",
+            contact,
+            &json!({"name": CHURN_FIELD, "old": old, "new": value}),
+            None,
+        )?;
+    }
+    Ok(())
+}
+
 /// Checks `tenant` now: the alerts raised and cleared; `None` when there is no such
 /// tenant.
 ///
@@ -219,7 +272,13 @@ pub async fn check(
     let holding = conditions(db, tenant, &ctx, limits).await?;
     let t = tenant.to_string();
     let (raised, cleared) = db
-        .write(move |c| scrm_store::transaction(c, |tx| AlertRepo::reconcile(tx, &t, &holding)))
+        .write(move |c| {
+            scrm_store::transaction(c, |tx| {
+                let (raised, cleared) = AlertRepo::reconcile(tx, &t, &holding)?;
+                churn_fields(tx, &t, &raised, &cleared)?;
+                Ok((raised, cleared))
+            })
+        })
         .await?;
     for a in &raised {
         tracing::warn!(tenant, kind = %a.kind, subject = %a.subject, message = %a.message, "alert raised");

@@ -80,6 +80,10 @@ pub struct Settings {
     /// Where alerts are posted (JSON, signed with the tenant secret
     /// `alert_webhook_secret`): an http(s) URL, or none.
     pub alert_webhook: Option<String>,
+    /// The flow that wins customers back (its sends are measured).
+    pub win_back_flow: String,
+    /// A customer sent the win-back is recovered when they order within this many days.
+    pub win_back_days: u32,
 }
 
 impl Default for Settings {
@@ -107,6 +111,8 @@ impl Default for Settings {
             report_recipients: Vec::new(),
             alert_emails: Vec::new(),
             alert_webhook: None,
+            win_back_flow: "win-back".into(),
+            win_back_days: 14,
         }
     }
 }
@@ -189,6 +195,12 @@ impl Settings {
             if let Some(bad) = list.iter().find(|a| !crate::mail::valid_address(a)) {
                 return Err(format!("{field}: {bad:?} is not an email address"));
             }
+        }
+        if !(1..=365).contains(&self.win_back_days) {
+            return Err(format!(
+                "win_back_days must be 1–365, got {}",
+                self.win_back_days
+            ));
         }
         if let Some(url) = &self.alert_webhook {
             let ok = url::Url::parse(url)
@@ -503,6 +515,50 @@ pub async fn churn(
         Ok((items, high))
     })
     .await
+}
+
+/// How the win-back flow did: its sends in a range, and the customers who ordered
+/// within `days` after theirs.
+#[derive(Debug, Clone, Serialize)]
+pub struct WinBack {
+    /// The flow.
+    pub flow: String,
+    /// The window, days.
+    pub days: u32,
+    /// Its sends in the range.
+    pub sent: u64,
+    /// Of them, followed by an order within the window.
+    pub recovered: u64,
+    /// `recovered / sent`.
+    pub rate: f64,
+}
+
+/// The win-back flow's success over the range.
+///
+/// # Errors
+/// On database failure.
+pub async fn win_back(
+    db: &Db,
+    tenant: &str,
+    ctx: &Context,
+    q: &Query,
+) -> Result<WinBack, StoreError> {
+    let (t, range) = (tenant.to_string(), q.range.bounds_ms());
+    let flow = ctx.settings.win_back_flow.clone();
+    let days = ctx.settings.win_back_days;
+    let window = i64::from(days) * 86_400_000;
+    let f = flow.clone();
+    let sends = db
+        .read(move |c| AnalyticsRepo::flow_recoveries(c, &t, range, &f, window))
+        .await?;
+    let recovered = sends.iter().filter(|r| **r).count() as u64;
+    Ok(WinBack {
+        flow,
+        days,
+        sent: sends.len() as u64,
+        recovered,
+        rate: scrm_analytics::stats::share(recovered, sends.len() as u64),
+    })
 }
 
 /// A promotion's watched words over the part of it inside the range.

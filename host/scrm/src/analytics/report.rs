@@ -140,6 +140,7 @@ async fn sales_week(
     };
     let f = super::sales::funnel(db, tenant, ctx, &q).await?;
     let s = super::sales::conversion(db, tenant, &q).await?;
+    let w = super::win_back(db, tenant, ctx, &q).await?;
     Ok(json!({
         "week": DateRange::week_name(range.from),
         "stages": f.stages,
@@ -150,6 +151,7 @@ async fn sales_week(
         "order_value": s.order_value,
         "close_rate": s.close_rate,
         "cycle_mean_days": s.cycle.all.mean_days,
+        "win_back": w,
     }))
 }
 

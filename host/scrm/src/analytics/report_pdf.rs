@@ -149,6 +149,18 @@ fn sales(r: &Value, out: &mut Vec<Block>) {
             String::new(),
         ]));
     }
+    let wb = &w["win_back"];
+    if wb["sent"].as_u64().unwrap_or(0) > 0 {
+        rows.push(row([
+            format!(
+                "win-back recovered (order within {} days)",
+                text(&wb["days"])
+            ),
+            format!("{} of {}", text(&wb["recovered"]), text(&wb["sent"])),
+            percent(&wb["rate"]),
+            String::new(),
+        ]));
+    }
     for c in w["close_rate"].as_array().into_iter().flatten() {
         rows.push(row([
             format!(

@@ -9,7 +9,7 @@ pub mod sales;
 use crate::params;
 use crate::sql::Conn;
 use crate::{StoreError, now_ms};
-use sales::{active_conversations, customers, first_orders, funnel_rows, sends};
+use sales::{active_conversations, customers, first_orders, flow_recoveries, funnel_rows, sends};
 use serde_json::Value;
 
 /// Which conversations count: all of the tenant's, or those of one business number,
@@ -280,6 +280,8 @@ crate::repo! {
         fn funnel_rows(tenant: &str, range: (i64, i64), scope: &Scope) -> Result<Vec<sales::FunnelRow>, StoreError>;
         /// Customers whose first order was placed in a range.
         fn first_orders(tenant: &str, range: (i64, i64)) -> Result<Vec<sales::FirstOrderRow>, StoreError>;
+        /// A flow's sends of a range, and whether each recipient ordered within the window.
+        fn flow_recoveries(tenant: &str, range: (i64, i64), flow: &str, window_ms: i64) -> Result<Vec<bool>, StoreError>;
         /// The business's sends of a range.
         fn sends(tenant: &str, range: (i64, i64), number: Option<&str>) -> Result<Vec<sales::SendRow>, StoreError>;
         /// The tenant's analytics settings.

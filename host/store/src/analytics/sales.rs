@@ -153,6 +153,32 @@ pub(crate) fn first_orders(
     )
 }
 
+/// The sends of flow `flow` accepted by Meta in `[from, to)`, each with whether its
+/// recipient placed an order within `window_ms` after it, oldest first.
+pub(crate) fn flow_recoveries(
+    conn: &Conn<'_>,
+    tenant: &str,
+    (from, to): (i64, i64),
+    flow: &str,
+    window_ms: i64,
+) -> Result<Vec<bool>, StoreError> {
+    let prefix = format!("flow:{flow}@%");
+    conn.query(
+        "SELECT CASE WHEN EXISTS (
+                    SELECT 1 FROM orders r JOIN contacts c ON c.id = r.contact_id
+                     WHERE r.tenant_id = o.tenant_id
+                       AND (c.wa_id = o.to_wa OR c.phone_e164 = '+' || o.to_wa)
+                       AND r.placed_at >= o.sent_at AND r.placed_at < o.sent_at + ?5)
+                THEN 1 ELSE 0 END
+         FROM outbox o
+         WHERE o.tenant_id = ?1 AND o.state = 'sent' AND o.sent_at >= ?2 AND o.sent_at < ?3
+           AND o.source LIKE ?4
+         ORDER BY o.sent_at, o.id",
+        params![tenant, from, to, prefix, window_ms],
+        |r| Ok(r.get::<i64>(0)? == 1),
+    )
+}
+
 /// A message the business sent, with what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendRow {
@@ -374,6 +400,19 @@ mod tests {
                 assert!(s[0].pricing.as_deref().unwrap().contains("PMP"), "{b}");
                 assert_eq!((s[1].links, s[1].read_at, s[1].pricing.as_deref()), (0, None, None));
                 assert!(sends(c, "acme", week, Some("200"))?.is_empty(), "{b}");
+                // Win-back sends: one to Anna's number two days before her order.
+                c.execute(
+                    "INSERT INTO outbox (tenant_id, phone_number_id, to_wa, kind, category, body, source, state,
+                                         not_before, wamid, created_at, updated_at, sent_at)
+                     VALUES ('acme', '100', '391', 'template', 'marketing', '{}', 'flow:win-back@1', 'sent', 0,
+                             'wb1', ?1, ?1, ?1),
+                            ('acme', '100', '392', 'template', 'marketing', '{}', 'flow:win-back@1', 'sent', 0,
+                             'wb2', ?1, ?1, ?1)",
+                    params![11 * DAY],
+                )?;
+                let r = flow_recoveries(c, "acme", week, "win-back", 14 * DAY)?;
+                assert_eq!(r, [true, false], "{b}");
+                assert_eq!(flow_recoveries(c, "acme", week, "win-back", DAY)?, [false, false], "{b}: outside the window");
                 Ok(())
             })
             .unwrap();

@@ -332,7 +332,8 @@ async fn churn_risk(
         )
     });
     Ok(Output {
-        json: json!({"as_of": q.range.to.to_string(), "high": high, "items": items}),
+        json: json!({"as_of": q.range.to.to_string(), "high": high, "items": items,
+                     "win_back": analytics::win_back(&state.db, tenant, ctx, q).await?}),
         rows,
         svg,
     })
