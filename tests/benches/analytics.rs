@@ -6,7 +6,9 @@
 //! The data: customers' texts from the Bitext customer-service corpus
 //! (`../shared/fixtures/intents`, 3,568 real requests); each conversation turn is two
 //! customer messages, an agent's answer 3–8 minutes later (recorded in the outbox as
-//! `inbox person:N`, round-robin over the agents) and a flow's follow-up. Generated in
+//! `inbox person:N`, round-robin over the agents) and a flow's follow-up; the sales
+//! side (first contacts spread over the weeks, sends with statuses, links and clicks,
+//! orders) is described at [`sales`]. Generated in
 //! the database with one `INSERT … SELECT` per table (a recursive series), so the
 //! benchmark times the reads, not the load.
 //!
@@ -83,31 +85,23 @@ async fn generate(host: &Host, messages: usize, agents: &[i64]) -> Duration {
             c.execute(
                 &format!(
                     "{} INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
-                                            text, content, context, raw, status, created_at, sender)
+                                            text, content, context, raw, status, created_at, sender, classification)
                      SELECT 'acme', {first_conv} + (s.i / 4) % {contacts}, {first_contact} + (s.i / 4) % {contacts},
                             'wamid.bench.' || s.i,
-                            CASE WHEN s.i % 4 < 2 THEN 'inbound' ELSE 'outbound' END, 'text', {at},
+                            CASE WHEN s.i % 4 < 2 THEN 'inbound' ELSE 'outbound' END,
+                            CASE WHEN s.i % 40 = 3 THEN 'video' ELSE 'text' END, {at},
                             CASE WHEN s.i % 4 < 2 THEN t.body ELSE 'Thank you, we are on it' END,
                             '{{}}', '{{}}', '{{}}', CASE WHEN s.i % 4 < 2 THEN 'received' ELSE 'read' END, {at},
                             CASE s.i % 4 WHEN 2 THEN 'inbox person:' || ({first_agent} + (s.i / 4) % {n_agents})
-                                         WHEN 3 THEN 'flow:quick-replies@1' END
+                                         WHEN 3 THEN 'flow:quick-replies@1' END,
+                            CASE WHEN s.i % 40 = 0 THEN '{{\"intent\": {{\"name\": \"price-inquiry\", \"confidence\": 0.9}}}}' END
                      FROM s JOIN bench_texts t ON t.id = (s.i * 7919) % {n_texts}",
                     series(total),
                     n_agents = AGENTS
                 ),
                 &[],
             )?;
-            c.execute(
-                &format!(
-                    "INSERT INTO outbox (tenant_id, phone_number_id, to_wa, kind, category, body, source, state,
-                                         not_before, created_at, updated_at, wamid, sent_at)
-                     SELECT 'acme', '{PN}', '39300', 'text', 'service', '{{}}',
-                            m.sender,
-                            'sent', m.timestamp, m.timestamp, m.timestamp, m.wamid, m.timestamp
-                     FROM messages m WHERE m.tenant_id = 'acme' AND m.direction = 'outbound'"
-                ),
-                &[],
-            )?;
+            sales(c, base, span, first_conv, first_contact)?;
             c.execute("DROP TABLE bench_texts", &[])?;
             Ok(())
         })
@@ -115,6 +109,96 @@ async fn generate(host: &Host, messages: usize, agents: &[i64]) -> Duration {
     .await
     .expect("generate the tenant");
     started.elapsed()
+}
+
+/// The sales side of the generated tenant: each conversation's first message spread
+/// over the 26 weeks (new customers keep arriving); the business's messages in the
+/// outbox (a flow's follow-ups as marketing templates, a tenth of the answers with a
+/// tracked link, a third of those clicked), Meta's statuses (all delivered, two in
+/// three read, priced per message) and an order from every fourth customer a few
+/// days after their first contact (card, cash on delivery or bank transfer; paid,
+/// placed or cancelled).
+fn sales(
+    c: &scrm_store::Conn<'_>,
+    base: i64,
+    span: i64,
+    first_conv: i64,
+    first_contact: i64,
+) -> Result<(), scrm_store::StoreError> {
+    let n: i64 = c.query_one(
+        "SELECT COUNT(*) FROM conversations WHERE tenant_id = 'acme'",
+        &[],
+        |r| r.get(0),
+    )?;
+    c.execute(
+        &format!(
+            "UPDATE conversations SET first_message_at = {base} + (id - {first_conv}) * {span} / {n}
+             WHERE tenant_id = 'acme'"
+        ),
+        &[],
+    )?;
+    c.execute(
+        &format!(
+            "INSERT INTO outbox (tenant_id, phone_number_id, to_wa, kind, category, body, source, state,
+                                 not_before, created_at, updated_at, wamid, sent_at)
+             SELECT 'acme', '{PN}', '39347' || (1000000 + m.contact_id - {first_contact}),
+                    CASE WHEN m.sender LIKE 'flow:%' THEN 'template' ELSE 'text' END,
+                    CASE WHEN m.sender LIKE 'flow:%' THEN 'marketing' ELSE 'service' END,
+                    CASE WHEN m.id % 7 = 0 THEN '{{\"text\": {{\"body\": \"Ecco 🔥\"}}}}' ELSE '{{}}' END,
+                    m.sender, 'sent', m.timestamp, m.timestamp, m.timestamp, m.wamid, m.timestamp
+             FROM messages m WHERE m.tenant_id = 'acme' AND m.direction = 'outbound'"
+        ),
+        &[],
+    )?;
+    c.execute(
+        "INSERT INTO message_statuses (tenant_id, wamid, status, timestamp, raw, created_at, pricing)
+         SELECT 'acme', o.wamid, 'delivered', o.sent_at + 2000, '{}', o.sent_at + 2000,
+                CASE WHEN o.kind = 'template'
+                     THEN '{\"billable\": true, \"pricing_model\": \"PMP\", \"category\": \"marketing\"}'
+                     ELSE '{\"billable\": false, \"pricing_model\": \"PMP\", \"category\": \"service\"}' END
+         FROM outbox o WHERE o.tenant_id = 'acme'",
+        &[],
+    )?;
+    c.execute(
+        "INSERT INTO message_statuses (tenant_id, wamid, status, timestamp, raw, created_at)
+         SELECT 'acme', o.wamid, 'read', o.sent_at + 60000, '{}', o.sent_at + 60000
+         FROM outbox o WHERE o.tenant_id = 'acme' AND o.id % 3 <> 0",
+        &[],
+    )?;
+    c.execute(
+        "INSERT INTO links (token, tenant_id, outbox_id, recipient, url, created_at)
+         SELECT 'tok' || o.id, 'acme', o.id, o.to_wa, 'https://shop.example/p', o.sent_at
+         FROM outbox o WHERE o.tenant_id = 'acme' AND o.id % 10 = 0",
+        &[],
+    )?;
+    c.execute(
+        "INSERT INTO link_clicks (token, tenant_id, clicked_at)
+         SELECT l.token, 'acme', l.created_at + 120000 FROM links l
+         JOIN outbox o ON o.id = l.outbox_id WHERE l.tenant_id = 'acme' AND o.id % 30 = 0",
+        &[],
+    )?;
+    // What the status and click paths keep on each send's outbox row as they happen
+    // (the same statements as migration 0031's backfill).
+    let rollup = include_str!("../../host/store/src/migrations/0031_send_rollup.sql");
+    for stmt in rollup
+        .split(';')
+        .filter(|s| s.contains("UPDATE outbox SET"))
+    {
+        let stmt = &stmt[stmt.find("UPDATE").expect("an update")..];
+        c.execute(stmt, &[])?;
+    }
+    c.execute(
+        "INSERT INTO orders (tenant_id, order_id, source, contact_id, placed_at, total, currency,
+                             payment_method, state, paid_at, updated_at)
+         SELECT 'acme', 'B-' || cv.contact_id, 'api', cv.contact_id,
+                cv.first_message_at + (cv.contact_id % 7) * 86400000, 20 + cv.contact_id % 80, 'EUR',
+                CASE cv.contact_id % 3 WHEN 0 THEN 'card' WHEN 1 THEN 'cash_on_delivery' ELSE 'bank_transfer' END,
+                CASE cv.contact_id % 5 WHEN 0 THEN 'cancelled' WHEN 1 THEN 'placed' ELSE 'paid' END,
+                NULL, cv.first_message_at
+         FROM conversations cv WHERE cv.tenant_id = 'acme' AND cv.contact_id % 4 = 0",
+        &[],
+    )?;
+    Ok(())
 }
 
 /// The median of `runs` timed GETs of `path`, and the last answer's size.
@@ -144,6 +228,10 @@ const ENDPOINTS: &[&str] = &[
     "hot-words",
     "watched-words",
     "churn-risk",
+    "funnel",
+    "conversion",
+    "ctr",
+    "cost",
 ];
 
 #[tokio::main]
@@ -156,7 +244,7 @@ async fn main() {
         .map(|e| (e.to_string(), Vec::new()))
         .collect();
     let mut loads = Vec::new();
-    let mut reports: Vec<(String, Vec<String>)> = ["json", "html"]
+    let mut reports: Vec<(String, Vec<String>)> = ["json", "html", "pdf"]
         .iter()
         .map(|f| (format!("reports/weekly?format={f}"), Vec::new()))
         .collect();
@@ -176,6 +264,7 @@ async fn main() {
             "PUT",
             "/v1/tenants/acme/analytics/settings",
             Some(serde_json::json!({"watched_words": ["refund", "cancel"],
+                "prices": {"currency": "EUR", "rates": {"IT": {"marketing": 0.0572, "utility": 0.0248}}},
                 "business_hours": {"mon": "09:00-18:00", "tue": "09:00-18:00", "wed": "09:00-18:00",
                                    "thu": "09:00-18:00", "fri": "09:00-18:00", "sat": "09:00-13:00"}})),
         )
@@ -204,6 +293,36 @@ async fn main() {
             "{b:?}: {} answered turns, median {} s; hot words {}",
             r["response"]["count"], r["response"]["median_s"], w["items"]
         );
+        let f = host
+            .ok("GET", "/v1/tenants/acme/analytics/funnel", None)
+            .await;
+        let e = host.ok("GET", "/v1/tenants/acme/analytics/ctr", None).await;
+        let cost = host
+            .ok("GET", "/v1/tenants/acme/analytics/cost", None)
+            .await;
+        let conv = host
+            .ok("GET", "/v1/tenants/acme/analytics/conversion", None)
+            .await;
+        assert!(f["stages"][4]["count"].as_u64() > Some(0), "{f}");
+        assert!(e["total"]["clicked"].as_u64() > Some(0), "{}", e["total"]);
+        assert!(cost["messages"]["charges"].as_u64() > Some(0), "{cost}");
+        assert!(conv["orders"].as_u64() > Some(0), "{conv}");
+        eprintln!(
+            "{b:?}: funnel {}; ctr {} of {} sends; {} charges, {} {}; {} orders",
+            f["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["count"].to_string())
+                .collect::<Vec<_>>()
+                .join(" → "),
+            e["total"]["ctr"],
+            e["total"]["sent"],
+            cost["messages"]["charges"],
+            cost["total"],
+            cost["messages"]["currency"],
+            conv["orders"]
+        );
         for (i, e) in ENDPOINTS.iter().enumerate() {
             let (t, size) = time(
                 &http,
@@ -217,7 +336,7 @@ async fn main() {
                 .1
                 .push(format!("{:.0} ms", t.as_secs_f64() * 1000.0));
         }
-        for (i, format) in ["json", "html"].iter().enumerate() {
+        for (i, format) in ["json", "html", "pdf"].iter().enumerate() {
             let path = format!("/v1/tenants/acme/reports/weekly?format={format}");
             let (t, size) = time(&http, &host.base, &path, runs).await;
             eprintln!("{b:?} weekly report ({format}): median {t:?} ({size} bytes)");

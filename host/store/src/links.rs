@@ -145,6 +145,12 @@ pub(crate) fn insert(
         )
         .map_err(|e| crate::conflict_on_unique(e, "link token", &l.token))?;
     }
+    if !links.is_empty() {
+        conn.execute(
+            "UPDATE outbox SET link_count = link_count + ?2 WHERE id = ?1",
+            params![outbox_id, links.len() as i64],
+        )?;
+    }
     Ok(())
 }
 
@@ -243,6 +249,10 @@ pub(crate) fn record_click(
          VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
         params![link.token, link.tenant_id, contact_id, at, user_agent],
         |r| r.get(0),
+    )?;
+    conn.execute(
+        "UPDATE outbox SET first_click_at = least(first_click_at, ?2) WHERE id = ?1",
+        params![link.outbox_id, at],
     )?;
     let message_id = match &link.wamid {
         Some(wamid) => conn.query_opt(

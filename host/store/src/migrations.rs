@@ -243,6 +243,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0029_reports.sql")),
     // 0030: when tenant secrets expire.
     M::up(include_str!("migrations/0030_secret_expiry.sql")),
+    // 0031: what became of each send, on its outbox row.
+    M::up(include_str!("migrations/0031_send_rollup.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -283,6 +285,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0028_orders.sql"),
     include_str!("migrations/postgres/0029_reports.sql"),
     include_str!("migrations/postgres/0030_secret_expiry.sql"),
+    include_str!("migrations/postgres/0031_send_rollup.sql"),
 ];
 
 #[cfg(test)]

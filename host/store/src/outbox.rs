@@ -332,6 +332,24 @@ pub(crate) fn mark_sent(
 ) -> Result<(), StoreError> {
     conn.execute("UPDATE outbox SET state = 'sent', wamid = ?2, sent_at = ?3, updated_at = ?3, wait_reason = NULL
          WHERE id = ?1", params![id, wamid, at])?;
+    // Statuses that raced ahead of Meta's answer are already recorded: roll them up.
+    if wamid.is_some() {
+        conn.execute(
+            "UPDATE outbox SET
+                 delivered_at = (SELECT MIN(s.timestamp) FROM message_statuses s
+                                  WHERE s.tenant_id = outbox.tenant_id AND s.wamid = outbox.wamid
+                                    AND s.status IN ('delivered', 'read')),
+                 read_at = (SELECT MIN(s.timestamp) FROM message_statuses s
+                             WHERE s.tenant_id = outbox.tenant_id AND s.wamid = outbox.wamid
+                               AND s.status = 'read'),
+                 pricing = (SELECT s.pricing FROM message_statuses s
+                             WHERE s.tenant_id = outbox.tenant_id AND s.wamid = outbox.wamid
+                               AND s.pricing IS NOT NULL ORDER BY s.id DESC LIMIT 1)
+             WHERE id = ?1 AND EXISTS (SELECT 1 FROM message_statuses s
+                                        WHERE s.tenant_id = outbox.tenant_id AND s.wamid = outbox.wamid)",
+            params![id],
+        )?;
+    }
     Ok(())
 }
 

@@ -196,9 +196,9 @@ pub async fn engagement(db: &Db, tenant: &str, q: &Query) -> Result<Engagement, 
     Ok(scrm_analytics::engagement::engagement(&sends))
 }
 
-/// What Meta bills for a send, if anything (see `scrm_analytics::cost`).
-fn charge(r: &SendRow) -> Option<Charge> {
-    let country = scrm_wire::phone::region_of_wa_id(&r.to_wa);
+/// What Meta bills for a send to a number of `country`, if anything (see
+/// `scrm_analytics::cost`).
+fn charge(r: &SendRow, country: Option<String>) -> Option<Charge> {
     let wamid = r.wamid.clone().unwrap_or_default();
     let json = |s: &Option<String>| {
         s.as_deref()
@@ -269,7 +269,18 @@ pub async fn cost(db: &Db, tenant: &str, ctx: &Context, q: &Query) -> Result<Cos
             ))
         })
         .await?;
-    let charges: Vec<Charge> = rows.iter().filter_map(charge).collect();
+    // Each recipient's country once: parsing a number is the costly part.
+    let mut countries: HashMap<&str, Option<String>> = HashMap::new();
+    let charges: Vec<Charge> = rows
+        .iter()
+        .filter_map(|r| {
+            let country = countries
+                .entry(r.to_wa.as_str())
+                .or_insert_with(|| scrm_wire::phone::region_of_wa_id(&r.to_wa))
+                .clone();
+            charge(r, country)
+        })
+        .collect();
     let prices = &ctx.settings.prices;
     let messages = scrm_analytics::cost::message_cost(&charges, prices);
     let days = (q.range.to - q.range.from).num_days() + 1;
@@ -322,31 +333,27 @@ mod tests {
     #[test]
     fn charges_follow_metas_pricing_then_the_estimate() {
         let pmp = r#"{"billable":true,"pricing_model":"PMP","category":"utility"}"#;
-        let c = charge(&row("template", "marketing", Some(pmp), None)).unwrap();
+        let it = || Some("IT".to_string());
+        let c = charge(&row("template", "marketing", Some(pmp), None), it()).unwrap();
         assert_eq!(
             (c.country.as_deref(), c.category.as_str()),
             (Some("IT"), "utility")
         );
         assert_eq!((c.key.as_str(), c.estimated), ("wamid.1", false));
         let free = r#"{"billable":false,"pricing_model":"PMP","category":"service"}"#;
-        assert_eq!(charge(&row("text", "service", Some(free), None)), None);
+        assert_eq!(
+            charge(&row("text", "service", Some(free), None), it()),
+            None
+        );
         let cbp = r#"{"billable":true,"pricing_model":"CBP","category":"marketing"}"#;
-        let c = charge(&row(
-            "template",
-            "marketing",
-            Some(cbp),
-            Some(r#"{"id":"c9"}"#),
-        ))
-        .unwrap();
+        let conv = Some(r#"{"id":"c9"}"#);
+        let c = charge(&row("template", "marketing", Some(cbp), conv), it()).unwrap();
         assert_eq!(c.key, "conversation:c9");
         // No status with pricing yet: a marketing template is estimated billable, a
         // service reply is not.
-        assert!(
-            charge(&row("template", "marketing", None, None))
-                .unwrap()
-                .estimated
-        );
-        assert_eq!(charge(&row("text", "service", None, None)), None);
+        let estimate = charge(&row("template", "marketing", None, None), it());
+        assert!(estimate.unwrap().estimated);
+        assert_eq!(charge(&row("text", "service", None, None), it()), None);
     }
 
     #[test]

@@ -126,8 +126,11 @@ pub(crate) fn first_orders(
 ) -> Result<Vec<FirstOrderRow>, StoreError> {
     conn.query(
         "WITH firsts AS (
-             SELECT contact_id, MIN(placed_at) AS placed_at FROM orders WHERE tenant_id = ?1
-             GROUP BY contact_id HAVING MIN(placed_at) >= ?2 AND MIN(placed_at) < ?3),
+             SELECT o.contact_id, MIN(o.placed_at) AS placed_at FROM orders o
+              WHERE o.tenant_id = ?1 AND o.placed_at >= ?2 AND o.placed_at < ?3
+                AND NOT EXISTS (SELECT 1 FROM orders p WHERE p.tenant_id = ?1
+                                  AND p.contact_id = o.contact_id AND p.placed_at < ?2)
+              GROUP BY o.contact_id),
          known AS (
              SELECT f.contact_id, f.placed_at,
                     (SELECT MIN(c.first_message_at) FROM conversations c
@@ -209,55 +212,39 @@ pub struct SendRow {
 }
 
 /// The business's messages accepted by Meta in `[from, to)` (of one number, when
-/// given), oldest first.
+/// given), oldest first: one range of the outbox, where what became of each send
+/// (delivered, read, links, first click, pricing) is kept as it happens.
 pub(crate) fn sends(
     conn: &Conn<'_>,
     tenant: &str,
     (from, to): (i64, i64),
     number: Option<&str>,
 ) -> Result<Vec<SendRow>, StoreError> {
-    let status = |what: &str, filter: &str| {
-        format!(
-            "(SELECT {what} FROM message_statuses s WHERE s.tenant_id = o.tenant_id AND s.wamid = o.wamid {filter})"
-        )
-    };
-    let sql = format!(
-        "SELECT o.kind, o.category, o.source, o.body, o.to_wa, o.wamid, {delivered}, {read},
-                (SELECT COUNT(*) FROM links l WHERE l.outbox_id = o.id),
-                (SELECT MIN(k.clicked_at) FROM links l JOIN link_clicks k ON k.token = l.token
-                  WHERE l.outbox_id = o.id),
-                {pricing}, {conversation}
-         FROM outbox o
-         WHERE o.tenant_id = ?1 AND o.state = 'sent' AND o.sent_at >= ?2 AND o.sent_at < ?3
-           AND o.kind <> 'read' AND (?4 IS NULL OR o.phone_number_id = ?4)
-         ORDER BY o.sent_at, o.id",
-        delivered = status("MIN(s.timestamp)", "AND s.status IN ('delivered', 'read')"),
-        read = status("MIN(s.timestamp)", "AND s.status = 'read'"),
-        pricing = status(
-            "s.pricing",
-            "AND s.pricing IS NOT NULL ORDER BY s.id DESC LIMIT 1"
-        ),
-        conversation = status(
-            "s.conversation",
-            "AND s.conversation IS NOT NULL ORDER BY s.id DESC LIMIT 1"
-        ),
-    );
-    conn.query(&sql, params![tenant, from, to, number], |r| {
-        Ok(SendRow {
-            kind: r.get(0)?,
-            category: r.get(1)?,
-            source: r.get(2)?,
-            body: r.get(3)?,
-            to_wa: r.get(4)?,
-            wamid: r.get(5)?,
-            delivered_at: r.get(6)?,
-            read_at: r.get(7)?,
-            links: r.get(8)?,
-            first_click: r.get(9)?,
-            pricing: r.get(10)?,
-            conversation: r.get(11)?,
-        })
-    })
+    conn.query(
+        "SELECT kind, category, source, body, to_wa, wamid, delivered_at, read_at, link_count,
+                first_click_at, pricing, conversation
+           FROM outbox
+          WHERE tenant_id = ?1 AND state = 'sent' AND sent_at >= ?2 AND sent_at < ?3
+            AND kind <> 'read' AND (?4 IS NULL OR phone_number_id = ?4)
+          ORDER BY sent_at, id",
+        params![tenant, from, to, number],
+        |r| {
+            Ok(SendRow {
+                kind: r.get(0)?,
+                category: r.get(1)?,
+                source: r.get(2)?,
+                body: r.get(3)?,
+                to_wa: r.get(4)?,
+                wamid: r.get(5)?,
+                delivered_at: r.get(6)?,
+                read_at: r.get(7)?,
+                links: r.get(8)?,
+                first_click: r.get(9)?,
+                pricing: r.get(10)?,
+                conversation: r.get(11)?,
+            })
+        },
+    )
 }
 
 #[cfg(test)]
@@ -323,10 +310,22 @@ mod tests {
         at: i64,
         pricing: Option<&str>,
     ) -> Result<(), StoreError> {
-        c.execute(
-            "INSERT INTO message_statuses (tenant_id, wamid, status, timestamp, raw, created_at, pricing)
-             VALUES ('acme', ?1, ?2, ?3, '{}', ?3, ?4)",
-            params![wamid, status, at, pricing],
+        // As the webhook pipeline records it.
+        let pricing: Option<serde_json::Value> = pricing.map(|p| serde_json::from_str(p).unwrap());
+        let raw = serde_json::json!({});
+        crate::messages::record_status(
+            c,
+            &crate::messages::NewStatus {
+                tenant: "acme",
+                wamid,
+                status,
+                timestamp: at,
+                recipient_id: None,
+                errors: None,
+                pricing: pricing.as_ref(),
+                conversation: None,
+                raw: &raw,
+            },
         )?;
         Ok(())
     }
@@ -382,16 +381,13 @@ mod tests {
                 sent(c, ("s2", "text", 12 * DAY), r#"{"text":{"body":"ciao"}}"#)?;
                 status(c, "s1", "delivered", 11 * DAY + 1_000, Some(r#"{"billable":true,"pricing_model":"PMP","category":"marketing"}"#))?;
                 status(c, "s1", "read", 11 * DAY + 5_000, None)?;
-                c.execute(
-                    "INSERT INTO links (token, tenant_id, outbox_id, recipient, url, created_at)
-                     VALUES ('tok', 'acme', ?1, '393471111111', 'https://shop.example/x', 0)",
-                    params![id],
-                )?;
+                let link = crate::links::NewLink {
+                    token: "tok".into(),
+                    url: "https://shop.example/x".into(),
+                };
+                crate::links::insert(c, "acme", id, "393471111111", &[link])?;
                 for at in [11 * DAY + 9_000, 11 * DAY + 7_000] {
-                    c.execute(
-                        "INSERT INTO link_clicks (token, tenant_id, clicked_at) VALUES ('tok', 'acme', ?1)",
-                        params![at],
-                    )?;
+                    crate::links::record_click(c, "tok", None, at)?;
                 }
                 let s = sends(c, "acme", week, None)?;
                 assert_eq!(s.len(), 2, "{b}");

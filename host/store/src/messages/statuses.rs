@@ -95,10 +95,39 @@ pub(crate) fn record_status(
             s.conversation.map(serde_json::Value::to_string),
         ],
     )?;
+    if n == 1 {
+        roll_up(conn, s)?;
+    }
     Ok(StatusOutcome {
         inserted: n == 1,
         message_status: sync_status(conn, s.tenant, s.wamid)?,
     })
+}
+
+/// Keeps what a status says on the send's outbox row (the analytics read it there):
+/// when it was first delivered and read, Meta's pricing and conversation.
+fn roll_up(conn: &Conn<'_>, s: &NewStatus<'_>) -> Result<(), StoreError> {
+    let delivered = matches!(s.status, "delivered" | "read");
+    if !delivered && s.pricing.is_none() && s.conversation.is_none() {
+        return Ok(());
+    }
+    conn.execute(
+        "UPDATE outbox SET
+             delivered_at = CASE WHEN ?3 = 1 THEN least(delivered_at, ?4) ELSE delivered_at END,
+             read_at = CASE WHEN ?5 = 1 THEN least(read_at, ?4) ELSE read_at END,
+             pricing = coalesce(?6, pricing), conversation = coalesce(?7, conversation)
+         WHERE tenant_id = ?1 AND wamid = ?2",
+        params![
+            s.tenant,
+            s.wamid,
+            i64::from(delivered),
+            s.timestamp,
+            i64::from(s.status == "read"),
+            s.pricing.map(serde_json::Value::to_string),
+            s.conversation.map(serde_json::Value::to_string),
+        ],
+    )?;
+    Ok(())
 }
 
 /// The best status recorded for `wamid` by the forward-only order (`failed` above
