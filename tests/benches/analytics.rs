@@ -146,7 +146,7 @@ fn sales(
                     CASE WHEN m.sender LIKE 'flow:%' THEN 'marketing' ELSE 'service' END,
                     CASE WHEN m.id % 7 = 0 THEN '{{\"text\": {{\"body\": \"Ecco 🔥\"}}}}' ELSE '{{}}' END,
                     m.sender, 'sent', m.timestamp, m.timestamp, m.timestamp, m.wamid, m.timestamp
-             FROM messages m WHERE m.tenant_id = 'acme' AND m.direction = 'outbound'"
+             FROM messages m WHERE m.tenant_id = 'acme' AND m.direction = 'outbound' ORDER BY m.id"
         ),
         &[],
     )?;

@@ -112,11 +112,7 @@ pub async fn conditions(
             });
         }
     }
-    let q = Query {
-        range: week,
-        scope: Scope::default(),
-        limit: 1_000,
-    };
+    let q = Query::tenant_wide(week, 1_000);
     for c in super::churn(db, tenant, ctx, &q)
         .await?
         .0

@@ -236,6 +236,17 @@ pub struct Query {
     pub limit: usize,
 }
 
+impl Query {
+    /// The whole tenant (every number, team and agent) over `range`.
+    pub fn tenant_wide(range: DateRange, limit: usize) -> Self {
+        Query {
+            range,
+            scope: Scope::default(),
+            limit,
+        }
+    }
+}
+
 /// Why a metric was not computed.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyticsError {

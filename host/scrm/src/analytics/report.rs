@@ -9,7 +9,6 @@
 
 use super::{Context, Query, resolution, responses};
 use scrm_analytics::DateRange;
-use scrm_store::analytics::Scope;
 use scrm_store::{Db, PeopleRepo, StoreError};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -71,11 +70,7 @@ async fn service_week(
     ctx: &Context,
     range: DateRange,
 ) -> Result<ServiceWeek, StoreError> {
-    let q = Query {
-        range,
-        scope: Scope::default(),
-        limit: 0,
-    };
+    let q = Query::tenant_wide(range, 0);
     let r = responses(db, tenant, ctx, &q).await?;
     let res = resolution(db, tenant, &q).await?;
     let t = tenant.to_string();
@@ -133,11 +128,7 @@ async fn sales_week(
     ctx: &Context,
     range: DateRange,
 ) -> Result<Value, StoreError> {
-    let q = Query {
-        range,
-        scope: Scope::default(),
-        limit: 0,
-    };
+    let q = Query::tenant_wide(range, 0);
     let f = super::sales::funnel(db, tenant, ctx, &q).await?;
     let s = super::sales::conversion(db, tenant, &q).await?;
     let w = super::win_back(db, tenant, ctx, &q).await?;
@@ -162,11 +153,7 @@ async fn cost_week(
     ctx: &Context,
     range: DateRange,
 ) -> Result<Value, StoreError> {
-    let q = Query {
-        range,
-        scope: Scope::default(),
-        limit: 0,
-    };
+    let q = Query::tenant_wide(range, 0);
     let c = super::sales::cost(db, tenant, ctx, &q).await?;
     let e = &c.effectiveness;
     Ok(json!({
