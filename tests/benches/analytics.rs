@@ -140,12 +140,13 @@ fn sales(
     c.execute(
         &format!(
             "INSERT INTO outbox (tenant_id, phone_number_id, to_wa, kind, category, body, source, state,
-                                 not_before, created_at, updated_at, wamid, sent_at)
+                                 not_before, created_at, updated_at, wamid, sent_at, country)
              SELECT 'acme', '{PN}', '39347' || (1000000 + m.contact_id - {first_contact}),
                     CASE WHEN m.sender LIKE 'flow:%' THEN 'template' ELSE 'text' END,
                     CASE WHEN m.sender LIKE 'flow:%' THEN 'marketing' ELSE 'service' END,
                     CASE WHEN m.id % 7 = 0 THEN '{{\"text\": {{\"body\": \"Ecco 🔥\"}}}}' ELSE '{{}}' END,
-                    m.sender, 'sent', m.timestamp, m.timestamp, m.timestamp, m.wamid, m.timestamp
+                    m.sender, 'sent', m.timestamp, m.timestamp, m.timestamp, m.wamid, m.timestamp,
+                    'IT'
              FROM messages m WHERE m.tenant_id = 'acme' AND m.direction = 'outbound' ORDER BY m.id"
         ),
         &[],

@@ -527,6 +527,13 @@ mod tests {
                 assert_eq!(link.wamid.as_deref(), Some("wamid.out1"));
                 assert_eq!(for_outbox(c, "acme", item.id)?.len(), 2);
                 assert!(for_outbox(c, "beta", item.id)?.is_empty());
+                // The send's row keeps its link count, first click and country.
+                let kept: (i64, Option<i64>, Option<String>) = c.query_one(
+                    "SELECT link_count, first_click_at, country FROM outbox WHERE id = ?1",
+                    params![item.id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?;
+                assert_eq!(kept, (2, Some(2_000), Some("IT".to_string())));
                 Ok(())
             })
             .unwrap();

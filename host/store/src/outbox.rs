@@ -139,8 +139,8 @@ pub(crate) fn enqueue(conn: &Conn<'_>, s: &NewSend<'_>) -> Result<(OutboxItem, b
     }
     let now = now_ms();
     let id: i64 = conn.query_one("INSERT INTO outbox (tenant_id, phone_number_id, to_wa, kind, category, body, idempotency_key,
-                             source, state, wait_reason, not_before, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?11, ?11)
+                             source, state, wait_reason, not_before, created_at, updated_at, country)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?11, ?11, ?12)
          RETURNING id", params![
         s.tenant,
         s.phone_number_id,
@@ -152,7 +152,8 @@ pub(crate) fn enqueue(conn: &Conn<'_>, s: &NewSend<'_>) -> Result<(OutboxItem, b
         s.source,
         s.wait_reason,
         s.not_before,
-        now
+        now,
+        scrm_wire::phone::region_of_wa_id(s.to)
     ], |r| r.get(0))?;
     Ok((get_by_id(conn, id)?.expect("the row just inserted"), true))
 }

@@ -269,15 +269,19 @@ pub async fn cost(db: &Db, tenant: &str, ctx: &Context, q: &Query) -> Result<Cos
             ))
         })
         .await?;
-    // Each recipient's country once: parsing a number is the costly part.
+    // The country is kept on each send when it is queued; older sends have their
+    // recipient's number parsed here, once per recipient (the costly part).
     let mut countries: HashMap<&str, Option<String>> = HashMap::new();
     let charges: Vec<Charge> = rows
         .iter()
         .filter_map(|r| {
-            let country = countries
-                .entry(r.to_wa.as_str())
-                .or_insert_with(|| scrm_wire::phone::region_of_wa_id(&r.to_wa))
-                .clone();
+            let country = match &r.country {
+                Some(c) => Some(c.clone()),
+                None => countries
+                    .entry(r.to_wa.as_str())
+                    .or_insert_with(|| scrm_wire::phone::region_of_wa_id(&r.to_wa))
+                    .clone(),
+            };
             charge(r, country)
         })
         .collect();
@@ -327,6 +331,7 @@ mod tests {
             first_click: None,
             pricing: pricing.map(str::to_owned),
             conversation: conversation.map(str::to_owned),
+            country: None,
         }
     }
 

@@ -132,10 +132,11 @@ pub(crate) fn first_orders(
                                   AND p.contact_id = o.contact_id AND p.placed_at < ?2)
               GROUP BY o.contact_id),
          known AS (
-             SELECT f.contact_id, f.placed_at,
-                    (SELECT MIN(c.first_message_at) FROM conversations c
-                      WHERE c.tenant_id = ?1 AND c.contact_id = f.contact_id) AS first_contact
-             FROM firsts f)
+             -- A join, not a correlated MIN: SQLite would walk the first-message
+             -- index for each customer instead of their conversations.
+             SELECT f.contact_id, f.placed_at, MIN(c.first_message_at) AS first_contact
+             FROM firsts f LEFT JOIN conversations c ON c.tenant_id = ?1 AND c.contact_id = f.contact_id
+             GROUP BY f.contact_id, f.placed_at)
          SELECT k.contact_id, k.first_contact, k.placed_at,
                 CASE WHEN EXISTS (
                     SELECT 1 FROM conversations c JOIN messages m ON m.conversation_id = c.id
@@ -209,6 +210,9 @@ pub struct SendRow {
     pub pricing: Option<String>,
     /// The newest status's `conversation` object, JSON.
     pub conversation: Option<String>,
+    /// The recipient's country, as found when the send was queued (`None` for
+    /// sends queued before scrm kept it, or to a number it could not place).
+    pub country: Option<String>,
 }
 
 /// The business's messages accepted by Meta in `[from, to)` (of one number, when
@@ -222,7 +226,7 @@ pub(crate) fn sends(
 ) -> Result<Vec<SendRow>, StoreError> {
     conn.query(
         "SELECT kind, category, source, body, to_wa, wamid, delivered_at, read_at, link_count,
-                first_click_at, pricing, conversation
+                first_click_at, pricing, conversation, country
            FROM outbox
           WHERE tenant_id = ?1 AND state = 'sent' AND sent_at >= ?2 AND sent_at < ?3
             AND kind <> 'read' AND (?4 IS NULL OR phone_number_id = ?4)
@@ -242,6 +246,7 @@ pub(crate) fn sends(
                 first_click: r.get(9)?,
                 pricing: r.get(10)?,
                 conversation: r.get(11)?,
+                country: r.get(12)?,
             })
         },
     )

@@ -9,6 +9,7 @@ ALTER TABLE outbox ADD COLUMN link_count BIGINT NOT NULL DEFAULT 0;  -- tracked 
 ALTER TABLE outbox ADD COLUMN first_click_at BIGINT; -- first click on any of them, Unix ms
 ALTER TABLE outbox ADD COLUMN pricing TEXT;           -- the latest status's pricing object, JSON
 ALTER TABLE outbox ADD COLUMN conversation TEXT;      -- the latest status's conversation object, JSON
+ALTER TABLE outbox ADD COLUMN country TEXT;           -- the recipient's country (ISO 3166), set when queued; Meta prices by it
 
 UPDATE outbox SET
     delivered_at = (SELECT MIN(s.timestamp) FROM message_statuses s
