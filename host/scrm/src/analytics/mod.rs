@@ -247,6 +247,41 @@ impl Query {
     }
 }
 
+/// A tenant's people by id, for the names in tables and charts.
+#[derive(Debug, Clone)]
+pub struct Names(Vec<(i64, String)>);
+
+impl Names {
+    /// The tenant's people.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn of(db: &Db, tenant: &str) -> Result<Self, StoreError> {
+        let t = tenant.to_string();
+        let people = db
+            .read(move |c| scrm_store::PeopleRepo::people(c, &t))
+            .await?;
+        Ok(Names(people.into_iter().map(|p| (p.id, p.name)).collect()))
+    }
+
+    /// Person `id`'s name, or `#id` for one no longer there.
+    pub fn get(&self, id: i64) -> String {
+        self.0
+            .iter()
+            .find(|(p, _)| *p == id)
+            .map_or_else(|| format!("#{id}"), |(_, n)| n.clone())
+    }
+}
+
+/// A JSON value as a table cell: a string bare, null empty, anything else as JSON.
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 /// Why a metric was not computed.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyticsError {

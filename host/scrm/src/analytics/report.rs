@@ -7,9 +7,10 @@
 //! - **cost effectiveness**: message cost, cost per conversation and per new
 //!   customer against the tenant's range ($0.8–1.2 by default).
 
+use super::cell;
 use super::{Context, Query, resolution, responses};
 use scrm_analytics::DateRange;
-use scrm_store::{Db, PeopleRepo, StoreError};
+use scrm_store::{Db, StoreError};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -73,14 +74,8 @@ async fn service_week(
     let q = Query::tenant_wide(range, 0);
     let r = responses(db, tenant, ctx, &q).await?;
     let res = resolution(db, tenant, &q).await?;
-    let t = tenant.to_string();
-    let people = db.read(move |c| PeopleRepo::people(c, &t)).await?;
-    let name = |id: i64| {
-        people
-            .iter()
-            .find(|p| p.id == id)
-            .map_or_else(|| format!("#{id}"), |p| p.name.clone())
-    };
+    let names = super::Names::of(db, tenant).await?;
+    let name = |id: i64| names.get(id);
     let mut ids: Vec<i64> = r
         .agents
         .iter()
@@ -233,9 +228,9 @@ pub fn rows(report: &Value) -> Vec<Vec<String>> {
         ] {
             out.push(vec![
                 "service".into(),
-                text(&w["week"]),
+                cell(&w["week"]),
                 m.into(),
-                text(&w[m]),
+                cell(&w[m]),
             ]);
         }
         for a in w["agents"].as_array().into_iter().flatten() {
@@ -247,10 +242,10 @@ pub fn rows(report: &Value) -> Vec<Vec<String>> {
                 "resolution_rate",
             ] {
                 out.push(vec![
-                    format!("agent:{}", text(&a["name"])),
-                    text(&w["week"]),
+                    format!("agent:{}", cell(&a["name"])),
+                    cell(&w["week"]),
                     m.into(),
-                    text(&a[m]),
+                    cell(&a[m]),
                 ]);
             }
         }
@@ -265,17 +260,17 @@ fn sales_and_cost_rows(report: &Value, out: &mut Vec<Vec<String>>) {
         for st in w["stages"].as_array().into_iter().flatten() {
             out.push(vec![
                 "sales".into(),
-                text(&w["week"]),
-                text(&st["stage"]),
-                text(&st["count"]),
+                cell(&w["week"]),
+                cell(&st["stage"]),
+                cell(&st["count"]),
             ]);
         }
         for m in ["overall", "conversion_rate", "orders", "cycle_mean_days"] {
             out.push(vec![
                 "sales".into(),
-                text(&w["week"]),
+                cell(&w["week"]),
                 m.into(),
-                text(&w[m]),
+                cell(&w[m]),
             ]);
         }
         let c = &report["cost"][key];
@@ -288,16 +283,8 @@ fn sales_and_cost_rows(report: &Value, out: &mut Vec<Vec<String>>) {
             "new_customers",
             "acquisition_cost",
         ] {
-            out.push(vec!["cost".into(), text(&c["week"]), m.into(), text(&c[m])]);
+            out.push(vec!["cost".into(), cell(&c["week"]), m.into(), cell(&c[m])]);
         }
-    }
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The weekly reports (see `report`) as a PDF: the same three sections and numbers
 //! as the HTML page, as tables.
 
+use super::cell;
 use super::pdf::{Block, document};
 use serde_json::Value;
 
@@ -15,14 +16,6 @@ fn minutes(v: &Value) -> String {
 
 fn percent(v: &Value) -> String {
     format!("{:.1} %", num(v) * 100.0)
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 fn missed(ok: &Value, value: String) -> String {
@@ -42,14 +35,14 @@ fn service(r: &Value, out: &mut Vec<Block>) {
     let (w, p) = (&s["this_week"], &s["previous_week"]);
     out.push(Block::Heading(format!(
         "Service efficiency — {}",
-        text(&r["week"])
+        cell(&r["week"])
     )));
     out.push(Block::Table(vec![
         row([
             "measure".into(),
             "target".into(),
-            text(&w["week"]),
-            text(&p["week"]),
+            cell(&w["week"]),
+            cell(&p["week"]),
         ]),
         row([
             "mean response (min:s)".into(),
@@ -92,8 +85,8 @@ fn service(r: &Value, out: &mut Vec<Block>) {
             String::new()
         };
         agents.push(row([
-            format!("{}{flag}", text(&a["name"])),
-            text(&a["answered"]),
+            format!("{}{flag}", cell(&a["name"])),
+            cell(&a["answered"]),
             minutes(&a["mean_s"]),
             percent(&a["resolution_rate"]),
         ]));
@@ -106,13 +99,13 @@ fn sales(r: &Value, out: &mut Vec<Block>) {
     let (w, p) = (&s["this_week"], &s["previous_week"]);
     out.push(Block::Heading(format!(
         "Sales funnel — {}",
-        text(&r["week"])
+        cell(&r["week"])
     )));
     let mut rows = vec![row([
         "stage".into(),
-        text(&w["week"]),
+        cell(&w["week"]),
         "of previous".into(),
-        text(&p["week"]),
+        cell(&p["week"]),
     ])];
     let before = p["stages"].as_array();
     for (i, st) in w["stages"].as_array().into_iter().flatten().enumerate() {
@@ -120,10 +113,10 @@ fn sales(r: &Value, out: &mut Vec<Block>) {
             .and_then(|b| b.get(i))
             .map_or(Value::Null, |b| b["count"].clone());
         rows.push(row([
-            text(&st["stage"]).replace('_', " "),
-            text(&st["count"]),
+            cell(&st["stage"]).replace('_', " "),
+            cell(&st["count"]),
             percent(&st["of_previous"]),
-            text(&prev),
+            cell(&prev),
         ]));
     }
     rows.push(row([
@@ -137,14 +130,14 @@ fn sales(r: &Value, out: &mut Vec<Block>) {
     ]));
     rows.push(row([
         "orders".into(),
-        text(&w["orders"]),
+        cell(&w["orders"]),
         String::new(),
-        text(&p["orders"]),
+        cell(&p["orders"]),
     ]));
     for v in w["order_value"].as_array().into_iter().flatten() {
         rows.push(row([
-            format!("average order value ({})", text(&v["currency"])),
-            text(&v["average"]),
+            format!("average order value ({})", cell(&v["currency"])),
+            cell(&v["average"]),
             String::new(),
             String::new(),
         ]));
@@ -154,9 +147,9 @@ fn sales(r: &Value, out: &mut Vec<Block>) {
         rows.push(row([
             format!(
                 "win-back recovered (order within {} days)",
-                text(&wb["days"])
+                cell(&wb["days"])
             ),
-            format!("{} of {}", text(&wb["recovered"]), text(&wb["sent"])),
+            format!("{} of {}", cell(&wb["recovered"]), cell(&wb["sent"])),
             percent(&wb["rate"]),
             String::new(),
         ]));
@@ -165,10 +158,10 @@ fn sales(r: &Value, out: &mut Vec<Block>) {
         rows.push(row([
             format!(
                 "close rate, {}",
-                text(&c["payment_method"]).replace('_', " ")
+                cell(&c["payment_method"]).replace('_', " ")
             ),
             percent(&c["close_rate"]),
-            format!("of {}", text(&c["orders"])),
+            format!("of {}", cell(&c["orders"])),
             String::new(),
         ]));
     }
@@ -180,7 +173,7 @@ fn cost(r: &Value, out: &mut Vec<Block>) {
     let (w, p) = (&c["this_week"], &c["previous_week"]);
     out.push(Block::Heading(format!(
         "Cost effectiveness — {}",
-        text(&r["week"])
+        cell(&r["week"])
     )));
     if w["prices_configured"] != true {
         out.push(Block::Text(
@@ -189,12 +182,12 @@ fn cost(r: &Value, out: &mut Vec<Block>) {
         ));
     }
     let target = &c["targets"]["acquisition_cost"];
-    let line = |label: &str, key: &str| row([label.to_string(), text(&w[key]), text(&p[key])]);
+    let line = |label: &str, key: &str| row([label.to_string(), cell(&w[key]), cell(&p[key])]);
     out.push(Block::Table(vec![
         row([
-            format!("measure ({})", text(&w["currency"])),
-            text(&w["week"]),
-            text(&p["week"]),
+            format!("measure ({})", cell(&w["currency"])),
+            cell(&w["week"]),
+            cell(&p["week"]),
         ]),
         line("message cost", "message_cost"),
         line("fixed costs", "fixed_costs"),
@@ -204,15 +197,15 @@ fn cost(r: &Value, out: &mut Vec<Block>) {
         row([
             format!(
                 "acquisition cost per customer (target {}–{})",
-                text(&target[0]),
-                text(&target[1])
+                cell(&target[0]),
+                cell(&target[1])
             ),
             if w["on_target"] == true {
-                text(&w["acquisition_cost"])
+                cell(&w["acquisition_cost"])
             } else {
-                format!("{} (outside the range)", text(&w["acquisition_cost"]))
+                format!("{} (outside the range)", cell(&w["acquisition_cost"]))
             },
-            text(&p["acquisition_cost"]),
+            cell(&p["acquisition_cost"]),
         ]),
     ]));
 }
@@ -221,15 +214,15 @@ fn cost(r: &Value, out: &mut Vec<Block>) {
 pub fn pdf(report: &Value) -> Vec<u8> {
     let mut blocks = vec![Block::Text(format!(
         "Weekly reports for {} to {} ({})",
-        text(&report["from"]),
-        text(&report["to"]),
-        text(&report["time_zone"])
+        cell(&report["from"]),
+        cell(&report["to"]),
+        cell(&report["time_zone"])
     ))];
     service(report, &mut blocks);
     sales(report, &mut blocks);
     cost(report, &mut blocks);
     document(
-        &format!("Weekly reports {}", text(&report["week"])),
+        &format!("Weekly reports {}", cell(&report["week"])),
         &blocks,
     )
 }

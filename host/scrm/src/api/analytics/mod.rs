@@ -6,7 +6,7 @@ mod sales;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::analytics::{self, Context, METRICS, Query, Settings, charts};
+use crate::analytics::{self, Context, METRICS, Query, Settings, cell, charts};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query as QueryParams, State};
@@ -227,8 +227,8 @@ async fn response_times(
         rows.push(line(format!("person:{}", a.person), &a.response, extra));
     }
     let svg = if svg {
-        let names = names(state, tenant).await?;
-        Some(charts::response_times(&r, |id| name_in(&names, id)))
+        let names = analytics::Names::of(&state.db, tenant).await?;
+        Some(charts::response_times(&r, |id| names.get(id)))
     } else {
         None
     };
@@ -260,8 +260,8 @@ async fn resolution(
         ));
     }
     let svg = if svg {
-        let names = names(state, tenant).await?;
-        let labels = r.agents.iter().map(|a| name_in(&names, a.person)).collect();
+        let names = analytics::Names::of(&state.db, tenant).await?;
+        let labels = r.agents.iter().map(|a| names.get(a.person)).collect();
         let rates: Vec<f64> = r.agents.iter().map(|a| a.rate).collect();
         let title = format!(
             "Conversations resolved per agent, % (all: {:.1} %)",
@@ -395,28 +395,6 @@ async fn watched_words(
         json: v,
         rows,
     })
-}
-
-/// The tenant's people by id, for naming agents on charts.
-async fn names(state: &AppState, tenant: &str) -> Result<Vec<(i64, String)>, ApiError> {
-    let t = tenant.to_string();
-    let people = state.db.read(move |c| c.people(&t)).await?;
-    Ok(people.into_iter().map(|p| (p.id, p.name)).collect())
-}
-
-fn name_in(names: &[(i64, String)], id: i64) -> String {
-    names
-        .iter()
-        .find(|(p, _)| *p == id)
-        .map_or_else(|| format!("#{id}"), |(_, n)| n.clone())
-}
-
-fn cell(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 fn csv_response(name: &str, rows: &[Vec<String>]) -> Result<Response, ApiError> {
