@@ -312,7 +312,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let worker = tokio::spawn(pipeline.clone().run());
     let templates = crate::templates::TemplateSync::new(db.clone(), settings.whatsapp.clone())
         .with_health(health.clone());
-    let state = AppState {
+    let state = AppState::new(api::Services {
         delivery,
         sync,
         templates,
@@ -328,7 +328,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         health,
         media,
         trusted_proxies: settings.trusted_proxies.clone().into(),
-    };
+    });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;

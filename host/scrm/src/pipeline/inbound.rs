@@ -560,6 +560,28 @@ struct Arrival {
     kind: String,
 }
 
+/// A WhatsApp id's E.164 form, remembered for the process's next messages: parsing
+/// a number was 7 % of the host's CPU under webhook load (docs/perf/README.md), and
+/// the same customers write again and again. At most `MAX` ids are kept; the memo
+/// starts again when full.
+fn e164_of_wa_id(wa_id: &str) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    const MAX: usize = 100_000;
+    static MEMO: LazyLock<Mutex<HashMap<String, Option<String>>>> = LazyLock::new(Mutex::default);
+    let memo = || MEMO.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(known) = memo().get(wa_id) {
+        return known.clone();
+    }
+    let e164 = phone::wa_id_to_e164(wa_id);
+    let mut m = memo();
+    if m.len() >= MAX {
+        m.clear();
+    }
+    m.insert(wa_id.to_string(), e164.clone());
+    e164
+}
+
 /// What an inbound message tells about its sender (normalising the number with the
 /// tenant's default `region` when it has no country code); `None`, recorded as
 /// unhandled, when it names no sender at all. Content the host does not model is
@@ -597,15 +619,11 @@ fn sender(
     let facts = ContactFacts {
         wa_id: m.from.clone(),
         user_id: m.from_user_id.clone().or(m.contact_user_id.clone()),
-        phone: m
-            .from
-            .as_deref()
-            .and_then(phone::wa_id_to_e164)
-            .or_else(|| {
-                m.from
-                    .as_deref()
-                    .and_then(|f| phone::to_e164(f, Some(region)))
-            }),
+        phone: m.from.as_deref().and_then(e164_of_wa_id).or_else(|| {
+            m.from
+                .as_deref()
+                .and_then(|f| phone::to_e164(f, Some(region)))
+        }),
         name: m.profile_name.clone(),
     };
     if facts.wa_id.is_none() && facts.user_id.is_none() {
@@ -980,4 +998,26 @@ fn store_account_event(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::e164_of_wa_id;
+
+    #[test]
+    fn a_senders_e164_form_is_remembered_and_the_same_as_parsed() {
+        for _ in 0..2 {
+            assert_eq!(
+                e164_of_wa_id("393471234567").as_deref(),
+                Some("+393471234567")
+            );
+            // Mexico's WhatsApp ids carry a 1 after the country code that E.164 drops.
+            assert_eq!(
+                e164_of_wa_id("5215512345678"),
+                scrm_wire::phone::wa_id_to_e164("5215512345678")
+            );
+            assert_eq!(e164_of_wa_id("12"), None);
+            assert_eq!(e164_of_wa_id("not-a-number"), None);
+        }
+    }
 }
