@@ -1,338 +1,199 @@
-//! Processing of inbox bodies, a batch at a time.
+//! Processing of inbox bodies: storing a batch, recording what its plugins made of
+//! it, and the one-batch-at-a-time path that tools and retries take.
 
 use super::Pipeline;
-use crate::limits::optout;
+use super::plugins::{self, Classified, Quarantine};
+use super::store::{self, Counts, Parsed, StoredBatch};
 use crate::metrics::UnhandledLabels;
-use scrm_engine::error::CallError;
-use scrm_engine::responder::ConversationView;
-use scrm_engine::{ActiveBinding, PluginHost, TenantPlugins};
 use scrm_store::Store;
-use scrm_store::contacts::{Contact, ContactFacts};
-use scrm_store::messages::{
-    ClassificationRecord, ClassifyOutcome, NewInbound, NewRevision, NewStatus, RevisionAction,
-};
-use scrm_store::{StoreError, events, inbox, now_ms};
-use scrm_wire::content::Content;
-use scrm_wire::payload::{self, AccountEvent, Amendment, Event, InboundMessage, Route};
-use scrm_wire::phone;
-use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use scrm_store::messages::{ClassificationRecord, ClassifyOutcome};
+use scrm_store::{StoreError, inbox};
 
-/// A stored message that still needs its plugins (classifier, then responder).
-struct ToClassify {
-    tenant: String,
-    message_id: i64,
-    message: InboundMessage,
-    contact: Contact,
-    conversation: ConversationView,
-    /// False for an edited message: the classifier sees the new version, but the
-    /// responder does not answer the same message twice.
-    respond: bool,
+/// What recording results queued: replies, CRM jobs and flow events.
+#[derive(Default, Clone, Copy)]
+pub(super) struct Queued {
+    pub replies: usize,
+    pub crm_jobs: usize,
+    pub flows: usize,
 }
 
-/// What the first transaction did, for metrics once it is committed.
-#[derive(Default)]
-struct Counts {
-    stored: u64,
-    duplicates: u64,
-    unhandled: Vec<(String, String)>,
-}
-
-/// What one batch's transaction has done so far: the messages for the plugins, the
-/// counts for metrics, and what it looked up once for the whole batch.
-struct BatchState<'a> {
-    send_settings: &'a crate::config::SendSettings,
-    jobs: Vec<ToClassify>,
-    counts: Counts,
-    /// `(app, phone number id)` → its tenant and the tenant's region.
-    routes: HashMap<(String, String), Option<(String, String)>>,
-    /// `(app, phone number id, account, display number)` this batch already
-    /// recorded (one write each).
-    learned: HashSet<(String, String, String, Option<String>)>,
-    /// New messages waiting to be stored together (see [`flush`]): stored before
-    /// any other event of the batch is, so the batch's order holds.
-    pending: Vec<Pending>,
-}
-
-/// A message waiting in [`BatchState::pending`]: where it arrived, what it says
-/// about its sender, and itself.
-struct Pending {
-    arrival: Arrival,
-    facts: ContactFacts,
-    message: InboundMessage,
-}
-
-impl BatchState<'_> {
-    /// The tenant (and its region) that `phone_number_id` of `app_id` routes to,
-    /// read once per batch.
-    fn route(
-        &mut self,
-        tx: &dyn Store,
-        app_id: &str,
-        phone_number_id: &str,
-    ) -> Result<Option<(String, String)>, StoreError> {
-        let key = (app_id.to_owned(), phone_number_id.to_owned());
-        if let Some(known) = self.routes.get(&key) {
-            return Ok(known.clone());
-        }
-        let found = scrm_store::TenantRepo::route(tx, app_id, phone_number_id)?;
-        self.routes.insert(key, found.clone());
-        Ok(found)
+impl Queued {
+    pub fn add(&mut self, o: Queued) {
+        self.replies += o.replies;
+        self.crm_jobs += o.crm_jobs;
+        self.flows += o.flows;
     }
 }
 
-/// One plugin call, for metrics: `(tenant, slot, plugin, result code, seconds)`.
-type CallRecord = (String, &'static str, String, String, f64);
-/// A binding this message's fault quarantined: `(tenant, slot, version, plugin, reason)`.
-type Quarantine = (String, &'static str, i64, String, String);
-
-/// What the plugins made of one message, for the second transaction and for metrics.
-struct Classified {
-    tenant: String,
-    message_id: i64,
-    label: Option<String>,
-    outcome: ClassifyOutcome,
-    /// The responder's label and its actions (or why it failed), when one ran.
-    response: Option<(String, Result<Vec<serde_json::Value>, String>)>,
-    calls: Vec<CallRecord>,
-    quarantined: Vec<Quarantine>,
-    /// The contact, when the tenant syncs with a CRM (a mapper and a connector are
-    /// installed) and this is a new message: its CRM writes are queued.
-    sync: Option<i64>,
-    /// The message's first results (not an edit's): recorded, answered and synced
-    /// once, by whichever worker or host records them first.
-    first: bool,
-    /// The sender.
-    contact_id: i64,
-    /// The message's wamid and time (Unix ms) when it is a WhatsApp order.
-    order: Option<(String, i64)>,
-}
-
 impl Pipeline {
-    /// Processes a batch of inbox bodies with two transactions in all (store, then
-    /// record classifications and mark done) — the fsyncs are shared by the batch.
+    /// Processes inbox bodies one batch at a time, start to end: store (one
+    /// transaction), plugins, record and mark done (another). For the synchronous
+    /// drain and for retrying a batch's bodies one by one.
     pub(super) async fn process_batch(
         &self,
         items: Vec<inbox::InboxItem>,
     ) -> Result<(), StoreError> {
-        let (jobs, done) = self.store_batch(items).await?;
-        let (results, quarantines) = self.run_plugins(jobs).await?;
-        let queued = self.record_results(results, quarantines, done).await?;
-        let (queued, crm_jobs, flows) = queued;
-        if flows > 0
-            && let Some(wake) = &self.flow_wake
-        {
-            wake.notify_one();
-        }
-        if crm_jobs > 0
-            && let Some(wake) = &self.sync_wake
-        {
-            wake.notify_one();
-        }
-        if queued > 0
-            && let Some(wake) = &self.outbox_wake
-        {
-            wake.notify_one();
-        }
-        Ok(())
-    }
-
-    /// Parses the bodies and stores what they carry, in one transaction; the messages
-    /// that need their plugins, and the inbox ids that are done.
-    async fn store_batch(
-        &self,
-        items: Vec<inbox::InboxItem>,
-    ) -> Result<(Vec<ToClassify>, Vec<i64>), StoreError> {
-        // Parse outside the database thread.
-        let parsed: Vec<(i64, String, Result<Vec<Event>, String>)> = items
-            .into_iter()
-            .map(|item| {
-                let events = payload::parse(&item.body)
-                    .map(|n| n.events())
-                    .map_err(|e| format!("{}: {e}", e.code()));
-                (item.id, item.app_id, events)
-            })
-            .collect();
-        let send_settings = self.send_settings.clone();
-        let (jobs, counts, done) = self
+        let parsed: Vec<Parsed> = items.iter().map(Parsed::of).collect();
+        let settings = self.send_settings.clone();
+        let stored = self
             .db
             .write(move |conn| {
-                scrm_store::transaction(conn, |tx| {
-                    let mut batch = BatchState {
-                        send_settings: &send_settings,
-                        jobs: Vec::new(),
-                        counts: Counts::default(),
-                        routes: HashMap::new(),
-                        learned: HashSet::new(),
-                        pending: Vec::new(),
-                    };
-                    let mut done = Vec::new();
-                    for (inbox_id, app_id, events) in parsed {
-                        match events {
-                            // Not a webhook body at all: keep it, mark it, never retry it.
-                            Err(reason) => {
-                                tracing::warn!(inbox_id, %reason, "webhook body is not a WhatsApp notification");
-                                scrm_store::InboxRepo::mark_rejected(tx, inbox_id, &reason)?;
-                            }
-                            Ok(events) => {
-                                store_events(tx, &app_id, inbox_id, events, &mut batch)?;
-                                done.push(inbox_id);
-                            }
-                        }
-                    }
-                    flush(tx, &mut batch)?;
-                    Ok((batch.jobs, batch.counts, done))
-                })
+                scrm_store::transaction(conn, |tx| store::store_parsed(tx, parsed, &settings))
             })
             .await?;
-        self.metrics.messages_stored.inc_by(counts.stored);
-        self.metrics.messages_duplicate.inc_by(counts.duplicates);
-        for (reason, kind) in counts.unhandled {
-            self.metrics
-                .unhandled
-                .get_or_create(&UnhandledLabels { reason, kind })
-                .inc();
-        }
-        Ok((jobs, done))
-    }
-
-    /// Runs each message's classifier and responder on one snapshot of its tenant's
-    /// bindings, off the async workers, and counts the calls.
-    async fn run_plugins(
-        &self,
-        jobs: Vec<ToClassify>,
-    ) -> Result<(Vec<Classified>, Vec<Quarantine>), StoreError> {
+        self.count_stored(&stored.counts);
+        let StoredBatch { jobs, done, .. } = stored;
         let host = self.plugins.clone();
         let results = tokio::task::spawn_blocking(move || {
             jobs.into_iter()
                 .map(|job| {
-                    // One snapshot per message: its whole pipeline sees one set of versions.
                     let plugins = host.snapshot(&job.tenant);
-                    classify(&host, &plugins, job)
+                    plugins::classify(&host, &plugins, job)
                 })
                 .collect::<Vec<_>>()
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?;
-
-        let mut quarantines = Vec::new();
         for r in &results {
-            for (tenant, slot, plugin, result, secs) in &r.calls {
-                self.metrics
-                    .plugin_calls
-                    .get_or_create(&crate::metrics::PluginLabels {
-                        tenant: tenant.clone(),
-                        slot: (*slot).into(),
-                        plugin: plugin.clone(),
-                        result: result.clone(),
-                    })
-                    .inc();
-                self.metrics
-                    .plugin_latency
-                    .get_or_create(&crate::metrics::PluginLatencyLabels {
-                        tenant: tenant.clone(),
-                        slot: (*slot).into(),
-                        plugin: plugin.clone(),
-                    })
-                    .observe(*secs);
-            }
-            for q in &r.quarantined {
-                tracing::warn!(tenant = %q.0, slot = q.1, plugin = %q.3, reason = %q.4, "plugin quarantined");
-                self.metrics.mark_quarantined(&q.0, q.1, &q.3, true);
-                quarantines.push(q.clone());
-            }
+            plugins::count_calls(&self.metrics, r);
         }
-        Ok((results, quarantines))
-    }
-
-    /// Records the plugins' results, queues replies, CRM writes and flow events, marks
-    /// the inbox bodies done, in one transaction: `(replies queued, CRM jobs queued,
-    /// flow events queued)`.
-    async fn record_results(
-        &self,
-        results: Vec<Classified>,
-        quarantines: Vec<Quarantine>,
-        done: Vec<i64>,
-    ) -> Result<(usize, usize, usize), StoreError> {
-        let defaults = crate::outbox::SendDefaults {
-            limits: self.send_settings.limits,
-            public_url: self.public_url.clone(),
-        };
-        let metrics = self.metrics.clone();
+        let recorder = self.recorder();
         let queued = self
             .db
             .write(move |conn| {
-                scrm_store::transaction(conn, |tx| {
-                    let mut replies = 0;
-                    let mut crm_jobs = 0;
-                    let mut flows = 0;
-                    // The same body delivered twice, to two hosts: both stored it
-                    // (once) and ran its plugins; only the first to record its
-                    // classification answers and syncs it.
-                    let records: Vec<ClassificationRecord<'_>> = results
-                        .iter()
-                        .map(|r| ClassificationRecord {
-                            message_id: r.message_id,
-                            classifier: r.label.as_deref(),
-                            outcome: &r.outcome,
-                            first: r.first,
-                        })
-                        .collect();
-                    let recorded = scrm_store::MessageRepo::record_classifications(tx, &records)?;
-                    for (r, recorded) in results.iter().zip(recorded) {
-                        if !recorded {
-                            continue;
-                        }
-                        if let Some(contact_id) = r.sync {
-                            let tags: &[String] = match &r.outcome {
-                                ClassifyOutcome::Classified { tags, .. } => tags,
-                                _ => &[],
-                            };
-                            crm_jobs += crate::sync::enqueue_message(
-                                tx,
-                                &r.tenant,
-                                contact_id,
-                                r.message_id,
-                                tags,
-                            )?;
-                        }
-                        if r.first {
-                            flows += emit_message_events(tx, r)?;
-                        }
-                        if let Some((label, response)) = &r.response {
-                            scrm_store::MessageRepo::record_response(
-                                tx,
-                                r.message_id,
-                                label,
-                                response,
-                            )?;
-                            if let Ok(actions) = response {
-                                replies += crate::outbox::enqueue_actions(
-                                    tx,
-                                    &r.tenant,
-                                    r.message_id,
-                                    actions,
-                                    &defaults,
-                                    &metrics,
-                                )?;
-                                crate::conversations::apply_responder_assigns(
-                                    tx,
-                                    &r.tenant,
-                                    r.message_id,
-                                    actions,
-                                )?;
-                            }
-                        }
-                    }
-                    for (tenant, slot, version, _, reason) in &quarantines {
-                        scrm_store::PluginRepo::quarantine(tx, tenant, slot, *version, reason)?;
-                    }
-                    scrm_store::InboxRepo::mark_done_many(tx, &done)?;
-                    Ok((replies, crm_jobs, flows))
-                })
+                scrm_store::transaction(conn, |tx| recorder.record(tx, &results, &done))
             })
             .await?;
+        self.woken_by(queued);
+        Ok(())
+    }
+
+    /// Counts what a committed store did.
+    pub(super) fn count_stored(&self, counts: &Counts) {
+        self.metrics.messages_stored.inc_by(counts.stored);
+        self.metrics.messages_duplicate.inc_by(counts.duplicates);
+        for (reason, kind) in &counts.unhandled {
+            self.metrics
+                .unhandled
+                .get_or_create(&UnhandledLabels {
+                    reason: reason.clone(),
+                    kind: kind.clone(),
+                })
+                .inc();
+        }
+    }
+
+    /// Wakes the workers that have new work once `queued` is committed.
+    pub(super) fn woken_by(&self, queued: Queued) {
+        let wakes = [
+            (queued.flows, &self.flow_wake),
+            (queued.crm_jobs, &self.sync_wake),
+            (queued.replies, &self.outbox_wake),
+        ];
+        for (n, wake) in wakes {
+            if n > 0
+                && let Some(wake) = wake
+            {
+                wake.notify_one();
+            }
+        }
+    }
+
+    /// What recording results needs from the pipeline, for the database thread.
+    pub(super) fn recorder(&self) -> Recorder {
+        Recorder {
+            defaults: crate::outbox::SendDefaults {
+                limits: self.send_settings.limits,
+                public_url: self.public_url.clone(),
+            },
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// Records plugins' results inside a transaction.
+pub(super) struct Recorder {
+    defaults: crate::outbox::SendDefaults,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+impl Recorder {
+    /// Records the plugins' results, queues replies, CRM writes and flow events,
+    /// applies the quarantines the calls caused, and marks the inbox bodies `done`.
+    pub(super) fn record(
+        &self,
+        tx: &dyn Store,
+        results: &[Classified],
+        done: &[i64],
+    ) -> Result<Queued, StoreError> {
+        let mut queued = Queued::default();
+        queued.add(self.record_results(tx, results)?);
+        let quarantines: Vec<&Quarantine> = results.iter().flat_map(|r| &r.quarantined).collect();
+        for (tenant, slot, version, _, reason) in quarantines {
+            scrm_store::PluginRepo::quarantine(tx, tenant, slot, *version, reason)?;
+        }
+        scrm_store::InboxRepo::mark_done_many(tx, done)?;
         Ok(queued)
+    }
+
+    fn record_results(&self, tx: &dyn Store, results: &[Classified]) -> Result<Queued, StoreError> {
+        let (defaults, metrics) = (&self.defaults, &self.metrics);
+        let mut replies = 0;
+        let mut crm_jobs = 0;
+        let mut flows = 0;
+        // The same body delivered twice, to two hosts: both stored it
+        // (once) and ran its plugins; only the first to record its
+        // classification answers and syncs it.
+        let records: Vec<ClassificationRecord<'_>> = results
+            .iter()
+            .map(|r| ClassificationRecord {
+                message_id: r.message_id,
+                classifier: r.label.as_deref(),
+                outcome: &r.outcome,
+                first: r.first,
+            })
+            .collect();
+        let recorded = scrm_store::MessageRepo::record_classifications(tx, &records)?;
+        for (r, recorded) in results.iter().zip(recorded) {
+            if !recorded {
+                continue;
+            }
+            if let Some(contact_id) = r.sync {
+                let tags: &[String] = match &r.outcome {
+                    ClassifyOutcome::Classified { tags, .. } => tags,
+                    _ => &[],
+                };
+                crm_jobs +=
+                    crate::sync::enqueue_message(tx, &r.tenant, contact_id, r.message_id, tags)?;
+            }
+            if r.first {
+                flows += emit_message_events(tx, r)?;
+            }
+            if let Some((label, response)) = &r.response {
+                scrm_store::MessageRepo::record_response(tx, r.message_id, label, response)?;
+                if let Ok(actions) = response {
+                    replies += crate::outbox::enqueue_actions(
+                        tx,
+                        &r.tenant,
+                        r.message_id,
+                        actions,
+                        defaults,
+                        metrics,
+                    )?;
+                    crate::conversations::apply_responder_assigns(
+                        tx,
+                        &r.tenant,
+                        r.message_id,
+                        actions,
+                    )?;
+                }
+            }
+        }
+        Ok(Queued {
+            replies,
+            crm_jobs,
+            flows,
+        })
     }
 }
 
@@ -358,666 +219,4 @@ fn emit_message_events(tx: &dyn Store, r: &Classified) -> Result<usize, StoreErr
         )?;
     }
     Ok(n)
-}
-
-/// Runs the snapshot's classifier, then its responder, on one stored message.
-/// Blocking.
-fn classify(host: &PluginHost, plugins: &TenantPlugins, job: ToClassify) -> Classified {
-    let mut out = Classified {
-        tenant: job.tenant.clone(),
-        message_id: job.message_id,
-        label: None,
-        outcome: ClassifyOutcome::NoClassifier,
-        response: None,
-        calls: Vec::new(),
-        quarantined: Vec::new(),
-        sync: (job.respond && plugins.mapper.is_some() && plugins.connector.is_some())
-            .then_some(job.contact.id),
-        first: job.respond,
-        contact_id: job.contact.id,
-        order: matches!(job.message.content, Content::Order(_)).then(|| {
-            (
-                job.message.id.clone(),
-                job.message.timestamp.saturating_mul(1000),
-            )
-        }),
-    };
-    let mut classification = None;
-    if let Some(binding) = &plugins.classifier {
-        let result = timed(&mut out, binding, "classifier", |b| {
-            crate::slots::classify(host, b, &job.message, &job.contact)
-        });
-        out.label = Some(binding.label());
-        out.outcome = match result {
-            Ok(c) => {
-                let outcome = ClassifyOutcome::Classified {
-                    tags: c.tags.clone(),
-                    classification: c.details.clone(),
-                };
-                classification = Some(c);
-                outcome
-            }
-            Err(e) => ClassifyOutcome::Failed(format!("{}: {e}", e.code())),
-        };
-    }
-    if let Some(binding) = plugins.responder.as_ref().filter(|_| job.respond) {
-        let result = timed(&mut out, binding, "responder", |b| {
-            crate::slots::respond(
-                host,
-                b,
-                &job.message,
-                &job.contact,
-                &job.conversation,
-                classification.as_ref(),
-            )
-        });
-        out.response = Some((
-            binding.label(),
-            result.map_err(|e| format!("{}: {e}", e.code())),
-        ));
-    }
-    out
-}
-
-/// Calls `f` on `binding`, recording the call's metrics and any quarantine it causes.
-fn timed<T>(
-    out: &mut Classified,
-    binding: &ActiveBinding,
-    slot: &'static str,
-    f: impl FnOnce(&ActiveBinding) -> Result<T, CallError>,
-) -> Result<T, CallError> {
-    let site = binding.site();
-    let started = Instant::now();
-    let result = f(binding);
-    let secs = started.elapsed().as_secs_f64();
-    if let Some(reason) = binding.record(result.as_ref().err()) {
-        out.quarantined.push((
-            site.tenant.clone(),
-            slot,
-            binding.version,
-            site.plugin.clone(),
-            reason,
-        ));
-    }
-    let code = match &result {
-        Ok(_) => "ok".to_string(),
-        Err(e) => {
-            if e.is_fault() {
-                tracing::warn!(tenant = %site.tenant, plugin = %site.plugin, slot, code = e.code(), error = %e, "plugin call failed");
-            }
-            e.code().to_string()
-        }
-    };
-    out.calls.push((site.tenant, slot, site.plugin, code, secs));
-    result
-}
-
-/// Stores every event of one body inside the caller's transaction.
-fn store_events(
-    tx: &dyn Store,
-    app_id: &str,
-    inbox_id: i64,
-    events: Vec<Event>,
-    batch: &mut BatchState<'_>,
-) -> Result<(), StoreError> {
-    for (index, event) in events.into_iter().enumerate() {
-        // A new message joins the batch's pending ones; anything else is stored
-        // after them, in order.
-        let joins = matches!(&event, Event::Message(m)
-            if m.amends.is_none() && !matches!(m.content, Content::System(_)));
-        if !joins {
-            flush(tx, batch)?;
-        }
-        if let Event::Account(a) = event {
-            store_account_event(tx, app_id, inbox_id, &a)?;
-            continue;
-        }
-        let route = event.route();
-        let tenant = match &route.phone_number_id {
-            Some(pnid) => batch.route(tx, app_id, pnid)?,
-            None => None,
-        };
-        let (kind, raw) = match &event {
-            Event::Message(m) => (m.kind.clone(), &m.raw),
-            Event::Status(s) => (format!("status:{}", s.status), &s.raw),
-            Event::Other(o) => (o.kind.clone(), &o.raw),
-            Event::Account(_) => unreachable!("stored above"),
-        };
-        let Some((tenant, region)) = tenant else {
-            if scrm_store::InboxRepo::record_unhandled(
-                tx, inbox_id, index, None, "unrouted", &kind, raw,
-            )? {
-                tracing::warn!(inbox_id, phone_number_id = ?route.phone_number_id, "no tenant for this phone number id");
-                batch.counts.unhandled.push(("unrouted".into(), kind));
-            }
-            continue;
-        };
-        if let Some(pnid) = &route.phone_number_id
-            && batch.learned.insert((
-                app_id.to_owned(),
-                pnid.clone(),
-                route.waba_id.clone(),
-                route.display_phone_number.clone(),
-            ))
-        {
-            scrm_store::EventRepo::learn_number(
-                tx,
-                app_id,
-                pnid,
-                &route.waba_id,
-                route.display_phone_number.as_deref(),
-                &tenant,
-            )?;
-        }
-        match event {
-            Event::Message(m) if m.amends.is_some() => {
-                store_amendment(tx, &tenant, inbox_id, m, &mut batch.jobs)?;
-            }
-            Event::Message(m) => {
-                let arrival = Arrival {
-                    tenant,
-                    inbox_id,
-                    index,
-                    kind,
-                };
-                if let Some(facts) = sender(tx, &arrival, &region, &m, &mut batch.counts)? {
-                    batch.pending.push(Pending {
-                        arrival,
-                        facts,
-                        message: m,
-                    });
-                    if !joins {
-                        flush(tx, batch)?;
-                    }
-                }
-            }
-            Event::Status(s) => store_status(tx, &tenant, s, batch.send_settings)?,
-            Event::Other(o) => {
-                if scrm_store::InboxRepo::record_unhandled(
-                    tx,
-                    inbox_id,
-                    index,
-                    Some(&tenant),
-                    "unmodeled",
-                    &o.kind,
-                    &o.raw,
-                )? {
-                    batch.counts.unhandled.push(("unmodeled".into(), o.kind));
-                }
-            }
-            Event::Account(_) => unreachable!("stored above"),
-        }
-    }
-    Ok(())
-}
-
-/// Where an inbound message arrived: its tenant, the inbox body and its index in
-/// it, and its kind for the unhandled list.
-struct Arrival {
-    tenant: String,
-    inbox_id: i64,
-    index: usize,
-    kind: String,
-}
-
-/// A WhatsApp id's E.164 form, remembered for the process's next messages: parsing
-/// a number was 7 % of the host's CPU under webhook load (docs/perf/README.md), and
-/// the same customers write again and again. At most `MAX` ids are kept; the memo
-/// starts again when full.
-fn e164_of_wa_id(wa_id: &str) -> Option<String> {
-    use std::collections::HashMap;
-    use std::sync::{LazyLock, Mutex};
-    const MAX: usize = 100_000;
-    static MEMO: LazyLock<Mutex<HashMap<String, Option<String>>>> = LazyLock::new(Mutex::default);
-    let memo = || MEMO.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(known) = memo().get(wa_id) {
-        return known.clone();
-    }
-    let e164 = phone::wa_id_to_e164(wa_id);
-    let mut m = memo();
-    if m.len() >= MAX {
-        m.clear();
-    }
-    m.insert(wa_id.to_string(), e164.clone());
-    e164
-}
-
-/// What an inbound message tells about its sender (normalising the number with the
-/// tenant's default `region` when it has no country code); `None`, recorded as
-/// unhandled, when it names no sender at all. Content the host does not model is
-/// recorded as unhandled too, and stored.
-fn sender(
-    tx: &dyn Store,
-    arrival: &Arrival,
-    region: &str,
-    m: &InboundMessage,
-    counts: &mut Counts,
-) -> Result<Option<ContactFacts>, StoreError> {
-    let Arrival {
-        tenant,
-        inbox_id,
-        index,
-        kind,
-    } = arrival;
-    let unhandled = |reason: &str, counts: &mut Counts| -> Result<(), StoreError> {
-        if scrm_store::InboxRepo::record_unhandled(
-            tx,
-            *inbox_id,
-            *index,
-            Some(tenant),
-            reason,
-            kind,
-            &m.raw,
-        )? {
-            counts.unhandled.push((reason.into(), kind.clone()));
-        }
-        Ok(())
-    };
-    if let Content::Unsupported(_) = m.content {
-        unhandled("unmodeled", counts)?;
-    }
-    let facts = ContactFacts {
-        wa_id: m.from.clone(),
-        user_id: m.from_user_id.clone().or(m.contact_user_id.clone()),
-        phone: m.from.as_deref().and_then(e164_of_wa_id).or_else(|| {
-            m.from
-                .as_deref()
-                .and_then(|f| phone::to_e164(f, Some(region)))
-        }),
-        name: m.profile_name.clone(),
-    };
-    if facts.wa_id.is_none() && facts.user_id.is_none() {
-        unhandled("unroutable-sender", counts)?;
-        return Ok(None);
-    }
-    Ok(Some(facts))
-}
-
-/// Stores the batch's pending messages — their contacts, conversations and the
-/// messages themselves with a few statements for all — then each one's side
-/// effects, in order, and queues those that need their plugins.
-fn flush(tx: &dyn Store, batch: &mut BatchState<'_>) -> Result<(), StoreError> {
-    if batch.pending.is_empty() {
-        return Ok(());
-    }
-    let pending = std::mem::take(&mut batch.pending);
-    // Contacts, tenant by tenant, each in the order its messages came.
-    let mut contacts: Vec<Option<Contact>> = vec![None; pending.len()];
-    let mut tenants: Vec<&str> = pending.iter().map(|p| p.arrival.tenant.as_str()).collect();
-    tenants.sort_unstable();
-    tenants.dedup();
-    for tenant in tenants {
-        let (at, facts): (Vec<usize>, Vec<ContactFacts>) = pending
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.arrival.tenant == tenant)
-            .map(|(i, p)| (i, p.facts.clone()))
-            .unzip();
-        for (i, c) in at
-            .into_iter()
-            .zip(scrm_store::ContactRepo::upsert_many(tx, tenant, &facts)?)
-        {
-            contacts[i] = Some(c);
-        }
-    }
-    let contacts: Vec<Contact> = contacts.into_iter().flatten().collect();
-    let fields: Vec<InboundFields> = pending
-        .iter()
-        .map(|p| InboundFields::of(&p.message))
-        .collect::<Result<_, _>>()?;
-    let rows: Vec<NewInbound<'_>> = pending
-        .iter()
-        .zip(&contacts)
-        .zip(&fields)
-        .map(|((p, contact), f)| f.row(&p.arrival, contact.id, &p.message))
-        .collect();
-    let stored = scrm_store::MessageRepo::insert_inbound_many(tx, &rows)?;
-    drop(rows);
-    for ((p, contact), (stored, f)) in pending
-        .into_iter()
-        .zip(contacts)
-        .zip(stored.into_iter().zip(fields))
-    {
-        after_store(tx, p, contact, stored, f.pnid, batch)?;
-    }
-    Ok(())
-}
-
-/// The parts of an inbound message's row that are computed from it.
-struct InboundFields {
-    content: serde_json::Value,
-    context: serde_json::Value,
-    errors: Option<serde_json::Value>,
-    pnid: String,
-}
-
-impl InboundFields {
-    fn of(m: &InboundMessage) -> Result<InboundFields, StoreError> {
-        Ok(InboundFields {
-            content: serde_json::to_value(&m.content)?,
-            context: serde_json::to_value(&m.context)?,
-            errors: (!m.errors.is_empty())
-                .then(|| serde_json::to_value(&m.errors))
-                .transpose()?,
-            pnid: m.route.phone_number_id.clone().unwrap_or_default(),
-        })
-    }
-
-    fn row<'a>(
-        &'a self,
-        arrival: &'a Arrival,
-        contact_id: i64,
-        m: &'a InboundMessage,
-    ) -> NewInbound<'a> {
-        NewInbound {
-            tenant: &arrival.tenant,
-            contact_id,
-            phone_number_id: &self.pnid,
-            wamid: &m.id,
-            kind: &m.kind,
-            timestamp: m.timestamp.saturating_mul(1000),
-            text: m.content.text(),
-            content: &self.content,
-            context: &self.context,
-            raw: &m.raw,
-            errors: self.errors.as_ref(),
-            inbox_id: arrival.inbox_id,
-        }
-    }
-}
-
-/// What follows storing one inbound message: its media download, an opt-out
-/// keyword, a number change (once: not on redelivery), and queueing it for its
-/// plugins when it still needs them.
-fn after_store(
-    tx: &dyn Store,
-    p: Pending,
-    contact: Contact,
-    stored: scrm_store::messages::Stored,
-    pnid: String,
-    batch: &mut BatchState<'_>,
-) -> Result<(), StoreError> {
-    let Pending {
-        arrival,
-        message: m,
-        ..
-    } = p;
-    let tenant = arrival.tenant;
-    let at = m.timestamp.saturating_mul(1000);
-    if stored.inserted {
-        batch.counts.stored += 1;
-        // Media: a download job, in the same transaction (crate::media).
-        crate::media::record_inbound(tx, &tenant, stored.message_id, &pnid, &m.content)?;
-        // A message that is only STOP / START opts the sender out / in,
-        // in the same transaction as the message (once: not on redelivery).
-        if let (Content::Text(body), Some(wa_id)) = (&m.content, &m.from)
-            && let Some(keyword) = optout::keyword(body)
-        {
-            crate::limits::optout::apply_keyword(tx, &tenant, wa_id, keyword, at)?;
-        }
-        // The customer moved to a new number: the contact (and what it
-        // consented to) moves with them, so replies reach the new number.
-        if let Content::System(notice) = &m.content
-            && matches!(
-                notice.kind.as_str(),
-                "user_changed_number" | "customer_changed_number"
-            )
-            && let Some(new_wa_id) = &notice.new_wa_id
-            && !scrm_store::ContactRepo::change_number(tx, &tenant, contact.id, new_wa_id)?
-        {
-            tracing::warn!(tenant = %tenant, contact = contact.id, "number change to a number another contact has; left for a merge");
-        }
-    } else {
-        batch.counts.duplicates += 1;
-    }
-    if stored.unclassified {
-        let mut message = m;
-        // An edit that arrived before the message is its current version:
-        // plugins see that.
-        if let Some(edit) = stored
-            .edited_by
-            .as_ref()
-            .and_then(|raw| InboundMessage::from_raw(&message.route, raw))
-            && !matches!(edit.content, Content::Unsupported(_))
-        {
-            message.content = edit.content;
-            message.context.replied_to = edit.context.replied_to;
-        }
-        batch.jobs.push(ToClassify {
-            tenant,
-            message_id: stored.message_id,
-            conversation: ConversationView {
-                id: stored.conversation_id,
-                phone_number_id: pnid,
-                last_message_at: at,
-                last_inbound_at: Some(at),
-            },
-            message,
-            contact,
-            respond: true,
-        });
-    }
-    Ok(())
-}
-
-/// Stores a delivery status; a `failed` one is acted on by the outbox by its code.
-fn store_status(
-    tx: &dyn Store,
-    tenant: &str,
-    s: payload::StatusUpdate,
-    send_settings: &crate::config::SendSettings,
-) -> Result<(), StoreError> {
-    let errors = (!s.errors.is_empty())
-        .then(|| serde_json::to_value(&s.errors))
-        .transpose()?;
-    let pricing = s.pricing.as_ref().map(serde_json::to_value).transpose()?;
-    let conversation = s
-        .conversation
-        .as_ref()
-        .map(serde_json::to_value)
-        .transpose()?;
-    let recorded = scrm_store::MessageRepo::record_status(
-        tx,
-        &NewStatus {
-            tenant,
-            wamid: &s.id,
-            status: &s.status,
-            timestamp: s.timestamp.saturating_mul(1000),
-            recipient_id: s.recipient_id.as_deref(),
-            errors: errors.as_ref(),
-            pricing: pricing.as_ref(),
-            conversation: conversation.as_ref(),
-            raw: &s.raw,
-        },
-    )?;
-    if recorded.inserted && matches!(s.status.as_str(), "delivered" | "read" | "failed") {
-        emit_status(tx, tenant, &s.id, &s.status)?;
-    }
-    if s.status == "failed" {
-        // Meta reports most refusals (131026, 131047, 131049, ...) here,
-        // after accepting the send: the outbox acts on them by code.
-        let (code, message) = s.errors.first().cloned().unwrap_or_default().summary();
-        crate::outbox::apply_failed_status(tx, send_settings, tenant, &s.id, code, &message)?;
-    }
-    Ok(())
-}
-
-/// Queues a status change for the tenant's flows that want it.
-fn emit_status(tx: &dyn Store, tenant: &str, wamid: &str, status: &str) -> Result<(), StoreError> {
-    if let Some((contact_id, source)) = scrm_store::FlowRepo::status_subject(tx, tenant, wamid)? {
-        let flow = source
-            .as_deref()
-            .and_then(|s| s.strip_prefix("flow:"))
-            .and_then(|s| s.split('@').next());
-        crate::automation::emit(
-            tx,
-            tenant,
-            "status",
-            contact_id,
-            &serde_json::json!({"wamid": wamid, "status": status, "flow": flow}),
-            None,
-        )?;
-    }
-    Ok(())
-}
-
-/// Records an edit or revoke and, when an edit became the message's current version,
-/// queues the message for its classifier again (not its responder).
-fn store_amendment(
-    tx: &dyn Store,
-    tenant: &str,
-    inbox_id: i64,
-    m: InboundMessage,
-    jobs: &mut Vec<ToClassify>,
-) -> Result<(), StoreError> {
-    let Some(amends) = &m.amends else {
-        return Ok(());
-    };
-    let (action, kind, text) = match amends {
-        Amendment::Edit { kind, text, .. } => {
-            (RevisionAction::Edit, Some(kind.as_str()), text.as_deref())
-        }
-        Amendment::Revoke { .. } => (RevisionAction::Revoke, None, None),
-    };
-    let content = match action {
-        RevisionAction::Edit => Some(serde_json::to_value(&m.content)?),
-        RevisionAction::Revoke => None,
-    };
-    let original_id = amends.original_id().to_owned();
-    let outcome = scrm_store::MessageRepo::record_revision(
-        tx,
-        &NewRevision {
-            tenant,
-            target_wamid: &original_id,
-            wamid: &m.id,
-            action,
-            kind,
-            text,
-            content: content.as_ref(),
-            raw: &m.raw,
-            timestamp: m.timestamp.saturating_mul(1000),
-            inbox_id,
-        },
-    )?;
-    let Some(target) = outcome.message else {
-        return Ok(());
-    };
-    let wants_plugins = action == RevisionAction::Edit
-        && outcome.current
-        && target.unclassified
-        && !matches!(m.content, Content::Unsupported(_));
-    if !wants_plugins {
-        return Ok(());
-    }
-    let Some(contact) = scrm_store::ContactRepo::get(tx, tenant, target.contact_id)? else {
-        return Ok(());
-    };
-    let at = m.timestamp.saturating_mul(1000);
-    let pnid = m.route.phone_number_id.clone().unwrap_or_default();
-    let mut message = m;
-    message.id = original_id;
-    if let Some(Amendment::Edit { kind, .. }) = &message.amends {
-        message.kind = kind.clone();
-    }
-    jobs.push(ToClassify {
-        tenant: tenant.to_owned(),
-        message_id: target.id,
-        conversation: ConversationView {
-            id: target.conversation_id,
-            phone_number_id: pnid,
-            last_message_at: at,
-            last_inbound_at: Some(at),
-        },
-        message,
-        contact,
-        respond: false,
-    });
-    Ok(())
-}
-
-/// Stores a template, number, account or preference event for its tenant (or the
-/// app), applies a marketing preference to the user's consent and a template's new
-/// status to the registry.
-fn store_account_event(
-    tx: &dyn Store,
-    app_id: &str,
-    inbox_id: i64,
-    a: &AccountEvent,
-) -> Result<(), StoreError> {
-    let route: &Route = &a.route;
-    let tenant = scrm_store::EventRepo::resolve_tenant(
-        tx,
-        app_id,
-        &route.waba_id,
-        route.phone_number_id.as_deref(),
-        route.display_phone_number.as_deref(),
-    )?;
-    let occurred_at = a.timestamp.map(|t| t.saturating_mul(1000));
-    let key = events::dedupe_key(&route.field, &route.waba_id, a.entry_time, &a.kind, &a.raw);
-    let inserted = scrm_store::EventRepo::insert(
-        tx,
-        &events::NewAccountEvent {
-            app_id,
-            tenant: tenant.as_deref(),
-            waba_id: &route.waba_id,
-            phone_number_id: route.phone_number_id.as_deref(),
-            field: &route.field,
-            kind: &a.kind,
-            event: a.event.as_deref(),
-            subject: a.subject.as_deref(),
-            occurred_at,
-            raw: &a.raw,
-            dedupe_key: &key,
-            inbox_id,
-        },
-    )?;
-    if inserted.is_none() {
-        return Ok(());
-    }
-    tracing::info!(inbox_id, field = %route.field, event = ?a.event, tenant = ?tenant, "account event stored");
-    if route.field == "message_template_status_update"
-        && let Some(tenant) = &tenant
-    {
-        let at = occurred_at.unwrap_or_else(now_ms);
-        crate::templates::apply_status_webhook(tx, tenant, a.event.as_deref(), &a.raw, at)?;
-    }
-    // A user stopping or resuming marketing messages changes their consent at once,
-    // unless a later preference of theirs was already applied.
-    if route.field == "user_preferences"
-        && a.raw["category"] == "marketing_messages"
-        && let (Some(tenant), Some(wa_id)) = (&tenant, &a.subject)
-    {
-        let stop = match a.event.as_deref() {
-            Some("stop") => true,
-            Some("resume") => false,
-            _ => return Ok(()),
-        };
-        let at = occurred_at.unwrap_or_else(now_ms);
-        if !scrm_store::EventRepo::newer_exists(tx, tenant, &route.field, wa_id, at)? {
-            scrm_store::ConsentRepo::marketing_preference(tx, tenant, wa_id, stop, at)?;
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::e164_of_wa_id;
-
-    #[test]
-    fn a_senders_e164_form_is_remembered_and_the_same_as_parsed() {
-        for _ in 0..2 {
-            assert_eq!(
-                e164_of_wa_id("393471234567").as_deref(),
-                Some("+393471234567")
-            );
-            // Mexico's WhatsApp ids carry a 1 after the country code that E.164 drops.
-            assert_eq!(
-                e164_of_wa_id("5215512345678"),
-                scrm_wire::phone::wa_id_to_e164("5215512345678")
-            );
-            assert_eq!(e164_of_wa_id("12"), None);
-            assert_eq!(e164_of_wa_id("not-a-number"), None);
-        }
-    }
 }

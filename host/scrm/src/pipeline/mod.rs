@@ -8,10 +8,14 @@
 //! crash at any point is recovered by processing it again.
 
 mod inbound;
+mod lane;
+mod plugins;
+mod store;
 
 use crate::metrics::Metrics;
 use scrm_engine::PluginHost;
 use scrm_store::Db;
+use scrm_store::inbox::InboxItem;
 use scrm_store::now_ms;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +33,6 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How long a claim on inbox bodies lasts: a host that dies holding some leaves
 /// them to another host (or to itself, restarted) after this.
 const LEASE_MS: i64 = 60_000;
-/// Bodies per lane, at least (bar the first).
-const LANE_MIN: usize = 64;
 /// Lanes per batch on PostgreSQL, unless configured.
 pub const DEFAULT_LANES: usize = 4;
 
@@ -55,6 +57,11 @@ fn lane_key(body: &[u8]) -> u64 {
     h.finish()
 }
 
+/// Threads running plugins unless configured: one per core.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
 /// The inbound worker and what it needs.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -63,6 +70,8 @@ pub struct Pipeline {
     host: Arc<str>,
     /// Lanes per batch (PostgreSQL).
     lanes: usize,
+    /// Threads running plugins.
+    workers: usize,
     plugins: Arc<PluginHost>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
@@ -81,6 +90,7 @@ impl Pipeline {
             db,
             host: Arc::from(crate::instance::new_host_id()),
             lanes: DEFAULT_LANES,
+            workers: default_workers(),
             plugins,
             metrics,
             wake: Arc::new(Notify::new()),
@@ -103,6 +113,12 @@ impl Pipeline {
     pub fn with_host(mut self, host: &str, lanes: usize) -> Pipeline {
         self.host = Arc::from(host);
         self.lanes = lanes;
+        self
+    }
+
+    /// Runs plugins on `workers` threads (at least one).
+    pub fn with_plugin_workers(mut self, workers: usize) -> Pipeline {
+        self.workers = workers.max(1);
         self
     }
 
@@ -139,11 +155,38 @@ impl Pipeline {
 
     /// Runs the worker until the task is dropped.
     ///
-    /// Each round claims up to [`BATCH`] ([`BATCH_PG`]) bodies for this host (other hosts on the
-    /// same database claim others) and processes them in [`lanes`](Self::lanes):
-    /// bodies of one contact stay in one lane, in inbox order, and lanes run side
-    /// by side.
+    /// A claimer takes up to [`BATCH`] ([`BATCH_PG`]) bodies at a time for this
+    /// host (other hosts on the same database claim others) and splits them over
+    /// the [lanes](Self::with_host) by contact; each lane stores, classifies and
+    /// records its batches with one commit each (see [`lane`]), its plugins running
+    /// on the [`PluginPool`](plugins::PluginPool)'s threads.
     pub async fn run(self) {
+        let lanes = match self.db.dialect() {
+            // One writer: lanes would only take turns with it.
+            scrm_store::Dialect::Sqlite => 1,
+            scrm_store::Dialect::Postgres => self.lanes.max(1),
+        };
+        let pool = Arc::new(plugins::PluginPool::start(
+            self.plugins.clone(),
+            self.workers,
+            tokio::runtime::Handle::current(),
+        ));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut senders = Vec::new();
+        for _ in 0..lanes {
+            // One batch waiting per lane: the claimer stays a batch ahead.
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            senders.push(tx);
+            tasks.spawn(lane::run(self.clone(), rx, pool.clone()).in_current_span());
+        }
+        drop(pool);
+        tasks.spawn(self.claimer(senders).in_current_span());
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Claims batches and hands each lane the bodies of its contacts, in inbox
+    /// order, waiting while the lanes are busy.
+    async fn claimer(self, lanes: Vec<tokio::sync::mpsc::Sender<Vec<InboxItem>>>) {
         loop {
             let items = match self.claim().await {
                 Ok(items) => items,
@@ -157,16 +200,21 @@ impl Pipeline {
                 let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
                 continue;
             }
-            let mut lanes = tokio::task::JoinSet::new();
-            for lane in self.lanes(items) {
-                lanes.spawn(self.clone().process_lane(lane).in_current_span());
+            let mut split: Vec<Vec<InboxItem>> = (0..lanes.len()).map(|_| Vec::new()).collect();
+            for item in items {
+                let lane = lane_key(&item.body) % lanes.len() as u64;
+                split[lane as usize].push(item);
             }
-            while lanes.join_next().await.is_some() {}
+            for (lane, items) in lanes.iter().zip(split) {
+                if !items.is_empty() && lane.send(items).await.is_err() {
+                    return;
+                }
+            }
         }
     }
 
     /// Claims the next bodies for this host.
-    async fn claim(&self) -> Result<Vec<scrm_store::inbox::InboxItem>, scrm_store::StoreError> {
+    async fn claim(&self) -> Result<Vec<InboxItem>, scrm_store::StoreError> {
         let host = self.host.clone();
         let limit = match self.db.dialect() {
             scrm_store::Dialect::Sqlite => BATCH,
@@ -180,41 +228,9 @@ impl Pipeline {
             .await
     }
 
-    /// Splits a claimed batch into lanes by the first contact each body names, a
-    /// lane per [`LANE_MIN`] bodies up to [`lanes`](Self::with_host). One lane on SQLite: its single writer gains nothing from parallel transactions,
-    /// and one transaction per batch shares the fsync.
-    fn lanes(
-        &self,
-        items: Vec<scrm_store::inbox::InboxItem>,
-    ) -> Vec<Vec<scrm_store::inbox::InboxItem>> {
-        // A lane per LANE_MIN bodies, up to the configured number: a small batch
-        // in one transaction costs less than the same bodies spread over lanes.
-        let n = match self.db.dialect() {
-            scrm_store::Dialect::Sqlite => 1,
-            scrm_store::Dialect::Postgres => (items.len() / LANE_MIN).clamp(1, self.lanes.max(1)),
-        };
-        let mut lanes: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
-        for item in items {
-            let lane = lane_key(&item.body) % n as u64;
-            lanes[lane as usize].push(item);
-        }
-        lanes.retain(|l| !l.is_empty());
-        lanes
-    }
-
-    /// Processes one lane's bodies together; when that fails, one by one, so a body
-    /// that cannot be processed only delays itself (retried after a backoff).
-    async fn process_lane(self, items: Vec<scrm_store::inbox::InboxItem>) {
-        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
-        let span = tracing::info_span!("scrm.pipeline.batch", first = ids[0], size = ids.len());
-        if self
-            .process_batch(items.clone())
-            .instrument(span)
-            .await
-            .is_ok()
-        {
-            return;
-        }
+    /// Processes bodies one at a time, so a body that cannot be processed only
+    /// delays itself: it is retried after a backoff.
+    async fn one_by_one(&self, items: Vec<InboxItem>) {
         for item in items {
             let (id, attempts) = (item.id, item.attempts);
             let span = tracing::info_span!("scrm.pipeline.inbox", inbox_id = id);

@@ -1,0 +1,285 @@
+//! The pipeline's steady state. A claimer takes batches of inbox bodies and hands
+//! each lane the bodies of its contacts. A lane stores a batch (one transaction),
+//! gives its messages to the plugin workers and, while they run, stores the next
+//! batch; a batch's results are recorded and its bodies marked done in the
+//! transaction that stores a later one. So a batch costs one commit, the plugins
+//! run beside the store writes rather than between them, and a contact's messages
+//! keep their order: one lane, one plugin thread, batches recorded in order.
+
+use super::Pipeline;
+use super::inbound::Queued;
+use super::plugins::{Classified, Done, PluginPool, count_calls};
+use super::store::{self, Parsed, StoredBatch};
+use scrm_store::StoreError;
+use scrm_store::inbox::InboxItem;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+/// Batches a lane has with the plugin workers at once: one being classified while
+/// the next is stored.
+const DEPTH: usize = 2;
+
+/// A stored batch whose plugins are running.
+struct InFlight {
+    seq: u64,
+    /// The bodies, for processing them one by one should recording fail.
+    items: Vec<InboxItem>,
+    /// The inbox ids the batch marks done when its results are recorded.
+    done: Vec<i64>,
+    results: Vec<Option<Classified>>,
+    left: usize,
+    /// Why some message's plugins could not run at all (a panic in the host).
+    failed: Option<String>,
+}
+
+/// A batch whose plugins have all answered: its results, to record (or, when some
+/// message's plugins could not run, its bodies to process again one by one).
+struct Finished {
+    again: bool,
+    items: Vec<InboxItem>,
+    done: Vec<i64>,
+    results: Vec<Classified>,
+}
+
+/// One lane: what it has in flight and where its plugin results come back.
+struct Lane {
+    p: Pipeline,
+    pool: Arc<PluginPool>,
+    reply: mpsc::UnboundedSender<Done>,
+    results: mpsc::UnboundedReceiver<Done>,
+    inflight: VecDeque<InFlight>,
+    seq: u64,
+}
+
+/// Runs one lane over the batches `rx` hands it until `rx` closes and everything
+/// in flight is recorded.
+pub(super) async fn run(
+    p: Pipeline,
+    mut rx: mpsc::Receiver<Vec<InboxItem>>,
+    pool: Arc<PluginPool>,
+) {
+    let (reply, results) = mpsc::unbounded_channel();
+    let mut lane = Lane {
+        p,
+        pool,
+        reply,
+        results,
+        inflight: VecDeque::new(),
+        seq: 0,
+    };
+    let mut open = true;
+    let mut next: Option<Vec<InboxItem>> = None;
+    loop {
+        while let Ok(d) = lane.results.try_recv() {
+            lane.place(d);
+        }
+        if next.is_none() && open && lane.inflight.len() < DEPTH {
+            match rx.try_recv() {
+                Ok(items) => next = Some(items),
+                Err(mpsc::error::TryRecvError::Empty) => {}
+                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+            }
+        }
+        let finished = lane.take_finished();
+        if finished.is_empty() && next.is_none() {
+            if !open && lane.inflight.is_empty() {
+                return;
+            }
+            let room = open && lane.inflight.len() < DEPTH;
+            tokio::select! {
+                Some(d) = lane.results.recv() => lane.place(d),
+                items = rx.recv(), if room => match items {
+                    Some(items) => next = Some(items),
+                    None => open = false,
+                },
+            }
+            continue;
+        }
+        let span = tracing::info_span!(
+            "scrm.pipeline.step",
+            recorded = finished.len(),
+            stored = next.as_ref().map_or(0, Vec::len)
+        );
+        lane.step(finished, next.take()).instrument(span).await;
+    }
+}
+
+impl Lane {
+    /// Files a message's results with its batch.
+    fn place(&mut self, d: Done) {
+        let Some(b) = self.inflight.iter_mut().find(|b| b.seq == d.batch) else {
+            return;
+        };
+        match d.result {
+            Ok(r) => {
+                count_calls(&self.p.metrics, &r);
+                b.results[d.index] = Some(r);
+            }
+            Err(why) => b.failed = Some(why),
+        }
+        b.left -= 1;
+    }
+
+    /// The batches at the front whose plugins have all answered, in order; those
+    /// with a message whose plugins could not run are processed again one by one.
+    fn take_finished(&mut self) -> Vec<Finished> {
+        let mut out = Vec::new();
+        while self.inflight.front().is_some_and(|b| b.left == 0) {
+            let b = self.inflight.pop_front().expect("checked");
+            if let Some(why) = b.failed {
+                tracing::warn!(reason = %why, "a batch's plugins failed; processing it again body by body");
+                out.push(Finished {
+                    again: true,
+                    items: b.items,
+                    done: Vec::new(),
+                    results: Vec::new(),
+                });
+                continue;
+            }
+            out.push(Finished {
+                again: false,
+                items: b.items,
+                done: b.done,
+                results: b.results.into_iter().flatten().collect(),
+            });
+        }
+        out
+    }
+
+    /// One transaction: records `finished`, stores `next`; then gives `next`'s
+    /// messages to the plugin workers.
+    async fn step(&mut self, finished: Vec<Finished>, next: Option<Vec<InboxItem>>) {
+        // Bodies a failed plugin run left unrecorded go through the slow path.
+        let (again, finished): (Vec<_>, Vec<_>) = finished.into_iter().partition(|f| f.again);
+        for f in again {
+            self.p.one_by_one(f.items).await;
+        }
+        let (items, parsed) = match next {
+            Some(items) => {
+                let parsed = tokio::task::spawn_blocking(move || {
+                    let parsed: Vec<Parsed> = items.iter().map(Parsed::of).collect();
+                    (items, parsed)
+                })
+                .await;
+                match parsed {
+                    Ok((items, parsed)) => (items, Some(parsed)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "parsing webhook bodies panicked");
+                        (Vec::new(), None)
+                    }
+                }
+            }
+            None => (Vec::new(), None),
+        };
+        let finished = Arc::new(finished);
+        match self.write(finished.clone(), parsed).await {
+            Ok((queued, stored)) => {
+                self.p.woken_by(queued);
+                if let Some(stored) = stored {
+                    self.p.count_stored(&stored.counts);
+                    self.dispatch(items, stored);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "a pipeline transaction failed; recording and storing separately");
+                self.settle().await;
+                for i in 0..finished.len() {
+                    self.record_alone(&finished, i).await;
+                }
+                self.p.one_by_one(items).await;
+            }
+        }
+    }
+
+    /// The transaction itself: what recording queued, and what storing did.
+    async fn write(
+        &self,
+        finished: Arc<Vec<Finished>>,
+        parsed: Option<Vec<Parsed>>,
+    ) -> Result<(Queued, Option<StoredBatch>), StoreError> {
+        let recorder = self.p.recorder();
+        let settings = self.p.send_settings.clone();
+        self.p
+            .db
+            .write(move |conn| {
+                scrm_store::transaction(conn, |tx| {
+                    let mut queued = Queued::default();
+                    for f in finished.iter() {
+                        queued.add(recorder.record(tx, &f.results, &f.done)?);
+                    }
+                    let Some(parsed) = parsed else {
+                        return Ok((queued, None));
+                    };
+                    let stored = store::store_parsed(tx, parsed, &settings)?;
+                    // Nothing for the plugins: done now.
+                    if stored.jobs.is_empty() {
+                        scrm_store::InboxRepo::mark_done_many(tx, &stored.done)?;
+                    }
+                    Ok((queued, Some(stored)))
+                })
+            })
+            .await
+    }
+
+    /// Gives a stored batch's messages to the plugin workers.
+    fn dispatch(&mut self, items: Vec<InboxItem>, stored: StoredBatch) {
+        if stored.jobs.is_empty() {
+            return;
+        }
+        self.seq += 1;
+        let n = stored.jobs.len();
+        self.inflight.push_back(InFlight {
+            seq: self.seq,
+            items,
+            done: stored.done,
+            results: (0..n).map(|_| None).collect(),
+            left: n,
+            failed: None,
+        });
+        for (index, job) in stored.jobs.into_iter().enumerate() {
+            self.pool.submit(self.seq, index, job, &self.reply);
+        }
+    }
+
+    /// Waits for everything in flight and records it, batch by batch: before the
+    /// slow path runs, so a contact's messages keep their order.
+    async fn settle(&mut self) {
+        while !self.inflight.is_empty() {
+            if let Some(d) = self.results.recv().await {
+                self.place(d);
+            }
+            for f in self.take_finished() {
+                if f.again {
+                    self.p.one_by_one(f.items).await;
+                } else {
+                    self.record_alone(&Arc::new(vec![f]), 0).await;
+                }
+            }
+        }
+    }
+
+    /// Records one finished batch in its own transaction; when that fails too, its
+    /// bodies are processed again one by one.
+    async fn record_alone(&self, batches: &Arc<Vec<Finished>>, i: usize) {
+        let recorder = self.p.recorder();
+        let all = batches.clone();
+        let recorded = self
+            .p
+            .db
+            .write(move |conn| {
+                let f = &all[i];
+                scrm_store::transaction(conn, |tx| recorder.record(tx, &f.results, &f.done))
+            })
+            .await;
+        let f = &batches[i];
+        match recorded {
+            Ok(queued) => self.p.woken_by(queued),
+            Err(e) => {
+                tracing::warn!(error = %e, "recording a batch failed; processing it again body by body");
+                self.p.one_by_one(f.items.clone()).await;
+            }
+        }
+    }
+}

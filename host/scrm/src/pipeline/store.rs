@@ -1,0 +1,706 @@
+//! Storing what inbox bodies carry, inside the caller's transaction: messages with
+//! their contacts and conversations, statuses, edits and revokes, account events,
+//! and what the host does not model (kept raw).
+
+use super::plugins::ToClassify;
+use crate::limits::optout;
+use scrm_engine::responder::ConversationView;
+use scrm_store::Store;
+use scrm_store::contacts::{Contact, ContactFacts};
+use scrm_store::messages::{NewInbound, NewRevision, NewStatus, RevisionAction};
+use scrm_store::{StoreError, events, now_ms};
+use scrm_wire::content::Content;
+use scrm_wire::payload::{self, AccountEvent, Amendment, Event, InboundMessage, Route};
+use scrm_wire::phone;
+use std::collections::{HashMap, HashSet};
+
+/// What storing did, for metrics once it is committed.
+#[derive(Default)]
+pub(super) struct Counts {
+    pub stored: u64,
+    pub duplicates: u64,
+    pub unhandled: Vec<(String, String)>,
+}
+
+/// What one batch's transaction has done so far: the messages for the plugins, the
+/// counts for metrics, and what it looked up once for the whole batch.
+struct BatchState<'a> {
+    send_settings: &'a crate::config::SendSettings,
+    jobs: Vec<ToClassify>,
+    counts: Counts,
+    /// `(app, phone number id)` → its tenant and the tenant's region.
+    routes: HashMap<(String, String), Option<(String, String)>>,
+    /// `(app, phone number id, account, display number)` this batch already
+    /// recorded (one write each).
+    learned: HashSet<(String, String, String, Option<String>)>,
+    /// New messages waiting to be stored together (see [`flush`]): stored before
+    /// any other event of the batch is, so the batch's order holds.
+    pending: Vec<Pending>,
+}
+
+/// A message waiting in [`BatchState::pending`]: where it arrived, what it says
+/// about its sender, and itself.
+struct Pending {
+    arrival: Arrival,
+    facts: ContactFacts,
+    message: InboundMessage,
+}
+
+impl BatchState<'_> {
+    /// The tenant (and its region) that `phone_number_id` of `app_id` routes to,
+    /// read once per batch.
+    fn route(
+        &mut self,
+        tx: &dyn Store,
+        app_id: &str,
+        phone_number_id: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let key = (app_id.to_owned(), phone_number_id.to_owned());
+        if let Some(known) = self.routes.get(&key) {
+            return Ok(known.clone());
+        }
+        let found = scrm_store::TenantRepo::route(tx, app_id, phone_number_id)?;
+        self.routes.insert(key, found.clone());
+        Ok(found)
+    }
+}
+
+/// One claimed inbox body, parsed outside the database thread: its id, its app and
+/// its events, or why it is not a WhatsApp notification at all.
+pub(super) struct Parsed {
+    pub inbox_id: i64,
+    pub app_id: String,
+    pub events: Result<Vec<Event>, String>,
+}
+
+impl Parsed {
+    /// Parses one inbox body.
+    pub fn of(item: &scrm_store::inbox::InboxItem) -> Parsed {
+        Parsed {
+            inbox_id: item.id,
+            app_id: item.app_id.clone(),
+            events: payload::parse(&item.body)
+                .map(|n| n.events())
+                .map_err(|e| format!("{}: {e}", e.code())),
+        }
+    }
+}
+
+/// What storing a batch did: the messages that need their plugins, the counts for
+/// metrics, and the inbox ids whose bodies are fully stored.
+pub(super) struct StoredBatch {
+    pub jobs: Vec<ToClassify>,
+    pub counts: Counts,
+    pub done: Vec<i64>,
+}
+
+/// Stores what `parsed` carries inside the caller's transaction; a body that is
+/// not a webhook notification is kept and marked rejected (never retried).
+pub(super) fn store_parsed(
+    tx: &dyn Store,
+    parsed: Vec<Parsed>,
+    send_settings: &crate::config::SendSettings,
+) -> Result<StoredBatch, StoreError> {
+    let mut batch = BatchState {
+        send_settings,
+        jobs: Vec::new(),
+        counts: Counts::default(),
+        routes: HashMap::new(),
+        learned: HashSet::new(),
+        pending: Vec::new(),
+    };
+    let mut done = Vec::new();
+    for Parsed {
+        inbox_id,
+        app_id,
+        events,
+    } in parsed
+    {
+        match events {
+            Err(reason) => {
+                tracing::warn!(inbox_id, %reason, "webhook body is not a WhatsApp notification");
+                scrm_store::InboxRepo::mark_rejected(tx, inbox_id, &reason)?;
+            }
+            Ok(events) => {
+                store_events(tx, &app_id, inbox_id, events, &mut batch)?;
+                done.push(inbox_id);
+            }
+        }
+    }
+    flush(tx, &mut batch)?;
+    Ok(StoredBatch {
+        jobs: batch.jobs,
+        counts: batch.counts,
+        done,
+    })
+}
+
+/// Stores every event of one body inside the caller's transaction.
+fn store_events(
+    tx: &dyn Store,
+    app_id: &str,
+    inbox_id: i64,
+    events: Vec<Event>,
+    batch: &mut BatchState<'_>,
+) -> Result<(), StoreError> {
+    for (index, event) in events.into_iter().enumerate() {
+        // A new message joins the batch's pending ones; anything else is stored
+        // after them, in order.
+        let joins = matches!(&event, Event::Message(m)
+            if m.amends.is_none() && !matches!(m.content, Content::System(_)));
+        if !joins {
+            flush(tx, batch)?;
+        }
+        if let Event::Account(a) = event {
+            store_account_event(tx, app_id, inbox_id, &a)?;
+            continue;
+        }
+        let route = event.route();
+        let tenant = match &route.phone_number_id {
+            Some(pnid) => batch.route(tx, app_id, pnid)?,
+            None => None,
+        };
+        let (kind, raw) = match &event {
+            Event::Message(m) => (m.kind.clone(), &m.raw),
+            Event::Status(s) => (format!("status:{}", s.status), &s.raw),
+            Event::Other(o) => (o.kind.clone(), &o.raw),
+            Event::Account(_) => unreachable!("stored above"),
+        };
+        let Some((tenant, region)) = tenant else {
+            if scrm_store::InboxRepo::record_unhandled(
+                tx, inbox_id, index, None, "unrouted", &kind, raw,
+            )? {
+                tracing::warn!(inbox_id, phone_number_id = ?route.phone_number_id, "no tenant for this phone number id");
+                batch.counts.unhandled.push(("unrouted".into(), kind));
+            }
+            continue;
+        };
+        if let Some(pnid) = &route.phone_number_id
+            && batch.learned.insert((
+                app_id.to_owned(),
+                pnid.clone(),
+                route.waba_id.clone(),
+                route.display_phone_number.clone(),
+            ))
+        {
+            scrm_store::EventRepo::learn_number(
+                tx,
+                app_id,
+                pnid,
+                &route.waba_id,
+                route.display_phone_number.as_deref(),
+                &tenant,
+            )?;
+        }
+        match event {
+            Event::Message(m) if m.amends.is_some() => {
+                store_amendment(tx, &tenant, inbox_id, m, &mut batch.jobs)?;
+            }
+            Event::Message(m) => {
+                let arrival = Arrival {
+                    tenant,
+                    inbox_id,
+                    index,
+                    kind,
+                };
+                if let Some(facts) = sender(tx, &arrival, &region, &m, &mut batch.counts)? {
+                    batch.pending.push(Pending {
+                        arrival,
+                        facts,
+                        message: m,
+                    });
+                    if !joins {
+                        flush(tx, batch)?;
+                    }
+                }
+            }
+            Event::Status(s) => store_status(tx, &tenant, s, batch.send_settings)?,
+            Event::Other(o) => {
+                if scrm_store::InboxRepo::record_unhandled(
+                    tx,
+                    inbox_id,
+                    index,
+                    Some(&tenant),
+                    "unmodeled",
+                    &o.kind,
+                    &o.raw,
+                )? {
+                    batch.counts.unhandled.push(("unmodeled".into(), o.kind));
+                }
+            }
+            Event::Account(_) => unreachable!("stored above"),
+        }
+    }
+    Ok(())
+}
+
+/// Where an inbound message arrived: its tenant, the inbox body and its index in
+/// it, and its kind for the unhandled list.
+struct Arrival {
+    tenant: String,
+    inbox_id: i64,
+    index: usize,
+    kind: String,
+}
+
+/// A WhatsApp id's E.164 form, remembered for the process's next messages: parsing
+/// a number was 7 % of the host's CPU under webhook load (docs/perf/README.md), and
+/// the same customers write again and again. At most `MAX` ids are kept; the memo
+/// starts again when full.
+fn e164_of_wa_id(wa_id: &str) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    const MAX: usize = 100_000;
+    static MEMO: LazyLock<Mutex<HashMap<String, Option<String>>>> = LazyLock::new(Mutex::default);
+    let memo = || MEMO.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(known) = memo().get(wa_id) {
+        return known.clone();
+    }
+    let e164 = phone::wa_id_to_e164(wa_id);
+    let mut m = memo();
+    if m.len() >= MAX {
+        m.clear();
+    }
+    m.insert(wa_id.to_string(), e164.clone());
+    e164
+}
+
+/// What an inbound message tells about its sender (normalising the number with the
+/// tenant's default `region` when it has no country code); `None`, recorded as
+/// unhandled, when it names no sender at all. Content the host does not model is
+/// recorded as unhandled too, and stored.
+fn sender(
+    tx: &dyn Store,
+    arrival: &Arrival,
+    region: &str,
+    m: &InboundMessage,
+    counts: &mut Counts,
+) -> Result<Option<ContactFacts>, StoreError> {
+    let Arrival {
+        tenant,
+        inbox_id,
+        index,
+        kind,
+    } = arrival;
+    let unhandled = |reason: &str, counts: &mut Counts| -> Result<(), StoreError> {
+        if scrm_store::InboxRepo::record_unhandled(
+            tx,
+            *inbox_id,
+            *index,
+            Some(tenant),
+            reason,
+            kind,
+            &m.raw,
+        )? {
+            counts.unhandled.push((reason.into(), kind.clone()));
+        }
+        Ok(())
+    };
+    if let Content::Unsupported(_) = m.content {
+        unhandled("unmodeled", counts)?;
+    }
+    let facts = ContactFacts {
+        wa_id: m.from.clone(),
+        user_id: m.from_user_id.clone().or(m.contact_user_id.clone()),
+        phone: m.from.as_deref().and_then(e164_of_wa_id).or_else(|| {
+            m.from
+                .as_deref()
+                .and_then(|f| phone::to_e164(f, Some(region)))
+        }),
+        name: m.profile_name.clone(),
+    };
+    if facts.wa_id.is_none() && facts.user_id.is_none() {
+        unhandled("unroutable-sender", counts)?;
+        return Ok(None);
+    }
+    Ok(Some(facts))
+}
+
+/// Stores the batch's pending messages — their contacts, conversations and the
+/// messages themselves with a few statements for all — then each one's side
+/// effects, in order, and queues those that need their plugins.
+fn flush(tx: &dyn Store, batch: &mut BatchState<'_>) -> Result<(), StoreError> {
+    if batch.pending.is_empty() {
+        return Ok(());
+    }
+    let pending = std::mem::take(&mut batch.pending);
+    // Contacts, tenant by tenant, each in the order its messages came.
+    let mut contacts: Vec<Option<Contact>> = vec![None; pending.len()];
+    let mut tenants: Vec<&str> = pending.iter().map(|p| p.arrival.tenant.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for tenant in tenants {
+        let (at, facts): (Vec<usize>, Vec<ContactFacts>) = pending
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.arrival.tenant == tenant)
+            .map(|(i, p)| (i, p.facts.clone()))
+            .unzip();
+        for (i, c) in at
+            .into_iter()
+            .zip(scrm_store::ContactRepo::upsert_many(tx, tenant, &facts)?)
+        {
+            contacts[i] = Some(c);
+        }
+    }
+    let contacts: Vec<Contact> = contacts.into_iter().flatten().collect();
+    let fields: Vec<InboundFields> = pending
+        .iter()
+        .map(|p| InboundFields::of(&p.message))
+        .collect::<Result<_, _>>()?;
+    let rows: Vec<NewInbound<'_>> = pending
+        .iter()
+        .zip(&contacts)
+        .zip(&fields)
+        .map(|((p, contact), f)| f.row(&p.arrival, contact.id, &p.message))
+        .collect();
+    let stored = scrm_store::MessageRepo::insert_inbound_many(tx, &rows)?;
+    drop(rows);
+    for ((p, contact), (stored, f)) in pending
+        .into_iter()
+        .zip(contacts)
+        .zip(stored.into_iter().zip(fields))
+    {
+        after_store(tx, p, contact, stored, f.pnid, batch)?;
+    }
+    Ok(())
+}
+
+/// The parts of an inbound message's row that are computed from it.
+struct InboundFields {
+    content: serde_json::Value,
+    context: serde_json::Value,
+    errors: Option<serde_json::Value>,
+    pnid: String,
+}
+
+impl InboundFields {
+    fn of(m: &InboundMessage) -> Result<InboundFields, StoreError> {
+        Ok(InboundFields {
+            content: serde_json::to_value(&m.content)?,
+            context: serde_json::to_value(&m.context)?,
+            errors: (!m.errors.is_empty())
+                .then(|| serde_json::to_value(&m.errors))
+                .transpose()?,
+            pnid: m.route.phone_number_id.clone().unwrap_or_default(),
+        })
+    }
+
+    fn row<'a>(
+        &'a self,
+        arrival: &'a Arrival,
+        contact_id: i64,
+        m: &'a InboundMessage,
+    ) -> NewInbound<'a> {
+        NewInbound {
+            tenant: &arrival.tenant,
+            contact_id,
+            phone_number_id: &self.pnid,
+            wamid: &m.id,
+            kind: &m.kind,
+            timestamp: m.timestamp.saturating_mul(1000),
+            text: m.content.text(),
+            content: &self.content,
+            context: &self.context,
+            raw: &m.raw,
+            errors: self.errors.as_ref(),
+            inbox_id: arrival.inbox_id,
+        }
+    }
+}
+
+/// What follows storing one inbound message: its media download, an opt-out
+/// keyword, a number change (once: not on redelivery), and queueing it for its
+/// plugins when it still needs them.
+fn after_store(
+    tx: &dyn Store,
+    p: Pending,
+    contact: Contact,
+    stored: scrm_store::messages::Stored,
+    pnid: String,
+    batch: &mut BatchState<'_>,
+) -> Result<(), StoreError> {
+    let Pending {
+        arrival,
+        message: m,
+        ..
+    } = p;
+    let tenant = arrival.tenant;
+    let at = m.timestamp.saturating_mul(1000);
+    if stored.inserted {
+        batch.counts.stored += 1;
+        // Media: a download job, in the same transaction (crate::media).
+        crate::media::record_inbound(tx, &tenant, stored.message_id, &pnid, &m.content)?;
+        // A message that is only STOP / START opts the sender out / in,
+        // in the same transaction as the message (once: not on redelivery).
+        if let (Content::Text(body), Some(wa_id)) = (&m.content, &m.from)
+            && let Some(keyword) = optout::keyword(body)
+        {
+            crate::limits::optout::apply_keyword(tx, &tenant, wa_id, keyword, at)?;
+        }
+        // The customer moved to a new number: the contact (and what it
+        // consented to) moves with them, so replies reach the new number.
+        if let Content::System(notice) = &m.content
+            && matches!(
+                notice.kind.as_str(),
+                "user_changed_number" | "customer_changed_number"
+            )
+            && let Some(new_wa_id) = &notice.new_wa_id
+            && !scrm_store::ContactRepo::change_number(tx, &tenant, contact.id, new_wa_id)?
+        {
+            tracing::warn!(tenant = %tenant, contact = contact.id, "number change to a number another contact has; left for a merge");
+        }
+    } else {
+        batch.counts.duplicates += 1;
+    }
+    if stored.unclassified {
+        let mut message = m;
+        // An edit that arrived before the message is its current version:
+        // plugins see that.
+        if let Some(edit) = stored
+            .edited_by
+            .as_ref()
+            .and_then(|raw| InboundMessage::from_raw(&message.route, raw))
+            && !matches!(edit.content, Content::Unsupported(_))
+        {
+            message.content = edit.content;
+            message.context.replied_to = edit.context.replied_to;
+        }
+        batch.jobs.push(ToClassify {
+            tenant,
+            message_id: stored.message_id,
+            conversation: ConversationView {
+                id: stored.conversation_id,
+                phone_number_id: pnid,
+                last_message_at: at,
+                last_inbound_at: Some(at),
+            },
+            message,
+            contact,
+            respond: true,
+        });
+    }
+    Ok(())
+}
+
+/// Stores a delivery status; a `failed` one is acted on by the outbox by its code.
+fn store_status(
+    tx: &dyn Store,
+    tenant: &str,
+    s: payload::StatusUpdate,
+    send_settings: &crate::config::SendSettings,
+) -> Result<(), StoreError> {
+    let errors = (!s.errors.is_empty())
+        .then(|| serde_json::to_value(&s.errors))
+        .transpose()?;
+    let pricing = s.pricing.as_ref().map(serde_json::to_value).transpose()?;
+    let conversation = s
+        .conversation
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()?;
+    let recorded = scrm_store::MessageRepo::record_status(
+        tx,
+        &NewStatus {
+            tenant,
+            wamid: &s.id,
+            status: &s.status,
+            timestamp: s.timestamp.saturating_mul(1000),
+            recipient_id: s.recipient_id.as_deref(),
+            errors: errors.as_ref(),
+            pricing: pricing.as_ref(),
+            conversation: conversation.as_ref(),
+            raw: &s.raw,
+        },
+    )?;
+    if recorded.inserted && matches!(s.status.as_str(), "delivered" | "read" | "failed") {
+        emit_status(tx, tenant, &s.id, &s.status)?;
+    }
+    if s.status == "failed" {
+        // Meta reports most refusals (131026, 131047, 131049, ...) here,
+        // after accepting the send: the outbox acts on them by code.
+        let (code, message) = s.errors.first().cloned().unwrap_or_default().summary();
+        crate::outbox::apply_failed_status(tx, send_settings, tenant, &s.id, code, &message)?;
+    }
+    Ok(())
+}
+
+/// Queues a status change for the tenant's flows that want it.
+fn emit_status(tx: &dyn Store, tenant: &str, wamid: &str, status: &str) -> Result<(), StoreError> {
+    if let Some((contact_id, source)) = scrm_store::FlowRepo::status_subject(tx, tenant, wamid)? {
+        let flow = source
+            .as_deref()
+            .and_then(|s| s.strip_prefix("flow:"))
+            .and_then(|s| s.split('@').next());
+        crate::automation::emit(
+            tx,
+            tenant,
+            "status",
+            contact_id,
+            &serde_json::json!({"wamid": wamid, "status": status, "flow": flow}),
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// Records an edit or revoke and, when an edit became the message's current version,
+/// queues the message for its classifier again (not its responder).
+fn store_amendment(
+    tx: &dyn Store,
+    tenant: &str,
+    inbox_id: i64,
+    m: InboundMessage,
+    jobs: &mut Vec<ToClassify>,
+) -> Result<(), StoreError> {
+    let Some(amends) = &m.amends else {
+        return Ok(());
+    };
+    let (action, kind, text) = match amends {
+        Amendment::Edit { kind, text, .. } => {
+            (RevisionAction::Edit, Some(kind.as_str()), text.as_deref())
+        }
+        Amendment::Revoke { .. } => (RevisionAction::Revoke, None, None),
+    };
+    let content = match action {
+        RevisionAction::Edit => Some(serde_json::to_value(&m.content)?),
+        RevisionAction::Revoke => None,
+    };
+    let original_id = amends.original_id().to_owned();
+    let outcome = scrm_store::MessageRepo::record_revision(
+        tx,
+        &NewRevision {
+            tenant,
+            target_wamid: &original_id,
+            wamid: &m.id,
+            action,
+            kind,
+            text,
+            content: content.as_ref(),
+            raw: &m.raw,
+            timestamp: m.timestamp.saturating_mul(1000),
+            inbox_id,
+        },
+    )?;
+    let Some(target) = outcome.message else {
+        return Ok(());
+    };
+    let wants_plugins = action == RevisionAction::Edit
+        && outcome.current
+        && target.unclassified
+        && !matches!(m.content, Content::Unsupported(_));
+    if !wants_plugins {
+        return Ok(());
+    }
+    let Some(contact) = scrm_store::ContactRepo::get(tx, tenant, target.contact_id)? else {
+        return Ok(());
+    };
+    let at = m.timestamp.saturating_mul(1000);
+    let pnid = m.route.phone_number_id.clone().unwrap_or_default();
+    let mut message = m;
+    message.id = original_id;
+    if let Some(Amendment::Edit { kind, .. }) = &message.amends {
+        message.kind = kind.clone();
+    }
+    jobs.push(ToClassify {
+        tenant: tenant.to_owned(),
+        message_id: target.id,
+        conversation: ConversationView {
+            id: target.conversation_id,
+            phone_number_id: pnid,
+            last_message_at: at,
+            last_inbound_at: Some(at),
+        },
+        message,
+        contact,
+        respond: false,
+    });
+    Ok(())
+}
+
+/// Stores a template, number, account or preference event for its tenant (or the
+/// app), applies a marketing preference to the user's consent and a template's new
+/// status to the registry.
+fn store_account_event(
+    tx: &dyn Store,
+    app_id: &str,
+    inbox_id: i64,
+    a: &AccountEvent,
+) -> Result<(), StoreError> {
+    let route: &Route = &a.route;
+    let tenant = scrm_store::EventRepo::resolve_tenant(
+        tx,
+        app_id,
+        &route.waba_id,
+        route.phone_number_id.as_deref(),
+        route.display_phone_number.as_deref(),
+    )?;
+    let occurred_at = a.timestamp.map(|t| t.saturating_mul(1000));
+    let key = events::dedupe_key(&route.field, &route.waba_id, a.entry_time, &a.kind, &a.raw);
+    let inserted = scrm_store::EventRepo::insert(
+        tx,
+        &events::NewAccountEvent {
+            app_id,
+            tenant: tenant.as_deref(),
+            waba_id: &route.waba_id,
+            phone_number_id: route.phone_number_id.as_deref(),
+            field: &route.field,
+            kind: &a.kind,
+            event: a.event.as_deref(),
+            subject: a.subject.as_deref(),
+            occurred_at,
+            raw: &a.raw,
+            dedupe_key: &key,
+            inbox_id,
+        },
+    )?;
+    if inserted.is_none() {
+        return Ok(());
+    }
+    tracing::info!(inbox_id, field = %route.field, event = ?a.event, tenant = ?tenant, "account event stored");
+    if route.field == "message_template_status_update"
+        && let Some(tenant) = &tenant
+    {
+        let at = occurred_at.unwrap_or_else(now_ms);
+        crate::templates::apply_status_webhook(tx, tenant, a.event.as_deref(), &a.raw, at)?;
+    }
+    // A user stopping or resuming marketing messages changes their consent at once,
+    // unless a later preference of theirs was already applied.
+    if route.field == "user_preferences"
+        && a.raw["category"] == "marketing_messages"
+        && let (Some(tenant), Some(wa_id)) = (&tenant, &a.subject)
+    {
+        let stop = match a.event.as_deref() {
+            Some("stop") => true,
+            Some("resume") => false,
+            _ => return Ok(()),
+        };
+        let at = occurred_at.unwrap_or_else(now_ms);
+        if !scrm_store::EventRepo::newer_exists(tx, tenant, &route.field, wa_id, at)? {
+            scrm_store::ConsentRepo::marketing_preference(tx, tenant, wa_id, stop, at)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::e164_of_wa_id;
+
+    #[test]
+    fn a_senders_e164_form_is_remembered_and_the_same_as_parsed() {
+        for _ in 0..2 {
+            assert_eq!(
+                e164_of_wa_id("393471234567").as_deref(),
+                Some("+393471234567")
+            );
+            // Mexico's WhatsApp ids carry a 1 after the country code that E.164 drops.
+            assert_eq!(
+                e164_of_wa_id("5215512345678"),
+                scrm_wire::phone::wa_id_to_e164("5215512345678")
+            );
+            assert_eq!(e164_of_wa_id("12"), None);
+            assert_eq!(e164_of_wa_id("not-a-number"), None);
+        }
+    }
+}
