@@ -86,6 +86,28 @@ pub(crate) fn claim(
     Ok(items)
 }
 
+/// Up to `limit` pending items after id `after` that are due (no lease, or one
+/// that ended), oldest first, without claiming them: for the one host of an SQLite
+/// database, which keeps its claims in memory rather than writing each body's row
+/// again to claim it.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn pending_after(
+    conn: &Conn<'_>,
+    after: i64,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<InboxItem>, StoreError> {
+    conn.query(
+        "SELECT id, app_id, body, attempts FROM webhook_inbox
+         WHERE state = 'pending' AND id > ?1 AND (lease_until IS NULL OR lease_until <= ?2)
+         ORDER BY id LIMIT ?3",
+        params![after, now, limit as i64],
+        item_row,
+    )
+}
+
 /// Marks items processed, a few statements for all of them.
 ///
 /// # Errors
@@ -289,6 +311,9 @@ crate::repo! {
         /// Claims up to `limit` pending items for `host` until `lease_until`, oldest
         /// first: items no host holds, or whose holder's lease ended.
         fn claim(host: &str, now: i64, lease_until: i64, limit: usize) -> Result<Vec<InboxItem>, StoreError>;
+        /// Up to `limit` due pending items after id `after`, oldest first, without
+        /// claiming them (the one host of an SQLite database claims in memory).
+        fn pending_after(after: i64, now: i64, limit: usize) -> Result<Vec<InboxItem>, StoreError>;
         /// Marks items processed, a few statements for all of them.
         fn mark_done_many(ids: &[i64]) -> Result<(), StoreError>;
         /// Marks an item that can never be processed (not a webhook body); it is kept.
@@ -300,5 +325,48 @@ crate::repo! {
         fn record_unhandled(inbox_id: i64, item_index: usize, tenant: Option<&str>, reason: &str, kind: &str, raw: &serde_json::Value) -> Result<bool, StoreError>;
         /// Reads [`InboxStats`].
         fn stats() -> Result<InboxStats, StoreError>;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InboxRepo;
+    use crate::{Db, now_ms};
+
+    #[test]
+    fn pending_after_reads_due_pending_bodies_past_an_id_without_claiming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("scrm.db")).unwrap();
+        db.write_blocking(|c| {
+            let ids = InboxRepo::append_many(
+                c,
+                &[("app", b"a"), ("app", b"b"), ("app", b"c"), ("app", b"d")],
+            )?;
+            InboxRepo::mark_done_many(c, &ids[1..2])?;
+            // Waiting out a retry backoff: not due yet.
+            InboxRepo::mark_failed_attempt(c, ids[2], "boom", now_ms() + 60_000)?;
+            let ids_of =
+                |items: Vec<super::InboxItem>| items.iter().map(|i| i.id).collect::<Vec<_>>();
+            let now = now_ms();
+            assert_eq!(
+                ids_of(InboxRepo::pending_after(c, 0, now, 10)?),
+                vec![ids[0], ids[3]]
+            );
+            assert_eq!(
+                ids_of(InboxRepo::pending_after(c, ids[0], now, 10)?),
+                vec![ids[3]]
+            );
+            assert_eq!(
+                ids_of(InboxRepo::pending_after(c, 0, now, 1)?),
+                vec![ids[0]]
+            );
+            // Once the backoff ends it is due again; reading claimed nothing.
+            assert_eq!(
+                ids_of(InboxRepo::pending_after(c, 0, now + 120_000, 10)?),
+                vec![ids[0], ids[2], ids[3]]
+            );
+            Ok(())
+        })
+        .unwrap();
     }
 }

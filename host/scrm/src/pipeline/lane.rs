@@ -7,6 +7,7 @@
 //! keep their order: one lane, one plugin thread, batches recorded in order.
 
 use super::Pipeline;
+use super::claimer::Tracker;
 use super::inbound::Queued;
 use super::plugins::{Classified, Done, PluginPool, count_calls};
 use super::store::{self, Parsed, StoredBatch};
@@ -51,6 +52,7 @@ struct Lane {
     results: mpsc::UnboundedReceiver<Done>,
     inflight: VecDeque<InFlight>,
     seq: u64,
+    tracker: Arc<Tracker>,
 }
 
 /// Runs one lane over the batches `rx` hands it until `rx` closes and everything
@@ -59,6 +61,7 @@ pub(super) async fn run(
     p: Pipeline,
     mut rx: mpsc::Receiver<Vec<InboxItem>>,
     pool: Arc<PluginPool>,
+    tracker: Arc<Tracker>,
 ) {
     let (reply, results) = mpsc::unbounded_channel();
     let mut lane = Lane {
@@ -68,6 +71,7 @@ pub(super) async fn run(
         results,
         inflight: VecDeque::new(),
         seq: 0,
+        tracker,
     };
     let mut open = true;
     let mut next: Option<Vec<InboxItem>> = None;
@@ -154,10 +158,11 @@ impl Lane {
         // Bodies a failed plugin run left unrecorded go through the slow path.
         let (again, finished): (Vec<_>, Vec<_>) = finished.into_iter().partition(|f| f.again);
         for f in again {
-            self.p.one_by_one(f.items).await;
+            self.finish(f.items).await;
         }
         let (items, parsed) = match next {
             Some(items) => {
+                let kept = items.clone();
                 let parsed = tokio::task::spawn_blocking(move || {
                     let parsed: Vec<Parsed> = items.iter().map(Parsed::of).collect();
                     (items, parsed)
@@ -167,6 +172,7 @@ impl Lane {
                     Ok((items, parsed)) => (items, Some(parsed)),
                     Err(e) => {
                         tracing::error!(error = %e, "parsing webhook bodies panicked");
+                        self.finish(kept).await;
                         (Vec::new(), None)
                     }
                 }
@@ -177,6 +183,9 @@ impl Lane {
         match self.write(finished.clone(), parsed).await {
             Ok((queued, stored)) => {
                 self.p.woken_by(queued);
+                for f in finished.iter() {
+                    self.tracker.release(&f.items);
+                }
                 if let Some(stored) = stored {
                     self.p.count_stored(&stored.counts);
                     self.dispatch(items, stored);
@@ -188,7 +197,7 @@ impl Lane {
                 for i in 0..finished.len() {
                     self.record_alone(&finished, i).await;
                 }
-                self.p.one_by_one(items).await;
+                self.finish(items).await;
             }
         }
     }
@@ -226,6 +235,7 @@ impl Lane {
     /// Gives a stored batch's messages to the plugin workers.
     fn dispatch(&mut self, items: Vec<InboxItem>, stored: StoredBatch) {
         if stored.jobs.is_empty() {
+            self.tracker.release(&items);
             return;
         }
         self.seq += 1;
@@ -252,7 +262,7 @@ impl Lane {
             }
             for f in self.take_finished() {
                 if f.again {
-                    self.p.one_by_one(f.items).await;
+                    self.finish(f.items).await;
                 } else {
                     self.record_alone(&Arc::new(vec![f]), 0).await;
                 }
@@ -275,11 +285,21 @@ impl Lane {
             .await;
         let f = &batches[i];
         match recorded {
-            Ok(queued) => self.p.woken_by(queued),
+            Ok(queued) => {
+                self.p.woken_by(queued);
+                self.tracker.release(&f.items);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "recording a batch failed; processing it again body by body");
-                self.p.one_by_one(f.items.clone()).await;
+                self.finish(f.items.clone()).await;
             }
         }
+    }
+
+    /// Processes `items` one by one (each retried after a backoff should it fail
+    /// again) and lets the claimer have them back.
+    async fn finish(&self, items: Vec<InboxItem>) {
+        self.p.one_by_one(items.clone()).await;
+        self.tracker.release(&items);
     }
 }

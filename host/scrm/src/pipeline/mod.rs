@@ -7,6 +7,7 @@
 //! raw and counted. A body is marked done only when all of that is committed, so a
 //! crash at any point is recovered by processing it again.
 
+mod claimer;
 mod inbound;
 mod lane;
 mod plugins;
@@ -171,61 +172,19 @@ impl Pipeline {
             self.workers,
             tokio::runtime::Handle::current(),
         ));
+        let tracker = Arc::new(claimer::Tracker::default());
         let mut tasks = tokio::task::JoinSet::new();
         let mut senders = Vec::new();
         for _ in 0..lanes {
             // One batch waiting per lane: the claimer stays a batch ahead.
             let (tx, rx) = tokio::sync::mpsc::channel(1);
             senders.push(tx);
-            tasks.spawn(lane::run(self.clone(), rx, pool.clone()).in_current_span());
+            let lane = lane::run(self.clone(), rx, pool.clone(), tracker.clone());
+            tasks.spawn(lane.in_current_span());
         }
         drop(pool);
-        tasks.spawn(self.claimer(senders).in_current_span());
+        tasks.spawn(claimer::run(self.clone(), senders, tracker).in_current_span());
         while tasks.join_next().await.is_some() {}
-    }
-
-    /// Claims batches and hands each lane the bodies of its contacts, in inbox
-    /// order, waiting while the lanes are busy.
-    async fn claimer(self, lanes: Vec<tokio::sync::mpsc::Sender<Vec<InboxItem>>>) {
-        loop {
-            let items = match self.claim().await {
-                Ok(items) => items,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the webhook inbox");
-                    tokio::time::sleep(IDLE_POLL).await;
-                    continue;
-                }
-            };
-            if items.is_empty() {
-                let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
-                continue;
-            }
-            let mut split: Vec<Vec<InboxItem>> = (0..lanes.len()).map(|_| Vec::new()).collect();
-            for item in items {
-                let lane = lane_key(&item.body) % lanes.len() as u64;
-                split[lane as usize].push(item);
-            }
-            for (lane, items) in lanes.iter().zip(split) {
-                if !items.is_empty() && lane.send(items).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Claims the next bodies for this host.
-    async fn claim(&self) -> Result<Vec<InboxItem>, scrm_store::StoreError> {
-        let host = self.host.clone();
-        let limit = match self.db.dialect() {
-            scrm_store::Dialect::Sqlite => BATCH,
-            scrm_store::Dialect::Postgres => BATCH_PG,
-        };
-        self.db
-            .write(move |c| {
-                let now = now_ms();
-                scrm_store::InboxRepo::claim(c, &host, now, now + LEASE_MS, limit)
-            })
-            .await
     }
 
     /// Processes bodies one at a time, so a body that cannot be processed only
