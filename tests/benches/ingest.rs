@@ -7,7 +7,7 @@
 //! ingest`. Each target (the bare receiver, `scrm serve` on SQLite, `scrm serve` on
 //! PostgreSQL) is a fresh process on a fresh database, with the Rust keyword
 //! classifier installed for scrm, and goes through three phases:
-//! 1. **closed loop**: `SCRM_BENCH_INGEST_MESSAGES` (default 20,000) single-message
+//! 1. **closed loop**: `SCRM_BENCH_INGEST_MESSAGES` (default 100,000) single-message
 //!    webhooks, 64 in flight: acknowledged per second, and processed per second
 //!    (stored, classified and tagged; scrm marks a body done in the transaction that
 //!    records its classification and tags; the bare receiver stores before it
@@ -322,7 +322,7 @@ async fn measure(name: &str, t: &Target, sizes: &Sizes) -> Figures {
 async fn main() {
     let env = scrm_e2e::bench::env_size;
     let sizes = Sizes {
-        messages: env("SCRM_BENCH_INGEST_MESSAGES", 20_000),
+        messages: env("SCRM_BENCH_INGEST_MESSAGES", 100_000),
         rate: env("SCRM_BENCH_INGEST_RATE", 5_000),
         open_s: env("SCRM_BENCH_INGEST_OPEN_SECONDS", 10),
         burst_s: env("SCRM_BENCH_INGEST_BURST_SECONDS", 30),
