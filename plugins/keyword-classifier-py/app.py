@@ -314,12 +314,26 @@ class WitWorld(wit_world.WitWorld):
     """The world itself exports no free functions."""
 
 
+# The rule set of the last configuration seen: an instance the host keeps warm
+# (isolation = "warm") serves many messages, and building the rules again for each
+# would cost more than classifying.
+_cached = None
+
+
+def rules_for(raw):
+    """The rule set of `raw`, built once per configuration."""
+    global _cached
+    if _cached is None or _cached[0] != raw:
+        _cached = (raw, rule_set_from_config(raw))
+    return _cached[1]
+
+
 class Classify(exports.Classify):
     """The exported `scrm:plugin/classify` interface."""
 
     def classify(self, msg: t.Message, sender: t.Contact) -> t.Classification:
         try:
-            rules = rule_set_from_config(config.get())
+            rules = rules_for(config.get())
         except ConfigError as e:
             raise Err(ClassifyError_InvalidConfig(str(e))) from None
         text = content_text(msg.content)

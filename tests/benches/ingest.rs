@@ -19,6 +19,10 @@
 //! 3. **burst**: the closed loop for `SCRM_BENCH_INGEST_BURST_SECONDS` (default 30),
 //!    then how long until every message of it is processed.
 //!
+//! `SCRM_BENCH_INGEST_PLUGIN=js|python` installs the JavaScript or Python keyword
+//! classifier (`plugins/keyword-classifier-js`, `-py`) instead of the Rust one.
+//! `SCRM_BENCH_INGEST_ISOLATION=warm` installs it with warm instances (see
+//! docs/plugins.md) instead of a fresh instance per message.
 //! `SCRM_BENCH_INGEST_ONLY=bare,sqlite,pg` runs some targets only. The payload is
 //! the Cloud API's `text_message.json` sample (`../shared/fixtures/webhooks`) with a
 //! fresh message id, one of 5,000 senders and a text of the Bitext corpus.
@@ -209,8 +213,20 @@ async fn start_scrm(dir: &std::path::Path, url: Option<String>) -> Target {
         .expect("start scrm serve");
     let host = process.host();
     host.tenant("acme", &[PN], "IT").await;
-    host.install("acme", "classifier", &guest("keyword-classifier"), None)
-        .await;
+    let classifier = match std::env::var("SCRM_BENCH_INGEST_PLUGIN").as_deref() {
+        Ok("js") => scrm_e2e::polyglot::js_guest(),
+        Ok("python") => scrm_e2e::polyglot::py_guest(),
+        _ => guest("keyword-classifier"),
+    };
+    let sha = host.upload(&classifier).await["sha256"].clone();
+    // `SCRM_BENCH_INGEST_ISOLATION=warm`: the binding's instances kept warm.
+    let isolation = std::env::var("SCRM_BENCH_INGEST_ISOLATION").unwrap_or("fresh".into());
+    host.ok(
+        "PUT",
+        "/v1/tenants/acme/plugins/classifier",
+        Some(serde_json::json!({"sha256": sha, "limits": {"isolation": isolation}})),
+    )
+    .await;
     let db = Arc::new(match &url {
         Some(u) => scrm_e2e::fleet::off_runtime(|| scrm_store::Db::connect(u, 2)).unwrap(),
         None => scrm_store::Db::open(&dir.join("scrm.db")).expect("the host's SQLite file"),

@@ -20,7 +20,12 @@ pub fn plugin_host(dir: &Path) -> PluginHost {
 
 /// Builds the plugin `package`, stores and compiles it in `host`; its SHA-256.
 pub fn install(host: &PluginHost, package: &str) -> String {
-    let bytes = std::fs::read(crate::guest(package)).expect("read component");
+    install_file(host, &crate::guest(package))
+}
+
+/// Installs the component at `path` in `host`; its sha256.
+pub fn install_file(host: &PluginHost, path: &Path) -> String {
+    let bytes = std::fs::read(path).expect("read component");
     let (inspected, _) = host.inspect(&bytes).expect("inspect");
     host.save_component(&inspected.sha256, &bytes)
         .expect("save component");

@@ -84,6 +84,75 @@ fn a_warm_instance_answers_like_fresh_ones_call_after_call() {
     }
 }
 
+#[test]
+fn warm_isolation_reuses_one_instance_and_discards_one_that_faulted() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = scrm_e2e::bench::plugin_host(dir.path());
+    let contact = scrm_e2e::bench::contact();
+    let warm = |tenant: &str, package: &str, config: &[u8]| {
+        let sha = scrm_e2e::bench::install(&host, package);
+        let mut spec = scrm_e2e::bench::binding(tenant, "classifier", &sha, package, config);
+        spec.limits = json!({"isolation": "warm"});
+        host.activate(&spec).unwrap();
+        host.snapshot(tenant).classifier.clone().unwrap()
+    };
+    let good = warm("good", "keyword-classifier", b"");
+    for text in ["quanto costa?", "where is my order", "quanto costa?"] {
+        let msg = scrm_e2e::bench::message(text);
+        let out = scrm::slots::classify(&host, &good, &msg, &contact).unwrap();
+        assert!(!out.tags.is_empty(), "{text}: {out:?}");
+        // The one instance went back to the pool after each call.
+        assert_eq!(host.warm_idle(), 1, "{text}");
+    }
+    let bad = warm("bad", "hostile-classifier", b"behaviour = \"panic\"");
+    for _ in 0..2 {
+        let msg = scrm_e2e::bench::message("hi");
+        let err = scrm::slots::classify(&host, &bad, &msg, &contact).unwrap_err();
+        // A fresh instance each time (the trapped one is dropped), failing the same way.
+        assert_eq!(err.code(), "plugin_trap", "{err}");
+        assert!(
+            err.to_string()
+                .contains("hostile plugin panicked on purpose"),
+            "{err}"
+        );
+        assert_eq!(
+            host.warm_idle(),
+            1,
+            "only the good binding's instance is kept"
+        );
+    }
+}
+
+#[tokio::test]
+async fn isolation_is_a_per_binding_setting_checked_at_install() {
+    let host = Host::start().await;
+    host.tenant("acme", &["100"], "US").await;
+    let comp = host.upload(&guest("keyword-classifier")).await;
+    let sha = comp["sha256"].as_str().unwrap();
+    let (s, v) = put_binding(
+        &host,
+        "acme",
+        sha,
+        json!({"limits": {"isolation": "sometimes"}}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_limits")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("`warm`"),
+        "{v}"
+    );
+    let (s, v) = put_binding(&host, "acme", sha, json!({"limits": {"isolation": "warm"}})).await;
+    assert_eq!(s, 201, "{v}");
+    for i in 0..3 {
+        let m = send_and_read(&host, "100", "acme", &format!("wamid.w{i}"), "how much?").await;
+        assert_eq!(m["tags"], json!(["price-inquiry"]), "{m}");
+    }
+}
+
 scrm_e2e::both_backends! {
     #[tokio::test]
     async fn one_component_serves_tenants_with_different_configs() {

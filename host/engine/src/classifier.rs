@@ -7,8 +7,10 @@ use super::bindings::types as wit;
 use super::call::classify_failure;
 use super::error::CallError;
 use super::{ActiveBinding, PluginHost};
+use crate::limits::{Isolation, WARM_USES};
 use serde_json::json;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A classifier's answer, in the host's terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +47,9 @@ impl PluginHost {
             });
         };
         binding.ensure_active()?;
+        if binding.limits.isolation == Isolation::Warm {
+            return self.classify_warm(binding, msg, sender);
+        }
         let limits = &binding.limits;
         let mut store = self.store_for(binding);
         let pre = &binding.component.pre;
@@ -67,6 +72,60 @@ impl PluginHost {
         finish(&store, result, site, limits)
     }
 
+    /// Runs `binding` on one message in an instance from its warm pool (a new one
+    /// when none is idle), which goes back to the pool unless the call failed or it
+    /// has served [`WARM_USES`] calls. At most [`WARM_KEPT`] instances are kept
+    /// idle host-wide: they hold slots of the instance pool.
+    fn classify_warm(
+        &self,
+        binding: &ActiveBinding,
+        msg: &wit::Message,
+        sender: &wit::Contact,
+    ) -> Result<Classification, CallError> {
+        let idle = binding.warm.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut instance = match idle {
+            Some(i) => i,
+            None => self.warm_instance(binding)?,
+        };
+        let result = instance.classify(self, binding, msg, sender);
+        instance.uses += 1;
+        if result.is_ok() && instance.uses < WARM_USES {
+            let kept = &self.warm_kept;
+            let mut idle = binding.warm.lock().unwrap_or_else(|p| p.into_inner());
+            if kept.fetch_add(1, Ordering::Relaxed) < WARM_KEPT {
+                instance.kept = Some(kept.clone());
+                idle.push(instance);
+            } else {
+                kept.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    /// A new instance of `binding` (a classifier) for its warm pool.
+    fn warm_instance(&self, binding: &ActiveBinding) -> Result<WarmInstance, CallError> {
+        let site = binding.site();
+        let SlotExports::Classifier(indices) = &binding.component.exports else {
+            return Err(CallError::Guest {
+                site,
+                message: "the bound component is not a classifier".into(),
+            });
+        };
+        let mut store = self.store_for(binding);
+        let guest = binding
+            .component
+            .pre
+            .instantiate(&mut store)
+            .and_then(|inst| indices.load(&mut store, &inst))
+            .map_err(|e| classify_failure(&store, e, site, &binding.limits))?;
+        Ok(WarmInstance {
+            store,
+            guest,
+            uses: 0,
+            kept: None,
+        })
+    }
+
     /// An instance of `binding` (a classifier) kept for repeated calls. Fresh
     /// instances per call are the default; this is for measuring the warm cost and
     /// for heavy guests (JavaScript, Python) whose instantiation dominates.
@@ -77,33 +136,66 @@ impl PluginHost {
         &self,
         binding: Arc<ActiveBinding>,
     ) -> Result<WarmClassifier, CallError> {
+        let instance = self.warm_instance(&binding)?;
+        Ok(WarmClassifier { instance, binding })
+    }
+}
+
+/// Idle warm instances host-wide, at most.
+pub const WARM_KEPT: usize = 256;
+
+/// A classifier instance of a binding's warm pool.
+pub(crate) struct WarmInstance {
+    store: wasmtime::Store<super::call::CallState>,
+    guest: super::bindings::classify::Guest,
+    uses: u32,
+    /// The host's count of idle warm instances, while this one is counted in it.
+    kept: Option<Arc<AtomicUsize>>,
+}
+
+impl WarmInstance {
+    /// One call, its per-call state (fuel, deadline, log budget, HTTP requests)
+    /// started afresh.
+    fn classify(
+        &mut self,
+        host: &PluginHost,
+        binding: &ActiveBinding,
+        msg: &wit::Message,
+        sender: &wit::Contact,
+    ) -> Result<Classification, CallError> {
+        if let Some(kept) = self.kept.take() {
+            kept.fetch_sub(1, Ordering::Relaxed);
+        }
+        let limits = binding.limits;
         let site = binding.site();
-        let SlotExports::Classifier(indices) = &binding.component.exports else {
-            return Err(CallError::Guest {
-                site,
-                message: "the bound component is not a classifier".into(),
-            });
-        };
-        let mut store = self.store_for(&binding);
-        let guest = binding
-            .component
-            .pre
-            .instantiate(&mut store)
-            .and_then(|inst| indices.load(&mut store, &inst))
-            .map_err(|e| classify_failure(&store, e, site, &binding.limits))?;
-        Ok(WarmClassifier {
-            store,
-            guest,
-            binding,
-        })
+        host.reset_for_call(&mut self.store, binding);
+        super::call::start_deadline(&mut self.store, limits.deadline_ms);
+        let _ = self.store.set_fuel(limits.fuel);
+        let result = self.guest.call_classify(&mut self.store, msg, sender);
+        finish(&self.store, result, site, &limits)
+    }
+}
+
+impl std::fmt::Debug for WarmInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WarmInstance")
+            .field("uses", &self.uses)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for WarmInstance {
+    fn drop(&mut self) {
+        if let Some(kept) = self.kept.take() {
+            kept.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
 /// A classifier instance reused across calls (see [`PluginHost::warm_classifier`]).
 /// After any error it must be dropped: a trapped instance is not reused.
 pub struct WarmClassifier {
-    store: wasmtime::Store<super::call::CallState>,
-    guest: super::bindings::classify::Guest,
+    instance: WarmInstance,
     binding: Arc<ActiveBinding>,
 }
 
@@ -126,11 +218,11 @@ impl WarmClassifier {
         msg: &wit::Message,
         sender: &wit::Contact,
     ) -> Result<Classification, CallError> {
-        let limits = self.binding.limits;
-        super::call::start_deadline(&mut self.store, limits.deadline_ms);
-        let _ = self.store.set_fuel(limits.fuel);
-        let result = self.guest.call_classify(&mut self.store, msg, sender);
-        finish(&self.store, result, self.binding.site(), &limits)
+        let (i, limits) = (&mut self.instance, self.binding.limits);
+        super::call::start_deadline(&mut i.store, limits.deadline_ms);
+        let _ = i.store.set_fuel(limits.fuel);
+        let result = i.guest.call_classify(&mut i.store, msg, sender);
+        finish(&i.store, result, self.binding.site(), &limits)
     }
 }
 

@@ -191,6 +191,8 @@ pub struct ActiveBinding {
     faults: AtomicU32,
     /// Set once the binding is quarantined; calls are skipped.
     quarantine: Mutex<Option<String>>,
+    /// Idle warm instances, when its isolation is [`limits::Isolation::Warm`].
+    warm: Mutex<Vec<classifier::WarmInstance>>,
 }
 
 impl ActiveBinding {
@@ -357,6 +359,8 @@ pub struct PluginHost {
     kv_quota: capabilities::kv::KvQuota,
     compiled: RwLock<HashMap<String, Arc<LoadedComponent>>>,
     tenants: RwLock<HashMap<String, Arc<TenantPlugins>>>,
+    /// Warm instances kept by all bindings (see [`limits::Isolation::Warm`]).
+    warm_kept: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -411,6 +415,7 @@ impl PluginHost {
             kv_quota: capabilities::kv::KvQuota::default(),
             compiled: RwLock::default(),
             tenants: RwLock::default(),
+            warm_kept: Arc::default(),
         })
     }
 
@@ -485,6 +490,30 @@ impl PluginHost {
                 binding.http.secrets.clone().into(),
             ),
         )
+    }
+
+    /// Starts a warm instance's next call of `binding` with the state a fresh
+    /// store would have: its log budget and HTTP state (request count, credential
+    /// values) renewed.
+    pub(crate) fn reset_for_call(
+        &self,
+        store: &mut wasmtime::Store<CallState>,
+        binding: &ActiveBinding,
+    ) {
+        let site = binding.site();
+        let http = self.http_for(binding);
+        let state = store.data_mut();
+        state.log = capabilities::log::LogState::new(
+            &site.tenant,
+            &site.plugin,
+            binding.limits.log_records_per_call,
+        );
+        state.http = http;
+    }
+
+    /// Warm instances idle in the bindings' pools (see [`limits::Isolation::Warm`]).
+    pub fn warm_idle(&self) -> usize {
+        self.warm_kept.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The host's default limits.
@@ -672,6 +701,7 @@ impl PluginHost {
             http: Arc::new(serde_json::from_value(row.http.clone()).unwrap_or_default()),
             faults: AtomicU32::new(0),
             quarantine: Mutex::new(row.quarantine.clone()),
+            warm: Mutex::default(),
         });
         let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
         let mut next = tenants

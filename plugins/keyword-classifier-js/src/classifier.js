@@ -34,12 +34,30 @@ function contentText(content) {
   }
 }
 
+/** The rule set of the last configuration seen, and its bytes. */
+let cached;
+
+/**
+ * The rule set of `raw`, built once per configuration: an instance the host keeps
+ * warm (isolation = "warm") serves many messages, and compiling the rules' regexes
+ * again for each would cost more than classifying.
+ * @param {Uint8Array} raw
+ */
+function rulesFor(raw) {
+  const same =
+    cached !== undefined &&
+    cached.raw.length === raw.length &&
+    cached.raw.every((b, i) => b === raw[i]);
+  if (!same) cached = { raw, rules: ruleSetFromConfig(raw) };
+  return cached.rules;
+}
+
 /** The exported `scrm:plugin/classify` interface. */
 export const classify = {
   classify(msg, _sender) {
     let rules;
     try {
-      rules = ruleSetFromConfig(getConfig());
+      rules = rulesFor(getConfig());
     } catch (e) {
       if (e instanceof ConfigError) throw { tag: 'invalid-config', val: e.message };
       throw { tag: 'failed', val: String(e?.stack ?? e) };

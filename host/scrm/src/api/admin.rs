@@ -363,7 +363,8 @@ pub struct InstallBody {
     #[serde(default)]
     config_base64: Option<String>,
     /// Limits for this binding's calls, within the host's maxima:
-    /// `{"deadline_ms", "fuel", "memory_mib", "output_kib", "log_records_per_call"}`.
+    /// `{"deadline_ms", "fuel", "memory_mib", "output_kib", "log_records_per_call",
+    /// "isolation": "fresh" | "warm"}`.
     #[serde(default)]
     limits: Option<Value>,
     /// Outbound HTTP policy: `{"allow": [hosts], "allow_private": ["ip:port"],

@@ -263,6 +263,7 @@ async fn install(args: InstallArgs) -> anyhow::Result<()> {
         fuel,
         memory_mib,
         output_kib,
+        isolation,
         http,
         file,
     } = args;
@@ -283,6 +284,9 @@ async fn install(args: InstallArgs) -> anyhow::Result<()> {
         if let Some(v) = v {
             limits.insert(k.into(), json!(v));
         }
+    }
+    if let Some(isolation) = isolation {
+        limits.insert("isolation".into(), json!(isolation));
     }
     let bytes = std::fs::read(&file)
         .with_context(|| format!("cannot read component {}", file.display()))?;

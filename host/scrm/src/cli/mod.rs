@@ -141,6 +141,10 @@ pub struct InstallArgs {
     /// Output cap per call for this binding, in KiB [default: the host's].
     #[arg(long)]
     pub(crate) output_kib: Option<u32>,
+    /// `fresh` (a new instance per message, the default) or `warm` (instances kept
+    /// and reused: for JavaScript and Python plugins; see docs/plugins.md).
+    #[arg(long, value_parser = ["fresh", "warm"])]
+    pub(crate) isolation: Option<String>,
     /// The binding's outbound HTTP policy, a JSON file:
     /// {"allow": [hosts], "allow_private": ["ip:port"], "max_requests": n,
     /// "credentials": [{"host", "header", "secret", "prefix"}]}.
