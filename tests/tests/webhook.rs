@@ -5,6 +5,77 @@ use scrm_e2e::*;
 use serde_json::{Value, json};
 
 scrm_e2e::both_backends! {
+    /// The pipeline stores a batch while the plugin threads answer the previous one,
+    /// over several lanes on PostgreSQL: each contact's messages are still stored,
+    /// classified and answered in the order they came, whatever their neighbours do.
+    #[tokio::test]
+    async fn each_contacts_messages_are_answered_in_the_order_they_came() {
+        let host = Host::start().await;
+        host.tenant("acme", &["100"], "US").await;
+        host.install("acme", "classifier", &guest("keyword-classifier"), None)
+            .await;
+        let rules = "[[rules]]\nwhen_keywords = [\"order\"]\nreply = \"On it\"\n";
+        host.install("acme", "responder", &guest("rule-responder"), Some(rules))
+            .await;
+        const CONTACTS: usize = 4;
+        const EACH: usize = 30;
+        // The contacts write at once; each one's messages one after another (the
+        // next once the last is acknowledged: the order Meta delivers them in).
+        let url = format!("{}/webhooks/whatsapp", host.base);
+        let now = scrm_store::now_ms() / 1000;
+        let mut set = tokio::task::JoinSet::new();
+        for c in 0..CONTACTS {
+            let (http, url) = (host.http.clone(), url.clone());
+            set.spawn(async move {
+                let mut statuses = Vec::new();
+                for i in 0..EACH {
+                    // Sent now, so that the 24-hour window is open for the replies.
+                    let body = String::from_utf8(text_webhook(
+                        "100",
+                        &format!("1650555{c:04}"),
+                        &[(&format!("wamid.{c}.{i:03}"), "where is my order")],
+                    ))
+                    .unwrap()
+                    .replace("\"1750000000\"", &format!("\"{now}\""))
+                    .into_bytes();
+                    let sig = scrm_wire::signature::sign(APP_SECRET.as_bytes(), &body);
+                    let r = http.post(&url).header("x-hub-signature-256", sig).body(body);
+                    statuses.push(r.send().await.unwrap().status().as_u16());
+                }
+                statuses
+            });
+        }
+        let statuses: Vec<u16> = set.join_all().await.concat();
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        host.settle().await;
+        let messages = host.messages("acme").await;
+        assert_eq!(messages.len(), CONTACTS * EACH);
+        let id_of: std::collections::HashMap<String, i64> = messages
+            .iter()
+            .map(|m| (m["wamid"].as_str().unwrap().to_string(), m["id"].as_i64().unwrap()))
+            .collect();
+        let outbox = host.all("/v1/tenants/acme/outbox").await;
+        for c in 0..CONTACTS {
+            let wamids: Vec<String> = (0..EACH).map(|i| format!("wamid.{c}.{i:03}")).collect();
+            let ids: Vec<i64> = wamids.iter().map(|w| id_of[w]).collect();
+            assert!(ids.is_sorted(), "contact {c}: stored out of order: {ids:?}");
+            // Its replies, in the order they were queued (outbox ids), answer its
+            // messages in the order they came.
+            let mut replies: Vec<(i64, i64)> = outbox
+                .iter()
+                .filter(|o| o["to"] == format!("1650555{c:04}"))
+                .map(|o| {
+                    let key = o["idempotency_key"].as_str().unwrap();
+                    let message: i64 = key.split(':').nth(1).unwrap().parse().unwrap();
+                    (o["id"].as_i64().unwrap(), message)
+                })
+                .collect();
+            replies.sort();
+            let answered: Vec<i64> = replies.iter().map(|r| r.1).collect();
+            assert_eq!(answered, ids, "contact {c}: answered out of order");
+        }
+    }
+
     #[tokio::test]
     async fn verification_handshake_answers_the_challenge_only_for_the_right_token() {
         let host = Host::start().await;
