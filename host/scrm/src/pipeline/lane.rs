@@ -30,6 +30,7 @@ struct InFlight {
     /// The inbox ids the batch marks done when its results are recorded.
     done: Vec<i64>,
     results: Vec<Option<Classified>>,
+    /// Plugin threads yet to answer.
     left: usize,
     /// Why some message's plugins could not run at all (a panic in the host).
     failed: Option<String>,
@@ -116,12 +117,14 @@ impl Lane {
         let Some(b) = self.inflight.iter_mut().find(|b| b.seq == d.batch) else {
             return;
         };
-        match d.result {
-            Ok(r) => {
-                count_calls(&self.p.metrics, &r);
-                b.results[d.index] = Some(r);
+        for (index, result) in d.results {
+            match result {
+                Ok(r) => {
+                    count_calls(&self.p.metrics, &r);
+                    b.results[index] = Some(r);
+                }
+                Err(why) => b.failed = Some(why),
             }
-            Err(why) => b.failed = Some(why),
         }
         b.left -= 1;
     }
@@ -240,17 +243,17 @@ impl Lane {
         }
         self.seq += 1;
         let n = stored.jobs.len();
+        // Answers come back through this task only, so none is missed before the
+        // batch is filed.
+        let left = self.pool.submit(self.seq, stored.jobs, &self.reply);
         self.inflight.push_back(InFlight {
             seq: self.seq,
             items,
             done: stored.done,
             results: (0..n).map(|_| None).collect(),
-            left: n,
+            left,
             failed: None,
         });
-        for (index, job) in stored.jobs.into_iter().enumerate() {
-            self.pool.submit(self.seq, index, job, &self.reply);
-        }
     }
 
     /// Waits for everything in flight and records it, batch by batch: before the

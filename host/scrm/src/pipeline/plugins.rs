@@ -168,27 +168,26 @@ pub(super) fn count_calls(metrics: &crate::metrics::Metrics, r: &Classified) {
     }
 }
 
-/// A message's plugins done, back to the lane that stored it: which batch, which
-/// message of it, and the results (or why the call could not be made at all: a
-/// panic in the host).
+/// Messages' plugins done, back to the lane that stored them: which batch, and for
+/// each message its index in the batch and its results (or why the call could not
+/// be made at all: a panic in the host).
 pub(super) struct Done {
     pub batch: u64,
-    pub index: usize,
-    pub result: Result<Classified, String>,
+    pub results: Vec<(usize, Result<Classified, String>)>,
 }
 
-/// A message for a plugin worker, and where to send its results.
+/// A batch's messages for one plugin thread, and where to send their results.
 struct Work {
     batch: u64,
-    index: usize,
-    job: ToClassify,
+    jobs: Vec<(usize, ToClassify)>,
     reply: tokio::sync::mpsc::UnboundedSender<Done>,
 }
 
 /// Threads that run plugins, each taking its messages in the order they were
 /// given: all of one contact's messages go to the same thread, so a contact's
 /// messages are classified and answered in order while other contacts' run beside
-/// them. The threads end when the pool is dropped.
+/// them. A batch reaches each thread as one hand-off (one wake-up, one answer), not
+/// one per message. The threads end when the pool is dropped.
 #[derive(Debug)]
 pub(super) struct PluginPool {
     queues: Vec<std::sync::mpsc::Sender<Work>>,
@@ -211,20 +210,14 @@ impl PluginPool {
                     .spawn(move || {
                         let _runtime = rt.enter();
                         for w in rx {
-                            let result =
-                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    // One snapshot per message: its whole pipeline
-                                    // sees one set of versions.
-                                    let plugins = host.snapshot(&w.job.tenant);
-                                    classify(&host, &plugins, w.job)
-                                }))
-                                .map_err(|_| {
-                                    "the host panicked running this message's plugins".to_string()
-                                });
+                            let results = w
+                                .jobs
+                                .into_iter()
+                                .map(|(index, job)| (index, run_one(&host, job)))
+                                .collect();
                             let _ = w.reply.send(Done {
                                 batch: w.batch,
-                                index: w.index,
-                                result,
+                                results,
                             });
                         }
                     })
@@ -235,27 +228,50 @@ impl PluginPool {
         PluginPool { queues }
     }
 
-    /// Gives message `index` of `batch` to the thread of its contact.
+    /// Gives the messages of `batch` to the threads of their contacts, in order.
+    /// How many hand-offs were made: the answers to wait for.
     pub fn submit(
         &self,
         batch: u64,
-        index: usize,
-        job: ToClassify,
+        jobs: Vec<ToClassify>,
         reply: &tokio::sync::mpsc::UnboundedSender<Done>,
-    ) {
-        let queue = &self.queues[job.contact.id.unsigned_abs() as usize % self.queues.len()];
-        let work = Work {
-            batch,
-            index,
-            job,
-            reply: reply.clone(),
-        };
-        if let Err(std::sync::mpsc::SendError(w)) = queue.send(work) {
-            let _ = w.reply.send(Done {
-                batch,
-                index,
-                result: Err("the plugin worker stopped".into()),
-            });
+    ) -> usize {
+        let mut per_thread: Vec<Vec<(usize, ToClassify)>> =
+            (0..self.queues.len()).map(|_| Vec::new()).collect();
+        for (index, job) in jobs.into_iter().enumerate() {
+            let thread = job.contact.id.unsigned_abs() as usize % self.queues.len();
+            per_thread[thread].push((index, job));
         }
+        let mut handed = 0;
+        for (queue, jobs) in self.queues.iter().zip(per_thread) {
+            if jobs.is_empty() {
+                continue;
+            }
+            handed += 1;
+            let work = Work {
+                batch,
+                jobs,
+                reply: reply.clone(),
+            };
+            if let Err(std::sync::mpsc::SendError(w)) = queue.send(work) {
+                let results = w
+                    .jobs
+                    .into_iter()
+                    .map(|(i, _)| (i, Err("the plugin worker stopped".to_string())))
+                    .collect();
+                let _ = w.reply.send(Done { batch, results });
+            }
+        }
+        handed
     }
+}
+
+/// One message's plugins, on one snapshot of its tenant's bindings (its whole
+/// pipeline sees one set of versions); a panic fails this message only.
+fn run_one(host: &PluginHost, job: ToClassify) -> Result<Classified, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let plugins = host.snapshot(&job.tenant);
+        classify(host, &plugins, job)
+    }))
+    .map_err(|_| "the host panicked running this message's plugins".to_string())
 }
