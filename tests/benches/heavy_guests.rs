@@ -4,12 +4,9 @@
 //! 300), in one run. Run: `cargo bench -p scrm-e2e --bench heavy_guests`.
 
 use scrm_e2e::bench;
+use scrm_e2e::bench::percentile;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 fn main() {
     let calls = bench::env_size("SCRM_BENCH_GUEST_CALLS", 300);

@@ -77,3 +77,8 @@ pub fn env_size(name: &str, default: usize) -> usize {
         .and_then(|v| v.replace('_', "").parse().ok())
         .unwrap_or(default)
 }
+
+/// The `p` quantile (0.0–1.0) of `sorted` durations, nearest rank.
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}

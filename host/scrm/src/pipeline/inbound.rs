@@ -27,8 +27,8 @@ impl Queued {
 
 impl Pipeline {
     /// Processes inbox bodies one batch at a time, start to end: store (one
-    /// transaction), plugins, record and mark done (another). For the synchronous
-    /// drain and for retrying a batch's bodies one by one.
+    /// transaction), plugins, record and mark done (another). For retrying a
+    /// batch's bodies one by one.
     pub(super) async fn process_batch(
         &self,
         items: Vec<inbox::InboxItem>,

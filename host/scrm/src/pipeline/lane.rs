@@ -164,23 +164,15 @@ impl Lane {
             self.finish(f.items).await;
         }
         let (items, parsed) = match next {
-            Some(items) => {
-                let kept = items.clone();
-                let parsed = tokio::task::spawn_blocking(move || {
-                    let parsed: Vec<Parsed> = items.iter().map(Parsed::of).collect();
-                    (items, parsed)
-                })
-                .await;
-                match parsed {
-                    Ok((items, parsed)) => (items, Some(parsed)),
-                    Err(e) => {
-                        tracing::error!(error = %e, "parsing webhook bodies panicked");
-                        self.finish(kept).await;
-                        (Vec::new(), None)
-                    }
-                }
-            }
+            Some(items) => parse(items).await,
             None => (Vec::new(), None),
+        };
+        let (items, parsed) = match parsed {
+            Some(parsed) => (items, Some(parsed)),
+            None => {
+                self.finish(items).await;
+                (Vec::new(), None)
+            }
         };
         let finished = Arc::new(finished);
         match self.write(finished.clone(), parsed).await {
@@ -304,5 +296,29 @@ impl Lane {
     async fn finish(&self, items: Vec<InboxItem>) {
         self.p.one_by_one(items.clone()).await;
         self.tracker.release(&items);
+    }
+}
+
+/// Parses a batch's bodies off the async workers; `None` when parsing panicked (the
+/// bodies then go through the slow path, one by one).
+async fn parse(items: Vec<InboxItem>) -> (Vec<InboxItem>, Option<Vec<Parsed>>) {
+    let parsed = tokio::task::spawn_blocking(move || {
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            items.iter().map(Parsed::of).collect::<Vec<_>>()
+        }));
+        (items, parsed.ok())
+    })
+    .await;
+    match parsed {
+        Ok((items, Some(parsed))) => (items, Some(parsed)),
+        Ok((items, None)) => {
+            tracing::error!("parsing webhook bodies panicked");
+            (items, None)
+        }
+        // Only when the runtime shuts down.
+        Err(e) => {
+            tracing::error!(error = %e, "parsing webhook bodies did not finish");
+            (Vec::new(), None)
+        }
     }
 }

@@ -212,29 +212,4 @@ impl Pipeline {
             }
         }
     }
-
-    /// Processes every pending body now, returning when the inbox is empty or only
-    /// holds bodies that failed. For tools and tests that want a synchronous drain.
-    ///
-    /// # Errors
-    /// On database failure.
-    pub async fn drain(&self) -> Result<usize, scrm_store::StoreError> {
-        let mut done = 0;
-        loop {
-            let items = self.claim().await?;
-            if items.is_empty() {
-                return Ok(done);
-            }
-            let mut progressed = false;
-            for item in items {
-                if self.process_batch(vec![item]).await.is_ok() {
-                    done += 1;
-                    progressed = true;
-                }
-            }
-            if !progressed {
-                return Ok(done);
-            }
-        }
-    }
 }
