@@ -302,7 +302,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             );
         })
     };
+    let inbox = store::inbox::Appender::start(db.clone());
     let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone())
+        .with_inbox(inbox.clone())
         .with_host(&host_id, crate::pipeline::DEFAULT_LANES)
         .with_flow_wake(flows.waker())
         .with_send_settings(settings.whatsapp.clone())
@@ -317,7 +319,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         sync,
         templates,
         outbox,
-        inbox: store::inbox::Appender::start(db.clone()),
+        inbox,
         apps: Arc::default(),
         db,
         plugins,

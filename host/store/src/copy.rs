@@ -230,14 +230,18 @@ impl Kind {
     }
 }
 
-/// Every SQLite table but SQLite's own, parents before children, described.
+/// The SQLite tables, SQLite's own aside, of the database file and the inbox's.
+const TABLES: &str = "SELECT name FROM main.sqlite_master
+     WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+     UNION SELECT name FROM inbox.sqlite_master
+     WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+     ORDER BY name";
+
+/// Every SQLite table but SQLite's own, parents before children, described: a
+/// reference SQLite cannot declare because it crosses files
+/// ([`CROSS_FILE`](crate::inbox::file::CROSS_FILE)) orders them too.
 fn plan(s: &Conn<'_>, d: &Conn<'_>) -> Result<Vec<Table>, CopyError> {
-    let names: Vec<String> = s.query(
-        "SELECT name FROM sqlite_master
-         WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
-        params![],
-        |r| r.get(0),
-    )?;
+    let names: Vec<String> = s.query(TABLES, params![], |r| r.get(0))?;
     let mut parents = BTreeMap::new();
     for name in &names {
         check_name(name, name)?;
@@ -250,6 +254,11 @@ fn plan(s: &Conn<'_>, d: &Conn<'_>) -> Result<Vec<Table>, CopyError> {
             .into_iter()
             .collect();
         parents.insert(name.clone(), refs);
+    }
+    for (table, _, references) in crate::inbox::file::CROSS_FILE {
+        if let Some(refs) = parents.get_mut(*table) {
+            refs.insert(references.to_string());
+        }
     }
     order(&parents)?
         .into_iter()
@@ -742,11 +751,7 @@ INSERT INTO alert_notices (alert_id, tenant_id, event, created_at, attempts, nex
         let db = Db::open(&path).unwrap();
         db.with_conn(|c| {
             c.batch(ROWS)?;
-            let tables: Vec<String> = c.query(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-                params![],
-                |r| r.get(0),
-            )?;
+            let tables: Vec<String> = c.query(super::TABLES, params![], |r| r.get(0))?;
             for t in tables {
                 let n: i64 = c.query_one(&format!("SELECT count(*) FROM {t}"), params![], |r| {
                     r.get(0)
@@ -777,14 +782,10 @@ INSERT INTO alert_notices (alert_id, tenant_id, event, created_at, attempts, nex
             seen,
             first.iter().map(|t| t.table.clone()).collect::<Vec<_>>()
         );
-        let tables = Db::open(&path).unwrap().with_conn(|c| {
-            c.query_one(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-                params![],
-                |r| r.get::<usize>(0),
-            )
-        });
-        assert_eq!(first.len(), tables.unwrap(), "every table is copied");
+        let tables = Db::open(&path)
+            .unwrap()
+            .with_conn(|c| c.query(super::TABLES, params![], |r| r.get::<String>(0)));
+        assert_eq!(first.len(), tables.unwrap().len(), "every table is copied");
         for t in &first {
             assert!(
                 t.source > 0 && t.copied == t.source && t.target == t.source,
@@ -799,6 +800,8 @@ INSERT INTO alert_notices (alert_id, tenant_id, event, created_at, attempts, nex
         assert!(
             at("messages") < at("crm_unread_flags") && at("components") < at("component_blobs")
         );
+        // A reference across SQLite's files orders the tables too.
+        assert!(at("webhook_inbox") < at("unhandled_items"));
 
         let pg = Db::connect(&url, 2).unwrap();
         check_rows(&pg);

@@ -12,8 +12,9 @@
 //! traits for its own connection type behind [`Db`].
 //!
 //! **SQLite**, the embedded default: one file in WAL mode with `synchronous=FULL`
-//! (a commit is durable before a webhook is acknowledged). Writes are serialised
-//! through one connection (SQLite allows one writer at a time anyway); reads use a
+//! (a commit is durable before a webhook is acknowledged), and the webhook inbox in a
+//! second file beside it ([`inbox::file`]). Writes are serialised through one
+//! connection per file (SQLite allows one writer at a time anyway); reads use a
 //! small pool of read-only connections so they never wait behind a write.
 //!
 //! ```no_run
@@ -126,6 +127,12 @@ pub enum StoreError {
         /// The newest version this build knows.
         known: usize,
     },
+    /// The database's webhook inbox file (see [`inbox::file`]) is missing although
+    /// the inbox was moved there: starting would lose the bodies it held.
+    #[error(
+        "the webhook inbox file {0} is missing; it is kept beside the database: restore both from the same backup"
+    )]
+    InboxMissing(String),
     /// A referenced row does not exist.
     #[error("{what} {id:?} not found")]
     NotFound {
@@ -207,6 +214,8 @@ enum Backend {
         path: PathBuf,
         writer: Mutex<Connection>,
         readers: Vec<Mutex<Connection>>,
+        /// The inbox file's own writer (see [`inbox::file`]).
+        inbox: Mutex<Connection>,
     },
     Postgres {
         pool: postgres::PoolHandle,
@@ -246,6 +255,7 @@ impl Db {
             });
         }
         migrations.to_latest(&mut writer)?;
+        let inbox = inbox::file::open(path, &writer)?;
         let readers = (0..READERS)
             .map(|_| {
                 let c = Connection::open_with_flags(
@@ -255,6 +265,7 @@ impl Db {
                 c.busy_timeout(std::time::Duration::from_secs(5))?;
                 c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                 sql::sqlite_functions(&c)?;
+                inbox::file::attach(&c, path)?;
                 Ok(Mutex::new(c))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -264,6 +275,7 @@ impl Db {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
                 readers,
+                inbox: Mutex::new(inbox),
             }),
         })
     }
@@ -388,6 +400,30 @@ impl Db {
         f: impl FnOnce(&dyn Store) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         self.with_conn(|c| f(c))
+    }
+
+    /// Runs `f` with the webhook inbox's writer on the current thread: on SQLite, a
+    /// connection to the inbox's own file, which holds no other table (see
+    /// [`inbox::file`]); on PostgreSQL, any connection. For
+    /// [`inbox::Appender`] only.
+    pub(crate) fn write_inbox_blocking<R>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite { inbox, .. } => {
+                let conn = inbox.lock().unwrap_or_else(|p| p.into_inner());
+                f(&Conn::sqlite(&conn))
+            }
+            Backend::Postgres { .. } => self.with_conn(|c| f(c)),
+        }
+    }
+
+    /// Whether the webhook inbox has a writer of its own (SQLite: its own file), so
+    /// the pipeline marks bodies done through [`inbox::Appender::mark_done`] after
+    /// committing what they carried, rather than in the same transaction.
+    pub fn inbox_apart(&self) -> bool {
+        matches!(&*self.backend, Backend::Sqlite { .. })
     }
 
     /// Runs `f` with a writable connection of either backend on the current thread:

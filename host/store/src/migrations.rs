@@ -245,6 +245,9 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0030_secret_expiry.sql")),
     // 0031: what became of each send, on its outbox row.
     M::up(include_str!("migrations/0031_send_rollup.sql")),
+    // 0032: unhandled_items without its reference to the inbox, which moves to a
+    // file of its own (inbox/file.rs).
+    M::up(include_str!("migrations/0032_inbox_file.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -286,6 +289,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0029_reports.sql"),
     include_str!("migrations/postgres/0030_secret_expiry.sql"),
     include_str!("migrations/postgres/0031_send_rollup.sql"),
+    include_str!("migrations/postgres/0032_inbox_file.sql"),
 ];
 
 #[cfg(test)]
@@ -312,9 +316,13 @@ mod tests {
                 .db
                 .with_conn(|c| {
                     let (columns, indexes) = c.pick(
-                        "SELECT m.name || '.' || p.name FROM sqlite_master m, pragma_table_info(m.name) p
+                        "SELECT m.name || '.' || p.name
+                         FROM (SELECT name, type FROM main.sqlite_master
+                               UNION ALL SELECT name, type FROM inbox.sqlite_master) m,
+                              pragma_table_info(m.name) p
                          WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
-                         ---SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+                         ---SELECT name FROM main.sqlite_master WHERE type = 'index' AND sql IS NOT NULL
+                         UNION ALL SELECT name FROM inbox.sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
                         "SELECT table_name || '.' || column_name FROM information_schema.columns
                          WHERE table_schema = 'public' AND table_name != 'scrm_schema'
                          ---SELECT indexname FROM pg_indexes WHERE schemaname = 'public'

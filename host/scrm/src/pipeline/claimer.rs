@@ -29,11 +29,11 @@ impl Tracker {
         self.lock().extend(ids);
     }
 
-    /// The lanes are done with `items` (processed, or left to a retry).
-    pub fn release(&self, items: &[InboxItem]) {
+    /// The lanes are done with the bodies `ids` (processed, or left to a retry).
+    pub fn release(&self, ids: impl IntoIterator<Item = i64>) {
         let mut held = self.lock();
-        for i in items {
-            held.remove(&i.id);
+        for id in ids {
+            held.remove(&id);
         }
     }
 

@@ -178,13 +178,18 @@ impl Lane {
         match self.write(finished.clone(), parsed).await {
             Ok((queued, stored)) => {
                 self.p.woken_by(queued);
-                for f in finished.iter() {
-                    self.tracker.release(&f.items);
-                }
+                let mut done: Vec<i64> = finished.iter().flat_map(|f| f.done.clone()).collect();
+                let mut ids: Vec<i64> = finished.iter().flat_map(|f| ids_of(&f.items)).collect();
                 if let Some(stored) = stored {
                     self.p.count_stored(&stored.counts);
-                    self.dispatch(items, stored);
+                    if stored.jobs.is_empty() {
+                        done.extend(stored.done);
+                        ids.extend(ids_of(&items));
+                    } else {
+                        self.dispatch(items, stored);
+                    }
                 }
+                self.release(done, ids);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "a pipeline transaction failed; recording and storing separately");
@@ -205,20 +210,24 @@ impl Lane {
     ) -> Result<(Queued, Option<StoredBatch>), StoreError> {
         let recorder = self.p.recorder();
         let settings = self.p.send_settings.clone();
+        // With an inbox apart, bodies are marked done after this commit (see
+        // `release`); else in it.
+        let apart = self.p.inbox_apart().is_some();
         self.p
             .db
             .write(move |conn| {
                 scrm_store::transaction(conn, |tx| {
                     let mut queued = Queued::default();
                     for f in finished.iter() {
-                        queued.add(recorder.record(tx, &f.results, &f.done)?);
+                        let done: &[i64] = if apart { &[] } else { &f.done };
+                        queued.add(recorder.record(tx, &f.results, done)?);
                     }
                     let Some(parsed) = parsed else {
                         return Ok((queued, None));
                     };
                     let stored = store::store_parsed(tx, parsed, &settings)?;
                     // Nothing for the plugins: done now.
-                    if stored.jobs.is_empty() {
+                    if stored.jobs.is_empty() && !apart {
                         scrm_store::InboxRepo::mark_done_many(tx, &stored.done)?;
                     }
                     Ok((queued, Some(stored)))
@@ -227,12 +236,26 @@ impl Lane {
             .await
     }
 
+    /// Marks the committed bodies `done` processed, unless the commit did (see
+    /// [`Pipeline::inbox_apart`]), then lets the claimer have the bodies `ids`
+    /// back: a body it reads again before it is marked is processed again, which
+    /// stores nothing twice but costs as much as the first time.
+    fn release(&self, done: Vec<i64>, ids: Vec<i64>) {
+        let Some(inbox) = self.p.inbox_apart().filter(|_| !done.is_empty()) else {
+            self.tracker.release(ids);
+            return;
+        };
+        let (inbox, tracker) = (inbox.clone(), self.tracker.clone());
+        tokio::spawn(async move {
+            if let Err(e) = inbox.mark_done(done).await {
+                tracing::warn!(error = %e, "cannot mark processed bodies done; they will be processed again");
+            }
+            tracker.release(ids);
+        });
+    }
+
     /// Gives a stored batch's messages to the plugin workers.
     fn dispatch(&mut self, items: Vec<InboxItem>, stored: StoredBatch) {
-        if stored.jobs.is_empty() {
-            self.tracker.release(&items);
-            return;
-        }
         self.seq += 1;
         let n = stored.jobs.len();
         // Answers come back through this task only, so none is missed before the
@@ -282,7 +305,7 @@ impl Lane {
         match recorded {
             Ok(queued) => {
                 self.p.woken_by(queued);
-                self.tracker.release(&f.items);
+                self.tracker.release(ids_of(&f.items));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "recording a batch failed; processing it again body by body");
@@ -294,9 +317,14 @@ impl Lane {
     /// Processes `items` one by one (each retried after a backoff should it fail
     /// again) and lets the claimer have them back.
     async fn finish(&self, items: Vec<InboxItem>) {
-        self.p.one_by_one(items.clone()).await;
-        self.tracker.release(&items);
+        let ids: Vec<i64> = ids_of(&items).collect();
+        self.p.one_by_one(items).await;
+        self.tracker.release(ids);
     }
+}
+
+fn ids_of(items: &[InboxItem]) -> impl Iterator<Item = i64> + '_ {
+    items.iter().map(|i| i.id)
 }
 
 /// Parses a batch's bodies off the async workers; `None` when parsing panicked (the

@@ -82,6 +82,8 @@ pub struct Pipeline {
     outbox_wake: Option<Arc<Notify>>,
     sync_wake: Option<Arc<Notify>>,
     flow_wake: Option<Arc<Notify>>,
+    /// The inbox's writer, which marks bodies done when the inbox is apart.
+    inbox: Option<scrm_store::inbox::Appender>,
 }
 
 impl Pipeline {
@@ -100,6 +102,7 @@ impl Pipeline {
             outbox_wake: None,
             sync_wake: None,
             flow_wake: None,
+            inbox: None,
         }
     }
 
@@ -121,6 +124,20 @@ impl Pipeline {
     pub fn with_plugin_workers(mut self, workers: usize) -> Pipeline {
         self.workers = workers.max(1);
         self
+    }
+
+    /// Marks processed bodies done through `inbox` (the webhooks' appender) when
+    /// the inbox has a writer of its own: after the batch's commit, in the inbox's
+    /// next group commit, so processing never holds the acknowledgements' writer.
+    pub fn with_inbox(mut self, inbox: scrm_store::inbox::Appender) -> Pipeline {
+        self.inbox = Some(inbox);
+        self
+    }
+
+    /// The inbox's own writer, when bodies are marked done through it (see
+    /// [`scrm_store::Db::inbox_apart`]).
+    fn inbox_apart(&self) -> Option<&scrm_store::inbox::Appender> {
+        self.inbox.as_ref().filter(|_| self.db.inbox_apart())
     }
 
     /// Wakes the flow worker after queueing flow events.

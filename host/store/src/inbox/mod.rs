@@ -5,6 +5,11 @@ use super::{StoreError, now_ms};
 use crate::params;
 use crate::sql::Conn;
 
+mod appender;
+pub(crate) mod file;
+
+pub use appender::Appender;
+
 /// A stored webhook body waiting to be processed.
 #[derive(Debug, Clone)]
 pub struct InboxItem {
@@ -214,93 +219,6 @@ pub(crate) fn stats(conn: &Conn<'_>) -> Result<InboxStats, StoreError> {
 
     s.unhandled = conn.query("SELECT reason, kind, COUNT(*) FROM unhandled_items GROUP BY reason, kind ORDER BY reason, kind", params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(s)
-}
-
-/// Appends webhook bodies with group commit: requests that arrive while a commit is
-/// under way are written together in the next transaction, so under load many
-/// webhooks share one fsync, and each caller still hears back only once its body is
-/// durable.
-#[derive(Debug, Clone)]
-pub struct Appender {
-    tx: tokio::sync::mpsc::Sender<Append>,
-}
-
-#[derive(Debug)]
-struct Append {
-    app_id: String,
-    body: Vec<u8>,
-    /// The id, or why not and whether the database was unreachable.
-    reply: tokio::sync::oneshot::Sender<Result<i64, (String, bool)>>,
-}
-
-/// Most bodies written by one transaction.
-const GROUP: usize = 256;
-
-impl Appender {
-    /// Starts the appender's thread over `db`.
-    pub fn start(db: super::Db) -> Appender {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Append>(4 * GROUP);
-        std::thread::Builder::new()
-            .name("scrm-inbox".into())
-            .spawn(move || {
-                while let Some(first) = rx.blocking_recv() {
-                    let mut group = vec![first];
-                    while group.len() < GROUP {
-                        match rx.try_recv() {
-                            Ok(a) => group.push(a),
-                            Err(_) => break,
-                        }
-                    }
-                    let written = db.write_blocking(|s| {
-                        let bodies: Vec<(&str, &[u8])> = group
-                            .iter()
-                            .map(|a| (a.app_id.as_str(), a.body.as_slice()))
-                            .collect();
-                        crate::transaction(s, |tx| InboxRepo::append_many(tx, &bodies))
-                    });
-                    match written {
-                        Ok(ids) => {
-                            for (a, id) in group.into_iter().zip(ids) {
-                                let _ = a.reply.send(Ok(id));
-                            }
-                        }
-                        Err(e) => {
-                            let why = (e.to_string(), e.is_unavailable());
-                            for a in group {
-                                let _ = a.reply.send(Err(why.clone()));
-                            }
-                        }
-                    }
-                }
-            })
-            .expect("spawn inbox appender thread");
-        Appender { tx }
-    }
-
-    /// Appends one body and returns its id once it is committed.
-    ///
-    /// # Errors
-    /// When the database refused the write or the appender stopped.
-    pub async fn append(&self, app_id: &str, body: Vec<u8>) -> Result<i64, StoreError> {
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        self.tx
-            .send(Append {
-                app_id: app_id.to_string(),
-                body,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Task("inbox appender stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Task("inbox appender stopped".into()))?
-            .map_err(|(msg, unavailable)| {
-                if unavailable {
-                    StoreError::Unavailable(msg)
-                } else {
-                    StoreError::Task(msg)
-                }
-            })
-    }
 }
 
 crate::repo! {
