@@ -311,7 +311,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .with_public_url(settings.public_url.clone())
         .with_outbox_wake(outbox.waker())
         .with_sync_wake(sync.waker());
-    let worker = tokio::spawn(pipeline.clone().run());
+    let worker = tokio::spawn(pipeline.clone().run_apart());
     let templates = crate::templates::TemplateSync::new(db.clone(), settings.whatsapp.clone())
         .with_health(health.clone());
     let state = AppState::new(api::Services {

@@ -58,6 +58,27 @@ fn lane_key(body: &[u8]) -> u64 {
     h.finish()
 }
 
+/// How far below the rest of the host the pipeline's threads run: their nice value
+/// on Linux. When the CPU is short, acknowledging webhooks (durable in the inbox)
+/// goes first and the backlog is worked off with what is left; at nice 5 the
+/// pipeline still gets about a quarter of a busy CPU.
+pub const NICE: i32 = 5;
+
+/// Lowers the calling thread to [`NICE`] (where the system allows it).
+pub(crate) fn lower_priority() {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
+    // thread-priority maps its 0..=99 onto nice 19..=-20.
+    let value = (99.0 * (1.0 - f64::from(NICE + 20) / 39.0)).floor() as u8;
+    let lowered = ThreadPriorityValue::try_from(value)
+        .map_err(|e| e.to_string())
+        .and_then(|v| {
+            set_current_thread_priority(ThreadPriority::Crossplatform(v)).map_err(|e| e.to_string())
+        });
+    if let Err(e) = lowered {
+        tracing::debug!(error = %e, "cannot lower the pipeline thread's priority");
+    }
+}
+
 /// Threads running plugins unless configured: one per core.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
@@ -204,6 +225,44 @@ impl Pipeline {
         while tasks.join_next().await.is_some() {}
     }
 
+    /// Runs the worker on a runtime of its own whose threads run at [`NICE`] (see
+    /// [`lower_priority`]), until this future is dropped.
+    pub async fn run_apart(self) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        let lanes = self.lanes.max(1);
+        let started = std::thread::Builder::new()
+            .name("scrm-pipeline".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(lanes.min(2))
+                    .thread_name("scrm-pipeline")
+                    .on_thread_start(lower_priority)
+                    .enable_all()
+                    .build();
+                match rt {
+                    Ok(rt) => {
+                        rt.block_on(async {
+                            tokio::select! {
+                                () = self.run() => {}
+                                _ = stopped => {}
+                            }
+                        });
+                        rt.shutdown_background();
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot start the pipeline's runtime"),
+                }
+                let _ = done.send(());
+            });
+        if let Err(e) = started {
+            tracing::error!(error = %e, "cannot start the pipeline's thread");
+            return;
+        }
+        // Dropping this future drops `stop`, which ends the pipeline.
+        let _stop = stop;
+        let _ = finished.await;
+    }
+
     /// Processes bodies one at a time, so a body that cannot be processed only
     /// delays itself: it is retried after a backoff.
     async fn one_by_one(&self, items: Vec<InboxItem>) {
@@ -227,6 +286,39 @@ impl Pipeline {
                     })
                     .await;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A thread's nice value, from `/proc` (Linux).
+    fn nice_of_this_thread() -> Option<i32> {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+        // Fields after the command's closing parenthesis; nice is field 19.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        rest.split(' ').nth(16)?.parse().ok()
+    }
+
+    #[test]
+    fn pipeline_threads_run_at_the_nice_value_set() {
+        let seen = std::thread::spawn(|| {
+            let before = nice_of_this_thread();
+            super::lower_priority();
+            (before, nice_of_this_thread())
+        })
+        .join()
+        .unwrap();
+        match seen {
+            (Some(0), Some(after)) => assert_eq!(after, super::NICE),
+            (Some(before), _) if before != 0 => {
+                eprintln!("SKIPPED: the tests already run at nice {before}");
+            }
+            _ => eprintln!("SKIPPED: no /proc/thread-self here"),
+        }
+        // The caller's thread is not touched.
+        if let (Some(here), (Some(before), _)) = (nice_of_this_thread(), seen) {
+            assert_eq!(here, before);
         }
     }
 }

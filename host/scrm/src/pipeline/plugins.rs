@@ -208,6 +208,7 @@ impl PluginPool {
                 std::thread::Builder::new()
                     .name(format!("scrm-plugins-{n}"))
                     .spawn(move || {
+                        super::lower_priority();
                         let _runtime = rt.enter();
                         for w in rx {
                             let results = w
