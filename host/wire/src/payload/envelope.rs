@@ -68,14 +68,17 @@ pub struct Change {
 
 /// Reads a webhook body; fails only if it is not JSON or has no `entry` array.
 pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
-    let json: Value = serde_json::from_slice(body).map_err(ParseError::NotJson)?;
+    let mut json: Value = serde_json::from_slice(body).map_err(ParseError::NotJson)?;
+    let object = str_at(&json, "/object").unwrap_or_default();
+    // The tree's parts are moved into the notification, not copied: a copy of every
+    // change's value was a measurable part of parsing under load.
     let entries = json
-        .get("entry")
-        .and_then(Value::as_array)
+        .get_mut("entry")
+        .and_then(Value::as_array_mut)
         .ok_or(ParseError::NotWebhook)?;
     Ok(Notification {
-        object: str_at(&json, "/object").unwrap_or_default(),
-        entries: entries.iter().map(Entry::from_json).collect(),
+        object,
+        entries: entries.drain(..).map(Entry::from_json).collect(),
     })
 }
 
@@ -93,31 +96,31 @@ impl Notification {
 }
 
 impl Entry {
-    fn from_json(entry: &Value) -> Self {
-        let changes = match entry.get("changes").and_then(Value::as_array) {
-            Some(changes) => changes.iter().map(Change::from_json).collect(),
+    fn from_json(mut entry: Value) -> Self {
+        let id = str_at(&entry, "/id").unwrap_or_default();
+        let time = parse_at(&entry, "/time");
+        let changes = match entry.get_mut("changes").and_then(Value::as_array_mut) {
+            Some(changes) => changes.drain(..).map(Change::from_json).collect(),
             // Not a shape we know: keep the whole entry as one unnamed change so it
             // still surfaces as an `Other` event instead of vanishing.
             None => vec![Change {
                 field: String::new(),
-                value: entry.clone(),
+                value: entry,
             }],
         };
-        Self {
-            id: str_at(entry, "/id").unwrap_or_default(),
-            time: parse_at(entry, "/time"),
-            changes,
-        }
+        Self { id, time, changes }
     }
 }
 
 impl Change {
-    fn from_json(change: &Value) -> Self {
-        Self {
-            field: str_at(change, "/field").unwrap_or_default(),
-            // A change without a `value` is kept whole for the same reason as above.
-            value: change.get("value").unwrap_or(change).clone(),
-        }
+    fn from_json(mut change: Value) -> Self {
+        let field = str_at(&change, "/field").unwrap_or_default();
+        // A change without a `value` is kept whole for the same reason as above.
+        let value = match change.get_mut("value") {
+            Some(value) => value.take(),
+            None => change,
+        };
+        Self { field, value }
     }
 
     fn route(&self, waba_id: &str) -> Route {
