@@ -3,7 +3,7 @@
 // format, same matching, same error texts where they matter.
 
 import { isAlphanumeric } from './alphanumeric.js';
-import { parseToml, TomlError } from './toml.js';
+import { parse as parseToml, TomlError } from 'smol-toml';
 
 const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
 const CONFIG_FIELDS = ['defaults', 'rules'];
@@ -135,7 +135,12 @@ function parseConfig(raw) {
   try {
     doc = parseToml(text);
   } catch (e) {
-    if (e instanceof TomlError) throw new ConfigError(`invalid TOML config: ${e.message}`);
+    // smol-toml's message goes on with a code frame; its first line and the
+    // position are what the binding's error needs.
+    if (e instanceof TomlError) {
+      const why = e.message.split('\n')[0];
+      throw new ConfigError(`invalid TOML config: ${why} (line ${e.line}, column ${e.column})`);
+    }
     throw e;
   }
   return checkConfig(doc, 'TOML');

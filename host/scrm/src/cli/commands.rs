@@ -349,13 +349,20 @@ async fn install(args: InstallArgs) -> anyhow::Result<()> {
 pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
     match cmd {
         PluginCommand::Build {
-            package,
             dir,
+            package,
             profile,
+            out,
+            work_dir,
         } => {
-            let target = dir.join("target");
+            let options = scrm_engine::build::BuildOptions {
+                out,
+                work_dir,
+                profile: Some(profile),
+                package,
+            };
             let path = tokio::task::spawn_blocking(move || {
-                scrm_engine::build::build_rust_plugin(&dir, &package, &profile, &target)
+                scrm_engine::build::build_project(&dir, &options, &|step| eprintln!("{step}"))
             })
             .await??;
             println!("{}", path.display());

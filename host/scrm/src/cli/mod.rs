@@ -285,17 +285,28 @@ enum TenantCommand {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
-    /// Build a Rust plugin crate into a component (cargo, target wasm32-wasip2).
+    /// Build a plugin project into a component: Rust (cargo), JavaScript (npm,
+    /// esbuild, componentize-js) or Python (componentize-py), told by its manifest;
+    /// prints each step and what it installs on stderr, the component's path on stdout.
     Build {
-        /// The cargo package to build.
-        #[arg(long, short = 'p')]
-        package: String,
-        /// The crate or workspace directory.
+        /// The project directory (Cargo.toml, package.json or pyproject.toml).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The cargo profile.
+        /// Rust: the cargo package [default: the Cargo.toml's package].
+        #[arg(long, short = 'p')]
+        package: Option<String>,
+        /// Rust: the cargo profile.
         #[arg(long, default_value = "release")]
         profile: String,
+        /// Where to write the component [default: cargo's target directory for Rust,
+        /// DIR/dist/NAME.wasm for JavaScript and Python].
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+        /// JavaScript and Python: where the build keeps its tools (componentize-py's
+        /// virtualenv) and intermediate files; share one between projects to install
+        /// the tools once [default: DIR/target/scrm-build].
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
     },
     /// Upload a component and make it the tenant's plugin for a slot.
     Install(InstallArgs),
