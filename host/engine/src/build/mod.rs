@@ -157,6 +157,7 @@ pub fn build_project(
     options: &BuildOptions,
     report: &dyn Fn(&str),
 ) -> Result<PathBuf, BuildError> {
+    let dir = &resolved(dir)?;
     match Language::of(dir)? {
         Language::Rust => {
             let package = match &options.package {

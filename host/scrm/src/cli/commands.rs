@@ -348,6 +348,25 @@ async fn install(args: InstallArgs) -> anyhow::Result<()> {
 
 pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
     match cmd {
+        PluginCommand::New {
+            name,
+            world,
+            lang,
+            dir,
+            sdk,
+        } => {
+            let (dir, files) = super::scaffold::write(&super::scaffold::NewProject {
+                name,
+                world,
+                lang,
+                dir,
+                sdk,
+            })?;
+            for f in files {
+                eprintln!("wrote {}", f.display());
+            }
+            println!("{}", dir.display());
+        }
         PluginCommand::Build {
             dir,
             package,

@@ -14,6 +14,7 @@ mod flow;
 mod migrate;
 mod people;
 mod report;
+mod scaffold;
 mod send;
 mod serve;
 mod templates;
@@ -285,6 +286,25 @@ enum TenantCommand {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
+    /// Create a plugin project that builds (`scrm plugin build`) and tests with the
+    /// language's own runner as written: sources, a sample config, a test, a README.
+    New {
+        /// The project's name: lowercase letters, digits and '-'.
+        name: String,
+        /// The world the plugin implements.
+        #[arg(long, value_enum)]
+        world: scaffold::World,
+        /// The language.
+        #[arg(long, value_enum)]
+        lang: scaffold::Lang,
+        /// Where to create it [default: ./NAME]; must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Rust: the SDK to depend on, by path [default: the SDK of the source tree
+        /// this binary was built from].
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Build a plugin project into a component: Rust (cargo), JavaScript (npm,
     /// esbuild, componentize-js) or Python (componentize-py), told by its manifest;
     /// prints each step and what it installs on stderr, the component's path on stdout.

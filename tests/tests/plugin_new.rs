@@ -1,0 +1,187 @@
+//! `scrm plugin new` in each language, followed as a user would: scaffold, run the
+//! project's own tests with the language's runner, build it with `scrm plugin build`,
+//! install the component with the project's sample config into a real host, send a
+//! webhook, and see the message tagged as the sample config says. Bad names and
+//! directories that are not empty are refused with exit code 1.
+
+use scrm_e2e::fleet::scrm_binary;
+use scrm_e2e::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn scrm(args: &[&str]) -> Output {
+    Command::new(scrm_binary().unwrap())
+        .args(args)
+        .output()
+        .expect("run scrm")
+}
+
+/// Runs `cmd` in `dir`, asserting it succeeds; its stdout.
+fn ok(what: &str, cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        o.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Scaffolds `lang` into a temp dir; the temp dir and the project's path.
+fn scaffold(lang: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(format!("tagger-{lang}"));
+    let o = scrm(&[
+        "plugin",
+        "new",
+        &format!("tagger-{lang}"),
+        "--world",
+        "classifier",
+        "--lang",
+        lang,
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        dir.to_str().unwrap()
+    );
+    for file in ["README.md", "config.toml", ".gitignore"] {
+        assert!(dir.join(file).is_file(), "{lang}: no {file}");
+    }
+    (tmp, dir)
+}
+
+/// Builds the project with `scrm plugin build` (tools shared with the other tests'
+/// builds) and checks, through a real host, that the sample config tags a refund
+/// request and nothing else.
+async fn build_and_run(lang: &str, dir: &Path, work: &str) {
+    let work = repo_root().join("target/guests").join(work);
+    let wasm = ok(
+        &format!("{lang}: scrm plugin build"),
+        Command::new(scrm_binary().unwrap())
+            .args(["plugin", "build", "--dir"])
+            .arg(dir)
+            .arg("--work-dir")
+            .arg(&work),
+    );
+    let wasm = Path::new(wasm.trim());
+    let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    let host = Host::start().await;
+    host.tenant("acme", &["1001"], "IT").await;
+    host.install("acme", "classifier", wasm, Some(&config))
+        .await;
+    let body = text_webhook(
+        "1001",
+        "393471234567",
+        &[("wamid.r", "I want a REFUND please"), ("wamid.h", "hello")],
+    );
+    let (status, text) = host.post_signed(&body, APP_SECRET).await;
+    assert_eq!(status, 200, "{text}");
+    host.settle().await;
+    let msgs = host.messages("acme").await;
+    let tags = |wamid: &str| {
+        let m = msgs.iter().find(|m| m["wamid"] == wamid).expect(wamid);
+        assert_eq!(m["classify_error"], serde_json::Value::Null, "{lang}: {m}");
+        m["tags"].clone()
+    };
+    assert_eq!(tags("wamid.r"), serde_json::json!(["refund"]), "{lang}");
+    assert_eq!(tags("wamid.h"), serde_json::json!([]), "{lang}");
+}
+
+#[tokio::test]
+async fn a_rust_classifier_scaffold_tests_builds_and_tags() {
+    let (_tmp, dir) = scaffold("rust");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = ok(
+        "cargo test",
+        Command::new(cargo)
+            .current_dir(&dir)
+            .args(["test", "--quiet"])
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR"),
+    );
+    assert!(out.contains("1 passed"), "{out}");
+    build_and_run("rust", &dir, "rust-work").await;
+}
+
+#[tokio::test]
+async fn a_javascript_classifier_scaffold_tests_builds_and_tags() {
+    let (_tmp, dir) = scaffold("js");
+    assert!(dir.join("wit/classifier.wit").is_file());
+    ok(
+        "npm install",
+        Command::new("npm").current_dir(&dir).args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefer-offline",
+        ]),
+    );
+    let out = ok(
+        "npm test",
+        Command::new("npm").current_dir(&dir).arg("test"),
+    );
+    assert!(out.contains("# pass 2"), "{out}");
+    build_and_run("js", &dir, "js-work").await;
+}
+
+#[tokio::test]
+async fn a_python_classifier_scaffold_tests_builds_and_tags() {
+    let (_tmp, dir) = scaffold("python");
+    assert!(dir.join("wit/classifier.wit").is_file());
+    let o = Command::new("python3")
+        .current_dir(&dir)
+        .args(["-m", "unittest"])
+        .output()
+        .unwrap();
+    // unittest reports on stderr.
+    let report = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && report.contains("Ran 2 tests"),
+        "{report}"
+    );
+    build_and_run("python", &dir, "py-work").await;
+}
+
+#[test]
+fn bad_names_and_used_directories_are_refused() {
+    let o = scrm(&[
+        "plugin",
+        "new",
+        "My Plugin",
+        "--world",
+        "classifier",
+        "--lang",
+        "rust",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid plugin name"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("keep.txt"), "mine").unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let o = scrm(&[
+        "plugin",
+        "new",
+        "x",
+        "--world",
+        "classifier",
+        "--lang",
+        "js",
+        "--dir",
+        dir,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not empty"));
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("keep.txt")).unwrap(),
+        "mine"
+    );
+
+    let o = scrm(&["plugin", "new", "x", "--world", "mapper", "--lang", "js"]);
+    assert_ne!(o.status.code(), Some(0), "a world without a template");
+}
