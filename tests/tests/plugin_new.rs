@@ -145,6 +145,10 @@ async fn a_python_classifier_scaffold_tests_builds_and_tags() {
         "{report}"
     );
     build_and_run("python", &dir, "py-work").await;
+    // The build wrote the world's bindings for editors, with type hints.
+    let exports =
+        std::fs::read_to_string(dir.join("typings/wit_world/exports/__init__.py")).unwrap();
+    assert!(exports.contains("def classify(self, msg:"), "{exports}");
 }
 
 #[test]

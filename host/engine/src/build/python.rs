@@ -20,8 +20,13 @@
 //! points at an empty directory so that the build's own virtualenv (componentize-py
 //! itself) stays out of the component, and WASI imports the worlds do not name are
 //! stubbed (`--stub-wasi`).
+//!
+//! With `typings = "DIR"` in `[tool.scrm]`, the build also writes the world's Python
+//! bindings (the `wit_world` package, with type hints) into `DIR` whenever the WIT
+//! package is newer, for editors and type checkers to complete and check the types
+//! (`scrm plugin new` sets `typings = "typings"` and points pyright there).
 
-use super::{BuildError, BuildOptions, finish, resolved, run, temp_path};
+use super::{BuildError, BuildOptions, finish, is_fresh, resolved, run, temp_path};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -35,6 +40,8 @@ struct Manifest {
     world: String,
     module: String,
     wit: PathBuf,
+    /// Where to write the bindings for editors, if anywhere.
+    typings: Option<PathBuf>,
 }
 
 impl Manifest {
@@ -77,6 +84,10 @@ impl Manifest {
                     .and_then(toml::Value::as_str)
                     .unwrap_or("wit"),
             ),
+            typings: scrm
+                .get("typings")
+                .and_then(toml::Value::as_str)
+                .map(PathBuf::from),
         })
     }
 }
@@ -100,6 +111,16 @@ pub fn build(
     let lock = std::fs::File::create(&lock_path).map_err(BuildError::io(&lock_path))?;
     lock.lock().map_err(BuildError::io(&lock_path))?;
     let componentize = build_venv(&work, report)?;
+    let wit = resolved(&dir.join(&manifest.wit))?;
+    if let Some(typings) = &manifest.typings {
+        write_typings(
+            &componentize,
+            &wit,
+            &manifest.world,
+            &dir.join(typings),
+            report,
+        )?;
+    }
     let packages = requirements(&dir, &manifest.name, &work, report)?;
     let empty_venv = work.join("empty-venv");
     std::fs::create_dir_all(&empty_venv).map_err(BuildError::io(&empty_venv))?;
@@ -107,7 +128,6 @@ pub fn build(
         Some(out) => out.clone(),
         None => dir.join("dist").join(format!("{}.wasm", manifest.name)),
     };
-    let wit = resolved(&dir.join(&manifest.wit))?;
     let tmp = temp_path(&out)?;
     report(&format!(
         "componentize-py: world {} of {}, module {}, into {}",
@@ -238,4 +258,30 @@ fn requirements(
     })?;
     std::fs::write(&stamp, &text).map_err(BuildError::io(&stamp))?;
     Ok(Some(target))
+}
+
+/// Writes the bindings of `world` for editors into `to`, unless they are newer than
+/// the WIT package.
+fn write_typings(
+    componentize: &Path,
+    wit: &Path,
+    world: &str,
+    to: &Path,
+    report: &dyn Fn(&str),
+) -> Result<(), BuildError> {
+    if is_fresh(&to.join("wit_world"), &[wit.to_path_buf()])? {
+        return Ok(());
+    }
+    report(&format!(
+        "componentize-py bindings: the {world} world's Python types into {}",
+        to.display()
+    ));
+    run(
+        "componentize-py bindings",
+        Command::new(componentize)
+            .arg("-d")
+            .arg(wit)
+            .args(["-w", world, "bindings"])
+            .arg(to),
+    )
 }
