@@ -29,11 +29,7 @@ pub const SHIPPED: [&str; 2] = ["0.1.0", WIT_VERSION];
 /// The package's interfaces: name, the version that first shipped it, what it is.
 const INTERFACES: [(&str, &str, &str); 19] = [
     ("types", "0.1.0", "shared types"),
-    (
-        "log",
-        "0.1.0",
-        "structured log records (a budget per call)",
-    ),
+    ("log", "0.1.0", "structured log records (a budget per call)"),
     ("config", "0.1.0", "the binding's configuration"),
     (
         "kv",
@@ -55,8 +51,16 @@ const INTERFACES: [(&str, &str, &str); 19] = [
     ("profile", "0.1.1", "the event contact's profile"),
     ("commerce", "0.1.1", "order and parcel types"),
     ("orders", "0.1.1", "the event contact's orders"),
-    ("parcels", "0.1.1", "parcel tracking through the courier slot"),
-    ("order-lookup", "0.1.1", "a connector's order lookup (optional)"),
+    (
+        "parcels",
+        "0.1.1",
+        "parcel tracking through the courier slot",
+    ),
+    (
+        "order-lookup",
+        "0.1.1",
+        "a connector's order lookup (optional)",
+    ),
     ("automate", "0.1.1", "the flow slot"),
     ("track", "0.1.1", "the courier slot"),
 ];
@@ -330,7 +334,7 @@ fn describe(name: String, import: bool) -> Interface {
         match package {
             "http" if known => ("outbound HTTP through the binding's allowlist".into(), true),
             p if known && WASI.contains(&p) => (
-                "WASI with an empty context (no files, environment, network)".into(),
+                "WASI, empty context (no files, environment or network)".into(),
                 true,
             ),
             _ => ("a WASI interface this host does not link".into(), false),
@@ -373,7 +377,12 @@ mod tests {
 
     #[test]
     fn versions_are_checked_against_the_shipped_list() {
-        let names = |v: &str| vec![format!("scrm:plugin/log@{v}"), format!("scrm:plugin/classify@{v}")];
+        let names = |v: &str| {
+            vec![
+                format!("scrm:plugin/log@{v}"),
+                format!("scrm:plugin/classify@{v}"),
+            ]
+        };
         assert_eq!(package_versions(names("0.1.0").iter()).unwrap(), ["0.1.0"]);
         let mixed: Vec<String> = names("0.1.0").into_iter().chain(names("0.2.0")).collect();
         assert_eq!(package_versions(mixed.iter()).unwrap(), ["0.1.0", "0.2.0"]);

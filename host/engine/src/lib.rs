@@ -722,4 +722,3 @@ fn find_slot(pre: &InstancePre<CallState>) -> Result<(Slot, SlotExports), String
         Slot::ALL.map(Slot::export).join(", ")
     ))
 }
-

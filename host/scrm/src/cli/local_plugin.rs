@@ -2,7 +2,7 @@
 //! no server. Argument handling and printing only: the work is done by
 //! [`crate::runner`] and [`scrm_engine::contract`].
 
-use crate::runner::{Input, Outcome, RunSpec, Runner, default_cache_dir};
+use crate::runner::{Input, Outcome, RunError, RunSpec, Runner, default_cache_dir};
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use scrm_engine::contract::{self, ComponentInfo};
@@ -105,31 +105,66 @@ fn print_info(file: &str, info: &ComponentInfo) {
         bytes(info.size)
     );
     println!("sha256   {}", info.sha256);
-    println!(
-        "world    {} (slot {})",
-        info.world(),
-        info.slot.as_str()
-    );
+    println!("world    {} (slot {})", info.world(), info.slot.as_str());
     println!(
         "wit      {}@{} (this host loads {})",
         contract::PACKAGE,
         info.wit_version,
         contract::SHIPPED.join(", ")
     );
-    let width = info
-        .imports
+    let exports = rows(&info.exports);
+    let imports = rows(&info.imports);
+    let width = exports
         .iter()
-        .chain(&info.exports)
-        .map(|i| i.name.len())
+        .chain(&imports)
+        .map(|(name, _)| name.len())
+        // Grouped WASI rows run long; they do not set the column.
+        .filter(|&len| len <= 40)
         .max()
         .unwrap_or(0);
-    for (title, list) in [("exports", &info.exports), ("imports", &info.imports)] {
-        for (n, i) in list.iter().enumerate() {
+    for (title, list) in [("exports", exports), ("imports", imports)] {
+        for (n, (name, about)) in list.iter().enumerate() {
             let head = if n == 0 { title } else { "" };
-            let mark = if i.provided { "" } else { "  [NOT PROVIDED]" };
-            println!("{head:<8} {:<width$}  {}{mark}", i.name, i.about);
+            println!("{head:<8} {name:<width$}  {about}");
         }
     }
+}
+
+/// One row per interface, except that the WASI interfaces of one package and
+/// version the host provides share a row: `wasi:cli/{environment, exit}@0.2.6`.
+fn rows(list: &[contract::Interface]) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut groups: Vec<(String, String, Vec<String>, String)> = Vec::new();
+    for i in list {
+        let mark = if i.provided { "" } else { "  [NOT PROVIDED]" };
+        let wasi = i.name.strip_prefix("wasi:").and_then(|rest| {
+            let (package, iv) = rest.split_once('/')?;
+            let (iface, version) = iv.split_once('@')?;
+            Some((package, iface, version))
+        });
+        match wasi {
+            Some((package, iface, version)) if i.provided => {
+                match groups.iter_mut().find(|g| g.0 == package && g.1 == version) {
+                    Some(g) => g.2.push(iface.to_string()),
+                    None => groups.push((
+                        package.into(),
+                        version.into(),
+                        vec![iface.into()],
+                        i.about.clone(),
+                    )),
+                }
+            }
+            _ => rows.push((i.name.clone(), format!("{}{mark}", i.about))),
+        }
+    }
+    for (package, version, ifaces, about) in groups {
+        let name = match ifaces.as_slice() {
+            [one] => format!("wasi:{package}/{one}@{version}"),
+            many => format!("wasi:{package}/{{{}}}@{version}", many.join(", ")),
+        };
+        rows.push((name, about));
+    }
+    rows
 }
 
 /// `scrm plugin run`: the component on each input, each call printed with what it
@@ -138,6 +173,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let spec = spec_of(&args)?;
     let inputs = inputs_of(&args)?;
     let file = args.file.display().to_string();
+    let config = args.config.as_ref().map(|c| c.display().to_string());
     let json_out = args.json;
     let (total, failed) = tokio::task::spawn_blocking(move || -> anyhow::Result<(usize, usize)> {
         let mut runner = Runner::new(spec).map_err(|e| anyhow!("{file}: {e}"))?;
@@ -145,22 +181,27 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             print_header(&runner);
         }
         let mut printer = Printer::new(json_out, *runner.limits());
+        // A configuration the plugin rejects is named by its file; other errors by
+        // the input that met them.
+        let failed = |input: &str, e: RunError| match (&e, &config) {
+            (RunError::Config(_), Some(c)) => anyhow!("{c}: {e}"),
+            _ => anyhow!("{input}: {e}"),
+        };
         if inputs.is_empty() {
-            let outcomes = runner.run_without_input().map_err(|e| anyhow!("{file}: {e}"))?;
+            let outcomes = runner.run_without_input().map_err(|e| failed(&file, e))?;
             printer.all("-", &outcomes);
         }
         for (name, input) in &inputs {
-            let outcomes = runner
-                .run(input)
-                .map_err(|e| anyhow!("{name}: {e}"))?;
+            let outcomes = runner.run(input).map_err(|e| failed(name, e))?;
             printer.all(name, &outcomes);
         }
         let kv = runner.kv_entries();
         if !json_out {
             let kv_bytes: usize = kv.iter().map(|(k, v)| k.len() + v.len()).sum();
             println!(
-                "{} calls: {} ok, {} failed; key-value store: {} keys, {}",
+                "{} call{}: {} ok, {} failed; key-value store: {} keys, {}",
                 printer.calls,
+                if printer.calls == 1 { "" } else { "s" },
                 printer.calls - printer.failed,
                 printer.failed,
                 kv.len(),
@@ -256,7 +297,10 @@ fn inputs_of(args: &RunArgs) -> anyhow::Result<Vec<(String, Input)>> {
         } else {
             (f.display().to_string(), read(&f, "input")?)
         };
-        inputs.push((name.clone(), Input::parse(&bytes, &name).map_err(|e| anyhow!(e))?));
+        inputs.push((
+            name.clone(),
+            Input::parse(&bytes, &name).map_err(|e| anyhow!(e))?,
+        ));
     }
     Ok(inputs)
 }
@@ -331,6 +375,7 @@ impl Printer {
         json!({
             "input": input, "call": o.call, "subject": o.subject,
             "ok": o.result.is_ok(), "result": result, "error": error, "usage": usage,
+            "logs": o.logs,
         })
     }
 
@@ -338,7 +383,10 @@ impl Printer {
         println!("{} {}", o.call, o.subject);
         let Some(u) = &o.usage else {
             match &o.result {
-                Ok(v) => println!("  {}", v.as_str().map_or_else(|| v.to_string(), str::to_string)),
+                Ok(v) => println!(
+                    "  {}",
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                ),
                 Err(f) => println!("  FAILED {}: {}", f.code, f.message),
             }
             return;
@@ -351,28 +399,41 @@ impl Printer {
         for denied in &u.http_denied {
             println!("  http refused: {denied}");
         }
+        for record in &o.logs {
+            println!("  log {record}");
+        }
         match &o.result {
             Ok(v) => println!("  {v}"),
             Err(f) => println!("  {}", f.message),
         }
     }
 
+    /// "0.52 ms of 200 ms · fuel 96,384 of 2,000,000,000 (0.00 %) · memory 1.1 MiB
+    /// of 64.0 MiB (1.72 %)", with the HTTP requests when there were any.
     fn usage_text(&self, u: &CallUsage) -> String {
         let l = &self.limits;
         let cap = (l.memory_mib as usize) << 20;
-        format!(
-            "{:.2} ms ({:.2} ms of the {} ms deadline) · fuel {} of {} ({}) · memory {} peak of {} ({}) · http {} sent",
-            ms(u.wall),
-            ms(u.counted()),
-            l.deadline_ms,
+        let mut text = format!("{:.2} ms of {} ms", ms(u.counted()), l.deadline_ms);
+        if !u.waited.is_zero() {
+            text += &format!(" (+ {:.2} ms waiting for answers)", ms(u.waited));
+        }
+        text += &format!(
+            " · fuel {} of {} ({}) · memory {} of {} ({})",
             thousands(u.fuel),
             thousands(l.fuel),
             percent(u.fuel as f64, l.fuel as f64),
             bytes(u.peak_memory),
             bytes(cap),
             percent(u.peak_memory as f64, cap as f64),
-            u.http_sent
-        )
+        );
+        if u.http_sent > 0 || !u.http_denied.is_empty() {
+            text += &format!(
+                " · http {} sent, {} refused",
+                u.http_sent,
+                u.http_denied.len()
+            );
+        }
+        text
     }
 }
 
@@ -434,8 +495,14 @@ mod tests {
         std::fs::write(&toml_file, "hubspot = \"pat-2\"\n").unwrap();
         let bad = dir.join("bad");
         std::fs::write(&bad, "[1]").unwrap();
-        assert_eq!(secrets_file(&json_file).unwrap()[0].1.expose_secret(), "pat-1");
-        assert_eq!(secrets_file(&toml_file).unwrap()[0].1.expose_secret(), "pat-2");
+        assert_eq!(
+            secrets_file(&json_file).unwrap()[0].1.expose_secret(),
+            "pat-1"
+        );
+        assert_eq!(
+            secrets_file(&toml_file).unwrap()[0].1.expose_secret(),
+            "pat-2"
+        );
         assert!(secrets_file(&bad).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }

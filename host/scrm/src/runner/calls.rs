@@ -41,6 +41,7 @@ impl Runner {
             subject,
             result: Ok(json!(why)),
             usage: None,
+            logs: Vec::new(),
         };
         let m = match event {
             Event::Message(m) => m,
@@ -50,10 +51,16 @@ impl Runner {
                     "statuses reach flows only, as their own events",
                 ));
             }
-            Event::Account(_) | Event::Other(_) => {
+            Event::Account(a) => {
                 return Err(skip(
-                    "account or other notification".into(),
-                    "no plugin sees it",
+                    format!("{} notification", a.kind),
+                    "account notifications reach no plugin",
+                ));
+            }
+            Event::Other(o) => {
+                return Err(skip(
+                    format!("{} notification", o.kind),
+                    "the host keeps it raw; no plugin sees it",
                 ));
             }
         };
@@ -136,6 +143,7 @@ impl Runner {
                 subject,
                 result: Ok(json!("an edit reaches the classifier only")),
                 usage: None,
+                logs: Vec::new(),
             }],
             Slot::Responder => vec![self.measured(
                 "respond",
@@ -234,7 +242,11 @@ impl Runner {
         let (host, b) = (&self.host, &self.binding);
         self.measured(
             "track",
-            format!("{} {}", p.carrier.as_deref().unwrap_or("(any carrier)"), p.number),
+            format!(
+                "{} {}",
+                p.carrier.as_deref().unwrap_or("(any carrier)"),
+                p.number
+            ),
             || host.track(b, p.carrier.as_deref(), &p.number),
             |t| tracking_json(&t),
             |e| match e {

@@ -32,12 +32,14 @@ pub(super) fn resolve_config(
 ) -> Result<Vec<u8>, RunError> {
     let info = host
         .describe_flow(component)
-        .map_err(|e| RunError::Load(scrm_engine::error::InstallError::NotAComponent(e.to_string())))?;
+        .map_err(|e| RunError::Describe(e.to_string()))?;
     let given: serde_json::Map<String, Value> = if given.iter().all(u8::is_ascii_whitespace) {
         serde_json::Map::new()
     } else {
         serde_json::from_slice(given).map_err(|e| {
-            RunError::Config(format!("a flow's --config is a JSON object of its parameters ({e})"))
+            RunError::Config(format!(
+                "a flow's --config is a JSON object of its parameters ({e})"
+            ))
         })?
     };
     let sets: Vec<(String, String)> = given
@@ -66,7 +68,12 @@ impl Runner {
     }
 
     /// Hands a new message to the flow as its `message` event.
-    pub(super) fn flow_message(&self, a: &Arrived, message: wit::Message, subject: String) -> Outcome {
+    pub(super) fn flow_message(
+        &self,
+        a: &Arrived,
+        message: wit::Message,
+        subject: String,
+    ) -> Outcome {
         let contact = crate::slots::to_wit_contact(&a.contact);
         let view = conversation_of(a);
         let event = wit_flow::Event {

@@ -58,8 +58,9 @@ impl Input {
     /// # Errors
     /// A one-line message saying what the file should be.
     pub fn parse(bytes: &[u8], what: &str) -> Result<Input, String> {
-        let json: Value = serde_json::from_slice(bytes)
-            .map_err(|e| format!("{what} is not JSON ({e}): give a webhook payload, a CRM record or a parcel"))?;
+        let json: Value = serde_json::from_slice(bytes).map_err(|e| {
+            format!("{what} is not JSON ({e}): give a webhook payload, a CRM record or a parcel")
+        })?;
         if json.get("entry").is_some() {
             return payload::parse(bytes)
                 .map(Input::Webhook)
@@ -80,9 +81,11 @@ impl Input {
             }));
         }
         if json.get("number").is_some() {
-            return serde_json::from_value(json).map(Input::Parcel).map_err(|e| {
-                format!("{what} is not a parcel ({e}): expected {{\"number\", \"carrier\"}}")
-            });
+            return serde_json::from_value(json)
+                .map(Input::Parcel)
+                .map_err(|e| {
+                    format!("{what} is not a parcel ({e}): expected {{\"number\", \"carrier\"}}")
+                });
         }
         Err(format!(
             "{what} is none of what plugins take: a Cloud API webhook payload (an object with an \"entry\" array), a CRM record ({{\"object\", \"fields\"}}) or a parcel ({{\"number\"}})"
@@ -138,7 +141,10 @@ mod tests {
     #[test]
     fn tells_webhooks_records_and_parcels_apart() {
         let hook = br#"{"object": "whatsapp_business_account", "entry": []}"#;
-        assert!(matches!(Input::parse(hook, "f").unwrap(), Input::Webhook(_)));
+        assert!(matches!(
+            Input::parse(hook, "f").unwrap(),
+            Input::Webhook(_)
+        ));
         let rec = br#"{"object": "contact", "id": "7", "fields": {"email": "a@b.c", "vip": true, "seen": {"timestamp": 5}}}"#;
         let Input::Record(r) = Input::parse(rec, "f").unwrap() else {
             panic!("a record")
@@ -151,7 +157,10 @@ mod tests {
         };
         assert_eq!(r.fields[0].0, "b", "pairs keep their order");
         let parcel = br#"{"number": "1Z999", "carrier": "ups"}"#;
-        assert!(matches!(Input::parse(parcel, "f").unwrap(), Input::Parcel(_)));
+        assert!(matches!(
+            Input::parse(parcel, "f").unwrap(),
+            Input::Parcel(_)
+        ));
     }
 
     #[test]
@@ -169,7 +178,10 @@ mod tests {
         assert!(accepts(Slot::Classifier, &hook).is_ok());
         assert!(accepts(Slot::Mapper, &rec).is_ok());
         let err = accepts(Slot::Classifier, &rec).unwrap_err();
-        assert_eq!(err, "a classifier runs on webhook payloads, not a CRM record");
+        assert_eq!(
+            err,
+            "a classifier runs on webhook payloads, not a CRM record"
+        );
         assert!(accepts(Slot::Connector, &hook).is_err());
     }
 }

@@ -27,6 +27,7 @@
 mod calls;
 mod flow;
 mod input;
+mod logs;
 
 pub use input::{Input, Parcel, accepts};
 
@@ -123,9 +124,12 @@ pub enum RunError {
     Input(String),
     /// The plugin said its configuration is not usable.
     #[error(
-        "the plugin rejects its configuration: {0}; fix the file given with --config (see the plugin's documentation)"
+        "the plugin rejects its configuration: {0}; fix the configuration (--config FILE; see the plugin's documentation)"
     )]
     Config(String),
+    /// A flow's `describe` failed.
+    #[error("the flow cannot describe itself: {0}")]
+    Describe(String),
     /// The engine could not start.
     #[error("cannot start the plugin engine: {0}")]
     Engine(String),
@@ -151,6 +155,9 @@ pub struct Outcome {
     pub result: Result<Value, Failure>,
     /// What the call used; none for a step that made no call.
     pub usage: Option<CallUsage>,
+    /// The log records the plugin wrote during the call (`level: message (fields)`),
+    /// within its per-call budget.
+    pub logs: Vec<String>,
 }
 
 /// A contact the run has seen, with its messages' times (Unix ms), for the facts a
@@ -301,7 +308,7 @@ impl Runner {
             if let Err(f) = &o.result
                 && let Some(m) = f.message.strip_prefix(CONFIG_PREFIX)
             {
-                return Err(RunError::Config(m.to_string()));
+                return Err(RunError::Config(one_line(m)));
             }
         }
         Ok(outcomes)
@@ -317,7 +324,8 @@ impl Runner {
         failure: impl FnOnce(E) -> Failure,
     ) -> Outcome {
         *self.last_usage.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let result = f().map(ok).map_err(failure);
+        let (result, logs) = logs::caught(f);
+        let result = result.map(ok).map_err(failure);
         let usage = self
             .last_usage
             .lock()
@@ -328,6 +336,7 @@ impl Runner {
             subject,
             result,
             usage,
+            logs,
         }
     }
 
@@ -350,16 +359,29 @@ impl Runner {
     }
 }
 
+/// `text` on one line: its lines trimmed, the empty ones left out, joined with
+/// spaces (parsers' messages often point at the error on lines of their own).
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// How a failure caused by the plugin's configuration starts.
 const CONFIG_PREFIX: &str = "invalid config: ";
 
-/// Creates `dir` readable and writable by the user only (compiled code is loaded
-/// from it).
+/// Creates `dir` (and its missing parents) usable by the user only, and refuses an
+/// existing one others can write to: compiled code is loaded from it.
 fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
         let mode = std::fs::metadata(dir)?.permissions().mode();
         if mode & 0o022 != 0 {
             return Err(std::io::Error::other(
@@ -367,5 +389,7 @@ fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
             ));
         }
     }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
     Ok(())
 }

@@ -40,7 +40,12 @@ pub fn rules(config: &str) -> Result<Vec<(String, String)>, String> {
             Some((k, t)) if !k.trim().is_empty() && !t.trim().is_empty() => {
                 rules.push((k.trim().to_lowercase(), t.trim().to_string()));
             }
-            _ => return Err(format!("line {}: expected `keyword: tag`, got {line:?}", n + 1)),
+            _ => {
+                return Err(format!(
+                    "line {}: expected `keyword: tag`, got {line:?}",
+                    n + 1
+                ));
+            }
         }
     }
     Ok(rules)
@@ -68,7 +73,11 @@ impl Guest for Compat {
         };
         kv::set("seen", seen.to_string().as_bytes())
             .map_err(|e| ClassifyError::Failed(format!("kv: {e:?}")))?;
-        let clock = if clock::now() > 1_577_836_800_000 { "ok" } else { "wrong" };
+        let clock = if clock::now() > 1_577_836_800_000 {
+            "ok"
+        } else {
+            "wrong"
+        };
         log::write(
             log::Level::Info,
             "classified",
@@ -93,8 +102,13 @@ impl Guest for Compat {
     }
 }
 
+/// The generated export glue is unsafe code (the canonical ABI).
 #[cfg(target_arch = "wasm32")]
-bindings::export!(Compat with_types_in bindings);
+#[allow(unsafe_code)]
+mod export {
+    use super::Compat;
+    crate::bindings::export!(Compat with_types_in crate::bindings);
+}
 
 #[cfg(test)]
 mod tests {
@@ -103,7 +117,13 @@ mod tests {
     #[test]
     fn reads_rules_and_refuses_other_lines() {
         let r = rules("Price: pricing\n\n  refund : complaint ").unwrap();
-        assert_eq!(r, [("price".into(), "pricing".into()), ("refund".into(), "complaint".into())]);
+        assert_eq!(
+            r,
+            [
+                ("price".into(), "pricing".into()),
+                ("refund".into(), "complaint".into())
+            ]
+        );
         assert!(rules("just words").unwrap_err().starts_with("line 1:"));
     }
 }

@@ -35,7 +35,12 @@ pub fn rules(config: &str) -> Result<Vec<(String, String)>, String> {
             Some((k, r)) if !k.trim().is_empty() && !r.trim().is_empty() => {
                 rules.push((k.trim().to_lowercase(), r.trim().to_string()));
             }
-            _ => return Err(format!("line {}: expected `keyword: reply`, got {line:?}", n + 1)),
+            _ => {
+                return Err(format!(
+                    "line {}: expected `keyword: reply`, got {line:?}",
+                    n + 1
+                ));
+            }
         }
     }
     Ok(rules)
@@ -62,8 +67,13 @@ impl Guest for Compat {
     }
 }
 
+/// The generated export glue is unsafe code (the canonical ABI).
 #[cfg(target_arch = "wasm32")]
-bindings::export!(Compat with_types_in bindings);
+#[allow(unsafe_code)]
+mod export {
+    use super::Compat;
+    crate::bindings::export!(Compat with_types_in crate::bindings);
+}
 
 #[cfg(test)]
 mod tests {
