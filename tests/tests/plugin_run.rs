@@ -326,7 +326,7 @@ fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -417,4 +417,97 @@ fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// A local stand-in for a CRM: answers 200 and remembers the Authorization headers.
+async fn crm_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let s = s.clone();
+            async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+                s.lock().unwrap().push(auth.unwrap_or("").to_string());
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_sends_http_through_the_binding_policy_with_secrets_from_a_file() {
+    let (port, seen) = crm_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let local = format!("http://127.0.0.1:{port}/");
+    let config = file(
+        dir.path(),
+        "http.toml",
+        format!("behaviour = \"http\"\nurls = [\"{local}\", \"{local}\"]\n").as_bytes(),
+    );
+    let policy = serde_json::json!({
+        "allow": ["127.0.0.1"],
+        "allow_private": [format!("127.0.0.1:{port}")],
+        "max_requests": 1,
+        "credentials": [{"host": "127.0.0.1", "header": "authorization", "secret": "crm-token", "prefix": "Bearer "}]
+    });
+    let policy = file(dir.path(), "policy.json", policy.to_string().as_bytes());
+    let secrets = file(
+        dir.path(),
+        "secrets.toml",
+        b"crm-token = \"s3cr3t-token\"\n",
+    );
+    let wasm = guest("hostile-classifier");
+    let text = fixtures_dir().join("text_message.json");
+    let args = |extra: &[&Path]| -> Vec<String> {
+        let mut args = vec!["plugin", "run", path(&wasm), "--config", path(&config)];
+        args.extend(["--input", path(&text), "--json"]);
+        if let [policy, secrets] = extra {
+            args.extend(["--http", path(policy), "--secrets", path(secrets)]);
+        }
+        args.into_iter().map(String::from).collect()
+    };
+    // The command blocks; the stand-in CRM runs on this test's runtime.
+    let first_call = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            scrm(&args).calls().remove(0)
+        })
+    };
+    let with_policy = first_call(args(&[&policy, &secrets])).await.unwrap();
+    // One request within the budget, with the credential added by the host; the
+    // second refused by the policy and reported.
+    assert_eq!(
+        with_policy["result"]["tags"],
+        serde_json::json!(["http-request-denied", "status-200"]),
+        "{with_policy}"
+    );
+    let u = &with_policy["usage"];
+    assert_eq!(u["http_sent"], 1, "{u}");
+    assert!(
+        u["http_denied"][0]
+            .as_str()
+            .unwrap()
+            .contains("max_requests"),
+        "{u}"
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec!["Bearer s3cr3t-token".to_string()]
+    );
+
+    // Without a policy nothing leaves.
+    let without = first_call(args(&[])).await.unwrap();
+    assert_eq!(without["usage"]["http_sent"], 0, "{without}");
+    assert_eq!(
+        without["usage"]["http_denied"].as_array().unwrap().len(),
+        2,
+        "{without}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
 }

@@ -2,7 +2,9 @@
 //! no server. Argument handling and printing only: the work is done by
 //! [`crate::runner`] and [`scrm_engine::contract`].
 
-use crate::runner::{Input, Outcome, RunError, RunSpec, Runner, default_cache_dir};
+use crate::runner::{
+    Input, Outcome, RunError, RunSpec, Runner, accepts, default_cache_dir, runs_without_input,
+};
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use scrm_engine::contract::{self, ComponentInfo};
@@ -173,6 +175,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let spec = spec_of(&args)?;
     let inputs = inputs_of(&args)?;
     let file = args.file.display().to_string();
+    // What the component is, and whether it takes these inputs, before compiling it.
+    let slot = contract::read(&spec.component)
+        .map_err(|e| anyhow!("{file}: {e}"))?
+        .slot;
+    for (name, input) in &inputs {
+        accepts(slot, input).map_err(|e| anyhow!("{name}: {e}"))?;
+    }
+    if inputs.is_empty() {
+        runs_without_input(slot).map_err(|e| anyhow!("{file}: {e}"))?;
+    }
     let config = args.config.as_ref().map(|c| c.display().to_string());
     let json_out = args.json;
     let (total, failed) = tokio::task::spawn_blocking(move || -> anyhow::Result<(usize, usize)> {
@@ -199,12 +211,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         if !json_out {
             let kv_bytes: usize = kv.iter().map(|(k, v)| k.len() + v.len()).sum();
             println!(
-                "{} call{}: {} ok, {} failed; key-value store: {} keys, {}",
+                "{} call{}: {} ok, {} failed; key-value store: {} key{}, {}",
                 printer.calls,
                 if printer.calls == 1 { "" } else { "s" },
                 printer.calls - printer.failed,
                 printer.failed,
                 kv.len(),
+                if kv.len() == 1 { "" } else { "s" },
                 bytes(kv_bytes)
             );
         }
@@ -453,7 +466,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

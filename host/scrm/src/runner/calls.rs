@@ -13,6 +13,9 @@ use scrm_store::contacts::Contact;
 use scrm_wire::payload::{Amendment, Event, InboundMessage, Notification};
 use serde_json::{Value, json};
 
+/// An event no plugin is called on: what it was, and why.
+pub(super) struct Skipped(String, &'static str);
+
 /// One message of a webhook as the plugins get it.
 pub(super) struct Arrived {
     pub message: InboundMessage,
@@ -27,51 +30,50 @@ impl Runner {
         for event in n.events() {
             match self.arrive(event) {
                 Ok(m) => out.extend(self.on_message(&m)),
-                Err(skipped) => out.push(skipped),
+                Err(Skipped(subject, why)) => out.push(Outcome {
+                    call: "skip",
+                    subject,
+                    result: Ok(json!(why)),
+                    usage: None,
+                    logs: Vec::new(),
+                }),
             }
         }
         out
     }
 
-    /// The message an event brings, with its sender as a contact of the run; the
-    /// step to report when it brings none the plugins see.
-    fn arrive(&mut self, event: Event) -> Result<Arrived, Outcome> {
-        let skip = |subject: String, why: &str| Outcome {
-            call: "skip",
-            subject,
-            result: Ok(json!(why)),
-            usage: None,
-            logs: Vec::new(),
-        };
+    /// The message an event brings, with its sender as a contact of the run; what
+    /// to report when it brings none the plugins see.
+    fn arrive(&mut self, event: Event) -> Result<Arrived, Skipped> {
         let m = match event {
             Event::Message(m) => m,
             Event::Status(s) => {
-                return Err(skip(
+                return Err(Skipped(
                     format!("status {} of {}", s.status, s.id),
                     "statuses reach flows only, as their own events",
                 ));
             }
             Event::Account(a) => {
-                return Err(skip(
+                return Err(Skipped(
                     format!("{} notification", a.kind),
                     "account notifications reach no plugin",
                 ));
             }
             Event::Other(o) => {
-                return Err(skip(
+                return Err(Skipped(
                     format!("{} notification", o.kind),
                     "the host keeps it raw; no plugin sees it",
                 ));
             }
         };
         if let Some(Amendment::Revoke { original_id }) = &m.amends {
-            return Err(skip(
+            return Err(Skipped(
                 format!("revoke of {original_id}"),
                 "a revoke is recorded, not classified",
             ));
         }
         let Some(facts) = sender_facts(&m, &self.region) else {
-            return Err(skip(m.id.clone(), "the message names no sender"));
+            return Err(Skipped(m.id.clone(), "the message names no sender"));
         };
         let contact = self.contact(facts);
         let new = m.amends.is_none();
@@ -126,7 +128,7 @@ impl Runner {
         }
         let host = &self.host;
         let b = &self.binding;
-        let outcomes = match self.info.slot {
+        match self.info.slot {
             Slot::Classifier => vec![self.measured(
                 "classify",
                 subject,
@@ -158,8 +160,7 @@ impl Runner {
             Slot::Mapper => self.map_message(a, &wit_message, subject),
             Slot::Flow => vec![self.flow_message(a, wit_message, subject)],
             _ => Vec::new(),
-        };
-        outcomes
+        }
     }
 
     /// What the CRM sync asks a mapper for a new message: the sender's record, then

@@ -134,6 +134,21 @@ pub fn accepts(slot: Slot, input: &Input) -> Result<(), String> {
     }
 }
 
+/// Whether a `slot` plugin is called without an input (a connector pulls changes,
+/// a flow describes itself); if not, what to give it.
+///
+/// # Errors
+/// A message saying how to give an input.
+pub fn runs_without_input(slot: Slot) -> Result<(), String> {
+    match slot {
+        Slot::Connector | Slot::Flow => Ok(()),
+        slot => Err(format!(
+            "a {} needs an input: give --input FILE (or -) or --fixtures DIR",
+            slot.as_str()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

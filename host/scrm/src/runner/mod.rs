@@ -29,7 +29,7 @@ mod flow;
 mod input;
 mod logs;
 
-pub use input::{Input, Parcel, accepts};
+pub use input::{Input, Parcel, accepts, runs_without_input};
 
 use scrm_engine::capabilities::http::HttpPolicy;
 use scrm_engine::capabilities::kv::KvQuota;
@@ -160,7 +160,7 @@ pub struct Outcome {
     pub logs: Vec<String>,
 }
 
-/// A contact the run has seen, with its messages' times (Unix ms), for the facts a
+/// A contact the run has seen, with its messages (newest first), for the facts a
 /// mapper gets and the history a flow reads.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -290,15 +290,10 @@ impl Runner {
     /// [`RunError::Input`] for the other slots, which need an input;
     /// [`RunError::Config`] as for [`Runner::run`].
     pub fn run_without_input(&mut self) -> Result<Vec<Outcome>, RunError> {
+        runs_without_input(self.info.slot).map_err(RunError::Input)?;
         let outcome = match self.info.slot {
-            scrm_engine::Slot::Connector => self.pull_changes(),
             scrm_engine::Slot::Flow => self.describe_flow(),
-            slot => {
-                return Err(RunError::Input(format!(
-                    "a {} needs an input: give --input FILE (or -) or --fixtures DIR",
-                    slot.as_str()
-                )));
-            }
+            _ => self.pull_changes(),
         };
         Self::stop_on_config(vec![outcome])
     }
@@ -359,14 +354,20 @@ impl Runner {
     }
 }
 
-/// `text` on one line: its lines trimmed, the empty ones left out, joined with
-/// spaces (parsers' messages often point at the error on lines of their own).
+/// `text` on one line: its lines trimmed and joined with "; ", leaving out empty
+/// lines and the source excerpts parsers draw under a message (`1 | [[rules]`,
+/// `|   ^`).
 fn one_line(text: &str) -> String {
+    let excerpt = |l: &str| {
+        l.starts_with('|')
+            || l.split_once(" |")
+                .is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit()))
+    };
     text.lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && !excerpt(l))
         .collect::<Vec<_>>()
-        .join(" ")
+        .join("; ")
 }
 
 /// How a failure caused by the plugin's configuration starts.
@@ -392,4 +393,16 @@ fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     #[cfg(not(unix))]
     std::fs::create_dir_all(dir)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_parser_message_fits_on_one_line() {
+        let toml = "TOML parse error at line 1, column 9\n  |\n1 | [[rules]\n  |         ^\nunclosed array table, expected `]`\n";
+        assert_eq!(
+            super::one_line(toml),
+            "TOML parse error at line 1, column 9; unclosed array table, expected `]`"
+        );
+    }
 }
