@@ -484,7 +484,7 @@ async fn run_sends_http_through_the_binding_policy_with_secrets_from_a_file() {
     // second refused by the policy and reported.
     assert_eq!(
         with_policy["result"]["tags"],
-        serde_json::json!(["http-request-denied", "status-200"]),
+        serde_json::json!(["status-200", "http-request-denied"]),
         "{with_policy}"
     );
     let u = &with_policy["usage"];
