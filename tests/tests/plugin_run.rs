@@ -511,3 +511,56 @@ async fn run_sends_http_through_the_binding_policy_with_secrets_from_a_file() {
     );
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
+
+#[test]
+fn run_describes_a_flow_and_hands_it_each_new_message_with_its_parameters_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = guest("quick-replies");
+    let r = scrm(&["plugin", "run", path(&wasm), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let described = &r.calls()[0];
+    assert_eq!(described["call"], "describe");
+    assert_eq!(described["result"]["name"], "quick-replies");
+
+    let body = String::from_utf8(std::fs::read(fixtures_dir().join("text_message.json")).unwrap())
+        .unwrap()
+        .replace(
+            "Does it come in another color?",
+            "How long does delivery take?",
+        );
+    let input = file(dir.path(), "shipping.json", body.as_bytes());
+    let params = file(dir.path(), "params.json", br#"{"shipping_days": "2-4"}"#);
+    let r = scrm(&[
+        "plugin",
+        "run",
+        path(&wasm),
+        "--config",
+        path(&params),
+        "--input",
+        path(&input),
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let handled = &r.calls()[0];
+    assert_eq!(handled["call"], "handle");
+    assert_eq!(
+        handled["result"]["actions"][0]["type"], "reply",
+        "{handled}"
+    );
+
+    // A parameter the flow does not have is its configuration refused.
+    let bad = file(dir.path(), "bad.json", br#"{"shiping_days": "2-4"}"#);
+    let r = scrm(&[
+        "plugin",
+        "run",
+        path(&wasm),
+        "--config",
+        path(&bad),
+        "--input",
+        path(&input),
+    ]);
+    assert_one_line_error(
+        &r,
+        &["bad.json", "rejects its configuration", "shiping_days"],
+    );
+}

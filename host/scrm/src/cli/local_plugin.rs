@@ -188,17 +188,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = args.config.as_ref().map(|c| c.display().to_string());
     let json_out = args.json;
     let (total, failed) = tokio::task::spawn_blocking(move || -> anyhow::Result<(usize, usize)> {
-        let mut runner = Runner::new(spec).map_err(|e| anyhow!("{file}: {e}"))?;
-        if !json_out {
-            print_header(&runner);
-        }
-        let mut printer = Printer::new(json_out, *runner.limits());
         // A configuration the plugin rejects is named by its file; other errors by
-        // the input that met them.
+        // the component or input that met them.
         let failed = |input: &str, e: RunError| match (&e, &config) {
             (RunError::Config(_), Some(c)) => anyhow!("{c}: {e}"),
             _ => anyhow!("{input}: {e}"),
         };
+        let mut runner = Runner::new(spec).map_err(|e| failed(&file, e))?;
+        if !json_out {
+            print_header(&runner);
+        }
+        let mut printer = Printer::new(json_out, *runner.limits());
         if inputs.is_empty() {
             let outcomes = runner.run_without_input().map_err(|e| failed(&file, e))?;
             printer.all("-", &outcomes);
@@ -359,7 +359,7 @@ impl Printer {
             println!("== {input}");
         }
         for o in outcomes {
-            if o.usage.is_some() || o.result.is_err() {
+            if o.call != "skip" {
                 self.calls += 1;
                 self.failed += usize::from(o.result.is_err());
             }
