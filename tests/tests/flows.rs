@@ -1,8 +1,8 @@
 //! Flows end to end: a flow component built from `plugins/` is added to the host's
 //! catalog, enabled for a tenant with parameters, and driven by real webhooks; its
 //! sends go through the outbox to the local Cloud API server. Bad configurations are
-//! refused with the parameter and the reason; a plugin built against WIT 0.1.0
-//! still loads.
+//! refused with the parameter and the reason. (Plugins built against WIT 0.1.0:
+//! `wit_compat.rs`.)
 
 use reqwest::StatusCode;
 use scrm_e2e::flows::{
@@ -10,7 +10,7 @@ use scrm_e2e::flows::{
     sent_at_least,
 };
 use scrm_e2e::graph::Graph;
-use scrm_e2e::{Host, eventually, guest, repo_root};
+use scrm_e2e::{Host, eventually, guest};
 use serde_json::{Value, json};
 
 /// Taps option `id` of an interactive list.
@@ -342,33 +342,4 @@ scrm_e2e::both_backends! {
         let sent = sent_at_least(&graph, 1).await;
         assert_eq!(sent[0].body["text"]["body"], "Your order: SERUM-30 (39.0 EUR)");
     }
-}
-
-/// The compatibility promise of the WIT package: a responder built against
-/// `scrm:plugin@0.1.0` (the component below was built from `plugins/rule-responder`
-/// before 0.1.1 existed) installs and answers on a 0.1.1 host.
-#[tokio::test]
-async fn a_plugin_built_against_wit_0_1_0_still_loads_and_runs() {
-    let graph = Graph::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let host = acme_host(dir.path(), &graph, |_| {}).await;
-    let old = repo_root().join("tests/fixtures/plugins/rule-responder-wit-0.1.0.wasm");
-    let config = r#"{"rules": [{"when_keywords": ["hours"], "reply": "9 to 5", "tag": "faq"}]}"#;
-    let installed = host.install("acme", "responder", &old, Some(config)).await;
-    assert_eq!(installed["slot"], "responder");
-    inbound(&host, WEI, "Wei Chen", "wamid.old1", "what are your hours?").await;
-    let msgs = host.messages("acme").await;
-    let m = msgs.iter().find(|m| m["wamid"] == "wamid.old1").unwrap();
-    assert_eq!(
-        m["actions"][1],
-        json!({"type": "reply", "text": "9 to 5"}),
-        "{m}"
-    );
-    assert!(
-        m["responder"]
-            .as_str()
-            .unwrap()
-            .contains("sha256:af7eca98292a"),
-        "{m}"
-    );
 }

@@ -75,6 +75,21 @@ impl CallState {
         self.automation.take_changes()
     }
 
+    /// The largest size the instance's linear memories reached together, bytes.
+    pub(crate) fn peak_memory(&self) -> usize {
+        self.limiter.peak
+    }
+
+    /// Wall time since the call started.
+    pub(crate) fn call_elapsed(&self) -> Duration {
+        self.deadline.started.elapsed()
+    }
+
+    /// Time the call has spent waiting for the host since it started.
+    pub(crate) fn call_waited(&self) -> Duration {
+        self.waited().saturating_sub(self.deadline.waited_before)
+    }
+
     /// What is left of the call's deadline, if anything.
     fn deadline_left(&self) -> Option<Duration> {
         let d = &self.deadline;
@@ -126,11 +141,16 @@ impl WasiView for CallState {
 }
 
 /// A memory limiter that remembers whether the cap was hit, so the trap can be
-/// reported as what it is.
+/// reported as what it is, and how large the instance's memories grew.
 #[derive(Debug)]
 struct MemoryCap {
     cap: usize,
     hit: bool,
+    /// The linear memories' sizes together, bytes (wasmtime reports a memory's
+    /// creation as growth from 0).
+    total: usize,
+    /// The largest `total` seen.
+    peak: usize,
 }
 
 /// The error a refused memory growth traps with.
@@ -141,13 +161,18 @@ struct MemoryCapExceeded;
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.cap {
             self.hit = true;
             return Err(MemoryCapExceeded.into());
+        }
+        // Past the memory's own maximum the growth fails after this answer.
+        if maximum.is_none_or(|max| desired <= max) {
+            self.total = self.total.saturating_add(desired.saturating_sub(current));
+            self.peak = self.peak.max(self.total);
         }
         Ok(true)
     }
@@ -181,6 +206,8 @@ pub fn new_store(
         limiter: MemoryCap {
             cap: (limits.memory_mib as usize) << 20,
             hit: false,
+            total: 0,
+            peak: 0,
         },
         wasi: None,
         table: ResourceTable::new(),

@@ -65,6 +65,7 @@ impl PluginHost {
             let typed = unsafe { ClassifyFunc::new_unchecked(func) };
             typed.call(&mut store, (msg, sender)).map(|(r,)| r)
         });
+        crate::usage::observe(&store, binding);
         let dropped = store.data().log.dropped();
         if dropped > 0 {
             tracing::debug!(tenant = %site.tenant, plugin = %site.plugin, dropped, "plugin log records over budget dropped");
@@ -172,6 +173,7 @@ impl WarmInstance {
         super::call::start_deadline(&mut self.store, limits.deadline_ms);
         let _ = self.store.set_fuel(limits.fuel);
         let result = self.guest.call_classify(&mut self.store, msg, sender);
+        crate::usage::observe(&self.store, binding);
         finish(&self.store, result, site, &limits)
     }
 }
@@ -249,13 +251,10 @@ fn finish(
 ) -> Result<Classification, CallError> {
     match result {
         Err(e) => Err(classify_failure(store, e, site, limits)),
-        Ok(Err(e)) => Err(CallError::Guest {
-            site,
-            message: match e {
-                ClassifyError::InvalidConfig(m) => format!("invalid config: {m}"),
-                ClassifyError::Failed(m) => m,
-            },
-        }),
+        Ok(Err(ClassifyError::InvalidConfig(message))) => {
+            Err(CallError::InvalidConfig { site, message })
+        }
+        Ok(Err(ClassifyError::Failed(message))) => Err(CallError::Guest { site, message }),
         Ok(Ok(c)) => {
             let cap = (limits.output_kib as usize) << 10;
             // Serialising the answer just to measure it costs more than the rest of

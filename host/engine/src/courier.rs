@@ -51,12 +51,16 @@ impl PluginHost {
             .instantiate(&mut store)
             .and_then(|inst| ix.load(&mut store, &inst))
             .and_then(|g| g.call_track(&mut store, carrier.as_deref(), number));
+        crate::usage::observe(&store, courier);
         match result {
             Err(e) => Err(classify_failure(&store, e, site, &courier.limits).into()),
             Ok(Ok(t)) => Ok(t),
             Ok(Err(e)) => Err(match e {
                 TrackError::NotFound(m) => TrackFailure::NotFound(m),
-                TrackError::Refused(m) | TrackError::InvalidConfig(m) => TrackFailure::Refused(m),
+                TrackError::InvalidConfig(message) => {
+                    CallError::InvalidConfig { site, message }.into()
+                }
+                TrackError::Refused(m) => TrackFailure::Refused(m),
                 TrackError::Unavailable(m) | TrackError::Failed(m) => TrackFailure::Unavailable(m),
             }),
         }

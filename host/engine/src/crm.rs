@@ -109,6 +109,14 @@ pub enum CrmCallError {
     /// The CRM (or mapper) refused the data.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The mapper or geocoder said its configuration is not usable.
+    #[error("invalid: {plugin} config: {message}")]
+    InvalidConfig {
+        /// `mapper` or `geocoder`.
+        plugin: &'static str,
+        /// What the plugin said.
+        message: String,
+    },
     /// The CRM could not be reached or answered 5xx.
     #[error("the CRM is unavailable: {0}")]
     Unavailable(String),
@@ -126,7 +134,7 @@ impl CrmCallError {
             CrmCallError::Unauthorized(_) => "crm_unauthorized",
             CrmCallError::RateLimited(_) => "crm_rate_limited",
             CrmCallError::NotFound(_) => "crm_not_found",
-            CrmCallError::Invalid(_) => "crm_invalid",
+            CrmCallError::Invalid(_) | CrmCallError::InvalidConfig { .. } => "crm_invalid",
             CrmCallError::Unavailable(_) => "crm_unavailable",
             CrmCallError::Failed(_) => "crm_failed",
         }
@@ -143,7 +151,8 @@ impl CrmCallError {
             CrmCallError::Unmapped(_)
             | CrmCallError::Unauthorized(_)
             | CrmCallError::NotFound(_)
-            | CrmCallError::Invalid(_) => false,
+            | CrmCallError::Invalid(_)
+            | CrmCallError::InvalidConfig { .. } => false,
         }
     }
 }
@@ -164,7 +173,10 @@ impl From<ConnectorError> for CrmCallError {
 impl From<MapError> for CrmCallError {
     fn from(e: MapError) -> CrmCallError {
         match e {
-            MapError::InvalidConfig(m) => CrmCallError::Invalid(format!("mapper config: {m}")),
+            MapError::InvalidConfig(message) => CrmCallError::InvalidConfig {
+                plugin: "mapper",
+                message,
+            },
             MapError::Unmapped(fields) => CrmCallError::Unmapped(fields),
             MapError::Failed(m) => CrmCallError::Failed(m),
         }
@@ -286,7 +298,10 @@ impl PluginHost {
         })?;
         match out {
             Ok(done) => Ok(done.map(from_wit_record)),
-            Err(GeocodeError::InvalidConfig(m)) => Err(CrmCallError::Invalid(m)),
+            Err(GeocodeError::InvalidConfig(message)) => Err(CrmCallError::InvalidConfig {
+                plugin: "geocoder",
+                message,
+            }),
             Err(GeocodeError::Refused(m)) => Err(CrmCallError::Unauthorized(m)),
             Err(GeocodeError::Unavailable(m)) => Err(CrmCallError::Unavailable(m)),
             Err(GeocodeError::Failed(m)) => Err(CrmCallError::Failed(m)),
@@ -347,6 +362,7 @@ impl PluginHost {
             .and_then(|inst| f(&mut store, &inst));
         let sent = store.data().http.sent();
         REQUESTS.with(|r| r.set(r.get() + sent));
+        crate::usage::observe(&store, binding);
         result.map_err(|e| classify_failure(&store, e, binding.site(), &binding.limits))
     }
 

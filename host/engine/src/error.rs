@@ -68,6 +68,14 @@ pub enum CallError {
         /// The trap, with the guest's panic message when it printed one.
         cause: String,
     },
+    /// The guest said its configuration is not usable (its `invalid-config` error).
+    #[error("{site}: plugin error: invalid config: {message}")]
+    InvalidConfig {
+        /// Where.
+        site: CallSite,
+        /// What the plugin said.
+        message: String,
+    },
     /// The guest returned an error value.
     #[error("{site}: plugin error: {message}")]
     Guest {
@@ -94,7 +102,9 @@ impl CallError {
     pub fn is_fault(&self) -> bool {
         !matches!(
             self,
-            CallError::Guest { .. } | CallError::Quarantined { .. }
+            CallError::Guest { .. }
+                | CallError::InvalidConfig { .. }
+                | CallError::Quarantined { .. }
         )
     }
 
@@ -106,7 +116,9 @@ impl CallError {
             CallError::Quarantined { .. } => "plugin_quarantined",
             CallError::MemoryCap { .. } => "plugin_memory_cap",
             CallError::Trap { .. } => "plugin_trap",
-            CallError::Guest { .. } => "plugin_error",
+            // The same code as other plugin errors: what messages and metrics
+            // recorded before the two were told apart stays comparable.
+            CallError::Guest { .. } | CallError::InvalidConfig { .. } => "plugin_error",
             CallError::OutputTooLarge { .. } => "plugin_output_too_large",
         }
     }
@@ -128,6 +140,10 @@ pub enum InstallError {
         /// What did not match.
         reason: String,
     },
+    /// The component was built against a version of the WIT package this host does
+    /// not load (see [`crate::contract`]).
+    #[error("incompatible WIT version: {0}")]
+    WitVersion(crate::contract::ContractError),
     /// The component implements a world that does not fit the requested slot.
     #[error("component implements {world}, which does not fit slot {slot}")]
     WrongSlot {
@@ -139,4 +155,22 @@ pub enum InstallError {
     /// Reading or writing the component store failed.
     #[error("component storage failed: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<crate::contract::ContractError> for InstallError {
+    fn from(e: crate::contract::ContractError) -> InstallError {
+        use crate::contract::ContractError as C;
+        match e {
+            C::NotWasm | C::CoreModule | C::Malformed(_) => {
+                InstallError::NotAComponent(e.to_string())
+            }
+            C::OtherWorld { .. } => InstallError::WrongWorld {
+                supported: crate::contract::supported_worlds(),
+                reason: e.to_string(),
+            },
+            C::UnknownVersion { .. } | C::MixedVersions(_) | C::NotInVersion { .. } => {
+                InstallError::WitVersion(e)
+            }
+        }
+    }
 }

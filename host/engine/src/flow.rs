@@ -104,16 +104,14 @@ impl PluginHost {
             .instantiate(&mut store)
             .and_then(|inst| indices.load(&mut store, &inst))
             .and_then(|guest| guest.call_handle(&mut store, event));
+        crate::usage::observe(&store, binding);
         let actions = match result {
             Err(e) => return Err(classify_failure(&store, e, site, limits)),
-            Ok(Err(e)) => {
-                return Err(CallError::Guest {
-                    site,
-                    message: match e {
-                        FlowError::InvalidConfig(m) => format!("invalid config: {m}"),
-                        FlowError::Failed(m) => m,
-                    },
-                });
+            Ok(Err(FlowError::InvalidConfig(message))) => {
+                return Err(CallError::InvalidConfig { site, message });
+            }
+            Ok(Err(FlowError::Failed(message))) => {
+                return Err(CallError::Guest { site, message });
             }
             Ok(Ok(actions)) => actions,
         };

@@ -24,6 +24,7 @@ pub mod cache;
 mod call;
 pub mod capabilities;
 pub mod classifier;
+pub mod contract;
 pub mod courier;
 pub mod crm;
 pub mod engine;
@@ -31,9 +32,12 @@ pub mod error;
 pub mod flow;
 pub mod limits;
 pub mod responder;
+mod slot;
 pub mod storage;
+pub mod usage;
 
 pub use limits::{LimitOverrides, PluginLimits};
+pub use slot::Slot;
 
 use call::CallState;
 use error::{CallError, CallSite, InstallError};
@@ -48,91 +52,6 @@ use wasmtime::component::{InstancePre, Linker};
 
 /// The WIT package version this host implements.
 pub const WIT_VERSION: &str = "0.1.1";
-
-/// A plugin slot of a tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Slot {
-    /// Tags and signals from each inbound message.
-    Classifier,
-    /// Host records ↔ CRM records.
-    Mapper,
-    /// Talks to the tenant's CRM.
-    Connector,
-    /// Actions (replies, tags, assignments) for each inbound message.
-    Responder,
-    /// Completes CRM addresses (a missing postcode) before they are written.
-    Geocoder,
-    /// Durable automation (since WIT 0.1.1): a tenant enables any number of flows,
-    /// each bound under the slot name `flow:NAME`.
-    Flow,
-    /// Parcel tracking (since WIT 0.1.1): where a shipped order is.
-    Courier,
-}
-
-impl Slot {
-    /// Every slot this host supports.
-    pub const ALL: [Slot; 7] = [
-        Slot::Classifier,
-        Slot::Mapper,
-        Slot::Connector,
-        Slot::Responder,
-        Slot::Geocoder,
-        Slot::Flow,
-        Slot::Courier,
-    ];
-
-    /// The slot's name as used in the API and CLI.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Slot::Classifier => "classifier",
-            Slot::Mapper => "mapper",
-            Slot::Connector => "connector",
-            Slot::Responder => "responder",
-            Slot::Geocoder => "geocoder",
-            Slot::Flow => "flow",
-            Slot::Courier => "courier",
-        }
-    }
-
-    /// The WIT interface the slot's component exports.
-    pub fn export(self) -> String {
-        let iface = match self {
-            Slot::Classifier => "classify",
-            Slot::Mapper => "mapping",
-            Slot::Connector => "connect",
-            Slot::Responder => "respond",
-            Slot::Geocoder => "geocode",
-            Slot::Flow => "automate",
-            Slot::Courier => "track",
-        };
-        format!("scrm:plugin/{iface}@{WIT_VERSION}")
-    }
-
-    /// The WIT world a component must implement to fill this slot.
-    pub fn world(self) -> String {
-        format!("scrm:plugin/{}@{WIT_VERSION}", self.as_str())
-    }
-}
-
-impl std::str::FromStr for Slot {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Slot, String> {
-        if s.strip_prefix("flow:").is_some_and(|name| !name.is_empty()) {
-            return Ok(Slot::Flow);
-        }
-        Slot::ALL
-            .into_iter()
-            .find(|slot| slot.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown slot {s:?}; this host supports: {}",
-                    Slot::ALL.map(Slot::as_str).join(", ")
-                )
-            })
-    }
-}
 
 /// Where a component's slot export lives, looked up once at load.
 pub(crate) enum SlotExports {
@@ -193,6 +112,8 @@ pub struct ActiveBinding {
     quarantine: Mutex<Option<String>>,
     /// Idle warm instances, when its isolation is [`limits::Isolation::Warm`].
     warm: Mutex<Vec<classifier::WarmInstance>>,
+    /// Receives what each call used (local runs; none in the pipeline).
+    usage: Option<usage::UsageObserver>,
 }
 
 impl ActiveBinding {
@@ -537,13 +458,9 @@ impl PluginHost {
                 c,
             ));
         }
-        if !is_component_binary(bytes) {
-            return Err(InstallError::NotAComponent(
-                "expected a component (built for wasm32-wasip2 or with `wasm-tools component new`), \
-                 found a core module or other bytes"
-                    .into(),
-            ));
-        }
+        // What the component declares, checked before compiling: a core module, another
+        // world or an unknown WIT version is refused with the reason, cheaply.
+        contract::read(bytes)?;
         let component = self
             .cache
             .load_or_compile(&self.engine, &sha256, bytes)
@@ -552,11 +469,11 @@ impl PluginHost {
             self.linker
                 .instantiate_pre(&component)
                 .map_err(|e| InstallError::WrongWorld {
-                    supported: supported_worlds(),
+                    supported: contract::supported_worlds(),
                     reason: format!("{e:#}"),
                 })?;
         let (slot, exports) = find_slot(&pre).map_err(|reason| InstallError::WrongWorld {
-            supported: supported_worlds(),
+            supported: contract::supported_worlds(),
             reason,
         })?;
         let loaded = Arc::new(LoadedComponent {
@@ -599,7 +516,7 @@ impl PluginHost {
         };
         let mut store = self.bare_store(&site);
         let wrong = |e: wasmtime::Error| InstallError::WrongWorld {
-            supported: supported_worlds(),
+            supported: contract::supported_worlds(),
             reason: format!("{e:#}"),
         };
         let instance = loaded.pre.instantiate(&mut store).map_err(wrong)?;
@@ -673,12 +590,13 @@ impl PluginHost {
         self.limits.with(&o)
     }
 
-    /// Makes `row` the active binding of its tenant and slot; the next call uses it.
-    ///
-    /// # Errors
-    /// When its component cannot be loaded.
-    pub fn activate(&self, row: &BindingSpec) -> Result<(), InstallError> {
-        let component = self.load(&row.sha256)?;
+    /// The binding `row` describes, with its component loaded.
+    fn binding(
+        &self,
+        row: &BindingSpec,
+        component: Arc<LoadedComponent>,
+        usage: Option<usage::UsageObserver>,
+    ) -> Result<ActiveBinding, InstallError> {
         let limits = self.limits_for(&row.limits).unwrap_or_else(|e| {
             tracing::warn!(tenant = %row.tenant_id, slot = %row.slot, error = %e, "stored limits invalid; using host defaults");
             self.limits
@@ -690,7 +608,7 @@ impl PluginHost {
                 world: component.slot.world(),
                 slot: e,
             })?;
-        let binding = Arc::new(ActiveBinding {
+        Ok(ActiveBinding {
             tenant: row.tenant_id.clone(),
             slot,
             version: row.version,
@@ -702,7 +620,33 @@ impl PluginHost {
             faults: AtomicU32::new(0),
             quarantine: Mutex::new(row.quarantine.clone()),
             warm: Mutex::default(),
-        });
+            usage,
+        })
+    }
+
+    /// A binding of `component` outside every tenant's table, whose calls report
+    /// what they used to `usage`: for running a plugin locally (`scrm plugin run`)
+    /// through the same calls, limits and capabilities as the pipeline. `row`'s
+    /// limits must be valid (see [`PluginHost::limits_for`]); its `sha256` is ignored.
+    ///
+    /// # Errors
+    /// When `row.slot` does not name a slot.
+    pub fn detached_binding(
+        &self,
+        row: &BindingSpec,
+        component: Arc<LoadedComponent>,
+        usage: Option<usage::UsageObserver>,
+    ) -> Result<Arc<ActiveBinding>, InstallError> {
+        Ok(Arc::new(self.binding(row, component, usage)?))
+    }
+
+    /// Makes `row` the active binding of its tenant and slot; the next call uses it.
+    ///
+    /// # Errors
+    /// When its component cannot be loaded.
+    pub fn activate(&self, row: &BindingSpec) -> Result<(), InstallError> {
+        let component = self.load(&row.sha256)?;
+        let binding = Arc::new(self.binding(row, component, None)?);
         let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
         let mut next = tenants
             .get(&row.tenant_id)
@@ -712,7 +656,10 @@ impl PluginHost {
             Some(name) => {
                 next.flows.insert(name.to_string(), binding);
             }
-            None => *next.slot_mut(slot) = Some(binding),
+            None => {
+                let slot = binding.slot;
+                *next.slot_mut(slot) = Some(binding);
+            }
         }
         tenants.insert(row.tenant_id.clone(), Arc::new(next));
         Ok(())
@@ -774,14 +721,4 @@ fn find_slot(pre: &InstancePre<CallState>) -> Result<(Slot, SlotExports), String
         "it exports none of {}",
         Slot::ALL.map(Slot::export).join(", ")
     ))
-}
-
-fn supported_worlds() -> String {
-    Slot::ALL.map(Slot::world).join(", ")
-}
-
-/// True when `bytes` start with the component-model preamble (version 0x0d, layer 1),
-/// rather than a core module's.
-fn is_component_binary(bytes: &[u8]) -> bool {
-    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
 }

@@ -66,15 +66,13 @@ impl PluginHost {
             .instantiate(&mut store)
             .and_then(|inst| indices.load(&mut store, &inst))
             .and_then(|guest| guest.call_respond(&mut store, &event));
+        crate::usage::observe(&store, binding);
         match result {
             Err(e) => Err(classify_failure(&store, e, site, limits)),
-            Ok(Err(e)) => Err(CallError::Guest {
-                site,
-                message: match e {
-                    RespondError::InvalidConfig(m) => format!("invalid config: {m}"),
-                    RespondError::Failed(m) => m,
-                },
-            }),
+            Ok(Err(RespondError::InvalidConfig(message))) => {
+                Err(CallError::InvalidConfig { site, message })
+            }
+            Ok(Err(RespondError::Failed(message))) => Err(CallError::Guest { site, message }),
             Ok(Ok(actions)) => {
                 let actions: Vec<Value> = actions.into_iter().map(action_json).collect();
                 let size = Value::Array(actions.clone()).to_string().len();

@@ -2,10 +2,13 @@
 //! data and the tenants' secrets. The host implements them over its database; the
 //! engine links no database driver, the way Spin's key-value factor takes a backend.
 //!
-//! Without a backend (benchmarks, `scrm plugin` tooling) the capabilities answer
-//! with a storage error instead of touching anything.
+//! Without a backend (benchmarks) the capabilities answer with a storage error
+//! instead of touching anything; [`memory`] keeps both in memory for local runs of a
+//! plugin (`scrm plugin run`).
 
 use secrecy::SecretString;
+
+pub mod memory;
 
 /// A backend failure. The message is logged by the engine, never shown to plugins.
 #[derive(Debug, thiserror::Error)]

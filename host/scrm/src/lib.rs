@@ -16,6 +16,8 @@
 //! - [`campaigns`]: one template to an audience (`tag:vip AND NOT tag:complained`),
 //!   planned against the number's daily cap and throughput, run in batches so that
 //!   replies to customers always go first;
+//! - [`runner`]: one plugin run locally on real payloads under production limits
+//!   (`scrm plugin run`);
 //! - [`metrics`], [`server`] (wiring a running host), [`cli`] (the `scrm` command).
 //!
 //! Dependencies point down only: this crate uses the three below it, and none of them
@@ -40,6 +42,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod people;
 pub mod pipeline;
+pub mod runner;
 pub mod server;
 pub mod singleton;
 pub mod slots;

@@ -92,6 +92,11 @@ impl From<InstallError> for ApiError {
                 "unsupported_world",
                 e.to_string(),
             ),
+            InstallError::WitVersion(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported_wit_version",
+                e.to_string(),
+            ),
             InstallError::WrongSlot { .. } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "wrong_slot",

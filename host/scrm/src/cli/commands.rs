@@ -387,6 +387,8 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
             println!("{}", path.display());
         }
         PluginCommand::Install(args) => install(args).await?,
+        PluginCommand::Run(args) => super::local_plugin::run(args).await?,
+        PluginCommand::Inspect(args) => super::local_plugin::inspect(args).await?,
         PluginCommand::Rollback {
             target: TenantArgs { client, tenant },
             slot,

@@ -1,5 +1,5 @@
-//! The `scrm` command. `serve` runs the host; `classifier` and `migrate-store` work
-//! locally; every other command is a client of a running host's admin API
+//! The `scrm` command. `serve` runs the host; `classifier`, `migrate-store`,
+//! `plugin build`, `plugin run` and `plugin inspect` work locally; every other command is a client of a running host's admin API
 //! (`--server` / `SCRM_SERVER`, token from `SCRM_ADMIN_TOKEN`).
 //!
 //! Exit codes: 0 success, 1 failure, 2 usage error, 3 the server refused the
@@ -11,6 +11,7 @@ mod client;
 mod commands;
 mod crm;
 mod flow;
+mod local_plugin;
 mod migrate;
 mod people;
 mod report;
@@ -330,6 +331,12 @@ enum PluginCommand {
     },
     /// Upload a component and make it the tenant's plugin for a slot.
     Install(InstallArgs),
+    /// Run a component locally on webhook payloads, CRM records or parcels, under
+    /// production limits and capabilities (no server): each call's answer, time,
+    /// fuel and peak memory.
+    Run(local_plugin::RunArgs),
+    /// Show what a component declares: its world, WIT version, imports and size.
+    Inspect(local_plugin::InspectArgs),
     /// Make the previous installed version (or --to VERSION) active again, at once.
     Rollback {
         #[command(flatten)]

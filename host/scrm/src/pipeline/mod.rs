@@ -13,6 +13,8 @@ mod lane;
 mod plugins;
 mod store;
 
+pub(crate) use store::{edited_message, sender_facts};
+
 use crate::metrics::Metrics;
 use scrm_engine::PluginHost;
 use scrm_store::Db;

@@ -299,6 +299,17 @@ fn sender(
     if let Content::Unsupported(_) = m.content {
         unhandled("unmodeled", counts)?;
     }
+    let facts = sender_facts(m, region);
+    if facts.is_none() {
+        unhandled("unroutable-sender", counts)?;
+    }
+    Ok(facts)
+}
+
+/// What an inbound message tells about its sender: identity (business-scoped user id
+/// and/or WhatsApp id), the number in E.164 (with the tenant's default `region` when
+/// it has no country code) and the profile name; `None` when it names no sender.
+pub(crate) fn sender_facts(m: &InboundMessage, region: &str) -> Option<ContactFacts> {
     let facts = ContactFacts {
         wa_id: m.from.clone(),
         user_id: m.from_user_id.clone().or(m.contact_user_id.clone()),
@@ -309,11 +320,7 @@ fn sender(
         }),
         name: m.profile_name.clone(),
     };
-    if facts.wa_id.is_none() && facts.user_id.is_none() {
-        unhandled("unroutable-sender", counts)?;
-        return Ok(None);
-    }
-    Ok(Some(facts))
+    (facts.wa_id.is_some() || facts.user_id.is_some()).then_some(facts)
 }
 
 /// Stores the batch's pending messages — their contacts, conversations and the
@@ -597,11 +604,7 @@ fn store_amendment(
     };
     let at = m.timestamp.saturating_mul(1000);
     let pnid = m.route.phone_number_id.clone().unwrap_or_default();
-    let mut message = m;
-    message.id = original_id;
-    if let Some(Amendment::Edit { kind, .. }) = &message.amends {
-        message.kind = kind.clone();
-    }
+    let message = edited_message(m);
     jobs.push(ToClassify {
         tenant: tenant.to_owned(),
         message_id: target.id,
@@ -616,6 +619,16 @@ fn store_amendment(
         respond: false,
     });
     Ok(())
+}
+
+/// The message an edit notification makes current, as plugins see it: the edited
+/// message's id and the new content and kind.
+pub(crate) fn edited_message(mut m: InboundMessage) -> InboundMessage {
+    if let Some(edit @ Amendment::Edit { kind, .. }) = &m.amends {
+        m.id = edit.original_id().to_owned();
+        m.kind = kind.clone();
+    }
+    m
 }
 
 /// Stores a template, number, account or preference event for its tenant (or the

@@ -6,7 +6,7 @@ use super::*;
 use scrm_engine::bindings::types as wit;
 
 /// The window the message frequency is counted over.
-const FREQUENCY_WINDOW_MS: i64 = 28 * DAY_MS;
+pub(crate) const FREQUENCY_WINDOW_MS: i64 = 28 * DAY_MS;
 /// Days after which an idle contact's activity score halves.
 const SCORE_HALF_LIFE_DAYS: f64 = 14.0;
 /// Messages per week that make a full score (before fading).
@@ -53,16 +53,28 @@ impl SyncEngine {
                 Ok((a, latest))
             })
             .await?;
-        let per_week = activity.recent as f64 * 7.0 * DAY_MS as f64 / FREQUENCY_WINDOW_MS as f64;
-        let score = activity
-            .last_at
-            .map_or(0, |at| activity_score(per_week, now - at));
-        Ok(wit::ContactFacts {
-            messages_per_week: per_week as f32,
-            last_interaction_at: activity.last_at,
-            activity_score: score,
-            latest: latest.map(|m| crate::slots::found_in(&m).to_wit()),
-            unread_priority: activity.unread_priority.as_deref().and_then(priority),
-        })
+        let latest = latest.map(|m| crate::slots::found_in(&m).to_wit());
+        Ok(facts_of(&activity, now, latest))
+    }
+}
+
+/// The facts of a contact whose `activity` was counted over the
+/// [`FREQUENCY_WINDOW_MS`] before `now`, with the classification of its newest
+/// classified message.
+pub(crate) fn facts_of(
+    activity: &crm::Activity,
+    now: i64,
+    latest: Option<wit::Classification>,
+) -> wit::ContactFacts {
+    let per_week = activity.recent as f64 * 7.0 * DAY_MS as f64 / FREQUENCY_WINDOW_MS as f64;
+    let score = activity
+        .last_at
+        .map_or(0, |at| activity_score(per_week, now - at));
+    wit::ContactFacts {
+        messages_per_week: per_week as f32,
+        last_interaction_at: activity.last_at,
+        activity_score: score,
+        latest,
+        unread_priority: activity.unread_priority.as_deref().and_then(priority),
     }
 }

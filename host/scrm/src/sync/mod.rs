@@ -36,6 +36,7 @@ mod backfill;
 mod conflicts;
 mod dedupe;
 mod facts;
+pub(crate) use facts::{FREQUENCY_WINDOW_MS, facts_of};
 mod pull;
 mod queue;
 mod retention;
