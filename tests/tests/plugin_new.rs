@@ -6,6 +6,7 @@
 
 use scrm_e2e::fleet::scrm_binary;
 use scrm_e2e::*;
+use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -28,16 +29,16 @@ fn ok(what: &str, cmd: &mut Command) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Scaffolds `lang` into a temp dir; the temp dir and the project's path.
-fn scaffold(lang: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+/// Scaffolds `world` in `lang` into a temp dir; the temp dir and the project's path.
+fn scaffold(world: &str, lang: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join(format!("tagger-{lang}"));
+    let dir = tmp.path().join(format!("my-{world}-{lang}"));
     let o = scrm(&[
         "plugin",
         "new",
-        &format!("tagger-{lang}"),
+        &format!("my-{world}-{lang}"),
         "--world",
-        "classifier",
+        world,
         "--lang",
         lang,
         "--dir",
@@ -55,9 +56,10 @@ fn scaffold(lang: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 /// Builds the project with `scrm plugin build` (tools shared with the other tests'
-/// builds) and checks, through a real host, that the sample config tags a refund
-/// request and nothing else.
-async fn build_and_run(lang: &str, dir: &Path, work: &str) {
+/// builds) and checks, through a real host, that the sample config acts on a refund
+/// request — a classifier tags it, a responder tags and answers it — and on nothing
+/// else.
+async fn build_and_run(world: &str, lang: &str, dir: &Path, work: &str) {
     let work = repo_root().join("target/guests").join(work);
     let wasm = ok(
         &format!("{lang}: scrm plugin build"),
@@ -65,14 +67,17 @@ async fn build_and_run(lang: &str, dir: &Path, work: &str) {
             .args(["plugin", "build", "--dir"])
             .arg(dir)
             .arg("--work-dir")
-            .arg(&work),
+            .arg(&work)
+            .env(
+                "CARGO_TARGET_DIR",
+                repo_root().join("target/guests/scaffold-rust"),
+            ),
     );
     let wasm = Path::new(wasm.trim());
     let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
     let host = Host::start().await;
     host.tenant("acme", &["1001"], "IT").await;
-    host.install("acme", "classifier", wasm, Some(&config))
-        .await;
+    host.install("acme", world, wasm, Some(&config)).await;
     let body = text_webhook(
         "1001",
         "393471234567",
@@ -82,18 +87,39 @@ async fn build_and_run(lang: &str, dir: &Path, work: &str) {
     assert_eq!(status, 200, "{text}");
     host.settle().await;
     let msgs = host.messages("acme").await;
-    let tags = |wamid: &str| {
-        let m = msgs.iter().find(|m| m["wamid"] == wamid).expect(wamid);
-        assert_eq!(m["classify_error"], serde_json::Value::Null, "{lang}: {m}");
-        m["tags"].clone()
+    let m = |wamid: &str| {
+        msgs.iter()
+            .find(|m| m["wamid"] == wamid)
+            .expect(wamid)
+            .clone()
     };
-    assert_eq!(tags("wamid.r"), serde_json::json!(["refund"]), "{lang}");
-    assert_eq!(tags("wamid.h"), serde_json::json!([]), "{lang}");
+    let (refund, hello) = (m("wamid.r"), m("wamid.h"));
+    let at = format!("{world} {lang}: {refund} {hello}");
+    assert_eq!(refund["tags"], json!(["refund"]), "{at}");
+    assert_eq!(hello["tags"], json!([]), "{at}");
+    if world == "classifier" {
+        assert_eq!(refund["classify_error"], Value::Null, "{at}");
+        return;
+    }
+    assert_eq!(refund["respond_error"], Value::Null, "{at}");
+    assert_eq!(
+        refund["actions"][0],
+        json!({"type": "tag", "tag": "refund"}),
+        "{at}"
+    );
+    assert_eq!(refund["actions"][1]["type"], "reply", "{at}");
+    assert!(
+        refund["actions"][1]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("refund")),
+        "{at}"
+    );
+    assert_eq!(hello["actions"], json!([]), "{at}");
 }
 
-#[tokio::test]
-async fn a_rust_classifier_scaffold_tests_builds_and_tags() {
-    let (_tmp, dir) = scaffold("rust");
+/// A Rust project: `cargo test`, then build and run.
+async fn rust(world: &str) {
+    let (_tmp, dir) = scaffold(world, "rust");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = ok(
         "cargo test",
@@ -102,16 +128,19 @@ async fn a_rust_classifier_scaffold_tests_builds_and_tags() {
             .args(["test", "--quiet"])
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("CARGO_TARGET_DIR"),
+            .env(
+                "CARGO_TARGET_DIR",
+                repo_root().join("target/guests/scaffold-rust"),
+            ),
     );
     assert!(out.contains("1 passed"), "{out}");
-    build_and_run("rust", &dir, "rust-work").await;
+    build_and_run(world, "rust", &dir, "rust-work").await;
 }
 
-#[tokio::test]
-async fn a_javascript_classifier_scaffold_tests_builds_and_tags() {
-    let (_tmp, dir) = scaffold("js");
-    assert!(dir.join("wit/classifier.wit").is_file());
+/// A JavaScript project: `npm install`, `npm test`, then build and run.
+async fn javascript(world: &str) {
+    let (_tmp, dir) = scaffold(world, "js");
+    assert!(dir.join(format!("wit/{world}.wit")).is_file());
     ok(
         "npm install",
         Command::new("npm").current_dir(&dir).args([
@@ -126,13 +155,14 @@ async fn a_javascript_classifier_scaffold_tests_builds_and_tags() {
         Command::new("npm").current_dir(&dir).arg("test"),
     );
     assert!(out.contains("# pass 2"), "{out}");
-    build_and_run("js", &dir, "js-work").await;
+    build_and_run(world, "js", &dir, "js-work").await;
 }
 
-#[tokio::test]
-async fn a_python_classifier_scaffold_tests_builds_and_tags() {
-    let (_tmp, dir) = scaffold("python");
-    assert!(dir.join("wit/classifier.wit").is_file());
+/// A Python project: `python3 -m unittest`, then build and run; the build wrote the
+/// world's bindings for editors.
+async fn python(world: &str) {
+    let (_tmp, dir) = scaffold(world, "python");
+    assert!(dir.join(format!("wit/{world}.wit")).is_file());
     let o = Command::new("python3")
         .current_dir(&dir)
         .args(["-m", "unittest"])
@@ -144,11 +174,40 @@ async fn a_python_classifier_scaffold_tests_builds_and_tags() {
         o.status.success() && report.contains("Ran 2 tests"),
         "{report}"
     );
-    build_and_run("python", &dir, "py-work").await;
-    // The build wrote the world's bindings for editors, with type hints.
+    build_and_run(world, "python", &dir, "py-work").await;
     let exports =
         std::fs::read_to_string(dir.join("typings/wit_world/exports/__init__.py")).unwrap();
-    assert!(exports.contains("def classify(self, msg:"), "{exports}");
+    assert!(exports.contains("def "), "{exports}");
+}
+
+#[tokio::test]
+async fn a_rust_classifier_scaffold_tests_builds_and_tags() {
+    rust("classifier").await;
+}
+
+#[tokio::test]
+async fn a_rust_responder_scaffold_tests_builds_and_answers() {
+    rust("responder").await;
+}
+
+#[tokio::test]
+async fn a_javascript_classifier_scaffold_tests_builds_and_tags() {
+    javascript("classifier").await;
+}
+
+#[tokio::test]
+async fn a_javascript_responder_scaffold_tests_builds_and_answers() {
+    javascript("responder").await;
+}
+
+#[tokio::test]
+async fn a_python_classifier_scaffold_tests_builds_and_tags() {
+    python("classifier").await;
+}
+
+#[tokio::test]
+async fn a_python_responder_scaffold_tests_builds_and_answers() {
+    python("responder").await;
 }
 
 #[test]
@@ -186,6 +245,6 @@ fn bad_names_and_used_directories_are_refused() {
         "mine"
     );
 
-    let o = scrm(&["plugin", "new", "x", "--world", "mapper", "--lang", "js"]);
+    let o = scrm(&["plugin", "new", "x", "--world", "geocoder", "--lang", "js"]);
     assert_ne!(o.status.code(), Some(0), "a world without a template");
 }

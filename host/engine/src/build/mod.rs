@@ -127,8 +127,8 @@ impl Language {
 /// Where a build puts things.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
-    /// The component's path; by default `DIR/target/wasm32-wasip2/PROFILE/NAME.wasm`
-    /// for Rust and `DIR/dist/NAME.wasm` for JavaScript and Python.
+    /// The component's path; by default cargo's (`DIR/target`, or `CARGO_TARGET_DIR`,
+    /// then `wasm32-wasip2/PROFILE/NAME.wasm`) for Rust and `DIR/dist/NAME.wasm` for JavaScript and Python.
     pub out: Option<PathBuf>,
     /// Where the build keeps its tools (the Python build's virtualenv) and
     /// intermediate files; by default `DIR/target/scrm-build`.
@@ -168,7 +168,11 @@ pub fn build_project(
             report(&format!(
                 "cargo build -p {package} --target {TARGET} --profile {profile}"
             ));
-            let built = build_rust_plugin(dir, &package, profile, &dir.join("target"))?;
+            // cargo's own setting, as a user of cargo expects; else the project's.
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| dir.join("target"));
+            let built = build_rust_plugin(dir, &package, profile, &target)?;
             match &options.out {
                 Some(out) => {
                     copy(&built, out)?;

@@ -39,12 +39,15 @@ impl Lang {
 pub enum World {
     /// Tags, intent and priority for each inbound message.
     Classifier,
+    /// Actions (replies, templates, tags, assignments) for each inbound message.
+    Responder,
 }
 
 impl World {
     fn name(self) -> &'static str {
         match self {
             World::Classifier => "classifier",
+            World::Responder => "responder",
         }
     }
 }
