@@ -39,7 +39,7 @@ pub mod __private {
 #[allow(missing_docs, missing_debug_implementations, unsafe_code)]
 pub mod classifier {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "classifier",
         pub_export_macro: true,
         export_macro_name: "export",
@@ -53,7 +53,7 @@ pub mod classifier {
 #[allow(missing_docs, missing_debug_implementations, unsafe_code)]
 pub mod mapper {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "mapper",
         with: {
             "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
@@ -74,7 +74,7 @@ pub mod mapper {
 #[allow(missing_docs, missing_debug_implementations, unsafe_code, clippy::all)]
 pub mod connector {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "connector",
         with: {
             "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
@@ -95,7 +95,7 @@ pub mod connector {
 #[allow(missing_docs, missing_debug_implementations, unsafe_code)]
 pub mod responder {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "responder",
         with: {
             "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
@@ -115,7 +115,7 @@ pub mod responder {
 #[allow(missing_docs, missing_debug_implementations, unsafe_code)]
 pub mod geocoder {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "geocoder",
         with: {
             "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
@@ -136,7 +136,7 @@ pub mod geocoder {
 #[allow(missing_docs, missing_debug_implementations, unsafe_code)]
 pub mod flow {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "flow",
         with: {
             "scrm:plugin/commerce@0.1.1": ::scrm_plugin_sdk::connector::scrm::plugin::commerce,
@@ -158,7 +158,7 @@ pub mod flow {
 #[allow(missing_docs, missing_debug_implementations, unsafe_code)]
 pub mod courier {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "courier",
         with: {
             "scrm:plugin/commerce@0.1.1": ::scrm_plugin_sdk::connector::scrm::plugin::commerce,

@@ -1,7 +1,9 @@
 //! Structured logging into the host's log; records carry the tenant, plugin and
 //! version. The host may drop records past a per-call budget.
 
-use crate::classifier::scrm::plugin::log::{self as host, Level};
+use crate::classifier::scrm::plugin::log as host;
+/// A log record's level (the WIT `log.level`).
+pub use host::Level;
 
 /// Writes a record at `level` with key/value `fields`.
 pub fn write(level: Level, message: &str, fields: &[(&str, &str)]) {
