@@ -50,6 +50,42 @@ impl PluginHost {
         if binding.limits.isolation == Isolation::Warm {
             return self.classify_warm(binding, msg, sender);
         }
+        self.classify_fresh(binding, msg, sender)
+            .map(Classification::from_wit)
+    }
+
+    /// Runs `binding` (a classifier) on one message in a fresh instance, whatever
+    /// its isolation, and returns the answer as the plugin gave it: before the
+    /// host trims, lowercases and deduplicates its tags and clamps its sentiment
+    /// ([`Classification::from_wit`]). The output cap applies as for
+    /// [`PluginHost::classify`]. For checking plugins (`scrm plugin test`).
+    ///
+    /// # Errors
+    /// A [`CallError`] naming tenant, plugin and cause; it fails this call only.
+    pub fn classify_as_given(
+        &self,
+        binding: &ActiveBinding,
+        msg: &wit::Message,
+        sender: &wit::Contact,
+    ) -> Result<wit::Classification, CallError> {
+        let SlotExports::Classifier(_) = &binding.component.exports else {
+            return Err(CallError::Guest {
+                site: binding.site(),
+                message: "the bound component is not a classifier".into(),
+            });
+        };
+        binding.ensure_active()?;
+        self.classify_fresh(binding, msg, sender)
+    }
+
+    /// One call in a fresh instance; the plugin's answer within the output cap.
+    fn classify_fresh(
+        &self,
+        binding: &ActiveBinding,
+        msg: &wit::Message,
+        sender: &wit::Contact,
+    ) -> Result<wit::Classification, CallError> {
+        let site = binding.site();
         let limits = &binding.limits;
         let mut store = self.store_for(binding);
         let pre = &binding.component.pre;
@@ -70,7 +106,7 @@ impl PluginHost {
         if dropped > 0 {
             tracing::debug!(tenant = %site.tenant, plugin = %site.plugin, dropped, "plugin log records over budget dropped");
         }
-        finish(&store, result, site, limits)
+        finish_as_given(&store, result, site, limits)
     }
 
     /// Runs `binding` on one message in an instance from its warm pool (a new one
@@ -249,6 +285,17 @@ fn finish(
     site: super::error::CallSite,
     limits: &crate::limits::PluginLimits,
 ) -> Result<Classification, CallError> {
+    finish_as_given(store, result, site, limits).map(Classification::from_wit)
+}
+
+/// Turns a classify call's result into the plugin's answer, enforcing the output
+/// cap (measured on the host's form of it, as stored).
+fn finish_as_given(
+    store: &wasmtime::Store<super::call::CallState>,
+    result: wasmtime::Result<Result<wit::Classification, ClassifyError>>,
+    site: super::error::CallSite,
+    limits: &crate::limits::PluginLimits,
+) -> Result<wit::Classification, CallError> {
     match result {
         Err(e) => Err(classify_failure(store, e, site, limits)),
         Ok(Err(ClassifyError::InvalidConfig(message))) => {
@@ -259,15 +306,13 @@ fn finish(
             let cap = (limits.output_kib as usize) << 10;
             // Serialising the answer just to measure it costs more than the rest of
             // the conversion; only do it when a bound says it may be too large.
-            let bound = output_bound(&c);
-            let out = from_wit_classification(c);
-            if bound > cap {
-                let size = output_size(&out);
+            if output_bound(&c) > cap {
+                let size = output_size(&Classification::from_wit(c.clone()));
                 if size > cap {
                     return Err(CallError::OutputTooLarge { site, size, cap });
                 }
             }
-            Ok(out)
+            Ok(c)
         }
     }
 }
@@ -293,27 +338,31 @@ fn output_bound(c: &wit::Classification) -> usize {
     128 + tags + intent + entities + 24
 }
 
-fn from_wit_classification(c: wit::Classification) -> Classification {
-    let mut tags: Vec<String> = Vec::with_capacity(c.tags.len());
-    for t in c.tags {
-        let t = t.trim().to_lowercase();
-        if !t.is_empty() && !tags.contains(&t) {
-            tags.push(t);
+impl Classification {
+    /// The host's form of a classifier's answer: tags trimmed, lowercased, without
+    /// empty ones or repeats; sentiment clamped to [0, 1]; the rest as JSON.
+    pub fn from_wit(c: wit::Classification) -> Classification {
+        let mut tags: Vec<String> = Vec::with_capacity(c.tags.len());
+        for t in c.tags {
+            let t = t.trim().to_lowercase();
+            if !t.is_empty() && !tags.contains(&t) {
+                tags.push(t);
+            }
         }
+        let priority = c.priority.map(|p| match p {
+            wit::Priority::Low => "low",
+            wit::Priority::Normal => "normal",
+            wit::Priority::High => "high",
+            wit::Priority::Urgent => "urgent",
+        });
+        let details = json!({
+            "intent": c.intent.map(|i| json!({"name": i.name, "confidence": i.confidence})),
+            "entities": c.entities.into_iter().map(|e| json!({"kind": e.kind, "value": e.value})).collect::<Vec<_>>(),
+            "sentiment": c.sentiment.map(|s| s.clamp(0.0, 1.0)),
+            "priority": priority,
+        });
+        Classification { tags, details }
     }
-    let priority = c.priority.map(|p| match p {
-        wit::Priority::Low => "low",
-        wit::Priority::Normal => "normal",
-        wit::Priority::High => "high",
-        wit::Priority::Urgent => "urgent",
-    });
-    let details = json!({
-        "intent": c.intent.map(|i| json!({"name": i.name, "confidence": i.confidence})),
-        "entities": c.entities.into_iter().map(|e| json!({"kind": e.kind, "value": e.value})).collect::<Vec<_>>(),
-        "sentiment": c.sentiment.map(|s| s.clamp(0.0, 1.0)),
-        "priority": priority,
-    });
-    Classification { tags, details }
 }
 
 #[cfg(test)]
@@ -337,7 +386,7 @@ mod tests {
             priority: Some(wit::Priority::Urgent),
         };
         let bound = output_bound(&c);
-        assert!(bound >= output_size(&from_wit_classification(c)));
+        assert!(bound >= output_size(&Classification::from_wit(c)));
         let empty = wit::Classification {
             tags: vec![],
             intent: None,
@@ -346,6 +395,6 @@ mod tests {
             priority: None,
         };
         let bound = output_bound(&empty);
-        assert!(bound >= output_size(&from_wit_classification(empty)));
+        assert!(bound >= output_size(&Classification::from_wit(empty)));
     }
 }

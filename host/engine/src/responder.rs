@@ -37,6 +37,37 @@ impl PluginHost {
         conversation: &ConversationView,
         classification: Option<&Classification>,
     ) -> Result<Vec<Value>, CallError> {
+        self.respond_both(binding, msg, sender, conversation, classification)
+            .map(|(_, actions)| actions)
+    }
+
+    /// [`PluginHost::respond`], returning the actions as the plugin gave them
+    /// (before the host trims and lowercases tags), for checking plugins (`scrm
+    /// plugin test`). The output cap applies as for `respond`.
+    ///
+    /// # Errors
+    /// A [`CallError`] naming tenant, plugin and cause; it fails this call only.
+    pub fn respond_as_given(
+        &self,
+        binding: &ActiveBinding,
+        msg: &wit::Message,
+        sender: &wit::Contact,
+        conversation: &ConversationView,
+        classification: Option<&Classification>,
+    ) -> Result<Vec<Action>, CallError> {
+        self.respond_both(binding, msg, sender, conversation, classification)
+            .map(|(given, _)| given)
+    }
+
+    /// The actions as the plugin gave them and as the host records them.
+    fn respond_both(
+        &self,
+        binding: &ActiveBinding,
+        msg: &wit::Message,
+        sender: &wit::Contact,
+        conversation: &ConversationView,
+        classification: Option<&Classification>,
+    ) -> Result<(Vec<Action>, Vec<Value>), CallError> {
         let site = binding.site();
         let SlotExports::Responder(indices) = &binding.component.exports else {
             return Err(CallError::Guest {
@@ -73,20 +104,21 @@ impl PluginHost {
                 Err(CallError::InvalidConfig { site, message })
             }
             Ok(Err(RespondError::Failed(message))) => Err(CallError::Guest { site, message }),
-            Ok(Ok(actions)) => {
-                let actions: Vec<Value> = actions.into_iter().map(action_json).collect();
+            Ok(Ok(given)) => {
+                let actions: Vec<Value> = given.iter().map(action_json).collect();
                 let size = Value::Array(actions.clone()).to_string().len();
                 let cap = (limits.output_kib as usize) << 10;
                 if size > cap {
                     return Err(CallError::OutputTooLarge { site, size, cap });
                 }
-                Ok(actions)
+                Ok((given, actions))
             }
         }
     }
 }
 
-fn action_json(a: Action) -> Value {
+/// An action as the host records it (tags trimmed and lowercased).
+pub fn action_json(a: &Action) -> Value {
     match a {
         Action::Reply(text) => json!({"type": "reply", "text": text}),
         Action::Template(t) => json!({
@@ -95,7 +127,7 @@ fn action_json(a: Action) -> Value {
         Action::Tag(tag) => json!({"type": "tag", "tag": tag.trim().to_lowercase()}),
         Action::Assign(to) => json!({"type": "assign", "to": to}),
         Action::SetField((name, value)) => {
-            json!({"type": "set_field", "name": name, "value": super::crm::value_json(&value)})
+            json!({"type": "set_field", "name": name, "value": super::crm::value_json(value)})
         }
     }
 }

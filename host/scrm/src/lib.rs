@@ -17,7 +17,8 @@
 //!   planned against the number's daily cap and throughput, run in batches so that
 //!   replies to customers always go first;
 //! - [`runner`]: one plugin run locally on real payloads under production limits
-//!   (`scrm plugin run`);
+//!   (`scrm plugin run`); [`conformance`]: the checks a plugin of each world must
+//!   pass before it is installed (`scrm plugin test`);
 //! - [`metrics`], [`server`] (wiring a running host), [`cli`] (the `scrm` command).
 //!
 //! Dependencies point down only: this crate uses the three below it, and none of them
@@ -32,6 +33,7 @@ pub mod campaigns;
 pub mod cli;
 pub mod cloud;
 pub mod config;
+pub mod conformance;
 pub mod conversations;
 pub mod fleet;
 pub mod instance;

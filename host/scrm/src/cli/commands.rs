@@ -389,6 +389,7 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::Install(args) => install(args).await?,
         PluginCommand::Run(args) => super::local_plugin::run(args).await?,
         PluginCommand::Inspect(args) => super::local_plugin::inspect(args).await?,
+        PluginCommand::Test(args) => super::plugin_test::test(args).await?,
         PluginCommand::Rollback {
             target: TenantArgs { client, tenant },
             slot,

@@ -2,6 +2,7 @@
 //! no server. Argument handling and printing only: the work is done by
 //! [`crate::runner`] and [`scrm_engine::contract`].
 
+use crate::runner::units::{bytes, ms, percent, thousands};
 use crate::runner::{
     Input, Outcome, RunError, RunSpec, Runner, accepts, default_cache_dir, runs_without_input,
 };
@@ -234,12 +235,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 fn spec_of(args: &RunArgs) -> anyhow::Result<RunSpec> {
     let component = std::fs::read(&args.file)
         .with_context(|| format!("cannot read component {}", args.file.display()))?;
-    let name = args.name.clone().unwrap_or_else(|| {
-        args.file
-            .file_stem()
-            .map(|s| s.to_string_lossy().replace('_', "-"))
-            .unwrap_or_else(|| "plugin".into())
-    });
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| component_name(&args.file));
     let mut spec = RunSpec::new(component, &name);
     if let Some(p) = &args.config {
         spec.config = read(p, "config")?;
@@ -261,6 +260,13 @@ fn spec_of(args: &RunArgs) -> anyhow::Result<RunSpec> {
     spec.region = args.region.clone();
     spec.cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     Ok(spec)
+}
+
+/// A component's name from its file: `keyword_classifier.wasm` → `keyword-classifier`.
+pub(super) fn component_name(file: &Path) -> String {
+    file.file_stem()
+        .map(|s| s.to_string_lossy().replace('_', "-"))
+        .unwrap_or_else(|| "plugin".into())
 }
 
 fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
@@ -450,52 +456,9 @@ impl Printer {
     }
 }
 
-fn ms(d: std::time::Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn percent(part: f64, whole: f64) -> String {
-    if whole <= 0.0 {
-        return "-".into();
-    }
-    format!("{:.2} %", part * 100.0 / whole)
-}
-
-/// 1234567 → "1,234,567".
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A size in bytes, KiB or MiB.
-fn bytes(n: usize) -> String {
-    match n {
-        n if n < 1 << 10 => format!("{n} B"),
-        n if n < 1 << 20 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{:.1} MiB", n as f64 / (1 << 20) as f64),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_read_well() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(2_000_000_000), "2,000,000,000");
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(64 << 20), "64.0 MiB");
-        assert_eq!(percent(1.0, 4.0), "25.00 %");
-    }
 
     #[test]
     fn secrets_come_from_json_or_toml() {

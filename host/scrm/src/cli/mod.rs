@@ -1,5 +1,6 @@
 //! The `scrm` command. `serve` runs the host; `classifier`, `migrate-store`,
-//! `plugin build`, `plugin run` and `plugin inspect` work locally; every other command is a client of a running host's admin API
+//! `plugin new`, `plugin build`, `plugin run`, `plugin test` and `plugin inspect`
+//! work locally; every other command is a client of a running host's admin API
 //! (`--server` / `SCRM_SERVER`, token from `SCRM_ADMIN_TOKEN`).
 //!
 //! Exit codes: 0 success, 1 failure, 2 usage error, 3 the server refused the
@@ -14,6 +15,7 @@ mod flow;
 mod local_plugin;
 mod migrate;
 mod people;
+mod plugin_test;
 mod report;
 mod scaffold;
 mod send;
@@ -337,6 +339,11 @@ enum PluginCommand {
     Run(local_plugin::RunArgs),
     /// Show what a component declares: its world, WIT version, imports and size.
     Inspect(local_plugin::InspectArgs),
+    /// Check a component against its world's contract under production limits (no
+    /// server): real webhook messages of every type, hostile input, well-formed
+    /// answers, determinism, headroom. One line per check; exit code 0 only when
+    /// every check passes.
+    Test(plugin_test::TestArgs),
     /// Make the previous installed version (or --to VERSION) active again, at once.
     Rollback {
         #[command(flatten)]

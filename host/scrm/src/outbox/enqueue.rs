@@ -31,25 +31,8 @@ pub fn enqueue_actions(
     };
     let mut queued = 0;
     for (index, action) in actions.iter().enumerate() {
-        let body = match action["type"].as_str() {
-            Some("reply") => serde_json::json!({"from": from, "to": to, "type": "text",
-                "text": {"body": action["text"]}}),
-            Some("template") => {
-                let parameters: Vec<Value> = action["parameters"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|p| serde_json::json!({"type": "text", "text": p}))
-                    .collect();
-                let mut template = serde_json::json!({"name": action["name"],
-                    "language": {"code": action["language"]}});
-                if !parameters.is_empty() {
-                    template["components"] =
-                        serde_json::json!([{"type": "body", "parameters": parameters}]);
-                }
-                serde_json::json!({"from": from, "to": to, "type": "template", "template": template})
-            }
-            _ => continue,
+        let Some(body) = action_send(action, &from, &to) else {
+            continue;
         };
         let key = format!("responder:{message_id}:{index}");
         let outcome = outbound::check(body)
@@ -67,6 +50,33 @@ pub fn enqueue_actions(
         }
     }
     Ok(queued)
+}
+
+/// The Cloud API message object a responder's `reply` or `template` action sends
+/// from number `from` to `to`; none for the actions that send nothing.
+pub fn action_send(action: &Value, from: &str, to: &str) -> Option<Value> {
+    match action["type"].as_str() {
+        Some("reply") => Some(serde_json::json!({"from": from, "to": to, "type": "text",
+            "text": {"body": action["text"]}})),
+        Some("template") => {
+            let parameters: Vec<Value> = action["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| serde_json::json!({"type": "text", "text": p}))
+                .collect();
+            let mut template = serde_json::json!({"name": action["name"],
+                "language": {"code": action["language"]}});
+            if !parameters.is_empty() {
+                template["components"] =
+                    serde_json::json!([{"type": "body", "parameters": parameters}]);
+            }
+            Some(
+                serde_json::json!({"from": from, "to": to, "type": "template", "template": template}),
+            )
+        }
+        _ => None,
+    }
 }
 
 /// What became of a flow's send.

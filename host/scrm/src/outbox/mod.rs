@@ -42,7 +42,9 @@ pub mod links;
 mod links_tests;
 mod worker;
 
-pub use enqueue::{FlowSendOutcome, effective_limits, enqueue_actions, enqueue_flow_send};
+pub use enqueue::{
+    FlowSendOutcome, action_send, effective_limits, enqueue_actions, enqueue_flow_send,
+};
 pub use failures::{apply_failed_status, apply_failure};
 pub use scrm_store::secrets::TOKEN_SECRET;
 

@@ -6,9 +6,11 @@
 use super::{Failure, Outcome, Runner, Seen};
 use crate::pipeline::{edited_message, sender_facts};
 use scrm_engine::Slot;
+use scrm_engine::bindings::respond::Action;
 use scrm_engine::bindings::types as wit;
+use scrm_engine::classifier::Classification;
 use scrm_engine::crm::{CrmCallError, CrmRecord};
-use scrm_engine::responder::ConversationView;
+use scrm_engine::responder::{ConversationView, action_json};
 use scrm_store::contacts::Contact;
 use scrm_wire::payload::{Amendment, Event, InboundMessage, Notification};
 use serde_json::{Value, json};
@@ -34,6 +36,7 @@ impl Runner {
                     call: "skip",
                     subject,
                     result: Ok(json!(why)),
+                    given: None,
                     usage: None,
                     logs: Vec::new(),
                 }),
@@ -129,14 +132,19 @@ impl Runner {
         let host = &self.host;
         let b = &self.binding;
         match self.info.slot {
-            Slot::Classifier => vec![self.measured(
+            Slot::Classifier => vec![self.measured_given(
                 "classify",
                 subject,
-                || crate::slots::classify(host, b, &a.message, &a.contact),
-                |c| {
+                || {
+                    let sender = crate::slots::to_wit_contact(&a.contact);
+                    host.classify_as_given(b, &wit_message, &sender)
+                },
+                |given| {
+                    let as_given = classification_json(&given);
+                    let c = Classification::from_wit(given);
                     let mut v = c.details;
                     v["tags"] = json!(c.tags);
-                    v
+                    (v, Some(as_given))
                 },
                 |e| self.call_failure(e),
             )],
@@ -144,17 +152,23 @@ impl Runner {
                 call: "skip",
                 subject,
                 result: Ok(json!("an edit reaches the classifier only")),
+                given: None,
                 usage: None,
                 logs: Vec::new(),
             }],
-            Slot::Responder => vec![self.measured(
+            Slot::Responder => vec![self.measured_given(
                 "respond",
                 subject,
                 || {
                     let conversation = conversation_of(a);
-                    crate::slots::respond(host, b, &a.message, &a.contact, &conversation, None)
+                    let sender = crate::slots::to_wit_contact(&a.contact);
+                    host.respond_as_given(b, &wit_message, &sender, &conversation, None)
                 },
-                Value::Array,
+                |given| {
+                    let host: Vec<Value> = given.iter().map(action_json).collect();
+                    let given = given.iter().map(action_as_given).collect();
+                    (Value::Array(host), Some(Value::Array(given)))
+                },
                 |e| self.call_failure(e),
             )],
             Slot::Mapper => self.map_message(a, &wit_message, subject),
@@ -297,6 +311,36 @@ pub(super) fn conversation_of(a: &Arrived) -> ConversationView {
         phone_number_id: a.message.route.phone_number_id.clone().unwrap_or_default(),
         last_message_at: at,
         last_inbound_at: Some(at),
+    }
+}
+
+/// A classifier's answer as the plugin gave it, as JSON (a confidence or
+/// sentiment that is not a number, NaN or infinite, becomes its name as text).
+fn classification_json(c: &wit::Classification) -> Value {
+    // Through its shortest text, so that 0.9f32 reads 0.9, not 0.8999999761581421.
+    let number = |x: f32| match x.to_string().parse::<f64>() {
+        Ok(v) if x.is_finite() => json!(v),
+        _ => json!(x.to_string()),
+    };
+    json!({
+        "tags": c.tags,
+        "intent": c.intent.as_ref().map(|i| json!({"name": i.name, "confidence": number(i.confidence)})),
+        "entities": c.entities.iter().map(|e| json!({"kind": e.kind, "value": e.value})).collect::<Vec<_>>(),
+        "sentiment": c.sentiment.map(number),
+        "priority": c.priority.map(|p| match p {
+            wit::Priority::Low => "low",
+            wit::Priority::Normal => "normal",
+            wit::Priority::High => "high",
+            wit::Priority::Urgent => "urgent",
+        }),
+    })
+}
+
+/// A responder's action as the plugin gave it, as JSON (a tag as written).
+fn action_as_given(a: &Action) -> Value {
+    match a {
+        Action::Tag(tag) => json!({"type": "tag", "tag": tag}),
+        other => action_json(other),
     }
 }
 

@@ -28,6 +28,7 @@ mod calls;
 mod flow;
 mod input;
 mod logs;
+pub mod units;
 
 pub use input::{Input, Parcel, accepts, runs_without_input};
 
@@ -48,7 +49,7 @@ use std::sync::{Arc, Mutex};
 pub const TENANT: &str = "local";
 
 /// What to run and how.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RunSpec {
     /// The component's bytes.
     pub component: Vec<u8>,
@@ -153,6 +154,10 @@ pub struct Outcome {
     pub subject: String,
     /// Its answer as JSON, in the host's terms (what the host stores or acts on).
     pub result: Result<Value, Failure>,
+    /// A classifier's or responder's answer as the plugin gave it, before the host
+    /// normalised it (tags trimmed, lowercased and deduplicated, sentiment clamped);
+    /// none for the other calls and for failures.
+    pub given: Option<Value>,
     /// What the call used; none for a step that made no call.
     pub usage: Option<CallUsage>,
     /// The log records the plugin wrote during the call (`level: message (fields)`),
@@ -275,11 +280,7 @@ impl Runner {
     /// call would fail the same way).
     pub fn run(&mut self, input: &Input) -> Result<Vec<Outcome>, RunError> {
         accepts(self.info.slot, input).map_err(RunError::Input)?;
-        let outcomes = match input {
-            Input::Webhook(n) => self.on_webhook(n),
-            Input::Record(r) => self.on_record(r),
-            Input::Parcel(p) => vec![self.on_parcel(p)],
-        };
+        let outcomes = self.run_all(input)?;
         Self::stop_on_config(outcomes)
     }
 
@@ -296,6 +297,22 @@ impl Runner {
             _ => self.pull_changes(),
         };
         Self::stop_on_config(vec![outcome])
+    }
+
+    /// [`Runner::run`], except that a call the plugin fails for its configuration
+    /// is an outcome like any other (its failure message starts with
+    /// [`CONFIG_PREFIX`]): the conformance checks tell a configuration the plugin
+    /// rejects from a plugin that wrongly blames its configuration for one input.
+    ///
+    /// # Errors
+    /// [`RunError::Input`] when the slot does not take `input`.
+    pub fn run_all(&mut self, input: &Input) -> Result<Vec<Outcome>, RunError> {
+        accepts(self.info.slot, input).map_err(RunError::Input)?;
+        Ok(match input {
+            Input::Webhook(n) => self.on_webhook(n),
+            Input::Record(r) => self.on_record(r),
+            Input::Parcel(p) => vec![self.on_parcel(p)],
+        })
     }
 
     fn stop_on_config(outcomes: Vec<Outcome>) -> Result<Vec<Outcome>, RunError> {
@@ -319,8 +336,28 @@ impl Runner {
         failure: impl FnOnce(E) -> Failure,
     ) -> Outcome {
         *self.last_usage.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.measured_given(call, subject, f, |t| (ok(t), None), failure)
+    }
+
+    /// [`Runner::measured`] for a call whose answer the host normalises: `ok` gives
+    /// the host's form and the plugin's own.
+    fn measured_given<T, E>(
+        &self,
+        call: &'static str,
+        subject: String,
+        f: impl FnOnce() -> Result<T, E>,
+        ok: impl FnOnce(T) -> (Value, Option<Value>),
+        failure: impl FnOnce(E) -> Failure,
+    ) -> Outcome {
+        *self.last_usage.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let (result, logs) = logs::caught(f);
-        let result = result.map(ok).map_err(failure);
+        let (result, given) = match result {
+            Ok(t) => {
+                let (host, given) = ok(t);
+                (Ok(host), given)
+            }
+            Err(e) => (Err(failure(e)), None),
+        };
         let usage = self
             .last_usage
             .lock()
@@ -330,6 +367,7 @@ impl Runner {
             call,
             subject,
             result,
+            given,
             usage,
             logs,
         }
@@ -357,7 +395,7 @@ impl Runner {
 /// `text` on one line: its lines trimmed and joined with "; ", leaving out empty
 /// lines and the source excerpts parsers draw under a message (`1 | [[rules]`,
 /// `|   ^`).
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     let excerpt = |l: &str| {
         l.starts_with('|')
             || l.split_once(" |")
@@ -371,7 +409,7 @@ fn one_line(text: &str) -> String {
 }
 
 /// How a failure caused by the plugin's configuration starts.
-const CONFIG_PREFIX: &str = "invalid config: ";
+pub const CONFIG_PREFIX: &str = "invalid config: ";
 
 /// Creates `dir` (and its missing parents) usable by the user only, and refuses an
 /// existing one others can write to: compiled code is loaded from it.
