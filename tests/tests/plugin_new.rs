@@ -1,5 +1,6 @@
 //! `scrm plugin new` in each language, followed as a user would: scaffold, run the
 //! project's own tests with the language's runner, build it with `scrm plugin build`,
+//! check it with `scrm plugin test` (every conformance check of its world passes),
 //! install the component with the project's sample config into a real host, send a
 //! webhook, and see the message tagged as the sample config says. Bad names and
 //! directories that are not empty are refused with exit code 1.
@@ -74,6 +75,7 @@ async fn build_and_run(world: &str, lang: &str, dir: &Path, work: &str) {
             ),
     );
     let wasm = Path::new(wasm.trim());
+    passes_conformance(world, lang, wasm, &dir.join("config.toml"));
     let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
     let host = Host::start().await;
     host.tenant("acme", &["1001"], "IT").await;
@@ -115,6 +117,33 @@ async fn build_and_run(world: &str, lang: &str, dir: &Path, work: &str) {
         "{at}"
     );
     assert_eq!(hello["actions"], json!([]), "{at}");
+}
+
+/// `scrm plugin test` on the built component with the sample config: every check
+/// of its world passes. Compiled into the cache the test hosts share, so the host
+/// that installs it next does not compile it again.
+fn passes_conformance(world: &str, lang: &str, wasm: &Path, config: &Path) {
+    let o = Command::new(scrm_binary().unwrap())
+        .args(["plugin", "test"])
+        .arg(wasm)
+        .arg("--config")
+        .arg(config)
+        .env(
+            "SCRM_COMPILE_CACHE_DIR",
+            repo_root().join("target/compile-cache"),
+        )
+        .output()
+        .expect("run scrm plugin test");
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{world} {lang}: scrm plugin test failed:\n{report}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        report.trim_end().ends_with(" passed, 0 failed") && !report.contains("\nFAIL "),
+        "{world} {lang}: {report}"
+    );
 }
 
 /// A Rust project: `cargo test`, then build and run.

@@ -26,7 +26,10 @@
 
 pub mod cases;
 mod classifier;
+mod connector;
+mod hubspot;
 mod limits;
+mod mapper;
 mod messages;
 mod responder;
 
@@ -35,6 +38,14 @@ pub use limits::Headroom;
 use crate::runner::{RunError, RunSpec, Runner};
 use scrm_engine::contract::{self, ComponentInfo, ContractError};
 use scrm_engine::{PluginLimits, Slot};
+
+/// The worlds that have checks.
+pub const CHECKED: [Slot; 4] = [
+    Slot::Classifier,
+    Slot::Responder,
+    Slot::Mapper,
+    Slot::Connector,
+];
 
 /// What to check beyond the component itself.
 #[derive(Debug, Clone, Default)]
@@ -139,7 +150,8 @@ pub enum TestError {
     },
     /// A world that has no conformance checks yet.
     #[error(
-        "there are no conformance checks for the {0} world yet (there are for classifier, responder, mapper and connector): try it with `scrm plugin run`"
+        "there are no conformance checks for the {0} world yet (there are for {checked}): try it with `scrm plugin run`",
+        checked = CHECKED.map(Slot::as_str).join(", ")
     )]
     NoChecks(&'static str),
     /// The extra fixtures are not what the checks take.
@@ -171,7 +183,7 @@ pub fn test(spec: RunSpec, options: &Options) -> Result<Report, TestError> {
             wanted: wanted.as_str(),
         });
     }
-    if !matches!(info.slot, Slot::Classifier | Slot::Responder) {
+    if !CHECKED.contains(&info.slot) {
         return Err(TestError::NoChecks(info.slot.as_str()));
     }
     let mut report = Report {
@@ -179,6 +191,13 @@ pub fn test(spec: RunSpec, options: &Options) -> Result<Report, TestError> {
         limits: PluginLimits::default(),
         checks: Vec::new(),
         headroom: None,
+    };
+    let (spec, local) = match info.slot {
+        Slot::Connector => {
+            let (spec, local) = connector::prepare(spec)?;
+            (spec, Some(local))
+        }
+        _ => (spec, None),
     };
     let mut first = match Runner::new(spec.clone()) {
         Ok(r) => r,
@@ -191,19 +210,47 @@ pub fn test(spec: RunSpec, options: &Options) -> Result<Report, TestError> {
     report.limits = *first.limits();
     report.checks.push(loads(&report.limits));
     report.checks.push(world(&info));
-    let mut second = Runner::new(spec)?;
-    let ran = messages::run(&mut first, &mut second, &options.fixtures)?;
-    report.checks.extend(messages::answered(&ran));
-    report.checks.extend(match info.slot {
-        Slot::Classifier => classifier::output(&ran),
-        _ => responder::output(&ran),
-    });
-    report.checks.push(messages::deterministic(&ran));
-    let outcomes = ran.iter().flat_map(|r| r.first.iter().chain(&r.second));
-    let (check, headroom) = limits::check(outcomes, &report.limits);
+    let outcomes = match &local {
+        Some(local) => {
+            let (checks, calls) = connector::checks(&mut first, local);
+            report.checks.extend(checks);
+            calls
+        }
+        None => fed(&mut first, spec, info.slot, options, &mut report)?,
+    };
+    let (check, headroom) = limits::check(outcomes.iter(), &report.limits);
     report.checks.push(check);
     report.headroom = headroom;
     Ok(report)
+}
+
+/// The checks of a plugin fed inputs (classifier, responder, mapper), on `first`
+/// and a second runner of `spec`; every outcome of both passes.
+fn fed(
+    first: &mut Runner,
+    spec: RunSpec,
+    slot: Slot,
+    options: &Options,
+    report: &mut Report,
+) -> Result<Vec<crate::runner::Outcome>, TestError> {
+    let mut second = Runner::new(spec)?;
+    let mut cases = messages::cases(&options.fixtures)?;
+    if slot == Slot::Mapper {
+        cases.extend(mapper::records());
+    }
+    let ran = messages::run(first, &mut second, cases)?;
+    let (output, allowed) = match slot {
+        Slot::Classifier => (classifier::output(&ran), &[][..]),
+        Slot::Responder => (responder::output(&ran), &[][..]),
+        _ => (mapper::output(&ran), &mapper::ANSWERS[..]),
+    };
+    report.checks.extend(messages::answered(&ran, allowed));
+    report.checks.extend(output);
+    report.checks.push(messages::deterministic(&ran));
+    Ok(ran
+        .into_iter()
+        .flat_map(|r| r.first.into_iter().chain(r.second))
+        .collect())
 }
 
 fn loads(l: &PluginLimits) -> Check {

@@ -5,12 +5,12 @@
 
 use super::{Failure, Outcome, Runner, Seen};
 use crate::pipeline::{edited_message, sender_facts};
-use scrm_engine::Slot;
 use scrm_engine::bindings::respond::Action;
 use scrm_engine::bindings::types as wit;
 use scrm_engine::classifier::Classification;
 use scrm_engine::crm::{CrmCallError, CrmRecord};
 use scrm_engine::responder::{ConversationView, action_json};
+use scrm_engine::{ActiveBinding, PluginHost, Slot};
 use scrm_store::contacts::Contact;
 use scrm_wire::payload::{Amendment, Event, InboundMessage, Notification};
 use serde_json::{Value, json};
@@ -282,6 +282,24 @@ impl Runner {
             "from the start (cursor \"\")".into(),
             || host.pull_changes(b, ""),
             |c| json!(c),
+            |e| self.crm_failure(e),
+        )
+    }
+
+    /// A connector call made by `f`, measured like every call of a run: for checks
+    /// that drive a connector's exports one by one (`scrm plugin test`).
+    pub fn call_connector<T: serde::Serialize>(
+        &self,
+        call: &'static str,
+        subject: String,
+        f: impl FnOnce(&PluginHost, &ActiveBinding) -> Result<T, CrmCallError>,
+    ) -> Outcome {
+        let (host, b) = (&self.host, &*self.binding);
+        self.measured(
+            call,
+            subject,
+            || f(host, b),
+            |t| json!(t),
             |e| self.crm_failure(e),
         )
     }
