@@ -1,5 +1,6 @@
 //! `scrm plugin test` through the real `scrm` binary: every reference classifier,
-//! responder and mapper passes its world's conformance checks (the Rust ones built from
+//! responder and mapper, and the HubSpot connector against the suite's local CRM,
+//! passes its world's conformance checks (the Rust ones built from
 //! `plugins/` and `tests/compat/`, the JavaScript and Python keyword classifiers
 //! built from source); a classifier with one deliberate defect
 //! (`tests/guests/broken-classifier`) fails exactly the check its defect breaks,
@@ -208,6 +209,43 @@ fn intent_model() -> Vec<u8> {
         String::from_utf8_lossy(&status.stderr)
     );
     std::fs::read(out).unwrap()
+}
+
+#[test]
+fn the_hubspot_connector_passes_against_the_local_crm_and_with_its_own_config() {
+    let wasm = guest("hubspot-connector");
+    let own = br#"base_url = "https://api.hubapi.com"
+pull_properties = ["hs_lead_status"]
+owner_id = "123456"
+"#;
+    for config in [None, Some(&own[..])] {
+        let r = plugin_test(&wasm, config, &[]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        let names: Vec<String> = r.checks().into_iter().map(|c| c.1).collect();
+        assert_eq!(
+            names,
+            [
+                "loads",
+                "world",
+                "connector create",
+                "connector update",
+                "connector read",
+                "connector pull",
+                "connector lookup",
+                "connector webhook",
+                "connector retry",
+                "connector credentials",
+                "connector errors",
+                "limits",
+            ],
+            "{}",
+            r.stdout
+        );
+        assert!(r.failed().is_empty(), "{}", r.stdout);
+    }
+    // A configuration the connector cannot use stops the checks in one line.
+    let r = plugin_test(&wasm, Some(b"page_size = 0"), &[]);
+    assert_one_line_error(&r, &["the plugin rejects its configuration", "page_size"]);
 }
 
 #[test]

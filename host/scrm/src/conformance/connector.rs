@@ -11,7 +11,7 @@
 
 use super::hubspot::{self, Crm};
 use super::{Check, TestError};
-use crate::runner::{Outcome, RunSpec, Runner};
+use crate::runner::{Outcome, RunError, RunSpec, Runner};
 use base64::Engine as _;
 use hmac::Mac as _;
 use scrm_engine::crm::{CrmRecord, WriteKey};
@@ -111,10 +111,24 @@ fn contact(id: Option<&str>, name: &str, phone: &str) -> CrmRecord {
 }
 
 /// The connector checks, in order; the outcomes of every call, for the limits.
-pub(super) fn checks(runner: &mut Runner, local: &Local) -> (Vec<Check>, Vec<Outcome>) {
+///
+/// # Errors
+/// [`RunError::Config`] when the first call fails `invalid` naming the
+/// configuration: the connector contract has no `invalid-config` case, and a
+/// connector that cannot use its configuration says so this way.
+pub(super) fn checks(
+    runner: &mut Runner,
+    local: &Local,
+) -> Result<(Vec<Check>, Vec<Outcome>), TestError> {
     let mut calls = Vec::new();
     let mut checks = Vec::new();
     let created = create(runner, local, &mut calls, &mut checks);
+    if let Some(Err(f)) = calls.first().map(|o| &o.result)
+        && f.code == "crm_invalid"
+        && f.message.to_lowercase().contains("config")
+    {
+        return Err(RunError::Config(crate::runner::one_line(&f.message)).into());
+    }
     checks.push(update(runner, local, created.as_deref(), &mut calls));
     let seeded = seed(local);
     checks.push(read(runner, &seeded, &mut calls));
@@ -125,7 +139,7 @@ pub(super) fn checks(runner: &mut Runner, local: &Local) -> (Vec<Check>, Vec<Out
     checks.push(retry(runner, local, &seeded[0], &mut calls));
     checks.push(credentials(local));
     checks.push(errors(runner, local, &mut calls));
-    (checks, calls)
+    Ok((checks, calls))
 }
 
 /// The outcome's answer, or why it failed, for a failed check.

@@ -212,7 +212,7 @@ pub fn test(spec: RunSpec, options: &Options) -> Result<Report, TestError> {
     report.checks.push(world(&info));
     let outcomes = match &local {
         Some(local) => {
-            let (checks, calls) = connector::checks(&mut first, local);
+            let (checks, calls) = connector::checks(&mut first, local)?;
             report.checks.extend(checks);
             calls
         }
