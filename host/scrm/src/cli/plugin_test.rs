@@ -169,6 +169,7 @@ fn json_report(file: &str, report: &Report) -> serde_json::Value {
         "most_used": report.headroom.map(|h| json!({
             "calls": h.calls,
             "time_ms": h.time.as_secs_f64() * 1000.0,
+            "wall_ms": h.wall.as_secs_f64() * 1000.0,
             "fuel": h.fuel,
             "memory": h.memory,
         })),

@@ -208,10 +208,11 @@ fn missing_media() -> Result<Vec<Case>, String> {
         let m = &mut p["entry"][0]["changes"][0]["value"]["messages"][0];
         let mut content = media.clone();
         content["mime_type"] = json!(mime);
-        if kind != "video" && kind != "document" {
-            if let Some(o) = content.as_object_mut() {
-                o.remove("caption");
-            }
+        if kind != "video"
+            && kind != "document"
+            && let Some(o) = content.as_object_mut()
+        {
+            o.remove("caption");
         }
         for (k, v) in extra.as_object().into_iter().flatten() {
             content[k] = v.clone();

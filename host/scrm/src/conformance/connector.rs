@@ -27,11 +27,18 @@ const WEBHOOK_SECRET: &str = "conformance_webhook_secret";
 /// Its value.
 const WEBHOOK_KEY: &str = "conformance-webhook-key-9c2e";
 
-/// The local CRM of a run and where it listens.
+/// The local CRM of a run and where it listens; it stops when dropped.
 #[derive(Debug)]
 pub(super) struct Local {
     crm: Arc<Mutex<Crm>>,
     url: String,
+    server: tokio::task::AbortHandle,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }
 
 /// Starts the local CRM and points `spec` at it: its config, HTTP policy and
@@ -51,11 +58,13 @@ pub(super) fn prepare(mut spec: RunSpec) -> Result<(RunSpec, Local), TestError> 
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|e| TestError::Fixtures(format!("the local CRM needs a runtime: {e}")))?;
     let app = hubspot::router(crm.clone());
-    runtime.spawn(async move {
-        if let Ok(l) = tokio::net::TcpListener::from_std(listener) {
-            let _ = axum::serve(l, app).await;
-        }
-    });
+    let server = runtime
+        .spawn(async move {
+            if let Ok(l) = tokio::net::TcpListener::from_std(listener) {
+                let _ = axum::serve(l, app).await;
+            }
+        })
+        .abort_handle();
     let url = format!("http://{addr}");
     spec.config = pointed(&spec.config, &url)?;
     spec.http = json!({
@@ -73,7 +82,7 @@ pub(super) fn prepare(mut spec: RunSpec) -> Result<(RunSpec, Local), TestError> 
             secrecy::SecretString::from(WEBHOOK_KEY),
         ),
     ];
-    Ok((spec, Local { crm, url }))
+    Ok((spec, Local { crm, url, server }))
 }
 
 /// The caller's config (JSON object or TOML table) with the CRM's address, the

@@ -22,8 +22,11 @@ const LIMIT_CODES: [&str; 4] = [
 pub struct Headroom {
     /// Calls measured.
     pub calls: usize,
-    /// The longest time the CPU deadline counted.
+    /// The longest time the CPU deadline counted (wall time less waits for HTTP
+    /// answers).
     pub time: Duration,
+    /// The longest wall time, waits included.
+    pub wall: Duration,
     /// The most fuel.
     pub fuel: u64,
     /// The largest peak memory, bytes.
@@ -35,8 +38,16 @@ impl Headroom {
     pub fn text(&self, l: &PluginLimits) -> String {
         let cap = (l.memory_mib as usize) << 20;
         let deadline = Duration::from_millis(l.deadline_ms);
+        let waits = if self.wall > self.time {
+            format!(
+                " (wall {:.2} ms with waits for HTTP answers)",
+                ms(self.wall)
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "time {:.2} ms of {} ms ({}) · fuel {} of {} ({}) · memory {} of {} ({})",
+            "time {:.2} ms of {} ms ({}){waits} · fuel {} of {} ({}) · memory {} of {} ({})",
             ms(self.time),
             l.deadline_ms,
             percent(ms(self.time), ms(deadline)),
@@ -59,6 +70,7 @@ pub(super) fn check<'a>(
     let mut most = Headroom {
         calls: 0,
         time: Duration::ZERO,
+        wall: Duration::ZERO,
         fuel: 0,
         memory: 0,
     };
@@ -78,6 +90,7 @@ pub(super) fn check<'a>(
         let Some(u) = &o.usage else { continue };
         most.calls += 1;
         most.time = most.time.max(u.counted());
+        most.wall = most.wall.max(u.wall);
         most.fuel = most.fuel.max(u.fuel);
         most.memory = most.memory.max(u.peak_memory);
     }

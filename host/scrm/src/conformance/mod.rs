@@ -4,7 +4,7 @@
 //! The checks call the component through [`crate::runner`] — the host's own engine,
 //! limits and capabilities, as `scrm plugin run` calls it — on inputs built into the
 //! binary ([`cases`]: Meta's webhook examples, the contract's other message types,
-//! hostile texts; [`mapper`]: CRM record shapes; [`connector`]: a local CRM that
+//! hostile texts; `mapper`: CRM record shapes; `connector`: a local CRM that
 //! speaks the contract). Every input runs twice, on two runners that share nothing
 //! (fresh instances, each its own empty key-value store), in the same order: the
 //! second pass is the determinism check, and key-value state a plugin keeps is the
@@ -192,6 +192,11 @@ pub fn test(spec: RunSpec, options: &Options) -> Result<Report, TestError> {
         checks: Vec::new(),
         headroom: None,
     };
+    if info.slot == Slot::Connector && !options.fixtures.is_empty() {
+        return Err(TestError::Fixtures(
+            "a connector is checked against the local CRM; --fixtures gives webhook payloads to classifiers, responders and mappers".into(),
+        ));
+    }
     let (spec, local) = match info.slot {
         Slot::Connector => {
             let (spec, local) = connector::prepare(spec)?;
