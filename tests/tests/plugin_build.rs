@@ -84,7 +84,10 @@ fn a_python_requirement_with_native_code_is_refused_with_the_reason() {
     let dir = tmp.path();
     std::fs::write(
         dir.join("pyproject.toml"),
-        "[project]\nname = \"native\"\n[tool.scrm]\nworld = \"classifier\"\nwit = \"wit\"\n",
+        format!(
+            "[project]\nname = \"native\"\n[tool.scrm]\nworld = \"classifier\"\nwit = {:?}\n",
+            repo_root().join("wit").display().to_string()
+        ),
     )
     .unwrap();
     std::fs::write(dir.join("app.py"), "").unwrap();
@@ -144,4 +147,14 @@ fn a_directory_that_is_no_plugin_project_is_refused() {
     let o = build(tmp.path(), "js-work", &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no \"scrm\" section"), "{}", stderr(&o));
+
+    std::fs::remove_file(tmp.path().join("package.json")).unwrap();
+    std::fs::write(
+        tmp.path().join("pyproject.toml"),
+        "[tool.scrm]\nworld = \"classifier\"\n",
+    )
+    .unwrap();
+    let o = build(tmp.path(), "py-work", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no WIT directory at"), "{}", stderr(&o));
 }

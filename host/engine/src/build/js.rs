@@ -25,6 +25,7 @@
 
 use super::{
     BuildError, BuildOptions, JS_DISABLED_FEATURES, finish, is_fresh, resolved, run, temp_path,
+    wit_dir,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -133,7 +134,7 @@ pub fn build(
         Some(out) => out.clone(),
         None => dir.join("dist").join(format!("{}.wasm", manifest.name)),
     };
-    let wit = resolved(&dir.join(&manifest.wit))?;
+    let wit = wit_dir(&dir, &manifest.wit, "package.json's scrm.wit")?;
     let tmp = temp_path(&out)?;
     report(&format!(
         "componentize-js: world {} of {} into {}",

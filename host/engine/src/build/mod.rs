@@ -25,12 +25,12 @@ pub const JS_DISABLED_FEATURES: &[&str] = &["stdio", "random", "clocks", "http",
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// A tool could not be run.
-    #[error("cannot run {tool}: {source}; is it installed?")]
+    #[error("cannot run {tool}: {error}; is it installed?")]
     Spawn {
         /// The program.
         tool: String,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// cargo failed; its output says why.
     #[error("cargo build of {package} failed:\n{stderr}")]
@@ -66,12 +66,12 @@ pub enum BuildError {
         why: String,
     },
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -84,9 +84,9 @@ impl BuildError {
     }
 
     fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
-        move |source| BuildError::Io {
+        move |error| BuildError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         }
     }
 }
@@ -207,9 +207,9 @@ fn cargo_package(dir: &Path) -> Result<String, BuildError> {
 
 /// Runs `cmd`, failing with `tool`'s exit status and output.
 fn run(tool: &str, cmd: &mut Command) -> Result<(), BuildError> {
-    let output = cmd.output().map_err(|source| BuildError::Spawn {
+    let output = cmd.output().map_err(|error| BuildError::Spawn {
         tool: tool.to_owned(),
-        source,
+        error,
     })?;
     if output.status.success() {
         return Ok(());
@@ -274,9 +274,9 @@ pub fn ensure_target() -> Result<(), BuildError> {
             let out = Command::new("rustup")
                 .args(["target", "add", TARGET])
                 .output()
-                .map_err(|source| BuildError::Spawn {
+                .map_err(|error| BuildError::Spawn {
                     tool: "rustup".into(),
-                    source,
+                    error,
                 })?;
             if out.status.success() {
                 Ok(())
@@ -319,9 +319,9 @@ pub fn build_rust_plugin(
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .output()
-        .map_err(|source| BuildError::Spawn {
+        .map_err(|error| BuildError::Spawn {
             tool: "cargo".into(),
-            source,
+            error,
         })?;
     if !out.status.success() {
         return Err(BuildError::Cargo {
@@ -377,4 +377,20 @@ fn newest(path: &Path) -> Result<std::time::SystemTime, BuildError> {
         }
     }
     Ok(t)
+}
+
+/// The WIT directory `wit` (from the manifest's `field`) made absolute; an error
+/// that says what to set when it is missing.
+fn wit_dir(dir: &Path, wit: &Path, field: &str) -> Result<PathBuf, BuildError> {
+    let path = dir.join(wit);
+    if !path.is_dir() {
+        return Err(BuildError::project(
+            dir,
+            format!(
+                "no WIT directory at {}: point {field} at scrm's wit/ (scrm plugin new copies it into the project)",
+                path.display()
+            ),
+        ));
+    }
+    resolved(&path)
 }

@@ -26,7 +26,7 @@
 //! package is newer, for editors and type checkers to complete and check the types
 //! (`scrm plugin new` sets `typings = "typings"` and points pyright there).
 
-use super::{BuildError, BuildOptions, finish, is_fresh, resolved, run, temp_path};
+use super::{BuildError, BuildOptions, finish, is_fresh, resolved, run, temp_path, wit_dir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -111,7 +111,7 @@ pub fn build(
     let lock = std::fs::File::create(&lock_path).map_err(BuildError::io(&lock_path))?;
     lock.lock().map_err(BuildError::io(&lock_path))?;
     let componentize = build_venv(&work, report)?;
-    let wit = resolved(&dir.join(&manifest.wit))?;
+    let wit = wit_dir(&dir, &manifest.wit, "[tool.scrm] wit")?;
     if let Some(typings) = &manifest.typings {
         write_typings(
             &componentize,

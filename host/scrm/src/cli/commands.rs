@@ -463,6 +463,24 @@ pub async fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits until the host's inbox has nothing pending, at most `seconds`.
+async fn wait_processed(c: &Client, seconds: u64) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        let v = c.send(c.get("/v1/inbox")).await?;
+        if v["pending"] == 0 {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "the host has not processed its inbox after {seconds} s ({} bodies pending); see GET /v1/inbox and the host's log",
+                v["pending"]
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let c = Client::new(&args.client);
     let http = reqwest::Client::new();
@@ -497,6 +515,12 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         results.push(json!({"file": file.display().to_string(), "status": "accepted"}));
         if !args.client.json {
             println!("{}: accepted", file.display());
+        }
+    }
+    if let Some(seconds) = args.wait {
+        wait_processed(&c, seconds).await?;
+        if !args.client.json {
+            println!("processed");
         }
     }
     if args.client.json {

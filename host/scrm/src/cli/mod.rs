@@ -328,7 +328,7 @@ enum PluginCommand {
         /// JavaScript and Python: where the build keeps its tools (componentize-py's
         /// virtualenv) and intermediate files; share one between projects to install
         /// the tools once [default: DIR/target/scrm-build].
-        #[arg(long)]
+        #[arg(long, env = "SCRM_PLUGIN_WORK_DIR")]
         work_dir: Option<PathBuf>,
     },
     /// Upload a component and make it the tenant's plugin for a slot.
@@ -438,6 +438,17 @@ pub struct ReplayArgs {
     /// Webhook payload files (JSON), posted in order.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// Then wait until the host has processed every body in its inbox (stored,
+    /// classified, answered): at most 30 s, or `--wait=SECONDS`; exit code 1 when it
+    /// has not.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "30"
+    )]
+    wait: Option<u64>,
 }
 
 /// Parses the command line, runs the command and returns the process exit code.
