@@ -24,8 +24,8 @@
 //! npm package itself: the bundle is what lets a plugin use npm's libraries.
 
 use super::{
-    BuildError, BuildOptions, JS_DISABLED_FEATURES, finish, is_fresh, resolved, run, temp_path,
-    wit_dir,
+    BuildError, BuildOptions, JS_DISABLED_FEATURES, finish, is_fresh, read_manifest, resolved, run,
+    temp_path, wit_dir,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -51,8 +51,7 @@ struct Manifest {
 
 impl Manifest {
     fn read(dir: &Path) -> Result<Manifest, BuildError> {
-        let path = dir.join("package.json");
-        let text = std::fs::read_to_string(&path).map_err(BuildError::io(&path))?;
+        let text = read_manifest(dir, "package.json")?;
         let json: Value = serde_json::from_str(&text).map_err(|e| {
             BuildError::project(dir, format!("package.json is not valid JSON: {e}"))
         })?;
@@ -130,10 +129,7 @@ pub fn build(
             ])
             .arg(format!("--outfile={}", bundle.display())),
     )?;
-    let out = match &options.out {
-        Some(out) => out.clone(),
-        None => dir.join("dist").join(format!("{}.wasm", manifest.name)),
-    };
+    let out = options.out_or_dist(&dir, &manifest.name);
     let wit = wit_dir(&dir, &manifest.wit, "package.json's scrm.wit")?;
     let tmp = temp_path(&out)?;
     report(&format!(

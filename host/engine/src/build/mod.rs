@@ -145,6 +145,19 @@ impl BuildOptions {
             .clone()
             .unwrap_or_else(|| dir.join("target/scrm-build"))
     }
+
+    /// Where a JavaScript or Python build writes the component of project `name`.
+    fn out_or_dist(&self, dir: &Path, name: &str) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| dir.join("dist").join(format!("{name}.wasm")))
+    }
+}
+
+/// The text of the project's manifest `file`.
+fn read_manifest(dir: &Path, file: &str) -> Result<String, BuildError> {
+    let path = dir.join(file);
+    std::fs::read_to_string(&path).map_err(BuildError::io(&path))
 }
 
 /// Builds the plugin project at `dir` into a component and returns its path; each
@@ -188,8 +201,7 @@ pub fn build_project(
 
 /// The package named by the `Cargo.toml` at `dir`.
 fn cargo_package(dir: &Path) -> Result<String, BuildError> {
-    let path = dir.join("Cargo.toml");
-    let text = std::fs::read_to_string(&path).map_err(BuildError::io(&path))?;
+    let text = read_manifest(dir, "Cargo.toml")?;
     let manifest: toml::Table = toml::from_str(&text)
         .map_err(|e| BuildError::project(dir, format!("Cargo.toml is not valid TOML: {e}")))?;
     manifest

@@ -26,7 +26,9 @@
 //! package is newer, for editors and type checkers to complete and check the types
 //! (`scrm plugin new` sets `typings = "typings"` and points pyright there).
 
-use super::{BuildError, BuildOptions, finish, is_fresh, resolved, run, temp_path, wit_dir};
+use super::{
+    BuildError, BuildOptions, finish, is_fresh, read_manifest, resolved, run, temp_path, wit_dir,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -46,8 +48,7 @@ struct Manifest {
 
 impl Manifest {
     fn read(dir: &Path) -> Result<Manifest, BuildError> {
-        let path = dir.join("pyproject.toml");
-        let text = std::fs::read_to_string(&path).map_err(BuildError::io(&path))?;
+        let text = read_manifest(dir, "pyproject.toml")?;
         let doc: toml::Table = toml::from_str(&text).map_err(|e| {
             BuildError::project(dir, format!("pyproject.toml is not valid TOML: {e}"))
         })?;
@@ -124,10 +125,7 @@ pub fn build(
     let packages = requirements(&dir, &manifest.name, &work, report)?;
     let empty_venv = work.join("empty-venv");
     std::fs::create_dir_all(&empty_venv).map_err(BuildError::io(&empty_venv))?;
-    let out = match &options.out {
-        Some(out) => out.clone(),
-        None => dir.join("dist").join(format!("{}.wasm", manifest.name)),
-    };
+    let out = options.out_or_dist(&dir, &manifest.name);
     let tmp = temp_path(&out)?;
     report(&format!(
         "componentize-py: world {} of {}, module {}, into {}",
