@@ -21,6 +21,7 @@ pub mod orders;
 pub mod polyglot;
 pub mod prism;
 pub mod proc;
+pub mod pywa;
 pub mod salesforce;
 pub mod serve;
 pub mod smtp;

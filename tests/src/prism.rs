@@ -92,12 +92,13 @@ pub struct Erratum {
 /// The corrections [`contract_spec`] applies. Each is a place where the spec's own
 /// examples contradict its schema; `graph_contract.rs` proves each is still needed
 /// by sending the spec's example to a Prism loaded with [`meta_spec`].
-pub const ERRATA: &[Erratum] = &[Erratum {
-    why: "Message.oneOf has no branch for mark-as-read / typing indicator, so the spec's own \
+pub const ERRATA: &[Erratum] = &[
+    Erratum {
+        why: "Message.oneOf has no branch for mark-as-read / typing indicator, so the spec's own \
           example 'Send typing indicator and read receipt' ({messaging_product, status: read, \
           message_id, typing_indicator}) fails it. Adds MarkReadRequest, as strict as the example.",
-    anchor: "      - $ref: '#/components/schemas/ContactsMessage'\n    TextMessage:\n",
-    replacement: "      - $ref: '#/components/schemas/ContactsMessage'
+        anchor: "      - $ref: '#/components/schemas/ContactsMessage'\n    TextMessage:\n",
+        replacement: "      - $ref: '#/components/schemas/ContactsMessage'
       - $ref: '#/components/schemas/MarkReadRequest'
     MarkReadRequest:
       type: object
@@ -130,7 +131,15 @@ pub const ERRATA: &[Erratum] = &[Erratum {
               - text
     TextMessage:
 ",
-}];
+    },
+    Erratum {
+        why: "LanguageObject requires `policy`, yet the spec's own template examples ('Basic \
+          Template', 'Template with Product Policy', 'Parameterized Template') give only \
+          `language: {code}`, as every client does (pywa). `policy` stays allowed.",
+        anchor: "    LanguageObject:\n      type: object\n      required:\n      - policy\n      - code\n",
+        replacement: "    LanguageObject:\n      type: object\n      required:\n      - code\n",
+    },
+];
 
 /// Meta's spec with [`ERRATA`] applied, written once per process to
 /// `target/prism/spec/`; its path.
@@ -602,13 +611,22 @@ impl Contract {
     /// # Panics
     /// When Prism cannot be installed or started; the message says why.
     pub async fn start(graph: &Graph) -> Contract {
+        Contract::start_for(&graph.addr().to_string()).await
+    }
+
+    /// Puts the shared Prism in front of any server that claims to speak the Cloud
+    /// API at `addr` (`127.0.0.1:PORT`): scrm's drop-in endpoint, say.
+    ///
+    /// # Panics
+    /// When Prism cannot be installed or started; the message says why.
+    pub async fn start_for(addr: &str) -> Contract {
         let prism = tokio::task::spawn_blocking(|| shared().map(|s| s.prism.url().to_string()))
             .await
             .expect("prism start-up thread")
             .unwrap_or_else(|e| panic!("starting prism: {e:#}"));
         let recorder = Arc::new(Recorder {
             prism,
-            graph: graph.addr().to_string(),
+            graph: addr.to_string(),
             client: client(),
             exchanges: Mutex::new(Vec::new()),
         });

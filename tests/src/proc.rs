@@ -80,6 +80,51 @@ pub fn run(cmd: &mut Command) -> Result<Vec<u8>> {
     Ok(output.stdout)
 }
 
+/// A Python virtual environment at `venv` holding exactly `requirements` (pip,
+/// from PyPI), made once: it is kept while `venv/scrm-requirements.txt` equals the
+/// file and `venv/{probe}` exists. Test binaries that start at once take turns on
+/// `{venv}.lock`, and the later ones find the install done.
+///
+/// # Errors
+/// When `python3 -m venv` or `pip install` fails (the message holds their output).
+pub fn venv(requirements: &Path, venv: &Path, probe: &str) -> Result<PathBuf> {
+    let _lock = lock(&venv.with_extension("lock"))?;
+    let wanted =
+        std::fs::read(requirements).with_context(|| format!("read {}", requirements.display()))?;
+    let stamp = venv.join("scrm-requirements.txt");
+    if venv.join(probe).exists() && std::fs::read(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(venv.to_path_buf());
+    }
+    let started = std::time::Instant::now();
+    run(Command::new("python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(venv))
+    .with_context(|| {
+        format!(
+            "create {} (is python3 with the venv module installed?)",
+            venv.display()
+        )
+    })?;
+    run(Command::new(venv.join("bin/pip"))
+        .args([
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--quiet",
+            "-r",
+        ])
+        .arg(requirements))
+    .with_context(|| format!("pip install -r {}", requirements.display()))?;
+    std::fs::write(&stamp, &wanted).with_context(|| format!("write {}", stamp.display()))?;
+    eprintln!(
+        "installed {} into {} in {:.1} s",
+        requirements.display(),
+        venv.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(venv.to_path_buf())
+}
+
 /// A loopback port that was free a moment ago; another process may take it before
 /// the caller's server binds it (see [`retry_while_port_taken`]).
 ///

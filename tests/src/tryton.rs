@@ -101,37 +101,11 @@ pub fn install() -> Result<PathBuf> {
 
 fn install_now() -> Result<PathBuf> {
     let root = root()?;
-    let requirements = root.join("tests/tryton/requirements.txt");
-    let venv = root.join("target/tryton-venv");
-    let _lock = lock(&root.join("target/tryton-venv.lock"))?;
-    let wanted =
-        std::fs::read(&requirements).with_context(|| format!("read {}", requirements.display()))?;
-    let stamp = venv.join("scrm-requirements.txt");
-    if venv.join("bin/trytond").exists() && std::fs::read(&stamp).is_ok_and(|s| s == wanted) {
-        return Ok(venv);
-    }
-    let started = Instant::now();
-    run(Command::new("python3")
-        .args(["-m", "venv", "--clear"])
-        .arg(&venv))
-    .context("create the Tryton venv (is python3 with the venv module installed?)")?;
-    run(Command::new(venv.join("bin/pip"))
-        .args([
-            "install",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--quiet",
-            "-r",
-        ])
-        .arg(&requirements))
-    .context("pip install the Tryton requirements")?;
-    std::fs::write(&stamp, &wanted).with_context(|| format!("write {}", stamp.display()))?;
-    eprintln!(
-        "installed trytond into {} in {:.1} s",
-        venv.display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(venv)
+    crate::proc::venv(
+        &root.join("tests/tryton/requirements.txt"),
+        &root.join("target/tryton-venv"),
+        "bin/trytond",
+    )
 }
 
 /// The template database built by `tests/tryton/bootstrap.py`.

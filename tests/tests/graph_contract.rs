@@ -210,30 +210,17 @@ async fn the_spec_requires_recipient_type_a_bearer_token_and_plain_headers() {
 /// a message Prism gives for each.
 const SPEC_REJECTS: &[(&str, &str)] = &[
     ("send_audio_message_by_url", "must match format \"url\""),
-    (
-        "send_catalog_template_message",
-        "must have required property 'policy'",
-    ),
-    ("send_contact_message", "required property 'recipient_type'"),
-    ("send_document_message_by_url", "must match format \"url\""),
-    (
-        "send_flow_template_message",
-        "must have required property 'policy'",
-    ),
-    ("send_image_message_by_url", "must match format \"url\""),
-    ("send_location_message", "location.latitude must be string"),
+    ("send_catalog_template_message", "index must be string"),
+    ("send_flow_template_message", "index must match pattern"),
     (
         "send_message_template_interactive",
-        "must have required property 'policy'",
+        "index must match pattern",
     ),
-    (
-        "send_message_template_media",
-        "must have required property 'policy'",
-    ),
-    (
-        "send_message_template_text",
-        "must have required property 'policy'",
-    ),
+    ("send_test_message", "required property 'recipient_type'"),
+    ("send_contact_message", "required property 'recipient_type'"),
+    ("send_document_message_by_url", "must match format \"url\""),
+    ("send_image_message_by_url", "must match format \"url\""),
+    ("send_location_message", "location.latitude must be string"),
     (
         "send_multi_product_message",
         "interactive.header.type must be equal to one of the allowed values",
@@ -278,15 +265,6 @@ const SPEC_REJECTS: &[(&str, &str)] = &[
         "send_sample_issue_resolution_template",
         "index must be string",
     ),
-    (
-        "send_sample_shipping_confirmation_template",
-        "must have required property 'policy'",
-    ),
-    (
-        "send_sample_text_message",
-        "must have required property 'policy'",
-    ),
-    ("send_test_message", "must have required property 'policy'"),
     (
         "send_text_message_with_preview_url",
         "must have required property 'type'",
@@ -385,6 +363,34 @@ async fn mark_as_read_passes_the_corrected_spec_and_fails_metas() {
         .expect("join")
         .expect("start prism on Meta's spec");
     let (status, _, problem) = post(raw.url(), PNID, &typing).await;
+    assert_eq!(
+        status, 422,
+        "Meta fixed the spec? Drop the erratum. {problem}"
+    );
+}
+
+#[tokio::test]
+async fn a_template_without_a_language_policy_passes_the_corrected_spec_and_fails_metas() {
+    let graph = Graph::start().await;
+    let contract = Contract::start(&graph).await;
+    // The spec's own 'Basic Template' example.
+    let hello = json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+        "to": "16315552222", "type": "template",
+        "template": {"name": "hello_world", "language": {"code": "en"}}});
+    let (status, _, body) = post(&contract.url(), PNID, &hello).await;
+    assert_eq!(status, 200, "{body}");
+    contract.assert_clean();
+    let mut bad = hello.clone();
+    bad["template"]["language"]["policy"] = json!("fallback");
+    let (status, _, _) = post(&contract.url(), PNID, &bad).await;
+    assert_eq!(status, 422, "policy keeps its enum");
+
+    let upstream = graph.url();
+    let raw = tokio::task::spawn_blocking(move || Prism::start(&meta_spec(), &upstream))
+        .await
+        .expect("join")
+        .expect("start prism on Meta's spec");
+    let (status, _, problem) = post(raw.url(), PNID, &hello).await;
     assert_eq!(
         status, 422,
         "Meta fixed the spec? Drop the erratum. {problem}"

@@ -133,6 +133,18 @@ pub(crate) fn route(
     )
 }
 
+/// The tenant that owns `phone_number_id`, under whichever app.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn owner(conn: &Conn<'_>, phone_number_id: &str) -> Result<Option<String>, StoreError> {
+    conn.query_opt(
+        "SELECT tenant_id FROM phone_numbers WHERE phone_number_id = ?1",
+        params![phone_number_id],
+        |r| r.get(0),
+    )
+}
+
 /// The tenant's limit overrides (JSON) and each of its numbers' overrides.
 ///
 /// # Errors
@@ -236,6 +248,8 @@ crate::repo! {
         fn get(id: &str) -> Result<Option<Tenant>, StoreError>;
         /// The tenant that owns `phone_number_id` under `app_id`, with its default region.
         fn route(app_id: &str, phone_number_id: &str) -> Result<Option<(String, String)>, StoreError>;
+        /// The tenant that owns `phone_number_id`, under whichever app.
+        fn owner(phone_number_id: &str) -> Result<Option<String>, StoreError>;
         /// The tenant's limit overrides (JSON) and each of its numbers' overrides.
         fn limits(tenant: &str) -> Result<(String, Vec<(String, String)>), StoreError>;
         /// Replaces the tenant's limit overrides (validated JSON).

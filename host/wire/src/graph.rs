@@ -228,9 +228,131 @@ impl SendError {
     }
 }
 
+/// An error in Meta's envelope, for a server that answers as the Cloud API does
+/// (scrm's drop-in endpoint): `{"error": {"message", "type", "code",
+/// "error_subcode"?, "error_data": {"messaging_product", "details"}, "fbtrace_id"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphError {
+    /// HTTP status.
+    pub status: u16,
+    /// Meta's error code (`131047`, `100`, `190`, ...).
+    pub code: i64,
+    /// Meta's error subcode, when it gives one.
+    pub subcode: Option<i64>,
+    /// Meta's `type`: `OAuthException` for almost everything.
+    pub kind: &'static str,
+    /// The message: Meta's title for the code, `(#code) …` as Meta writes it.
+    pub message: String,
+    /// `error_data.details`: what exactly went wrong.
+    pub details: Option<String>,
+}
+
+impl GraphError {
+    /// An `OAuthException` with `code` and `message`, answered with `status`.
+    pub fn new(status: u16, code: i64, message: impl Into<String>) -> GraphError {
+        GraphError {
+            status,
+            code,
+            subcode: None,
+            kind: "OAuthException",
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// With `error_data.details`.
+    #[must_use]
+    pub fn details(mut self, details: impl Into<String>) -> GraphError {
+        self.details = Some(details.into());
+        self
+    }
+
+    /// With a subcode.
+    #[must_use]
+    pub fn subcode(mut self, subcode: i64) -> GraphError {
+        self.subcode = Some(subcode);
+        self
+    }
+
+    /// With another `type` (`GraphMethodException`).
+    #[must_use]
+    pub fn kind(mut self, kind: &'static str) -> GraphError {
+        self.kind = kind;
+        self
+    }
+
+    /// The envelope, with `fbtrace_id` (a request id the operator can find in the
+    /// host's log).
+    pub fn envelope(&self, fbtrace_id: &str) -> serde_json::Value {
+        let mut error = serde_json::json!({
+            "message": self.message, "type": self.kind, "code": self.code,
+            "fbtrace_id": fbtrace_id,
+        });
+        if let Some(s) = self.subcode {
+            error["error_subcode"] = s.into();
+        }
+        if let Some(d) = &self.details {
+            error["error_data"] =
+                serde_json::json!({"messaging_product": "whatsapp", "details": d});
+        }
+        serde_json::json!({ "error": error })
+    }
+}
+
+/// Meta's answer to an accepted send: `{"messaging_product", "contacts": [{"input",
+/// "wa_id"}], "messages": [{"id", "message_status"?}]}`.
+pub fn sent_answer(
+    input: &str,
+    wa_id: &str,
+    id: &str,
+    message_status: Option<&str>,
+) -> serde_json::Value {
+    let mut message = serde_json::json!({ "id": id });
+    if let Some(s) = message_status {
+        message["message_status"] = s.into();
+    }
+    serde_json::json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": input, "wa_id": wa_id}],
+        "messages": [message],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_we_answer_reads_back_as_the_same_meta_error() {
+        let e = GraphError::new(400, 131047, "(#131047) Re-engagement message")
+            .details("more than 24 hours have passed");
+        let body = serde_json::to_vec(&e.envelope("Aabc")).unwrap();
+        match error_from(400, None, &body) {
+            SendError::Meta {
+                code,
+                message,
+                subcode,
+                ..
+            } => {
+                assert_eq!(code, 131047);
+                assert_eq!(subcode, None);
+                assert!(message.contains("more than 24 hours"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let v = GraphError::new(400, 100, "x").subcode(33).envelope("t");
+        assert_eq!(v["error"]["error_subcode"], 33);
+        assert!(v["error"].get("error_data").is_none());
+        let sent = sent_answer(
+            "+39 347 1234567",
+            "393471234567",
+            "wamid.A",
+            Some("accepted"),
+        );
+        let parsed = sent_from(&serde_json::to_vec(&sent).unwrap()).unwrap();
+        assert_eq!(parsed.wamid.as_deref(), Some("wamid.A"));
+        assert_eq!(parsed.wa_id.as_deref(), Some("393471234567"));
+    }
 
     #[test]
     fn parses_meta_error_envelope_with_details() {

@@ -371,6 +371,39 @@ fn admit(who: &Principal, rule: Option<&Rule>, tenant: Option<&str>) -> Result<(
     Ok(())
 }
 
+/// The caller of a request outside `/v1/` (the drop-in Cloud API endpoint) whose
+/// bearer token is in `headers`: the operator, or a tenant token. Which tenant it
+/// may act on is the caller's to check, with [`admit_as`].
+///
+/// # Errors
+/// 401 `missing_token` / `invalid_token`.
+pub(crate) async fn bearer(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<Principal, ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthenticated("missing_token", "no bearer token"))?;
+    principal(state, token).await
+}
+
+/// Whether `who` may do what `method path` (a [`RULES`] route) does on `tenant`.
+///
+/// # Errors
+/// 403 `other_tenant` / `insufficient_role`.
+pub(crate) fn admit_as(
+    who: &Principal,
+    method: &Method,
+    path: &str,
+    tenant: &str,
+) -> Result<(), ApiError> {
+    admit(who, rule(method, path), Some(tenant))
+}
+
 /// Middleware for `/v1/`: identifies the caller, admits it by [`RULES`], puts its
 /// [`Principal`] in the request's extensions, and audits admin actions.
 pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod campaigns;
 pub mod canned;
 pub mod client;
+pub mod cloud_api;
 pub mod conversations;
 pub mod crm;
 pub mod error;
@@ -329,6 +330,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/crm/{tenant}/webhook", post(crm::webhook))
         // What customers tap in messages: no token, and unknown tokens are a 404 page.
         .route("/l/{token}", get(links::follow))
+        // The Cloud API's own send surface, for clients written for Meta's.
+        .route("/{version}/{number}/messages", post(cloud_api::messages))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .nest("/v1", v1)

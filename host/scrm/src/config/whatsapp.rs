@@ -36,6 +36,9 @@ pub struct SendSettings {
     /// Consecutive healthy probes of the primary that switch an app back from its
     /// backup URL.
     pub probe_successes_to_switch_back: u32,
+    /// How long the drop-in Cloud API endpoint waits for a send to reach Meta before
+    /// it answers with a provisional id, ms (clients time out: pywa after 5 s).
+    pub drop_in_wait_ms: u64,
 }
 
 impl Default for SendSettings {
@@ -53,6 +56,7 @@ impl Default for SendSettings {
             probe_slow_ms: 1_500,
             probe_failures_to_switch: 3,
             probe_successes_to_switch_back: 1,
+            drop_in_wait_ms: 3_000,
         }
     }
 }

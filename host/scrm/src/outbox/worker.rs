@@ -305,14 +305,18 @@ impl Outbox {
                 scrm_store::OutboxRepo::hold(c, row.id, now + 60_000, "no_access_token")?;
                 continue;
             };
-            if let Some(wait) = scrm_store::HostRepo::take_recipient_pace(
-                c,
-                &row.phone_number_id,
-                &row.to,
-                now,
-                i64::from(limits.recipient_burst),
-                limits.recipient_interval_ms as i64,
-            )? {
+            // Meta's pair rate limit counts messages: a mark-as-read or a typing
+            // indicator is not one, and a typing indicator held back is useless.
+            if row.kind != "read"
+                && let Some(wait) = scrm_store::HostRepo::take_recipient_pace(
+                    c,
+                    &row.phone_number_id,
+                    &row.to,
+                    now,
+                    i64::from(limits.recipient_burst),
+                    limits.recipient_interval_ms as i64,
+                )?
+            {
                 let until = now + wait + 1;
                 scrm_store::OutboxRepo::hold(
                     c,
