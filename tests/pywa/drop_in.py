@@ -4,10 +4,11 @@ An unchanged pywa client, its session's base URL pointed at scrm and an scrm tok
 as its access token, sends each message type and catches the errors pywa defines.
 Prints one JSON object: for each step, what pywa returned or raised.
 
-    python drop_in.py BASE_URL TOKEN PHONE_ID OPEN_CONTACT CLOSED_CONTACT INBOUND_WAMID
+    python drop_in.py BASE_URL TOKEN PHONE_ID OPEN_CONTACT CLOSED_CONTACT INBOUND_WAMID JPEG
 """
 
 import json
+import pathlib
 import sys
 
 from pywa import WhatsApp, errors
@@ -39,12 +40,16 @@ def attempt(call) -> dict:
 
 
 def main() -> None:
-    base, token, phone_id, open_to, closed_to, inbound = sys.argv[1:7]
+    base, token, phone_id, open_to, closed_to, inbound, jpeg = sys.argv[1:8]
     wa = client(base, token, phone_id)
     steps = {
         "text": lambda: wa.send_message(to=open_to, text="Your order has shipped"),
         "image": lambda: wa.send_image(
             to=open_to, image="https://example.com/parcel.jpg", caption="Packed"
+        ),
+        # pywa uploads the file (POST /{phone_id}/media), then sends it by id.
+        "uploaded": lambda: wa.send_image(
+            to=open_to, image=pathlib.Path(jpeg), mime_type="image/jpeg"
         ),
         "buttons": lambda: wa.send_message(
             to=open_to,

@@ -78,9 +78,13 @@ scrm_e2e::both_backends! {
             .unwrap()
             .to_string();
         let front = Contract::start_for(host.base.trim_start_matches("http://")).await;
+        let jpeg = dir.path().join("parcel.jpg");
+        image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 90]))
+            .save_with_format(&jpeg, image::ImageFormat::Jpeg)
+            .unwrap();
         let out = scrm_e2e::pywa::run(
             "drop_in.py",
-            &[&front.url(), &token, PN, ALICE, BOB, "wamid.in1"],
+            &[&front.url(), &token, PN, ALICE, BOB, "wamid.in1", jpeg.to_str().unwrap()],
         )
         .await
         .unwrap();
@@ -88,14 +92,24 @@ scrm_e2e::both_backends! {
         // Each send reached Meta, in order, and pywa got Meta's own message id.
         let sent = graph.sent_messages();
         let kinds: Vec<&str> = sent.iter().map(|m| m.body["type"].as_str().unwrap_or("")).collect();
-        assert_eq!(kinds, ["text", "image", "interactive", "reaction", "template"], "{out}");
-        for (step, meta) in ["text", "image", "buttons", "reaction", "template"].iter().zip(&sent) {
+        assert_eq!(kinds, ["text", "image", "image", "interactive", "reaction", "template"], "{out}");
+        let steps = ["text", "image", "uploaded", "buttons", "reaction", "template"];
+        for (step, meta) in steps.iter().zip(&sent) {
             assert_eq!(out[step]["id"], meta.wamid.as_str(), "{step}: {out}");
             assert_eq!(meta.phone_number_id, PN);
         }
         assert_eq!(out["text"]["to"], ALICE);
         assert_eq!(sent[1].body["image"]["link"], "https://example.com/parcel.jpg");
-        assert_eq!(sent[4].body["to"], BOB);
+        assert_eq!(sent[5].body["to"], BOB);
+        // The uploaded file reached Meta as Meta's own media id, uploaded first.
+        let media_id = sent[2].body["image"]["id"].as_str().unwrap();
+        assert!(!media_id.starts_with("scrm:"), "{}", sent[2].body);
+        let uploads = graph
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/media"))
+            .count();
+        assert_eq!(uploads, 1);
 
         // scrm's rules answer with Meta's codes, as pywa's own exception classes.
         assert_error(&out["outside_window"], "ReEngagementMessage", 131047, 400);
@@ -121,7 +135,7 @@ scrm_e2e::both_backends! {
             .iter()
             .filter(|i| i["source"].as_str().is_some_and(|s| s.starts_with("cloud-api token:")))
             .count();
-        assert_eq!(by_bot, 7, "{items:?}");
+        assert_eq!(by_bot, 8, "{items:?}");
         assert!(items.iter().all(|i| i["to"] != BOB || i["kind"] == "template"));
 
         // What pywa cannot send: a role that may not send, a body that is no JSON,
@@ -154,7 +168,7 @@ scrm_e2e::both_backends! {
             assert_eq!(v["error"]["code"], code, "{v}");
             assert!(v["error"]["fbtrace_id"].is_string(), "{v}");
         }
-        assert_eq!(graph.sent_messages().len(), 5, "nothing more was sent");
+        assert_eq!(graph.sent_messages().len(), 6, "nothing more was sent");
 
         front.assert_clean();
         upstream.assert_clean();

@@ -25,6 +25,7 @@ use crate::limits::policy::Refusal;
 use crate::outbox::SubmitError;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -63,7 +64,7 @@ async fn send(
     body: &[u8],
 ) -> Result<Value, GraphError> {
     check_version(version, &format!("/{number}/messages"))?;
-    let (tenant, who) = caller(state, headers, number).await?;
+    let (tenant, who) = caller(state, headers, number, "/tenants/{id}/messages").await?;
     let mut message: Value = serde_json::from_slice(body).map_err(|e| {
         GraphError::new(400, 100, "(#100) Invalid parameter")
             .details(format!("the body is not JSON: {e}"))
@@ -92,11 +93,13 @@ async fn send(
     answer(&item, &input)
 }
 
-/// The tenant that owns `number`, and the caller, admitted to send for it.
+/// The tenant that owns `number`, and the caller, admitted to do what `rule` (a
+/// `POST` route of [`access::RULES`]) does for it.
 async fn caller(
     state: &AppState,
     headers: &HeaderMap,
     number: &str,
+    rule: &str,
 ) -> Result<(String, Principal), GraphError> {
     let who = access::bearer(state, headers).await.map_err(|e| {
         GraphError::new(
@@ -124,7 +127,7 @@ async fn caller(
         .kind("GraphMethodException")
     };
     let tenant = owner.ok_or_else(unknown)?;
-    match access::admit_as(&who, &Method::POST, "/tenants/{id}/messages", &tenant) {
+    match access::admit_as(&who, &Method::POST, rule, &tenant) {
         Ok(()) => Ok((tenant, who)),
         Err(e) if e.code == "other_tenant" => Err(unknown()),
         Err(e) => Err(GraphError::new(
@@ -134,6 +137,97 @@ async fn caller(
         )
         .details(e.message)),
     }
+}
+
+/// `POST /{version}/{phone_number_id}/media`: multipart `file`, `type` (its MIME
+/// type) and `messaging_product`, as Meta takes it; `{"id": "scrm:<sha256>"}`, an id
+/// any send of the tenant's can use (the outbox uploads the file to Meta first).
+pub async fn media(
+    State(state): State<AppState>,
+    Path((version, number)): Path<(String, String)>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let trace = fbtrace_id();
+    let stored = async {
+        check_version(&version, &format!("/{number}/media"))?;
+        let (tenant, _) = caller(&state, &headers, &number, "/tenants/{id}/media").await?;
+        let multipart = multipart.map_err(|e| bad_upload(&e.body_text()))?;
+        let (w, file_name, mime) = read_upload(&state, multipart).await?;
+        let ingested = state
+            .media
+            .ingest(&tenant, w, file_name, mime, None)
+            .await
+            .map_err(|e| {
+                GraphError::new(400, 131053, "(#131053) Media upload error").details(e.to_string())
+            })?;
+        Ok::<_, GraphError>(json!({"id": ingested.row.scrm_id}))
+    }
+    .await;
+    match stored {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => answer_error(&e, &trace),
+    }
+}
+
+/// The upload's file (written to the media store's temporary file), its name and
+/// the MIME type its `type` part gives.
+async fn read_upload(
+    state: &AppState,
+    mut multipart: Multipart,
+) -> Result<(crate::media::Writer, Option<String>, Option<String>), GraphError> {
+    let (mut file, mut mime) = (None, None);
+    let max = crate::media::kinds::DOCUMENT_MAX;
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| bad_upload(&e.body_text()))?
+    {
+        match field.name().unwrap_or_default() {
+            "file" => {
+                let name = field.file_name().map(str::to_owned);
+                let part_type = field.content_type().map(str::to_owned);
+                let mut w = state
+                    .media
+                    .writer()
+                    .await
+                    .map_err(|e| unavailable(&e.to_string()))?;
+                while let Some(chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|e| bad_upload(&e.body_text()))?
+                {
+                    w.write(&chunk)
+                        .await
+                        .map_err(|e| unavailable(&e.to_string()))?;
+                    if w.size() > max {
+                        return Err(GraphError::new(400, 131053, "(#131053) Media upload error")
+                            .details(format!("files may be at most {max} bytes")));
+                    }
+                }
+                file = Some((w, name, part_type));
+            }
+            "type" => mime = Some(field.text().await.map_err(|e| bad_upload(&e.body_text()))?),
+            "messaging_product" => {
+                let p = field.text().await.map_err(|e| bad_upload(&e.body_text()))?;
+                if p.trim() != "whatsapp" {
+                    return Err(bad_upload("messaging_product must be whatsapp"));
+                }
+            }
+            other => return Err(bad_upload(&format!("unknown part {other:?}"))),
+        }
+    }
+    let (w, name, part_type) = file.ok_or_else(|| bad_upload("no `file` part"))?;
+    if w.size() == 0 {
+        return Err(bad_upload("the file is empty"));
+    }
+    Ok((w, name, mime.map(|m| m.trim().to_owned()).or(part_type)))
+}
+
+fn bad_upload(why: &str) -> GraphError {
+    GraphError::new(400, 100, "(#100) Invalid parameter").details(format!(
+        "an upload is multipart/form-data with `messaging_product`, `file` and `type`: {why}"
+    ))
 }
 
 /// `version` as Meta spells one (`v23.0`), else Meta's answer to an unknown path.

@@ -332,6 +332,10 @@ pub fn router(state: AppState) -> Router {
         .route("/l/{token}", get(links::follow))
         // The Cloud API's own send surface, for clients written for Meta's.
         .route("/{version}/{number}/messages", post(cloud_api::messages))
+        .route(
+            "/{version}/{number}/media",
+            post(cloud_api::media).layer(DefaultBodyLimit::max(media::UPLOAD_BODY_LIMIT)),
+        )
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .nest("/v1", v1)
