@@ -7,6 +7,7 @@ Prints one JSON object: for each step, what pywa returned or raised.
     python drop_in.py BASE_URL TOKEN PHONE_ID OPEN_CONTACT CLOSED_CONTACT INBOUND_WAMID JPEG
 """
 
+import hashlib
 import json
 import pathlib
 import sys
@@ -39,6 +40,19 @@ def attempt(call) -> dict:
     return {"id": result.id, "to": result.chat.id, "input": result.input}
 
 
+def download(wa: WhatsApp, jpeg: str) -> dict:
+    """Uploads a file, asks where it is, downloads it: what pywa saw."""
+    media = wa.upload_media(media=pathlib.Path(jpeg), mime_type="image/jpeg")
+    where = wa.get_media_url(media.id)
+    data = wa.get_media_bytes(where.url)
+    return {
+        "id": media.id,
+        "sha256_matches": hashlib.sha256(data).hexdigest() == where.sha256,
+        "size_matches": len(data) == where.file_size,
+        "mime_type": where.mime_type,
+    }
+
+
 def main() -> None:
     base, token, phone_id, open_to, closed_to, inbound, jpeg = sys.argv[1:8]
     wa = client(base, token, phone_id)
@@ -65,6 +79,7 @@ def main() -> None:
         "typing": lambda: wa.indicate_typing(message_id=inbound),
     }
     out = {name: attempt(step) for name, step in steps.items()}
+    out["download"] = download(wa, jpeg)
     stranger = client(base, "scrm_not-a-token", phone_id)
     out["bad_token"] = attempt(lambda: stranger.send_message(to=open_to, text="hi"))
     other = client(base, token, "999000111")

@@ -303,6 +303,43 @@ pub(crate) fn visible(
     )
 }
 
+/// The tenant's stored file of row `id`.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn stored_row(
+    c: &Conn<'_>,
+    tenant: &str,
+    id: i64,
+) -> Result<Option<MediaRow>, StoreError> {
+    c.query_opt(
+        &format!(
+            "SELECT {COLUMNS} FROM media WHERE tenant_id = ?1 AND id = ?2 AND state = 'stored'"
+        ),
+        params![tenant, id],
+        from_row,
+    )
+}
+
+/// A stored file of the tenant's received under Meta's media id `meta_media_id`.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn by_meta_id(
+    c: &Conn<'_>,
+    tenant: &str,
+    meta_media_id: &str,
+) -> Result<Option<MediaRow>, StoreError> {
+    c.query_opt(
+        &format!(
+            "SELECT {COLUMNS} FROM media WHERE tenant_id = ?1 AND meta_media_id = ?2 AND state = 'stored'
+         ORDER BY id LIMIT 1"
+        ),
+        params![tenant, meta_media_id],
+        from_row,
+    )
+}
+
 /// Filters of [`list`].
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -407,6 +444,10 @@ crate::repo! {
         /// preferring its own upload.
         fn visible(tenant: &str, sha256: &str) -> Result<Option<MediaRow>, StoreError>;
         /// A tenant's media, oldest first.
+        /// The tenant's stored file of row `id`.
+        fn stored_row(tenant: &str, id: i64) -> Result<Option<MediaRow>, StoreError>;
+        /// A stored file of the tenant's received under Meta's media id.
+        fn by_meta_id(tenant: &str, meta_media_id: &str) -> Result<Option<MediaRow>, StoreError>;
         fn list(tenant: &str, f: &Filter, page: PageRequest) -> Result<Page<MediaRow>, StoreError>;
         /// Meta's id for `sha256` uploaded from `phone_number_id` at or after `since`.
         fn cached_upload(phone_number_id: &str, sha256: &str, since: i64) -> Result<Option<String>, StoreError>;

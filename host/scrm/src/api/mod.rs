@@ -332,6 +332,7 @@ pub fn router(state: AppState) -> Router {
         .route("/l/{token}", get(links::follow))
         // The Cloud API's own send surface, for clients written for Meta's.
         .route("/{version}/{number}/messages", post(cloud_api::messages))
+        .route("/{version}/{media_id}", get(cloud_api::media_url))
         .route(
             "/{version}/{number}/media",
             post(cloud_api::media).layer(DefaultBodyLimit::max(media::UPLOAD_BODY_LIMIT)),
