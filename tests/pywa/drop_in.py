@@ -4,7 +4,7 @@ An unchanged pywa client, its session's base URL pointed at scrm and an scrm tok
 as its access token, sends each message type and catches the errors pywa defines.
 Prints one JSON object: for each step, what pywa returned or raised.
 
-    python drop_in.py BASE_URL TOKEN PHONE_ID OPEN_CONTACT CLOSED_CONTACT INBOUND_WAMID JPEG
+    python drop_in.py BASE_URL TOKEN PHONE_ID OPEN_CONTACT CLOSED_CONTACT INBOUND_WAMID JPEG WABA_ID
 """
 
 import hashlib
@@ -54,7 +54,7 @@ def download(wa: WhatsApp, jpeg: str) -> dict:
 
 
 def main() -> None:
-    base, token, phone_id, open_to, closed_to, inbound, jpeg = sys.argv[1:8]
+    base, token, phone_id, open_to, closed_to, inbound, jpeg, waba = sys.argv[1:9]
     wa = client(base, token, phone_id)
     steps = {
         "text": lambda: wa.send_message(to=open_to, text="Your order has shipped"),
@@ -80,6 +80,8 @@ def main() -> None:
     }
     out = {name: attempt(step) for name, step in steps.items()}
     out["download"] = download(wa, jpeg)
+    templates = wa.get_templates(waba_id=waba)
+    out["templates"] = sorted(f"{t.name}/{t.language}" for t in templates)
     stranger = client(base, "scrm_not-a-token", phone_id)
     out["bad_token"] = attempt(lambda: stranger.send_message(to=open_to, text="hi"))
     other = client(base, token, "999000111")

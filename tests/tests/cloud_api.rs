@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 const PN: &str = "100200300";
 const ALICE: &str = "393471234567";
 const BOB: &str = "393471234568";
+/// The WhatsApp Business Account the webhooks come from.
+const WABA: &str = "419561257915477";
 
 /// A host whose Cloud API is `graph_url`, with tenant `acme` owning `PN`.
 async fn acme_host(dir: &std::path::Path, graph_url: &str) -> Host {
@@ -41,7 +43,7 @@ async fn alice_writes(host: &Host, wamid: &str) {
         .as_secs();
     let body = json!({
         "object": "whatsapp_business_account",
-        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
+        "entry": [{"id": WABA, "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550000000", "phone_number_id": PN},
             "contacts": [{"profile": {"name": "Alice"}, "wa_id": ALICE}],
@@ -60,7 +62,7 @@ async fn alice_writes(host: &Host, wamid: &str) {
 async fn alice_sends_photo(host: &Host, media_id: &str) {
     let body = json!({
         "object": "whatsapp_business_account",
-        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
+        "entry": [{"id": WABA, "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550000000", "phone_number_id": PN},
             "contacts": [{"profile": {"name": "Alice"}, "wa_id": ALICE}],
@@ -209,7 +211,9 @@ scrm_e2e::both_backends! {
     async fn pywa_sends_through_scrm_unchanged_and_catches_metas_errors() {
         let s = setup().await;
         let front = Contract::start_for(s.host.base.trim_start_matches("http://")).await;
-        let args = [&front.url(), &s.token, PN, ALICE, BOB, "wamid.in1", s.jpeg.to_str().unwrap()];
+        let templates = Graph::fixture_templates();
+        s.graph.set_templates(WABA, templates.clone());
+        let args = [&front.url(), &s.token, PN, ALICE, BOB, "wamid.in1", s.jpeg.to_str().unwrap(), WABA];
         let out = scrm_e2e::pywa::run("drop_in.py", &args).await.unwrap();
         assert_sent(&s, &out);
         assert_reads(&s, &out);
@@ -221,6 +225,14 @@ scrm_e2e::both_backends! {
         assert_eq!(d["sha256_matches"], true, "{d}");
         assert_eq!(d["size_matches"], true, "{d}");
         assert_eq!(d["mime_type"], "image/jpeg", "{d}");
+
+        // The template list is Meta's, asked with the tenant's own access token.
+        let mut want: Vec<String> = templates
+            .iter()
+            .map(|t| format!("{}/{}", t["name"].as_str().unwrap(), t["language"].as_str().unwrap()))
+            .collect();
+        want.sort();
+        assert_eq!(out["templates"], json!(want));
 
         // scrm's rules answer with Meta's codes, as pywa's own exception classes.
         assert_error(&out["outside_window"], "ReEngagementMessage", 131047, 400);

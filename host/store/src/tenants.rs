@@ -145,6 +145,22 @@ pub(crate) fn owner(conn: &Conn<'_>, phone_number_id: &str) -> Result<Option<Str
     )
 }
 
+/// The tenant whose WhatsApp Business Account is `waba_id`: the one its template
+/// sync recorded, else the one its numbers' webhooks came from.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn of_waba(conn: &Conn<'_>, waba_id: &str) -> Result<Option<String>, StoreError> {
+    conn.query_opt(
+        "SELECT id FROM (SELECT id, 0 AS pref FROM tenants WHERE waba_id = ?1
+                         UNION ALL
+                         SELECT tenant_id AS id, 1 AS pref FROM waba_numbers WHERE waba_id = ?1) t
+         ORDER BY pref LIMIT 1",
+        params![waba_id],
+        |r| r.get(0),
+    )
+}
+
 /// The tenant's limit overrides (JSON) and each of its numbers' overrides.
 ///
 /// # Errors
@@ -250,6 +266,8 @@ crate::repo! {
         fn route(app_id: &str, phone_number_id: &str) -> Result<Option<(String, String)>, StoreError>;
         /// The tenant that owns `phone_number_id`, under whichever app.
         fn owner(phone_number_id: &str) -> Result<Option<String>, StoreError>;
+        /// The tenant whose WhatsApp Business Account is `waba_id`.
+        fn of_waba(waba_id: &str) -> Result<Option<String>, StoreError>;
         /// The tenant's limit overrides (JSON) and each of its numbers' overrides.
         fn limits(tenant: &str) -> Result<(String, Vec<(String, String)>), StoreError>;
         /// Replaces the tenant's limit overrides (validated JSON).

@@ -7,6 +7,8 @@
 //! after the first page). `fields` picks the fields of each template, as on Graph:
 //! a field the template node does not have is Graph's `(#100)` error. An account
 //! with no templates set is an object that does not exist (`(#100)`, subcode 33).
+//! `summary=total_count,message_template_count,message_template_limit,are_translations_complete`
+//! adds Graph's `summary` object with those counts.
 //! Scripted faults for the account id ([`Graph::fail_next_for`] with the WABA id,
 //! e.g. [`Fault::Html`](super::Fault::Html) for a proxy's HTML 502) and tokens the server does not
 //! accept (Meta's 190) work as for every other request.
@@ -35,6 +37,10 @@ const NODE_FIELDS: &[&str] = &[
     "library_template_name",
     "message_send_ttl_seconds",
     "cta_url_link_tracking_opted_out",
+    // Not in Meta's OpenAPI description, but asked for by pywa 4.5 of Meta's own
+    // API (`TemplateDetails`), which would refuse a field the node does not have.
+    "correct_category",
+    "degrees_of_freedom_spec",
 ];
 
 /// The fields Graph returns when `fields` is not given.
@@ -142,8 +148,9 @@ pub(super) async fn message_templates(
         .take(limit)
         .map(|t| pick(t, &fields))
         .collect();
+    let summary = summary(query_param(query, "summary"), all.len());
     if page.is_empty() {
-        return axum::Json(json!({"data": []})).into_response();
+        return axum::Json(with_summary(json!({"data": []}), summary)).into_response();
     }
     let last = start + page.len() - 1;
     let url = |after: Option<usize>, before: Option<usize>| {
@@ -169,7 +176,35 @@ pub(super) async fn message_templates(
     if start > 0 {
         paging["previous"] = json!(url(None, Some(start)));
     }
-    axum::Json(json!({"data": page, "paging": paging})).into_response()
+    axum::Json(with_summary(
+        json!({"data": page, "paging": paging}),
+        summary,
+    ))
+    .into_response()
+}
+
+/// The `summary` Graph adds when asked (`summary=total_count,…`): the counts of
+/// the account's templates and its limit (250, an account's first tier).
+fn summary(asked: Option<String>, total: usize) -> Option<Value> {
+    let asked = asked?;
+    let mut out = serde_json::Map::new();
+    for field in asked.split(',').map(str::trim) {
+        let value = match field {
+            "total_count" | "message_template_count" => json!(total),
+            "message_template_limit" => json!(250),
+            "are_translations_complete" => json!(true),
+            _ => continue,
+        };
+        out.insert(field.to_string(), value);
+    }
+    Some(Value::Object(out))
+}
+
+fn with_summary(mut answer: Value, summary: Option<Value>) -> Value {
+    if let Some(s) = summary {
+        answer["summary"] = s;
+    }
+    answer
 }
 
 /// The template with only `fields` (and `id`, which Graph always adds).

@@ -334,6 +334,10 @@ pub fn router(state: AppState) -> Router {
         .route("/{version}/{number}/messages", post(cloud_api::messages))
         .route("/{version}/{media_id}", get(cloud_api::media_url))
         .route(
+            "/{version}/{waba}/message_templates",
+            get(cloud_api::message_templates),
+        )
+        .route(
             "/{version}/{number}/media",
             post(cloud_api::media).layer(DefaultBodyLimit::max(media::UPLOAD_BODY_LIMIT)),
         )

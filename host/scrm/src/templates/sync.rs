@@ -212,6 +212,34 @@ impl TemplateSync {
         .await
     }
 
+    /// Meta's own answer to `GET /{version}/{waba_id}/message_templates?{query}`,
+    /// asked with `tenant`'s access token at its endpoint: the drop-in endpoint's
+    /// pass-through, so a client sees exactly what Meta lists.
+    ///
+    /// # Errors
+    /// [`SyncError`]: Meta's refusal, no answer, no access token.
+    pub async fn list_from_meta(
+        &self,
+        tenant: &str,
+        waba_id: &str,
+        query: &[(String, String)],
+    ) -> Result<Vec<u8>, SyncError> {
+        let source = self.source(tenant, Some(waba_id)).await?;
+        let url = source.endpoint.url(&format!("{waba_id}/message_templates"));
+        let query: Vec<(&str, &str)> = query
+            .iter()
+            .filter(|(k, _)| k != "access_token")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.client
+            .get(&url, &query, &source.token)
+            .await
+            .map_err(|error| SyncError::Graph {
+                waba_id: waba_id.to_owned(),
+                error,
+            })
+    }
+
     /// The WABA, token and endpoint of `tenant`.
     async fn source(&self, tenant: &str, waba_id: Option<&str>) -> Result<Source, SyncError> {
         if let Some(w) = waba_id

@@ -24,9 +24,11 @@
 
 mod media;
 mod messages;
+mod templates;
 
 pub use media::{media, media_url};
 pub use messages::messages;
+pub use templates::message_templates;
 
 use super::AppState;
 use super::access::{self, Principal};
