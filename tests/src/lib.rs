@@ -16,6 +16,7 @@ pub mod flows;
 pub mod geocoding;
 pub mod graph;
 pub mod hubspot;
+pub mod jsclient;
 pub mod oauth;
 pub mod orders;
 pub mod polyglot;

@@ -43,7 +43,7 @@
 //! ```
 
 use crate::graph::Graph;
-use crate::proc::{Supervised, free_port, lock, retry_while_port_taken, root, run};
+use crate::proc::{Supervised, free_port, retry_while_port_taken, root};
 use crate::repo_root;
 use anyhow::{Context, Result, bail};
 use axum::extract::State;
@@ -195,37 +195,13 @@ pub fn install() -> Result<PathBuf> {
 
 fn install_now() -> Result<PathBuf> {
     let root = root()?;
-    let source = root.join("tests/prism");
-    let dir = root.join("target/prism");
-    let lock = lock(&dir.join("install.lock"))?;
-    let bin = dir.join("node_modules/.bin/prism");
-    let wanted = std::fs::read(source.join("package-lock.json"))
-        .with_context(|| format!("read {}/package-lock.json", source.display()))?;
-    let stamp = dir.join("installed-package-lock.json");
-    if bin.exists() && std::fs::read(&stamp).is_ok_and(|s| s == wanted) {
-        return Ok(bin);
-    }
-    let _ = std::fs::remove_file(&stamp);
-    for file in ["package.json", "package-lock.json"] {
-        std::fs::copy(source.join(file), dir.join(file))
-            .with_context(|| format!("copy {file} to {}", dir.display()))?;
-    }
-    let started = Instant::now();
-    run(Command::new("npm").current_dir(&dir).args([
-        "ci",
-        "--no-audit",
-        "--no-fund",
-        "--prefer-offline",
-    ]))
-    .context("install prism with npm ci (is Node.js installed?)")?;
-    std::fs::write(&stamp, &wanted).with_context(|| format!("write {}", stamp.display()))?;
-    eprintln!(
-        "installed prism into {} in {:.1} s",
-        dir.display(),
-        started.elapsed().as_secs_f64()
-    );
-    drop(lock);
-    Ok(bin)
+    let dir = crate::proc::npm_project(
+        &root.join("tests/prism"),
+        &root.join("target/prism"),
+        "node_modules/.bin/prism",
+    )
+    .context("install prism (is Node.js installed?)")?;
+    Ok(dir.join("node_modules/.bin/prism"))
 }
 
 /// A running `prism proxy --errors` process; killed when dropped, and by a

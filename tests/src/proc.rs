@@ -80,6 +80,45 @@ pub fn run(cmd: &mut Command) -> Result<Vec<u8>> {
     Ok(output.stdout)
 }
 
+/// The npm project `source` (its `package.json` and committed `package-lock.json`)
+/// installed with `npm ci` into `dir`, once: it is kept while
+/// `dir/installed-package-lock.json` equals the lock file and `dir/{probe}` exists.
+/// Test binaries that start at once take turns on `dir/install.lock`.
+///
+/// # Errors
+/// When npm is missing or `npm ci` fails (the message holds npm's output).
+pub fn npm_project(source: &Path, dir: &Path, probe: &str) -> Result<PathBuf> {
+    let lock = lock(&dir.join("install.lock"))?;
+    let wanted = std::fs::read(source.join("package-lock.json"))
+        .with_context(|| format!("read {}/package-lock.json", source.display()))?;
+    let stamp = dir.join("installed-package-lock.json");
+    if dir.join(probe).exists() && std::fs::read(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(dir.to_path_buf());
+    }
+    let _ = std::fs::remove_file(&stamp);
+    for file in ["package.json", "package-lock.json"] {
+        std::fs::copy(source.join(file), dir.join(file))
+            .with_context(|| format!("copy {file} to {}", dir.display()))?;
+    }
+    let started = std::time::Instant::now();
+    run(Command::new("npm").current_dir(dir).args([
+        "ci",
+        "--no-audit",
+        "--no-fund",
+        "--prefer-offline",
+    ]))
+    .with_context(|| format!("npm ci in {}", dir.display()))?;
+    std::fs::write(&stamp, &wanted).with_context(|| format!("write {}", stamp.display()))?;
+    eprintln!(
+        "installed {} into {} in {:.1} s",
+        source.display(),
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    drop(lock);
+    Ok(dir.to_path_buf())
+}
+
 /// A Python virtual environment at `venv` holding exactly `requirements` (pip,
 /// from PyPI), made once: it is kept while `venv/scrm-requirements.txt` equals the
 /// file and `venv/{probe}` exists. Test binaries that start at once take turns on

@@ -253,6 +253,24 @@ scrm_e2e::both_backends! {
     }
 
     #[tokio::test]
+    async fn a_javascript_client_from_npm_sends_through_scrm_unchanged() {
+        let s = setup().await;
+        // Straight to scrm: Node's fetch says `User-Agent: node`, which Meta's spec
+        // forbids (`name/x.y.z`) and Meta accepts; pywa's test checks the answers.
+        let args = [s.host.base.clone(), s.token.clone(), PN.into(), ALICE.into(), BOB.into()];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = scrm_e2e::jsclient::run("drop_in.mjs", &args).await.unwrap();
+        let sent = s.graph.sent_messages();
+        assert_eq!(sent.len(), 2, "{out}");
+        assert_eq!(out["text"]["messages"][0]["id"], sent[0].wamid.as_str(), "{out}");
+        assert_eq!(out["reaction"]["messages"][0]["id"], sent[1].wamid.as_str(), "{out}");
+        assert_eq!(sent[1].body["reaction"]["emoji"], "📦");
+        assert_eq!(out["outside_window"]["error"]["code"], 131047, "{out}");
+        assert_eq!(out["read"]["success"], true, "{out}");
+        s.upstream.assert_clean();
+    }
+
+    #[tokio::test]
     async fn what_pywa_would_not_send_gets_metas_codes_and_received_media_is_served() {
         let s = setup().await;
         let agent = token(&s.host, "agent").await;
