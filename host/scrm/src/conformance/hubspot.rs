@@ -29,9 +29,9 @@ impl LocalCrm for Hubspot {
         router(store)
     }
 
-    fn config(&self, url: &str, webhook_key: &str) -> Vec<(&'static str, Value)> {
-        // The reference connector reads the webhook key from a tenant secret.
-        let _ = webhook_key;
+    fn config(&self, url: &str, _webhook_key: &str) -> Vec<(&'static str, Value)> {
+        // The reference connector reads the webhook key from a tenant secret: the
+        // config names the secret, not the key.
         vec![
             ("base_url", json!(url)),
             ("webhook_url", json!(format!("{url}/webhook"))),
