@@ -436,6 +436,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_composite_request_is_all_or_none() {
+        let mut s = Store::new(&Salesforce);
+        let request = json!({"allOrNone": true, "compositeRequest": [
+            {"method": "PATCH", "referenceId": "refContact", "body": {"LastName": "Lee"},
+             "url": format!("{BASE}/sobjects/Contact/{EXTERNAL_ID}/%2B393471234567")},
+            {"method": "GET", "referenceId": "refRead",
+             "url": format!("{BASE}/sobjects/Contact/@{{refContact.id}}?fields=Id,{EXTERNAL_ID}")},
+        ]});
+        let (status, answer) = composite(&mut s, &request);
+        assert_eq!(status, 200);
+        let read = &answer["compositeResponse"][1];
+        assert_eq!(read["httpStatusCode"], 200);
+        assert_eq!(read["body"][EXTERNAL_ID], "+393471234567");
+        let failing = json!({"allOrNone": true, "compositeRequest": [
+            {"method": "POST", "referenceId": "refTask", "body": {"WhoId": read["body"]["Id"]},
+             "url": format!("{BASE}/sobjects/Task")},
+            {"method": "PATCH", "referenceId": "refGone", "body": {"LastName": "X"},
+             "url": format!("{BASE}/sobjects/Contact/003000000000000AAA")},
+        ]});
+        let (_, answer) = composite(&mut s, &failing);
+        assert_eq!(answer["compositeResponse"][1]["httpStatusCode"], 404);
+        assert_eq!(
+            answer["compositeResponse"][1]["body"][0]["errorCode"],
+            "NOT_FOUND"
+        );
+        assert!(s.of("notes").is_empty(), "the Task was rolled back");
+    }
+
+    #[test]
     fn soql_literals_are_unescaped_in_order() {
         assert_eq!(
             literals(r"Id IN ('003A', 'it\'s') AND x = 'a\\b'"),

@@ -356,6 +356,49 @@ fn search(s: &Store, kind: &str, q: &[(String, String)], fields: &[String]) -> R
 mod tests {
     use super::*;
 
+    fn encoded(v: &Value) -> String {
+        base64::engine::general_purpose::URL_SAFE.encode(v.to_string())
+    }
+
+    #[test]
+    fn a_search_filters_orders_and_limits_with_the_fields_asked_for() {
+        let mut s = Store::new(&Tryton);
+        for (i, phone) in ["+1", "+2", "+3"].iter().enumerate() {
+            s.add(
+                "contacts",
+                Tryton.contact("A", "B", phone, ""),
+                1_000 - i as i64,
+            );
+        }
+        let q = vec![
+            (
+                "d".to_string(),
+                encoded(&json!([["write_date", "=", null]])),
+            ),
+            (
+                "o".to_string(),
+                encoded(&json!([["create_date", "ASC"], ["id", "ASC"]])),
+            ),
+            ("s".to_string(), "2".to_string()),
+        ];
+        let fields = [
+            "name".to_string(),
+            "contact_mechanisms.value_compact".to_string(),
+        ];
+        let resp = search(&s, "contacts", &q, &fields);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = rt
+            .block_on(axum::body::to_bytes(resp.into_body(), usize::MAX))
+            .unwrap();
+        let rows: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(rows[0]["id"], 3);
+        assert_eq!(rows[1]["id"], 2);
+        assert_eq!(rows.as_array().unwrap().len(), 2);
+        assert_eq!(rows[0]["contact_mechanisms"][0]["value_compact"], "+3");
+    }
+
     #[test]
     fn like_patterns_match_as_sql_does() {
         assert!(like(

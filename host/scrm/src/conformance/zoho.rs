@@ -324,6 +324,51 @@ fn add_note(s: &mut Store, body: &Value) -> Response {
 mod tests {
     use super::*;
 
+    fn body(resp: Response) -> Value {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = rt
+            .block_on(axum::body::to_bytes(resp.into_body(), usize::MAX))
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap_or_default()
+    }
+
+    #[test]
+    fn an_upsert_updates_the_contact_with_that_mobile_and_inserts_only_with_a_last_name() {
+        let mut s = Store::new(&Zoho);
+        let known = s.add("contacts", Zoho.contact("A", "Lee", "+1", ""), 1_000);
+        let update = json!({"data": [{"Mobile": "+1", "First_Name": "B"}],
+                            "duplicate_check_fields": ["Mobile"]});
+        let r = body(upsert(&mut s, &update));
+        assert_eq!(r["data"][0]["action"], "update");
+        assert_eq!(r["data"][0]["details"]["id"], json!(known));
+        let nameless = json!({"data": [{"Mobile": "+2"}], "duplicate_check_fields": ["Mobile"]});
+        let r = upsert(&mut s, &nameless);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(body(r)["data"][0]["code"], "MANDATORY_NOT_FOUND");
+        assert_eq!(s.of("contacts").len(), 1);
+    }
+
+    #[test]
+    fn a_list_since_a_second_holds_only_later_changes_and_none_is_304() {
+        let mut s = Store::new(&Zoho);
+        s.add("contacts", Zoho.contact("A", "Old", "+1", ""), 10_000);
+        let new = s.add("contacts", Zoho.contact("B", "New", "+2", ""), 11_500);
+        let mut headers = HeaderMap::new();
+        let since = |ims: &str, headers: &mut HeaderMap| {
+            headers.insert("if-modified-since", ims.parse().unwrap());
+        };
+        since("1970-01-01T05:30:10+05:30", &mut headers);
+        let q = vec![("fields".to_string(), "Last_Name,Modified_Time".to_string())];
+        let r = body(list(&s, &q, &headers));
+        assert_eq!(r["data"].as_array().unwrap().len(), 1);
+        assert_eq!(r["data"][0]["id"], json!(new));
+        assert_eq!(r["data"][0]["Modified_Time"], "1970-01-01T05:30:11+05:30");
+        since("1970-01-01T00:00:11Z", &mut headers);
+        assert_eq!(list(&s, &q, &headers).status(), StatusCode::NOT_MODIFIED);
+    }
+
     #[test]
     fn datetimes_have_whole_seconds_and_the_orgs_offset() {
         assert_eq!(datetime(1_602_651_703_999), "2020-10-14T10:31:43+05:30");
