@@ -9,8 +9,9 @@
 //! [`Options::crm`]). Every fed input runs twice, on two runners that share
 //! nothing (fresh instances, each its own empty key-value store), in the same
 //! order: the second pass is the determinism check, and key-value state a plugin
-//! keeps is the same at each step of both. Each [`Check`] passes or fails with the inputs that
-//! broke it named; the [`Report`] closes with what the calls used against the limits.
+//! keeps is the same at each step of both. Each [`Check`] passes or fails with the
+//! inputs that broke it named; the [`Report`] closes with what the calls used
+//! against the limits.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
