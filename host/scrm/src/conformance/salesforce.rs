@@ -26,7 +26,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 use sha2::Digest as _;
 
-/// The API's path prefix.
+/// The API's path prefix (of the default version; any version is served).
 const BASE: &str = "/services/data/v62.0";
 /// The connector's upsert key on Contact (its default `external_id_field`).
 const EXTERNAL_ID: &str = "WhatsApp_Number__c";
@@ -209,7 +209,7 @@ async fn handle(
     }
     let body: Value = serde_json::from_slice(&body).unwrap_or_default();
     let mut s = lock(&store);
-    let (status, answer) = match (&method, path.strip_prefix(BASE)) {
+    let (status, answer) = match (&method, api_path(&path)) {
         (&Method::POST, Some("/composite")) => composite(&mut s, &body),
         (&Method::GET, Some("/query")) => {
             let q = local::query(&uri);
@@ -222,6 +222,12 @@ async fn handle(
         return local::json(204, Value::Null);
     }
     local::json(status, answer)
+}
+
+/// What follows `/services/data/v{version}` in `path`, whatever the version.
+fn api_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/services/data/v")?;
+    rest.find('/').map(|i| &rest[i..])
 }
 
 /// A composite request, all or none.
@@ -268,8 +274,7 @@ fn composite(s: &mut Store, body: &Value) -> (u16, Value) {
 /// One subrequest of a composite request.
 fn subrequest(s: &mut Store, method: &str, url: &str, body: &Value) -> (u16, Value) {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
-    let segments: Vec<&str> = path
-        .strip_prefix(BASE)
+    let segments: Vec<&str> = api_path(path)
         .and_then(|p| p.strip_prefix("/sobjects/"))
         .unwrap_or_default()
         .split('/')
@@ -462,6 +467,16 @@ mod tests {
             "NOT_FOUND"
         );
         assert!(s.of("notes").is_empty(), "the Task was rolled back");
+    }
+
+    #[test]
+    fn every_api_version_is_served() {
+        assert_eq!(
+            api_path("/services/data/v62.0/composite"),
+            Some("/composite")
+        );
+        assert_eq!(api_path("/services/data/v59.0/query"), Some("/query"));
+        assert_eq!(api_path("/services/apexrest/x"), None);
     }
 
     #[test]

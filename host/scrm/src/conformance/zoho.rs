@@ -158,7 +158,9 @@ async fn handle(
     let body: Value = serde_json::from_slice(&body).unwrap_or_default();
     let q = local::query(&uri);
     let mut s = lock(&store);
-    let segments: Vec<&str> = path.trim_start_matches("/crm/v8/").split('/').collect();
+    // Any API version (`api_version` in the connector's config) is served.
+    let api = path.strip_prefix("/crm/").and_then(|p| p.split_once('/'));
+    let segments: Vec<&str> = api.map_or("", |(_, rest)| rest).split('/').collect();
     let mut resp = match (&method, segments.as_slice()) {
         (&Method::POST, ["Contacts", "upsert"]) => upsert(&mut s, &body),
         (&Method::PUT, ["Contacts", id]) => update(&mut s, id, &body),
