@@ -2,7 +2,7 @@
 //! check and a closing count. Argument handling and printing only: the checks are
 //! [`crate::conformance`].
 
-use crate::conformance::{self, Options, Report, TestError};
+use crate::conformance::{self, Flavour, Options, Report, TestError};
 use crate::runner::units::{bytes, thousands};
 use crate::runner::{RunError, RunSpec, default_cache_dir};
 use anyhow::{Context, anyhow, bail};
@@ -27,6 +27,11 @@ pub struct TestArgs {
     /// built-in examples' in the message checks.
     #[arg(long)]
     pub(crate) fixtures: Option<PathBuf>,
+    /// The CRM API the local CRM of a connector's checks speaks: hubspot, zoho,
+    /// salesforce or tryton [default: the one the component's file name names,
+    /// else hubspot].
+    #[arg(long)]
+    pub(crate) crm: Option<String>,
     /// CPU deadline per call, in ms [default: the host's, 200].
     #[arg(long)]
     pub(crate) deadline_ms: Option<u64>,
@@ -75,6 +80,7 @@ pub async fn test(args: TestArgs) -> anyhow::Result<()> {
             .transpose()
             .map_err(|e| anyhow!("--world: {e}"))?,
         fixtures: fixtures(args.fixtures.as_ref())?,
+        crm: flavour(args.crm.as_deref(), &name)?,
     };
     let config = args.config.as_ref().map(|c| c.display().to_string());
     let report = tokio::task::spawn_blocking(move || conformance::test(spec, &options))
@@ -107,6 +113,15 @@ pub async fn test(args: TestArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The local CRM's flavour: `--crm`, else the one the component's name makes
+/// obvious (`zoho_connector.wasm`), else HubSpot's.
+fn flavour(crm: Option<&str>, name: &str) -> anyhow::Result<Flavour> {
+    match crm {
+        Some(c) => c.parse().map_err(|e| anyhow!("--crm: {e}")),
+        None => Ok(Flavour::from_name(name).unwrap_or_default()),
+    }
 }
 
 /// The webhook payloads of `dir`, by path, in name order.
@@ -148,6 +163,9 @@ fn print_report(report: &Report) {
         l.memory_mib,
         l.output_kib
     );
+    if let Some(crm) = report.crm {
+        println!("local CRM: {crm} (--crm {crm})");
+    }
     for c in &report.checks {
         let mark = if c.passed { "PASS" } else { "FAIL" };
         println!("{mark} {}: {}", c.name, c.detail);
@@ -165,6 +183,7 @@ fn json_report(file: &str, report: &Report) -> serde_json::Value {
             "deadline_ms": l.deadline_ms, "fuel": l.fuel,
             "memory": (l.memory_mib as u64) << 20, "output": (l.output_kib as u64) << 10,
         },
+        "crm": report.crm.map(Flavour::as_str),
         "checks": report.checks,
         "most_used": report.headroom.map(|h| json!({
             "calls": h.calls,

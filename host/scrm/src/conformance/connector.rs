@@ -1,36 +1,35 @@
-//! The connector's checks, against a local CRM that speaks HubSpot's API
-//! ([`super::hubspot`]; the first contract the suite knows): the connector is
-//! pointed at it through its configuration (`base_url`, `webhook_url` and
-//! `webhook_secret`, the keys of the reference connector, set over the caller's
-//! config) and an HTTP policy that allows exactly that address, with a credential
-//! the host adds. It must create a contact, update it by id, find one by phone
-//! instead of creating a second, read contacts back, pull every change once with
-//! its cursor, parse a signed webhook and refuse a forged one, write a retried note
-//! once, let the host add the credentials, and map the CRM's errors to the
-//! contract's variants.
+//! The connector's checks, the same for every CRM: they run against a local CRM
+//! of the chosen [`Flavour`] (`scrm plugin test --crm`; see [`super::local`]),
+//! which speaks that CRM's wire format. The connector is pointed at it through its
+//! configuration (the reference connector's keys for that CRM, set over the
+//! caller's config) and an HTTP policy that allows exactly that address, with a
+//! credential the host adds in that CRM's scheme. It must create a contact, update
+//! it by id, find one by phone instead of creating a second, read contacts back,
+//! pull every change once with its cursor, parse a genuine webhook and refuse a
+//! forged one (or, for a CRM that sends none, answer `invalid`), write a retried
+//! note once, let the host add the credentials, and map the CRM's errors (in its
+//! own error shape) to the contract's variants.
 
-use super::hubspot::{self, Crm};
+use super::local::{self, Flavour, LocalCrm, Shared, Store};
 use super::{Check, TestError};
 use crate::runner::{Outcome, RunError, RunSpec, Runner};
-use base64::Engine as _;
-use hmac::Mac as _;
 use scrm_engine::crm::{CrmRecord, WriteKey};
 use serde_json::{Map, Value, json};
 use std::sync::{Arc, Mutex};
 
 /// The tenant secret the connector's credential is read from.
 const TOKEN_SECRET: &str = "conformance_token";
-/// Its value: what the CRM must see in `authorization`.
+/// Its value: what the CRM must see in `authorization`, after the flavour's prefix.
 const TOKEN: &str = "conformance-token-5b1f";
-/// The tenant secret webhooks are signed with.
-const WEBHOOK_SECRET: &str = "conformance_webhook_secret";
-/// Its value.
+/// The tenant secret webhooks are signed with (HubSpot's connector reads it).
+pub(super) const WEBHOOK_SECRET: &str = "conformance_webhook_secret";
+/// Its value; connectors that take the key in their config get it there.
 const WEBHOOK_KEY: &str = "conformance-webhook-key-9c2e";
 
 /// The local CRM of a run and where it listens; it stops when dropped.
 #[derive(Debug)]
 pub(super) struct Local {
-    crm: Arc<Mutex<Crm>>,
+    store: Shared,
     url: String,
     server: tokio::task::AbortHandle,
 }
@@ -41,14 +40,21 @@ impl Drop for Local {
     }
 }
 
-/// Starts the local CRM and points `spec` at it: its config, HTTP policy and
-/// secrets.
+impl Local {
+    fn crm(&self) -> &'static dyn LocalCrm {
+        lock(self).crm
+    }
+}
+
+/// Starts the local CRM of `flavour` and points `spec` at it: its config, HTTP
+/// policy and secrets.
 ///
 /// # Errors
 /// [`TestError::Fixtures`] when the config is neither a JSON object nor a TOML
 /// table, or the CRM cannot listen (no tokio runtime, no port).
-pub(super) fn prepare(mut spec: RunSpec) -> Result<(RunSpec, Local), TestError> {
-    let crm = Arc::new(Mutex::new(Crm::default()));
+pub(super) fn prepare(mut spec: RunSpec, flavour: Flavour) -> Result<(RunSpec, Local), TestError> {
+    let crm = flavour.local();
+    let store = Arc::new(Mutex::new(Store::new(crm)));
     let listener = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|e| TestError::Fixtures(format!("the local CRM cannot listen: {e}")))?;
@@ -57,7 +63,7 @@ pub(super) fn prepare(mut spec: RunSpec) -> Result<(RunSpec, Local), TestError> 
         .map_err(|e| TestError::Fixtures(format!("the local CRM cannot listen: {e}")))?;
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|e| TestError::Fixtures(format!("the local CRM needs a runtime: {e}")))?;
-    let app = hubspot::router(crm.clone());
+    let app = crm.router(store.clone());
     let server = runtime
         .spawn(async move {
             if let Ok(l) = tokio::net::TcpListener::from_std(listener) {
@@ -66,14 +72,14 @@ pub(super) fn prepare(mut spec: RunSpec) -> Result<(RunSpec, Local), TestError> 
         })
         .abort_handle();
     let url = format!("http://{addr}");
-    spec.config = pointed(&spec.config, &url)?;
+    spec.config = pointed(&spec.config, &crm.config(&url, WEBHOOK_KEY))?;
     spec.http = json!({
         "allow": ["127.0.0.1"],
         "allow_private": [addr.to_string()],
         "max_requests": 64,
         "secrets": [WEBHOOK_SECRET],
         "credentials": [{"host": "127.0.0.1", "header": "authorization",
-                         "secret": TOKEN_SECRET, "prefix": "Bearer "}],
+                         "secret": TOKEN_SECRET, "prefix": crm.auth_prefix()}],
     });
     spec.secrets = vec![
         (TOKEN_SECRET.into(), secrecy::SecretString::from(TOKEN)),
@@ -82,31 +88,34 @@ pub(super) fn prepare(mut spec: RunSpec) -> Result<(RunSpec, Local), TestError> 
             secrecy::SecretString::from(WEBHOOK_KEY),
         ),
     ];
-    Ok((spec, Local { crm, url, server }))
+    Ok((spec, Local { store, url, server }))
 }
 
-/// The caller's config (JSON object or TOML table) with the CRM's address, the
-/// webhook URL and the webhook secret's name set, as JSON.
-fn pointed(config: &[u8], url: &str) -> Result<Vec<u8>, TestError> {
+/// The caller's config (JSON object or TOML table) with the flavour's `keys` set
+/// (the CRM's address, how webhooks are checked), as JSON.
+fn pointed(config: &[u8], keys: &[(&'static str, Value)]) -> Result<Vec<u8>, TestError> {
     let text = std::str::from_utf8(config)
         .map_err(|_| TestError::Fixtures("the connector's config is not UTF-8".into()))?;
+    let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+    let bad = |e: &str| bad_config(e, &names);
     let mut table: Map<String, Value> = if text.trim().is_empty() {
         Map::new()
     } else if text.trim_start().starts_with('{') {
-        serde_json::from_str(text).map_err(|e| bad_config(&e.to_string()))?
+        serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?
     } else {
-        toml::from_str(text).map_err(|e| bad_config(&e.to_string()))?
+        toml::from_str(text).map_err(|e| bad(&e.to_string()))?
     };
-    table.insert("base_url".into(), json!(url));
-    table.insert("webhook_url".into(), json!(format!("{url}/webhook")));
-    table.insert("webhook_secret".into(), json!(WEBHOOK_SECRET));
-    serde_json::to_vec(&table).map_err(|e| bad_config(&e.to_string()))
+    for (k, v) in keys {
+        table.insert((*k).into(), v.clone());
+    }
+    serde_json::to_vec(&table).map_err(|e| bad(&e.to_string()))
 }
 
-fn bad_config(e: &str) -> TestError {
+fn bad_config(e: &str, keys: &[&str]) -> TestError {
     TestError::Fixtures(format!(
-        "the connector's config is neither a JSON object nor a TOML table ({}); the checks set its base_url, webhook_url and webhook_secret",
-        super::messages::short(e)
+        "the connector's config is neither a JSON object nor a TOML table ({}); the checks set its {}",
+        super::messages::short(e),
+        keys.join(", ")
     ))
 }
 
@@ -136,7 +145,15 @@ pub(super) fn checks(
         && f.code == "crm_invalid"
         && f.message.to_lowercase().contains("config")
     {
-        return Err(RunError::Config(crate::runner::one_line(&f.message)).into());
+        let crm = local.crm();
+        let keys: Vec<&str> = crm.config("", "").iter().map(|(k, _)| *k).collect();
+        return Err(RunError::Config(format!(
+            "{}; the checks set its {} for the local {} CRM (another CRM's connector: --crm)",
+            crate::runner::one_line(&f.message),
+            keys.join(", "),
+            crm.flavour()
+        ))
+        .into());
     }
     checks.push(update(runner, local, created.as_deref(), &mut calls));
     let seeded = seed(local);
@@ -159,8 +176,8 @@ fn failed(o: &Outcome) -> String {
     }
 }
 
-fn lock(local: &Local) -> std::sync::MutexGuard<'_, Crm> {
-    local.crm.lock().unwrap_or_else(|p| p.into_inner())
+fn lock(local: &Local) -> std::sync::MutexGuard<'_, Store> {
+    local::lock(&local.store)
 }
 
 /// The contact whose properties hold `phone`, by id.
@@ -251,12 +268,17 @@ fn update(runner: &mut Runner, local: &Local, id: Option<&str>, calls: &mut Vec<
 /// Contacts already in the CRM, changed a minute ago and before; their ids.
 fn seed(local: &Local) -> Vec<String> {
     let now = scrm_store::now_ms();
-    let mut crm = lock(local);
+    let mut store = lock(local);
+    let crm = store.crm;
     (0..5)
         .map(|i| {
-            let props = json!({"firstname": format!("Seed{i}"), "lastname": "Lee",
-                               "phone": format!("+1650555020{i}"), "email": format!("seed{i}@example.com")});
-            crm.add("contacts", props.as_object().cloned().unwrap_or_default(), now - 60_000 + i * 1_000)
+            let props = crm.contact(
+                &format!("Seed{i}"),
+                "Lee",
+                &format!("+1650555020{i}"),
+                &format!("seed{i}@example.com"),
+            );
+            store.add("contacts", props, now - 60_000 + i * 1_000)
         })
         .collect()
 }
@@ -382,11 +404,8 @@ fn pull(runner: &mut Runner, local: &Local, seeded: &[String], calls: &mut Vec<O
         );
     }
     let changed = &seeded[2];
-    let props = json!({"lastname": "Changed"})
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    lock(local).touch(changed, &props, scrm_store::now_ms() - 30_000);
+    let (props, at) = local.crm().change(scrm_store::now_ms());
+    lock(local).touch(changed, &props, at);
     match pull_all(runner, &cursor, calls) {
         Ok((ids, _))
             if ids.contains(changed) && !ids.iter().any(|i| i != changed && seeded.contains(i)) =>
@@ -407,51 +426,37 @@ fn pull(runner: &mut Runner, local: &Local, seeded: &[String], calls: &mut Vec<O
     }
 }
 
-/// HubSpot's v3 signature of a delivery to `url`.
-fn sign(url: &str, body: &[u8], timestamp: &str, key: &str) -> String {
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
-    mac.update(b"POST");
-    mac.update(url.as_bytes());
-    mac.update(body);
-    mac.update(timestamp.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-fn webhook(runner: &mut Runner, local: &Local, seeded: &str, calls: &mut Vec<Outcome>) -> Check {
-    let name = "connector webhook";
-    let now = scrm_store::now_ms();
-    let body =
-        json!([{"eventId": 1, "subscriptionId": 2, "portalId": 3, "appId": 4, "occurredAt": now,
-        "subscriptionType": "contact.propertyChange", "attemptNumber": 0,
-        "objectId": seeded.parse::<u64>().unwrap_or(0), "propertyName": "phone",
-        "propertyValue": "+16505550299", "changeSource": "CRM_UI"}])
-        .to_string();
-    let ts = now.to_string();
-    let url = format!("{}/webhook", local.url);
-    let headers = |signature: String| {
-        vec![
-            ("content-type".to_string(), "application/json".to_string()),
-            ("x-hubspot-signature-v3".to_string(), signature),
-            ("x-hubspot-request-timestamp".to_string(), ts.clone()),
-        ]
-    };
-    let signed = headers(sign(&url, body.as_bytes(), &ts, WEBHOOK_KEY));
-    let o = runner.call_connector("parse-webhook", "a signed contact change".into(), |h, b| {
-        h.parse_crm_webhook(b, &signed, body.as_bytes())
-    });
-    let ids: Vec<String> = o
-        .result
+/// The ids of the records an answer holds.
+fn record_ids(o: &Outcome) -> Vec<String> {
+    o.result
         .as_ref()
         .ok()
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|r| r["id"].as_str().map(str::to_owned))
-        .collect();
-    let forged = headers(sign(&url, body.as_bytes(), &ts, "not-the-key"));
+        .collect()
+}
+
+fn webhook(runner: &mut Runner, local: &Local, seeded: &str, calls: &mut Vec<Outcome>) -> Check {
+    let name = "connector webhook";
+    let url = format!("{}/webhook", local.url);
+    let contact = lock(local).get("contacts", seeded).cloned();
+    let crm = local.crm();
+    let deliveries = contact.and_then(|c| {
+        let signed = crm.webhook(&url, &c, WEBHOOK_KEY)?;
+        let forged = crm.webhook(&url, &c, "not-the-key")?;
+        Some((signed, forged))
+    });
+    let Some(((headers, body), (forged_headers, forged_body))) = deliveries else {
+        return not_offered(runner, crm.flavour(), calls);
+    };
+    let o = runner.call_connector("parse-webhook", "a signed contact change".into(), |h, b| {
+        h.parse_crm_webhook(b, &headers, &body)
+    });
+    let ids = record_ids(&o);
     let f = runner.call_connector("parse-webhook", "a forged contact change".into(), |h, b| {
-        h.parse_crm_webhook(b, &forged, body.as_bytes())
+        h.parse_crm_webhook(b, &forged_headers, &forged_body)
     });
     let refused = f.result.as_ref().err().map(|e| e.code.clone());
     let check = if o.result.is_err() {
@@ -481,6 +486,37 @@ fn webhook(runner: &mut Runner, local: &Local, seeded: &str, calls: &mut Vec<Out
         )
     };
     calls.extend([o, f]);
+    check
+}
+
+/// The webhook check of a CRM that sends none: the connector must refuse a
+/// delivery as `invalid` (the contract has no "unsupported" case), not make
+/// records up.
+fn not_offered(runner: &mut Runner, flavour: Flavour, calls: &mut Vec<Outcome>) -> Check {
+    let name = "connector webhook";
+    let headers = vec![("content-type".to_string(), "application/json".to_string())];
+    let o = runner.call_connector(
+        "parse-webhook",
+        "a delivery the CRM never sends".into(),
+        |h, b| h.parse_crm_webhook(b, &headers, b"{}"),
+    );
+    let check = match &o.result {
+        Err(f) if f.code == "crm_invalid" => Check::pass(
+            name,
+            format!(
+                "not offered by this CRM: {flavour} sends no webhooks, and parse-webhook refuses a delivery as invalid ({})",
+                super::messages::short(f.message.trim_start_matches("invalid: "))
+            ),
+        ),
+        _ => Check::fail(
+            name,
+            format!(
+                "{flavour} sends no webhooks, so parse-webhook must answer invalid; it answered {}",
+                failed(&o)
+            ),
+        ),
+    };
+    calls.push(o);
     check
 }
 
@@ -546,7 +582,7 @@ fn retry(runner: &mut Runner, local: &Local, contact_id: &str, calls: &mut Vec<O
 
 fn credentials(local: &Local) -> Check {
     let crm = lock(local);
-    let expected = format!("Bearer {TOKEN}");
+    let expected = format!("{}{TOKEN}", crm.crm.auth_prefix());
     let wrong = crm.auth.iter().filter(|a| **a != expected).count();
     let unauthenticated = crm.requests.len().saturating_sub(crm.auth.len());
     if crm.requests.is_empty() || wrong > 0 || unauthenticated > 0 {
@@ -580,11 +616,7 @@ fn errors(runner: &mut Runner, local: &Local, calls: &mut Vec<Outcome>) -> Check
     ];
     let mut problems = Vec::new();
     for (status, retry_after, code) in cases {
-        let extra = retry_after
-            .map(|s| ("retry-after", s.to_string()))
-            .into_iter()
-            .collect();
-        lock(local).fail_next = Some((status, extra));
+        lock(local).fail_next = Some((status, retry_after.map(str::to_owned)));
         let record = contact(None, "Ada Error", "+16505550109");
         let o = runner.call_connector(
             "push-contact",
@@ -609,26 +641,48 @@ fn errors(runner: &mut Runner, local: &Local, calls: &mut Vec<Outcome>) -> Check
 mod tests {
     use super::*;
 
+    fn keys(flavour: Flavour, url: &str) -> Vec<(&'static str, Value)> {
+        flavour.local().config(url, WEBHOOK_KEY)
+    }
+
     #[test]
     fn the_config_is_pointed_at_the_local_crm_whatever_its_format() {
+        let hub = |url| keys(Flavour::Hubspot, url);
         let toml = pointed(
             b"page_size = 50\nbase_url = \"https://api.hubapi.com\"\n",
-            "http://127.0.0.1:9",
+            &hub("http://127.0.0.1:9"),
         )
         .unwrap();
         let v: Value = serde_json::from_slice(&toml).unwrap();
         assert_eq!(v["base_url"], "http://127.0.0.1:9");
         assert_eq!(v["page_size"], 50);
         assert_eq!(v["webhook_secret"], WEBHOOK_SECRET);
-        let json = pointed(br#"{"owner_id": "7"}"#, "http://x").unwrap();
+        let json = pointed(br#"{"owner_id": "7"}"#, &hub("http://x")).unwrap();
         assert_eq!(
             serde_json::from_slice::<Value>(&json).unwrap()["owner_id"],
             "7"
         );
         assert_eq!(
-            serde_json::from_slice::<Value>(&pointed(b"", "http://x").unwrap()).unwrap()["base_url"],
+            serde_json::from_slice::<Value>(&pointed(b"", &hub("http://x")).unwrap()).unwrap()["base_url"],
             "http://x"
         );
-        assert!(pointed(b"[1", "http://x").is_err());
+        assert!(pointed(b"[1", &hub("http://x")).is_err());
+    }
+
+    #[test]
+    fn each_flavour_sets_only_its_own_connectors_keys() {
+        let set = |f| {
+            let raw = pointed(b"", &keys(f, "http://127.0.0.1:9")).unwrap();
+            let v: Map<String, Value> = serde_json::from_slice(&raw).unwrap();
+            let mut k: Vec<String> = v.keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(set(Flavour::Zoho), ["api_domain", "notification_token"]);
+        assert_eq!(
+            set(Flavour::Salesforce),
+            ["instance_url", "organization_id"]
+        );
+        assert_eq!(set(Flavour::Tryton), ["db", "url"]);
     }
 }

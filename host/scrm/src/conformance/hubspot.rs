@@ -4,94 +4,124 @@
 //! `GT`, `GTE`, `LT`, `LTE`, `HAS_PROPERTY`, `NOT_HAS_PROPERTY` filters, one sort,
 //! `limit` and `after` paging), with HubSpot's change times
 //! (`lastmodifieddate`, `hs_lastmodifieddate`), its 409 for a second contact with
-//! an email, and failures on demand (the next request answers a status of the
-//! check's choosing, e.g. 429 with `Retry-After`). It remembers the credentials it
-//! was sent, to show the host, not the plugin, added them.
+//! an email, its `{"status":"error","message","category"}` error bodies, and
+//! v3-signed webhooks (`X-HubSpot-Signature-v3`).
 
+use super::local::{self, Delivery, Flavour, LocalCrm, Object, Shared, arrive, lock};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use hmac::Mac as _;
 use serde_json::{Map, Value, json};
-use std::sync::{Arc, Mutex};
 
-/// One object of the CRM.
-#[derive(Debug, Clone)]
-pub(super) struct Object {
-    pub id: String,
-    pub kind: String,
-    pub props: Map<String, Value>,
-    pub modified: i64,
-}
+/// The HubSpot flavour.
+#[derive(Debug)]
+pub(super) struct Hubspot;
 
-impl Object {
-    fn json(&self) -> Value {
-        let at = iso(self.modified);
-        json!({"id": self.id, "properties": self.props, "createdAt": at, "updatedAt": at, "archived": false})
+impl LocalCrm for Hubspot {
+    fn flavour(&self) -> Flavour {
+        Flavour::Hubspot
+    }
+
+    fn router(&self, store: Shared) -> Router {
+        router(store)
+    }
+
+    fn config(&self, url: &str, _webhook_key: &str) -> Vec<(&'static str, Value)> {
+        // The reference connector reads the webhook key from a tenant secret: the
+        // config names the secret, not the key.
+        vec![
+            ("base_url", json!(url)),
+            ("webhook_url", json!(format!("{url}/webhook"))),
+            ("webhook_secret", json!(super::connector::WEBHOOK_SECRET)),
+        ]
+    }
+
+    fn auth_prefix(&self) -> &'static str {
+        "Bearer "
+    }
+
+    fn id(&self, _kind: &str, n: u64) -> String {
+        (1000 + n).to_string()
+    }
+
+    fn contact(&self, first: &str, last: &str, phone: &str, email: &str) -> Map<String, Value> {
+        let p = json!({"firstname": first, "lastname": last, "phone": phone, "email": email});
+        p.as_object().cloned().unwrap_or_default()
+    }
+
+    fn change(&self, now: i64) -> (Map<String, Value>, i64) {
+        // HubSpot's search index lags behind its writes; the reference connector
+        // reads a change once it settled, so the change is half a minute old.
+        let p = json!({"lastname": "Changed"});
+        (p.as_object().cloned().unwrap_or_default(), now - 30_000)
+    }
+
+    fn webhook(&self, url: &str, contact: &Object, key: &str) -> Option<Delivery> {
+        let now = scrm_store::now_ms();
+        let body = json!([{"eventId": 1, "subscriptionId": 2, "portalId": 3, "appId": 4,
+            "occurredAt": now, "subscriptionType": "contact.propertyChange", "attemptNumber": 0,
+            "objectId": contact.id.parse::<u64>().unwrap_or(0), "propertyName": "phone",
+            "propertyValue": "+16505550299", "changeSource": "CRM_UI"}])
+        .to_string();
+        let ts = now.to_string();
+        let headers = vec![
+            ("content-type".to_string(), "application/json".to_string()),
+            (
+                "x-hubspot-signature-v3".to_string(),
+                sign(url, body.as_bytes(), &ts, key),
+            ),
+            ("x-hubspot-request-timestamp".to_string(), ts),
+        ];
+        Some((headers, body.into_bytes()))
+    }
+
+    fn failure(&self, status: u16) -> Response {
+        let category = match status {
+            401 => "INVALID_AUTHENTICATION",
+            403 => "MISSING_SCOPES",
+            400 => "VALIDATION_ERROR",
+            429 => "RATE_LIMITS",
+            _ => "INTERNAL_ERROR",
+        };
+        local::json(
+            status,
+            json!({"status": "error", "message": "failure on purpose", "category": category,
+                   "correlationId": "5b1f0c4e-0000-4000-8000-000000000000"}),
+        )
     }
 }
 
-/// The CRM's state, shared with the checks.
-#[derive(Debug, Default)]
-pub(super) struct Crm {
-    pub objects: Vec<Object>,
-    next_id: u64,
-    /// What the next request answers instead: status and headers.
-    pub fail_next: Option<(u16, Vec<(&'static str, String)>)>,
-    /// The `authorization` headers requests came with.
-    pub auth: Vec<String>,
-    /// Requests served, `METHOD /path`.
-    pub requests: Vec<String>,
+/// HubSpot's v3 signature of a delivery to `url`.
+fn sign(url: &str, body: &[u8], timestamp: &str, key: &str) -> String {
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
+    mac.update(b"POST");
+    mac.update(url.as_bytes());
+    mac.update(body);
+    mac.update(timestamp.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-impl Crm {
-    /// Adds an object of `kind` changed at `modified`; its id.
-    pub fn add(&mut self, kind: &str, mut props: Map<String, Value>, modified: i64) -> String {
-        self.next_id += 1;
-        let id = (1000 + self.next_id).to_string();
-        stamp(&mut props, modified);
-        props.insert("hs_object_id".into(), json!(id));
-        self.objects.push(Object {
-            id: id.clone(),
-            kind: kind.into(),
-            props,
-            modified,
-        });
-        id
-    }
-
-    /// Marks object `id` changed at `modified`, with `props` set.
-    pub fn touch(&mut self, id: &str, props: &Map<String, Value>, modified: i64) {
-        if let Some(o) = self.objects.iter_mut().find(|o| o.id == id) {
-            o.props.extend(props.clone());
-            o.modified = modified;
-            stamp(&mut o.props, modified);
-        }
-    }
-
-    /// The objects of `kind`.
-    pub fn of(&self, kind: &str) -> Vec<&Object> {
-        self.objects.iter().filter(|o| o.kind == kind).collect()
-    }
-}
-
-fn stamp(props: &mut Map<String, Value>, at: i64) {
+/// The properties of `o` as HubSpot answers them: with its id and change times.
+fn props(o: &Object) -> Map<String, Value> {
+    let mut props = o.props.clone();
     for key in ["lastmodifieddate", "hs_lastmodifieddate"] {
-        props.insert(key.into(), json!(iso(at)));
+        props.insert(key.into(), json!(local::iso(o.modified)));
     }
+    props.insert("hs_object_id".into(), json!(o.id));
+    props
 }
 
-/// Unix ms as HubSpot writes times: `2025-06-08T20:59:43.000Z`.
-pub(super) fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default()
+fn object_json(o: &Object) -> Value {
+    json!({"id": o.id, "properties": props(o), "createdAt": local::iso(o.created),
+           "updatedAt": local::iso(o.modified), "archived": false})
 }
-
-type Shared = Arc<Mutex<Crm>>;
 
 /// The CRM's routes over `crm`.
-pub(super) fn router(crm: Shared) -> Router {
+fn router(crm: Shared) -> Router {
     use axum::routing::{any, post};
     Router::new()
         .route("/crm/v3/objects/{kind}", post(create))
@@ -101,40 +131,16 @@ pub(super) fn router(crm: Shared) -> Router {
         .with_state(crm)
 }
 
-/// Notes the request; the failure it must answer, if one is due.
-fn arrive(crm: &Shared, method: &str, path: String, headers: &HeaderMap) -> Option<Response> {
-    let mut c = crm.lock().unwrap_or_else(|p| p.into_inner());
-    c.requests.push(format!("{method} {path}"));
-    if let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        c.auth.push(auth.to_string());
-    }
-    let (status, extra) = c.fail_next.take()?;
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = (
-        status,
-        axum::Json(
-            json!({"status": "error", "message": "failure on purpose", "category": "CONFORMANCE"}),
-        ),
-    )
-        .into_response();
-    for (name, value) in extra {
-        if let Ok(v) = value.parse() {
-            resp.headers_mut().insert(name, v);
-        }
-    }
-    Some(resp)
-}
-
 async fn create(
     State(crm): State<Shared>,
     Path(kind): Path<String>,
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(r) = arrive(&crm, "POST", format!("/{kind}"), &headers) {
+    if let Some(r) = arrive(&crm, "POST", &format!("/{kind}"), &headers) {
         return r;
     }
-    let mut c = crm.lock().unwrap_or_else(|p| p.into_inner());
+    let mut c = lock(&crm);
     let props = body["properties"].as_object().cloned().unwrap_or_default();
     let email = props
         .get("email")
@@ -155,7 +161,7 @@ async fn create(
             .into_response();
     }
     let id = c.add(&kind, props, scrm_store::now_ms());
-    let o = c.objects.iter().find(|o| o.id == id).map(Object::json);
+    let o = c.objects.iter().find(|o| o.id == id).map(object_json);
     (StatusCode::CREATED, axum::Json(o.unwrap_or_default())).into_response()
 }
 
@@ -166,10 +172,10 @@ async fn one(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = arrive(&crm, method.as_str(), format!("/{kind}/{id}"), &headers) {
+    if let Some(r) = arrive(&crm, method.as_str(), &format!("/{kind}/{id}"), &headers) {
         return r;
     }
-    let mut c = crm.lock().unwrap_or_else(|p| p.into_inner());
+    let mut c = lock(&crm);
     if !c.objects.iter().any(|o| o.id == id && o.kind == kind) {
         let message = format!("resource not found: {kind} {id}");
         return (
@@ -185,7 +191,7 @@ async fn one(
     } else if method != Method::GET {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
-    let o = c.objects.iter().find(|o| o.id == id).map(Object::json);
+    let o = c.objects.iter().find(|o| o.id == id).map(object_json);
     axum::Json(o.unwrap_or_default()).into_response()
 }
 
@@ -195,10 +201,10 @@ async fn batch_read(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(r) = arrive(&crm, "POST", format!("/{kind}/batch/read"), &headers) {
+    if let Some(r) = arrive(&crm, "POST", &format!("/{kind}/batch/read"), &headers) {
         return r;
     }
-    let c = crm.lock().unwrap_or_else(|p| p.into_inner());
+    let c = lock(&crm);
     let ids: Vec<&str> = body["inputs"]
         .as_array()
         .into_iter()
@@ -209,7 +215,7 @@ async fn batch_read(
         .of(&kind)
         .into_iter()
         .filter(|o| ids.contains(&o.id.as_str()))
-        .map(Object::json)
+        .map(object_json)
         .collect();
     axum::Json(json!({"status": "COMPLETE", "results": results})).into_response()
 }
@@ -220,10 +226,10 @@ async fn search(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(r) = arrive(&crm, "POST", format!("/{kind}/search"), &headers) {
+    if let Some(r) = arrive(&crm, "POST", &format!("/{kind}/search"), &headers) {
         return r;
     }
-    let c = crm.lock().unwrap_or_else(|p| p.into_inner());
+    let c = lock(&crm);
     let groups = body["filterGroups"].as_array().cloned().unwrap_or_default();
     let mut found: Vec<&Object> = c
         .of(&kind)
@@ -241,7 +247,7 @@ async fn search(
         .collect();
     if let Some(sort) = body["sorts"].get(0) {
         let prop = sort["propertyName"].as_str().unwrap_or("");
-        found.sort_by_key(|o| (number(o.props.get(prop)), o.id.parse::<u64>().unwrap_or(0)));
+        found.sort_by_key(|o| (number(props(o).get(prop)), o.id.parse::<u64>().unwrap_or(0)));
         if sort["direction"] == "DESCENDING" {
             found.reverse();
         }
@@ -256,7 +262,7 @@ async fn search(
         .iter()
         .skip(after)
         .take(limit)
-        .map(|o| o.json())
+        .map(|o| object_json(o))
         .collect();
     let mut answer = json!({"total": total, "results": page});
     if after + limit < total {
@@ -268,8 +274,8 @@ async fn search(
 /// Whether object `o` passes one search filter.
 fn passes(o: &Object, f: &Value) -> bool {
     let prop = f["propertyName"].as_str().unwrap_or("");
-    let have = o
-        .props
+    let props = props(o);
+    let have = props
         .get(prop)
         .filter(|v| !v.is_null() && v.as_str() != Some(""));
     let want = &f["value"];

@@ -5,11 +5,13 @@
 //! limits and capabilities, as `scrm plugin run` calls it — on inputs built into the
 //! binary ([`cases`]: Meta's webhook examples, the contract's other message types,
 //! hostile texts; `mapper`: CRM record shapes; `connector`: a local CRM that
-//! speaks the contract). Every input runs twice, on two runners that share nothing
-//! (fresh instances, each its own empty key-value store), in the same order: the
-//! second pass is the determinism check, and key-value state a plugin keeps is the
-//! same at each step of both. Each [`Check`] passes or fails with the inputs that
-//! broke it named; the [`Report`] closes with what the calls used against the limits.
+//! speaks HubSpot's, Zoho's, Salesforce's or Tryton's API, the [`Flavour`] of
+//! [`Options::crm`]). Every fed input runs twice, on two runners that share
+//! nothing (fresh instances, each its own empty key-value store), in the same
+//! order: the second pass is the determinism check, and key-value state a plugin
+//! keeps is the same at each step of both. Each [`Check`] passes or fails with the
+//! inputs that broke it named; the [`Report`] closes with what the calls used
+//! against the limits.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,11 +31,16 @@ mod classifier;
 mod connector;
 mod hubspot;
 mod limits;
+mod local;
 mod mapper;
 mod messages;
 mod responder;
+mod salesforce;
+mod tryton;
+mod zoho;
 
 pub use limits::Headroom;
+pub use local::Flavour;
 
 use crate::runner::{RunError, RunSpec, Runner};
 use scrm_engine::contract::{self, ComponentInfo, ContractError};
@@ -54,6 +61,8 @@ pub struct Options {
     pub world: Option<Slot>,
     /// More webhook payloads (name, bytes) whose messages join the message checks.
     pub fixtures: Vec<(String, Vec<u8>)>,
+    /// The CRM API the local CRM of a connector's checks speaks.
+    pub crm: Flavour,
 }
 
 /// One check and how it went.
@@ -114,6 +123,8 @@ pub struct Report {
     pub checks: Vec<Check>,
     /// What the calls used at most, when calls ran.
     pub headroom: Option<Headroom>,
+    /// The API of the local CRM a connector was checked against.
+    pub crm: Option<Flavour>,
 }
 
 impl Report {
@@ -191,6 +202,7 @@ pub fn test(spec: RunSpec, options: &Options) -> Result<Report, TestError> {
         limits: PluginLimits::default(),
         checks: Vec::new(),
         headroom: None,
+        crm: (info.slot == Slot::Connector).then_some(options.crm),
     };
     if info.slot == Slot::Connector && !options.fixtures.is_empty() {
         return Err(TestError::Fixtures(
@@ -199,7 +211,7 @@ pub fn test(spec: RunSpec, options: &Options) -> Result<Report, TestError> {
     }
     let (spec, local) = match info.slot {
         Slot::Connector => {
-            let (spec, local) = connector::prepare(spec)?;
+            let (spec, local) = connector::prepare(spec, options.crm)?;
             (spec, Some(local))
         }
         _ => (spec, None),
