@@ -259,10 +259,7 @@ async fn install(args: InstallArgs) -> anyhow::Result<()> {
         slot,
         config,
         name,
-        deadline_ms,
-        fuel,
-        memory_mib,
-        output_kib,
+        limits: limit_args,
         isolation,
         http,
         file,
@@ -274,17 +271,10 @@ async fn install(args: InstallArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{} is not JSON", p.display()))?,
         None => json!({}),
     };
-    let mut limits = serde_json::Map::new();
-    for (k, v) in [
-        ("deadline_ms", deadline_ms),
-        ("fuel", fuel),
-        ("memory_mib", memory_mib.map(u64::from)),
-        ("output_kib", output_kib.map(u64::from)),
-    ] {
-        if let Some(v) = v {
-            limits.insert(k.into(), json!(v));
-        }
-    }
+    let mut limits = match serde_json::to_value(limit_args.overrides())? {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
     if let Some(isolation) = isolation {
         limits.insert("isolation".into(), json!(isolation));
     }

@@ -8,9 +8,9 @@ use crate::runner::{
 };
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
+use scrm_engine::PluginLimits;
 use scrm_engine::contract::{self, ComponentInfo};
 use scrm_engine::usage::CallUsage;
-use scrm_engine::{LimitOverrides, PluginLimits};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -38,18 +38,8 @@ pub struct RunArgs {
     /// The binding's outbound HTTP policy, a JSON file as for `plugin install --http`.
     #[arg(long)]
     pub(crate) http: Option<PathBuf>,
-    /// CPU deadline per call, in ms [default: the host's, 200].
-    #[arg(long)]
-    pub(crate) deadline_ms: Option<u64>,
-    /// Instruction budget per call [default: the host's, 2,000,000,000].
-    #[arg(long)]
-    pub(crate) fuel: Option<u64>,
-    /// Memory cap per instance, in MiB [default: the host's, 64].
-    #[arg(long)]
-    pub(crate) memory_mib: Option<u32>,
-    /// Output cap per call, in KiB [default: the host's, 64].
-    #[arg(long)]
-    pub(crate) output_kib: Option<u32>,
+    #[command(flatten)]
+    pub(crate) limits: super::LimitArgs,
     /// The plugin's name (its key-value namespace) [default: the file name].
     #[arg(long)]
     pub(crate) name: Option<String>,
@@ -250,13 +240,7 @@ fn spec_of(args: &RunArgs) -> anyhow::Result<RunSpec> {
     if let Some(p) = &args.secrets {
         spec.secrets = secrets_file(p)?;
     }
-    spec.limits = LimitOverrides {
-        deadline_ms: args.deadline_ms,
-        fuel: args.fuel,
-        memory_mib: args.memory_mib,
-        output_kib: args.output_kib,
-        ..LimitOverrides::default()
-    };
+    spec.limits = args.limits.overrides();
     spec.region = args.region.clone();
     spec.cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     Ok(spec)

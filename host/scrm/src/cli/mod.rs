@@ -133,18 +133,8 @@ pub struct InstallArgs {
     /// A name for the component [default: the file name without extension].
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// CPU deadline per call for this binding, in ms [default: the host's].
-    #[arg(long)]
-    pub(crate) deadline_ms: Option<u64>,
-    /// Instruction budget per call for this binding [default: the host's].
-    #[arg(long)]
-    pub(crate) fuel: Option<u64>,
-    /// Memory cap per instance for this binding, in MiB [default: the host's].
-    #[arg(long)]
-    pub(crate) memory_mib: Option<u32>,
-    /// Output cap per call for this binding, in KiB [default: the host's].
-    #[arg(long)]
-    pub(crate) output_kib: Option<u32>,
+    #[command(flatten)]
+    pub(crate) limits: LimitArgs,
     /// `fresh` (a new instance per message, the default) or `warm` (instances kept
     /// and reused: for JavaScript and Python plugins; see docs/plugins.md).
     #[arg(long, value_parser = ["fresh", "warm"])]
@@ -156,6 +146,37 @@ pub struct InstallArgs {
     pub(crate) http: Option<PathBuf>,
     /// The component file (.wasm).
     pub(crate) file: PathBuf,
+}
+
+/// A plugin's limits per call, as `plugin install`, `plugin run` and `plugin test`
+/// take them; each defaults to the host's.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LimitArgs {
+    /// CPU deadline per call, in ms [default: the host's, 200].
+    #[arg(long)]
+    pub(crate) deadline_ms: Option<u64>,
+    /// Instruction budget per call [default: the host's, 2,000,000,000].
+    #[arg(long)]
+    pub(crate) fuel: Option<u64>,
+    /// Memory cap per instance, in MiB [default: the host's, 64].
+    #[arg(long)]
+    pub(crate) memory_mib: Option<u32>,
+    /// Output cap per call, in KiB [default: the host's, 64].
+    #[arg(long)]
+    pub(crate) output_kib: Option<u32>,
+}
+
+impl LimitArgs {
+    /// The limits given, over the host's.
+    pub(crate) fn overrides(&self) -> scrm_engine::LimitOverrides {
+        scrm_engine::LimitOverrides {
+            deadline_ms: self.deadline_ms,
+            fuel: self.fuel,
+            memory_mib: self.memory_mib,
+            output_kib: self.output_kib,
+            ..scrm_engine::LimitOverrides::default()
+        }
+    }
 }
 
 /// The admin API and the tenant a command acts on.

@@ -7,7 +7,7 @@ use crate::runner::units::{bytes, thousands};
 use crate::runner::{RunError, RunSpec, default_cache_dir};
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
-use scrm_engine::{LimitOverrides, Slot};
+use scrm_engine::Slot;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -32,18 +32,8 @@ pub struct TestArgs {
     /// else hubspot].
     #[arg(long)]
     pub(crate) crm: Option<String>,
-    /// CPU deadline per call, in ms [default: the host's, 200].
-    #[arg(long)]
-    pub(crate) deadline_ms: Option<u64>,
-    /// Instruction budget per call [default: the host's, 2,000,000,000].
-    #[arg(long)]
-    pub(crate) fuel: Option<u64>,
-    /// Memory cap per instance, in MiB [default: the host's, 64].
-    #[arg(long)]
-    pub(crate) memory_mib: Option<u32>,
-    /// Output cap per call, in KiB [default: the host's, 64].
-    #[arg(long)]
-    pub(crate) output_kib: Option<u32>,
+    #[command(flatten)]
+    pub(crate) limits: super::LimitArgs,
     /// Where compiled components are kept between runs [default:
     /// ~/.cache/scrm/compile-cache].
     #[arg(long, env = "SCRM_COMPILE_CACHE_DIR")]
@@ -64,13 +54,7 @@ pub async fn test(args: TestArgs) -> anyhow::Result<()> {
         spec.config =
             std::fs::read(p).with_context(|| format!("cannot read config {}", p.display()))?;
     }
-    spec.limits = LimitOverrides {
-        deadline_ms: args.deadline_ms,
-        fuel: args.fuel,
-        memory_mib: args.memory_mib,
-        output_kib: args.output_kib,
-        ..LimitOverrides::default()
-    };
+    spec.limits = args.limits.overrides();
     spec.cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let options = Options {
         world: args
