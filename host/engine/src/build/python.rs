@@ -299,3 +299,24 @@ fn write_typings(
             .arg(to),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(tool_scrm: &str) -> Result<Manifest, BuildError> {
+        let dir = tempfile::tempdir().unwrap();
+        let text =
+            format!("[project]\nname = \"p\"\n\n[tool.scrm]\nworld = \"connector\"\n{tool_scrm}");
+        std::fs::write(dir.path().join("pyproject.toml"), text).unwrap();
+        Manifest::read(dir.path())
+    }
+
+    #[test]
+    fn wasi_is_stubbed_unless_the_project_says_stub_wasi_false() {
+        assert!(manifest("").unwrap().stub_wasi);
+        assert!(!manifest("stub_wasi = false\n").unwrap().stub_wasi);
+        let e = manifest("stub_wasi = \"no\"\n").unwrap_err().to_string();
+        assert!(e.contains("stub_wasi"), "{e}");
+    }
+}
