@@ -1,14 +1,15 @@
-//! `scrm plugin new` in each language, followed as a user would: scaffold, run the
-//! project's own tests with the language's runner, build it with `scrm plugin build`,
-//! check it with `scrm plugin test` (every conformance check of its world passes),
-//! install the component with the project's sample config into a real host, send a
-//! webhook, and see the message tagged as the sample config says. Bad names and
-//! directories that are not empty are refused with exit code 1.
+//! `scrm plugin new` in each language and world, followed as a user would:
+//! scaffold, run the project's own tests with the language's runner, build it with
+//! `scrm plugin build`, check it with `scrm plugin test` (every conformance check of
+//! its world passes; a connector's against the local HubSpot-shaped CRM). A
+//! classifier or responder is then installed with the project's sample config into
+//! a real host, sent a webhook, and seen to tag the message as the sample config
+//! says. Bad names and directories that are not empty are refused with exit code 1.
 
 use scrm_e2e::fleet::scrm_binary;
 use scrm_e2e::*;
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn scrm(args: &[&str]) -> Output {
@@ -57,10 +58,8 @@ fn scaffold(world: &str, lang: &str) -> (tempfile::TempDir, std::path::PathBuf) 
 }
 
 /// Builds the project with `scrm plugin build` (tools shared with the other tests'
-/// builds) and checks, through a real host, that the sample config acts on a refund
-/// request — a classifier tags it, a responder tags and answers it — and on nothing
-/// else.
-async fn build_and_run(world: &str, lang: &str, dir: &Path, work: &str) {
+/// builds); the component's path.
+fn build(lang: &str, dir: &Path, work: &str) -> PathBuf {
     let work = repo_root().join("target/guests").join(work);
     let wasm = ok(
         &format!("{lang}: scrm plugin build"),
@@ -74,8 +73,23 @@ async fn build_and_run(world: &str, lang: &str, dir: &Path, work: &str) {
                 repo_root().join("target/guests/scaffold-rust"),
             ),
     );
-    let wasm = Path::new(wasm.trim());
-    passes_conformance(world, lang, wasm, &dir.join("config.toml"));
+    PathBuf::from(wasm.trim())
+}
+
+/// Builds the project and checks it as its world needs: every world passes the
+/// conformance suite; a classifier or responder is also installed
+/// ([`runs_in_a_host`]).
+async fn build_and_check(world: &str, lang: &str, dir: &Path, work: &str) {
+    let wasm = build(lang, dir, work);
+    passes_conformance(world, lang, &wasm, &dir.join("config.toml"));
+    if matches!(world, "classifier" | "responder") {
+        runs_in_a_host(world, lang, dir, &wasm).await;
+    }
+}
+
+/// Checks, through a real host, that the sample config acts on a refund request —
+/// a classifier tags it, a responder tags and answers it — and on nothing else.
+async fn runs_in_a_host(world: &str, lang: &str, dir: &Path, wasm: &Path) {
     let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
     let host = Host::start().await;
     host.tenant("acme", &["1001"], "IT").await;
@@ -146,7 +160,7 @@ fn passes_conformance(world: &str, lang: &str, wasm: &Path, config: &Path) {
     );
 }
 
-/// A Rust project: `cargo test`, then build and run.
+/// A Rust project: `cargo test`, then build and check.
 async fn rust(world: &str) {
     let (_tmp, dir) = scaffold(world, "rust");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -163,10 +177,10 @@ async fn rust(world: &str) {
             ),
     );
     assert!(out.contains("1 passed"), "{out}");
-    build_and_run(world, "rust", &dir, "rust-work").await;
+    build_and_check(world, "rust", &dir, "rust-work").await;
 }
 
-/// A JavaScript project: `npm install`, `npm test`, then build and run.
+/// A JavaScript project: `npm install`, `npm test`, then build and check.
 async fn javascript(world: &str) {
     let (_tmp, dir) = scaffold(world, "js");
     assert!(dir.join(format!("wit/{world}.wit")).is_file());
@@ -184,11 +198,11 @@ async fn javascript(world: &str) {
         Command::new("npm").current_dir(&dir).arg("test"),
     );
     assert!(out.contains("# pass 2"), "{out}");
-    build_and_run(world, "js", &dir, "js-work").await;
+    build_and_check(world, "js", &dir, "js-work").await;
 }
 
-/// A Python project: `python3 -m unittest`, then build and run; the build wrote the
-/// world's bindings for editors.
+/// A Python project: `python3 -m unittest`, then build and check; the build wrote
+/// the world's bindings for editors.
 async fn python(world: &str) {
     let (_tmp, dir) = scaffold(world, "python");
     assert!(dir.join(format!("wit/{world}.wit")).is_file());
@@ -203,7 +217,7 @@ async fn python(world: &str) {
         o.status.success() && report.contains("Ran 2 tests"),
         "{report}"
     );
-    build_and_run(world, "python", &dir, "py-work").await;
+    build_and_check(world, "python", &dir, "py-work").await;
     let exports =
         std::fs::read_to_string(dir.join("typings/wit_world/exports/__init__.py")).unwrap();
     assert!(exports.contains("def "), "{exports}");
@@ -237,6 +251,36 @@ async fn a_python_classifier_scaffold_tests_builds_and_tags() {
 #[tokio::test]
 async fn a_python_responder_scaffold_tests_builds_and_answers() {
     python("responder").await;
+}
+
+#[tokio::test]
+async fn a_rust_mapper_scaffold_tests_builds_and_conforms() {
+    rust("mapper").await;
+}
+
+#[tokio::test]
+async fn a_javascript_mapper_scaffold_tests_builds_and_conforms() {
+    javascript("mapper").await;
+}
+
+#[tokio::test]
+async fn a_python_mapper_scaffold_tests_builds_and_conforms() {
+    python("mapper").await;
+}
+
+#[tokio::test]
+async fn a_rust_connector_scaffold_tests_builds_and_conforms() {
+    rust("connector").await;
+}
+
+#[tokio::test]
+async fn a_javascript_connector_scaffold_tests_builds_and_conforms() {
+    javascript("connector").await;
+}
+
+#[tokio::test]
+async fn a_python_connector_scaffold_tests_builds_and_conforms() {
+    python("connector").await;
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! world = "classifier"
 //! module = "app"      # app.py, beside pyproject.toml
 //! wit = "wit"         # the WIT directory, relative to the project
+//! stub_wasi = true    # false for a plugin that makes HTTP requests (see below)
 //! ```
 //!
 //! The build keeps componentize-py ([`COMPONENTIZE_PY`]) in a virtualenv of its own
@@ -18,8 +19,11 @@
 //! wheels only — componentize-py cannot load native extensions, so pip is told to
 //! refuse them — and componentizes the module with both on its path. `VIRTUAL_ENV`
 //! points at an empty directory so that the build's own virtualenv (componentize-py
-//! itself) stays out of the component, and WASI imports the worlds do not name are
-//! stubbed (`--stub-wasi`).
+//! itself) stays out of the component, and every WASI import is replaced by a
+//! trapping stub (`--stub-wasi`), unless `stub_wasi = false`: the stubs replace the
+//! world's own `wasi:http` and `wasi:io` too, so a plugin that makes HTTP requests
+//! (a connector) is built against WASI instead, which the host links with an empty
+//! context (no files, environment or sockets).
 //!
 //! With `typings = "DIR"` in `[tool.scrm]`, the build also writes the world's Python
 //! bindings (the `wit_world` package, with type hints) into `DIR` whenever the WIT
@@ -44,6 +48,8 @@ struct Manifest {
     wit: PathBuf,
     /// Where to write the bindings for editors, if anywhere.
     typings: Option<PathBuf>,
+    /// Whether to replace the WASI imports with trapping stubs (`--stub-wasi`).
+    stub_wasi: bool,
 }
 
 impl Manifest {
@@ -89,6 +95,15 @@ impl Manifest {
                 .get("typings")
                 .and_then(toml::Value::as_str)
                 .map(PathBuf::from),
+            stub_wasi: match scrm.get("stub_wasi") {
+                None => true,
+                Some(v) => v.as_bool().ok_or_else(|| {
+                    BuildError::project(
+                        dir,
+                        "pyproject.toml's [tool.scrm] stub_wasi is not true or false",
+                    )
+                })?,
+            },
         })
     }
 }
@@ -144,10 +159,11 @@ pub fn build(
     if let Some(packages) = &packages {
         cmd.arg("-p").arg(packages);
     }
-    run(
-        "componentize-py",
-        cmd.arg("-o").arg(&tmp).arg("--stub-wasi"),
-    )?;
+    cmd.arg("-o").arg(&tmp);
+    if manifest.stub_wasi {
+        cmd.arg("--stub-wasi");
+    }
+    run("componentize-py", &mut cmd)?;
     finish(&tmp, &out)
 }
 
@@ -282,4 +298,25 @@ fn write_typings(
             .args(["-w", world, "bindings"])
             .arg(to),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(tool_scrm: &str) -> Result<Manifest, BuildError> {
+        let dir = tempfile::tempdir().unwrap();
+        let text =
+            format!("[project]\nname = \"p\"\n\n[tool.scrm]\nworld = \"connector\"\n{tool_scrm}");
+        std::fs::write(dir.path().join("pyproject.toml"), text).unwrap();
+        Manifest::read(dir.path())
+    }
+
+    #[test]
+    fn wasi_is_stubbed_unless_the_project_says_stub_wasi_false() {
+        assert!(manifest("").unwrap().stub_wasi);
+        assert!(!manifest("stub_wasi = false\n").unwrap().stub_wasi);
+        let e = manifest("stub_wasi = \"no\"\n").unwrap_err().to_string();
+        assert!(e.contains("stub_wasi"), "{e}");
+    }
 }

@@ -39,6 +39,11 @@ impl Lang {
 pub enum World {
     /// Tags, intent and priority for each inbound message.
     Classifier,
+    /// CRM records for the host's contacts, messages and signals, and contact
+    /// changes for CRM records.
+    Mapper,
+    /// Talks to the tenant's CRM over HTTP (the template speaks HubSpot's CRM v3 API).
+    Connector,
     /// Actions (replies, templates, tags, assignments) for each inbound message.
     Responder,
 }
@@ -47,6 +52,8 @@ impl World {
     fn name(self) -> &'static str {
         match self {
             World::Classifier => "classifier",
+            World::Mapper => "mapper",
+            World::Connector => "connector",
             World::Responder => "responder",
         }
     }
