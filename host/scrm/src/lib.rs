@@ -44,6 +44,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod people;
 pub mod pipeline;
+pub mod relay;
 pub mod runner;
 pub mod server;
 pub mod singleton;

@@ -36,6 +36,7 @@ pub struct Running {
     sender: JoinHandle<()>,
     prober: JoinHandle<()>,
     downloader: JoinHandle<()>,
+    relayer: JoinHandle<()>,
     syncer: JoinHandle<()>,
     flow_worker: JoinHandle<()>,
     campaigner: JoinHandle<()>,
@@ -72,6 +73,7 @@ impl Running {
             &self.sender,
             &self.prober,
             &self.downloader,
+            &self.relayer,
             &self.syncer,
             &self.flow_worker,
             &self.campaigner,
@@ -87,6 +89,7 @@ impl Running {
             &mut self.sender,
             &mut self.prober,
             &mut self.downloader,
+            &mut self.relayer,
             &mut self.syncer,
             &mut self.flow_worker,
             &mut self.campaigner,
@@ -302,6 +305,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             );
         })
     };
+    let relay = crate::relay::Relay::new(db.clone(), settings.relay.clone());
+    let relayer = tokio::spawn(relay.clone().run());
     let inbox = store::inbox::Appender::start(db.clone());
     let pipeline = Pipeline::new(db.clone(), plugins.clone(), metrics.clone())
         .with_inbox(inbox.clone())
@@ -316,6 +321,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .with_health(health.clone());
     let state = AppState::new(api::Services {
         delivery,
+        relay,
         sync,
         templates,
         outbox,
@@ -364,6 +370,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         _lock: lock,
         prober,
         downloader,
+        relayer,
     })
 }
 

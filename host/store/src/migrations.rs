@@ -248,6 +248,8 @@ CREATE TABLE unhandled_items (
     // 0032: unhandled_items without its reference to the inbox, which moves to a
     // file of its own (inbox/file.rs).
     M::up(include_str!("migrations/0032_inbox_file.sql")),
+    // 0033: a tenant's own webhooks (the relay) and their deliveries.
+    M::up(include_str!("migrations/0033_hooks.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -290,6 +292,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0030_secret_expiry.sql"),
     include_str!("migrations/postgres/0031_send_rollup.sql"),
     include_str!("migrations/postgres/0032_inbox_file.sql"),
+    include_str!("migrations/postgres/0033_hooks.sql"),
 ];
 
 #[cfg(test)]

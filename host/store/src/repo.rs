@@ -67,6 +67,7 @@ pub trait Store:
     + crate::events::EventRepo
     + crate::flows::FlowRepo
     + crate::health::HealthRepo
+    + crate::hooks::HookRepo
     + crate::hosts::HostRepo
     + crate::inbox::InboxRepo
     + crate::kv::KvRepo

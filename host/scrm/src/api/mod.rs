@@ -20,6 +20,7 @@ pub mod media;
 pub mod orders;
 pub mod people;
 pub mod read;
+pub mod relay;
 pub mod send;
 pub mod templates;
 pub mod tenant;
@@ -95,6 +96,8 @@ pub struct Services {
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     /// Weekly reports and alert notices out.
     pub delivery: crate::analytics::deliver::Delivery,
+    /// The webhook relay's sender (woken when a delivery is re-queued).
+    pub relay: crate::relay::Relay,
 }
 
 /// The whole HTTP surface.
@@ -153,6 +156,15 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/tenants/{id}/consent/{recipient}",
             get(send::get_consent).put(send::put_consent),
+        )
+        .route(
+            "/tenants/{id}/relay",
+            put(relay::put).get(relay::get).delete(relay::delete),
+        )
+        .route("/tenants/{id}/relay/deliveries", get(relay::deliveries))
+        .route(
+            "/tenants/{id}/relay/deliveries/{delivery}/requeue",
+            post(relay::requeue),
         )
         .route("/tenants/{id}/events", get(read::tenant_events))
         .route("/tenants/{id}/links/clicks", get(links::clicks))

@@ -91,6 +91,9 @@ pub struct FileConfig {
     /// Automation: timers' settle delay, batch size, attempts (`[flows]`).
     #[serde(default)]
     pub flows: FlowSettings,
+    /// The webhook relay's retries (`[relay]`).
+    #[serde(default)]
+    pub relay: crate::relay::RelaySettings,
     #[serde(default)]
     pub smtp: SmtpFile,
 }
@@ -139,6 +142,8 @@ pub struct Settings {
     pub whatsapp: crate::config::SendSettings,
     /// Automation settings.
     pub flows: FlowSettings,
+    /// The webhook relay's retries.
+    pub relay: crate::relay::RelaySettings,
     /// Where media files are kept.
     pub media_dir: PathBuf,
     /// The PostgreSQL database, when one is configured; else the SQLite file.
@@ -293,6 +298,7 @@ impl Settings {
             admin_token: overrides.admin_token.or(fc.admin_token),
             plugins: fc.plugins,
             flows: fc.flows,
+            relay: fc.relay,
             whatsapp: crate::config::SendSettings {
                 graph_url: overrides.graph_url.unwrap_or(fc.whatsapp.graph_url.clone()),
                 ..fc.whatsapp
@@ -318,6 +324,13 @@ impl Settings {
                 "flows: settle_ms must be 0..=3600000, batch 1..=10000, max_attempts at least 1 \
                  and retry_ms 1..=3600000, got {}, {}, {}, {}",
                 f.settle_ms, f.batch, f.max_attempts, f.retry_ms
+            )));
+        }
+        let r = &self.relay;
+        if r.max_attempts == 0 || r.backoff_base_ms == 0 || !(1..=120_000).contains(&r.timeout_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "relay: max_attempts and backoff_base_ms must be at least 1 and timeout_ms                  1..=120000, got {}, {}, {}",
+                r.max_attempts, r.backoff_base_ms, r.timeout_ms
             )));
         }
         let p = &self.plugins;

@@ -36,6 +36,9 @@ struct BatchState<'a> {
     /// New messages waiting to be stored together (see [`flush`]): stored before
     /// any other event of the batch is, so the batch's order holds.
     pending: Vec<Pending>,
+    /// `(inbox body, tenant, contact)` for each tenant a body reached: what the
+    /// tenant's relay forwards (see [`crate::relay`]).
+    reached: Vec<(i64, String, String)>,
 }
 
 /// A message waiting in [`BatchState::pending`]: where it arrived, what it says
@@ -108,6 +111,7 @@ pub(super) fn store_parsed(
         routes: HashMap::new(),
         learned: HashSet::new(),
         pending: Vec::new(),
+        reached: Vec::new(),
     };
     let mut done = Vec::new();
     for Parsed {
@@ -128,6 +132,7 @@ pub(super) fn store_parsed(
         }
     }
     flush(tx, &mut batch)?;
+    crate::relay::queue(tx, &batch.reached)?;
     Ok(StoredBatch {
         jobs: batch.jobs,
         counts: batch.counts,
@@ -166,6 +171,21 @@ fn store_events(
             Event::Other(o) => (o.kind.clone(), &o.raw),
             Event::Account(_) => unreachable!("stored above"),
         };
+        if let Some((t, _)) = &tenant
+            && !batch
+                .reached
+                .iter()
+                .any(|(i, r, _)| *i == inbox_id && r == t)
+        {
+            let contact = match &event {
+                Event::Message(m) => m.from.clone(),
+                Event::Status(st) => st.recipient_id.clone(),
+                _ => None,
+            };
+            batch
+                .reached
+                .push((inbox_id, t.clone(), contact.unwrap_or_default()));
+        }
         let Some((tenant, region)) = tenant else {
             if scrm_store::InboxRepo::record_unhandled(
                 tx, inbox_id, index, None, "unrouted", &kind, raw,

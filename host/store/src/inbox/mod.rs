@@ -221,6 +221,18 @@ pub(crate) fn stats(conn: &Conn<'_>) -> Result<InboxStats, StoreError> {
     Ok(s)
 }
 
+/// The body of inbox row `id`, as received.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn body(conn: &Conn<'_>, id: i64) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    conn.query_opt(
+        "SELECT app_id, body FROM webhook_inbox WHERE id = ?1",
+        params![id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
 crate::repo! {
     /// The durable inbox of webhook bodies.
     pub trait InboxRepo {
@@ -243,6 +255,8 @@ crate::repo! {
         fn record_unhandled(inbox_id: i64, item_index: usize, tenant: Option<&str>, reason: &str, kind: &str, raw: &serde_json::Value) -> Result<bool, StoreError>;
         /// Reads [`InboxStats`].
         fn stats() -> Result<InboxStats, StoreError>;
+        /// The app and body of an inbox row, as received.
+        fn body(id: i64) -> Result<Option<(String, Vec<u8>)>, StoreError>;
     }
 }
 
