@@ -146,6 +146,43 @@ scrm_e2e::both_backends! {
     }
 
     #[tokio::test]
+    async fn every_template_send_is_checked_against_the_registry_before_the_outbox() {
+        let s = setup().await;
+        let send = |name: &str, params: Vec<Value>| {
+            let mut body = json!({"to": "393471234567", "type": "template", "category": "utility",
+                "template": {"name": name, "language": {"code": "en_US"}}});
+            if !params.is_empty() {
+                body["template"]["components"] = json!([{"type": "body", "parameters": params}]);
+            }
+            body
+        };
+        let text = |t: &str| json!({"type": "text", "text": t});
+        // No registry yet: Meta decides.
+        let (status, v) = s.host.api("POST", "/v1/tenants/acme/messages", Some(send("anything", vec![]))).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+        let (status, report) = sync(&s.host, json!({"waba_id": WABA})).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+
+        let cases = [
+            (send("order_update", vec![text("Ada")]), "template_parameter_mismatch", "takes 3 body parameters, got 1"),
+            (send("order_updat", vec![]), "unknown_template", "known: 2023_april_promo"),
+            (send("receipt_document", vec![text("Ada"), text("A-1")]), "template_not_approved", "is PAUSED"),
+            (send("seasonal_promotion", vec![json!({"type": "text", "parameter_name": "first_name", "text": "Ada"})]),
+             "template_parameter_mismatch", "end_date, discount_code"),
+        ];
+        let before = s.host.all("/v1/tenants/acme/outbox").await.len();
+        for (body, code, says) in cases {
+            let (status, v) = s.host.api("POST", "/v1/tenants/acme/messages", Some(body.clone())).await;
+            assert_eq!((status, error(&v).0), (StatusCode::UNPROCESSABLE_ENTITY, code), "{body}: {v}");
+            assert!(error(&v).1.contains(says), "{v}");
+        }
+        assert_eq!(s.host.all("/v1/tenants/acme/outbox").await.len(), before, "nothing refused was queued");
+        let good = send("order_update", vec![text("Ada"), text("A-1"), text("Friday")]);
+        let (status, v) = s.host.api("POST", "/v1/tenants/acme/messages", Some(good)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    }
+
+    #[tokio::test]
     async fn a_refused_sync_keeps_the_stored_list_and_says_why() {
         let s = setup().await;
         assert_eq!(sync(&s.host, json!({"waba_id": WABA})).await.0, StatusCode::OK);

@@ -34,6 +34,9 @@ impl From<SubmitError> for ApiError {
             SubmitError::Refused(r) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, r.code(), r.message())
             }
+            SubmitError::Template(t) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, t.code(), t.to_string())
+            }
             SubmitError::UnknownTenant(t) => ApiError::not_found(format!("no tenant {t:?}")),
             SubmitError::Store(s) => s.into(),
         }

@@ -202,6 +202,9 @@ pub(super) fn enqueue_checked(
     let (region, numbers) =
         tenant_numbers(c, tenant)?.ok_or_else(|| SubmitError::UnknownTenant(tenant.into()))?;
     crate::media::check_outbound(c, tenant, &checked.body)?; // `scrm:` media ids exist and fit
+    if checked.kind == "template" {
+        crate::templates::check_send(c, tenant, &checked.body)?;
+    }
 
     let (mut checked, to, from) = if let Some(wamid) = checked.read_message_id.clone() {
         // A mark-as-read goes from the number that received the message.

@@ -64,9 +64,22 @@ pub enum SubmitError {
     /// The tenant does not exist.
     #[error("no tenant {0:?}")]
     UnknownTenant(String),
+    /// The template is not one the tenant may send as it is (unknown, not
+    /// approved, other parameters).
+    #[error(transparent)]
+    Template(crate::templates::TemplateError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<crate::templates::TemplateError> for SubmitError {
+    fn from(e: crate::templates::TemplateError) -> SubmitError {
+        match e {
+            crate::templates::TemplateError::Store(s) => SubmitError::Store(s),
+            other => SubmitError::Template(other),
+        }
+    }
 }
 
 impl From<crate::media::CheckError> for SubmitError {

@@ -259,6 +259,49 @@ pub async fn check(
     Ok(info)
 }
 
+/// Checks a template send (a Cloud API message object of type `template`) against
+/// the tenant's registry, for every caller of the outbox: the template exists in
+/// that language, is approved, and the send gives the body parameters it takes. A
+/// tenant with no templates at all (never synced, none added) is not checked:
+/// Meta decides.
+///
+/// # Errors
+/// [`TemplateError`] naming what the template expects.
+pub fn check_send(
+    s: &dyn Store,
+    tenant: &str,
+    body: &serde_json::Value,
+) -> Result<(), TemplateError> {
+    let t = &body["template"];
+    let (Some(name), Some(language)) = (t["name"].as_str(), t["language"]["code"].as_str()) else {
+        return Ok(()); // the message check names the missing field
+    };
+    if TemplateRepo::keys(s, tenant)?.is_empty() {
+        return Ok(());
+    }
+    let info = require_approved(s, tenant, name, language)?;
+    let params: Vec<&serde_json::Value> = t["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| {
+            c["type"]
+                .as_str()
+                .is_some_and(|k| k.eq_ignore_ascii_case("body"))
+        })
+        .flat_map(|c| c["parameters"].as_array().into_iter().flatten())
+        .collect();
+    if info.parameters.format == ParameterFormat::Named {
+        let names: Vec<&str> = params
+            .iter()
+            .filter_map(|p| p["parameter_name"].as_str())
+            .collect();
+        info.check_named_body_params(&names)
+    } else {
+        info.check_body_params(params.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@
 mod lookup;
 mod sync;
 
-pub use lookup::{TemplateError, TemplateInfo, check, require_approved};
+pub use lookup::{TemplateError, TemplateInfo, check, check_send, require_approved};
 pub use sync::{SyncError, SyncReport, TemplateSync};
 
 use scrm_store::templates::{NewTemplate, StoredTemplate};

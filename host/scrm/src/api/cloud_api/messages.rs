@@ -7,6 +7,7 @@ use super::{
 };
 use crate::limits::policy::Refusal;
 use crate::outbox::SubmitError;
+use crate::templates::TemplateError;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -158,6 +159,7 @@ fn title(code: i64) -> &'static str {
         132000 => "Number of parameters does not match the expected number of params",
         132001 => "Template name does not exist in the translation",
         132015 => "Template is Paused",
+        132016 => "Template has been disabled",
         131056 => "(Business Account, Consumer Account) pair rate limit hit",
         130429 => "Rate limit hit",
         _ => "Message failed to send",
@@ -184,6 +186,16 @@ fn refused(e: SubmitError) -> GraphError {
         }
         SubmitError::Invalid(i) => {
             GraphError::new(400, 131009, format!("(#131009) {}", title(131009))).details(i.message)
+        }
+        SubmitError::Template(t) => {
+            let code = match &t {
+                TemplateError::BodyParams { .. } | TemplateError::NamedParams { .. } => 132000,
+                TemplateError::NotApproved { status, .. } if status == "PAUSED" => 132015,
+                TemplateError::NotApproved { status, .. } if status == "DISABLED" => 132016,
+                _ => 132001,
+            };
+            GraphError::new(400, code, format!("(#{code}) {}", title(code)))
+                .details(format!("{t} (scrm: {})", t.code()))
         }
         SubmitError::UnknownTenant(t) => unavailable(&format!("no tenant {t:?}")),
         SubmitError::Store(s) => unavailable(&s.to_string()),
