@@ -15,6 +15,7 @@
 //! | `DELETE /{version}/{media_id}` | `{"success":true}` |
 //! | `GET /{version}/{phone_number_id}` (the host's health probe) | `{"id","display_phone_number","verified_name","quality_rating",…}` |
 //! | `GET /{version}/{waba_id}/message_templates` (`fields`, `limit`, `after`) | `{"data":[templates],"paging":{"cursors":{"before","after"},"next"}}`, see [`templates`] |
+//! | `POST /{version}/{waba_id}/message_templates` (`name`, `language`, `category`, `components`) | `{"id","status":"PENDING","category"}`; the template joins the account's list as `PENDING` |
 //!
 //! Every request needs `Authorization: Bearer <token>` with a token the server
 //! accepts ([`ACCESS_TOKEN`] unless told otherwise); anything else gets Meta's 401
@@ -581,6 +582,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: axum::extract::Request) 
         }
         (&Method::GET, [version, waba_id, "message_templates"]) => {
             templates::message_templates(&shared, version, waba_id, query.as_deref()).await
+        }
+        (&Method::POST, [_version, waba_id, "message_templates"]) => {
+            templates::create(&shared, waba_id, &decoded)
         }
         (&Method::POST, [_version, pnid, "media"]) => {
             if let Some(resp) = before_answer(&shared, pnid).await {

@@ -288,6 +288,28 @@ impl Host {
         )
     }
 
+    /// Runs the `scrm` command line against this host as the operator (without
+    /// blocking the runtime); its stdout.
+    ///
+    /// # Panics
+    /// When the binary cannot run or exits unsuccessfully (with its stderr).
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let bin = fleet::scrm_binary().expect("the scrm binary");
+        let out = tokio::process::Command::new(bin)
+            .args(args)
+            .env("SCRM_SERVER", &self.base)
+            .env("SCRM_ADMIN_TOKEN", TOKEN)
+            .output()
+            .await
+            .expect("run scrm");
+        assert!(
+            out.status.success(),
+            "scrm {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Calls the API and insists on a 2xx answer.
     pub async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, v) = self.api(method, path, body).await;

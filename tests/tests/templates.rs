@@ -183,6 +183,46 @@ scrm_e2e::both_backends! {
     }
 
     #[tokio::test]
+    async fn a_template_created_at_meta_is_pending_until_approved_then_sendable() {
+        let s = setup().await;
+        let (status, report) = sync(&s.host, json!({"waba_id": WABA})).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("delivery_window.json");
+        let definition = json!({"name": "delivery_window", "language": "en_US", "category": "UTILITY",
+            "components": [{"type": "BODY", "text": "Hi {{1}}, your parcel arrives between {{2}} and {{3}}.",
+                            "example": {"body_text": [["Ada", "9:00", "11:00"]]}}]});
+        std::fs::write(&file, definition.to_string()).unwrap();
+        let out = s.host.cli(&["template", "create", "--tenant", "acme", "--file", file.to_str().unwrap(), "--json"]).await;
+        let created: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!((created["status"].as_str(), created["body_params"].as_i64()), (Some("PENDING"), Some(3)), "{created}");
+        let posted: Vec<_> = s.graph.requests().into_iter()
+            .filter(|r| r.method == "POST" && r.path == format!("/v23.0/{WABA}/message_templates"))
+            .collect();
+        assert_eq!(posted.len(), 1);
+        let sent = posted[0].body.json().unwrap();
+        assert_eq!(sent["name"], "delivery_window");
+        assert!(sent.get("status").is_none(), "a creation does not claim a status: {sent}");
+
+        let body = json!({"to": "393471234567", "type": "template", "category": "utility",
+            "template": {"name": "delivery_window", "language": {"code": "en_US"}, "components": [{"type": "body",
+            "parameters": [{"type": "text", "text": "Ada"}, {"type": "text", "text": "9:00"}, {"type": "text", "text": "11:00"}]}]}});
+        let (status, v) = s.host.api("POST", "/v1/tenants/acme/messages", Some(body.clone())).await;
+        assert_eq!((status, error(&v).0), (StatusCode::UNPROCESSABLE_ENTITY, "template_not_approved"), "{v}");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        webhook(&s.host, now + 1, "message_template_status_update", json!({
+            "event": "APPROVED", "message_template_id": created["meta_id"],
+            "message_template_name": "delivery_window", "message_template_language": "en_US"})).await;
+        let (status, v) = s.host.api("POST", "/v1/tenants/acme/messages", Some(body)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+
+        // Meta refuses a second template of that name and language: its words, kept.
+        let (status, v) = s.host.api("POST", "/v1/tenants/acme/templates", Some(definition)).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{v}");
+        assert!(error(&v).1.contains("already exists"), "{v}");
+    }
+
+    #[tokio::test]
     async fn a_refused_sync_keeps_the_stored_list_and_says_why() {
         let s = setup().await;
         assert_eq!(sync(&s.host, json!({"waba_id": WABA})).await.0, StatusCode::OK);

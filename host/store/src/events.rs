@@ -196,8 +196,8 @@ pub(crate) fn learn_number(
 
 /// The tenant an account-level event belongs to: the owner of its phone number id;
 /// else the one tenant seen with its display number under this app; else the one
-/// tenant seen under its WhatsApp Business Account. `None` (an app-level event) when
-/// none or several match.
+/// tenant seen under its WhatsApp Business Account; else the one whose template sync
+/// recorded that account. `None` (an app-level event) when none or several match.
 ///
 /// # Errors
 /// On database failure.
@@ -231,8 +231,15 @@ pub(crate) fn resolve_tenant(
     if waba_id.is_empty() {
         return Ok(None);
     }
-    only(
+    if let Some(tenant) = only(
         "SELECT DISTINCT tenant_id FROM waba_numbers WHERE app_id = ?1 AND waba_id = ?2 LIMIT 2",
+        waba_id,
+    )? {
+        return Ok(Some(tenant));
+    }
+    // The account a template sync (or creation) recorded, before any message came.
+    only(
+        "SELECT id FROM tenants WHERE app_id = ?1 AND waba_id = ?2 LIMIT 2",
         waba_id,
     )
 }

@@ -13,7 +13,7 @@
 //! e.g. [`Fault::Html`](super::Fault::Html) for a proxy's HTML 502) and tokens the server does not
 //! accept (Meta's 190) work as for every other request.
 
-use super::{Graph, MetaError, Shared, before_answer, no_such_object};
+use super::{Graph, MetaError, RecordedBody, Shared, before_answer, no_such_object};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -216,6 +216,37 @@ fn pick(t: &Value, fields: &[String]) -> Value {
         }
     }
     Value::Object(out)
+}
+
+/// Answers `POST /{version}/{waba_id}/message_templates`: the template joins the
+/// account's list as `PENDING`, as Meta keeps a new template until its review.
+pub(super) fn create(shared: &Shared, waba_id: &str, body: &RecordedBody) -> Response {
+    let Some(b) = body.json() else {
+        return MetaError::invalid_parameter("the body must be a JSON template").into_response();
+    };
+    for field in ["name", "language", "category", "components"] {
+        if b.get(field).is_none_or(Value::is_null) {
+            return MetaError::invalid_parameter(format!("The parameter {field} is required."))
+                .into_response();
+        }
+    }
+    let mut all = shared.lock();
+    let list = all.templates.entry(waba_id.to_string()).or_default();
+    if list
+        .iter()
+        .any(|t| t["name"] == b["name"] && t["language"] == b["language"])
+    {
+        return MetaError::invalid_parameter(
+            "Message template already exists with this name and language",
+        )
+        .into_response();
+    }
+    let id = format!("9{:014}", list.len() + 1);
+    let mut t = b.clone();
+    t["id"] = json!(id);
+    t["status"] = json!("PENDING");
+    list.push(t);
+    axum::Json(json!({"id": id, "status": "PENDING", "category": b["category"]})).into_response()
 }
 
 #[cfg(test)]

@@ -192,6 +192,7 @@ pub static RULES: &[Rule] = &[
     r("GET", "/tenants/{id}/links/clicks", MANAGER),
     r("GET", "/tenants/{id}/links/messages", MANAGER),
     r("GET", "/tenants/{id}/templates", AGENT),
+    a("POST", "/tenants/{id}/templates", ADMIN, "template.create"),
     a("POST", "/tenants/{id}/templates/sync", ADMIN, "template.sync"),
     a("PUT", "/tenants/{id}/templates/{name}/{language}", ADMIN, "template.set"),
     a("DELETE", "/tenants/{id}/templates/{name}/{language}", ADMIN, "template.delete"),

@@ -169,7 +169,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{id}/events", get(read::tenant_events))
         .route("/tenants/{id}/links/clicks", get(links::clicks))
         .route("/tenants/{id}/links/messages", get(links::messages))
-        .route("/tenants/{id}/templates", get(templates::list))
+        .route(
+            "/tenants/{id}/templates",
+            get(templates::list).post(templates::create),
+        )
         .route("/tenants/{id}/templates/sync", post(templates::sync))
         .route(
             "/tenants/{id}/templates/{name}/{language}",

@@ -61,6 +61,44 @@ impl From<AddError> for ApiError {
     }
 }
 
+impl From<crate::templates::CreateError> for ApiError {
+    fn from(e: crate::templates::CreateError) -> ApiError {
+        use crate::templates::CreateError;
+        match e {
+            CreateError::Sync(s) => s.into(),
+            CreateError::Store(s) => s.into(),
+            CreateError::Invalid(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_template",
+                e.to_string(),
+            ),
+            CreateError::Answer(_) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "graph_invalid_response",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+/// `POST /v1/tenants/{id}/templates`: creates the template (Meta's template object)
+/// in the tenant's WhatsApp Business Account and stores it with the status Meta
+/// answers (`PENDING` until reviewed): `201`. Meta's refusal keeps its code
+/// (`graph_*`, as for a sync); an invalid file is `422 invalid_template`.
+pub async fn create(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let span = tracing::info_span!("scrm.templates.create", tenant = %tenant);
+    let row = state
+        .templates
+        .create(&tenant, &body)
+        .instrument(span)
+        .await?;
+    Ok((StatusCode::CREATED, Json(row)).into_response())
+}
+
 /// Body of `POST /v1/tenants/{id}/templates/sync` (optional).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -42,6 +42,16 @@ pub enum TemplateCommand {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Create a template in the tenant's WhatsApp Business Account from a JSON file
+    /// in Meta's template format (name, language, category, components); it is kept
+    /// with the status Meta answers (PENDING until Meta's review).
+    Create {
+        #[command(flatten)]
+        target: TenantArgs,
+        /// The template file.
+        #[arg(long)]
+        file: PathBuf,
+    },
     /// Check a template as automations and campaigns are checked: known to the
     /// tenant, approved, and (with --body-params) taking that many body parameters.
     Check {
@@ -218,6 +228,24 @@ pub async fn run(cmd: TemplateCommand) -> anyhow::Result<()> {
                     v["status"].as_str().unwrap_or(""),
                     v["category"].as_str().unwrap_or(""),
                     needs(&v["parameters"])
+                )
+            });
+        }
+        TemplateCommand::Create { target, file } => {
+            let (name, language, bytes) = read_definition(&file)?;
+            let c = Client::new(&target.client);
+            let path = format!("/v1/tenants/{}/templates", target.tenant);
+            let rb = c
+                .post(&path)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes);
+            let v = c.send(rb).await?;
+            print(target.client.json, &v, |v| {
+                println!(
+                    "template {name} ({language}) created at Meta: {}, {}, id {}",
+                    v["status"].as_str().unwrap_or(""),
+                    v["category"].as_str().unwrap_or(""),
+                    v["meta_id"].as_str().unwrap_or("")
                 )
             });
         }

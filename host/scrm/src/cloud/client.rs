@@ -140,6 +140,34 @@ impl CloudClient {
         Ok(bytes.to_vec())
     }
 
+    /// `POST`s the JSON `body` to `url` with `token`: the answer's body, or Meta's
+    /// error.
+    ///
+    /// # Errors
+    /// As [`CloudClient::send`].
+    pub(crate) async fn post_json(
+        &self,
+        url: &str,
+        body: &Value,
+        token: &str,
+    ) -> Result<Vec<u8>, SendError> {
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
+        if !status.is_success() {
+            return Err(error_from(status.as_u16(), retry_after, &bytes));
+        }
+        Ok(bytes.to_vec())
+    }
+
     /// The underlying HTTP client (media transfers share its pool).
     pub fn http(&self) -> &reqwest::Client {
         &self.http

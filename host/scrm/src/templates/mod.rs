@@ -28,9 +28,11 @@
 //! # Ok(()) }
 //! ```
 
+mod create;
 mod lookup;
 mod sync;
 
+pub use create::CreateError;
 pub use lookup::{TemplateError, TemplateInfo, check, check_send, require_approved};
 pub use sync::{SyncError, SyncReport, TemplateSync};
 

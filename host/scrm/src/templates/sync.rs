@@ -134,17 +134,17 @@ pub struct SyncReport {
 /// Syncs tenants' templates from Meta; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct TemplateSync {
-    db: Db,
-    client: CloudClient,
+    pub(super) db: Db,
+    pub(super) client: CloudClient,
     settings: Arc<SendSettings>,
     health: Option<Arc<Health>>,
 }
 
 /// What a sync needs from the store before it calls Meta.
-struct Source {
-    waba_id: String,
-    token: String,
-    endpoint: crate::cloud::client::Endpoint,
+pub(super) struct Source {
+    pub(super) waba_id: String,
+    pub(super) token: String,
+    pub(super) endpoint: crate::cloud::client::Endpoint,
 }
 
 impl TemplateSync {
@@ -241,7 +241,11 @@ impl TemplateSync {
     }
 
     /// The WABA, token and endpoint of `tenant`.
-    async fn source(&self, tenant: &str, waba_id: Option<&str>) -> Result<Source, SyncError> {
+    pub(super) async fn source(
+        &self,
+        tenant: &str,
+        waba_id: Option<&str>,
+    ) -> Result<Source, SyncError> {
         if let Some(w) = waba_id
             && (w.is_empty() || w.len() > 32 || !w.bytes().all(|b| b.is_ascii_digit()))
         {
