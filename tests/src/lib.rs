@@ -288,6 +288,26 @@ impl Host {
         )
     }
 
+    /// A host whose Cloud API is `graph_url` (fast retries: 50 ms back-off, 2
+    /// attempts), with tenant `acme` owning `pn` and holding the local Graph's access
+    /// token: how the sending tests start.
+    pub async fn sending_to(dir: &Path, graph_url: &str, pn: &str) -> Host {
+        let host = Host::start_configured(dir, |s| {
+            s.whatsapp.graph_url = graph_url.to_owned();
+            s.whatsapp.backoff_base_ms = 50;
+            s.whatsapp.max_attempts = 2;
+        })
+        .await;
+        host.tenant("acme", &[pn], "IT").await;
+        host.ok(
+            "PUT",
+            "/v1/tenants/acme/secrets/whatsapp_access_token",
+            Some(json!({"value": graph::ACCESS_TOKEN})),
+        )
+        .await;
+        host
+    }
+
     /// Runs the `scrm` command line against this host as the operator (without
     /// blocking the runtime); its stdout.
     ///

@@ -6,7 +6,7 @@
 //! → a local Cloud API server.
 
 use reqwest::StatusCode;
-use scrm_e2e::graph::{ACCESS_TOKEN, Graph};
+use scrm_e2e::graph::Graph;
 use scrm_e2e::prism::Contract;
 use scrm_e2e::{APP_SECRET, Host};
 use serde_json::{Value, json};
@@ -19,20 +19,7 @@ const WABA: &str = "419561257915477";
 
 /// A host whose Cloud API is `graph_url`, with tenant `acme` owning `PN`.
 async fn acme_host(dir: &std::path::Path, graph_url: &str) -> Host {
-    let host = Host::start_configured(dir, |s| {
-        s.whatsapp.graph_url = graph_url.to_owned();
-        s.whatsapp.backoff_base_ms = 50;
-        s.whatsapp.max_attempts = 2;
-    })
-    .await;
-    host.tenant("acme", &[PN], "IT").await;
-    host.ok(
-        "PUT",
-        "/v1/tenants/acme/secrets/whatsapp_access_token",
-        Some(json!({"value": ACCESS_TOKEN})),
-    )
-    .await;
-    host
+    Host::sending_to(dir, graph_url, PN).await
 }
 
 /// ALICE writes now, which opens her 24-hour window.

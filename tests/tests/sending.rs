@@ -3,7 +3,7 @@
 //! so every request the client makes is checked against it.
 
 use reqwest::StatusCode;
-use scrm_e2e::graph::{ACCESS_TOKEN, Fault, Graph, MetaError};
+use scrm_e2e::graph::{Fault, Graph, MetaError};
 use scrm_e2e::prism::Contract;
 use scrm_e2e::{APP_SECRET, Host, eventually};
 use serde_json::{Value, json};
@@ -33,23 +33,9 @@ async fn setup() -> Setup {
     }
 }
 
-/// A host whose Cloud API is `graph_url` (fast retries), with tenant `acme` owning
-/// `PN` and holding the access token.
+/// A host whose Cloud API is `graph_url`, with tenant `acme` owning `PN`.
 async fn acme_host(dir: &std::path::Path, graph_url: &str) -> Host {
-    let host = Host::start_configured(dir, |s| {
-        s.whatsapp.graph_url = graph_url.to_owned();
-        s.whatsapp.backoff_base_ms = 50;
-        s.whatsapp.max_attempts = 2;
-    })
-    .await;
-    host.tenant("acme", &[PN], "IT").await;
-    host.ok(
-        "PUT",
-        "/v1/tenants/acme/secrets/whatsapp_access_token",
-        Some(json!({"value": ACCESS_TOKEN})),
-    )
-    .await;
-    host
+    Host::sending_to(dir, graph_url, PN).await
 }
 
 fn now_secs() -> u64 {

@@ -80,20 +80,8 @@ impl CloudClient {
         token: &str,
         body: &Value,
     ) -> Result<Sent, SendError> {
-        let response = self
-            .http
-            .post(ep.url(&format!("{phone_number_id}/messages")))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
-        if !status.is_success() {
-            return Err(error_from(status.as_u16(), retry_after, &bytes));
-        }
+        let url = ep.url(&format!("{phone_number_id}/messages"));
+        let bytes = self.post_json(&url, body, token).await?;
         sent_from(&bytes)
     }
 
@@ -123,21 +111,8 @@ impl CloudClient {
         query: &[(&str, &str)],
         token: &str,
     ) -> Result<Vec<u8>, SendError> {
-        let response = self
-            .http
-            .get(url)
-            .query(query)
-            .bearer_auth(token)
-            .send()
+        self.body_of(self.http.get(url).query(query).bearer_auth(token))
             .await
-            .map_err(|e| self.transport(e))?;
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
-        if !status.is_success() {
-            return Err(error_from(status.as_u16(), retry_after, &bytes));
-        }
-        Ok(bytes.to_vec())
     }
 
     /// `POST`s the JSON `body` to `url` with `token`: the answer's body, or Meta's
@@ -151,14 +126,13 @@ impl CloudClient {
         body: &Value,
         token: &str,
     ) -> Result<Vec<u8>, SendError> {
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(token)
-            .json(body)
-            .send()
+        self.body_of(self.http.post(url).bearer_auth(token).json(body))
             .await
-            .map_err(|e| self.transport(e))?;
+    }
+
+    /// Sends `request`: the body of a 2xx answer, or Meta's error.
+    async fn body_of(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, SendError> {
+        let response = request.send().await.map_err(|e| self.transport(e))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
