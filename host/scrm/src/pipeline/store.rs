@@ -458,6 +458,15 @@ fn after_store(
         batch.counts.stored += 1;
         // Media: a download job, in the same transaction (crate::media).
         crate::media::record_inbound(tx, &tenant, stored.message_id, &pnid, &m.content)?;
+        crate::event_hooks::emit(
+            tx,
+            &tenant,
+            "message.received",
+            m.from.as_deref().unwrap_or_default(),
+            serde_json::json!({"message_id": stored.message_id, "wamid": m.id,
+                "from": m.from, "contact_id": contact.id, "phone_number_id": pnid,
+                "type": m.kind, "timestamp": at}),
+        )?;
         // A message that is only STOP / START opts the sender out / in,
         // in the same transaction as the message (once: not on redelivery).
         if let (Content::Text(body), Some(wa_id)) = (&m.content, &m.from)
@@ -542,6 +551,16 @@ fn store_status(
     )?;
     if recorded.inserted && matches!(s.status.as_str(), "delivered" | "read" | "failed") {
         emit_status(tx, tenant, &s.id, &s.status)?;
+    }
+    if recorded.inserted {
+        crate::event_hooks::emit(
+            tx,
+            tenant,
+            "message.status",
+            s.recipient_id.as_deref().unwrap_or_default(),
+            serde_json::json!({"wamid": s.id, "status": s.status,
+                "recipient_id": s.recipient_id, "timestamp": s.timestamp.saturating_mul(1000)}),
+        )?;
     }
     if s.status == "failed" {
         // Meta reports most refusals (131026, 131047, 131049, ...) here,
