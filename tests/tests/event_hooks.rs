@@ -1,0 +1,68 @@
+//! Outbound events (WIP, issue 21 item 3): a tenant's events hook receives signed
+//! `message.received` and `message.status` events for what its numbers receive.
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use reqwest::StatusCode;
+use scrm_e2e::{APP_SECRET, Host, eventually, text_webhook};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+const PN: &str = "100200300";
+const ALICE: &str = "393471234567";
+const SECRET: &str = "zapier-catch-hook-secret";
+
+type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+
+/// A catch hook on loopback: its URL and what it received.
+async fn catch_hook() -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let sink = seen.clone();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let sink = sink.clone();
+        async move {
+            sink.lock().unwrap().push((headers, body));
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+scrm_e2e::both_backends! {
+    #[tokio::test]
+    async fn a_catch_hook_gets_signed_events_of_the_types_it_asked_for() {
+        let host = Host::start_configured_temp(|_| {}).await;
+        host.tenant("acme", &[PN], "IT").await;
+        let (url, seen) = catch_hook().await;
+        let (status, v) = host.api("PUT", "/v1/tenants/acme/event-hook",
+            Some(json!({"url": url, "secret": SECRET, "types": ["nothing.here"]}))).await;
+        assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (422, Some("invalid_event_type")), "{v}");
+        host.ok("PUT", "/v1/tenants/acme/event-hook",
+            Some(json!({"url": url, "secret": SECRET, "types": ["message.received"]}))).await;
+
+        let (status, _) = host.post_signed(&text_webhook(PN, ALICE, &[("wamid.e1", "hi")]), APP_SECRET).await;
+        assert_eq!(status, StatusCode::OK);
+        let got = eventually(|| async {
+            let got = seen.lock().unwrap().clone();
+            Ok((!got.is_empty()).then_some(got))
+        })
+        .await
+        .expect("the event arrives");
+        let (headers, body) = &got[0];
+        assert_eq!(headers["x-scrm-event"], "message.received");
+        let sig = headers["x-scrm-signature-256"].to_str().unwrap();
+        assert_eq!(sig, scrm_wire::signature::sign(SECRET.as_bytes(), body));
+        let event: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(event["type"], "message.received");
+        assert_eq!(event["tenant"], "acme");
+        assert_eq!(event["data"]["wamid"], "wamid.e1");
+        assert_eq!(event["data"]["from"], ALICE);
+
+        let log = host.all("/v1/tenants/acme/event-hook/deliveries").await;
+        assert_eq!(log.len(), 1, "only the type asked for: {log:?}");
+        assert_eq!(log[0]["state"], "delivered");
+    }
+}
