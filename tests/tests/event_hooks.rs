@@ -65,4 +65,41 @@ scrm_e2e::both_backends! {
         assert_eq!(log.len(), 1, "only the type asked for: {log:?}");
         assert_eq!(log[0]["state"], "delivered");
     }
+
+    #[tokio::test]
+    async fn statuses_assignments_and_resolutions_reach_the_hook_in_order() {
+        let host = Host::start_configured_temp(|_| {}).await;
+        host.tenant("acme", &[PN], "IT").await;
+        let (url, seen) = catch_hook().await;
+        host.ok("PUT", "/v1/tenants/acme/event-hook", Some(json!({"url": url, "secret": SECRET}))).await;
+        let (status, _) = host.post_signed(&text_webhook(PN, ALICE, &[("wamid.e2", "hello")]), APP_SECRET).await;
+        assert_eq!(status, StatusCode::OK);
+        let status_body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+            {"field": "messages", "value": {"messaging_product": "whatsapp",
+             "metadata": {"display_phone_number": "15550000000", "phone_number_id": PN},
+             "statuses": [{"id": "wamid.out1", "status": "delivered", "timestamp": "1750000000",
+                           "recipient_id": ALICE}]}}]}]});
+        let (status, _) = host.post_signed(&serde_json::to_vec(&status_body).unwrap(), APP_SECRET).await;
+        assert_eq!(status, StatusCode::OK);
+        host.settle().await;
+        let conversation = host.conversation_of("acme", ALICE).await;
+        let base = format!("/v1/tenants/acme/inbox/conversations/{conversation}");
+        host.ok("POST", &format!("{base}/assign"), Some(json!({"team": null, "person": null}))).await;
+        host.ok("POST", &format!("{base}/state"), Some(json!({"state": "resolved"}))).await;
+
+        let types = eventually(|| async {
+            let types: Vec<String> = seen.lock().unwrap().iter()
+                .filter_map(|(h, _)| h.get("x-scrm-event").and_then(|v| v.to_str().ok()).map(str::to_owned))
+                .collect();
+            Ok((types.len() >= 4).then_some(types))
+        })
+        .await
+        .expect("four events");
+        for t in ["message.received", "message.status", "conversation.assigned", "conversation.resolved"] {
+            assert!(types.iter().any(|x| x == t), "{t} missing from {types:?}");
+        }
+        let a = types.iter().position(|t| t == "conversation.assigned").unwrap();
+        let r = types.iter().position(|t| t == "conversation.resolved").unwrap();
+        assert!(a < r, "one conversation's events keep their order: {types:?}");
+    }
 }
