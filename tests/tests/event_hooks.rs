@@ -4,7 +4,8 @@
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use reqwest::StatusCode;
-use scrm_e2e::{APP_SECRET, Host, eventually, text_webhook};
+use scrm_e2e::graph::{ACCESS_TOKEN, Graph};
+use scrm_e2e::{APP_SECRET, Host, eventually, guest, text_webhook};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
@@ -64,6 +65,45 @@ scrm_e2e::both_backends! {
         let log = host.all("/v1/tenants/acme/event-hook/deliveries").await;
         assert_eq!(log.len(), 1, "only the type asked for: {log:?}");
         assert_eq!(log[0]["state"], "delivered");
+    }
+
+    #[tokio::test]
+    async fn tags_and_sends_reach_the_hook() {
+        let graph = Graph::start().await;
+        let url = graph.url();
+        let host = Host::start_configured_temp(|s| s.whatsapp.graph_url = url).await;
+        host.tenant("acme", &[PN], "IT").await;
+        host.ok("PUT", "/v1/tenants/acme/secrets/whatsapp_access_token",
+            Some(json!({"value": ACCESS_TOKEN}))).await;
+        let rules = "defaults = false\n[[rules]]\ntag = \"shipping\"\nkeywords = [\"parcel\"]\n";
+        host.install("acme", "classifier", &guest("keyword-classifier"), Some(rules)).await;
+        let (hook, seen) = catch_hook().await;
+        host.ok("PUT", "/v1/tenants/acme/event-hook",
+            Some(json!({"url": hook, "secret": SECRET,
+                        "types": ["conversation.tagged", "message.sent"]}))).await;
+        let (status, _) = host.post_signed(&text_webhook(PN, ALICE, &[("wamid.e3", "where is my parcel?")]), APP_SECRET).await;
+        assert_eq!(status, StatusCode::OK);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let fresh = String::from_utf8(text_webhook(PN, ALICE, &[("wamid.e4", "hi")])).unwrap()
+            .replace("1750000000", &now.to_string());
+        host.post_signed(fresh.as_bytes(), APP_SECRET).await;
+        host.settle().await;
+        host.ok("POST", "/v1/tenants/acme/messages",
+            Some(json!({"to": ALICE, "type": "text", "text": {"body": "On its way"}}))).await;
+
+        let events = eventually(|| async {
+            let events: Vec<Value> = seen.lock().unwrap().iter()
+                .filter_map(|(_, b)| serde_json::from_slice(b).ok())
+                .collect();
+            Ok((events.len() >= 2).then_some(events))
+        })
+        .await
+        .expect("a tag and a send");
+        let tagged = events.iter().find(|e| e["type"] == "conversation.tagged").expect("tagged");
+        assert_eq!(tagged["data"]["tags"], json!(["shipping"]), "{tagged}");
+        let sent = events.iter().find(|e| e["type"] == "message.sent").expect("sent");
+        assert_eq!(sent["data"]["wamid"], graph.sent_messages()[0].wamid.as_str(), "{sent}");
+        assert!(events.iter().all(|e| e["type"] != "message.received"), "{events:?}");
     }
 
     #[tokio::test]
