@@ -107,6 +107,36 @@ scrm_e2e::both_backends! {
     }
 
     #[tokio::test]
+    async fn a_raised_alert_reaches_the_hook() {
+        let host = Host::start_configured_temp(|_| {}).await;
+        host.tenant("acme", &[PN], "IT").await;
+        let (hook, seen) = catch_hook().await;
+        host.ok("PUT", "/v1/tenants/acme/event-hook",
+            Some(json!({"url": hook, "secret": SECRET, "types": ["alert.raised"]}))).await;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let fresh = String::from_utf8(text_webhook(PN, ALICE, &[("wamid.e5", "hello")])).unwrap()
+            .replace("1750000000", &(now - 60).to_string());
+        host.post_signed(fresh.as_bytes(), APP_SECRET).await;
+        host.settle().await;
+        let today = chrono::Utc::now().date_naive();
+        host.ok("PUT", "/v1/tenants/acme/analytics/settings", Some(json!({"promotions": [{
+            "name": "Natale", "words": ["sconto"], "min_share": 0.5,
+            "from": (today - chrono::Days::new(1)).to_string(),
+            "to": (today + chrono::Days::new(1)).to_string()}]}))).await;
+        let checked = host.ok("POST", "/v1/tenants/acme/alerts/check", None).await;
+        assert_eq!(checked["raised"][0]["kind"], "promotion_below", "{checked}");
+        let event = eventually(|| async {
+            let got = seen.lock().unwrap().clone();
+            Ok(got.first().and_then(|(_, b)| serde_json::from_slice::<Value>(b).ok()))
+        })
+        .await
+        .expect("the alert's event");
+        assert_eq!(event["type"], "alert.raised");
+        assert_eq!(event["data"]["kind"], "promotion_below");
+        assert_eq!(event["data"]["subject"], "Natale");
+    }
+
+    #[tokio::test]
     async fn statuses_assignments_and_resolutions_reach_the_hook_in_order() {
         let host = Host::start_configured_temp(|_| {}).await;
         host.tenant("acme", &[PN], "IT").await;
