@@ -173,3 +173,43 @@ scrm_e2e::both_backends! {
         assert!(a < r, "one conversation's events keep their order: {types:?}");
     }
 }
+
+/// A CRM write HubSpot refuses for good (a revoked token) is dead-lettered, and the
+/// hook hears of it with the job and HubSpot's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_crm_write_reaches_the_hook() {
+    use scrm_e2e::crm;
+    use scrm_e2e::hubspot::{self, CLIENT_SECRET, HubSpot};
+    let hub = HubSpot::start().await;
+    let host = crm::setup_tenant(
+        "acme",
+        &[("hubspot_token", hubspot::ACCESS_TOKEN), ("hubspot_client_secret", CLIENT_SECRET)],
+        0,
+    )
+    .await;
+    crm::install_classifier(&host, "acme").await;
+    crm::install_mapper(&host, "acme", "required = [\"phone\"]\n").await;
+    let config = format!("base_url = \"{}\"\npull_settle_ms = 0\npull_orders = false\n", hub.url());
+    let policy = crm::loopback_policy(hub.addr().port(), "hubspot_token", "Bearer ");
+    crm::install_connector(&host, "acme", "hubspot-connector", &config, policy).await;
+    let (url, seen) = catch_hook().await;
+    host.ok("PUT", "/v1/tenants/acme/event-hook",
+        Some(json!({"url": url, "secret": SECRET, "types": ["crm.sync_failed"]}))).await;
+
+    hub.revoke_token(hubspot::ACCESS_TOKEN);
+    crm::customer_writes(&host, "Anna", &[("wamid.s1", "hello")]).await;
+    let dead = crm::jobs_until(&host, "acme", "dead", "the 401 was not dead-lettered", |d| !d.is_empty()).await;
+    let got = eventually(|| async {
+        let got = seen.lock().unwrap().clone();
+        Ok((!got.is_empty()).then_some(got))
+    })
+    .await
+    .expect("the event arrives");
+    let (headers, body) = &got[0];
+    assert_eq!(headers["x-scrm-event"], "crm.sync_failed");
+    let event: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(event["data"]["job_id"], dead[0]["id"], "{event}");
+    let error = event["data"]["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("crm_unauthorized"), "{event}");
+    assert_eq!(got.len(), dead.len(), "one event per dead-lettered job: {event}");
+}
