@@ -58,6 +58,34 @@ pub fn check_state(state: &str, until: Option<i64>, now: i64) -> Result<Option<i
     Ok(None)
 }
 
+/// Assigns conversation `id` to `person` and/or `team` and queues the tenant's
+/// `conversation.assigned` event; false when the conversation, person or team is
+/// not the tenant's. Every assignment goes through here.
+///
+/// # Errors
+/// On database failure.
+pub fn assign(
+    c: &dyn Store,
+    tenant: &str,
+    id: i64,
+    person: Option<i64>,
+    team: Option<i64>,
+) -> Result<bool, StoreError> {
+    scrm_store::transaction(c, |tx| {
+        if !tx.assign(tenant, id, person, team)? {
+            return Ok(false);
+        }
+        crate::event_hooks::emit(
+            tx,
+            tenant,
+            "conversation.assigned",
+            &id.to_string(),
+            serde_json::json!({"conversation_id": id, "person_id": person, "team_id": team}),
+        )?;
+        Ok(true)
+    })
+}
+
 /// Assigns conversation `id` to `team`, and to the team's next available agent by
 /// round-robin; false when the conversation or team is not the tenant's.
 ///
@@ -74,7 +102,7 @@ pub fn assign_round_robin(
             return Ok(false);
         }
         let person = tx.next_in_team(tenant, team)?;
-        tx.assign(tenant, id, person, Some(team))
+        assign(tx, tenant, id, person, Some(team))
     })
 }
 
@@ -94,7 +122,7 @@ pub fn assign_action(c: &dyn Store, tenant: &str, id: i64, to: &str) -> Result<S
         if person.disabled_at.is_some() {
             return Ok(format!("assign skipped: {to:?} is disabled"));
         }
-        c.assign(tenant, id, Some(person.id), None)?;
+        assign(c, tenant, id, Some(person.id), None)?;
         return Ok(format!("assigned to {to}"));
     }
     let Some(team) = c.teams(tenant)?.into_iter().find(|t| t.name == to) else {

@@ -35,6 +35,7 @@ pub mod cloud;
 pub mod config;
 pub mod conformance;
 pub mod conversations;
+pub mod event_hooks;
 pub mod fleet;
 pub mod instance;
 pub mod limits;

@@ -743,8 +743,8 @@ INSERT INTO reports (tenant_id, week, body, generated_at, emailed_at, email_atte
     VALUES ('acme', '2026-W48', '{}', 30, NULL, 1, 'refused');
 INSERT INTO alert_notices (alert_id, tenant_id, event, created_at, attempts, next_at, done_at, delivered, last_error)
     VALUES (1, 'acme', 'raised', 29, 1, 30, 30, 'webhook', NULL);
-INSERT INTO hooks (tenant_id, kind, url, secret_name, created_at, updated_at)
-    VALUES ('acme', 'relay', 'https://bot.example/webhook', 'relay_app_secret', 31, 31);
+INSERT INTO hooks (tenant_id, kind, url, secret_name, types, created_at, updated_at)
+    VALUES ('acme', 'relay', 'https://bot.example/webhook', 'relay_app_secret', '*', 31, 31);
 INSERT INTO hook_deliveries (tenant_id, kind, ordering, inbox_id, state, attempts, next_at,
                              last_status, last_error, created_at, delivered_at)
     VALUES ('acme', 'relay', '393471234567', 1, 'delivered', 1, 31, 200, NULL, 31, 31);

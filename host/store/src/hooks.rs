@@ -25,6 +25,8 @@ pub struct Hook {
     pub url: String,
     /// The tenant secret deliveries are signed with.
     pub secret_name: String,
+    /// The event types an `events` hook wants, comma-separated (`*`: all).
+    pub types: String,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -44,6 +46,8 @@ pub struct Delivery {
     pub ordering: String,
     /// The inbox body a relay delivery forwards.
     pub inbox_id: Option<i64>,
+    /// What an `events` delivery posts (an event's JSON).
+    pub payload: Option<String>,
     /// `queued`, `delivered` or `dead`.
     pub state: String,
     /// Attempts made.
@@ -61,7 +65,7 @@ pub struct Delivery {
 }
 
 const COLUMNS: &str = "id, tenant_id, kind, ordering, inbox_id, state, attempts, next_at, \
-                       last_status, last_error, created_at, delivered_at";
+                       last_status, last_error, created_at, delivered_at, payload";
 
 fn delivery(r: &Row<'_>) -> Result<Delivery, StoreError> {
     Ok(Delivery {
@@ -77,6 +81,7 @@ fn delivery(r: &Row<'_>) -> Result<Delivery, StoreError> {
         last_error: r.get(9)?,
         created_at: r.get(10)?,
         delivered_at: r.get(11)?,
+        payload: r.get(12)?,
     })
 }
 
@@ -90,14 +95,16 @@ pub(crate) fn set_hook(
     kind: &str,
     url: &str,
     secret_name: &str,
+    types: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO hooks (tenant_id, kind, url, secret_name, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+        "INSERT INTO hooks (tenant_id, kind, url, secret_name, types, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
          ON CONFLICT (tenant_id, kind) DO UPDATE SET url = excluded.url,
-             secret_name = excluded.secret_name, updated_at = excluded.updated_at",
-        params![tenant, kind, url, secret_name, now],
+             secret_name = excluded.secret_name, types = excluded.types,
+             updated_at = excluded.updated_at",
+        params![tenant, kind, url, secret_name, types, now],
     )?;
     Ok(())
 }
@@ -108,7 +115,7 @@ pub(crate) fn set_hook(
 /// On database failure.
 pub(crate) fn hook(c: &Conn<'_>, tenant: &str, kind: &str) -> Result<Option<Hook>, StoreError> {
     c.query_opt(
-        "SELECT tenant_id, kind, url, secret_name, created_at, updated_at FROM hooks
+        "SELECT tenant_id, kind, url, secret_name, types, created_at, updated_at FROM hooks
          WHERE tenant_id = ?1 AND kind = ?2",
         params![tenant, kind],
         |r| {
@@ -117,8 +124,9 @@ pub(crate) fn hook(c: &Conn<'_>, tenant: &str, kind: &str) -> Result<Option<Hook
                 kind: r.get(1)?,
                 url: r.get(2)?,
                 secret_name: r.get(3)?,
-                created_at: r.get(4)?,
-                updated_at: r.get(5)?,
+                types: r.get(4)?,
+                created_at: r.get(5)?,
+                updated_at: r.get(6)?,
             })
         },
     )
@@ -164,6 +172,27 @@ pub(crate) fn enqueue(
         "INSERT INTO hook_deliveries (tenant_id, kind, ordering, inbox_id, next_at, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT DO NOTHING",
         params![tenant, kind, ordering, inbox_id, now],
+    )?;
+    Ok(())
+}
+
+/// Queues a delivery that carries its own `payload` (an event's JSON) to
+/// `tenant`'s hook of `kind`.
+///
+/// # Errors
+/// On database failure.
+pub(crate) fn enqueue_payload(
+    c: &Conn<'_>,
+    tenant: &str,
+    kind: &str,
+    ordering: &str,
+    payload: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO hook_deliveries (tenant_id, kind, ordering, payload, next_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![tenant, kind, ordering, payload, now],
     )?;
     Ok(())
 }
@@ -307,7 +336,7 @@ crate::repo! {
     /// A tenant's own webhooks and their deliveries.
     pub trait HookRepo {
         /// Sets (or replaces) the tenant's hook of `kind`.
-        fn set_hook(tenant: &str, kind: &str, url: &str, secret_name: &str, now: i64) -> Result<(), StoreError>;
+        fn set_hook(tenant: &str, kind: &str, url: &str, secret_name: &str, types: &str, now: i64) -> Result<(), StoreError>;
         /// The tenant's hook of `kind`.
         fn hook(tenant: &str, kind: &str) -> Result<Option<Hook>, StoreError>;
         /// Removes the tenant's hook of `kind`; whether there was one.
@@ -316,6 +345,8 @@ crate::repo! {
         fn tenants_with(kind: &str) -> Result<Vec<String>, StoreError>;
         /// Queues the delivery of an inbox body, once.
         fn enqueue(tenant: &str, kind: &str, ordering: &str, inbox_id: i64, now: i64) -> Result<(), StoreError>;
+        /// Queues a delivery carrying its own payload.
+        fn enqueue_payload(tenant: &str, kind: &str, ordering: &str, payload: &str, now: i64) -> Result<(), StoreError>;
         /// Deliveries that may be sent now, the oldest of each ordering key.
         fn due(now: i64, limit: u32) -> Result<Vec<Delivery>, StoreError>;
         /// Leases a delivery; false when it is taken or no longer queued.

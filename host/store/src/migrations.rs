@@ -250,6 +250,9 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0032_inbox_file.sql")),
     // 0033: a tenant's own webhooks (the relay) and their deliveries.
     M::up(include_str!("migrations/0033_hooks.sql")),
+    // 0034: outbound event webhooks in the same tables (a kind, the event types a
+    // hook wants, a delivery's own payload).
+    M::up(include_str!("migrations/0034_event_hooks.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -293,6 +296,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0031_send_rollup.sql"),
     include_str!("migrations/postgres/0032_inbox_file.sql"),
     include_str!("migrations/postgres/0033_hooks.sql"),
+    include_str!("migrations/postgres/0034_event_hooks.sql"),
 ];
 
 #[cfg(test)]

@@ -272,6 +272,16 @@ pub async fn check(
             scrm_store::transaction(c, |tx| {
                 let (raised, cleared) = AlertRepo::reconcile(tx, &t, &holding)?;
                 churn_fields(tx, &t, &raised, &cleared)?;
+                for a in &raised {
+                    crate::event_hooks::emit(
+                        tx,
+                        &t,
+                        "alert.raised",
+                        &a.kind,
+                        serde_json::json!({"alert_id": a.id, "kind": a.kind, "subject": a.subject,
+                            "message": a.message, "details": a.details, "raised_at": a.raised_at}),
+                    )?;
+                }
                 Ok((raised, cleared))
             })
         })

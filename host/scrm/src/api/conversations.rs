@@ -344,7 +344,7 @@ pub async fn assign(
         .db
         .write(move |c| match (a.round_robin, a.team) {
             (true, Some(team)) => conversations::assign_round_robin(c, &t, id, team),
-            _ => c.assign(&t, id, a.person, a.team),
+            _ => conversations::assign(c, &t, id, a.person, a.team),
         })
         .await?;
     if !done {

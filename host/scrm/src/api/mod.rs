@@ -13,6 +13,7 @@ pub mod cloud_api;
 pub mod conversations;
 pub mod crm;
 pub mod error;
+pub mod event_hook;
 pub mod flows;
 pub mod health;
 pub mod links;
@@ -162,6 +163,16 @@ pub fn router(state: AppState) -> Router {
             put(relay::put).get(relay::get).delete(relay::delete),
         )
         .route("/tenants/{id}/relay/deliveries", get(relay::deliveries))
+        .route(
+            "/tenants/{id}/event-hook",
+            put(event_hook::put)
+                .get(event_hook::get)
+                .delete(event_hook::delete),
+        )
+        .route(
+            "/tenants/{id}/event-hook/deliveries",
+            get(event_hook::deliveries),
+        )
         .route(
             "/tenants/{id}/relay/deliveries/{delivery}/requeue",
             post(relay::requeue),

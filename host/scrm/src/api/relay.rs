@@ -65,7 +65,7 @@ pub async fn put(
         .write(move |c| {
             scrm_store::transaction(c, |tx| {
                 SecretRepo::set(tx, &t, SECRET, &body.app_secret)?;
-                HookRepo::set_hook(tx, &t, KIND, &body.url, SECRET, now_ms())
+                HookRepo::set_hook(tx, &t, KIND, &body.url, SECRET, "*", now_ms())
             })
         })
         .await?;

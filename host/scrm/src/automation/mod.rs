@@ -108,6 +108,13 @@ pub fn resolve_conversation(
             &serde_json::json!({"conversation_id": conversation_id, "at": at}),
             None,
         )?;
+        crate::event_hooks::emit(
+            tx,
+            tenant,
+            "conversation.resolved",
+            &conversation_id.to_string(),
+            serde_json::json!({"conversation_id": conversation_id, "contact_id": contact, "at": at}),
+        )?;
         Ok(Some(contact))
     })
 }

@@ -386,6 +386,15 @@ impl Outbox {
             Ok(sent) => {
                 scrm_store::OutboxRepo::mark_sent(c, row.id, sent.wamid.as_deref(), now)?;
                 self.count(&row.tenant_id, "sent");
+                crate::event_hooks::emit(
+                    c,
+                    &row.tenant_id,
+                    "message.sent",
+                    &row.to,
+                    serde_json::json!({"outbox_id": row.id, "wamid": sent.wamid, "to": row.to,
+                        "type": row.kind, "phone_number_id": row.phone_number_id,
+                        "source": row.source, "sent_at": now}),
+                )?;
                 if let Some(wamid) = &sent.wamid {
                     scrm_store::OutboxRepo::record_outbound_message(
                         c,

@@ -154,9 +154,30 @@ impl Recorder {
             })
             .collect();
         let recorded = scrm_store::MessageRepo::record_classifications(tx, &records)?;
+        // Which tenants have an events hook: read once for the batch, when needed.
+        let mut hooked: Option<Vec<String>> = None;
         for (r, recorded) in results.iter().zip(recorded) {
             if !recorded {
                 continue;
+            }
+            if let ClassifyOutcome::Classified { tags, .. } = &r.outcome
+                && !tags.is_empty()
+            {
+                if hooked.is_none() {
+                    hooked = Some(scrm_store::HookRepo::tenants_with(
+                        tx,
+                        crate::event_hooks::KIND,
+                    )?);
+                }
+                if hooked.as_ref().is_some_and(|h| h.contains(&r.tenant)) {
+                    crate::event_hooks::emit(
+                        tx,
+                        &r.tenant,
+                        "conversation.tagged",
+                        &r.message_id.to_string(),
+                        serde_json::json!({"message_id": r.message_id, "tags": tags}),
+                    )?;
+                }
             }
             if let Some(contact_id) = r.sync {
                 let tags: &[String] = match &r.outcome {

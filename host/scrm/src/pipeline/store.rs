@@ -39,6 +39,8 @@ struct BatchState<'a> {
     /// `(inbox body, tenant, contact)` for each tenant a body reached: what the
     /// tenant's relay forwards (see [`crate::relay`]).
     reached: Vec<(i64, String, String)>,
+    /// The tenants with an events hook, read once per batch when first needed.
+    event_hooks: Option<HashSet<String>>,
 }
 
 /// A message waiting in [`BatchState::pending`]: where it arrived, what it says
@@ -50,6 +52,18 @@ struct Pending {
 }
 
 impl BatchState<'_> {
+    /// Whether `tenant` has an events hook (read once per batch).
+    fn has_event_hook(&mut self, tx: &dyn Store, tenant: &str) -> Result<bool, StoreError> {
+        if self.event_hooks.is_none() {
+            let tenants = scrm_store::HookRepo::tenants_with(tx, crate::event_hooks::KIND)?;
+            self.event_hooks = Some(tenants.into_iter().collect());
+        }
+        Ok(self
+            .event_hooks
+            .as_ref()
+            .is_some_and(|t| t.contains(tenant)))
+    }
+
     /// The tenant (and its region) that `phone_number_id` of `app_id` routes to,
     /// read once per batch.
     fn route(
@@ -112,6 +126,7 @@ pub(super) fn store_parsed(
         learned: HashSet::new(),
         pending: Vec::new(),
         reached: Vec::new(),
+        event_hooks: None,
     };
     let mut done = Vec::new();
     for Parsed {
@@ -234,7 +249,10 @@ fn store_events(
                     }
                 }
             }
-            Event::Status(s) => store_status(tx, &tenant, s, batch.send_settings)?,
+            Event::Status(s) => {
+                let events = batch.has_event_hook(tx, &tenant)?;
+                store_status(tx, &tenant, s, batch.send_settings, events)?;
+            }
             Event::Other(o) => {
                 if scrm_store::InboxRepo::record_unhandled(
                     tx,
@@ -458,6 +476,17 @@ fn after_store(
         batch.counts.stored += 1;
         // Media: a download job, in the same transaction (crate::media).
         crate::media::record_inbound(tx, &tenant, stored.message_id, &pnid, &m.content)?;
+        if batch.has_event_hook(tx, &tenant)? {
+            crate::event_hooks::emit(
+                tx,
+                &tenant,
+                "message.received",
+                m.from.as_deref().unwrap_or_default(),
+                serde_json::json!({"message_id": stored.message_id, "wamid": m.id,
+                "from": m.from, "contact_id": contact.id, "phone_number_id": pnid,
+                "type": m.kind, "timestamp": at}),
+            )?;
+        }
         // A message that is only STOP / START opts the sender out / in,
         // in the same transaction as the message (once: not on redelivery).
         if let (Content::Text(body), Some(wa_id)) = (&m.content, &m.from)
@@ -516,6 +545,7 @@ fn store_status(
     tenant: &str,
     s: payload::StatusUpdate,
     send_settings: &crate::config::SendSettings,
+    events: bool,
 ) -> Result<(), StoreError> {
     let errors = (!s.errors.is_empty())
         .then(|| serde_json::to_value(&s.errors))
@@ -542,6 +572,16 @@ fn store_status(
     )?;
     if recorded.inserted && matches!(s.status.as_str(), "delivered" | "read" | "failed") {
         emit_status(tx, tenant, &s.id, &s.status)?;
+    }
+    if recorded.inserted && events {
+        crate::event_hooks::emit(
+            tx,
+            tenant,
+            "message.status",
+            s.recipient_id.as_deref().unwrap_or_default(),
+            serde_json::json!({"wamid": s.id, "status": s.status,
+                "recipient_id": s.recipient_id, "timestamp": s.timestamp.saturating_mul(1000)}),
+        )?;
     }
     if s.status == "failed" {
         // Meta reports most refusals (131026, 131047, 131049, ...) here,

@@ -121,11 +121,11 @@ impl Relay {
 
     /// Sends one delivery: what came of it.
     async fn attempt(&self, d: &Delivery) -> Attempt {
-        let (tenant, inbox) = (d.tenant_id.clone(), d.inbox_id);
+        let (tenant, inbox, kind) = (d.tenant_id.clone(), d.inbox_id, d.kind.clone());
         let found = self
             .db
             .read(move |c| {
-                let hook = HookRepo::hook(c, &tenant, KIND)?;
+                let hook = HookRepo::hook(c, &tenant, &kind)?;
                 let secret = match &hook {
                     Some(h) => SecretRepo::get(c, &tenant, &h.secret_name)?,
                     None => None,
@@ -145,25 +145,38 @@ impl Relay {
             Err(e) => return self.failed(d, None, format!("cannot read the delivery: {e}")),
         };
         let Some(hook) = hook else {
-            return give_up("the tenant's relay was removed");
+            return give_up(&format!("the tenant's {} hook was removed", d.kind));
         };
         let Some(secret) = secret else {
-            let why = format!("the relay's secret {:?} is not set", hook.secret_name);
+            let why = format!("the hook's secret {:?} is not set", hook.secret_name);
             return self.failed(d, None, why);
         };
-        let Some((_, body)) = body else {
-            return give_up("the webhook body is no longer stored");
-        };
-        let body = for_tenant(body, &numbers);
-        let signature = scrm_wire::signature::sign(secret.as_bytes(), &body);
-        let sent = self
+        let mut request = self
             .http
             .post(&hook.url)
-            .header("content-type", "application/json")
-            .header("x-hub-signature-256", signature)
-            .body(body)
-            .send()
-            .await;
+            .header("content-type", "application/json");
+        let body = if d.kind == KIND {
+            let Some((_, body)) = body else {
+                return give_up("the webhook body is no longer stored");
+            };
+            let body = for_tenant(body, &numbers);
+            let signature = scrm_wire::signature::sign(secret.as_bytes(), &body);
+            request = request.header("x-hub-signature-256", signature);
+            body
+        } else {
+            // An outbound event: its own payload, signed as scrm signs its webhooks.
+            let body = d.payload.clone().unwrap_or_default().into_bytes();
+            let kind = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v["type"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let signature = scrm_wire::signature::sign(secret.as_bytes(), &body);
+            request = request
+                .header(crate::analytics::deliver::SIGNATURE_HEADER, signature)
+                .header("x-scrm-event", kind);
+            body
+        };
+        let sent = request.body(body).send().await;
         match sent {
             Ok(r) if r.status().is_success() => Attempt::Delivered(i64::from(r.status().as_u16())),
             Ok(r) => {

@@ -386,7 +386,14 @@ impl SyncEngine {
                                 "skipped",
                                 &skipped,
                             )?;
-                            scrm_store::CrmRepo::kill(tx, id, &reason)
+                            scrm_store::CrmRepo::kill(tx, id, &reason)?;
+                            crate::event_hooks::emit(
+                                tx,
+                                &tenant,
+                                "crm.sync_failed",
+                                &id.to_string(),
+                                serde_json::json!({"job_id": id, "error": reason}),
+                            )
                         })
                     })
                     .await
