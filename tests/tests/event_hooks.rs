@@ -1,5 +1,6 @@
-//! Outbound events (WIP, issue 21 item 3): a tenant's events hook receives signed
-//! `message.received` and `message.status` events for what its numbers receive.
+//! Outbound events: a tenant's events hook (docs/events.md) receives signed events of
+//! the types it asked for — messages received and sent, statuses, tags, assignments,
+//! resolutions, alerts and dead-lettered CRM writes — with a delivery log.
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
@@ -183,22 +184,39 @@ async fn a_dead_lettered_crm_write_reaches_the_hook() {
     let hub = HubSpot::start().await;
     let host = crm::setup_tenant(
         "acme",
-        &[("hubspot_token", hubspot::ACCESS_TOKEN), ("hubspot_client_secret", CLIENT_SECRET)],
+        &[
+            ("hubspot_token", hubspot::ACCESS_TOKEN),
+            ("hubspot_client_secret", CLIENT_SECRET),
+        ],
         0,
     )
     .await;
     crm::install_classifier(&host, "acme").await;
     crm::install_mapper(&host, "acme", "required = [\"phone\"]\n").await;
-    let config = format!("base_url = \"{}\"\npull_settle_ms = 0\npull_orders = false\n", hub.url());
+    let config = format!(
+        "base_url = \"{}\"\npull_settle_ms = 0\npull_orders = false\n",
+        hub.url()
+    );
     let policy = crm::loopback_policy(hub.addr().port(), "hubspot_token", "Bearer ");
     crm::install_connector(&host, "acme", "hubspot-connector", &config, policy).await;
     let (url, seen) = catch_hook().await;
-    host.ok("PUT", "/v1/tenants/acme/event-hook",
-        Some(json!({"url": url, "secret": SECRET, "types": ["crm.sync_failed"]}))).await;
+    host.ok(
+        "PUT",
+        "/v1/tenants/acme/event-hook",
+        Some(json!({"url": url, "secret": SECRET, "types": ["crm.sync_failed"]})),
+    )
+    .await;
 
     hub.revoke_token(hubspot::ACCESS_TOKEN);
     crm::customer_writes(&host, "Anna", &[("wamid.s1", "hello")]).await;
-    let dead = crm::jobs_until(&host, "acme", "dead", "the 401 was not dead-lettered", |d| !d.is_empty()).await;
+    let dead = crm::jobs_until(
+        &host,
+        "acme",
+        "dead",
+        "the 401 was not dead-lettered",
+        |d| !d.is_empty(),
+    )
+    .await;
     let got = eventually(|| async {
         let got = seen.lock().unwrap().clone();
         Ok((!got.is_empty()).then_some(got))
@@ -211,5 +229,9 @@ async fn a_dead_lettered_crm_write_reaches_the_hook() {
     assert_eq!(event["data"]["job_id"], dead[0]["id"], "{event}");
     let error = event["data"]["error"].as_str().unwrap_or_default();
     assert!(error.starts_with("crm_unauthorized"), "{event}");
-    assert_eq!(got.len(), dead.len(), "one event per dead-lettered job: {event}");
+    assert_eq!(
+        got.len(),
+        dead.len(),
+        "one event per dead-lettered job: {event}"
+    );
 }

@@ -7,13 +7,15 @@
 //! raw and counted. A body is marked done only when all of that is committed, so a
 //! crash at any point is recovered by processing it again.
 
+mod changes;
 mod claimer;
 mod inbound;
 mod lane;
 mod plugins;
 mod store;
 
-pub(crate) use store::{edited_message, sender_facts};
+pub(crate) use changes::edited_message;
+pub(crate) use store::sender_facts;
 
 use crate::metrics::Metrics;
 use scrm_engine::PluginHost;
