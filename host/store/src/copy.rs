@@ -748,6 +748,10 @@ INSERT INTO hooks (tenant_id, kind, url, secret_name, types, created_at, updated
 INSERT INTO hook_deliveries (tenant_id, kind, ordering, inbox_id, state, attempts, next_at,
                              last_status, last_error, created_at, delivered_at)
     VALUES ('acme', 'relay', '393471234567', 1, 'delivered', 1, 31, 200, NULL, 31, 31);
+INSERT INTO calls (tenant_id, call_id, conversation_id, contact_id, phone_number_id, direction, state,
+                   started_at, ended_at, duration_s, errors, events, created_at, updated_at)
+    VALUES ('acme', 'wacid.1', 1, 1, '100', 'user_initiated', 'completed', 32000, 92000, 60, '[]',
+            '[{"event": "connect"}, {"event": "terminate"}]', 32000, 92000);
 "#;
 
     /// A filled SQLite file (in `dir`), checked to hold rows in every table.

@@ -253,6 +253,8 @@ CREATE TABLE unhandled_items (
     // 0034: outbound event webhooks in the same tables (a kind, the event types a
     // hook wants, a delivery's own payload).
     M::up(include_str!("migrations/0034_event_hooks.sql")),
+    // 0035: WhatsApp calls on their conversations.
+    M::up(include_str!("migrations/0035_calls.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -297,6 +299,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0032_inbox_file.sql"),
     include_str!("migrations/postgres/0033_hooks.sql"),
     include_str!("migrations/postgres/0034_event_hooks.sql"),
+    include_str!("migrations/postgres/0035_calls.sql"),
 ];
 
 #[cfg(test)]

@@ -570,36 +570,6 @@ pub(crate) fn record_outbound_message(
     at: i64,
 ) -> Result<i64, StoreError> {
     let wa_id = wa_id.unwrap_or(&row.to);
-    let known: Option<i64> = conn.query_opt(
-        "SELECT id FROM contacts WHERE tenant_id = ?1 AND wa_id = ?2",
-        params![row.tenant_id, wa_id],
-        |r| r.get(0),
-    )?;
-    let contact_id = match known {
-        Some(id) => id,
-        None => {
-            super::contacts::upsert(
-                conn,
-                &row.tenant_id,
-                &super::contacts::ContactFacts {
-                    wa_id: Some(wa_id.to_owned()),
-                    phone: scrm_wire::phone::wa_id_to_e164(wa_id),
-                    ..Default::default()
-                },
-            )?
-            .id
-        }
-    };
-    let conversation_id: i64 = conn.query_one(
-        "INSERT INTO conversations (tenant_id, contact_id, phone_number_id, created_at, last_message_at,
-                                    first_message_at)
-         VALUES (?1, ?2, ?3, ?4, ?4, ?4)
-         ON CONFLICT (tenant_id, contact_id, phone_number_id) DO UPDATE SET
-             last_message_at = greatest(conversations.last_message_at, excluded.last_message_at),
-             first_message_at = least(conversations.first_message_at, excluded.first_message_at)
-         RETURNING id",
-        params![row.tenant_id, contact_id, row.phone_number_id, at],
-        |r| r.get(0),)?;
     let text = match row.kind.as_str() {
         "text" => row.body.pointer("/text/body").and_then(Value::as_str),
         "template" => row.body.pointer("/template/name").and_then(Value::as_str),
@@ -614,65 +584,60 @@ pub(crate) fn record_outbound_message(
         .get("context")
         .cloned()
         .unwrap_or(Value::Object(Default::default()));
-    let id: Option<i64> = conn.query_opt(
-        "INSERT INTO messages (tenant_id, conversation_id, contact_id, wamid, direction, type, timestamp,
-                               text, content, context, raw, status, created_at, sender)
-         VALUES (?1, ?2, ?3, ?4, 'outbound', ?5, ?6, ?7, ?8, ?9, ?10, 'accepted', ?6, ?11)
-         ON CONFLICT (tenant_id, wamid) DO NOTHING
-         RETURNING id",
-        params![
-            row.tenant_id,
-            conversation_id,
-            contact_id,
+    let to = super::contacts::ContactFacts {
+        wa_id: Some(wa_id.to_owned()),
+        phone: scrm_wire::phone::wa_id_to_e164(wa_id),
+        ..Default::default()
+    };
+    let recorded = super::messages::insert_outbound(
+        conn,
+        &super::messages::NewOutbound {
+            tenant: &row.tenant_id,
+            phone_number_id: &row.phone_number_id,
+            to: &to,
             wamid,
-            row.kind,
+            kind: &row.kind,
             at,
             text,
-            serde_json::json!({"type": row.kind, row.kind.clone(): content}).to_string(),
-            context.to_string(),
-            row.body.to_string(),
-            row.source,
-        ],
-        |r| r.get(0),
+            content: &serde_json::json!({"type": row.kind, row.kind.clone(): content}),
+            context: &context,
+            raw: &row.body.to_string(),
+            status: "accepted",
+            sender: &row.source,
+        },
     )?;
-    let id = match id {
-        Some(id) => {
-            match row
-                .idempotency_key
-                .as_deref()
-                .and_then(|k| k.strip_prefix("crm-reply:"))
-                .filter(|_| row.source == "crm")
-            {
-                // Written in the CRM: it is there already; remember which it is.
-                Some(crm_id) => crate::crm::set_link(
+    if recorded.new {
+        match row
+            .idempotency_key
+            .as_deref()
+            .and_then(|k| k.strip_prefix("crm-reply:"))
+            .filter(|_| row.source == "crm")
+        {
+            // Written in the CRM: it is there already; remember which it is.
+            Some(crm_id) => crate::crm::set_link(
+                conn,
+                &row.tenant_id,
+                "note",
+                recorded.id,
+                &crate::crm::Link {
+                    crm_id: crm_id.to_string(),
+                    crm_updated_at: None,
+                    synced_at: at,
+                    record_hash: None,
+                },
+            )?,
+            // The business's side of the chat history goes to the CRM too.
+            None => {
+                crate::crm::enqueue_if_syncing(
                     conn,
                     &row.tenant_id,
-                    "note",
-                    id,
-                    &crate::crm::Link {
-                        crm_id: crm_id.to_string(),
-                        crm_updated_at: None,
-                        synced_at: at,
-                        record_hash: None,
-                    },
-                )?,
-                // The business's side of the chat history goes to the CRM too.
-                None => {
-                    crate::crm::enqueue_if_syncing(conn, &row.tenant_id, contact_id, id)?;
-                }
+                    recorded.contact_id,
+                    recorded.id,
+                )?;
             }
-            id
         }
-        // Recorded before (a retried answer): the message it recorded then.
-        None => conn.query_one(
-            "SELECT id FROM messages WHERE tenant_id = ?1 AND wamid = ?2",
-            params![row.tenant_id, wamid],
-            |r| r.get(0),
-        )?,
-    };
-    // A status webhook may have beaten the send's answer here.
-    super::messages::sync_status(conn, &row.tenant_id, wamid)?;
-    Ok(id)
+    }
+    Ok(recorded.id)
 }
 
 /// The errors (Meta's JSON array, as stored) of a `failed` status recorded for

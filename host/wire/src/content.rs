@@ -251,7 +251,8 @@ fn interactive_reply(data: &Value) -> Option<Reply> {
             title: str_at(reply, "/title").unwrap_or_default(),
             description: str_at(reply, "/description"),
         }),
-        // A flow completion has no option id; its answer is the response JSON.
+        // A flow completion (or an address message's answer) has no option id: its id
+        // is the reply's name and its answer the response JSON.
         "nfm_reply" => {
             let body = str_at(reply, "/body");
             let (title, description) = match str_at(reply, "/response_json") {
@@ -259,13 +260,34 @@ fn interactive_reply(data: &Value) -> Option<Reply> {
                 None => (body.unwrap_or_default(), None),
             };
             Some(Reply {
-                id: "flow".to_owned(),
+                id: str_at(reply, "/name").unwrap_or_else(|| "flow".to_owned()),
                 title,
                 description,
             })
         }
+        // The customer allows (or refuses) the business's calls.
+        "call_permission_reply" => Some(Reply {
+            id: "call_permission".to_owned(),
+            title: str_at(reply, "/response")?,
+            description: call_permission_terms(reply),
+        }),
         _ => None,
     }
+}
+
+/// How long a call permission holds and who gave it: "permanent" or "until
+/// 1768550400", then "automatic" when WhatsApp answered by itself; `None` for neither.
+fn call_permission_terms(reply: &Value) -> Option<String> {
+    let mut terms = Vec::new();
+    if reply.get("is_permanent").and_then(Value::as_bool) == Some(true) {
+        terms.push("permanent".to_owned());
+    } else if let Some(at) = str_at(reply, "/expiration_timestamp") {
+        terms.push(format!("until {at}"));
+    }
+    if str_at(reply, "/response_source").as_deref() == Some("automatic") {
+        terms.push("automatic".to_owned());
+    }
+    (!terms.is_empty()).then(|| terms.join(", "))
 }
 
 fn button(data: &Value) -> Option<Reply> {

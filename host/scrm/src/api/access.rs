@@ -158,6 +158,7 @@ pub static RULES: &[Rule] = &[
     r("GET", "/tenants/{id}/conversations", MANAGER),
     r("POST", "/tenants/{id}/conversations/{conversation}/resolve", AGENT),
     r("GET", "/tenants/{id}/messages", MANAGER),
+    r("GET", "/tenants/{id}/calls", MANAGER),
     r("POST", "/tenants/{id}/messages", MANAGER),
     r("GET", "/tenants/{id}/inbox/conversations", AGENT),
     r("GET", "/tenants/{id}/inbox/conversations/{conversation}", AGENT),

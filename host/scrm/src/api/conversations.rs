@@ -196,19 +196,21 @@ pub async fn get(
             let messages =
                 MessageRepo::list(c, &t, filter, PageRequest::new(Some(after), Some(200)))?.items;
             let notes = c.notes(&t, id)?;
+            let calls = scrm_store::CallRepo::calls_of_conversation(c, &t, id)?;
             let profile = crate::automation::template::contact_context(c, &t, item.contact_id)?;
             let crm_id =
                 scrm_store::CrmRepo::link(c, &t, "contact", item.contact_id)?.map(|l| l.crm_id);
             let record_url = scrm_store::CrmRepo::settings(c, &t)?.record_url;
             let crm = crm_id.map(|id| (record_url_of(&record_url, &id), id));
-            Ok(Some((item, messages, notes, profile, crm)))
+            Ok(Some((item, messages, notes, calls, profile, crm)))
         })
         .await?;
-    let (item, messages, notes, profile, crm) = found.ok_or_else(|| hidden(&tenant, id))?;
+    let (item, messages, notes, calls, profile, crm) = found.ok_or_else(|| hidden(&tenant, id))?;
     let mut v = json!(item);
     v["window_left_s"] = json!(conversations::window_left_s(&item, scrm_store::now_ms()));
     v["messages"] = json!(messages);
     v["notes"] = json!(notes);
+    v["calls"] = json!(calls);
     // The customer's profile as templates see it: contact fields and CRM fields.
     if let Some(p) = profile {
         v["contact"] = p["contact"].clone();

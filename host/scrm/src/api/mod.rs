@@ -127,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{id}/plugins/{slot}/enable", post(admin::enable))
         .route("/tenants/{id}/contacts", get(read::contacts))
         .route("/tenants/{id}/conversations", get(read::conversations))
+        .route("/tenants/{id}/calls", get(read::calls))
         .route(
             "/tenants/{id}/conversations/{conversation}/resolve",
             post(flows::resolve),

@@ -7,11 +7,12 @@ use super::error::ApiError;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use scrm_store::calls::Call;
 use scrm_store::contacts::Contact;
 use scrm_store::events::{AccountEvent, Owner};
 use scrm_store::messages::{Conversation, Message, MessageFilter};
 use scrm_store::page::{Page, PageRequest};
-use scrm_store::{ContactRepo, EventRepo, MessageRepo, Store, StoreError};
+use scrm_store::{CallRepo, ContactRepo, EventRepo, MessageRepo, Store, StoreError};
 use serde::Deserialize;
 
 /// Pagination and filters.
@@ -67,6 +68,20 @@ pub async fn conversations(
     let Query(q) = q?;
     tenant_page(&state, tenant, q.after, q.limit, |c, t, page| {
         MessageRepo::conversations(c, t, page)
+    })
+    .await
+}
+
+/// `GET /v1/tenants/{id}/calls`: the tenant's WhatsApp calls, each with its
+/// conversation, state, times, errors and events.
+pub async fn calls(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page<Call>>, ApiError> {
+    let Query(q) = q?;
+    tenant_page(&state, tenant, q.after, q.limit, |c, t, page| {
+        CallRepo::calls(c, t, page)
     })
     .await
 }

@@ -1,4 +1,4 @@
-//! Outbound events (WIP, issue 21 item 3): per tenant, signed webhooks for what
+//! Outbound events: per tenant, signed webhooks for what
 //! happens in scrm — what Zapier's and Make's "catch hook" triggers consume. Each
 //! event is queued in the transaction that records what happened, as a delivery of
 //! the tenant's `events` hook (`scrm_store::hooks`), and sent by the relay's sender
@@ -27,6 +27,7 @@ pub const TYPES: &[&str] = &[
     "conversation.resolved",
     "crm.sync_failed",
     "alert.raised",
+    "call.ended",
 ];
 
 /// Whether a hook that wants `types` (comma-separated, `*` for all) wants `kind`.

@@ -7,6 +7,7 @@
 //! raw and counted. A body is marked done only when all of that is committed, so a
 //! crash at any point is recovered by processing it again.
 
+mod calls;
 mod changes;
 mod claimer;
 mod inbound;

@@ -2,6 +2,7 @@
 //! their contacts and conversations, statuses, edits and revokes, account events,
 //! and what the host does not model (kept raw).
 
+use super::calls::{store_call, store_echo};
 use super::changes::{store_account_event, store_amendment, store_status};
 use super::plugins::ToClassify;
 use crate::limits::optout;
@@ -184,6 +185,8 @@ fn store_events(
         let (kind, raw) = match &event {
             Event::Message(m) => (m.kind.clone(), &m.raw),
             Event::Status(s) => (format!("status:{}", s.status), &s.raw),
+            Event::Call(c) => (format!("call:{}", c.event), &c.raw),
+            Event::Echo(e) => (format!("echo:{}", e.kind), &e.raw),
             Event::Other(o) => (o.kind.clone(), &o.raw),
             Event::Account(_) => unreachable!("stored above"),
         };
@@ -196,6 +199,8 @@ fn store_events(
             let contact = match &event {
                 Event::Message(m) => m.from.clone(),
                 Event::Status(st) => st.recipient_id.clone(),
+                Event::Call(c) => c.customer.clone(),
+                Event::Echo(e) => e.to.clone(),
                 _ => None,
             };
             batch
@@ -254,6 +259,16 @@ fn store_events(
                 let events = batch.has_event_hook(tx, &tenant)?;
                 store_status(tx, &tenant, s, batch.send_settings, events)?;
             }
+            Event::Call(c) => {
+                if !store_call(tx, &tenant, &region, &c)? {
+                    unroutable(tx, inbox_id, index, &tenant, &kind, &c.raw, batch)?;
+                }
+            }
+            Event::Echo(e) => {
+                if !store_echo(tx, &tenant, &region, &e)? {
+                    unroutable(tx, inbox_id, index, &tenant, &kind, &e.raw, batch)?;
+                }
+            }
             Event::Other(o) => {
                 if scrm_store::InboxRepo::record_unhandled(
                     tx,
@@ -269,6 +284,34 @@ fn store_events(
             }
             Event::Account(_) => unreachable!("stored above"),
         }
+    }
+    Ok(())
+}
+
+/// Records an event that names no customer as unhandled (`unroutable-sender`).
+fn unroutable(
+    tx: &dyn Store,
+    inbox_id: i64,
+    index: usize,
+    tenant: &str,
+    kind: &str,
+    raw: &serde_json::Value,
+    batch: &mut BatchState<'_>,
+) -> Result<(), StoreError> {
+    let reason = "unroutable-sender";
+    if scrm_store::InboxRepo::record_unhandled(
+        tx,
+        inbox_id,
+        index,
+        Some(tenant),
+        reason,
+        kind,
+        raw,
+    )? {
+        batch
+            .counts
+            .unhandled
+            .push((reason.into(), kind.to_owned()));
     }
     Ok(())
 }
@@ -349,15 +392,30 @@ fn sender(
 /// and/or WhatsApp id), the number in E.164 (with the tenant's default `region` when
 /// it has no country code) and the profile name; `None` when it names no sender.
 pub(crate) fn sender_facts(m: &InboundMessage, region: &str) -> Option<ContactFacts> {
+    customer_facts(
+        m.from.as_deref(),
+        m.from_user_id.clone().or(m.contact_user_id.clone()),
+        m.profile_name.clone(),
+        region,
+    )
+}
+
+/// A customer as a contact: its WhatsApp id, business-scoped user id, number in
+/// E.164 (with the tenant's default `region` when it has no country code) and
+/// profile name; `None` when it has neither id.
+pub(super) fn customer_facts(
+    wa_id: Option<&str>,
+    user_id: Option<String>,
+    name: Option<String>,
+    region: &str,
+) -> Option<ContactFacts> {
     let facts = ContactFacts {
-        wa_id: m.from.clone(),
-        user_id: m.from_user_id.clone().or(m.contact_user_id.clone()),
-        phone: m.from.as_deref().and_then(e164_of_wa_id).or_else(|| {
-            m.from
-                .as_deref()
-                .and_then(|f| phone::to_e164(f, Some(region)))
-        }),
-        name: m.profile_name.clone(),
+        wa_id: wa_id.map(str::to_owned),
+        user_id,
+        phone: wa_id
+            .and_then(e164_of_wa_id)
+            .or_else(|| wa_id.and_then(|f| phone::to_e164(f, Some(region)))),
+        name,
     };
     (facts.wa_id.is_some() || facts.user_id.is_some()).then_some(facts)
 }

@@ -62,6 +62,18 @@ impl Runner {
                     "account notifications reach no plugin",
                 ));
             }
+            Event::Call(c) => {
+                return Err(Skipped(
+                    format!("call {} ({})", c.call_id, c.state()),
+                    "calls are stored on the conversation; no plugin sees them",
+                ));
+            }
+            Event::Echo(e) => {
+                return Err(Skipped(
+                    format!("echo {}", e.id),
+                    "messages sent from the WhatsApp Business app reach no plugin",
+                ));
+            }
             Event::Other(o) => {
                 return Err(Skipped(
                     format!("{} notification", o.kind),

@@ -18,7 +18,8 @@
 //! `revoked_at` and keeps the content. Both are recorded even when the message they
 //! change has not arrived yet, and applied when it does.
 //!
-//! Layout: `insert` stores inbound messages, `revisions` edits and revokes,
+//! Layout: `insert` stores inbound messages, `outbound` what the outbox sent and
+//! what the WhatsApp Business app echoed, `revisions` edits and revokes,
 //! `statuses` delivery statuses, `classification` what the classifier and responder
 //! decided; `list` reads messages back, `conversations` pages conversations and
 //! `origin` finds where an inbound message came from.
@@ -35,6 +36,7 @@ mod fixture;
 mod insert;
 mod list;
 mod origin;
+mod outbound;
 mod revisions;
 mod statuses;
 
@@ -48,6 +50,8 @@ pub use list::{Message, MessageFilter, OriginalVersion};
 pub(crate) use list::{get, list, newest_start};
 pub use origin::MessageRef;
 pub(crate) use origin::inbound_origin;
+pub use outbound::{NewOutbound, RecordedOutbound};
+pub(crate) use outbound::{contact_for, conversation_for, insert_outbound, record_echo};
 pub(crate) use revisions::record_revision;
 pub use revisions::{NewRevision, RevisedMessage, Revision, RevisionAction, RevisionOutcome};
 pub use statuses::{NewStatus, StatusEvent, StatusOutcome, status_rank};
@@ -101,5 +105,9 @@ crate::repo! {
         /// stored. The outbox may call this right after storing a message instead of
         /// [`best_status`].
         fn sync_status(tenant: &str, wamid: &str) -> Result<Option<String>, StoreError>;
+        /// Stores a message the business sent from the WhatsApp Business app as an
+        /// outbound message of the customer's conversation, once per wamid; a new one is
+        /// queued for the CRM.
+        fn record_echo(m: &NewOutbound<'_>) -> Result<RecordedOutbound, StoreError>;
     }
 }

@@ -38,7 +38,12 @@ impl ApiError {
 }
 
 pub(super) fn api_errors(item: &Value) -> Vec<ApiError> {
-    array_at(item, "errors")
+    api_errors_of(array_at(item, "errors"))
+}
+
+/// Reads each of Meta's error objects in `errors`.
+pub(super) fn api_errors_of(errors: &[Value]) -> Vec<ApiError> {
+    errors
         .iter()
         .map(|error| ApiError {
             code: parse_at(error, "/code").unwrap_or(0),

@@ -5,6 +5,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::account::account_event;
+use super::calls::{CALLS_FIELD, call_events};
+use super::echoes::{ECHOES_FIELD, echo_events};
 use super::event::other;
 use super::messages::message_event;
 use super::statuses::status_event;
@@ -149,6 +151,10 @@ impl Change {
             for error in array_at(&self.value, "errors") {
                 events.push(account_event(&route, entry.time, "errors", error));
             }
+        } else if self.field == CALLS_FIELD {
+            call_events(&route, &self.value, events);
+        } else if self.field == ECHOES_FIELD {
+            echo_events(&route, &self.value, events);
         } else if ACCOUNT_FIELDS.contains(&self.field.as_str()) {
             // A field that batches items in an array named after itself
             // (`user_preferences`) gives one event per item; the rest (whose arrays,
@@ -164,7 +170,7 @@ impl Change {
                 _ => events.push(account_event(&route, entry.time, &self.field, &self.value)),
             }
         } else if let Some(value) = self.value.as_object() {
-            // Unmodelled fields that batch items (groups, message_echoes, history…) get one
+            // Unmodelled fields that batch items (groups, history…) get one
             // event per item; `contacts` only annotates the other arrays.
             for (key, items) in value {
                 let Some(items) = items.as_array() else {
@@ -339,6 +345,7 @@ mod tests {
                 Event::Other(o) => {
                     format!("{} other {} {}", o.route.waba_id, o.kind, o.raw["event"])
                 }
+                Event::Call(_) | Event::Echo(_) => unreachable!("no calls or echoes here"),
             })
             .collect();
         assert_eq!(

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{AccountEvent, InboundMessage, StatusUpdate};
+use super::{AccountEvent, CallEvent, EchoMessage, InboundMessage, StatusUpdate};
 
 /// One thing that happened, flattened out of a notification.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,6 +20,10 @@ pub enum Event {
     Status(StatusUpdate),
     /// A template, number, account or user-preference notification, or a change-level error.
     Account(AccountEvent),
+    /// Something that happened to a WhatsApp call (the `calls` field).
+    Call(CallEvent),
+    /// A message the business sent from the WhatsApp Business app (`smb_message_echoes`).
+    Echo(EchoMessage),
     /// A change field or item the host does not model (e.g. "groups"); stored raw.
     Other(OtherChange),
 }
@@ -31,6 +35,8 @@ impl Event {
             Self::Message(m) => &m.route,
             Self::Status(s) => &s.route,
             Self::Account(a) => &a.route,
+            Self::Call(c) => &c.route,
+            Self::Echo(e) => &e.route,
             Self::Other(o) => &o.route,
         }
     }

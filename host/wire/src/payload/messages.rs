@@ -110,7 +110,10 @@ pub(super) fn message_event(route: &Route, message: &Value, contacts: &[Value]) 
     let from = str_at(message, "/from");
     let from_user_id = str_at(message, "/from_user_id");
     let contact = sender_contact(contacts, from.as_deref(), from_user_id.as_deref());
-    let kind = str_at(message, "/type").unwrap_or_else(|| "unknown".to_owned());
+    // Meta's call-permission replies carry `interactive` without a message `type`.
+    let kind = str_at(message, "/type")
+        .or_else(|| message.get("interactive").map(|_| "interactive".to_owned()))
+        .unwrap_or_else(|| "unknown".to_owned());
     let (amends, content) = match amendment(&kind, message) {
         Some((amends, content)) => (Some(amends), content),
         None => (None, Content::decode(&kind, message)),
@@ -171,7 +174,9 @@ mod tests {
     use super::*;
     use crate::content::{Location, Media, OrderItem, Reaction, Reply, SystemNotice};
     use crate::payload::parse;
-    use crate::payload::test_support::{fixture_events, metadata, single_message};
+    use crate::payload::test_support::{
+        fixture_events, meta_docs_events, metadata, single_message,
+    };
 
     const SENDER: &str = "16505551234";
 
@@ -615,5 +620,72 @@ mod tests {
         );
         assert_eq!(referral.media_type.as_deref(), Some("image"));
         assert!(referral.ctwa_clid.is_some_and(|c| c.starts_with("Aff-")));
+    }
+
+    fn the_reply(name: &str) -> (InboundMessage, Reply) {
+        let mut events = meta_docs_events(name);
+        let Some(Event::Message(m)) = events.pop() else {
+            panic!("{name}: {events:?}");
+        };
+        assert_eq!(m.kind, "interactive", "{name}");
+        let Content::InteractiveReply(reply) = m.content.clone() else {
+            panic!("{name}: {:?}", m.content);
+        };
+        (m, reply)
+    }
+
+    #[test]
+    fn flow_and_address_replies_are_named_by_their_nfm_name() {
+        let (m, flow) = the_reply("interactive_nfm_reply_flow.json");
+        assert_eq!(flow.id, "flow");
+        assert!(flow.title.contains("flow_token"), "{flow:?}");
+        assert!(m.context.replied_to.is_some());
+        let (_, address) = the_reply("interactive_nfm_reply_address.json");
+        assert_eq!(address.id, "address_message");
+        let answer: Value = serde_json::from_str(&address.title).unwrap();
+        assert_eq!(answer["values"]["city"], "Mumbai");
+        assert!(
+            address
+                .description
+                .is_some_and(|d| d.starts_with("CUSTOMER_NAME"))
+        );
+    }
+
+    #[test]
+    fn call_permission_replies_say_what_was_answered_and_for_how_long() {
+        for (name, title, terms) in [
+            (
+                "interactive_call_permission_reply.json",
+                "accept",
+                "until 1768550400",
+            ),
+            (
+                "interactive_call_permission_reply_permanent.json",
+                "accept",
+                "permanent",
+            ),
+            (
+                "interactive_call_permission_reply_reject.json",
+                "reject",
+                "",
+            ),
+            (
+                "interactive_call_permission_reply_automatic_callback.json",
+                "accept",
+                "1768550400, automatic",
+            ),
+            (
+                "interactive_call_permission_reply_automatic_revoke.json",
+                "reject",
+                "automatic",
+            ),
+        ] {
+            let (m, reply) = the_reply(name);
+            assert_eq!(reply.id, "call_permission", "{name}");
+            assert_eq!(reply.title, title, "{name}");
+            let described = reply.description.unwrap_or_default();
+            assert!(described.contains(terms), "{name}: {described}");
+            assert!(m.from.is_some() && m.from_user_id.is_some(), "{name}");
+        }
     }
 }

@@ -12,15 +12,18 @@
 //! status / quality / category updates, number quality, account updates, user
 //! marketing preferences) become [`Event::Account`], one per item. Message edits and
 //! revokes arrive as messages whose [`InboundMessage::amends`] names the message they
-//! change.
+//! change. Calls (`calls`) become [`Event::Call`], and messages the business sent from
+//! the WhatsApp Business app (`smb_message_echoes`) [`Event::Echo`].
 //!
 //! Layout: `envelope` reads the body and routes each change by field; `event` holds
-//! the flattened [`Event`] and its [`Route`]; `messages`, `amendments`, `statuses` and
-//! `account` read one kind of item each; `api_error` is Meta's error object they share.
+//! the flattened [`Event`] and its [`Route`]; `messages`, `amendments`, `statuses`,
+//! `account`, `calls` and `echoes` read one kind of item each; `api_error` is Meta's error object they share.
 
 mod account;
 mod amendments;
 mod api_error;
+mod calls;
+mod echoes;
 mod envelope;
 mod event;
 mod messages;
@@ -31,6 +34,8 @@ mod test_support;
 pub use account::{ACCOUNT_FIELDS, AccountEvent};
 pub use amendments::Amendment;
 pub use api_error::ApiError;
+pub use calls::CallEvent;
+pub use echoes::EchoMessage;
 pub use envelope::{Change, Entry, Notification, ParseError, parse};
 pub use event::{Event, OtherChange, Route};
 pub use messages::{Context, InboundMessage, Referral};

@@ -17,6 +17,19 @@ pub(super) fn fixture_events(name: &str) -> Vec<Event> {
     notification.events()
 }
 
+/// Meta's documented examples of the kinds beyond the OpenAPI description (calls,
+/// message echoes, flow and call-permission replies, errors): tests/fixtures/meta-docs.
+pub(super) const META_DOCS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/meta-docs"
+);
+
+pub(super) fn meta_docs_events(name: &str) -> Vec<Event> {
+    let path = format!("{META_DOCS}/{name}");
+    let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    parse(&body).unwrap().events()
+}
+
 pub(super) fn metadata(phone_number_id: &str) -> Value {
     json!({"display_phone_number": "15550000000", "phone_number_id": phone_number_id})
 }
