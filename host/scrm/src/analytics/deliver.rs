@@ -27,8 +27,7 @@ const REPORT_ATTEMPTS: i64 = 5;
 const NOTICE_ATTEMPTS: i64 = 10;
 /// The tenant secret alert webhooks are signed with.
 pub const WEBHOOK_SECRET: &str = "alert_webhook_secret";
-/// The header carrying the signature (`sha256=` and the HMAC-SHA256 of the body).
-pub const SIGNATURE_HEADER: &str = "x-scrm-signature-256";
+pub use crate::event_hooks::SIGNATURE_HEADER;
 
 /// Generates, stores and sends reports and alert notices.
 #[derive(Debug, Clone)]

@@ -14,6 +14,10 @@ use serde_json::{Value, json};
 /// The hook kind of outbound events.
 pub const KIND: &str = "events";
 
+/// The header scrm's own webhooks (events, alerts, reports) carry their signature in:
+/// `sha256=` and the hex HMAC-SHA256 of the body.
+pub const SIGNATURE_HEADER: &str = "x-scrm-signature-256";
+
 /// The tenant secret events are signed with.
 pub const SECRET: &str = "events_secret";
 

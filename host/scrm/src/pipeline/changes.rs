@@ -163,13 +163,13 @@ pub(crate) fn edited_message(mut m: InboundMessage) -> InboundMessage {
 
 /// Stores a template, number, account or preference event for its tenant (or the
 /// app), applies a marketing preference to the user's consent and a template's new
-/// status to the registry.
+/// status to the registry; the tenant it belongs to, if any.
 pub(super) fn store_account_event(
     tx: &dyn Store,
     app_id: &str,
     inbox_id: i64,
     a: &AccountEvent,
-) -> Result<(), StoreError> {
+) -> Result<Option<String>, StoreError> {
     let route: &Route = &a.route;
     let tenant = scrm_store::EventRepo::resolve_tenant(
         tx,
@@ -198,7 +198,7 @@ pub(super) fn store_account_event(
         },
     )?;
     if inserted.is_none() {
-        return Ok(());
+        return Ok(tenant);
     }
     tracing::info!(inbox_id, field = %route.field, event = ?a.event, tenant = ?tenant, "account event stored");
     if route.field == "message_template_status_update"
@@ -216,12 +216,12 @@ pub(super) fn store_account_event(
         let stop = match a.event.as_deref() {
             Some("stop") => true,
             Some("resume") => false,
-            _ => return Ok(()),
+            _ => return Ok(Some(tenant.clone())),
         };
         let at = occurred_at.unwrap_or_else(now_ms);
         if !scrm_store::EventRepo::newer_exists(tx, tenant, &route.field, wa_id, at)? {
             scrm_store::ConsentRepo::marketing_preference(tx, tenant, wa_id, stop, at)?;
         }
     }
-    Ok(())
+    Ok(tenant)
 }

@@ -54,6 +54,19 @@ struct Pending {
 }
 
 impl BatchState<'_> {
+    /// Notes that inbox body `inbox_id` reached `tenant` (about `contact`, the first
+    /// one named), for the relay.
+    fn reach(&mut self, inbox_id: i64, tenant: &str, contact: Option<&str>) {
+        if !self
+            .reached
+            .iter()
+            .any(|(i, t, _)| *i == inbox_id && t == tenant)
+        {
+            let contact = contact.unwrap_or_default().to_owned();
+            self.reached.push((inbox_id, tenant.to_owned(), contact));
+        }
+    }
+
     /// Whether `tenant` has an events hook (read once per batch).
     fn has_event_hook(&mut self, tx: &dyn Store, tenant: &str) -> Result<bool, StoreError> {
         if self.event_hooks.is_none() {
@@ -174,7 +187,10 @@ fn store_events(
             flush(tx, batch)?;
         }
         if let Event::Account(a) = event {
-            store_account_event(tx, app_id, inbox_id, &a)?;
+            // The tenant's app gets account-level bodies relayed too.
+            if let Some(tenant) = store_account_event(tx, app_id, inbox_id, &a)? {
+                batch.reach(inbox_id, &tenant, None);
+            }
             continue;
         }
         let route = event.route();
@@ -190,22 +206,15 @@ fn store_events(
             Event::Other(o) => (o.kind.clone(), &o.raw),
             Event::Account(_) => unreachable!("stored above"),
         };
-        if let Some((t, _)) = &tenant
-            && !batch
-                .reached
-                .iter()
-                .any(|(i, r, _)| *i == inbox_id && r == t)
-        {
+        if let Some((t, _)) = &tenant {
             let contact = match &event {
-                Event::Message(m) => m.from.clone(),
-                Event::Status(st) => st.recipient_id.clone(),
-                Event::Call(c) => c.customer.clone(),
-                Event::Echo(e) => e.to.clone(),
+                Event::Message(m) => m.from.as_deref(),
+                Event::Status(st) => st.recipient_id.as_deref(),
+                Event::Call(c) => c.customer.as_deref(),
+                Event::Echo(e) => e.to.as_deref(),
                 _ => None,
             };
-            batch
-                .reached
-                .push((inbox_id, t.clone(), contact.unwrap_or_default()));
+            batch.reach(inbox_id, t, contact);
         }
         let Some((tenant, region)) = tenant else {
             if scrm_store::InboxRepo::record_unhandled(

@@ -172,7 +172,7 @@ impl Relay {
                 .unwrap_or_default();
             let signature = scrm_wire::signature::sign(secret.as_bytes(), &body);
             request = request
-                .header(crate::analytics::deliver::SIGNATURE_HEADER, signature)
+                .header(crate::event_hooks::SIGNATURE_HEADER, signature)
                 .header("x-scrm-event", kind);
             body
         };

@@ -69,8 +69,9 @@ pub struct Message {
     pub respond_error: Option<String>,
     /// When it was stored, Unix ms.
     pub created_at: i64,
-    /// For an outbound message: what sent it (`api`, `cli`, `responder`, `crm`, or
-    /// `flow:NAME@VERSION` for an automation).
+    /// For an outbound message: what sent it (`api`, `cli`, `responder`, `crm`,
+    /// `flow:NAME@VERSION` for an automation, or `business_app` for a message sent from
+    /// the WhatsApp Business app).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
 }
