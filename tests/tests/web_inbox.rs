@@ -5,7 +5,8 @@
 //! neither listed nor readable; a reply whose window closed while it was typed shows
 //! the host's error and keeps the text; an expired session goes back to the login
 //! page. A reply being typed survives live updates; the list is walked with the
-//! arrow keys; an agent marks themselves away; the inbox fits a phone's screen.
+//! arrow keys; an agent marks themselves away; a call and a message sent from the
+//! WhatsApp Business app show up live; the inbox fits a phone's screen.
 //! Screenshots of each step are saved under `target/browser/`. Failed logins are
 //! rate-limited per account.
 
@@ -166,6 +167,50 @@ async fn an_agent_works_the_inbox_in_a_real_browser() {
     b.until_text("#messages", &format!("person:{giulia}"))
         .await
         .unwrap();
+
+    // Bruno calls, then the business writes to him from the WhatsApp Business app:
+    // both appear live, in the timeline.
+    let now = (scrm_store::now_ms() / 1000).to_string();
+    let webhook = |field: &str, key: &str, items: serde_json::Value| {
+        let mut value = json!({"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000000", "phone_number_id": PN}});
+        value[key] = items;
+        json!({"object": "whatsapp_business_account",
+            "entry": [{"id": "1", "changes": [{"field": field, "value": value}]}]})
+        .to_string()
+    };
+    let call = webhook(
+        "calls",
+        "calls",
+        json!([{"id": "wacid.b1", "from": "393472222222",
+        "to": "15550000000", "event": "terminate", "direction": "USER_INITIATED", "timestamp": now,
+        "status": "COMPLETED", "start_time": now, "end_time": now, "duration": 95}]),
+    );
+    let echo = webhook(
+        "smb_message_echoes",
+        "message_echoes",
+        json!([{"from": "15550000000",
+        "to": "393472222222", "id": "wamid.echo1", "timestamp": now, "type": "text",
+        "text": {"body": "Ti richiamo dopo, Bruno"}}]),
+    );
+    for body in [call, echo] {
+        assert_eq!(
+            host.post_signed(body.as_bytes(), scrm_e2e::APP_SECRET)
+                .await
+                .0,
+            200
+        );
+    }
+    b.until_text("#messages", "Incoming call: ended · 1 min 35 s")
+        .await
+        .unwrap();
+    b.until_text("#messages", "Ti richiamo dopo, Bruno")
+        .await
+        .unwrap();
+    b.until_text("#messages", "sent by the WhatsApp Business app")
+        .await
+        .unwrap();
+    b.screenshot("call-and-echo").await.unwrap();
 
     // Take it, then resolve it.
     b.click("#act-take").await.unwrap();

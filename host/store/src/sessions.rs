@@ -173,21 +173,23 @@ crate::repo! {
         /// Deletes expired sessions and login links and old failed logins; how many.
         fn purge_sessions(now: i64) -> Result<usize, StoreError>;
         /// The newest message and status ids of a tenant.
-        fn change_marks(tenant: &str) -> Result<(i64, i64), StoreError>;
+        fn change_marks(tenant: &str) -> Result<(i64, i64, i64), StoreError>;
     }
 }
 
-/// The newest message id and status id of a tenant (0 when none): what changes when
-/// a message arrives or a status moves, for the web inbox's live updates.
+/// The newest message id, status id and call update of a tenant (0 when none): what
+/// changes when a message arrives, a status moves or a call rings or ends, for the
+/// web inbox's live updates.
 ///
 /// # Errors
 /// On database failure.
-pub(crate) fn change_marks(conn: &Conn<'_>, tenant: &str) -> Result<(i64, i64), StoreError> {
+pub(crate) fn change_marks(conn: &Conn<'_>, tenant: &str) -> Result<(i64, i64, i64), StoreError> {
     conn.query_one(
         "SELECT COALESCE((SELECT MAX(id) FROM messages WHERE tenant_id = ?1), 0),
-                COALESCE((SELECT MAX(id) FROM message_statuses WHERE tenant_id = ?1), 0)",
+                COALESCE((SELECT MAX(id) FROM message_statuses WHERE tenant_id = ?1), 0),
+                COALESCE((SELECT MAX(updated_at) FROM calls WHERE tenant_id = ?1), 0)",
         params![tenant],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )
 }
 

@@ -443,7 +443,7 @@ pub async fn events(
 > {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let stream = futures_util::stream::unfold(
-        (state, tenant, None::<(i64, i64)>),
+        (state, tenant, None::<(i64, i64, i64)>),
         |(state, tenant, last)| async move {
             loop {
                 if last.is_some() {
@@ -461,7 +461,10 @@ pub async fn events(
                 if last != Some(marks) {
                     let event = Event::default()
                         .event(if last.is_none() { "hello" } else { "change" })
-                        .data(json!({"message": marks.0, "status": marks.1}).to_string());
+                        .data(
+                            json!({"message": marks.0, "status": marks.1, "call": marks.2})
+                                .to_string(),
+                        );
                     return Some((Ok(event), (state, tenant, Some(marks))));
                 }
             }

@@ -37,6 +37,9 @@ const TEXT = {
     "reply.unsent": "Your unsent reply (kept)", "profile.crm": "Open in CRM",
     "note.label": "Private note (never sent to the customer)", "note.add": "Add note", "notes": "Notes",
     "profile": "Customer", "sent_by": "sent by", "status.failed": "failed",
+    "source.app": "the WhatsApp Business app", "call.in": "Incoming call", "call.out": "Call placed", "call.created": "created",
+    "call.connecting": "connecting", "call.ringing": "ringing", "call.accepted": "answered",
+    "call.rejected": "declined", "call.completed": "ended", "call.failed": "failed", "call.ended": "ended",
     "toast.sent": "Queued for sending.", "toast.new": "New activity.", "error.prefix": "Not sent: ",
   },
   it: {
@@ -72,6 +75,9 @@ const TEXT = {
     "reply.unsent": "La tua risposta non inviata (conservata)", "profile.crm": "Apri nel CRM",
     "note.label": "Nota privata (mai inviata al cliente)", "note.add": "Aggiungi nota", "notes": "Note",
     "profile": "Cliente", "sent_by": "inviato da", "status.failed": "non consegnato",
+    "source.app": "l'app WhatsApp Business", "call.in": "Chiamata in arrivo", "call.out": "Chiamata effettuata", "call.created": "creata",
+    "call.connecting": "in connessione", "call.ringing": "squilla", "call.accepted": "risposta",
+    "call.rejected": "rifiutata", "call.completed": "terminata", "call.failed": "non riuscita", "call.ended": "terminata",
     "toast.sent": "In coda per l'invio.", "toast.new": "Nuova attività.", "error.prefix": "Non inviato: ",
   },
 };
@@ -194,10 +200,31 @@ function messageView(m) {
   const status = m.direction === "outbound"
     ? [m.status === "failed" ? t("status.failed") : m.status,
       m.errors ? ` — ${(m.errors[0] && (m.errors[0].title || m.errors[0].message)) || ""}` : "",
-      m.source ? ` · ${t("sent_by")} ${m.source}` : ""].join("")
+      m.source ? ` · ${t("sent_by")} ${m.source === "business_app" ? t("source.app") : m.source}` : ""].join("")
     : [(m.tags || []).join(", "), m.classification && m.classification.intent ? ` · ${m.classification.intent.name}` : ""].join("");
   return el("li", { class: `msg ${m.direction}`, "data-status": m.status },
     body, el("div", { class: "status" }, when(m.timestamp), status ? ` · ${status}` : ""));
+}
+
+// A WhatsApp call with the customer, in the conversation's timeline.
+function callView(k) {
+  const placed = k.direction === "business_initiated";
+  const s = k.duration_s || 0;
+  const length = s ? ` · ${s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`}` : "";
+  return el("li", { class: `msg call ${placed ? "outbound" : "inbound"}`, "data-call": k.call_id, "data-state": k.state },
+    el("p", {}, `${t(placed ? "call.out" : "call.in")}: ${t("call." + k.state)}${length}`),
+    el("div", { class: "status" }, when(k.created_at)));
+}
+
+// The conversation's messages with its calls between them, by time.
+function timeline(c) {
+  const calls = [...(c.calls || [])];
+  const out = [];
+  for (const m of c.messages) {
+    while (calls.length && calls[0].created_at <= m.timestamp) out.push(callView(calls.shift()));
+    out.push(messageView(m));
+  }
+  return out.concat(calls.map(callView));
 }
 
 async function showMedia(root) {
@@ -361,7 +388,7 @@ function conversationView(c) {
       c.window_left_s > 0 ? el("span", { class: "meta" }, t("conv.window", duration(c.window_left_s))) : null),
     el("div", { class: "conv-head" }, actions(c)),
     profile(c),
-    el("ul", { class: "messages", id: "messages" }, c.messages.map(messageView)),
+    el("ul", { class: "messages", id: "messages" }, timeline(c)),
     c.notes.length ? el("section", { "aria-label": t("notes") }, el("h3", {}, t("notes")),
       c.notes.map((n) => el("div", { class: "note" }, n.body, el("div", { class: "meta" }, `${n.author} · ${when(n.created_at)}`)))) : null,
   ].filter(Boolean);
