@@ -10,6 +10,7 @@ pub mod aftership;
 pub mod backend;
 pub mod bench;
 pub mod browser;
+pub mod catcher;
 pub mod crm;
 pub mod fleet;
 pub mod flows;

@@ -2,53 +2,32 @@
 //! the types it asked for — messages received and sent, statuses, tags, assignments,
 //! resolutions, alerts and dead-lettered CRM writes — with a delivery log.
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
 use reqwest::StatusCode;
+use scrm_e2e::catcher::Catcher;
 use scrm_e2e::graph::{ACCESS_TOKEN, Graph};
 use scrm_e2e::{APP_SECRET, Host, eventually, guest, text_webhook};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 
 const PN: &str = "100200300";
 const ALICE: &str = "393471234567";
 const SECRET: &str = "zapier-catch-hook-secret";
-
-type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
-
-/// A catch hook on loopback: its URL and what it received.
-async fn catch_hook() -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    let sink = seen.clone();
-    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
-        let sink = sink.clone();
-        async move {
-            sink.lock().unwrap().push((headers, body));
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
-}
 
 scrm_e2e::both_backends! {
     #[tokio::test]
     async fn a_catch_hook_gets_signed_events_of_the_types_it_asked_for() {
         let host = Host::start_configured_temp(|_| {}).await;
         host.tenant("acme", &[PN], "IT").await;
-        let (url, seen) = catch_hook().await;
+        let hook = Catcher::start().await;
         let (status, v) = host.api("PUT", "/v1/tenants/acme/event-hook",
-            Some(json!({"url": url, "secret": SECRET, "types": ["nothing.here"]}))).await;
+            Some(json!({"url": hook.url, "secret": SECRET, "types": ["nothing.here"]}))).await;
         assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (422, Some("invalid_event_type")), "{v}");
         host.ok("PUT", "/v1/tenants/acme/event-hook",
-            Some(json!({"url": url, "secret": SECRET, "types": ["message.received"]}))).await;
+            Some(json!({"url": hook.url, "secret": SECRET, "types": ["message.received"]}))).await;
 
         let (status, _) = host.post_signed(&text_webhook(PN, ALICE, &[("wamid.e1", "hi")]), APP_SECRET).await;
         assert_eq!(status, StatusCode::OK);
         let got = eventually(|| async {
-            let got = seen.lock().unwrap().clone();
+            let got = hook.got();
             Ok((!got.is_empty()).then_some(got))
         })
         .await
@@ -78,9 +57,9 @@ scrm_e2e::both_backends! {
             Some(json!({"value": ACCESS_TOKEN}))).await;
         let rules = "defaults = false\n[[rules]]\ntag = \"shipping\"\nkeywords = [\"parcel\"]\n";
         host.install("acme", "classifier", &guest("keyword-classifier"), Some(rules)).await;
-        let (hook, seen) = catch_hook().await;
+        let hook = Catcher::start().await;
         host.ok("PUT", "/v1/tenants/acme/event-hook",
-            Some(json!({"url": hook, "secret": SECRET,
+            Some(json!({"url": hook.url, "secret": SECRET,
                         "types": ["conversation.tagged", "message.sent"]}))).await;
         let (status, _) = host.post_signed(&text_webhook(PN, ALICE, &[("wamid.e3", "where is my parcel?")]), APP_SECRET).await;
         assert_eq!(status, StatusCode::OK);
@@ -93,7 +72,7 @@ scrm_e2e::both_backends! {
             Some(json!({"to": ALICE, "type": "text", "text": {"body": "On its way"}}))).await;
 
         let events = eventually(|| async {
-            let events: Vec<Value> = seen.lock().unwrap().iter()
+            let events: Vec<Value> = hook.got().iter()
                 .filter_map(|(_, b)| serde_json::from_slice(b).ok())
                 .collect();
             Ok((events.len() >= 2).then_some(events))
@@ -111,9 +90,9 @@ scrm_e2e::both_backends! {
     async fn a_raised_alert_reaches_the_hook() {
         let host = Host::start_configured_temp(|_| {}).await;
         host.tenant("acme", &[PN], "IT").await;
-        let (hook, seen) = catch_hook().await;
+        let hook = Catcher::start().await;
         host.ok("PUT", "/v1/tenants/acme/event-hook",
-            Some(json!({"url": hook, "secret": SECRET, "types": ["alert.raised"]}))).await;
+            Some(json!({"url": hook.url, "secret": SECRET, "types": ["alert.raised"]}))).await;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         let fresh = String::from_utf8(text_webhook(PN, ALICE, &[("wamid.e5", "hello")])).unwrap()
             .replace("1750000000", &(now - 60).to_string());
@@ -127,7 +106,7 @@ scrm_e2e::both_backends! {
         let checked = host.ok("POST", "/v1/tenants/acme/alerts/check", None).await;
         assert_eq!(checked["raised"][0]["kind"], "promotion_below", "{checked}");
         let event = eventually(|| async {
-            let got = seen.lock().unwrap().clone();
+            let got = hook.got();
             Ok(got.first().and_then(|(_, b)| serde_json::from_slice::<Value>(b).ok()))
         })
         .await
@@ -141,8 +120,8 @@ scrm_e2e::both_backends! {
     async fn statuses_assignments_and_resolutions_reach_the_hook_in_order() {
         let host = Host::start_configured_temp(|_| {}).await;
         host.tenant("acme", &[PN], "IT").await;
-        let (url, seen) = catch_hook().await;
-        host.ok("PUT", "/v1/tenants/acme/event-hook", Some(json!({"url": url, "secret": SECRET}))).await;
+        let hook = Catcher::start().await;
+        host.ok("PUT", "/v1/tenants/acme/event-hook", Some(json!({"url": hook.url, "secret": SECRET}))).await;
         let (status, _) = host.post_signed(&text_webhook(PN, ALICE, &[("wamid.e2", "hello")]), APP_SECRET).await;
         assert_eq!(status, StatusCode::OK);
         let status_body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
@@ -159,7 +138,7 @@ scrm_e2e::both_backends! {
         host.ok("POST", &format!("{base}/state"), Some(json!({"state": "resolved"}))).await;
 
         let types = eventually(|| async {
-            let types: Vec<String> = seen.lock().unwrap().iter()
+            let types: Vec<String> = hook.got().iter()
                 .filter_map(|(h, _)| h.get("x-scrm-event").and_then(|v| v.to_str().ok()).map(str::to_owned))
                 .collect();
             Ok((types.len() >= 4).then_some(types))
@@ -172,6 +151,48 @@ scrm_e2e::both_backends! {
         let a = types.iter().position(|t| t == "conversation.assigned").unwrap();
         let r = types.iter().position(|t| t == "conversation.resolved").unwrap();
         assert!(a < r, "one conversation's events keep their order: {types:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_hook_is_retried_then_dead_until_requeued() {
+        let host = Host::start_configured_temp(|s| {
+            s.relay.backoff_base_ms = 50;
+            s.relay.backoff_max_ms = 200;
+            s.relay.max_attempts = 3;
+        })
+        .await;
+        host.tenant("acme", &[PN], "IT").await;
+        let hook = Catcher::start().await;
+        hook.fail(true);
+        host.ok("PUT", "/v1/tenants/acme/event-hook",
+            Some(json!({"url": hook.url, "secret": SECRET, "types": ["message.received"]}))).await;
+        host.post_signed(&text_webhook(PN, ALICE, &[("wamid.f1", "hi")]), APP_SECRET).await;
+        let dead = eventually(|| async {
+            let dead = host.all("/v1/tenants/acme/event-hook/deliveries?state=dead").await;
+            Ok((!dead.is_empty()).then_some(dead))
+        })
+        .await
+        .expect("dead-lettered after its retries");
+        assert_eq!((dead[0]["attempts"].as_i64(), dead[0]["last_status"].as_i64()), (Some(3), Some(500)), "{dead:?}");
+        assert!(hook.got().is_empty());
+        let (status, v) = host.api("GET", "/v1/tenants/acme/event-hook/deliveries?state=lost", None).await;
+        assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (400, Some("invalid_query")), "{v}");
+
+        // Back up: the dead delivery, re-queued, arrives; it cannot be re-queued twice.
+        hook.fail(false);
+        let requeue = format!("/v1/tenants/acme/event-hook/deliveries/{}/requeue", dead[0]["id"]);
+        host.ok("POST", &requeue, None).await;
+        let got = hook.received(1).await;
+        assert_eq!(got[0].0["x-scrm-event"], "message.received");
+        let delivered = eventually(|| async {
+            let d = host.all("/v1/tenants/acme/event-hook/deliveries?state=delivered").await;
+            Ok((!d.is_empty()).then_some(d))
+        })
+        .await
+        .expect("the log says delivered");
+        assert_eq!(delivered[0]["id"], dead[0]["id"]);
+        let (status, v) = host.api("POST", &requeue, None).await;
+        assert_eq!((status.as_u16(), v["error"]["code"].as_str()), (409, Some("not_dead")), "{v}");
     }
 }
 
@@ -199,11 +220,11 @@ async fn a_dead_lettered_crm_write_reaches_the_hook() {
     );
     let policy = crm::loopback_policy(hub.addr().port(), "hubspot_token", "Bearer ");
     crm::install_connector(&host, "acme", "hubspot-connector", &config, policy).await;
-    let (url, seen) = catch_hook().await;
+    let hook = Catcher::start().await;
     host.ok(
         "PUT",
         "/v1/tenants/acme/event-hook",
-        Some(json!({"url": url, "secret": SECRET, "types": ["crm.sync_failed"]})),
+        Some(json!({"url": hook.url, "secret": SECRET, "types": ["crm.sync_failed"]})),
     )
     .await;
 
@@ -218,7 +239,7 @@ async fn a_dead_lettered_crm_write_reaches_the_hook() {
     )
     .await;
     let got = eventually(|| async {
-        let got = seen.lock().unwrap().clone();
+        let got = hook.got();
         Ok((!got.is_empty()).then_some(got))
     })
     .await

@@ -4,11 +4,9 @@
 //! and call-permission replies, and value-level errors — stored, shown by the API,
 //! announced to the events hook and relayed as Meta sent them.
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
-use scrm_e2e::{APP_SECRET, Host, eventually, repo_root};
+use scrm_e2e::catcher::Catcher;
+use scrm_e2e::{APP_SECRET, Host, repo_root};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 
 const PN: &str = "100200300";
 const ALICE: &str = "393471234567";
@@ -35,44 +33,9 @@ fn meta_doc(name: &str, customer_ids: &[&str], customer: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
-
-/// A receiver on loopback (a catch hook or an existing app): its URL and what it got.
-async fn receiver() -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    let sink = seen.clone();
-    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
-        let sink = sink.clone();
-        async move {
-            sink.lock().unwrap().push((headers, body));
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
-}
-
 async fn post(host: &Host, body: &[u8]) {
     let (status, text) = host.post_signed(body, APP_SECRET).await;
     assert_eq!(status.as_u16(), 200, "{text}");
-}
-
-/// Waits for `seen` to hold at least `n` items; them.
-async fn received(seen: &Seen, n: usize) -> Vec<(HeaderMap, Bytes)> {
-    eventually(|| async {
-        let got = seen.lock().unwrap().clone();
-        Ok((got.len() >= n).then_some(got))
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{n} deliveries: {e}"))
-}
-
-fn event_types(got: &[(HeaderMap, Bytes)]) -> Vec<String> {
-    got.iter()
-        .map(|(h, _)| h["x-scrm-event"].to_str().unwrap().to_owned())
-        .collect()
 }
 
 scrm_e2e::both_backends! {
@@ -80,9 +43,9 @@ scrm_e2e::both_backends! {
     async fn a_call_is_kept_on_the_conversation_whatever_order_its_events_come_in() {
         let host = Host::start_configured_temp(|_| {}).await;
         host.tenant("acme", &[PN], "IT").await;
-        let (hook, seen) = receiver().await;
+        let hook = Catcher::start().await;
         host.ok("PUT", "/v1/tenants/acme/event-hook",
-            Some(json!({"url": hook, "secret": "s", "types": ["call.ended"]}))).await;
+            Some(json!({"url": hook.url, "secret": "s", "types": ["call.ended"]}))).await;
 
         // Alice calls: the call ends before its "accepted" status arrives, and the
         // end is delivered twice.
@@ -123,8 +86,8 @@ scrm_e2e::both_backends! {
         assert_eq!(alices["conversation_id"], conversation);
         assert_ne!(bobs["conversation_id"], conversation);
 
-        let got = received(&seen, 2).await;
-        assert_eq!(event_types(&got), ["call.ended", "call.ended"]);
+        let got = hook.received(2).await;
+        assert_eq!(hook.event_types(), ["call.ended", "call.ended"]);
         // One customer's events keep their order; two customers' need not.
         let ended = |customer: &str| -> Value {
             got.iter()
@@ -140,9 +103,9 @@ scrm_e2e::both_backends! {
     async fn an_echo_is_the_business_s_message_in_the_conversation() {
         let host = Host::start_configured_temp(|_| {}).await;
         host.tenant("acme", &[PN], "IT").await;
-        let (hook, seen) = receiver().await;
+        let hook = Catcher::start().await;
         host.ok("PUT", "/v1/tenants/acme/event-hook",
-            Some(json!({"url": hook, "secret": "s", "types": ["message.sent"]}))).await;
+            Some(json!({"url": hook.url, "secret": "s", "types": ["message.sent"]}))).await;
         let echo = meta_doc("message_echoes_text.json", &["16505551234"], ALICE);
         post(&host, &echo).await;
         post(&host, &echo).await;
@@ -160,8 +123,8 @@ scrm_e2e::both_backends! {
         let conversation = host.conversation_of("acme", ALICE).await;
         assert_eq!(m["conversation_id"], conversation);
 
-        let got = received(&seen, 1).await;
-        assert_eq!(event_types(&got), ["message.sent"]);
+        let got = hook.received(1).await;
+        assert_eq!(hook.event_types(), ["message.sent"]);
         let sent: Value = serde_json::from_slice(&got[0].1).unwrap();
         assert_eq!(sent["data"]["source"], "business_app");
         assert_eq!(sent["data"]["to"], ALICE);
@@ -224,9 +187,9 @@ scrm_e2e::both_backends! {
     async fn every_kind_is_relayed_as_meta_sent_it() {
         let host = Host::start_configured_temp(|_| {}).await;
         host.tenant("acme", &[PN], "IT").await;
-        let (app, seen) = receiver().await;
+        let app = Catcher::start().await;
         host.ok("PUT", "/v1/tenants/acme/relay",
-            Some(json!({"url": app, "app_secret": "bot-secret"}))).await;
+            Some(json!({"url": app.url, "app_secret": "bot-secret"}))).await;
         let bodies = [
             meta_doc("calls_connect.json", &["16315553602"], ALICE),
             meta_doc("message_echoes_text.json", &["16505551234"], ALICE),
@@ -236,7 +199,7 @@ scrm_e2e::both_backends! {
         for body in &bodies {
             post(&host, body).await;
         }
-        let got = received(&seen, bodies.len()).await;
+        let got = app.received(bodies.len()).await;
         for body in &bodies {
             let (headers, _) = got.iter().find(|(_, b)| b[..] == body[..])
                 .unwrap_or_else(|| panic!("not relayed: {}", String::from_utf8_lossy(body)));

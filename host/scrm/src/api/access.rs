@@ -189,6 +189,7 @@ pub static RULES: &[Rule] = &[
     r("GET", "/tenants/{id}/event-hook", MANAGER),
     a("DELETE", "/tenants/{id}/event-hook", ADMIN, "event_hook.remove"),
     r("GET", "/tenants/{id}/event-hook/deliveries", MANAGER),
+    a("POST", "/tenants/{id}/event-hook/deliveries/{delivery}/requeue", MANAGER, "event_hook.requeue"),
     a("PUT", "/tenants/{id}/relay", ADMIN, "relay.set"),
     r("GET", "/tenants/{id}/relay", MANAGER),
     a("DELETE", "/tenants/{id}/relay", ADMIN, "relay.remove"),

@@ -1,20 +1,21 @@
-//! Outbound events over HTTP (WIP, issue 21 item 3; `crate::event_hooks`):
+//! Outbound events over HTTP (`crate::event_hooks`):
 //!
 //! - `PUT /v1/tenants/{id}/event-hook` `{"url", "secret", "types": [..]}` (types
 //!   default to all);
 //! - `GET` / `DELETE` the same path;
-//! - `GET /v1/tenants/{id}/event-hook/deliveries?state=` (the delivery log).
+//! - `GET /v1/tenants/{id}/event-hook/deliveries?state=` (the delivery log);
+//! - `POST /v1/tenants/{id}/event-hook/deliveries/{delivery}/requeue`.
 
 use super::AppState;
 use super::error::ApiError;
+use super::hooks::{self, DeliveryQuery, NewHook};
 use crate::event_hooks::{KIND, SECRET, TYPES};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use scrm_store::hooks::Delivery;
-use scrm_store::page::{Page, PageRequest};
-use scrm_store::{HookRepo, SecretRepo, now_ms};
+use scrm_store::page::Page;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -31,10 +32,6 @@ pub struct PutHook {
     types: Vec<String>,
 }
 
-fn unprocessable(code: &'static str, message: String) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-}
-
 /// `PUT /v1/tenants/{id}/event-hook`.
 pub async fn put(
     State(state): State<AppState>,
@@ -42,23 +39,11 @@ pub async fn put(
     body: Result<Json<PutHook>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body?;
-    match reqwest::Url::parse(&body.url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        _ => {
-            return Err(unprocessable(
-                "invalid_url",
-                format!("url must be an http(s) URL with a host, got {:?}", body.url),
-            ));
-        }
-    }
-    if body.secret.trim().is_empty() || body.secret.len() > 512 {
-        return Err(unprocessable(
-            "invalid_secret",
-            "secret must be 1 to 512 characters".into(),
-        ));
-    }
+    hooks::check_url(&body.url)?;
+    hooks::check_secret(&body.secret, "secret")?;
     if let Some(bad) = body.types.iter().find(|t| !TYPES.contains(&t.as_str())) {
-        return Err(unprocessable(
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_event_type",
             format!(
                 "unknown event type {bad:?}; the types are {}",
@@ -71,17 +56,14 @@ pub async fn put(
     } else {
         body.types.join(",")
     };
-    super::require_tenant(&state, &tenant).await?;
-    let t = tenant.clone();
-    state
-        .db
-        .write(move |c| {
-            scrm_store::transaction(c, |tx| {
-                SecretRepo::set(tx, &t, SECRET, &body.secret)?;
-                HookRepo::set_hook(tx, &t, KIND, &body.url, SECRET, &types, now_ms())
-            })
-        })
-        .await?;
+    let hook = NewHook {
+        kind: KIND,
+        url: body.url,
+        secret_name: SECRET,
+        secret: body.secret,
+        types,
+    };
+    hooks::set(&state, &tenant, hook).await?;
     show(&state, &tenant).await.map(Json)
 }
 
@@ -94,23 +76,22 @@ pub async fn get(
 }
 
 async fn show(state: &AppState, tenant: &str) -> Result<Value, ApiError> {
-    let t = tenant.to_owned();
-    let (hook, counts) = state
-        .db
-        .read(move |c| Ok((HookRepo::hook(c, &t, KIND)?, HookRepo::counts(c, &t, KIND)?)))
-        .await?;
-    let hook = hook.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "event_hook_not_set",
-            format!("tenant {tenant:?} has no event hook"),
-        )
-    })?;
-    let counts: serde_json::Map<String, Value> =
-        counts.into_iter().map(|(s, n)| (s, json!(n))).collect();
+    let (hook, counts) = hooks::read(state, tenant, KIND)
+        .await?
+        .ok_or_else(|| not_set(tenant))?;
     Ok(
         json!({"url": hook.url, "types": hook.types, "updated_at": hook.updated_at,
               "deliveries": counts}),
+    )
+}
+
+fn not_set(tenant: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "event_hook_not_set",
+        format!(
+            "tenant {tenant:?} has no event hook; set one with PUT /v1/tenants/{tenant}/event-hook"
+        ),
     )
 }
 
@@ -119,42 +100,18 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let t = tenant.clone();
-    let removed = state
-        .db
-        .write(move |c| HookRepo::remove_hook(c, &t, KIND))
-        .await?;
-    if removed {
+    if hooks::remove(&state, &tenant, KIND).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "event_hook_not_set",
-            format!("tenant {tenant:?} has no event hook"),
-        ))
+        Err(not_set(&tenant))
     }
-}
-
-/// Filters of the delivery log.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogQuery {
-    after: Option<i64>,
-    limit: Option<u32>,
-    state: Option<String>,
 }
 
 /// `GET /v1/tenants/{id}/event-hook/deliveries`.
 pub async fn deliveries(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
-    q: Result<Query<LogQuery>, QueryRejection>,
+    q: Result<Query<DeliveryQuery>, QueryRejection>,
 ) -> Result<Json<Page<Delivery>>, ApiError> {
-    let Query(q) = q?;
-    let page = PageRequest::new(q.after, q.limit);
-    let found = state
-        .db
-        .read(move |c| HookRepo::deliveries(c, &tenant, KIND, q.state.as_deref(), page))
-        .await?;
-    Ok(Json(found))
+    hooks::deliveries(&state, tenant, KIND, q).await
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod event_hook;
 pub mod flows;
 pub mod health;
+pub mod hooks;
 pub mod links;
 pub mod media;
 pub mod orders;
@@ -173,6 +174,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/tenants/{id}/event-hook/deliveries",
             get(event_hook::deliveries),
+        )
+        .route(
+            "/tenants/{id}/event-hook/deliveries/{delivery}/requeue",
+            post(relay::requeue),
         )
         .route(
             "/tenants/{id}/relay/deliveries/{delivery}/requeue",

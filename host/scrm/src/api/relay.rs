@@ -11,14 +11,14 @@
 
 use super::AppState;
 use super::error::ApiError;
+use super::hooks::{self, DeliveryQuery, NewHook};
 use crate::relay::{KIND, SECRET};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use scrm_store::hooks::Delivery;
-use scrm_store::page::{Page, PageRequest};
-use scrm_store::{HookRepo, SecretRepo, now_ms};
+use scrm_store::page::Page;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -32,17 +32,6 @@ pub struct PutRelay {
     app_secret: String,
 }
 
-fn check_url(url: &str) -> Result<(), ApiError> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        _ => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_url",
-            format!("url must be an http(s) URL with a host, got {url:?}"),
-        )),
-    }
-}
-
 /// `PUT /v1/tenants/{id}/relay`.
 pub async fn put(
     State(state): State<AppState>,
@@ -50,25 +39,19 @@ pub async fn put(
     body: Result<Json<PutRelay>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body?;
-    check_url(&body.url)?;
-    if body.app_secret.trim().is_empty() || body.app_secret.len() > 512 {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_secret",
-            "app_secret must be 1 to 512 characters: the secret your app checks X-Hub-Signature-256 with",
-        ));
-    }
-    super::require_tenant(&state, &tenant).await?;
-    let t = tenant.clone();
-    state
-        .db
-        .write(move |c| {
-            scrm_store::transaction(c, |tx| {
-                SecretRepo::set(tx, &t, SECRET, &body.app_secret)?;
-                HookRepo::set_hook(tx, &t, KIND, &body.url, SECRET, "*", now_ms())
-            })
-        })
-        .await?;
+    hooks::check_url(&body.url)?;
+    hooks::check_secret(
+        &body.app_secret,
+        "app_secret (the secret your app checks X-Hub-Signature-256 with)",
+    )?;
+    let hook = NewHook {
+        kind: KIND,
+        url: body.url,
+        secret_name: SECRET,
+        secret: body.app_secret,
+        types: "*".into(),
+    };
+    hooks::set(&state, &tenant, hook).await?;
     show(&state, &tenant).await.map(Json)
 }
 
@@ -81,14 +64,9 @@ pub async fn get(
 }
 
 async fn show(state: &AppState, tenant: &str) -> Result<Value, ApiError> {
-    let t = tenant.to_owned();
-    let (hook, counts) = state
-        .db
-        .read(move |c| Ok((HookRepo::hook(c, &t, KIND)?, HookRepo::counts(c, &t, KIND)?)))
-        .await?;
-    let hook = hook.ok_or_else(|| not_set(tenant))?;
-    let counts: serde_json::Map<String, Value> =
-        counts.into_iter().map(|(s, n)| (s, json!(n))).collect();
+    let (hook, counts) = hooks::read(state, tenant, KIND)
+        .await?
+        .ok_or_else(|| not_set(tenant))?;
     Ok(json!({
         "url": hook.url, "secret": hook.secret_name, "updated_at": hook.updated_at,
         "deliveries": counts,
@@ -108,27 +86,11 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let t = tenant.clone();
-    let removed = state
-        .db
-        .write(move |c| HookRepo::remove_hook(c, &t, KIND))
-        .await?;
-    if removed {
-        state.relay.wake();
+    if hooks::remove(&state, &tenant, KIND).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_set(&tenant))
     }
-}
-
-/// Filters of the delivery list.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeliveryQuery {
-    after: Option<i64>,
-    limit: Option<u32>,
-    /// `queued`, `delivered` or `dead`.
-    state: Option<String>,
 }
 
 /// `GET /v1/tenants/{id}/relay/deliveries`.
@@ -137,42 +99,14 @@ pub async fn deliveries(
     Path(tenant): Path<String>,
     q: Result<Query<DeliveryQuery>, QueryRejection>,
 ) -> Result<Json<Page<Delivery>>, ApiError> {
-    let Query(q) = q?;
-    if let Some(s) = q
-        .state
-        .as_deref()
-        .filter(|s| !["queued", "delivered", "dead"].contains(s))
-    {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("state must be queued, delivered or dead, got {s:?}"),
-        ));
-    }
-    let page = PageRequest::new(q.after, q.limit);
-    let found = state
-        .db
-        .read(move |c| HookRepo::deliveries(c, &tenant, KIND, q.state.as_deref(), page))
-        .await?;
-    Ok(Json(found))
+    hooks::deliveries(&state, tenant, KIND, q).await
 }
 
-/// `POST /v1/tenants/{id}/relay/deliveries/{delivery}/requeue`.
+/// `POST /v1/tenants/{id}/relay/deliveries/{delivery}/requeue` (and the same under
+/// `event-hook`).
 pub async fn requeue(
     State(state): State<AppState>,
     Path((tenant, id)): Path<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
-    let t = tenant.clone();
-    let done = state
-        .db
-        .write(move |c| HookRepo::requeue(c, &t, id, now_ms()))
-        .await?;
-    if !done {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_dead",
-            format!("tenant {tenant:?} has no dead relay delivery {id}"),
-        ));
-    }
-    state.relay.wake();
-    Ok(Json(json!({"id": id, "state": "queued"})))
+    hooks::requeue(&state, tenant, id).await
 }
