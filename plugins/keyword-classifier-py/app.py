@@ -3,7 +3,7 @@ config become tags, an intent and a priority.
 
 The same rules, config format and errors as plugins/keyword-classifier (Rust).
 Built into a component by componentize-py against the `classifier` world of
-scrm:plugin@0.1.1; docs/plugins.md ("Writing one in Python") has the commands.
+scrm:plugin@0.1.2; docs/plugins.md ("Writing one in Python") has the commands.
 """
 
 import json

@@ -7,7 +7,7 @@
 
 use crate::classifier::wasi::http::outgoing_handler;
 use crate::classifier::wasi::http::types::{
-    ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme,
+    ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 use crate::classifier::wasi::io::streams::StreamError;
 
@@ -54,6 +54,21 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Result<Response, HttpError> {
+    request_within(method, url, headers, body, None)
+}
+
+/// As [`request`], giving up when the answer has not started within `timeout`
+/// (the host's own limit, 30 s, applies otherwise): `Refused("ConnectionReadTimeout")`.
+///
+/// # Errors
+/// [`HttpError`] saying what failed.
+pub fn request_within(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    timeout: Option<std::time::Duration>,
+) -> Result<Response, HttpError> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| HttpError::InvalidUrl(format!("{url}: no scheme")))?;
@@ -98,8 +113,19 @@ pub fn request(
         }
     }
     OutgoingBody::finish(out, None).map_err(|e| HttpError::Refused(code_name(&e)))?;
+    let options = match timeout {
+        Some(t) => {
+            let options = RequestOptions::new();
+            let ns = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
+            options
+                .set_first_byte_timeout(Some(ns))
+                .map_err(|()| bad("timeout"))?;
+            Some(options)
+        }
+        None => None,
+    };
     let pending =
-        outgoing_handler::handle(req, None).map_err(|e| HttpError::Refused(code_name(&e)))?;
+        outgoing_handler::handle(req, options).map_err(|e| HttpError::Refused(code_name(&e)))?;
     let response = loop {
         match pending.get() {
             Some(r) => break r,

@@ -23,7 +23,7 @@
 //! `target/wasm32-wasip2/release/` is the component to install with
 //! `scrm plugin install --tenant T --slot classifier FILE.wasm`.
 //!
-//! The contract itself is the WIT package `scrm:plugin@0.1.1` in the repository's
+//! The contract itself is the WIT package `scrm:plugin@0.1.2` in the repository's
 //! `wit/` directory; this crate generates Rust bindings for it with `wit-bindgen`
 //! and adds small conveniences ([`config`], [`log`], [`Content::text`]).
 
@@ -56,11 +56,11 @@ pub mod mapper {
         path: "wit",
         world: "mapper",
         with: {
-            "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
-            "scrm:plugin/log@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
-            "scrm:plugin/config@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
-            "scrm:plugin/kv@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
-            "scrm:plugin/clock@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+            "scrm:plugin/types@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
         },
         pub_export_macro: true,
         export_macro_name: "export",
@@ -77,11 +77,11 @@ pub mod connector {
         path: "wit",
         world: "connector",
         with: {
-            "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
-            "scrm:plugin/log@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
-            "scrm:plugin/config@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
-            "scrm:plugin/kv@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
-            "scrm:plugin/clock@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+            "scrm:plugin/types@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
         },
         generate_all,
         pub_export_macro: true,
@@ -98,11 +98,11 @@ pub mod responder {
         path: "wit",
         world: "responder",
         with: {
-            "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
-            "scrm:plugin/log@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
-            "scrm:plugin/config@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
-            "scrm:plugin/kv@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
-            "scrm:plugin/clock@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+            "scrm:plugin/types@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
         },
         pub_export_macro: true,
         export_macro_name: "export",
@@ -118,11 +118,11 @@ pub mod geocoder {
         path: "wit",
         world: "geocoder",
         with: {
-            "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
-            "scrm:plugin/log@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
-            "scrm:plugin/config@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
-            "scrm:plugin/kv@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
-            "scrm:plugin/clock@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+            "scrm:plugin/types@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
         },
         pub_export_macro: true,
         export_macro_name: "export",
@@ -139,12 +139,12 @@ pub mod flow {
         path: "wit",
         world: "flow",
         with: {
-            "scrm:plugin/commerce@0.1.1": ::scrm_plugin_sdk::connector::scrm::plugin::commerce,
-            "scrm:plugin/types@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
-            "scrm:plugin/log@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
-            "scrm:plugin/config@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
-            "scrm:plugin/kv@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
-            "scrm:plugin/clock@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+            "scrm:plugin/commerce@0.1.2": ::scrm_plugin_sdk::connector::scrm::plugin::commerce,
+            "scrm:plugin/types@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::types,
+            "scrm:plugin/log@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
         },
         pub_export_macro: true,
         export_macro_name: "export",
@@ -161,11 +161,11 @@ pub mod courier {
         path: "wit",
         world: "courier",
         with: {
-            "scrm:plugin/commerce@0.1.1": ::scrm_plugin_sdk::connector::scrm::plugin::commerce,
-            "scrm:plugin/log@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
-            "scrm:plugin/config@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
-            "scrm:plugin/kv@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
-            "scrm:plugin/clock@0.1.1": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
+            "scrm:plugin/commerce@0.1.2": ::scrm_plugin_sdk::connector::scrm::plugin::commerce,
+            "scrm:plugin/log@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::log,
+            "scrm:plugin/config@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::config,
+            "scrm:plugin/kv@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::kv,
+            "scrm:plugin/clock@0.1.2": ::scrm_plugin_sdk::classifier::scrm::plugin::clock,
         },
         pub_export_macro: true,
         export_macro_name: "export",
@@ -199,7 +199,7 @@ pub use connector::scrm::plugin::commerce::{Checkpoint, OrderInfo, OrderLine, Tr
 pub use courier::exports::scrm::plugin::track::{Guest as Courier, TrackError};
 pub use flow::exports::scrm::plugin::automate as flows;
 pub use flow::exports::scrm::plugin::automate::Guest as Flow;
-pub use flow::scrm::plugin::{orders, parcels, profile, timers};
+pub use flow::scrm::plugin::{assist, orders, parcels, profile, timers};
 pub use geocoder::exports::scrm::plugin::geocode::{GeocodeError, Guest as Geocoder};
 pub use mapper::exports::scrm::plugin::mapping::{Guest as Mapper, MapError, Mapped};
 pub use responder::exports::scrm::plugin::respond::{

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod bench;
 pub mod browser;
 pub mod catcher;
+pub mod chat;
 pub mod crm;
 pub mod fleet;
 pub mod flows;

@@ -289,17 +289,17 @@ fn inspect_shows_world_version_imports_and_size() {
     let r = scrm(&["plugin", "inspect", path(&wasm), "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(v["world"], "scrm:plugin/classifier@0.1.1");
+    assert_eq!(v["world"], "scrm:plugin/classifier@0.1.2");
     assert_eq!(v["wit_version"], "0.1.1");
     assert_eq!(v["size"], bytes.len());
-    assert_eq!(v["exports"][0]["name"], "scrm:plugin/classify@0.1.1");
+    assert_eq!(v["exports"][0]["name"], "scrm:plugin/classify@0.1.2");
     let imports: Vec<&str> = v["imports"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i["name"].as_str().unwrap())
         .collect();
-    assert!(imports.contains(&"scrm:plugin/config@0.1.1"), "{imports:?}");
+    assert!(imports.contains(&"scrm:plugin/config@0.1.2"), "{imports:?}");
     assert!(
         v["imports"]
             .as_array()
@@ -310,7 +310,7 @@ fn inspect_shows_world_version_imports_and_size() {
     let text = scrm(&["plugin", "inspect", path(&wasm)]);
     assert!(
         text.stdout
-            .contains("world    scrm:plugin/classifier@0.1.1 (slot classifier)"),
+            .contains("world    scrm:plugin/classifier@0.1.2 (slot classifier)"),
         "{}",
         text.stdout
     );
@@ -344,9 +344,9 @@ fn bad_inputs_fail_in_one_line_that_says_which_with_exit_code_1() {
     // The empty component: valid, of a world that exports nothing.
     let empty = file(dir.path(), "empty.wasm", b"\0asm\x0d\0\x01\0");
     // The same classifier as if built against a WIT version this host never shipped.
-    let future = String::from_utf8_lossy(&std::fs::read(&classifier).unwrap()).contains("@0.1.1");
+    let future = String::from_utf8_lossy(&std::fs::read(&classifier).unwrap()).contains("@0.1.2");
     assert!(future, "the component names its WIT version");
-    let patched = replace(&std::fs::read(&classifier).unwrap(), b"@0.1.1", b"@0.9.1");
+    let patched = replace(&std::fs::read(&classifier).unwrap(), b"@0.1.2", b"@0.9.1");
     let future = file(dir.path(), "future.wasm", &patched);
     for cmd in ["run", "inspect"] {
         let with = |wasm: &Path| {
@@ -368,7 +368,7 @@ fn bad_inputs_fail_in_one_line_that_says_which_with_exit_code_1() {
                 "future.wasm",
                 "scrm:plugin@0.9.1",
                 "does not know",
-                "loads 0.1.0, 0.1.1",
+                "loads 0.1.0, 0.1.1, 0.1.2",
             ],
         );
     }

@@ -387,7 +387,7 @@ fn own_webhook_payloads_join_the_message_checks_and_json_reports_the_same() {
     let r = plugin_test(&wasm, None, &["--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(v["world"], "scrm:plugin/classifier@0.1.1");
+    assert_eq!(v["world"], "scrm:plugin/classifier@0.1.2");
     assert_eq!(v["failed"], 0);
     assert_eq!(v["passed"], v["checks"].as_array().unwrap().len());
     assert!(v["most_used"]["fuel"].as_u64().unwrap() > 0, "{v}");
@@ -442,7 +442,7 @@ fn what_cannot_be_tested_stops_with_one_line_saying_which_and_what_to_do() {
     let future = file(
         dir.path(),
         "future.wasm",
-        &replace(&bytes, b"@0.1.1", b"@0.9.1"),
+        &replace(&bytes, b"@0.1.2", b"@0.9.1"),
     );
     assert_one_line_error(
         &plugin_test(&future, None, &[]),

@@ -325,7 +325,7 @@ scrm_e2e::both_backends! {
             v["error"]["message"]
                 .as_str()
                 .unwrap()
-                .contains("scrm:plugin/classifier@0.1.1"),
+                .contains("scrm:plugin/classifier@0.1.2"),
             "{v}"
         );
         let (status, v) = post(Vec::new()).await;

@@ -108,7 +108,7 @@ scrm_e2e::both_backends! {
         host.tenant("acme", &["100"], "US").await;
         let responder = host.upload(&guest("rule-responder")).await;
         assert_eq!(responder["slot"], "responder");
-        assert_eq!(responder["world"], "scrm:plugin/responder@0.1.1");
+        assert_eq!(responder["world"], "scrm:plugin/responder@0.1.2");
         let (s, v) = host
             .api(
                 "PUT",
@@ -125,7 +125,7 @@ scrm_e2e::both_backends! {
             v["error"]["message"]
                 .as_str()
                 .unwrap()
-                .contains("scrm:plugin/responder@0.1.1"),
+                .contains("scrm:plugin/responder@0.1.2"),
             "{v}"
         );
     }

@@ -10,23 +10,24 @@ wasmtime::component::bindgen!({
         package scrm:host;
 
         world plugins {
-            import scrm:plugin/log@0.1.1;
-            import scrm:plugin/config@0.1.1;
-            import scrm:plugin/kv@0.1.1;
-            import scrm:plugin/clock@0.1.1;
-            import scrm:plugin/secrets@0.1.1;
-            import scrm:plugin/timers@0.1.1;
-            import scrm:plugin/profile@0.1.1;
-            import scrm:plugin/orders@0.1.1;
-            import scrm:plugin/parcels@0.1.1;
-            export scrm:plugin/classify@0.1.1;
-            export scrm:plugin/mapping@0.1.1;
-            export scrm:plugin/connect@0.1.1;
-            export scrm:plugin/respond@0.1.1;
-            export scrm:plugin/geocode@0.1.1;
-            export scrm:plugin/automate@0.1.1;
-            export scrm:plugin/order-lookup@0.1.1;
-            export scrm:plugin/track@0.1.1;
+            import scrm:plugin/log@0.1.2;
+            import scrm:plugin/config@0.1.2;
+            import scrm:plugin/kv@0.1.2;
+            import scrm:plugin/clock@0.1.2;
+            import scrm:plugin/secrets@0.1.2;
+            import scrm:plugin/timers@0.1.2;
+            import scrm:plugin/profile@0.1.2;
+            import scrm:plugin/orders@0.1.2;
+            import scrm:plugin/parcels@0.1.2;
+            import scrm:plugin/assist@0.1.2;
+            export scrm:plugin/classify@0.1.2;
+            export scrm:plugin/mapping@0.1.2;
+            export scrm:plugin/connect@0.1.2;
+            export scrm:plugin/respond@0.1.2;
+            export scrm:plugin/geocode@0.1.2;
+            export scrm:plugin/automate@0.1.2;
+            export scrm:plugin/order-lookup@0.1.2;
+            export scrm:plugin/track@0.1.2;
         }
     ",
     world: "plugins",

@@ -274,7 +274,7 @@ type ClassifyFunc<'a> = wasmtime::component::TypedFunc<
 fn classify_func(
     component: &wasmtime::component::Component,
 ) -> Option<wasmtime::component::ComponentExportIndex> {
-    let iface = component.get_export_index(None, "scrm:plugin/classify@0.1.1")?;
+    let iface = component.get_export_index(None, "scrm:plugin/classify@0.1.2")?;
     component.get_export_index(Some(&iface), "classify")
 }
 

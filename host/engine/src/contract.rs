@@ -24,10 +24,10 @@ pub const PACKAGE: &str = "scrm:plugin";
 
 /// Every version of [`PACKAGE`] this host has shipped, oldest first; it loads
 /// components built against any of them. Only ever grows.
-pub const SHIPPED: [&str; 2] = ["0.1.0", WIT_VERSION];
+pub const SHIPPED: [&str; 3] = ["0.1.0", "0.1.1", WIT_VERSION];
 
 /// The package's interfaces: name, the version that first shipped it, what it is.
-const INTERFACES: [(&str, &str, &str); 19] = [
+const INTERFACES: [(&str, &str, &str); 20] = [
     ("types", "0.1.0", "shared types"),
     ("log", "0.1.0", "structured log records (a budget per call)"),
     ("config", "0.1.0", "the binding's configuration"),
@@ -63,6 +63,11 @@ const INTERFACES: [(&str, &str, &str); 19] = [
     ),
     ("automate", "0.1.1", "the flow slot"),
     ("track", "0.1.1", "the courier slot"),
+    (
+        "assist",
+        "0.1.2",
+        "a flow's drafts for agents and its model usage",
+    ),
 ];
 
 /// WASI packages the host links (0.2.x): with an empty context — no files,

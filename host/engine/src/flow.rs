@@ -47,6 +47,8 @@ pub struct FlowOutcome {
     pub actions: Vec<Value>,
     /// The timer changes, in order.
     pub timers: Vec<TimerChange>,
+    /// The drafts and model usage it recorded (`scrm:plugin/assist`).
+    pub assist: super::capabilities::assist::Assisted,
 }
 
 impl PluginHost {
@@ -97,7 +99,7 @@ impl PluginHost {
         binding.ensure_active()?;
         let limits = &binding.limits;
         let mut store = self.store_for(binding);
-        store.data_mut().automation = AutomationState::new(reader);
+        store.data_mut().automation = AutomationState::new(reader, event.conversation.is_some());
         let result = binding
             .component
             .pre
@@ -124,6 +126,7 @@ impl PluginHost {
         Ok(FlowOutcome {
             actions,
             timers: store.data_mut().take_timer_changes(),
+            assist: store.data_mut().automation.take_assist(),
         })
     }
 }

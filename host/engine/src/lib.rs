@@ -51,7 +51,7 @@ use wasmtime::Engine;
 use wasmtime::component::{InstancePre, Linker};
 
 /// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.1.1";
+pub const WIT_VERSION: &str = "0.1.2";
 
 /// Where a component's slot export lives, looked up once at load.
 pub(crate) enum SlotExports {

@@ -147,4 +147,9 @@ pub trait FlowReader: Send + Sync + std::fmt::Debug {
         carrier: Option<&str>,
         number: &str,
     ) -> Result<crate::bindings::scrm::plugin::commerce::Tracking, String>;
+
+    /// What is left of the tenant's monthly model budget; none when it set none.
+    fn budget_left(&self) -> Option<f64> {
+        None
+    }
 }

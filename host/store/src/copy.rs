@@ -752,6 +752,12 @@ INSERT INTO calls (tenant_id, call_id, conversation_id, contact_id, phone_number
                    started_at, ended_at, duration_s, errors, events, created_at, updated_at)
     VALUES ('acme', 'wacid.1', 1, 1, '100', 'user_initiated', 'completed', 32000, 92000, 60, '[]',
             '[{"event": "connect"}, {"event": "terminate"}]', 32000, 92000);
+INSERT INTO drafts (tenant_id, conversation_id, flow, flow_version, text, note, state, created_at,
+                    decided_at, decided_by, sent_text, outbox_id)
+    VALUES ('acme', 1, 'ai-replies', 1, 'Ciao!', 'llama3', 'sent', 33, 34, 'person:1', 'Ciao Anna!', 1);
+INSERT INTO model_usage (tenant_id, flow, model, prompt_tokens, completion_tokens, cost, latency_ms,
+                         conversation_id, at)
+    VALUES ('acme', 'ai-replies', 'llama3', 812, 64, 0.0019, 420, 1, 33);
 "#;
 
     /// A filled SQLite file (in `dir`), checked to hold rows in every table.

@@ -619,7 +619,7 @@ mod tests {
                     &crate::plugins::ComponentRow {
                         sha256: "f1".into(),
                         name: "clicked".into(),
-                        world: "scrm:plugin/flow@0.1.1".into(),
+                        world: "scrm:plugin/flow@0.1.2".into(),
                         size: 1,
                         created_at: 0,
                     },

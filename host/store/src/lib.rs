@@ -32,6 +32,7 @@
 pub mod alerts;
 pub mod analytics;
 pub mod apps;
+pub mod assist;
 mod bulk;
 pub mod calls;
 pub mod campaigns;
@@ -73,6 +74,7 @@ pub mod testing;
 pub use alerts::AlertRepo;
 pub use analytics::AnalyticsRepo;
 pub use apps::AppRepo;
+pub use assist::AssistRepo;
 pub use calls::CallRepo;
 pub use campaigns::CampaignRepo;
 pub use canned::CannedRepo;

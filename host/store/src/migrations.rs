@@ -255,6 +255,8 @@ CREATE TABLE unhandled_items (
     M::up(include_str!("migrations/0034_event_hooks.sql")),
     // 0035: WhatsApp calls on their conversations.
     M::up(include_str!("migrations/0035_calls.sql")),
+    // 0036: flows' drafts for agents, their model usage, the tenant's model budget.
+    M::up(include_str!("migrations/0036_assist.sql")),
 ];
 
 /// The schema's migrations, oldest first.
@@ -300,6 +302,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0033_hooks.sql"),
     include_str!("migrations/postgres/0034_event_hooks.sql"),
     include_str!("migrations/postgres/0035_calls.sql"),
+    include_str!("migrations/postgres/0036_assist.sql"),
 ];
 
 #[cfg(test)]

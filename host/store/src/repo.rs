@@ -58,6 +58,7 @@ pub trait Store:
     crate::alerts::AlertRepo
     + crate::analytics::AnalyticsRepo
     + crate::apps::AppRepo
+    + crate::assist::AssistRepo
     + crate::calls::CallRepo
     + crate::campaigns::CampaignRepo
     + crate::canned::CannedRepo

@@ -3,9 +3,9 @@
 // format and errors as plugins/keyword-classifier (Rust); see ./rules.js.
 //
 // Built into a component by componentize-js against the `classifier` world of
-// scrm:plugin@0.1.1 (`npm run build`).
+// scrm:plugin@0.1.2 (`npm run build`).
 
-import { get as getConfig } from 'scrm:plugin/config@0.1.1';
+import { get as getConfig } from 'scrm:plugin/config@0.1.2';
 import { classifyText, ConfigError, ruleSetFromConfig } from './rules.js';
 
 /** The human-readable text of a message, like the Rust SDK's `Content::text()`. */

@@ -1,4 +1,5 @@
-//! `scrm:plugin/timers`, `profile`, `orders` and `parcels` (since 0.1.1): what a flow needs
+//! `scrm:plugin/timers`, `profile`, `orders` and `parcels` (since 0.1.1) and `assist`
+//! (since 0.1.2, in `assist.rs`): what a flow needs
 //! beyond its event. Timer changes are collected in the call's state and handed to
 //! the host with the call's result, so they take effect only when the call
 //! succeeds; reads go to the host through [`FlowReader`], given per call.
@@ -41,21 +42,24 @@ pub enum TimerChange {
     },
 }
 
-/// Per-call automation state: the timer changes so far and the reader of the
-/// event's contact.
+/// Per-call automation state: the timer changes, drafts and model usage so far,
+/// and the reader of the event's contact.
 #[derive(Debug, Default)]
 pub struct AutomationState {
-    reader: Option<Box<dyn FlowReader>>,
+    pub(super) reader: Option<Box<dyn FlowReader>>,
     changes: Vec<TimerChange>,
+    pub(super) assist: super::assist::AssistState,
     waited: Duration,
 }
 
 impl AutomationState {
-    /// State for a call that may read through `reader` (none: reads find nothing).
-    pub fn new(reader: Option<Box<dyn FlowReader>>) -> AutomationState {
+    /// State for a call that may read through `reader` (none: reads find nothing);
+    /// `conversation`: whether the event has one (drafts need it).
+    pub fn new(reader: Option<Box<dyn FlowReader>>, conversation: bool) -> AutomationState {
         AutomationState {
             reader,
             changes: Vec::new(),
+            assist: super::assist::AssistState::new(conversation),
             waited: Duration::ZERO,
         }
     }
@@ -63,6 +67,11 @@ impl AutomationState {
     /// The timer changes the call made, in order.
     pub fn take_changes(&mut self) -> Vec<TimerChange> {
         std::mem::take(&mut self.changes)
+    }
+
+    /// The drafts and model usage the call recorded.
+    pub fn take_assist(&mut self) -> super::assist::Assisted {
+        self.assist.take()
     }
 
     /// Time spent waiting for the host's order lookups (not counted against the
@@ -165,8 +174,8 @@ impl HasData for Automation {
     type Data<'a> = &'a mut AutomationState;
 }
 
-/// Adds `scrm:plugin/timers`, `profile` and `orders` to `linker`, reading state
-/// through `get`.
+/// Adds `scrm:plugin/timers`, `profile`, `orders`, `parcels` and `assist` to
+/// `linker`, reading state through `get`.
 ///
 /// # Errors
 /// When an interface is already defined in the linker.
@@ -177,5 +186,6 @@ pub fn add_to_linker<T: 'static>(
     timers_wit::add_to_linker::<T, Automation>(linker, get)?;
     profile_wit::add_to_linker::<T, Automation>(linker, get)?;
     orders_wit::add_to_linker::<T, Automation>(linker, get)?;
-    parcels_wit::add_to_linker::<T, Automation>(linker, get)
+    parcels_wit::add_to_linker::<T, Automation>(linker, get)?;
+    crate::bindings::scrm::plugin::assist::add_to_linker::<T, Automation>(linker, get)
 }

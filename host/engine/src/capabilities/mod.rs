@@ -2,6 +2,7 @@
 //! struct, its `Host` trait implementation, and an `add_to_linker` that wires it
 //! into a linker through a projection from the store's data.
 
+pub mod assist;
 pub mod automation;
 pub mod clock;
 pub mod config;

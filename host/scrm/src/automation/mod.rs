@@ -24,6 +24,7 @@
 //! - **Templates** ([`template`]): the one template language for every message.
 
 mod actions;
+mod assist;
 pub mod ops;
 pub mod params;
 pub mod reader;

@@ -71,6 +71,23 @@ fn failed(e: StoreError) -> StorageError {
 }
 
 impl FlowReader for DbFlowReader {
+    fn budget_left(&self) -> Option<f64> {
+        let tenant = self.tenant.as_str();
+        let found = self.db.read_blocking(|c| {
+            let Some(budget) = scrm_store::AssistRepo::model_budget(c, tenant)? else {
+                return Ok(None);
+            };
+            let since = scrm_store::assist::month_start(scrm_store::now_ms());
+            Ok(Some(budget - scrm_store::AssistRepo::spent_since(c, tenant, since)?))
+        });
+        // An unreadable budget counts as spent: better a person answers than the
+        // model spends without a check.
+        found.unwrap_or_else(|e| {
+            tracing::error!(tenant, error = %e, "cannot read the tenant's model budget");
+            Some(0.0)
+        })
+    }
+
     fn profile(&self) -> Result<Option<Profile>, StorageError> {
         if self.contact_id == 0 {
             return Ok(None);

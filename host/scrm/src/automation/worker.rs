@@ -10,6 +10,7 @@ use crate::metrics::Metrics;
 use crate::outbox::SendDefaults;
 use crate::slots::flows::EventFacts;
 use scrm_engine::PluginHost;
+use scrm_engine::capabilities::assist::Assisted;
 use scrm_engine::capabilities::automation::TimerChange;
 use scrm_store::flows::{Finish, FlowJob, NewTimer};
 use scrm_store::{Db, Store, StoreError, now_ms};
@@ -31,6 +32,7 @@ enum Ran {
         version: i64,
         actions: Vec<Value>,
         timers: Vec<TimerChange>,
+        assist: Box<Assisted>,
         facts: Box<EventFacts>,
         params: Value,
         business_started: bool,
@@ -249,6 +251,7 @@ fn run_job(db: &Db, plugins: &Arc<PluginHost>, job: &FlowJob, settings: FlowSett
             version: binding.version,
             actions: outcome.actions,
             timers: outcome.timers,
+            assist: Box::new(outcome.assist),
             facts: Box::new(facts),
             params: serde_json::from_slice(&binding.config).unwrap_or_else(|_| json!({})),
             business_started: started,
@@ -406,6 +409,7 @@ impl Applier {
                 version,
                 actions,
                 timers,
+                assist,
                 facts,
                 params,
                 business_started,
@@ -425,7 +429,12 @@ impl Applier {
                     business_started: *business_started,
                     now,
                 };
-                let (sent, mut notes) = self.apply_actions(tx, &ctx, actions)?;
+                let mut actions = actions.clone();
+                let conversation = facts.conversation.as_ref().map(|c| c.id);
+                let assisted =
+                    super::assist::apply(tx, job, *version, conversation, assist, &mut actions, now)?;
+                let (sent, mut notes) = self.apply_actions(tx, &ctx, &actions)?;
+                notes.extend(assisted);
                 notes.extend(self.apply_timers(tx, job, timers)?);
                 if job.kind == "schedule" {
                     notes.extend(self.rearm(tx, job, params)?);
