@@ -105,7 +105,9 @@ fn malformed(body: &Value) -> Option<String> {
     for (i, m) in messages.iter().enumerate() {
         let role = m["role"].as_str().unwrap_or_default();
         if !["system", "user", "assistant"].contains(&role) {
-            return Some(format!("messages[{i}].role must be system, user or assistant"));
+            return Some(format!(
+                "messages[{i}].role must be system, user or assistant"
+            ));
         }
         if !m["content"].is_string() {
             return Some(format!("messages[{i}].content must be a string"));
@@ -132,11 +134,20 @@ async fn complete(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == format!("Bearer {API_KEY}"));
     if !authorised {
-        return error(StatusCode::UNAUTHORIZED, "invalid_request_error", "invalid_api_key",
-            "Incorrect API key provided.");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "invalid_api_key",
+            "Incorrect API key provided.",
+        );
     }
     if let Some(why) = malformed(&body) {
-        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_request", &why);
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "invalid_request",
+            &why,
+        );
     }
     let (mode, answer) = {
         let mut inner = inner.lock().unwrap();
@@ -146,17 +157,30 @@ async fn complete(
     };
     let model = body["model"].as_str().unwrap_or_default();
     if model != MODEL {
-        return error(StatusCode::NOT_FOUND, "invalid_request_error", "model_not_found",
-            &format!("The model `{model}` does not exist or you do not have access to it."));
+        return error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "model_not_found",
+            &format!("The model `{model}` does not exist or you do not have access to it."),
+        );
     }
     match mode {
         Mode::Status(429) => {
-            return error(StatusCode::TOO_MANY_REQUESTS, "requests", "rate_limit_exceeded",
-                "Rate limit reached for requests");
+            return error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "requests",
+                "rate_limit_exceeded",
+                "Rate limit reached for requests",
+            );
         }
         Mode::Status(s) => {
             let status = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return error(status, "server_error", "server_error", "The server had an error");
+            return error(
+                status,
+                "server_error",
+                "server_error",
+                "The server had an error",
+            );
         }
         Mode::Late(wait) => tokio::time::sleep(wait).await,
         Mode::Answer => {}

@@ -160,7 +160,11 @@ pub(crate) fn waiting_drafts(
 }
 
 /// One draft of the tenant.
-pub(crate) fn draft_of(conn: &Conn<'_>, tenant: &str, id: i64) -> Result<Option<Draft>, StoreError> {
+pub(crate) fn draft_of(
+    conn: &Conn<'_>,
+    tenant: &str,
+    id: i64,
+) -> Result<Option<Draft>, StoreError> {
     conn.query_opt(
         &format!("SELECT {COLUMNS} FROM drafts WHERE tenant_id = ?1 AND id = ?2"),
         params![tenant, id],
@@ -269,7 +273,10 @@ pub(crate) fn usage_by_month(
     let mut totals: Vec<UsageTotal> = Vec::new();
     for (flow, at, calls, prompt, completion, cost, latency) in rows {
         let month = month_of(at);
-        let total = match totals.iter_mut().find(|t| t.flow == flow && t.month == month) {
+        let total = match totals
+            .iter_mut()
+            .find(|t| t.flow == flow && t.month == month)
+        {
             Some(t) => t,
             None => {
                 totals.push(UsageTotal {

@@ -100,12 +100,18 @@ pub enum ChatError {
 pub fn read(status: u16, body: &[u8]) -> Result<ChatResponse, ChatError> {
     if (200..300).contains(&status) {
         return serde_json::from_slice(body).map_err(|e| {
-            ChatError::Unavailable(format!("the endpoint's answer is not a chat completion: {e}"))
+            ChatError::Unavailable(format!(
+                "the endpoint's answer is not a chat completion: {e}"
+            ))
         });
     }
     let said = serde_json::from_slice::<ErrorBody>(body)
         .map(|b| match b.error.code {
-            Some(code) => format!("{} ({})", b.error.message, code.as_str().map_or(code.to_string(), str::to_owned)),
+            Some(code) => format!(
+                "{} ({})",
+                b.error.message,
+                code.as_str().map_or(code.to_string(), str::to_owned)
+            ),
             None => b.error.message,
         })
         .unwrap_or_else(|_| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned());
@@ -127,7 +133,10 @@ mod tests {
             "usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}"#;
         let r = read(200, body).unwrap();
         assert_eq!(r.choices[0].message.content.as_deref(), Some("Ciao!"));
-        assert_eq!(r.usage.map(|u| (u.prompt_tokens, u.completion_tokens)), Some((12, 3)));
+        assert_eq!(
+            r.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+            Some((12, 3))
+        );
     }
 
     #[test]
@@ -135,18 +144,28 @@ mod tests {
         let unknown = br#"{"error":{"message":"The model `x` does not exist","type":"invalid_request_error","code":"model_not_found"}}"#;
         assert_eq!(
             read(404, unknown),
-            Err(ChatError::Config("HTTP 404: The model `x` does not exist (model_not_found)".into()))
+            Err(ChatError::Config(
+                "HTTP 404: The model `x` does not exist (model_not_found)".into()
+            ))
         );
         assert!(matches!(read(429, b"{}"), Err(ChatError::Unavailable(_))));
-        assert!(matches!(read(503, b"<html>busy</html>"), Err(ChatError::Unavailable(e)) if e.contains("busy")));
-        assert!(matches!(read(200, b"not json"), Err(ChatError::Unavailable(_))));
+        assert!(
+            matches!(read(503, b"<html>busy</html>"), Err(ChatError::Unavailable(e)) if e.contains("busy"))
+        );
+        assert!(matches!(
+            read(200, b"not json"),
+            Err(ChatError::Unavailable(_))
+        ));
     }
 
     #[test]
     fn the_request_has_openai_s_shape() {
         let req = ChatRequest {
             model: "llama3.1:8b",
-            messages: vec![ChatMessage { role: "system", content: "Be brief.".into() }],
+            messages: vec![ChatMessage {
+                role: "system",
+                content: "Be brief.".into(),
+            }],
             max_tokens: 300,
             temperature: 0.3,
         };

@@ -80,7 +80,10 @@ pub fn cut(text: &str, limit: usize) -> String {
         .char_indices()
         .filter(|(i, c)| {
             matches!(c, '.' | '!' | '?' | '…' | '\n')
-                && head[i + c.len_utf8()..].chars().next().is_none_or(char::is_whitespace)
+                && head[i + c.len_utf8()..]
+                    .chars()
+                    .next()
+                    .is_none_or(char::is_whitespace)
         })
         .map(|(i, c)| i + c.len_utf8())
         .last();
@@ -120,10 +123,16 @@ mod tests {
             "Track it at https://shop.example.com/t/42. Or pay at http://evil.example.net/pay?x=1!",
             &allowed,
         );
-        assert_eq!(text, "Track it at https://shop.example.com/t/42. Or pay at !");
+        assert_eq!(
+            text,
+            "Track it at https://shop.example.com/t/42. Or pay at !"
+        );
         assert_eq!(removed, ["http://evil.example.net/pay?x=1"]);
         let (text, _) = strip_links("see https://www.shop.example.com/a\nbye", &allowed);
-        assert!(text.contains("https://www.shop.example.com/a"), "subdomains count: {text}");
+        assert!(
+            text.contains("https://www.shop.example.com/a"),
+            "subdomains count: {text}"
+        );
         let (text, removed) = strip_links("https://user@shop.example.com.evil.io/x", &allowed);
         assert_eq!((text.as_str(), removed.len()), ("", 1));
     }
@@ -136,13 +145,20 @@ mod tests {
         assert_eq!(cut("no sentence end here at all", 12), "no sentence…");
         let long = "Ciao. ".repeat(1000);
         let got = cut(&long, TEXT_LIMIT);
-        assert!(got.chars().count() <= TEXT_LIMIT && got.ends_with("Ciao."), "{}", got.len());
+        assert!(
+            got.chars().count() <= TEXT_LIMIT && got.ends_with("Ciao."),
+            "{}",
+            got.len()
+        );
     }
 
     #[test]
     fn template_syntax_is_shown_not_run() {
         let got = literal("Hi {{ contact.email }} {% endraw %}{{ secrets }}");
-        assert_eq!(got, "{% raw %}Hi {{ contact.email }} { % endraw %}{{ secrets }}{% endraw %}");
+        assert_eq!(
+            got,
+            "{% raw %}Hi {{ contact.email }} { % endraw %}{{ secrets }}{% endraw %}"
+        );
         assert_eq!(got.matches("{%").count(), 2);
     }
 }

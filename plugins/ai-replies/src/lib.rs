@@ -217,7 +217,9 @@ impl scrm_plugin_sdk::Flow for AiReplies {
         let send = match plan(
             &p,
             inbound.message.content.text(),
-            class.and_then(|c| c.intent.as_ref()).map(|i| i.name.as_str()),
+            class
+                .and_then(|c| c.intent.as_ref())
+                .map(|i| i.name.as_str()),
             &tags,
             class.and_then(|c| c.sentiment),
             window_open,
@@ -233,7 +235,9 @@ impl scrm_plugin_sdk::Flow for AiReplies {
         let (answer, latency) = match ask(&p, &request) {
             Ok(answered) => answered,
             Err(ChatError::Config(why)) => {
-                return Err(FlowError::InvalidConfig(format!("the endpoint refused: {why}")));
+                return Err(FlowError::InvalidConfig(format!(
+                    "the endpoint refused: {why}"
+                )));
             }
             Err(ChatError::Unavailable(why)) => return Ok(handoff(&p, &why)),
         };
@@ -245,7 +249,10 @@ impl scrm_plugin_sdk::Flow for AiReplies {
             .unwrap_or_default();
         let (text, removed) = guard::strip_links(&text, &p.allowed_links);
         if !removed.is_empty() {
-            log::warn(&format!("links not allowed, removed: {}", removed.join(" ")));
+            log::warn(&format!(
+                "links not allowed, removed: {}",
+                removed.join(" ")
+            ));
         }
         let text = guard::cut(&text, guard::TEXT_LIMIT);
         if text.is_empty() {
@@ -287,22 +294,46 @@ mod tests {
     #[test]
     fn only_the_configured_intents_are_answered() {
         let p = params("draft", &["shipping"]);
-        assert_eq!(plan(&p, Some("hi"), Some("returns"), &[], None, true), Plan::Ignore);
+        assert_eq!(
+            plan(&p, Some("hi"), Some("returns"), &[], None, true),
+            Plan::Ignore
+        );
         assert_eq!(plan(&p, Some("hi"), None, &[], None, true), Plan::Ignore);
-        assert_eq!(plan(&p, Some("hi"), Some("shipping"), &[], None, true), Plan::Ask { send: false });
-        assert_eq!(plan(&p, None, Some("shipping"), &[], None, true), Plan::Ignore);
+        assert_eq!(
+            plan(&p, Some("hi"), Some("shipping"), &[], None, true),
+            Plan::Ask { send: false }
+        );
+        assert_eq!(
+            plan(&p, None, Some("shipping"), &[], None, true),
+            Plan::Ignore
+        );
     }
 
     #[test]
     fn send_mode_hands_complaints_and_anger_to_a_person_and_never_sends_outside_the_window() {
         let p = params("send", &[]);
-        assert!(matches!(plan(&p, Some("x"), None, &["complaint".into()], None, true), Plan::Handoff(_)));
-        assert!(matches!(plan(&p, Some("x"), None, &[], Some(0.1), true), Plan::Handoff(_)));
-        assert_eq!(plan(&p, Some("x"), None, &[], Some(0.8), true), Plan::Ask { send: true });
-        assert_eq!(plan(&p, Some("x"), None, &[], None, false), Plan::Ask { send: false });
+        assert!(matches!(
+            plan(&p, Some("x"), None, &["complaint".into()], None, true),
+            Plan::Handoff(_)
+        ));
+        assert!(matches!(
+            plan(&p, Some("x"), None, &[], Some(0.1), true),
+            Plan::Handoff(_)
+        ));
+        assert_eq!(
+            plan(&p, Some("x"), None, &[], Some(0.8), true),
+            Plan::Ask { send: true }
+        );
+        assert_eq!(
+            plan(&p, Some("x"), None, &[], None, false),
+            Plan::Ask { send: false }
+        );
         // Drafts are for a person anyway: complaints get one too.
         let d = params("draft", &[]);
-        assert_eq!(plan(&d, Some("x"), None, &["complaint".into()], Some(0.1), true), Plan::Ask { send: false });
+        assert_eq!(
+            plan(&d, Some("x"), None, &["complaint".into()], Some(0.1), true),
+            Plan::Ask { send: false }
+        );
     }
 
     #[test]

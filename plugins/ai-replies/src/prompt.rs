@@ -13,10 +13,13 @@ pub fn facts(profile: Option<&Profile>, last_order: Option<&OrderInfo>) -> Strin
     let mut lines = Vec::new();
     if let Some(p) = profile {
         let field = |name: &str| {
-            p.fields.iter().find(|(n, _)| n == name).and_then(|(_, v)| match v {
-                FieldValue::Text(t) if !t.trim().is_empty() => Some(t.clone()),
-                _ => None,
-            })
+            p.fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, v)| match v {
+                    FieldValue::Text(t) if !t.trim().is_empty() => Some(t.clone()),
+                    _ => None,
+                })
         };
         let name = field("first_name").or_else(|| p.contact.name.clone());
         if let Some(name) = name {

@@ -70,10 +70,15 @@ impl assist_wit::Host for AutomationState {
     fn record_usage(&mut self, u: Usage) -> Result<(), String> {
         let recorded = &mut self.assist.recorded;
         if recorded.usage.len() >= MAX_USAGE_RECORDS {
-            return Err(format!("at most {MAX_USAGE_RECORDS} usage records per event"));
+            return Err(format!(
+                "at most {MAX_USAGE_RECORDS} usage records per event"
+            ));
         }
         if !u.cost.is_finite() || u.cost < 0.0 {
-            return Err(format!("a cost is a finite number not below 0, got {}", u.cost));
+            return Err(format!(
+                "a cost is a finite number not below 0, got {}",
+                u.cost
+            ));
         }
         recorded.usage.push(ModelUsage {
             model: u.model.chars().take(200).collect(),

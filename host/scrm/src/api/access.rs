@@ -167,6 +167,8 @@ pub static RULES: &[Rule] = &[
     r("POST", "/tenants/{id}/inbox/conversations/{conversation}/state", AGENT),
     r("POST", "/tenants/{id}/inbox/conversations/{conversation}/notes", AGENT),
     r("POST", "/tenants/{id}/inbox/conversations/{conversation}/preview", AGENT),
+    r("POST", "/tenants/{id}/inbox/conversations/{conversation}/drafts/{draft}/send", AGENT),
+    r("POST", "/tenants/{id}/inbox/conversations/{conversation}/drafts/{draft}/discard", AGENT),
     r("GET", "/tenants/{id}/inbox/events", AGENT),
     a("POST", "/tenants/{id}/people/{person}/login-link", ADMIN, "person.login_link"),
     r("GET", "/tenants/{id}/canned", AGENT),

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use scrm_store::MessageRepo;
-use scrm_store::conversations::{AssigneeFilter, Viewer, WorkFilter};
+use scrm_store::conversations::{AssigneeFilter, Viewer, WorkFilter, WorkItem};
 use scrm_store::messages::MessageFilter;
 use scrm_store::page::PageRequest;
 use scrm_store::people::Role;
@@ -53,20 +53,20 @@ fn hidden(tenant: &str, id: i64) -> ApiError {
     ))
 }
 
-/// Fails with 404 unless the caller may see conversation `id`.
+/// Conversation `id` as the caller sees it; 404 unless the caller may see it.
 pub(crate) async fn visible(
     state: &AppState,
     tenant: &str,
     id: i64,
     p: &Principal,
-) -> Result<(), ApiError> {
+) -> Result<WorkItem, ApiError> {
     let viewer = viewer_of(state, tenant, p).await?;
     let t = tenant.to_string();
     let found = state
         .db
         .read(move |c| c.work_item(&t, id, viewer.as_ref()))
         .await?;
-    found.map(|_| ()).ok_or_else(|| hidden(tenant, id))
+    found.ok_or_else(|| hidden(tenant, id))
 }
 
 /// The list's query.
@@ -197,20 +197,23 @@ pub async fn get(
                 MessageRepo::list(c, &t, filter, PageRequest::new(Some(after), Some(200)))?.items;
             let notes = c.notes(&t, id)?;
             let calls = scrm_store::CallRepo::calls_of_conversation(c, &t, id)?;
+            let drafts = scrm_store::AssistRepo::waiting_drafts(c, &t, id)?;
             let profile = crate::automation::template::contact_context(c, &t, item.contact_id)?;
             let crm_id =
                 scrm_store::CrmRepo::link(c, &t, "contact", item.contact_id)?.map(|l| l.crm_id);
             let record_url = scrm_store::CrmRepo::settings(c, &t)?.record_url;
             let crm = crm_id.map(|id| (record_url_of(&record_url, &id), id));
-            Ok(Some((item, messages, notes, calls, profile, crm)))
+            Ok(Some((item, messages, notes, (calls, drafts), profile, crm)))
         })
         .await?;
-    let (item, messages, notes, calls, profile, crm) = found.ok_or_else(|| hidden(&tenant, id))?;
+    let (item, messages, notes, (calls, drafts), profile, crm) =
+        found.ok_or_else(|| hidden(&tenant, id))?;
     let mut v = json!(item);
     v["window_left_s"] = json!(conversations::window_left_s(&item, scrm_store::now_ms()));
     v["messages"] = json!(messages);
     v["notes"] = json!(notes);
     v["calls"] = json!(calls);
+    v["drafts"] = json!(drafts);
     // The customer's profile as templates see it: contact fields and CRM fields.
     if let Some(p) = profile {
         v["contact"] = p["contact"].clone();

@@ -12,6 +12,7 @@ pub mod client;
 pub mod cloud_api;
 pub mod conversations;
 pub mod crm;
+pub mod drafts;
 pub mod error;
 pub mod event_hook;
 pub mod flows;
@@ -310,6 +311,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/tenants/{id}/inbox/conversations/{conversation}/preview",
             post(canned::preview),
+        )
+        .route(
+            "/tenants/{id}/inbox/conversations/{conversation}/drafts/{draft}/send",
+            post(drafts::send),
+        )
+        .route(
+            "/tenants/{id}/inbox/conversations/{conversation}/drafts/{draft}/discard",
+            post(drafts::discard),
         )
         .route("/tenants/{id}/inbox/events", get(conversations::events))
         .route(

@@ -25,6 +25,7 @@
 
 mod actions;
 mod assist;
+pub mod endpoint;
 pub mod ops;
 pub mod params;
 pub mod reader;

@@ -249,6 +249,16 @@ pub async fn enable(
         .and_then(|v| v.as_object().cloned());
     let known = |name: &str| template_known(&templates, name);
     let resolved = params::resolve(&info, current.as_ref(), &sets, &known)?;
+    // An `endpoint` parameter opens the flow's HTTP to that host (and its secret).
+    let addrs = super::endpoint::resolve(&resolved).await?;
+    let t = tenant.to_string();
+    let secrets: Vec<String> = db
+        .read(move |c| scrm_store::SecretRepo::names(c, &t))
+        .await?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let http = super::endpoint::policy(&resolved, &addrs, &secrets)?;
     let schedules =
         super::schedule::schedules_of(&params::all_params(&info), &Value::Object(resolved.clone()));
     let config = Value::Object(resolved).to_string().into_bytes();
@@ -269,7 +279,7 @@ pub async fn enable(
                     &sha,
                     &config,
                     &serde_json::json!({}),
-                    &serde_json::json!({}),
+                    &http,
                 )?;
                 super::schedule::arm(tx, &t, &n, &schedules, now_ms())?;
                 scrm_store::PluginRepo::active_binding(tx, &t, &s)

@@ -78,7 +78,9 @@ impl FlowReader for DbFlowReader {
                 return Ok(None);
             };
             let since = scrm_store::assist::month_start(scrm_store::now_ms());
-            Ok(Some(budget - scrm_store::AssistRepo::spent_since(c, tenant, since)?))
+            Ok(Some(
+                budget - scrm_store::AssistRepo::spent_since(c, tenant, since)?,
+            ))
         });
         // An unreadable budget counts as spent: better a person answers than the
         // model spends without a check.

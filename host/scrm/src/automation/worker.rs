@@ -431,8 +431,15 @@ impl Applier {
                 };
                 let mut actions = actions.clone();
                 let conversation = facts.conversation.as_ref().map(|c| c.id);
-                let assisted =
-                    super::assist::apply(tx, job, *version, conversation, assist, &mut actions, now)?;
+                let assisted = super::assist::apply(
+                    tx,
+                    job,
+                    *version,
+                    conversation,
+                    assist,
+                    &mut actions,
+                    now,
+                )?;
                 let (sent, mut notes) = self.apply_actions(tx, &ctx, &actions)?;
                 notes.extend(assisted);
                 notes.extend(self.apply_timers(tx, job, timers)?);
