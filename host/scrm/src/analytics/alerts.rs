@@ -138,6 +138,7 @@ pub async fn conditions(
         });
     }
     out.extend(daily_caps(db, tenant, limits).await?);
+    out.extend(model_budget(db, tenant).await?);
     // The health report's warnings: CRM sync accuracy, a CRM credential that cannot
     // renew, a secret due for rotation, unreadable CRM phone numbers.
     for w in crate::warnings::tenant(db, tenant).await? {
@@ -161,6 +162,38 @@ pub async fn conditions(
         });
     }
     Ok(out)
+}
+
+/// `model_budget_spent` when flows' model calls this month (UTC) cost the tenant's
+/// monthly budget or more: those flows' drafts and sends are stopped until the
+/// month turns (`crate::automation`). The subject is the month, so the alert clears
+/// when it ends.
+async fn model_budget(db: &Db, tenant: &str) -> Result<Option<Condition>, StoreError> {
+    let t = tenant.to_string();
+    let now = scrm_store::now_ms();
+    let found = db
+        .read(move |c| {
+            let Some(budget) = scrm_store::AssistRepo::model_budget(c, &t)? else {
+                return Ok(None);
+            };
+            let since = scrm_store::assist::month_start(now);
+            Ok(Some((
+                budget,
+                scrm_store::AssistRepo::spent_since(c, &t, since)?,
+            )))
+        })
+        .await?;
+    Ok(found.filter(|(budget, spent)| spent >= budget).map(|(budget, spent)| {
+        let month = scrm_store::assist::month_of(now);
+        Condition {
+            kind: "model_budget_spent".into(),
+            message: format!(
+                "flows' model calls cost {spent:.2} in {month}, the monthly budget is {budget:.2}: AI drafts and replies are stopped until the month turns (raise it with PATCH /v1/tenants/{{id}} model_budget)"
+            ),
+            details: json!({"month": month, "budget": budget, "spent": spent}),
+            subject: month,
+        }
+    }))
 }
 
 /// The share of its daily cap at which a number raises `daily_cap_80`.

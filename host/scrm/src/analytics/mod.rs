@@ -305,6 +305,7 @@ pub const METRICS: &[&str] = &[
     "conversion",
     "ctr",
     "cost",
+    "model-usage",
 ];
 
 /// The tenant's context: settings, time zone, retention, language.

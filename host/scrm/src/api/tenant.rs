@@ -26,6 +26,10 @@ pub struct TenantPatch {
     /// Whether agents see conversations nobody is assigned to (on by default), or
     /// only their own and their teams'.
     agents_see_unassigned: Option<bool>,
+    /// The monthly budget for flows' model calls, in the currency of their prices
+    /// (`null`: none); once spent, those flows' drafts and sends stop until the
+    /// month turns.
+    model_budget: Option<Value>,
 }
 
 /// `PATCH /v1/tenants/{id}`: changes the tenant's settings and answers all of them.
@@ -48,6 +52,20 @@ pub async fn patch(
         crate::automation::schedule::zone(zone)
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_time_zone", e))?;
     }
+    let budget = match &patch.model_budget {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(v) => match v.as_f64().filter(|b| b.is_finite() && *b >= 0.0) {
+            Some(b) => Some(Some(b)),
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_model_budget",
+                    format!("model_budget is a number not below 0, or null for none; got {v}"),
+                ));
+            }
+        },
+    };
     let t = tenant.clone();
     let settings = state
         .db
@@ -65,15 +83,19 @@ pub async fn patch(
                 if let Some(on) = patch.agents_see_unassigned {
                     scrm_store::ConversationRepo::set_agents_see_unassigned(tx, &t, on)?;
                 }
+                if let Some(b) = budget {
+                    scrm_store::AssistRepo::set_model_budget(tx, &t, b)?;
+                }
                 let days = scrm_store::SecretRepo::rotation_days(tx, &t)?;
                 let track = scrm_store::LinkRepo::tracking(tx, &t)?;
                 let zone = scrm_store::FlowRepo::time_zone(tx, &t)?;
                 let unassigned = scrm_store::ConversationRepo::agents_see_unassigned(tx, &t)?;
-                Ok(days.zip(track).zip(zone).map(|s| (s, unassigned)))
+                let budget = scrm_store::AssistRepo::model_budget(tx, &t)?;
+                Ok(days.zip(track).zip(zone).map(|s| (s, (unassigned, budget))))
             })
         })
         .await?;
-    let Some((((days, track_links), time_zone), unassigned)) = settings else {
+    let Some((((days, track_links), time_zone), (unassigned, budget))) = settings else {
         return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
     };
     Ok(Json(json!({
@@ -81,6 +103,7 @@ pub async fn patch(
         "track_links": track_links,
         "time_zone": time_zone,
         "agents_see_unassigned": unassigned,
+        "model_budget": budget,
     })))
 }
 

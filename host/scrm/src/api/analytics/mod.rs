@@ -72,7 +72,9 @@ pub async fn metric(
             "limit must be 1–1000",
         ));
     }
-    if ["ctr", "cost"].contains(&name.as_str()) && (p.team.is_some() || p.agent.is_some()) {
+    if ["ctr", "cost", "model-usage"].contains(&name.as_str())
+        && (p.team.is_some() || p.agent.is_some())
+    {
         return Err(ApiError::bad_request(
             "unsupported_scope",
             format!("{name} is measured per business number (number=…), not per team or agent"),
@@ -118,6 +120,59 @@ pub async fn metric(
         out.extend(add);
     }
     Ok(Json(v).into_response())
+}
+
+/// What flows' model calls used and cost, per flow and month (UTC) of the range,
+/// with the tenant's monthly budget and this month's spend.
+async fn model_usage(state: &AppState, tenant: &str, q: &Query) -> Result<Output, ApiError> {
+    let (from, to) = q.range.bounds_ms();
+    let t = tenant.to_owned();
+    let (months, budget, spent) = state
+        .db
+        .read(move |c| {
+            let months = scrm_store::AssistRepo::usage_by_month(c, &t, from, to)?;
+            let budget = scrm_store::AssistRepo::model_budget(c, &t)?;
+            let since = scrm_store::assist::month_start(scrm_store::now_ms());
+            let spent = scrm_store::AssistRepo::spent_since(c, &t, since)?;
+            Ok((months, budget, spent))
+        })
+        .await?;
+    let mut rows = vec![strings([
+        "flow",
+        "month",
+        "calls",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost",
+        "cost_per_call",
+        "mean_latency_ms",
+    ])];
+    let per_call = |cost: f64, calls: i64| if calls > 0 { cost / calls as f64 } else { 0.0 };
+    for m in &months {
+        rows.push(vec![
+            m.flow.clone(),
+            m.month.clone(),
+            m.calls.to_string(),
+            m.prompt_tokens.to_string(),
+            m.completion_tokens.to_string(),
+            m.cost.to_string(),
+            per_call(m.cost, m.calls).to_string(),
+            m.mean_latency_ms.round().to_string(),
+        ]);
+    }
+    let items: Vec<Value> = months
+        .iter()
+        .map(|m| {
+            let mut v = json!(m);
+            v["cost_per_call"] = json!(per_call(m.cost, m.calls));
+            v
+        })
+        .collect();
+    Ok(Output {
+        json: json!({"items": items, "budget": budget, "spent_this_month": spent}),
+        rows,
+        svg: None,
+    })
 }
 
 /// A metric as JSON, as CSV rows (a header row first), and as an SVG chart.
@@ -183,6 +238,7 @@ async fn compute(
         "conversion" => sales::conversion(state, tenant, q, svg).await,
         "ctr" => sales::ctr(state, tenant, q, svg).await,
         "cost" => sales::cost(state, tenant, ctx, q, svg).await,
+        "model-usage" => model_usage(state, tenant, q).await,
         _ => unreachable!("checked against METRICS"),
     }
 }
