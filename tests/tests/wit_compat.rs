@@ -3,7 +3,8 @@
 //! `tests/compat/wit-0.1.0` is a copy of the first released version; the
 //! classifier and responder beside it are built from source against it for every
 //! run, then installed on the current host and driven by real webhooks, and run
-//! with `scrm plugin run`.
+//! with `scrm plugin run`. `tests/compat/wit-0.1.1` (flows and couriers, before
+//! `assist`) has a flow built against it, enabled and driven the same way.
 //!
 //! When a new version ships, copy the previous one here with a guest of its own.
 
@@ -138,4 +139,40 @@ fn plugin_run_calls_a_wit_0_1_0_classifier_with_its_key_value_store_kept_across_
             .any(|c| c["result"]["tags"] == json!(["colour-question"])),
         "{out}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_built_against_wit_0_1_1_is_enabled_and_answers() {
+    use scrm_e2e::flows::{WEI, acme_host, inbound, sent_at_least};
+    let wasm = guest("compat-flow-0-1-1");
+    let (status, info) = scrm(&["plugin", "inspect", wasm.to_str().unwrap(), "--json"]);
+    assert_eq!(status, 0, "{info}");
+    let info: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["world"], "scrm:plugin/flow@0.1.1", "{info}");
+    let dir = tempfile::tempdir().unwrap();
+    let graph = scrm_e2e::graph::Graph::start().await;
+    let host = acme_host(dir.path(), &graph, |_| {}).await;
+    let resp = host
+        .http
+        .post(format!("{}/v1/flows", host.base))
+        .bearer_auth(TOKEN)
+        .body(std::fs::read(&wasm).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        201,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    host.ok(
+        "PUT",
+        "/v1/tenants/acme/flows/compat-flow",
+        Some(json!({"set": {"answer": "still loaded"}})),
+    )
+    .await;
+    inbound(&host, WEI, "Wei Chen", "wamid.c1", "hello").await;
+    let sent = sent_at_least(&graph, 1).await;
+    assert_eq!(sent[0].body["text"]["body"], "still loaded, Wei Chen");
 }

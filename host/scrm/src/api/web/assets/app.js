@@ -37,7 +37,9 @@ const TEXT = {
     "reply.unsent": "Your unsent reply (kept)", "profile.crm": "Open in CRM",
     "note.label": "Private note (never sent to the customer)", "note.add": "Add note", "notes": "Notes",
     "profile": "Customer", "sent_by": "sent by", "status.failed": "failed",
-    "source.app": "the WhatsApp Business app", "call.in": "Incoming call", "call.out": "Call placed", "call.created": "created",
+    "source.app": "the WhatsApp Business app", "call.in": "Incoming call",
+    "suggestion.title": "Suggested answer", "suggestion.label": "Suggested answer (edit before sending)",
+    "suggestion.from": "drafted by", "suggestion.send": "Send", "suggestion.discard": "Discard", "call.out": "Call placed", "call.created": "created",
     "call.connecting": "connecting", "call.ringing": "ringing", "call.accepted": "answered",
     "call.rejected": "declined", "call.completed": "ended", "call.failed": "failed", "call.ended": "ended",
     "toast.sent": "Queued for sending.", "toast.new": "New activity.", "error.prefix": "Not sent: ",
@@ -75,7 +77,9 @@ const TEXT = {
     "reply.unsent": "La tua risposta non inviata (conservata)", "profile.crm": "Apri nel CRM",
     "note.label": "Nota privata (mai inviata al cliente)", "note.add": "Aggiungi nota", "notes": "Note",
     "profile": "Cliente", "sent_by": "inviato da", "status.failed": "non consegnato",
-    "source.app": "l'app WhatsApp Business", "call.in": "Chiamata in arrivo", "call.out": "Chiamata effettuata", "call.created": "creata",
+    "source.app": "l'app WhatsApp Business", "call.in": "Chiamata in arrivo",
+    "suggestion.title": "Risposta suggerita", "suggestion.label": "Risposta suggerita (modificabile prima dell'invio)",
+    "suggestion.from": "scritta da", "suggestion.send": "Invia", "suggestion.discard": "Scarta", "call.out": "Chiamata effettuata", "call.created": "creata",
     "call.connecting": "in connessione", "call.ringing": "squilla", "call.accepted": "risposta",
     "call.rejected": "rifiutata", "call.completed": "terminata", "call.failed": "non riuscita", "call.ended": "terminata",
     "toast.sent": "In coda per l'invio.", "toast.new": "Nuova attività.", "error.prefix": "Non inviato: ",
@@ -352,6 +356,33 @@ function templateBox(c) {
     } }, t("reply.send_template")));
 }
 
+// Answers a flow left for an agent (the AI replies flow's drafts): sent as written or
+// as edited here, or discarded. An edit survives live refreshes.
+function suggestionView(c, s) {
+  const edits = state.suggestionEdits || (state.suggestionEdits = {});
+  const area = el("textarea", { class: "draft-text", "aria-label": t("suggestion.label"),
+    oninput: () => { edits[s.id] = area.value; } });
+  area.value = edits[s.id] ?? s.text;
+  const go = (what, body) => async () => {
+    try {
+      await api("POST", `${base()}/inbox/conversations/${c.id}/drafts/${s.id}/${what}`, body && body());
+      delete edits[s.id];
+      await openConversation(c.id);
+    } catch (e) { toast(`${e.code}: ${e.message}`); }
+  };
+  return el("div", { class: "draft-box", "data-draft": s.id },
+    el("div", { class: "meta" }, `${t("suggestion.from")} ${s.flow}${s.note ? ` · ${s.note}` : ""}`),
+    area,
+    el("button", { type: "button", class: "draft-send", onclick: go("send", () => ({ text: area.value })) }, t("suggestion.send")),
+    el("button", { type: "button", class: "draft-discard", onclick: go("discard") }, t("suggestion.discard")));
+}
+
+function suggestions(c) {
+  if (!(c.drafts || []).length) return null;
+  return el("section", { id: "drafts", "aria-label": t("suggestion.title") },
+    el("h3", {}, t("suggestion.title")), c.drafts.map((s) => suggestionView(c, s)));
+}
+
 function noteBox(c) {
   const d = draft(c.id);
   const area = el("textarea", { id: "note-text", oninput: () => { d.note = area.value; } });
@@ -389,6 +420,7 @@ function conversationView(c) {
     el("div", { class: "conv-head" }, actions(c)),
     profile(c),
     el("ul", { class: "messages", id: "messages" }, timeline(c)),
+    suggestions(c),
     c.notes.length ? el("section", { "aria-label": t("notes") }, el("h3", {}, t("notes")),
       c.notes.map((n) => el("div", { class: "note" }, n.body, el("div", { class: "meta" }, `${n.author} · ${when(n.created_at)}`)))) : null,
   ].filter(Boolean);
