@@ -290,7 +290,7 @@ fn inspect_shows_world_version_imports_and_size() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["world"], "scrm:plugin/classifier@0.1.2");
-    assert_eq!(v["wit_version"], "0.1.1");
+    assert_eq!(v["wit_version"], "0.1.2");
     assert_eq!(v["size"], bytes.len());
     assert_eq!(v["exports"][0]["name"], "scrm:plugin/classify@0.1.2");
     let imports: Vec<&str> = v["imports"]
