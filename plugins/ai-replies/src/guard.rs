@@ -78,15 +78,15 @@ pub fn cut(text: &str, limit: usize) -> String {
     let head: String = text.chars().take(limit).collect();
     let sentence_end = head
         .char_indices()
-        .filter(|(i, c)| {
+        .rev()
+        .find(|(i, c)| {
             matches!(c, '.' | '!' | '?' | '…' | '\n')
                 && head[i + c.len_utf8()..]
                     .chars()
                     .next()
                     .is_none_or(char::is_whitespace)
         })
-        .map(|(i, c)| i + c.len_utf8())
-        .last();
+        .map(|(i, c)| i + c.len_utf8());
     match sentence_end {
         Some(end) if end > 0 => head[..end].trim_end().to_owned(),
         _ => {
