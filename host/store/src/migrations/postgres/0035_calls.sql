@@ -24,3 +24,5 @@ CREATE TABLE calls (
 );
 CREATE INDEX calls_conversation ON calls(conversation_id, created_at);
 CREATE INDEX calls_tenant ON calls(tenant_id, id);
+-- The web inbox's live updates read the newest call update per tenant on every poll.
+CREATE INDEX calls_updated ON calls(tenant_id, updated_at);
