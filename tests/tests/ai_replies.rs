@@ -348,6 +348,122 @@ async fn enabling_with_a_missing_secret_or_a_bad_endpoint_is_refused_by_name() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_outside_the_operators_list_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = Graph::start().await;
+    let server = ChatServer::start().await;
+    let host = acme_host(dir.path(), &graph, |s| {
+        s.flows.endpoints = scrm::automation::endpoint::Allowlist(vec![
+            "api.openai.com".into(),
+            "*.openai.azure.com".into(),
+        ]);
+    })
+    .await;
+    add_flow(&host, "ai-replies").await;
+    let (status, v) = host
+        .api(
+            "PUT",
+            "/v1/tenants/acme/flows/ai-replies",
+            Some(json!({"set": {"endpoint": server.base, "model": chat::MODEL}})),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), v["error"]["code"].as_str()),
+        (422, Some("invalid_parameter")),
+        "{v}"
+    );
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("endpoint") && message.contains("[flows] endpoints"),
+        "{v}"
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_the_endpoint_rejects_pauses_the_flow_until_it_is_enabled_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = Graph::start().await;
+    let server = ChatServer::start().await;
+    let host = setup(dir.path(), &graph).await;
+    enable(&host, &server, json!({"model": "gpt-nope"})).await;
+
+    inbound(&host, WEI, "Wei Chen", "wamid.p1", "Avete il modello blu?").await;
+    let paused = eventually(|| async {
+        let v = host
+            .ok("GET", "/v1/tenants/acme/flows/ai-replies", None)
+            .await;
+        Ok((v["state"] == "paused").then_some(v))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("the flow is not paused: {e}"));
+    let reason = paused["quarantine_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("invalid config") && reason.contains("gpt-nope"),
+        "the endpoint's words are shown: {paused}"
+    );
+    // The event is not dropped: it waits for the flow.
+    assert_eq!(paused["waiting"].as_array().unwrap().len(), 1, "{paused}");
+    assert!(
+        paused["waiting"][0]["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("waiting: flow paused"),
+        "{paused}"
+    );
+    // A second message waits too, without asking the endpoint again.
+    inbound(&host, WEI, "Wei Chen", "wamid.p2", "E quello rosso?").await;
+    eventually(|| async {
+        let v = host
+            .ok("GET", "/v1/tenants/acme/flows/ai-replies", None)
+            .await;
+        let waiting = v["waiting"].as_array().unwrap();
+        Ok((waiting.len() == 2
+            && waiting.iter().all(|j| {
+                j["outcome"]
+                    .as_str()
+                    .is_some_and(|o| o.starts_with("waiting"))
+            }))
+        .then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("the second event does not wait: {e}"));
+    assert_eq!(server.requests().len(), 1, "a paused flow asks nothing");
+    let checked = host.ok("POST", "/v1/tenants/acme/alerts/check", None).await;
+    assert!(
+        checked["raised"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "plugin_quarantined"
+                && a["message"].as_str().unwrap().contains("gpt-nope")),
+        "{checked}"
+    );
+    let text = host
+        .cli(&["flow", "status", "--tenant", "acme", "ai-replies"])
+        .await;
+    assert!(
+        text.contains("paused") && text.contains("gpt-nope"),
+        "{text}"
+    );
+
+    // Enabled again with a model the endpoint serves: both messages are answered
+    // at once (the newer draft replaces the older one).
+    let v = enable(&host, &server, json!({"model": chat::MODEL})).await;
+    assert!(v["quarantine_reason"].is_null(), "{v}");
+    eventually(|| async {
+        let v = host
+            .ok("GET", "/v1/tenants/acme/flows/ai-replies", None)
+            .await;
+        Ok((v["state"] == "enabled" && v["counts"]["done"] == 2).then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("the waiting events are not handled: {e}"));
+    drafts(&host, 1).await;
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_edits_and_sends_a_draft_in_the_web_inbox() {
     if !scrm_e2e::browser::available("an_agent_edits_and_sends_a_draft_in_the_web_inbox") {
         return;

@@ -145,6 +145,17 @@ impl ActiveBinding {
         Some(reason)
     }
 
+    /// Pauses the binding (a quarantine that is not a fault: its configuration is not
+    /// usable) with `reason`. Returns the reason when this call paused it.
+    pub fn pause(&self, reason: &str) -> Option<String> {
+        let mut q = self.quarantine.lock().unwrap_or_else(|p| p.into_inner());
+        if q.is_some() {
+            return None;
+        }
+        *q = Some(reason.to_owned());
+        Some(reason.to_owned())
+    }
+
     /// Fails with [`CallError::Quarantined`] when calls to this binding are skipped.
     pub(crate) fn ensure_active(&self) -> Result<(), CallError> {
         match self.quarantined() {

@@ -279,7 +279,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         plugins.clone(),
         metrics.clone(),
         &host_id,
-        settings.flows,
+        settings.flows.clone(),
         outbox.defaults(),
     )
     .with_outbox_wake(outbox.waker());
@@ -336,6 +336,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         health,
         media,
         trusted_proxies: settings.trusted_proxies.clone().into(),
+        flow_endpoints: settings.flows.endpoints.clone(),
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

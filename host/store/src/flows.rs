@@ -237,6 +237,22 @@ pub(crate) fn set_flow_disabled(
     Ok(n > 0)
 }
 
+/// Makes the flow's events and timers that wait for it to be lifted from quarantine
+/// or a pause (outcome `waiting: flow …`) due at `now`; how many.
+pub(crate) fn wake_waiting(
+    conn: &Conn<'_>,
+    tenant: &str,
+    flow: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    conn.execute(
+        "UPDATE flow_jobs SET fire_at = ?3
+         WHERE tenant_id = ?1 AND flow = ?2 AND state = 'pending' AND fire_at > ?3
+           AND outcome LIKE 'waiting: flow %'",
+        params![tenant, flow, now],
+    )
+}
+
 /// Queues `event` (JSON) of kind `kind` for every enabled flow of the tenant that
 /// wants that trigger; returns how many.
 pub(crate) fn enqueue_event(
@@ -568,6 +584,8 @@ crate::repo! {
         fn flows_of(tenant: &str) -> Result<Vec<TenantFlow>, StoreError>;
         /// Disables (or enables again) a tenant's flow; false when there is none.
         fn set_flow_disabled(tenant: &str, name: &str, disabled: bool) -> Result<bool, StoreError>;
+        /// Makes the flow's jobs that wait for a quarantine or pause to lift due now.
+        fn wake_waiting(tenant: &str, flow: &str, now: i64) -> Result<usize, StoreError>;
         /// Queues an event for the tenant's flows that want it; how many.
         fn enqueue_event(tenant: &str, kind: &str, contact_id: i64, event: &str, except: Option<&str>) -> Result<usize, StoreError>;
         /// Marks a conversation resolved; its contact, if it exists.
@@ -726,6 +744,42 @@ mod tests {
                 assert_eq!(log[0].state, "cancelled");
                 assert_eq!(log[1].late_ms, Some(8_000));
                 assert_eq!(next_fire_at(c)?, Some(2_005));
+                Ok(())
+            })
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn jobs_waiting_for_a_paused_flow_are_woken_and_no_others() {
+        for t in db() {
+            eprintln!("backend: {}", t.backend);
+            t.db.with_conn(|c| {
+                schedule_timer(c, &timer("paused", 1_000, b"a"))?;
+                schedule_timer(c, &timer("retried", 1_000, b"b"))?;
+                schedule_timer(c, &timer("later", 50_000, b"c"))?;
+                let got = claim_due(c, "h1", 2_000, 9_999, 10)?;
+                assert_eq!(got.len(), 2);
+                for (job, outcome) in got.iter().zip(["waiting: flow paused (x)", "plugin_error"]) {
+                    finish(
+                        c,
+                        &Finish {
+                            id: job.id,
+                            host: "h1",
+                            state: "pending",
+                            outcome,
+                            flow_version: Some(1),
+                            fired_at: 2_000,
+                            late_ms: 0,
+                            retry_at: Some(62_000),
+                        },
+                    )?;
+                }
+                assert_eq!(wake_waiting(c, "acme", "clicked", 3_000)?, 1);
+                let due = claim_due(c, "h1", 3_000, 9_999, 10)?;
+                assert_eq!(due.len(), 1, "{due:?}");
+                assert_eq!(due[0].timer_key.as_deref(), Some("paused"));
+                assert_eq!(wake_waiting(c, "acme", "other", 3_000)?, 0);
                 Ok(())
             })
             .unwrap();

@@ -122,7 +122,15 @@ pub async fn enable(
             (k, text)
         })
         .collect();
-    ops::enable(&state.db, &state.plugins, &tenant, &name, sets).await?;
+    ops::enable(
+        &state.db,
+        &state.plugins,
+        &state.flow_endpoints,
+        &tenant,
+        &name,
+        sets,
+    )
+    .await?;
     let mut items = ops::status(&state.db, &tenant, Some(&name), 20).await?;
     Ok(Json(items.remove(0)))
 }

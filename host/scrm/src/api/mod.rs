@@ -101,6 +101,8 @@ pub struct Services {
     pub delivery: crate::analytics::deliver::Delivery,
     /// The webhook relay's sender (woken when a delivery is re-queued).
     pub relay: crate::relay::Relay,
+    /// The model endpoints flows may name (`[flows] endpoints`).
+    pub flow_endpoints: crate::automation::endpoint::Allowlist,
 }
 
 /// The whole HTTP surface.

@@ -4,8 +4,13 @@
 //! vLLM), because the tenant named it explicitly — with the tenant secret named by
 //! its `api_key_secret` parameter sent as `Authorization: Bearer …` by the host (the
 //! flow never reads it). Any other flow gets no HTTP.
+//!
+//! The operator may narrow what tenants can name with `[flows] endpoints` (an
+//! [`Allowlist`]); link-local addresses (cloud metadata services) are refused
+//! unless that list names them.
 
 use super::params::ParamError;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::net::{IpAddr, SocketAddr};
 
@@ -14,6 +19,71 @@ fn refused(param: &str, reason: impl Into<String>) -> ParamError {
         param: param.to_owned(),
         reason: reason.into(),
     }
+}
+
+/// The endpoints flows may name (`[flows] endpoints`): each entry a host
+/// (`api.openai.com`, any port), a host and port (`127.0.0.1:11434`,
+/// `[::1]:8000`) or every subdomain of a domain (`*.openai.azure.com`). Empty (the
+/// default): any endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Allowlist(pub Vec<String>);
+
+impl Allowlist {
+    /// Why an entry is not usable, if one is not.
+    ///
+    /// # Errors
+    /// The first entry that names no host or a bad port.
+    pub fn validate(&self) -> Result<(), String> {
+        for e in &self.0 {
+            let (host, port) = split_entry(e);
+            if host.trim_start_matches("*.").is_empty() || host.contains('/') {
+                return Err(format!(
+                    "{e:?} is not a host, host:port or *.domain (e.g. api.openai.com, 127.0.0.1:11434)"
+                ));
+            }
+            if let Some(Err(_)) = port {
+                return Err(format!("{e:?} has a port that is not a number 1..=65535"));
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the list names the endpoint's `host` and `port` (or is empty and
+    /// `strict` is false).
+    fn names(&self, host: &str, port: u16, strict: bool) -> bool {
+        if self.0.is_empty() {
+            return !strict;
+        }
+        let host = host.to_ascii_lowercase();
+        self.0.iter().any(|e| {
+            let (h, p) = split_entry(e);
+            let h = h.to_ascii_lowercase();
+            let host_ok = match h.strip_prefix("*.") {
+                Some(domain) => host.ends_with(&format!(".{domain}")),
+                None => h == host,
+            };
+            host_ok && p.is_none_or(|p| p == Ok(port))
+        })
+    }
+}
+
+/// An entry's host (brackets removed) and port, if it has one.
+fn split_entry(entry: &str) -> (&str, Option<Result<u16, ()>>) {
+    let entry = entry.trim();
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').unwrap_or((rest, ""));
+        let port = after.strip_prefix(':').map(port_of);
+        return (host, port);
+    }
+    match entry.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, Some(port_of(port))),
+        _ => (entry, None),
+    }
+}
+
+fn port_of(text: &str) -> Result<u16, ()> {
+    text.parse::<u16>().ok().filter(|p| *p > 0).ok_or(())
 }
 
 /// The endpoint's host and port, or why it is not usable.
@@ -40,11 +110,31 @@ pub fn endpoint_of(url: &str) -> Result<(String, u16), ParamError> {
     Ok((host.trim_matches(['[', ']']).to_owned(), port))
 }
 
+/// Whether the tenant secret a flow names can be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretState {
+    /// The tenant has no secret of that name.
+    Missing,
+    /// It is stored but cannot be read (sealed with another key, or empty).
+    Unreadable(String),
+    /// It can be read.
+    Readable,
+}
+
+/// The secret named by the `api_key_secret` parameter, if one is.
+pub fn secret_name(params: &Map<String, Value>) -> Option<&str> {
+    params
+        .get("api_key_secret")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
 /// Whether an address is one the host refuses unless a policy names it.
 fn private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+            v4.is_loopback() || v4.is_private() || link_local(ip) || v4.is_unspecified()
         }
         IpAddr::V6(v6) => {
             v6.is_loopback()
@@ -55,41 +145,81 @@ fn private(ip: IpAddr) -> bool {
     }
 }
 
-/// The HTTP policy for a flow enabled with `params`, its endpoint's name resolving
-/// to `addrs`; `secrets`: the tenant's secret names. `{}` (no HTTP) without an
+/// Link-local addresses: cloud metadata services live there.
+fn link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+/// What a flow's endpoint is checked against when it is enabled.
+#[derive(Debug, Clone, Copy)]
+pub struct Checks<'a> {
+    /// The addresses the endpoint's host resolves to ([`resolve`]).
+    pub addrs: &'a [SocketAddr],
+    /// The operator's list.
+    pub allowed: &'a Allowlist,
+    /// The state of the secret `api_key_secret` names (ignored when none is named).
+    pub secret: &'a SecretState,
+}
+
+/// The HTTP policy for a flow enabled with `params`. `{}` (no HTTP) without an
 /// `endpoint`.
 ///
 /// # Errors
-/// A [`ParamError`]: an unusable endpoint, or an `api_key_secret` the tenant does
-/// not have.
-pub fn policy(
-    params: &Map<String, Value>,
-    addrs: &[SocketAddr],
-    secrets: &[String],
-) -> Result<Value, ParamError> {
+/// A [`ParamError`]: an unusable endpoint, one the operator's list does not name,
+/// or an `api_key_secret` the tenant does not have or that cannot be read.
+pub fn policy(params: &Map<String, Value>, checks: Checks<'_>) -> Result<Value, ParamError> {
     let Some(url) = params.get("endpoint").and_then(Value::as_str) else {
         return Ok(json!({}));
     };
     let (host, port) = endpoint_of(url)?;
-    let allow_private: Vec<String> = addrs
+    if !checks.allowed.names(&host, port, false) {
+        return Err(refused(
+            "endpoint",
+            format!(
+                "{host}:{port} is not among the endpoints this host allows flows to call ([flows] endpoints: {})",
+                checks.allowed.0.join(", ")
+            ),
+        ));
+    }
+    if let Some(a) = checks.addrs.iter().find(|a| link_local(a.ip()))
+        && !checks.allowed.names(&host, port, true)
+    {
+        return Err(refused(
+            "endpoint",
+            format!(
+                "{host} is the link-local address {} (cloud metadata lives there): refused unless the operator lists it in [flows] endpoints",
+                a.ip()
+            ),
+        ));
+    }
+    let allow_private: Vec<String> = checks
+        .addrs
         .iter()
         .filter(|a| private(a.ip()))
         .map(|a| SocketAddr::new(a.ip(), port).to_string())
         .collect();
     let mut policy = json!({"allow": [host], "allow_private": allow_private});
-    let secret = params
-        .get("api_key_secret")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .unwrap_or_default();
-    if !secret.is_empty() {
-        if !secrets.iter().any(|s| s == secret) {
-            return Err(refused(
-                "api_key_secret",
-                format!(
-                    "the tenant has no secret {secret:?}; set it first (PUT /v1/tenants/{{id}}/secrets/{secret})"
-                ),
-            ));
+    if let Some(secret) = secret_name(params) {
+        let set_it = format!("set it with PUT /v1/tenants/{{id}}/secrets/{secret}");
+        match checks.secret {
+            SecretState::Readable => {}
+            SecretState::Missing => {
+                return Err(refused(
+                    "api_key_secret",
+                    format!("the tenant has no secret {secret:?}; {set_it}"),
+                ));
+            }
+            SecretState::Unreadable(why) => {
+                return Err(refused(
+                    "api_key_secret",
+                    format!(
+                        "the tenant's secret {secret:?} cannot be read ({why}); {set_it} again"
+                    ),
+                ));
+            }
         }
         policy["credentials"] = json!([{"host": host, "header": "authorization",
                                         "secret": secret, "prefix": "Bearer "}]);
@@ -123,12 +253,28 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
+    fn check(
+        p: &Value,
+        addrs: &[&str],
+        allowed: &[&str],
+        secret: SecretState,
+    ) -> Result<Value, ParamError> {
+        let addrs: Vec<SocketAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
+        let allowed = Allowlist(allowed.iter().map(|s| (*s).to_owned()).collect());
+        policy(
+            &params(p.clone()),
+            Checks {
+                addrs: &addrs,
+                allowed: &allowed,
+                secret: &secret,
+            },
+        )
+    }
+
     #[test]
     fn a_local_endpoint_is_allowed_because_it_is_named() {
-        let p =
-            params(json!({"endpoint": "http://127.0.0.1:11434/v1", "api_key_secret": "ollama"}));
-        let addrs = ["127.0.0.1:11434".parse().unwrap()];
-        let got = policy(&p, &addrs, &["ollama".into()]).unwrap();
+        let p = json!({"endpoint": "http://127.0.0.1:11434/v1", "api_key_secret": "ollama"});
+        let got = check(&p, &["127.0.0.1:11434"], &[], SecretState::Readable).unwrap();
         assert_eq!(got["allow"], json!(["127.0.0.1"]));
         assert_eq!(got["allow_private"], json!(["127.0.0.1:11434"]));
         assert_eq!(got["credentials"][0]["secret"], "ollama");
@@ -137,28 +283,82 @@ mod tests {
 
     #[test]
     fn a_public_endpoint_needs_no_private_address_and_an_empty_secret_sends_none() {
-        let p = params(json!({"endpoint": "https://api.openai.com/v1", "api_key_secret": ""}));
-        let got = policy(&p, &["104.18.7.192:443".parse().unwrap()], &[]).unwrap();
+        let p = json!({"endpoint": "https://api.openai.com/v1", "api_key_secret": ""});
+        let got = check(&p, &["104.18.7.192:443"], &[], SecretState::Missing).unwrap();
         assert_eq!(
             got,
             json!({"allow": ["api.openai.com"], "allow_private": []})
         );
         assert_eq!(
-            policy(&params(json!({"x": 1})), &[], &[]).unwrap(),
+            check(&json!({"x": 1}), &[], &[], SecretState::Missing).unwrap(),
             json!({})
         );
     }
 
     #[test]
-    fn bad_endpoints_and_missing_secrets_are_refused_by_name() {
-        let e = policy(&params(json!({"endpoint": "ftp://x/v1"})), &[], &[]).unwrap_err();
+    fn bad_endpoints_and_missing_or_unreadable_secrets_are_refused_by_name() {
+        let ok = SecretState::Readable;
+        let e = check(&json!({"endpoint": "ftp://x/v1"}), &[], &[], ok.clone()).unwrap_err();
         assert_eq!(e.param, "endpoint");
-        let e = policy(&params(json!({"endpoint": "not a url"})), &[], &[]).unwrap_err();
+        let e = check(&json!({"endpoint": "not a url"}), &[], &[], ok).unwrap_err();
         assert_eq!(e.param, "endpoint");
-        let p =
-            params(json!({"endpoint": "https://api.openai.com/v1", "api_key_secret": "openai"}));
-        let e = policy(&p, &[], &["other".into()]).unwrap_err();
+        let p = json!({"endpoint": "https://api.openai.com/v1", "api_key_secret": "openai"});
+        let e = check(&p, &[], &[], SecretState::Missing).unwrap_err();
         assert_eq!(e.param, "api_key_secret");
         assert!(e.reason.contains("no secret \"openai\""), "{}", e.reason);
+        let sealed = SecretState::Unreadable("sealed with another key".into());
+        let e = check(&p, &[], &[], sealed).unwrap_err();
+        assert_eq!(e.param, "api_key_secret");
+        assert!(e.reason.contains("cannot be read (sealed"), "{}", e.reason);
+    }
+
+    #[test]
+    fn the_operators_list_narrows_what_tenants_may_name() {
+        let ok = || SecretState::Readable;
+        let list = [
+            "api.openai.com",
+            "127.0.0.1:11434",
+            "*.openai.azure.com",
+            "[::1]:8000",
+        ];
+        for (url, allowed) in [
+            ("https://api.openai.com/v1", true),
+            ("https://API.openai.com:8443/v1", true),
+            ("http://127.0.0.1:11434/v1", true),
+            ("http://127.0.0.1:8080/v1", false),
+            ("https://acme.openai.azure.com/openai", true),
+            ("https://openai.azure.com/openai", false),
+            ("https://evil.example/v1", false),
+            ("http://[::1]:8000/v1", true),
+        ] {
+            let got = check(&json!({"endpoint": url}), &[], &list, ok());
+            assert_eq!(got.is_ok(), allowed, "{url}: {got:?}");
+            if let Err(e) = got {
+                assert!(e.reason.contains("[flows] endpoints"), "{}", e.reason);
+            }
+        }
+        assert!(
+            Allowlist(list.iter().map(|s| (*s).into()).collect())
+                .validate()
+                .is_ok()
+        );
+        for bad in ["*.", "http://x/v1", "x:0", "x:port"] {
+            assert!(Allowlist(vec![bad.into()]).validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn link_local_addresses_are_refused_unless_the_operator_lists_them() {
+        let p = json!({"endpoint": "http://169.254.169.254/v1"});
+        let e = check(&p, &["169.254.169.254:80"], &[], SecretState::Readable).unwrap_err();
+        assert!(e.reason.contains("link-local"), "{}", e.reason);
+        let got = check(
+            &p,
+            &["169.254.169.254:80"],
+            &["169.254.169.254"],
+            SecretState::Readable,
+        )
+        .unwrap();
+        assert_eq!(got["allow_private"], json!(["169.254.169.254:80"]));
     }
 }

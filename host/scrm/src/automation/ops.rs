@@ -221,6 +221,7 @@ fn template_known(known: &[scrm_store::templates::TemplateKey], name: &str) -> R
 pub async fn enable(
     db: &Db,
     plugins: &Arc<PluginHost>,
+    allowed: &super::endpoint::Allowlist,
     tenant: &str,
     name: &str,
     sets: Vec<(String, String)>,
@@ -251,14 +252,15 @@ pub async fn enable(
     let resolved = params::resolve(&info, current.as_ref(), &sets, &known)?;
     // An `endpoint` parameter opens the flow's HTTP to that host (and its secret).
     let addrs = super::endpoint::resolve(&resolved).await?;
-    let t = tenant.to_string();
-    let secrets: Vec<String> = db
-        .read(move |c| scrm_store::SecretRepo::names(c, &t))
-        .await?
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
-    let http = super::endpoint::policy(&resolved, &addrs, &secrets)?;
+    let secret = secret_state(db, tenant, super::endpoint::secret_name(&resolved)).await?;
+    let http = super::endpoint::policy(
+        &resolved,
+        super::endpoint::Checks {
+            addrs: &addrs,
+            allowed,
+            secret: &secret,
+        },
+    )?;
     let schedules =
         super::schedule::schedules_of(&params::all_params(&info), &Value::Object(resolved.clone()));
     let config = Value::Object(resolved).to_string().into_bytes();
@@ -292,8 +294,38 @@ pub async fn enable(
         .await
         .map_err(|e| FlowOpError::Load(e.to_string()))?
         .map_err(|e| FlowOpError::Load(format!("{e:#}")))?;
+    // What waited for a quarantine or pause to lift runs now, on the new version
+    // (another host that has not loaded it yet defers it again for a while).
+    let (t, n) = (tenant.to_string(), name.to_string());
+    db.write(move |c| scrm_store::FlowRepo::wake_waiting(c, &t, &n, now_ms()))
+        .await?;
     tracing::info!(tenant, flow = name, version = row.version, "flow enabled");
     status_of(db, tenant, name).await
+}
+
+/// Whether the tenant's secret `name` can be read (by this host's key).
+async fn secret_state(
+    db: &Db,
+    tenant: &str,
+    name: Option<&str>,
+) -> Result<super::endpoint::SecretState, StoreError> {
+    use super::endpoint::SecretState;
+    let Some(name) = name else {
+        return Ok(SecretState::Missing);
+    };
+    let (t, n) = (tenant.to_string(), name.to_string());
+    Ok(
+        match db
+            .read(move |c| scrm_store::SecretRepo::get(c, &t, &n))
+            .await
+        {
+            Ok(Some(v)) if v.trim().is_empty() => SecretState::Unreadable("it is empty".into()),
+            Ok(Some(_)) => SecretState::Readable,
+            Ok(None) => SecretState::Missing,
+            Err(StoreError::Secrets(why)) => SecretState::Unreadable(why),
+            Err(e) => return Err(e),
+        },
+    )
 }
 
 async fn status_of(db: &Db, tenant: &str, name: &str) -> Result<TenantFlow, FlowOpError> {
@@ -334,7 +366,8 @@ pub struct FlowStatus {
     /// The flow.
     #[serde(flatten)]
     pub flow: TenantFlow,
-    /// `enabled`, `disabled` or `quarantined`.
+    /// `enabled`, `disabled`, `quarantined` (its calls faulted) or `paused` (it
+    /// said its configuration is not usable; `quarantine_reason` says why).
     pub state: &'static str,
     /// Jobs by state: `pending`, `done`, `skipped`, `failed`, `cancelled`.
     pub counts: Map<String, Value>,
@@ -381,6 +414,12 @@ pub async fn status(
                 .collect();
             let state = if f.disabled_at.is_some() {
                 "disabled"
+            } else if f
+                .quarantine_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(super::worker::PAUSED_PREFIX))
+            {
+                "paused"
             } else if f.quarantine_reason.is_some() {
                 "quarantined"
             } else {

@@ -21,8 +21,12 @@ use tokio::sync::Notify;
 
 /// How long a claim holds, ms.
 const LEASE_MS: i64 = 60_000;
-/// How long a quarantined flow's events wait before they are looked at again, ms.
+/// How long a quarantined flow's events wait before they are looked at again, ms
+/// (`scrm flow enable` makes them due at once).
 const QUARANTINE_WAIT_MS: i64 = 60_000;
+/// How a paused flow's quarantine reason starts: the flow said its configuration is
+/// not usable (`invalid-config`, e.g. a model name its endpoint rejects).
+pub const PAUSED_PREFIX: &str = "paused: ";
 
 /// What running one job came to.
 #[derive(Debug)]
@@ -139,11 +143,12 @@ impl FlowWorker {
             return Ok(0);
         }
         let n = jobs.len();
-        let (db, plugins, settings) = (self.db.clone(), self.plugins.clone(), self.settings);
+        let (db, plugins, settings) =
+            (self.db.clone(), self.plugins.clone(), self.settings.clone());
         let ran = tokio::task::spawn_blocking(move || {
             jobs.into_iter()
                 .map(|job| {
-                    let ran = run_job(&db, &plugins, &job, settings);
+                    let ran = run_job(&db, &plugins, &job, &settings);
                     (job, ran)
                 })
                 .collect::<Vec<_>>()
@@ -152,7 +157,7 @@ impl FlowWorker {
         .map_err(|e| StoreError::Unavailable(format!("flow round panicked: {e}")))?;
         let applier = Applier {
             host: self.host.clone(),
-            settings: self.settings,
+            settings: self.settings.clone(),
             defaults: self.defaults.clone(),
             metrics: self.metrics.clone(),
         };
@@ -187,16 +192,13 @@ impl FlowWorker {
 }
 
 /// Runs one job's flow (blocking).
-fn run_job(db: &Db, plugins: &Arc<PluginHost>, job: &FlowJob, settings: FlowSettings) -> Ran {
+fn run_job(db: &Db, plugins: &Arc<PluginHost>, job: &FlowJob, settings: &FlowSettings) -> Ran {
     let snapshot = plugins.snapshot(&job.tenant);
     let Some(binding) = snapshot.flow(&job.flow) else {
         return Ran::Skipped(format!("flow {} is not enabled for this tenant", job.flow));
     };
     if let Some(reason) = binding.quarantined() {
-        return Ran::Deferred(
-            format!("waiting: flow quarantined ({reason}); `scrm flow enable` lifts it"),
-            now_ms() + QUARANTINE_WAIT_MS,
-        );
+        return Ran::Deferred(waiting(&reason), now_ms() + QUARANTINE_WAIT_MS);
     }
     let now = now_ms();
     let built = db.read_blocking(|c| {
@@ -256,6 +258,18 @@ fn run_job(db: &Db, plugins: &Arc<PluginHost>, job: &FlowJob, settings: FlowSett
             params: serde_json::from_slice(&binding.config).unwrap_or_else(|_| json!({})),
             business_started: started,
         },
+        Err(scrm_engine::error::CallError::InvalidConfig { message, .. }) => {
+            // Retrying cannot help: the flow waits, paused, until it is enabled again
+            // with parameters that work; nothing is dropped.
+            let reason = format!("{PAUSED_PREFIX}invalid config: {message}");
+            let paused = binding.pause(&reason);
+            Ran::Failed {
+                version: binding.version,
+                reason: waiting(&reason),
+                retry_at: Some(now + QUARANTINE_WAIT_MS),
+                quarantine: paused,
+            }
+        }
         Err(e) => {
             let reason = format!("{}: {e}", e.code());
             let give_up = job.attempts + 1 >= settings.max_attempts;
@@ -266,6 +280,16 @@ fn run_job(db: &Db, plugins: &Arc<PluginHost>, job: &FlowJob, settings: FlowSett
                 quarantine,
             }
         }
+    }
+}
+
+/// The outcome of a job that waits for its flow's quarantine (or pause) to lift.
+fn waiting(reason: &str) -> String {
+    match reason.strip_prefix(PAUSED_PREFIX) {
+        Some(why) => format!(
+            "waiting: flow paused ({why}); enable it again with parameters that work (`scrm flow enable`)"
+        ),
+        None => format!("waiting: flow quarantined ({reason}); `scrm flow enable` lifts it"),
     }
 }
 

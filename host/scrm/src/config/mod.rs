@@ -99,7 +99,7 @@ pub struct FileConfig {
 }
 
 /// The automation settings (`[flows]` in the configuration file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FlowSettings {
     /// How long after its due time a timer is evaluated, ms: data arriving at the
@@ -112,6 +112,9 @@ pub struct FlowSettings {
     /// The first retry's wait after a failed attempt, ms; it doubles with each
     /// attempt, up to an hour.
     pub retry_ms: u64,
+    /// The model endpoints flows may name (`endpoints = ["api.openai.com",
+    /// "127.0.0.1:11434", "*.openai.azure.com"]`); empty: any.
+    pub endpoints: crate::automation::endpoint::Allowlist,
 }
 
 impl Default for FlowSettings {
@@ -121,6 +124,7 @@ impl Default for FlowSettings {
             batch: 256,
             max_attempts: 8,
             retry_ms: 5_000,
+            endpoints: crate::automation::endpoint::Allowlist::default(),
         }
     }
 }
@@ -326,10 +330,14 @@ impl Settings {
                 f.settle_ms, f.batch, f.max_attempts, f.retry_ms
             )));
         }
+        f.endpoints
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("flows: endpoints: {e}")))?;
         let r = &self.relay;
         if r.max_attempts == 0 || r.backoff_base_ms == 0 || !(1..=120_000).contains(&r.timeout_ms) {
             return Err(ConfigError::Invalid(format!(
-                "relay: max_attempts and backoff_base_ms must be at least 1 and timeout_ms                  1..=120000, got {}, {}, {}",
+                "relay: max_attempts and backoff_base_ms must be at least 1 and timeout_ms \
+                 1..=120000, got {}, {}, {}",
                 r.max_attempts, r.backoff_base_ms, r.timeout_ms
             )));
         }
