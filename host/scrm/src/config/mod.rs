@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub mod endpoints;
 mod public_url;
 mod smtp;
 mod whatsapp;
@@ -114,7 +115,7 @@ pub struct FlowSettings {
     pub retry_ms: u64,
     /// The model endpoints flows may name (`endpoints = ["api.openai.com",
     /// "127.0.0.1:11434", "*.openai.azure.com"]`); empty: any.
-    pub endpoints: crate::automation::endpoint::Allowlist,
+    pub endpoints: endpoints::Allowlist,
 }
 
 impl Default for FlowSettings {
@@ -124,7 +125,7 @@ impl Default for FlowSettings {
             batch: 256,
             max_attempts: 8,
             retry_ms: 5_000,
-            endpoints: crate::automation::endpoint::Allowlist::default(),
+            endpoints: endpoints::Allowlist::default(),
         }
     }
 }
