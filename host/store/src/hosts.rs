@@ -252,4 +252,95 @@ mod tests {
             .unwrap();
         }
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        /// One store per backend for every case; each case paces its own recipient.
+        fn stores() -> &'static Vec<crate::testing::TestDb> {
+            static STORES: std::sync::OnceLock<Vec<crate::testing::TestDb>> =
+                std::sync::OnceLock::new();
+            STORES.get_or_init(crate::testing::backends)
+        }
+
+        static CASE: AtomicU64 = AtomicU64::new(0);
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: std::env::var("SCRM_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+                ..ProptestConfig::default()
+            })]
+
+            /// Whatever the attempts, a recipient gets at most `burst` sends at once
+            /// and then one per `interval` (in any span of length L, at most
+            /// burst + L / interval), and a refused send told to wait `w` goes
+            /// at `now + w`.
+            #[test]
+            fn a_recipients_pace_holds_and_its_waits_are_exact(
+                burst in 1i64..4,
+                interval in 1i64..50,
+                gaps in prop::collection::vec(0i64..80, 1..40),
+            ) {
+                for t in stores() {
+                    let to = format!("pace{}", CASE.fetch_add(1, Ordering::Relaxed));
+                    let mut now = 1_000_000;
+                    let mut sent: Vec<i64> = Vec::new();
+                    for gap in &gaps {
+                        now += gap;
+                        let wait = t.db.with_conn(|c| take_recipient_pace(c, "100", &to, now, burst, interval)).unwrap();
+                        match wait {
+                            None => sent.push(now),
+                            Some(w) => {
+                                prop_assert!(w > 0, "{}: a wait of {w}", t.backend);
+                                // One ms early is still too early; at the wait's end it goes.
+                                if w > 1 {
+                                    let early = t.db.with_conn(|c| take_recipient_pace(c, "100", &to, now + w - 1, burst, interval)).unwrap();
+                                    prop_assert!(early.is_some(), "{}: went before its wait ended", t.backend);
+                                }
+                                now += w;
+                                let at_end = t.db.with_conn(|c| take_recipient_pace(c, "100", &to, now, burst, interval)).unwrap();
+                                prop_assert_eq!(at_end, None, "{}: held at the end of its wait", t.backend);
+                                sent.push(now);
+                            }
+                        }
+                    }
+                    for (i, start) in sent.iter().enumerate() {
+                        for (j, end) in sent.iter().enumerate().skip(i) {
+                            let n = (j - i + 1) as i64;
+                            prop_assert!(
+                                n <= burst + (end - start) / interval,
+                                "{}: {n} sends in {} ms (burst {burst}, interval {interval}): {sent:?}",
+                                t.backend, end - start
+                            );
+                        }
+                    }
+                }
+            }
+
+            /// A number's send slots are at least one interval apart and never
+            /// before the moment they are asked for.
+            #[test]
+            fn a_numbers_send_slots_keep_their_interval(
+                interval in 1i64..1_000,
+                gaps in prop::collection::vec(0i64..2_000, 1..30),
+            ) {
+                for t in stores() {
+                    let number = format!("slot{}", CASE.fetch_add(1, Ordering::Relaxed));
+                    let mut now = 1_000_000;
+                    let mut last: Option<i64> = None;
+                    for gap in &gaps {
+                        now += gap;
+                        let slot = t.db.with_conn(|c| take_send_slot(c, &number, now, interval)).unwrap();
+                        prop_assert!(slot >= now, "{}: slot {slot} before {now}", t.backend);
+                        if let Some(l) = last {
+                            prop_assert!(slot - l >= interval, "{}: {l} then {slot}", t.backend);
+                        }
+                        last = Some(slot);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -20,6 +20,8 @@
 
 pub mod optout;
 pub mod policy;
+#[cfg(test)]
+mod props;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

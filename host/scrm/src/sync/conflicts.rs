@@ -5,6 +5,32 @@
 use super::*;
 use scrm_store::Store;
 
+/// What last writer wins makes of a value arriving for a field against the one
+/// held (the field's clock). The clock keeps the time its value was *set*: a later
+/// write of the same value is not a change and does not move it, since CRMs give a
+/// record's modification time, not a field's, and a record edited for another field
+/// would otherwise make this one look newer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Merge {
+    /// The same value: nothing to do.
+    Same,
+    /// The arriving value is newer (or none is held): it replaces the held one.
+    Take,
+    /// The held value is as new or newer: it stays (a tie keeps what is held, so
+    /// an echo of the same moment changes nothing).
+    Keep,
+}
+
+/// Last writer wins, per field: the rule both directions of the sync apply.
+pub(super) fn merge(held: Option<&FieldClock>, value: &Value, at: i64) -> Merge {
+    match held {
+        None => Merge::Take,
+        Some(k) if k.value == *value => Merge::Same,
+        Some(k) if at > k.changed_at => Merge::Take,
+        Some(_) => Merge::Keep,
+    }
+}
+
 /// The host's current value of a clocked field.
 pub(super) fn host_value(contact: &contacts::Contact, field: &str) -> Value {
     match field {
@@ -29,46 +55,13 @@ pub(super) fn reconcile_host_side(
         .collect();
     for field in HOST_FIELDS {
         let host = host_value(&contact, field);
-        match clocks.get(field) {
-            None => {
-                if !host.is_null() {
-                    scrm_store::CrmRepo::set_field(
-                        tx,
-                        tenant,
-                        contact.id,
-                        field,
-                        &FieldClock {
-                            value: host,
-                            changed_at: contact.updated_at,
-                            source: "whatsapp".into(),
-                        },
-                    )?;
-                }
-            }
-            Some(agreed) if agreed.value == host || host.is_null() => {}
-            Some(agreed) if contact.updated_at > agreed.changed_at => {
-                scrm_store::CrmRepo::review_conflict(
-                    tx,
-                    tenant,
-                    contact.id,
-                    field,
-                    (&host, "whatsapp", contact.updated_at),
-                    (&agreed.value, &agreed.source, agreed.changed_at),
-                    json!({"rule": "last writer wins"}),
-                )?;
-                scrm_store::CrmRepo::set_field(
-                    tx,
-                    tenant,
-                    contact.id,
-                    field,
-                    &FieldClock {
-                        value: host,
-                        changed_at: contact.updated_at,
-                        source: "whatsapp".into(),
-                    },
-                )?;
-            }
-            Some(agreed) => {
+        if host.is_null() {
+            continue;
+        }
+        let held = clocks.get(field);
+        match (held, merge(held, &host, contact.updated_at)) {
+            (_, Merge::Same) => {}
+            (Some(agreed), Merge::Keep) => {
                 scrm_store::CrmRepo::review_conflict(
                     tx,
                     tenant,
@@ -82,6 +75,30 @@ pub(super) fn reconcile_host_side(
                     scrm_store::CrmRepo::set_contact_name(tx, contact.id, agreed.value.as_str())?;
                     contact.name = agreed.value.as_str().map(str::to_owned);
                 }
+            }
+            (held, _) => {
+                if let Some(agreed) = held {
+                    scrm_store::CrmRepo::review_conflict(
+                        tx,
+                        tenant,
+                        contact.id,
+                        field,
+                        (&host, "whatsapp", contact.updated_at),
+                        (&agreed.value, &agreed.source, agreed.changed_at),
+                        json!({"rule": "last writer wins"}),
+                    )?;
+                }
+                scrm_store::CrmRepo::set_field(
+                    tx,
+                    tenant,
+                    contact.id,
+                    field,
+                    &FieldClock {
+                        value: host,
+                        changed_at: contact.updated_at,
+                        source: "whatsapp".into(),
+                    },
+                )?;
             }
         }
     }
@@ -245,9 +262,9 @@ pub(super) fn apply_one(
             changed_at: at,
             source: "crm".into(),
         };
-        match current {
-            Some(k) if k.value == value => {}
-            Some(k) if at > k.changed_at => {
+        match (merge(current.as_ref(), &value, at), current) {
+            (Merge::Same, _) => {}
+            (Merge::Take, Some(k)) => {
                 scrm_store::CrmRepo::review_conflict(
                     tx,
                     tenant,
@@ -268,7 +285,7 @@ pub(super) fn apply_one(
                 field_changed(tx, tenant, contact_id, &field, Some(&k.value), &value)?;
                 out.changed += 1;
             }
-            Some(k) => {
+            (Merge::Keep, Some(k)) => {
                 // The host's value is newer: keep it, record the refused value, and
                 // write the host's value back to the CRM.
                 scrm_store::CrmRepo::review_conflict(
@@ -283,7 +300,7 @@ pub(super) fn apply_one(
                 out.conflicts += 1;
                 scrm_store::CrmRepo::enqueue_contact(tx, tenant, contact_id)?;
             }
-            None => {
+            (_, None) => {
                 scrm_store::CrmRepo::set_host_field(
                     tx,
                     tenant,
@@ -317,4 +334,71 @@ fn field_changed(
         None,
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod props {
+    use super::{FieldClock, Merge, merge};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// Folds `writes` (value, time) in the order given, as the sync applies them.
+    fn fold(writes: &[(u8, i64)]) -> Option<FieldClock> {
+        let mut held: Option<FieldClock> = None;
+        for &(v, at) in writes {
+            let value = json!(v);
+            let before = held.as_ref().map(|k| k.changed_at);
+            if merge(held.as_ref(), &value, at) == Merge::Take {
+                held = Some(FieldClock {
+                    value,
+                    changed_at: at,
+                    source: "test".into(),
+                });
+            }
+            // The held clock never goes back.
+            let after = held.as_ref().map(|k| k.changed_at);
+            assert!(after >= before, "{before:?} → {after:?}");
+        }
+        held
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("SCRM_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+            ..ProptestConfig::default()
+        })]
+
+        /// Whatever order different values arrive in, the one written last is held
+        /// (at a tie, the first of them to arrive), and the held clock never goes
+        /// back.
+        #[test]
+        fn the_last_writer_wins_in_any_order(
+            times in prop::collection::vec(0i64..6, 1..12),
+            order in any::<prop::sample::Index>(),
+            seed in any::<u64>(),
+        ) {
+            // Each write its own value: the value is the write's index.
+            let writes: Vec<(u8, i64)> = times.iter().enumerate().map(|(i, t)| (i as u8, *t)).collect();
+            let mut shuffled = writes.clone();
+            // A permutation from the inputs: rotate, then reverse a prefix.
+            let k = order.index(shuffled.len());
+            shuffled.rotate_left(k);
+            let cut = (seed as usize) % (shuffled.len() + 1);
+            shuffled[..cut].reverse();
+            let latest = times.iter().copied().max().unwrap();
+            for arrived in [&writes, &shuffled] {
+                let held = fold(arrived).unwrap();
+                let first_latest = arrived.iter().find(|w| w.1 == latest).unwrap();
+                prop_assert_eq!(held.changed_at, latest);
+                prop_assert_eq!(held.value, json!(first_latest.0), "arrived: {:?}", arrived);
+            }
+        }
+
+        /// An echo — the value already held, at any time — changes nothing.
+        #[test]
+        fn an_echo_changes_nothing(v in 0u8..4, held_at in 0i64..100, at in 0i64..100) {
+            let held = FieldClock { value: json!(v), changed_at: held_at, source: "crm".into() };
+            prop_assert_eq!(merge(Some(&held), &json!(v), at), Merge::Same);
+        }
+    }
 }
